@@ -1,0 +1,91 @@
+# FQL build. `make` builds build/fql, build/libfql.a, build/libfql.so and build/fql-sim.
+# `make test` runs every test; `make SANITIZE=address,undefined test` does so under the sanitizers.
+# `make deps` installs the Debian packages the build and tests need (a no-op when present).
+
+BUILD    ?= build
+CC       ?= cc
+SANITIZE ?=
+WERROR   ?=
+PKGS     := libcurl jansson sqlite3 libpcre2-8
+DEB_PKGS := gcc make re2c lemon pkg-config libcurl4-openssl-dev libjansson-dev libreadline-dev \
+            libsqlite3-dev libpcre2-dev libmicrohttpd-dev libssl-dev sqlite3 valgrind nodejs npm
+
+OPT      ?= -O2
+CFLAGS   += $(OPT) -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wstrict-prototypes \
+            -Wmissing-prototypes -Wno-unused-parameter -fPIC -fvisibility=hidden -DFQL_BUILDING \
+            -Iinclude -Isrc -I$(BUILD)/gen -MMD -MP
+ifneq ($(WERROR),)
+CFLAGS   += -Werror
+endif
+ifneq ($(SANITIZE),)
+CFLAGS   += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS  += -fsanitize=$(SANITIZE)
+endif
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CFLAGS   += $(PKG_CFLAGS)
+LIBS     := $(PKG_LIBS) -lreadline -lssl -lcrypto -lm -lpthread
+
+LIB_SRC  := $(filter-out src/main.c,$(wildcard src/*.c src/*/*.c))
+LIB_OBJ  := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(BUILD)/obj/lexer.o $(BUILD)/obj/parser.o
+UNIT_SRC := $(wildcard tests/unit/*.c)
+UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRC))
+
+.PHONY: all deps test test-golden test-unit test-diff run clean bench fuzz
+SIM_BIN  := $(if $(wildcard tests/sim/sim.mk),$(BUILD)/fql-sim)
+all: $(BUILD)/fql $(BUILD)/libfql.a $(BUILD)/libfql.so $(SIM_BIN) $(UNIT_BIN)
+
+deps:
+	@missing=""; for p in $(DEB_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(BUILD)/gen/lexer.c: grammar/lexer.re $(BUILD)/gen/parser.h
+	@mkdir -p $(dir $@)
+	re2c -W --no-generation-date -o $@ $<
+
+$(BUILD)/gen/parser.c $(BUILD)/gen/parser.h: grammar/parser.y
+	@mkdir -p $(BUILD)/gen
+	cp grammar/parser.y $(BUILD)/gen/parser.y
+	cd $(BUILD)/gen && lemon -s -T/usr/share/lemon/lempar.c parser.y >/dev/null
+
+$(BUILD)/obj/lexer.o: $(BUILD)/gen/lexer.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Wno-missing-prototypes -Wno-unused-function -c -o $@ $<
+$(BUILD)/obj/parser.o: $(BUILD)/gen/parser.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Wno-missing-prototypes -Wno-unused-function -Wno-unused-variable -Wno-sign-compare -Wno-shadow -c -o $@ $<
+
+$(BUILD)/obj/%.o: src/%.c $(BUILD)/gen/parser.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/libfql.a: $(LIB_OBJ)
+	rm -f $@; ar rcs $@ $^
+$(BUILD)/libfql.so: $(LIB_OBJ)
+	$(CC) -shared -o $@ $^ $(LDFLAGS) $(LIBS)
+$(BUILD)/fql: $(BUILD)/obj/main.o $(BUILD)/libfql.a
+	$(CC) -o $@ $^ $(LDFLAGS) $(LIBS)
+$(BUILD)/unit/%: tests/unit/%.c $(BUILD)/libfql.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libfql.a $(LDFLAGS) $(LIBS)
+
+-include tests/sim/sim.mk
+
+# The test suite: golden tests, C unit tests, the differential test against sqlite3, the simulator.
+test: deps all
+	@bash tests/run.sh $(BUILD)
+
+run: deps all
+	@$(BUILD)/fql examples/quickstart.fql
+
+bench: deps all
+	@bash bench/relational/run.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

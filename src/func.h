@@ -1,0 +1,61 @@
+/* func.h: the registry of built-in scalar functions and aggregates.
+ *
+ * Each function declares its parameters by name; a call may give positional arguments and then
+ * named ones (`chunk(t, size: 500)`). The binder maps a call onto the parameter list (missing
+ * optional parameters are null), checks the argument types with the function's `type` callback,
+ * which returns the result type, and the executor calls `impl` once per row.
+ */
+#ifndef FQL_FUNC_H
+#define FQL_FUNC_H
+
+#include "value.h"
+
+/* Per-call context. impl sets `error` (xasprintf'd; the executor frees it) to fail the statement
+ * with a runtime error naming the row; for `now()` and `today()` `now_us` is the statement's start. */
+typedef struct FuncCtx { char *error; int64_t now_us; } FuncCtx;
+
+/* Check argument types (args[i] is NULL for an omitted optional parameter) and return the result
+ * type (new reference), or NULL with *msg set (xasprintf'd) e.g. "lower expects a string, got int". */
+typedef Type *(*FuncTypeFn)(Type **args, int nargs, char **msg);
+/* Compute one row. args are borrowed (null for omitted optionals); returns a new value. */
+typedef Value (*FuncImpl)(const Value *args, int nargs, FuncCtx *ctx);
+
+enum {
+    FUNC_VARIADIC = 1,   /* extra positional arguments after the last parameter are allowed (concat, coalesce, least, ...) */
+    FUNC_VOLATILE = 2,   /* result differs per call (now) */
+    FUNC_NULL_IN_NULL_OUT = 4  /* the executor returns null without calling impl when any required arg is null */
+};
+
+typedef struct FuncDef {
+    const char *name;
+    int nparams;               /* number of declared parameters */
+    const char *params[6];     /* their names (positional order) */
+    int min_args;              /* required leading parameters */
+    int flags;
+    FuncTypeFn type;
+    FuncImpl impl;
+    const char *doc;           /* one line: "lower(s) -> string: lower-case s" */
+} FuncDef;
+
+const FuncDef *func_lookup(const char *name);              /* NULL if not a built-in scalar */
+/* All names (for "did you mean" and REPL completion): NULL-terminated static array. */
+const char *const *func_names(void);
+
+/* Aggregates. State is a caller-allocated block of state_size bytes, zeroed, then init'ed. */
+typedef struct AggDef {
+    const char *name;
+    int min_args, max_args;    /* count(*) has 0 args */
+    size_t state_size;
+    FuncTypeFn type;
+    void  (*init)(void *state);
+    /* args borrowed; called for every row of the group (the executor applies `distinct`). */
+    void  (*step)(void *state, const Value *args, int nargs, FuncCtx *ctx);
+    Value (*final)(void *state, const Type *result_type);   /* new value; also releases what step kept */
+    void  (*destroy)(void *state);                           /* free without final (on error); NULL-safe work */
+    const char *doc;
+} AggDef;
+
+const AggDef *agg_lookup(const char *name);
+const char *const *agg_names(void);
+
+#endif

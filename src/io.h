@@ -1,0 +1,59 @@
+/* io.h: readers and writers of table files (CSV/TSV, JSON, JSONL) and result printing.
+ *
+ * Readers stream: reader_next() returns one batch at a time. Paths may be globs (`*`, `?`, `[..]`,
+ * and `**` for any number of directories); the files of a glob are read in sorted order and must
+ * share one header. Data errors name the file, row and column ("data.csv:17:3: unterminated quoted
+ * field"), rows counted from 1 at the first line of the file (the header is row 1 when present).
+ */
+#ifndef FQL_IO_H
+#define FQL_IO_H
+
+#include <stdio.h>
+#include "table.h"
+
+typedef enum { FMT_CSV, FMT_TSV, FMT_JSON, FMT_JSONL, FMT_TABLE, FMT_MARKDOWN, FMT_PARQUET } FileFormat;
+
+typedef struct ReadOptions {
+    FileFormat format;
+    int header;              /* CSV/TSV: first line is a header (default 1) */
+    char delimiter;          /* default ',' (csv) or '\t' (tsv) */
+    char quote;              /* default '"'; 0 = no quoting */
+    const Schema *schema;    /* explicit types for some or all columns (by name), or NULL */
+    size_t sample_rows;      /* rows sampled for type inference (default 1000) */
+    int *projection;         /* optional: for each column of the file schema, 1 if needed (others may be skipped, left null) */
+} ReadOptions;
+
+void read_options_init(ReadOptions *o, FileFormat f);
+
+typedef struct Reader Reader;
+/* Open path (or glob) and infer its schema from a sample (explicit schema entries win; a value that
+ * does not fit an explicit type is a data error). Returns NULL with err filled (no file matches the
+ * glob, unreadable file, bad header, invalid UTF-8, ...). */
+Reader       *reader_open(const char *path, const ReadOptions *o, fql_error *err);
+const Schema *reader_schema(const Reader *r);       /* borrowed */
+/* 1: *out is a new batch (caller frees); 0: end of data; -1: error (err filled, names file/row/col). */
+int           reader_next(Reader *r, Batch **out, fql_error *err);
+void          reader_free(Reader *r);
+
+typedef enum { WRITE_ERROR, WRITE_OVERWRITE, WRITE_APPEND } WriteMode;
+typedef struct Writer Writer;
+/* mode error: fail if the file exists. append: CSV/TSV/JSONL add rows (no second header);
+ * JSON append rewrites the array with the new objects at its end. Parent directories are created. */
+Writer *writer_open(const char *path, FileFormat f, WriteMode mode, const Schema *schema, fql_error *err);
+int     writer_write(Writer *w, const Batch *b, fql_error *err);       /* 0 ok, -1 error */
+int     writer_close(Writer *w, fql_error *err);                       /* finishes and frees; 0 ok; NULL-safe */
+
+/* Printing a result. FMT_TABLE draws a boxed, aligned table (cells longer than max_width cut with
+ * "…", nulls as NULL, numbers right-aligned, footer "N rows"); max_rows > 0 prints the first and last
+ * rows with a "⋮" line. FMT_CSV/TSV print a header line; FMT_JSON an array; FMT_JSONL a line per
+ * row; FMT_MARKDOWN a GitHub table. */
+typedef struct PrintOptions { FileFormat format; int max_width; int term_width; size_t max_rows; } PrintOptions;
+void print_options_init(PrintOptions *o);
+void print_table(FILE *out, const Table *t, const PrintOptions *o);
+
+/* Glob expansion shared by readers: sorted matches of pattern (supports **). Returns count, fills
+ * *paths (caller frees each and the array). A pattern without wildcards is returned as-is if the
+ * file exists. */
+int  io_glob(const char *pattern, char ***paths);
+
+#endif

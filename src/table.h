@@ -1,0 +1,42 @@
+/* table.h: schemas, batches and materialized tables (the columnar data model).
+ *
+ * A Batch holds up to BATCH_ROWS rows as one array of Values per column (cols[c][r]); operators
+ * pass batches to each other, so a stage that streams holds one batch at a time whatever the size of
+ * its input. A Batch owns its Values. A Schema owns its names and type references.
+ */
+#ifndef FQL_TABLE_H
+#define FQL_TABLE_H
+
+#include "value.h"
+
+#define BATCH_ROWS 2048
+
+typedef struct Schema { int n; char **names; Type **types; } Schema;
+
+Schema *schema_new(void);
+void    schema_add(Schema *s, const char *name, Type *type);    /* copies name, consumes type */
+int     schema_find(const Schema *s, const char *name);          /* -1 if absent */
+Schema *schema_copy(const Schema *s);
+void    schema_free(Schema *s);
+
+typedef struct Batch { int ncols; size_t n, cap; Value **cols; } Batch;
+
+Batch *batch_new(int ncols, size_t cap);
+void   batch_free(Batch *b);                    /* frees every value; NULL-safe */
+/* Append one row: vals[ncols] are consumed. Grows capacity as needed. */
+void   batch_push_row(Batch *b, Value *vals);
+/* Copy row r of src (by reference counting) onto the end of dst (same ncols). */
+void   batch_copy_row(Batch *dst, const Batch *src, size_t r);
+
+/* Table: a materialized result (a list of batches sharing one schema). Owns all of it. */
+typedef struct Table { Schema *schema; Batch **batches; int nbatches, capbatches; size_t nrows; } Table;
+Table *table_new(Schema *schema);               /* consumes schema */
+void   table_add_batch(Table *t, Batch *b);     /* consumes b (empty batches are freed) */
+void   table_free(Table *t);
+/* Value at global row r (borrowed); r < t->nrows. Linear in nbatches: for random access, use
+ * table_flatten() first. */
+Value  table_get(const Table *t, size_t row, int col);
+/* Merge all batches into one (so rows can be indexed directly). */
+void   table_flatten(Table *t);
+
+#endif
