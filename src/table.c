@@ -1,0 +1,158 @@
+/* table.c: schemas, batches and materialized tables (see table.h for the ownership rules). */
+#include <stdlib.h>
+#include <string.h>
+#include "table.h"
+
+/* ---- Schema ---- */
+
+Schema *schema_new(void)
+{
+    Schema *s = xcalloc(1, sizeof *s);
+    return s;
+}
+
+/* Copies name, consumes type. The arrays grow by doubling (capacity is implied by n: the next
+ * power of two), so that a schema needs no separate capacity field. */
+void schema_add(Schema *s, const char *name, Type *type)
+{
+    int n = s->n;
+    if ((n & (n - 1)) == 0) {          /* n is 0 or a power of two: grow */
+        int cap = n ? n * 2 : 4;
+        s->names = xrealloc(s->names, (size_t)cap * sizeof *s->names);
+        s->types = xrealloc(s->types, (size_t)cap * sizeof *s->types);
+    }
+    s->names[n] = xstrdup(name);
+    s->types[n] = type;
+    s->n = n + 1;
+}
+
+int schema_find(const Schema *s, const char *name)
+{
+    for (int i = 0; i < s->n; i++)
+        if (strcmp(s->names[i], name) == 0) return i;
+    return -1;
+}
+
+Schema *schema_copy(const Schema *s)
+{
+    Schema *c = schema_new();
+    for (int i = 0; i < s->n; i++) schema_add(c, s->names[i], type_ref(s->types[i]));
+    return c;
+}
+
+void schema_free(Schema *s)
+{
+    if (!s) return;
+    for (int i = 0; i < s->n; i++) {
+        free(s->names[i]);
+        type_unref(s->types[i]);
+    }
+    free(s->names);
+    free(s->types);
+    free(s);
+}
+
+/* ---- Batch ---- */
+
+Batch *batch_new(int ncols, size_t cap)
+{
+    Batch *b = xcalloc(1, sizeof *b);
+    if (cap == 0) cap = 16;
+    b->ncols = ncols;
+    b->cap = cap;
+    b->cols = xcalloc(ncols > 0 ? (size_t)ncols : 1, sizeof *b->cols);
+    for (int c = 0; c < ncols; c++) b->cols[c] = xmalloc(cap * sizeof(Value));
+    return b;
+}
+
+void batch_free(Batch *b)
+{
+    if (!b) return;
+    for (int c = 0; c < b->ncols; c++) {
+        for (size_t r = 0; r < b->n; r++) value_free(b->cols[c][r]);
+        free(b->cols[c]);
+    }
+    free(b->cols);
+    free(b);
+}
+
+static void batch_grow(Batch *b, size_t need)
+{
+    if (need <= b->cap) return;
+    size_t cap = b->cap ? b->cap : 16;
+    while (cap < need) cap *= 2;
+    for (int c = 0; c < b->ncols; c++) b->cols[c] = xrealloc(b->cols[c], cap * sizeof(Value));
+    b->cap = cap;
+}
+
+void batch_push_row(Batch *b, Value *vals)
+{
+    batch_grow(b, b->n + 1);
+    for (int c = 0; c < b->ncols; c++) b->cols[c][b->n] = vals[c];
+    b->n++;
+}
+
+void batch_copy_row(Batch *dst, const Batch *src, size_t r)
+{
+    batch_grow(dst, dst->n + 1);
+    for (int c = 0; c < dst->ncols; c++) dst->cols[c][dst->n] = value_copy(src->cols[c][r]);
+    dst->n++;
+}
+
+/* ---- Table ---- */
+
+Table *table_new(Schema *schema)
+{
+    Table *t = xcalloc(1, sizeof *t);
+    t->schema = schema;
+    return t;
+}
+
+void table_add_batch(Table *t, Batch *b)
+{
+    if (!b) return;
+    if (b->n == 0) { batch_free(b); return; }
+    if (t->nbatches == t->capbatches) {
+        t->capbatches = t->capbatches ? t->capbatches * 2 : 8;
+        t->batches = xrealloc(t->batches, (size_t)t->capbatches * sizeof *t->batches);
+    }
+    t->batches[t->nbatches++] = b;
+    t->nrows += b->n;
+}
+
+void table_free(Table *t)
+{
+    if (!t) return;
+    for (int i = 0; i < t->nbatches; i++) batch_free(t->batches[i]);
+    free(t->batches);
+    schema_free(t->schema);
+    free(t);
+}
+
+Value table_get(const Table *t, size_t row, int col)
+{
+    for (int i = 0; i < t->nbatches; i++) {
+        Batch *b = t->batches[i];
+        if (row < b->n) return b->cols[col][row];
+        row -= b->n;
+    }
+    return v_null();
+}
+
+/* Moves every value into one batch (no reference counting needed: values are moved, not copied). */
+void table_flatten(Table *t)
+{
+    if (t->nbatches <= 1) return;
+    int ncols = t->schema ? t->schema->n : t->batches[0]->ncols;
+    Batch *all = batch_new(ncols, t->nrows);
+    for (int i = 0; i < t->nbatches; i++) {
+        Batch *b = t->batches[i];
+        for (int c = 0; c < ncols; c++)
+            memcpy(all->cols[c] + all->n, b->cols[c], b->n * sizeof(Value));
+        all->n += b->n;
+        b->n = 0;                      /* values moved: free only the arrays */
+        batch_free(b);
+    }
+    t->batches[0] = all;
+    t->nbatches = 1;
+}
