@@ -46,6 +46,10 @@ Type *type_list(Type *elem);                    /* consumes elem */
 Type *type_struct_new(int nfields);             /* fields filled by caller: names xstrdup'd, types owned */
 Type *type_enum_new(int nlabels, char **labels);/* consumes labels array and strings */
 Type *type_vector(int dim);
+/* Type.nullable: 0 = declared `T!`, 1 = the default (a column may hold null), 2 = declared `T?`.
+ * Only 2 makes a JSON-schema property accept null (provider schemas are non-null unless asked). */
+enum { TYPE_NOT_NULL = 0, TYPE_NULLABLE = 1, TYPE_DECLARED_NULLABLE = 2 };
+Type *type_with_nullable(Type *t, int nullable);/* consumes t; returns t itself or a copy with nullable set */
 Type *type_ref(Type *t);
 void  type_unref(Type *t);
 int   type_equal(const Type *a, const Type *b);
