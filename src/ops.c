@@ -1,6 +1,7 @@
 /* ops.c: expression operators (arithmetic, comparison, concatenation, like, three-valued logic)
  * and UTF-8 text helpers. Semantics are listed in ops.h. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include "ops.h"
 #include "ast.h"
