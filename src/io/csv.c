@@ -1,0 +1,861 @@
+/* csv.c: the CSV/TSV reader (RFC 4180), streaming, with type inference.
+ *
+ * A file is read in 1 MB chunks into one buffer; the tokenizer finds the fields of one record at a
+ * time without copying them (fields point into the buffer). A record cut by the end of the buffer
+ * is parsed again after the buffer is refilled (the unparsed tail moves to the front), so the
+ * tokenizer never keeps state across chunks. The byte after the data is always a '\n' sentinel,
+ * so the inner loop over an unquoted field needs no bounds check.
+ *
+ * Fields: an empty unquoted field is null, a quoted "" is the empty string; a quote in the middle
+ * of an unquoted field is an ordinary character; CRLF, LF and lone CR end records; blank lines are
+ * skipped; a UTF-8 BOM at the start of a file is dropped. Rows with fewer fields than the header
+ * get nulls; a row with more fields is an error.
+ *
+ * Types. Columns named in ReadOptions.schema take that type; a value that does not fit is a data
+ * error. The other columns are inferred: each value narrows the set of types the column could be
+ * (int < float, bool, date < timestamp, else string; a column of nulls is string). To be lossless,
+ * files whose total size is at most FULL_SCAN_BYTES are scanned in full before the first batch (a
+ * cheap pass that only tokenizes and classifies), so a value in the last row can still widen a
+ * column (int -> float, or anything -> string). Larger inputs are inferred from the first
+ * sample_rows rows; a later value that does not fit is a data error naming file, row, column, the
+ * value, the inferred type, and the `schema:` entry that reads the column as text. In a column
+ * that is not a string, an empty value (quoted or not) is null.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "io_int.h"
+
+#define CHUNK (1u << 20)
+#define FULL_SCAN_BYTES (64ull << 20)
+#define INTERN_SLOTS 256
+#define INTERN_MAXLEN 48
+
+/* ---- the tokenizer ---- */
+
+typedef struct CField { const char *p; uint32_t len; uint8_t quoted, escaped; } CField;
+
+typedef struct Tok {
+    const char *path;
+    int fd;
+    char *buf;                  /* cap + 1 bytes: data in [pos, len), sentinel at buf[len] */
+    size_t cap, pos, len;
+    int eof, skip_lf, started;
+    long line;                  /* line of the next record */
+    char delim, quote;
+    uint8_t cls[256];           /* class of a byte inside an unquoted field */
+    /* the current record */
+    CField *f; int nf, capf;
+    long rec_line;
+    int hi;                     /* the record has bytes >= 0x80 (check UTF-8) */
+} Tok;
+
+enum { C_PLAIN = 0, C_DELIM, C_NL, C_CR, C_HI };
+
+static int tok_open(Tok *t, const char *path, char delim, char quote, fql_error *err)
+{
+    memset(t, 0, sizeof *t);
+    t->path = path;
+    t->delim = delim;
+    t->quote = quote;
+    t->line = 1;
+    t->fd = open(path, O_RDONLY);
+    if (t->fd < 0) return err_set(err, FQL_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    t->cap = CHUNK;
+    t->buf = xmalloc(t->cap + 1);
+    t->buf[0] = '\n';
+    for (int c = 0x80; c < 256; c++) t->cls[c] = C_HI;
+    t->cls['\n'] = C_NL;
+    t->cls['\r'] = C_CR;
+    t->cls[(uint8_t)delim] = C_DELIM;
+    t->capf = 16;
+    t->f = xmalloc((size_t)t->capf * sizeof *t->f);
+    return 0;
+}
+
+static void tok_close(Tok *t)
+{
+    if (t->fd >= 0) close(t->fd);
+    t->fd = -1;
+    free(t->buf);
+    free(t->f);
+    t->buf = NULL;
+    t->f = NULL;
+}
+
+/* Move the unparsed tail to the front and read more (growing the buffer when one record fills it). */
+static int tok_fill(Tok *t, fql_error *err)
+{
+    if (t->pos > 0) {
+        memmove(t->buf, t->buf + t->pos, t->len - t->pos);
+        t->len -= t->pos;
+        t->pos = 0;
+    }
+    if (t->len == t->cap) {
+        t->cap *= 2;
+        t->buf = xrealloc(t->buf, t->cap + 1);
+    }
+    for (;;) {
+        ssize_t n = read(t->fd, t->buf + t->len, t->cap - t->len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return err_set(err, FQL_ERR_IO, "cannot read %s: %s", t->path, strerror(errno));
+        if (n == 0) t->eof = 1;
+        t->len += (size_t)n;
+        break;
+    }
+    t->buf[t->len] = '\n';
+    if (!t->started && (t->len >= 3 || t->eof)) {
+        t->started = 1;
+        if (t->len >= 3 && memcmp(t->buf, "\xEF\xBB\xBF", 3) == 0) t->pos = 3;
+    }
+    return 0;
+}
+
+static CField *tok_field(Tok *t)
+{
+    if (t->nf == t->capf) {
+        t->capf *= 2;
+        t->f = xrealloc(t->f, (size_t)t->capf * sizeof *t->f);
+    }
+    return &t->f[t->nf++];
+}
+
+/* Try to parse one record from the buffer. 1: a record; 0: end of data; 2: need more bytes;
+ * -1: error. */
+static int tok_try(Tok *t, fql_error *err)
+{
+    char *buf = t->buf, *end = buf + t->len, *p = buf + t->pos;
+    const char q = t->quote, d = t->delim;
+    const uint8_t *cls = t->cls;
+
+    if (!t->started) return 2;
+    if (t->skip_lf) {
+        if (p == end) return t->eof ? 0 : 2;
+        if (*p == '\n') p++;
+        t->skip_lf = 0;
+    }
+    /* blank lines */
+    while (p < end && (*p == '\n' || *p == '\r')) {
+        if (*p == '\r' && p + 1 == end && !t->eof) break;
+        if (*p == '\r' && p[1] == '\n') p++;
+        p++;
+        t->line++;
+    }
+    t->pos = (size_t)(p - buf);
+    if (p == end) return t->eof ? 0 : 2;
+
+    long line = t->line;
+    int hi = 0;
+    t->nf = 0;
+    t->rec_line = line;
+    for (;;) {
+        CField *f = tok_field(t);
+        if (q && *p == q) {
+            long qline = line;
+            char *s = ++p;
+            int esc = 0;
+            for (;;) {
+                char *qq = p < end ? memchr(p, q, (size_t)(end - p)) : NULL;
+                if (!qq) {
+                    if (!t->eof) return 2;
+                    return err_data(err, t->path, qline, t->nf, "unterminated quoted field (the quote opened here is never closed)");
+                }
+                for (char *c = p; c < qq; c++) {
+                    line += *c == '\n';
+                    hi |= *c & 0x80;
+                }
+                if (qq + 1 == end) {
+                    if (!t->eof) return 2;
+                    p = qq + 1;
+                    break;
+                }
+                if (qq[1] == q) { esc = 1; p = qq + 2; continue; }
+                p = qq + 1;
+                break;
+            }
+            f->p = s;
+            f->len = (uint32_t)(p - 1 - s);
+            f->quoted = 1;
+            f->escaped = (uint8_t)esc;
+            if (p == end) {
+                if (!t->eof) return 2;
+                break;
+            }
+            if (*p == d) { p++; continue; }
+            if (*p == '\n' || *p == '\r') break;
+            return err_data(err, t->path, line, t->nf, "unexpected character '%c' after the closing quote of a quoted field (a quote inside a quoted field is written twice: \"\")", *p);
+        } else {
+            char *s = p;
+            for (;;) {
+                while (!cls[(uint8_t)*p]) p++;
+                if (cls[(uint8_t)*p] == C_HI) { hi = 1; p++; continue; }
+                break;
+            }
+            f->p = s;
+            f->len = (uint32_t)(p - s);
+            f->quoted = 0;
+            f->escaped = 0;
+            if (p == end) {
+                if (!t->eof) return 2;
+                break;
+            }
+            if (*p == d) { p++; continue; }
+            break;              /* \n or \r */
+        }
+    }
+    /* end of record: p is at \n, \r or the end of data */
+    if (p < end) {
+        if (*p == '\r') {
+            if (p + 1 == end && !t->eof) return 2;
+            p++;
+            if (p < end && *p == '\n') p++;
+        } else {
+            p++;
+        }
+    }
+    t->line = line + 1;
+    t->pos = (size_t)(p - buf);
+    t->hi = hi;
+    return 1;
+}
+
+/* The next record into t->f[0..nf). 1: a record; 0: end of file; -1: error. */
+static int tok_next(Tok *t, fql_error *err)
+{
+    for (;;) {
+        int r = tok_try(t, err);
+        if (r != 2) return r;
+        if (t->eof) {                   /* cannot happen: tok_try ends the record at EOF */
+            return err_data(err, t->path, t->line, 0, "internal error: truncated record");
+        }
+        if (tok_fill(t, err) < 0) return -1;
+    }
+}
+
+/* Check the UTF-8 of the current record (only called when it has bytes >= 0x80). */
+static int tok_check_utf8(Tok *t, fql_error *err)
+{
+    for (int i = 0; i < t->nf; i++) {
+        size_t bad;
+        if (!utf8_valid(t->f[i].p, t->f[i].len, &bad)) {
+            long line = t->rec_line;
+            for (size_t k = 0; k < bad; k++) line += t->f[i].p[k] == '\n';
+            return err_data(err, t->path, line, i + 1, "invalid UTF-8 (byte 0x%02X at byte %zu of the field); convert the file to UTF-8 (e.g. iconv -f latin1 -t utf-8)",
+                            (unsigned char)t->f[i].p[bad], bad + 1);
+        }
+    }
+    return 0;
+}
+
+/* The text of field i: unescapes doubled quotes into scratch when needed. */
+static const char *field_text(Tok *t, int i, Buf *scratch, size_t *n)
+{
+    CField *f = &t->f[i];
+    if (!f->escaped) { *n = f->len; return f->p; }
+    buf_clear(scratch);
+    buf_reserve(scratch, f->len);
+    char *o = scratch->data;
+    for (uint32_t k = 0; k < f->len; k++) {
+        *o++ = f->p[k];
+        if (f->p[k] == t->quote) k++;
+    }
+    *n = (size_t)(o - scratch->data);
+    *o = 0;
+    scratch->len = *n;
+    return scratch->data;
+}
+
+/* ---- parsing typed text (shared with json_io.c) ---- */
+
+static const double pow10tab[23] = {
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22
+};
+
+int io_parse_int(const char *s, size_t n, int64_t *out)
+{
+    size_t i = 0;
+    int neg = 0;
+    if (n && (s[0] == '-' || s[0] == '+')) { neg = s[0] == '-'; i = 1; }
+    if (i == n || n - i > 19) return 0;
+    uint64_t v = 0;
+    for (; i < n; i++) {
+        unsigned dgt = (unsigned)(s[i] - '0');
+        if (dgt > 9) return 0;
+        v = v * 10 + dgt;                       /* at most 19 digits: no uint64 overflow */
+    }
+    if (neg) {
+        if (v > (uint64_t)INT64_MAX + 1) return 0;
+        *out = (int64_t)(0 - v);
+    } else {
+        if (v > (uint64_t)INT64_MAX) return 0;
+        *out = (int64_t)v;
+    }
+    return 1;
+}
+
+static int ieq(const char *s, size_t n, const char *lit)
+{
+    size_t k = strlen(lit);
+    if (n != k) return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((s[i] | 0x20) != lit[i]) return 0;
+    return 1;
+}
+
+/* Decimal syntax: [+-] digits [. digits] [e [+-] digits], at least one digit. Exact fast path when
+ * the significand fits 2^53 and the power of ten is exact (both operands exact, so one rounding);
+ * strtod otherwise. */
+static int parse_decimal(const char *s, size_t n, double *out)
+{
+    size_t i = 0;
+    int neg = 0;
+    if (n && (s[0] == '-' || s[0] == '+')) { neg = s[0] == '-'; i = 1; }
+    uint64_t m = 0;
+    int digits = 0, sig = 0, frac = 0, exact = 1;
+    for (; i < n && (unsigned)(s[i] - '0') <= 9; i++, digits++) {
+        if (sig < 19) { m = m * 10 + (unsigned)(s[i] - '0'); if (m) sig++; } else exact = 0;
+    }
+    if (i < n && s[i] == '.') {
+        for (i++; i < n && (unsigned)(s[i] - '0') <= 9; i++, digits++) {
+            if (sig < 19) { m = m * 10 + (unsigned)(s[i] - '0'); if (m) sig++; frac++; } else exact = 0;
+        }
+    }
+    if (!digits) return 0;
+    int e = 0;
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        int eneg = 0;
+        if (i < n && (s[i] == '-' || s[i] == '+')) { eneg = s[i] == '-'; i++; }
+        if (i == n) return 0;
+        for (; i < n && (unsigned)(s[i] - '0') <= 9; i++) if (e < 100000) e = e * 10 + (s[i] - '0');
+        if (eneg) e = -e;
+    }
+    if (i != n) return 0;
+    e -= frac;
+    if (exact && m < (1ull << 53) && e >= -22 && e <= 22) {
+        double v = (double)m;
+        v = e < 0 ? v / pow10tab[-e] : v * pow10tab[e];
+        *out = neg ? -v : v;
+        return 1;
+    }
+    char tmp[64];
+    char *heap = NULL, *z = tmp;
+    if (n >= sizeof tmp) z = heap = xmalloc(n + 1);
+    memcpy(z, s, n);
+    z[n] = 0;
+    *out = strtod(z, NULL);
+    free(heap);
+    return 1;
+}
+
+int io_parse_float(const char *s, size_t n, double *out)
+{
+    if (parse_decimal(s, n, out)) return 1;
+    if (ieq(s, n, "nan")) { *out = NAN; return 1; }
+    if (ieq(s, n, "inf") || ieq(s, n, "+inf") || ieq(s, n, "infinity")) { *out = INFINITY; return 1; }
+    if (ieq(s, n, "-inf") || ieq(s, n, "-infinity")) { *out = -INFINITY; return 1; }
+    return 0;
+}
+
+int io_parse_bool(const char *s, size_t n, int *out)
+{
+    if (ieq(s, n, "true")) { *out = 1; return 1; }
+    if (ieq(s, n, "false")) { *out = 0; return 1; }
+    return 0;
+}
+
+int io_parse_date(const char *s, size_t n, int64_t *out)
+{
+    if (n != 10 || s[4] != '-' || s[7] != '-') return 0;
+    for (int k = 0; k < 10; k++)
+        if (k != 4 && k != 7 && (unsigned)(s[k] - '0') > 9) return 0;
+    int y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
+    int m = (s[5] - '0') * 10 + (s[6] - '0');
+    int d = (s[8] - '0') * 10 + (s[9] - '0');
+    static const int mdays[13] = { 0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+    if (m < 1 || m > 12 || d < 1 || d > mdays[m]) return 0;
+    if (m == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0)) return 0;
+    *out = date_from_ymd(y, m, d);
+    return 1;
+}
+
+static int looks_timestamp(const char *s, size_t n)
+{
+    return n >= 16 && s[4] == '-' && s[7] == '-' && (s[10] == ' ' || s[10] == 'T');
+}
+
+unsigned io_text_fits(const char *s, size_t n)
+{
+    if (n == 0) return 0;
+    unsigned c = (unsigned char)s[0];
+    int64_t i;
+    double f;
+    int b;
+    if ((c - '0') <= 9 || c == '-' || c == '+' || c == '.') {
+        if (n >= 10 && s[4] == '-') {
+            if (io_parse_date(s, n, &i)) return FIT_DATE | FIT_TS;
+            if (looks_timestamp(s, n) && timestamp_parse(s, n, &i)) return FIT_TS;
+            return 0;
+        }
+        if (io_parse_int(s, n, &i)) return FIT_INT | FIT_FLOAT;
+        if (parse_decimal(s, n, &f)) return FIT_FLOAT;
+        return 0;
+    }
+    if ((c | 0x20) == 't' || (c | 0x20) == 'f') return io_parse_bool(s, n, &b) ? FIT_BOOL : 0;
+    return 0;
+}
+
+Type *io_type_of_fits(unsigned mask, int seen)
+{
+    if (!seen) return type_string();
+    if (mask & FIT_INT) return type_int();
+    if (mask & FIT_FLOAT) return type_float();
+    if (mask & FIT_BOOL) return type_bool();
+    if (mask & FIT_DATE) return type_date();
+    if (mask & FIT_TS) return type_timestamp();
+    return type_string();
+}
+
+/* ---- the reader ---- */
+
+typedef enum { CV_SKIP, CV_STRING, CV_INT, CV_FLOAT, CV_BOOL, CV_DATE, CV_TS, CV_CAST } Conv;
+
+typedef struct Intern { Value slot[INTERN_SLOTS]; size_t lookups, hits; int off; } Intern;
+
+typedef struct CsvReader {
+    Reader base;
+    char **paths; int npaths, cur;
+    Tok tok; int tok_open;
+    char delim, quote;
+    int header;
+    int ncols;
+    Conv *conv;
+    uint8_t *explicit_type;     /* per column: the type came from `schema:` */
+    Intern **intern;            /* per string column, or NULL */
+    size_t sample_rows;         /* rows used for inference (0 = whole input) */
+    char **first_header;        /* header names of paths[0] (raw, for the glob check) */
+    int nfirst_header;
+    Buf scratch;
+} CsvReader;
+
+static void free_names(char **names, int n)
+{
+    for (int i = 0; i < n; i++) free(names[i]);
+    free(names);
+}
+
+/* Copy the fields of the current record as strings (for a header). */
+static char **record_names(Tok *t, Buf *scratch)
+{
+    char **names = xmalloc((size_t)(t->nf ? t->nf : 1) * sizeof *names);
+    for (int i = 0; i < t->nf; i++) {
+        size_t n;
+        const char *s = field_text(t, i, scratch, &n);
+        names[i] = xstrndup(s, n);
+    }
+    return names;
+}
+
+/* Open file k of the glob and read (and check) its header. */
+static int open_file(CsvReader *r, int k, fql_error *err)
+{
+    if (r->tok_open) { tok_close(&r->tok); r->tok_open = 0; }
+    if (tok_open(&r->tok, r->paths[k], r->delim, r->quote, err) < 0) return -1;
+    r->tok_open = 1;
+    r->cur = k;
+    if (!r->header) return 0;
+    int rc = tok_next(&r->tok, err);
+    if (rc < 0) return -1;
+    if (rc == 0) {
+        if (k == 0) return 0;           /* an empty first file: no header to compare with */
+        return 0;                       /* an empty later file adds no rows */
+    }
+    if (r->tok.hi && tok_check_utf8(&r->tok, err) < 0) return -1;
+    if (k == 0 && !r->first_header) {
+        r->first_header = record_names(&r->tok, &r->scratch);
+        r->nfirst_header = r->tok.nf;
+        return 0;
+    }
+    int same = r->tok.nf == r->nfirst_header;
+    for (int i = 0; same && i < r->tok.nf; i++) {
+        size_t n;
+        const char *s = field_text(&r->tok, i, &r->scratch, &n);
+        same = strlen(r->first_header[i]) == n && memcmp(r->first_header[i], s, n) == 0;
+    }
+    if (!same) {
+        Buf a, b;
+        buf_init(&a);
+        buf_init(&b);
+        for (int i = 0; i < r->nfirst_header; i++) buf_printf(&a, "%s%s", i ? "," : "", r->first_header[i]);
+        for (int i = 0; i < r->tok.nf; i++) {
+            size_t n;
+            const char *s = field_text(&r->tok, i, &r->scratch, &n);
+            buf_printf(&b, "%s%.*s", i ? "," : "", (int)n, s);
+        }
+        err_data(err, r->paths[k], 1, 0, "the header of %s (%s) differs from the header of %s (%s); all files of a glob must share one header",
+                 r->paths[k], b.data ? b.data : "", r->paths[0], a.data ? a.data : "");
+        buf_free(&a);
+        buf_free(&b);
+        return -1;
+    }
+    return 0;
+}
+
+/* Column names from the header: empty -> columnN, duplicates get _2, _3, ... */
+static char **make_names(char **raw, int nraw, int ncols)
+{
+    char **names = xcalloc((size_t)(ncols ? ncols : 1), sizeof *names);
+    for (int i = 0; i < ncols; i++) {
+        char *base = (i < nraw && raw[i][0]) ? xstrdup(raw[i]) : xasprintf("column%d", i + 1);
+        char *name = xstrdup(base);
+        for (int k = 2;; k++) {
+            int dup = 0;
+            for (int j = 0; j < i && !dup; j++) dup = strcmp(names[j], name) == 0;
+            if (!dup) break;
+            free(name);
+            name = xasprintf("%s_%d", base, k);
+        }
+        free(base);
+        names[i] = name;
+    }
+    return names;
+}
+
+static int64_t total_size(char **paths, int n)
+{
+    int64_t total = 0;
+    for (int i = 0; i < n; i++) {
+        struct stat st;
+        if (stat(paths[i], &st) == 0) total += st.st_size;
+    }
+    return total;
+}
+
+static void csv_close(Reader *base)
+{
+    CsvReader *r = (CsvReader *)base;
+    if (r->tok_open) tok_close(&r->tok);
+    for (int i = 0; i < r->npaths; i++) free(r->paths[i]);
+    free(r->paths);
+    if (r->intern)
+        for (int c = 0; c < r->ncols; c++) {
+            if (!r->intern[c]) continue;
+            for (int k = 0; k < INTERN_SLOTS; k++) value_free(r->intern[c]->slot[k]);
+            free(r->intern[c]);
+        }
+    free(r->intern);
+    free(r->conv);
+    free(r->explicit_type);
+    free_names(r->first_header, r->nfirst_header);
+    buf_free(&r->scratch);
+    schema_free(r->base.schema);
+    free(r);
+}
+
+static const char *type_word(const Type *t)
+{
+    switch (t->kind) {
+    case TY_INT: return "an int";
+    case TY_FLOAT: return "a float";
+    case TY_BOOL: return "a bool (true or false)";
+    case TY_DATE: return "a date (YYYY-MM-DD)";
+    case TY_TIMESTAMP: return "a timestamp (YYYY-MM-DD HH:MM:SS)";
+    default: return "of the column's type";
+    }
+}
+
+/* The error for a value that does not fit its column's type. */
+static int mismatch(CsvReader *r, int c, const char *s, size_t n, fql_error *err)
+{
+    Tok *t = &r->tok;
+    const Schema *sc = r->base.schema;
+    char *tn = type_to_string(sc->types[c]);
+    int show = n > 60 ? 60 : (int)n;
+    if (r->explicit_type[c])
+        err_data(err, t->path, t->rec_line, c + 1, "value '%.*s%s' in column '%s' is not %s (schema says %s)",
+                 show, s, show < (int)n ? "…" : "", sc->names[c], type_word(sc->types[c]), tn);
+    else
+        err_data(err, t->path, t->rec_line, c + 1,
+                 "value '%.*s%s' in column '%s' is not %s (the type inferred from the first %zu rows); read the column as text with `schema: {%s: string}`",
+                 show, s, show < (int)n ? "…" : "", sc->names[c], type_word(sc->types[c]), r->sample_rows, sc->names[c]);
+    free(tn);
+    return -1;
+}
+
+static uint32_t hash_bytes(const char *s, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++) h = (h ^ (uint8_t)s[i]) * 16777619u;
+    return h;
+}
+
+/* A string value; low-cardinality columns share one Str per distinct value (a small direct-mapped
+ * cache that switches itself off when it rarely hits). */
+static Value make_string(Intern *in, const char *s, size_t n)
+{
+    if (!in || in->off || n > INTERN_MAXLEN) return v_string(s, n);
+    uint32_t h = hash_bytes(s, n) & (INTERN_SLOTS - 1);
+    Value *slot = &in->slot[h];
+    in->lookups++;
+    if (slot->kind == V_STRING && v_strlen(*slot) == n && memcmp(v_str(*slot), s, n) == 0) {
+        in->hits++;
+        return value_copy(*slot);
+    }
+    if (in->lookups == 4096 && in->hits < 2048) in->off = 1;
+    Value v = v_string(s, n);
+    value_free(*slot);
+    *slot = value_copy(v);
+    return v;
+}
+
+/* Convert field text to column c's type into *out. 0 ok, -1 error. */
+static int convert(CsvReader *r, int c, const char *s, size_t n, int quoted, Value *out, fql_error *err)
+{
+    int64_t i;
+    double f;
+    int b;
+    if (n == 0 && (!quoted || r->conv[c] != CV_STRING)) { *out = v_null(); return 0; }
+    switch (r->conv[c]) {
+    case CV_SKIP: *out = v_null(); return 0;
+    case CV_STRING: *out = make_string(r->intern[c], s, n); return 0;
+    case CV_INT: if (!io_parse_int(s, n, &i)) break; *out = v_int(i); return 0;
+    case CV_FLOAT: if (!io_parse_float(s, n, &f)) break; *out = v_float(f); return 0;
+    case CV_BOOL: if (!io_parse_bool(s, n, &b)) break; *out = v_bool(b); return 0;
+    case CV_DATE: if (!io_parse_date(s, n, &i)) break; *out = v_date(i); return 0;
+    case CV_TS:
+        if (io_parse_date(s, n, &i)) { *out = v_timestamp(i * 86400000000LL); return 0; }
+        if (!timestamp_parse(s, n, &i)) break;
+        *out = v_timestamp(i);
+        return 0;
+    case CV_CAST: {
+        char *why = NULL;
+        Value v = value_cast(v_string(s, n), r->base.schema->types[c], &why);
+        if (!why) { *out = v; return 0; }
+        value_free(v);
+        const Schema *sc = r->base.schema;
+        char *tn = type_to_string(sc->types[c]);
+        int show = n > 60 ? 60 : (int)n;
+        err_data(err, r->tok.path, r->tok.rec_line, c + 1, "value '%.*s' in column '%s' does not fit %s (schema says %s): %s",
+                 show, s, sc->names[c], tn, tn, why);
+        free(tn);
+        free(why);
+        return -1;
+    }
+    }
+    return mismatch(r, c, s, n, err);
+}
+
+/* Infer the types of the columns without an explicit type from the first `limit` records (0 = all)
+ * of the files, starting at file 0. Fills types[c] (new references). */
+static int infer(CsvReader *r, size_t limit, int ncols_hint, int *ncols_out, unsigned **masks_out,
+                 uint8_t **seen_out, const uint8_t *fixed, fql_error *err)
+{
+    int cap = ncols_hint > 0 ? ncols_hint : 16;
+    unsigned *mask = xmalloc((size_t)cap * sizeof *mask);
+    uint8_t *seen = xcalloc((size_t)cap, 1);
+    int ncols = ncols_hint;
+    for (int c = 0; c < cap; c++) mask[c] = FIT_ALL;
+    size_t rows = 0;
+    for (int k = 0; k < r->npaths && (limit == 0 || rows < limit); k++) {
+        if (open_file(r, k, err) < 0) goto fail;
+        Tok *t = &r->tok;
+        int rc;
+        while ((limit == 0 || rows < limit) && (rc = tok_next(t, err)) == 1) {
+            rows++;
+            if (t->hi && tok_check_utf8(t, err) < 0) goto fail;
+            if (t->nf > cap) {
+                int ncap = cap;
+                while (ncap < t->nf) ncap *= 2;
+                mask = xrealloc(mask, (size_t)ncap * sizeof *mask);
+                seen = xrealloc(seen, (size_t)ncap);
+                for (int c = cap; c < ncap; c++) { mask[c] = FIT_ALL; seen[c] = 0; }
+                cap = ncap;
+            }
+            if (t->nf > ncols) {
+                if (r->header) {
+                    err_data(err, t->path, t->rec_line, ncols + 1, "row has %d fields but the header has %d", t->nf, ncols);
+                    goto fail;
+                }
+                ncols = t->nf;
+            }
+            for (int c = 0; c < t->nf; c++) {
+                if ((fixed && c < ncols_hint && fixed[c]) || (seen[c] && mask[c] == 0)) continue;
+                CField *f = &t->f[c];
+                if (f->len == 0) continue;                 /* null, or "" (null unless text) */
+                seen[c] = 1;
+                if (f->escaped) { mask[c] = 0; continue; }     /* a doubled quote: text */
+                mask[c] &= io_text_fits(f->p, f->len);
+            }
+        }
+        if (err_failed(err)) goto fail;
+    }
+    *ncols_out = ncols;
+    *masks_out = mask;
+    *seen_out = seen;
+    return 0;
+fail:
+    free(mask);
+    free(seen);
+    return -1;
+}
+
+static int csv_next(Reader *base, Batch **out, fql_error *err)
+{
+    CsvReader *r = (CsvReader *)base;
+    int ncols = r->ncols;
+    Batch *b = NULL;
+    *out = NULL;
+    for (;;) {
+        if (!r->tok_open) break;
+        Tok *t = &r->tok;
+        int rc = tok_next(t, err);
+        if (rc < 0) goto fail;
+        if (rc == 0) {
+            if (r->cur + 1 >= r->npaths) { tok_close(t); r->tok_open = 0; break; }
+            if (open_file(r, r->cur + 1, err) < 0) goto fail;
+            continue;
+        }
+        if (t->hi && tok_check_utf8(t, err) < 0) goto fail;
+        if (t->nf > ncols) {
+            err_data(err, t->path, t->rec_line, ncols + 1, "row has %d fields but the %s has %d", t->nf,
+                     r->header ? "header" : "first rows have", ncols);
+            goto fail;
+        }
+        if (!b) b = batch_new(ncols, BATCH_ROWS);
+        size_t row = b->n;
+        int c = 0;
+        for (; c < t->nf; c++) {
+            Value *dst = &b->cols[c][row];
+            if (r->conv[c] == CV_SKIP) { *dst = v_null(); continue; }
+            size_t n;
+            const char *s = t->f[c].escaped ? field_text(t, c, &r->scratch, &n) : t->f[c].p;
+            if (!t->f[c].escaped) n = t->f[c].len;
+            if (convert(r, c, s, n, t->f[c].quoted, dst, err) < 0) {
+                for (int k = 0; k < c; k++) value_free(b->cols[k][row]);
+                goto fail;
+            }
+        }
+        for (; c < ncols; c++) b->cols[c][row] = v_null();
+        b->n++;
+        if (b->n == BATCH_ROWS) break;
+    }
+    if (!b) return 0;
+    *out = b;
+    return 1;
+fail:
+    batch_free(b);
+    return -1;
+}
+
+Reader *csv_reader_open(char **paths, int npaths, const ReadOptions *o, fql_error *err)
+{
+    CsvReader *r = xcalloc(1, sizeof *r);
+    r->base.next = csv_next;
+    r->base.close = csv_close;
+    r->paths = paths;
+    r->npaths = npaths;
+    r->delim = o->delimiter ? o->delimiter : (o->format == FMT_TSV ? '\t' : ',');
+    r->quote = o->quote;
+    r->header = o->header;
+    buf_init(&r->scratch);
+    unsigned *mask = NULL;
+    uint8_t *seen = NULL, *fixed = NULL;
+    char **names = NULL;
+    int ncols = 0;
+
+    /* headers: every file's header is read now, so a mismatch is reported before any row */
+    if (open_file(r, 0, err) < 0) goto fail;
+    for (int k = 1; r->header && k < npaths; k++)
+        if (open_file(r, k, err) < 0) goto fail;
+    if (r->header) {
+        ncols = r->nfirst_header;
+        names = make_names(r->first_header, r->nfirst_header, ncols);
+        fixed = xcalloc((size_t)(ncols ? ncols : 1), 1);
+        for (int c = 0; o->schema && c < ncols; c++) fixed[c] = schema_find(o->schema, names[c]) >= 0;
+    }
+
+    /* inference: the whole input when small enough, else a sample */
+    size_t sample = o->sample_rows ? o->sample_rows : 10000;
+    uint64_t full = FULL_SCAN_BYTES;
+    const char *env = getenv("FQL_CSV_FULL_SCAN_BYTES");     /* lets the tests reach the sampled path */
+    if (env && *env) full = strtoull(env, NULL, 10);
+    size_t limit = (uint64_t)total_size(paths, npaths) <= full ? 0 : sample;
+    int ninfer = 0;
+    if (infer(r, limit, ncols, &ninfer, &mask, &seen, fixed, err) < 0) goto fail;
+    r->sample_rows = sample;
+    if (!r->header) {
+        ncols = ninfer;
+        names = make_names(NULL, 0, ncols);
+    }
+    r->ncols = ncols;
+
+    Schema *s = schema_new();
+    r->base.schema = s;
+    r->conv = xcalloc((size_t)(ncols ? ncols : 1), sizeof *r->conv);
+    r->explicit_type = xcalloc((size_t)(ncols ? ncols : 1), 1);
+    r->intern = xcalloc((size_t)(ncols ? ncols : 1), sizeof *r->intern);
+    for (int c = 0; c < ncols; c++) {
+        int e = o->schema ? schema_find(o->schema, names[c]) : -1;
+        Type *ty = e >= 0 ? type_ref(o->schema->types[e]) : io_type_of_fits(mask[c], seen[c]);
+        r->explicit_type[c] = e >= 0;
+        schema_add(s, names[c], ty);
+        Conv cv;
+        switch (ty->kind) {
+        case TY_STRING: cv = CV_STRING; break;
+        case TY_INT: cv = CV_INT; break;
+        case TY_FLOAT: cv = CV_FLOAT; break;
+        case TY_BOOL: cv = CV_BOOL; break;
+        case TY_DATE: cv = CV_DATE; break;
+        case TY_TIMESTAMP: cv = CV_TS; break;
+        default: cv = CV_CAST; break;
+        }
+        if (o->projection && !o->projection[c]) cv = CV_SKIP;
+        r->conv[c] = cv;
+        if (cv == CV_STRING) r->intern[c] = xcalloc(1, sizeof(Intern));
+    }
+    /* a schema entry naming no column is a mistake worth reporting */
+    for (int i = 0; o->schema && i < o->schema->n; i++) {
+        if (schema_find(s, o->schema->names[i]) >= 0) continue;
+        const char *near = closest_name(o->schema->names[i], (const char *const *)s->names, (size_t)s->n);
+        err_set(err, FQL_ERR_IO, "%s: schema names column '%s', which is not in the file%s%s%s", paths[0],
+                o->schema->names[i], near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "");
+        goto fail;
+    }
+    free_names(names, ncols);
+    free(mask);
+    free(seen);
+    free(fixed);
+    /* rewind to the first row */
+    if (open_file(r, 0, err) < 0) { csv_close(&r->base); return NULL; }
+    return &r->base;
+fail:
+    if (names) free_names(names, ncols);
+    free(mask);
+    free(seen);
+    free(fixed);
+    csv_close(&r->base);
+    return NULL;
+}
+
+int csv_read_header(const char *path, char delim, char ***names, int *n, fql_error *err)
+{
+    Tok t;
+    Buf scratch;
+    *names = NULL;
+    *n = 0;
+    if (tok_open(&t, path, delim, '"', err) < 0) return -1;
+    buf_init(&scratch);
+    int rc = tok_next(&t, err);
+    if (rc == 1) {
+        *names = record_names(&t, &scratch);
+        *n = t.nf;
+    }
+    buf_free(&scratch);
+    tok_close(&t);
+    return rc < 0 ? -1 : 0;
+}

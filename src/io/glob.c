@@ -1,0 +1,104 @@
+/* glob.c: path patterns with `*`, `?`, `[...]` (fnmatch, one path component each) and `**` (any
+ * number of directories, zero included). Matches are sorted and unique; hidden entries are matched
+ * only by a pattern component that starts with '.'. Directory symlinks are not followed by `**`
+ * (no cycles). */
+#include <dirent.h>
+#include <fnmatch.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include "io.h"
+
+typedef struct Matches { char **v; int n, cap; } Matches;
+
+static void add_match(Matches *m, const char *path)
+{
+    if (m->n == m->cap) {
+        m->cap = m->cap ? m->cap * 2 : 16;
+        m->v = xrealloc(m->v, (size_t)m->cap * sizeof *m->v);
+    }
+    m->v[m->n++] = xstrdup(path);
+}
+
+static int has_magic(const char *s) { return strpbrk(s, "*?[") != NULL; }
+
+static char *join(const char *dir, const char *name)
+{
+    if (!*dir) return xstrdup(name);
+    size_t n = strlen(dir);
+    return dir[n - 1] == '/' ? xasprintf("%s%s", dir, name) : xasprintf("%s/%s", dir, name);
+}
+
+/* Match comps[i..n) below dir ("" = the current directory). */
+static void walk(const char *dir, char **comps, int i, int n, Matches *m)
+{
+    struct stat st;
+    if (i == n) {
+        if (stat(*dir ? dir : ".", &st) == 0 && S_ISREG(st.st_mode)) add_match(m, dir);
+        return;
+    }
+    const char *c = comps[i];
+    if (!has_magic(c)) {
+        char *p = join(dir, c);
+        if (i + 1 == n || (stat(p, &st) == 0 && S_ISDIR(st.st_mode))) walk(p, comps, i + 1, n, m);
+        free(p);
+        return;
+    }
+    int star2 = strcmp(c, "**") == 0;
+    if (star2) walk(dir, comps, i + 1, n, m);               /* zero directories */
+    DIR *d = opendir(*dir ? dir : ".");
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *name = e->d_name;
+        if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0) continue;
+        char *p = join(dir, name);
+        if (star2) {
+            if (name[0] != '.' && lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) walk(p, comps, i, n, m);
+        } else if (fnmatch(c, name, FNM_PERIOD) == 0) {
+            if (i + 1 == n || (stat(p, &st) == 0 && S_ISDIR(st.st_mode))) walk(p, comps, i + 1, n, m);
+        }
+        free(p);
+    }
+    closedir(d);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int io_glob(const char *pattern, char ***paths)
+{
+    Matches m = { NULL, 0, 0 };
+    *paths = NULL;
+    if (!has_magic(pattern)) {
+        struct stat st;
+        if (stat(pattern, &st) != 0) return 0;
+        add_match(&m, pattern);
+        *paths = m.v;
+        return 1;
+    }
+    /* split into components */
+    char *copy = xstrdup(pattern);
+    int ncomps = 0, cap = 8;
+    char **comps = xmalloc((size_t)cap * sizeof *comps);
+    for (char *save = NULL, *tok = strtok_r(copy, "/", &save); tok; tok = strtok_r(NULL, "/", &save)) {
+        if (ncomps == cap) { cap *= 2; comps = xrealloc(comps, (size_t)cap * sizeof *comps); }
+        comps[ncomps++] = tok;
+    }
+    walk(pattern[0] == '/' ? "/" : "", comps, 0, ncomps, &m);
+    free(comps);
+    free(copy);
+    if (m.n > 1) {
+        qsort(m.v, (size_t)m.n, sizeof *m.v, cmp_str);
+        int k = 1;
+        for (int i = 1; i < m.n; i++) {
+            if (strcmp(m.v[i], m.v[k - 1]) == 0) free(m.v[i]);
+            else m.v[k++] = m.v[i];
+        }
+        m.n = k;
+    }
+    *paths = m.v;
+    return m.n;
+}

@@ -1,0 +1,42 @@
+/* io_int.h: what the readers and writers of src/io/ share (not used outside src/io/).
+ *
+ * A Reader is a small vtable: each format embeds `Reader` as the first member of its own state and
+ * fills next/close. reader_open() (reader.c) expands the glob and dispatches on the format.
+ */
+#ifndef FQL_IO_INT_H
+#define FQL_IO_INT_H
+
+#include "io.h"
+
+struct Reader {
+    Schema *schema;                                          /* owned */
+    int  (*next)(Reader *r, Batch **out, fql_error *err);
+    void (*close)(Reader *r);                                /* frees the format's state and r */
+};
+
+/* Format openers: paths[npaths] are consumed (each string and the array). */
+Reader *csv_reader_open(char **paths, int npaths, const ReadOptions *o, fql_error *err);
+Reader *json_reader_open(char **paths, int npaths, const ReadOptions *o, fql_error *err);
+
+/* The header names of a CSV/TSV file (quote '"'). Returns 0 (n = 0 for an empty file), -1 on error. */
+int csv_read_header(const char *path, char delim, char ***names, int *n, fql_error *err);
+
+/* Type inference shared by the readers: a bitmask of the types a text could be. */
+enum { FIT_INT = 1, FIT_FLOAT = 2, FIT_BOOL = 4, FIT_DATE = 8, FIT_TS = 16, FIT_ALL = 31 };
+unsigned io_text_fits(const char *s, size_t n);
+Type    *io_type_of_fits(unsigned mask, int seen);   /* new reference; string when nothing fits */
+/* Parsers over (s, n), not NUL-terminated; 1 on success. */
+int io_parse_int(const char *s, size_t n, int64_t *out);
+int io_parse_float(const char *s, size_t n, double *out);     /* also nan/inf */
+int io_parse_bool(const char *s, size_t n, int *out);
+int io_parse_date(const char *s, size_t n, int64_t *out);
+
+/* Writing helpers shared by writer.c and print.c. */
+/* Append a CSV/TSV field: quoted (quotes doubled) when it holds the delimiter, a quote, CR/LF,
+ * leading/trailing spaces, or is empty text (so that it reads back as "" rather than null). Nulls
+ * are written as nothing. Lists/structs as JSON text. */
+void io_csv_field(Buf *b, Value v, char delim);
+/* Append one JSON object for row r of b (keys from s). */
+void io_json_row(Buf *b, const Schema *s, const Batch *batch, size_t r);
+
+#endif

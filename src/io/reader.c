@@ -1,0 +1,54 @@
+/* reader.c: reader_open() expands a path or glob and hands the files to the format's reader. */
+#include <stdlib.h>
+#include <string.h>
+#include "io_int.h"
+
+void read_options_init(ReadOptions *o, FileFormat f)
+{
+    memset(o, 0, sizeof *o);
+    o->format = f;
+    o->header = 1;
+    o->delimiter = f == FMT_TSV ? '\t' : ',';
+    o->quote = '"';
+    /* Inputs up to 64 MB are scanned in full for inference (see csv.c); this sample applies to
+     * larger ones. */
+    o->sample_rows = 10000;
+}
+
+Reader *reader_open(const char *path, const ReadOptions *o, fql_error *err)
+{
+    char **paths = NULL;
+    int n = io_glob(path, &paths);
+    if (n <= 0) {
+        free(paths);
+        if (strpbrk(path, "*?["))
+            err_set(err, FQL_ERR_IO, "no file matches %s", path);
+        else
+            err_set(err, FQL_ERR_IO, "cannot open %s: No such file or directory", path);
+        return NULL;
+    }
+    switch (o->format) {
+    case FMT_CSV: case FMT_TSV:
+        return csv_reader_open(paths, n, o, err);
+    case FMT_JSON: case FMT_JSONL:
+        return json_reader_open(paths, n, o, err);
+    default:
+        for (int i = 0; i < n; i++) free(paths[i]);
+        free(paths);
+        err_set(err, FQL_ERR_IO, "%s: this format cannot be read", path);
+        return NULL;
+    }
+}
+
+const Schema *reader_schema(const Reader *r) { return r->schema; }
+
+int reader_next(Reader *r, Batch **out, fql_error *err)
+{
+    *out = NULL;
+    return r->next(r, out, err);
+}
+
+void reader_free(Reader *r)
+{
+    if (r) r->close(r);
+}
