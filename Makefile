@@ -13,7 +13,7 @@ DEB_PKGS := gcc make re2c lemon pkg-config libcurl4-openssl-dev libjansson-dev l
 OPT      ?= -O2
 CFLAGS   += $(OPT) -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wstrict-prototypes \
             -Wmissing-prototypes -Wno-unused-parameter -fPIC -fvisibility=hidden -DFQL_BUILDING \
-            -Iinclude -Isrc -I$(BUILD)/gen -MMD -MP
+            -Iinclude -Isrc -I$(BUILD)/gen -MMD -MP -DFQL_STDLIB_DIR=\"$(CURDIR)/stdlib\"
 ifneq ($(WERROR),)
 CFLAGS   += -Werror
 endif

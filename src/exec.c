@@ -1,0 +1,1284 @@
+/* exec.c: the executor. Turns a Plan into a tree of pull-based operators that pass Batches.
+ *
+ * Each operator's next() returns 1 with a new batch (the caller owns it), 0 at the end, or -1 after
+ * filling the error. Streaming operators (scan, where, select, derive, limit, explode, unnest, union
+ * all, write) hold one batch at a time; blocking ones (order by, group by, distinct's seen-set, the
+ * build side of a join) hold what they must.
+ * Expressions are evaluated a batch at a time: eval() returns one Value per row.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/time.h>
+#include <jansson.h>
+#include "session.h"
+#include "ops.h"
+
+typedef struct Exec {
+    fql_session *s;
+    fql_error *err;
+    int64_t now_us;
+} Exec;
+
+/* ---- key tables: hash maps from a tuple of values to a dense id ---- */
+
+typedef struct KeyTable {
+    int nk;                  /* values per key */
+    size_t n, cap;           /* ids used; slots */
+    int64_t *slots;          /* id or -1 */
+    uint64_t *hashes;        /* per id */
+    Value *keys;             /* n * nk, owned */
+    size_t keycap;
+} KeyTable;
+
+static void kt_init(KeyTable *kt, int nk)
+{
+    memset(kt, 0, sizeof *kt);
+    kt->nk = nk;
+    kt->cap = 64;
+    kt->slots = xmalloc(kt->cap * sizeof *kt->slots);
+    for (size_t i = 0; i < kt->cap; i++) kt->slots[i] = -1;
+}
+
+static void kt_free(KeyTable *kt)
+{
+    for (size_t i = 0; i < kt->n * (size_t)kt->nk; i++) value_free(kt->keys[i]);
+    free(kt->keys);
+    free(kt->slots);
+    free(kt->hashes);
+    memset(kt, 0, sizeof *kt);
+}
+
+static uint64_t keys_hash(const Value *k, int nk)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (int i = 0; i < nk; i++) h = (h ^ value_hash(k[i])) * 1099511628211ULL + (uint64_t)i;
+    return h ^ (h >> 29);
+}
+
+static int keys_equal(const Value *a, const Value *b, int nk)
+{
+    for (int i = 0; i < nk; i++)
+        if (!value_equal(a[i], b[i])) return 0;
+    return 1;
+}
+
+static void kt_grow(KeyTable *kt)
+{
+    size_t cap = kt->cap * 2;
+    int64_t *slots = xmalloc(cap * sizeof *slots);
+    for (size_t i = 0; i < cap; i++) slots[i] = -1;
+    for (size_t id = 0; id < kt->n; id++) {
+        size_t j = kt->hashes[id] & (cap - 1);
+        while (slots[j] >= 0) j = (j + 1) & (cap - 1);
+        slots[j] = (int64_t)id;
+    }
+    free(kt->slots);
+    kt->slots = slots;
+    kt->cap = cap;
+}
+
+/* Find key k (borrowed); if absent and add is set, insert copies. Returns the id or -1.
+ * *added tells whether it was inserted now. */
+static int64_t kt_lookup(KeyTable *kt, const Value *k, int add, int *added)
+{
+    uint64_t h = keys_hash(k, kt->nk);
+    size_t j = h & (kt->cap - 1);
+    if (added) *added = 0;
+    while (kt->slots[j] >= 0) {
+        int64_t id = kt->slots[j];
+        if (kt->hashes[id] == h && keys_equal(kt->keys + (size_t)id * (size_t)kt->nk, k, kt->nk)) return id;
+        j = (j + 1) & (kt->cap - 1);
+    }
+    if (!add) return -1;
+    if (kt->n + 1 > kt->keycap) {
+        kt->keycap = kt->keycap ? kt->keycap * 2 : 64;
+        kt->keys = xrealloc(kt->keys, kt->keycap * (size_t)(kt->nk ? kt->nk : 1) * sizeof *kt->keys);
+        kt->hashes = xrealloc(kt->hashes, kt->keycap * sizeof *kt->hashes);
+    }
+    int64_t id = (int64_t)kt->n++;
+    for (int i = 0; i < kt->nk; i++) kt->keys[(size_t)id * (size_t)kt->nk + (size_t)i] = value_copy(k[i]);
+    kt->hashes[id] = h;
+    kt->slots[j] = id;
+    if (added) *added = 1;
+    if (kt->n * 2 > kt->cap) kt_grow(kt);
+    return id;
+}
+
+/* ---- expression evaluation ---- */
+
+static int rt_error(Exec *ex, const Expr *e, size_t row, const char *msg)
+{
+    (void)row;
+    return err_at(ex->err, FQL_ERR_RUNTIME, e->src, e->pos, "%s", msg);
+}
+
+static Value *vals_new(size_t n)
+{
+    Value *v = xmalloc((n ? n : 1) * sizeof *v);
+    for (size_t i = 0; i < n; i++) v[i] = v_null();
+    return v;
+}
+
+static void vals_free(Value *v, size_t n)
+{
+    if (!v) return;
+    for (size_t i = 0; i < n; i++) value_free(v[i]);
+    free(v);
+}
+
+static Value *eval(Exec *ex, const Expr *e, const Batch *b);
+
+/* A field of a struct value, or of a JSON object. */
+static Value field_of(Value base, const Expr *e)
+{
+    if (base.kind == V_STRUCT) {
+        Struct *st = base.u.st;
+        if (e->ival >= 0 && (uint32_t)e->ival < st->n) return value_copy(st->fields[e->ival]);
+        int fi = type_field_index(st->type, e->name);
+        return fi >= 0 ? value_copy(st->fields[fi]) : v_null();
+    }
+    if (base.kind == V_JSON) {
+        json_error_t je;
+        json_t *j = json_loadb(v_str(base), v_strlen(base), JSON_DECODE_ANY, &je);
+        Value r = v_null();
+        if (j && json_is_object(j)) {
+            json_t *f = json_object_get(j, e->name);
+            if (f && !json_is_null(f)) {
+                char *txt = json_dumps(f, JSON_ENCODE_ANY | JSON_COMPACT);
+                if (txt) { r = v_json_text(txt, strlen(txt)); free(txt); }
+            }
+        }
+        json_decref(j);
+        return r;
+    }
+    return v_null();
+}
+
+static Value index_of(Value base, Value idx)
+{
+    if (base.kind == V_LIST && idx.kind == V_INT) {
+        int64_t n = base.u.l->n, i = idx.u.i;
+        if (i < 0) i += n;
+        return i >= 0 && i < n ? value_copy(base.u.l->items[i]) : v_null();
+    }
+    if (base.kind == V_STRING && idx.kind == V_INT) {
+        /* a character (0-based, negative from the end) */
+        const char *s = v_str(base);
+        size_t n = v_strlen(base), len = utf8_len(s, n);
+        int64_t i = idx.u.i;
+        if (i < 0) i += (int64_t)len;
+        if (i < 0 || i >= (int64_t)len) return v_null();
+        size_t at = 0, k = 0;
+        while (at < n) {
+            size_t start = at;
+            text_next(s, n, &at);
+            if ((int64_t)k++ == i) return v_string(s + start, at - start);
+        }
+        return v_null();
+    }
+    if (base.kind == V_JSON) {
+        json_error_t je;
+        json_t *j = json_loadb(v_str(base), v_strlen(base), JSON_DECODE_ANY, &je), *f = NULL;
+        Value r = v_null();
+        if (j && json_is_array(j) && idx.kind == V_INT) {
+            int64_t i = idx.u.i, n = (int64_t)json_array_size(j);
+            if (i < 0) i += n;
+            if (i >= 0 && i < n) f = json_array_get(j, (size_t)i);
+        } else if (j && json_is_object(j) && idx.kind == V_STRING) {
+            f = json_object_get(j, v_str(idx));
+        }
+        if (f && !json_is_null(f)) {
+            char *txt = json_dumps(f, JSON_ENCODE_ANY | JSON_COMPACT);
+            if (txt) { r = v_json_text(txt, strlen(txt)); free(txt); }
+        }
+        json_decref(j);
+        return r;
+    }
+    return v_null();
+}
+
+static Value call_udf(Exec *ex, const Expr *e, const Value *args, int nargs, char **msg)
+{
+    UdfDef *u = session_find_udf(ex->s, e->name);
+    if (!u) { *msg = xasprintf("function %s is no longer registered", e->name); return v_null(); }
+    fql_value in[16], out;
+    if (nargs > 16) { *msg = xasprintf("%s: too many arguments", e->name); return v_null(); }
+    Buf tmp[16];
+    for (int i = 0; i < nargs; i++) {
+        buf_init(&tmp[i]);
+        memset(&in[i], 0, sizeof in[i]);
+        switch (args[i].kind) {
+        case V_NULL: in[i].type = FQL_TYPE_NULL; break;
+        case V_BOOL: in[i].type = FQL_TYPE_BOOL; in[i].as.b = args[i].u.b; break;
+        case V_INT: in[i].type = FQL_TYPE_INT; in[i].as.i = args[i].u.i; break;
+        case V_FLOAT: in[i].type = FQL_TYPE_FLOAT; in[i].as.f = args[i].u.f; break;
+        case V_STRING: in[i].type = FQL_TYPE_STRING; in[i].as.s.ptr = v_str(args[i]); in[i].as.s.len = v_strlen(args[i]); break;
+        default:
+            value_to_json(&tmp[i], args[i]);
+            in[i].type = FQL_TYPE_JSON;
+            in[i].as.s.ptr = tmp[i].data;
+            in[i].as.s.len = tmp[i].len;
+        }
+    }
+    memset(&out, 0, sizeof out);
+    fql_error uerr;
+    memset(&uerr, 0, sizeof uerr);
+    int rc = u->spec.fn(u->spec.ud, in, (size_t)nargs, &out, &uerr);
+    for (int i = 0; i < nargs; i++) buf_free(&tmp[i]);
+    if (rc != 0) { *msg = xasprintf("%s failed: %s", e->name, uerr.message[0] ? uerr.message : "error"); return v_null(); }
+    switch (out.type) {
+    case FQL_TYPE_BOOL: return v_bool(out.as.b);
+    case FQL_TYPE_INT: return v_int(out.as.i);
+    case FQL_TYPE_FLOAT: return v_float(out.as.f);
+    case FQL_TYPE_STRING: return out.as.s.ptr ? v_string(out.as.s.ptr, out.as.s.len) : v_null();
+    case FQL_TYPE_JSON: return out.as.s.ptr ? v_json_text(out.as.s.ptr, out.as.s.len) : v_null();
+    default: return v_null();
+    }
+}
+
+static Value *eval(Exec *ex, const Expr *e, const Batch *b)
+{
+    size_t n = b->n;
+    Value *out = NULL, *x = NULL, *y = NULL;
+    char *msg = NULL;
+    switch (e->kind) {
+    case E_LIT:
+        out = xmalloc((n ? n : 1) * sizeof *out);
+        for (size_t i = 0; i < n; i++) out[i] = value_copy(e->lit);
+        return out;
+    case E_COL: {
+        const Value *c = b->cols[e->ival];
+        out = xmalloc((n ? n : 1) * sizeof *out);
+        for (size_t i = 0; i < n; i++) out[i] = value_copy(c[i]);
+        return out;
+    }
+    case E_FIELD:
+        if (!(x = eval(ex, e->args[0], b))) return NULL;
+        out = vals_new(n);
+        for (size_t i = 0; i < n; i++) out[i] = field_of(x[i], e);
+        vals_free(x, n);
+        return out;
+    case E_INDEX:
+        if (!(x = eval(ex, e->args[0], b))) return NULL;
+        if (!(y = eval(ex, e->args[1], b))) { vals_free(x, n); return NULL; }
+        out = vals_new(n);
+        for (size_t i = 0; i < n; i++) out[i] = index_of(x[i], y[i]);
+        vals_free(x, n);
+        vals_free(y, n);
+        return out;
+    case E_BINOP:
+        if (!(x = eval(ex, e->args[0], b))) return NULL;
+        if (!(y = eval(ex, e->args[1], b))) { vals_free(x, n); return NULL; }
+        out = x;   /* results overwrite the left operands (the op functions consume both) */
+        for (size_t i = 0; i < n && !msg; i++) {
+            Value l = x[i], r = y[i];
+            y[i] = v_null();
+            switch (e->op) {
+            case OP_AND: out[i] = op_and(l, r); break;
+            case OP_OR: out[i] = op_or(l, r); break;
+            case OP_EQ: case OP_NE: case OP_LT: case OP_LE: case OP_GT: case OP_GE:
+                out[i] = op_compare(e->op, l, r, &msg);
+                break;
+            case OP_CONCAT: out[i] = op_concat(l, r); break;
+            default: out[i] = op_arith(e->op, l, r, &msg); break;
+            }
+        }
+        vals_free(y, n);
+        if (msg) { rt_error(ex, e, 0, msg); free(msg); vals_free(out, n); return NULL; }
+        return out;
+    case E_NOT: case E_NEG:
+        if (!(out = eval(ex, e->args[0], b))) return NULL;
+        for (size_t i = 0; i < n && !msg; i++) out[i] = e->kind == E_NOT ? op_not(out[i]) : op_neg(out[i], &msg);
+        if (msg) { rt_error(ex, e, 0, msg); free(msg); vals_free(out, n); return NULL; }
+        return out;
+    case E_ISNULL:
+        if (!(out = eval(ex, e->args[0], b))) return NULL;
+        for (size_t i = 0; i < n; i++) {
+            int isnull = out[i].kind == V_NULL;
+            value_free(out[i]);
+            out[i] = v_bool(e->flag ? !isnull : isnull);
+        }
+        return out;
+    case E_IN: {
+        if (!(x = eval(ex, e->args[0], b))) return NULL;
+        out = vals_new(n);
+        /* SQL semantics: true if equal to some element; else null if the value or any element is null; else false */
+        int *found = xcalloc(n + 1, sizeof *found), *sawnull = xcalloc(n + 1, sizeof *sawnull);
+        for (int k = 1; k < e->nargs; k++) {
+            if (!(y = eval(ex, e->args[k], b))) { free(found); free(sawnull); vals_free(x, n); vals_free(out, n); return NULL; }
+            for (size_t i = 0; i < n; i++) {
+                if (y[i].kind == V_NULL) sawnull[i] = 1;
+                else if (x[i].kind != V_NULL && op_cmp(x[i], y[i]) == 0) found[i] = 1;
+            }
+            vals_free(y, n);
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (x[i].kind == V_NULL || (!found[i] && sawnull[i])) out[i] = v_null();
+            else out[i] = v_bool(e->flag ? !found[i] : found[i]);
+        }
+        free(found); free(sawnull);
+        vals_free(x, n);
+        return out;
+    }
+    case E_LIKE:
+        if (!(x = eval(ex, e->args[0], b))) return NULL;
+        if (!(y = eval(ex, e->args[1], b))) { vals_free(x, n); return NULL; }
+        for (size_t i = 0; i < n; i++) {
+            Value r = op_like(x[i], y[i], e->op == OP_ILIKE);
+            x[i] = e->flag ? op_not(r) : r;
+            y[i] = v_null();
+        }
+        vals_free(y, n);
+        return x;
+    case E_CASE: {
+        /* evaluate branch by branch over all rows: simple and vectorised; a row takes the first
+         * branch whose condition is true */
+        out = vals_new(n);
+        char *done = xcalloc(n + 1, 1);
+        int pairs = (e->nargs - e->flag) / 2;
+        for (int k = 0; k < pairs; k++) {
+            if (!(x = eval(ex, e->args[2 * k], b))) goto case_fail;
+            if (!(y = eval(ex, e->args[2 * k + 1], b))) { vals_free(x, n); goto case_fail; }
+            for (size_t i = 0; i < n; i++)
+                if (!done[i] && value_true(x[i])) { done[i] = 1; out[i] = y[i]; y[i] = v_null(); }
+            vals_free(x, n);
+            vals_free(y, n);
+        }
+        if (e->flag) {
+            if (!(y = eval(ex, e->args[e->nargs - 1], b))) goto case_fail;
+            for (size_t i = 0; i < n; i++)
+                if (!done[i]) { out[i] = y[i]; y[i] = v_null(); }
+            vals_free(y, n);
+        }
+        free(done);
+        /* int branches in a float case become floats */
+        if (e->type->kind == TY_FLOAT)
+            for (size_t i = 0; i < n; i++)
+                if (out[i].kind == V_INT) out[i] = v_float((double)out[i].u.i);
+        return out;
+case_fail:
+        free(done);
+        vals_free(out, n);
+        return NULL;
+    }
+    case E_LIST: {
+        Value **parts = xcalloc((size_t)e->nargs + 1, sizeof *parts);
+        for (int k = 0; k < e->nargs; k++)
+            if (!(parts[k] = eval(ex, e->args[k], b))) {
+                for (int q = 0; q < k; q++) vals_free(parts[q], n);
+                free(parts);
+                return NULL;
+            }
+        out = vals_new(n);
+        int tofloat = e->type->elem && e->type->elem->kind == TY_FLOAT;
+        for (size_t i = 0; i < n; i++) {
+            out[i] = v_list_new((uint32_t)e->nargs);
+            for (int k = 0; k < e->nargs; k++) {
+                Value v = parts[k][i];
+                if (tofloat && v.kind == V_INT) v = v_float((double)v.u.i);
+                out[i].u.l->items[k] = v;
+                parts[k][i] = v_null();
+            }
+        }
+        for (int k = 0; k < e->nargs; k++) vals_free(parts[k], n);
+        free(parts);
+        return out;
+    }
+    case E_STRUCT: {
+        Value **parts = xcalloc((size_t)e->nargs + 1, sizeof *parts);
+        for (int k = 0; k < e->nargs; k++)
+            if (!(parts[k] = eval(ex, e->args[k], b))) {
+                for (int q = 0; q < k; q++) vals_free(parts[q], n);
+                free(parts);
+                return NULL;
+            }
+        out = vals_new(n);
+        for (size_t i = 0; i < n; i++) {
+            out[i] = v_struct_new(e->type);
+            for (int k = 0; k < e->nargs; k++) {
+                out[i].u.st->fields[k] = parts[k][i];
+                parts[k][i] = v_null();
+            }
+        }
+        for (int k = 0; k < e->nargs; k++) vals_free(parts[k], n);
+        free(parts);
+        return out;
+    }
+    case E_CAST:
+        if (!(out = eval(ex, e->args[0], b))) return NULL;
+        for (size_t i = 0; i < n && !msg; i++) out[i] = value_cast(out[i], e->type, &msg);
+        if (msg) { rt_error(ex, e, 0, msg); free(msg); vals_free(out, n); return NULL; }
+        return out;
+    case E_CALL: {
+        Value **parts = xcalloc((size_t)e->nargs + 1, sizeof *parts);
+        for (int k = 0; k < e->nargs; k++)
+            if (!(parts[k] = eval(ex, e->args[k], b))) {
+                for (int q = 0; q < k; q++) vals_free(parts[q], n);
+                free(parts);
+                return NULL;
+            }
+        out = vals_new(n);
+        Value *row = xcalloc((size_t)e->nargs + 1, sizeof *row);
+        FuncCtx ctx = { NULL, ex->now_us };
+        int nnio = e->fn && (e->fn->flags & FUNC_NULL_IN_NULL_OUT);
+        int req = e->fn ? e->fn->min_args : 0;
+        for (size_t i = 0; i < n; i++) {
+            int skip = 0;
+            for (int k = 0; k < e->nargs; k++) {
+                row[k] = parts[k][i];
+                if (nnio && k < req && row[k].kind == V_NULL) skip = 1;
+            }
+            if (skip) continue;
+            if (e->fn) out[i] = e->fn->impl(row, e->nargs, &ctx);
+            else out[i] = call_udf(ex, e, row, e->nargs, &ctx.error);
+            if (ctx.error) break;
+        }
+        free(row);
+        for (int k = 0; k < e->nargs; k++) vals_free(parts[k], n);
+        free(parts);
+        if (ctx.error) { rt_error(ex, e, 0, ctx.error); free(ctx.error); vals_free(out, n); return NULL; }
+        return out;
+    }
+    case E_AGG: {
+        const Value *c = b->cols[e->ival];
+        out = xmalloc((n ? n : 1) * sizeof *out);
+        for (size_t i = 0; i < n; i++) out[i] = value_copy(c[i]);
+        return out;
+    }
+    case E_SEMANTIC:
+        /* The provider runtime (scheduler, adapters) is not part of this build. Rows with null
+         * input would get null without a request; any other row needs a model call. */
+        err_at(ex->err, FQL_ERR_RUNTIME, e->src, e->pos,
+               "%s() calls a model, and this build has no provider runtime yet: semantic operators can be written and type-checked but not run",
+               e->name);
+        return NULL;
+    }
+    return NULL;
+}
+
+/* Evaluate an expression that reads no columns (values rows, options). */
+Value exec_const(Expr *e, char **msg)
+{
+    fql_error err;
+    memset(&err, 0, sizeof err);
+    Exec ex = { NULL, &err, 0 };
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    ex.now_us = (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+    Batch *b = batch_new(0, 1);
+    b->n = 1;
+    Value *v = eval(&ex, e, b);
+    batch_free(b);
+    if (!v) {
+        *msg = xstrdup(err.message);
+        char *nl = strchr(*msg, '\n');
+        if (nl) *nl = 0;
+        return v_null();
+    }
+    Value r = v[0];
+    free(v);
+    return r;
+}
+
+/* ---- operators ---- */
+
+typedef struct Op Op;
+struct Op {
+    const Plan *p;
+    Exec *ex;
+    Op *child, *right;
+    int (*next)(Op *op, Batch **out);
+    void (*close)(Op *op);
+    /* state, by kind */
+    Reader *reader;
+    Table *mat;              /* materialized output (sort, agg, values, system) */
+    int matpos;
+    int64_t skipped, emitted;
+    KeyTable kt;
+    int kt_on;
+    int phase;               /* union: 0 left, 1 right; join: 0 probing, 1 unmatched right rows */
+    /* join */
+    Table *build;            /* right side, flattened */
+    int64_t *chain;          /* next right row with the same key (-1 ends) */
+    int64_t *head;           /* per key id: first right row */
+    char *rmatched;
+    int *eqk_l, *eqk_r, neqk;   /* equality key columns (left index, right index in right schema) */
+    Expr **resid; int nresid;   /* residual conditions over left ++ right */
+    Writer *writer;
+    size_t written;
+};
+
+static Op *op_build(Exec *ex, const Plan *p);
+
+static void op_free(Op *op)
+{
+    if (!op) return;
+    if (op->close) op->close(op);
+    op_free(op->child);
+    op_free(op->right);
+    reader_free(op->reader);
+    table_free(op->mat);
+    table_free(op->build);
+    if (op->kt_on) kt_free(&op->kt);
+    free(op->chain);
+    free(op->head);
+    free(op->rmatched);
+    free(op->eqk_l);
+    free(op->eqk_r);
+    free(op->resid);
+    free(op);
+}
+
+/* emit the materialized table batch by batch */
+static int next_mat(Op *op, Batch **out)
+{
+    while (op->mat && op->matpos < op->mat->nbatches) {
+        Batch *b = op->mat->batches[op->matpos];
+        op->mat->batches[op->matpos++] = NULL;
+        if (b && b->n) { *out = b; return 1; }
+        batch_free(b);
+    }
+    return 0;
+}
+
+static int next_scan(Op *op, Batch **out)
+{
+    if (!op->reader) {
+        op->reader = reader_open(op->p->path, &op->p->ropts, op->ex->err);
+        if (!op->reader) return -1;
+    }
+    int rc = reader_next(op->reader, out, op->ex->err);
+    return rc;
+}
+
+static int next_filter(Op *op, Batch **out)
+{
+    Batch *in;
+    int rc;
+    while ((rc = op->child->next(op->child, &in)) == 1) {
+        Value *c = eval(op->ex, op->p->exprs[0], in);
+        if (!c) { batch_free(in); return -1; }
+        Batch *o = batch_new(in->ncols, in->n);
+        for (size_t r = 0; r < in->n; r++)
+            if (value_true(c[r])) batch_copy_row(o, in, r);
+        vals_free(c, in->n);
+        batch_free(in);
+        if (o->n) { *out = o; return 1; }
+        batch_free(o);
+    }
+    return rc;
+}
+
+static int next_project(Op *op, Batch **out)
+{
+    Batch *in;
+    int rc = op->child->next(op->child, &in);
+    if (rc != 1) return rc;
+    const Plan *p = op->p;
+    Batch *o = batch_new(p->nexprs, 0);
+    o->n = o->cap = in->n;
+    for (int k = 0; k < p->nexprs; k++) {
+        Value *c = eval(op->ex, p->exprs[k], in);
+        if (!c) {
+            for (int q = 0; q < k; q++) { vals_free(o->cols[q], in->n); o->cols[q] = NULL; }
+            o->n = 0;
+            batch_free(o);
+            batch_free(in);
+            return -1;
+        }
+        free(o->cols[k]);
+        o->cols[k] = c;
+        /* an int column declared float (e.g. union with floats) */
+        if (p->schema->types[k]->kind == TY_FLOAT)
+            for (size_t r = 0; r < in->n; r++)
+                if (c[r].kind == V_INT) c[r] = v_float((double)c[r].u.i);
+    }
+    batch_free(in);
+    *out = o;
+    return 1;
+}
+
+static int next_derive(Op *op, Batch **out)
+{
+    Batch *in;
+    int rc = op->child->next(op->child, &in);
+    if (rc != 1) return rc;
+    const Plan *p = op->p;
+    int nout = p->schema->n;
+    if (in->ncols < nout) {
+        in->cols = xrealloc(in->cols, (size_t)nout * sizeof *in->cols);
+        for (int c = in->ncols; c < nout; c++) in->cols[c] = vals_new(in->cap);
+        in->ncols = nout;
+    }
+    for (int k = 0; k < p->nexprs; k++) {
+        Value *c = eval(op->ex, p->exprs[k], in);
+        if (!c) { batch_free(in); return -1; }
+        int t = p->targets[k];
+        /* the batch's column arrays have capacity cap: keep that invariant */
+        for (size_t r = 0; r < in->n; r++) { value_free(in->cols[t][r]); in->cols[t][r] = c[r]; }
+        free(c);
+    }
+    *out = in;
+    return 1;
+}
+
+static int next_limit(Op *op, Batch **out)
+{
+    const Plan *p = op->p;
+    Batch *in;
+    int rc;
+    while (op->emitted < p->limit && (rc = op->child->next(op->child, &in)) == 1) {
+        Batch *o = batch_new(in->ncols, in->n);
+        for (size_t r = 0; r < in->n; r++) {
+            if (op->skipped < p->offset) { op->skipped++; continue; }
+            if (op->emitted >= p->limit) break;
+            batch_copy_row(o, in, r);
+            op->emitted++;
+        }
+        batch_free(in);
+        if (o->n) { *out = o; return 1; }
+        batch_free(o);
+    }
+    if (op->emitted >= p->limit) return 0;
+    return rc;
+}
+
+/* Key values of row r from evaluated key columns. */
+static int next_distinct(Op *op, Batch **out)
+{
+    const Plan *p = op->p;
+    Batch *in;
+    int rc;
+    while ((rc = op->child->next(op->child, &in)) == 1) {
+        int nk = p->nexprs ? p->nexprs : in->ncols;
+        Value **keys = xcalloc((size_t)nk + 1, sizeof *keys);
+        for (int k = 0; k < p->nexprs; k++)
+            if (!(keys[k] = eval(op->ex, p->exprs[k], in))) {
+                for (int q = 0; q < k; q++) vals_free(keys[q], in->n);
+                free(keys);
+                batch_free(in);
+                return -1;
+            }
+        if (!op->kt_on) { kt_init(&op->kt, nk); op->kt_on = 1; }
+        Batch *o = batch_new(in->ncols, in->n);
+        Value *row = xcalloc((size_t)nk + 1, sizeof *row);
+        for (size_t r = 0; r < in->n; r++) {
+            for (int k = 0; k < nk; k++) row[k] = p->nexprs ? keys[k][r] : in->cols[k][r];
+            int added;
+            kt_lookup(&op->kt, row, 1, &added);
+            if (added) batch_copy_row(o, in, r);
+        }
+        free(row);
+        for (int k = 0; k < p->nexprs; k++) vals_free(keys[k], in->n);
+        free(keys);
+        batch_free(in);
+        if (o->n) { *out = o; return 1; }
+        batch_free(o);
+    }
+    return rc;
+}
+
+static int next_union(Op *op, Batch **out)
+{
+    for (;;) {
+        Op *src = op->phase == 0 ? op->child : op->right;
+        Batch *in;
+        int rc = src->next(src, &in);
+        if (rc < 0) return -1;
+        if (rc == 0) {
+            if (op->phase == 0) { op->phase = 1; continue; }
+            return 0;
+        }
+        /* widen ints to floats where the union's column is float */
+        for (int c = 0; c < in->ncols; c++)
+            if (op->p->schema->types[c]->kind == TY_FLOAT)
+                for (size_t r = 0; r < in->n; r++)
+                    if (in->cols[c][r].kind == V_INT) in->cols[c][r] = v_float((double)in->cols[c][r].u.i);
+        if (op->p->all) { *out = in; return 1; }
+        if (!op->kt_on) { kt_init(&op->kt, in->ncols); op->kt_on = 1; }
+        Batch *o = batch_new(in->ncols, in->n);
+        Value *row = xcalloc((size_t)in->ncols + 1, sizeof *row);
+        for (size_t r = 0; r < in->n; r++) {
+            for (int k = 0; k < in->ncols; k++) row[k] = in->cols[k][r];
+            int added;
+            kt_lookup(&op->kt, row, 1, &added);
+            if (added) batch_copy_row(o, in, r);
+        }
+        free(row);
+        batch_free(in);
+        if (o->n) { *out = o; return 1; }
+        batch_free(o);
+    }
+}
+
+static int next_explode(Op *op, Batch **out)
+{
+    const Plan *p = op->p;
+    Batch *in;
+    int rc;
+    while ((rc = op->child->next(op->child, &in)) == 1) {
+        int nout = p->schema->n;
+        Batch *o = batch_new(nout, in->n);
+        Value *row = xcalloc((size_t)nout + 1, sizeof *row);
+        for (size_t r = 0; r < in->n; r++) {
+            Value lv = in->cols[p->col][r];
+            json_t *arr = NULL;
+            int64_t len = 0;
+            if (lv.kind == V_LIST) len = lv.u.l->n;
+            else if (lv.kind == V_JSON) {
+                json_error_t je;
+                arr = json_loadb(v_str(lv), v_strlen(lv), JSON_DECODE_ANY, &je);
+                if (arr && json_is_array(arr)) len = (int64_t)json_array_size(arr);
+            }
+            if (len == 0 && !p->outer) { json_decref(arr); continue; }
+            for (int64_t k = 0; k < (len ? len : 1); k++) {
+                for (int c = 0; c < in->ncols; c++) row[c] = c == p->col ? v_null() : value_copy(in->cols[c][r]);
+                if (len) {
+                    if (lv.kind == V_LIST) row[p->col] = value_copy(lv.u.l->items[k]);
+                    else {
+                        char *txt = json_dumps(json_array_get(arr, (size_t)k), JSON_ENCODE_ANY | JSON_COMPACT);
+                        row[p->col] = txt ? v_json_text(txt, strlen(txt)) : v_null();
+                        free(txt);
+                    }
+                }
+                if (p->with_index) row[nout - 1] = len ? v_int(k) : v_null();
+                batch_push_row(o, row);
+            }
+            json_decref(arr);
+        }
+        free(row);
+        batch_free(in);
+        if (o->n) { *out = o; return 1; }
+        batch_free(o);
+    }
+    return rc;
+}
+
+static int next_unnest(Op *op, Batch **out)
+{
+    const Plan *p = op->p;
+    Batch *in;
+    int rc = op->child->next(op->child, &in);
+    if (rc != 1) return rc;
+    int nout = p->schema->n;
+    const Type *st = op->child->p->schema->types[p->col];
+    Batch *o = batch_new(nout, in->n);
+    Value *row = xcalloc((size_t)nout + 1, sizeof *row);
+    for (size_t r = 0; r < in->n; r++) {
+        int k = 0;
+        for (int c = 0; c < in->ncols; c++) {
+            if (c == p->col) {
+                Value sv = in->cols[c][r];
+                for (int f = 0; f < st->nfields; f++) {
+                    Value fv = v_null();
+                    if (sv.kind == V_STRUCT) {
+                        int fi = type_field_index(sv.u.st->type, st->fields[f].name);
+                        if (fi >= 0) fv = value_copy(sv.u.st->fields[fi]);
+                    }
+                    row[k++] = fv;
+                }
+            } else row[k++] = value_copy(in->cols[c][r]);
+        }
+        batch_push_row(o, row);
+    }
+    free(row);
+    batch_free(in);
+    *out = o;
+    return 1;
+}
+
+/* Drain a child into a table. */
+static Table *drain(Op *child)
+{
+    Table *t = table_new(schema_copy(child->p->schema));
+    Batch *b;
+    int rc;
+    while ((rc = child->next(child, &b)) == 1) table_add_batch(t, b);
+    if (rc < 0) { table_free(t); return NULL; }
+    return t;
+}
+
+/* order by: stable merge sort of row numbers */
+typedef struct SortCtx { Value **keys; int nk; const int *desc, *nulls_first; } SortCtx;
+
+static int sort_cmp(const SortCtx *sc, size_t a, size_t b)
+{
+    for (int k = 0; k < sc->nk; k++) {
+        Value x = sc->keys[k][a], y = sc->keys[k][b];
+        int c;
+        if (x.kind == V_NULL || y.kind == V_NULL) {
+            if (x.kind == y.kind) continue;
+            c = x.kind == V_NULL ? -1 : 1;
+            if (!sc->nulls_first[k]) c = -c;
+            return c;
+        }
+        c = value_cmp(x, y);
+        if (c) return sc->desc[k] ? -c : c;
+    }
+    return 0;
+}
+
+static void merge_sort(const SortCtx *sc, size_t *idx, size_t *tmp, size_t n)
+{
+    if (n < 2) return;
+    if (n <= 16) {
+        for (size_t i = 1; i < n; i++) {
+            size_t v = idx[i], j = i;
+            while (j > 0 && sort_cmp(sc, idx[j - 1], v) > 0) { idx[j] = idx[j - 1]; j--; }
+            idx[j] = v;
+        }
+        return;
+    }
+    size_t h = n / 2;
+    merge_sort(sc, idx, tmp, h);
+    merge_sort(sc, idx + h, tmp, n - h);
+    if (sort_cmp(sc, idx[h - 1], idx[h]) <= 0) return;
+    size_t i = 0, j = h, k = 0;
+    while (i < h && j < n) tmp[k++] = sort_cmp(sc, idx[j], idx[i]) < 0 ? idx[j++] : idx[i++];
+    while (i < h) tmp[k++] = idx[i++];
+    while (j < n) tmp[k++] = idx[j++];
+    memcpy(idx, tmp, n * sizeof *idx);
+}
+
+static int next_sort(Op *op, Batch **out)
+{
+    if (!op->mat) {
+        const Plan *p = op->p;
+        Table *t = drain(op->child);
+        if (!t) return -1;
+        table_flatten(t);
+        size_t n = t->nrows;
+        Batch *all = t->nbatches ? t->batches[0] : NULL;
+        SortCtx sc = { xcalloc((size_t)p->nexprs + 1, sizeof(Value *)), p->nexprs, p->desc, p->nulls_first };
+        for (int k = 0; k < p->nexprs && all; k++)
+            if (!(sc.keys[k] = eval(op->ex, p->exprs[k], all))) {
+                for (int q = 0; q < k; q++) vals_free(sc.keys[q], n);
+                free(sc.keys);
+                table_free(t);
+                return -1;
+            }
+        size_t *idx = xmalloc((n ? n : 1) * sizeof *idx), *tmp = xmalloc((n ? n : 1) * sizeof *tmp);
+        for (size_t i = 0; i < n; i++) idx[i] = i;
+        merge_sort(&sc, idx, tmp, n);
+        op->mat = table_new(schema_copy(p->schema));
+        Batch *o = NULL;
+        for (size_t i = 0; i < n; i++) {
+            if (!o) o = batch_new(t->schema->n, BATCH_ROWS);
+            batch_copy_row(o, all, idx[i]);
+            if (o->n == BATCH_ROWS) { table_add_batch(op->mat, o); o = NULL; }
+        }
+        if (o) table_add_batch(op->mat, o);
+        for (int k = 0; k < p->nexprs; k++) vals_free(sc.keys[k], n);
+        free(sc.keys);
+        free(idx);
+        free(tmp);
+        table_free(t);
+    }
+    return next_mat(op, out);
+}
+
+/* group by / agg: hash aggregation */
+static int next_agg(Op *op, Batch **out)
+{
+    if (op->mat) return next_mat(op, out);
+    const Plan *p = op->p;
+    int nk = p->nkeys, na = p->naggs;
+    size_t *off = xcalloc((size_t)na + 1, sizeof *off), stride = 0;
+    for (int a = 0; a < na; a++) {
+        off[a] = stride;
+        stride += (p->aggs[a].def->state_size + 15) & ~(size_t)15;
+    }
+    if (!stride) stride = 16;
+    KeyTable groups, *dist = xcalloc((size_t)na + 1, sizeof *dist);
+    kt_init(&groups, nk);
+    for (int a = 0; a < na; a++)
+        if (p->aggs[a].distinct) kt_init(&dist[a], 1 + p->aggs[a].nargs);
+    char *states = NULL;
+    size_t ngroups_cap = 0;
+    FuncCtx ctx = { NULL, op->ex->now_us };
+    Batch *in;
+    int rc;
+    Value *kv = xcalloc((size_t)nk + 1, sizeof *kv);
+    Value argv[8];
+    while ((rc = op->child->next(op->child, &in)) == 1) {
+        Value **keys = xcalloc((size_t)nk + 1, sizeof *keys);
+        Value ***args = xcalloc((size_t)na + 1, sizeof *args);
+        int bad = 0;
+        for (int k = 0; k < nk && !bad; k++)
+            if (!(keys[k] = eval(op->ex, p->exprs[k], in))) bad = 1;
+        for (int a = 0; a < na && !bad; a++) {
+            args[a] = xcalloc((size_t)p->aggs[a].nargs + 1, sizeof **args);
+            for (int j = 0; j < p->aggs[a].nargs && !bad; j++)
+                if (!(args[a][j] = eval(op->ex, p->aggs[a].args[j], in))) bad = 1;
+        }
+        for (size_t r = 0; r < in->n && !bad; r++) {
+            for (int k = 0; k < nk; k++) kv[k] = keys[k][r];
+            int added;
+            int64_t g = kt_lookup(&groups, kv, 1, &added);
+            if (added) {
+                if ((size_t)g >= ngroups_cap) {
+                    size_t nc = ngroups_cap ? ngroups_cap * 2 : 64;
+                    states = xrealloc(states, nc * stride);
+                    ngroups_cap = nc;
+                }
+                char *st = states + (size_t)g * stride;
+                memset(st, 0, stride);
+                for (int a = 0; a < na; a++) p->aggs[a].def->init(st + off[a]);
+            }
+            char *st = states + (size_t)g * stride;
+            for (int a = 0; a < na; a++) {
+                int nargs = p->aggs[a].nargs;
+                for (int j = 0; j < nargs && j < 8; j++) argv[j] = args[a][j][r];
+                if (p->aggs[a].distinct) {
+                    Value dk[9];
+                    dk[0] = v_int(g);
+                    int anynull = 0;
+                    for (int j = 0; j < nargs && j < 8; j++) { dk[j + 1] = argv[j]; if (argv[j].kind == V_NULL) anynull = 1; }
+                    if (anynull) continue;
+                    int fresh;
+                    kt_lookup(&dist[a], dk, 1, &fresh);
+                    if (!fresh) continue;
+                }
+                p->aggs[a].def->step(st + off[a], argv, nargs, &ctx);
+                if (ctx.error) { bad = 1; break; }
+            }
+        }
+        for (int k = 0; k < nk; k++) vals_free(keys[k], in->n);
+        for (int a = 0; a < na; a++) {
+            for (int j = 0; args[a] && j < p->aggs[a].nargs; j++) vals_free(args[a][j], in->n);
+            free(args[a]);
+        }
+        free(keys);
+        free(args);
+        batch_free(in);
+        if (bad) { rc = -1; break; }
+    }
+    if (ctx.error) {
+        err_at(op->ex->err, FQL_ERR_RUNTIME, p->src, p->pos, "%s", ctx.error);
+        free(ctx.error);
+    }
+    /* a global aggregate over no rows still gives one row (count = 0, sum = null) */
+    if (rc == 0 && nk == 0 && groups.n == 0) {
+        kt_lookup(&groups, kv, 1, NULL);
+        states = xrealloc(states, stride);
+        memset(states, 0, stride);
+        for (int a = 0; a < na; a++) p->aggs[a].def->init(states + off[a]);
+    }
+    Table *t = NULL;
+    if (rc == 0) {
+        t = table_new(schema_copy(p->schema));
+        /* aggregate results batch: one column per aggregate, then the agg items over them */
+        for (size_t g0 = 0; g0 < groups.n; g0 += BATCH_ROWS) {
+            size_t cnt = groups.n - g0 < BATCH_ROWS ? groups.n - g0 : BATCH_ROWS;
+            Batch *ab = batch_new(na, cnt);
+            for (int a = 0; a < na; a++)
+                for (size_t g = 0; g < cnt; g++)
+                    ab->cols[a][g] = p->aggs[a].def->final(states + (g0 + g) * stride + off[a], p->aggs[a].type);
+            ab->n = cnt;
+            Batch *o = batch_new(p->schema->n, cnt);
+            o->n = cnt;
+            for (int k = 0; k < nk; k++)
+                for (size_t g = 0; g < cnt; g++) o->cols[k][g] = value_copy(groups.keys[(g0 + g) * (size_t)nk + (size_t)k]);
+            for (int i = nk; i < p->nexprs; i++) {
+                Value *c = eval(op->ex, p->exprs[i], ab);
+                if (!c) { rc = -1; break; }
+                int tofloat = p->schema->types[i]->kind == TY_FLOAT;
+                for (size_t g = 0; g < cnt; g++) {
+                    if (tofloat && c[g].kind == V_INT) c[g] = v_float((double)c[g].u.i);
+                    o->cols[i][g] = c[g];
+                }
+                free(c);
+            }
+            batch_free(ab);
+            table_add_batch(t, o);
+            if (rc < 0) break;
+        }
+        /* states were consumed by final() */
+    } else {
+        for (size_t g = 0; g < groups.n; g++)
+            for (int a = 0; a < na; a++)
+                if (p->aggs[a].def->destroy) p->aggs[a].def->destroy(states + g * stride + off[a]);
+    }
+    free(kv);
+    free(states);
+    free(off);
+    kt_free(&groups);
+    for (int a = 0; a < na; a++)
+        if (p->aggs[a].distinct) kt_free(&dist[a]);
+    free(dist);
+    if (rc < 0) { table_free(t); return -1; }
+    op->mat = t;
+    return next_mat(op, out);
+}
+
+/* join: hash join on the equality conjuncts of `on` (or `using`), nested loop otherwise */
+static void split_and(Expr *e, Expr ***list, int *n)
+{
+    if (e->kind == E_BINOP && e->op == OP_AND) {
+        split_and(e->args[0], list, n);
+        split_and(e->args[1], list, n);
+        return;
+    }
+    *list = xrealloc(*list, (size_t)(*n + 1) * sizeof **list);
+    (*list)[(*n)++] = e;
+}
+
+static int join_prepare(Op *op)
+{
+    const Plan *p = op->p;
+    int nl = p->child->schema->n;
+    if (p->neq) {
+        op->neqk = p->neq;
+        op->eqk_l = xcalloc((size_t)p->neq, sizeof(int));
+        op->eqk_r = xcalloc((size_t)p->neq, sizeof(int));
+        memcpy(op->eqk_l, p->eq_left, (size_t)p->neq * sizeof(int));
+        memcpy(op->eqk_r, p->eq_right, (size_t)p->neq * sizeof(int));
+    } else if (p->nexprs) {
+        Expr **conj = NULL;
+        int nc = 0;
+        split_and(p->exprs[0], &conj, &nc);
+        for (int i = 0; i < nc; i++) {
+            Expr *c = conj[i];
+            if (c->kind == E_BINOP && c->op == OP_EQ && c->args[0]->kind == E_COL && c->args[1]->kind == E_COL) {
+                int a = (int)c->args[0]->ival, b = (int)c->args[1]->ival;
+                if (a >= nl && b < nl) { int t = a; a = b; b = t; }
+                if (a < nl && b >= nl) {
+                    op->eqk_l = xrealloc(op->eqk_l, (size_t)(op->neqk + 1) * sizeof(int));
+                    op->eqk_r = xrealloc(op->eqk_r, (size_t)(op->neqk + 1) * sizeof(int));
+                    op->eqk_l[op->neqk] = a;
+                    op->eqk_r[op->neqk] = b - nl;
+                    op->neqk++;
+                    continue;
+                }
+            }
+            op->resid = xrealloc(op->resid, (size_t)(op->nresid + 1) * sizeof *op->resid);
+            op->resid[op->nresid++] = c;
+        }
+        free(conj);
+    }
+    op->build = drain(op->right);
+    if (!op->build) return -1;
+    table_flatten(op->build);
+    size_t nr = op->build->nrows;
+    op->rmatched = xcalloc(nr + 1, 1);
+    if (op->neqk) {
+        Batch *rb = op->build->nbatches ? op->build->batches[0] : NULL;
+        kt_init(&op->kt, op->neqk);
+        op->kt_on = 1;
+        op->chain = xmalloc((nr + 1) * sizeof *op->chain);
+        size_t headcap = 64;
+        op->head = xmalloc(headcap * sizeof *op->head);
+        Value kv[16];
+        /* insert in reverse so that chains list right rows in input order */
+        for (size_t r = nr; r-- > 0;) {
+            int hasnull = 0;
+            for (int k = 0; k < op->neqk && k < 16; k++) {
+                kv[k] = rb->cols[op->eqk_r[k]][r];
+                if (kv[k].kind == V_NULL) hasnull = 1;
+            }
+            op->chain[r] = -1;
+            if (hasnull) continue;   /* null never equals anything */
+            int added;
+            int64_t id = kt_lookup(&op->kt, kv, 1, &added);
+            if ((size_t)id >= headcap) { headcap *= 2; op->head = xrealloc(op->head, headcap * sizeof *op->head); }
+            if (added) op->head[id] = -1;
+            op->chain[r] = op->head[id];
+            op->head[id] = (int64_t)r;
+        }
+    }
+    return 0;
+}
+
+/* Append left row lr (or nulls) ++ right row rr (or nulls) projected through targets. */
+static void join_emit(const Plan *p, Batch *o, const Batch *lb, size_t lr, const Batch *rb, int64_t rr)
+{
+    int nl = p->child->schema->n, nout = p->schema->n;
+    Value row[256];
+    Value *rowp = nout <= 256 ? row : xcalloc((size_t)nout, sizeof *rowp);
+    for (int k = 0; k < nout; k++) {
+        int c = p->targets[k];
+        Value v = v_null();
+        if (c < nl) {
+            if (lb) v = value_copy(lb->cols[c][lr]);
+            else if (rb && p->neq) {
+                /* using key of an unmatched right row: take the right side's value */
+                for (int u = 0; u < p->neq; u++)
+                    if (p->eq_left[u] == c) v = value_copy(rb->cols[p->eq_right[u]][rr]);
+            }
+        } else if (rb && rr >= 0) v = value_copy(rb->cols[c - nl][rr]);
+        rowp[k] = v;
+    }
+    batch_push_row(o, rowp);
+    if (rowp != row) free(rowp);
+}
+
+static int join_check(Op *op, const Batch *lb, size_t lr, const Batch *rb, size_t rr, int *ok)
+{
+    *ok = 1;
+    if (!op->nresid) return 0;
+    int nl = lb->ncols, nr = rb->ncols;
+    Batch *pair = batch_new(nl + nr, 1);
+    Value *row = xcalloc((size_t)(nl + nr) + 1, sizeof *row);
+    for (int c = 0; c < nl; c++) row[c] = value_copy(lb->cols[c][lr]);
+    for (int c = 0; c < nr; c++) row[nl + c] = value_copy(rb->cols[c][rr]);
+    batch_push_row(pair, row);
+    free(row);
+    for (int i = 0; i < op->nresid && *ok; i++) {
+        Value *v = eval(op->ex, op->resid[i], pair);
+        if (!v) { batch_free(pair); return -1; }
+        *ok = value_true(v[0]);
+        vals_free(v, 1);
+    }
+    batch_free(pair);
+    return 0;
+}
+
+static int next_join(Op *op, Batch **out)
+{
+    const Plan *p = op->p;
+    if (!op->build && join_prepare(op)) return -1;
+    Batch *rb = op->build->nbatches ? op->build->batches[0] : NULL;
+    size_t nr = op->build->nrows;
+    int jt = p->jointype;
+    while (op->phase == 0) {
+        Batch *lb;
+        int rc = op->child->next(op->child, &lb);
+        if (rc < 0) return -1;
+        if (rc == 0) { op->phase = 1; break; }
+        Batch *o = batch_new(p->schema->n, lb->n);
+        Value kv[16];
+        for (size_t lr = 0; lr < lb->n; lr++) {
+            int matched = 0;
+            if (op->neqk) {
+                int hasnull = 0;
+                for (int k = 0; k < op->neqk && k < 16; k++) {
+                    kv[k] = lb->cols[op->eqk_l[k]][lr];
+                    if (kv[k].kind == V_NULL) hasnull = 1;
+                }
+                int64_t id = hasnull ? -1 : kt_lookup(&op->kt, kv, 0, NULL);
+                for (int64_t r = id >= 0 ? op->head[id] : -1; r >= 0; r = op->chain[r]) {
+                    int ok;
+                    if (join_check(op, lb, lr, rb, (size_t)r, &ok)) { batch_free(o); batch_free(lb); return -1; }
+                    if (!ok) continue;
+                    matched = 1;
+                    op->rmatched[r] = 1;
+                    join_emit(p, o, lb, lr, rb, r);
+                }
+            } else {
+                for (size_t r = 0; r < nr; r++) {
+                    int ok;
+                    if (join_check(op, lb, lr, rb, r, &ok)) { batch_free(o); batch_free(lb); return -1; }
+                    if (!ok) continue;
+                    matched = 1;
+                    op->rmatched[r] = 1;
+                    join_emit(p, o, lb, lr, rb, (int64_t)r);
+                }
+            }
+            if (!matched && (jt == JOIN_LEFT || jt == JOIN_FULL)) join_emit(p, o, lb, lr, NULL, -1);
+        }
+        batch_free(lb);
+        if (o->n) { *out = o; return 1; }
+        batch_free(o);
+    }
+    if (op->phase == 1) {
+        op->phase = 2;
+        if (jt == JOIN_RIGHT || jt == JOIN_FULL) {
+            Batch *o = batch_new(p->schema->n, 16);
+            for (size_t r = 0; r < nr; r++)
+                if (!op->rmatched[r]) join_emit(p, o, NULL, 0, rb, (int64_t)r);
+            if (o->n) { *out = o; return 1; }
+            batch_free(o);
+        }
+    }
+    return 0;
+}
+
+static int next_pass(Op *op, Batch **out) { return op->child->next(op->child, out); }
+
+static int next_write(Op *op, Batch **out)
+{
+    const Plan *p = op->p;
+    (void)out;
+    op->writer = writer_open(p->path, p->format, (WriteMode)p->mode, p->schema, op->ex->err);
+    if (!op->writer) return -1;
+    Batch *b;
+    int rc;
+    while ((rc = op->child->next(op->child, &b)) == 1) {
+        op->written += b->n;
+        int w = writer_write(op->writer, b, op->ex->err);
+        batch_free(b);
+        if (w) { rc = -1; break; }
+    }
+    Writer *w = op->writer;
+    op->writer = NULL;
+    if (rc < 0) {
+        fql_error tmp;
+        memset(&tmp, 0, sizeof tmp);
+        writer_close(w, &tmp);
+        return -1;
+    }
+    if (writer_close(w, op->ex->err)) return -1;
+    return 0;
+}
+
+static Op *op_build(Exec *ex, const Plan *p)
+{
+    Op *op = xcalloc(1, sizeof *op);
+    op->p = p;
+    op->ex = ex;
+    if (p->child) op->child = op_build(ex, p->child);
+    if (p->right) op->right = op_build(ex, p->right);
+    switch (p->kind) {
+    case P_SCAN: op->next = next_scan; break;
+    case P_VALUES: {
+        op->mat = table_new(schema_copy(p->schema));
+        for (int i = 0; i < p->rows->nbatches; i++) {
+            const Batch *src = p->rows->batches[i];
+            Batch *b = batch_new(src->ncols, src->n);
+            for (size_t r = 0; r < src->n; r++) batch_copy_row(b, src, r);
+            table_add_batch(op->mat, b);
+        }
+        op->next = next_mat;
+        break;
+    }
+    case P_SYSTEM: op->mat = system_table(ex->s, p->path); op->next = next_mat; break;
+    case P_FILTER: op->next = next_filter; break;
+    case P_PROJECT: op->next = next_project; break;
+    case P_DERIVE: op->next = next_derive; break;
+    case P_AGG: op->next = next_agg; break;
+    case P_SORT: op->next = next_sort; break;
+    case P_LIMIT: op->next = next_limit; break;
+    case P_DISTINCT: op->next = next_distinct; break;
+    case P_JOIN: op->next = next_join; break;
+    case P_UNION: op->next = next_union; break;
+    case P_EXPLODE: op->next = next_explode; break;
+    case P_UNNEST: op->next = next_unnest; break;
+    case P_CACHE: op->next = next_pass; break;
+    case P_WRITE: op->next = next_write; break;
+    }
+    return op;
+}
+
+Table *exec_plan(fql_session *s, Plan *p, fql_error *err)
+{
+    Exec ex = { s, err, 0 };
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    ex.now_us = (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+    Op *root = op_build(&ex, p);
+    Table *t = NULL;
+    if (p->kind == P_WRITE) {
+        Batch *b;
+        int rc = root->next(root, &b);
+        if (rc == 0) {
+            t = table_new(schema_new());
+            t->nrows = root->written;   /* rows written, reported by the caller */
+        }
+    } else {
+        t = drain(root);
+    }
+    op_free(root);
+    if (err_failed(err)) { table_free(t); return NULL; }
+    return t;
+}

@@ -1,0 +1,290 @@
+/* plan.c: constructors, destructors and the explain text of bound expressions and plans. */
+#include <stdlib.h>
+#include <string.h>
+#include "plan.h"
+
+Expr *expr_new(ExprKind k, Type *type, const Node *at)
+{
+    Expr *e = xcalloc(1, sizeof *e);
+    e->kind = k;
+    e->type = type;
+    e->lit = v_null();
+    if (at) { e->src = at->src; e->pos = at->pos; }
+    return e;
+}
+
+void expr_add(Expr *e, Expr *arg)
+{
+    e->args = xrealloc(e->args, (size_t)(e->nargs + 1) * sizeof *e->args);
+    e->args[e->nargs++] = arg;
+}
+
+void expr_free(Expr *e)
+{
+    if (!e) return;
+    for (int i = 0; i < e->nargs; i++) expr_free(e->args[i]);
+    free(e->args);
+    type_unref(e->type);
+    value_free(e->lit);
+    free(e->name);
+    free(e);
+}
+
+int expr_uses_col(const Expr *e, int col)
+{
+    if (!e) return 0;
+    if (e->kind == E_COL && (col < 0 || e->ival == col)) return 1;
+    for (int i = 0; i < e->nargs; i++)
+        if (expr_uses_col(e->args[i], col)) return 1;
+    return 0;
+}
+
+int expr_is_semantic(const Expr *e)
+{
+    if (!e) return 0;
+    if (e->kind == E_SEMANTIC) return 1;
+    for (int i = 0; i < e->nargs; i++)
+        if (expr_is_semantic(e->args[i])) return 1;
+    return 0;
+}
+
+static const char *binop_text(int op)
+{
+    switch (op) {
+    case OP_OR: return "or"; case OP_AND: return "and";
+    case OP_EQ: return "=="; case OP_NE: return "!="; case OP_LT: return "<"; case OP_LE: return "<=";
+    case OP_GT: return ">"; case OP_GE: return ">="; case OP_CONCAT: return "||"; case OP_ADD: return "+";
+    case OP_SUB: return "-"; case OP_MUL: return "*"; case OP_DIV: return "/"; case OP_MOD: return "%";
+    }
+    return "?";
+}
+
+void expr_explain(Buf *b, const Expr *e, const Schema *in)
+{
+    switch (e->kind) {
+    case E_LIT:
+        if (e->lit.kind == V_STRING) value_to_json(b, e->lit);
+        else value_to_text(b, e->lit, "null");
+        return;
+    case E_COL:
+        if (in && e->ival < in->n) buf_puts(b, in->names[e->ival]);
+        else buf_printf(b, "#%d", (int)e->ival);
+        return;
+    case E_FIELD:
+        expr_explain(b, e->args[0], in);
+        buf_printf(b, ".%s", e->name);
+        return;
+    case E_INDEX:
+        expr_explain(b, e->args[0], in);
+        buf_putc(b, '[');
+        expr_explain(b, e->args[1], in);
+        buf_putc(b, ']');
+        return;
+    case E_BINOP:
+        buf_putc(b, '(');
+        expr_explain(b, e->args[0], in);
+        buf_printf(b, " %s ", binop_text(e->op));
+        expr_explain(b, e->args[1], in);
+        buf_putc(b, ')');
+        return;
+    case E_NOT: buf_puts(b, "not "); expr_explain(b, e->args[0], in); return;
+    case E_NEG: buf_puts(b, "-"); expr_explain(b, e->args[0], in); return;
+    case E_ISNULL:
+        expr_explain(b, e->args[0], in);
+        buf_puts(b, e->flag ? " is not null" : " is null");
+        return;
+    case E_IN:
+        expr_explain(b, e->args[0], in);
+        buf_puts(b, e->flag ? " not in (" : " in (");
+        for (int i = 1; i < e->nargs; i++) {
+            if (i > 1) buf_puts(b, ", ");
+            expr_explain(b, e->args[i], in);
+        }
+        buf_putc(b, ')');
+        return;
+    case E_LIKE:
+        expr_explain(b, e->args[0], in);
+        buf_printf(b, "%s %s ", e->flag ? " not" : "", e->op == OP_ILIKE ? "ilike" : "like");
+        expr_explain(b, e->args[1], in);
+        return;
+    case E_CASE:
+        buf_puts(b, "case");
+        for (int i = 0; i + 1 < e->nargs - e->flag; i += 2) {
+            buf_puts(b, " when ");
+            expr_explain(b, e->args[i], in);
+            buf_puts(b, " then ");
+            expr_explain(b, e->args[i + 1], in);
+        }
+        if (e->flag) { buf_puts(b, " else "); expr_explain(b, e->args[e->nargs - 1], in); }
+        buf_puts(b, " end");
+        return;
+    case E_LIST: case E_STRUCT:
+        buf_putc(b, e->kind == E_LIST ? '[' : '{');
+        for (int i = 0; i < e->nargs; i++) {
+            if (i) buf_puts(b, ", ");
+            if (e->kind == E_STRUCT) buf_printf(b, "%s: ", e->type->fields[i].name);
+            expr_explain(b, e->args[i], in);
+        }
+        buf_putc(b, e->kind == E_LIST ? ']' : '}');
+        return;
+    case E_CAST: {
+        char *t = type_to_string(e->type);
+        buf_puts(b, "cast(");
+        expr_explain(b, e->args[0], in);
+        buf_printf(b, " as %s)", t);
+        free(t);
+        return;
+    }
+    case E_CALL: case E_SEMANTIC:
+        buf_printf(b, "%s(", e->fn ? e->fn->name : e->name);
+        for (int i = 0; i < e->nargs; i++) {
+            if (i) buf_puts(b, ", ");
+            expr_explain(b, e->args[i], in);
+        }
+        buf_putc(b, ')');
+        return;
+    case E_AGG:
+        buf_printf(b, "agg#%d", (int)e->ival);
+        return;
+    }
+}
+
+Plan *plan_new(PlanKind k, Plan *child, const Node *at)
+{
+    Plan *p = xcalloc(1, sizeof *p);
+    p->kind = k;
+    p->refcnt = 1;
+    p->child = child;
+    p->limit = -1;
+    if (at) { p->src = at->src; p->pos = at->pos; }
+    return p;
+}
+
+Plan *plan_ref(Plan *p)
+{
+    if (p) p->refcnt++;
+    return p;
+}
+
+void plan_free(Plan *p)
+{
+    if (!p || --p->refcnt > 0) return;
+    plan_free(p->child);
+    plan_free(p->right);
+    schema_free(p->schema);
+    for (int i = 0; i < p->nexprs; i++) expr_free(p->exprs[i]);
+    free(p->exprs);
+    free(p->targets);
+    for (int i = 0; i < p->naggs; i++) {
+        for (int j = 0; j < p->aggs[i].nargs; j++) expr_free(p->aggs[i].args[j]);
+        free(p->aggs[i].args);
+        type_unref(p->aggs[i].type);
+    }
+    free(p->aggs);
+    free(p->desc);
+    free(p->nulls_first);
+    free(p->eq_left);
+    free(p->eq_right);
+    free(p->path);
+    schema_free(p->scan_schema);
+    table_free(p->rows);
+    free(p);
+}
+
+static const char *const join_names[] = { "inner", "left", "right", "full", "cross" };
+
+static void explain_list(Buf *b, Expr **es, int n, const Schema *in)
+{
+    for (int i = 0; i < n; i++) {
+        if (i) buf_puts(b, ", ");
+        expr_explain(b, es[i], in);
+    }
+}
+
+void plan_explain(Buf *b, const Plan *p, int depth)
+{
+    for (int i = 0; i < depth; i++) buf_puts(b, "  ");
+    const Schema *in = p->child ? p->child->schema : NULL;
+    switch (p->kind) {
+    case P_SCAN: {
+        static const char *const fmts[] = { "csv", "tsv", "json", "jsonl", "table", "markdown", "parquet" };
+        buf_printf(b, "scan %s(\"%s\")", fmts[p->format], p->path);
+        break;
+    }
+    case P_VALUES: buf_printf(b, "values (%zu rows)", p->rows ? p->rows->nrows : (size_t)0); break;
+    case P_SYSTEM: buf_printf(b, "scan %s", p->path); break;
+    case P_FILTER: buf_puts(b, "where "); explain_list(b, p->exprs, p->nexprs, in); break;
+    case P_PROJECT:
+        buf_puts(b, "select ");
+        for (int i = 0; i < p->nexprs; i++) {
+            if (i) buf_puts(b, ", ");
+            expr_explain(b, p->exprs[i], in);
+            if (!(p->exprs[i]->kind == E_COL && in && !strcmp(in->names[p->exprs[i]->ival], p->schema->names[i])))
+                buf_printf(b, " as %s", p->schema->names[i]);
+        }
+        break;
+    case P_DERIVE:
+        buf_puts(b, "derive ");
+        for (int i = 0; i < p->nexprs; i++) {
+            if (i) buf_puts(b, ", ");
+            buf_printf(b, "%s = ", p->schema->names[p->targets[i]]);
+            expr_explain(b, p->exprs[i], p->schema);
+        }
+        break;
+    case P_AGG:
+        if (p->nkeys) { buf_puts(b, "group by "); explain_list(b, p->exprs, p->nkeys, in); buf_putc(b, ' '); }
+        buf_puts(b, "agg ");
+        for (int i = 0; i < p->naggs; i++) {
+            if (i) buf_puts(b, ", ");
+            buf_printf(b, "%s(%s", p->aggs[i].def->name, p->aggs[i].distinct ? "distinct " : "");
+            if (p->aggs[i].nargs == 0) buf_putc(b, '*');
+            explain_list(b, p->aggs[i].args, p->aggs[i].nargs, in);
+            buf_putc(b, ')');
+        }
+        break;
+    case P_SORT:
+        buf_puts(b, "order by ");
+        for (int i = 0; i < p->nexprs; i++) {
+            if (i) buf_puts(b, ", ");
+            expr_explain(b, p->exprs[i], in);
+            buf_puts(b, p->desc[i] ? " desc" : " asc");
+            buf_puts(b, p->nulls_first[i] ? " nulls first" : " nulls last");
+        }
+        break;
+    case P_LIMIT:
+        buf_printf(b, "limit %lld", (long long)p->limit);
+        if (p->offset) buf_printf(b, " offset %lld", (long long)p->offset);
+        break;
+    case P_DISTINCT:
+        buf_puts(b, "distinct");
+        if (p->nexprs) { buf_putc(b, ' '); explain_list(b, p->exprs, p->nexprs, in); }
+        break;
+    case P_JOIN:
+        buf_printf(b, "%s join", join_names[p->jointype]);
+        if (p->neq) {
+            buf_puts(b, " using (");
+            for (int i = 0; i < p->neq; i++) buf_printf(b, "%s%s", i ? ", " : "", p->child->schema->names[p->eq_left[i]]);
+            buf_putc(b, ')');
+        } else if (p->nexprs) {
+            /* the condition reads the left ++ right columns */
+            Schema *all = schema_copy(p->child->schema);
+            for (int i = 0; i < p->right->schema->n; i++) schema_add(all, p->right->schema->names[i], type_ref(p->right->schema->types[i]));
+            buf_puts(b, " on ");
+            expr_explain(b, p->exprs[0], all);
+            schema_free(all);
+        }
+        break;
+    case P_UNION: buf_puts(b, p->all ? "union all" : "union"); break;
+    case P_EXPLODE: buf_printf(b, "explode%s %s", p->outer ? " outer" : "", in->names[p->col]); break;
+    case P_UNNEST: buf_printf(b, "unnest %s", in->names[p->col]); break;
+    case P_CACHE: buf_puts(b, "cache"); break;
+    case P_WRITE: {
+        static const char *const fmts[] = { "csv", "tsv", "json", "jsonl", "table", "markdown", "parquet" };
+        buf_printf(b, "write %s(\"%s\")", fmts[p->format], p->path);
+        break;
+    }
+    }
+    buf_putc(b, '\n');
+    if (p->child) plan_explain(b, p->child, depth + 1);
+    if (p->right) plan_explain(b, p->right, depth + 1);
+}

@@ -1,0 +1,117 @@
+/* plan.h: bound expressions and the logical plan.
+ *
+ * The binder (bind.c) turns AST pipelines into Plans: trees of operators whose expressions have
+ * their names resolved to column indexes and their types checked. A Plan is immutable once built and
+ * reference counted, so a `let` pipeline used by several statements shares one Plan; executing a
+ * plan (exec.c) builds fresh operator state each time.
+ */
+#ifndef FQL_PLAN_H
+#define FQL_PLAN_H
+
+#include "ast.h"
+#include "table.h"
+#include "func.h"
+#include "io.h"
+
+typedef enum ExprKind {
+    E_LIT,        /* lit */
+    E_COL,        /* col: index into the input batch */
+    E_FIELD,      /* args[0] struct; ival: field index (or -1: look up `name` at run time, for json/any) */
+    E_INDEX,      /* args[0] list/string/json, args[1] index */
+    E_BINOP,      /* op; args[0], args[1] (and/or are three-valued) */
+    E_NOT,        /* args[0] */
+    E_NEG,        /* args[0] */
+    E_ISNULL,     /* args[0]; flag: negate */
+    E_IN,         /* args[0] in args[1..]; flag: negate */
+    E_LIKE,       /* args[0] like args[1]; op OP_LIKE/OP_ILIKE; flag negate */
+    E_CASE,       /* args: cond0, val0, cond1, val1, ..., [else] ; flag: has else */
+    E_LIST,       /* args: elements */
+    E_STRUCT,     /* args: fields of `type` (a struct type) */
+    E_CAST,       /* args[0] cast to type */
+    E_CALL,       /* fn; args (nparams or more) */
+    E_AGG,        /* only inside group: index `ival` into the aggregate results */
+    E_SEMANTIC    /* a model call (extract, classify, ...): name; args; executed by the runtime */
+} ExprKind;
+
+typedef struct Expr Expr;
+struct Expr {
+    ExprKind kind;
+    Type *type;
+    int op, flag;
+    int64_t ival;
+    Value lit;
+    char *name;              /* E_FIELD name, E_SEMANTIC operator name */
+    const FuncDef *fn;
+    Expr **args; int nargs;
+    const Src *src; int pos; /* where it was written (runtime errors point there) */
+};
+
+Expr *expr_new(ExprKind k, Type *type, const Node *at);   /* consumes type */
+void  expr_add(Expr *e, Expr *arg);
+void  expr_free(Expr *e);
+/* Text form for explain: "(amount > 500)". Appends to b; names from schema (may be NULL). */
+void  expr_explain(Buf *b, const Expr *e, const Schema *in);
+/* Does e read column col (of its input)? Does it call a model? */
+int   expr_uses_col(const Expr *e, int col);
+int   expr_is_semantic(const Expr *e);
+
+typedef enum PlanKind {
+    P_SCAN,       /* read a file: path, read options */
+    P_VALUES,     /* rows: table (materialized literal rows) */
+    P_SYSTEM,     /* a system table, produced when executed: name */
+    P_FILTER,     /* child; exprs[0] predicate */
+    P_PROJECT,    /* child; exprs: one per output column */
+    P_DERIVE,     /* child; exprs[i] computes column targets[i] of the output (evaluated in order, each
+                     against the columns so far); output = input columns (replaced/extended) */
+    P_AGG,        /* child; exprs[0..nkeys) group keys, aggs[] (AggCall); output: keys then aggs */
+    P_SORT,       /* child; exprs: keys; desc[], nulls_first[] */
+    P_LIMIT,      /* child; limit, offset */
+    P_DISTINCT,   /* child; exprs: keys (none = all columns) */
+    P_JOIN,       /* child (left), right; jointype; exprs[0] on-condition over left++right columns or NULL;
+                     eq_left/eq_right: equality key columns (hash join); out_map: output columns */
+    P_UNION,      /* child, right; all */
+    P_EXPLODE,    /* child; col; outer; index column appended when with_index */
+    P_UNNEST,     /* child; col: struct column replaced by its fields */
+    P_CACHE,      /* child (materialized once per statement for now) */
+    P_WRITE       /* child; path, format, mode */
+} PlanKind;
+
+typedef struct AggCall {
+    const AggDef *def;
+    Expr **args; int nargs;     /* evaluated per input row */
+    int distinct;
+    Type *type;
+} AggCall;
+
+typedef struct Plan Plan;
+struct Plan {
+    PlanKind kind;
+    int refcnt;
+    Schema *schema;          /* output schema */
+    Plan *child, *right;
+    Expr **exprs; int nexprs;
+    int *targets;            /* P_DERIVE */
+    int nkeys;               /* P_AGG */
+    AggCall *aggs; int naggs;
+    int *desc, *nulls_first; /* P_SORT */
+    int64_t limit, offset;   /* P_LIMIT; limit -1 = none */
+    int jointype;            /* P_JOIN */
+    int *eq_left, *eq_right, neq;
+    int all;                 /* P_UNION */
+    int col, outer, with_index;  /* P_EXPLODE / P_UNNEST */
+    char *path;              /* P_SCAN / P_WRITE / P_SYSTEM name */
+    ReadOptions ropts;       /* P_SCAN (ropts.schema owned via scan_schema) */
+    Schema *scan_schema;     /* explicit schema for P_SCAN, owned */
+    FileFormat format;       /* P_SCAN / P_WRITE */
+    int mode;                /* P_WRITE: WriteMode */
+    Table *rows;             /* P_VALUES */
+    const Src *src; int pos; /* where the stage was written */
+};
+
+Plan *plan_new(PlanKind k, Plan *child, const Node *at);  /* consumes child */
+Plan *plan_ref(Plan *p);
+void  plan_free(Plan *p);    /* drops a reference; NULL-safe */
+/* Indented tree, one operator a line (explain). */
+void  plan_explain(Buf *b, const Plan *p, int depth);
+
+#endif

@@ -1,0 +1,494 @@
+/* session.c: the public API (fql.h): sessions, running source text statement by statement, results. */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+#include <limits.h>
+#include <jansson.h>
+#include "session.h"
+
+#ifndef FQL_STDLIB_DIR
+#define FQL_STDLIB_DIR "stdlib"
+#endif
+
+struct fql_result {
+    Table *t;
+    char **strings;          /* fql_result_string() texts, made on demand, per cell */
+};
+
+FQL_API void fql_options_init(fql_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->validate_keys = 1;
+    o->progress = 1;
+    o->cache = 1;
+}
+
+FQL_API void fql_free(void *p) { free(p); }
+
+/* Where stdlib/ is: $FQL_STDLIB, else next to the executable's ../stdlib, else the build-time path. */
+static char *find_stdlib(void)
+{
+    const char *env = getenv("FQL_STDLIB");
+    if (env && *env) return xstrdup(env);
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = 0;
+            char *cand = xasprintf("%s/../stdlib", exe);
+            if (access(cand, R_OK) == 0) return cand;
+            free(cand);
+            cand = xasprintf("%s/../share/fql/stdlib", exe);
+            if (access(cand, R_OK) == 0) return cand;
+            free(cand);
+        }
+    }
+    return xstrdup(FQL_STDLIB_DIR);
+}
+
+FQL_API fql_session *fql_open(const fql_options *o, fql_error *err)
+{
+    fql_session *s = xcalloc(1, sizeof *s);
+    if (err) memset(err, 0, sizeof *err);
+    if (o) s->opts = *o; else fql_options_init(&s->opts);
+    s->db_path = xstrdup(s->opts.db_path ? s->opts.db_path : (getenv("FQL_DB") ? getenv("FQL_DB") : ".fql/state.db"));
+    s->opts.db_path = s->db_path;
+    s->out = (FILE *)s->opts.out;
+    s->format = FMT_TABLE;
+    if (s->opts.format) {
+        char *msg = NULL;
+        if (session_set_option(s, "format", v_cstring(s->opts.format), &msg)) {
+            err_set(err, FQL_ERR_RUNTIME, "%s", msg);
+            free(msg);
+            fql_close(s);
+            return NULL;
+        }
+    }
+    s->max_rows = s->opts.max_rows > 0 ? (size_t)s->opts.max_rows : 0;
+    s->progress = s->opts.progress;
+    s->cache = s->opts.cache;
+    s->validate_keys = s->opts.validate_keys;
+    s->stdlib_dir = find_stdlib();
+    return s;
+}
+
+FQL_API void fql_close(fql_session *s)
+{
+    if (!s) return;
+    for (LetDef *l = s->lets, *n; l; l = n) { n = l->next; free(l->name); plan_free(l->plan); free(l); }
+    for (FnDef *f = s->fns, *n; f; f = n) {
+        n = f->next;
+        for (int i = 0; i < f->nparams; i++) free(f->params[i]);
+        free(f->params); free(f->name); node_free(f->body); free(f);
+    }
+    for (TypeDef *t = s->types, *n; t; t = n) { n = t->next; free(t->name); type_unref(t->type); free(t); }
+    for (ModelDecl *m = s->models, *n; m; m = n) {
+        n = m->next;
+        free(m->alias); free(m->provider); free(m->model_name); node_free(m->options); value_free(m->opts); free(m);
+    }
+    for (UdfDef *u = s->udfs, *n; u; u = n) { n = u->next; free(u->name); free(u); }
+    for (Src *x = s->srcs, *n; x; x = n) { n = x->next; free(x->name); free(x->path); free(x->text); free(x); }
+    for (int i = 0; i < s->nimports; i++) free(s->imports[i]);
+    free(s->default_model);
+    free(s->default_embedding);
+    free(s->db_path);
+    free(s->stdlib_dir);
+    free(s);
+}
+
+Src *session_add_src(fql_session *s, const char *name, const char *path, const char *text, size_t len)
+{
+    Src *x = xcalloc(1, sizeof *x);
+    x->name = xstrdup(name ? name : "<input>");
+    x->path = path ? xstrdup(path) : NULL;
+    x->text = xstrndup(text, len);
+    x->len = len;
+    x->next = s->srcs;
+    s->srcs = x;
+    return x;
+}
+
+LetDef *session_find_let(fql_session *s, const char *name)
+{
+    for (LetDef *l = s->lets; l; l = l->next) if (!strcmp(l->name, name)) return l;
+    return NULL;
+}
+FnDef *session_find_fn(fql_session *s, const char *name)
+{
+    for (FnDef *f = s->fns; f; f = f->next) if (!strcmp(f->name, name)) return f;
+    return NULL;
+}
+TypeDef *session_find_type(fql_session *s, const char *name)
+{
+    for (TypeDef *t = s->types; t; t = t->next) if (!strcmp(t->name, name)) return t;
+    return NULL;
+}
+ModelDecl *session_find_model(fql_session *s, const char *alias)
+{
+    for (ModelDecl *m = s->models; m; m = m->next) if (!strcmp(m->alias, alias)) return m;
+    return NULL;
+}
+UdfDef *session_find_udf(fql_session *s, const char *name)
+{
+    for (UdfDef *u = s->udfs; u; u = u->next) if (!strcmp(u->name, name)) return u;
+    return NULL;
+}
+
+static int parse_format(const char *name, FileFormat *f)
+{
+    static const struct { const char *name; FileFormat f; } fm[] = {
+        { "table", FMT_TABLE }, { "box", FMT_TABLE }, { "csv", FMT_CSV }, { "tsv", FMT_TSV }, { "json", FMT_JSON },
+        { "jsonl", FMT_JSONL }, { "ndjson", FMT_JSONL }, { "markdown", FMT_MARKDOWN }, { "md", FMT_MARKDOWN },
+    };
+    for (size_t i = 0; i < sizeof fm / sizeof fm[0]; i++)
+        if (!strcasecmp(name, fm[i].name)) { *f = fm[i].f; return 0; }
+    return -1;
+}
+
+static int value_flag(Value v, int *out)
+{
+    if (v.kind == V_BOOL) { *out = v.u.b; return 0; }
+    if (v.kind == V_INT && (v.u.i == 0 || v.u.i == 1)) { *out = (int)v.u.i; return 0; }
+    if (v.kind == V_STRING) {
+        const char *t = v_str(v);
+        if (!strcasecmp(t, "on") || !strcasecmp(t, "true") || !strcasecmp(t, "yes")) { *out = 1; return 0; }
+        if (!strcasecmp(t, "off") || !strcasecmp(t, "false") || !strcasecmp(t, "no")) { *out = 0; return 0; }
+    }
+    return -1;
+}
+
+/* Apply `set NAME = VALUE`. Consumes v. 0 ok, else -1 with *msg. */
+int session_set_option(fql_session *s, const char *name, Value v, char **msg)
+{
+    int rc = 0, flag;
+    if (!strcmp(name, "format")) {
+        FileFormat f;
+        if (v.kind != V_STRING || parse_format(v_str(v), &f)) {
+            *msg = xstrdup("set format takes table, csv, tsv, json, jsonl or markdown");
+            rc = -1;
+        } else s->format = f;
+    } else if (!strcmp(name, "max_rows")) {
+        if (v.kind != V_INT || v.u.i < 0) { *msg = xstrdup("set max_rows takes a non-negative integer (0 = all)"); rc = -1; }
+        else s->max_rows = (size_t)v.u.i;
+    } else if (!strcmp(name, "cache") || !strcmp(name, "progress") || !strcmp(name, "validate_keys")) {
+        if (value_flag(v, &flag)) { *msg = xasprintf("set %s takes on or off", name); rc = -1; }
+        else if (!strcmp(name, "cache")) s->cache = flag;
+        else if (!strcmp(name, "progress")) s->progress = flag;
+        else s->validate_keys = flag;
+    } else if (!strcmp(name, "budget")) {
+        if (v.kind != V_INT && v.kind != V_FLOAT) { *msg = xstrdup("set budget takes an amount in USD, e.g. set budget = 5.00"); rc = -1; }
+    } else {
+        static const char *const names[] = { "format", "max_rows", "cache", "progress", "validate_keys", "budget" };
+        const char *best = closest_name(name, names, 6);
+        *msg = best ? xasprintf("unknown setting '%s'; did you mean '%s'?", name, best)
+                    : xasprintf("unknown setting '%s' (settings: format, max_rows, cache, progress, validate_keys, budget)", name);
+        rc = -1;
+    }
+    value_free(v);
+    return rc;
+}
+
+/* ---- system tables ---- */
+
+static Schema *metric_schema(const char *const *cols, const char *types)
+{
+    Schema *sc = schema_new();
+    for (int i = 0; cols[i]; i++) {
+        Type *t;
+        switch (types[i]) {
+        case 'i': t = type_int(); break;
+        case 'f': t = type_float(); break;
+        case 't': t = type_timestamp(); break;
+        case 'b': t = type_bool(); break;
+        default: t = type_string(); break;
+        }
+        schema_add(sc, cols[i], t);
+    }
+    return sc;
+}
+
+Table *system_table(fql_session *s, const char *name)
+{
+    if (!strcmp(name, "system.query_metrics")) {
+        static const char *const cols[] = { "query_id", "statement", "started_at", "model", "provider", "model_name", "operator",
+            "rows", "requests", "cache_hits", "retries", "rate_limited", "failures", "input_tokens", "cached_input_tokens",
+            "output_tokens", "reasoning_tokens", "cost_usd", "latency_ms", "latency_p95_ms", "execution_time_ms", NULL };
+        return table_new(metric_schema(cols, "istsssiiiiiiiiiiiffff"));
+    }
+    if (!strcmp(name, "system.lm_calls")) {
+        static const char *const cols[] = { "query_id", "call_id", "started_at", "model", "provider", "model_name", "operator",
+            "status", "attempt", "cached", "input_tokens", "cached_input_tokens", "output_tokens", "reasoning_tokens", "cost_usd",
+            "latency_ms", NULL };
+        return table_new(metric_schema(cols, "iitsssssiiiiiiff"));
+    }
+    if (!strcmp(name, "system.lm_errors")) {
+        static const char *const cols[] = { "query_id", "row", "model", "kind", "message", NULL };
+        return table_new(metric_schema(cols, "iisss"));
+    }
+    if (!strcmp(name, "system.models")) {
+        static const char *const cols[] = { "alias", "kind", "provider", "model_name", "is_default", "rpm", "tpm", "input_tpm",
+            "output_tpm", "max_concurrency", "base_url", NULL };
+        Table *t = table_new(metric_schema(cols, "ssssbiiiiis"));
+        Batch *b = batch_new(t->schema->n, 8);
+        for (ModelDecl *m = s->models; m; m = m->next) {
+            Value row[11];
+            row[0] = v_cstring(m->alias);
+            row[1] = v_cstring(m->embedding ? "embedding" : "language");
+            row[2] = v_cstring(m->provider);
+            row[3] = v_cstring(m->model_name);
+            const char *def = m->embedding ? s->default_embedding : s->default_model;
+            int sole = 1;
+            for (ModelDecl *o = s->models; o; o = o->next)
+                if (o != m && o->embedding == m->embedding) sole = 0;
+            row[4] = v_bool(def ? !strcmp(def, m->alias) : sole);
+            static const char *const opt[] = { "rpm", "tpm", "input_tpm", "output_tpm", "max_concurrency", "base_url" };
+            for (int k = 0; k < 6; k++) {
+                Value v = v_null();
+                Struct *st = m->opts.kind == V_STRUCT ? m->opts.u.st : NULL;
+                for (uint32_t f = 0; st && f < st->n; f++)
+                    if (!strcmp(st->type->fields[f].name, opt[k])) v = value_copy(st->fields[f]);
+                if (k < 5 && v.kind == V_FLOAT) v = v_int((int64_t)v.u.f);
+                if (k < 5 && v.kind != V_INT) { value_free(v); v = v_null(); }
+                if (k == 5 && v.kind != V_STRING) { value_free(v); v = v_null(); }
+                row[5 + k] = v;
+            }
+            batch_push_row(b, row);
+        }
+        table_add_batch(t, b);
+        return t;
+    }
+    return NULL;
+}
+
+/* ---- running ---- */
+
+static void print_result(fql_session *s, Table *t)
+{
+    if (!s->out) return;
+    PrintOptions po;
+    print_options_init(&po);
+    po.format = s->format;
+    po.max_rows = s->max_rows;
+    if (s->format == FMT_TABLE && isatty(fileno(s->out))) {
+        const char *cols = getenv("COLUMNS");
+        po.term_width = cols ? atoi(cols) : 0;
+        if (po.term_width <= 0) {
+#ifdef TIOCGWINSZ
+            po.term_width = 0;
+#endif
+        }
+    }
+    print_table(s->out, t, &po);
+    fflush(s->out);
+}
+
+static int run_stmt(fql_session *s, Stmt *st, fql_result **last, fql_error *err)
+{
+    switch (st->kind) {
+    case ST_SET: {
+        char *msg = NULL;
+        if (session_set_option(s, st->set_name, value_copy(st->set_value), &msg)) {
+            err_at(err, FQL_ERR_RUNTIME, st->src, st->pos, "%s", msg);
+            free(msg);
+            return -1;
+        }
+        return 0;
+    }
+    case ST_EXPLAIN: {
+        Buf b;
+        buf_init(&b);
+        plan_explain(&b, st->plan, 0);
+        if (st->explain_mode == 1) {
+            Table *t = exec_plan(s, st->plan, err);
+            if (!t) { buf_free(&b); return -1; }
+            buf_printf(&b, "(%zu rows)\n", t->nrows);
+            table_free(t);
+        } else if (st->explain_mode == 2) {
+            buf_puts(&b, "cost: no model calls are made by this plan in this build\n");
+        }
+        Schema *sc = schema_new();
+        schema_add(sc, "plan", type_string());
+        Table *t = table_new(sc);
+        Batch *bt = batch_new(1, 16);
+        /* one row per line */
+        char *line = b.data, *nl;
+        while (line && *line) {
+            nl = strchr(line, '\n');
+            Value v = v_string(line, nl ? (size_t)(nl - line) : strlen(line));
+            batch_push_row(bt, &v);
+            line = nl ? nl + 1 : NULL;
+        }
+        table_add_batch(t, bt);
+        buf_free(&b);
+        if (s->out) {
+            for (size_t r = 0; r < t->nrows; r++) fprintf(s->out, "%s\n", v_str(table_get(t, r, 0)));
+            fflush(s->out);
+        }
+        if (last) {
+            if (*last) fql_result_free(*last);
+            *last = xcalloc(1, sizeof **last);
+            (*last)->t = t;
+        } else table_free(t);
+        return 0;
+    }
+    case ST_RUN: {
+        Table *t = exec_plan(s, st->plan, err);
+        if (!t) return -1;
+        if (st->plan->kind == P_WRITE) {
+            fprintf(stderr, "wrote %zu row%s to %s\n", t->nrows, t->nrows == 1 ? "" : "s", st->plan->path);
+            table_free(t);
+            return 0;
+        }
+        print_result(s, t);
+        if (last) {
+            if (*last) fql_result_free(*last);
+            *last = xcalloc(1, sizeof **last);
+            (*last)->t = t;
+        } else table_free(t);
+        return 0;
+    }
+    case ST_NOP: return 0;
+    }
+    return 0;
+}
+
+FQL_API int fql_exec(fql_session *s, const char *src, const char *filename, fql_result **out, fql_error *err)
+{
+    fql_error local;
+    if (!err) err = &local;
+    memset(err, 0, sizeof *err);
+    if (out) *out = NULL;
+    if (!s || !src) return err_set(err, FQL_ERR_RUNTIME, "fql_exec: no session or no source"), -1;
+    size_t len = strlen(src);
+    char real[PATH_MAX];
+    const char *path = NULL;
+    if (filename && filename[0] != '<' && realpath(filename, real)) path = real;
+    Src *x = session_add_src(s, filename ? filename : "<input>", path, src, len);
+    size_t bad;
+    if (!utf8_valid(x->text, x->len, &bad)) {
+        err_at(err, FQL_ERR_PARSE, x, (int)bad, "invalid UTF-8 in the source text");
+        return -1;
+    }
+    Node *prog = parse_program(x, err);
+    if (!prog) return -1;
+    Stmt **stmts = NULL;
+    int n = 0;
+    int rc = bind_program(s, prog, &stmts, &n, err);
+    node_free(prog);
+    for (int i = 0; i < n; i++) {
+        if (rc == 0 && run_stmt(s, stmts[i], out, err)) rc = -1;
+        stmt_free(stmts[i]);
+    }
+    free(stmts);
+    return rc ? -1 : 0;
+}
+
+FQL_API int fql_register_udf(fql_session *s, const char *name, const fql_udf_spec *spec, fql_error *err)
+{
+    if (err) memset(err, 0, sizeof *err);
+    if (!s || !name || !spec || !spec->fn) return err_set(err, FQL_ERR_RUNTIME, "fql_register_udf: missing name or function");
+    if (func_lookup(name) || agg_lookup(name)) return err_set(err, FQL_ERR_RUNTIME, "fql_register_udf: '%s' is a built-in function", name);
+    UdfDef *u = session_find_udf(s, name);
+    if (!u) {
+        u = xcalloc(1, sizeof *u);
+        u->name = xstrdup(name);
+        u->next = s->udfs;
+        s->udfs = u;
+    }
+    u->spec = *spec;
+    return 0;
+}
+
+/* ---- results ---- */
+
+static Value cell(const fql_result *r, size_t row, size_t col)
+{
+    if (!r || !r->t || col >= (size_t)r->t->schema->n || row >= r->t->nrows) return v_null();
+    return table_get(r->t, row, (int)col);
+}
+
+FQL_API size_t fql_result_rows(const fql_result *r) { return r && r->t ? r->t->nrows : 0; }
+FQL_API size_t fql_result_cols(const fql_result *r) { return r && r->t ? (size_t)r->t->schema->n : 0; }
+FQL_API const char *fql_result_column_name(const fql_result *r, size_t col)
+{
+    return r && r->t && col < (size_t)r->t->schema->n ? r->t->schema->names[col] : NULL;
+}
+FQL_API fql_type fql_result_column_type(const fql_result *r, size_t col)
+{
+    if (!r || !r->t || col >= (size_t)r->t->schema->n) return FQL_TYPE_NULL;
+    switch (r->t->schema->types[col]->kind) {
+    case TY_BOOL: return FQL_TYPE_BOOL;
+    case TY_INT: return FQL_TYPE_INT;
+    case TY_FLOAT: return FQL_TYPE_FLOAT;
+    case TY_STRING: case TY_ENUM: return FQL_TYPE_STRING;
+    case TY_DATE: return FQL_TYPE_DATE;
+    case TY_TIMESTAMP: return FQL_TYPE_TIMESTAMP;
+    case TY_JSON: case TY_ANY: return FQL_TYPE_JSON;
+    case TY_LIST: return FQL_TYPE_LIST;
+    case TY_STRUCT: return FQL_TYPE_STRUCT;
+    case TY_VECTOR: return FQL_TYPE_VECTOR;
+    default: return FQL_TYPE_NULL;
+    }
+}
+FQL_API int fql_result_is_null(const fql_result *r, size_t row, size_t col) { return cell(r, row, col).kind == V_NULL; }
+FQL_API int64_t fql_result_int(const fql_result *r, size_t row, size_t col)
+{
+    Value v = cell(r, row, col);
+    if (v.kind == V_FLOAT) return (int64_t)v.u.f;
+    if (v.kind == V_BOOL) return v.u.b;
+    return v.kind == V_INT || v.kind == V_DATE || v.kind == V_TIMESTAMP ? v.u.i : 0;
+}
+FQL_API double fql_result_float(const fql_result *r, size_t row, size_t col)
+{
+    Value v = cell(r, row, col);
+    if (v.kind == V_INT) return (double)v.u.i;
+    return v.kind == V_FLOAT ? v.u.f : 0.0;
+}
+FQL_API int fql_result_bool(const fql_result *r, size_t row, size_t col)
+{
+    Value v = cell(r, row, col);
+    return v.kind == V_BOOL ? v.u.b : 0;
+}
+FQL_API const char *fql_result_string(const fql_result *r, size_t row, size_t col)
+{
+    Value v = cell(r, row, col);
+    if (v.kind == V_NULL) return NULL;
+    if (v.kind == V_STRING || v.kind == V_JSON) return v_str(v);
+    /* other kinds: render once and keep the text with the result */
+    fql_result *m = (fql_result *)r;
+    size_t ncells = r->t->nrows * (size_t)r->t->schema->n;
+    if (!m->strings) m->strings = xcalloc(ncells ? ncells : 1, sizeof *m->strings);
+    size_t k = row * (size_t)r->t->schema->n + col;
+    if (!m->strings[k]) {
+        Buf b;
+        buf_init(&b);
+        value_to_text(&b, v, "");
+        m->strings[k] = buf_take(&b);
+    }
+    return m->strings[k];
+}
+FQL_API char *fql_result_json(const fql_result *r, size_t row, size_t col)
+{
+    Buf b;
+    buf_init(&b);
+    value_to_json(&b, cell(r, row, col));
+    return buf_take(&b);
+}
+FQL_API void fql_result_free(fql_result *r)
+{
+    if (!r) return;
+    if (r->strings) {
+        size_t ncells = r->t->nrows * (size_t)r->t->schema->n;
+        for (size_t i = 0; i < ncells; i++) free(r->strings[i]);
+        free(r->strings);
+    }
+    table_free(r->t);
+    free(r);
+}
+
+/* Internal access for the test runner and the CLI. */
+Table *fql_result_table(const fql_result *r);
+Table *fql_result_table(const fql_result *r) { return r ? r->t : NULL; }

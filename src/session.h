@@ -1,0 +1,81 @@
+/* session.h: the state of one fql_session (declarations, lets, settings) and the statement runner.
+ *
+ * A session owns every Src it has parsed (nodes and plans point into them), the declarations made
+ * so far, and the output settings. Declarations persist across fql_exec calls (the REPL relies on
+ * it). No global state: everything lives here.
+ */
+#ifndef FQL_SESSION_H
+#define FQL_SESSION_H
+
+#include <stdio.h>
+#include "plan.h"
+#include "io.h"
+
+typedef struct ModelDecl {
+    char *alias;
+    int embedding;          /* declared with `embedding model` */
+    char *provider;         /* openai anthropic gemini vertex openrouter cohere */
+    char *model_name;
+    Node *options;          /* owned clone of the N_CALL (named options), for the runtime */
+    Value opts;             /* the options evaluated to a struct value (constant expressions) */
+    struct ModelDecl *next;
+} ModelDecl;
+
+typedef struct LetDef { char *name; Plan *plan; const Src *src; int pos; struct LetDef *next; } LetDef;
+typedef struct FnDef { char *name; int nparams; char **params; Node *body; struct FnDef *next; } FnDef;
+typedef struct TypeDef { char *name; Type *type; struct TypeDef *next; } TypeDef;
+typedef struct UdfDef { char *name; fql_udf_spec spec; struct UdfDef *next; } UdfDef;
+
+/* A bound statement, ready to run (pass 2). */
+typedef enum { ST_RUN, ST_EXPLAIN, ST_SET, ST_NOP } StmtKind;
+typedef struct Stmt {
+    StmtKind kind;
+    Plan *plan;             /* ST_RUN, ST_EXPLAIN */
+    int explain_mode;       /* 0 explain, 1 analyze, 2 cost */
+    char *set_name; Value set_value;   /* ST_SET */
+    const Src *src; int pos;
+} Stmt;
+
+struct fql_session {
+    fql_options opts;
+    char *db_path;
+    Src *srcs;
+    ModelDecl *models;
+    char *default_model, *default_embedding;
+    LetDef *lets;
+    FnDef *fns;
+    TypeDef *types;
+    UdfDef *udfs;
+    char *imports[64]; int nimports;     /* resolved paths of the import chain (cycle check) */
+    /* output settings */
+    FILE *out;
+    FileFormat format;
+    size_t max_rows;
+    int progress, cache, validate_keys;
+    char *stdlib_dir;
+};
+
+Src *session_add_src(fql_session *s, const char *name, const char *path, const char *text, size_t len);
+LetDef  *session_find_let(fql_session *s, const char *name);
+FnDef   *session_find_fn(fql_session *s, const char *name);
+TypeDef *session_find_type(fql_session *s, const char *name);
+ModelDecl *session_find_model(fql_session *s, const char *alias);
+UdfDef  *session_find_udf(fql_session *s, const char *name);
+int      session_set_option(fql_session *s, const char *name, Value v, char **msg);
+
+/* bind.c: bind a parsed program against the session. Declarations take effect in the session as
+ * they are met; statements that run are appended to *stmts (caller frees with stmt_free). 0 ok. */
+int  bind_program(fql_session *s, Node *prog, Stmt ***stmts, int *nstmts, fql_error *err);
+void stmt_free(Stmt *st);
+/* Bind one type node (declared names resolved). New reference or NULL with err. */
+Type *bind_type(fql_session *s, const Node *n, fql_error *err);
+
+/* exec.c: run a plan to completion. Returns a table (NULL for a write, with *written set), or
+ * NULL with err filled. */
+Table *exec_plan(fql_session *s, Plan *p, fql_error *err);
+/* A table for a system.* name, or NULL if unknown (then *schema_only is unused). */
+Table *system_table(fql_session *s, const char *name);
+/* Evaluate an expression that reads no columns (values rows). On error returns null with *msg. */
+Value exec_const(Expr *e, char **msg);
+
+#endif

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Differential test: the same questions asked of FQL and of the sqlite3 CLI over generated tables,
+# answers compared after normalising number formatting (6 decimals) and, unless the question
+# orders its rows, row order.
+# usage: tests/diff/run.sh BUILD_DIR
+set -u
+BUILD=$(cd "${1:-build}" && pwd)
+FQL="$BUILD/fql"
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+cd "$dir"
+
+# generated data: orders (with nulls) and customers; seeds make it repeatable
+gen() {  # seed rows
+  awk -v seed="$1" -v n="$2" 'BEGIN {
+    srand(seed);
+    print "id,cust,cat,qty,price,note" > "orders.csv";
+    split("red,green,blue,cyan,magenta", cats, ",");
+    for (i = 1; i <= n; i++) {
+      cust = int(rand() * 40) + 1; cat = cats[int(rand() * 5) + 1];
+      qty = int(rand() * 20) - 3; price = sprintf("%.2f", rand() * 200);
+      note = (rand() < 0.2) ? "" : "n" int(rand() * 7);
+      if (rand() < 0.1) cat = "";
+      if (rand() < 0.05) qty = "";
+      printf "%d,%d,%s,%s,%s,%s\n", i, cust, cat, qty, price, note >> "orders.csv";
+      printf "insert into orders values (%d,%d,%s,%s,%s,%s);\n", i, cust, cat == "" ? "NULL" : "\x27" cat "\x27",
+             qty == "" ? "NULL" : qty, price, note == "" ? "NULL" : "\x27" note "\x27" >> "orders.sql";
+    }
+    print "cid,region,tier" > "customers.csv";
+    split("eu,us,apac", regs, ",");
+    for (c = 1; c <= 45; c += 1) {
+      if (c % 7 == 0) continue;
+      r = regs[int(rand() * 3) + 1]; t = int(rand() * 3);
+      printf "%d,%s,%d\n", c, r, t >> "customers.csv";
+      printf "insert into customers values (%d,\x27%s\x27,%d);\n", c, r, t >> "orders.sql";
+    }
+  }'
+}
+
+norm() {  # round numbers to 6 decimals; optionally sort
+  awk -F, -v OFS=, '{ for (i = 1; i <= NF; i++) if ($i ~ /^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$/) { v = sprintf("%.6f", $i); if (v == "-0.000000") v = "0.000000"; $i = v } print }'
+}
+
+pass=0 fail=0
+check() {  # name ordered fql sql
+  local name=$1 ordered=$2 fq=$3 sq=$4 a b
+  a=$("$FQL" --format csv -c "let orders = from csv(\"orders.csv\"); let customers = from csv(\"customers.csv\"); $fq" 2>&1 | tail -n +2 | norm)
+  b=$(sqlite3 -csv db.sqlite "$sq" 2>&1 | norm)
+  if [[ $ordered == sorted ]]; then a=$(sort <<<"$a"); b=$(sort <<<"$b"); fi
+  if [[ "$a" == "$b" ]]; then pass=$((pass + 1)); echo "ok $name"
+  else
+    fail=$((fail + 1)); echo "FAIL $name"
+    diff <(echo "$b") <(echo "$a") | head -n 10 | sed 's/^/    /'
+  fi
+}
+
+for seed in 1 2 3; do
+  rm -f orders.csv customers.csv orders.sql db.sqlite
+  gen "$seed" 500
+  { echo "create table orders (id integer, cust integer, cat text, qty integer, price real, note text);"
+    echo "create table customers (cid integer, region text, tier integer);"
+    echo "begin;"; cat orders.sql; echo "commit;"; } | sqlite3 db.sqlite
+  s="[seed $seed]"
+  check "$s filter" sorted 'from orders | where qty > 5 and price < 100 | select id, qty, price' \
+    'select id, qty, price from orders where qty > 5 and price < 100'
+  check "$s null filter" sorted 'from orders | where cat is null or qty is null | select id, cat, qty' \
+    'select id, cat, qty from orders where cat is null or qty is null'
+  check "$s three-valued not" sorted 'from orders | where not (qty > 3) | select id' \
+    'select id from orders where not (qty > 3)'
+  check "$s in list" sorted 'from orders | where cat in ("red", "blue") and note not in ("n1", "n2") | select id' \
+    "select id from orders where cat in ('red','blue') and note not in ('n1','n2')"
+  check "$s between like" sorted 'from orders | where price between 20 and 80 and note like "n%" | select id, note' \
+    "select id, note from orders where price between 20 and 80 and note like 'n%'"
+  check "$s arithmetic" sorted 'from orders | where qty is not null | select id, qty * price as total, qty + 1 as q1, price - qty as d' \
+    'select id, qty * price, qty + 1, price - qty from orders where qty is not null'
+  check "$s group agg" sorted 'from orders | group by cat agg n = count(*), nq = count(qty), s = sum(qty), a = avg(price), lo = min(price), hi = max(price)' \
+    'select cat, count(*), count(qty), sum(qty), avg(price), min(price), max(price) from orders group by cat'
+  check "$s group two keys" sorted 'from orders | group by cust, cat agg n = count(*), s = sum(price)' \
+    'select cust, cat, count(*), sum(price) from orders group by cust, cat'
+  check "$s count distinct" sorted 'from orders | group by cat agg d = count(distinct cust)' \
+    'select cat, count(distinct cust) from orders group by cat'
+  check "$s global agg" ordered 'from orders | agg n = count(*), s = sum(qty), m = max(id)' \
+    'select count(*), sum(qty), max(id) from orders'
+  check "$s empty agg" ordered 'from orders | where id < 0 | agg n = count(*), s = sum(qty)' \
+    'select count(*), sum(qty) from orders where id < 0'
+  check "$s order limit" ordered 'from orders | order by price desc, id | limit 15 offset 3 | select id, price' \
+    'select id, price from orders order by price desc, id limit 15 offset 3'
+  check "$s order nulls" ordered 'from orders | order by qty nulls first, id | select id, qty | limit 40' \
+    'select id, qty from orders order by qty nulls first, id limit 40'
+  check "$s order desc nulls last" ordered 'from orders | order by cat desc nulls last, id desc | select id, cat' \
+    'select id, cat from orders order by cat desc nulls last, id desc'
+  check "$s distinct" sorted 'from orders | select cat, note | distinct' \
+    'select distinct cat, note from orders'
+  check "$s inner join" sorted 'from orders | join customers on orders.cust == customers.cid | select id, region, tier' \
+    'select id, region, tier from orders join customers on orders.cust = customers.cid'
+  check "$s left join" sorted 'from orders | left join customers on cust == cid | select id, cust, region' \
+    'select id, cust, region from orders left join customers on cust = cid'
+  check "$s join filter group" sorted 'from orders | join customers on cust == cid | where tier > 0 | group by region agg n = count(*), t = sum(price)' \
+    'select region, count(*), sum(price) from orders join customers on cust = cid where tier > 0 group by region'
+  check "$s non-equi join" sorted 'from customers as a | join customers as b on a.cid < b.cid and a.region == b.region | select a.cid, b.cid as other' \
+    'select a.cid, b.cid from customers a join customers b on a.cid < b.cid and a.region = b.region'
+  check "$s union" sorted 'from orders | where qty > 10 | select cust | union (from customers | select cid)' \
+    'select cust from orders where qty > 10 union select cid from customers'
+  check "$s union all" sorted 'from orders | where qty > 15 | select cust | union all (from orders | where qty < -1 | select cust)' \
+    'select cust from orders where qty > 15 union all select cust from orders where qty < -1'
+  check "$s case" sorted 'from orders | select id, case when price > 150 then "high" when price > 50 then "mid" else "low" end as band' \
+    "select id, case when price > 150 then 'high' when price > 50 then 'mid' else 'low' end from orders"
+  check "$s string funcs" sorted 'from orders | where note is not null | select id, upper(note) as u, length(note) as l, substr(note, 2) as s, note || "-" || cat as c' \
+    "select id, upper(note), length(note), substr(note, 2), note || '-' || cat from orders where note is not null"
+  check "$s coalesce" sorted 'from orders | select id, coalesce(cat, note, "none") as c' \
+    "select id, coalesce(cat, note, 'none') from orders"
+  check "$s having-like" sorted 'from orders | group by cust agg n = count(*) | where n > 14' \
+    'select cust, count(*) as n from orders group by cust having n > 14'
+  check "$s derive chain" sorted 'from orders | derive t = price * 2, u = t + 1 | where u > 300 | select id, u' \
+    'select id, price * 2 + 1 from orders where price * 2 + 1 > 300'
+  check "$s abs round" sorted 'from orders | select id, abs(qty) as a, round(price) as r, round(price, 1) as r1' \
+    'select id, abs(qty), round(price), round(price, 1) from orders'
+done
+echo "$pass passed, $fail failed"
+(( fail == 0 ))
