@@ -1,0 +1,331 @@
+/* func_agg.c: the built-in aggregates (reduce, which calls a model, lives with the semantic
+ * operators).
+ *
+ * Protocol (func.h): the executor allocates state_size zeroed bytes, calls init, step once per
+ * row with borrowed args, and either final (which returns the result and releases the state) or
+ * destroy (on error). Nulls are ignored by every aggregate except count(*).
+ *
+ * Choices (also in docs/functions.md):
+ * - sum of ints is an int; overflow is the runtime error "integer overflow in sum". A sum that
+ *   sees a float is a float (Neumaier-compensated). No non-null rows: null.
+ * - avg is a float (compensated sum / count); stddev is the sample standard deviation (Welford),
+ *   null for fewer than two values.
+ * - first/last are the first/last NON-NULL values in input order (as pandas' first/last); null
+ *   when every value is null.
+ * - collect is the list of non-null values in input order ([] when there are none).
+ * - string_agg(x, sep = ",") joins the text of non-null values; null when there are none.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "func.h"
+
+static void agg_error(FuncCtx *c, const char *msg)
+{
+    if (c && !c->error) c->error = xstrdup(msg);
+}
+
+/* ---- count ---- */
+
+typedef struct { int64_t n; } CountState;
+
+static void count_init(void *s) { ((CountState *)s)->n = 0; }
+
+static void count_step(void *s, const Value *a, int n, FuncCtx *c)
+{
+    if (n == 0 || a[0].kind != V_NULL) ((CountState *)s)->n++;
+}
+
+static Value count_final(void *s, const Type *t) { return v_int(((CountState *)s)->n); }
+static void noop_destroy(void *s) { (void)s; }
+
+static Type *count_type(Type **a, int n, char **m) { return type_int(); }
+
+/* ---- sum and avg ---- */
+
+typedef struct {
+    int64_t isum;              /* exact int sum while only ints are seen */
+    double fsum, comp;         /* Neumaier sum of all values as floats */
+    int64_t count;
+    int is_float, overflow;
+} SumState;
+
+static void sum_init(void *s) { memset(s, 0, sizeof(SumState)); }
+
+/* Neumaier's compensated summation. */
+static void neumaier(SumState *st, double x)
+{
+    double t = st->fsum + x;
+    if (fabs(st->fsum) >= fabs(x)) st->comp += (st->fsum - t) + x;
+    else st->comp += (x - t) + st->fsum;
+    st->fsum = t;
+}
+
+static void sum_step(void *s, const Value *a, int n, FuncCtx *c)
+{
+    SumState *st = s;
+    Value v = a[0];
+    if (v.kind == V_INT) {
+        if (!st->overflow && __builtin_add_overflow(st->isum, v.u.i, &st->isum)) st->overflow = 1;
+        neumaier(st, (double)v.u.i);
+    } else if (v.kind == V_FLOAT) {
+        st->is_float = 1;
+        neumaier(st, v.u.f);
+    } else if (v.kind == V_BOOL) {
+        st->isum += v.u.b;
+        neumaier(st, v.u.b);
+    } else {
+        return;
+    }
+    st->count++;
+}
+
+static Value sum_final_common(SumState *st, const Type *t, FuncCtx *c)
+{
+    if (st->count == 0) return v_null();
+    int want_float = st->is_float || (t && t->kind == TY_FLOAT);
+    if (want_float) return v_float(st->fsum + st->comp);
+    if (st->overflow) {
+        agg_error(c, "integer overflow in sum");
+        return v_null();
+    }
+    return v_int(st->isum);
+}
+
+/* final has no context, so an int overflow is reported by the step that caused it. */
+static void sum_step_checked(void *s, const Value *a, int n, FuncCtx *c)
+{
+    SumState *st = s;
+    int before = st->overflow;
+    sum_step(s, a, n, c);
+    if (!before && st->overflow && !st->is_float && a[0].kind == V_INT) agg_error(c, "integer overflow in sum");
+}
+
+static Value sum_final(void *s, const Type *t) { return sum_final_common(s, t, NULL); }
+
+static Value avg_final(void *s, const Type *t)
+{
+    SumState *st = s;
+    if (st->count == 0) return v_null();
+    return v_float((st->fsum + st->comp) / (double)st->count);
+}
+
+static int numeric_arg(const char *fn, Type **a, int n, char **m)
+{
+    if (n < 1 || !a[0]) return 1;
+    TypeKind k = a[0]->kind;
+    if (k == TY_INT || k == TY_FLOAT || k == TY_NULL || k == TY_ANY) return 1;
+    char *got = type_to_string(a[0]);
+    *m = xasprintf("%s expects a numeric argument, got %s", fn, got);
+    free(got);
+    return 0;
+}
+
+static Type *sum_type(Type **a, int n, char **m)
+{
+    if (!numeric_arg("sum", a, n, m)) return NULL;
+    if (n >= 1 && a[0] && a[0]->kind == TY_FLOAT) return type_float();
+    if (n >= 1 && a[0] && a[0]->kind == TY_ANY) return type_any();
+    return type_int();
+}
+
+static Type *avg_type(Type **a, int n, char **m) { return numeric_arg("avg", a, n, m) ? type_float() : NULL; }
+
+/* ---- min, max, first, last ---- */
+
+typedef struct { Value v; int have; } KeepState;
+
+static void keep_init(void *s) { memset(s, 0, sizeof(KeepState)); }
+
+static void keep_destroy(void *s)
+{
+    KeepState *st = s;
+    if (st->have) value_free(st->v);
+    st->have = 0;
+}
+
+static Value keep_final(void *s, const Type *t)
+{
+    KeepState *st = s;
+    Value v = st->have ? st->v : v_null();
+    st->have = 0;
+    return v;
+}
+
+static void keep_if(KeepState *st, Value v, int replace)
+{
+    if (v.kind == V_NULL) return;
+    if (!st->have) {
+        st->v = value_copy(v);
+        st->have = 1;
+    } else if (replace) {
+        value_free(st->v);
+        st->v = value_copy(v);
+    }
+}
+
+static void min_step(void *s, const Value *a, int n, FuncCtx *c)
+{
+    KeepState *st = s;
+    keep_if(st, a[0], st->have && value_cmp(a[0], st->v) < 0);
+}
+
+static void max_step(void *s, const Value *a, int n, FuncCtx *c)
+{
+    KeepState *st = s;
+    keep_if(st, a[0], st->have && value_cmp(a[0], st->v) > 0);
+}
+
+static void first_step(void *s, const Value *a, int n, FuncCtx *c) { keep_if(s, a[0], 0); }
+static void last_step(void *s, const Value *a, int n, FuncCtx *c) { keep_if(s, a[0], 1); }
+
+static Type *same_type(Type **a, int n, char **m) { return n >= 1 && a[0] ? type_ref(a[0]) : type_null(); }
+
+/* ---- stddev (sample), Welford ---- */
+
+typedef struct { int64_t n; double mean, m2; } WelfordState;
+
+static void welford_init(void *s) { memset(s, 0, sizeof(WelfordState)); }
+
+static void welford_step(void *s, const Value *a, int n, FuncCtx *c)
+{
+    WelfordState *st = s;
+    double x;
+    if (a[0].kind == V_INT) x = (double)a[0].u.i;
+    else if (a[0].kind == V_FLOAT) x = a[0].u.f;
+    else return;
+    st->n++;
+    double d = x - st->mean;
+    st->mean += d / (double)st->n;
+    st->m2 += d * (x - st->mean);
+}
+
+static Value stddev_final(void *s, const Type *t)
+{
+    WelfordState *st = s;
+    if (st->n < 2) return v_null();
+    return v_float(sqrt(st->m2 / (double)(st->n - 1)));
+}
+
+static Type *stddev_type(Type **a, int n, char **m) { return numeric_arg("stddev", a, n, m) ? type_float() : NULL; }
+
+/* ---- collect ---- */
+
+typedef struct { Value *items; uint32_t n, cap; } CollectState;
+
+static void collect_init(void *s) { memset(s, 0, sizeof(CollectState)); }
+
+static void collect_step(void *s, const Value *a, int n, FuncCtx *c)
+{
+    CollectState *st = s;
+    if (a[0].kind == V_NULL) return;
+    if (st->n == st->cap) {
+        st->cap = st->cap ? st->cap * 2 : 8;
+        st->items = xrealloc(st->items, st->cap * sizeof(Value));
+    }
+    st->items[st->n++] = value_copy(a[0]);
+}
+
+static Value collect_final(void *s, const Type *t)
+{
+    CollectState *st = s;
+    Value l = v_list_new(st->n);
+    if (st->n) memcpy(l.u.l->items, st->items, st->n * sizeof(Value));
+    free(st->items);
+    memset(st, 0, sizeof *st);
+    return l;
+}
+
+static void collect_destroy(void *s)
+{
+    CollectState *st = s;
+    for (uint32_t i = 0; i < st->n; i++) value_free(st->items[i]);
+    free(st->items);
+    memset(st, 0, sizeof *st);
+}
+
+static Type *collect_type(Type **a, int n, char **m)
+{
+    return type_list(n >= 1 && a[0] ? type_ref(a[0]) : type_any());
+}
+
+/* ---- string_agg ---- */
+
+typedef struct { Buf b; int have; } StrAggState;
+
+static void stragg_init(void *s) { StrAggState *st = s; buf_init(&st->b); st->have = 0; }
+
+static void stragg_step(void *s, const Value *a, int n, FuncCtx *c)
+{
+    StrAggState *st = s;
+    if (a[0].kind == V_NULL) return;
+    if (st->have) {
+        if (n > 1 && a[1].kind != V_NULL) value_to_text(&st->b, a[1], NULL);
+        else if (n < 2) buf_putc(&st->b, ',');
+    }
+    value_to_text(&st->b, a[0], NULL);
+    st->have = 1;
+}
+
+static Value stragg_final(void *s, const Type *t)
+{
+    StrAggState *st = s;
+    Value v = st->have ? v_string(st->b.data ? st->b.data : "", st->b.len) : v_null();
+    buf_free(&st->b);
+    st->have = 0;
+    return v;
+}
+
+static void stragg_destroy(void *s) { buf_free(&((StrAggState *)s)->b); }
+
+static Type *stragg_type(Type **a, int n, char **m)
+{
+    if (n >= 2 && a[1] && a[1]->kind != TY_STRING && a[1]->kind != TY_ENUM && a[1]->kind != TY_NULL && a[1]->kind != TY_ANY) {
+        char *got = type_to_string(a[1]);
+        *m = xasprintf("string_agg expects a string for 'sep', got %s", got);
+        free(got);
+        return NULL;
+    }
+    return type_string();
+}
+
+/* ---- registry ---- */
+
+static const AggDef aggs[] = {
+    {"count", 0, 1, sizeof(CountState), count_type, count_init, count_step, count_final, noop_destroy,
+     "count(*) -> int: rows; count(x) -> int: rows where x is not null"},
+    {"sum", 1, 1, sizeof(SumState), sum_type, sum_init, sum_step_checked, sum_final, noop_destroy,
+     "sum(x) -> int or float: total of the non-null values (null if none)"},
+    {"avg", 1, 1, sizeof(SumState), avg_type, sum_init, sum_step, avg_final, noop_destroy,
+     "avg(x) -> float: mean of the non-null values"},
+    {"min", 1, 1, sizeof(KeepState), same_type, keep_init, min_step, keep_final, keep_destroy,
+     "min(x) -> smallest non-null value"},
+    {"max", 1, 1, sizeof(KeepState), same_type, keep_init, max_step, keep_final, keep_destroy,
+     "max(x) -> largest non-null value"},
+    {"first", 1, 1, sizeof(KeepState), same_type, keep_init, first_step, keep_final, keep_destroy,
+     "first(x) -> the first non-null value in input order"},
+    {"last", 1, 1, sizeof(KeepState), same_type, keep_init, last_step, keep_final, keep_destroy,
+     "last(x) -> the last non-null value in input order"},
+    {"stddev", 1, 1, sizeof(WelfordState), stddev_type, welford_init, welford_step, stddev_final, noop_destroy,
+     "stddev(x) -> float: sample standard deviation (null for fewer than 2 values)"},
+    {"collect", 1, 1, sizeof(CollectState), collect_type, collect_init, collect_step, collect_final, collect_destroy,
+     "collect(x) -> [T]: the non-null values in input order"},
+    {"string_agg", 1, 2, sizeof(StrAggState), stragg_type, stragg_init, stragg_step, stragg_final, stragg_destroy,
+     "string_agg(x, sep) -> string: the non-null values' text joined by sep (default \",\")"},
+};
+
+#define NAGGS (sizeof aggs / sizeof aggs[0])
+
+const AggDef *agg_lookup(const char *name)
+{
+    if (!name) return NULL;
+    for (size_t i = 0; i < NAGGS; i++)
+        if (strcmp(aggs[i].name, name) == 0) return &aggs[i];
+    return NULL;
+}
+
+static const char *const agg_name_list[] = {
+    "count", "sum", "avg", "min", "max", "first", "last", "stddev", "collect", "string_agg", NULL
+};
+
+const char *const *agg_names(void) { return agg_name_list; }
