@@ -113,6 +113,8 @@ struct Node {
     char *str, *str2;
     Node *a, *b, *c;
     Node **kids; int nkids, capkids;
+    int depth;            /* height of the subtree, set by the parser (it rejects trees deeper than 2000
+                             so that recursive walkers cannot overflow the C stack); 0 if unknown */
 };
 
 Node *node_new(NodeKind kind, const Src *src, int pos);
