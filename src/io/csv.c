@@ -30,6 +30,7 @@
 #include <unistd.h>
 #include "io_int.h"
 
+#define SLACK 16                /* initialised bytes after the sentinel (room for wide loads) */
 #define CHUNK (1u << 20)
 #define FULL_SCAN_BYTES (64ull << 20)
 #define INTERN_SLOTS 256
@@ -42,7 +43,7 @@ typedef struct CField { const char *p; uint32_t len; uint8_t quoted, escaped; } 
 typedef struct Tok {
     const char *path;
     int fd;
-    char *buf;                  /* cap + 1 bytes: data in [pos, len), sentinel at buf[len] */
+    char *buf;                  /* cap + 1 + SLACK bytes: data in [pos, len), sentinel at buf[len] */
     size_t cap, pos, len;
     int eof, skip_lf, started;
     long line;                  /* line of the next record */
@@ -66,7 +67,8 @@ static int tok_open(Tok *t, const char *path, char delim, char quote, fql_error 
     t->fd = open(path, O_RDONLY);
     if (t->fd < 0) return err_set(err, FQL_ERR_IO, "cannot open %s: %s", path, strerror(errno));
     t->cap = CHUNK;
-    t->buf = xmalloc(t->cap + 1);
+    t->buf = xmalloc(t->cap + 1 + SLACK);
+    memset(t->buf, 0, t->cap + 1 + SLACK);
     t->buf[0] = '\n';
     for (int c = 0x80; c < 256; c++) t->cls[c] = C_HI;
     t->cls['\n'] = C_NL;
@@ -97,7 +99,8 @@ static int tok_fill(Tok *t, fql_error *err)
     }
     if (t->len == t->cap) {
         t->cap *= 2;
-        t->buf = xrealloc(t->buf, t->cap + 1);
+        t->buf = xrealloc(t->buf, t->cap + 1 + SLACK);
+        memset(t->buf + t->len, 0, t->cap - t->len + 1 + SLACK);
     }
     for (;;) {
         ssize_t n = read(t->fd, t->buf + t->len, t->cap - t->len);
@@ -257,7 +260,8 @@ static const char *field_text(Tok *t, int i, Buf *scratch, size_t *n)
     CField *f = &t->f[i];
     if (!f->escaped) { *n = f->len; return f->p; }
     buf_clear(scratch);
-    buf_reserve(scratch, f->len);
+    buf_reserve(scratch, f->len + 8);
+    memset(scratch->data + f->len, 0, 8);       /* padding: make_string reads whole words */
     char *o = scratch->data;
     for (uint32_t k = 0; k < f->len; k++) {
         *o++ = f->p[k];
@@ -425,7 +429,10 @@ Type *io_type_of_fits(unsigned mask, int seen)
 
 typedef enum { CV_SKIP, CV_STRING, CV_INT, CV_FLOAT, CV_BOOL, CV_DATE, CV_TS, CV_CAST } Conv;
 
-typedef struct Intern { Value slot[INTERN_SLOTS]; size_t lookups, hits; int off; } Intern;
+/* The string cache of one column: each slot keeps its key bytes padded with zeros to a multiple of
+ * 8, so keys compare a word at a time. */
+typedef struct Slot { Value v; uint32_t len; char key[INTERN_MAXLEN + 8]; } Slot;
+typedef struct Intern { Slot slot[INTERN_SLOTS]; size_t lookups, hits; int off; } Intern;
 
 typedef struct CsvReader {
     Reader base;
@@ -545,7 +552,7 @@ static void csv_close(Reader *base)
     if (r->intern)
         for (int c = 0; c < r->ncols; c++) {
             if (!r->intern[c]) continue;
-            for (int k = 0; k < INTERN_SLOTS; k++) value_free(r->intern[c]->slot[k]);
+            for (int k = 0; k < INTERN_SLOTS; k++) value_free(r->intern[c]->slot[k].v);
             free(r->intern[c]);
         }
     free(r->intern);
@@ -587,29 +594,46 @@ static int mismatch(CsvReader *r, int c, const char *s, size_t n, fql_error *err
     return -1;
 }
 
-static uint32_t hash_bytes(const char *s, size_t n)
+/* Word k of a field of n bytes, zero past its end (the 8-byte load may read past the field: see
+ * make_string). */
+static inline uint64_t word_at(const char *s, size_t n, size_t k)
 {
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < n; i++) h = (h ^ (uint8_t)s[i]) * 16777619u;
-    return h;
+    uint64_t w;
+    memcpy(&w, s + k, 8);
+    if (n - k < 8) w &= (1ull << (8 * (n - k))) - 1;
+    return w;
 }
 
 /* A string value; low-cardinality columns share one Str per distinct value (a small direct-mapped
- * cache that switches itself off when it rarely hits). */
+ * cache that switches itself off when it rarely hits). s must be followed by 8 readable bytes: it
+ * lies in the tokenizer's buffer or in the padded scratch of field_text(). */
 static Value make_string(Intern *in, const char *s, size_t n)
 {
     if (!in || in->off || n > INTERN_MAXLEN) return v_string(s, n);
-    uint32_t h = hash_bytes(s, n) & (INTERN_SLOTS - 1);
-    Value *slot = &in->slot[h];
+    uint64_t h = n * 0x9E3779B97F4A7C15ull;
+    for (size_t k = 0; k < n; k += 8) h = (h ^ word_at(s, n, k)) * 0xFF51AFD7ED558CCDull;
+    Slot *slot = &in->slot[(h >> 40) & (INTERN_SLOTS - 1)];
     in->lookups++;
-    if (slot->kind == V_STRING && v_strlen(*slot) == n && memcmp(v_str(*slot), s, n) == 0) {
-        in->hits++;
-        return value_copy(*slot);
+    if (slot->v.kind == V_STRING && slot->len == n) {
+        size_t k = 0;
+        while (k < n) {
+            uint64_t a;
+            memcpy(&a, slot->key + k, 8);
+            if (a != word_at(s, n, k)) break;
+            k += 8;
+        }
+        if (k >= n) {
+            in->hits++;
+            return value_copy(slot->v);
+        }
     }
     if (in->lookups == 4096 && in->hits < 2048) in->off = 1;
     Value v = v_string(s, n);
-    value_free(*slot);
-    *slot = value_copy(v);
+    value_free(slot->v);
+    slot->v = value_copy(v);
+    slot->len = (uint32_t)n;
+    memset(slot->key, 0, sizeof slot->key);
+    memcpy(slot->key, s, n);
     return v;
 }
 
@@ -622,7 +646,9 @@ static int convert(CsvReader *r, int c, const char *s, size_t n, int quoted, Val
     if (n == 0 && (!quoted || r->conv[c] != CV_STRING)) { *out = v_null(); return 0; }
     switch (r->conv[c]) {
     case CV_SKIP: *out = v_null(); return 0;
-    case CV_STRING: *out = make_string(r->intern[c], s, n); return 0;
+    case CV_STRING:
+        *out = make_string(r->intern[c], s, n);
+        return 0;
     case CV_INT: if (!io_parse_int(s, n, &i)) break; *out = v_int(i); return 0;
     case CV_FLOAT: if (!io_parse_float(s, n, &f)) break; *out = v_float(f); return 0;
     case CV_BOOL: if (!io_parse_bool(s, n, &b)) break; *out = v_bool(b); return 0;
