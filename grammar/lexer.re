@@ -2,6 +2,7 @@
  *
  * Tokens: identifiers (case-sensitive) and `backquoted names`, keywords (case-insensitive),
  * numbers (42 3.14 1e-3 .5 1_000_000), strings ('...' "..." with escapes, """raw"""), operators.
+ * Inside '...', a doubled quote '' also stands for one quote, as in SQL ('it''s').
  * Comments: -- to end of line, and block comments. Positions are byte offsets into src->text;
  * line and column are computed only when an error is reported (err_at).
  */
@@ -129,6 +130,7 @@ static int scan_quoted(const Src *src, int start, fql_error *err)
     char q = s[start];
     while (i < n) {
         char c = s[i];
+        if (c == q && q == '\'' && i + 1 < n && s[i + 1] == '\'') { i += 2; continue; }  /* SQL's '' */
         if (c == q) return (int)(i + 1);
         if (c == '\n') break;
         if (c != '\\') { i++; continue; }
@@ -170,9 +172,14 @@ char *lex_string_value(const Src *src, const Token *tok, size_t *lenp)
         buf_append(&b, s + 3, (size_t)(n - 6));
     } else {
         for (long i = 1; i < n - 1; ) {
+            if (s[0] == '\'' && s[i] == '\'') {   /* '' inside '...' */
+                buf_putc(&b, '\'');
+                i += 2;
+                continue;
+            }
             if (s[i] != '\\') {
                 long j = i;
-                while (j < n - 1 && s[j] != '\\') j++;
+                while (j < n - 1 && s[j] != '\\' && !(s[0] == '\'' && s[j] == '\'')) j++;
                 buf_append(&b, s + i, (size_t)(j - i));
                 i = j;
                 continue;

@@ -36,10 +36,13 @@ typedef struct Parser {
     Token stmt_first;   /* first token of the current statement */
     int stmt_first_code;
     int stmt_ntok;      /* tokens seen in the current statement */
+    int ntok;           /* tokens fed so far, counting the current one */
+    int syn_major;      /* the syntax error: token code, value and index (syn_index 0: none) */
+    Token syn_tok;
+    int syn_index;
 } Parser;
 
 struct yyParser;
-static void syntax_error(struct yyParser *pp, Parser *p, int major, Token tok);
 static void parse_fail(Parser *p, int pos, const char *fmt, ...) FQL_PRINTF(3, 4);
 
 static void parse_fail(Parser *p, int pos, const char *fmt, ...)
@@ -188,7 +191,12 @@ static void set_alias(Parser *p, Node *src, Token alias)
 %default_destructor { node_free($$); (void)p; }
 %stack_size 3000
 %stack_overflow { parse_fail(p, p->cur.pos, "the input is nested too deeply"); }
-%syntax_error { syntax_error(yypParser, p, yymajor, yyminor); }
+%syntax_error {
+    /* Only recorded here: the message is built in parse_program from the stack as it was before
+     * this token caused any default reductions (see explain_syntax_error). */
+    if (!p->failed) { p->failed = 1; p->syn_major = yymajor; p->syn_tok = yyminor; p->syn_index = p->ntok; }
+    (void)yypParser;
+}
 %parse_failure { parse_fail(p, p->cur.pos, "syntax error"); }
 
 /* Token codes are assigned in this order; the lexer uses them through parser.h. */
@@ -570,15 +578,21 @@ sfield(A) ::= STRING(N) COLON expr(E). { A = mk(p, N_ASSIGN, N); A->str = lex_st
 %code {
 /* ---- error reporting ---- */
 
-/* 1 if the parser, from its current stack, would shift terminal t (after whatever reductions t
- * causes). Simulates the automaton on an overlay of the stack; the real stack is not touched. */
+/* 1 if the parser, from its current stack, would shift terminal t as itself (not as the ID it
+ * falls back to) after whatever reductions t causes. Simulates the automaton on an overlay of the stack; the real stack is not touched. */
 static int accepts(yyParser *pp, int t)
 {
     int ov[256], nov = 0;
     int rtop = (int)(pp->yytos - pp->yystack);
     int state = pp->yytos->stateno;
     for (int steps = 0; steps < 4096; steps++) {
-        YYACTIONTYPE act = yy_find_shift_action((YYCODETYPE)t, (YYACTIONTYPE)state);
+        /* yy_find_shift_action without %fallback: a keyword counts only where it is a keyword */
+        YYACTIONTYPE act;
+        if (state > YY_MAX_SHIFT) act = (YYACTIONTYPE)state;
+        else {
+            int i = yy_shift_ofst[state] + t;
+            act = yy_lookahead[i] == t ? yy_action[i] : yy_default[state];
+        }
         if (act <= YY_MAX_SHIFTREDUCE || act == YY_ACCEPT_ACTION) return 1;
         if (act < YY_MIN_REDUCE) return 0;                 /* error or no action */
         unsigned rule = (unsigned)(act - YY_MIN_REDUCE);
@@ -650,20 +664,31 @@ static int is_comparison(int c)
     return 0;
 }
 
+/* Tokens that continue an expression (listed last in "expected ..." messages). */
+static int is_operator(int c)
+{
+    switch (c) {
+    case TK_OR: case TK_AND: case TK_NOT: case TK_CONCAT: case TK_PLUS: case TK_MINUS: case TK_STAR:
+    case TK_SLASH: case TK_PERCENT: case TK_DOT: case TK_LBRACKET: case TK_LPAREN:
+        return 1;
+    }
+    return is_comparison(c);
+}
+
 static int is_closer(int c)
 {
     return c == TK_RPAREN || c == TK_RBRACKET || c == TK_RBRACE || c == TK_END;
 }
 
-/* Called by Lemon at the first syntax error: major/tok is the token it could not use. */
-static void syntax_error(yyParser *pp, Parser *p, int major, Token tok)
+/* Fill p->err for the syntax error at token major/tok, given pp: a parser that has been fed every
+ * token before it (so its stack shows what it expected there). */
+static void explain_syntax_error(yyParser *pp, Parser *p, int major, Token tok)
 {
     unsigned char ex[YYNTOKEN];
     char got[64], prev[64], what[160], msg[512];
     int eof = major == 0;
     int pos = eof ? (int)p->src->len : tok.pos;
 
-    if (p->failed) return;
     for (int t = 0; t < YYNTOKEN; t++) ex[t] = (unsigned char)accepts(pp, t);
     if (eof) snprintf(got, sizeof got, "end of input");
     else {
@@ -680,7 +705,9 @@ static void syntax_error(yyParser *pp, Parser *p, int major, Token tok)
     what[0] = 0;
     msg[0] = 0;
 
-    if (major == TK_EQ_SINGLE && ex[TK_EQ]) {
+    if (major == TK_EQ_SINGLE && p->stmt_ntok == 2 && p->stmt_first_code == TK_ID) {
+        snprintf(msg, sizeof msg, "unexpected '='; to name a pipeline write 'let NAME = ...'");
+    } else if (major == TK_EQ_SINGLE && ex[TK_EQ]) {
         snprintf(msg, sizeof msg, "unexpected '=' in an expression; did you mean '=='?");
     } else if (is_comparison(major) && ex[TK_AND] && !ex[major]) {
         snprintf(msg, sizeof msg, "comparisons do not chain; write 'a < b and b < c' (got %s%s)", got, prev);
@@ -726,13 +753,15 @@ static void syntax_error(yyParser *pp, Parser *p, int major, Token tok)
         snprintf(what, sizeof what, "'NAME = EXPRESSION'");
     } else {
         /* list what it accepts: closers (and ',') first, else everything if it is short */
-        int list[YYNTOKEN], n = 0, closers = 0;
-        for (int t = 1; t < YYNTOKEN; t++)
+        int list[YYNTOKEN], n = 0, closers = 0, structural = 0;
+        for (int t = 1; t < YYNTOKEN; t++) {
             if (ex[t] && is_closer(t)) closers = 1;
+            if (ex[t] && !is_operator(t)) structural++;
+        }
         for (int t = 1; t < YYNTOKEN; t++) {
             if (!ex[t]) continue;
-            if (ex[TK_ID] && t != TK_ID && fqlParseFallback(t) == TK_ID) continue;
             if (closers && !is_closer(t) && t != TK_COMMA) continue;
+            if (structural && structural <= 5 && is_operator(t)) continue;
             list[n++] = t;
         }
         if (n > 0 && n <= 5) {
@@ -749,8 +778,35 @@ static void syntax_error(yyParser *pp, Parser *p, int major, Token tok)
         else if (eof) snprintf(msg, sizeof msg, "unexpected end of input%s", prev);
         else snprintf(msg, sizeof msg, "unexpected %s%s", got, prev);
     }
-    p->failed = 1;
     err_at(p->err, eof ? FQL_ERR_INCOMPLETE : FQL_ERR_PARSE, p->src, pos, "%s", msg);
+}
+
+/* Re-parse the tokens before the one that failed into a fresh parser, and explain the error from
+ * its stack. Costs one more pass over the input, only when there is an error. */
+static void report_syntax_error(Parser *p)
+{
+    Parser q;
+    Lexer lx;
+    Token t;
+    memset(&q, 0, sizeof q);
+    q.src = p->src;
+    q.err = NULL;
+    q.prog = node_new(N_PROGRAM, p->src, 0);
+    void *pp = fqlParseAlloc(xmalloc);
+    lex_init(&lx, p->src);
+    for (int i = 1; i < p->syn_index; i++) {
+        int code = lex_next(&lx, &t, NULL);
+        if (code <= 0) break;
+        q.cur = t;
+        q.cur_code = code;
+        q.ntok = i;
+        fqlParse(pp, code, t, &q);
+        if (q.failed) break;
+    }
+    if (!q.failed) explain_syntax_error((yyParser *)pp, p, p->syn_major, p->syn_tok);
+    else err_at(p->err, FQL_ERR_PARSE, p->src, p->syn_tok.pos, "syntax error");
+    fqlParseFree(pp, free);
+    node_free(q.prog);
 }
 
 /* Parse the whole of src. See ast.h. */
@@ -781,6 +837,7 @@ Node *parse_program(const Src *src, fql_error *err)
         if (code < 0) { p.failed = 1; break; }
         p.cur = t;
         p.cur_code = code;
+        p.ntok++;
         if (code != TK_SEMI) {
             if (p.stmt_ntok == 0) { p.stmt_first = t; p.stmt_first_code = code; }
             p.stmt_ntok++;
@@ -792,6 +849,7 @@ Node *parse_program(const Src *src, fql_error *err)
         if (code == TK_SEMI) p.stmt_ntok = 0;
     }
     fqlParseFree(pp, free);
+    if (p.syn_index) report_syntax_error(&p);
     if (p.failed) {
         if (err && !err->code) err_at(err, FQL_ERR_PARSE, src, p.cur.pos, "syntax error");
         node_free(p.prog);

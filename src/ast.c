@@ -6,7 +6,8 @@
  *     BINOP ==
  *       IDENT priority
  *       STRING "high"
- * After the header come the children a, b, c (those present) and then the kids in order.
+ * After the header come the children a, b, c (those present) and then the kids in order; except
+ * that FN lists its parameters on its header line and CASE puts its else value after the WHENs.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -220,9 +221,14 @@ static void dump_header(Buf *b, const Node *n)
     case N_INT:
         buf_printf(b, " %lld", (long long)n->ival);
         break;
-    case N_FLOAT:
-        buf_printf(b, " %.17g", n->fval);
+    case N_FLOAT: {
+        /* the shortest of %.15g / %.17g that reads back exactly */
+        char tmp[40];
+        snprintf(tmp, sizeof tmp, "%.15g", n->fval);
+        if (strtod(tmp, NULL) != n->fval) snprintf(tmp, sizeof tmp, "%.17g", n->fval);
+        buf_printf(b, " %s", tmp);
         break;
+    }
     case N_STRING:
         buf_putc(b, ' ');
         put_quoted(b, n->str ? n->str : "", n->str ? (size_t)n->ival : 0);
@@ -253,9 +259,10 @@ void node_dump(Buf *b, const Node *n, int indent)
     for (int i = 0; i < indent; i++) buf_puts(b, "  ");
     dump_header(b, n);
     buf_putc(b, '\n');
-    node_dump(b, n->a, indent + 1);
+    if (n->kind != N_CASE) node_dump(b, n->a, indent + 1);
     node_dump(b, n->b, indent + 1);
     node_dump(b, n->c, indent + 1);
     if (n->kind == N_FN) return;   /* parameters are on the header line */
     for (int i = 0; i < n->nkids; i++) node_dump(b, n->kids[i], indent + 1);
+    if (n->kind == N_CASE) node_dump(b, n->a, indent + 1);   /* else after the whens */
 }
