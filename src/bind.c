@@ -692,13 +692,13 @@ static Expr *bind_expr(Binder *b, Scope *sc, const Node *n)
     }
     case N_FIELD: {
         /* qualifier.column (join sides) when the left part is not itself a column */
-        if (n->a->kind == N_IDENT && find_col(sc, NULL, n->a->str) < 0 && has_qual(sc, n->a->str)) {
+        if (n->a->kind == N_IDENT && has_qual(sc, n->a->str)) {
             int col = find_col(sc, n->a->str, n->str);
-            if (col < 0) {
+            if (col >= 0) return col_expr(sc, col, n);
+            if (find_col(sc, NULL, n->a->str) < 0) {
                 errn(b, n, "'%s' has no column '%s'", n->a->str, n->str);
                 return NULL;
             }
-            return col_expr(sc, col, n);
         }
         Expr *base = bind_expr(b, sc, n->a);
         if (!base) return NULL;

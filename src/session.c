@@ -338,7 +338,7 @@ static int run_stmt(fql_session *s, Stmt *st, fql_result **last, fql_error *err)
         Table *t = exec_plan(s, st->plan, err);
         if (!t) return -1;
         if (st->plan->kind == P_WRITE) {
-            fprintf(stderr, "wrote %zu row%s to %s\n", t->nrows, t->nrows == 1 ? "" : "s", st->plan->path);
+            if (s->out) fprintf(stderr, "wrote %zu row%s to %s\n", t->nrows, t->nrows == 1 ? "" : "s", st->plan->path);
             table_free(t);
             return 0;
         }
