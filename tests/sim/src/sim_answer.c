@@ -1,0 +1,484 @@
+/*
+ * sim_answer.c - the deterministic answers of fql-sim. Same request text, same answer, on every
+ * run and machine; the rules are documented in tests/sim/README.md so tests can predict them:
+ *   - text: "Simulated answer: " + 3..6 words of the prompt chosen by a hash of the prompt.
+ *   - structured: walks the JSON schema; enums take the label the user text mentions most (ties:
+ *     the first label), booleans are true when a word of the text starts with an alarm stem
+ *     (urgent, critical, broken, outage, crash, escalat, emergency, asap, immediately, severe),
+ *     strings and numbers come from a hash of the text and the field's path, arrays hold 1..3
+ *     items (enum items: the labels mentioned, most mentioned first).
+ *   - embeddings: each word (lower-cased run of letters/digits) adds +-1 at a hashed coordinate;
+ *     the vector is scaled to unit length, so texts that share words are close.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "sim.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- prompt text ---- */
+
+/* Adds one message's text to t; the token count grows by 4 + ceil(bytes/4). */
+void sim_text_add(SimText *t, const char *text, int is_user)
+{
+    if (!text) text = "";
+    if (t->all.len) sim_buf_puts(&t->all, "\n");
+    sim_buf_puts(&t->all, text);
+    if (is_user) {
+        if (t->user.len) sim_buf_puts(&t->user, "\n");
+        sim_buf_puts(&t->user, text);
+    }
+    t->tokens += 4 + sim_tokens(text);
+    t->nmsg++;
+}
+
+/* Adds the per-request overhead of 3 tokens. */
+void sim_text_finish(SimText *t)
+{
+    t->tokens += 3;
+    if (!t->all.data) sim_buf_puts(&t->all, "");
+    if (!t->user.data) sim_buf_puts(&t->user, "");
+}
+
+/* Returns the user text, or all text when there is no user turn (borrowed). */
+const char *sim_text_user(const SimText *t)
+{
+    if (t->user.len) return t->user.data;
+    return t->all.data ? t->all.data : "";
+}
+
+/* Frees t's buffers (NULL-safe). */
+void sim_text_free(SimText *t)
+{
+    if (!t) return;
+    sim_buf_free(&t->all);
+    sim_buf_free(&t->user);
+}
+
+/* ---- words ---- */
+
+typedef struct Words { char **w; int n, cap; } Words;
+
+static int word_char(int c)
+{
+    return isalnum(c) || c >= 0x80;
+}
+
+/* Splits text into lower-cased words (runs of ASCII letters/digits and non-ASCII bytes). */
+static void words_split(const char *text, Words *ws)
+{
+    const unsigned char *p = (const unsigned char *)(text ? text : "");
+    while (*p) {
+        while (*p && !word_char(*p)) p++;
+        const unsigned char *s = p;
+        while (*p && word_char(*p)) p++;
+        if (p > s) {
+            if (ws->n == ws->cap) {
+                ws->cap = ws->cap ? ws->cap * 2 : 32;
+                ws->w = realloc(ws->w, (size_t)ws->cap * sizeof *ws->w);
+                if (!ws->w) abort();
+            }
+            char *w = strndup((const char *)s, (size_t)(p - s));
+            for (char *q = w; *q; q++) *q = (char)tolower((unsigned char)*q);
+            ws->w[ws->n++] = w;
+        }
+    }
+}
+
+static void words_free(Words *ws)
+{
+    for (int i = 0; i < ws->n; i++) free(ws->w[i]);
+    free(ws->w);
+}
+
+/* ---- text answers ---- */
+
+/* Returns the text answer for t (malloc'd): a short sentence of words of the prompt picked by
+ * its hash; variant distinguishes the choices of one request (n > 1). */
+char *sim_answer_text(const SimText *t, int variant)
+{
+    const char *src = sim_text_user(t);
+    uint64_t h = sim_hash_str(t->all.data, (uint64_t)variant);
+    Words ws = {0};
+    words_split(src, &ws);
+    SimBuf b = {0};
+    sim_buf_puts(&b, "Simulated answer:");
+    if (ws.n == 0) {
+        sim_buf_printf(&b, " %04x.", (unsigned)(h & 0xffff));
+    } else {
+        int k = 3 + (int)(h % 4);
+        for (int i = 0; i < k; i++) {
+            h = sim_mix(h);
+            sim_buf_printf(&b, " %s", ws.w[h % (uint64_t)ws.n]);
+        }
+        sim_buf_puts(&b, ".");
+    }
+    words_free(&ws);
+    return b.data;
+}
+
+/* Returns the refusal sentence (malloc'd). */
+char *sim_refusal_text(void)
+{
+    return strdup("I'm sorry, but I can't help with that request.");
+}
+
+/* ---- structured answers ---- */
+
+static const char *alarm_stems[] = {
+    "urgent", "critical", "broken", "outage", "crash", "escalat", "emergency", "asap",
+    "immediately", "severe", NULL,
+};
+
+/* 1 when a word of text starts with an alarm stem. */
+static int text_alarming(const Words *ws)
+{
+    for (int i = 0; i < ws->n; i++)
+        for (int j = 0; alarm_stems[j]; j++)
+            if (strncmp(ws->w[i], alarm_stems[j], strlen(alarm_stems[j])) == 0) return 1;
+    return 0;
+}
+
+/* Counts whole-word, case-insensitive occurrences of needle in the lower-cased text. */
+static int count_mentions(const char *lower, const char *needle)
+{
+    size_t n = strlen(needle);
+    if (n == 0) return 0;
+    char *nl = strdup(needle);
+    for (char *q = nl; *q; q++) *q = (char)tolower((unsigned char)*q);
+    int c = 0;
+    const char *p = lower;
+    while ((p = strstr(p, nl)) != NULL) {
+        int before = p == lower || !word_char((unsigned char)p[-1]);
+        int after = !word_char((unsigned char)p[n]);
+        if (before && after) c++;
+        p += n;
+    }
+    free(nl);
+    return c;
+}
+
+/* Mentions of an enum label: as written, or with '_' and '-' read as spaces. */
+static int label_mentions(const char *lower, const char *label)
+{
+    int c = count_mentions(lower, label);
+    char *alt = strdup(label);
+    int changed = 0;
+    for (char *q = alt; *q; q++) if (*q == '_' || *q == '-') { *q = ' '; changed = 1; }
+    if (changed) { int c2 = count_mentions(lower, alt); if (c2 > c) c = c2; }
+    free(alt);
+    return c;
+}
+
+typedef struct Gen {
+    json_t *root;       /* the whole schema, for $ref */
+    const char *text;   /* user text */
+    char *lower;        /* lower-cased text */
+    Words words;
+    int alarming;
+} Gen;
+
+/* Resolves a local $ref ("#/$defs/X", "#/definitions/X", "#/..."); returns borrowed or NULL. */
+static json_t *resolve_ref(Gen *g, const char *ref)
+{
+    if (!ref || ref[0] != '#') return NULL;
+    json_t *cur = g->root;
+    const char *p = ref + 1;
+    while (*p == '/' && cur) {
+        p++;
+        const char *e = strchr(p, '/');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        char *k = strndup(p, n);
+        cur = json_object_get(cur, k);
+        free(k);
+        p += n;
+    }
+    return cur;
+}
+
+/* The schema's type in lower case, the first non-null of a union; "" when absent. */
+static const char *schema_type(json_t *s, char *buf, size_t bufsz)
+{
+    json_t *t = json_object_get(s, "type");
+    const char *ts = NULL;
+    if (json_is_string(t)) ts = json_string_value(t);
+    else if (json_is_array(t)) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(t, i, v) {
+            if (json_is_string(v) && strcasecmp(json_string_value(v), "null") != 0) { ts = json_string_value(v); break; }
+        }
+        if (!ts && json_array_size(t)) ts = "null";
+    }
+    if (!ts) {
+        if (json_object_get(s, "properties")) ts = "object";
+        else if (json_object_get(s, "items")) ts = "array";
+        else ts = "";
+    }
+    snprintf(buf, bufsz, "%s", ts);
+    for (char *q = buf; *q; q++) *q = (char)tolower((unsigned char)*q);
+    return buf;
+}
+
+/* A phrase of 1..4 words of the text picked by hash h (malloc'd). */
+static char *hash_phrase(Gen *g, uint64_t h)
+{
+    if (g->words.n == 0) {
+        char out[32];
+        snprintf(out, sizeof out, "sim-%06llx", (unsigned long long)(h & 0xffffff));
+        return strdup(out);
+    }
+    SimBuf b = {0};
+    int k = 1 + (int)(h % 4);
+    for (int i = 0; i < k; i++) {
+        h = sim_mix(h);
+        if (i) sim_buf_puts(&b, " ");
+        sim_buf_puts(&b, g->words.w[h % (uint64_t)g->words.n]);
+    }
+    return b.data;
+}
+
+static json_t *gen_value(Gen *g, json_t *s, const char *path, int depth);
+
+/* Picks the enum label mentioned most (ties: first). Returns a new reference. */
+static json_t *gen_enum(Gen *g, json_t *en)
+{
+    size_t i, best = 0;
+    int bestc = -1;
+    json_t *v;
+    json_array_foreach(en, i, v) {
+        int c = json_is_string(v) ? label_mentions(g->lower, json_string_value(v)) : 0;
+        if (c > bestc) { bestc = c; best = i; }
+    }
+    json_t *r = json_array_get(en, best);
+    return r ? json_incref(r) : json_null();
+}
+
+/* An array for schema s (1..3 items; enum items: the mentioned labels). */
+static json_t *gen_array(Gen *g, json_t *s, const char *path, int depth)
+{
+    uint64_t h = sim_hash_str(g->text, sim_hash_str(path, 7));
+    json_t *mn = json_object_get(s, "minItems"), *mx = json_object_get(s, "maxItems");
+    long lo = json_is_integer(mn) ? (long)json_integer_value(mn) : 1;
+    long hi = json_is_integer(mx) ? (long)json_integer_value(mx) : (lo > 3 ? lo : 3);
+    if (lo < 1 && hi >= 1) lo = 1;
+    if (hi < lo) hi = lo;
+    json_t *items = json_object_get(s, "items");
+    json_t *ref = json_object_get(items, "$ref");
+    if (json_is_string(ref)) items = resolve_ref(g, json_string_value(ref));
+    json_t *arr = json_array();
+    json_t *en = json_object_get(items, "enum");
+    if (json_is_array(en) && json_array_size(en)) {
+        size_t ne = json_array_size(en);
+        int *cnt = calloc(ne, sizeof *cnt), *used = calloc(ne, sizeof *used);
+        for (size_t i = 0; i < ne; i++) {
+            json_t *v = json_array_get(en, i);
+            cnt[i] = json_is_string(v) ? label_mentions(g->lower, json_string_value(v)) : 0;
+        }
+        while ((long)json_array_size(arr) < hi) {   /* mentioned labels, most mentioned first */
+            size_t best = ne;
+            for (size_t i = 0; i < ne; i++)
+                if (!used[i] && cnt[i] > 0 && (best == ne || cnt[i] > cnt[best])) best = i;
+            if (best == ne) break;
+            used[best] = 1;
+            json_array_append(arr, json_array_get(en, best));
+        }
+        for (size_t i = 0; i < ne && (long)json_array_size(arr) < lo; i++)
+            if (!used[i]) { used[i] = 1; json_array_append(arr, json_array_get(en, i)); }
+        free(cnt);
+        free(used);
+        return arr;
+    }
+    long n = lo + (long)(h % (uint64_t)(hi - lo + 1));
+    if (n > 100) n = 100;
+    for (long i = 0; i < n; i++) {
+        char sub[512];
+        snprintf(sub, sizeof sub, "%.480s[%ld]", path, i);
+        json_array_append_new(arr, items ? gen_value(g, items, sub, depth + 1) : json_string("item"));
+    }
+    return arr;
+}
+
+/* A string for schema s at path: formats, lengths and the text's words. */
+static json_t *gen_string(Gen *g, json_t *s, const char *path)
+{
+    uint64_t h = sim_hash_str(g->text, sim_hash_str(path, 3));
+    const char *fmt = json_string_value(json_object_get(s, "format"));
+    char tmp[128];
+    char *v = NULL;
+    if (fmt && strcmp(fmt, "date") == 0) {
+        snprintf(tmp, sizeof tmp, "2024-%02d-%02d", (int)(h % 12) + 1, (int)((h >> 8) % 28) + 1);
+    } else if (fmt && strcmp(fmt, "date-time") == 0) {
+        snprintf(tmp, sizeof tmp, "2024-%02d-%02dT%02d:%02d:00Z", (int)(h % 12) + 1, (int)((h >> 8) % 28) + 1,
+                 (int)((h >> 16) % 24), (int)((h >> 24) % 60));
+    } else if (fmt && strcmp(fmt, "email") == 0) {
+        snprintf(tmp, sizeof tmp, "user%04x@example.com", (unsigned)(h & 0xffff));
+    } else if (fmt && (strcmp(fmt, "uri") == 0 || strcmp(fmt, "url") == 0)) {
+        snprintf(tmp, sizeof tmp, "https://example.com/%06llx", (unsigned long long)(h & 0xffffff));
+    } else if (fmt && strcmp(fmt, "uuid") == 0) {
+        uint64_t h2 = sim_mix(h);
+        snprintf(tmp, sizeof tmp, "%08x-%04x-4%03x-8%03x-%012llx", (unsigned)(h >> 32), (unsigned)(h & 0xffff),
+                 (unsigned)((h >> 16) & 0xfff), (unsigned)(h2 & 0xfff), (unsigned long long)(h2 >> 16) & 0xffffffffffffULL);
+    } else {
+        v = hash_phrase(g, h);
+    }
+    if (!v) v = strdup(tmp);
+    json_t *mx = json_object_get(s, "maxLength"), *mn = json_object_get(s, "minLength");
+    if (json_is_integer(mx) && (long)strlen(v) > (long)json_integer_value(mx) && json_integer_value(mx) >= 0)
+        v[json_integer_value(mx)] = 0;
+    if (json_is_integer(mn) && (long)strlen(v) < (long)json_integer_value(mn) && json_integer_value(mn) < 10000) {
+        size_t want = (size_t)json_integer_value(mn);
+        char *p = realloc(v, want + 1);
+        if (!p) abort();
+        v = p;
+        size_t l = strlen(v);
+        memset(v + l, 'x', want - l);
+        v[want] = 0;
+    }
+    json_t *r = json_string(v);
+    if (!r) r = json_string("sim");   /* truncation split a UTF-8 sequence */
+    free(v);
+    return r;
+}
+
+/* A number or integer in the schema's bounds from a hash of the text and path. */
+static json_t *gen_number(Gen *g, json_t *s, const char *path, int integer)
+{
+    uint64_t h = sim_hash_str(g->text, sim_hash_str(path, 5));
+    json_t *jmin = json_object_get(s, "minimum"), *jmax = json_object_get(s, "maximum");
+    json_t *xmin = json_object_get(s, "exclusiveMinimum"), *xmax = json_object_get(s, "exclusiveMaximum");
+    int hasmin = json_is_number(jmin) || json_is_number(xmin), hasmax = json_is_number(jmax) || json_is_number(xmax);
+    double step = integer ? 1 : 0.001;
+    double lo = json_is_number(jmin) ? json_number_value(jmin) : json_is_number(xmin) ? json_number_value(xmin) + step : 0;
+    double hi = json_is_number(jmax) ? json_number_value(jmax) : json_is_number(xmax) ? json_number_value(xmax) - step : 0;
+    double span = integer ? 100 : 1;
+    if (!hasmin && !hasmax) { lo = 0; hi = span; }
+    else if (!hasmax) hi = lo + span;
+    else if (!hasmin) lo = hi - span;
+    if (hi < lo) hi = lo;
+    if (integer) {
+        double ilo = ceil(lo), ihi = floor(hi);
+        if (ihi < ilo) ihi = ilo;
+        uint64_t range = (uint64_t)(ihi - ilo) + 1;
+        if (range == 0) range = 1;
+        return json_integer((json_int_t)(ilo + (double)(h % range)));
+    }
+    double v = lo + (double)(h % 10001) / 10000.0 * (hi - lo);
+    v = round(v * 1000.0) / 1000.0;
+    if (v < lo) v = lo;
+    if (v > hi) v = hi;
+    return json_real(v);
+}
+
+/* Generates a value for schema s at path (a new reference). */
+static json_t *gen_value(Gen *g, json_t *s, const char *path, int depth)
+{
+    if (!json_is_object(s) || depth > 32) return json_null();
+    json_t *ref = json_object_get(s, "$ref");
+    if (json_is_string(ref)) {
+        json_t *t = resolve_ref(g, json_string_value(ref));
+        return t && t != s ? gen_value(g, t, path, depth + 1) : json_null();
+    }
+    json_t *c = json_object_get(s, "const");
+    if (c) return json_incref(c);
+    const char *alts[] = {"anyOf", "oneOf", "allOf"};
+    for (int i = 0; i < 3; i++) {
+        json_t *a = json_object_get(s, alts[i]);
+        if (json_is_array(a) && json_array_size(a)) {
+            size_t j;
+            json_t *b;
+            char tb[32];
+            json_array_foreach(a, j, b) {
+                if (strcmp(schema_type(b, tb, sizeof tb), "null") != 0) return gen_value(g, b, path, depth + 1);
+            }
+            return json_null();
+        }
+    }
+    json_t *en = json_object_get(s, "enum");
+    if (json_is_array(en) && json_array_size(en)) return gen_enum(g, en);
+    char tb[32];
+    const char *t = schema_type(s, tb, sizeof tb);
+    if (strcmp(t, "object") == 0) {
+        json_t *o = json_object();
+        json_t *props = json_object_get(s, "properties");
+        const char *k;
+        json_t *v;
+        json_object_foreach(props, k, v) {
+            char sub[512];
+            snprintf(sub, sizeof sub, "%.300s.%.200s", path, k);
+            json_object_set_new(o, k, gen_value(g, v, sub, depth + 1));
+        }
+        return o;
+    }
+    if (strcmp(t, "array") == 0) return gen_array(g, s, path, depth);
+    if (strcmp(t, "boolean") == 0) return json_boolean(g->alarming);
+    if (strcmp(t, "integer") == 0) return gen_number(g, s, path, 1);
+    if (strcmp(t, "number") == 0) return gen_number(g, s, path, 0);
+    if (strcmp(t, "null") == 0) return json_null();
+    return gen_string(g, s, path);
+}
+
+/* Makes v violate schema s: drops a required property of an object, or changes the type. */
+static json_t *break_value(json_t *s, json_t *v)
+{
+    if (json_is_object(v) && json_object_size(v)) {
+        json_t *req = json_object_get(s, "required");
+        const char *drop = json_is_array(req) && json_array_size(req) ? json_string_value(json_array_get(req, 0)) : NULL;
+        if (drop && json_object_get(v, drop)) { json_object_del(v, drop); return v; }
+        json_decref(v);
+        return json_string("schema violation");
+    }
+    int was_string = json_is_string(v);
+    json_decref(v);
+    return was_string ? json_integer(42) : json_string("schema violation");
+}
+
+/* Returns a value that matches schema (borrowed) given the request's user text; with broken set,
+ * one that violates it. New reference. */
+json_t *sim_answer_structured(json_t *schema, const char *text, int broken)
+{
+    Gen g;
+    memset(&g, 0, sizeof g);
+    g.root = schema;
+    g.text = text ? text : "";
+    g.lower = strdup(g.text);
+    for (char *q = g.lower; *q; q++) *q = (char)tolower((unsigned char)*q);
+    words_split(g.text, &g.words);
+    g.alarming = text_alarming(&g.words);
+    json_t *v = gen_value(&g, schema, "$", 0);
+    if (broken) v = break_value(schema, v);
+    words_free(&g.words);
+    free(g.lower);
+    return v;
+}
+
+/* ---- embeddings ---- */
+
+/* Returns a JSON array of dim numbers: the unit vector of the text's hashed word features. */
+json_t *sim_embedding(const char *text, int dim)
+{
+    if (dim < 1) dim = 1;
+    double *v = calloc((size_t)dim, sizeof *v);
+    if (!v) abort();
+    Words ws = {0};
+    words_split(text, &ws);
+    for (int i = 0; i < ws.n; i++) {
+        uint64_t h = sim_hash_str(ws.w[i], 11);
+        v[h % (uint64_t)dim] += (h >> 63) ? 1.0 : -1.0;
+    }
+    if (ws.n == 0) v[sim_hash_str(text, 13) % (uint64_t)dim] = 1.0;
+    double norm = 0;
+    for (int i = 0; i < dim; i++) norm += v[i] * v[i];
+    if (norm == 0) { v[0] = 1.0; norm = 1.0; }   /* every word cancelled out */
+    norm = sqrt(norm);
+    json_t *arr = json_array();
+    for (int i = 0; i < dim; i++) json_array_append_new(arr, json_real(v[i] / norm));
+    words_free(&ws);
+    free(v);
+    return arr;
+}

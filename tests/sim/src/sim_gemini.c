@@ -1,0 +1,481 @@
+/*
+ * sim_gemini.c - the Google surface of fql-sim: Gemini Developer API (/v1beta/models/...) and
+ * Vertex AI (/v1/projects/P/locations/L/publishers/google/models/M:method) generateContent,
+ * countTokens, embedContent, batchEmbedContents and model listing; and the OAuth token endpoint
+ * (POST /token) that exchanges an RS256-signed service-account JWT for a Vertex access token.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "sim.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+/* Returns Google's error body {"error":{code,message,status}} (new reference). */
+json_t *sim_gemini_error(int code, const char *status, const char *msg)
+{
+    return json_pack("{s:{s:i,s:s,s:s}}", "error", "code", code, "message", msg, "status", status);
+}
+
+static void fail(SimCall *c, int code, const char *status, const char *msg)
+{
+    sim_resp_json(c->resp, code, sim_gemini_error(code, status, msg));
+}
+
+/* Answers 429 RESOURCE_EXHAUSTED with QuotaFailure (quota_id) and RetryInfo (retry seconds). */
+static void exhausted(SimCall *c, const char *model, const char *quota_id, const char *metric, double limit, double retry)
+{
+    char *delay = sim_seconds_str(retry);
+    char lim[32];
+    snprintf(lim, sizeof lim, "%.0f", limit);
+    char msg[300];
+    snprintf(msg, sizeof msg, "You exceeded your current quota, please check your plan and billing details. For more "
+             "information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits. Please retry in %s.", delay);
+    json_t *e = sim_gemini_error(429, "RESOURCE_EXHAUSTED", msg);
+    json_object_set_new(json_object_get(e, "error"), "details", json_pack("[{s:s,s:[{s:s,s:s,s:{s:s,s:s},s:s}]},{s:s,s:s}]",
+        "@type", "type.googleapis.com/google.rpc.QuotaFailure", "violations", "quotaMetric", metric, "quotaId", quota_id,
+        "quotaDimensions", "location", "global", "model", model, "quotaValue", lim,
+        "@type", "type.googleapis.com/google.rpc.RetryInfo", "retryDelay", delay));
+    sim_resp_json(c->resp, 429, e);
+    free(delay);
+}
+
+/* Seconds until the next midnight UTC (when per-day quotas reset). */
+static double to_midnight(void)
+{
+    double now = sim_now_real();
+    return 86400.0 - fmod(now, 86400.0);
+}
+
+/* Text of a parts array. */
+static char *parts_text(json_t *parts)
+{
+    SimBuf b = {0};
+    size_t i;
+    json_t *p;
+    json_array_foreach(parts, i, p) {
+        const char *t = json_string_value(json_object_get(p, "text"));
+        if (t) { if (b.len) sim_buf_puts(&b, "\n"); sim_buf_puts(&b, t); }
+    }
+    if (!b.data) sim_buf_puts(&b, "");
+    return b.data;
+}
+
+static json_t *get2(json_t *o, const char *camel, const char *snake)
+{
+    json_t *v = json_object_get(o, camel);
+    return v ? v : json_object_get(o, snake);
+}
+
+/* Builds the prompt text of a generateContent/countTokens body; 0, or -1 after answering 400. */
+static int build_text(SimCall *c, json_t *req, SimText *txt, const char *what)
+{
+    json_t *contents = json_object_get(req, "contents");
+    if (!json_is_array(contents) || json_array_size(contents) == 0) {
+        char msg[120];
+        snprintf(msg, sizeof msg, "* %s.contents: contents is not specified\n", what);
+        fail(c, 400, "INVALID_ARGUMENT", msg);
+        return -1;
+    }
+    json_t *si = get2(req, "systemInstruction", "system_instruction");
+    if (si) {
+        char *t = parts_text(json_object_get(si, "parts"));
+        sim_text_add(txt, t, 0);
+        free(t);
+    }
+    size_t i;
+    json_t *ct;
+    json_array_foreach(contents, i, ct) {
+        json_t *parts = json_object_get(ct, "parts");
+        if (!json_is_array(parts)) {
+            char msg[120];
+            snprintf(msg, sizeof msg, "* %s.contents[%zu].parts: contents.parts must not be empty.\n", what, i);
+            fail(c, 400, "INVALID_ARGUMENT", msg);
+            return -1;
+        }
+        const char *role = json_string_value(json_object_get(ct, "role"));
+        char *t = parts_text(parts);
+        sim_text_add(txt, t, !role || strcmp(role, "model") != 0);
+        free(t);
+    }
+    sim_text_finish(txt);
+    return 0;
+}
+
+/* Answers a configured server fault. */
+static int server_fault(SimCall *c, SimFault f)
+{
+    if (f == SIM_FAULT_500) fail(c, 500, "INTERNAL", "An internal error has occurred. Please retry or report in "
+                                 "https://developers.generativeai.google/guide/troubleshooting");
+    else if (f == SIM_FAULT_502) fail(c, 502, "UNAVAILABLE", "Bad gateway.");
+    else if (f == SIM_FAULT_503 || f == SIM_FAULT_529) fail(c, 503, "UNAVAILABLE", "The model is overloaded. Please try again later.");
+    else return 0;
+    return 1;
+}
+
+/* Shared checks before answering model: context, quota, admission. Returns 1 to go on. */
+static int admit(SimCall *c, const char *model, const SimModelCfg *cfg, long in_tok, long out_req, SimFault fault)
+{
+    const SimModelInfo *info = sim_model_info(model, SIM_GEMINI);
+    long ctx = cfg->context_window ? cfg->context_window : info->context_window;
+    if (in_tok > ctx) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "The input token count (%ld) exceeds the maximum number of tokens allowed (%ld).", in_tok, ctx);
+        fail(c, 400, "INVALID_ARGUMENT", msg);
+        return 0;
+    }
+    if (sim_quota_exhausted(model, cfg)) {
+        exhausted(c, model, "GenerateRequestsPerDayPerProjectPerModel-FreeTier",
+                  "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+                  cfg->quota_requests > 0 ? (double)cfg->quota_requests : (double)cfg->quota_tokens, to_midnight());
+        return 0;
+    }
+    SimRate rate;
+    SimLimit lim = sim_admit(model, c->provider, cfg, in_tok, out_req, &rate);
+    if (lim == SIM_LIM_OK && fault == SIM_FAULT_429) { lim = SIM_LIM_RPM; rate.retry_after = 1; rate.lim_req = 1; }
+    if (lim == SIM_LIM_RPM)
+        exhausted(c, model, "GenerateRequestsPerMinutePerProjectPerModel-FreeTier",
+                  "generativelanguage.googleapis.com/generate_content_free_tier_requests", rate.lim_req, rate.retry_after);
+    else if (lim == SIM_LIM_TOO_LARGE)
+        exhausted(c, model, "GenerateContentInputTokensPerModelPerMinute-FreeTier",
+                  "generativelanguage.googleapis.com/generate_content_free_tier_input_token_count", rate.used, 60);
+    else if (lim != SIM_LIM_OK)
+        exhausted(c, model, "GenerateContentInputTokensPerModelPerMinute-FreeTier",
+                  "generativelanguage.googleapis.com/generate_content_free_tier_input_token_count", rate.lim_tok, rate.retry_after);
+    return lim == SIM_LIM_OK;
+}
+
+/* :generateContent. */
+static void generate(SimCall *c, const char *model, json_t *req)
+{
+    snprintf(c->endpoint, sizeof c->endpoint, "generateContent");
+    SimText txt;
+    memset(&txt, 0, sizeof txt);
+    if (build_text(c, req, &txt, "GenerateContentRequest") < 0) { sim_text_free(&txt); return; }
+    c->in_tokens = txt.tokens;
+    json_t *gc = get2(req, "generationConfig", "generation_config");
+    json_t *jmax = get2(gc, "maxOutputTokens", "max_output_tokens");
+    long max_out = json_is_integer(jmax) ? (long)json_integer_value(jmax) : 0;
+    if (jmax && (!json_is_integer(jmax) || max_out < 1)) {
+        fail(c, 400, "INVALID_ARGUMENT", "* GenerateContentRequest.generation_config.max_output_tokens: must be positive\n");
+        sim_text_free(&txt);
+        return;
+    }
+    const char *mime = json_string_value(get2(gc, "responseMimeType", "response_mime_type"));
+    json_t *schema = get2(gc, "responseJsonSchema", "response_json_schema");
+    if (!schema) schema = get2(gc, "responseSchema", "response_schema");
+    if (schema && (!mime || strcmp(mime, "application/json") != 0)) {
+        fail(c, 400, "INVALID_ARGUMENT", "* GenerateContentRequest.generation_config.response_mime_type: must be "
+             "application/json when a response schema is set\n");
+        sim_text_free(&txt);
+        return;
+    }
+    SimModelCfg cfg;
+    sim_config_model(model, &cfg);
+    SimFault fault = sim_draw_fault(c, &cfg);
+    if (!admit(c, model, &cfg, txt.tokens, max_out, fault)) { sim_text_free(&txt); return; }
+    if (server_fault(c, fault)) { sim_text_free(&txt); return; }
+    json_t *cand;
+    long out_tokens = 0;
+    if (fault == SIM_FAULT_REFUSAL) {
+        cand = json_pack("{s:s,s:i,s:[{s:s,s:s,s:b}]}", "finishReason", "SAFETY", "index", 0, "safetyRatings",
+                         "category", "HARM_CATEGORY_DANGEROUS_CONTENT", "probability", "HIGH", "blocked", 1);
+    } else {
+        char *text;
+        if (schema || (mime && strcmp(mime, "application/json") == 0)) {
+            json_t *v = schema ? sim_answer_structured(schema, sim_text_user(&txt), fault == SIM_FAULT_BAD_SCHEMA)
+                               : json_object();
+            if (!schema) { char *t = sim_answer_text(&txt, 0); json_object_set_new(v, "answer", json_string(t)); free(t); }
+            text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(10));
+            json_decref(v);
+        } else {
+            text = sim_answer_text(&txt, 0);
+        }
+        const char *finish = "STOP";
+        out_tokens = sim_tokens(text);
+        if (out_tokens < 1) out_tokens = 1;
+        if (max_out && out_tokens > max_out) {
+            out_tokens = max_out;
+            text[sim_utf8_cut(text, strlen(text), (size_t)max_out * 4)] = 0;
+            finish = "MAX_TOKENS";
+        }
+        json_t *s = json_string(text);
+        cand = json_pack("{s:{s:[{s:o}],s:s},s:s,s:i}", "content", "parts", "text", s ? s : json_string(""), "role", "model",
+                         "finishReason", finish, "index", 0);
+        free(text);
+    }
+    c->out_tokens = out_tokens;
+    char *rid = sim_new_id("");
+    const char *mv = strncmp(model, "models/", 7) == 0 ? model + 7 : model;
+    json_t *ans = json_pack("{s:[o],s:{s:I,s:I,s:I,s:[{s:s,s:I}]},s:s,s:s}", "candidates", cand, "usageMetadata",
+        "promptTokenCount", (json_int_t)txt.tokens, "candidatesTokenCount", (json_int_t)out_tokens,
+        "totalTokenCount", (json_int_t)(txt.tokens + out_tokens), "promptTokensDetails", "modality", "TEXT",
+        "tokenCount", (json_int_t)txt.tokens, "modelVersion", mv, "responseId", rid);
+    free(rid);
+    sim_resp_json(c->resp, 200, ans);
+    if (fault == SIM_FAULT_TRUNCATED) sim_truncate_body(c->resp);
+    if (fault == SIM_FAULT_RESET) c->resp->action = SIM_ACT_RESET;
+    if (fault == SIM_FAULT_HANG) c->resp->action = SIM_ACT_HANG;
+    c->resp->delay_s = sim_latency(&cfg, out_tokens);
+    sim_text_free(&txt);
+}
+
+/* :countTokens. */
+static void count_tokens(SimCall *c, json_t *req)
+{
+    snprintf(c->endpoint, sizeof c->endpoint, "countTokens");
+    json_t *g = json_object_get(req, "generateContentRequest");
+    SimText txt;
+    memset(&txt, 0, sizeof txt);
+    if (build_text(c, g ? g : req, &txt, "CountTokensRequest") == 0)
+        sim_resp_json(c->resp, 200, json_pack("{s:I}", "totalTokens", (json_int_t)txt.tokens));
+    sim_text_free(&txt);
+}
+
+/* :embedContent (single) and :batchEmbedContents. */
+static void embed(SimCall *c, const char *model, json_t *req, int batch)
+{
+    snprintf(c->endpoint, sizeof c->endpoint, batch ? "batchEmbedContents" : "embedContent");
+    json_t *reqs = batch ? json_incref(json_object_get(req, "requests")) : json_pack("[O]", req);
+    if (!json_is_array(reqs) || json_array_size(reqs) == 0) {
+        fail(c, 400, "INVALID_ARGUMENT", batch ? "* BatchEmbedContentsRequest.requests: requests is not specified\n"
+                                               : "* EmbedContentRequest.content: content is not specified\n");
+        json_decref(reqs);
+        return;
+    }
+    if (json_array_size(reqs) > 100) {
+        fail(c, 400, "INVALID_ARGUMENT", "* BatchEmbedContentsRequest.requests: at most 100 requests can be in one batch\n");
+        json_decref(reqs);
+        return;
+    }
+    SimModelCfg cfg;
+    sim_config_model(model, &cfg);
+    const SimModelInfo *info = sim_model_info(model, SIM_GEMINI);
+    int dflt = cfg.embedding_dim ? cfg.embedding_dim : info->embedding_dim ? info->embedding_dim : 768;
+    long total = 0;
+    size_t i;
+    json_t *r;
+    json_array_foreach(reqs, i, r) {
+        json_t *parts = json_object_get(json_object_get(r, "content"), "parts");
+        if (!json_is_array(parts)) {
+            char msg[120];
+            snprintf(msg, sizeof msg, "* BatchEmbedContentsRequest.requests[%zu].content: content is not specified\n", i);
+            fail(c, 400, "INVALID_ARGUMENT", msg);
+            json_decref(reqs);
+            return;
+        }
+        char *t = parts_text(parts);
+        total += sim_tokens(t);
+        free(t);
+    }
+    c->in_tokens = total;
+    SimFault fault = sim_draw_fault(c, &cfg);
+    if (!admit(c, model, &cfg, total, 0, fault) || server_fault(c, fault)) { json_decref(reqs); return; }
+    json_t *embs = json_array();
+    json_array_foreach(reqs, i, r) {
+        char *t = parts_text(json_object_get(json_object_get(r, "content"), "parts"));
+        json_t *od = get2(r, "outputDimensionality", "output_dimensionality");
+        int dim = json_is_integer(od) && json_integer_value(od) > 0 ? (int)json_integer_value(od) : dflt;
+        json_array_append_new(embs, json_pack("{s:o}", "values", sim_embedding(t, dim)));
+        free(t);
+    }
+    if (batch) sim_resp_json(c->resp, 200, json_pack("{s:o}", "embeddings", embs));
+    else { sim_resp_json(c->resp, 200, json_pack("{s:O}", "embedding", json_array_get(embs, 0))); json_decref(embs); }
+    if (fault == SIM_FAULT_TRUNCATED) sim_truncate_body(c->resp);
+    if (fault == SIM_FAULT_RESET) c->resp->action = SIM_ACT_RESET;
+    if (fault == SIM_FAULT_HANG) c->resp->action = SIM_ACT_HANG;
+    c->resp->delay_s = sim_latency(&cfg, 0);
+    json_decref(reqs);
+}
+
+static json_t *model_json(const SimModelInfo *m)
+{
+    json_t *methods = m->embedding_dim ? json_pack("[s,s]", "embedContent", "batchEmbedContents")
+                                       : json_pack("[s,s]", "generateContent", "countTokens");
+    char name[200];
+    snprintf(name, sizeof name, "models/%s", m->id);
+    return json_pack("{s:s,s:s,s:s,s:I,s:I,s:o}", "name", name, "version", "001", "displayName", m->id,
+                     "inputTokenLimit", (json_int_t)m->context_window, "outputTokenLimit", (json_int_t)m->max_output,
+                     "supportedGenerationMethods", methods);
+}
+
+/* GET /v1beta/models and /v1beta/models/{m}. */
+static void models(SimCall *c, const char *one)
+{
+    snprintf(c->endpoint, sizeof c->endpoint, "models");
+    int n;
+    const SimModelInfo *t = sim_model_table(&n);
+    json_t *arr = json_array();
+    for (int i = 0; i < n; i++) {
+        if (t[i].provider != SIM_GEMINI) continue;
+        if (one && strcmp(one, t[i].id) == 0) { sim_resp_json(c->resp, 200, model_json(&t[i])); json_decref(arr); return; }
+        json_array_append_new(arr, model_json(&t[i]));
+    }
+    if (one) { json_decref(arr); sim_resp_json(c->resp, 200, model_json(sim_model_info(one, SIM_GEMINI))); return; }
+    sim_resp_json(c->resp, 200, json_pack("{s:o}", "models", arr));
+}
+
+/* Serves /v1beta/... and the Vertex /v1/projects/... paths. */
+void sim_gemini_handle(SimCall *c)
+{
+    const char *p = c->path;
+    int post = strcmp(c->method, "POST") == 0, get = strcmp(c->method, "GET") == 0;
+    const char *rest = NULL;
+    if (c->provider == SIM_GEMINI) {
+        if (strcmp(p, "/v1beta/models") == 0) {
+            if (!get) { fail(c, 405, "INVALID_ARGUMENT", "Method not allowed"); return; }
+            models(c, NULL);
+            return;
+        }
+        if (strncmp(p, "/v1beta/models/", 15) == 0) rest = p + 15;
+    } else {
+        const char *m = strstr(p, "/publishers/google/models/");
+        if (m && strstr(p, "/locations/")) rest = m + 26;
+    }
+    if (!rest || !*rest) { fail(c, 404, "NOT_FOUND", "Requested entity was not found."); return; }
+    const char *colon = strchr(rest, ':');
+    char model[128];
+    snprintf(model, sizeof model, "%.*s", (int)(colon ? (size_t)(colon - rest) : strlen(rest)), rest);
+    if (!colon) {
+        if (!get) { fail(c, 405, "INVALID_ARGUMENT", "Method not allowed"); return; }
+        models(c, model);
+        return;
+    }
+    const char *method = colon + 1;
+    int kind = strcmp(method, "generateContent") == 0 ? 1 : strcmp(method, "countTokens") == 0 ? 2
+             : strcmp(method, "embedContent") == 0 ? 3 : strcmp(method, "batchEmbedContents") == 0 ? 4 : 0;
+    if (!kind) { fail(c, 404, "NOT_FOUND", "Requested entity was not found."); return; }
+    if (!post) { fail(c, 405, "INVALID_ARGUMENT", "Method not allowed"); return; }
+    json_error_t je;
+    json_t *req = json_loadb(c->body, c->body_len, 0, &je);
+    if (!json_is_object(req)) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "Invalid JSON payload received. %s", req ? "Expected an object." : je.text);
+        fail(c, 400, "INVALID_ARGUMENT", msg);
+        json_decref(req);
+        return;
+    }
+    if (kind != 2) snprintf(c->model, sizeof c->model, "%s", model);
+    if (kind == 1) generate(c, model, req);
+    else if (kind == 2) count_tokens(c, req);
+    else embed(c, model, req, kind == 4);
+    json_decref(req);
+}
+
+/* ---- OAuth token endpoint ---- */
+
+static void oauth_fail(SimCall *c, const char *err, const char *desc)
+{
+    sim_resp_json(c->resp, 400, json_pack("{s:s,s:s}", "error", err, "error_description", desc));
+}
+
+/* Loads the configured public key (PEM text or file; a certificate works too), or NULL. */
+static EVP_PKEY *load_pubkey(void)
+{
+    char *pem = sim_config_string("jwt_public_key");
+    BIO *bio = NULL;
+    if (pem) bio = BIO_new_mem_buf(pem, -1);
+    else {
+        char *file = sim_config_string("jwt_public_key_file");
+        if (file) bio = BIO_new_file(file, "r");
+        free(file);
+    }
+    EVP_PKEY *k = NULL;
+    if (bio) {
+        k = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+        if (!k) {
+            (void)BIO_reset(bio);
+            X509 *x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+            if (x) { k = X509_get_pubkey(x); X509_free(x); }
+        }
+        BIO_free(bio);
+    }
+    free(pem);
+    return k;
+}
+
+/* Verifies an RS256 JWT against the configured key. Returns 0 or -1 with *why set (static). */
+static int jwt_verify(const char *jwt, const char **why)
+{
+    const char *d1 = strchr(jwt, '.'), *d2 = d1 ? strchr(d1 + 1, '.') : NULL;
+    if (!d1 || !d2 || strchr(d2 + 1, '.')) { *why = "Invalid JWT: expected three dot-separated parts."; return -1; }
+    size_t hl, pl, sl;
+    unsigned char *hdr = sim_b64url_decode(jwt, (size_t)(d1 - jwt), &hl);
+    unsigned char *pay = sim_b64url_decode(d1 + 1, (size_t)(d2 - d1 - 1), &pl);
+    unsigned char *sig = sim_b64url_decode(d2 + 1, strlen(d2 + 1), &sl);
+    json_t *h = hdr ? json_loadb((char *)hdr, hl, 0, NULL) : NULL;
+    json_t *cl = pay ? json_loadb((char *)pay, pl, 0, NULL) : NULL;
+    int rc = -1;
+    EVP_PKEY *key = NULL;
+    EVP_MD_CTX *ctx = NULL;
+    if (!h || !cl || !sig) { *why = "Invalid JWT: bad base64url or JSON."; goto out; }
+    const char *alg = json_string_value(json_object_get(h, "alg"));
+    if (!alg || strcmp(alg, "RS256") != 0) { *why = "Invalid JWT: the algorithm must be RS256."; goto out; }
+    key = load_pubkey();
+    if (!key) { *why = "fql-sim has no public key to check JWTs with (--jwt-pubkey or jwt_public_key)."; goto out; }
+    ctx = EVP_MD_CTX_new();
+    if (!ctx || EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, key) != 1 ||
+        EVP_DigestVerify(ctx, sig, sl, (const unsigned char *)jwt, (size_t)(d2 - jwt)) != 1) {
+        *why = "Invalid JWT Signature.";
+        goto out;
+    }
+    json_t *iat = json_object_get(cl, "iat"), *exp = json_object_get(cl, "exp");
+    double now = sim_now_real();
+    if (!json_is_string(json_object_get(cl, "iss")) || !json_is_number(iat) || !json_is_number(exp) ||
+        json_number_value(exp) < now - 60 || json_number_value(iat) > now + 300 ||
+        json_number_value(exp) - json_number_value(iat) > 3600) {
+        *why = "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. Check your iat and exp values in the JWT claim.";
+        goto out;
+    }
+    rc = 0;
+out:
+    EVP_MD_CTX_free(ctx);
+    EVP_PKEY_free(key);
+    json_decref(h);
+    json_decref(cl);
+    free(hdr);
+    free(pay);
+    free(sig);
+    return rc;
+}
+
+/* POST /token (also /oauth2/...): grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer&assertion=JWT,
+ * as a form or JSON body. */
+void sim_oauth_handle(SimCall *c)
+{
+    snprintf(c->endpoint, sizeof c->endpoint, "oauth.token");
+    if (strcmp(c->method, "POST") != 0) { sim_resp_json(c->resp, 405, json_pack("{s:s}", "error", "method_not_allowed")); return; }
+    char *grant = NULL, *assertion = NULL;
+    if (c->ctype && strncasecmp(c->ctype, "application/json", 16) == 0) {
+        json_t *j = json_loadb(c->body, c->body_len, 0, NULL);
+        const char *g = json_string_value(json_object_get(j, "grant_type")), *a = json_string_value(json_object_get(j, "assertion"));
+        grant = g ? strdup(g) : NULL;
+        assertion = a ? strdup(a) : NULL;
+        json_decref(j);
+    } else {
+        grant = sim_form_value(c->body, "grant_type");
+        assertion = sim_form_value(c->body, "assertion");
+    }
+    const char *why = NULL;
+    if (!grant || strcmp(grant, "urn:ietf:params:oauth:grant-type:jwt-bearer") != 0)
+        oauth_fail(c, "unsupported_grant_type", "Invalid grant_type: expected urn:ietf:params:oauth:grant-type:jwt-bearer");
+    else if (!assertion || !*assertion)
+        oauth_fail(c, "invalid_request", "Missing required parameter: assertion");
+    else if (jwt_verify(assertion, &why) < 0)
+        oauth_fail(c, "invalid_grant", why);
+    else {
+        char *tok = sim_token_issue(3600);
+        sim_resp_json(c->resp, 200, json_pack("{s:s,s:i,s:s}", "access_token", tok, "expires_in", 3599, "token_type", "Bearer"));
+        free(tok);
+    }
+    free(grant);
+    free(assertion);
+}
