@@ -308,10 +308,13 @@ int writer_write(Writer *w, const Batch *b, fql_error *err)
     return 0;
 }
 
+/* If err already holds an error (the pipeline feeding the writer failed), the write is abandoned:
+ * the temporary file is removed and the target keeps its old content (append mode on CSV/TSV/JSONL
+ * writes in place, so the rows written so far stay). */
 int writer_close(Writer *w, fql_error *err)
 {
     if (!w) return 0;
-    int rc = w->failed ? -1 : 0;
+    int rc = w->failed || err_failed(err) ? -1 : 0;
     if (rc == 0 && w->fmt == FMT_JSON) buf_puts(&w->buf, w->nrows ? "\n]\n" : "[]\n");
     if (rc == 0) rc = flush(w, err);
     if (w->f) {

@@ -160,6 +160,8 @@ static const char *csv_error(const char *p)
     return expect_error(p, &o);
 }
 
+static Table *sample_table(void);
+
 /* ---- tests ---- */
 
 static void t_basic(void)
@@ -307,7 +309,35 @@ static void t_inferred_mismatch_large(void)
     read_options_init(&o, FMT_CSV);
     o.sample_rows = 5;
     /* small file: full scan, so no error even with a tiny sample */
-    expect(PUT("mm.csv", "n\n1\n2\n3\n4\n5\n6\nx\n"), &o, "n:string\n<1>\n<2>\n<3>\n<4>\n<5>\n<6>\n<x>\n");
+    char *p = PUT("mm.csv", "n\n1\n2\n3\n4\n5\n6\nx\n");
+    expect(p, &o, "n:string\n<1>\n<2>\n<3>\n<4>\n<5>\n<6>\n<x>\n");
+    /* pretend the file is large: the sample of 5 rows says int, row 8 holds text */
+    setenv("FQL_CSV_FULL_SCAN_BYTES", "0", 1);
+    char want[700];
+    snprintf(want, sizeof want, "%s:8:1: value 'x' in column 'n' is not an int (the type inferred from the first 5 rows); "
+             "read the column as text with `schema: {n: string}`", p);
+    CHECK_STR(expect_error(p, &o), want);
+    unsetenv("FQL_CSV_FULL_SCAN_BYTES");
+}
+
+static void t_abandoned_write(void)
+{
+    /* a writer closed with an error pending leaves the target as it was */
+    Table *t = sample_table();
+    char *p = PUT("out/keep.csv", "old\n");
+    fql_error err;
+    memset(&err, 0, sizeof err);
+    Writer *w = writer_open(p, FMT_CSV, WRITE_OVERWRITE, t->schema, &err);
+    CHECK(w != NULL);
+    if (w) {
+        writer_write(w, t->batches[0], &err);
+        err_set(&err, FQL_ERR_RUNTIME, "upstream failure");
+        CHECK(writer_close(w, &err) < 0);
+    }
+    char *s = slurp(p);
+    CHECK_STR(s, "old\n");
+    free(s);
+    table_free(t);
 }
 
 static void t_unterminated_quote(void)
@@ -619,6 +649,7 @@ int main(void)
     run("roundtrip_json", t_roundtrip_json);
     run("roundtrip_jsonl", t_roundtrip_jsonl);
     run("write_modes", t_write_modes);
+    run("abandoned_write", t_abandoned_write);
 
     nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     printf("%d passed, %d failed\n", passed, failed);
