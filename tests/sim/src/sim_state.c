@@ -358,14 +358,14 @@ void sim_log_open(const char *file)
  * latency and the key's fingerprint (never the key). */
 void sim_log_call(const SimCall *c, int status, double latency_s)
 {
-    if (!log_fp) return;
+    if (!log_fp || c->provider == SIM_CONTROL) return;
     char *fp = sim_key_fingerprint(c->key);
     char *t = sim_rfc3339_ms(sim_now_real());
     json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:i,s:{s:I,s:I},s:f,s:s}", "time", t,
                           "provider", sim_provider_name(c->provider), "endpoint", c->endpoint,
                           "model", c->model, "status", status, "tokens", "input", (json_int_t)c->in_tokens,
-                          "output", (json_int_t)c->out_tokens, "latency_ms", latency_s * 1000.0, "key", fp);
-    char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
+                          "output", (json_int_t)c->out_tokens, "latency_ms", round(latency_s * 1e6) / 1e3, "key", fp);
+    char *line = o ? json_dumps(o, SIM_JSON_FLAGS) : NULL;
     if (line) {
         pthread_mutex_lock(&log_mu);
         fputs(line, log_fp);
