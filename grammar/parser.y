@@ -203,11 +203,11 @@ static void set_alias(Parser *p, Node *src, Token alias)
 %token ID INTEGER FLOAT STRING.
 
 /* Keywords that may also serve as names (columns, functions, options, let names). The operator
- * words (and or not in is like ilike between case when then else end cast as by true false null)
+ * words (and or not in is like ilike between case when then else end cast as true false null)
  * stay reserved so that a missing operand is an error, not a column. */
 %fallback ID
     MODEL EMBEDDING DEFAULT TYPE LET EXPLAIN ANALYZE COST FN IMPORT SET FROM VALUES
-    SELECT EXCEPT WHERE DERIVE RENAME DROP GROUP AGG ORDER ASC DESC NULLS FIRST LAST LIMIT OFFSET
+    SELECT EXCEPT WHERE DERIVE RENAME DROP GROUP BY AGG ORDER ASC DESC NULLS FIRST LAST LIMIT OFFSET
     DISTINCT JOIN INNER LEFT RIGHT FULL CROSS OUTER ON USING SEMANTIC SIM TOP METRIC EXPLODE WITH
     INDEX UNNEST UNION ALL CLUSTER INTO CENTROID CACHE WRITE.
 
@@ -739,7 +739,7 @@ static void explain_syntax_error(yyParser *pp, Parser *p, int major, Token tok)
     } else if (ex[TK_PIPE] && (ex[TK_SEMI] || ex[TK_RPAREN])) {
         snprintf(what, sizeof what, "%s or '|'", ex[TK_SEMI] ? "';'" : "')'");
         snprintf(prev, sizeof prev, " after the pipeline");
-    } else if (ex[TK_INTEGER]) {
+    } else if (ex[TK_INTEGER] && ex[TK_ID]) {
         snprintf(what, sizeof what, "an expression");
     } else if (ex[TK_VALUES] && ex[TK_LPAREN] && ex[TK_ID]) {
         snprintf(what, sizeof what, "a source (a let name, a reader call such as csv(\"file.csv\"), "
