@@ -5,7 +5,7 @@
  * row with borrowed args, and either final (which returns the result and releases the state) or
  * destroy (on error). Nulls are ignored by every aggregate except count(*).
  *
- * Choices (also in docs/functions.md):
+ * Choices (to be mirrored in the user docs):
  * - sum of ints is an int; overflow is the runtime error "integer overflow in sum". A sum that
  *   sees a float is a float (Neumaier-compensated). No non-null rows: null.
  * - avg is a float (compensated sum / count); stddev is the sample standard deviation (Welford),

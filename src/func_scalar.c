@@ -7,7 +7,7 @@
  * Impls stay defensive about nulls and kinds even when the binder has checked them, because
  * arguments typed `any` (json_get results) arrive with whatever kind they have.
  *
- * Choices worth knowing (also in docs/functions.md):
+ * Choices worth knowing (to be mirrored in the user docs):
  * - substr is 1-based; a negative start counts from the end; as in SQLite.
  * - element_at is 1-based, negative from the end, null when out of range (as DuckDB).
  * - regexp_replace replaces every match; flags "i" (caseless), "m", "s", "x"; "g" is accepted
