@@ -414,6 +414,43 @@ unsigned io_text_fits(const char *s, size_t n)
     return 0;
 }
 
+/* Decimal syntax only (no conversion): [+-] digits [. digits] [e [+-] digits]. */
+static int is_decimal(const char *s, size_t n)
+{
+    size_t i = 0;
+    int digits = 0;
+    if (n && (s[0] == '-' || s[0] == '+')) i = 1;
+    while (i < n && (unsigned)(s[i] - '0') <= 9) i++, digits++;
+    if (i < n && s[i] == '.')
+        for (i++; i < n && (unsigned)(s[i] - '0') <= 9; i++) digits++;
+    if (!digits) return 0;
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < n && (s[i] == '-' || s[i] == '+')) i++;
+        if (i == n) return 0;
+        while (i < n && (unsigned)(s[i] - '0') <= 9) i++;
+    }
+    return i == n;
+}
+
+/* io_text_fits restricted to the types still in mask (the inference pass calls it on every value
+ * of a column, so a float column only pays for the float check). */
+static unsigned fits_within(const char *s, size_t n, unsigned mask)
+{
+    if (mask == FIT_FLOAT) return is_decimal(s, n) ? FIT_FLOAT : 0;
+    if (mask == (FIT_INT | FIT_FLOAT)) {
+        int64_t i;
+        if (n && n < 19 && (unsigned)(s[n - 1] - '0') <= 9) {
+            size_t k = (s[0] == '-' || s[0] == '+') ? 1 : 0;
+            while (k < n && (unsigned)(s[k] - '0') <= 9) k++;
+            if (k == n && n > ((s[0] == '-' || s[0] == '+') ? 1u : 0u)) return FIT_INT | FIT_FLOAT;
+        }
+        if (io_parse_int(s, n, &i)) return FIT_INT | FIT_FLOAT;
+        return is_decimal(s, n) ? FIT_FLOAT : 0;
+    }
+    return io_text_fits(s, n) & mask;
+}
+
 Type *io_type_of_fits(unsigned mask, int seen)
 {
     if (!seen) return type_string();
@@ -678,14 +715,21 @@ static int convert(CsvReader *r, int c, const char *s, size_t n, int quoted, Val
 
 /* Infer the types of the columns without an explicit type from the first `limit` records (0 = all)
  * of the files, starting at file 0. Fills types[c] (new references). */
+/* Infer the types of the columns without an explicit type from the first `limit` records (0 = all)
+ * of the files, starting at file 0: mask[c] is the set of types every value of column c fits,
+ * seen[c] whether it had a non-empty value. Columns that can only be text (or have an explicit
+ * type) leave the active list, so the pass costs little more than tokenizing for them. */
 static int infer(CsvReader *r, size_t limit, int ncols_hint, int *ncols_out, unsigned **masks_out,
                  uint8_t **seen_out, const uint8_t *fixed, fql_error *err)
 {
     int cap = ncols_hint > 0 ? ncols_hint : 16;
     unsigned *mask = xmalloc((size_t)cap * sizeof *mask);
     uint8_t *seen = xcalloc((size_t)cap, 1);
+    int *act = xmalloc((size_t)cap * sizeof *act), nact = 0;
     int ncols = ncols_hint;
     for (int c = 0; c < cap; c++) mask[c] = FIT_ALL;
+    for (int c = 0; c < ncols; c++)
+        if (!(fixed && fixed[c])) act[nact++] = c;
     size_t rows = 0;
     for (int k = 0; k < r->npaths && (limit == 0 || rows < limit); k++) {
         if (open_file(r, k, err) < 0) goto fail;
@@ -694,37 +738,42 @@ static int infer(CsvReader *r, size_t limit, int ncols_hint, int *ncols_out, uns
         while ((limit == 0 || rows < limit) && (rc = tok_next(t, err)) == 1) {
             rows++;
             if (t->hi && tok_check_utf8(t, err) < 0) goto fail;
-            if (t->nf > cap) {
-                int ncap = cap;
-                while (ncap < t->nf) ncap *= 2;
-                mask = xrealloc(mask, (size_t)ncap * sizeof *mask);
-                seen = xrealloc(seen, (size_t)ncap);
-                for (int c = cap; c < ncap; c++) { mask[c] = FIT_ALL; seen[c] = 0; }
-                cap = ncap;
-            }
             if (t->nf > ncols) {
                 if (r->header) {
                     err_data(err, t->path, t->rec_line, ncols + 1, "row has %d fields but the header has %d", t->nf, ncols);
                     goto fail;
                 }
+                if (t->nf > cap) {
+                    int ncap = cap;
+                    while (ncap < t->nf) ncap *= 2;
+                    mask = xrealloc(mask, (size_t)ncap * sizeof *mask);
+                    seen = xrealloc(seen, (size_t)ncap);
+                    act = xrealloc(act, (size_t)ncap * sizeof *act);
+                    for (int c = cap; c < ncap; c++) { mask[c] = FIT_ALL; seen[c] = 0; }
+                    cap = ncap;
+                }
+                for (int c = ncols; c < t->nf; c++) act[nact++] = c;
                 ncols = t->nf;
             }
-            for (int c = 0; c < t->nf; c++) {
-                if ((fixed && c < ncols_hint && fixed[c]) || (seen[c] && mask[c] == 0)) continue;
+            for (int a = 0; a < nact; a++) {
+                int c = act[a];
+                if (c >= t->nf) continue;
                 CField *f = &t->f[c];
                 if (f->len == 0) continue;                 /* null, or "" (null unless text) */
                 seen[c] = 1;
-                if (f->escaped) { mask[c] = 0; continue; }     /* a doubled quote: text */
-                mask[c] &= io_text_fits(f->p, f->len);
+                mask[c] = f->escaped ? 0 : fits_within(f->p, f->len, mask[c]);   /* "" inside: text */
+                if (mask[c] == 0) act[a--] = act[--nact];
             }
         }
         if (err_failed(err)) goto fail;
     }
+    free(act);
     *ncols_out = ncols;
     *masks_out = mask;
     *seen_out = seen;
     return 0;
 fail:
+    free(act);
     free(mask);
     free(seen);
     return -1;
