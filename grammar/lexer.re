@@ -13,29 +13,39 @@
 #include "lexer.h"
 #include "parser.h"
 
-typedef struct Keyword { const char *name; int code; } Keyword;
+typedef struct Keyword { const char *name, *desc; int code; } Keyword;
 
 /* Every keyword. Most of them can still serve as names (columns, functions, options) where a name
  * is expected: the grammar's %fallback turns them into ID there. */
 static const Keyword keywords[] = {
-    {"agg", TK_AGG}, {"all", TK_ALL}, {"analyze", TK_ANALYZE}, {"and", TK_AND}, {"as", TK_AS},
-    {"asc", TK_ASC}, {"between", TK_BETWEEN}, {"by", TK_BY}, {"cache", TK_CACHE},
-    {"case", TK_CASE}, {"cast", TK_CAST}, {"centroid", TK_CENTROID}, {"cluster", TK_CLUSTER},
-    {"cost", TK_COST}, {"cross", TK_CROSS}, {"default", TK_DEFAULT}, {"derive", TK_DERIVE},
-    {"desc", TK_DESC}, {"distinct", TK_DISTINCT}, {"drop", TK_DROP}, {"else", TK_ELSE},
-    {"embedding", TK_EMBEDDING}, {"end", TK_END}, {"except", TK_EXCEPT},
-    {"explain", TK_EXPLAIN}, {"explode", TK_EXPLODE}, {"false", TK_FALSE}, {"first", TK_FIRST},
-    {"fn", TK_FN}, {"from", TK_FROM}, {"full", TK_FULL}, {"group", TK_GROUP},
-    {"ilike", TK_ILIKE}, {"import", TK_IMPORT}, {"in", TK_IN}, {"index", TK_INDEX},
-    {"inner", TK_INNER}, {"into", TK_INTO}, {"is", TK_IS}, {"join", TK_JOIN}, {"last", TK_LAST},
-    {"left", TK_LEFT}, {"let", TK_LET}, {"like", TK_LIKE}, {"limit", TK_LIMIT},
-    {"metric", TK_METRIC}, {"model", TK_MODEL}, {"not", TK_NOT}, {"null", TK_NULL},
-    {"nulls", TK_NULLS}, {"offset", TK_OFFSET}, {"on", TK_ON}, {"or", TK_OR}, {"order", TK_ORDER},
-    {"outer", TK_OUTER}, {"rename", TK_RENAME}, {"right", TK_RIGHT}, {"select", TK_SELECT},
-    {"semantic", TK_SEMANTIC}, {"set", TK_SET}, {"sim", TK_SIM}, {"then", TK_THEN},
-    {"top", TK_TOP}, {"true", TK_TRUE}, {"type", TK_TYPE}, {"union", TK_UNION},
-    {"unnest", TK_UNNEST}, {"using", TK_USING}, {"values", TK_VALUES}, {"when", TK_WHEN},
-    {"where", TK_WHERE}, {"with", TK_WITH}, {"write", TK_WRITE},
+    {"agg", "'agg'", TK_AGG}, {"all", "'all'", TK_ALL}, {"analyze", "'analyze'", TK_ANALYZE},
+    {"and", "'and'", TK_AND}, {"as", "'as'", TK_AS}, {"asc", "'asc'", TK_ASC},
+    {"between", "'between'", TK_BETWEEN}, {"by", "'by'", TK_BY}, {"cache", "'cache'", TK_CACHE},
+    {"case", "'case'", TK_CASE}, {"cast", "'cast'", TK_CAST},
+    {"centroid", "'centroid'", TK_CENTROID}, {"cluster", "'cluster'", TK_CLUSTER},
+    {"cost", "'cost'", TK_COST}, {"cross", "'cross'", TK_CROSS},
+    {"default", "'default'", TK_DEFAULT}, {"derive", "'derive'", TK_DERIVE},
+    {"desc", "'desc'", TK_DESC}, {"distinct", "'distinct'", TK_DISTINCT},
+    {"drop", "'drop'", TK_DROP}, {"else", "'else'", TK_ELSE},
+    {"embedding", "'embedding'", TK_EMBEDDING}, {"end", "'end'", TK_END},
+    {"except", "'except'", TK_EXCEPT}, {"explain", "'explain'", TK_EXPLAIN},
+    {"explode", "'explode'", TK_EXPLODE}, {"false", "'false'", TK_FALSE},
+    {"first", "'first'", TK_FIRST}, {"fn", "'fn'", TK_FN}, {"from", "'from'", TK_FROM},
+    {"full", "'full'", TK_FULL}, {"group", "'group'", TK_GROUP}, {"ilike", "'ilike'", TK_ILIKE},
+    {"import", "'import'", TK_IMPORT}, {"in", "'in'", TK_IN}, {"index", "'index'", TK_INDEX},
+    {"inner", "'inner'", TK_INNER}, {"into", "'into'", TK_INTO}, {"is", "'is'", TK_IS},
+    {"join", "'join'", TK_JOIN}, {"last", "'last'", TK_LAST}, {"left", "'left'", TK_LEFT},
+    {"let", "'let'", TK_LET}, {"like", "'like'", TK_LIKE}, {"limit", "'limit'", TK_LIMIT},
+    {"metric", "'metric'", TK_METRIC}, {"model", "'model'", TK_MODEL}, {"not", "'not'", TK_NOT},
+    {"null", "'null'", TK_NULL}, {"nulls", "'nulls'", TK_NULLS}, {"offset", "'offset'", TK_OFFSET},
+    {"on", "'on'", TK_ON}, {"or", "'or'", TK_OR}, {"order", "'order'", TK_ORDER},
+    {"outer", "'outer'", TK_OUTER}, {"rename", "'rename'", TK_RENAME},
+    {"right", "'right'", TK_RIGHT}, {"select", "'select'", TK_SELECT},
+    {"semantic", "'semantic'", TK_SEMANTIC}, {"set", "'set'", TK_SET}, {"sim", "'sim'", TK_SIM},
+    {"then", "'then'", TK_THEN}, {"top", "'top'", TK_TOP}, {"true", "'true'", TK_TRUE},
+    {"type", "'type'", TK_TYPE}, {"union", "'union'", TK_UNION}, {"unnest", "'unnest'", TK_UNNEST},
+    {"using", "'using'", TK_USING}, {"values", "'values'", TK_VALUES}, {"when", "'when'", TK_WHEN},
+    {"where", "'where'", TK_WHERE}, {"with", "'with'", TK_WITH}, {"write", "'write'", TK_WRITE},
 };
 
 int lex_keyword(const char *s, size_t n)
@@ -70,17 +80,10 @@ const char *lex_token_desc(int code)
         {TK_LBRACE, "'{'"}, {TK_RBRACE, "'}'"}, {TK_PIPE, "'|'"}, {TK_TILDE, "'~'"},
         {TK_QUESTION, "'?'"},
     };
-    static char kwdesc[sizeof keywords / sizeof keywords[0]][16];
     for (size_t i = 0; i < sizeof punct / sizeof punct[0]; i++)
         if (punct[i].code == code) return punct[i].desc;
-    for (size_t i = 0; i < sizeof keywords / sizeof keywords[0]; i++) {
-        if (keywords[i].code == code) {
-            /* Built once; the strings are constant after that (benign if two threads race:
-             * both write the same bytes). */
-            if (!kwdesc[i][0]) snprintf(kwdesc[i], sizeof kwdesc[i], "'%s'", keywords[i].name);
-            return kwdesc[i];
-        }
-    }
+    for (size_t i = 0; i < sizeof keywords / sizeof keywords[0]; i++)
+        if (keywords[i].code == code) return keywords[i].desc;
     return "a token";
 }
 

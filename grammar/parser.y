@@ -680,6 +680,15 @@ static int is_closer(int c)
     return c == TK_RPAREN || c == TK_RBRACKET || c == TK_RBRACE || c == TK_END;
 }
 
+/* The statement keyword the statement's first word (a plain name) looks like a typo of, or NULL. */
+static const char *stmt_typo(const Parser *p)
+{
+    char first[48];
+    if (p->src->text[p->stmt_first.pos] == '`') return NULL;
+    tok_text(p, p->stmt_first, first, sizeof first);
+    return closest_name(first, stmt_names, sizeof stmt_names / sizeof stmt_names[0]);
+}
+
 /* Fill p->err for the syntax error at token major/tok, given pp: a parser that has been fed every
  * token before it (so its stack shows what it expected there). */
 static void explain_syntax_error(yyParser *pp, Parser *p, int major, Token tok)
@@ -688,6 +697,7 @@ static void explain_syntax_error(yyParser *pp, Parser *p, int major, Token tok)
     char got[64], prev[64], what[160], msg[512];
     int eof = major == 0;
     int pos = eof ? (int)p->src->len : tok.pos;
+    const char *sug;
 
     for (int t = 0; t < YYNTOKEN; t++) ex[t] = (unsigned char)accepts(pp, t);
     if (eof) snprintf(got, sizeof got, "end of input");
@@ -715,7 +725,7 @@ static void explain_syntax_error(yyParser *pp, Parser *p, int major, Token tok)
         if (!eof && (major == TK_ID || tok.kw)) {
             char name[48];
             tok_text(p, tok, name, sizeof name);
-            const char *sug = closest_name(name, stage_names, sizeof stage_names / sizeof stage_names[0]);
+            sug = closest_name(name, stage_names, sizeof stage_names / sizeof stage_names[0]);
             if (sug) snprintf(msg, sizeof msg, "unknown stage '%s'; did you mean '%s'?", name, sug);
             else snprintf(msg, sizeof msg, "unknown stage '%s'; expected a stage such as select, where, derive, "
                           "group, order, limit, distinct, join, union or write", name);
@@ -726,11 +736,10 @@ static void explain_syntax_error(yyParser *pp, Parser *p, int major, Token tok)
         snprintf(msg, sizeof msg, "a statement cannot start with '%s'; a pipeline starts with its source: "
                  "from SOURCE | %s ...", first, first);
         pos = p->stmt_first.pos;
-    } else if (p->stmt_ntok == 2 && p->stmt_first_code == TK_ID && !eof &&
-               closest_name(p->src->text[p->stmt_first.pos] == '`' ? "" : (tok_text(p, p->stmt_first, what, sizeof what), what),
-                            stmt_names, sizeof stmt_names / sizeof stmt_names[0])) {
-        const char *sug = closest_name(what, stmt_names, sizeof stmt_names / sizeof stmt_names[0]);
-        snprintf(msg, sizeof msg, "unknown statement '%s'; did you mean '%s'?", what, sug);
+    } else if (p->stmt_ntok == 2 && p->stmt_first_code == TK_ID && !eof && (sug = stmt_typo(p))) {
+        char first[48];
+        tok_text(p, p->stmt_first, first, sizeof first);
+        snprintf(msg, sizeof msg, "unknown statement '%s'; did you mean '%s'?", first, sug);
         pos = p->stmt_first.pos;
     } else if (!eof && ex[TK_SEMI] && is_stmt_kw(major)) {
         snprintf(msg, sizeof msg, "expected ';' before %s (statements end with ';')", got);
