@@ -191,6 +191,8 @@ char *sim_answer_text(const SimText *t, int variant);
 json_t *sim_answer_structured(json_t *schema, const char *text, int broken);
 /* A unit vector of dim floats for text. */
 json_t *sim_embedding(const char *text, int dim);
+json_t *sim_embedding_b64(const char *text, int dim);
+void sim_embedding_vec(const char *text, int dim, double *v);
 char *sim_refusal_text(void);
 
 /* ---- provider handlers: each fills c->resp ---- */

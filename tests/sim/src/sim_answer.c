@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/evp.h>
 
 /* ---- prompt text ---- */
 
@@ -459,12 +460,10 @@ json_t *sim_answer_structured(json_t *schema, const char *text, int broken)
 
 /* ---- embeddings ---- */
 
-/* Returns a JSON array of dim numbers: the unit vector of the text's hashed word features. */
-json_t *sim_embedding(const char *text, int dim)
+/* Fills v[0..dim) with the unit vector of the text's hashed word features. */
+void sim_embedding_vec(const char *text, int dim, double *v)
 {
-    if (dim < 1) dim = 1;
-    double *v = calloc((size_t)dim, sizeof *v);
-    if (!v) abort();
+    memset(v, 0, (size_t)dim * sizeof *v);
     Words ws = {0};
     words_split(text, &ws);
     for (int i = 0; i < ws.n; i++) {
@@ -476,9 +475,44 @@ json_t *sim_embedding(const char *text, int dim)
     for (int i = 0; i < dim; i++) norm += v[i] * v[i];
     if (norm == 0) { v[0] = 1.0; norm = 1.0; }   /* every word cancelled out */
     norm = sqrt(norm);
-    json_t *arr = json_array();
-    for (int i = 0; i < dim; i++) json_array_append_new(arr, json_real(v[i] / norm));
+    for (int i = 0; i < dim; i++) v[i] /= norm;
     words_free(&ws);
+}
+
+/* Returns a JSON array of dim numbers: the unit vector of the text's hashed word features. */
+json_t *sim_embedding(const char *text, int dim)
+{
+    if (dim < 1) dim = 1;
+    double *v = malloc((size_t)dim * sizeof *v);
+    if (!v) abort();
+    sim_embedding_vec(text, dim, v);
+    json_t *arr = json_array();
+    for (int i = 0; i < dim; i++) json_array_append_new(arr, json_real(v[i]));
     free(v);
     return arr;
+}
+
+/* Returns the embedding as OpenAI's encoding_format=base64 sends it: little-endian float32s in
+ * base64 (a new JSON string). */
+json_t *sim_embedding_b64(const char *text, int dim)
+{
+    if (dim < 1) dim = 1;
+    double *v = malloc((size_t)dim * sizeof *v);
+    unsigned char *raw = malloc((size_t)dim * 4);
+    char *out = malloc(((size_t)dim * 4 + 2) / 3 * 4 + 1);
+    if (!v || !raw || !out) abort();
+    sim_embedding_vec(text, dim, v);
+    for (int i = 0; i < dim; i++) {
+        float f = (float)v[i];
+        uint32_t u;
+        memcpy(&u, &f, 4);
+        raw[4 * i] = (unsigned char)u; raw[4 * i + 1] = (unsigned char)(u >> 8);
+        raw[4 * i + 2] = (unsigned char)(u >> 16); raw[4 * i + 3] = (unsigned char)(u >> 24);
+    }
+    EVP_EncodeBlock((unsigned char *)out, raw, dim * 4);
+    json_t *s = json_string(out);
+    free(v);
+    free(raw);
+    free(out);
+    return s;
 }

@@ -258,7 +258,7 @@ static void process(Req *r, struct MHD_Connection *conn, const char *url, const 
     int is_oauth = 0;
     if (strncmp(url, "/sim/", 5) == 0) c->provider = SIM_CONTROL;
     else if (strncmp(url, "/v1beta/", 8) == 0) c->provider = SIM_GEMINI;
-    else if (strncmp(url, "/v1/projects/", 13) == 0) c->provider = SIM_VERTEX;
+    else if (strncmp(url, "/v1/projects/", 13) == 0 || strncmp(url, "/v1beta1/projects/", 18) == 0) c->provider = SIM_VERTEX;
     else if (strncmp(url, "/api/v1/", 8) == 0) c->provider = SIM_OPENROUTER;
     else if (strcmp(url, "/token") == 0 || strncmp(url, "/oauth2/", 8) == 0) { c->provider = SIM_VERTEX; is_oauth = 1; }
     else if (strncmp(url, "/v1/messages", 12) == 0) c->provider = SIM_ANTHROPIC;

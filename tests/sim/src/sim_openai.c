@@ -505,9 +505,12 @@ static void embeddings_core(SimCall *c, json_t *req)
         server_fault(c, fault);
     else {
         json_t *data = json_array();
+        const char *fmt = json_string_value(json_object_get(req, "encoding_format"));
+        int b64 = fmt && strcmp(fmt, "base64") == 0;
         json_array_foreach(list, i, v)
             json_array_append_new(data, json_pack("{s:s,s:I,s:o}", "object", "embedding", "index", (json_int_t)i,
-                                                  "embedding", sim_embedding(json_string_value(v), dim)));
+                                  "embedding", b64 ? sim_embedding_b64(json_string_value(v), dim)
+                                                   : sim_embedding(json_string_value(v), dim)));
         sim_resp_json(c->resp, 200, json_pack("{s:s,s:o,s:s,s:{s:I,s:I}}", "object", "list", "data", data,
                       "model", model, "usage", "prompt_tokens", (json_int_t)total, "total_tokens", (json_int_t)total));
         if (fault == SIM_FAULT_TRUNCATED) sim_truncate_body(c->resp);

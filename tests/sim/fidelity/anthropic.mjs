@@ -1,0 +1,60 @@
+// The official @anthropic-ai/sdk against fql-sim: messages, forced tool use, count_tokens,
+// errors and Message Batches.
+import Anthropic from '@anthropic-ai/sdk';
+import { BASE, test, assert, done, simConfig, sleep } from './common.mjs';
+
+const client = new Anthropic({ apiKey: 'sk-ant-fidelity', baseURL: BASE, maxRetries: 0, timeout: 10000 });
+await simConfig({ batch_delay_ms: 300 });
+
+await test('messages text answer', async () => {
+  const m = await client.messages.create({ model: 'claude-haiku-4-5', max_tokens: 100, messages: [{ role: 'user', content: 'Hello Claude' }] });
+  assert(m.content[0].type === 'text' && m.content[0].text.startsWith('Simulated answer:'), JSON.stringify(m.content));
+  assert(m.usage.input_tokens === 3 + 4 + 3 && m.stop_reason === 'end_turn', JSON.stringify(m.usage));
+});
+
+await test('forced tool use gives a tool_use input object', async () => {
+  const m = await client.messages.create({ model: 'claude-haiku-4-5', max_tokens: 500,
+    messages: [{ role: 'user', content: 'Outage! The payment service is down.' }],
+    tools: [{ name: 'triage', description: 'triage', input_schema: { type: 'object', properties: {
+      severity: { type: 'string', enum: ['low', 'high'] }, escalate: { type: 'boolean' }, team: { type: 'string' } }, required: ['severity', 'escalate', 'team'] } }],
+    tool_choice: { type: 'tool', name: 'triage' } });
+  const b = m.content.find(x => x.type === 'tool_use');
+  assert(b && b.input.escalate === true && b.input.severity === 'low' && typeof b.input.team === 'string', JSON.stringify(m.content));
+});
+
+await test('count_tokens', async () => {
+  const r = await client.messages.countTokens({ model: 'claude-haiku-4-5', messages: [{ role: 'user', content: '12345678' }] });
+  assert(r.input_tokens === 3 + 4 + 2, JSON.stringify(r));
+});
+
+await test('bad key raises AuthenticationError', async () => {
+  const bad = new Anthropic({ apiKey: 'sk-ant-bad', baseURL: BASE, maxRetries: 0 });
+  try { await bad.messages.create({ model: 'claude-haiku-4-5', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] }); throw new Error('no error'); }
+  catch (e) { assert(e instanceof Anthropic.AuthenticationError && e.status === 401, String(e)); }
+});
+
+await test('429 raises RateLimitError; 529 raises an overloaded APIError', async () => {
+  await simConfig({ models: { 'claude-haiku-4-5': { rpm: 60 } } });
+  await client.messages.create({ model: 'claude-haiku-4-5', max_tokens: 5, messages: [{ role: 'user', content: 'a' }] });
+  try { await client.messages.create({ model: 'claude-haiku-4-5', max_tokens: 5, messages: [{ role: 'user', content: 'b' }] }); throw new Error('no error'); }
+  catch (e) { assert(e instanceof Anthropic.RateLimitError && e.status === 429, String(e)); }
+  try { await client.messages.create({ model: 'claude-opus-4-1', max_tokens: 5, messages: [{ role: 'user', content: 'c' }] }, { headers: { 'x-sim-fault': '529' } }); throw new Error('no error'); }
+  catch (e) { assert(e instanceof Anthropic.APIError && e.status === 529 && e.error.error.type === 'overloaded_error', String(e)); }
+  await simConfig({ batch_delay_ms: 300 });
+});
+
+await test('Message Batches: create, poll, results', async () => {
+  let b = await client.messages.batches.create({ requests: [
+    { custom_id: 'a', params: { model: 'claude-haiku-4-5', max_tokens: 50, messages: [{ role: 'user', content: 'first' }] } },
+    { custom_id: 'b', params: { model: 'claude-haiku-4-5', messages: [{ role: 'user', content: 'no max_tokens' }] } },
+  ] });
+  assert(b.processing_status === 'in_progress', b.processing_status);
+  for (let i = 0; i < 50 && b.processing_status !== 'ended'; i++) { await sleep(100); b = await client.messages.batches.retrieve(b.id); }
+  assert(b.processing_status === 'ended' && b.request_counts.succeeded === 1 && b.request_counts.errored === 1, JSON.stringify(b));
+  const res = {};
+  for await (const r of await client.messages.batches.results(b.id)) res[r.custom_id] = r.result;
+  assert(res.a.type === 'succeeded' && res.a.message.content[0].text.startsWith('Simulated'), JSON.stringify(res.a));
+  assert(res.b.type === 'errored', JSON.stringify(res.b));
+});
+
+done();

@@ -1,0 +1,85 @@
+// The official openai npm SDK (6.x) against fql-sim: chat, structured output, embeddings,
+// errors and the Batch API.
+import OpenAI, { toFile } from 'openai';
+import { BASE, test, assert, done, simConfig, sleep } from './common.mjs';
+
+const client = new OpenAI({ apiKey: 'sk-fidelity', baseURL: `${BASE}/v1`, maxRetries: 0, timeout: 10000 });
+await simConfig({ batch_delay_ms: 300 });
+
+await test('chat text answer', async () => {
+  const c = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Hello SDK' }], max_completion_tokens: 50 });
+  assert(c.choices[0].message.content.startsWith('Simulated answer:'), c.choices[0].message.content);
+  assert(c.usage.prompt_tokens === 3 + 4 + 3, 'usage ' + JSON.stringify(c.usage));
+});
+
+await test('structured output parsed by chat.completions.parse', async () => {
+  const schema = { type: 'object', additionalProperties: false, required: ['sentiment', 'urgent'],
+    properties: { sentiment: { type: 'string', enum: ['positive', 'negative'] }, urgent: { type: 'boolean' } } };
+  const c = await client.chat.completions.parse({ model: 'gpt-4o-mini',
+    messages: [{ role: 'user', content: 'Negative, negative experience: the site is broken' }],
+    response_format: { type: 'json_schema', json_schema: { name: 'review', strict: true, schema } } });
+  const p = c.choices[0].message.parsed;
+  assert(p && p.sentiment === 'negative' && p.urgent === true, JSON.stringify(p));
+});
+
+await test('embeddings shaped', async () => {
+  const e = await client.embeddings.create({ model: 'text-embedding-3-small', input: ['alpha', 'beta'], dimensions: 64 });
+  assert(e.data.length === 2 && e.data[1].index === 1 && e.data[0].embedding.length === 64, 'shape');
+  const e2 = await client.embeddings.create({ model: 'text-embedding-3-small', input: 'gamma' });
+  assert(e2.data[0].embedding.length === 1536, 'default dim');
+  const norm = Math.sqrt(e2.data[0].embedding.reduce((s, x) => s + x * x, 0));
+  assert(Math.abs(norm - 1) < 1e-4, 'unit vector through base64: ' + norm);
+});
+
+await test('models list', async () => {
+  const ids = [];
+  for await (const m of client.models.list()) ids.push(m.id);
+  assert(ids.includes('gpt-4o'), ids.join(','));
+});
+
+await test('bad key raises AuthenticationError', async () => {
+  const bad = new OpenAI({ apiKey: 'sk-bad', baseURL: `${BASE}/v1`, maxRetries: 0 });
+  try { await bad.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] }); throw new Error('no error'); }
+  catch (e) { assert(e instanceof OpenAI.AuthenticationError && e.status === 401 && e.code === 'invalid_api_key', String(e)); }
+});
+
+await test('429 raises RateLimitError with retries off', async () => {
+  await simConfig({ models: { 'gpt-4o-mini': { rpm: 60 } } });
+  await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'first' }] });
+  try { await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'second' }] }); throw new Error('no error'); }
+  catch (e) {
+    assert(e instanceof OpenAI.RateLimitError && e.status === 429, String(e));
+    assert(e.headers.get('x-ratelimit-limit-requests') === '60', 'headers');
+  }
+  await simConfig({ batch_delay_ms: 300 });
+});
+
+await test('insufficient_quota raises RateLimitError with code insufficient_quota', async () => {
+  await simConfig({ default: { quota_requests: 1 } });
+  await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'q' }] });
+  try { await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'q' }] }); throw new Error('no error'); }
+  catch (e) { assert(e instanceof OpenAI.RateLimitError && e.code === 'insufficient_quota', String(e)); }
+  await simConfig({ batch_delay_ms: 300 });
+});
+
+await test('Batch API round trip', async () => {
+  const lines = ['billing', 'bug'].map((w, i) => JSON.stringify({ custom_id: `row-${i}`, method: 'POST', url: '/v1/chat/completions',
+    body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: `a ${w} ${w} question` }],
+      response_format: { type: 'json_schema', json_schema: { name: 'c', strict: true, schema: { type: 'object', additionalProperties: false,
+        required: ['c'], properties: { c: { type: 'string', enum: ['billing', 'bug'] } } } } } } }));
+  lines.push(JSON.stringify({ custom_id: 'row-bad', method: 'POST', url: '/v1/chat/completions', body: { model: 'gpt-4o-mini' } }));
+  const f = await client.files.create({ file: await toFile(Buffer.from(lines.join('\n') + '\n'), 'batch.jsonl'), purpose: 'batch' });
+  assert(f.id.startsWith('file-') && f.purpose === 'batch', JSON.stringify(f));
+  let b = await client.batches.create({ input_file_id: f.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+  assert(['validating', 'in_progress'].includes(b.status), b.status);
+  for (let i = 0; i < 50 && b.status !== 'completed'; i++) { await sleep(100); b = await client.batches.retrieve(b.id); }
+  assert(b.status === 'completed', 'status ' + b.status);
+  assert(b.request_counts.total === 3 && b.request_counts.completed === 2 && b.request_counts.failed === 1, JSON.stringify(b.request_counts));
+  const out = (await (await client.files.content(b.output_file_id)).text()).trim().split('\n').map(JSON.parse);
+  const byId = Object.fromEntries(out.map(o => [o.custom_id, JSON.parse(o.response.body.choices[0].message.content).c]));
+  assert(byId['row-0'] === 'billing' && byId['row-1'] === 'bug', JSON.stringify(byId));
+  const err = (await (await client.files.content(b.error_file_id)).text()).trim().split('\n').map(JSON.parse);
+  assert(err[0].custom_id === 'row-bad' && err[0].response.status_code === 400, JSON.stringify(err[0]));
+});
+
+done();
