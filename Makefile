@@ -26,13 +26,17 @@ PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS   += $(PKG_CFLAGS)
 LIBS     := $(PKG_LIBS) -lreadline -lssl -lcrypto -lm -lpthread
 
+# Objects are rebuilt when the flags change (e.g. switching SANITIZE on or off).
+FLAGS_STAMP := $(BUILD)/.flags
+$(shell mkdir -p $(BUILD); echo '$(CC) $(CFLAGS) $(LDFLAGS)' | cmp -s - $(FLAGS_STAMP) 2>/dev/null || echo '$(CC) $(CFLAGS) $(LDFLAGS)' > $(FLAGS_STAMP))
+
 LIB_SRC  := $(filter-out src/main.c,$(wildcard src/*.c src/*/*.c))
 LIB_OBJ  := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(BUILD)/obj/lexer.o $(BUILD)/obj/parser.o
 UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRC))
 
 .PHONY: all deps test test-golden test-unit test-diff run clean bench fuzz
-SIM_BIN  := $(if $(wildcard tests/sim/sim.mk),$(BUILD)/fql-sim)
+SIM_BIN  := $(if $(wildcard tests/sim/sim.mk),sim)
 all: $(BUILD)/fql $(BUILD)/libfql.a $(BUILD)/libfql.so $(SIM_BIN) $(UNIT_BIN)
 
 deps:
@@ -52,14 +56,14 @@ $(BUILD)/gen/parser.c $(BUILD)/gen/parser.h: grammar/parser.y
 	cp grammar/parser.y $(BUILD)/gen/parser.y
 	cd $(BUILD)/gen && lemon -s -T/usr/share/lemon/lempar.c parser.y >/dev/null
 
-$(BUILD)/obj/lexer.o: $(BUILD)/gen/lexer.c
+$(BUILD)/obj/lexer.o: $(BUILD)/gen/lexer.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Wno-missing-prototypes -Wno-unused-function -c -o $@ $<
-$(BUILD)/obj/parser.o: $(BUILD)/gen/parser.c
+$(BUILD)/obj/parser.o: $(BUILD)/gen/parser.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Wno-missing-prototypes -Wno-unused-function -Wno-unused-variable -Wno-sign-compare -Wno-shadow -c -o $@ $<
 
-$(BUILD)/obj/%.o: src/%.c $(BUILD)/gen/parser.h
+$(BUILD)/obj/%.o: src/%.c $(BUILD)/gen/parser.h $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
@@ -69,11 +73,12 @@ $(BUILD)/libfql.so: $(LIB_OBJ)
 	$(CC) -shared -o $@ $^ $(LDFLAGS) $(LIBS)
 $(BUILD)/fql: $(BUILD)/obj/main.o $(BUILD)/libfql.a
 	$(CC) -o $@ $^ $(LDFLAGS) $(LIBS)
-$(BUILD)/unit/%: tests/unit/%.c $(BUILD)/libfql.a
+$(BUILD)/unit/%: tests/unit/%.c $(BUILD)/libfql.a $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libfql.a $(LDFLAGS) $(LIBS)
 
 -include tests/sim/sim.mk
+$(SIM_OBJS): $(FLAGS_STAMP)
 
 # The test suite: golden tests, C unit tests, the differential test against sqlite3, the simulator.
 test: deps all

@@ -570,6 +570,7 @@ static Expr *bind_semantic(Binder *b, Scope *sc, const Node *n)
             if (alias && find_col(sc, NULL, alias) < 0) {
                 if (!session_find_model(b->s, alias)) {
                     errn(b, m, "unknown model '%s' (declare it with `model %s = openai(\"...\")`)", alias, alias);
+                    type_unref(rt);
                     expr_free(e);
                     return NULL;
                 }
@@ -582,13 +583,13 @@ static Expr *bind_semantic(Binder *b, Scope *sc, const Node *n)
             if (v->kind == N_IDENT) tn->str = xstrdup(v->str);
             Type *t = v->kind == N_IDENT ? bind_type(b->s, tn, b->err) : NULL;
             node_free(tn);
-            if (!t) { if (!err_failed(b->err)) errn(b, v, "map(schema: ...) needs a declared type name"); expr_free(e); return NULL; }
+            if (!t) { if (!err_failed(b->err)) errn(b, v, "map(schema: ...) needs a declared type name"); type_unref(rt); expr_free(e); return NULL; }
             rt = t;
             continue;
         }
         if (v->kind == N_STRING && (i == 0) && (!strcmp(name, "predicate") || !strcmp(name, "map"))) {
             Expr *t = bind_template(b, sc, v, v->str);
-            if (!t) { expr_free(e); return NULL; }
+            if (!t) { type_unref(rt); expr_free(e); return NULL; }
             expr_add(e, t);
             continue;
         }
@@ -947,7 +948,17 @@ case_fail:
 
 /* ---- types ---- */
 
+static Type *bind_type_inner(fql_session *s, const Node *n, fql_error *err);
+
+/* Bind a type node; `T?` marks it declared-nullable (its JSON schema then admits null). */
 Type *bind_type(fql_session *s, const Node *n, fql_error *err)
+{
+    Type *t = bind_type_inner(s, n, err);
+    if (t && n->flag) t = type_with_nullable(t, TYPE_DECLARED_NULLABLE);
+    return t;
+}
+
+static Type *bind_type_inner(fql_session *s, const Node *n, fql_error *err)
 {
     Binder bb = { s, err }, *b = &bb;
     Type *t = NULL;
@@ -2092,7 +2103,7 @@ static int read_file(const char *path, char **text, size_t *len)
 static int run_import(Binder *b, const Node *n, Stmt ***stmts, int *nstmts)
 {
     fql_session *s = b->s;
-    char path[PATH_MAX], dir[PATH_MAX];
+    char path[2 * PATH_MAX + 16], dir[PATH_MAX];
     if (n->flag) {
         snprintf(path, sizeof path, "%s/std.%s.fql", s->stdlib_dir ? s->stdlib_dir : "stdlib", n->str);
         if (access(path, R_OK) != 0) {

@@ -438,6 +438,9 @@ case_fail:
         for (int k = 0; k < e->nargs; k++) vals_free(parts[k], n);
         free(parts);
         if (ctx.error) { rt_error(ex, e, 0, ctx.error); free(ctx.error); vals_free(out, n); return NULL; }
+        if (e->type->kind == TY_FLOAT)   /* coalesce(int, float) and friends: one kind per column */
+            for (size_t i = 0; i < n; i++)
+                if (out[i].kind == V_INT) out[i] = v_float((double)out[i].u.i);
         return out;
     }
     case E_AGG: {

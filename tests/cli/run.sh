@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# CLI behaviour: script sources, output formats, exit codes, error locations, --schema-of.
+# usage: tests/cli/run.sh BUILD_DIR
+set -u
+BUILD=$(cd "${1:-build}" && pwd)
+FQL="$BUILD/fql"
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+cd "$dir"
+pass=0 fail=0
+ok()   { pass=$((pass + 1)); echo "ok $1"; }
+bad()  { fail=$((fail + 1)); echo "FAIL $1: $2"; }
+# expect NAME WANT_EXIT PATTERN(grep -E, on stdout+stderr) -- command...
+expect() {
+  local name=$1 want=$2 pat=$3; shift 4
+  local out rc
+  out=$("$@" 2>&1); rc=$?
+  if [[ $rc != "$want" ]]; then bad "$name" "exit $rc, wanted $want; output: $(head -c 300 <<<"$out")"; return; fi
+  if [[ -n $pat ]] && ! grep -qE -- "$pat" <<<"$out"; then bad "$name" "output lacks /$pat/: $(head -c 400 <<<"$out")"; return; fi
+  ok "$name"
+}
+
+printf 'id,name,score\n1,ann,2.5\n2,bob,\n3,"c, d",4\n' > t.csv
+expect version 0 '^fql [0-9]+\.[0-9]+' -- "$FQL" --version
+expect help 0 'usage: fql' -- "$FQL" --help
+expect bad-option 2 'unknown option --frobnicate' -- "$FQL" --frobnicate
+expect dash-c 0 '│ +3 │' -- "$FQL" -c 'from csv("t.csv") | agg n = count(*)'
+expect table-null 0 'NULL' -- "$FQL" -c 'from csv("t.csv") | where id == 2'
+expect table-footer 0 '^3 rows$' -- "$FQL" -c 'from csv("t.csv")'
+expect one-row-footer 0 '^1 row$' -- "$FQL" -c 'from csv("t.csv") | limit 1'
+expect csv-format 0 '^3,"c, d",4(\.0)?$' -- "$FQL" --format csv -c 'from csv("t.csv")'
+expect csv-header 0 '^id,name,score$' -- "$FQL" --format csv -c 'from csv("t.csv")'
+expect tsv-format 0 $'^2\tbob\t$' -- "$FQL" --format tsv -c 'from csv("t.csv")'
+expect json-format 0 '"name": ?"c, d"' -- "$FQL" --format json -c 'from csv("t.csv")'
+expect jsonl-format 0 '^\{"id": ?2, ?"name": ?"bob", ?"score": ?null\}$' -- "$FQL" --format jsonl -c 'from csv("t.csv")'
+expect markdown-format 0 '^\| *id *\| *name *\| *score *\|$' -- "$FQL" --format markdown -c 'from csv("t.csv")'
+expect set-format 0 '^id,name$' -- "$FQL" -c 'set format = "csv"; from csv("t.csv") | select id, name'
+out=$(echo 'from csv("t.csv") | select name | where name == "bob"' | "$FQL" --format csv 2>&1)
+[[ $out == $'name\nbob' ]] && ok stdin-script || bad stdin-script "$out"
+printf 'let t = from csv("t.csv");\nt | order by id desc | limit 1 | select name;\n' > s.fql
+expect script-file 0 'c, d' -- "$FQL" s.fql
+expect missing-file 1 'cannot open nope.fql' -- "$FQL" nope.fql
+
+# errors: where, with the line quoted and a caret; exit 2 before anything runs
+printf 'let t = from csv("t.csv");\nt | where id = 2;\n' > e1.fql
+expect eq-suggestion 2 "^e1.fql:2:14: error: .*did you mean '=='" -- "$FQL" e1.fql
+out=$("$FQL" e1.fql 2>&1)
+grep -qF 't | where id = 2;' <<<"$out" && grep -qE '^ +\^$' <<<"$out" && ok caret || bad caret "$out"
+printf 'from csv("t.csv") | select nmae;\n' > e2.fql
+expect typo-column 2 "e2.fql:1:28: error: unknown column 'nmae'; did you mean 'name'" -- "$FQL" e2.fql
+printf 'from csv("t.csv") | write csv("o.csv");\nfrom csv("t.csv") | select nope;\n' > e3.fql
+"$FQL" e3.fql >/dev/null 2>&1
+[[ ! -e o.csv ]] && ok nothing-runs-before-type-error || bad nothing-runs-before-type-error "o.csv was written"
+expect runtime-exit-1 1 'error: .*abc' -- "$FQL" -c 'values [{x: "abc"}] | select cast(x as int)'
+expect parse-exit-2 2 'error' -- "$FQL" -c 'from | |'
+expect incomplete 2 'unexpected end of input' -- "$FQL" -c 'from csv("t.csv") | where'
+printf 'a,b\n1,2\n3,"oops\n' > broken.csv
+expect data-error-location 1 'broken.csv:3:2' -- "$FQL" -c 'from csv("broken.csv")'
+expect write-then-read 0 '' -- "$FQL" -c 'from csv("t.csv") | write jsonl("out/t.jsonl")'
+[[ -f out/t.jsonl && $(wc -l < out/t.jsonl) == 3 ]] && ok write-creates-dirs || bad write-creates-dirs "$(ls -R)"
+expect write-error-mode 1 'already exists' -- "$FQL" -c 'from csv("t.csv") | write jsonl("out/t.jsonl")'
+
+# --schema-of prints the JSON Schema a type becomes
+printf 'type Triage = { is_technical: bool, needs_escalation: bool "true when a human must look", level: enum("low", "high"), tags: [string] };\n' > ty.fql
+out=$("$FQL" --schema-of Triage ty.fql 2>&1)
+if grep -q '"additionalProperties": false' <<<"$out" && grep -q '"true when a human must look"' <<<"$out" \
+   && grep -q '"enum"' <<<"$out" && grep -q '"required"' <<<"$out"; then ok schema-of; else bad schema-of "$out"; fi
+expect schema-of-unknown 1 "declares no type 'Nope'" -- "$FQL" --schema-of Nope ty.fql
+
+# the golden runner's own behaviour: a failing record is reported with its place, and the closing line
+printf 'query\nvalues [{a: 1}]\n----\n2\n' > g.test
+out=$("$FQL" --test g.test 2>&1); rc=$?
+[[ $rc == 1 ]] && grep -q 'Test #1 at g.test:1' <<<"$out" && grep -q '^0 passed, 1 failed$' <<<"$out" && ok golden-failure || bad golden-failure "$out"
+"$FQL" --test --rewrite g.test >/dev/null 2>&1
+out=$("$FQL" --test g.test 2>&1)
+grep -q '^1 passed, 0 failed$' <<<"$out" && ok golden-rewrite || bad golden-rewrite "$out"
+
+# nothing crashes on odd input
+for src in '' ';' ';;;' '"' '`' '/*' '(((((' 'from' 'values [' '{' '-- only a comment' 'select' 'from x |' $'\x01'; do
+  "$FQL" -c "$src" >/dev/null 2>&1; rc=$?
+  (( rc <= 2 )) || { bad "odd-input" "exit $rc on: $src"; continue; }
+done
+ok odd-inputs
+
+# the examples run
+expect quickstart 0 'rows' -- bash -c "cd '$ROOT' && '$FQL' examples/quickstart.fql"
+echo "$pass passed, $fail failed"
+(( fail == 0 ))
