@@ -515,10 +515,7 @@ static int open_file(CsvReader *r, int k, fql_error *err)
     if (!r->header) return 0;
     int rc = tok_next(&r->tok, err);
     if (rc < 0) return -1;
-    if (rc == 0) {
-        if (k == 0) return 0;           /* an empty first file: no header to compare with */
-        return 0;                       /* an empty later file adds no rows */
-    }
+    if (rc == 0) return 0;              /* an empty file: no header, no rows */
     if (r->tok.hi && tok_check_utf8(&r->tok, err) < 0) return -1;
     if (k == 0 && !r->first_header) {
         r->first_header = record_names(&r->tok, &r->scratch);
