@@ -83,6 +83,21 @@ for src in '' ';' ';;;' '"' '`' '/*' '(((((' 'from' 'values [' '{' '-- only a co
 done
 ok odd-inputs
 
+# the shared library exports only the public fql_ API
+if command -v nm >/dev/null; then
+  extra=$(nm -D --defined-only "$BUILD/libfql.so" | awk '{print $3}' | grep -vE '^(fql_|_init$|_fini$|_edata$|_end$|__bss_start$)' | head -5)
+  [[ -z $extra ]] && ok exported-symbols || bad exported-symbols "non-API symbols exported: $extra"
+fi
+
+# out of memory at any allocation is reported, never a crash (FQL_FAIL_ALLOC=N fails the Nth)
+oom_ok=1
+for n in 1 2 3 5 8 13 21 34 55 89 144; do
+  out=$(FQL_FAIL_ALLOC=$n ASAN_OPTIONS=detect_leaks=0 "$FQL" -c 'values [{a: 1, b: "x"}] | derive c = a + 1 | select b, c' 2>&1); rc=$?
+  if (( rc != 0 )) && ! grep -q 'out of memory' <<<"$out"; then oom_ok=0; bad out-of-memory "N=$n exit $rc: $out"; break; fi
+  (( rc > 1 )) && { oom_ok=0; bad out-of-memory "N=$n exit $rc"; break; }
+done
+(( oom_ok )) && ok out-of-memory
+
 # the examples run
 expect quickstart 0 'rows' -- bash -c "cd '$ROOT' && '$FQL' examples/quickstart.fql"
 echo "$pass passed, $fail failed"
