@@ -73,7 +73,6 @@ typedef struct SimCall {
     SimProvider provider;
     const char *method;         /* borrowed */
     const char *path;           /* borrowed, without query */
-    const char *query;          /* borrowed, may be NULL */
     const char *body;           /* borrowed request body */
     size_t body_len;
     const char *key;            /* borrowed API key or token; NULL when absent */
@@ -85,7 +84,6 @@ typedef struct SimCall {
     char endpoint[48];
     char model[128];
     long in_tokens, out_tokens;
-    int counted;                /* 1 when the call was recorded in per-model stats */
     SimResp *resp;
 } SimCall;
 
@@ -219,6 +217,8 @@ void sim_truncate_body(SimResp *r);
 const char *sim_openrouter_route(json_t *prov, double *price_factor, char *err, size_t errsz);
 /* Adds OpenAI's x-ratelimit-* headers for rate. */
 void sim_openai_rate_headers(SimResp *r, const SimRate *rate);
+/* Adds Anthropic's anthropic-ratelimit-* headers for rate. */
+void sim_anthropic_rate_headers(SimResp *r, const SimRate *rate);
 /* Truncates s to at most max bytes on a UTF-8 boundary; returns the new length. */
 size_t sim_utf8_cut(const char *s, size_t len, size_t max);
 /* Forget stored files and batches (POST /sim/reset). */

@@ -28,7 +28,7 @@ static void fail(SimCall *c, int status, const char *type, const char *msg)
 }
 
 /* Adds anthropic-ratelimit-* headers (RFC 3339 reset times). */
-static void rate_headers(SimResp *r, const SimRate *rt)
+void sim_anthropic_rate_headers(SimResp *r, const SimRate *rt)
 {
     double now = sim_now_real();
     char *a = sim_rfc3339(now + rt->reset_req), *b = sim_rfc3339(now + rt->reset_in);
@@ -270,7 +270,7 @@ void sim_anthropic_message_core(SimCall *c, json_t *req)
         if (fault == SIM_FAULT_HANG) c->resp->action = SIM_ACT_HANG;
         if (!c->batch) c->resp->delay_s = sim_latency(&cfg, out_tokens);
     }
-    rate_headers(c->resp, &rate);
+    sim_anthropic_rate_headers(c->resp, &rate);
     sim_text_free(&txt);
 }
 

@@ -241,6 +241,23 @@ static void control(SimCall *c, struct MHD_Connection *conn)
 
 /* ---- routing ---- */
 
+/* Gives every OpenAI and Anthropic answer rate-limit headers, as the providers do: answers that
+ * went through the limiter have them already; the others (errors, listings) get the model's
+ * (or the default's) current figures. */
+static void add_rate_headers(SimCall *c)
+{
+    if (c->provider != SIM_OPENAI && c->provider != SIM_ANTHROPIC) return;
+    const char *prefix = c->provider == SIM_OPENAI ? "x-ratelimit-" : "anthropic-ratelimit-";
+    for (int i = 0; i < c->resp->nhdr; i++)
+        if (strncmp(c->resp->hname[i], prefix, strlen(prefix)) == 0) return;
+    SimModelCfg cfg;
+    SimRate rate;
+    sim_config_model(c->model, &cfg);
+    sim_rate_peek(c->model, &cfg, &rate);
+    if (c->provider == SIM_OPENAI) sim_openai_rate_headers(c->resp, &rate);
+    else sim_anthropic_rate_headers(c->resp, &rate);
+}
+
 /* Routes one complete request and fills r->resp. */
 static void process(Req *r, struct MHD_Connection *conn, const char *url, const char *method)
 {
@@ -296,6 +313,7 @@ static void process(Req *r, struct MHD_Connection *conn, const char *url, const 
     /* the OpenRouter key check is public: /api/v1/key answers a bad key with 401 like the rest */
     if (!check_key(c)) {
         snprintf(c->endpoint, sizeof c->endpoint, "auth");
+        add_rate_headers(c);
         return;
     }
     switch (c->provider) {
@@ -304,7 +322,8 @@ static void process(Req *r, struct MHD_Connection *conn, const char *url, const 
     case SIM_OPENROUTER: sim_openrouter_handle(c); break;
     default: sim_openai_handle(c); break;
     }
-    if (c->model[0] && !c->counted) {
+    add_rate_headers(c);
+    if (c->model[0]) {
         int st = c->resp->action == SIM_ACT_SEND ? c->resp->status : 0;
         sim_record(c->model, c->provider, st, c->in_tokens, c->out_tokens);
     }
