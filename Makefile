@@ -8,7 +8,7 @@ SANITIZE ?=
 WERROR   ?=
 PKGS     := libcurl jansson sqlite3 libpcre2-8
 DEB_PKGS := gcc make re2c lemon pkg-config libcurl4-openssl-dev libjansson-dev libreadline-dev \
-            libsqlite3-dev libpcre2-dev libmicrohttpd-dev libssl-dev sqlite3 valgrind nodejs npm
+            libsqlite3-dev libpcre2-dev libmicrohttpd-dev libssl-dev sqlite3 valgrind nodejs npm time
 
 OPT      ?= -O2
 CFLAGS   += $(OPT) -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wstrict-prototypes \

@@ -1216,9 +1216,7 @@ static int next_write(Op *op, Batch **out)
     Writer *w = op->writer;
     op->writer = NULL;
     if (rc < 0) {
-        fql_error tmp;
-        memset(&tmp, 0, sizeof tmp);
-        writer_close(w, &tmp);
+        writer_close(w, op->ex->err);   /* err is set: the write is abandoned, the old file kept */
         return -1;
     }
     if (writer_close(w, op->ex->err)) return -1;

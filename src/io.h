@@ -19,7 +19,7 @@ typedef struct ReadOptions {
     char delimiter;          /* default ',' (csv) or '\t' (tsv) */
     char quote;              /* default '"'; 0 = no quoting */
     const Schema *schema;    /* explicit types for some or all columns (by name), or NULL */
-    size_t sample_rows;      /* rows sampled for type inference (default 1000) */
+    size_t sample_rows;      /* rows sampled for type inference in files over 64 MB (default 10,000; smaller files are scanned whole) */
     int *projection;         /* optional: for each column of the file schema, 1 if needed (others may be skipped, left null) */
 } ReadOptions;
 

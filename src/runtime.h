@@ -1,0 +1,164 @@
+/* runtime.h: the provider runtime's contracts: resolved models, model requests and answers, the
+ * provider adapters (one per wire protocol) and the scheduler that sends requests over libcurl.
+ *
+ *   executor ──LmRequest──► scheduler ──(adapter builds HttpRequest)──► libcurl multi ──► provider
+ *            ◄──LmAnswer───           ◄──(adapter parses the HTTP answer into an LmAnswer)──
+ *
+ * Nothing here knows FQL syntax; nothing above the scheduler knows HTTP.
+ * Ownership: an LmRequest handed to sched_submit belongs to the scheduler until its callback has
+ * run (the callback gets it back, borrowed); an LmAnswer passed to a callback is borrowed for the
+ * duration of the call (copy what you keep). Every *_free is NULL-safe.
+ * Secrets: LmModel.api_key is never printed, logged, put in an error message or a cache key.
+ */
+#ifndef FQL_RUNTIME_H
+#define FQL_RUNTIME_H
+
+#include <stdint.h>
+#include <jansson.h>
+#include "util.h"
+
+/* ---- models ---- */
+
+typedef enum { PROV_OPENAI, PROV_ANTHROPIC, PROV_GEMINI, PROV_VERTEX, PROV_OPENROUTER, PROV_COHERE } ProviderKind;
+
+/* A declared alias with every option resolved (catalog defaults, environment, script options). */
+typedef struct LmModel {
+    char *alias;                 /* "fast" */
+    ProviderKind provider;
+    const char *provider_name;   /* "openai" ... (static) */
+    char *model_name;            /* "gpt-4o-mini" */
+    int embedding;               /* declared with `embedding model` */
+    char *base_url;              /* e.g. "https://api.openai.com/v1" (OpenAI, OpenRouter: with /v1 or /api/v1; others: host only) */
+    char *api_key;               /* secret; NULL when none is needed (local OpenAI-compatible servers) */
+    char *api_key_env;           /* the variable it came from, for messages: "OPENAI_API_KEY" */
+    char *project, *location;    /* vertex */
+    /* limits (0 = not set) */
+    double rpm, tpm, input_tpm, output_tpm;
+    int max_concurrency;         /* 0 = derived from the limits */
+    double timeout_s;            /* per request, default 60 */
+    int max_retries;             /* default 6 attempts in all */
+    /* generation */
+    double temperature;          /* NAN = provider default */
+    int max_output_tokens;       /* 0 = catalog default / provider default */
+    char *reasoning_effort;
+    int dimensions;              /* embeddings; 0 = model default */
+    json_t *routing;             /* openrouter `provider` object (from the selected profile), or NULL */
+    /* catalog */
+    double price_in, price_cached_in, price_out;   /* USD per million tokens; < 0 unknown */
+    int64_t context_window;      /* tokens; 0 unknown */
+} LmModel;
+
+void lm_model_free(LmModel *m);
+
+/* ---- requests and answers ---- */
+
+typedef enum { LM_CHAT, LM_EMBED } LmKind;
+
+typedef struct LmRequest {
+    LmKind kind;
+    char *system;                /* instructions, or NULL */
+    char *user;                  /* the rendered prompt (LM_CHAT) */
+    json_t *schema;              /* JSON Schema of a structured answer (an object), or NULL for text */
+    char *schema_name;           /* [A-Za-z0-9_-]{1,64} */
+    char **inputs; int ninputs;  /* LM_EMBED: texts, one vector each */
+    int max_output_tokens;       /* 0 = the model's */
+    double temperature;          /* NAN = the model's */
+    /* bookkeeping for the scheduler */
+    int64_t est_input_tokens;    /* estimate used for the TPM reservation */
+    int attempts;                /* sends so far (rate-limit 429s not counted) */
+} LmRequest;
+
+LmRequest *lm_request_new(LmKind kind);
+void       lm_request_free(LmRequest *r);
+
+typedef enum {
+    LM_OK,             /* an answer */
+    LM_RETRY,          /* transient: 408/409/5xx/529/timeout/reset: retry with backoff */
+    LM_RATE_LIMITED,   /* 429 rate limit: wait (retry_after_s if known), slow down, retry; not an attempt */
+    LM_ROW_ERROR,      /* this request can never succeed: context window, request too large, refusal, content filter, invalid answer */
+    LM_FATAL           /* stop the statement: bad key, unknown model, quota/credits exhausted */
+} LmOutcome;
+
+typedef struct LmAnswer {
+    LmOutcome outcome;
+    char *text;                  /* LM_CHAT: the answer text (for structured answers, the JSON text) */
+    json_t *json;                /* LM_CHAT with schema: the parsed object (not yet validated against the type) */
+    float *vectors; int nvec, dim;   /* LM_EMBED: nvec * dim floats, in input order */
+    int64_t input_tokens, cached_input_tokens, output_tokens, reasoning_tokens;
+    double cost_usd;             /* reported by the provider (OpenRouter), else < 0 */
+    double retry_after_s;        /* server's wait for LM_RATE_LIMITED / LM_RETRY, else < 0 */
+    /* what the server says is left (x-ratelimit-remaining-*, anthropic-ratelimit-*); < 0 unknown */
+    double remaining_requests, remaining_tokens;
+    char *error_kind;            /* short: "rate_limit", "context_window", "refusal", "auth", "quota", "server_error", ... */
+    char *error_message;         /* the provider's message (never contains the key) */
+    char *upstream;              /* OpenRouter: which provider answered */
+    long http_status;            /* 0 for a transport error */
+    int from_cache;
+} LmAnswer;
+
+void lm_answer_clear(LmAnswer *a);   /* frees the contents, zeroes it */
+
+/* ---- provider adapters (provider_*.c): pure functions, no I/O ---- */
+
+typedef struct HttpRequest {
+    char *url;
+    const char *method;          /* "GET" or "POST" */
+    char **headers; int nheaders;   /* "Name: value" */
+    char *body;                  /* NULL for GET */
+} HttpRequest;
+
+void http_request_free(HttpRequest *h);
+
+/* Build the HTTP request for r. 0 ok; -1 with *err (xasprintf'd) for a request that cannot be sent. */
+int provider_build(const LmModel *m, const LmRequest *r, HttpRequest *out, char **err);
+/* The cheapest authenticated call, to check a key (GET /v1/models, /api/v1/key, ...). */
+int provider_build_key_check(const LmModel *m, HttpRequest *out, char **err);
+/* Classify and parse an HTTP answer (status 0 = transport error, described in body).
+ * headers is the raw header block ("Name: value\r\n..."). Fills out (zeroed first). */
+void provider_parse(const LmModel *m, const LmRequest *r, long status, const char *headers,
+                    const char *body, size_t body_len, LmAnswer *out);
+/* Parse a Go duration ("1s", "6m0s", "12ms", "1.5s") into seconds; -1 if invalid. */
+double provider_parse_duration(const char *s);
+
+/* ---- the scheduler (sched.c, ratelimit.c) ---- */
+
+typedef struct Scheduler Scheduler;
+/* Called once per submitted request, on the thread that runs sched_run, when the request has its
+ * final answer (ok, row error after retries, or fatal). The request is borrowed. */
+typedef void (*SchedDone)(void *ud, LmRequest *req, const LmAnswer *ans);
+
+Scheduler *sched_new(void);
+void       sched_free(Scheduler *s);
+/* Register a model (borrowed; must outlive the scheduler's use of it). */
+void       sched_add_model(Scheduler *s, LmModel *m);
+/* Queue a request (consumed) for model m. */
+void       sched_submit(Scheduler *s, LmModel *m, LmRequest *req, SchedDone done, void *ud);
+/* Send everything queued, pacing each model under its limits, retrying as runtime.md says, until no
+ * work is left. Returns 0, or -1 after a fatal answer (then the remaining requests are completed
+ * with that fatal answer and err says which alias failed and what to do). */
+int        sched_run(Scheduler *s, fql_error *err);
+/* Ask sched_run to stop soon (from a signal handler or another thread): queued requests are
+ * completed as failed with kind "cancelled". */
+void       sched_cancel(Scheduler *s);
+
+typedef struct SchedStats {
+    int64_t requests, retries, rate_limited, failures;
+    int64_t input_tokens, cached_input_tokens, output_tokens, reasoning_tokens;
+    double cost_usd;
+    double latency_ms_sum; int64_t latency_n;
+    double *latencies; int nlat, caplat;   /* for p95 */
+} SchedStats;
+/* Cumulative statistics of model m since the scheduler was made (borrowed). */
+const SchedStats *sched_stats(Scheduler *s, const LmModel *m);
+
+/* Token bucket (ratelimit.c), exposed for unit tests. Refills continuously at rate per second up
+ * to capacity. */
+typedef struct Bucket { double rate, capacity, level, last; } Bucket;
+void   bucket_init(Bucket *b, double per_minute, double now);
+int    bucket_take(Bucket *b, double amount, double now);        /* 1 if taken */
+double bucket_wait(const Bucket *b, double amount, double now);  /* seconds until amount is available */
+void   bucket_give(Bucket *b, double amount, double now);        /* refund (capped at capacity) */
+/* Backoff with full jitter: uniform in [0, min(cap, base * 2^attempt)]; u in [0,1). */
+double backoff_delay(int attempt, double base, double cap, double u);
+
+#endif
