@@ -65,6 +65,7 @@ void sim_text_free(SimText *t)
 
 typedef struct Words { char **w; int n, cap; } Words;
 
+/* 1 for bytes that belong to words: ASCII letters and digits, and any non-ASCII byte. */
 static int word_char(int c)
 {
     return isalnum(c) || c >= 0x80;
@@ -91,6 +92,7 @@ static void words_split(const char *text, Words *ws)
     }
 }
 
+/* Frees the words of ws (NULL-safe contents). */
 static void words_free(Words *ws)
 {
     for (int i = 0; i < ws->n; i++) free(ws->w[i]);

@@ -19,6 +19,7 @@ json_t *sim_anthropic_error(const char *type, const char *msg)
     return json_pack("{s:s,s:{s:s,s:s}}", "type", "error", "error", "type", type, "message", msg);
 }
 
+/* Answers an Anthropic error with a request-id header. */
 static void fail(SimCall *c, int status, const char *type, const char *msg)
 {
     sim_resp_json(c->resp, status, sim_anthropic_error(type, msg));
@@ -301,6 +302,7 @@ static pthread_mutex_t ab_mu = PTHREAD_MUTEX_INITIALIZER;
 static ABatch **abatches;
 static int nab, capab;
 
+/* Returns the batch with id (borrowed) or NULL. Called with ab_mu held. */
 static ABatch *ab_find(const char *id)
 {
     for (int i = 0; i < nab; i++) if (strcmp(abatches[i]->id, id) == 0) return abatches[i];

@@ -25,6 +25,7 @@ json_t *sim_gemini_error(int code, const char *status, const char *msg)
     return json_pack("{s:{s:i,s:s,s:s}}", "error", "code", code, "message", msg, "status", status);
 }
 
+/* Answers a Google error {"error":{code,message,status}}. */
 static void fail(SimCall *c, int code, const char *status, const char *msg)
 {
     sim_resp_json(c->resp, code, sim_gemini_error(code, status, msg));
@@ -69,6 +70,7 @@ static char *parts_text(json_t *parts)
     return b.data;
 }
 
+/* Returns member camel of o, or snake when camel is absent (borrowed). */
 static json_t *get2(json_t *o, const char *camel, const char *snake)
 {
     json_t *v = json_object_get(o, camel);
@@ -296,6 +298,7 @@ static void embed(SimCall *c, const char *model, json_t *req, int batch)
     json_decref(reqs);
 }
 
+/* The models.get description of m (new reference). */
 static json_t *model_json(const SimModelInfo *m)
 {
     json_t *methods = m->embedding_dim ? json_pack("[s,s]", "embedContent", "batchEmbedContents")
@@ -372,6 +375,7 @@ void sim_gemini_handle(SimCall *c)
 
 /* ---- OAuth token endpoint ---- */
 
+/* Answers 400 in Google OAuth's shape {error, error_description}. */
 static void oauth_fail(SimCall *c, const char *err, const char *desc)
 {
     sim_resp_json(c->resp, 400, json_pack("{s:s,s:s}", "error", err, "error_description", desc));

@@ -54,6 +54,7 @@ static size_t nheap, capheap;
 static int tm_stop;
 static pthread_t tm_thread;
 
+/* Adds d to the min-heap of due times. Called with tm_mu held. */
 static void heap_push(Due d)
 {
     if (nheap == capheap) {
@@ -66,6 +67,7 @@ static void heap_push(Due d)
     heap[i] = d;
 }
 
+/* Removes and returns the earliest entry of the non-empty heap. Called with tm_mu held. */
 static Due heap_pop(void)
 {
     Due top = heap[0], last = heap[--nheap];
@@ -118,6 +120,7 @@ static void *timer_main(void *arg)
     return NULL;
 }
 
+/* Starts the timer thread (its condition variable waits on the monotonic clock). */
 static void timer_start(void)
 {
     pthread_condattr_t a;
@@ -128,6 +131,7 @@ static void timer_start(void)
     pthread_create(&tm_thread, NULL, timer_main, NULL);
 }
 
+/* Stops the timer thread after it has resumed every suspended connection. */
 static void timer_stop(void)
 {
     pthread_mutex_lock(&tm_mu);
@@ -204,6 +208,7 @@ static int check_key(SimCall *c)
 
 /* ---- /sim/ control endpoints ---- */
 
+/* Serves the /sim/ control endpoints (stats, reset, config, health). */
 static void control(SimCall *c, struct MHD_Connection *conn)
 {
     SimResp *r = c->resp;
@@ -356,6 +361,8 @@ static enum MHD_Result respond(Req *r, struct MHD_Connection *conn)
     return ok;
 }
 
+/* libmicrohttpd's access handler: gathers the body, routes the request once, waits for its
+ * simulated latency (suspended), then answers. Returns MHD_NO to close without an answer. */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **con_cls)
@@ -385,6 +392,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return respond(r, conn);
 }
 
+/* libmicrohttpd's completion callback: frees the request state. */
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
     (void)cls; (void)conn; (void)toe;
@@ -398,6 +406,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 /* ---- command line ---- */
 
+/* Prints the command-line summary to f. */
 static void usage(FILE *f)
 {
     fputs("usage: fql-sim [--port N] [--config FILE] [--log FILE] [--threads N] [--jwt-pubkey PEMFILE]\n"
@@ -407,6 +416,7 @@ static void usage(FILE *f)
           "Prints {\"port\": N} as its first line; stops on SIGTERM or SIGINT.\n", f);
 }
 
+/* Parses flags, loads the configuration, serves until SIGTERM/SIGINT, then frees everything. */
 int main(int argc, char **argv)
 {
     int port = 0, threads = 0;

@@ -539,12 +539,14 @@ static int nfiles, capfiles;
 static OBatch **batches;
 static int nbatches, capbatches;
 
+/* Returns the stored file with id (borrowed) or NULL. Called with ob_mu held. */
 static OFile *file_find(const char *id)
 {
     for (int i = 0; i < nfiles; i++) if (strcmp(files[i]->id, id) == 0) return files[i];
     return NULL;
 }
 
+/* Returns the batch with id (borrowed) or NULL. Called with ob_mu held. */
 static OBatch *batch_find(const char *id)
 {
     for (int i = 0; i < nbatches; i++) if (strcmp(batches[i]->id, id) == 0) return batches[i];
@@ -574,6 +576,7 @@ static OFile *file_add(const char *filename, const char *purpose, const char *da
     return f;
 }
 
+/* The file object of f (new reference). */
 static json_t *file_json(const OFile *f)
 {
     return json_pack("{s:s,s:s,s:I,s:I,s:s,s:s,s:s,s:n,s:n}", "id", f->id, "object", "file", "bytes", (json_int_t)f->len,
@@ -651,6 +654,7 @@ static void files_create(SimCall *c)
     free(fname);
 }
 
+/* The batch object of b as GET /v1/batches/{id} returns it (new reference). */
 static json_t *batch_json(const OBatch *b)
 {
     const char *status = b->cancelled ? "cancelled" : b->done ? "completed" : "in_progress";

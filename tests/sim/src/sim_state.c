@@ -59,6 +59,7 @@ void sim_state_init(void)
 {
 }
 
+/* Frees a model's state (NULL-safe). */
 static void model_free(ModelState *m)
 {
     if (!m) return;
@@ -90,16 +91,19 @@ static ModelState *model_get(const char *name, SimProvider p)
     return m;
 }
 
+/* Removes event e from the window sums s. */
 static void sums_sub(Sums *s, const Ev *e)
 {
     s->req--; s->tok -= e->tok; s->in -= e->in; s->out -= e->out;
 }
 
+/* Adds event e to the window sums s. */
 static void sums_add(Sums *s, const Ev *e)
 {
     s->req++; s->tok += e->tok; s->in += e->in; s->out += e->out;
 }
 
+/* Raises each maximum of mx to the matching sum of s. */
 static void sums_max(Sums *mx, const Sums *s)
 {
     if (s->req > mx->req) mx->req = s->req;
@@ -275,6 +279,7 @@ void sim_record(const char *model, SimProvider p, int status, long in_tok, long 
     pthread_mutex_unlock(&st_mu);
 }
 
+/* The sums s as a JSON object (new reference). */
 static json_t *sums_json(const Sums *s)
 {
     return json_pack("{s:I,s:I,s:I,s:I}", "requests", (json_int_t)s->req, "tokens", (json_int_t)s->tok,

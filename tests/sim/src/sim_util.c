@@ -274,6 +274,7 @@ char *sim_seconds_str(double s)
 
 /* ---- base64url ---- */
 
+/* The value of a base64 or base64url digit, or -1. */
 static int b64val(int c)
 {
     if (c >= 'A' && c <= 'Z') return c - 'A';
@@ -307,6 +308,7 @@ unsigned char *sim_b64url_decode(const char *s, size_t n, size_t *out_len)
 
 /* ---- forms ---- */
 
+/* The value of a hex digit, or -1. */
 static int hexval(int c)
 {
     if (c >= '0' && c <= '9') return c - '0';
