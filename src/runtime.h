@@ -46,9 +46,20 @@ typedef struct LmModel {
     /* catalog */
     double price_in, price_cached_in, price_out;   /* USD per million tokens; < 0 unknown */
     int64_t context_window;      /* tokens; 0 unknown */
+    /* vertex: the OAuth2 access token in use (secret, like api_key) and when it expires (Unix
+     * seconds; 0 = unknown, e.g. from GOOGLE_ACCESS_TOKEN). Filled by vertex_access_token. */
+    char *access_token;
+    double token_expiry;
 } LmModel;
 
 void lm_model_free(LmModel *m);
+
+/* Vertex: make m->access_token a valid token: GOOGLE_ACCESS_TOKEN (m->api_key) when set, else a
+ * service-account file named by GOOGLE_APPLICATION_CREDENTIALS, whose RS256-signed JWT is exchanged
+ * at its token_uri (blocking libcurl I/O, only when no cached token is valid for 5 more minutes).
+ * Not const: the token is cached in m. 0 ok (and *token = a copy the caller frees, when token is
+ * not NULL); -1 with *err (xasprintf'd; never contains a secret). */
+int vertex_access_token(LmModel *m, char **token, char **err);
 
 /* ---- requests and answers ---- */
 
