@@ -86,28 +86,32 @@ int provider_build(const LmModel *m, const LmRequest *r, HttpRequest *out, char 
 {
     memset(out, 0, sizeof *out);
     *err = NULL;
+    int rc = -1;
     switch (m->provider) {
-    case PROV_OPENAI: case PROV_OPENROUTER: return openai_build(m, r, out, err);
-    case PROV_ANTHROPIC: return anthropic_build(m, r, out, err);
-    case PROV_GEMINI: case PROV_VERTEX: return gemini_build(m, r, out, err);
-    case PROV_COHERE: return cohere_build(m, r, out, err);
+    case PROV_OPENAI: case PROV_OPENROUTER: rc = openai_build(m, r, out, err); break;
+    case PROV_ANTHROPIC: rc = anthropic_build(m, r, out, err); break;
+    case PROV_GEMINI: case PROV_VERTEX: rc = gemini_build(m, r, out, err); break;
+    case PROV_COHERE: rc = cohere_build(m, r, out, err); break;
+    default: *err = xasprintf("unknown provider"); break;
     }
-    *err = xasprintf("unknown provider");
-    return -1;
+    if (rc) http_request_free(out);   /* a failed build leaves nothing to free */
+    return rc;
 }
 
 int provider_build_key_check(const LmModel *m, HttpRequest *out, char **err)
 {
     memset(out, 0, sizeof *out);
     *err = NULL;
+    int rc = -1;
     switch (m->provider) {
-    case PROV_OPENAI: case PROV_OPENROUTER: return openai_build_key_check(m, out, err);
-    case PROV_ANTHROPIC: return anthropic_build_key_check(m, out, err);
-    case PROV_GEMINI: case PROV_VERTEX: return gemini_build_key_check(m, out, err);
-    case PROV_COHERE: return cohere_build_key_check(m, out, err);
+    case PROV_OPENAI: case PROV_OPENROUTER: rc = openai_build_key_check(m, out, err); break;
+    case PROV_ANTHROPIC: rc = anthropic_build_key_check(m, out, err); break;
+    case PROV_GEMINI: case PROV_VERTEX: rc = gemini_build_key_check(m, out, err); break;
+    case PROV_COHERE: rc = cohere_build_key_check(m, out, err); break;
+    default: *err = xasprintf("unknown provider"); break;
     }
-    *err = xasprintf("unknown provider");
-    return -1;
+    if (rc) http_request_free(out);
+    return rc;
 }
 
 /* Replace every occurrence of secret in *s by "[redacted]" (providers sometimes echo a key). */
@@ -305,25 +309,31 @@ double hdr_retry_after(const char *headers, double now)
     return w;
 }
 
+/* The wait spelled at s: a Go duration ("1.574s", "20ms", "6m0s") or "20 seconds"; -1 if none. */
+static double spelled_wait(const char *s)
+{
+    const char *end;
+    double d = duration_prefix(s, &end);
+    if (d >= 0) return d;
+    char *e;
+    double v = strtod(s, &e);
+    if (e == s || !isfinite(v) || v < 0) return -1;
+    while (*e == ' ') e++;
+    if (!strncasecmp(e, "ms", 2) || !strncasecmp(e, "milli", 5)) return v / 1000;
+    if (!strncasecmp(e, "s", 1)) return v;
+    if (!strncasecmp(e, "min", 3)) return v * 60;
+    if (!strncasecmp(e, "h", 1)) return v * 3600;
+    return -1;
+}
+
 double text_try_again(const char *msg)
 {
-    if (!msg) return -1;
-    static const char phrase[] = "try again in ";
-    for (const char *p = msg; (p = strcasestr(p, phrase)); p++) {
-        const char *s = p + sizeof phrase - 1, *end;
-        double d = duration_prefix(s, &end);
-        if (d >= 0) return d;
-        /* "try again in 20 seconds" */
-        char *e;
-        double v = strtod(s, &e);
-        if (e != s && isfinite(v) && v >= 0) {
-            while (*e == ' ') e++;
-            if (!strncasecmp(e, "ms", 2) || !strncasecmp(e, "milli", 5)) return v / 1000;
-            if (!strncasecmp(e, "s", 1)) return v;
-            if (!strncasecmp(e, "min", 3)) return v * 60;
-            if (!strncasecmp(e, "h", 1)) return v * 3600;
+    static const char *const phrases[] = { "try again in ", "retry in " };
+    for (size_t k = 0; msg && k < sizeof phrases / sizeof phrases[0]; k++)
+        for (const char *p = msg; (p = strcasestr(p, phrases[k])); p++) {
+            double d = spelled_wait(p + strlen(phrases[k]));
+            if (d >= 0) return d;
         }
-    }
     return -1;
 }
 

@@ -57,7 +57,8 @@ char *hdr_get(const char *headers, const char *name);
 double hdr_number(const char *headers, const char *name);
 /* The server's wait from retry-after-ms, then retry-after (seconds or an HTTP date); -1 if none. */
 double hdr_retry_after(const char *headers, double now);
-/* "... Please try again in 1.574s." / "in 20ms" / "in 6m0s" -> seconds; -1 if no such phrase. */
+/* "... Please try again in 1.574s." / "in 20ms" / "in 6m0s" / Gemini's "Please retry in 47.5s." ->
+ * seconds; -1 if no such phrase. */
 double text_try_again(const char *msg);
 /* RFC 3339 / ISO 8601 time ("2026-01-02T03:04:05.678Z", "+01:00" offsets) -> Unix seconds; -1. */
 double parse_rfc3339(const char *s);

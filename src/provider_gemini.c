@@ -1,21 +1,505 @@
-/* provider_gemini.c: placeholder (being written). */
+/* provider_gemini.c: Google's generateContent protocol, for the Gemini Developer API (key in
+ * x-goog-api-key) and Vertex AI (OAuth2 bearer token, project and location in the path):
+ * generateContent with responseJsonSchema, batchEmbedContents, the key check, the classification
+ * of every answer (providers.md, "Google Gemini"), and vertex_access_token, which turns a
+ * service-account file into an access token (the one function here that does I/O).
+ */
+#include <ctype.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <curl/curl.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/bio.h>
 #include "provider.h"
+
+#define GEMINI_MAX_EMBED_INPUTS 100
+
+/* The host, without a trailing API version someone may have added. */
+static char *host_of(const LmModel *m)
+{
+    const char *b = m->base_url && *m->base_url ? m->base_url
+                  : m->provider == PROV_VERTEX ? "https://us-central1-aiplatform.googleapis.com"
+                  : "https://generativelanguage.googleapis.com";
+    size_t n = strlen(b);
+    while (n > 0 && b[n - 1] == '/') n--;
+    static const char *const tails[] = { "/v1beta", "/v1beta1", "/v1" };
+    for (size_t i = 0; i < sizeof tails / sizeof tails[0]; i++) {
+        size_t tl = strlen(tails[i]);
+        if (n >= tl && !strncmp(b + n - tl, tails[i], tl)) { n -= tl; break; }
+    }
+    return xstrndup(b, n);
+}
+
+/* The model id without a "models/" prefix. */
+static const char *model_id(const LmModel *m)
+{
+    const char *id = m->model_name ? m->model_name : "";
+    return !strncmp(id, "models/", 7) ? id + 7 : id;
+}
+
+/* The URL of the model's resource (":method" is appended by the caller), or NULL with *err. */
+static char *model_url(const LmModel *m, char **err)
+{
+    char *host = host_of(m);
+    char *u;
+    if (m->provider == PROV_VERTEX) {
+        if (!m->project || !*m->project) {
+            free(host);
+            *err = xasprintf("Vertex AI needs a project (the model's project: option or GOOGLE_CLOUD_PROJECT)");
+            return NULL;
+        }
+        u = xasprintf("%s/v1/projects/%s/locations/%s/publishers/google/models/%s", host, m->project,
+                      m->location && *m->location ? m->location : "us-central1", model_id(m));
+    } else {
+        u = xasprintf("%s/v1beta/models/%s", host, model_id(m));
+    }
+    free(host);
+    return u;
+}
+
+/* Authentication: the API key, or Vertex's access token (from vertex_access_token, else
+ * GOOGLE_ACCESS_TOKEN, which the model resolution put in api_key). */
+static int add_auth(const LmModel *m, HttpRequest *out, char **err)
+{
+    if (m->provider == PROV_VERTEX) {
+        const char *tok = m->access_token && *m->access_token ? m->access_token : m->api_key;
+        if (!tok || !*tok) {
+            *err = xasprintf("Vertex AI has no access token (set GOOGLE_ACCESS_TOKEN, or GOOGLE_APPLICATION_CREDENTIALS to a "
+                             "service-account key file)");
+            return -1;
+        }
+        http_add_header(out, "Authorization: Bearer %s", tok);
+    } else if (m->api_key && *m->api_key) {
+        http_add_header(out, "x-goog-api-key: %s", m->api_key);
+    }
+    return 0;
+}
+
+static json_t *text_parts(const char *text)
+{
+    return json_pack("[{s:s}]", "text", text ? text : "");
+}
 
 int gemini_build(const LmModel *m, const LmRequest *r, HttpRequest *out, char **err)
 {
-    *err = xasprintf("the %s adapter is not written yet", "gemini");
-    return -1;
+    char *base = model_url(m, err);
+    if (!base) return -1;
+    json_t *body = json_object();
+    if (r->kind == LM_EMBED) {
+        if (r->ninputs < 1 || r->ninputs > GEMINI_MAX_EMBED_INPUTS) {
+            *err = xasprintf("a batchEmbedContents request takes 1 to %d inputs, not %d (split the batch)",
+                             GEMINI_MAX_EMBED_INPUTS, r->ninputs);
+            json_decref(body);
+            free(base);
+            return -1;
+        }
+        char *mname = xasprintf("models/%s", model_id(m));
+        json_t *reqs = json_array();
+        for (int i = 0; i < r->ninputs; i++) {
+            json_t *one = json_pack("{s:s, s:{s:o}}", "model", mname, "content", "parts", text_parts(r->inputs[i]));
+            if (m->dimensions > 0) json_object_set_new(one, "outputDimensionality", json_integer(m->dimensions));
+            json_array_append_new(reqs, one);
+        }
+        free(mname);
+        json_object_set_new(body, "requests", reqs);
+        http_start(out, "POST", xasprintf("%s:batchEmbedContents", base));
+    } else {
+        if (r->system && *r->system)
+            json_object_set_new(body, "systemInstruction", json_pack("{s:o}", "parts", text_parts(r->system)));
+        json_object_set_new(body, "contents", json_pack("[{s:s, s:o}]", "role", "user", "parts", text_parts(r->user)));
+        json_t *gc = json_object();
+        double temp = provider_temperature(m, r);
+        if (!isnan(temp)) json_object_set_new(gc, "temperature", json_real(temp));
+        int maxt = provider_max_tokens(m, r, 0);
+        if (maxt > 0) json_object_set_new(gc, "maxOutputTokens", json_integer(maxt));
+        if (r->schema) {
+            json_object_set_new(gc, "responseMimeType", json_string("application/json"));
+            json_object_set(gc, "responseJsonSchema", r->schema);
+        }
+        if (json_object_size(gc)) json_object_set_new(body, "generationConfig", gc);
+        else json_decref(gc);
+        http_start(out, "POST", xasprintf("%s:generateContent", base));
+    }
+    free(base);
+    if (add_auth(m, out, err)) {
+        json_decref(body);
+        return -1;
+    }
+    http_add_header(out, "Content-Type: application/json");
+    http_set_json(out, body);
+    return 0;
 }
 
 int gemini_build_key_check(const LmModel *m, HttpRequest *out, char **err)
 {
-    *err = xasprintf("the %s adapter is not written yet", "gemini");
-    return -1;
+    if (m->provider == PROV_VERTEX) {
+        char *u = model_url(m, err);   /* models.get of the model itself: checks token, project and model */
+        if (!u) return -1;
+        http_start(out, "GET", u);
+    } else {
+        char *host = host_of(m);
+        http_start(out, "GET", xasprintf("%s/v1beta/models", host));
+        free(host);
+    }
+    return add_auth(m, out, err);
+}
+
+/* ---- answers ---- */
+
+static int contains(const char *s, const char *needle) { return s && strcasestr(s, needle) != NULL; }
+
+/* The details entry whose @type ends with suffix (".RetryInfo"), or NULL. */
+static json_t *detail(json_t *details, const char *suffix)
+{
+    size_t i, sl = strlen(suffix);
+    json_t *d;
+    json_array_foreach(details, i, d) {
+        const char *t = jstr(d, "@type");
+        if (t && strlen(t) >= sl && !strcmp(t + strlen(t) - sl, suffix)) return d;
+    }
+    return NULL;
+}
+
+/* Whether a QuotaFailure names a per-day quota (which will not clear for hours). */
+static int per_day_quota(json_t *details)
+{
+    size_t i, j;
+    json_t *d, *v;
+    json_array_foreach(details, i, d) {
+        const char *t = jstr(d, "@type");
+        if (!t || !strstr(t, "QuotaFailure")) continue;
+        json_array_foreach(jarr(d, "violations"), j, v) {
+            const char *q = jstr(v, "quotaId");
+            if (contains(q, "PerDay") || contains(jstr(v, "quotaMetric"), "per_day")) return 1;
+        }
+    }
+    return 0;
+}
+
+static void classify(const LmModel *m, long status, json_t *e, const char *headers, const char *body, size_t body_len,
+                     LmAnswer *a)
+{
+    int vertex = m->provider == PROV_VERTEX;
+    const char *who = vertex ? "Vertex AI" : "Gemini";
+    const char *env = m->api_key_env ? m->api_key_env : vertex ? "GOOGLE_ACCESS_TOKEN" : "GEMINI_API_KEY";
+    const char *gstatus = jstr(e, "status");
+    const char *msg = jstr(e, "message");
+    json_t *details = jarr(e, "details");
+    json_t *info = detail(details, ".ErrorInfo");
+    const char *reason = jstr(info, "reason");
+    char *ex = NULL;
+    if (!msg) msg = ex = body_excerpt(body, body_len, 300);
+    if (status == 429 || contains(gstatus, "RESOURCE_EXHAUSTED")) {
+        if (per_day_quota(details))
+            answer_set(a, LM_FATAL, "quota", "%s: the daily quota is used up: %s (wait for the reset at midnight Pacific time, "
+                       "or raise the quota / enable billing for the project of the key in %s)", who, msg, env);
+        else {
+            answer_set(a, LM_RATE_LIMITED, "rate_limit", "%s", msg);
+            a->retry_after_s = provider_parse_duration(jstr(detail(details, ".RetryInfo"), "retryDelay"));
+            if (a->retry_after_s < 0) a->retry_after_s = hdr_retry_after(headers, now_unix());
+            if (a->retry_after_s < 0) a->retry_after_s = text_try_again(msg);   /* "Please retry in 47.5s." */
+        }
+    } else if ((reason && (!strcmp(reason, "API_KEY_INVALID") || !strcmp(reason, "API_KEY_SERVICE_BLOCKED"))) ||
+               contains(msg, "API key not valid") || contains(msg, "API key expired")) {
+        answer_set(a, LM_FATAL, "auth", "%s rejected the API key: %s (set a valid key in %s)", who, msg, env);
+    } else if (status == 401 || contains(gstatus, "UNAUTHENTICATED")) {
+        answer_set(a, LM_FATAL, "auth", "%s rejected the credentials: %s (%s)", who, msg,
+                   vertex ? "check GOOGLE_ACCESS_TOKEN or GOOGLE_APPLICATION_CREDENTIALS" : "set a valid key in GEMINI_API_KEY");
+    } else if (status == 403 || contains(gstatus, "PERMISSION_DENIED")) {
+        answer_set(a, LM_FATAL, "auth", "%s refused access: %s (check the key's or service account's permissions and "
+                   "that the API is enabled for the project)", who, msg);
+    } else if (status == 404 || contains(gstatus, "NOT_FOUND")) {
+        answer_set(a, LM_FATAL, "unknown_model", "%s: not found: %s (check the model name '%s'%s)", who, msg,
+                   model_id(m), vertex ? ", the project and the location" : " and the base URL");
+    } else if (status == 413) {
+        answer_set(a, LM_ROW_ERROR, "request_too_large", "%s", msg);
+    } else if (status == 400 && (contains(msg, "input token count") || contains(msg, "exceeds the maximum number of tokens") ||
+                                 contains(msg, "context window"))) {
+        answer_set(a, LM_ROW_ERROR, "context_window", "%s", msg);
+    } else if (status == 400 && contains(gstatus, "FAILED_PRECONDITION")) {
+        /* e.g. "User location is not supported", "free tier is not available ... enable billing" */
+        answer_set(a, LM_FATAL, "precondition", "%s: %s", who, msg);
+    } else if (status_transient(status)) {
+        const char *kind = status == 408 || status == 504 ? "timeout" : status == 409 ? "conflict"
+                         : status == 503 ? "overloaded" : status == 502 ? "bad_gateway" : "server_error";
+        answer_set(a, LM_RETRY, kind, "%s", msg);
+        a->retry_after_s = provider_parse_duration(jstr(detail(details, ".RetryInfo"), "retryDelay"));
+        if (a->retry_after_s < 0) a->retry_after_s = hdr_retry_after(headers, now_unix());
+    } else if (status >= 400) {
+        answer_set(a, LM_ROW_ERROR, "bad_request", "%s", msg);
+    } else {
+        answer_set(a, LM_ROW_ERROR, "unexpected_status", "unexpected HTTP status %ld: %s", status, msg);
+    }
+    if (!a->error_message || !*a->error_message) {
+        free(a->error_message);
+        a->error_message = xasprintf("HTTP %ld", status);
+    }
+    free(ex);
+}
+
+static void parse_generate(const LmRequest *r, json_t *root, const char *body, size_t body_len, LmAnswer *a)
+{
+    json_t *u = jobj(root, "usageMetadata");
+    a->input_tokens = jint(u, "promptTokenCount");
+    a->cached_input_tokens = jint(u, "cachedContentTokenCount");
+    a->reasoning_tokens = jint(u, "thoughtsTokenCount");
+    /* thinking is billed as output: output_tokens counts it, as OpenAI's completion_tokens does */
+    a->output_tokens = jint(u, "candidatesTokenCount") + a->reasoning_tokens;
+    json_t *cand = json_array_get(jarr(root, "candidates"), 0);
+    const char *block = jstr(jobj(root, "promptFeedback"), "blockReason");
+    if (!json_is_object(cand)) {
+        if (block) answer_set(a, LM_ROW_ERROR, "content_filter", "the prompt was blocked (%s)", block);
+        else {
+            char *ex = body_excerpt(body, body_len, 200);
+            answer_set(a, LM_RETRY, "bad_response", "the answer has no candidates: %s", ex);
+            free(ex);
+        }
+        return;
+    }
+    const char *fin = jstr(cand, "finishReason");
+    static const char *const filtered[] = { "SAFETY", "RECITATION", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII",
+                                            "IMAGE_SAFETY", "LANGUAGE" };
+    for (size_t i = 0; fin && i < sizeof filtered / sizeof filtered[0]; i++)
+        if (!strcmp(fin, filtered[i])) {
+            answer_set(a, LM_ROW_ERROR, "content_filter", "the answer was withheld (finishReason %s)", fin);
+            return;
+        }
+    int has_schema = r && r->schema;
+    if (fin && !strcmp(fin, "MAX_TOKENS") && has_schema) {
+        answer_set(a, LM_ROW_ERROR, "max_tokens",
+                   "the structured answer was cut off at the output limit (%lld tokens); raise max_output_tokens",
+                   (long long)a->output_tokens);
+        return;
+    }
+    Buf text;
+    buf_init(&text);
+    size_t i;
+    json_t *p;
+    json_array_foreach(jarr(jobj(cand, "content"), "parts"), i, p) {
+        json_t *thought = json_object_get(p, "thought");
+        if (json_is_true(thought)) continue;   /* a thought summary, not the answer */
+        const char *t = jstr(p, "text");
+        if (t) buf_puts(&text, t);
+    }
+    a->text = buf_take(&text);
+    a->outcome = LM_OK;
+    if (has_schema) answer_take_json(a);
+}
+
+static void parse_embed(const LmRequest *r, json_t *root, LmAnswer *a)
+{
+    json_t *embs = jarr(root, "embeddings");
+    int n = r ? r->ninputs : (int)json_array_size(embs);
+    if (!embs || (int)json_array_size(embs) != n || n <= 0) {
+        answer_set(a, LM_RETRY, "bad_response", "the embeddings answer has %d vectors for %d inputs", (int)json_array_size(embs), n);
+        return;
+    }
+    int dim = (int)json_array_size(jarr(json_array_get(embs, 0), "values"));
+    if (dim <= 0) {
+        answer_set(a, LM_RETRY, "bad_response", "the embeddings answer has an empty vector");
+        return;
+    }
+    float *vec = xcalloc((size_t)n * (size_t)dim, sizeof *vec);
+    for (int k = 0; k < n; k++) {
+        json_t *vals = jarr(json_array_get(embs, (size_t)k), "values");
+        if ((int)json_array_size(vals) != dim) {
+            free(vec);
+            answer_set(a, LM_RETRY, "bad_response", "the embeddings answer is malformed at embeddings[%d]", k);
+            return;
+        }
+        size_t j;
+        json_t *x;
+        json_array_foreach(vals, j, x) vec[(size_t)k * (size_t)dim + j] = (float)json_number_value(x);
+    }
+    a->vectors = vec;
+    a->nvec = n;
+    a->dim = dim;
+    a->outcome = LM_OK;
 }
 
 void gemini_parse(const LmModel *m, const LmRequest *r, long status, const char *headers,
-                const char *body, size_t body_len, LmAnswer *out)
+                  const char *body, size_t body_len, LmAnswer *a)
 {
-    answer_set(out, LM_FATAL, "unsupported", "the %s adapter is not written yet", "gemini");
+    json_t *root = body_json(body, body_len);
+    json_t *e = jobj(root, "error");
+    if (status < 200 || status >= 300 || e) {
+        json_t *c = json_object_get(e, "code");
+        if (status >= 200 && status < 300) status = json_is_integer(c) ? (long)json_integer_value(c) : 500;
+        classify(m, status, e, headers, body, body_len, a);
+    } else if (!json_is_object(root)) {
+        char *ex = body_excerpt(body, body_len, 200);
+        answer_set(a, LM_RETRY, "bad_response", "the answer is not JSON: %s", ex);
+        free(ex);
+    } else if (!r) {
+        a->outcome = LM_OK;   /* the key check */
+    } else if (r->kind == LM_EMBED) {
+        parse_embed(r, root, a);
+    } else {
+        parse_generate(r, root, body, body_len, a);
+    }
+    json_decref(root);
 }
-int vertex_access_token(LmModel *m, char **token, char **err) { *err = xasprintf("not yet"); if (token) *token = 0; return -1; }
+
+/* ---- Vertex access tokens ---- */
+
+static char *b64url(const unsigned char *p, size_t n)
+{
+    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    char *out = xmalloc(n / 3 * 4 + 5), *o = out;
+    size_t i = 0;
+    for (; i + 2 < n; i += 3) {
+        unsigned v = (unsigned)p[i] << 16 | (unsigned)p[i + 1] << 8 | p[i + 2];
+        *o++ = tbl[v >> 18 & 63]; *o++ = tbl[v >> 12 & 63]; *o++ = tbl[v >> 6 & 63]; *o++ = tbl[v & 63];
+    }
+    if (i + 1 == n) {
+        unsigned v = (unsigned)p[i] << 16;
+        *o++ = tbl[v >> 18 & 63]; *o++ = tbl[v >> 12 & 63];
+    } else if (i + 2 == n) {
+        unsigned v = (unsigned)p[i] << 16 | (unsigned)p[i + 1] << 8;
+        *o++ = tbl[v >> 18 & 63]; *o++ = tbl[v >> 12 & 63]; *o++ = tbl[v >> 6 & 63];
+    }
+    *o = 0;
+    return out;
+}
+
+/* An RS256 JWT "header.claims.signature" signed with the PEM private key, or NULL with *err. */
+static char *sign_jwt(const char *pem, json_t *header, json_t *claims, char **err)
+{
+    char *h = json_dumps(header, JSON_COMPACT), *c = json_dumps(claims, JSON_COMPACT);
+    char *hb = b64url((const unsigned char *)h, strlen(h)), *cb = b64url((const unsigned char *)c, strlen(c));
+    free(h);
+    free(c);
+    char *input = xasprintf("%s.%s", hb, cb), *jwt = NULL;
+    free(hb);
+    free(cb);
+    BIO *bio = BIO_new_mem_buf(pem, -1);
+    EVP_PKEY *key = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    size_t siglen = 0;
+    unsigned char *sig = NULL;
+    if (!key) *err = xasprintf("the service-account file's private_key is not a PEM private key");
+    else if (!ctx || EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, key) != 1 ||
+             EVP_DigestSign(ctx, NULL, &siglen, (const unsigned char *)input, strlen(input)) != 1 ||
+             !(sig = xmalloc(siglen)) ||
+             EVP_DigestSign(ctx, sig, &siglen, (const unsigned char *)input, strlen(input)) != 1)
+        *err = xasprintf("cannot sign the service-account JWT with OpenSSL");
+    else {
+        char *sb = b64url(sig, siglen);
+        jwt = xasprintf("%s.%s", input, sb);
+        free(sb);
+    }
+    free(sig);
+    EVP_MD_CTX_free(ctx);
+    EVP_PKEY_free(key);
+    BIO_free(bio);
+    free(input);
+    return jwt;
+}
+
+static size_t collect(char *p, size_t size, size_t n, void *ud)
+{
+    Buf *b = ud;
+    if (b->len + size * n > (1u << 20)) return 0;   /* a token answer is small; stop a runaway body */
+    buf_append(b, p, size * n);
+    return size * n;
+}
+
+/* POST the signed JWT to token_uri; on success the token and its lifetime in seconds. */
+static int exchange_jwt(const char *token_uri, const char *jwt, char **token, double *expires_in, char **err)
+{
+    CURL *h = curl_easy_init();
+    if (!h) {
+        *err = xasprintf("cannot start libcurl");
+        return -1;
+    }
+    char *form = xasprintf("grant_type=urn%%3Aietf%%3Aparams%%3Aoauth%%3Agrant-type%%3Ajwt-bearer&assertion=%s", jwt);
+    Buf body;
+    buf_init(&body);
+    curl_easy_setopt(h, CURLOPT_URL, token_uri);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, form);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    CURLcode rc = curl_easy_perform(h);
+    long status = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(h);
+    free(form);
+    int ret = -1;
+    json_t *root = body_json(body.data, body.len);
+    if (rc != CURLE_OK) {
+        *err = xasprintf("cannot reach the token endpoint %s: %s", token_uri, curl_easy_strerror(rc));
+    } else if (status != 200 || !jstr(root, "access_token")) {
+        const char *d = jstr(root, "error_description");
+        const char *e = jstr(root, "error");
+        char *ex = body_excerpt(body.data, body.len, 200);
+        *err = xasprintf("the token endpoint %s refused the service-account JWT (HTTP %ld): %s",
+                         token_uri, status, d ? d : e ? e : ex);
+        free(ex);
+    } else {
+        *token = xstrdup(jstr(root, "access_token"));
+        *expires_in = jnum(root, "expires_in", 3600);
+        ret = 0;
+    }
+    json_decref(root);
+    buf_free(&body);
+    return ret;
+}
+
+int vertex_access_token(LmModel *m, char **token, char **err)
+{
+    *err = NULL;
+    if (token) *token = NULL;
+    double now = now_unix();
+    int valid = m->access_token && (m->token_expiry == 0 || m->token_expiry - now > 300);
+    if (!valid && m->api_key && *m->api_key) {   /* GOOGLE_ACCESS_TOKEN: used as it is */
+        free(m->access_token);
+        m->access_token = xstrdup(m->api_key);
+        m->token_expiry = 0;
+        valid = 1;
+    }
+    if (!valid) {
+        const char *path = getenv("GOOGLE_APPLICATION_CREDENTIALS");
+        if (!path || !*path) {
+            *err = xasprintf("Vertex AI needs GOOGLE_ACCESS_TOKEN or GOOGLE_APPLICATION_CREDENTIALS (a service-account key file)");
+            return -1;
+        }
+        json_error_t je;
+        json_t *sa = json_load_file(path, 0, &je);
+        const char *email = jstr(sa, "client_email"), *pem = jstr(sa, "private_key");
+        const char *uri = jstr(sa, "token_uri") ? jstr(sa, "token_uri") : "https://oauth2.googleapis.com/token";
+        if (!sa) {
+            *err = xasprintf("cannot read the service-account file %s (GOOGLE_APPLICATION_CREDENTIALS): %s", path, je.text);
+            return -1;
+        }
+        if (!email || !pem) {
+            json_decref(sa);
+            *err = xasprintf("the service-account file %s (GOOGLE_APPLICATION_CREDENTIALS) lacks client_email or private_key", path);
+            return -1;
+        }
+        json_int_t iat = (json_int_t)now;
+        json_t *hdr = json_pack("{s:s, s:s}", "alg", "RS256", "typ", "JWT");
+        if (jstr(sa, "private_key_id")) json_object_set_new(hdr, "kid", json_string(jstr(sa, "private_key_id")));
+        json_t *claims = json_pack("{s:s, s:s, s:s, s:I, s:I}", "iss", email,
+                                   "scope", "https://www.googleapis.com/auth/cloud-platform", "aud", uri,
+                                   "iat", iat, "exp", iat + 3600);
+        char *jwt = sign_jwt(pem, hdr, claims, err);
+        json_decref(hdr);
+        json_decref(claims);
+        char *tok = NULL;
+        double life = 0;
+        int rc = jwt ? exchange_jwt(uri, jwt, &tok, &life, err) : -1;
+        free(jwt);
+        json_decref(sa);
+        if (rc) return -1;
+        free(m->access_token);
+        m->access_token = tok;
+        m->token_expiry = now + (life > 0 ? life : 3600);
+    }
+    if (token) *token = xstrdup(m->access_token);
+    return 0;
+}
