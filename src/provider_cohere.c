@@ -1,20 +1,137 @@
-/* provider_cohere.c: placeholder (being written). */
+/* provider_cohere.c: Cohere's embeddings (POST /v2/embed) and the key check; Cohere is used for
+ * embedding models only. Errors are {"message": ...} (older answers: {"id","message"}).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 #include "provider.h"
+
+#define COHERE_MAX_EMBED_INPUTS 96
+
+static char *host_of(const LmModel *m)
+{
+    const char *b = m->base_url && *m->base_url ? m->base_url : "https://api.cohere.com";
+    size_t n = strlen(b);
+    while (n > 0 && b[n - 1] == '/') n--;
+    if (n >= 3 && (!strncmp(b + n - 3, "/v1", 3) || !strncmp(b + n - 3, "/v2", 3))) n -= 3;
+    return xstrndup(b, n);
+}
+
+static void add_auth(const LmModel *m, HttpRequest *out)
+{
+    if (m->api_key && *m->api_key) http_add_header(out, "Authorization: Bearer %s", m->api_key);
+}
 
 int cohere_build(const LmModel *m, const LmRequest *r, HttpRequest *out, char **err)
 {
-    *err = xasprintf("the %s adapter is not written yet", "cohere");
-    return -1;
+    if (r->kind != LM_EMBED) {
+        *err = xasprintf("Cohere is supported for embedding models only (declare it with `embedding model`)");
+        return -1;
+    }
+    if (r->ninputs < 1 || r->ninputs > COHERE_MAX_EMBED_INPUTS) {
+        *err = xasprintf("a Cohere embed request takes 1 to %d inputs, not %d (split the batch)", COHERE_MAX_EMBED_INPUTS, r->ninputs);
+        return -1;
+    }
+    json_t *texts = json_array();
+    for (int i = 0; i < r->ninputs; i++) json_array_append_new(texts, json_string(r->inputs[i] ? r->inputs[i] : ""));
+    json_t *body = json_pack("{s:s, s:o, s:s, s:[s]}", "model", m->model_name ? m->model_name : "", "texts", texts,
+                             "input_type", "search_document", "embedding_types", "float");
+    if (m->dimensions > 0) json_object_set_new(body, "output_dimension", json_integer(m->dimensions));
+    char *host = host_of(m);
+    http_start(out, "POST", xasprintf("%s/v2/embed", host));
+    free(host);
+    add_auth(m, out);
+    http_add_header(out, "Content-Type: application/json");
+    http_set_json(out, body);
+    return 0;
 }
 
 int cohere_build_key_check(const LmModel *m, HttpRequest *out, char **err)
 {
-    *err = xasprintf("the %s adapter is not written yet", "cohere");
-    return -1;
+    char *host = host_of(m);
+    http_start(out, "GET", xasprintf("%s/v1/models", host));
+    free(host);
+    add_auth(m, out);
+    return 0;
+}
+
+static int contains(const char *s, const char *needle) { return s && strcasestr(s, needle) != NULL; }
+
+static void classify(const LmModel *m, long status, const char *msg, const char *headers, LmAnswer *a)
+{
+    const char *env = m->api_key_env ? m->api_key_env : "COHERE_API_KEY";
+    if (status == 429 && (contains(msg, "trial key") || contains(msg, "per month") || contains(msg, "/ month")))
+        answer_set(a, LM_FATAL, "quota", "Cohere: %s (use a production key in %s)", msg, env);
+    else if (status == 429) {
+        answer_set(a, LM_RATE_LIMITED, "rate_limit", "%s", msg);
+        a->retry_after_s = hdr_retry_after(headers, now_unix());
+    } else if (status == 401)
+        answer_set(a, LM_FATAL, "auth", "Cohere rejected the API key: %s (set a valid key in %s)", msg, env);
+    else if (status == 402)
+        answer_set(a, LM_FATAL, "quota", "Cohere: %s (check the billing of the account whose key is in %s)", msg, env);
+    else if (status == 403)
+        answer_set(a, LM_FATAL, "auth", "Cohere refused access: %s (check the key in %s)", msg, env);
+    else if (status == 404)
+        answer_set(a, LM_FATAL, "unknown_model", "Cohere: not found: %s (check the model name '%s')", msg,
+                   m->model_name ? m->model_name : "");
+    else if (status == 413)
+        answer_set(a, LM_ROW_ERROR, "request_too_large", "%s", msg);
+    else if (status == 400 && (contains(msg, "too long") || contains(msg, "context")))
+        answer_set(a, LM_ROW_ERROR, "context_window", "%s", msg);
+    else if (status_transient(status)) {
+        answer_set(a, LM_RETRY, status == 503 ? "overloaded" : status == 408 || status == 504 ? "timeout" : "server_error", "%s", msg);
+        a->retry_after_s = hdr_retry_after(headers, now_unix());
+    } else
+        answer_set(a, LM_ROW_ERROR, "bad_request", "%s", msg);
+    if (!a->error_message || !*a->error_message) {
+        free(a->error_message);
+        a->error_message = xasprintf("HTTP %ld", status);
+    }
 }
 
 void cohere_parse(const LmModel *m, const LmRequest *r, long status, const char *headers,
-                const char *body, size_t body_len, LmAnswer *out)
+                  const char *body, size_t body_len, LmAnswer *a)
 {
-    answer_set(out, LM_FATAL, "unsupported", "the %s adapter is not written yet", "cohere");
+    json_t *root = body_json(body, body_len);
+    if (status < 200 || status >= 300) {
+        char *ex = NULL;
+        const char *msg = jstr(root, "message");
+        if (!msg) msg = ex = body_excerpt(body, body_len, 300);
+        classify(m, status, msg, headers, a);
+        free(ex);
+    } else if (!json_is_object(root)) {
+        char *ex = body_excerpt(body, body_len, 200);
+        answer_set(a, LM_RETRY, "bad_response", "the answer is not JSON: %s", ex);
+        free(ex);
+    } else if (!r) {
+        a->outcome = LM_OK;
+    } else {
+        json_t *meta = jobj(root, "meta");
+        a->input_tokens = jint(jobj(meta, "billed_units"), "input_tokens");
+        json_t *embs = json_object_get(root, "embeddings");
+        json_t *vecs = json_is_array(embs) ? embs : jarr(embs, "float");   /* v1 answers: a bare array */
+        int n = r->ninputs, dim = (int)json_array_size(json_array_get(vecs, 0));
+        if ((int)json_array_size(vecs) != n || n <= 0 || dim <= 0) {
+            answer_set(a, LM_RETRY, "bad_response", "the embeddings answer has %d vectors for %d inputs",
+                       (int)json_array_size(vecs), n);
+        } else {
+            float *v = xcalloc((size_t)n * (size_t)dim, sizeof *v);
+            for (int k = 0; k < n && a->outcome == LM_OK; k++) {
+                json_t *row = json_array_get(vecs, (size_t)k);
+                if (!json_is_array(row) || (int)json_array_size(row) != dim) {
+                    answer_set(a, LM_RETRY, "bad_response", "the embeddings answer is malformed at embeddings[%d]", k);
+                    break;
+                }
+                for (int j = 0; j < dim; j++) v[(size_t)k * (size_t)dim + (size_t)j] = (float)json_number_value(json_array_get(row, (size_t)j));
+            }
+            if (a->outcome == LM_OK) {
+                a->vectors = v;
+                a->nvec = n;
+                a->dim = dim;
+            } else {
+                free(v);
+            }
+        }
+    }
+    json_decref(root);
 }
