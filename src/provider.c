@@ -82,10 +82,24 @@ void http_request_free(HttpRequest *h)
 
 /* ---- dispatch ---- */
 
+/* Jansson refuses strings that are not UTF-8 (json_string returns NULL): say so instead of
+ * sending a request with the text missing. */
+static int check_utf8(const char *what, const char *s, int i, char **err)
+{
+    size_t bad;
+    if (!s || utf8_valid(s, strlen(s), &bad)) return 0;
+    *err = i >= 0 ? xasprintf("%s %d is not valid UTF-8 (byte %zu)", what, i + 1, bad)
+                  : xasprintf("the %s is not valid UTF-8 (byte %zu)", what, bad);
+    return -1;
+}
+
 int provider_build(const LmModel *m, const LmRequest *r, HttpRequest *out, char **err)
 {
     memset(out, 0, sizeof *out);
     *err = NULL;
+    if (check_utf8("instructions", r->system, -1, err) || check_utf8("prompt", r->user, -1, err)) return -1;
+    for (int i = 0; i < r->ninputs; i++)
+        if (check_utf8("input", r->inputs[i], i, err)) return -1;
     int rc = -1;
     switch (m->provider) {
     case PROV_OPENAI: case PROV_OPENROUTER: rc = openai_build(m, r, out, err); break;
@@ -359,7 +373,7 @@ void http_add_header(HttpRequest *out, const char *fmt, ...)
 
 void http_set_json(HttpRequest *out, json_t *body)
 {
-    char *s = json_dumps(body, JSON_COMPACT | JSON_ENSURE_ASCII);
+    char *s = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     if (!s) s = xstrdup("{}");   /* only on out of memory */
     free(out->body);

@@ -209,7 +209,7 @@ static void parse_message(const LmModel *m, const LmRequest *r, json_t *root, co
         }
         buf_free(&text);
         a->json = json_incref(input);
-        a->text = json_dumps(input, JSON_COMPACT | JSON_ENSURE_ASCII);
+        a->text = json_dumps(input, JSON_COMPACT);
         if (!a->text) a->text = xstrdup("{}");
     } else {
         a->text = buf_take(&text);

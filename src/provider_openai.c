@@ -213,7 +213,6 @@ static void classify_body(const LmModel *m, long status, json_t *root, const cha
             code = codebuf;
         }
         if (!msg) msg = jstr(src, "detail");
-        if (!msg && e == NULL) msg = jstr(root, "error");
         json_t *md = jobj(e, "metadata");
         const char *pn = jstr(md, "provider_name");
         if (pn && !a->upstream) a->upstream = xstrdup(pn);

@@ -308,6 +308,33 @@ static void t_openai_build_text(void)
     lm_model_free(m);
 }
 
+static void t_build_utf8(void)
+{
+    LmModel *m = model(PROV_ANTHROPIC, NULL, "claude-haiku-4-5");
+    LmRequest *r = chat(NULL, "caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac", NULL);
+    HttpRequest h;
+    json_t *b = BUILD(m, r, &h);
+    CHECK(!strcmp(S(jstr(json_array_get(json_object_get(b, "messages"), 0), "content")), "caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac"),
+          "UTF-8 kept: %s", S(h.body));
+    json_decref(b);
+    http_request_free(&h);
+    free(r->user);
+    r->user = xstrdup("bad \xff byte");
+    char *err = NULL;
+    CHECK(provider_build(m, r, &h, &err) == -1 && has(err, "UTF-8"), "invalid UTF-8: %s", S(err));
+    free(err);
+    lm_request_free(r);
+    lm_model_free(m);
+    m = model(PROV_GEMINI, NULL, "gemini-embedding-001");
+    r = embed(2);
+    r->inputs[1][0] = (char)0xc3;
+    r->inputs[1][1] = '(';
+    CHECK(provider_build(m, r, &h, &err) == -1 && has(err, "input 2"), "invalid input: %s", S(err));
+    free(err);
+    lm_request_free(r);
+    lm_model_free(m);
+}
+
 static void t_openai_build_structured(void)
 {
     LmModel *m = model(PROV_OPENAI, "https://api.openai.com/v1", "gpt-4o-mini");
@@ -1067,6 +1094,7 @@ int main(void)
     run("lifetimes", t_lifetimes);
     run("key_scrubbed", t_key_scrubbed);
     run("openai_build_text", t_openai_build_text);
+    run("build_utf8", t_build_utf8);
     run("openai_build_structured", t_openai_build_structured);
     run("openai_build_embed", t_openai_build_embed);
     run("openai_build_key_check", t_openai_build_key_check);
