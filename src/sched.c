@@ -1,0 +1,1030 @@
+/* sched.c: the scheduler: sends every model request over one libcurl multi handle, paced under
+ * each model's limits, retried as runtime.md says, and hands each request's final answer to its
+ * callback.
+ *
+ * One loop serves every model (several models progress at once); each model has a FIFO queue, a
+ * list of requests waiting out a backoff, and its limits:
+ *
+ *   - Pacing. A request bucket (rpm) and a token bucket (tpm) or an input and an output bucket
+ *     (input_tpm / output_tpm), refilled continuously. A request is sent when every bucket it
+ *     needs has its reservation; the reservation is the estimated input tokens plus the output
+ *     ceiling (providers count the requested maximum output against the limit) and is settled
+ *     against the usage the answer reports. Providers enforce per-minute limits over windows as
+ *     short as one second (fql-sim: at most ceil(L/60) in any sliding second). A token bucket
+ *     with capacity B and rate r lets B + r·T through in any window T, so a bucket holding a full
+ *     second's worth would send up to twice the per-second allowance after any idle moment (the
+ *     start of a run, the end of a pause, a gap between the executor's batches). The scheduler
+ *     therefore paces at PACE (97%) of each limit and gives its buckets a capacity of BURST_S of
+ *     the rate (at least one request): B + PACE·r ≤ r holds for every one-second window, and the
+ *     small capacity still absorbs the loop's wake-up lateness. Requests larger than the capacity
+ *     pass on a full bucket and leave a debt (ratelimit.c), which paces them exactly.
+ *   - An in-flight cap: max_concurrency, else rps × latency × 1.5 + 2 (latency observed: mean
+ *     plus two mean deviations), within [4, 512].
+ *   - AIMD. A rate-limit answer halves the model's factor (once per episode: answers to requests
+ *     sent before the last cut do not cut again), pauses the model's queue for the server's wait
+ *     (or a backoff when it gives none) and puts the request back at the head of its queue without
+ *     using up an attempt. Runs of successes add GROW_STEP back, up to the declared limits. The
+ *     factor scales the bucket rates, or the in-flight cap of a model with no declared limits.
+ *     The server's remaining-budget figures lower the buckets when they are below them.
+ *
+ * Retries: LM_RETRY (5xx, 408, 409, 529, timeouts, connection errors) waits a full-jitter backoff
+ * (or the server's retry-after) and is sent again until the model's attempts are used (default 6);
+ * LM_ROW_ERROR completes at once; LM_FATAL completes every pending request with that answer and
+ * makes sched_run return -1. Rate limits never use up attempts, only a wall-clock budget per request.
+ *
+ * Ownership: submitted requests belong to the scheduler until their callback has run; the
+ * scheduler frees them afterwards. Models are borrowed. Nothing here is global but libcurl's
+ * one-time initialisation.
+ */
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <curl/curl.h>
+#include "runtime.h"
+
+#define PACE             0.97     /* fraction of each declared limit the buckets run at */
+#define BURST_S          0.03     /* bucket capacity, in seconds of the rate (1 - PACE) */
+#define DEFAULT_OUT      1024     /* output ceiling of a chat request when nothing sets one */
+#define DEFAULT_ATTEMPTS 6
+#define DEFAULT_TIMEOUT  60.0
+#define RATE_BUDGET_S    600.0    /* wall-clock budget per request while rate limits hold it back */
+#define BACKOFF_BASE     0.5
+#define BACKOFF_CAP      30.0
+#define MAX_SERVER_WAIT  120.0    /* a longer retry-after on a transient error is clamped */
+#define MIN_FACTOR       (1.0 / 64)
+#define GROW_STEP        0.05     /* additive increase of the factor after a run of successes */
+#define NOLIMIT_CAP      64       /* in-flight cap of a model with no declared limit */
+#define MAX_POLL_MS      250      /* the longest sleep: bounds how late a cancel is noticed */
+#define EST_MARGIN       1.2      /* body bytes/4 × this, until answers teach the model's ratio */
+
+#define WIN1_S           1.02     /* the one-second window, with a margin for network jitter */
+#define WIN60_S          60.5     /* the one-minute window, likewise */
+#define NEWCONN_S        0.02     /* how much later a request that opened a connection may reach the server */
+#define EDGE_QUIET_S     10.0     /* a rate-limit answer after this long without one is an edge hit */
+#define EDGE_FACTOR      0.9      /* ... and cuts the factor this much instead of halving it */
+
+typedef struct Job Job;
+typedef struct ModelState ModelState;
+
+/* The declared limits as providers enforce them: sliding windows of one second (at most
+ * ceil(L/60)) and one minute (at most L). Each send is logged with what it counts (requests,
+ * tokens, input, output); a request is held back while it would overflow either window. This
+ * guards against what a bucket alone allows: a request larger than a small fraction of the
+ * per-second allowance (a bucket lets one request's worth through on top of its rate). */
+enum { W_REQ, W_TOK, W_IN, W_OUT, W_N };
+typedef struct WinEv { double t, exp1, v[W_N]; } WinEv;   /* exp1: when it leaves the one-second window */
+typedef struct Window {
+    WinEv *ring;
+    uint64_t cap, start60, start1, end;   /* ring positions, ever increasing */
+    double s60[W_N], s1[W_N];
+} Window;
+
+/* One submitted request, from sched_submit to its callback. */
+struct Job {
+    Job *next;                   /* in its model's queue or retry list */
+    Job *iprev, *inext;          /* in the scheduler's in-flight list */
+    ModelState *ms;
+    LmRequest *req;
+    SchedDone done;
+    void *ud;
+    /* prepared on first dispatch, kept across retries */
+    int prepared;
+    HttpRequest http;
+    double est_in;               /* input tokens reserved */
+    double out_ceiling;          /* output tokens reserved */
+    int out_fixed;               /* the ceiling is sent, so the provider counts it whatever is generated */
+    double raw_in;               /* body bytes / 4 when est_in came from the body, else 0 */
+    /* timing */
+    double first_sent;           /* monotonic; < 0 before the first send */
+    double sent_at;
+    double not_before;           /* backoff deadline (retry list) */
+    int reserved;                /* holds bucket reservations */
+    uint64_t win_seq;            /* its entry in the model's window log */
+    double win_amt[W_N];
+    /* the transfer */
+    CURL *easy;
+    struct curl_slist *hdrs;
+    Buf body, head;
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+struct ModelState {
+    LmModel *m;
+    double cfg_rpm, cfg_tpm, cfg_in, cfg_out;   /* limits the buckets were made for */
+    Bucket breq, btok, bin, bout;
+    Window win;
+    double last_limited;         /* when the last rate-limit answer came */
+    int h2;                      /* the server answered over HTTP/2 */
+    double factor;               /* AIMD multiplier of the declared limits (or of the in-flight cap) */
+    double last_cut;             /* when the factor was last halved */
+    double paused_until;
+    int ok_run, rl_streak;
+    Job *head, *tail;            /* FIFO of requests not yet sent */
+    Job *retry;                  /* waiting out a backoff, by not_before */
+    int inflight;
+    double lat_mean, lat_dev;    /* seconds; exponentially weighted */
+    int lat_n;
+    double est_ratio;            /* input tokens per body byte/4, with a margin */
+    double avg_tokens;           /* reserved tokens per request, for the in-flight cap */
+    SchedStats st;
+};
+
+struct Scheduler {
+    CURLM *multi;
+    ModelState **models;
+    int nmodels, capmodels;
+    Job *inflight;
+    CURL **pool;
+    int npool, cappool;
+    volatile sig_atomic_t cancel;
+    int running;
+    int64_t pending;             /* jobs submitted and not yet completed */
+    uint64_t rng;
+};
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
+
+static double mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* splitmix64 draw in [0,1) */
+static double urand(Scheduler *s)
+{
+    uint64_t z = (s->rng += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    return (double)(z >> 11) / 9007199254740992.0;
+}
+
+/* ---- models ---- */
+
+/* Set bucket b to per_minute × factor × PACE with the scheduler's narrow capacity, keeping what
+ * it holds (refilled to now at the old rate). unit: the least capacity (1 for requests). */
+static void bucket_retune(Bucket *b, double per_minute, double unit, double now, int fresh)
+{
+    double pm = per_minute * PACE;
+    if (fresh) bucket_init(b, pm, now);
+    else bucket_give(b, 0, now);                   /* refill to now at the old rate */
+    b->rate = pm > 0 ? pm / 60.0 : 0;
+    double cap = b->rate * BURST_S;
+    b->capacity = cap > unit ? cap : unit;
+    if (fresh || b->level > b->capacity) b->level = b->capacity;
+}
+
+/* (Re)make the buckets when the declared limits changed, and apply the current factor. */
+static void apply_rates(ModelState *ms, double now)
+{
+    LmModel *m = ms->m;
+    int fresh = ms->cfg_rpm != m->rpm || ms->cfg_tpm != m->tpm || ms->cfg_in != m->input_tpm ||
+                ms->cfg_out != m->output_tpm;
+    if (fresh) {
+        ms->cfg_rpm = m->rpm; ms->cfg_tpm = m->tpm; ms->cfg_in = m->input_tpm; ms->cfg_out = m->output_tpm;
+        ms->factor = 1;
+    }
+    bucket_retune(&ms->breq, m->rpm > 0 ? m->rpm * ms->factor : 0, 1, now, fresh);
+    bucket_retune(&ms->btok, m->tpm > 0 ? m->tpm * ms->factor : 0, 1, now, fresh);
+    bucket_retune(&ms->bin, m->input_tpm > 0 ? m->input_tpm * ms->factor : 0, 1, now, fresh);
+    bucket_retune(&ms->bout, m->output_tpm > 0 ? m->output_tpm * ms->factor : 0, 1, now, fresh);
+}
+
+static int has_limits(const LmModel *m)
+{
+    return m->rpm > 0 || m->tpm > 0 || m->input_tpm > 0 || m->output_tpm > 0;
+}
+
+static ModelState *model_find(Scheduler *s, const LmModel *m)
+{
+    for (int i = 0; i < s->nmodels; i++)
+        if (s->models[i]->m == m) return s->models[i];
+    return NULL;
+}
+
+static ModelState *model_get(Scheduler *s, LmModel *m)
+{
+    ModelState *ms = model_find(s, m);
+    if (ms) {
+        apply_rates(ms, mono_now());   /* a redeclared model may have new limits */
+        return ms;
+    }
+    if (s->nmodels == s->capmodels) {
+        s->capmodels = s->capmodels ? s->capmodels * 2 : 4;
+        s->models = xrealloc(s->models, (size_t)s->capmodels * sizeof *s->models);
+    }
+    ms = xcalloc(1, sizeof *ms);
+    ms->m = m;
+    ms->factor = 1;
+    ms->cfg_rpm = ms->cfg_tpm = ms->cfg_in = ms->cfg_out = -1;
+    ms->last_cut = ms->last_limited = -1e18;
+    ms->est_ratio = EST_MARGIN;
+    apply_rates(ms, mono_now());
+    s->models[s->nmodels++] = ms;
+    return ms;
+}
+
+/* The most requests the model may have in flight. */
+static int inflight_cap(const ModelState *ms)
+{
+    const LmModel *m = ms->m;
+    if (!has_limits(m)) {
+        int base = m->max_concurrency > 0 ? m->max_concurrency : NOLIMIT_CAP;
+        int c = (int)(base * ms->factor);
+        return c < 1 ? 1 : c;
+    }
+    if (m->max_concurrency > 0) return m->max_concurrency;
+    double rps = 1e18, tok = ms->avg_tokens > 0 ? ms->avg_tokens : 1000;
+    if (ms->breq.rate > 0) rps = fmin(rps, ms->breq.rate);
+    if (ms->btok.rate > 0) rps = fmin(rps, ms->btok.rate / tok);
+    if (ms->bin.rate > 0) rps = fmin(rps, ms->bin.rate / tok);
+    if (ms->bout.rate > 0) rps = fmin(rps, ms->bout.rate / tok);
+    double lat = ms->lat_n ? ms->lat_mean + 2 * ms->lat_dev : 1.0;
+    double c = rps * lat * 1.5 + 2;
+    if (c < 4) c = 4;
+    if (c > 512) c = 512;
+    return (int)c;
+}
+
+/* ---- lifecycle ---- */
+
+Scheduler *sched_new(void)
+{
+    pthread_once(&curl_once, curl_init_once);
+    Scheduler *s = xcalloc(1, sizeof *s);
+    s->multi = curl_multi_init();
+    if (!s->multi) { free(s); return NULL; }
+    curl_multi_setopt(s->multi, CURLMOPT_MAXCONNECTS, 512L);
+    curl_multi_setopt(s->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    s->rng = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)(uintptr_t)s;
+    return s;
+}
+
+static void job_free(Job *j)
+{
+    if (!j) return;
+    http_request_free(&j->http);
+    if (j->hdrs) {
+        for (struct curl_slist *h = j->hdrs; h; h = h->next)   /* they hold the key */
+            if (h->data) memset(h->data, 0, strlen(h->data));
+        curl_slist_free_all(j->hdrs);
+    }
+    buf_free(&j->body);
+    buf_free(&j->head);
+    lm_request_free(j->req);
+    free(j);
+}
+
+void sched_free(Scheduler *s)
+{
+    if (!s) return;
+    for (Job *j = s->inflight, *n; j; j = n) {
+        n = j->inext;
+        curl_multi_remove_handle(s->multi, j->easy);
+        curl_easy_cleanup(j->easy);
+        j->easy = NULL;
+        job_free(j);
+    }
+    for (int i = 0; i < s->nmodels; i++) {
+        ModelState *ms = s->models[i];
+        for (Job *j = ms->head, *n; j; j = n) { n = j->next; job_free(j); }
+        for (Job *j = ms->retry, *n; j; j = n) { n = j->next; job_free(j); }
+        free(ms->st.latencies);
+        free(ms->win.ring);
+        free(ms);
+    }
+    free(s->models);
+    for (int i = 0; i < s->npool; i++) curl_easy_cleanup(s->pool[i]);
+    free(s->pool);
+    curl_multi_cleanup(s->multi);
+    free(s);
+}
+
+void sched_add_model(Scheduler *s, LmModel *m)
+{
+    if (s && m) model_get(s, m);
+}
+
+void sched_submit(Scheduler *s, LmModel *m, LmRequest *req, SchedDone done, void *ud)
+{
+    ModelState *ms = model_get(s, m);
+    Job *j = xcalloc(1, sizeof *j);
+    j->ms = ms;
+    j->req = req;
+    j->done = done;
+    j->ud = ud;
+    j->first_sent = -1;
+    buf_init(&j->body);
+    buf_init(&j->head);
+    if (ms->tail) ms->tail->next = j; else ms->head = j;
+    ms->tail = j;
+    s->pending++;
+}
+
+void sched_cancel(Scheduler *s)
+{
+    if (s) s->cancel = 1;
+}
+
+const SchedStats *sched_stats(Scheduler *s, const LmModel *m)
+{
+    ModelState *ms = s ? model_find(s, m) : NULL;
+    return ms ? &ms->st : NULL;
+}
+
+/* ---- queues ---- */
+
+static void push_front(ModelState *ms, Job *j)
+{
+    j->next = ms->head;
+    ms->head = j;
+    if (!ms->tail) ms->tail = j;
+}
+
+static Job *pop_front(ModelState *ms)
+{
+    Job *j = ms->head;
+    if (j) {
+        ms->head = j->next;
+        if (!ms->head) ms->tail = NULL;
+        j->next = NULL;
+    }
+    return j;
+}
+
+/* Insert into the retry list, kept in not_before order (ties: first come first). */
+static void retry_insert(ModelState *ms, Job *j)
+{
+    Job **p = &ms->retry;
+    while (*p && (*p)->not_before <= j->not_before) p = &(*p)->next;
+    j->next = *p;
+    *p = j;
+}
+
+/* ---- completing requests ---- */
+
+/* Hand j its final answer a (borrowed by the callback), then free j. */
+static void complete(Scheduler *s, Job *j, const LmAnswer *a)
+{
+    if (a->outcome != LM_OK) j->ms->st.failures++;
+    s->pending--;
+    if (j->done) j->done(j->ud, j->req, a);
+    job_free(j);
+}
+
+/* Complete j with a failure made here (no HTTP answer): outcome, kind and message. */
+static void complete_with(Scheduler *s, Job *j, LmOutcome outcome, const char *kind, const char *msg)
+{
+    LmAnswer a;
+    memset(&a, 0, sizeof a);
+    a.outcome = outcome;
+    a.cost_usd = -1;
+    a.retry_after_s = -1;
+    a.remaining_requests = a.remaining_tokens = -1;
+    a.error_kind = (char *)kind;
+    a.error_message = (char *)msg;
+    complete(s, j, &a);
+}
+
+static void release_easy(Scheduler *s, Job *j)
+{
+    if (!j->easy) return;
+    curl_multi_remove_handle(s->multi, j->easy);
+    if (s->npool == s->cappool) {
+        s->cappool = s->cappool ? s->cappool * 2 : 16;
+        s->pool = xrealloc(s->pool, (size_t)s->cappool * sizeof *s->pool);
+    }
+    curl_easy_reset(j->easy);
+    s->pool[s->npool++] = j->easy;
+    j->easy = NULL;
+    if (j->hdrs) {
+        for (struct curl_slist *h = j->hdrs; h; h = h->next)
+            if (h->data) memset(h->data, 0, strlen(h->data));
+        curl_slist_free_all(j->hdrs);
+        j->hdrs = NULL;
+    }
+    if (j->iprev) j->iprev->inext = j->inext; else s->inflight = j->inext;
+    if (j->inext) j->inext->iprev = j->iprev;
+    j->iprev = j->inext = NULL;
+    j->ms->inflight--;
+}
+
+/* Complete every pending request (in flight, queued, backing off) with answer a. */
+static void complete_all(Scheduler *s, const LmAnswer *a)
+{
+    while (s->inflight) {
+        Job *j = s->inflight;
+        release_easy(s, j);
+        complete(s, j, a);
+    }
+    for (int again = 1; again; ) {   /* callbacks may submit more */
+        again = 0;
+        for (int i = 0; i < s->nmodels; i++) {
+            ModelState *ms = s->models[i];
+            Job *j;
+            while ((j = pop_front(ms))) { complete(s, j, a); again = 1; }
+            while ((j = ms->retry)) { ms->retry = j->next; complete(s, j, a); again = 1; }
+        }
+    }
+}
+
+/* ---- windows ---- */
+
+static WinEv *win_at(const Window *w, uint64_t i) { return &w->ring[i & (w->cap - 1)]; }
+
+/* Forget sends that left the windows (the one-second window first: whatever leaves the minute
+ * has left the second). */
+static void win_expire(Window *w, double now)
+{
+    for (; w->start1 < w->end && win_at(w, w->start1)->exp1 <= now; w->start1++)
+        for (int k = 0; k < W_N; k++) w->s1[k] -= win_at(w, w->start1)->v[k];
+    for (; w->start60 < w->end && win_at(w, w->start60)->t <= now - WIN60_S; w->start60++)
+        for (int k = 0; k < W_N; k++) w->s60[k] -= win_at(w, w->start60)->v[k];
+}
+
+/* Seconds until enough of quantity k leaves the window starting at from to free need (span: the
+ * minute's length, or 0 for the second, whose entries carry their own expiry). */
+static double win_free(const Window *w, uint64_t from, int k, double need, double span, double now)
+{
+    double freed = 0, last = now;
+    for (uint64_t i = from; i < w->end; i++) {
+        const WinEv *e = win_at(w, i);
+        double exp = span > 0 ? e->t + span : e->exp1;
+        if (exp > last) last = exp;   /* the second's entries leave in order of their expiry, at the latest */
+        freed += e->v[k];
+        if (freed >= need) return fmax(last - now, 1e-4);
+    }
+    return span > 0 ? span : WIN1_S;
+}
+
+/* Seconds until amt fits under the limits lim in both windows (0 = now). A request larger than the
+ * per-second allowance fits when the second is empty, as providers admit it. */
+static double win_wait(Window *w, const double lim[W_N], const double amt[W_N], double now)
+{
+    win_expire(w, now);
+    double wait = 0;
+    for (int k = 0; k < W_N; k++) {
+        if (lim[k] <= 0 || amt[k] <= 0) continue;
+        if (w->s60[k] + amt[k] > lim[k])
+            wait = fmax(wait, win_free(w, w->start60, k, w->s60[k] + amt[k] - lim[k], WIN60_S, now));
+        double per_s = ceil(lim[k] / 60);
+        if (w->s1[k] > 1e-9 && w->s1[k] + amt[k] > per_s)
+            wait = fmax(wait, win_free(w, w->start1, k, w->s1[k] + amt[k] - per_s, 0, now));
+    }
+    return wait;
+}
+
+/* Log a send; returns its position. */
+static uint64_t win_add(Window *w, const double amt[W_N], double now)
+{
+    if (w->end - w->start60 == w->cap) {
+        uint64_t ncap = w->cap ? w->cap * 2 : 256;
+        WinEv *nr = xmalloc(ncap * sizeof *nr);
+        for (uint64_t i = w->start60; i < w->end; i++) nr[i & (ncap - 1)] = *win_at(w, i);
+        free(w->ring);
+        w->ring = nr;
+        w->cap = ncap;
+    }
+    WinEv *e = &w->ring[w->end & (w->cap - 1)];
+    e->t = now;
+    e->exp1 = now + WIN1_S;
+    for (int k = 0; k < W_N; k++) { e->v[k] = amt[k]; w->s60[k] += amt[k]; w->s1[k] += amt[k]; }
+    return w->end++;
+}
+
+/* Send seq reached the server delay seconds after it was logged: keep it in the second longer. */
+static void win_delay(Window *w, uint64_t seq, double delay)
+{
+    if (seq < w->start1 || seq >= w->end || delay <= 0) return;
+    win_at(w, seq)->exp1 += delay;
+}
+
+/* Change what send seq counts by delta (a settlement), if it is still in the windows. */
+static void win_adjust(Window *w, uint64_t seq, int k, double delta)
+{
+    if (seq < w->start60 || seq >= w->end) return;
+    win_at(w, seq)->v[k] += delta;
+    w->s60[k] += delta;
+    if (seq >= w->start1) w->s1[k] += delta;
+}
+
+/* ---- reservations ---- */
+
+/* Output ceiling of r: the request's, else the model's, else a default (chat only); and whether
+ * it is sent (then the provider counts all of it). Anthropic always sends its default. */
+static double out_ceiling(const LmModel *m, const LmRequest *r, int *fixed)
+{
+    *fixed = 0;
+    if (r->kind == LM_EMBED) return 0;
+    if (r->max_output_tokens > 0) { *fixed = 1; return r->max_output_tokens; }
+    if (m->max_output_tokens > 0) { *fixed = 1; return m->max_output_tokens; }
+    *fixed = m->provider == PROV_ANTHROPIC;
+    return DEFAULT_OUT;
+}
+
+/* Input tokens of the prompt text (bytes/4 per message plus framing, as tokenizers roughly do),
+ * for the checks against hard limits: no safety margin, so no false refusals. */
+static double text_tokens(const LmRequest *r)
+{
+    if (r->est_input_tokens > 0) return (double)r->est_input_tokens;
+    double t = 3;
+    if (r->system) t += 4 + ceil(strlen(r->system) / 4.0);
+    if (r->user) t += 4 + ceil(strlen(r->user) / 4.0);
+    for (int i = 0; i < r->ninputs; i++) t += r->inputs[i] ? ceil(strlen(r->inputs[i]) / 4.0) : 0;
+    return t;
+}
+
+/* Build j's HTTP request and its reservation. Returns 0, or -1 after completing j with a row
+ * error or a fatal answer (*fatal set to 1 then). */
+static int prepare(Scheduler *s, Job *j, int *fatal, LmAnswer *fatal_ans)
+{
+    ModelState *ms = j->ms;
+    LmModel *m = ms->m;
+    LmRequest *r = j->req;
+    char *err = NULL;
+    if (m->provider == PROV_VERTEX && vertex_access_token(m, NULL, &err)) {
+        memset(fatal_ans, 0, sizeof *fatal_ans);
+        fatal_ans->outcome = LM_FATAL;
+        fatal_ans->cost_usd = fatal_ans->retry_after_s = -1;
+        fatal_ans->remaining_requests = fatal_ans->remaining_tokens = -1;
+        fatal_ans->error_kind = xstrdup("auth");
+        fatal_ans->error_message = err;
+        *fatal = 1;
+        return -1;
+    }
+    j->out_ceiling = out_ceiling(m, r, &j->out_fixed);
+    double tin = text_tokens(r);
+    char msg[512];
+    msg[0] = 0;
+    if (m->context_window > 0 && tin + (j->out_fixed ? j->out_ceiling : 0) > (double)m->context_window)
+        snprintf(msg, sizeof msg, "the request needs about %.0f tokens (%.0f input%s), more than the context "
+                 "window of %s (%lld tokens)", tin + (j->out_fixed ? j->out_ceiling : 0), tin,
+                 j->out_fixed ? " + the output ceiling" : "", m->model_name ? m->model_name : "the model",
+                 (long long)m->context_window);
+    if (msg[0]) {
+        complete_with(s, j, LM_ROW_ERROR, "context_window", msg);
+        return -1;
+    }
+    if ((m->tpm > 0 && tin + j->out_ceiling * j->out_fixed > m->tpm) || (m->input_tpm > 0 && tin > m->input_tpm) ||
+        (m->output_tpm > 0 && j->out_fixed && j->out_ceiling > m->output_tpm)) {
+        snprintf(msg, sizeof msg, "the request needs about %.0f tokens, more than the per-minute token limit of "
+                 "model '%s'; it can never be sent", tin + j->out_ceiling * j->out_fixed, m->alias ? m->alias : "");
+        complete_with(s, j, LM_ROW_ERROR, "request_too_large", msg);
+        return -1;
+    }
+    if (provider_build(m, r, &j->http, &err)) {
+        complete_with(s, j, LM_ROW_ERROR, "bad_request", err ? err : "the request could not be built");
+        free(err);
+        return -1;
+    }
+    if (r->est_input_tokens > 0) {
+        j->est_in = (double)r->est_input_tokens;
+        j->raw_in = 0;
+    } else {
+        j->raw_in = (j->http.body ? strlen(j->http.body) : 0) / 4.0;
+        j->est_in = ceil(j->raw_in * ms->est_ratio);
+        if (j->est_in < 1) j->est_in = 1;
+    }
+    j->prepared = 1;
+    return 0;
+}
+
+/* Seconds until every bucket j needs has its share (0 = now). */
+static void job_amounts(const Job *j, double amt[W_N])
+{
+    amt[W_REQ] = 1;
+    amt[W_TOK] = j->est_in + j->out_ceiling;
+    amt[W_IN] = j->est_in;
+    amt[W_OUT] = j->out_ceiling;
+}
+
+static double reserve_wait(ModelState *ms, const Job *j, double now)
+{
+    const LmModel *m = ms->m;
+    double lim[W_N] = { m->rpm, m->tpm, m->input_tpm, m->output_tpm }, amt[W_N];
+    job_amounts(j, amt);
+    double w = win_wait(&ms->win, lim, amt, now);
+    w = fmax(w, bucket_wait(&ms->breq, 1, now));
+    w = fmax(w, bucket_wait(&ms->btok, j->est_in + j->out_ceiling, now));
+    w = fmax(w, bucket_wait(&ms->bin, j->est_in, now));
+    w = fmax(w, bucket_wait(&ms->bout, j->out_ceiling, now));
+    return w;
+}
+
+static void reserve(ModelState *ms, Job *j, double now)
+{
+    bucket_take(&ms->breq, 1, now);
+    bucket_take(&ms->btok, j->est_in + j->out_ceiling, now);
+    bucket_take(&ms->bin, j->est_in, now);
+    bucket_take(&ms->bout, j->out_ceiling, now);
+    job_amounts(j, j->win_amt);
+    j->win_seq = win_add(&ms->win, j->win_amt, now);
+    j->reserved = 1;
+    double tok = j->est_in + j->out_ceiling;
+    ms->avg_tokens = ms->avg_tokens > 0 ? ms->avg_tokens * 0.9 + tok * 0.1 : tok;
+}
+
+/* Give back a reservation the server did not count (a rate-limit refusal). */
+static void unreserve(ModelState *ms, Job *j, double now)
+{
+    if (!j->reserved) return;
+    bucket_give(&ms->breq, 1, now);
+    bucket_give(&ms->btok, j->est_in + j->out_ceiling, now);
+    bucket_give(&ms->bin, j->est_in, now);
+    bucket_give(&ms->bout, j->out_ceiling, now);
+    for (int k = 0; k < W_N; k++) win_adjust(&ms->win, j->win_seq, k, -j->win_amt[k]);
+    j->reserved = 0;
+}
+
+/* Settle j's reservation against the usage a reports: refund or debit the difference. Providers
+ * count the requested ceiling when it is sent, the generated output otherwise. */
+static void settle(ModelState *ms, Job *j, const LmAnswer *a, double now)
+{
+    if (!j->reserved) return;
+    j->reserved = 0;
+    if (a->input_tokens <= 0 && a->output_tokens <= 0) return;   /* no usage: keep the estimate */
+    double in = a->input_tokens > 0 ? (double)a->input_tokens : j->est_in;
+    double out = j->out_fixed ? j->out_ceiling : (double)a->output_tokens;
+    bucket_give(&ms->btok, (j->est_in + j->out_ceiling) - (in + out), now);
+    bucket_give(&ms->bin, j->est_in - in, now);
+    bucket_give(&ms->bout, j->out_ceiling - out, now);
+    win_adjust(&ms->win, j->win_seq, W_TOK, (in + out) - (j->est_in + j->out_ceiling));
+    win_adjust(&ms->win, j->win_seq, W_IN, in - j->est_in);
+    win_adjust(&ms->win, j->win_seq, W_OUT, out - j->out_ceiling);
+    if (j->raw_in > 0 && a->input_tokens > 0) {
+        /* learn this model's tokens per body byte/4 (schemas and framing inflate bodies) */
+        double target = a->input_tokens / j->raw_in * 1.1;
+        ms->est_ratio += 0.2 * (target - ms->est_ratio);
+    }
+}
+
+/* The server's view of the budget left lowers a bucket that thinks it has more. */
+static void server_budget(ModelState *ms, const LmAnswer *a, double now)
+{
+    if (a->remaining_requests >= 0 && ms->breq.rate > 0) {
+        bucket_give(&ms->breq, 0, now);
+        if (ms->breq.level > a->remaining_requests) ms->breq.level = a->remaining_requests;
+    }
+    if (a->remaining_tokens >= 0) {
+        Bucket *bs[3] = { &ms->btok, &ms->bin, &ms->bout };
+        for (int i = 0; i < 3; i++) {
+            if (bs[i]->rate <= 0) continue;
+            bucket_give(bs[i], 0, now);
+            if (bs[i]->level > a->remaining_tokens) bs[i]->level = a->remaining_tokens;
+        }
+    }
+}
+
+/* ---- sending ---- */
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud)
+{
+    buf_append(ud, p, size * n);
+    return size * n;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *ud)
+{
+    Buf *b = ud;
+    if (size * n >= 5 && !memcmp(p, "HTTP/", 5)) buf_clear(b);   /* keep the final response's block only */
+    buf_append(b, p, size * n);
+    return size * n;
+}
+
+/* Start j's transfer. 0, or -1 when libcurl refused (j is then still j's model's to retry). */
+static int start(Scheduler *s, Job *j, double now)
+{
+    ModelState *ms = j->ms;
+    const LmModel *m = ms->m;
+    CURL *e = s->npool ? s->pool[--s->npool] : curl_easy_init();
+    if (!e) return -1;
+    j->easy = e;
+    buf_clear(&j->body);
+    buf_clear(&j->head);
+    j->errbuf[0] = 0;
+    for (int i = 0; i < j->http.nheaders; i++) j->hdrs = curl_slist_append(j->hdrs, j->http.headers[i]);
+    j->hdrs = curl_slist_append(j->hdrs, "Expect:");
+    curl_easy_setopt(e, CURLOPT_URL, j->http.url);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, j->hdrs);
+    if (j->http.body && (!j->http.method || strcmp(j->http.method, "GET"))) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(j->http.body));
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, j->http.body);
+    } else {
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    }
+    double tmo = m->timeout_s > 0 ? m->timeout_s : DEFAULT_TIMEOUT;
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(tmo * 1000));
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(fmin(tmo, 30) * 1000));
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    /* wait for a connection that multiplexes, once the server is known to speak HTTP/2 (on an
+     * HTTP/1.1 server, waiting would hold a request until another one has been answered) */
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, ms->h2 ? 1L : 0L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "fql/0.1");
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, &j->body);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, &j->head);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, j->errbuf);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, j);
+    if (curl_multi_add_handle(s->multi, e) != CURLM_OK) {
+        curl_easy_cleanup(e);
+        j->easy = NULL;
+        curl_slist_free_all(j->hdrs);
+        j->hdrs = NULL;
+        return -1;
+    }
+    j->inext = s->inflight;
+    j->iprev = NULL;
+    if (s->inflight) s->inflight->iprev = j;
+    s->inflight = j;
+    ms->inflight++;
+    j->sent_at = now;
+    if (j->first_sent < 0) j->first_sent = now;
+    j->req->attempts++;
+    ms->st.requests++;
+    return 0;
+}
+
+/* Send what model ms may send now. Lowers *wake to when it may send more. Returns the number of
+ * transfers started; sets *fatal when preparing a request hit a fatal error. */
+static int dispatch(Scheduler *s, ModelState *ms, double now, double *wake, int *fatal, LmAnswer *fatal_ans,
+                    ModelState **fatal_ms)
+{
+    int started = 0;
+    if (now < ms->paused_until) {
+        if (ms->head || ms->retry) *wake = fmin(*wake, ms->paused_until);
+        return 0;
+    }
+    int cap = inflight_cap(ms);
+    while (ms->inflight < cap) {
+        Job *j;
+        int from_retry = ms->retry && ms->retry->not_before <= now;
+        if (from_retry) j = ms->retry;
+        else if (ms->head) j = ms->head;
+        else {
+            if (ms->retry) *wake = fmin(*wake, ms->retry->not_before);
+            break;
+        }
+        if (!j->prepared) {
+            if (from_retry) ms->retry = j->next; else pop_front(ms);
+            j->next = NULL;
+            if (prepare(s, j, fatal, fatal_ans)) {
+                if (*fatal) {
+                    if (from_retry) retry_insert(ms, j); else push_front(ms, j);
+                    *fatal_ms = ms;
+                    return started;
+                }
+                continue;   /* completed as a row error */
+            }
+            if (from_retry) retry_insert(ms, j); else push_front(ms, j);
+        }
+        double w = reserve_wait(ms, j, now);
+        if (w > 0) {
+            *wake = fmin(*wake, now + w);
+            break;
+        }
+        if (from_retry) ms->retry = j->next; else pop_front(ms);
+        j->next = NULL;
+        reserve(ms, j, now);
+        if (start(s, j, now)) {
+            unreserve(ms, j, now);
+            j->not_before = now + 0.1;
+            retry_insert(ms, j);
+            *wake = fmin(*wake, j->not_before);
+            break;
+        }
+        started++;
+    }
+    return started;
+}
+
+/* ---- answers ---- */
+
+static void record_usage(const LmModel *m, SchedStats *st, const LmAnswer *a)
+{
+    st->input_tokens += a->input_tokens;
+    st->cached_input_tokens += a->cached_input_tokens;
+    st->output_tokens += a->output_tokens;
+    st->reasoning_tokens += a->reasoning_tokens;
+    if (a->cost_usd >= 0) {
+        st->cost_usd += a->cost_usd;
+    } else if (m->price_in >= 0) {
+        double cached = (double)a->cached_input_tokens, in = (double)a->input_tokens - cached;
+        double pc = m->price_cached_in >= 0 ? m->price_cached_in : m->price_in;
+        st->cost_usd += (in * m->price_in + cached * pc + (double)a->output_tokens * fmax(m->price_out, 0)) / 1e6;
+    }
+}
+
+static void record_latency(ModelState *ms, double secs)
+{
+    SchedStats *st = &ms->st;
+    st->latency_ms_sum += secs * 1000;
+    st->latency_n++;
+    if (st->nlat == st->caplat) {
+        st->caplat = st->caplat ? st->caplat * 2 : 256;
+        st->latencies = xrealloc(st->latencies, (size_t)st->caplat * sizeof *st->latencies);
+    }
+    st->latencies[st->nlat++] = secs * 1000;
+    if (!ms->lat_n) { ms->lat_mean = secs; ms->lat_dev = secs / 4; }
+    else {
+        ms->lat_dev += 0.1 * (fabs(secs - ms->lat_mean) - ms->lat_dev);
+        ms->lat_mean += 0.1 * (secs - ms->lat_mean);
+    }
+    ms->lat_n++;
+}
+
+/* A rate-limit answer: halve the factor once per episode, pause the queue for the server's wait,
+ * and put j back at the head of its queue (not an attempt). */
+static void rate_limited(Scheduler *s, Job *j, LmAnswer *a, double now)
+{
+    ModelState *ms = j->ms;
+    ms->st.rate_limited++;
+    j->req->attempts--;
+    unreserve(ms, j, now);
+    if (j->sent_at >= ms->last_cut) {
+        /* a lone refusal after a quiet spell is taken as a window edge (network jitter bunched a
+         * few requests): a small cut; a refusal soon after another one halves the rate */
+        int edge = now - ms->last_limited > EDGE_QUIET_S;
+        ms->factor = fmax(MIN_FACTOR, ms->factor * (edge ? EDGE_FACTOR : 0.5));
+        ms->last_cut = now;
+        apply_rates(ms, now);
+    }
+    ms->last_limited = now;
+    ms->ok_run = 0;
+    double wait = a->retry_after_s >= 0 ? a->retry_after_s : backoff_delay(ms->rl_streak, BACKOFF_BASE, BACKOFF_CAP, urand(s));
+    ms->rl_streak++;
+    if (now + wait > j->first_sent + RATE_BUDGET_S) {
+        char *msg = xasprintf("still rate limited after %.0f s; gave up: %s", now - j->first_sent,
+                              a->error_message ? a->error_message : "rate limit");
+        free(a->error_message);
+        a->error_message = msg;
+        complete(s, j, a);
+        return;
+    }
+    if (now + wait > ms->paused_until) ms->paused_until = now + wait;
+    push_front(ms, j);
+}
+
+/* The transfer of j finished with curl result rc. May set *fatal (with the answer in fatal_ans). */
+static void finish(Scheduler *s, Job *j, CURLcode rc, int *fatal, LmAnswer *fatal_ans, ModelState **fatal_ms)
+{
+    ModelState *ms = j->ms;
+    const LmModel *m = ms->m;
+    long status = 0, nconn = 0;
+    curl_off_t pre = 0;
+    if (rc == CURLE_OK) curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(j->easy, CURLINFO_NUM_CONNECTS, &nconn);
+    curl_easy_getinfo(j->easy, CURLINFO_PRETRANSFER_TIME_T, &pre);
+    if (rc == CURLE_OK) {
+        long ver = 0;
+        curl_easy_getinfo(j->easy, CURLINFO_HTTP_VERSION, &ver);
+        ms->h2 = ver >= CURL_HTTP_VERSION_2_0;
+    }
+    /* a request that had to connect (TCP, TLS) reached the server later than it was logged, and
+     * servers are slower with a connection's first request: its window entry stays longer */
+    if (j->reserved) win_delay(&ms->win, j->win_seq, pre / 1e6 + (nconn > 0 ? NEWCONN_S : 0));
+    release_easy(s, j);
+    double now = mono_now();
+    LmAnswer a;
+    if (rc == CURLE_OK) {
+        provider_parse(m, j->req, status, j->head.data ? j->head.data : "", j->body.data, j->body.len, &a);
+    } else {
+        const char *what = j->errbuf[0] ? j->errbuf : curl_easy_strerror(rc);
+        char *desc = rc == CURLE_OPERATION_TIMEDOUT
+            ? xasprintf("timeout: no answer within %.0f s (%s)", m->timeout_s > 0 ? m->timeout_s : DEFAULT_TIMEOUT, what)
+            : xasprintf("%s", what);
+        provider_parse(m, j->req, 0, "", desc, strlen(desc), &a);
+        free(desc);
+        if (rc == CURLE_OPERATION_TIMEDOUT) { free(a.error_kind); a.error_kind = xstrdup("timeout"); }
+    }
+    buf_clear(&j->body);
+    buf_clear(&j->head);
+    server_budget(ms, &a, now);
+    record_usage(m, &ms->st, &a);
+    switch (a.outcome) {
+    case LM_OK:
+        settle(ms, j, &a, now);
+        record_latency(ms, now - j->sent_at);
+        ms->rl_streak = 0;
+        if (j->sent_at > ms->last_cut && ms->factor < 1) {
+            /* additive increase after a run of successes (about every half second of traffic) */
+            double rps = ms->breq.rate > 0 ? ms->breq.rate : 10;
+            int run = (int)fmax(5, rps * 0.5);
+            if (++ms->ok_run >= run) {
+                ms->ok_run = 0;
+                ms->factor = fmin(1, ms->factor + GROW_STEP);
+                apply_rates(ms, now);
+            }
+        }
+        complete(s, j, &a);
+        break;
+    case LM_RATE_LIMITED:
+        rate_limited(s, j, &a, now);
+        break;
+    case LM_RETRY: {
+        settle(ms, j, &a, now);
+        int max = m->max_retries > 0 ? m->max_retries : DEFAULT_ATTEMPTS;
+        if (j->req->attempts >= max) {
+            complete(s, j, &a);
+            break;
+        }
+        double d = backoff_delay(j->req->attempts - 1, BACKOFF_BASE, BACKOFF_CAP, urand(s));
+        if (a.retry_after_s >= 0) d = fmax(d, fmin(a.retry_after_s, MAX_SERVER_WAIT));
+        j->not_before = now + d;
+        ms->st.retries++;
+        retry_insert(ms, j);
+        break;
+    }
+    case LM_ROW_ERROR:
+        settle(ms, j, &a, now);
+        complete(s, j, &a);
+        break;
+    case LM_FATAL:
+        settle(ms, j, &a, now);
+        if (!*fatal) {
+            *fatal = 1;
+            *fatal_ans = a;          /* moved: completes every pending request */
+            *fatal_ms = ms;
+            memset(&a, 0, sizeof a);
+        }
+        complete(s, j, fatal_ans);
+        break;
+    }
+    lm_answer_clear(&a);
+}
+
+/* ---- the loop ---- */
+
+int sched_run(Scheduler *s, fql_error *err)
+{
+    if (s->running) return err_set(err, FQL_ERR_RUNTIME, "internal error: sched_run called from a callback");
+    s->running = 1;
+    int rc = 0, fatal = 0;
+    LmAnswer fatal_ans;
+    memset(&fatal_ans, 0, sizeof fatal_ans);
+    ModelState *fatal_ms = NULL;
+    for (;;) {
+        int still;
+        curl_multi_perform(s->multi, &still);
+        CURLMsg *msg;
+        int left;
+        while (!fatal && (msg = curl_multi_info_read(s->multi, &left))) {
+            if (msg->msg != CURLMSG_DONE) continue;
+            char *priv = NULL;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
+            Job *j = (Job *)priv;
+            finish(s, j, msg->data.result, &fatal, &fatal_ans, &fatal_ms);
+        }
+        if (fatal || s->cancel) break;
+        if (s->pending == 0) break;
+        double now = mono_now(), wake = now + MAX_POLL_MS / 1000.0;
+        int started = 0;
+        for (int i = 0; i < s->nmodels && !fatal; i++)
+            started += dispatch(s, s->models[i], now, &wake, &fatal, &fatal_ans, &fatal_ms);
+        if (fatal) break;
+        if (s->pending == 0) break;
+        if (started) continue;   /* let libcurl start them before sleeping */
+        long ct = -1;
+        curl_multi_timeout(s->multi, &ct);
+        double dt = (wake - mono_now()) * 1000;
+        int tmo = dt <= 0 ? 0 : (int)ceil(dt);
+        if (ct >= 0 && ct < tmo) tmo = (int)ct;
+        if (tmo > 0) curl_multi_poll(s->multi, NULL, 0, tmo, NULL);
+    }
+    if (fatal) {
+        /* name the model; the adapter's message says what to do (and never holds the key) */
+        const char *alias = fatal_ms ? fatal_ms->m->alias : NULL;
+        const char *prov = fatal_ms ? fatal_ms->m->provider_name : NULL;
+        err_set(err, FQL_ERR_RUNTIME, "model '%s' (%s): %s", alias ? alias : "?", prov ? prov : "?",
+                fatal_ans.error_message ? fatal_ans.error_message : "the provider refused the request");
+        complete_all(s, &fatal_ans);
+        lm_answer_clear(&fatal_ans);
+        rc = -1;
+    } else if (s->cancel) {
+        LmAnswer a;
+        memset(&a, 0, sizeof a);
+        a.outcome = LM_ROW_ERROR;
+        a.cost_usd = a.retry_after_s = -1;
+        a.remaining_requests = a.remaining_tokens = -1;
+        a.error_kind = (char *)"cancelled";
+        a.error_message = (char *)"cancelled";
+        complete_all(s, &a);
+        err_set(err, FQL_ERR_RUNTIME, "interrupted");
+        rc = -1;
+    }
+    s->cancel = 0;
+    s->running = 0;
+    return rc;
+}
