@@ -85,10 +85,18 @@ test: deps all
 	@bash tests/run.sh $(BUILD)
 
 run: deps all
-	@$(BUILD)/fql examples/quickstart.fql
+	@bash examples/run.sh $(BUILD)
 
 bench: deps all
 	@bash bench/relational/run.sh $(BUILD)
+
+# Fuzz the lexer and parser with libFuzzer (needs clang): FUZZ_SECONDS=600 make fuzz
+FUZZ_SECONDS ?= 120
+fuzz: $(BUILD)/libfql.a
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Iinclude -Isrc -I$(BUILD)/gen \
+	  tests/fuzz/fuzz_parse.c src/ast.c src/util.c $(BUILD)/gen/lexer.c $(BUILD)/gen/parser.c -o $(BUILD)/fuzz_parse
+	mkdir -p $(BUILD)/fuzz_corpus
+	$(BUILD)/fuzz_parse -max_total_time=$(FUZZ_SECONDS) -timeout=5 -dict=tests/fuzz/fql.dict $(BUILD)/fuzz_corpus tests/fuzz/corpus_parse
 
 clean:
 	rm -rf $(BUILD)

@@ -72,6 +72,10 @@ FQL_API double       fql_result_float(const fql_result *r, size_t row, size_t co
 FQL_API int          fql_result_bool(const fql_result *r, size_t row, size_t col);
 FQL_API const char  *fql_result_string(const fql_result *r, size_t row, size_t col);
 FQL_API char        *fql_result_json(const fql_result *r, size_t row, size_t col);
+/* Ask the statement running in s to stop soon (safe from a signal handler or another thread):
+ * requests in flight are abandoned, answers already received stay in the cache, and fql_exec
+ * returns an "interrupted" error. */
+FQL_API void         fql_interrupt(fql_session *s);
 FQL_API void         fql_result_free(fql_result *r);
 FQL_API void         fql_close(fql_session *s);
 FQL_API void         fql_free(void *p);

@@ -32,6 +32,7 @@ typedef struct Binder {
 static Expr *bind_expr(Binder *b, Scope *sc, const Node *n);
 static Plan *bind_pipeline(Binder *b, const Node *pipe, char ***quals_out);
 static Plan *bind_source(Binder *b, const Node *src, char ***quals_out);
+static int const_value(Binder *b, const Node *n, Value *out);
 
 static const char *const semantic_ops[] = {
     "extract", "classify", "predicate", "map", "summarize", "sentiment", "embed", "similarity",
@@ -507,115 +508,179 @@ static Expr *bind_call(Binder *b, Scope *sc, const Node *n)
     return e;
 }
 
-/* Semantic operators: bound and type-checked now; run by the provider runtime. */
+/* The alias a call uses when it names none: the declared default, or the sole model of its kind. */
+static const char *default_alias(fql_session *s, int embedding)
+{
+    const char *d = embedding ? s->default_embedding : s->default_model;
+    if (d) return d;
+    const char *sole = NULL;
+    int n = 0;
+    for (ModelDecl *m = s->models; m; m = m->next)
+        if (m->embedding == embedding) { sole = m->alias; n++; }
+    return n == 1 ? sole : NULL;
+}
+
+/* Semantic operators: type-checked here, run by the provider runtime (semantic.c). Named arguments
+ * keep their names (Expr.argnames); classify's labels and examples become literal arguments. */
 static Expr *bind_semantic(Binder *b, Scope *sc, const Node *n)
 {
     const char *name = n->str;
-    Type *rt = NULL;
+    int embedding = !strcmp(name, "embed");
     int npos = 0;
     while (npos < n->nkids && n->kids[npos]->kind != N_NAMED) npos++;
-    Expr *e = expr_new(E_SEMANTIC, NULL, n);
-    e->name = xstrdup(name);
     int want_pos = !strcmp(name, "similarity") || !strcmp(name, "extract") || !strcmp(name, "classify") ? 2 : 1;
     if (npos != want_pos) {
         errn(b, n, "%s takes %d positional argument%s, got %d", name, want_pos, want_pos == 1 ? "" : "s", npos);
-        expr_free(e);
         return NULL;
     }
+    static const char *const common[] = { "model", "temperature", "max_output_tokens", "timeout", "instructions", "examples",
+                                          "words", "format", "schema", "metric", NULL };
+    Type *rt = NULL;
+    int has_model = 0;
+    Expr *e = expr_new(E_SEMANTIC, NULL, n);
+    e->name = xstrdup(name);
     for (int i = 0; i < n->nkids; i++) {
         const Node *k = n->kids[i];
         const Node *v = k->kind == N_NAMED ? k->a : k;
+        const char *an = k->kind == N_NAMED ? k->str : NULL;
+        if (an) {
+            int known = 0;
+            for (int j = 0; common[j]; j++) if (!strcmp(common[j], an)) known = 1;
+            int fits = known && (strcmp(an, "words") && strcmp(an, "format") ? 1 : !strcmp(name, "summarize"))
+                       && (strcmp(an, "schema") ? 1 : !strcmp(name, "map")) && (strcmp(an, "metric") ? 1 : !strcmp(name, "similarity"));
+            if (!fits) {
+                const char *best = closest_name(an, common, 10);
+                if (best && strcmp(best, an)) errn(b, k, "%s() has no option '%s'; did you mean '%s'?", name, an, best);
+                else errn(b, k, "%s() has no option '%s'", name, an);
+                goto fail;
+            }
+        }
         if (i == 1 && !strcmp(name, "extract")) {
-            /* the type argument */
             Node *tn = node_new(N_TYPE_NAME, k->src, k->pos);
             if (v->kind == N_IDENT) tn->str = xstrdup(v->str);
             Type *t = v->kind == N_IDENT ? bind_type(b->s, tn, b->err) : NULL;
             node_free(tn);
             if (!t) {
                 if (!err_failed(b->err)) errn(b, v, "extract() needs a type name as its second argument (declare it with `type Name = {...}`)");
-                expr_free(e);
-                return NULL;
+                goto fail;
             }
+            if (t->kind != TY_STRUCT) { errn(b, v, "extract() needs a struct type ({field: type, ...})"); type_unref(t); goto fail; }
             rt = t;
             continue;
         }
         if (i == 1 && !strcmp(name, "classify")) {
-            if (v->kind == N_LIST_LIT || v->kind == N_STRUCT_LIT) {
-                int nl = v->nkids;
-                if (nl == 0) { errn(b, v, "classify() needs at least one label"); expr_free(e); return NULL; }
-                char **labels = xcalloc((size_t)nl, sizeof *labels);
-                for (int j = 0; j < nl; j++) {
-                    const Node *l = v->kids[j];
-                    if (v->kind == N_LIST_LIT && l->kind == N_STRING) labels[j] = xstrdup(l->str);
-                    else if (v->kind == N_STRUCT_LIT) labels[j] = xstrdup(l->str);
-                    else {
-                        for (int q = 0; q < j; q++) free(labels[q]);
-                        free(labels);
-                        errn(b, l, "classify() labels must be string literals");
-                        expr_free(e);
-                        return NULL;
-                    }
-                }
-                rt = type_enum_new(nl, labels);
-            } else {
-                errn(b, v, "classify() takes its labels as a list [\"a\", \"b\"] or a struct {a: \"description\"}");
-                expr_free(e);
-                return NULL;
+            if (!(v->kind == N_LIST_LIT || v->kind == N_STRUCT_LIT) || v->nkids == 0) {
+                errn(b, v, "classify() takes its labels as a list [\"a\", \"b\"] or a struct {a: \"description\", ...}");
+                goto fail;
             }
-        }
-        if (k->kind == N_NAMED && !strcmp(k->str, "model")) {
-            /* alias, alias.profile, or an expression yielding an alias */
-            const Node *m = v;
-            const char *alias = m->kind == N_IDENT ? m->str : (m->kind == N_FIELD && m->a->kind == N_IDENT) ? m->a->str : NULL;
-            if (alias && find_col(sc, NULL, alias) < 0) {
-                if (!session_find_model(b->s, alias)) {
-                    errn(b, m, "unknown model '%s' (declare it with `model %s = openai(\"...\")`)", alias, alias);
-                    type_unref(rt);
-                    expr_free(e);
-                    return NULL;
+            char **labels = xcalloc((size_t)v->nkids, sizeof *labels);
+            for (int j = 0; j < v->nkids; j++) {
+                const Node *l = v->kids[j];
+                int ok = v->kind == N_LIST_LIT ? l->kind == N_STRING : l->a->kind == N_STRING;
+                if (!ok) {
+                    for (int q = 0; q < j; q++) free(labels[q]);
+                    free(labels);
+                    errn(b, l, v->kind == N_LIST_LIT ? "classify() labels must be string literals" : "a label's description must be a string literal");
+                    goto fail;
                 }
-                expr_add(e, lit_expr(v_cstring(alias), type_string(), m));
+                labels[j] = xstrdup(l->str);
+            }
+            rt = type_enum_new(v->nkids, labels);
+            Value lv;
+            if (const_value(b, v, &lv)) goto fail;
+            expr_add_named(e, "labels", lit_expr(lv, type_json(), v));
+            continue;
+        }
+        if (an && !strcmp(an, "model")) {
+            has_model = 1;
+            const char *alias = v->kind == N_IDENT ? v->str : (v->kind == N_FIELD && v->a->kind == N_IDENT) ? v->a->str : NULL;
+            if (v->kind == N_STRING) alias = v->str;
+            if (alias && (v->kind == N_STRING || find_col(sc, NULL, alias) < 0)) {
+                ModelDecl *md = session_find_model(b->s, alias);
+                if (!md) {
+                    const char *cands[64];
+                    int q = 0;
+                    for (ModelDecl *d = b->s->models; d && q < 64; d = d->next) cands[q++] = d->alias;
+                    const char *best = closest_name(alias, cands, (size_t)q);
+                    if (best) errn(b, v, "unknown model '%s'; did you mean '%s'?", alias, best);
+                    else errn(b, v, "unknown model '%s' (declare it with `model %s = openai(\"...\")`)", alias, alias);
+                    goto fail;
+                }
+                if (md->embedding != embedding) {
+                    errn(b, v, "'%s' is %s model; %s() needs %s model", alias, md->embedding ? "an embedding" : "a language",
+                         name, embedding ? "an embedding" : "a language");
+                    goto fail;
+                }
+                char *full = v->kind == N_FIELD ? xasprintf("%s.%s", alias, v->str) : xstrdup(alias);
+                expr_add_named(e, "model", lit_expr(v_cstring(full), type_string(), v));
+                free(full);
                 continue;
             }
+            /* otherwise an expression giving an alias per row, bound below */
         }
-        if (k->kind == N_NAMED && !strcmp(k->str, "schema") && !strcmp(name, "map")) {
+        if (an && !strcmp(an, "schema")) {
             Node *tn = node_new(N_TYPE_NAME, k->src, k->pos);
             if (v->kind == N_IDENT) tn->str = xstrdup(v->str);
             Type *t = v->kind == N_IDENT ? bind_type(b->s, tn, b->err) : NULL;
             node_free(tn);
-            if (!t) { if (!err_failed(b->err)) errn(b, v, "map(schema: ...) needs a declared type name"); type_unref(rt); expr_free(e); return NULL; }
+            if (!t) { if (!err_failed(b->err)) errn(b, v, "map(schema: ...) needs a declared type name"); goto fail; }
+            type_unref(rt);
             rt = t;
             continue;
         }
-        if (v->kind == N_STRING && (i == 0) && (!strcmp(name, "predicate") || !strcmp(name, "map"))) {
-            Expr *t = bind_template(b, sc, v, v->str);
-            if (!t) { type_unref(rt); expr_free(e); return NULL; }
-            expr_add(e, t);
+        if (an && !strcmp(an, "examples")) {
+            Value ev;
+            if (const_value(b, v, &ev)) goto fail;
+            if (ev.kind != V_LIST) { value_free(ev); errn(b, v, "examples: takes a list [{input: \"...\", output: \"...\"}, ...]"); goto fail; }
+            expr_add_named(e, "examples", lit_expr(ev, type_json(), v));
             continue;
         }
-        if (i == 1 && !strcmp(name, "classify")) continue;
-        Expr *a = bind_expr(b, sc, v);
-        if (!a) { expr_free(e); type_unref(rt); return NULL; }
-        expr_add(e, a);
+        Expr *a;
+        if (!an && i == 0 && v->kind == N_STRING && (!strcmp(name, "predicate") || !strcmp(name, "map")))
+            a = bind_template(b, sc, v, v->str);
+        else
+            a = bind_expr(b, sc, v);
+        if (!a) goto fail;
+        if (!an && !strcmp(name, "similarity") && !(a->type->kind == TY_VECTOR || a->type->kind == TY_LIST || a->type->kind == TY_NULL || a->type->kind == TY_ANY)) {
+            char *ts = tystr(a->type);
+            errn(b, v, "similarity() compares two vectors (from embed(...)), got %s", ts);
+            free(ts);
+            expr_free(a);
+            goto fail;
+        }
+        expr_add_named(e, an, a);
     }
     if (!rt) {
         if (!strcmp(name, "predicate")) rt = type_bool();
         else if (!strcmp(name, "similarity")) rt = type_float();
-        else if (!strcmp(name, "embed")) rt = type_vector(0);
+        else if (embedding) rt = type_vector(0);
         else if (!strcmp(name, "sentiment")) {
             char **l = xcalloc(3, sizeof *l);
             l[0] = xstrdup("positive"); l[1] = xstrdup("negative"); l[2] = xstrdup("neutral");
             rt = type_enum_new(3, l);
         } else rt = type_string();
     }
-    if (!b->s->models && strcmp(name, "similarity")) {
-        errn(b, n, "%s() calls a model, but no model is declared (add e.g. `model fast = openai(\"gpt-4o-mini\");`)", name);
-        type_unref(rt);
-        expr_free(e);
-        return NULL;
+    if (strcmp(name, "similarity") && !has_model) {
+        if (!b->s->models) {
+            errn(b, n, "%s() calls a model, but no %smodel is declared (add e.g. `%smodel %s = openai(\"%s\");`)", name,
+                 embedding ? "embedding " : "", embedding ? "embedding " : "", embedding ? "vectors" : "fast",
+                 embedding ? "text-embedding-3-small" : "gpt-4o-mini");
+            goto fail;
+        }
+        const char *d = default_alias(b->s, embedding);
+        if (!d) {
+            errn(b, n, "%s() names no model and there is no default %smodel: add `default %smodel NAME;` or pass model: NAME",
+                 name, embedding ? "embedding " : "", embedding ? "embedding " : "");
+            goto fail;
+        }
+        expr_add_named(e, "model", lit_expr(v_cstring(d), type_string(), n));
     }
     e->type = rt;
     return e;
+fail:
+    type_unref(rt);
+    expr_free(e);
+    return NULL;
 }
 
 static Expr *bind_binop(Binder *b, Scope *sc, const Node *n)
@@ -1947,6 +2012,7 @@ void stmt_free(Stmt *st)
     if (!st) return;
     plan_free(st->plan);
     free(st->set_name);
+    free(st->text);
     value_free(st->set_value);
     free(st);
 }
@@ -2072,6 +2138,7 @@ static int bind_statement(Binder *b, const Node *n, Stmt ***stmts, int *nstmts, 
         st->kind = n->kind == N_RUN ? ST_RUN : ST_EXPLAIN;
         st->explain_mode = n->flag;
         st->plan = p;
+        st->text = n->src && n->end > n->pos && (size_t)n->end <= n->src->len ? xstrndup(n->src->text + n->pos, (size_t)(n->end - n->pos)) : NULL;
         st->src = n->src;
         st->pos = n->pos;
         add_stmt(stmts, nstmts, st);
@@ -2154,6 +2221,13 @@ int bind_program(fql_session *s, Node *prog, Stmt ***stmts, int *nstmts, fql_err
     *stmts = NULL;
     *nstmts = 0;
     for (int i = 0; i < prog->nkids; i++) {
+        /* a statement's text runs to the next statement (query_metrics records it) */
+        Node *k = prog->kids[i];
+        if (k->end <= k->pos && k->src) {
+            int end = i + 1 < prog->nkids && prog->kids[i + 1]->src == k->src ? prog->kids[i + 1]->pos : (int)k->src->len;
+            while (end > k->pos && strchr(" \t\r\n;", k->src->text[end - 1])) end--;
+            k->end = end;
+        }
         if (prog->kids[i]->src && prog->kids[i]->src->path && s->nimports == 0) {
             /* a script file is the root of the import chain (a file importing itself is a cycle) */
             char real[PATH_MAX];

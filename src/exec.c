@@ -13,12 +13,23 @@
 #include <jansson.h>
 #include "session.h"
 #include "ops.h"
+#include "models.h"
 
 typedef struct Exec {
     fql_session *s;
     fql_error *err;
     int64_t now_us;
+    /* rows seen so far by each semantic expression (row numbers in system.lm_errors) */
+    const Expr *sem_expr[16]; int64_t sem_rows[16]; int nsem;
 } Exec;
+
+static int64_t sem_row_base(Exec *ex, const Expr *e, size_t n)
+{
+    for (int i = 0; i < ex->nsem; i++)
+        if (ex->sem_expr[i] == e) { int64_t b = ex->sem_rows[i]; ex->sem_rows[i] += (int64_t)n; return b; }
+    if (ex->nsem < 16) { ex->sem_expr[ex->nsem] = e; ex->sem_rows[ex->nsem++] = (int64_t)n; }
+    return 0;
+}
 
 /* ---- key tables: hash maps from a tuple of values to a dense id ---- */
 
@@ -449,13 +460,21 @@ case_fail:
         for (size_t i = 0; i < n; i++) out[i] = value_copy(c[i]);
         return out;
     }
-    case E_SEMANTIC:
-        /* The provider runtime (scheduler, adapters) is not part of this build. Rows with null
-         * input would get null without a request; any other row needs a model call. */
-        err_at(ex->err, FQL_ERR_RUNTIME, e->src, e->pos,
-               "%s() calls a model, and this build has no provider runtime yet: semantic operators can be written and type-checked but not run",
-               e->name);
-        return NULL;
+    case E_SEMANTIC: {
+        if (!ex->s) { err_at(ex->err, FQL_ERR_RUNTIME, e->src, e->pos, "%s() cannot be used in values rows", e->name); return NULL; }
+        Value **parts = xcalloc((size_t)e->nargs + 1, sizeof *parts);
+        for (int k = 0; k < e->nargs; k++)
+            if (!(parts[k] = eval(ex, e->args[k], b))) {
+                for (int q = 0; q < k; q++) vals_free(parts[q], n);
+                free(parts);
+                return NULL;
+            }
+        out = semantic_eval(ex->s, e, parts, n, sem_row_base(ex, e, n), ex->err);
+        for (int k = 0; k < e->nargs; k++) vals_free(parts[k], n);
+        free(parts);
+        if (!out && !err_failed(ex->err)) err_at(ex->err, FQL_ERR_RUNTIME, e->src, e->pos, "%s() failed", e->name);
+        return out;
+    }
     }
     return NULL;
 }
@@ -465,7 +484,9 @@ Value exec_const(Expr *e, char **msg)
 {
     fql_error err;
     memset(&err, 0, sizeof err);
-    Exec ex = { NULL, &err, 0 };
+    Exec ex;
+    memset(&ex, 0, sizeof ex);
+    ex.err = &err;
     struct timeval tv;
     gettimeofday(&tv, NULL);
     ex.now_us = (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
@@ -797,7 +818,14 @@ static Table *drain(Op *child)
     Table *t = table_new(schema_copy(child->p->schema));
     Batch *b;
     int rc;
-    while ((rc = child->next(child, &b)) == 1) table_add_batch(t, b);
+    while ((rc = child->next(child, &b)) == 1) {
+        table_add_batch(t, b);
+        if (child->ex->s && child->ex->s->interrupted) {
+            err_set(child->ex->err, FQL_ERR_RUNTIME, "interrupted (answers received so far are kept in the cache)");
+            rc = -1;
+            break;
+        }
+    }
     if (rc < 0) { table_free(t); return NULL; }
     return t;
 }
@@ -1263,7 +1291,10 @@ static Op *op_build(Exec *ex, const Plan *p)
 
 Table *exec_plan(fql_session *s, Plan *p, fql_error *err)
 {
-    Exec ex = { s, err, 0 };
+    Exec ex;
+    memset(&ex, 0, sizeof ex);
+    ex.s = s;
+    ex.err = err;
     struct timeval tv;
     gettimeofday(&tv, NULL);
     ex.now_us = (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;

@@ -4,10 +4,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <signal.h>
 #include <readline/readline.h>
 #include <readline/history.h>
 #include <jansson.h>
 #include "session.h"
+
+/* Ctrl-C: the first stops the running statement (completed model answers stay cached); a second
+ * one ends the program. */
+static fql_session *running;
+static void on_sigint(int sig)
+{
+    (void)sig;
+    if (running) fql_interrupt(running);
+    signal(SIGINT, SIG_DFL);
+}
 
 static void usage(FILE *f)
 {
@@ -210,7 +221,11 @@ int main(int argc, char **argv)
             }
         }
     } else if (text) {
+        running = s;
+        signal(SIGINT, on_sigint);
         if (fql_exec(s, text, name, NULL, &err)) { print_error(&err); rc = exit_code(&err); }
+        signal(SIGINT, SIG_DFL);
+        running = NULL;
     } else {
         rc = repl(s);
     }

@@ -19,10 +19,28 @@ void expr_add(Expr *e, Expr *arg)
     e->args[e->nargs++] = arg;
 }
 
+void expr_add_named(Expr *e, const char *name, Expr *arg)
+{
+    e->argnames = xrealloc(e->argnames, (size_t)(e->nargs + 1) * sizeof *e->argnames);
+    e->argnames[e->nargs] = name ? xstrdup(name) : NULL;
+    expr_add(e, arg);
+}
+
+const Expr *expr_arg(const Expr *e, const char *name)
+{
+    for (int i = 0; e->argnames && i < e->nargs; i++)
+        if (e->argnames[i] && !strcmp(e->argnames[i], name)) return e->args[i];
+    return NULL;
+}
+
 void expr_free(Expr *e)
 {
     if (!e) return;
-    for (int i = 0; i < e->nargs; i++) expr_free(e->args[i]);
+    for (int i = 0; i < e->nargs; i++) {
+        expr_free(e->args[i]);
+        if (e->argnames) free(e->argnames[i]);
+    }
+    free(e->argnames);
     free(e->args);
     type_unref(e->type);
     value_free(e->lit);

@@ -43,11 +43,15 @@ struct Expr {
     char *name;              /* E_FIELD name, E_SEMANTIC operator name */
     const FuncDef *fn;
     Expr **args; int nargs;
+    char **argnames;         /* E_SEMANTIC: the name of each argument (NULL for positional ones) */
     const Src *src; int pos; /* where it was written (runtime errors point there) */
 };
 
 Expr *expr_new(ExprKind k, Type *type, const Node *at);   /* consumes type */
 void  expr_add(Expr *e, Expr *arg);
+void  expr_add_named(Expr *e, const char *name, Expr *arg);   /* name copied; NULL = positional */
+/* The argument named name (E_SEMANTIC), or NULL. */
+const Expr *expr_arg(const Expr *e, const char *name);
 void  expr_free(Expr *e);
 /* Text form for explain: "(amount > 500)". Appends to b; names from schema (may be NULL). */
 void  expr_explain(Buf *b, const Expr *e, const Schema *in);

@@ -5,7 +5,10 @@
 #include <unistd.h>
 #include <limits.h>
 #include <jansson.h>
+#include <time.h>
 #include "session.h"
+#include "models.h"
+#include "state.h"
 
 #ifndef FQL_STDLIB_DIR
 #define FQL_STDLIB_DIR "stdlib"
@@ -92,6 +95,10 @@ FQL_API void fql_close(fql_session *s)
     for (UdfDef *u = s->udfs, *n; u; u = n) { n = u->next; free(u->name); free(u); }
     for (Src *x = s->srcs, *n; x; x = n) { n = x->next; free(x->name); free(x->path); free(x->text); free(x); }
     for (int i = 0; i < s->nimports; i++) free(s->imports[i]);
+    if (s->sem) semantic_end(s, 0, 0);
+    sched_free(s->sched);
+    state_close(s->state);
+    models_free_all(s);
     free(s->default_model);
     free(s->default_embedding);
     free(s->db_path);
@@ -210,23 +217,34 @@ static Schema *metric_schema(const char *const *cols, const char *types)
     return sc;
 }
 
+/* A system table kept in the state database (opened if it exists; empty otherwise). */
+static Table *system_from_state(fql_session *s, const char *name, Schema *schema)
+{
+    if (!s->state && strcmp(s->db_path, ":memory:") && access(s->db_path, R_OK) == 0) {
+        fql_error e;
+        memset(&e, 0, sizeof e);
+        s->state = state_open(s->db_path, &e);
+    }
+    return state_system_table(s->state, name, schema);
+}
+
 Table *system_table(fql_session *s, const char *name)
 {
     if (!strcmp(name, "system.query_metrics")) {
         static const char *const cols[] = { "query_id", "statement", "started_at", "model", "provider", "model_name", "operator",
             "rows", "requests", "cache_hits", "retries", "rate_limited", "failures", "input_tokens", "cached_input_tokens",
             "output_tokens", "reasoning_tokens", "cost_usd", "latency_ms", "latency_p95_ms", "execution_time_ms", NULL };
-        return table_new(metric_schema(cols, "istsssiiiiiiiiiiiffff"));
+        return system_from_state(s, name, metric_schema(cols, "istsssiiiiiiiiiiiffff"));
     }
     if (!strcmp(name, "system.lm_calls")) {
         static const char *const cols[] = { "query_id", "call_id", "started_at", "model", "provider", "model_name", "operator",
             "status", "attempt", "cached", "input_tokens", "cached_input_tokens", "output_tokens", "reasoning_tokens", "cost_usd",
             "latency_ms", NULL };
-        return table_new(metric_schema(cols, "iitsssssiiiiiiff"));
+        return system_from_state(s, name, metric_schema(cols, "iitsssssiiiiiiff"));
     }
     if (!strcmp(name, "system.lm_errors")) {
         static const char *const cols[] = { "query_id", "row", "model", "kind", "message", NULL };
-        return table_new(metric_schema(cols, "iisss"));
+        return system_from_state(s, name, metric_schema(cols, "iisss"));
     }
     if (!strcmp(name, "system.models")) {
         static const char *const cols[] = { "alias", "kind", "provider", "model_name", "is_default", "rpm", "tpm", "input_tpm",
@@ -287,6 +305,7 @@ static void print_result(fql_session *s, Table *t)
 
 static int run_stmt(fql_session *s, Stmt *st, fql_result **last, fql_error *err)
 {
+    s->interrupted = 0;
     switch (st->kind) {
     case ST_SET: {
         char *msg = NULL;
@@ -302,7 +321,10 @@ static int run_stmt(fql_session *s, Stmt *st, fql_result **last, fql_error *err)
         buf_init(&b);
         plan_explain(&b, st->plan, 0);
         if (st->explain_mode == 1) {
+            if (s->models && s->validate_keys && models_validate_keys(s, err)) { buf_free(&b); return -1; }
+            semantic_begin(s, st->text);
             Table *t = exec_plan(s, st->plan, err);
+            semantic_end(s, 0, t ? t->nrows : 0);
             if (!t) { buf_free(&b); return -1; }
             buf_printf(&b, "(%zu rows)\n", t->nrows);
             table_free(t);
@@ -335,7 +357,13 @@ static int run_stmt(fql_session *s, Stmt *st, fql_result **last, fql_error *err)
         return 0;
     }
     case ST_RUN: {
+        if (s->models && s->validate_keys && models_validate_keys(s, err)) return -1;
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        semantic_begin(s, st->text);
         Table *t = exec_plan(s, st->plan, err);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        semantic_end(s, (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6, t ? t->nrows : 0);
         if (!t) return -1;
         if (st->plan->kind == P_WRITE) {
             if (s->out) fprintf(stderr, "wrote %zu row%s to %s\n", t->nrows, t->nrows == 1 ? "" : "s", st->plan->path);
@@ -384,6 +412,13 @@ FQL_API int fql_exec(fql_session *s, const char *src, const char *filename, fql_
     }
     free(stmts);
     return rc ? -1 : 0;
+}
+
+FQL_API void fql_interrupt(fql_session *s)
+{
+    if (!s) return;
+    s->interrupted = 1;
+    if (s->sched) sched_cancel(s->sched);
 }
 
 FQL_API int fql_register_udf(fql_session *s, const char *name, const fql_udf_spec *spec, fql_error *err)

@@ -8,6 +8,7 @@
 #define FQL_SESSION_H
 
 #include <stdio.h>
+#include <signal.h>
 #include "plan.h"
 #include "io.h"
 
@@ -18,6 +19,7 @@ typedef struct ModelDecl {
     char *model_name;
     Node *options;          /* owned clone of the N_CALL (named options), for the runtime */
     Value opts;             /* the options evaluated to a struct value (constant expressions) */
+    int key_checked;        /* its key was validated in this session */
     struct ModelDecl *next;
 } ModelDecl;
 
@@ -34,6 +36,7 @@ typedef struct Stmt {
     int explain_mode;       /* 0 explain, 1 analyze, 2 cost */
     char *set_name; Value set_value;   /* ST_SET */
     const Src *src; int pos;
+    char *text;             /* the statement's source text (for query_metrics) */
 } Stmt;
 
 struct fql_session {
@@ -53,6 +56,14 @@ struct fql_session {
     size_t max_rows;
     int progress, cache, validate_keys;
     char *stdlib_dir;
+    /* the provider runtime (created when a statement first calls a model) */
+    struct RtModel *rtmodels;
+    struct json_t *catalog;
+    struct State *state;
+    struct Scheduler *sched;
+    struct SemStats *sem;          /* per-statement counters (semantic.c) */
+    int64_t query_id;
+    volatile int interrupted;      /* set by fql_interrupt; cleared when a statement starts */
 };
 
 Src *session_add_src(fql_session *s, const char *name, const char *path, const char *text, size_t len);

@@ -33,8 +33,11 @@ for t in "$BUILD"/unit/*; do
 done
 run_suite differential bash tests/diff/run.sh "$BUILD"
 run_suite cli bash tests/cli/run.sh "$BUILD"
+for t in tests/runtime/*.sh; do
+  [[ -f $t ]] && run_suite "runtime/$(basename "$t" .sh)" bash "$t" "$BUILD"
+done
 if [[ -f tests/sim/run_tests.sh ]]; then
-  run_suite sim bash tests/sim/run_tests.sh "$BUILD"
+  run_suite sim env BUILD="$BUILD" bash tests/sim/run_tests.sh
 fi
 (( ${#failed_suites[@]} )) && echo "failing suites: ${failed_suites[*]}"
 echo "$total_pass passed, $total_fail failed"

@@ -1,0 +1,322 @@
+/* models.c: resolving declared model aliases into LmModels (options, environment, the catalog in
+ * stdlib/models.json), and checking their keys before the first statement that runs. */
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+#include <curl/curl.h>
+#include "session.h"
+#include "models.h"
+
+typedef struct ProviderInfo {
+    ProviderKind kind;
+    const char *name, *key_env, *base_env, *base_default;
+} ProviderInfo;
+
+static const ProviderInfo provider_info[] = {
+    { PROV_OPENAI, "openai", "OPENAI_API_KEY", "OPENAI_BASE_URL", "https://api.openai.com/v1" },
+    { PROV_ANTHROPIC, "anthropic", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "https://api.anthropic.com" },
+    { PROV_GEMINI, "gemini", "GEMINI_API_KEY", "GEMINI_BASE_URL", "https://generativelanguage.googleapis.com" },
+    { PROV_VERTEX, "vertex", "GOOGLE_ACCESS_TOKEN", "VERTEX_BASE_URL", NULL },
+    { PROV_OPENROUTER, "openrouter", "OPENROUTER_API_KEY", "OPENROUTER_BASE_URL", "https://openrouter.ai/api/v1" },
+    { PROV_COHERE, "cohere", "COHERE_API_KEY", "COHERE_BASE_URL", "https://api.cohere.com" },
+};
+
+static const ProviderInfo *info_of(const char *name)
+{
+    for (size_t i = 0; i < sizeof provider_info / sizeof provider_info[0]; i++)
+        if (!strcmp(provider_info[i].name, name)) return &provider_info[i];
+    return NULL;
+}
+
+/* The option named key of a declaration (borrowed), or null. */
+static Value opt(const Value opts, const char *key)
+{
+    if (opts.kind != V_STRUCT) return v_null();
+    Struct *st = opts.u.st;
+    for (uint32_t i = 0; i < st->n; i++)
+        if (!strcmp(st->type->fields[i].name, key)) return st->fields[i];
+    return v_null();
+}
+
+static double num(Value v, double dflt)
+{
+    if (v.kind == V_INT) return (double)v.u.i;
+    if (v.kind == V_FLOAT) return v.u.f;
+    return dflt;
+}
+
+static const char *str(Value v) { return v.kind == V_STRING ? v_str(v) : NULL; }
+
+static json_t *catalog(fql_session *s)
+{
+    if (!s->catalog) {
+        char *path = xasprintf("%s/models.json", s->stdlib_dir);
+        json_error_t je;
+        s->catalog = json_load_file(path, 0, &je);
+        if (!s->catalog) s->catalog = json_object();
+        free(path);
+    }
+    return s->catalog;
+}
+
+/* The catalog entry for provider/model (OpenRouter "openai/gpt-4o" falls back to openai's entry). */
+static json_t *catalog_entry(fql_session *s, const char *provider, const char *model)
+{
+    json_t *models = json_object_get(catalog(s), "models");
+    json_t *e = json_object_get(json_object_get(models, provider), model);
+    if (!e && !strcmp(provider, "openrouter")) {
+        const char *slash = strchr(model, '/');
+        if (slash) {
+            char *prov = xstrndup(model, (size_t)(slash - model));
+            if (!strcmp(prov, "google")) { free(prov); prov = xstrdup("gemini"); }
+            e = json_object_get(json_object_get(models, prov), slash + 1);
+            free(prov);
+        }
+    }
+    return e;
+}
+
+static double cat_num(json_t *e, const char *key, double dflt)
+{
+    json_t *v = json_object_get(e, key);
+    return json_is_number(v) ? json_number_value(v) : dflt;
+}
+
+static void apply_options(LmModel *m, Value opts)
+{
+    m->rpm = num(opt(opts, "rpm"), m->rpm);
+    m->tpm = num(opt(opts, "tpm"), m->tpm);
+    m->input_tpm = num(opt(opts, "input_tpm"), m->input_tpm);
+    m->output_tpm = num(opt(opts, "output_tpm"), m->output_tpm);
+    m->max_concurrency = (int)num(opt(opts, "max_concurrency"), m->max_concurrency);
+    m->timeout_s = num(opt(opts, "timeout"), m->timeout_s);
+    m->max_retries = (int)num(opt(opts, "max_retries"), m->max_retries);
+    m->temperature = num(opt(opts, "temperature"), m->temperature);
+    m->max_output_tokens = (int)num(opt(opts, "max_output_tokens"), m->max_output_tokens);
+    m->dimensions = (int)num(opt(opts, "dimensions"), m->dimensions);
+    m->price_in = num(opt(opts, "price_in"), m->price_in);
+    m->price_out = num(opt(opts, "price_out"), m->price_out);
+    m->price_cached_in = num(opt(opts, "cached_price_in"), m->price_cached_in);
+    m->context_window = (int64_t)num(opt(opts, "context_window"), (double)m->context_window);
+    const char *re = str(opt(opts, "reasoning_effort"));
+    if (re) { free(m->reasoning_effort); m->reasoning_effort = xstrdup(re); }
+}
+
+LmModel *models_get(fql_session *s, const char *alias, const char *profile, fql_error *err)
+{
+    char *full = profile ? xasprintf("%s.%s", alias, profile) : xstrdup(alias);
+    for (RtModel *r = s->rtmodels; r; r = r->next)
+        if (!strcmp(r->key, full)) { free(full); return r->m; }
+    ModelDecl *d = session_find_model(s, alias);
+    if (!d) {
+        err_set(err, FQL_ERR_RUNTIME, "unknown model '%s'", alias);
+        free(full);
+        return NULL;
+    }
+    const ProviderInfo *pi = info_of(d->provider);
+    LmModel *m = xcalloc(1, sizeof *m);
+    m->alias = xstrdup(full);
+    m->provider = pi->kind;
+    m->provider_name = pi->name;
+    m->model_name = xstrdup(d->model_name);
+    m->embedding = d->embedding;
+    m->temperature = NAN;
+    m->timeout_s = 60;
+    m->max_retries = 6;
+    m->price_in = m->price_out = m->price_cached_in = -1;
+    json_t *e = catalog_entry(s, pi->name, d->model_name);
+    if (e) {
+        m->price_in = cat_num(e, "input", -1);
+        m->price_out = cat_num(e, "output", m->price_in >= 0 ? 0 : -1);
+        m->price_cached_in = cat_num(e, "input_cached", m->price_in);
+        m->context_window = (int64_t)cat_num(e, "context_window", 0);
+        m->dimensions = 0;
+    }
+    apply_options(m, d->opts);
+    /* a profile's settings override the alias's */
+    const char *prof = profile ? profile : str(opt(d->opts, "default_profile"));
+    Value profiles = opt(d->opts, "profiles");
+    if (prof && profiles.kind == V_STRUCT) {
+        Value p = opt(profiles, prof);
+        if (p.kind == V_STRUCT) {
+            if (m->provider == PROV_OPENROUTER) m->routing = value_to_jansson(p);
+            else apply_options(m, p);
+        } else if (profile) {
+            err_set(err, FQL_ERR_RUNTIME, "model '%s' has no profile '%s'", alias, profile);
+            lm_model_free(m);
+            free(full);
+            return NULL;
+        }
+    } else if (profile) {
+        err_set(err, FQL_ERR_RUNTIME, "model '%s' declares no profiles (add profiles: {%s: {...}})", alias, profile);
+        lm_model_free(m);
+        free(full);
+        return NULL;
+    }
+    /* where and who: option > environment > default */
+    const char *base = str(opt(d->opts, "base_url"));
+    if (!base) base = getenv(pi->base_env);
+    if (base && !*base) base = NULL;
+    if (!base && m->provider == PROV_VERTEX) {
+        const char *loc = str(opt(d->opts, "location"));
+        char *b = xasprintf("https://%s-aiplatform.googleapis.com", loc ? loc : "us-central1");
+        m->base_url = b;
+    } else {
+        m->base_url = xstrdup(base ? base : pi->base_default);
+    }
+    size_t bl = strlen(m->base_url);
+    while (bl > 0 && m->base_url[bl - 1] == '/') m->base_url[--bl] = 0;
+    const char *kenv = str(opt(d->opts, "api_key_env"));
+    m->api_key_env = xstrdup(kenv ? kenv : pi->key_env);
+    const char *key = getenv(m->api_key_env);
+    if (!key && m->provider == PROV_GEMINI && !kenv) key = getenv("GOOGLE_API_KEY");
+    m->api_key = key && *key ? xstrdup(key) : NULL;
+    const char *proj = str(opt(d->opts, "project"));
+    const char *loc = str(opt(d->opts, "location"));
+    m->project = proj ? xstrdup(proj) : getenv("GOOGLE_CLOUD_PROJECT") ? xstrdup(getenv("GOOGLE_CLOUD_PROJECT")) : NULL;
+    m->location = xstrdup(loc ? loc : getenv("GOOGLE_CLOUD_LOCATION") ? getenv("GOOGLE_CLOUD_LOCATION") : "us-central1");
+    RtModel *r = xcalloc(1, sizeof *r);
+    r->key = full;
+    r->m = m;
+    r->next = s->rtmodels;
+    s->rtmodels = r;
+    return m;
+}
+
+void models_free_all(fql_session *s)
+{
+    for (RtModel *r = s->rtmodels, *n; r; r = n) {
+        n = r->next;
+        lm_model_free(r->m);
+        free(r->key);
+        free(r);
+    }
+    s->rtmodels = NULL;
+    json_decref(s->catalog);
+    s->catalog = NULL;
+}
+
+/* Is a key needed? Local OpenAI-compatible servers (a base_url that is not api.openai.com) take none. */
+static int key_required(const LmModel *m)
+{
+    if (m->provider == PROV_OPENAI) return strstr(m->base_url, "api.openai.com") != NULL;
+    if (m->provider == PROV_VERTEX) return 0;   /* a token or a service-account file, checked by the adapter */
+    return 1;
+}
+
+typedef struct KeyCheck { LmModel *m; CURL *h; Buf body, headers; HttpRequest req; struct curl_slist *hl; } KeyCheck;
+
+static size_t on_data(char *p, size_t size, size_t n, void *ud)
+{
+    buf_append((Buf *)ud, p, size * n);
+    return size * n;
+}
+
+/* Check every declared model's key once, all in parallel, with the provider's cheapest call. */
+int models_validate_keys(fql_session *s, fql_error *err)
+{
+    int n = 0;
+    for (ModelDecl *d = s->models; d; d = d->next) n++;
+    if (n == 0) return 0;
+    KeyCheck *kc = xcalloc((size_t)n, sizeof *kc);
+    int k = 0, rc = 0;
+    for (ModelDecl *d = s->models; d && rc == 0; d = d->next) {
+        if (d->key_checked) continue;
+        LmModel *m = models_get(s, d->alias, NULL, err);
+        if (!m) { rc = -1; break; }
+        if (!m->api_key && key_required(m)) {
+            err_set(err, FQL_ERR_RUNTIME, "model '%s' (%s): no API key: set the environment variable %s (or `set validate_keys = off` to skip this check)",
+                    d->alias, m->provider_name, m->api_key_env);
+            rc = -1;
+            break;
+        }
+        char *msg = NULL;
+        if (m->provider == PROV_VERTEX && vertex_access_token(m, NULL, &msg)) {
+            err_set(err, FQL_ERR_RUNTIME, "model '%s' (vertex): %s", d->alias, msg ? msg : "no access token");
+            free(msg);
+            rc = -1;
+            break;
+        }
+        if (provider_build_key_check(m, &kc[k].req, &msg)) {
+            err_set(err, FQL_ERR_RUNTIME, "model '%s' (%s): %s", d->alias, m->provider_name, msg ? msg : "cannot check the key");
+            free(msg);
+            http_request_free(&kc[k].req);
+            rc = -1;
+            break;
+        }
+        kc[k].m = m;
+        k++;
+    }
+    if (rc == 0 && k > 0) {
+        CURLM *multi = curl_multi_init();
+        for (int i = 0; i < k; i++) {
+            KeyCheck *c = &kc[i];
+            buf_init(&c->body);
+            buf_init(&c->headers);
+            c->h = curl_easy_init();
+            curl_easy_setopt(c->h, CURLOPT_URL, c->req.url);
+            curl_easy_setopt(c->h, CURLOPT_NOSIGNAL, 1L);
+            curl_easy_setopt(c->h, CURLOPT_TIMEOUT_MS, 15000L);
+            curl_easy_setopt(c->h, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+            for (int j = 0; j < c->req.nheaders; j++) c->hl = curl_slist_append(c->hl, c->req.headers[j]);
+            curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, c->hl);
+            if (c->req.body) curl_easy_setopt(c->h, CURLOPT_POSTFIELDS, c->req.body);
+            curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, on_data);
+            curl_easy_setopt(c->h, CURLOPT_WRITEDATA, &c->body);
+            curl_easy_setopt(c->h, CURLOPT_HEADERFUNCTION, on_data);
+            curl_easy_setopt(c->h, CURLOPT_HEADERDATA, &c->headers);
+            curl_multi_add_handle(multi, c->h);
+        }
+        int running = 1;
+        while (running) {
+            curl_multi_perform(multi, &running);
+            if (running) curl_multi_poll(multi, NULL, 0, 200, NULL);
+        }
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(multi, &left)))
+            if (msg->msg == CURLMSG_DONE)
+                for (int i = 0; i < k; i++)
+                    if (kc[i].h == msg->easy_handle && msg->data.result != CURLE_OK) {
+                        buf_clear(&kc[i].body);
+                        buf_puts(&kc[i].body, curl_easy_strerror(msg->data.result));
+                        kc[i].req.method = NULL;   /* marks a transport failure */
+                    }
+        for (int i = 0; i < k && rc == 0; i++) {
+            KeyCheck *c = &kc[i];
+            long status = 0;
+            if (c->req.method) curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &status);
+            if (status == 0) {
+                err_set(err, FQL_ERR_RUNTIME, "model '%s' (%s): cannot reach %s: %s", c->m->alias, c->m->provider_name,
+                        c->m->base_url, c->body.data ? c->body.data : "no answer");
+                rc = -1;
+                break;
+            }
+            LmAnswer a;
+            provider_parse(c->m, NULL, status, c->headers.data ? c->headers.data : "", c->body.data ? c->body.data : "", c->body.len, &a);
+            if (status >= 400 && (a.outcome == LM_FATAL || status == 401 || status == 403)) {
+                if (!strcmp(a.error_kind ? a.error_kind : "", "auth") || status == 401 || status == 403)
+                    err_set(err, FQL_ERR_RUNTIME, "model '%s' (%s): the key in %s was rejected (HTTP %ld); set a valid key in %s",
+                            c->m->alias, c->m->provider_name, c->m->api_key_env, status, c->m->api_key_env);
+                else
+                    err_set(err, FQL_ERR_RUNTIME, "model '%s' (%s): %s", c->m->alias, c->m->provider_name,
+                            a.error_message ? a.error_message : "the key check failed");
+                rc = -1;
+            }
+            lm_answer_clear(&a);
+        }
+        for (int i = 0; i < k; i++) {
+            curl_multi_remove_handle(multi, kc[i].h);
+            curl_easy_cleanup(kc[i].h);
+            curl_slist_free_all(kc[i].hl);
+            buf_free(&kc[i].body);
+            buf_free(&kc[i].headers);
+        }
+        curl_multi_cleanup(multi);
+    }
+    for (int i = 0; i < n; i++) http_request_free(&kc[i].req);
+    free(kc);
+    if (rc == 0)
+        for (ModelDecl *d = s->models; d; d = d->next) d->key_checked = 1;
+    return rc;
+}

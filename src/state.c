@@ -1,0 +1,344 @@
+/* state.c: the SQLite state database (see state.h). */
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <time.h>
+#include <sys/stat.h>
+#include <sqlite3.h>
+#include <openssl/evp.h>
+#include "state.h"
+
+struct State {
+    sqlite3 *db;
+    sqlite3_stmt *get, *put, *call, *error, *metric;
+    int in_tx, pending;
+    double last_commit;
+};
+
+static const char *const schema_sql =
+    "pragma journal_mode = wal;"
+    "pragma synchronous = normal;"
+    "create table if not exists responses ("
+    "  key text primary key, provider text, model text, text text, vectors blob, dim integer,"
+    "  input_tokens integer, cached_input_tokens integer, output_tokens integer, reasoning_tokens integer,"
+    "  cost_usd real, upstream text, created_at real);"
+    "create table if not exists lm_calls ("
+    "  query_id integer, call_id integer primary key autoincrement, started_at real, model text, provider text,"
+    "  model_name text, operator text, status text, attempt integer, cached integer, input_tokens integer,"
+    "  cached_input_tokens integer, output_tokens integer, reasoning_tokens integer, cost_usd real, latency_ms real);"
+    "create table if not exists lm_errors (query_id integer, row integer, model text, kind text, message text);"
+    "create table if not exists query_metrics ("
+    "  query_id integer, statement text, started_at real, model text, provider text, model_name text, operator text,"
+    "  rows integer, requests integer, cache_hits integer, retries integer, rate_limited integer, failures integer,"
+    "  input_tokens integer, cached_input_tokens integer, output_tokens integer, reasoning_tokens integer,"
+    "  cost_usd real, latency_ms real, latency_p95_ms real, execution_time_ms real);"
+    "create table if not exists queries (query_id integer primary key autoincrement, started_at real);";
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* mkdir -p of the directory part of path */
+static void make_parent(const char *path)
+{
+    char *p = xstrdup(path);
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/') continue;
+        *s = 0;
+        mkdir(p, 0777);
+        *s = '/';
+    }
+    free(p);
+}
+
+State *state_open(const char *path, fql_error *err)
+{
+    State *st = xcalloc(1, sizeof *st);
+    if (strcmp(path, ":memory:")) make_parent(path);
+    if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        err_set(err, FQL_ERR_IO, "cannot open the state database %s: %s (use --db PATH or --db :memory:)", path,
+                st->db ? sqlite3_errmsg(st->db) : "out of memory");
+        state_close(st);
+        return NULL;
+    }
+    sqlite3_busy_timeout(st->db, 5000);
+    char *msg = NULL;
+    if (sqlite3_exec(st->db, schema_sql, NULL, NULL, &msg) != SQLITE_OK) {
+        err_set(err, FQL_ERR_IO, "the state database %s is not usable: %s", path, msg ? msg : "?");
+        sqlite3_free(msg);
+        state_close(st);
+        return NULL;
+    }
+    const char *sqls[] = {
+        "select text, vectors, dim, input_tokens, cached_input_tokens, output_tokens, reasoning_tokens, cost_usd, upstream from responses where key = ?",
+        "insert or replace into responses values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "insert into lm_calls (query_id, started_at, model, provider, model_name, operator, status, attempt, cached,"
+        " input_tokens, cached_input_tokens, output_tokens, reasoning_tokens, cost_usd, latency_ms) values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        "insert into lm_errors values (?, ?, ?, ?, ?)",
+        "insert into query_metrics values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    };
+    sqlite3_stmt **stmts[] = { &st->get, &st->put, &st->call, &st->error, &st->metric };
+    for (int i = 0; i < 5; i++)
+        if (sqlite3_prepare_v2(st->db, sqls[i], -1, stmts[i], NULL) != SQLITE_OK) {
+            err_set(err, FQL_ERR_IO, "the state database %s has an unexpected layout: %s (move it away to start afresh)", path, sqlite3_errmsg(st->db));
+            state_close(st);
+            return NULL;
+        }
+    return st;
+}
+
+void state_close(State *st)
+{
+    if (!st) return;
+    state_commit(st);
+    sqlite3_finalize(st->get);
+    sqlite3_finalize(st->put);
+    sqlite3_finalize(st->call);
+    sqlite3_finalize(st->error);
+    sqlite3_finalize(st->metric);
+    sqlite3_close(st->db);
+    free(st);
+}
+
+void state_hash(char out[65], const char *const *parts, int nparts)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(c, EVP_sha256(), NULL);
+    for (int i = 0; i < nparts; i++) {
+        const char *p = parts[i] ? parts[i] : "";
+        EVP_DigestUpdate(c, p, strlen(p) + 1);
+    }
+    EVP_DigestFinal_ex(c, md, &n);
+    EVP_MD_CTX_free(c);
+    for (unsigned i = 0; i < 32; i++) sprintf(out + 2 * i, "%02x", md[i]);
+    out[64] = 0;
+}
+
+static void begin(State *st)
+{
+    if (!st->in_tx) {
+        sqlite3_exec(st->db, "begin", NULL, NULL, NULL);
+        st->in_tx = 1;
+    }
+}
+
+void state_commit(State *st)
+{
+    if (st && st->in_tx) {
+        sqlite3_exec(st->db, "commit", NULL, NULL, NULL);
+        st->in_tx = 0;
+        st->pending = 0;
+    }
+}
+
+/* Commit often enough that a killed run loses little: every 32 writes or every half second. */
+static void maybe_commit(State *st)
+{
+    double t = now_s();
+    if (++st->pending >= 32 || t - st->last_commit > 0.5) {
+        state_commit(st);
+        st->last_commit = t;
+    }
+}
+
+int state_cache_get(State *st, const char *key, LmAnswer *a)
+{
+    if (!st) return 0;
+    sqlite3_reset(st->get);
+    sqlite3_bind_text(st->get, 1, key, -1, SQLITE_STATIC);
+    int hit = 0;
+    if (sqlite3_step(st->get) == SQLITE_ROW) {
+        memset(a, 0, sizeof *a);
+        a->outcome = LM_OK;
+        const unsigned char *t = sqlite3_column_text(st->get, 0);
+        if (t) {
+            a->text = xstrdup((const char *)t);
+            json_error_t je;
+            a->json = json_loads(a->text, JSON_DECODE_ANY, &je);   /* structured answers; NULL for text */
+            if (a->json && !json_is_object(a->json)) { json_decref(a->json); a->json = NULL; }
+        }
+        int dim = sqlite3_column_int(st->get, 2);
+        int bytes = sqlite3_column_bytes(st->get, 1);
+        if (dim > 0 && bytes > 0) {
+            a->dim = dim;
+            a->nvec = bytes / (int)sizeof(float) / dim;
+            a->vectors = xmalloc((size_t)bytes);
+            memcpy(a->vectors, sqlite3_column_blob(st->get, 1), (size_t)bytes);
+        }
+        a->input_tokens = sqlite3_column_int64(st->get, 3);
+        a->cached_input_tokens = sqlite3_column_int64(st->get, 4);
+        a->output_tokens = sqlite3_column_int64(st->get, 5);
+        a->reasoning_tokens = sqlite3_column_int64(st->get, 6);
+        a->cost_usd = sqlite3_column_type(st->get, 7) == SQLITE_NULL ? -1 : sqlite3_column_double(st->get, 7);
+        const unsigned char *u = sqlite3_column_text(st->get, 8);
+        if (u) a->upstream = xstrdup((const char *)u);
+        a->retry_after_s = a->remaining_requests = a->remaining_tokens = -1;
+        a->from_cache = 1;
+        a->http_status = 200;
+        hit = 1;
+    }
+    sqlite3_reset(st->get);
+    return hit;
+}
+
+void state_cache_put(State *st, const char *key, const LmModel *m, const LmAnswer *a)
+{
+    if (!st || a->outcome != LM_OK) return;
+    begin(st);
+    sqlite3_stmt *s = st->put;
+    sqlite3_reset(s);
+    sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, m->provider_name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, m->model_name, -1, SQLITE_STATIC);
+    if (a->text) sqlite3_bind_text(s, 4, a->text, -1, SQLITE_STATIC); else sqlite3_bind_null(s, 4);
+    if (a->vectors && a->nvec > 0) sqlite3_bind_blob(s, 5, a->vectors, (int)((size_t)a->nvec * (size_t)a->dim * sizeof(float)), SQLITE_STATIC);
+    else sqlite3_bind_null(s, 5);
+    sqlite3_bind_int(s, 6, a->dim);
+    sqlite3_bind_int64(s, 7, a->input_tokens);
+    sqlite3_bind_int64(s, 8, a->cached_input_tokens);
+    sqlite3_bind_int64(s, 9, a->output_tokens);
+    sqlite3_bind_int64(s, 10, a->reasoning_tokens);
+    if (a->cost_usd >= 0) sqlite3_bind_double(s, 11, a->cost_usd); else sqlite3_bind_null(s, 11);
+    if (a->upstream) sqlite3_bind_text(s, 12, a->upstream, -1, SQLITE_STATIC); else sqlite3_bind_null(s, 12);
+    sqlite3_bind_double(s, 13, now_s());
+    sqlite3_step(s);
+    sqlite3_reset(s);
+    maybe_commit(st);
+}
+
+int64_t state_next_query_id(State *st)
+{
+    if (!st) return 0;
+    begin(st);
+    sqlite3_exec(st->db, "insert into queries (started_at) values (julianday('now'))", NULL, NULL, NULL);
+    int64_t id = sqlite3_last_insert_rowid(st->db);
+    state_commit(st);
+    return id;
+}
+
+static const char *outcome_name(LmOutcome o)
+{
+    switch (o) {
+    case LM_OK: return "ok";
+    case LM_RETRY: return "failed";
+    case LM_RATE_LIMITED: return "rate_limited";
+    case LM_ROW_ERROR: return "row_error";
+    case LM_FATAL: return "fatal";
+    }
+    return "?";
+}
+
+void state_add_call(State *st, int64_t query_id, const LmModel *m, const char *op, const LmAnswer *a,
+                    int attempt, double latency_ms)
+{
+    if (!st) return;
+    begin(st);
+    sqlite3_stmt *s = st->call;
+    sqlite3_reset(s);
+    sqlite3_bind_int64(s, 1, query_id);
+    sqlite3_bind_double(s, 2, now_s());
+    sqlite3_bind_text(s, 3, m->alias, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 4, m->provider_name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 5, m->model_name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 6, op, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 7, outcome_name(a->outcome), -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 8, attempt);
+    sqlite3_bind_int(s, 9, a->from_cache);
+    sqlite3_bind_int64(s, 10, a->input_tokens);
+    sqlite3_bind_int64(s, 11, a->cached_input_tokens);
+    sqlite3_bind_int64(s, 12, a->output_tokens);
+    sqlite3_bind_int64(s, 13, a->reasoning_tokens);
+    if (a->cost_usd >= 0) sqlite3_bind_double(s, 14, a->cost_usd); else sqlite3_bind_null(s, 14);
+    sqlite3_bind_double(s, 15, latency_ms);
+    sqlite3_step(s);
+    sqlite3_reset(s);
+    maybe_commit(st);
+}
+
+void state_add_error(State *st, int64_t query_id, int64_t row, const char *alias, const char *kind, const char *message)
+{
+    if (!st) return;
+    begin(st);
+    sqlite3_stmt *s = st->error;
+    sqlite3_reset(s);
+    sqlite3_bind_int64(s, 1, query_id);
+    sqlite3_bind_int64(s, 2, row);
+    sqlite3_bind_text(s, 3, alias, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 4, kind ? kind : "error", -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 5, message ? message : "", -1, SQLITE_STATIC);
+    sqlite3_step(s);
+    sqlite3_reset(s);
+    maybe_commit(st);
+}
+
+void state_add_metric(State *st, const QueryMetric *q)
+{
+    if (!st) return;
+    begin(st);
+    sqlite3_stmt *s = st->metric;
+    sqlite3_reset(s);
+    sqlite3_bind_int64(s, 1, q->query_id);
+    sqlite3_bind_text(s, 2, q->statement ? q->statement : "", -1, SQLITE_STATIC);
+    sqlite3_bind_double(s, 3, q->started_at);
+    sqlite3_bind_text(s, 4, q->model->alias, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 5, q->model->provider_name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 6, q->model->model_name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 7, q->op, -1, SQLITE_STATIC);
+    int64_t ints[] = { q->rows, q->requests, q->cache_hits, q->retries, q->rate_limited, q->failures,
+                       q->input_tokens, q->cached_input_tokens, q->output_tokens, q->reasoning_tokens };
+    for (int i = 0; i < 10; i++) sqlite3_bind_int64(s, 8 + i, ints[i]);
+    if (q->cost_usd >= 0) sqlite3_bind_double(s, 18, q->cost_usd); else sqlite3_bind_null(s, 18);
+    sqlite3_bind_double(s, 19, q->latency_ms);
+    sqlite3_bind_double(s, 20, q->latency_p95_ms);
+    sqlite3_bind_double(s, 21, q->execution_time_ms);
+    sqlite3_step(s);
+    sqlite3_reset(s);
+    state_commit(st);
+}
+
+Table *state_system_table(State *st, const char *name, Schema *schema)
+{
+    const char *tbl = !strcmp(name, "system.query_metrics") ? "query_metrics"
+                    : !strcmp(name, "system.lm_calls") ? "lm_calls"
+                    : !strcmp(name, "system.lm_errors") ? "lm_errors" : NULL;
+    if (!tbl) { schema_free(schema); return NULL; }
+    Table *t = table_new(schema);
+    if (!st) return t;
+    state_commit(st);
+    Buf sql;
+    buf_init(&sql);
+    buf_puts(&sql, "select ");
+    for (int i = 0; i < schema->n; i++) buf_printf(&sql, "%s\"%s\"", i ? ", " : "", schema->names[i]);
+    buf_printf(&sql, " from %s order by rowid", tbl);
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(st->db, sql.data, -1, &s, NULL) != SQLITE_OK) { buf_free(&sql); return t; }
+    buf_free(&sql);
+    Batch *b = batch_new(schema->n, 64);
+    Value *row = xcalloc((size_t)schema->n + 1, sizeof *row);
+    while (sqlite3_step(s) == SQLITE_ROW) {
+        for (int i = 0; i < schema->n; i++) {
+            Value v = v_null();
+            if (sqlite3_column_type(s, i) != SQLITE_NULL) {
+                switch (schema->types[i]->kind) {
+                case TY_INT: v = v_int(sqlite3_column_int64(s, i)); break;
+                case TY_FLOAT: v = v_float(sqlite3_column_double(s, i)); break;
+                case TY_BOOL: v = v_bool(sqlite3_column_int(s, i)); break;
+                case TY_TIMESTAMP: v = v_timestamp((int64_t)(sqlite3_column_double(s, i) * 1e6)); break;
+                default: v = v_cstring((const char *)sqlite3_column_text(s, i)); break;
+                }
+            }
+            row[i] = v;
+        }
+        batch_push_row(b, row);
+        if (b->n == BATCH_ROWS) { table_add_batch(t, b); b = batch_new(schema->n, 64); }
+    }
+    free(row);
+    table_add_batch(t, b);
+    sqlite3_finalize(s);
+    return t;
+}

@@ -1,0 +1,47 @@
+/* state.h: the state database (SQLite): the response cache, per-call rows, row errors and query
+ * metrics, in one file (default .fql/state.db; ":memory:" for none kept after the process).
+ *
+ * Writes are transactional (WAL): answers are committed in groups, so a killed run loses at most the
+ * answers not yet committed, and a rerun sends only the requests whose answers are not stored.
+ * Nothing stored holds an API key: cache keys hash the provider, model, base URL and request body,
+ * and request bodies never contain a key (keys travel in headers).
+ */
+#ifndef FQL_STATE_H
+#define FQL_STATE_H
+
+#include "runtime.h"
+#include "table.h"
+
+typedef struct State State;
+
+/* Open (creating directories and tables as needed). NULL with err on failure. */
+State *state_open(const char *path, fql_error *err);
+void   state_close(State *st);
+
+/* SHA-256 hex of the parts joined by NUL bytes (65 bytes written into out, with the terminator). */
+void   state_hash(char out[65], const char *const *parts, int nparts);
+
+/* The response cache. state_cache_get fills a (ok answers only) and returns 1 on a hit. */
+int    state_cache_get(State *st, const char *key, LmAnswer *a);
+/* Queue an answer for storing (committed by state_commit or when many are queued). */
+void   state_cache_put(State *st, const char *key, const LmModel *m, const LmAnswer *a);
+void   state_commit(State *st);
+
+/* A new query id (one per statement that calls a model). */
+int64_t state_next_query_id(State *st);
+void   state_add_call(State *st, int64_t query_id, const LmModel *m, const char *op, const LmAnswer *a,
+                      int attempt, double latency_ms);
+void   state_add_error(State *st, int64_t query_id, int64_t row, const char *alias, const char *kind, const char *message);
+typedef struct QueryMetric {
+    int64_t query_id; const char *statement; double started_at; const LmModel *model; const char *op;
+    int64_t rows, requests, cache_hits, retries, rate_limited, failures;
+    int64_t input_tokens, cached_input_tokens, output_tokens, reasoning_tokens;
+    double cost_usd; double latency_ms, latency_p95_ms, execution_time_ms;
+} QueryMetric;
+void   state_add_metric(State *st, const QueryMetric *q);
+
+/* system.query_metrics, system.lm_calls, system.lm_errors as tables (schema given by the caller,
+ * columns taken by name). NULL if the table is unknown. */
+Table *state_system_table(State *st, const char *name, Schema *schema);
+
+#endif
