@@ -208,7 +208,8 @@ void state_cache_put(State *st, const char *key, const LmModel *m, const LmAnswe
     sqlite3_bind_double(s, 13, now_s());
     sqlite3_step(s);
     sqlite3_reset(s);
-    maybe_commit(st);
+    /* an answer is paid for: make it durable now (WAL with synchronous=normal: no fsync per commit) */
+    state_commit(st);
 }
 
 int64_t state_next_query_id(State *st)

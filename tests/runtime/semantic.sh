@@ -19,7 +19,11 @@ cat > sim.json <<'J'
  "models": {"gpt-4o-mini": {"rpm": 6000},
             "bad-schema-model": {"faults": {"bad_schema": 1.0}},
             "flaky-model": {"faults": {"500": 0.3, "503": 0.2}},
-            "paced-model": {"rpm": 600, "tpm": 1000000}}}
+            "paced-model": {"rpm": 600, "tpm": 1000000},
+            "slow-model": {"latency_ms": 250},
+            "quota-model": {"quota_requests": 2},
+            "claude-quota": {"quota_requests": 1},
+            "small-model": {"context_window": 64}}}
 J
 "$SIM" --port 0 --config sim.json > sim.out 2> sim.err & simpid=$!
 for _ in $(seq 100); do [[ -s sim.out ]] && break; sleep 0.05; done
@@ -150,6 +154,36 @@ elapsed=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
 ideal=$(awk -v n="$n" 'BEGIN { print (n - 10) / 10 }')
 if [[ $n == 50 ]] && (( max1 <= 10 )) && awk -v e="$elapsed" -v i="$ideal" 'BEGIN { exit !(e <= i * 1.15 + 1.0) }'; then ok "pacing ($n requests in ${elapsed}s, at most $max1 a second)"
 else bad pacing "requests=$n max_1s=$max1 elapsed=$elapsed ideal=$ideal $(cat err.txt)"; fi
+
+# a killed run resumes from its cache: the rerun sends only what had not been answered
+rows='[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39]'
+script="model slow = openai(\"slow-model\", max_concurrency: 4); type T = { is_technical: bool };
+  values [{x: 1}] | derive k = $rows | explode k | select k, extract(\"resume ticket \" || k, T).is_technical as t | agg n = count(t)"
+"$FQL" --format csv -c "$script" >/dev/null 2>&1 & runpid=$!
+sleep 1.5; kill -9 "$runpid" 2>/dev/null; wait "$runpid" 2>/dev/null
+first=$(reqs slow-model)
+out=$("$FQL" --format csv -c "$script" 2>>stderr.txt)
+second=$(reqs slow-model)
+if [[ $out == $'n\n40' ]] && (( first > 0 && first < 40 && second - first <= 40 - first + 4 && second <= 44 )); then ok "kill and resume ($first before the kill, $((second - first)) after)"
+else bad kill-and-resume "out=$out requests before kill=$first, total=$second"; fi
+"$FQL" --format csv -c "$script" >/dev/null 2>&1
+[[ $(reqs slow-model) == "$second" ]] && ok "a finished run is answered from the cache" || bad resume-cached "$(reqs slow-model) vs $second"
+
+# quota exhausted: the statement stops with what to do (exit 1); what was answered stays cached
+out=$("$FQL" --format csv -c 'model q = openai("quota-model"); type T = { is_technical: bool };
+  values [{x: "a"}, {x: "b"}, {x: "c"}, {x: "d"}] | select extract(x, T) as t' 2>&1); rc=$?
+[[ $rc == 1 && $out == *"'q'"* && $out == *quota* ]] && ok quota-fatal || bad quota-fatal "rc=$rc $out"
+out=$("$FQL" --format csv -c 'model q = anthropic("claude-quota"); type T = { is_technical: bool };
+  values [{x: "a"}, {x: "b"}] | select extract(x, T) as t' 2>&1); rc=$?
+[[ $rc == 1 && $out == *"'q'"* && ( $out == *credit* || $out == *quota* ) ]] && ok anthropic-credit-fatal || bad anthropic-credit-fatal "rc=$rc $out"
+
+# a row longer than the context window is not sent: null with the reason
+before=$(reqs small-model)
+out=$("$FQL" --format csv -c 'model small = openai("small-model", context_window: 64); type T = { is_technical: bool };
+  values [{x: "short"}, {x: "'"$(printf 'long text %.0s' $(seq 60))"'"}] | select extract(x, T).is_technical as t' 2>>stderr.txt); rc=$?
+after=$(reqs small-model)
+kinds=$("$FQL" --format csv -c 'from system.lm_errors | where model == "small" | select kind' 2>>stderr.txt)
+[[ $rc == 0 && $out == $'t\nfalse' && $((after - before)) == 1 && $kinds == $'kind\ncontext_window' ]] && ok context-window-not-sent || bad context-window-not-sent "rc=$rc out=$out sent=$((after - before)) kinds=$kinds"
 
 echo "$pass passed, $fail failed"
 (( fail == 0 ))
