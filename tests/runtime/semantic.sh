@@ -185,5 +185,17 @@ after=$(reqs small-model)
 kinds=$("$FQL" --format csv -c 'from system.lm_errors | where model == "small" | select kind' 2>>stderr.txt)
 [[ $rc == 0 && $out == $'t\nfalse' && $((after - before)) == 1 && $kinds == $'kind\ncontext_window' ]] && ok context-window-not-sent || bad context-window-not-sent "rc=$rc out=$out sent=$((after - before)) kinds=$kinds"
 
+# Ctrl-C stops the statement cleanly: exit 1 with "interrupted", answers received so far kept
+script2="model slow = openai(\"slow-model\", max_concurrency: 2); type T = { is_technical: bool };
+  values [{x: 1}] | derive k = $rows | explode k | select extract(\"interrupt ticket \" || k, T).is_technical as t | agg n = count(t)"
+before=$(reqs slow-model)
+"$FQL" --format csv -c "$script2" > int.out 2> int.err & runpid=$!
+sleep 1.2; kill -INT "$runpid"; wait "$runpid"; rc=$?
+mid=$(reqs slow-model)
+"$FQL" --format csv -c "$script2" >/dev/null 2>&1
+after=$(reqs slow-model)
+if [[ $rc == 1 ]] && grep -q interrupted int.err && (( mid > before && after - before <= 40 + 2 )); then ok "ctrl-c ($((mid - before)) answered before, $((after - mid)) after)"
+else bad ctrl-c "rc=$rc err=$(cat int.err) before=$before mid=$mid after=$after"; fi
+
 echo "$pass passed, $fail failed"
 (( fail == 0 ))
