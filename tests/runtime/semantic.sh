@@ -18,7 +18,7 @@ cat > sim.json <<'J'
 {"default": {"latency_ms": 5, "jitter_ms": 10},
  "models": {"gpt-4o-mini": {"rpm": 6000},
             "bad-schema-model": {"faults": {"bad_schema": 1.0}},
-            "flaky-model": {"faults": {"500": 0.3, "503": 0.2}},
+            "flaky-model": {"faults": {"500": 0.2, "503": 0.1}},
             "paced-model": {"rpm": 600, "tpm": 1000000},
             "slow-model": {"latency_ms": 250},
             "quota-model": {"quota_requests": 2},
@@ -105,7 +105,7 @@ out=$("$FQL" --format csv -c 'from system.lm_errors | where model == "broken" | 
 [[ $out == $'row,kind\n0,invalid_answer\n1,invalid_answer' ]] && ok lm_errors || bad lm_errors "$out"
 
 # transient server errors are retried until every row is answered
-out=$("$FQL" --format csv -c 'model flaky = openai("flaky-model"); type T = { is_technical: bool };
+out=$("$FQL" --format csv -c 'model flaky = openai("flaky-model", max_retries: 12, price_in: 0.1, price_out: 0.2); type T = { is_technical: bool };
   values [{x: "a b"}, {x: "c d"}, {x: "e f"}, {x: "g h"}, {x: "i j"}, {x: "k l"}, {x: "m n"}, {x: "o p"}]
   | select extract(x, T).is_technical as t | agg n = count(t)' 2>err.txt); rc=$?
 [[ $rc == 0 && $out == $'n\n8' ]] && ok retries || bad retries "rc=$rc $out $(cat err.txt)"
@@ -160,7 +160,9 @@ rows='[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27
 script="model slow = openai(\"slow-model\", max_concurrency: 4); type T = { is_technical: bool };
   values [{x: 1}] | derive k = $rows | explode k | select k, extract(\"resume ticket \" || k, T).is_technical as t | agg n = count(t)"
 "$FQL" --format csv -c "$script" >/dev/null 2>&1 & runpid=$!
-sleep 1.5; kill -9 "$runpid" 2>/dev/null; wait "$runpid" 2>/dev/null
+wait_for() { for _ in $(seq 400); do (( $(reqs slow-model) >= $1 )) && return; sleep 0.05; done; }   # answered requests
+wait_for 8
+kill -9 "$runpid" 2>/dev/null; wait "$runpid" 2>/dev/null
 first=$(reqs slow-model)
 out=$("$FQL" --format csv -c "$script" 2>>stderr.txt)
 second=$(reqs slow-model)
@@ -190,7 +192,8 @@ script2="model slow = openai(\"slow-model\", max_concurrency: 2); type T = { is_
   values [{x: 1}] | derive k = $rows | explode k | select extract(\"interrupt ticket \" || k, T).is_technical as t | agg n = count(t)"
 before=$(reqs slow-model)
 "$FQL" --format csv -c "$script2" > int.out 2> int.err & runpid=$!
-sleep 1.2; kill -INT "$runpid"; wait "$runpid"; rc=$?
+wait_for $((before + 4))
+kill -INT "$runpid"; wait "$runpid"; rc=$?
 mid=$(reqs slow-model)
 "$FQL" --format csv -c "$script2" >/dev/null 2>&1
 after=$(reqs slow-model)
