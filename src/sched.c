@@ -2,46 +2,60 @@
  * each model's limits, retried as runtime.md says, and hands each request's final answer to its
  * callback.
  *
- * One loop serves every model (several models progress at once); each model has a FIFO queue, a
- * list of requests waiting out a backoff, and its limits:
+ * One loop serves every model (several models progress at once): libcurl's socket interface
+ * (curl_multi_socket_action) over an epoll set, sleeping until a socket is ready, libcurl's own
+ * timer, or the nearest moment a paced request, a backoff or a pause ends: no polling of idle
+ * transfers, no busy waiting. Each model has a FIFO queue, a list of requests waiting out a
+ * backoff, and its limits:
  *
  *   - Pacing. A request bucket (rpm) and a token bucket (tpm) or an input and an output bucket
  *     (input_tpm / output_tpm), refilled continuously. A request is sent when every bucket it
  *     needs has its reservation; the reservation is the estimated input tokens plus the output
  *     ceiling (providers count the requested maximum output against the limit) and is settled
- *     against the usage the answer reports. Providers enforce per-minute limits over windows as
- *     short as one second (fql-sim: at most ceil(L/60) in any sliding second). A token bucket
- *     with capacity B and rate r lets B + r·T through in any window T, so a bucket holding a full
- *     second's worth would send up to twice the per-second allowance after any idle moment (the
- *     start of a run, the end of a pause, a gap between the executor's batches). The scheduler
- *     therefore paces at PACE (97%) of each limit and gives its buckets a capacity of BURST_S of
- *     the rate (at least one request): B + PACE·r ≤ r holds for every one-second window, and the
- *     small capacity still absorbs the loop's wake-up lateness. Requests larger than the capacity
- *     pass on a full bucket and leave a debt (ratelimit.c), which paces them exactly.
+ *     against the usage the answer reports (refund or debit). Providers enforce per-minute limits
+ *     over windows as short as one second (fql-sim: at most ceil(L/60) in any sliding second). A
+ *     bucket with capacity B and rate r lets B + r·T through in any window T, so a bucket holding
+ *     a full second's worth (runtime.md's figure) would send up to twice the per-second allowance
+ *     after any idle moment (the start of a run, the end of a pause, a gap between the executor's
+ *     batches). The scheduler therefore paces at PACE (97%) of each limit with a capacity of
+ *     BURST_S of the rate (at least one request); requests larger than the capacity pass on a full
+ *     bucket and leave a debt (ratelimit.c), which paces them exactly.
+ *   - A window guard: every send is logged with what it counts, and a request waits while it
+ *     would overflow the declared limit over the last second or minute. This covers what a bucket
+ *     cannot: requests that are a large part of the per-second allowance (a bucket lets one
+ *     request through on top of its rate), and the requests that had to open a connection, which
+ *     reach the server later than they were sent (their entry stays longer).
  *   - An in-flight cap: max_concurrency, else rps × latency × 1.5 + 2 (latency observed: mean
  *     plus two mean deviations), within [4, 512].
- *   - AIMD. A rate-limit answer halves the model's factor (once per episode: answers to requests
- *     sent before the last cut do not cut again), pauses the model's queue for the server's wait
- *     (or a backoff when it gives none) and puts the request back at the head of its queue without
- *     using up an attempt. Runs of successes add GROW_STEP back, up to the declared limits. The
- *     factor scales the bucket rates, or the in-flight cap of a model with no declared limits.
- *     The server's remaining-budget figures lower the buckets when they are below them.
+ *   - AIMD. A rate-limit answer cuts the model's factor (once per episode: answers to requests
+ *     sent before the last cut do not cut again): by half, except that a lone refusal after a
+ *     quiet spell (EDGE_QUIET_S) is taken for a window edge hit through network jitter and cuts by
+ *     EDGE_FACTOR only. It pauses the model's queue for the server's wait (or a backoff when it
+ *     gives none) and puts the request back at the head of its queue without using up an attempt.
+ *     Runs of successes add GROW_STEP back, up to the declared limits. The factor scales the
+ *     bucket rates, or the in-flight cap of a model with no declared limits. The server's
+ *     remaining-budget figures lower the buckets when they are below them.
  *
  * Retries: LM_RETRY (5xx, 408, 409, 529, timeouts, connection errors) waits a full-jitter backoff
  * (or the server's retry-after) and is sent again until the model's attempts are used (default 6);
  * LM_ROW_ERROR completes at once; LM_FATAL completes every pending request with that answer and
- * makes sched_run return -1. Rate limits never use up attempts, only a wall-clock budget per request.
+ * makes sched_run return -1. Rate limits never use up attempts, only a wall-clock budget per
+ * request (RATE_BUDGET_S). Requests that can never be sent (over the context window or the
+ * per-minute token limit, by the prompt's size) fail as row errors before sending.
  *
  * Ownership: submitted requests belong to the scheduler until their callback has run; the
  * scheduler frees them afterwards. Models are borrowed. Nothing here is global but libcurl's
  * one-time initialisation.
  */
+#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <sys/epoll.h>
 #include <curl/curl.h>
 #include "runtime.h"
 
@@ -57,7 +71,7 @@
 #define MIN_FACTOR       (1.0 / 64)
 #define GROW_STEP        0.05     /* additive increase of the factor after a run of successes */
 #define NOLIMIT_CAP      64       /* in-flight cap of a model with no declared limit */
-#define MAX_POLL_MS      250      /* the longest sleep: bounds how late a cancel is noticed */
+#define MAX_POLL_MS      250      /* the longest sleep: bounds how late a cancel from another thread is noticed */
 #define EST_MARGIN       1.2      /* body bytes/4 × this, until answers teach the model's ratio */
 
 #define WIN1_S           1.02     /* the one-second window, with a margin for network jitter */
@@ -134,6 +148,8 @@ struct ModelState {
 
 struct Scheduler {
     CURLM *multi;
+    int epfd;                    /* the sockets libcurl asks to watch (curl_multi_socket_action) */
+    double curl_deadline;        /* when libcurl wants its timeout handled; < 0 none */
     ModelState **models;
     int nmodels, capmodels;
     Job *inflight;
@@ -254,12 +270,56 @@ static int inflight_cap(const ModelState *ms)
 
 /* ---- lifecycle ---- */
 
+/* libcurl's socket callback: watch sock for what it asks (socketp remembers it is registered). */
+static int on_socket(CURL *e, curl_socket_t sock, int what, void *ud, void *socketp)
+{
+    Scheduler *s = ud;
+    (void)e;
+    if (what == CURL_POLL_REMOVE) {
+        epoll_ctl(s->epfd, EPOLL_CTL_DEL, sock, NULL);
+        curl_multi_assign(s->multi, sock, NULL);
+        return 0;
+    }
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0);
+    ev.data.fd = sock;
+    if (socketp) {
+        epoll_ctl(s->epfd, EPOLL_CTL_MOD, sock, &ev);
+    } else {
+        if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, sock, &ev) != 0 && errno == EEXIST)
+            epoll_ctl(s->epfd, EPOLL_CTL_MOD, sock, &ev);
+        curl_multi_assign(s->multi, sock, s);
+    }
+    return 0;
+}
+
+/* libcurl's timer callback: when to call it back with CURL_SOCKET_TIMEOUT. */
+static int on_timer(CURLM *multi, long ms, void *ud)
+{
+    Scheduler *s = ud;
+    (void)multi;
+    s->curl_deadline = ms < 0 ? -1 : mono_now() + ms / 1000.0;
+    return 0;
+}
+
 Scheduler *sched_new(void)
 {
     pthread_once(&curl_once, curl_init_once);
     Scheduler *s = xcalloc(1, sizeof *s);
     s->multi = curl_multi_init();
-    if (!s->multi) { free(s); return NULL; }
+    s->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (!s->multi || s->epfd < 0) {
+        if (s->multi) curl_multi_cleanup(s->multi);
+        if (s->epfd >= 0) close(s->epfd);
+        free(s);
+        return NULL;
+    }
+    s->curl_deadline = -1;
+    curl_multi_setopt(s->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(s->multi, CURLMOPT_SOCKETDATA, s);
+    curl_multi_setopt(s->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt(s->multi, CURLMOPT_TIMERDATA, s);
     curl_multi_setopt(s->multi, CURLMOPT_MAXCONNECTS, 512L);
     curl_multi_setopt(s->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
     struct timespec ts;
@@ -305,6 +365,7 @@ void sched_free(Scheduler *s)
     for (int i = 0; i < s->npool; i++) curl_easy_cleanup(s->pool[i]);
     free(s->pool);
     curl_multi_cleanup(s->multi);
+    close(s->epfd);
     free(s);
 }
 
@@ -597,7 +658,7 @@ static int prepare(Scheduler *s, Job *j, int *fatal, LmAnswer *fatal_ans)
     return 0;
 }
 
-/* Seconds until every bucket j needs has its share (0 = now). */
+/* What j counts against each limit: one request, its tokens, input, output. */
 static void job_amounts(const Job *j, double amt[W_N])
 {
     amt[W_REQ] = 1;
@@ -606,6 +667,7 @@ static void job_amounts(const Job *j, double amt[W_N])
     amt[W_OUT] = j->out_ceiling;
 }
 
+/* Seconds until j fits the model's windows and every bucket it needs has its share (0 = now). */
 static double reserve_wait(ModelState *ms, const Job *j, double now)
 {
     const LmModel *m = ms->m;
@@ -975,9 +1037,10 @@ int sched_run(Scheduler *s, fql_error *err)
     LmAnswer fatal_ans;
     memset(&fatal_ans, 0, sizeof fatal_ans);
     ModelState *fatal_ms = NULL;
+    int still;
+    s->curl_deadline = -1;
+    curl_multi_socket_action(s->multi, CURL_SOCKET_TIMEOUT, 0, &still);
     for (;;) {
-        int still;
-        curl_multi_perform(s->multi, &still);
         CURLMsg *msg;
         int left;
         while (!fatal && (msg = curl_multi_info_read(s->multi, &left))) {
@@ -995,13 +1058,28 @@ int sched_run(Scheduler *s, fql_error *err)
             started += dispatch(s, s->models[i], now, &wake, &fatal, &fatal_ans, &fatal_ms);
         if (fatal) break;
         if (s->pending == 0) break;
-        if (started) continue;   /* let libcurl start them before sleeping */
-        long ct = -1;
-        curl_multi_timeout(s->multi, &ct);
-        double dt = (wake - mono_now()) * 1000;
+        (void)started;
+        /* sleep until a socket is ready, libcurl's timeout, or the next send may go */
+        now = mono_now();
+        if (s->curl_deadline >= 0 && s->curl_deadline <= now) {
+            s->curl_deadline = -1;   /* one-shot: libcurl sets the next one */
+            curl_multi_socket_action(s->multi, CURL_SOCKET_TIMEOUT, 0, &still);
+            continue;
+        }
+        if (s->curl_deadline >= 0 && s->curl_deadline < wake) wake = s->curl_deadline;
+        double dt = (wake - now) * 1000;
         int tmo = dt <= 0 ? 0 : (int)ceil(dt);
-        if (ct >= 0 && ct < tmo) tmo = (int)ct;
-        if (tmo > 0) curl_multi_poll(s->multi, NULL, 0, tmo, NULL);
+        struct epoll_event evs[64];
+        int n = epoll_wait(s->epfd, evs, 64, tmo);
+        for (int i = 0; i < n; i++) {
+            int mask = (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP) ? CURL_CSELECT_IN : 0) |
+                       (evs[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) | (evs[i].events & EPOLLERR ? CURL_CSELECT_ERR : 0);
+            curl_multi_socket_action(s->multi, evs[i].data.fd, mask, &still);
+        }
+        if (s->curl_deadline >= 0 && s->curl_deadline <= mono_now()) {
+            s->curl_deadline = -1;
+            curl_multi_socket_action(s->multi, CURL_SOCKET_TIMEOUT, 0, &still);
+        }
     }
     if (fatal) {
         /* name the model; the adapter's message says what to do (and never holds the key) */
