@@ -115,11 +115,12 @@ static void sums_max(Sums *mx, const Sums *s)
 /* Drops events older than the windows at time now. */
 static void expire(ModelState *m, double now)
 {
-    while (m->start60 < m->end && m->ring[m->start60 & (m->cap - 1)].t <= now - 60.0)
-        sums_sub(&m->w60, &m->ring[m->start60++ & (m->cap - 1)]);
-    if (m->start1 < m->start60) m->start1 = m->start60;
+    /* the 1-second window first: its events must leave its sums before the 60-second window
+     * drops them from the ring (after an idle minute both windows empty) */
     while (m->start1 < m->end && m->ring[m->start1 & (m->cap - 1)].t <= now - 1.0)
         sums_sub(&m->w1, &m->ring[m->start1++ & (m->cap - 1)]);
+    while (m->start60 < m->end && m->ring[m->start60 & (m->cap - 1)].t <= now - 60.0)
+        sums_sub(&m->w60, &m->ring[m->start60++ & (m->cap - 1)]);
 }
 
 /* Appends an admitted event and updates the maxima. */
