@@ -1967,6 +1967,10 @@ static int bind_model(Binder *b, const Node *n)
             if (best) return errn(b, k, "unknown model option '%s'; did you mean '%s'?", k->str, best);
             return errn(b, k, "unknown model option '%s'", k->str);
         }
+        if (!strcmp(k->str, "batch") || !strcmp(k->str, "fallback")) {
+            value_free(opts);
+            return errn(b, k, "model option '%s' is not available in this build yet (the Batch API and fallbacks arrive with the cost-lever work)", k->str);
+        }
         Value v;
         if (const_value(b, k->a, &v)) { value_free(opts); return -1; }
         static const char *const numeric[] = { "rpm", "tpm", "input_tpm", "output_tpm", "max_concurrency", "timeout",
