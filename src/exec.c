@@ -248,6 +248,19 @@ static Value call_udf(Exec *ex, const Expr *e, const Value *args, int nargs, cha
     }
 }
 
+/* Evaluate every argument of e over the batch: parts[k][row], or NULL (nothing left allocated). */
+static Value **eval_args(Exec *ex, const Expr *e, const Batch *b)
+{
+    Value **parts = xcalloc((size_t)e->nargs + 1, sizeof *parts);
+    for (int k = 0; k < e->nargs; k++)
+        if (!(parts[k] = eval(ex, e->args[k], b))) {
+            for (int q = 0; q < k; q++) vals_free(parts[q], b->n);
+            free(parts);
+            return NULL;
+        }
+    return parts;
+}
+
 static Value *eval(Exec *ex, const Expr *e, const Batch *b)
 {
     size_t n = b->n;
@@ -374,13 +387,8 @@ case_fail:
         return NULL;
     }
     case E_LIST: {
-        Value **parts = xcalloc((size_t)e->nargs + 1, sizeof *parts);
-        for (int k = 0; k < e->nargs; k++)
-            if (!(parts[k] = eval(ex, e->args[k], b))) {
-                for (int q = 0; q < k; q++) vals_free(parts[q], n);
-                free(parts);
-                return NULL;
-            }
+        Value **parts = eval_args(ex, e, b);
+        if (!parts) return NULL;
         out = vals_new(n);
         int tofloat = e->type->elem && e->type->elem->kind == TY_FLOAT;
         for (size_t i = 0; i < n; i++) {
@@ -397,13 +405,8 @@ case_fail:
         return out;
     }
     case E_STRUCT: {
-        Value **parts = xcalloc((size_t)e->nargs + 1, sizeof *parts);
-        for (int k = 0; k < e->nargs; k++)
-            if (!(parts[k] = eval(ex, e->args[k], b))) {
-                for (int q = 0; q < k; q++) vals_free(parts[q], n);
-                free(parts);
-                return NULL;
-            }
+        Value **parts = eval_args(ex, e, b);
+        if (!parts) return NULL;
         out = vals_new(n);
         for (size_t i = 0; i < n; i++) {
             out[i] = v_struct_new(e->type);
@@ -422,13 +425,8 @@ case_fail:
         if (msg) { rt_error(ex, e, 0, msg); free(msg); vals_free(out, n); return NULL; }
         return out;
     case E_CALL: {
-        Value **parts = xcalloc((size_t)e->nargs + 1, sizeof *parts);
-        for (int k = 0; k < e->nargs; k++)
-            if (!(parts[k] = eval(ex, e->args[k], b))) {
-                for (int q = 0; q < k; q++) vals_free(parts[q], n);
-                free(parts);
-                return NULL;
-            }
+        Value **parts = eval_args(ex, e, b);
+        if (!parts) return NULL;
         out = vals_new(n);
         Value *row = xcalloc((size_t)e->nargs + 1, sizeof *row);
         FuncCtx ctx = { NULL, ex->now_us };
@@ -462,13 +460,8 @@ case_fail:
     }
     case E_SEMANTIC: {
         if (!ex->s) { err_at(ex->err, FQL_ERR_RUNTIME, e->src, e->pos, "%s() cannot be used in values rows", e->name); return NULL; }
-        Value **parts = xcalloc((size_t)e->nargs + 1, sizeof *parts);
-        for (int k = 0; k < e->nargs; k++)
-            if (!(parts[k] = eval(ex, e->args[k], b))) {
-                for (int q = 0; q < k; q++) vals_free(parts[q], n);
-                free(parts);
-                return NULL;
-            }
+        Value **parts = eval_args(ex, e, b);
+        if (!parts) return NULL;
         out = semantic_eval(ex->s, e, parts, n, sem_row_base(ex, e, n), ex->err);
         for (int k = 0; k < e->nargs; k++) vals_free(parts[k], n);
         free(parts);
