@@ -7,26 +7,11 @@
 #include <string.h>
 #include "func.h"
 #include "ops.h"
+#include "check.h"
 
-static int npass, nfail, failed;
-static char reason[1024];
 static char *last_error;    /* the error the last call() recorded, or NULL */
 
-#define CHECK(cond, ...) do { \
-        if (!(cond) && !failed) { \
-            int k_ = snprintf(reason, sizeof reason, "line %d: ", __LINE__); \
-            snprintf(reason + k_, sizeof reason - (size_t)k_, __VA_ARGS__); \
-            failed = 1; \
-        } \
-    } while (0)
 
-static void run(const char *name, void (*fn)(void))
-{
-    failed = 0;
-    fn();
-    if (failed) { printf("FAIL %s: %s\n", name, reason); nfail++; }
-    else { printf("ok %s\n", name); npass++; }
-}
 
 static Value S(const char *s) { return v_cstring(s); }
 #define I(x) v_int(x)
@@ -677,6 +662,5 @@ int main(void)
     run("null_propagation", test_null_propagation);
     run("aggregates", test_aggregates);
     free(last_error);
-    printf("%d passed, %d failed\n", npass, nfail);
-    return nfail != 0;
+    return check_summary();
 }

@@ -8,25 +8,10 @@
 #include "ast.h"
 #include "lexer.h"
 #include "parser.h"
+#include "check.h"
 
-static int npass, nfail, failed;
-static char reason[4096];
 
-#define CHECK(cond, ...) do { \
-        if (!(cond) && !failed) { \
-            int k_ = snprintf(reason, sizeof reason, "line %d: ", __LINE__); \
-            snprintf(reason + k_, sizeof reason - (size_t)k_, __VA_ARGS__); \
-            failed = 1; \
-        } \
-    } while (0)
 
-static void run(const char *name, void (*fn)(void))
-{
-    failed = 0;
-    fn();
-    if (failed) { printf("FAIL %s: %s\n", name, reason); nfail++; }
-    else { printf("ok %s\n", name); npass++; }
-}
 
 static Src src;
 static fql_error err;
@@ -714,6 +699,5 @@ int main(void)
     run("depth", t_depth);
     run("lexer_api", t_lexer_api);
     node_free(parse(""));   /* frees the last private copy */
-    printf("%d passed, %d failed\n", npass, nfail);
-    return nfail != 0;
+    return check_summary();
 }

@@ -11,27 +11,12 @@
 #include <time.h>
 #include <jansson.h>
 #include "provider.h"
+#include "check.h"
 
 #define SECRET "sk-test-SECRET123"
 
-static int npass, nfail, failed;
-static char reason[1024];
 
-#define CHECK(cond, ...) do { \
-        if (!(cond) && !failed) { \
-            int k_ = snprintf(reason, sizeof reason, "line %d: ", __LINE__); \
-            snprintf(reason + k_, sizeof reason - (size_t)k_, __VA_ARGS__); \
-            failed = 1; \
-        } \
-    } while (0)
 
-static void run(const char *name, void (*fn)(void))
-{
-    failed = 0;
-    fn();
-    if (failed) { printf("FAIL %s: %s\n", name, reason); nfail++; }
-    else { printf("ok %s\n", name); npass++; }
-}
 
 static const char *S(const char *s) { return s ? s : "(null)"; }
 static int has(const char *s, const char *needle) { return s && strstr(s, needle); }
@@ -1114,6 +1099,5 @@ int main(void)
     run("gemini_parse", t_gemini_parse);
     run("gemini_errors", t_gemini_errors);
     run("cohere", t_cohere);
-    printf("%d passed, %d failed\n", npass, nfail);
-    return nfail ? 1 : 0;
+    return check_summary();
 }

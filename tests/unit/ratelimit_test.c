@@ -7,26 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include "runtime.h"
+#include "check.h"
 
-static int npass, nfail, failed;
-static char reason[1024];
 
-#define CHECK(cond, ...) do { \
-        if (!(cond) && !failed) { \
-            int k_ = snprintf(reason, sizeof reason, "line %d: ", __LINE__); \
-            snprintf(reason + k_, sizeof reason - (size_t)k_, __VA_ARGS__); \
-            failed = 1; \
-        } \
-    } while (0)
 #define NEAR(a, b, eps) (fabs((a) - (b)) <= (eps))
 
-static void run(const char *name, void (*fn)(void))
-{
-    failed = 0;
-    fn();
-    if (failed) { printf("FAIL %s: %s\n", name, reason); nfail++; }
-    else { printf("ok %s\n", name); npass++; }
-}
 
 /* splitmix64, for reproducible draws in [0,1) */
 static uint64_t rng_state = 42;
@@ -225,6 +210,5 @@ int main(void)
     run("bucket_wait", test_wait);
     run("backoff_bounds", test_backoff_bounds);
     run("backoff_distribution", test_backoff_distribution);
-    printf("%d passed, %d failed\n", npass, nfail);
-    return nfail != 0;
+    return check_summary();
 }

@@ -9,25 +9,10 @@
 #include "value.h"
 #include "ops.h"
 #include "ast.h"
+#include "check.h"
 
-static int npass, nfail, failed;
-static char reason[1024];
 
-#define CHECK(cond, ...) do { \
-        if (!(cond) && !failed) { \
-            int k_ = snprintf(reason, sizeof reason, "line %d: ", __LINE__); \
-            snprintf(reason + k_, sizeof reason - (size_t)k_, __VA_ARGS__); \
-            failed = 1; \
-        } \
-    } while (0)
 
-static void run(const char *name, void (*fn)(void))
-{
-    failed = 0;
-    fn();
-    if (failed) { printf("FAIL %s: %s\n", name, reason); nfail++; }
-    else { printf("ok %s\n", name); npass++; }
-}
 
 /* Render v as JSON (so kinds are visible: "s" vs 3 vs 3.0), free it, compare. */
 static int json_is(Value v, const char *want, int line)
@@ -662,6 +647,5 @@ int main(void)
     run("like", test_like);
     run("logic", test_logic);
     run("case_map", test_case_map);
-    printf("%d passed, %d failed\n", npass, nfail);
-    return nfail != 0;
+    return check_summary();
 }
