@@ -3,6 +3,7 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
 #include <limits.h>
 #include <jansson.h>
 #include <time.h>
@@ -293,11 +294,8 @@ static void print_result(fql_session *s, Table *t)
     if (s->format == FMT_TABLE && isatty(fileno(s->out))) {
         const char *cols = getenv("COLUMNS");
         po.term_width = cols ? atoi(cols) : 0;
-        if (po.term_width <= 0) {
-#ifdef TIOCGWINSZ
-            po.term_width = 0;
-#endif
-        }
+        struct winsize ws;
+        if (po.term_width <= 0 && ioctl(fileno(s->out), TIOCGWINSZ, &ws) == 0) po.term_width = ws.ws_col;
     }
     print_table(s->out, t, &po);
     fflush(s->out);
