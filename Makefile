@@ -6,9 +6,10 @@ BUILD    ?= build
 CC       ?= cc
 SANITIZE ?=
 WERROR   ?=
-PKGS     := libcurl jansson sqlite3 libpcre2-8
+PKGS     := libcurl jansson sqlite3 libpcre2-8 libzstd zlib poppler-glib
 DEB_PKGS := gcc make re2c lemon pkg-config libcurl4-openssl-dev libjansson-dev libreadline-dev \
-            libsqlite3-dev libpcre2-dev libmicrohttpd-dev libssl-dev sqlite3 valgrind nodejs npm time
+            libsqlite3-dev libpcre2-dev libmicrohttpd-dev libssl-dev sqlite3 valgrind nodejs npm time \
+            libsnappy-dev libzstd-dev zlib1g-dev libpoppler-glib-dev libcairo2-dev tmux
 
 OPT      ?= -O2
 CFLAGS   += $(OPT) -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wstrict-prototypes \
@@ -24,7 +25,7 @@ endif
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS   += $(PKG_CFLAGS)
-LIBS     := $(PKG_LIBS) -lreadline -lssl -lcrypto -lm -lpthread
+LIBS     := $(PKG_LIBS) -lsnappy -lreadline -lssl -lcrypto -lm -lpthread
 
 # Objects are rebuilt when the flags change (e.g. switching SANITIZE on or off).
 FLAGS_STAMP := $(BUILD)/.flags

@@ -37,6 +37,12 @@ typedef struct FuncDef {
     const char *doc;           /* one line: "lower(s) -> string: lower-case s" */
 } FuncDef;
 
+/* Tables of functions defined outside func_scalar.c, each ended by an entry whose name is NULL:
+ * func_text.c (tokenizer, markdown helpers), func_doc.c (documents), func_http.c (HTTP functions). */
+extern const FuncDef func_text_defs[];
+extern const FuncDef func_doc_defs[];
+extern const FuncDef func_http_defs[];
+
 const FuncDef *func_lookup(const char *name);              /* NULL if not a built-in scalar */
 /* All names (for "did you mean" and REPL completion): NULL-terminated static array. */
 const char *const *func_names(void);

@@ -1509,21 +1509,35 @@ static const FuncDef funcs[] = {
 
 #define NFUNCS (sizeof funcs / sizeof funcs[0])
 
+/* Functions defined in other files (each table ends with an entry whose name is NULL). */
+static const FuncDef *const func_tables[] = { func_text_defs, func_doc_defs, func_http_defs };
+#define NTABLES (sizeof func_tables / sizeof func_tables[0])
+
 const FuncDef *func_lookup(const char *name)
 {
     if (!name) return NULL;
     for (size_t i = 0; i < NFUNCS; i++)
         if (strcmp(funcs[i].name, name) == 0) return &funcs[i];
+    for (size_t t = 0; t < NTABLES; t++)
+        for (const FuncDef *d = func_tables[t]; d->name; d++)
+            if (strcmp(d->name, name) == 0) return d;
     return NULL;
 }
 
-static const char *func_name_list[NFUNCS + 1];
+static const char **func_name_list;
 static pthread_once_t func_names_once = PTHREAD_ONCE_INIT;
 
 static void func_names_init(void)
 {
-    for (size_t i = 0; i < NFUNCS; i++) func_name_list[i] = funcs[i].name;
-    func_name_list[NFUNCS] = NULL;
+    size_t n = NFUNCS;
+    for (size_t t = 0; t < NTABLES; t++)
+        for (const FuncDef *d = func_tables[t]; d->name; d++) n++;
+    func_name_list = xcalloc(n + 1, sizeof *func_name_list);
+    n = 0;
+    for (size_t i = 0; i < NFUNCS; i++) func_name_list[n++] = funcs[i].name;
+    for (size_t t = 0; t < NTABLES; t++)
+        for (const FuncDef *d = func_tables[t]; d->name; d++) func_name_list[n++] = d->name;
+    func_name_list[n] = NULL;
 }
 
 const char *const *func_names(void)
