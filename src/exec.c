@@ -14,6 +14,7 @@
 #include "session.h"
 #include "ops.h"
 #include "models.h"
+#include "state.h"
 
 typedef struct Exec {
     fql_session *s;
@@ -21,6 +22,8 @@ typedef struct Exec {
     int64_t now_us;
     /* rows seen so far by each semantic expression (row numbers in system.lm_errors) */
     const Expr *sem_expr[16]; int64_t sem_rows[16]; int nsem;
+    /* the piece being evaluated by a streaming stage: its started model calls */
+    const Expr **cur_x; SemJob **cur_j; int ncur;
 } Exec;
 
 static int64_t sem_row_base(Exec *ex, const Expr *e, size_t n)
@@ -460,6 +463,12 @@ case_fail:
     }
     case E_SEMANTIC: {
         if (!ex->s) { err_at(ex->err, FQL_ERR_RUNTIME, e->src, e->pos, "%s() cannot be used in values rows", e->name); return NULL; }
+        for (int i = 0; i < ex->ncur; i++)
+            if (ex->cur_x[i] == e) {
+                out = semantic_finish(ex->cur_j[i], ex->err);
+                if (!out && !err_failed(ex->err)) err_at(ex->err, FQL_ERR_RUNTIME, e->src, e->pos, "%s() failed", e->name);
+                return out;
+            }
         Value **parts = eval_args(ex, e, b);
         if (!parts) return NULL;
         out = semantic_eval(ex->s, e, parts, n, sem_row_base(ex, e, n), ex->err);
@@ -524,6 +533,16 @@ struct Op {
     Expr **resid; int nresid;   /* residual conditions over left ++ right */
     Writer *writer;
     size_t written;
+    /* where / select / derive */
+    int (*apply)(Op *op, Batch *in, Batch **out);
+    /* streaming model stages */
+    const Expr **semx; int nsemx;
+    struct Piece *qh, *qt;
+    size_t qrows;
+    int child_done;
+    Batch *carry; size_t carry_pos;
+    int64_t pulled;
+    OpStats ost;
 };
 
 static Op *op_build(Exec *ex, const Plan *p);
@@ -569,29 +588,29 @@ static int next_scan(Op *op, Batch **out)
     return rc;
 }
 
-static int next_filter(Op *op, Batch **out)
+/* Keep the rows for which every conjunct is true, testing each conjunct only on the rows that
+ * passed the ones before (the optimizer orders them cheapest first). Consumes in; *out is NULL
+ * when no row passes. */
+static int apply_filter(Op *op, Batch *in, Batch **out)
 {
-    Batch *in;
-    int rc;
-    while ((rc = op->child->next(op->child, &in)) == 1) {
-        Value *c = eval(op->ex, op->p->exprs[0], in);
+    *out = NULL;
+    for (int k = 0; k < op->p->nexprs; k++) {
+        Value *c = eval(op->ex, op->p->exprs[k], in);
         if (!c) { batch_free(in); return -1; }
         Batch *o = batch_new(in->ncols, in->n);
         for (size_t r = 0; r < in->n; r++)
             if (value_true(c[r])) batch_copy_row(o, in, r);
         vals_free(c, in->n);
         batch_free(in);
-        if (o->n) { *out = o; return 1; }
-        batch_free(o);
+        in = o;
+        if (!in->n) break;
     }
-    return rc;
+    if (in->n) *out = in; else batch_free(in);
+    return 0;
 }
 
-static int next_project(Op *op, Batch **out)
+static int apply_project(Op *op, Batch *in, Batch **out)
 {
-    Batch *in;
-    int rc = op->child->next(op->child, &in);
-    if (rc != 1) return rc;
     const Plan *p = op->p;
     Batch *o = batch_new(p->nexprs, 0);
     o->n = o->cap = in->n;
@@ -613,14 +632,11 @@ static int next_project(Op *op, Batch **out)
     }
     batch_free(in);
     *out = o;
-    return 1;
+    return 0;
 }
 
-static int next_derive(Op *op, Batch **out)
+static int apply_derive(Op *op, Batch *in, Batch **out)
 {
-    Batch *in;
-    int rc = op->child->next(op->child, &in);
-    if (rc != 1) return rc;
     const Plan *p = op->p;
     int nout = p->schema->n;
     if (in->ncols < nout) {
@@ -637,7 +653,143 @@ static int next_derive(Op *op, Batch **out)
         free(c);
     }
     *out = in;
+    return 0;
+}
+
+/* where / select / derive without model calls: one child batch at a time */
+static int next_apply(Op *op, Batch **out)
+{
+    Batch *in;
+    int rc;
+    while ((rc = op->child->next(op->child, &in)) == 1) {
+        Batch *o;
+        if (op->apply(op, in, &o)) return -1;
+        if (o) { *out = o; return 1; }
+    }
+    return rc;
+}
+
+/* ---- stages with model calls: streaming ----
+ *
+ * A stage whose expressions call models cuts its input into pieces of PIECE_ROWS rows and starts
+ * the model work of up to WINDOW_ROWS rows ahead (semantic_start) before it waits for the oldest
+ * piece (semantic_finish). Waiting runs the scheduler, which moves every started piece of every
+ * stage on, so a later stage works on the pieces an earlier one has finished while the earlier one
+ * goes on with the next: two stages on two providers overlap. Pieces leave in input order. Memory
+ * is bounded by the window, not the input. A limit pushed down (Plan.row_bound) caps the rows the
+ * stage ever takes from its input, so `limit 5` sends at most 5 requests. */
+
+#define PIECE_ROWS  64
+#define WINDOW_ROWS 2048
+
+struct Piece { Batch *b; SemJob **jobs; struct Piece *next; };
+
+static int collect_semantic(const Expr *e, const Expr ***xs, int *n)
+{
+    if (!e) return 0;
+    int inner = 0;
+    for (int i = 0; i < e->nargs; i++) inner |= collect_semantic(e->args[i], xs, n);
+    if (e->kind != E_SEMANTIC) return inner;
+    if (!inner) {   /* an innermost model call: it can start as soon as its piece is read */
+        int seen = 0;
+        for (int i = 0; i < *n; i++) seen |= (*xs)[i] == e;
+        if (!seen) { *xs = xrealloc(*xs, (size_t)(*n + 1) * sizeof **xs); (*xs)[(*n)++] = e; }
+    }
     return 1;
+}
+
+static void piece_free(struct Piece *pc, int njobs)
+{
+    if (!pc) return;
+    for (int i = 0; i < njobs; i++) semantic_job_free(pc->jobs[i]);
+    free(pc->jobs);
+    batch_free(pc->b);
+    free(pc);
+}
+
+/* The next piece of input: up to PIECE_ROWS rows, within the row bound. 1, 0 at the end, -1. */
+static int take_piece(Op *op, Batch **out)
+{
+    int64_t bound = op->p->row_bound;
+    if (bound >= 0 && op->pulled >= bound) return 0;
+    while (!op->carry || op->carry_pos >= op->carry->n) {
+        batch_free(op->carry);
+        op->carry = NULL;
+        op->carry_pos = 0;
+        int rc = op->child->next(op->child, &op->carry);
+        if (rc != 1) { op->carry = NULL; return rc; }
+    }
+    size_t want = op->carry->n - op->carry_pos;
+    if (want > PIECE_ROWS) want = PIECE_ROWS;
+    if (bound >= 0 && (int64_t)want > bound - op->pulled) want = (size_t)(bound - op->pulled);
+    Batch *b = batch_new(op->carry->ncols, want);
+    for (size_t r = 0; r < want; r++) batch_copy_row(b, op->carry, op->carry_pos + r);
+    op->carry_pos += want;
+    op->pulled += (int64_t)want;
+    *out = b;
+    return 1;
+}
+
+static int start_piece(Op *op, Batch *b)
+{
+    struct Piece *pc = xcalloc(1, sizeof *pc);
+    pc->b = b;
+    pc->jobs = xcalloc((size_t)op->nsemx + 1, sizeof *pc->jobs);
+    for (int i = 0; i < op->nsemx; i++) {
+        const Expr *e = op->semx[i];
+        Value **args = eval_args(op->ex, e, b);
+        if (!args) { piece_free(pc, i); return -1; }
+        pc->jobs[i] = semantic_start(op->ex->s, e, args, b->n, sem_row_base(op->ex, e, b->n), &op->ost, op->ex->err);
+        if (!pc->jobs[i]) { piece_free(pc, i); return -1; }
+    }
+    if (op->qt) op->qt->next = pc; else op->qh = pc;
+    op->qt = pc;
+    op->qrows += b->n;
+    return 0;
+}
+
+static int next_stream(Op *op, Batch **out)
+{
+    for (;;) {
+        while (!op->child_done && op->qrows < WINDOW_ROWS) {
+            Batch *b = NULL;
+            int rc = take_piece(op, &b);
+            if (rc < 0) return -1;
+            if (rc == 0) { op->child_done = 1; break; }
+            if (start_piece(op, b)) return -1;
+        }
+        struct Piece *pc = op->qh;
+        if (!pc) return 0;
+        op->qh = pc->next;
+        if (!op->qh) op->qt = NULL;
+        op->qrows -= pc->b->n;
+        /* evaluate the stage on the piece: its model calls read the started jobs */
+        op->ex->cur_x = op->semx;
+        op->ex->cur_j = pc->jobs;
+        op->ex->ncur = op->nsemx;
+        Batch *in = pc->b, *o = NULL;
+        pc->b = NULL;
+        int rc = op->apply(op, in, &o);
+        op->ex->ncur = 0;
+        piece_free(pc, op->nsemx);
+        if (op->ex->s && op->ex->s->state) state_commit(op->ex->s->state);
+        if (rc) return -1;
+        if (o) { *out = o; return 1; }
+    }
+}
+
+static void close_stream(Op *op)
+{
+    while (op->qh) {
+        struct Piece *pc = op->qh;
+        op->qh = pc->next;
+        piece_free(pc, op->nsemx);
+    }
+    op->qt = NULL;
+    batch_free(op->carry);
+    op->carry = NULL;
+    free(op->semx);
+    op->semx = NULL;
 }
 
 static int next_limit(Op *op, Batch **out)
@@ -1265,9 +1417,12 @@ static Op *op_build(Exec *ex, const Plan *p)
         break;
     }
     case P_SYSTEM: op->mat = system_table(ex->s, p->path); op->next = next_mat; break;
-    case P_FILTER: op->next = next_filter; break;
-    case P_PROJECT: op->next = next_project; break;
-    case P_DERIVE: op->next = next_derive; break;
+    case P_FILTER: case P_PROJECT: case P_DERIVE:
+        op->apply = p->kind == P_FILTER ? apply_filter : p->kind == P_PROJECT ? apply_project : apply_derive;
+        op->next = next_apply;
+        for (int i = 0; i < p->nexprs; i++) collect_semantic(p->exprs[i], &op->semx, &op->nsemx);
+        if (op->nsemx && ex->s) { op->next = next_stream; op->close = close_stream; }
+        break;
     case P_AGG: op->next = next_agg; break;
     case P_SORT: op->next = next_sort; break;
     case P_LIMIT: op->next = next_limit; break;
@@ -1304,6 +1459,7 @@ Table *exec_plan(fql_session *s, Plan *p, fql_error *err)
         t = drain(root);
     }
     op_free(root);
+    semantic_flush(s);
     if (err_failed(err)) { table_free(t); return NULL; }
     return t;
 }

@@ -17,6 +17,25 @@ void     models_free_all(struct fql_session *s);
 /* Check the keys of every declared model not yet checked, in parallel. 0 ok; -1 with err. */
 int      models_validate_keys(struct fql_session *s, fql_error *err);
 
+/* What one plan operator's semantic work did (explain analyze). */
+typedef struct OpStats {
+    int64_t rows, cached, deduped, sent, retried, failed, input_tokens, output_tokens;
+    double cost_usd;
+} OpStats;
+
+/* The semantic work of one expression over a piece of rows, running in the background. */
+typedef struct SemJob SemJob;
+/* Render, dedup, look up the cache and submit without waiting. args (args[k][row], one array per
+ * argument of e) become the job's. ost (may be NULL) accumulates counters. NULL with err on a fatal
+ * error (unknown model, state database). */
+SemJob *semantic_start(struct fql_session *s, const Expr *e, Value **args, size_t n, int64_t first_row, OpStats *ost, fql_error *err);
+/* Wait (running the scheduler, which also moves every other job on) for the job's answers; returns
+ * n new values, or NULL with err (a fatal provider error, an interrupt, the budget reached). */
+Value  *semantic_finish(SemJob *j, fql_error *err);
+void    semantic_job_free(SemJob *j);     /* NULL-safe; a job with answers still due is freed when they arrive */
+/* Cancel and drain the requests of jobs freed early (a failed or stopped statement). */
+void    semantic_flush(struct fql_session *s);
+
 /* Evaluate a semantic operator (E_SEMANTIC) over n rows whose arguments are evaluated already
  * (args[k][row], borrowed). Returns n new values, or NULL with err (a fatal provider error).
  * Row-level failures are null values with a row in system.lm_errors. */

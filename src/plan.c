@@ -174,6 +174,7 @@ Plan *plan_new(PlanKind k, Plan *child, const Node *at)
     p->refcnt = 1;
     p->child = child;
     p->limit = -1;
+    p->row_bound = -1;
     if (at) { p->src = at->src; p->pos = at->pos; }
     return p;
 }

@@ -99,6 +99,7 @@ struct Plan {
     AggCall *aggs; int naggs;
     int *desc, *nulls_first; /* P_SORT */
     int64_t limit, offset;   /* P_LIMIT; limit -1 = none */
+    int64_t row_bound;       /* stages with model calls: take at most this many input rows (-1 = all; limit pushdown) */
     int jointype;            /* P_JOIN */
     int *eq_left, *eq_right, neq;
     int all;                 /* P_UNION */

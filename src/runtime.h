@@ -107,7 +107,9 @@ typedef struct LmAnswer {
     int from_cache;
 } LmAnswer;
 
-void lm_answer_clear(LmAnswer *a);   /* frees the contents, zeroes it */
+void lm_answer_clear(LmAnswer *a);
+/* USD of an answer: the provider's figure, else its tokens at m's prices; -1 when unknown. */
+double lm_answer_cost(const LmModel *m, const LmAnswer *a);   /* frees the contents, zeroes it */
 
 /* ---- provider adapters (provider_*.c): pure functions, no I/O ---- */
 
@@ -148,6 +150,10 @@ void       sched_submit(Scheduler *s, LmModel *m, LmRequest *req, SchedDone done
  * work is left. Returns 0, or -1 after a fatal answer (then the remaining requests are completed
  * with that fatal answer and err says which alias failed and what to do). */
 int        sched_run(Scheduler *s, fql_error *err);
+/* Like sched_run, but returns (0) as soon as stop(ud) is true, leaving the other requests queued or
+ * in flight for a later call: this is how semantic stages wait for their own rows while the work of
+ * other stages keeps going. stop is checked after each batch of completions. */
+int        sched_run_until(Scheduler *s, int (*stop)(void *ud), void *ud, fql_error *err);
 /* Ask sched_run to stop soon (from a signal handler or another thread): queued requests are
  * completed as failed with kind "cancelled". */
 void       sched_cancel(Scheduler *s);

@@ -874,19 +874,23 @@ static int dispatch(Scheduler *s, ModelState *ms, double now, double *wake, int 
 
 /* ---- answers ---- */
 
+double lm_answer_cost(const LmModel *m, const LmAnswer *a)
+{
+    if (a->cost_usd >= 0) return a->cost_usd;
+    if (m->price_in < 0) return -1;
+    double cached = (double)a->cached_input_tokens, in = (double)a->input_tokens - cached;
+    double pc = m->price_cached_in >= 0 ? m->price_cached_in : m->price_in;
+    return (in * m->price_in + cached * pc + (double)a->output_tokens * fmax(m->price_out, 0)) / 1e6;
+}
+
 static void record_usage(const LmModel *m, SchedStats *st, const LmAnswer *a)
 {
     st->input_tokens += a->input_tokens;
     st->cached_input_tokens += a->cached_input_tokens;
     st->output_tokens += a->output_tokens;
     st->reasoning_tokens += a->reasoning_tokens;
-    if (a->cost_usd >= 0) {
-        st->cost_usd += a->cost_usd;
-    } else if (m->price_in >= 0) {
-        double cached = (double)a->cached_input_tokens, in = (double)a->input_tokens - cached;
-        double pc = m->price_cached_in >= 0 ? m->price_cached_in : m->price_in;
-        st->cost_usd += (in * m->price_in + cached * pc + (double)a->output_tokens * fmax(m->price_out, 0)) / 1e6;
-    }
+    double c = lm_answer_cost(m, a);
+    if (c >= 0) st->cost_usd += c;
 }
 
 static void record_latency(ModelState *ms, double secs)
@@ -1031,6 +1035,11 @@ static void finish(Scheduler *s, Job *j, CURLcode rc, int *fatal, LmAnswer *fata
 
 int sched_run(Scheduler *s, fql_error *err)
 {
+    return sched_run_until(s, NULL, NULL, err);
+}
+
+int sched_run_until(Scheduler *s, int (*stop)(void *ud), void *ud, fql_error *err)
+{
     if (s->running) return err_set(err, FQL_ERR_RUNTIME, "internal error: sched_run called from a callback");
     s->running = 1;
     int rc = 0, fatal = 0;
@@ -1052,6 +1061,7 @@ int sched_run(Scheduler *s, fql_error *err)
         }
         if (fatal || s->cancel) break;
         if (s->pending == 0) break;
+        if (stop && stop(ud)) break;
         double now = mono_now(), wake = now + MAX_POLL_MS / 1000.0;
         int started = 0;
         for (int i = 0; i < s->nmodels && !fatal; i++)

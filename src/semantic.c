@@ -28,7 +28,14 @@ typedef struct ModelCount {
     struct ModelCount *next;
 } ModelCount;
 
+#define REQ_BUCKETS 4096
+typedef struct Req Req;
+
 typedef struct SemStats {
+    Req *reqs[REQ_BUCKETS];       /* requests of the statement still referenced (dedup), by key */
+    int norphans;                 /* jobs freed early that still wait for answers */
+    double spent, estimate;       /* USD so far; the estimate (explain cost), or < 0 */
+    int budget_hit;
     char *statement;
     double started_at;
     double last_draw;             /* the progress line was last drawn then */
@@ -67,6 +74,7 @@ void semantic_begin(fql_session *s, const char *statement)
     s->sem = xcalloc(1, sizeof *s->sem);
     s->sem->statement = xstrdup(statement ? statement : "");
     s->sem->started_at = wall_s();
+    s->sem->estimate = -1;
     s->query_id = 0;
 }
 
@@ -89,6 +97,7 @@ static double p95(const SchedStats *st, int from)
 
 void semantic_end(fql_session *s, double elapsed_ms, size_t rows)
 {
+    semantic_flush(s);
     SemStats *sem = s->sem;
     if (!sem) return;
     s->sem = NULL;
@@ -338,19 +347,6 @@ static int answer_value(const Expr *e, const LmAnswer *a, Value *out, char **why
     return 0;
 }
 
-/* ---- one batch ---- */
-
-typedef struct Slot {
-    LmModel *m;
-    LmRequest *req;              /* owned until submitted */
-    char key[65];
-    LmAnswer ans;                /* final answer (copied) */
-    int answered, repaired, sent;
-    Value value;                 /* the converted value, when valid */
-    char *why;                   /* why the row is null */
-    const char *kind;
-} Slot;
-
 static void copy_answer(LmAnswer *dst, const LmAnswer *a)
 {
     lm_answer_clear(dst);
@@ -365,24 +361,6 @@ static void copy_answer(LmAnswer *dst, const LmAnswer *a)
     dst->error_kind = a->error_kind ? xstrdup(a->error_kind) : NULL;
     dst->error_message = a->error_message ? xstrdup(a->error_message) : NULL;
     dst->upstream = a->upstream ? xstrdup(a->upstream) : NULL;
-}
-
-typedef struct Ctx { fql_session *s; const Expr *e; Slot *slot; double t0; } Ctx;
-
-static void on_done(void *ud, LmRequest *req, const LmAnswer *a)
-{
-    Ctx *c = ud;
-    copy_answer(&c->slot->ans, a);
-    c->slot->answered = 1;
-    c->slot->sent = req->attempts;
-    /* store each answer as it arrives, so that a killed run keeps what it has paid for (an answer
-     * that later fails validation is repaired again on a rerun, at the price of the repair only) */
-    if (c->s->cache && a->outcome == LM_OK && c->slot->key[0]) state_cache_put(c->s->state, c->slot->key, c->slot->m, a);
-    ModelCount *mc = count_of(c->s, c->slot->m, c->e->name);
-    if (mc) mc->answered++;
-    draw_progress(c->s, 0);
-    state_add_call(c->s->state, c->s->query_id, c->slot->m, c->e->name, a, req->attempts, (wall_s() - c->t0) * 1000.0);
-    free(c);
 }
 
 static Scheduler *the_sched(fql_session *s)
@@ -411,208 +389,470 @@ static char *request_key(LmModel *m, const LmRequest *r, char **msg)
     return k;
 }
 
-/* Send the slots that need it, wait for their answers. -1 on a fatal error. */
-static int send_pending(fql_session *s, const Expr *e, Slot *slots, int n, fql_error *err)
+/* ---- jobs: the semantic work of one expression over one piece of rows ----
+ *
+ * A job renders its rows' requests, finds each among the requests of the statement still being
+ * answered (identical requests are sent once) or in the response cache, and submits the rest to the
+ * scheduler without waiting. semantic_finish then runs the scheduler until this job's rows have
+ * their answers, while the requests of every other job (other pieces, other stages) go on. This is
+ * what lets a second stage start on the rows the first has finished.
+ *
+ * A job freed while its requests are still out (the statement failed or stopped) becomes an
+ * orphan: it is freed when its last answer arrives (semantic_flush cancels and drains them). */
+
+struct Req {
+    Req *hnext;                  /* chain in the statement's table of shared requests */
+    char key[65];
+    LmModel *m;
+    int refs;                    /* rows of jobs that use it */
+    int final, ok, repaired;
+    LmAnswer ans;
+    Value value;                 /* ok: the converted value */
+    char *why; const char *kind; /* not ok: why the rows are null */
+    SemJob **waiters; int nwait, capwait;   /* one entry per waiting row */
+    SemJob *owner; size_t owner_row;        /* whose arguments rebuild the request for a repair */
+    OpStats *ost;
+    const Expr *e;
+    double t0;
+};
+
+typedef struct EmbText { LmModel *m; char *text; char key[65]; Value vec; int req; int idx; } EmbText;
+typedef struct EmbReq { SemJob *job; LmModel *m; LmAnswer ans; int answered; double t0; } EmbReq;
+
+struct SemJob {
+    fql_session *s;
+    const Expr *e;
+    size_t n;
+    int64_t first_row;
+    Value **args; int nargs;     /* owned: the evaluated arguments */
+    Req **rows;                  /* chat operators: each row's request (a reference), or NULL */
+    Value *out;                  /* computed at once (similarity), or NULL */
+    EmbText *texts; int ntexts; int *row_text; EmbReq *ereqs; int nereqs;   /* embed */
+    int waiting;                 /* rows (or embed requests) without their final answer */
+    int orphan;
+    OpStats *ost;
+};
+
+static unsigned req_bucket(const char *key)
 {
-    int any = 0;
-    for (int i = 0; i < n; i++) {
-        Slot *sl = &slots[i];
-        if (!sl->req || sl->answered) continue;
-        Ctx *c = xcalloc(1, sizeof *c);
-        c->s = s;
-        c->e = e;
-        c->slot = sl;
-        c->t0 = wall_s();
-        sched_add_model(the_sched(s), sl->m);
-        sched_submit(s->sched, sl->m, sl->req, on_done, c);
-        sl->req = NULL;   /* the scheduler owns it now */
-        ModelCount *mc = count_of(s, sl->m, e->name);
-        if (mc) mc->requests++;
-        any = 1;
-    }
-    if (!any) return 0;
-    draw_progress(s, 1);
-    int rc = sched_run(s->sched, err);
-    clear_progress(s);
-    return rc;
+    unsigned h = 0;
+    for (int i = 0; i < 8; i++) h = h * 16 + (unsigned)(key[i] <= '9' ? key[i] - '0' : key[i] - 'a' + 10);
+    return h % REQ_BUCKETS;
 }
 
-static Value *embed_eval(fql_session *s, const Expr *e, Value **args, size_t n, int64_t first_row, fql_error *err);
-
-Value *semantic_eval(fql_session *s, const Expr *e, Value **args, size_t n, int64_t first_row, fql_error *err)
+static Req *req_find(SemStats *sem, LmModel *m, const char *key)
 {
-    Value *out = xcalloc(n ? n : 1, sizeof *out);
-    if (!strcmp(e->name, "similarity")) {
-        for (size_t r = 0; r < n; r++) {
-            Value a = positional(e, args, 0, r), b = positional(e, args, 1, r);
-            out[r] = v_null();
-            if (a.kind != V_LIST || b.kind != V_LIST || a.u.l->n != b.u.l->n || a.u.l->n == 0) continue;
-            const Value *metric = arg_row(e, args, "metric", r);
-            const char *mt = metric && metric->kind == V_STRING ? v_str(*metric) : "cosine";
-            double dot = 0, na = 0, nb = 0, l2 = 0;
-            for (uint32_t i = 0; i < a.u.l->n; i++) {
-                Value x = a.u.l->items[i], y = b.u.l->items[i];
-                double xf = x.kind == V_FLOAT ? x.u.f : x.kind == V_INT ? (double)x.u.i : 0;
-                double yf = y.kind == V_FLOAT ? y.u.f : y.kind == V_INT ? (double)y.u.i : 0;
-                dot += xf * yf; na += xf * xf; nb += yf * yf; l2 += (xf - yf) * (xf - yf);
-            }
-            if (!strcmp(mt, "dot")) out[r] = v_float(dot);
-            else if (!strcmp(mt, "l2")) out[r] = v_float(sqrt(l2));
-            else out[r] = na > 0 && nb > 0 ? v_float(dot / sqrt(na * nb)) : v_null();
-        }
-        return out;
-    }
-    if (ensure_state(s, err)) { free(out); return NULL; }
-    if (!s->query_id) s->query_id = state_next_query_id(s->state);
-    if (!strcmp(e->name, "embed")) { free(out); return embed_eval(s, e, args, n, first_row, err); }
+    for (Req *q = sem->reqs[req_bucket(key)]; q; q = q->hnext)
+        if (q->m == m && !strcmp(q->key, key)) return q;
+    return NULL;
+}
 
-    /* one slot per distinct request; rows point at slots */
-    Slot *slots = xcalloc(n ? n : 1, sizeof *slots);
-    int nslots = 0;
-    int *row_slot = xmalloc((n ? n : 1) * sizeof *row_slot);
-    int rc = 0;
-    for (size_t r = 0; r < n && rc == 0; r++) {
-        row_slot[r] = -1;
+static void req_release(SemStats *sem, Req *q)
+{
+    if (--q->refs > 0) return;
+    Req **pp = &sem->reqs[req_bucket(q->key)];
+    while (*pp && *pp != q) pp = &(*pp)->hnext;
+    if (*pp) *pp = q->hnext;
+    lm_answer_clear(&q->ans);
+    value_free(q->value);
+    free(q->why);
+    free(q->waiters);
+    free(q);
+}
+
+static void job_really_free(SemJob *j);
+
+static void job_row_done(SemJob *j)
+{
+    j->waiting--;
+    if (j->orphan && j->waiting == 0) {
+        j->s->sem->norphans--;
+        job_really_free(j);
+    }
+}
+
+static void add_cost(fql_session *s, OpStats *ost, LmModel *m, const LmAnswer *a, int attempts)
+{
+    double c = lm_answer_cost(m, a);
+    if (ost) {
+        ost->sent++;
+        if (attempts > 1) ost->retried += attempts - 1;
+        ost->input_tokens += a->input_tokens;
+        ost->output_tokens += a->output_tokens;
+        if (c >= 0) ost->cost_usd += c;
+    }
+    SemStats *sem = s->sem;
+    if (!sem || c < 0) return;
+    sem->spent += c;
+    if (s->budget > 0 && sem->spent >= s->budget && !sem->budget_hit) {
+        sem->budget_hit = 1;
+        if (s->sched) sched_cancel(s->sched);
+    }
+}
+
+static void req_submit(fql_session *s, Req *q, LmRequest *req);
+
+/* Mark q final and wake its rows. */
+static void req_final(Req *q)
+{
+    q->final = 1;
+    int n = q->nwait;
+    SemJob **w = q->waiters;
+    q->waiters = NULL;
+    q->nwait = q->capwait = 0;
+    for (int i = 0; i < n; i++) job_row_done(w[i]);
+    free(w);
+}
+
+/* An answer is in (from the cache or the provider): validate it; repair once; or give up. */
+static void req_settle(fql_session *s, Req *q, const Expr *e)
+{
+    char *why = NULL;
+    int repairable = 0;
+    if (q->ans.outcome != LM_OK) {
+        repairable = q->ans.outcome == LM_ROW_ERROR && q->ans.error_kind && !strcmp(q->ans.error_kind, "invalid_json");
+        if (!repairable) {
+            q->kind = q->ans.error_kind ? q->ans.error_kind : "failed";
+            q->why = xstrdup(q->ans.error_message ? q->ans.error_message : "the request failed");
+            req_final(q);
+            return;
+        }
+        why = xstrdup(q->ans.error_message ? q->ans.error_message : "malformed JSON");
+    } else {
+        Value v;
+        if (answer_value(e, &q->ans, &v, &why) == 0) {
+            q->value = v;
+            q->ok = 1;
+            req_final(q);
+            return;
+        }
+    }
+    if (!q->repaired && q->owner) {
+        /* ask again, with the validation error */
+        LmRequest *req = build_request(e, q->owner->args, q->owner_row, q->m);
+        if (req) {
+            char *u = xasprintf("%s\n\nYour previous answer was invalid: %s. Answer again, following the schema exactly.", req->user,
+                                why ? why : "invalid");
+            free(req->user);
+            req->user = u;
+            q->repaired = 1;
+            free(why);
+            req_submit(s, q, req);
+            return;
+        }
+    }
+    q->kind = "invalid_answer";
+    q->why = xasprintf("the answer did not match the type after one repair: %s", why ? why : "invalid");
+    free(why);
+    req_final(q);
+}
+
+typedef struct Ctx { fql_session *s; const Expr *e; Req *q; } Ctx;
+
+static void on_done(void *ud, LmRequest *req, const LmAnswer *a)
+{
+    Ctx *c = ud;
+    Req *q = c->q;
+    fql_session *s = c->s;
+    copy_answer(&q->ans, a);
+    /* store each answer as it arrives, so that a killed run keeps what it has paid for (an answer
+     * that later fails validation is repaired again on a rerun, at the price of the repair only) */
+    if (s->cache && a->outcome == LM_OK) state_cache_put(s->state, q->key, q->m, a);
+    ModelCount *mc = count_of(s, q->m, c->e->name);
+    if (mc) mc->answered++;
+    if (a->outcome == LM_OK || a->input_tokens || a->output_tokens) add_cost(s, q->ost, q->m, a, req->attempts);
+    else if (q->ost) { q->ost->sent++; if (req->attempts > 1) q->ost->retried += req->attempts - 1; }
+    draw_progress(s, 0);
+    state_add_call(s->state, s->query_id, q->m, c->e->name, a, req->attempts, (wall_s() - q->t0) * 1000.0);
+    const Expr *e = c->e;
+    free(c);
+    req_settle(s, q, e);
+}
+
+static void req_submit(fql_session *s, Req *q, LmRequest *req)
+{
+    Ctx *c = xcalloc(1, sizeof *c);
+    c->s = s;
+    c->e = q->e;
+    c->q = q;
+    q->t0 = wall_s();
+    sched_add_model(the_sched(s), q->m);
+    sched_submit(s->sched, q->m, req, on_done, c);
+    ModelCount *mc = count_of(s, q->m, c->e->name);
+    if (mc) mc->requests++;
+}
+
+static void row_error(SemJob *j, size_t r, const char *alias, const char *kind, const char *msg)
+{
+    state_add_error(j->s->state, j->s->query_id, j->first_row + (int64_t)r, alias, kind, msg);
+    if (j->ost) j->ost->failed++;
+}
+
+/* Find or create the request of row r; the row waits on it unless it is answered already. */
+static int chat_row(SemJob *j, size_t r, fql_error *err)
+{
+    fql_session *s = j->s;
+    const Expr *e = j->e;
+    const Value *mv = arg_row(e, j->args, "model", r);
+    if (!mv || mv->kind != V_STRING) {
+        if (positional(e, j->args, 0, r).kind != V_NULL) row_error(j, r, "", "no_model", "the model: expression gave no alias for this row");
+        return 0;
+    }
+    char *alias = xstrdup(v_str(*mv)), *dot = strchr(alias, '.');
+    if (dot) *dot = 0;
+    LmModel *m = models_get(s, alias, dot ? dot + 1 : NULL, err);
+    free(alias);
+    if (!m) return -1;
+    ModelCount *mc = count_of(s, m, e->name);
+    if (mc) mc->rows++;
+    LmRequest *req = build_request(e, j->args, r, m);
+    if (!req) return 0;   /* null input: null answer, no request */
+    /* a request that cannot fit the context window is not sent */
+    if (m->context_window > 0 && req->est_input_tokens > m->context_window) {
+        row_error(j, r, m->alias, "context_window", "the input is longer than the model's context window");
+        if (mc) mc->failures++;
+        lm_request_free(req);
+        return 0;
+    }
+    char *msg = NULL;
+    char *key = request_key(m, req, &msg);
+    if (!key) {
+        row_error(j, r, m->alias, "bad_request", msg ? msg : "cannot build the request");
+        free(msg);
+        lm_request_free(req);
+        return 0;
+    }
+    Req *q = req_find(s->sem, m, key);
+    if (q) {
+        lm_request_free(req);   /* identical to one of this statement: sent once */
+        if (j->ost) j->ost->deduped++;
+    } else {
+        q = xcalloc(1, sizeof *q);
+        q->m = m;
+        memcpy(q->key, key, 65);
+        q->owner = j;
+        q->owner_row = r;
+        q->ost = j->ost;
+        q->e = e;
+        unsigned b = req_bucket(q->key);
+        q->hnext = s->sem->reqs[b];
+        s->sem->reqs[b] = q;
+    }
+    free(key);
+    q->refs++;
+    j->rows[r] = q;
+    if (!q->final) {
+        if (q->nwait == q->capwait) {
+            q->capwait = q->capwait ? q->capwait * 2 : 4;
+            q->waiters = xrealloc(q->waiters, (size_t)q->capwait * sizeof *q->waiters);
+        }
+        q->waiters[q->nwait++] = j;
+        j->waiting++;
+    }
+    if (q->refs > 1) return 0;   /* shared: already asked */
+    if (s->cache && state_cache_get(s->state, q->key, &q->ans)) {
+        lm_request_free(req);
+        if (mc) mc->cache_hits++;
+        if (j->ost) j->ost->cached++;
+        req_settle(s, q, e);
+        return 0;
+    }
+    req_submit(s, q, req);
+    return 0;
+}
+
+static int similarity_rows(SemJob *j);
+static int embed_start(SemJob *j, fql_error *err);
+
+SemJob *semantic_start(fql_session *s, const Expr *e, Value **args, size_t n, int64_t first_row, OpStats *ost, fql_error *err)
+{
+    SemJob *j = xcalloc(1, sizeof *j);
+    j->s = s;
+    j->e = e;
+    j->n = n;
+    j->first_row = first_row;
+    j->args = args;
+    j->nargs = e->nargs;
+    j->ost = ost;
+    if (ost) ost->rows += (int64_t)n;
+    if (!strcmp(e->name, "similarity")) { similarity_rows(j); return j; }
+    if (ensure_state(s, err)) goto fail;
+    if (!s->query_id) s->query_id = state_next_query_id(s->state);
+    if (!s->sem) semantic_begin(s, "");
+    if (!strcmp(e->name, "embed")) {
+        if (embed_start(j, err)) goto fail;
+        return j;
+    }
+    j->rows = xcalloc(n ? n : 1, sizeof *j->rows);
+    for (size_t r = 0; r < n; r++)
+        if (chat_row(j, r, err)) goto fail;
+    draw_progress(s, 1);
+    return j;
+fail:
+    semantic_job_free(j);
+    return NULL;
+}
+
+static int job_ready(void *ud) { return ((SemJob *)ud)->waiting == 0; }
+
+static Value *embed_finish(SemJob *j);
+
+Value *semantic_finish(SemJob *j, fql_error *err)
+{
+    fql_session *s = j->s;
+    if (j->waiting > 0) {
+        int rc = sched_run_until(the_sched(s), job_ready, j, err);
+        clear_progress(s);
+        if (s->sem && s->sem->budget_hit) {
+            char est[64] = "";
+            if (s->sem->estimate >= 0) snprintf(est, sizeof est, "; the estimate was $%.4f", s->sem->estimate);
+            err_set(err, FQL_ERR_RUNTIME, "stopped: spent $%.4f, reaching the budget of $%.2f%s (answers so far are cached; "
+                    "raise the budget with `set budget = ...`)", s->sem->spent, s->budget, est);
+            return NULL;
+        }
+        if (rc) return NULL;
+        if (j->waiting > 0) { err_set(err, FQL_ERR_RUNTIME, "internal error: %s rows left without answers", j->e->name); return NULL; }
+    }
+    if (j->out) { Value *o = j->out; j->out = NULL; return o; }
+    if (j->texts || !strcmp(j->e->name, "embed")) return embed_finish(j);
+    Value *out = xcalloc(j->n ? j->n : 1, sizeof *out);
+    for (size_t r = 0; r < j->n; r++) {
+        Req *q = j->rows[r];
         out[r] = v_null();
-        const Value *mv = arg_row(e, args, "model", r);
-        if (!mv || mv->kind != V_STRING) {
-            if (positional(e, args, 0, r).kind != V_NULL)
-                state_add_error(s->state, s->query_id, first_row + (int64_t)r, "", "no_model", "the model: expression gave no alias for this row");
-            continue;
-        }
-        char *alias = xstrdup(v_str(*mv)), *dot = strchr(alias, '.');
-        if (dot) *dot = 0;
-        LmModel *m = models_get(s, alias, dot ? dot + 1 : NULL, err);
-        free(alias);
-        if (!m) { rc = -1; break; }
-        ModelCount *mc = count_of(s, m, e->name);
-        if (mc) mc->rows++;
-        LmRequest *req = build_request(e, args, r, m);
-        if (!req) continue;   /* null input: null answer, no request */
-        /* a request that cannot fit the context window is not sent */
-        if (m->context_window > 0 && req->est_input_tokens > m->context_window) {
-            state_add_error(s->state, s->query_id, first_row + (int64_t)r, m->alias, "context_window",
-                            "the input is longer than the model's context window");
+        if (!q) continue;
+        if (q->ok) out[r] = value_copy(q->value);
+        else {
+            row_error(j, r, q->m->alias, q->kind ? q->kind : "failed", q->why ? q->why : "no answer");
+            ModelCount *mc = count_of(s, q->m, j->e->name);
             if (mc) mc->failures++;
-            lm_request_free(req);
-            continue;
         }
-        char *msg = NULL;
-        char *key = request_key(m, req, &msg);
-        if (!key) {
-            state_add_error(s->state, s->query_id, first_row + (int64_t)r, m->alias, "bad_request", msg ? msg : "cannot build the request");
-            free(msg);
-            lm_request_free(req);
-            continue;
-        }
-        int found = -1;
-        for (int i = 0; i < nslots && found < 0; i++)
-            if (slots[i].m == m && !strcmp(slots[i].key, key)) found = i;
-        if (found >= 0) { row_slot[r] = found; lm_request_free(req); free(key); continue; }
-        Slot *sl = &slots[nslots];
-        sl->m = m;
-        memcpy(sl->key, key, 65);
-        free(key);
-        sl->req = req;
-        if (s->cache && state_cache_get(s->state, sl->key, &sl->ans)) {
-            sl->answered = 1;
-            lm_request_free(sl->req);
-            sl->req = NULL;
-            if (mc) mc->cache_hits++;
-        }
-        row_slot[r] = nslots++;
-    }
-    if (rc == 0) rc = send_pending(s, e, slots, nslots, err);
-    /* validate; repair once */
-    for (int pass = 0; pass < 2 && rc == 0; pass++) {
-        int need = 0;
-        for (int i = 0; i < nslots; i++) {
-            Slot *sl = &slots[i];
-            if (!sl->answered || sl->value.kind != V_NULL || sl->why) continue;
-            if (sl->ans.outcome != LM_OK) {
-                sl->kind = sl->ans.error_kind ? sl->ans.error_kind : "failed";
-                sl->why = xstrdup(sl->ans.error_message ? sl->ans.error_message : "the request failed");
-                if (sl->ans.outcome == LM_ROW_ERROR && sl->ans.error_kind && !strcmp(sl->ans.error_kind, "invalid_json") && pass == 0) {
-                    free(sl->why); sl->why = NULL;   /* malformed JSON is repaired like an invalid answer */
-                } else continue;
-            }
-            char *why = NULL;
-            Value v;
-            if (!sl->why && answer_value(e, &sl->ans, &v, &why) == 0) {
-                sl->value = v;
-                continue;
-            }
-            if (pass == 0) {
-                /* ask again, with the validation error */
-                size_t r0 = 0;
-                while (r0 < n && row_slot[r0] != i) r0++;
-                LmRequest *req = build_request(e, args, r0, sl->m);
-                if (req) {
-                    char *u = xasprintf("%s\n\nYour previous answer was invalid: %s. Answer again, following the schema exactly.",
-                                        req->user, why ? why : (sl->ans.error_message ? sl->ans.error_message : "malformed JSON"));
-                    free(req->user);
-                    req->user = u;
-                    sl->req = req;
-                    sl->answered = 0;
-                    sl->repaired = 1;
-                    need = 1;
-                }
-                free(why);
-            } else {
-                sl->kind = "invalid_answer";
-                sl->why = xasprintf("the answer did not match the type after one repair: %s", why ? why : "invalid");
-                free(why);
-            }
-        }
-        if (pass == 0 && need) rc = send_pending(s, e, slots, nslots, err);
-        if (!need) break;
-    }
-    if (rc == 0) {
-        for (size_t r = 0; r < n; r++) {
-            int k = row_slot[r];
-            if (k < 0) continue;
-            Slot *sl = &slots[k];
-            if (sl->value.kind != V_NULL) out[r] = value_copy(sl->value);
-            else {
-                state_add_error(s->state, s->query_id, first_row + (int64_t)r, sl->m->alias, sl->kind ? sl->kind : "failed",
-                                sl->why ? sl->why : "no answer");
-                ModelCount *mc = count_of(s, sl->m, e->name);
-                if (mc) mc->failures++;
-            }
-        }
-    }
-    for (int i = 0; i < nslots; i++) {
-        lm_request_free(slots[i].req);
-        lm_answer_clear(&slots[i].ans);
-        value_free(slots[i].value);
-        free(slots[i].why);
-    }
-    free(slots);
-    free(row_slot);
-    state_commit(s->state);
-    if (rc) {
-        for (size_t r = 0; r < n; r++) value_free(out[r]);
-        free(out);
-        return NULL;
     }
     return out;
 }
 
-/* embed: one vector per distinct text, many texts per request, each text cached on its own. */
-static Value *embed_eval(fql_session *s, const Expr *e, Value **args, size_t n, int64_t first_row, fql_error *err)
+static void job_really_free(SemJob *j)
 {
-    Value *out = xcalloc(n ? n : 1, sizeof *out);
-    typedef struct Text { LmModel *m; char *text; char key[65]; Value vec; int req; int idx; } Text;
-    Text *texts = xcalloc(n ? n : 1, sizeof *texts);
-    int *row_text = xmalloc((n ? n : 1) * sizeof *row_text);
-    int nt = 0, rc = 0;
-    for (size_t r = 0; r < n && rc == 0; r++) {
-        row_text[r] = -1;
-        Value in = positional(e, args, 0, r);
-        const Value *mv = arg_row(e, args, "model", r);
+    for (size_t r = 0; j->rows && r < j->n; r++)
+        if (j->rows[r]) {
+            if (j->rows[r]->owner == j) j->rows[r]->owner = NULL;
+            req_release(j->s->sem, j->rows[r]);
+        }
+    free(j->rows);
+    for (int k = 0; j->args && k < j->nargs; k++) {
+        for (size_t r = 0; j->args[k] && r < j->n; r++) value_free(j->args[k][r]);
+        free(j->args[k]);
+    }
+    free(j->args);
+    if (j->out) {
+        for (size_t r = 0; r < j->n; r++) value_free(j->out[r]);
+        free(j->out);
+    }
+    for (int i = 0; i < j->ntexts; i++) { free(j->texts[i].text); value_free(j->texts[i].vec); }
+    free(j->texts);
+    free(j->row_text);
+    for (int i = 0; i < j->nereqs; i++) lm_answer_clear(&j->ereqs[i].ans);
+    free(j->ereqs);
+    free(j);
+}
+
+void semantic_job_free(SemJob *j)
+{
+    if (!j) return;
+    if (j->waiting > 0 && j->s->sem) {
+        /* answers are still coming: they must find the job (semantic_flush drains them) */
+        j->orphan = 1;
+        j->s->sem->norphans++;
+        return;
+    }
+    job_really_free(j);
+}
+
+void semantic_flush(fql_session *s)
+{
+    if (!s->sem || s->sem->norphans == 0 || !s->sched) return;
+    fql_error ignore;
+    memset(&ignore, 0, sizeof ignore);
+    sched_cancel(s->sched);
+    sched_run(s->sched, &ignore);
+    clear_progress(s);
+}
+
+Value *semantic_eval(fql_session *s, const Expr *e, Value **args, size_t n, int64_t first_row, fql_error *err)
+{
+    /* the job owns its arguments: give it copies */
+    Value **own = xcalloc((size_t)e->nargs + 1, sizeof *own);
+    for (int k = 0; k < e->nargs; k++) {
+        own[k] = xmalloc((n ? n : 1) * sizeof **own);
+        for (size_t r = 0; r < n; r++) own[k][r] = value_copy(args[k][r]);
+    }
+    SemJob *j = semantic_start(s, e, own, n, first_row, NULL, err);
+    if (!j) return NULL;
+    Value *out = semantic_finish(j, err);
+    semantic_job_free(j);
+    if (s->state) state_commit(s->state);
+    return out;
+}
+
+/* similarity: pure arithmetic, no model */
+static int similarity_rows(SemJob *j)
+{
+    const Expr *e = j->e;
+    Value **args = j->args;
+    Value *out = xcalloc(j->n ? j->n : 1, sizeof *out);
+    for (size_t r = 0; r < j->n; r++) {
+        Value a = positional(e, args, 0, r), b = positional(e, args, 1, r);
+        out[r] = v_null();
+        if (a.kind != V_LIST || b.kind != V_LIST || a.u.l->n != b.u.l->n || a.u.l->n == 0) continue;
+        const Value *metric = arg_row(e, args, "metric", r);
+        const char *mt = metric && metric->kind == V_STRING ? v_str(*metric) : "cosine";
+        double dot = 0, na = 0, nb = 0, l2 = 0;
+        for (uint32_t i = 0; i < a.u.l->n; i++) {
+            Value x = a.u.l->items[i], y = b.u.l->items[i];
+            double xf = x.kind == V_FLOAT ? x.u.f : x.kind == V_INT ? (double)x.u.i : 0;
+            double yf = y.kind == V_FLOAT ? y.u.f : y.kind == V_INT ? (double)y.u.i : 0;
+            dot += xf * yf; na += xf * xf; nb += yf * yf; l2 += (xf - yf) * (xf - yf);
+        }
+        if (!strcmp(mt, "dot")) out[r] = v_float(dot);
+        else if (!strcmp(mt, "l2")) out[r] = v_float(sqrt(l2));
+        else out[r] = na > 0 && nb > 0 ? v_float(dot / sqrt(na * nb)) : v_null();
+    }
+    j->out = out;
+    return 0;
+}
+
+/* ---- embed: one vector per distinct text, many texts per request, each text cached on its own ---- */
+
+static void on_embed(void *ud, LmRequest *req, const LmAnswer *a)
+{
+    EmbReq *er = ud;
+    SemJob *j = er->job;
+    fql_session *s = j->s;
+    copy_answer(&er->ans, a);
+    er->answered = 1;
+    ModelCount *mc = count_of(s, er->m, "embed");
+    if (mc) mc->answered++;
+    add_cost(s, j->ost, er->m, a, req->attempts);
+    draw_progress(s, 0);
+    state_add_call(s->state, s->query_id, er->m, "embed", a, req->attempts, (wall_s() - er->t0) * 1000.0);
+    job_row_done(j);
+}
+
+static int embed_start(SemJob *j, fql_error *err)
+{
+    fql_session *s = j->s;
+    const Expr *e = j->e;
+    size_t n = j->n;
+    j->texts = xcalloc(n ? n : 1, sizeof *j->texts);
+    j->row_text = xmalloc((n ? n : 1) * sizeof *j->row_text);
+    EmbText *texts = j->texts;
+    int nt = 0;
+    for (size_t r = 0; r < n; r++) {
+        j->row_text[r] = -1;
+        Value in = positional(e, j->args, 0, r);
+        const Value *mv = arg_row(e, j->args, "model", r);
         if (in.kind == V_NULL || !mv || mv->kind != V_STRING) continue;
         LmModel *m = models_get(s, v_str(*mv), NULL, err);
-        if (!m) { rc = -1; break; }
+        if (!m) return -1;
         ModelCount *mc = count_of(s, m, "embed");
         if (mc) mc->rows++;
         Buf t;
@@ -627,8 +867,8 @@ static Value *embed_eval(fql_session *s, const Expr *e, Value **args, size_t n, 
         int found = -1;
         for (int i = 0; i < nt && found < 0; i++)
             if (texts[i].m == m && !strcmp(texts[i].key, key)) found = i;
-        if (found >= 0) { row_text[r] = found; buf_free(&t); continue; }
-        Text *x = &texts[nt];
+        if (found >= 0) { j->row_text[r] = found; buf_free(&t); continue; }
+        EmbText *x = &texts[nt];
         x->m = m;
         x->text = buf_take(&t);
         memcpy(x->key, key, 65);
@@ -639,78 +879,82 @@ static Value *embed_eval(fql_session *s, const Expr *e, Value **args, size_t n, 
                 x->vec = v_list_new((uint32_t)a.dim);
                 for (int d = 0; d < a.dim; d++) x->vec.u.l->items[d] = v_float(a.vectors[d]);
                 if (mc) mc->cache_hits++;
+                if (j->ost) j->ost->cached++;
             }
             lm_answer_clear(&a);
         }
-        row_text[r] = nt++;
+        j->row_text[r] = nt++;
     }
+    j->ntexts = nt;
     /* pack the misses: up to 100 texts (Gemini's limit; OpenAI's is 2048) and ~250k tokens a request */
-    int nreq = 0;
-    Slot *slots = xcalloc((size_t)nt + 1, sizeof *slots);
-    for (int i = 0; i < nt && rc == 0; i++) {
-        Text *x = &texts[i];
+    j->ereqs = xcalloc((size_t)nt + 1, sizeof *j->ereqs);
+    for (int i = 0; i < nt; i++) {
+        EmbText *x = &texts[i];
         if (x->vec.kind != V_NULL || x->req >= 0) continue;
         LmRequest *req = lm_request_new(LM_EMBED);
         int64_t tokens = 0;
         int cap = x->m->provider == PROV_OPENAI || x->m->provider == PROV_OPENROUTER ? 512 : 100;
-        for (int j = i; j < nt && req->ninputs < cap; j++) {
-            Text *y = &texts[j];
+        for (int k = i; k < nt && req->ninputs < cap; k++) {
+            EmbText *y = &texts[k];
             if (y->m != x->m || y->vec.kind != V_NULL || y->req >= 0) continue;
             int64_t tk = (int64_t)strlen(y->text) / 4 + 1;
             if (req->ninputs > 0 && tokens + tk > 250000) break;
             tokens += tk;
             req->inputs = xrealloc(req->inputs, (size_t)(req->ninputs + 1) * sizeof *req->inputs);
             req->inputs[req->ninputs] = xstrdup(y->text);
-            y->req = nreq;
+            y->req = j->nereqs;
             y->idx = req->ninputs++;
         }
         req->est_input_tokens = tokens;
-        slots[nreq].m = x->m;
-        slots[nreq].req = req;
-        nreq++;
+        EmbReq *er = &j->ereqs[j->nereqs++];
+        er->job = j;
+        er->m = x->m;
+        er->t0 = wall_s();
+        j->waiting++;
+        sched_add_model(the_sched(s), x->m);
+        sched_submit(s->sched, x->m, req, on_embed, er);
+        ModelCount *mc = count_of(s, x->m, "embed");
+        if (mc) mc->requests++;
     }
-    if (rc == 0) rc = send_pending(s, e, slots, nreq, err);
-    if (rc == 0) {
-        for (int i = 0; i < nt; i++) {
-            Text *x = &texts[i];
-            if (x->vec.kind != V_NULL || x->req < 0) continue;
-            Slot *sl = &slots[x->req];
-            if (sl->ans.outcome == LM_OK && sl->ans.vectors && x->idx < sl->ans.nvec) {
-                int dim = sl->ans.dim;
-                x->vec = v_list_new((uint32_t)dim);
-                for (int d = 0; d < dim; d++) x->vec.u.l->items[d] = v_float(sl->ans.vectors[(size_t)x->idx * (size_t)dim + (size_t)d]);
-                /* cache this text's vector on its own (usage is counted once, on the request) */
-                LmAnswer one;
-                memset(&one, 0, sizeof one);
-                one.outcome = LM_OK;
-                one.vectors = sl->ans.vectors + (size_t)x->idx * (size_t)dim;
-                one.nvec = 1;
-                one.dim = dim;
-                one.cost_usd = -1;
-                if (s->cache) state_cache_put(s->state, x->key, x->m, &one);
-            }
-        }
-        for (size_t r = 0; r < n; r++) {
-            int k = row_text[r];
-            if (k < 0) { out[r] = v_null(); continue; }
-            Text *x = &texts[k];
-            if (x->vec.kind != V_NULL) out[r] = value_copy(x->vec);
-            else {
-                Slot *sl = x->req >= 0 ? &slots[x->req] : NULL;
-                state_add_error(s->state, s->query_id, first_row + (int64_t)r, x->m->alias,
-                                sl && sl->ans.error_kind ? sl->ans.error_kind : "failed",
-                                sl && sl->ans.error_message ? sl->ans.error_message : "no vector in the answer");
-                ModelCount *mc = count_of(s, x->m, "embed");
-                if (mc) mc->failures++;
-            }
+    return 0;
+}
+
+static Value *embed_finish(SemJob *j)
+{
+    fql_session *s = j->s;
+    Value *out = xcalloc(j->n ? j->n : 1, sizeof *out);
+    for (int i = 0; i < j->ntexts; i++) {
+        EmbText *x = &j->texts[i];
+        if (x->vec.kind != V_NULL || x->req < 0) continue;
+        EmbReq *er = &j->ereqs[x->req];
+        if (er->ans.outcome == LM_OK && er->ans.vectors && x->idx < er->ans.nvec) {
+            int dim = er->ans.dim;
+            x->vec = v_list_new((uint32_t)dim);
+            for (int d = 0; d < dim; d++) x->vec.u.l->items[d] = v_float(er->ans.vectors[(size_t)x->idx * (size_t)dim + (size_t)d]);
+            /* cache this text's vector on its own (usage is counted once, on the request) */
+            LmAnswer one;
+            memset(&one, 0, sizeof one);
+            one.outcome = LM_OK;
+            one.vectors = er->ans.vectors + (size_t)x->idx * (size_t)dim;
+            one.nvec = 1;
+            one.dim = dim;
+            one.cost_usd = -1;
+            if (s->cache) state_cache_put(s->state, x->key, x->m, &one);
         }
     }
-    for (int i = 0; i < nreq; i++) { lm_request_free(slots[i].req); lm_answer_clear(&slots[i].ans); }
-    free(slots);
-    for (int i = 0; i < nt; i++) { free(texts[i].text); value_free(texts[i].vec); }
-    free(texts);
-    free(row_text);
-    state_commit(s->state);
-    if (rc) { free(out); return NULL; }
+    for (size_t r = 0; r < j->n; r++) {
+        int k = j->row_text[r];
+        out[r] = v_null();
+        if (k < 0) continue;
+        EmbText *x = &j->texts[k];
+        if (x->vec.kind != V_NULL) out[r] = value_copy(x->vec);
+        else {
+            EmbReq *er = x->req >= 0 ? &j->ereqs[x->req] : NULL;
+            row_error(j, r, x->m->alias, er && er->ans.error_kind ? er->ans.error_kind : "failed",
+                      er && er->ans.error_message ? er->ans.error_message : "no vector in the answer");
+            ModelCount *mc = count_of(s, x->m, "embed");
+            if (mc) mc->failures++;
+        }
+    }
     return out;
 }

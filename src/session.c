@@ -187,7 +187,9 @@ int session_set_option(fql_session *s, const char *name, Value v, char **msg)
         else if (!strcmp(name, "progress")) s->progress = flag;
         else s->validate_keys = flag;
     } else if (!strcmp(name, "budget")) {
-        if (v.kind != V_INT && v.kind != V_FLOAT) { *msg = xstrdup("set budget takes an amount in USD, e.g. set budget = 5.00"); rc = -1; }
+        if (v.kind != V_INT && v.kind != V_FLOAT) { *msg = xstrdup("set budget takes an amount in USD, e.g. set budget = 5.00 (0 = no budget)"); rc = -1; }
+        else if ((v.kind == V_INT ? (double)v.u.i : v.u.f) < 0) { *msg = xstrdup("set budget takes an amount of 0 or more (0 = no budget)"); rc = -1; }
+        else s->budget = v.kind == V_INT ? (double)v.u.i : v.u.f;
     } else {
         static const char *const names[] = { "format", "max_rows", "cache", "progress", "validate_keys", "budget" };
         const char *best = closest_name(name, names, 6);

@@ -63,6 +63,7 @@ struct fql_session {
     struct Scheduler *sched;
     struct SemStats *sem;          /* per-statement counters (semantic.c) */
     int64_t query_id;
+    double budget;                 /* USD per statement; 0 = none (set budget = ...) */
     volatile int interrupted;      /* set by fql_interrupt; cleared when a statement starts */
 };
 
