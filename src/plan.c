@@ -157,6 +157,7 @@ void expr_explain(Buf *b, const Expr *e, const Schema *in)
         buf_printf(b, "%s(", e->fn ? e->fn->name : e->name);
         for (int i = 0; i < e->nargs; i++) {
             if (i) buf_puts(b, ", ");
+            if (e->argnames && e->argnames[i]) buf_printf(b, "%s: ", e->argnames[i]);
             expr_explain(b, e->args[i], in);
         }
         buf_putc(b, ')');
@@ -175,6 +176,7 @@ Plan *plan_new(PlanKind k, Plan *child, const Node *at)
     p->child = child;
     p->limit = -1;
     p->row_bound = -1;
+    p->est_rows = p->est_requests = -1;
     if (at) { p->src = at->src; p->pos = at->pos; }
     return p;
 }
@@ -205,6 +207,10 @@ void plan_free(Plan *p)
     free(p->eq_left);
     free(p->eq_right);
     free(p->path);
+    free(p->ropts.projection);
+    free(p->cache_key);
+    free(p->note);
+    plan_free(p->orig);
     schema_free(p->scan_schema);
     table_free(p->rows);
     free(p);
@@ -303,7 +309,77 @@ void plan_explain(Buf *b, const Plan *p, int depth)
         break;
     }
     }
+    if (p->est_rows >= 0) {
+        buf_printf(b, "  [~%.0f row%s", p->est_rows, p->est_rows >= 0.5 && p->est_rows < 1.5 ? "" : "s");
+        if (p->est_requests > 0) buf_printf(b, ", ~%.0f requests", p->est_requests);
+        buf_putc(b, ']');
+    }
+    if (p->note) buf_printf(b, "  -- %s", p->note);
     buf_putc(b, '\n');
     if (p->child) plan_explain(b, p->child, depth + 1);
     if (p->right) plan_explain(b, p->right, depth + 1);
+}
+
+/* ---- copies (the optimizer rewrites a copy: a let's plan is shared by every statement using it) ---- */
+
+Expr *expr_copy(const Expr *e)
+{
+    if (!e) return NULL;
+    Expr *c = xcalloc(1, sizeof *c);
+    *c = *e;
+    c->type = type_ref(e->type);
+    c->lit = value_copy(e->lit);
+    c->name = e->name ? xstrdup(e->name) : NULL;
+    c->args = e->nargs ? xmalloc((size_t)e->nargs * sizeof *c->args) : NULL;
+    c->argnames = e->argnames ? xcalloc((size_t)e->nargs + 1, sizeof *c->argnames) : NULL;
+    for (int i = 0; i < e->nargs; i++) {
+        c->args[i] = expr_copy(e->args[i]);
+        if (e->argnames && e->argnames[i]) c->argnames[i] = xstrdup(e->argnames[i]);
+    }
+    return c;
+}
+
+static int *ints_copy(const int *a, int n)
+{
+    if (!a || n <= 0) return NULL;
+    int *c = xmalloc((size_t)n * sizeof *c);
+    memcpy(c, a, (size_t)n * sizeof *c);
+    return c;
+}
+
+Plan *plan_copy(const Plan *p)
+{
+    if (!p) return NULL;
+    /* leaves that are never rewritten are shared */
+    if (p->kind == P_VALUES || p->kind == P_SYSTEM) return plan_ref((Plan *)p);
+    Plan *c = xcalloc(1, sizeof *c);
+    *c = *p;
+    c->refcnt = 1;
+    c->child = plan_copy(p->child);
+    c->right = plan_copy(p->right);
+    c->schema = schema_copy(p->schema);
+    c->exprs = p->nexprs ? xmalloc((size_t)p->nexprs * sizeof *c->exprs) : NULL;
+    for (int i = 0; i < p->nexprs; i++) c->exprs[i] = expr_copy(p->exprs[i]);
+    int ntargets = p->kind == P_JOIN ? p->schema->n : p->nexprs;
+    c->targets = ints_copy(p->targets, ntargets);
+    c->aggs = p->naggs ? xcalloc((size_t)p->naggs, sizeof *c->aggs) : NULL;
+    for (int i = 0; i < p->naggs; i++) {
+        c->aggs[i] = p->aggs[i];
+        c->aggs[i].type = type_ref(p->aggs[i].type);
+        c->aggs[i].args = p->aggs[i].nargs ? xmalloc((size_t)p->aggs[i].nargs * sizeof *c->aggs[i].args) : NULL;
+        for (int j = 0; j < p->aggs[i].nargs; j++) c->aggs[i].args[j] = expr_copy(p->aggs[i].args[j]);
+    }
+    c->desc = ints_copy(p->desc, p->nexprs);
+    c->nulls_first = ints_copy(p->nulls_first, p->nexprs);
+    c->eq_left = ints_copy(p->eq_left, p->neq);
+    c->eq_right = ints_copy(p->eq_right, p->neq);
+    c->path = p->path ? xstrdup(p->path) : NULL;
+    c->scan_schema = p->scan_schema ? schema_copy(p->scan_schema) : NULL;
+    if (c->scan_schema) c->ropts.schema = c->scan_schema;
+    c->ropts.projection = ints_copy(p->ropts.projection, p->schema->n);
+    c->rows = NULL;
+    c->cache_key = p->cache_key ? xstrdup(p->cache_key) : NULL;
+    c->note = p->note ? xstrdup(p->note) : NULL;
+    c->orig = p->orig ? plan_ref(p->orig) : NULL;
+    return c;
 }

@@ -110,12 +110,18 @@ struct Plan {
     FileFormat format;       /* P_SCAN / P_WRITE */
     int mode;                /* P_WRITE: WriteMode */
     Table *rows;             /* P_VALUES */
+    char *cache_key;         /* P_CACHE: where its rows are stored (plan hash + input identity), set by the optimizer */
+    Plan *orig;              /* P_CACHE: the child as bound (its hash is the key), set by the optimizer */
+    char *note;              /* what the optimizer did here, for explain */
+    double est_rows, est_requests;   /* estimates for explain (< 0: not estimated) */
     const Src *src; int pos; /* where the stage was written */
 };
 
 Plan *plan_new(PlanKind k, Plan *child, const Node *at);  /* consumes child */
 Plan *plan_ref(Plan *p);
 void  plan_free(Plan *p);    /* drops a reference; NULL-safe */
+Expr *expr_copy(const Expr *e);
+Plan *plan_copy(const Plan *p);   /* deep (values and system leaves shared) */
 /* Indented tree, one operator a line (explain). */
 void  plan_explain(Buf *b, const Plan *p, int depth);
 

@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <time.h>
 #include "session.h"
+#include "optimize.h"
 #include "models.h"
 #include "state.h"
 
@@ -317,20 +318,26 @@ static int run_stmt(fql_session *s, Stmt *st, fql_result **last, fql_error *err)
         return 0;
     }
     case ST_EXPLAIN: {
-        Buf b;
+        Buf b, rules;
         buf_init(&b);
-        plan_explain(&b, st->plan, 0);
+        buf_init(&rules);
+        Plan *opt = optimize(s, st->plan, &rules);
+        plan_estimate(opt);
+        plan_explain(&b, opt, 0);
+        if (rules.len) { buf_puts(&b, "rules:\n"); buf_append(&b, rules.data, rules.len); }
+        buf_free(&rules);
         if (st->explain_mode == 1) {
-            if (s->models && s->validate_keys && models_validate_keys(s, err)) { buf_free(&b); return -1; }
+            if (s->models && s->validate_keys && models_validate_keys(s, err)) { buf_free(&b); plan_free(opt); return -1; }
             semantic_begin(s, st->text);
-            Table *t = exec_plan(s, st->plan, err);
+            Table *t = exec_plan(s, opt, err);
             semantic_end(s, 0, t ? t->nrows : 0);
-            if (!t) { buf_free(&b); return -1; }
+            if (!t) { buf_free(&b); plan_free(opt); return -1; }
             buf_printf(&b, "(%zu rows)\n", t->nrows);
             table_free(t);
         } else if (st->explain_mode == 2) {
             buf_puts(&b, "cost: no model calls are made by this plan in this build\n");
         }
+        plan_free(opt);
         Schema *sc = schema_new();
         schema_add(sc, "plan", type_string());
         Table *t = table_new(sc);
@@ -361,7 +368,9 @@ static int run_stmt(fql_session *s, Stmt *st, fql_result **last, fql_error *err)
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
         semantic_begin(s, st->text);
-        Table *t = exec_plan(s, st->plan, err);
+        Plan *opt = optimize(s, st->plan, NULL);
+        Table *t = exec_plan(s, opt, err);
+        plan_free(opt);
         clock_gettime(CLOCK_MONOTONIC, &t1);
         semantic_end(s, (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6, t ? t->nrows : 0);
         if (!t) return -1;

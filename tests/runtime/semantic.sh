@@ -70,9 +70,13 @@ out2=$("$FQL" --format csv -c "$HEAD from csv(\"tickets.csv\") | derive t = extr
 n2=$(reqs gpt-4o-mini)
 [[ $out2 == "$want" && $n2 == 4 ]] && ok cache-rerun || bad cache-rerun "requests $n2 (wanted still 4); out=$out2"
 grep -q '4 cached' err2.txt && ok cache-summary || bad cache-summary "$(cat err2.txt)"
-"$FQL" --no-cache --format csv -c "$HEAD from csv(\"tickets.csv\") | derive t = extract(content, Triage) | select id" >/dev/null 2>&1
+"$FQL" --no-cache --format csv -c "$HEAD from csv(\"tickets.csv\") | derive t = extract(content, Triage) | select id, t" >/dev/null 2>&1
 n3=$(reqs gpt-4o-mini)
 [[ $n3 == 8 ]] && ok no-cache-sends || bad no-cache-sends "requests $n3, wanted 8"
+# a model column that nothing reads is not computed
+"$FQL" --no-cache --format csv -c "$HEAD from csv(\"tickets.csv\") | derive t = extract(content, Triage) | select id" >/dev/null 2>&1
+n4=$(reqs gpt-4o-mini)
+[[ $n4 == 8 ]] && ok unread-column-sends-none || bad unread-column-sends-none "requests $n4, wanted still 8"
 
 # classify, predicate, map
 out=$("$FQL" --format csv -c "$HEAD from csv(\"tickets.csv\") | where content is not null | select id, classify(content, [\"billing\", \"checkout\", \"api\"]) as c" 2>>stderr.txt)

@@ -1,0 +1,683 @@
+/* optimize.c: rewrite a bound plan so that it makes as few model calls as it can.
+ *
+ * An LLM call costs about a million times more than a comparison, so every rule here is about the
+ * rows that reach a model. The rules run on a copy of the plan (a let's plan is shared) in this
+ * order, and each one says what it did (explain prints it):
+ *   1. split:    `where a and b` becomes the conjuncts a, b;
+ *   2. pushdown: each conjunct moves toward the source as far as the columns it reads allow;
+ *   3. order:    the conjuncts left at one place run cheapest first, and each one with a model call
+ *                becomes its own stage above the cheap ones (so it streams, and sees only the rows
+ *                that passed them);
+ *   4. prune:    a computed column that nothing reads is not computed (no requests), and a scan
+ *                skips converting the columns no one reads;
+ *   5. limit:    `limit N offset M` bounds the stages with model calls below it to N + M rows when
+ *                nothing between them changes the row count.
+ * Identical requests are sent once by the runtime (semantic.c), and cache points are keyed here. */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include "optimize.h"
+#include "models.h"
+#include "session.h"
+#include "io.h"
+
+typedef struct Opt {
+    fql_session *s;
+    Buf *log;                /* rules that fired, one line each */
+} Opt;
+
+static void fired(Opt *o, const char *fmt, ...) FQL_PRINTF(2, 3);
+static void fired(Opt *o, const char *fmt, ...)
+{
+    if (!o->log) return;
+    va_list ap;
+    va_start(ap, fmt);
+    buf_puts(o->log, "- ");
+    buf_vprintf(o->log, fmt, ap);
+    buf_putc(o->log, '\n');
+    va_end(ap);
+}
+
+static void note(Plan *p, const char *fmt, ...) FQL_PRINTF(2, 3);
+static void note(Plan *p, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    Buf b;
+    buf_init(&b);
+    buf_vprintf(&b, fmt, ap);
+    va_end(ap);
+    char *n = buf_take(&b);
+    if (p->note) {
+        char *j = xasprintf("%s; %s", p->note, n);
+        free(p->note);
+        free(n);
+        n = j;
+    }
+    p->note = n;
+}
+
+static char *expr_text(const Expr *e, const Schema *in)
+{
+    Buf b;
+    buf_init(&b);
+    expr_explain(&b, e, in);
+    return buf_take(&b);
+}
+
+/* ---- rule 1: split conjunctions ---- */
+
+static void add_conj(Expr ***list, int *n, Expr *e)
+{
+    if (e->kind == E_BINOP && e->op == OP_AND) {
+        add_conj(list, n, e->args[0]);
+        add_conj(list, n, e->args[1]);
+        e->args[0] = e->args[1] = NULL;
+        e->nargs = 0;
+        expr_free(e);
+        return;
+    }
+    *list = xrealloc(*list, (size_t)(*n + 1) * sizeof **list);
+    (*list)[(*n)++] = e;
+}
+
+static void split_filters(Opt *o, Plan *p)
+{
+    if (!p) return;
+    split_filters(o, p->child);
+    split_filters(o, p->right);
+    if (p->kind != P_FILTER) return;
+    Expr **list = NULL;
+    int n = 0;
+    for (int i = 0; i < p->nexprs; i++) add_conj(&list, &n, p->exprs[i]);
+    if (n > p->nexprs) fired(o, "split: `where` with %d conditions tested one by one", n);
+    free(p->exprs);
+    p->exprs = list;
+    p->nexprs = n;
+}
+
+/* ---- column maps ---- */
+
+/* Rewrite the column references of e with map (old index -> new index, or -1: not possible).
+ * Returns 0 if some column has no image. */
+static int remap_ok(const Expr *e, const int *map, int n)
+{
+    if (e->kind == E_COL && (e->ival >= n || map[e->ival] < 0)) return 0;
+    for (int i = 0; i < e->nargs; i++)
+        if (!remap_ok(e->args[i], map, n)) return 0;
+    return 1;
+}
+
+static void remap(Expr *e, const int *map)
+{
+    if (e->kind == E_COL) e->ival = map[e->ival];
+    for (int i = 0; i < e->nargs; i++) remap(e->args[i], map);
+}
+
+static int volatile_expr(const Expr *e)
+{
+    if (e->kind == E_CALL && e->fn && (e->fn->flags & FUNC_VOLATILE)) return 1;
+    if (e->kind == E_CALL && !e->fn) return 1;   /* a user function: may have effects */
+    for (int i = 0; i < e->nargs; i++)
+        if (volatile_expr(e->args[i])) return 1;
+    return 0;
+}
+
+/* Replace each column reference of e by a copy of defs[col] (a select's expressions). */
+static Expr *substitute(const Expr *e, Expr *const *defs)
+{
+    if (e->kind == E_COL) return expr_copy(defs[e->ival]);
+    Expr *c = expr_copy(e);
+    for (int i = 0; i < c->nargs; i++) {
+        expr_free(c->args[i]);
+        c->args[i] = substitute(e->args[i], defs);
+    }
+    return c;
+}
+
+/* ---- rule 2: predicate pushdown ---- */
+
+static Plan *push_conj(Opt *o, Plan *p, Expr *c, int *moved);
+static Plan *pushdown_children(Opt *o, Plan *p);
+
+static Plan *wrap_filter(Plan *child, Expr *c)
+{
+    if (child->kind == P_FILTER && child->refcnt == 1) {
+        child->exprs = xrealloc(child->exprs, (size_t)(child->nexprs + 1) * sizeof *child->exprs);
+        child->exprs[child->nexprs++] = c;
+        return child;
+    }
+    Plan *f = plan_new(P_FILTER, child, NULL);
+    f->schema = schema_copy(child->schema);
+    f->src = child->src;
+    f->pos = child->pos;
+    f->exprs = xmalloc(sizeof *f->exprs);
+    f->exprs[0] = c;
+    f->nexprs = 1;
+    return f;
+}
+
+static int reads_any_target(const Expr *c, const Plan *derive)
+{
+    for (int k = 0; k < derive->nexprs; k++)
+        if (expr_uses_col(c, derive->targets[k])) return 1;
+    return 0;
+}
+
+/* Push conjunct c (over p's output columns) into p as deep as it can go; returns the new p. */
+static Plan *push_conj(Opt *o, Plan *p, Expr *c, int *moved)
+{
+    switch (p->kind) {
+    case P_FILTER: {
+        /* past this filter if it can go further down; else it joins this filter's conditions */
+        int before = *moved;
+        Plan *orig = p->child, *nc = push_conj(o, orig, c, moved);
+        if (*moved == before && nc->kind == P_FILTER && nc->child == orig && nc->nexprs == 1 && nc->exprs[0] == c) {
+            nc->child = NULL;
+            nc->nexprs = 0;
+            plan_free(nc);
+            return wrap_filter(p, c);
+        }
+        p->child = nc;
+        return p;
+    }
+    case P_SORT:
+        (*moved)++;
+        p->child = push_conj(o, p->child, c, moved);
+        return p;
+    case P_DERIVE:
+        if (!reads_any_target(c, p)) {
+            (*moved)++;
+            p->child = push_conj(o, p->child, c, moved);
+            return p;
+        }
+        break;
+    case P_PROJECT: {
+        int ok = 1;
+        for (int i = 0; i < p->nexprs && ok; i++)
+            if (expr_uses_col(c, i) && (expr_is_semantic(p->exprs[i]) || volatile_expr(p->exprs[i]))) ok = 0;
+        if (!ok) break;
+        Expr *under = substitute(c, p->exprs);
+        expr_free(c);
+        (*moved)++;
+        p->child = push_conj(o, p->child, under, moved);
+        return p;
+    }
+    case P_UNION: {
+        /* both branches have the same column positions */
+        (*moved)++;
+        Expr *c2 = expr_copy(c);
+        p->child = push_conj(o, p->child, c, moved);
+        p->right = push_conj(o, p->right, c2, moved);
+        return p;
+    }
+    case P_JOIN: {
+        int nl = p->child->schema->n, nout = p->schema->n;
+        int *lmap = xmalloc((size_t)nout * sizeof *lmap), *rmap = xmalloc((size_t)nout * sizeof *rmap);
+        for (int k = 0; k < nout; k++) {
+            int t = p->targets[k];
+            lmap[k] = t < nl ? t : -1;
+            rmap[k] = t >= nl ? t - nl : -1;
+        }
+        /* a using key of a right or full join may come from the right side: not a left column then */
+        if (p->neq && (p->jointype == 2 || p->jointype == 3))
+            for (int k = 0; k < nout; k++)
+                for (int u = 0; u < p->neq; u++)
+                    if (lmap[k] == p->eq_left[u]) lmap[k] = -1;
+        /* inner and cross joins: either side; left join: the left side only; right join: the right */
+        int left_ok = p->jointype == 0 || p->jointype == 1 || p->jointype == 4;
+        int right_ok = p->jointype == 0 || p->jointype == 2 || p->jointype == 4;
+        Plan *r = NULL;
+        if (left_ok && remap_ok(c, lmap, nout)) {
+            remap(c, lmap);
+            (*moved)++;
+            p->child = push_conj(o, p->child, c, moved);
+            r = p;
+        } else if (right_ok && remap_ok(c, rmap, nout)) {
+            remap(c, rmap);
+            (*moved)++;
+            p->right = push_conj(o, p->right, c, moved);
+            r = p;
+        }
+        free(lmap);
+        free(rmap);
+        if (r) return r;
+        break;
+    }
+    case P_EXPLODE:
+        if (!expr_uses_col(c, p->col) && (!p->with_index || !expr_uses_col(c, p->schema->n - 1))) {
+            (*moved)++;
+            p->child = push_conj(o, p->child, c, moved);
+            return p;
+        }
+        break;
+    case P_AGG: {
+        /* a condition on group keys that are plain columns filters the input instead */
+        int n = p->schema->n;
+        int *map = xmalloc((size_t)n * sizeof *map);
+        for (int k = 0; k < n; k++) map[k] = k < p->nkeys && p->exprs[k]->kind == E_COL ? (int)p->exprs[k]->ival : -1;
+        int ok = remap_ok(c, map, n);
+        if (ok) {
+            remap(c, map);
+            (*moved)++;
+            p->child = push_conj(o, p->child, c, moved);
+        }
+        free(map);
+        if (ok) return p;
+        break;
+    }
+    default:
+        break;   /* limit, distinct, cache, scans, unnest: the condition stays above */
+    }
+    return wrap_filter(p, c);
+}
+
+static Plan *pushdown(Opt *o, Plan *p)
+{
+    if (!p) return NULL;
+    if (p->kind == P_CACHE) {   /* a cache point is materialized as written: nothing moves into it from above */
+        p->child = pushdown(o, p->child);
+        return p;
+    }
+    if (p->kind == P_FILTER) {
+        Plan *child = p->child;
+        p->child = NULL;
+        Expr **cs = p->exprs;
+        int n = p->nexprs;
+        p->exprs = NULL;
+        p->nexprs = 0;
+        const Schema *in = child->schema;
+        for (int i = 0; i < n; i++) {
+            int moved = 0;
+            char *txt = o->log ? expr_text(cs[i], in) : NULL;
+            child = push_conj(o, child, cs[i], &moved);
+            if (moved && txt) fired(o, "pushdown: %s moved below %d stage%s", txt, moved, moved == 1 ? "" : "s");
+            free(txt);
+        }
+        free(cs);
+        plan_free(p);
+        return pushdown_children(o, child);
+    }
+    return pushdown_children(o, p);
+}
+
+Plan *pushdown_children(Opt *o, Plan *p)
+{
+    if (p->kind == P_FILTER) {
+        p->child = pushdown(o, p->child);
+        return p;
+    }
+    if (p->child) p->child = pushdown(o, p->child);
+    if (p->right) p->right = pushdown(o, p->right);
+    return p;
+}
+
+/* ---- rule 3: order conjuncts; model calls get their own stage ---- */
+
+static double model_price(Opt *o, const Expr *e)
+{
+    const Expr *m = expr_arg(e, "model");
+    if (!m || m->kind != E_LIT || m->lit.kind != V_STRING || !o->s) return 0;
+    fql_error err;
+    memset(&err, 0, sizeof err);
+    char *alias = xstrdup(v_str(m->lit)), *dot = strchr(alias, '.');
+    if (dot) *dot = 0;
+    LmModel *lm = models_get(o->s, alias, dot ? dot + 1 : NULL, &err);
+    free(alias);
+    if (!lm || lm->price_in < 0) return 0;
+    return lm->price_in + (lm->price_out > 0 ? lm->price_out : 0);
+}
+
+/* Estimated cost of evaluating e on one row: comparisons 1, functions 10 (patterns 20), a model
+ * call 1e6 plus its price so cheaper models go first. */
+static double row_cost(Opt *o, const Expr *e)
+{
+    double c = 0;
+    switch (e->kind) {
+    case E_SEMANTIC: c = 1e6 + model_price(o, e); break;
+    case E_CALL: c = e->fn && !strncmp(e->fn->name, "regexp", 6) ? 20 : 10; break;
+    case E_LIKE: c = 5; break;
+    default: c = 1; break;
+    }
+    for (int i = 0; i < e->nargs; i++) c += row_cost(o, e->args[i]);
+    return c;
+}
+
+/* Fraction of rows expected to pass. */
+double expr_selectivity(const Expr *e)
+{
+    switch (e->kind) {
+    case E_BINOP:
+        if (e->op == OP_EQ) return 0.1;
+        if (e->op == OP_NE) return 0.9;
+        if (e->op == OP_LT || e->op == OP_LE || e->op == OP_GT || e->op == OP_GE) return 0.33;
+        if (e->op == OP_AND) return expr_selectivity(e->args[0]) * expr_selectivity(e->args[1]);
+        if (e->op == OP_OR) {
+            double a = expr_selectivity(e->args[0]), b = expr_selectivity(e->args[1]);
+            return a + b - a * b;
+        }
+        return 0.5;
+    case E_ISNULL: return e->flag ? 0.9 : 0.1;
+    case E_IN: return e->flag ? 0.8 : 0.2;
+    case E_LIKE: return e->flag ? 0.75 : 0.25;
+    case E_NOT: return 1 - expr_selectivity(e->args[0]);
+    default: return 0.5;
+    }
+}
+
+typedef struct Ranked { Expr *e; double cost, sel; int pos; } Ranked;
+static int rank_cmp(const void *a, const void *b)
+{
+    const Ranked *x = a, *y = b;
+    /* classic rank: (selectivity - 1) / cost, lowest first; equal ranks keep the written order */
+    double rx = (x->sel - 1) / x->cost, ry = (y->sel - 1) / y->cost;
+    if (rx < ry) return -1;
+    if (rx > ry) return 1;
+    return x->pos - y->pos;
+}
+
+static Plan *order_filters(Opt *o, Plan *p)
+{
+    if (!p) return NULL;
+    p->child = order_filters(o, p->child);
+    p->right = order_filters(o, p->right);
+    if (p->kind != P_FILTER || p->nexprs < 1) return p;
+    int n = p->nexprs;
+    Ranked *r = xmalloc((size_t)n * sizeof *r);
+    for (int i = 0; i < n; i++) {
+        r[i].e = p->exprs[i];
+        r[i].cost = row_cost(o, p->exprs[i]);
+        r[i].sel = expr_selectivity(p->exprs[i]);
+        r[i].pos = i;
+    }
+    qsort(r, (size_t)n, sizeof *r, rank_cmp);
+    int changed = 0;
+    for (int i = 0; i < n; i++) changed |= r[i].pos != i;
+    int nsem = 0;
+    for (int i = 0; i < n; i++) nsem += expr_is_semantic(r[i].e);
+    if (changed && o->log) {
+        char *first = expr_text(r[0].e, p->child->schema);
+        fired(o, "order: %d conditions reordered by cost and selectivity (first: %s)", n, first);
+        free(first);
+    }
+    /* cheap conjuncts stay here; each one with a model call becomes a stage of its own above */
+    Plan *top = p;
+    int ncheap = n - nsem;
+    if (nsem && (ncheap > 0 || nsem > 1)) {
+        Plan *base = p;
+        for (int i = 0; i < ncheap; i++) base->exprs[i] = r[i].e;
+        base->nexprs = ncheap;
+        Plan *cur = base;
+        if (ncheap == 0) {   /* the first model conjunct takes this node */
+            base->exprs[0] = r[0].e;
+            base->nexprs = 1;
+            ncheap = 1;
+        }
+        for (int i = ncheap; i < n; i++) {
+            Plan *f = plan_new(P_FILTER, cur, NULL);
+            f->schema = schema_copy(cur->schema);
+            f->src = p->src;
+            f->pos = p->pos;
+            f->exprs = xmalloc(sizeof *f->exprs);
+            f->exprs[0] = r[i].e;
+            f->nexprs = 1;
+            cur = f;
+        }
+        top = cur;
+        fired(o, "order: %d condition%s with model calls run%s after the cheap ones, each as its own streaming stage", nsem,
+              nsem == 1 ? "" : "s", nsem == 1 ? "s" : "");
+    } else {
+        for (int i = 0; i < n; i++) p->exprs[i] = r[i].e;
+    }
+    free(r);
+    return top;
+}
+
+/* ---- rule 4: prune unread columns ---- */
+
+static void mark_cols(const Expr *e, char *need, int n)
+{
+    if (!e) return;
+    if (e->kind == E_COL && e->ival < n) need[e->ival] = 1;
+    for (int i = 0; i < e->nargs; i++) mark_cols(e->args[i], need, n);
+}
+
+static Expr *null_of(const Expr *e)
+{
+    Expr *z = expr_new(E_LIT, type_ref(e->type), NULL);
+    z->src = e->src;
+    z->pos = e->pos;
+    return z;
+}
+
+static void prune(Opt *o, Plan *p, const char *need);
+
+static void prune_child_all(Opt *o, Plan *c)
+{
+    if (!c) return;
+    char *all = xmalloc((size_t)c->schema->n + 1);
+    memset(all, 1, (size_t)c->schema->n + 1);
+    prune(o, c, all);
+    free(all);
+}
+
+static void prune(Opt *o, Plan *p, const char *need)
+{
+    const Plan *c = p->child;
+    int nc = c ? c->schema->n : 0;
+    char *cn = c ? xcalloc((size_t)nc + 1, 1) : NULL;
+    switch (p->kind) {
+    case P_SCAN: {
+        int n = p->schema->n, skipped = 0;
+        for (int i = 0; i < n; i++) skipped += !need[i];
+        if (skipped) {
+            free(p->ropts.projection);
+            p->ropts.projection = xmalloc((size_t)n * sizeof *p->ropts.projection);
+            for (int i = 0; i < n; i++) p->ropts.projection[i] = need[i] ? 1 : 0;
+            note(p, "reads %d of %d columns", n - skipped, n);
+            fired(o, "prune: the scan of \"%s\" converts only the %d column%s read", p->path, n - skipped, n - skipped == 1 ? "" : "s");
+        }
+        break;
+    }
+    case P_FILTER:
+        for (int i = 0; i < nc; i++) cn[i] = need[i];
+        for (int i = 0; i < p->nexprs; i++) mark_cols(p->exprs[i], cn, nc);
+        break;
+    case P_DERIVE: {
+        int n = p->schema->n;
+        char *live = xcalloc((size_t)n + 1, 1);
+        for (int i = 0; i < n; i++) live[i] = need[i];
+        for (int k = p->nexprs - 1; k >= 0; k--) {
+            int t = p->targets[k];
+            if (!live[t]) {
+                if (p->exprs[k]->kind != E_LIT) {
+                    if (expr_is_semantic(p->exprs[k])) {
+                        fired(o, "prune: %s is never read: not computed (no requests)", p->schema->names[t]);
+                        note(p, "%s not computed", p->schema->names[t]);
+                    }
+                    Expr *z = null_of(p->exprs[k]);
+                    expr_free(p->exprs[k]);
+                    p->exprs[k] = z;
+                }
+                continue;
+            }
+            mark_cols(p->exprs[k], live, n);
+        }
+        for (int i = 0; i < nc; i++) cn[i] = live[i];
+        free(live);
+        break;
+    }
+    case P_PROJECT:
+        for (int i = 0; i < p->nexprs; i++) {
+            if (!need[i] && expr_is_semantic(p->exprs[i])) {
+                fired(o, "prune: %s is never read: not computed (no requests)", p->schema->names[i]);
+                note(p, "%s not computed", p->schema->names[i]);
+                Expr *z = null_of(p->exprs[i]);
+                expr_free(p->exprs[i]);
+                p->exprs[i] = z;
+            }
+            if (need[i]) mark_cols(p->exprs[i], cn, nc);
+        }
+        break;
+    case P_AGG:
+        for (int i = 0; i < p->nexprs; i++) mark_cols(p->exprs[i], cn, nc);
+        for (int a = 0; a < p->naggs; a++)
+            for (int j = 0; j < p->aggs[a].nargs; j++) mark_cols(p->aggs[a].args[j], cn, nc);
+        break;
+    case P_SORT:
+        for (int i = 0; i < nc; i++) cn[i] = need[i];
+        for (int i = 0; i < p->nexprs; i++) mark_cols(p->exprs[i], cn, nc);
+        break;
+    case P_LIMIT:
+        for (int i = 0; i < nc; i++) cn[i] = need[i];
+        break;
+    case P_EXPLODE:
+        for (int i = 0; i < nc; i++) cn[i] = need[i];
+        cn[p->col] = 1;
+        break;
+    case P_UNION:
+        for (int i = 0; i < nc; i++) cn[i] = need[i];
+        prune(o, p->right, cn);
+        break;
+    case P_JOIN: {
+        int nl = nc, nr = p->right->schema->n;
+        char *all = xcalloc((size_t)(nl + nr) + 1, 1);
+        for (int k = 0; k < p->schema->n; k++)
+            if (need[k]) all[p->targets[k]] = 1;
+        for (int u = 0; u < p->neq; u++) { all[p->eq_left[u]] = 1; all[nl + p->eq_right[u]] = 1; }
+        for (int i = 0; i < p->nexprs; i++) mark_cols(p->exprs[i], all, nl + nr);
+        for (int i = 0; i < nl; i++) cn[i] = all[i];
+        prune(o, p->right, all + nl);
+        free(all);
+        break;
+    }
+    default:   /* distinct, unnest, cache, write, values, system: every column */
+        if (c) memset(cn, 1, (size_t)nc);
+        if (p->right) prune_child_all(o, p->right);
+        break;
+    }
+    if (p->child) prune(o, p->child, cn);
+    free(cn);
+}
+
+/* ---- rule 5: limit pushdown ---- */
+
+static int has_model_call(const Plan *p)
+{
+    for (int i = 0; i < p->nexprs; i++)
+        if (expr_is_semantic(p->exprs[i])) return 1;
+    return 0;
+}
+
+static void push_limits(Opt *o, Plan *p)
+{
+    if (!p) return;
+    if (p->kind == P_LIMIT && p->limit >= 0) {
+        int64_t bound = p->limit + p->offset;
+        /* below the limit, stages that keep the row count pass it on; the first that does not stops it */
+        for (Plan *q = p->child; q; q = q->child) {
+            if (q->kind != P_DERIVE && q->kind != P_PROJECT) break;
+            if (has_model_call(q) && (q->row_bound < 0 || q->row_bound > bound)) {
+                q->row_bound = bound;
+                note(q, "at most %lld rows (limit)", (long long)bound);
+                char off[32] = "";
+                if (p->offset) snprintf(off, sizeof off, " offset %lld", (long long)p->offset);
+                fired(o, "limit: the stage with model calls below `limit %lld%s` takes at most %lld rows", (long long)p->limit, off,
+                      (long long)bound);
+            }
+        }
+    }
+    push_limits(o, p->child);
+    push_limits(o, p->right);
+}
+
+/* ---- the whole ---- */
+
+Plan *optimize(fql_session *s, const Plan *bound, Buf *log)
+{
+    Opt o = { s, log };
+    Plan *p = plan_copy(bound);
+    split_filters(&o, p);
+    p = pushdown(&o, p);
+    p = order_filters(&o, p);
+    prune_child_all(&o, p);
+    push_limits(&o, p);
+    return p;
+}
+
+/* ---- estimates (explain) ---- */
+
+/* Rows of the files of a scan: counted when small, else extrapolated from the first 256 KiB. */
+static double scan_rows(const Plan *p)
+{
+    char **paths = NULL;
+    int n = io_glob(p->path, &paths);
+    double rows = 0;
+    for (int i = 0; i < n; i++) {
+        FILE *f = fopen(paths[i], "rb");
+        free(paths[i]);
+        if (!f) continue;
+        char buf[65536];
+        size_t got, seen = 0;
+        double lines = 0;
+        while (seen < 262144 && (got = fread(buf, 1, sizeof buf, f)) > 0) {
+            for (size_t k = 0; k < got; k++) lines += buf[k] == '\n';
+            if (got && buf[got - 1] != '\n' && got < sizeof buf) lines++;
+            seen += got;
+        }
+        double size = seen;
+        if (!feof(f) && fseek(f, 0, SEEK_END) == 0) size = (double)ftell(f);
+        fclose(f);
+        double est = seen ? lines * size / (double)seen : 0;
+        if ((p->format == FMT_CSV || p->format == FMT_TSV) && p->ropts.header && est >= 1) est -= 1;
+        if (p->format == FMT_JSON && est >= 2) est -= 2;   /* the array's brackets, when one object a line */
+        rows += est;
+    }
+    free(paths);
+    return rows;
+}
+
+static int count_semantic(const Expr *e)
+{
+    if (!e) return 0;
+    int n = e->kind == E_SEMANTIC && strcmp(e->name, "similarity") != 0;
+    for (int i = 0; i < e->nargs; i++) n += count_semantic(e->args[i]);
+    return n;
+}
+
+void plan_estimate(Plan *p)
+{
+    if (!p) return;
+    plan_estimate(p->child);
+    plan_estimate(p->right);
+    double in = p->child ? p->child->est_rows : 0, r = in;
+    switch (p->kind) {
+    case P_SCAN: r = scan_rows(p); break;
+    case P_VALUES: r = p->rows ? (double)p->rows->nrows : 0; break;
+    case P_SYSTEM: r = 100; break;
+    case P_FILTER:
+        for (int i = 0; i < p->nexprs; i++) r *= expr_selectivity(p->exprs[i]);
+        break;
+    case P_AGG: r = p->nkeys ? (in < 10 ? in : in / 10 < 10 ? 10 : in / 10) : 1; break;
+    case P_LIMIT: r = p->limit >= 0 && in > (double)p->limit ? (double)p->limit : in; break;
+    case P_DISTINCT: r = in / 2 < 1 && in > 0 ? 1 : in / 2; break;
+    case P_JOIN: {
+        double rr = p->right->est_rows;
+        r = p->jointype == 4 ? in * rr : p->jointype == 1 ? in : p->jointype == 2 ? rr : p->jointype == 3 ? in + rr : (in > rr ? in : rr);
+        break;
+    }
+    case P_UNION: r = in + p->right->est_rows; break;
+    case P_EXPLODE: r = in * 3; break;
+    default: break;
+    }
+    double sent = in;
+    if (p->row_bound >= 0 && sent > (double)p->row_bound) sent = (double)p->row_bound;
+    if (p->kind == P_DERIVE || p->kind == P_PROJECT) {
+        if (p->row_bound >= 0 && r > (double)p->row_bound) r = (double)p->row_bound;
+    }
+    int ns = 0;
+    if (p->kind == P_FILTER || p->kind == P_DERIVE || p->kind == P_PROJECT)
+        for (int i = 0; i < p->nexprs; i++) ns += count_semantic(p->exprs[i]);
+    p->est_requests = ns ? sent * ns : 0;
+    p->est_rows = r;
+}
