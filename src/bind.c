@@ -1356,7 +1356,12 @@ static Plan *bind_source(Binder *b, const Node *src, char ***quals_out)
     switch (src->kind) {
     case N_SRC_NAME: {
         LetDef *l = session_find_let(b->s, src->str);
-        if (l) { p = plan_ref(l->plan); if (!qual) qual = src->str; break; }
+        if (l) {
+            l->uses++;
+            p = plan_ref(l->cached);
+            if (!qual) qual = src->str;
+            break;
+        }
         if (!strncmp(src->str, "system.", 7)) {
             Table *t = system_table(b->s, src->str);
             if (!t) {
@@ -2075,8 +2080,12 @@ static int bind_statement(Binder *b, const Node *n, Stmt ***stmts, int *nstmts, 
             l->name = xstrdup(n->str);
             l->next = s->lets;
             s->lets = l;
-        } else plan_free(l->plan);
+        } else { plan_free(l->plan); plan_free(l->cached); l->uses = 0; }
         l->plan = p;
+        l->cached = plan_new(P_CACHE, plan_ref(p), n);
+        l->cached->schema = schema_copy(p->schema);
+        l->cached->let_uses = &l->uses;
+        l->cached->let_name = l->name;
         l->src = n->src;
         l->pos = n->pos;
         return 0;

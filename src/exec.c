@@ -519,6 +519,7 @@ struct Op {
     /* state, by kind */
     Reader *reader;
     Table *mat;              /* materialized output (sort, agg, values, system) */
+    const Table *shared;     /* cache point: the session's stored result */
     int matpos;
     int64_t skipped, emitted;
     KeyTable kt;
@@ -1370,12 +1371,61 @@ static int next_join(Op *op, Batch **out)
     return 0;
 }
 
-static int next_pass(Op *op, Batch **out) { return op->child->next(op->child, out); }
+/* A cache point: the rows come from this session's earlier result, else from the state database,
+ * else the child is run once and its rows stored (keyed by the plan and its inputs: optimize.c). */
+static int next_cache(Op *op, Batch **out)
+{
+    const Plan *p = op->p;
+    fql_session *s = op->ex->s;
+    if (!p->cache_key || !s) return op->child->next(op->child, out);
+    if (s->dry && !op->shared) {
+        /* estimating: a stored result is free; otherwise the rows come from the child, not stored */
+        int stored = 0;
+        for (StoredResult *r = s->results; r; r = r->next) stored |= !strcmp(r->key, p->cache_key);
+        if (!stored && !(s->cache && session_state(s, op->ex->err) && state_result_info(s->state, p->cache_key, NULL, NULL)))
+            return op->child->next(op->child, out);
+    }
+    if (!op->shared) {
+        for (StoredResult *r = s->results; r && !op->shared; r = r->next)
+            if (!strcmp(r->key, p->cache_key)) op->shared = r->t;
+        Table *t = NULL;
+        if (!op->shared && s->cache && session_state(s, op->ex->err)) t = state_result_get(s->state, p->cache_key, p->schema);
+        if (!op->shared && !t) {
+            t = drain(op->child);
+            if (!t) return -1;
+            if (s->cache && session_state(s, op->ex->err)) state_result_put(s->state, p->cache_key, t);
+        }
+        if (t) {
+            StoredResult *r = xcalloc(1, sizeof *r);
+            r->key = xstrdup(p->cache_key);
+            r->t = t;
+            r->next = s->results;
+            s->results = r;
+            op->shared = t;
+        }
+        op->matpos = 0;
+    }
+    while (op->matpos < op->shared->nbatches) {
+        const Batch *src = op->shared->batches[op->matpos++];
+        if (!src || !src->n) continue;
+        Batch *b = batch_new(src->ncols, src->n);
+        for (size_t r = 0; r < src->n; r++) batch_copy_row(b, src, r);
+        *out = b;
+        return 1;
+    }
+    return 0;
+}
 
 static int next_write(Op *op, Batch **out)
 {
     const Plan *p = op->p;
     (void)out;
+    if (op->ex->s && op->ex->s->dry) {   /* estimating: nothing is written */
+        Batch *b;
+        int rc;
+        while ((rc = op->child->next(op->child, &b)) == 1) { op->written += b->n; batch_free(b); }
+        return rc;
+    }
     op->writer = writer_open(p->path, p->format, (WriteMode)p->mode, p->schema, op->ex->err);
     if (!op->writer) return -1;
     Batch *b;
@@ -1431,7 +1481,7 @@ static Op *op_build(Exec *ex, const Plan *p)
     case P_UNION: op->next = next_union; break;
     case P_EXPLODE: op->next = next_explode; break;
     case P_UNNEST: op->next = next_unnest; break;
-    case P_CACHE: op->next = next_pass; break;
+    case P_CACHE: op->next = next_cache; break;
     case P_WRITE: op->next = next_write; break;
     }
     return op;

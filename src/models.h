@@ -36,6 +36,19 @@ void    semantic_job_free(SemJob *j);     /* NULL-safe; a job with answers still
 /* Cancel and drain the requests of jobs freed early (a failed or stopped statement). */
 void    semantic_flush(struct fql_session *s);
 
+/* Estimating without sending (explain cost, set budget): between dry_begin and dry_end,
+ * semantic_start counts what it would send per model instead of sending it. */
+typedef struct DryModel {
+    LmModel *m;
+    double rows, requests, cached, deduped, input_tokens, output_tokens;
+    struct DryModel *next;
+} DryModel;
+typedef struct DryRun DryRun;
+void   dry_begin(struct fql_session *s);
+void   dry_end(struct fql_session *s);
+const DryModel *dry_models(const struct fql_session *s);   /* in the order met; borrowed */
+double dry_cost(const DryModel *m);                         /* USD, or -1 when the price is unknown */
+
 /* Evaluate a semantic operator (E_SEMANTIC) over n rows whose arguments are evaluated already
  * (args[k][row], borrowed). Returns n new values, or NULL with err (a fatal provider error).
  * Row-level failures are null values with a row in system.lm_errors. */
@@ -44,5 +57,7 @@ Value   *semantic_eval(struct fql_session *s, const Expr *e, Value **args, size_
  * prints the summary line). */
 void     semantic_begin(struct fql_session *s, const char *statement);
 void     semantic_end(struct fql_session *s, double elapsed_ms, size_t rows);
+/* The statement's cost estimate (USD, < 0 none), named when the budget stops it. */
+void     semantic_set_estimate(struct fql_session *s, double usd);
 
 #endif

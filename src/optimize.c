@@ -20,6 +20,9 @@
 #include "models.h"
 #include "session.h"
 #include "io.h"
+#include "state.h"
+#include <sys/stat.h>
+#include <time.h>
 
 typedef struct Opt {
     fql_session *s;
@@ -593,10 +596,13 @@ static void push_limits(Opt *o, Plan *p)
 
 /* ---- the whole ---- */
 
+static Plan *resolve_caches(Opt *o, Plan *p);
+
 Plan *optimize(fql_session *s, const Plan *bound, Buf *log)
 {
     Opt o = { s, log };
     Plan *p = plan_copy(bound);
+    p = resolve_caches(&o, p);
     split_filters(&o, p);
     p = pushdown(&o, p);
     p = order_filters(&o, p);
@@ -680,4 +686,129 @@ void plan_estimate(Plan *p)
         for (int i = 0; i < p->nexprs; i++) ns += count_semantic(p->exprs[i]);
     p->est_requests = ns ? sent * ns : 0;
     p->est_rows = r;
+}
+
+/* ---- cache points ---- */
+
+int plan_calls_models(const Plan *p)
+{
+    if (!p) return 0;
+    for (int i = 0; i < p->nexprs; i++)
+        if (expr_is_semantic(p->exprs[i])) return 1;
+    for (int a = 0; a < p->naggs; a++)
+        for (int j = 0; j < p->aggs[a].nargs; j++)
+            if (expr_is_semantic(p->aggs[a].args[j])) return 1;
+    return plan_calls_models(p->child) || plan_calls_models(p->right);
+}
+
+static void fp_expr(Buf *b, fql_session *s, const Expr *e)
+{
+    char *t = type_to_string(e->type);
+    buf_printf(b, "(%d %d %d %lld %s %s ", (int)e->kind, e->op, e->flag, (long long)e->ival, t ? t : "?", e->name ? e->name : "");
+    free(t);
+    if (e->fn) buf_printf(b, "fn:%s ", e->fn->name);
+    if (e->kind == E_LIT) value_to_json(b, e->lit);
+    for (int i = 0; i < e->nargs; i++) {
+        if (e->argnames && e->argnames[i]) buf_printf(b, " %s:", e->argnames[i]);
+        fp_expr(b, s, e->args[i]);
+        /* a model named by a literal: its declaration is part of what the result depends on */
+        if (e->kind == E_SEMANTIC && e->argnames && e->argnames[i] && !strcmp(e->argnames[i], "model") &&
+            e->args[i]->kind == E_LIT && e->args[i]->lit.kind == V_STRING) {
+            char *alias = xstrdup(v_str(e->args[i]->lit)), *dot = strchr(alias, '.');
+            if (dot) *dot = 0;
+            ModelDecl *d = session_find_model(s, alias);
+            if (d) {
+                buf_printf(b, "[model %s %s ", d->provider, d->model_name);
+                value_to_json(b, d->opts);
+                buf_putc(b, ']');
+            }
+            free(alias);
+        }
+    }
+    buf_putc(b, ')');
+}
+
+/* Everything the rows of p depend on: its operators and expressions, and the identity of its input
+ * files (path, size, modification time). */
+static void fingerprint(Buf *b, fql_session *s, const Plan *p)
+{
+    buf_printf(b, "{%d ", (int)p->kind);
+    for (int i = 0; i < p->schema->n; i++) {
+        char *t = type_to_string(p->schema->types[i]);
+        buf_printf(b, "%s:%s,", p->schema->names[i], t ? t : "?");
+        free(t);
+    }
+    for (int i = 0; i < p->nexprs; i++) fp_expr(b, s, p->exprs[i]);
+    int nt = p->kind == P_JOIN ? p->schema->n : p->kind == P_DERIVE ? p->nexprs : 0;
+    for (int i = 0; i < nt; i++) buf_printf(b, "t%d,", p->targets[i]);
+    for (int a = 0; a < p->naggs; a++) {
+        buf_printf(b, "agg %s %d ", p->aggs[a].def->name, p->aggs[a].distinct);
+        for (int j = 0; j < p->aggs[a].nargs; j++) fp_expr(b, s, p->aggs[a].args[j]);
+    }
+    for (int i = 0; p->kind == P_SORT && i < p->nexprs; i++) buf_printf(b, "d%d%d", p->desc[i], p->nulls_first[i]);
+    for (int i = 0; i < p->neq; i++) buf_printf(b, "eq%d=%d,", p->eq_left[i], p->eq_right[i]);
+    buf_printf(b, "L%lld,%lld J%d U%d X%d,%d,%d M%d F%d ", (long long)p->limit, (long long)p->offset, p->jointype, p->all, p->col,
+               p->outer, p->with_index, p->mode, (int)p->format);
+    if (p->path) buf_printf(b, "path:%s ", p->path);
+    if (p->kind == P_SCAN) {
+        buf_printf(b, "h%d d%d q%d ", p->ropts.header, p->ropts.delimiter, p->ropts.quote);
+        char **paths = NULL;
+        int n = io_glob(p->path, &paths);
+        for (int i = 0; i < n; i++) {
+            struct stat st;
+            if (stat(paths[i], &st) == 0)
+                buf_printf(b, "[%s %lld %lld.%09ld]", paths[i], (long long)st.st_size, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+            free(paths[i]);
+        }
+        free(paths);
+    }
+    if (p->kind == P_VALUES && p->rows)
+        for (int i = 0; i < p->rows->nbatches; i++)
+            for (size_t r = 0; r < p->rows->batches[i]->n; r++)
+                for (int c = 0; c < p->rows->batches[i]->ncols; c++) value_to_json(b, p->rows->batches[i]->cols[c][r]);
+    if (p->child) fingerprint(b, s, p->child);
+    if (p->right) fingerprint(b, s, p->right);
+    buf_putc(b, '}');
+}
+
+static Plan *resolve_caches(Opt *o, Plan *p)
+{
+    if (!p) return NULL;
+    p->child = resolve_caches(o, p->child);
+    p->right = resolve_caches(o, p->right);
+    if (p->kind != P_CACHE) return p;
+    if (p->let_uses && (*p->let_uses < 2 || !plan_calls_models(p->child))) {
+        /* a let used once, or without model calls: just its plan (every rule applies through it) */
+        Plan *c = p->child;
+        p->child = NULL;
+        plan_free(p);
+        return c;
+    }
+    Buf fp;
+    buf_init(&fp);
+    fingerprint(&fp, o->s, p->child);
+    const char *parts[] = { "fql-cache-point-v1", fp.data ? fp.data : "" };
+    char key[65];
+    state_hash(key, parts, 2);
+    buf_free(&fp);
+    free(p->cache_key);
+    p->cache_key = xstrdup(key);
+    if (p->let_name) fired(o, "cache: let %s is used %d times and calls models: computed once and stored", p->let_name, *p->let_uses);
+    /* say whether a stored result will be used */
+    int in_session = 0;
+    for (StoredResult *r = o->s ? o->s->results : NULL; r; r = r->next) in_session |= !strcmp(r->key, key);
+    int64_t rows = 0;
+    double when = 0;
+    fql_error err;
+    memset(&err, 0, sizeof err);
+    if (in_session) note(p, "result computed earlier in this session will be used");
+    else if (o->s && o->s->cache && session_state(o->s, &err) && state_result_info(o->s->state, key, &rows, &when)) {
+        time_t tt = (time_t)when;
+        struct tm tm;
+        char ts[32];
+        gmtime_r(&tt, &tm);
+        strftime(ts, sizeof ts, "%Y-%m-%d %H:%M:%S", &tm);
+        note(p, "stored result will be used (%lld rows, stored %s UTC)", (long long)rows, ts);
+    } else note(p, "computed once and stored (%s)", o->s && o->s->cache ? "no stored result yet" : "not stored: cache is off");
+    return p;
 }

@@ -11,6 +11,8 @@ struct fql_session;
 Plan  *optimize(struct fql_session *s, const Plan *bound, Buf *log);
 /* Fill est_rows / est_requests of every operator (from the inputs' sizes and the conditions). */
 void   plan_estimate(Plan *p);
+/* Does the plan (or any input of it) call a model? */
+int    plan_calls_models(const Plan *p);
 /* The fraction of rows a condition is expected to keep (estimates and conjunct order). */
 double expr_selectivity(const Expr *e);
 

@@ -210,7 +210,6 @@ void plan_free(Plan *p)
     free(p->ropts.projection);
     free(p->cache_key);
     free(p->note);
-    plan_free(p->orig);
     schema_free(p->scan_schema);
     table_free(p->rows);
     free(p);
@@ -380,6 +379,5 @@ Plan *plan_copy(const Plan *p)
     c->rows = NULL;
     c->cache_key = p->cache_key ? xstrdup(p->cache_key) : NULL;
     c->note = p->note ? xstrdup(p->note) : NULL;
-    c->orig = p->orig ? plan_ref(p->orig) : NULL;
     return c;
 }

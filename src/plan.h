@@ -111,7 +111,8 @@ struct Plan {
     int mode;                /* P_WRITE: WriteMode */
     Table *rows;             /* P_VALUES */
     char *cache_key;         /* P_CACHE: where its rows are stored (plan hash + input identity), set by the optimizer */
-    Plan *orig;              /* P_CACHE: the child as bound (its hash is the key), set by the optimizer */
+    const int *let_uses;     /* P_CACHE made for a let: how often the let is used (materialized when > 1) */
+    const char *let_name;
     char *note;              /* what the optimizer did here, for explain */
     double est_rows, est_requests;   /* estimates for explain (< 0: not estimated) */
     const Src *src; int pos; /* where the stage was written */

@@ -16,6 +16,7 @@
 #include "session.h"
 #include "models.h"
 #include "state.h"
+#include "ops.h"
 
 /* Per-statement counters of one model. */
 typedef struct ModelCount {
@@ -76,6 +77,11 @@ void semantic_begin(fql_session *s, const char *statement)
     s->sem->started_at = wall_s();
     s->sem->estimate = -1;
     s->query_id = 0;
+}
+
+void semantic_set_estimate(fql_session *s, double usd)
+{
+    if (s->sem) s->sem->estimate = usd;
 }
 
 static double p95(const SchedStats *st, int from)
@@ -662,6 +668,7 @@ static int chat_row(SemJob *j, size_t r, fql_error *err)
 }
 
 static int similarity_rows(SemJob *j);
+static int dry_rows(SemJob *j, fql_error *err);
 static int embed_start(SemJob *j, fql_error *err);
 
 SemJob *semantic_start(fql_session *s, const Expr *e, Value **args, size_t n, int64_t first_row, OpStats *ost, fql_error *err)
@@ -679,6 +686,10 @@ SemJob *semantic_start(fql_session *s, const Expr *e, Value **args, size_t n, in
     if (ensure_state(s, err)) goto fail;
     if (!s->query_id) s->query_id = state_next_query_id(s->state);
     if (!s->sem) semantic_begin(s, "");
+    if (s->dry) {
+        if (dry_rows(j, err)) goto fail;
+        return j;
+    }
     if (!strcmp(e->name, "embed")) {
         if (embed_start(j, err)) goto fail;
         return j;
@@ -957,4 +968,185 @@ static Value *embed_finish(SemJob *j)
         }
     }
     return out;
+}
+
+/* ---- estimates without sending (explain cost, set budget) ----
+ *
+ * With s->dry set, semantic_start renders every row's request as it would be sent, finds it in the
+ * statement (dedup) or the response cache (a cached answer is used as it is: free), and counts the
+ * rest: input tokens from the rendered text, output tokens from the answer's type. The row gets a
+ * placeholder answer (a predicate is true, so the estimate is an upper bound on later stages). */
+
+struct DryRun {
+    DryModel *models;
+    char **keys; size_t nkeys, capkeys;   /* distinct requests seen (open addressing on the hash) */
+};
+
+static int dry_seen(DryRun *d, const char *key)
+{
+    if (d->nkeys * 2 >= d->capkeys) {
+        size_t cap = d->capkeys ? d->capkeys * 2 : 1024;
+        char **nk = xcalloc(cap, sizeof *nk);
+        for (size_t i = 0; i < d->capkeys; i++)
+            if (d->keys[i]) {
+                size_t h = req_bucket(d->keys[i]) * 2654435761u % cap;
+                while (nk[h]) h = (h + 1) % cap;
+                nk[h] = d->keys[i];
+            }
+        free(d->keys);
+        d->keys = nk;
+        d->capkeys = cap;
+    }
+    size_t h = req_bucket(key) * 2654435761u % d->capkeys;
+    for (; d->keys[h]; h = (h + 1) % d->capkeys)
+        if (!strcmp(d->keys[h], key)) return 1;
+    d->keys[h] = xstrdup(key);
+    d->nkeys++;
+    return 0;
+}
+
+static DryModel *dry_model(DryRun *d, LmModel *m)
+{
+    for (DryModel *x = d->models; x; x = x->next)
+        if (x->m == m) return x;
+    DryModel *x = xcalloc(1, sizeof *x);
+    x->m = m;
+    DryModel **pp = &d->models;   /* keep the order models are met */
+    while (*pp) pp = &(*pp)->next;
+    *pp = x;
+    return x;
+}
+
+/* Bytes of the JSON an answer of type t takes, roughly (strings: 24 characters). */
+static double answer_bytes(const Type *t)
+{
+    switch (t ? t->kind : TY_STRING) {
+    case TY_BOOL: return 5;
+    case TY_INT: return 4;
+    case TY_FLOAT: return 6;
+    case TY_DATE: return 12;
+    case TY_TIMESTAMP: return 22;
+    case TY_ENUM: {
+        double n = 0;
+        for (int i = 0; i < t->nlabels; i++) n += (double)strlen(t->labels[i]);
+        return 2 + (t->nlabels ? n / t->nlabels : 8);
+    }
+    case TY_LIST: return 2 + 3 * (answer_bytes(t->elem) + 1);
+    case TY_STRUCT: {
+        double n = 2;
+        for (int i = 0; i < t->nfields; i++) n += (double)strlen(t->fields[i].name) + 4 + answer_bytes(t->fields[i].type);
+        return n;
+    }
+    default: return 26;
+    }
+}
+
+static double output_estimate(const Expr *e, const LmRequest *req)
+{
+    const char *op = e->name;
+    double bytes;
+    if (!strcmp(op, "classify") || !strcmp(op, "sentiment")) bytes = 11 + answer_bytes(e->type);
+    else if (!strcmp(op, "predicate")) bytes = 16;
+    else if (!strcmp(op, "summarize")) {
+        const char *w = strstr(req->system, "at most ");
+        bytes = (w ? atof(w + 8) : 120) * 6;
+    } else if (e->type->kind == TY_STRUCT) bytes = answer_bytes(e->type);
+    else bytes = req->max_output_tokens > 0 ? (double)req->max_output_tokens * 4 : 400;
+    if (req->max_output_tokens > 0 && bytes > (double)req->max_output_tokens * 4) bytes = (double)req->max_output_tokens * 4;
+    return ceil(bytes / 4);
+}
+
+static Value placeholder(const Expr *e)
+{
+    const char *op = e->name;
+    if (!strcmp(op, "predicate")) return v_bool(1);
+    if ((!strcmp(op, "classify") || !strcmp(op, "sentiment")) && e->type->nlabels) return v_cstring(e->type->labels[0]);
+    if (e->type->kind == TY_STRING) return v_cstring("");
+    return v_null();
+}
+
+static int dry_rows(SemJob *j, fql_error *err)
+{
+    fql_session *s = j->s;
+    const Expr *e = j->e;
+    DryRun *d = s->dry;
+    Value *out = xcalloc(j->n ? j->n : 1, sizeof *out);
+    j->out = out;
+    int embed = !strcmp(e->name, "embed");
+    for (size_t r = 0; r < j->n; r++) {
+        out[r] = v_null();
+        const Value *mv = arg_row(e, j->args, "model", r);
+        Value in = positional(e, j->args, 0, r);
+        if (!mv || mv->kind != V_STRING || in.kind == V_NULL) continue;
+        char *alias = xstrdup(v_str(*mv)), *dot = strchr(alias, '.');
+        if (dot) *dot = 0;
+        LmModel *m = models_get(s, alias, dot ? dot + 1 : NULL, err);
+        free(alias);
+        if (!m) return -1;
+        DryModel *dm = dry_model(d, m);
+        dm->rows++;
+        if (embed) {
+            Buf t;
+            buf_init(&t);
+            as_text(&t, in);
+            dm->input_tokens += (double)text_token_estimate(t.data ? t.data : "", t.len);
+            dm->requests += 1.0 / (m->provider == PROV_OPENAI || m->provider == PROV_OPENROUTER ? 512 : 100);
+            buf_free(&t);
+            continue;
+        }
+        LmRequest *req = build_request(e, j->args, r, m);
+        if (!req) continue;
+        char *msg = NULL;
+        char *key = request_key(m, req, &msg);
+        free(msg);
+        if (key && dry_seen(d, key)) { dm->deduped++; out[r] = placeholder(e); }
+        else if (key) {
+            LmAnswer a;
+            Value v;
+            char *why = NULL;
+            if (s->cache && state_cache_get(s->state, key, &a)) {
+                dm->cached++;
+                out[r] = answer_value(e, &a, &v, &why) == 0 ? v : placeholder(e);
+                free(why);
+                lm_answer_clear(&a);
+            } else {
+                dm->requests++;
+                dm->input_tokens += (double)text_token_estimate(req->system, strlen(req->system)) +
+                                    (double)text_token_estimate(req->user, strlen(req->user)) + 7;
+                dm->output_tokens += output_estimate(e, req);
+                out[r] = placeholder(e);
+            }
+        }
+        free(key);
+        lm_request_free(req);
+    }
+    return 0;
+}
+
+void dry_begin(fql_session *s)
+{
+    dry_end(s);
+    s->dry = xcalloc(1, sizeof *s->dry);
+}
+
+const DryModel *dry_models(const fql_session *s)
+{
+    return s->dry ? s->dry->models : NULL;
+}
+
+void dry_end(fql_session *s)
+{
+    DryRun *d = s->dry;
+    if (!d) return;
+    s->dry = NULL;
+    for (DryModel *m = d->models, *n; m; m = n) { n = m->next; free(m); }
+    for (size_t i = 0; i < d->capkeys; i++) free(d->keys[i]);
+    free(d->keys);
+    free(d);
+}
+
+double dry_cost(const DryModel *m)
+{
+    if (m->m->price_in < 0) return -1;
+    return (m->input_tokens * m->m->price_in + m->output_tokens * (m->m->price_out > 0 ? m->m->price_out : 0)) / 1e6;
 }

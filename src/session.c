@@ -83,7 +83,8 @@ FQL_API fql_session *fql_open(const fql_options *o, fql_error *err)
 FQL_API void fql_close(fql_session *s)
 {
     if (!s) return;
-    for (LetDef *l = s->lets, *n; l; l = n) { n = l->next; free(l->name); plan_free(l->plan); free(l); }
+    for (LetDef *l = s->lets, *n; l; l = n) { n = l->next; free(l->name); plan_free(l->plan); plan_free(l->cached); free(l); }
+    for (StoredResult *r = s->results, *n; r; r = n) { n = r->next; free(r->key); table_free(r->t); free(r); }
     for (FnDef *f = s->fns, *n; f; f = n) {
         n = f->next;
         for (int i = 0; i < f->nparams; i++) free(f->params[i]);
@@ -98,6 +99,7 @@ FQL_API void fql_close(fql_session *s)
     for (Src *x = s->srcs, *n; x; x = n) { n = x->next; free(x->name); free(x->path); free(x->text); free(x); }
     for (int i = 0; i < s->nimports; i++) free(s->imports[i]);
     if (s->sem) semantic_end(s, 0, 0);
+    dry_end(s);
     sched_free(s->sched);
     state_close(s->state);
     models_free_all(s);
@@ -202,6 +204,12 @@ int session_set_option(fql_session *s, const char *name, Value v, char **msg)
     return rc;
 }
 
+State *session_state(fql_session *s, fql_error *err)
+{
+    if (!s->state) s->state = state_open(s->db_path, err);
+    return s->state;
+}
+
 /* ---- system tables ---- */
 
 static Schema *metric_schema(const char *const *cols, const char *types)
@@ -304,6 +312,36 @@ static void print_result(fql_session *s, Table *t)
     fflush(s->out);
 }
 
+/* Run plan without sending anything (semantic.c's dry run) and describe, per model, the requests,
+ * tokens and dollars it would take. *total: USD (unknown prices count as 0). */
+static int estimate_cost(fql_session *s, Plan *plan, Buf *out, double *total, fql_error *err)
+{
+    *total = 0;
+    dry_begin(s);
+    Table *t = exec_plan(s, plan, err);
+    if (!t) { dry_end(s); return -1; }
+    size_t rows = t->nrows;
+    table_free(t);
+    const DryModel *m = dry_models(s);
+    if (!m) buf_puts(out, "cost: this statement calls no model\n");
+    else buf_puts(out, "cost estimate (nothing sent; conditions on model answers are assumed to pass):\n");
+    double reqs = 0;
+    int unknown = 0;
+    for (; m; m = m->next) {
+        double c = dry_cost(m);
+        buf_printf(out, "  %s (%s %s): %.0f rows, ~%.0f requests", m->m->alias, m->m->provider_name, m->m->model_name, m->rows,
+                   m->requests < 1 && m->requests > 0 ? 1 : m->requests);
+        if (m->cached || m->deduped) buf_printf(out, " (+%.0f answered from the cache, %.0f repeated)", m->cached, m->deduped);
+        buf_printf(out, ", ~%.0f input + ~%.0f output tokens, ", m->input_tokens, m->output_tokens);
+        if (c >= 0) buf_printf(out, "~$%.4f\n", c); else { buf_puts(out, "cost unknown (no price)\n"); unknown = 1; }
+        if (c > 0) *total += c;
+        reqs += m->requests;
+    }
+    if (dry_models(s)) buf_printf(out, "  total: ~$%.4f%s for ~%.0f requests; %zu result rows\n", *total, unknown ? " (some prices unknown)" : "", reqs, rows);
+    dry_end(s);
+    return 0;
+}
+
 static int run_stmt(fql_session *s, Stmt *st, fql_result **last, fql_error *err)
 {
     s->interrupted = 0;
@@ -335,7 +373,8 @@ static int run_stmt(fql_session *s, Stmt *st, fql_result **last, fql_error *err)
             buf_printf(&b, "(%zu rows)\n", t->nrows);
             table_free(t);
         } else if (st->explain_mode == 2) {
-            buf_puts(&b, "cost: no model calls are made by this plan in this build\n");
+            double total = 0;
+            if (estimate_cost(s, opt, &b, &total, err)) { buf_free(&b); plan_free(opt); return -1; }
         }
         plan_free(opt);
         Schema *sc = schema_new();
@@ -367,8 +406,24 @@ static int run_stmt(fql_session *s, Stmt *st, fql_result **last, fql_error *err)
         if (s->models && s->validate_keys && models_validate_keys(s, err)) return -1;
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        semantic_begin(s, st->text);
         Plan *opt = optimize(s, st->plan, NULL);
+        double estimate = -1;
+        if (s->budget > 0 && plan_calls_models(opt)) {
+            /* refuse a statement whose estimate is over the budget before anything is sent */
+            Buf eb;
+            buf_init(&eb);
+            int rc = estimate_cost(s, opt, &eb, &estimate, err);
+            buf_free(&eb);
+            if (rc) { plan_free(opt); return -1; }
+            if (estimate > s->budget) {
+                err_at(err, FQL_ERR_RUNTIME, st->src, st->pos, "not started: the estimate is $%.4f, over the budget of $%.2f "
+                       "(see `explain cost`; raise it with `set budget = ...`)", estimate, s->budget);
+                plan_free(opt);
+                return -1;
+            }
+        }
+        semantic_begin(s, st->text);
+        semantic_set_estimate(s, estimate);
         Table *t = exec_plan(s, opt, err);
         plan_free(opt);
         clock_gettime(CLOCK_MONOTONIC, &t1);

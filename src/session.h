@@ -23,7 +23,11 @@ typedef struct ModelDecl {
     struct ModelDecl *next;
 } ModelDecl;
 
-typedef struct LetDef { char *name; Plan *plan; const Src *src; int pos; struct LetDef *next; } LetDef;
+/* plan: as bound; cached: a cache point over it that every use shares, materialized when the let is
+ * used more than once and calls models (uses counts the references in the session). */
+typedef struct LetDef { char *name; Plan *plan; Plan *cached; int uses; const Src *src; int pos; struct LetDef *next; } LetDef;
+/* Results of cache points computed or read back in this session, by key. */
+typedef struct StoredResult { char *key; Table *t; struct StoredResult *next; } StoredResult;
 typedef struct FnDef { char *name; int nparams; char **params; Node *body; struct FnDef *next; } FnDef;
 typedef struct TypeDef { char *name; Type *type; struct TypeDef *next; } TypeDef;
 typedef struct UdfDef { char *name; fql_udf_spec spec; struct UdfDef *next; } UdfDef;
@@ -64,6 +68,8 @@ struct fql_session {
     struct SemStats *sem;          /* per-statement counters (semantic.c) */
     int64_t query_id;
     double budget;                 /* USD per statement; 0 = none (set budget = ...) */
+    StoredResult *results;
+    struct DryRun *dry;            /* set while estimating (semantic.c) */
     volatile int interrupted;      /* set by fql_interrupt; cleared when a statement starts */
 };
 
@@ -74,6 +80,8 @@ TypeDef *session_find_type(fql_session *s, const char *name);
 ModelDecl *session_find_model(fql_session *s, const char *alias);
 UdfDef  *session_find_udf(fql_session *s, const char *name);
 int      session_set_option(fql_session *s, const char *name, Value v, char **msg);
+/* The state database, opened on first use; NULL with err when it cannot be opened. */
+struct State *session_state(fql_session *s, fql_error *err);
 
 /* bind.c: bind a parsed program against the session. Declarations take effect in the session as
  * they are met; statements that run are appended to *stmts (caller frees with stmt_free). 0 ok. */

@@ -343,3 +343,93 @@ Table *state_system_table(State *st, const char *name, Schema *schema)
     sqlite3_finalize(s);
     return t;
 }
+
+/* ---- stored results of cache points: rows as JSON arrays, one line each ---- */
+
+static int results_table(State *st)
+{
+    return sqlite3_exec(st->db, "create table if not exists stored_results (key text primary key, rows integer, data blob, created_at real)",
+                        NULL, NULL, NULL) == SQLITE_OK;
+}
+
+int state_result_info(State *st, const char *key, int64_t *rows, double *created_at)
+{
+    if (!st || !results_table(st)) return 0;
+    sqlite3_stmt *q = NULL;
+    int hit = 0;
+    if (sqlite3_prepare_v2(st->db, "select rows, created_at from stored_results where key = ?", -1, &q, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+        if (sqlite3_step(q) == SQLITE_ROW) {
+            hit = 1;
+            if (rows) *rows = sqlite3_column_int64(q, 0);
+            if (created_at) *created_at = sqlite3_column_double(q, 1);
+        }
+    }
+    sqlite3_finalize(q);
+    return hit;
+}
+
+Table *state_result_get(State *st, const char *key, const Schema *schema)
+{
+    if (!st || !results_table(st)) return NULL;
+    sqlite3_stmt *q = NULL;
+    Table *t = NULL;
+    if (sqlite3_prepare_v2(st->db, "select data from stored_results where key = ?", -1, &q, NULL) != SQLITE_OK) return NULL;
+    sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+    if (sqlite3_step(q) == SQLITE_ROW) {
+        const char *d = (const char *)sqlite3_column_blob(q, 0);
+        size_t len = (size_t)sqlite3_column_bytes(q, 0);
+        t = table_new(schema_copy(schema));
+        Batch *b = NULL;
+        Value *row = xcalloc((size_t)schema->n + 1, sizeof *row);
+        for (size_t at = 0; at < len && t;) {
+            const char *nl = memchr(d + at, '\n', len - at);
+            size_t end = nl ? (size_t)(nl - d) : len;
+            json_error_t je;
+            json_t *a = json_loadb(d + at, end - at, JSON_DECODE_ANY, &je);
+            at = end + 1;
+            if (!json_is_array(a) || (int)json_array_size(a) != schema->n) { json_decref(a); table_free(t); t = NULL; break; }
+            for (int c = 0; c < schema->n; c++) {
+                const char *why = NULL;
+                row[c] = value_from_jansson(json_array_get(a, (size_t)c), schema->types[c], &why);
+            }
+            json_decref(a);
+            if (!b || b->n >= BATCH_ROWS) { if (b) table_add_batch(t, b); b = batch_new(schema->n, BATCH_ROWS); }
+            batch_push_row(b, row);   /* takes the values */
+        }
+        if (t && b) table_add_batch(t, b); else batch_free(b);
+        free(row);
+    }
+    sqlite3_finalize(q);
+    return t;
+}
+
+void state_result_put(State *st, const char *key, const Table *t)
+{
+    if (!st || !results_table(st)) return;
+    Buf d;
+    buf_init(&d);
+    for (int i = 0; i < t->nbatches; i++) {
+        const Batch *b = t->batches[i];
+        for (size_t r = 0; b && r < b->n; r++) {
+            buf_putc(&d, '[');
+            for (int c = 0; c < b->ncols; c++) {
+                if (c) buf_putc(&d, ',');
+                value_to_json(&d, b->cols[c][r]);
+            }
+            buf_puts(&d, "]\n");
+        }
+    }
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(st->db, "insert or replace into stored_results values (?, ?, ?, ?)", -1, &q, NULL) == SQLITE_OK) {
+        begin(st);
+        sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 2, (sqlite3_int64)t->nrows);
+        sqlite3_bind_blob(q, 3, d.data ? d.data : "", (int)d.len, SQLITE_STATIC);
+        sqlite3_bind_double(q, 4, now_s());
+        sqlite3_step(q);
+        state_commit(st);
+    }
+    sqlite3_finalize(q);
+    buf_free(&d);
+}

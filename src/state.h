@@ -44,4 +44,10 @@ void   state_add_metric(State *st, const QueryMetric *q);
  * columns taken by name). NULL if the table is unknown. */
 Table *state_system_table(State *st, const char *name, Schema *schema);
 
+/* Stored results of cache points (table stored_results), keyed by the plan's hash and its inputs'
+ * identity. info: 1 if stored (rows, when). get: the rows read back with the plan's schema, or NULL. */
+int    state_result_info(State *st, const char *key, int64_t *rows, double *created_at);
+Table *state_result_get(State *st, const char *key, const Schema *schema);
+void   state_result_put(State *st, const char *key, const Table *t);
+
 #endif
