@@ -680,7 +680,7 @@ static int next_apply(Op *op, Batch **out)
  * is bounded by the window, not the input. A limit pushed down (Plan.row_bound) caps the rows the
  * stage ever takes from its input, so `limit 5` sends at most 5 requests. */
 
-#define PIECE_ROWS  64
+#define PIECE_ROWS  8
 #define WINDOW_ROWS 2048
 
 struct Piece { Batch *b; SemJob **jobs; struct Piece *next; };

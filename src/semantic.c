@@ -565,7 +565,9 @@ static void on_done(void *ud, LmRequest *req, const LmAnswer *a)
      * that later fails validation is repaired again on a rerun, at the price of the repair only) */
     if (s->cache && a->outcome == LM_OK) state_cache_put(s->state, q->key, q->m, a);
     ModelCount *mc = count_of(s, q->m, c->e->name);
-    if (mc) mc->answered++;
+    int cancelled = a->outcome != LM_OK && a->error_kind && !strcmp(a->error_kind, "cancelled");
+    if (mc && cancelled) mc->requests--;   /* never sent */
+    else if (mc) mc->answered++;
     if (a->outcome == LM_OK || a->input_tokens || a->output_tokens) add_cost(s, q->ost, q->m, a, req->attempts);
     else if (q->ost) { q->ost->sent++; if (req->attempts > 1) q->ost->retried += req->attempts - 1; }
     draw_progress(s, 0);
@@ -715,6 +717,7 @@ Value *semantic_finish(SemJob *j, fql_error *err)
         int rc = sched_run_until(the_sched(s), job_ready, j, err);
         clear_progress(s);
         if (s->sem && s->sem->budget_hit) {
+            memset(err, 0, sizeof *err);   /* the scheduler said "interrupted": say why */
             char est[64] = "";
             if (s->sem->estimate >= 0) snprintf(est, sizeof est, "; the estimate was $%.4f", s->sem->estimate);
             err_set(err, FQL_ERR_RUNTIME, "stopped: spent $%.4f, reaching the budget of $%.2f%s (answers so far are cached; "

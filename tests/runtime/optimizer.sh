@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# The optimizer and streaming, counted at fql-sim: how many requests a script makes, and how long
+# two stages on two providers take together.
+# usage: tests/runtime/optimizer.sh BUILD_DIR
+set -u
+BUILD=$(cd "${1:-build}" && pwd)
+FQL="$BUILD/fql"
+SIM="$BUILD/fql-sim"
+dir=$(mktemp -d)
+simpid=
+cleanup() { [[ -n $simpid ]] && kill -TERM "$simpid" 2>/dev/null && wait "$simpid" 2>/dev/null; rm -rf "$dir"; }
+trap cleanup EXIT
+cd "$dir"
+pass=0 fail=0
+ok()  { pass=$((pass + 1)); echo "ok $1"; }
+bad() { fail=$((fail + 1)); echo "FAIL $1: $2"; }
+
+cat > sim.json <<'J'
+{"default": {"latency_ms": 5, "jitter_ms": 5},
+ "models": {"stage-a": {"rpm": 1200, "latency_ms": 40},
+            "claude-stage-b": {"rpm": 1200, "latency_ms": 40}}}
+J
+"$SIM" --port 0 --config sim.json > sim.out 2> sim.err & simpid=$!
+for _ in $(seq 100); do [[ -s sim.out ]] && break; sleep 0.05; done
+port=$(sed -n '1s/[^0-9]//gp' sim.out)
+[[ -n $port ]] || { echo "the simulator did not start: $(cat sim.err)"; echo "0 passed, 1 failed"; exit 1; }
+SIMURL="http://127.0.0.1:$port"
+export OPENAI_API_KEY="sk-test-opt" OPENAI_BASE_URL="$SIMURL/v1"
+export ANTHROPIC_API_KEY="sk-ant-test-opt" ANTHROPIC_BASE_URL="$SIMURL"
+export FQL_DB="$dir/state.db"
+stat_of() {  # stat_of MODEL FIELD: a field of the sim's statistics for a model (0 if none)
+  curl -s "$SIMURL/sim/stats" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const m=JSON.parse(s).models[process.argv[1]]||{};console.log(m[process.argv[2]]||0)})' "$1" "$2"
+}
+reqs() { stat_of "$1" requests; }
+
+# 40 tickets, 4 distinct texts
+{ echo "n,text"; for i in $(seq 1 40); do echo "$i,ticket about topic $((i % 4)) that needs an answer"; done; } > t.csv
+M='model m1 = openai("m1"); model m2 = openai("m2"); model m3 = openai("m3"); model m4 = openai("m4");
+model m5 = openai("m5"); model m6 = openai("m6"); model m7 = openai("m7"); model m8 = openai("m8");'
+
+# 1. a cheap filter written after the model stage runs first: requests = rows that pass
+"$FQL" --no-cache -c "$M from csv(\"t.csv\") | derive c = classify(concat(text, ' #', n), [\"bug\", \"billing\"], model: \"m1\") | where n % 4 == 0" >out1 2>err1
+n=$(reqs m1); [[ $n == 10 ]] && ok "cheap filter first: 10 requests for the 10 rows that pass" || bad filter-first "m1 saw $n requests, wanted 10 ($(cat err1))"
+
+# 2. limit 5 sends at most 5
+"$FQL" --no-cache -c "$M from csv(\"t.csv\") | derive s = map(concat(text, ' #', n), instructions: \"shorten\", model: \"m2\") | limit 5" >out2 2>err2
+n=$(reqs m2); rows=$(grep -c '│' out2)
+[[ $n == 5 ]] && ok "limit 5: 5 requests" || bad limit "m2 saw $n requests, wanted 5 ($(cat err2))"
+
+# 3. an unread model column sends nothing
+"$FQL" --no-cache -c "$M from csv(\"t.csv\") | derive s = map(text, instructions: \"shorten\", model: \"m3\") | select n" >out3 2>err3
+n=$(reqs m3); [[ $n == 0 ]] && ok "unread model column: no request" || bad prune "m3 saw $n requests, wanted 0"
+
+# 4. repeated texts are sent once (40 rows, 4 texts)
+"$FQL" --no-cache -c "$M from csv(\"t.csv\") | derive c = classify(text, [\"bug\", \"billing\"], model: \"m4\")" >out4 2>err4
+n=$(reqs m4); [[ $n == 4 ]] && ok "repeated texts: 4 requests for 40 rows" || bad dedup "m4 saw $n requests, wanted 4"
+
+# 5. a let with model calls used twice is computed once (the response cache is off, so only the
+#    materialized let can prevent the second round)
+cat > let.fql <<F
+$M
+let labeled = from csv("t.csv") | derive c = classify(concat(text, ' #', n), ["bug", "billing"], model: "m5");
+from labeled | group by c agg k = count(*);
+from labeled | where n < 3 | select n, c;
+F
+"$FQL" --no-cache let.fql >out5 2>err5; rc=$?
+n=$(reqs m5); [[ $rc == 0 && $n == 40 ]] && ok "reused let: computed once (40 requests)" || bad let-once "rc=$rc m5 saw $n requests, wanted 40 ($(cat err5))"
+"$FQL" --no-cache -c "$(cat let.fql) explain from labeled | select n, c;" > ex5 2>&1
+grep -q 'cache  .*-- result computed earlier in this session will be used' ex5 && ok "explain marks the reused let's cache point" || bad explain-let "$(cat ex5)"
+
+# 6. a cache stage is stored: the next run reads it back (no model work at all), and explain says so
+CS="from csv(\"t.csv\") | derive c = classify(concat(text, ' #', n), [\"bug\", \"billing\"], model: \"m6\") | cache | select n, c"
+"$FQL" --format csv -c "$M $CS" >out6a 2>err6a
+n=$(reqs m6)
+"$FQL" -c "$M explain $CS" >ex6 2>&1 || true
+"$FQL" --format csv -c "$M $CS" >out6b 2>err6b
+n2=$(reqs m6)
+if [[ $n == 40 && $n2 == 40 ]] && cmp -s out6a out6b && ! grep -q '^m6 (openai' err6b; then ok "cache stage: the second run reads the stored rows (no model work)"
+else bad cache-stage "requests $n then $n2; second stderr: $(cat err6b)"; fi
+grep -q 'stored result will be used' ex6 && ok "explain: the stored result will be used" || bad explain-cache "$(cat ex6)"
+touch -d '2001-01-01' t.csv
+"$FQL" -c "$M explain $CS" >ex6c 2>&1 || true
+grep -q 'computed once and stored' ex6c && ok "a changed input invalidates the stored result" || bad cache-invalidate "$(cat ex6c)"
+
+# 7. explain cost within 25% of the tokens measured at the simulator
+CO="$M from csv(\"t.csv\") | derive c = classify(concat(text, ' #', n), [\"bug\", \"billing\", \"other\"], model: \"m7\")"
+"$FQL" -c "explain $CO" > /dev/null 2>&1   # (statement form check)
+est=$("$FQL" -c "${CO/from csv/explain cost from csv}" 2>&1)
+est_tok=$(echo "$est" | sed -n 's/.*~\([0-9]*\) input + ~\([0-9]*\) output tokens.*/\1 \2/p' | head -1)
+"$FQL" --no-cache -c "$CO" >/dev/null 2>err7
+in=$(stat_of m7 input_tokens); out=$(stat_of m7 output_tokens)
+read -r ein eout <<<"$est_tok"
+if [[ -n ${ein:-} ]] && node -e "const e=$ein+$eout, m=$in+$out; process.exit(Math.abs(e-m)/m <= 0.25 ? 0 : 1)"; then
+  ok "explain cost: ~$((ein + eout)) tokens estimated, $((in + out)) measured"
+else bad explain-cost "estimate '$est_tok' vs measured $in + $out: $est"; fi
+echo "$est" | grep -q '40 rows, ~40 requests' && ok "explain cost counts the requests" || bad explain-cost-requests "$est"
+
+# 8. the budget: refused when the estimate is over it; stopped when the spend reaches it
+BM='model m8 = openai("gpt-4o", price_in: 2000, price_out: 8000);'
+out=$("$FQL" --no-cache -c "$BM set budget = 0.01; from csv(\"t.csv\") | derive c = classify(concat(text, ' #', n), [\"bug\"], model: \"m8\")" 2>&1); rc=$?
+n=$(reqs gpt-4o)
+[[ $rc != 0 && $out == *"not started: the estimate is"* && $n == 0 ]] && ok "budget: an over-estimate is refused before sending" || bad budget-refuse "rc=$rc n=$n $out"
+# summaries come out longer than the estimate assumes: the estimate passes, the spend crosses the budget
+SM='model m9 = openai("gpt-4o", price_in: 1000, price_out: 10000, rpm: 600);'
+out=$("$FQL" --no-cache -c "$SM set budget = 5; from csv(\"t.csv\") | derive s = summarize(concat(text, n), words: 5, model: \"m9\")" 2>&1); rc=$?
+n=$(stat_of gpt-4o requests)
+if [[ $out == *"not started"* ]]; then bad budget-stop "the estimate refused it: $out"
+elif [[ $rc != 0 && $out == *"stopped: spent"*"budget of \$5.00; the estimate was"* && $n -lt 40 ]]; then ok "budget: the run stops when the spend reaches it ($n of 40 sent)"
+else bad budget-stop "rc=$rc n=$n $out"; fi
+
+# 9. two stages on two providers stream into each other: about as long as one stage
+{ echo "n,text"; for i in $(seq 1 120); do echo "$i,message $i"; done; } > s.csv
+ST='model a = openai("stage-a", rpm: 1200); model b = anthropic("claude-stage-b", rpm: 1200);'
+start=$(date +%s.%N)
+"$FQL" --no-cache --format csv -c "$ST from csv(\"s.csv\") | derive x = map(text, instructions: \"first\", model: \"a\") | derive y = classify(x, [\"p\", \"q\"], model: \"b\") | select n, y" >out9 2>err9; rc=$?
+end=$(date +%s.%N)
+ideal=6.0   # 120 rows at 1200 requests a minute, each stage
+ratio=$(node -e "console.log((($end-$start)/$ideal).toFixed(2))")
+lines=$(wc -l < out9)
+na=$(reqs stage-a); nb=$(reqs claude-stage-b)
+if [[ $rc == 0 && $lines == 121 && $na == 120 && $nb -le 120 && $nb -ge 100 ]] && node -e "process.exit($ratio <= 1.3 ? 0 : 1)"; then
+  ok "two stages, two providers: ${ratio}x one stage's ideal time"
+else bad streaming "rc=$rc rows=$lines a=$na b=$nb ratio=$ratio (limit 1.3) $(tail -3 err9)"; fi
+head -4 out9 | tail -3 | cut -d, -f1 | tr '\n' ' ' | grep -q '^1 2 3 $' && ok "streamed rows keep the input order" || bad order "$(head -4 out9)"
+
+echo "$pass passed, $fail failed"
+[[ $fail == 0 ]]
