@@ -544,9 +544,14 @@ struct Op {
     Batch *carry; size_t carry_pos;
     int64_t pulled;
     OpStats ost;
+    /* explain analyze */
+    int (*inner_next)(Op *op, Batch **out);
+    int64_t rows_out;
+    double time_ms;          /* inside next(), children included */
 };
 
 static Op *op_build(Exec *ex, const Plan *p);
+static Table *exec_run(fql_session *s, Plan *p, int analyze, fql_error *err);
 
 static void op_free(Op *op)
 {
@@ -1487,7 +1492,63 @@ static Op *op_build(Exec *ex, const Plan *p)
     return op;
 }
 
+static double mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static int timed_next(Op *op, Batch **out)
+{
+    double t0 = mono_ms();
+    int rc = op->inner_next(op, out);
+    op->time_ms += mono_ms() - t0;
+    if (rc == 1) op->rows_out += (int64_t)(*out)->n;
+    return rc;
+}
+
+static void instrument(Op *op)
+{
+    if (!op) return;
+    op->inner_next = op->next;
+    op->next = timed_next;
+    instrument(op->child);
+    instrument(op->right);
+}
+
+/* What each operator did, written into its plan node for explain analyze (time is the operator's
+ * own: its inputs' time taken out). */
+static void report(Op *op)
+{
+    if (!op) return;
+    report(op->child);
+    report(op->right);
+    double own = op->time_ms - (op->child ? op->child->time_ms : 0) - (op->right ? op->right->time_ms : 0);
+    Buf b;
+    buf_init(&b);
+    buf_printf(&b, "actual: %lld row%s, %.1f ms", (long long)op->rows_out, op->rows_out == 1 ? "" : "s", own < 0 ? 0 : own);
+    const OpStats *o = &op->ost;
+    if (o->rows || o->sent || o->cached)
+        buf_printf(&b, "; requests %lld (%lld cached / %lld repeated / %lld sent / %lld retried / %lld failed rows); tokens %lld in / %lld out; $%.4f",
+                   (long long)(o->sent + o->cached + o->deduped), (long long)o->cached, (long long)o->deduped, (long long)o->sent, (long long)o->retried,
+                   (long long)o->failed, (long long)o->input_tokens, (long long)o->output_tokens, o->cost_usd);
+    Plan *p = (Plan *)op->p;   /* the statement's own optimized copy */
+    free(p->analysis);
+    p->analysis = buf_take(&b);
+}
+
+Table *exec_plan_analyze(fql_session *s, Plan *p, fql_error *err)
+{
+    return exec_run(s, p, 1, err);
+}
+
 Table *exec_plan(fql_session *s, Plan *p, fql_error *err)
+{
+    return exec_run(s, p, 0, err);
+}
+
+static Table *exec_run(fql_session *s, Plan *p, int analyze, fql_error *err)
 {
     Exec ex;
     memset(&ex, 0, sizeof ex);
@@ -1497,6 +1558,7 @@ Table *exec_plan(fql_session *s, Plan *p, fql_error *err)
     gettimeofday(&tv, NULL);
     ex.now_us = (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
     Op *root = op_build(&ex, p);
+    if (analyze) instrument(root);
     Table *t = NULL;
     if (p->kind == P_WRITE) {
         Batch *b;
@@ -1508,6 +1570,7 @@ Table *exec_plan(fql_session *s, Plan *p, fql_error *err)
     } else {
         t = drain(root);
     }
+    if (analyze) report(root);
     op_free(root);
     semantic_flush(s);
     if (err_failed(err)) { table_free(t); return NULL; }

@@ -210,6 +210,7 @@ void plan_free(Plan *p)
     free(p->ropts.projection);
     free(p->cache_key);
     free(p->note);
+    free(p->analysis);
     schema_free(p->scan_schema);
     table_free(p->rows);
     free(p);
@@ -314,6 +315,11 @@ void plan_explain(Buf *b, const Plan *p, int depth)
         buf_putc(b, ']');
     }
     if (p->note) buf_printf(b, "  -- %s", p->note);
+    if (p->analysis) {
+        buf_putc(b, '\n');
+        for (int i = 0; i < depth; i++) buf_puts(b, "  ");
+        buf_printf(b, "  | %s", p->analysis);
+    }
     buf_putc(b, '\n');
     if (p->child) plan_explain(b, p->child, depth + 1);
     if (p->right) plan_explain(b, p->right, depth + 1);
@@ -379,5 +385,6 @@ Plan *plan_copy(const Plan *p)
     c->rows = NULL;
     c->cache_key = p->cache_key ? xstrdup(p->cache_key) : NULL;
     c->note = p->note ? xstrdup(p->note) : NULL;
+    c->analysis = NULL;
     return c;
 }

@@ -115,6 +115,7 @@ struct Plan {
     const char *let_name;
     char *note;              /* what the optimizer did here, for explain */
     double est_rows, est_requests;   /* estimates for explain (< 0: not estimated) */
+    char *analysis;          /* explain analyze: what the operator did */
     const Src *src; int pos; /* where the stage was written */
 };
 

@@ -361,18 +361,21 @@ static int run_stmt(fql_session *s, Stmt *st, fql_result **last, fql_error *err)
         buf_init(&rules);
         Plan *opt = optimize(s, st->plan, &rules);
         plan_estimate(opt);
+        size_t analyzed_rows = 0;
+        if (st->explain_mode == 1) {
+            if (s->models && s->validate_keys && models_validate_keys(s, err)) { buf_free(&b); buf_free(&rules); plan_free(opt); return -1; }
+            semantic_begin(s, st->text);
+            Table *t = exec_plan_analyze(s, opt, err);
+            semantic_end(s, 0, t ? t->nrows : 0);
+            if (!t) { buf_free(&b); buf_free(&rules); plan_free(opt); return -1; }
+            analyzed_rows = t->nrows;
+            table_free(t);
+        }
         plan_explain(&b, opt, 0);
         if (rules.len) { buf_puts(&b, "rules:\n"); buf_append(&b, rules.data, rules.len); }
         buf_free(&rules);
-        if (st->explain_mode == 1) {
-            if (s->models && s->validate_keys && models_validate_keys(s, err)) { buf_free(&b); plan_free(opt); return -1; }
-            semantic_begin(s, st->text);
-            Table *t = exec_plan(s, opt, err);
-            semantic_end(s, 0, t ? t->nrows : 0);
-            if (!t) { buf_free(&b); plan_free(opt); return -1; }
-            buf_printf(&b, "(%zu rows)\n", t->nrows);
-            table_free(t);
-        } else if (st->explain_mode == 2) {
+        if (st->explain_mode == 1) buf_printf(&b, "(%zu rows)\n", analyzed_rows);
+        else if (st->explain_mode == 2) {
             double total = 0;
             if (estimate_cost(s, opt, &b, &total, err)) { buf_free(&b); plan_free(opt); return -1; }
         }

@@ -93,6 +93,8 @@ Type *bind_type(fql_session *s, const Node *n, fql_error *err);
 /* exec.c: run a plan to completion. Returns a table (NULL for a write, with *written set), or
  * NULL with err filled. */
 Table *exec_plan(fql_session *s, Plan *p, fql_error *err);
+/* The same, timing and counting every operator into its plan node's `analysis` (explain analyze). */
+Table *exec_plan_analyze(fql_session *s, Plan *p, fql_error *err);
 /* A table for a system.* name, or NULL if unknown (then *schema_only is unused). */
 Table *system_table(fql_session *s, const char *name);
 /* Evaluate an expression that reads no columns (values rows). On error returns null with *msg. */
