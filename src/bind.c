@@ -534,7 +534,7 @@ static Expr *bind_semantic(Binder *b, Scope *sc, const Node *n)
         return NULL;
     }
     static const char *const common[] = { "model", "temperature", "max_output_tokens", "timeout", "instructions", "examples",
-                                          "words", "format", "schema", "metric", NULL };
+                                          "words", "format", "schema", "metric", "pack", NULL };
     Type *rt = NULL;
     int has_model = 0;
     Expr *e = expr_new(E_SEMANTIC, NULL, n);
@@ -547,9 +547,11 @@ static Expr *bind_semantic(Binder *b, Scope *sc, const Node *n)
             int known = 0;
             for (int j = 0; common[j]; j++) if (!strcmp(common[j], an)) known = 1;
             int fits = known && (strcmp(an, "words") && strcmp(an, "format") ? 1 : !strcmp(name, "summarize"))
-                       && (strcmp(an, "schema") ? 1 : !strcmp(name, "map")) && (strcmp(an, "metric") ? 1 : !strcmp(name, "similarity"));
+                       && (strcmp(an, "schema") ? 1 : !strcmp(name, "map")) && (strcmp(an, "metric") ? 1 : !strcmp(name, "similarity"))
+                       && (strcmp(an, "pack") ? 1 : !strcmp(name, "classify") || !strcmp(name, "predicate") || !strcmp(name, "extract") ||
+                                                    !strcmp(name, "sentiment") || !strcmp(name, "map"));
             if (!fits) {
-                const char *best = closest_name(an, common, 10);
+                const char *best = closest_name(an, common, 11);
                 if (best && strcmp(best, an)) errn(b, k, "%s() has no option '%s'; did you mean '%s'?", name, an, best);
                 else errn(b, k, "%s() has no option '%s'", name, an);
                 goto fail;
@@ -627,6 +629,10 @@ static Expr *bind_semantic(Binder *b, Scope *sc, const Node *n)
             type_unref(rt);
             rt = t;
             continue;
+        }
+        if (an && !strcmp(an, "pack")) {
+            int ok = (v->kind == N_INT && v->ival >= 1) || (v->kind == N_STRING && !strcmp(v->str, "auto"));
+            if (!ok) { errn(b, v, "pack: takes a number of rows per request (1 or more) or \"auto\""); goto fail; }
         }
         if (an && !strcmp(an, "examples")) {
             Value ev;

@@ -718,6 +718,12 @@ static int take_piece(Op *op, Batch **out)
 {
     int64_t bound = op->p->row_bound;
     if (bound >= 0 && op->pulled >= bound) return 0;
+    size_t piece = PIECE_ROWS;
+    for (int i = 0; i < op->nsemx; i++) {   /* packed rows need pieces as large as a pack */
+        const Expr *pk = expr_arg(op->semx[i], "pack");
+        if (pk && pk->kind == E_LIT && pk->lit.kind == V_INT && (size_t)pk->lit.u.i > piece) piece = (size_t)pk->lit.u.i;
+        if (pk && pk->kind == E_LIT && pk->lit.kind == V_STRING && piece < 200) piece = 200;
+    }
     while (!op->carry || op->carry_pos >= op->carry->n) {
         batch_free(op->carry);
         op->carry = NULL;
@@ -726,7 +732,7 @@ static int take_piece(Op *op, Batch **out)
         if (rc != 1) { op->carry = NULL; return rc; }
     }
     size_t want = op->carry->n - op->carry_pos;
-    if (want > PIECE_ROWS) want = PIECE_ROWS;
+    if (want > piece) want = piece;
     if (bound >= 0 && (int64_t)want > bound - op->pulled) want = (size_t)(bound - op->pulled);
     Batch *b = batch_new(op->carry->ncols, want);
     for (size_t r = 0; r < want; r++) batch_copy_row(b, op->carry, op->carry_pos + r);

@@ -436,6 +436,7 @@ struct SemJob {
     EmbText *texts; int ntexts; int *row_text; EmbReq *ereqs; int nereqs;   /* embed */
     int waiting;                 /* rows (or embed requests) without their final answer */
     int orphan;
+    Req **pend; LmRequest **pend_req; int npend;   /* new requests of rows to pack (pack:) */
     OpStats *ost;
 };
 
@@ -665,12 +666,24 @@ static int chat_row(SemJob *j, size_t r, fql_error *err)
         req_settle(s, q, e);
         return 0;
     }
+    const Value *pk = arg_row(e, j->args, "pack", r);
+    if (pk && ((pk->kind == V_INT && pk->u.i > 1) || pk->kind == V_STRING)) {
+        if (!j->pend) {
+            j->pend = xcalloc(j->n + 1, sizeof *j->pend);
+            j->pend_req = xcalloc(j->n + 1, sizeof *j->pend_req);
+        }
+        j->pend[j->npend] = q;
+        j->pend_req[j->npend++] = req;
+        return 0;
+    }
     req_submit(s, q, req);
     return 0;
 }
 
 static int similarity_rows(SemJob *j);
 static int dry_rows(SemJob *j, fql_error *err);
+static void send_packs(SemJob *j);
+static double output_estimate(const Expr *e, const LmRequest *req);
 static int embed_start(SemJob *j, fql_error *err);
 
 SemJob *semantic_start(fql_session *s, const Expr *e, Value **args, size_t n, int64_t first_row, OpStats *ost, fql_error *err)
@@ -698,7 +711,12 @@ SemJob *semantic_start(fql_session *s, const Expr *e, Value **args, size_t n, in
     }
     j->rows = xcalloc(n ? n : 1, sizeof *j->rows);
     for (size_t r = 0; r < n; r++)
-        if (chat_row(j, r, err)) goto fail;
+        if (chat_row(j, r, err)) {
+            for (int i = 0; i < j->npend; i++) req_submit(s, j->pend[i], j->pend_req[i]);   /* already counted as waiting */
+            j->npend = 0;
+            goto fail;
+        }
+    send_packs(j);
     draw_progress(s, 1);
     return j;
 fail:
@@ -752,6 +770,8 @@ static void job_really_free(SemJob *j)
             req_release(j->s->sem, j->rows[r]);
         }
     free(j->rows);
+    free(j->pend);
+    free(j->pend_req);
     for (int k = 0; j->args && k < j->nargs; k++) {
         for (size_t r = 0; j->args[k] && r < j->n; r++) value_free(j->args[k][r]);
         free(j->args[k]);
@@ -805,6 +825,177 @@ Value *semantic_eval(fql_session *s, const Expr *e, Value **args, size_t n, int6
     semantic_job_free(j);
     if (s->state) state_commit(s->state);
     return out;
+}
+
+/* ---- packing: several rows in one request (pack: N | "auto") ----
+ *
+ * The rows' instructions stay in the system prompt; the user text holds the inputs as sections
+ * "### input K"; the answer schema is {answers: [{index: K, ...the row's answer...}]}. Each element
+ * becomes that row's answer (validated as usual, and cached under the row's own single-request key
+ * so a rerun, packed or not, finds it); a row whose element is missing or invalid is asked again on
+ * its own. Rows are packed only with rows of the same model and system prompt. */
+
+typedef struct Pack {
+    fql_session *s;
+    const Expr *e;
+    LmModel *m;
+    int n;
+    Req **reqs;
+    LmRequest **singles;         /* each row's own request, sent if its element is missing */
+    double t0;
+} Pack;
+
+#define PACK_MAX 50
+
+static int pack_size(const Expr *e, const Value *pk, const LmRequest *req, const LmModel *m)
+{
+    if (pk->kind == V_INT) return pk->u.i > PACK_MAX * 4 ? PACK_MAX * 4 : (int)pk->u.i;
+    /* auto: ~6,000 input and ~2,000 output tokens a request, half the context window at most */
+    double in = (double)text_token_estimate(req->user, strlen(req->user)) + 8;
+    double out = output_estimate(e, req) + 6;
+    double n = 6000 / in;
+    if (2000 / out < n) n = 2000 / out;
+    if (m->context_window > 0 && (double)m->context_window / 2 / in < n) n = (double)m->context_window / 2 / in;
+    if (n > PACK_MAX) n = PACK_MAX;
+    return n < 1 ? 1 : (int)n;
+}
+
+static json_t *packed_schema(const json_t *single)
+{
+    json_t *item = json_deep_copy(single);
+    json_t *props = json_object_get(item, "properties");
+    json_object_set_new(props, "index", json_pack("{s:s}", "type", "integer"));
+    json_t *req = json_object_get(item, "required");
+    if (!json_is_array(req)) { req = json_array(); json_object_set_new(item, "required", req); }
+    json_array_insert_new(req, 0, json_string("index"));
+    json_t *arr = json_pack("{s:s, s:o}", "type", "array", "items", item);
+    return obj_schema("answers", arr);
+}
+
+static void pack_done(Pack *pk)
+{
+    for (int i = 0; i < pk->n; i++) lm_request_free(pk->singles[i]);
+    free(pk->singles);
+    free(pk->reqs);
+    free(pk);
+}
+
+static void on_pack(void *ud, LmRequest *req, const LmAnswer *a)
+{
+    Pack *pk = ud;
+    fql_session *s = pk->s;
+    ModelCount *mc = count_of(s, pk->m, pk->e->name);
+    int cancelled = a->outcome != LM_OK && a->error_kind && !strcmp(a->error_kind, "cancelled");
+    if (mc && cancelled) mc->requests--;
+    else if (mc) mc->answered++;
+    if (a->outcome == LM_OK || a->input_tokens || a->output_tokens) add_cost(s, pk->reqs[0]->ost, pk->m, a, req->attempts);
+    state_add_call(s->state, s->query_id, pk->m, pk->e->name, a, req->attempts, (wall_s() - pk->t0) * 1000.0);
+    char *got = xcalloc((size_t)pk->n, 1);
+    json_t *arr = a->outcome == LM_OK && a->json ? json_object_get(a->json, "answers") : NULL;
+    for (size_t k = 0; json_is_array(arr) && k < json_array_size(arr); k++) {
+        json_t *el = json_array_get(arr, k);
+        json_t *ix = json_object_get(el, "index");
+        if (!json_is_object(el) || !json_is_integer(ix)) continue;
+        json_int_t i = json_integer_value(ix);
+        if (i < 0 || i >= pk->n || got[i]) continue;
+        got[i] = 1;
+        Req *q = pk->reqs[i];
+        json_t *one = json_deep_copy(el);
+        json_object_del(one, "index");
+        LmAnswer row;
+        memset(&row, 0, sizeof row);
+        row.outcome = LM_OK;
+        row.json = one;
+        row.text = json_dumps(one, JSON_COMPACT);
+        row.cost_usd = row.retry_after_s = row.remaining_requests = row.remaining_tokens = -1;
+        row.http_status = 200;
+        copy_answer(&q->ans, &row);
+        free(row.text);
+        json_decref(one);
+        if (s->cache) state_cache_put(s->state, q->key, q->m, &q->ans);
+        req_settle(s, q, pk->e);
+    }
+    int stop = a->outcome == LM_FATAL || cancelled;
+    for (int i = 0; i < pk->n; i++) {
+        if (got[i]) continue;
+        Req *q = pk->reqs[i];
+        if (stop) {   /* the statement is ending: no second try */
+            copy_answer(&q->ans, a);
+            req_settle(s, q, pk->e);
+        } else {      /* missing or malformed: this row alone */
+            req_submit(s, q, pk->singles[i]);
+            pk->singles[i] = NULL;
+        }
+    }
+    free(got);
+    pack_done(pk);
+}
+
+static void send_pack(SemJob *j, Req **qs, LmRequest **rs, int n)
+{
+    fql_session *s = j->s;
+    if (n == 1) { req_submit(s, qs[0], rs[0]); return; }
+    Pack *pk = xcalloc(1, sizeof *pk);
+    pk->s = s;
+    pk->e = j->e;
+    pk->m = qs[0]->m;
+    pk->n = n;
+    pk->reqs = xmalloc((size_t)n * sizeof *pk->reqs);
+    pk->singles = xmalloc((size_t)n * sizeof *pk->singles);
+    memcpy(pk->reqs, qs, (size_t)n * sizeof *qs);
+    memcpy(pk->singles, rs, (size_t)n * sizeof *rs);
+    LmRequest *r = lm_request_new(LM_CHAT);
+    r->system = xasprintf("%s\n\nYou are given %d inputs, each after a line \"### input K\". Answer each one on its own, exactly "
+                          "as if it were the only input, and reply with {\"answers\": [...]} holding one answer object per input, "
+                          "with its number K as \"index\".", rs[0]->system ? rs[0]->system : "", n);
+    Buf u;
+    buf_init(&u);
+    int64_t est = 0;
+    for (int i = 0; i < n; i++) {
+        buf_printf(&u, "%s### input %d\n%s", i ? "\n\n" : "", i, rs[i]->user);
+        est += rs[i]->est_input_tokens;
+    }
+    r->user = buf_take(&u);
+    r->schema = packed_schema(rs[0]->schema);
+    r->schema_name = xstrdup("packed_answers");
+    r->temperature = rs[0]->temperature;
+    r->max_output_tokens = rs[0]->max_output_tokens > 0 ? rs[0]->max_output_tokens * n : 0;
+    r->est_input_tokens = est;
+    pk->t0 = wall_s();
+    sched_add_model(the_sched(s), pk->m);
+    sched_submit(s->sched, pk->m, r, on_pack, pk);
+    ModelCount *mc = count_of(s, pk->m, j->e->name);
+    if (mc) mc->requests++;
+}
+
+static void send_packs(SemJob *j)
+{
+    int n = j->npend;
+    char *done = xcalloc((size_t)n + 1, 1);
+    Req **qs = xmalloc(((size_t)n + 1) * sizeof *qs);
+    LmRequest **rs = xmalloc(((size_t)n + 1) * sizeof *rs);
+    for (int i = 0; i < n; i++) {
+        if (done[i]) continue;
+        Req *q0 = j->pend[i];
+        LmRequest *r0 = j->pend_req[i];
+        const Value *pk = arg_row(j->e, j->args, "pack", q0->owner_row);
+        int size = pack_size(j->e, pk, r0, q0->m);
+        int k = 0;
+        for (int t = i; t < n; t++) {
+            if (done[t] || j->pend[t]->m != q0->m || !r0->schema ||
+                strcmp(j->pend_req[t]->system ? j->pend_req[t]->system : "", r0->system ? r0->system : "")) continue;
+            done[t] = 1;
+            qs[k] = j->pend[t];
+            rs[k++] = j->pend_req[t];
+            if (k == size) { send_pack(j, qs, rs, k); k = 0; }
+        }
+        if (k) send_pack(j, qs, rs, k);
+        if (!done[i]) { done[i] = 1; req_submit(j->s, q0, r0); }   /* text answers are not packed */
+    }
+    free(done);
+    free(qs);
+    free(rs);
+    j->npend = 0;
 }
 
 /* similarity: pure arithmetic, no model */

@@ -4,34 +4,18 @@
 # usage: tests/runtime/optimizer.sh BUILD_DIR
 set -u
 BUILD=$(cd "${1:-build}" && pwd)
-FQL="$BUILD/fql"
-SIM="$BUILD/fql-sim"
+HERE=$(cd "$(dirname "$0")" && pwd)
 dir=$(mktemp -d)
 simpid=
 cleanup() { [[ -n $simpid ]] && kill -TERM "$simpid" 2>/dev/null && wait "$simpid" 2>/dev/null; rm -rf "$dir"; }
 trap cleanup EXIT
 cd "$dir"
-pass=0 fail=0
-ok()  { pass=$((pass + 1)); echo "ok $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1: $2"; }
-
 cat > sim.json <<'J'
 {"default": {"latency_ms": 5, "jitter_ms": 5},
  "models": {"stage-a": {"rpm": 1200, "latency_ms": 40},
             "claude-stage-b": {"rpm": 1200, "latency_ms": 40}}}
 J
-"$SIM" --port 0 --config sim.json > sim.out 2> sim.err & simpid=$!
-for _ in $(seq 100); do [[ -s sim.out ]] && break; sleep 0.05; done
-port=$(sed -n '1s/[^0-9]//gp' sim.out)
-[[ -n $port ]] || { echo "the simulator did not start: $(cat sim.err)"; echo "0 passed, 1 failed"; exit 1; }
-SIMURL="http://127.0.0.1:$port"
-export OPENAI_API_KEY="sk-test-opt" OPENAI_BASE_URL="$SIMURL/v1"
-export ANTHROPIC_API_KEY="sk-ant-test-opt" ANTHROPIC_BASE_URL="$SIMURL"
-export FQL_DB="$dir/state.db"
-stat_of() {  # stat_of MODEL FIELD: a field of the sim's statistics for a model (0 if none)
-  curl -s "$SIMURL/sim/stats" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const m=JSON.parse(s).models[process.argv[1]]||{};console.log(m[process.argv[2]]||0)})' "$1" "$2"
-}
-reqs() { stat_of "$1" requests; }
+source "$HERE/../lib/sim.sh"
 
 # 40 tickets, 4 distinct texts
 { echo "n,text"; for i in $(seq 1 40); do echo "$i,ticket about topic $((i % 4)) that needs an answer"; done; } > t.csv
@@ -129,5 +113,4 @@ if echo "$out" | grep -q '| actual: 10 rows, [0-9.]* ms; requests 10 (0 cached /
    echo "$out" | grep -q '| actual: 40 rows'; then ok "explain analyze: rows, time, requests, tokens and cost per operator"
 else bad explain-analyze "$out"; fi
 
-echo "$pass passed, $fail failed"
-[[ $fail == 0 ]]
+finish

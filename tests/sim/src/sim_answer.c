@@ -443,8 +443,48 @@ static json_t *break_value(json_t *s, json_t *v)
 
 /* Returns a value that matches schema (borrowed) given the request's user text; with broken set,
  * one that violates it. New reference. */
+/* Packed rows (fql's `pack:`): a schema {answers: [{index, ...}]} and a text of "### input K"
+ * sections. Each section is answered as if it were asked alone (so packed and single answers are
+ * identical), with its index. NULL when the request is not of that shape. */
+static json_t *answer_packed(json_t *schema, const char *text, int broken)
+{
+    json_t *arr = json_object_get(json_object_get(schema, "properties"), "answers");
+    json_t *item = json_object_get(arr, "items");
+    if (!json_is_object(item) || !json_object_get(json_object_get(item, "properties"), "index")) return NULL;
+    if (strncmp(text, "### input ", 10) != 0) return NULL;
+    json_t *single = json_deep_copy(item);
+    json_object_del(json_object_get(single, "properties"), "index");
+    json_t *req = json_object_get(single, "required");
+    for (size_t i = 0; json_is_array(req) && i < json_array_size(req); i++)
+        if (!strcmp(json_string_value(json_array_get(req, i)) ? json_string_value(json_array_get(req, i)) : "", "index")) { json_array_remove(req, i); break; }
+    json_t *answers = json_array();
+    const char *p = text;
+    while (!strncmp(p, "### input ", 10)) {
+        long k = strtol(p + 10, NULL, 10);
+        const char *body = strchr(p, '\n');
+        if (!body) break;
+        body++;
+        const char *next = strstr(body, "\n\n### input ");
+        size_t len = next ? (size_t)(next - body) : strlen(body);
+        while (!next && len > 0 && body[len - 1] == '\n') len--;
+        char *t = strndup(body, len);
+        json_t *v = sim_answer_structured(single, t, broken);
+        free(t);
+        if (json_is_object(v)) json_object_set_new(v, "index", json_integer(k));
+        json_array_append_new(answers, v);
+        if (!next) break;
+        p = next + 2;
+    }
+    json_decref(single);
+    json_t *out = json_object();
+    json_object_set_new(out, "answers", answers);
+    return out;
+}
+
 json_t *sim_answer_structured(json_t *schema, const char *text, int broken)
 {
+    json_t *packed = text ? answer_packed(schema, text, broken) : NULL;
+    if (packed) return packed;
     Gen g;
     memset(&g, 0, sizeof g);
     g.root = schema;
