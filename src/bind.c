@@ -33,6 +33,8 @@ static Expr *bind_expr(Binder *b, Scope *sc, const Node *n);
 static Plan *bind_pipeline(Binder *b, const Node *pipe, char ***quals_out);
 static Plan *bind_source(Binder *b, const Node *src, char ***quals_out);
 static int const_value(Binder *b, const Node *n, Value *out);
+static Expr *bind_reduce(Binder *b, Scope *sc, const Node *n);
+static Expr *lit_expr(Value v, Type *t, const Node *at);
 
 static const char *const semantic_ops[] = {
     "extract", "classify", "predicate", "map", "summarize", "sentiment", "embed", "similarity",
@@ -357,6 +359,7 @@ static Expr *bind_call(Binder *b, Scope *sc, const Node *n)
         return e;
     }
     /* aggregates */
+    if (!strcmp(name, "reduce")) return bind_reduce(b, sc, n);
     const AggDef *ad = agg_lookup(name);
     if (ad) {
         if (!sc->in_agg) { errn(b, n, "aggregate %s() can only be used in an `agg` list (group by ... agg x = %s(...))", name, name); return NULL; }
@@ -402,10 +405,7 @@ static Expr *bind_call(Binder *b, Scope *sc, const Node *n)
         e->ival = sc->naggs++;
         return e;
     }
-    if (!strcmp(name, "reduce")) {
-        errn(b, n, "reduce() is a semantic aggregate: it needs the provider runtime, which this build does not have yet");
-        return NULL;
-    }
+
     if (is_semantic(name)) return bind_semantic(b, sc, n);
     if (!strcmp(name, "template")) {
         if (n->nkids != 1 || n->kids[0]->kind != N_STRING) {
@@ -518,6 +518,56 @@ static const char *default_alias(fql_session *s, int embedding)
     for (ModelDecl *m = s->models; m; m = m->next)
         if (m->embedding == embedding) { sole = m->alias; n++; }
     return n == 1 ? sole : NULL;
+}
+
+/* reduce("instruction", x [, order_by: e, model: m]): an aggregate whose arguments are bound as
+ * (instruction, x, order key or null, model alias); semantic_reduce runs it (exec.c). */
+static Expr *bind_reduce(Binder *b, Scope *sc, const Node *n)
+{
+    if (!sc->in_agg) { errn(b, n, "reduce() is an aggregate: use it in an `agg` list (group by ... agg x = reduce(...))"); return NULL; }
+    const Node *instr = NULL, *val = NULL, *ord = NULL, *model = NULL;
+    int npos = 0;
+    for (int i = 0; i < n->nkids; i++) {
+        const Node *k = n->kids[i];
+        if (k->kind != N_NAMED) {
+            if (npos == 0) instr = k; else if (npos == 1) val = k;
+            npos++;
+        } else if (!strcmp(k->str, "order_by")) ord = k->a;
+        else if (!strcmp(k->str, "model")) model = k->a;
+        else { errn(b, k, "reduce() has no option '%s' (options: order_by, model)", k->str); return NULL; }
+    }
+    if (npos != 2) { errn(b, n, "reduce takes 2 positional arguments (\"instruction\", value), got %d", npos); return NULL; }
+    if (instr->kind != N_STRING) { errn(b, instr, "reduce's instruction must be a string literal"); return NULL; }
+    const char *alias = model ? (model->kind == N_STRING || model->kind == N_IDENT ? model->str : NULL) : default_alias(b->s, 0);
+    if (!alias) {
+        errn(b, model ? model : n, model ? "reduce's model: takes a model alias" : "reduce() needs a model: declare one, or give model: NAME");
+        return NULL;
+    }
+    ModelDecl *md = session_find_model(b->s, alias);
+    if (!md || md->embedding) { errn(b, model ? model : n, "unknown language model '%s'", alias); return NULL; }
+    AggCall ac = { agg_lookup("reduce"), NULL, 0, 0, type_string() };
+    ac.args = xcalloc(5, sizeof *ac.args);
+    ac.args[0] = lit_expr(v_cstring(instr->str), type_string(), instr);
+    sc->inside_agg = 1;
+    ac.args[1] = bind_expr(b, sc, val);
+    ac.args[2] = ord ? bind_expr(b, sc, ord) : lit_expr(v_null(), type_null(), n);
+    sc->inside_agg = 0;
+    ac.args[3] = lit_expr(v_cstring(alias), type_string(), model ? model : n);
+    ac.nargs = 4;
+    if (!ac.args[1] || !ac.args[2]) {
+        for (int j = 0; j < 4; j++) expr_free(ac.args[j]);
+        free(ac.args);
+        type_unref(ac.type);
+        return NULL;
+    }
+    if (sc->naggs == sc->capaggs) {
+        sc->capaggs = sc->capaggs ? sc->capaggs * 2 : 4;
+        sc->aggs = xrealloc(sc->aggs, (size_t)sc->capaggs * sizeof *sc->aggs);
+    }
+    sc->aggs[sc->naggs] = ac;
+    Expr *e = expr_new(E_AGG, type_string(), n);
+    e->ival = sc->naggs++;
+    return e;
 }
 
 /* Semantic operators: type-checked here, run by the provider runtime (semantic.c). Named arguments

@@ -1164,6 +1164,17 @@ static int next_agg(Op *op, Batch **out)
                 for (size_t g = 0; g < cnt; g++)
                     ab->cols[a][g] = p->aggs[a].def->final(states + (g0 + g) * stride + off[a], p->aggs[a].type);
             ab->n = cnt;
+            for (int a = 0; a < na && rc == 0; a++)
+                if (!strcmp(p->aggs[a].def->name, "reduce")) {
+                    /* the groups' collected texts become the model's answers, all groups at once */
+                    const AggCall *ac = &p->aggs[a];
+                    if (!op->ex->s) { rc = rt_error(op->ex, ac->args[0], 0, "reduce() cannot be used here"); break; }
+                    Value *r = semantic_reduce(op->ex->s, v_str(ac->args[0]->lit), v_str(ac->args[3]->lit), ab->cols[a], cnt, op->ex->err);
+                    if (!r) { rc = -1; break; }
+                    for (size_t g = 0; g < cnt; g++) { value_free(ab->cols[a][g]); ab->cols[a][g] = r[g]; }
+                    free(r);
+                }
+            if (rc < 0) { batch_free(ab); break; }
             Batch *o = batch_new(p->schema->n, cnt);
             o->n = cnt;
             for (int k = 0; k < nk; k++)

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "func.h"
+#include "ops.h"
 
 static void agg_error(FuncCtx *c, const char *msg)
 {
@@ -291,7 +292,73 @@ static Type *stragg_type(Type **a, int n, char **m)
 
 /* ---- registry ---- */
 
+/* ---- reduce: collects the group's texts (in order_by order); the executor then asks the model
+ * (semantic_reduce) and the collected list is replaced by the answer ---- */
+
+typedef struct { Value *texts; Value *keys; size_t n, cap; } ReduceState;
+
+static Type *reduce_type(Type **a, int n, char **msg)
+{
+    if (a[0] && a[0]->kind != TY_STRING && a[0]->kind != TY_NULL) { *msg = xstrdup("reduce's instruction must be a string"); return NULL; }
+    return type_string();
+}
+static void reduce_init(void *s) { memset(s, 0, sizeof(ReduceState)); }
+static void reduce_step(void *s, const Value *a, int n, FuncCtx *c)
+{
+    ReduceState *st = s;
+    if (n < 2 || a[1].kind == V_NULL) return;
+    if (st->n == st->cap) {
+        st->cap = st->cap ? st->cap * 2 : 8;
+        st->texts = xrealloc(st->texts, st->cap * sizeof *st->texts);
+        st->keys = xrealloc(st->keys, st->cap * sizeof *st->keys);
+    }
+    if (a[1].kind == V_STRING) st->texts[st->n] = value_copy(a[1]);
+    else {
+        Buf b;
+        buf_init(&b);
+        value_to_text(&b, a[1], "");
+        st->texts[st->n] = v_string(b.data ? b.data : "", b.len);
+        buf_free(&b);
+    }
+    st->keys[st->n++] = n > 2 ? value_copy(a[2]) : v_null();
+}
+static void reduce_destroy(void *s)
+{
+    ReduceState *st = s;
+    for (size_t i = 0; i < st->n; i++) { value_free(st->texts[i]); value_free(st->keys[i]); }
+    free(st->texts);
+    free(st->keys);
+    memset(st, 0, sizeof *st);
+}
+static Value reduce_final(void *s, const Type *t)
+{
+    ReduceState *st = s;
+    /* stable insertion order by key (nulls last); groups are usually small */
+    size_t *ix = xmalloc((st->n + 1) * sizeof *ix);
+    for (size_t i = 0; i < st->n; i++) {
+        size_t j = i;
+        while (j > 0) {
+            Value a = st->keys[ix[j - 1]], b = st->keys[i];
+            int c = a.kind != V_NULL && b.kind != V_NULL ? op_cmp(a, b) : 0;
+            int gt = c > 0 && c != 2;
+            if (a.kind == V_NULL && b.kind != V_NULL) gt = 1;
+            if (!gt) break;
+            ix[j] = ix[j - 1];
+            j--;
+        }
+        ix[j] = i;
+    }
+    Value l = v_list_new((uint32_t)st->n);
+    for (size_t i = 0; i < st->n; i++) { l.u.l->items[i] = st->texts[ix[i]]; st->texts[ix[i]] = v_null(); }
+    free(ix);
+    reduce_destroy(s);
+    (void)t;
+    return l;
+}
+
 static const AggDef aggs[] = {
+    {"reduce", 2, 4, sizeof(ReduceState), reduce_type, reduce_init, reduce_step, reduce_final, reduce_destroy,
+     "reduce(\"instruction\", x [, order_by: e, model: m]) -> string: one model answer from all of a group's values"},
     {"count", 0, 1, sizeof(CountState), count_type, count_init, count_step, count_final, noop_destroy,
      "count(*) -> int: rows; count(x) -> int: rows where x is not null"},
     {"sum", 1, 1, sizeof(SumState), sum_type, sum_init, sum_step_checked, sum_final, noop_destroy,

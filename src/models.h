@@ -53,6 +53,10 @@ double dry_cost(const DryModel *m);                         /* USD, or -1 when t
  * (args[k][row], borrowed). Returns n new values, or NULL with err (a fatal provider error).
  * Row-level failures are null values with a row in system.lm_errors. */
 Value   *semantic_eval(struct fql_session *s, const Expr *e, Value **args, size_t n, int64_t first_row, fql_error *err);
+/* reduce(): for each of n groups, one answer to instruction from all of the group's texts (lists[g]
+ * is a list of strings, borrowed), packed into as few prompts as the model's context window allows
+ * and reduced hierarchically. An empty group gives null. NULL with err on a fatal error. */
+Value   *semantic_reduce(struct fql_session *s, const char *instruction, const char *alias, const Value *lists, size_t n, fql_error *err);
 /* Statement bookkeeping: start (clears per-statement counters) and finish (writes query_metrics,
  * prints the summary line). */
 void     semantic_begin(struct fql_session *s, const char *statement);

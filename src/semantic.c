@@ -1344,3 +1344,126 @@ double dry_cost(const DryModel *m)
     if (m->m->price_in < 0) return -1;
     return (m->input_tokens * m->m->price_in + m->output_tokens * (m->m->price_out > 0 ? m->m->price_out : 0)) / 1e6;
 }
+
+/* ---- reduce: many values, one answer ----
+ *
+ * Each round packs every group's items (its texts, then its partial answers) greedily into chunks
+ * that fit the model's context window with room left for the answer, and asks `map`-style
+ * requests for all chunks of all groups at once (so they share the scheduler, the cache and
+ * retries). A group whose items fit in one chunk has its answer; the others go another round with
+ * their partial answers as items. */
+Value *semantic_reduce(fql_session *s, const char *instruction, const char *alias, const Value *lists, size_t n, fql_error *err)
+{
+    LmModel *m = models_get(s, alias, NULL, err);
+    if (!m) return NULL;
+    int64_t window = m->context_window > 0 ? m->context_window : 8192;
+    int64_t room = m->max_output_tokens > 0 ? m->max_output_tokens : (window > 16384 ? 4096 : window / 4);
+    int64_t budget = window - room - 120 - text_token_estimate(instruction, strlen(instruction));
+    if (budget < 32) budget = 32;
+    /* items per group: owned text values */
+    Value **items = xcalloc(n + 1, sizeof *items);
+    size_t *nitems = xcalloc(n + 1, sizeof *nitems);
+    for (size_t g = 0; g < n; g++) {
+        if (lists[g].kind != V_LIST) continue;
+        nitems[g] = lists[g].u.l->n;
+        items[g] = xcalloc(nitems[g] + 1, sizeof **items);
+        for (size_t i = 0; i < nitems[g]; i++) items[g][i] = value_copy(lists[g].u.l->items[i]);
+    }
+    Value *out = xcalloc(n + 1, sizeof *out);
+    char *sys = xasprintf("%s\n\nThe input holds one or more items separated by lines \"---\" (they may be partial answers "
+                          "from earlier parts of the same data). Answer for all of them together.", instruction);
+    Expr *e = expr_new(E_SEMANTIC, type_string(), NULL);
+    e->name = xstrdup("map");
+    expr_add_named(e, NULL, expr_new(E_LIT, type_string(), NULL));
+    expr_add_named(e, "instructions", expr_new(E_LIT, type_string(), NULL));
+    expr_add_named(e, "model", expr_new(E_LIT, type_string(), NULL));
+    int failed = 0;
+    for (int round = 0; !failed; round++) {
+        /* chunk every unfinished group */
+        size_t nch = 0, capch = 16;
+        Value *texts = xcalloc(capch, sizeof *texts);
+        size_t *owner = xcalloc(capch, sizeof *owner);
+        int any = 0;
+        for (size_t g = 0; g < n; g++) {
+            if (!nitems[g]) continue;
+            any = 1;
+            Buf b;
+            buf_init(&b);
+            int64_t used = 0;
+            for (size_t i = 0; i <= nitems[g]; i++) {
+                int64_t t = i < nitems[g] ? text_token_estimate(v_str(items[g][i]), v_strlen(items[g][i])) + 2 : 0;
+                if (i == nitems[g] || (b.len && used + t > budget)) {
+                    if (nch == capch) {
+                        capch *= 2;
+                        texts = xrealloc(texts, capch * sizeof *texts);
+                        owner = xrealloc(owner, capch * sizeof *owner);
+                    }
+                    texts[nch] = v_string(b.data ? b.data : "", b.len);
+                    owner[nch++] = g;
+                    buf_free(&b);
+                    buf_init(&b);
+                    used = 0;
+                    if (i == nitems[g]) break;
+                }
+                if (b.len) buf_puts(&b, "\n---\n");
+                buf_append(&b, v_str(items[g][i]), v_strlen(items[g][i]));
+                used += t;
+            }
+            buf_free(&b);
+        }
+        if (!any) { free(texts); free(owner); break; }
+        Value *args[3];
+        args[0] = texts;
+        args[1] = xcalloc(nch + 1, sizeof *args[1]);
+        args[2] = xcalloc(nch + 1, sizeof *args[2]);
+        for (size_t c = 0; c < nch; c++) { args[1][c] = v_cstring(sys); args[2][c] = v_cstring(alias); }
+        Value *ans = semantic_eval(s, e, args, nch, 0, err);
+        for (int k = 0; k < 3; k++) {
+            for (size_t c = 0; c < nch; c++) value_free(args[k][c]);
+            free(args[k]);
+        }
+        if (!ans) { free(owner); failed = 1; break; }
+        /* the answers become each group's items; a group with one chunk is done */
+        for (size_t g = 0; g < n; g++) {
+            if (!nitems[g]) continue;
+            for (size_t i = 0; i < nitems[g]; i++) value_free(items[g][i]);
+            nitems[g] = 0;
+        }
+        for (size_t c = 0; c < nch; c++) {
+            size_t g = owner[c];
+            items[g] = xrealloc(items[g], (nitems[g] + 1) * sizeof **items);
+            items[g][nitems[g]++] = ans[c];
+        }
+        free(ans);
+        free(owner);
+        for (size_t g = 0; g < n; g++) {
+            if (nitems[g] != 1 && !(nitems[g] > 1 && round > 30)) {
+                /* a null partial (a failed chunk) makes the group's answer null */
+                for (size_t i = 0; i < nitems[g]; i++)
+                    if (items[g][i].kind == V_NULL) {
+                        for (size_t q = 0; q < nitems[g]; q++) value_free(items[g][q]);
+                        nitems[g] = 0;
+                        break;
+                    }
+                continue;
+            }
+            out[g] = items[g][0];
+            for (size_t i = 1; i < nitems[g]; i++) value_free(items[g][i]);
+            nitems[g] = 0;
+        }
+    }
+    for (size_t g = 0; g < n; g++) {
+        for (size_t i = 0; i < nitems[g]; i++) value_free(items[g][i]);
+        free(items[g]);
+    }
+    free(items);
+    free(nitems);
+    free(sys);
+    expr_free(e);
+    if (failed) {
+        for (size_t g = 0; g < n; g++) value_free(out[g]);
+        free(out);
+        return NULL;
+    }
+    return out;
+}
