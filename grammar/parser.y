@@ -275,8 +275,11 @@ stmt(A) ::= SET(K) ID(N) EQ_SINGLE expr(E). { A = mk(p, N_SET, K); A->str = name
 
 params(A) ::= . { A = list0(p, p->cur); }
 params(A) ::= paramlist(L). { A = L; }
-paramlist(A) ::= ID(N). { A = list1(ident(p, N)); }
-paramlist(A) ::= paramlist(L) COMMA ID(N). { A = L; node_add(A, ident(p, N)); }
+paramlist(A) ::= param(P). { A = list1(P); }
+paramlist(A) ::= paramlist(L) COMMA param(P). { A = L; node_add(A, P); }
+/* a parameter, optionally with a default: fn f(x, n = 3) */
+param(A) ::= ID(N). { A = ident(p, N); }
+param(A) ::= ID(N) EQ_SINGLE expr(E). { A = ident(p, N); A->a = E; }
 
 /* ---- types: NAME | [T] | {field: T ["desc"], ...} | enum("a", ...) | vector(N), each with '?' ---- */
 type(A) ::= tbase(T). { A = T; }

@@ -37,7 +37,7 @@ static Expr *bind_reduce(Binder *b, Scope *sc, const Node *n);
 static Expr *lit_expr(Value v, Type *t, const Node *at);
 
 static const char *const semantic_ops[] = {
-    "extract", "classify", "predicate", "map", "summarize", "sentiment", "embed", "similarity",
+    "extract", "classify", "predicate", "map", "embed", "similarity",
     "parse_pdf", NULL
 };
 static const char *const providers[] = { "openai", "anthropic", "gemini", "vertex", "openrouter", "cohere", NULL };
@@ -344,14 +344,16 @@ static Expr *bind_call(Binder *b, Scope *sc, const Node *n)
     /* user functions (fn) are inlined */
     FnDef *fn = session_find_fn(b->s, name);
     if (fn) {
-        if (n->nkids != fn->nparams) {
-            errn(b, n, "%s takes %d argument%s, got %d", name, fn->nparams, fn->nparams == 1 ? "" : "s", n->nkids);
-            return NULL;
-        }
-        for (int i = 0; i < n->nkids; i++)
-            if (n->kids[i]->kind == N_NAMED) { errn(b, n->kids[i], "fn %s takes positional arguments only", name); return NULL; }
-        if (sc->fn_depth > 32) { errn(b, n, "fn %s calls itself too deeply (recursion is not supported)", name); return NULL; }
-        Node *body = subst_params(fn->body, fn, n->kids);
+        int required = 0;
+        while (required < fn->nparams && !fn->defaults[required]) required++;
+        const Node **given = map_args(b, n, (const char *const *)fn->params, fn->nparams, required, 0, &(int){0});
+        if (!given) return NULL;
+        if (sc->fn_depth > 32) { free(given); errn(b, n, "fn %s calls itself too deeply (recursion is not supported)", name); return NULL; }
+        Node **args = xcalloc((size_t)fn->nparams + 1, sizeof *args);
+        for (int i = 0; i < fn->nparams; i++) args[i] = (Node *)(given[i] ? given[i] : fn->defaults[i]);
+        free(given);
+        Node *body = subst_params(fn->body, fn, args);
+        free(args);
         sc->fn_depth++;
         Expr *e = bind_expr(b, sc, body);
         sc->fn_depth--;
@@ -584,7 +586,7 @@ static Expr *bind_semantic(Binder *b, Scope *sc, const Node *n)
         return NULL;
     }
     static const char *const common[] = { "model", "temperature", "max_output_tokens", "timeout", "instructions", "examples",
-                                          "words", "format", "schema", "metric", "pack", NULL };
+                                          "schema", "metric", "pack", NULL };
     Type *rt = NULL;
     int has_model = 0;
     Expr *e = expr_new(E_SEMANTIC, NULL, n);
@@ -596,12 +598,11 @@ static Expr *bind_semantic(Binder *b, Scope *sc, const Node *n)
         if (an) {
             int known = 0;
             for (int j = 0; common[j]; j++) if (!strcmp(common[j], an)) known = 1;
-            int fits = known && (strcmp(an, "words") && strcmp(an, "format") ? 1 : !strcmp(name, "summarize"))
-                       && (strcmp(an, "schema") ? 1 : !strcmp(name, "map")) && (strcmp(an, "metric") ? 1 : !strcmp(name, "similarity"))
+            int fits = known && (strcmp(an, "schema") ? 1 : !strcmp(name, "map")) && (strcmp(an, "metric") ? 1 : !strcmp(name, "similarity"))
                        && (strcmp(an, "pack") ? 1 : !strcmp(name, "classify") || !strcmp(name, "predicate") || !strcmp(name, "extract") ||
-                                                    !strcmp(name, "sentiment") || !strcmp(name, "map"));
+                                                    !strcmp(name, "map"));
             if (!fits) {
-                const char *best = closest_name(an, common, 11);
+                const char *best = closest_name(an, common, 9);
                 if (best && strcmp(best, an)) errn(b, k, "%s() has no option '%s'; did you mean '%s'?", name, an, best);
                 else errn(b, k, "%s() has no option '%s'", name, an);
                 goto fail;
@@ -704,17 +705,17 @@ static Expr *bind_semantic(Binder *b, Scope *sc, const Node *n)
             expr_free(a);
             goto fail;
         }
+        if (an && a->kind == E_LIT && a->lit.kind == V_NULL) {   /* option: null = not given (fn defaults) */
+            expr_free(a);
+            continue;
+        }
         expr_add_named(e, an, a);
     }
     if (!rt) {
         if (!strcmp(name, "predicate")) rt = type_bool();
         else if (!strcmp(name, "similarity")) rt = type_float();
         else if (embedding) rt = type_vector(0);
-        else if (!strcmp(name, "sentiment")) {
-            char **l = xcalloc(3, sizeof *l);
-            l[0] = xstrdup("positive"); l[1] = xstrdup("negative"); l[2] = xstrdup("neutral");
-            rt = type_enum_new(3, l);
-        } else rt = type_string();
+        else rt = type_string();
     }
     if (strcmp(name, "similarity") && !has_model) {
         if (!b->s->models) {
@@ -2159,13 +2160,21 @@ static int bind_statement(Binder *b, const Node *n, Stmt ***stmts, int *nstmts, 
             f->next = s->fns;
             s->fns = f;
         } else {
-            for (int i = 0; i < f->nparams; i++) free(f->params[i]);
+            for (int i = 0; i < f->nparams; i++) { free(f->params[i]); node_free(f->defaults[i]); }
             free(f->params);
+            free(f->defaults);
             node_free(f->body);
         }
+        for (int i = 1; i < n->nkids; i++)
+            if (n->kids[i - 1]->a && !n->kids[i]->a)
+                return errn(b, n->kids[i], "fn %s: parameter '%s' needs a default too (it follows one that has a default)", n->str, n->kids[i]->str);
         f->nparams = n->nkids;
         f->params = xcalloc((size_t)n->nkids + 1, sizeof *f->params);
-        for (int i = 0; i < n->nkids; i++) f->params[i] = xstrdup(n->kids[i]->str);
+        f->defaults = xcalloc((size_t)n->nkids + 1, sizeof *f->defaults);
+        for (int i = 0; i < n->nkids; i++) {
+            f->params[i] = xstrdup(n->kids[i]->str);
+            f->defaults[i] = n->kids[i]->a ? node_clone(n->kids[i]->a) : NULL;
+        }
         f->body = node_clone(n->a);
         return 0;
     }

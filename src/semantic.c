@@ -262,36 +262,26 @@ static LmRequest *build_request(const Expr *e, Value **args, size_t row, const L
                      : "Follow the instruction. Answer with one JSON object that follows the schema.");
         r->schema = type_json_schema(e->type);
         r->schema_name = xstrdup(e->type->name ? e->type->name : !strcmp(op, "extract") ? "extraction" : "answer");
-    } else if (!strcmp(op, "classify") || !strcmp(op, "sentiment")) {
+    } else if (!strcmp(op, "classify")) {
         json_t *labels = json_array();
         for (int i = 0; i < e->type->nlabels; i++) json_array_append_new(labels, json_string(e->type->labels[i]));
         json_t *t = json_object();
         json_object_set_new(t, "type", json_string("string"));
         json_object_set_new(t, "enum", labels);
         r->schema = obj_schema("label", t);
-        r->schema_name = xstrdup(!strcmp(op, "sentiment") ? "sentiment" : "classification");
-        if (!strcmp(op, "sentiment")) buf_puts(&sys, "Classify the sentiment of the input text as positive, negative or neutral.");
-        else {
-            buf_puts(&sys, "Classify the input text into exactly one of these labels:");
-            const Value *lv = arg_row(e, args, "labels", row);
-            for (int i = 0; i < e->type->nlabels; i++) {
-                buf_printf(&sys, "\n- %s", e->type->labels[i]);
-                if (lv && lv->kind == V_STRUCT && (uint32_t)i < lv->u.st->n && lv->u.st->fields[i].kind == V_STRING)
-                    buf_printf(&sys, ": %s", v_str(lv->u.st->fields[i]));
-            }
+        r->schema_name = xstrdup("classification");
+        buf_puts(&sys, "Classify the input text into exactly one of these labels:");
+        const Value *lv = arg_row(e, args, "labels", row);
+        for (int i = 0; i < e->type->nlabels; i++) {
+            buf_printf(&sys, "\n- %s", e->type->labels[i]);
+            if (lv && lv->kind == V_STRUCT && (uint32_t)i < lv->u.st->n && lv->u.st->fields[i].kind == V_STRING)
+                buf_printf(&sys, ": %s", v_str(lv->u.st->fields[i]));
         }
         buf_puts(&sys, "\nAnswer with a JSON object {\"label\": LABEL}.");
     } else if (!strcmp(op, "predicate")) {
         buf_puts(&sys, "Decide whether the statement or question is true for the given input. Answer with a JSON object {\"answer\": true} or {\"answer\": false}.");
         r->schema = obj_schema("answer", json_pack("{s:s}", "type", "boolean"));
         r->schema_name = xstrdup("predicate");
-    } else if (!strcmp(op, "summarize")) {
-        const Value *w = arg_row(e, args, "words", row);
-        const Value *f = arg_row(e, args, "format", row);
-        int words = w && w->kind == V_INT ? (int)w->u.i : 120;
-        int points = f && f->kind == V_STRING && !strcmp(v_str(*f), "key_points");
-        buf_printf(&sys, "Summarize the input text in at most %d words%s. Answer with the summary only.", words,
-                   points ? ", as a list of key points, one per line starting with \"- \"" : "");
     } else {   /* map: plain text */
         buf_puts(&sys, "Follow the instruction. Answer with the result only, without preamble.");
     }
@@ -314,7 +304,7 @@ static int answer_value(const Expr *e, const LmAnswer *a, Value *out, char **why
 {
     const char *op = e->name;
     *out = v_null();
-    if (!strcmp(op, "summarize") || (!strcmp(op, "map") && e->type->kind != TY_STRUCT)) {
+    if (!strcmp(op, "map") && e->type->kind != TY_STRUCT) {
         if (!a->text) { *why = xstrdup("the answer has no text"); return -1; }
         size_t n = strlen(a->text);
         while (n && (a->text[n - 1] == '\n' || a->text[n - 1] == ' ')) n--;
@@ -322,7 +312,7 @@ static int answer_value(const Expr *e, const LmAnswer *a, Value *out, char **why
         return 0;
     }
     if (!a->json || !json_is_object(a->json)) { *why = xstrdup("the answer is not a JSON object"); return -1; }
-    if (!strcmp(op, "classify") || !strcmp(op, "sentiment")) {
+    if (!strcmp(op, "classify")) {
         json_t *l = json_object_get(a->json, "label");
         if (!json_is_string(l)) { *why = xstrdup("\"label\" is missing or not a string"); return -1; }
         for (int i = 0; i < e->type->nlabels; i++)
@@ -1239,12 +1229,11 @@ static double output_estimate(const Expr *e, const LmRequest *req)
 {
     const char *op = e->name;
     double bytes;
-    if (!strcmp(op, "classify") || !strcmp(op, "sentiment")) bytes = 11 + answer_bytes(e->type);
+    const char *w = req->system ? strstr(req->system, "in at most ") : NULL;   /* summarize (stdlib) */
+    if (!strcmp(op, "classify")) bytes = 11 + answer_bytes(e->type);
     else if (!strcmp(op, "predicate")) bytes = 16;
-    else if (!strcmp(op, "summarize")) {
-        const char *w = strstr(req->system, "at most ");
-        bytes = (w ? atof(w + 8) : 120) * 6;
-    } else if (e->type->kind == TY_STRUCT) bytes = answer_bytes(e->type);
+    else if (e->type->kind == TY_STRUCT) bytes = answer_bytes(e->type);
+    else if (w && atof(w + 11) > 0) bytes = atof(w + 11) * 6;
     else bytes = req->max_output_tokens > 0 ? (double)req->max_output_tokens * 4 : 400;
     if (req->max_output_tokens > 0 && bytes > (double)req->max_output_tokens * 4) bytes = (double)req->max_output_tokens * 4;
     return ceil(bytes / 4);
@@ -1254,7 +1243,7 @@ static Value placeholder(const Expr *e)
 {
     const char *op = e->name;
     if (!strcmp(op, "predicate")) return v_bool(1);
-    if ((!strcmp(op, "classify") || !strcmp(op, "sentiment")) && e->type->nlabels) return v_cstring(e->type->labels[0]);
+    if (!strcmp(op, "classify") && e->type->nlabels) return v_cstring(e->type->labels[0]);
     if (e->type->kind == TY_STRING) return v_cstring("");
     return v_null();
 }

@@ -54,6 +54,25 @@ static char *find_stdlib(void)
     return xstrdup(FQL_STDLIB_DIR);
 }
 
+/* stdlib/prelude.fql: the functions every session starts with (summarize, sentiment). */
+static int load_prelude(fql_session *s, fql_error *err)
+{
+    char *path = xasprintf("%s/prelude.fql", s->stdlib_dir);
+    FILE *f = fopen(path, "rb");
+    if (!f) { free(path); return 0; }   /* an installation without it: those functions are unknown */
+    Buf b;
+    buf_init(&b);
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) buf_append(&b, chunk, n);
+    fclose(f);
+    fql_error local;
+    int rc = fql_exec(s, b.data ? b.data : "", path, NULL, err ? err : &local);
+    buf_free(&b);
+    free(path);
+    return rc;
+}
+
 FQL_API fql_session *fql_open(const fql_options *o, fql_error *err)
 {
     fql_session *s = xcalloc(1, sizeof *s);
@@ -77,6 +96,7 @@ FQL_API fql_session *fql_open(const fql_options *o, fql_error *err)
     s->cache = s->opts.cache;
     s->validate_keys = s->opts.validate_keys;
     s->stdlib_dir = find_stdlib();
+    if (load_prelude(s, err)) { fql_close(s); return NULL; }
     return s;
 }
 
@@ -87,8 +107,8 @@ FQL_API void fql_close(fql_session *s)
     for (StoredResult *r = s->results, *n; r; r = n) { n = r->next; free(r->key); table_free(r->t); free(r); }
     for (FnDef *f = s->fns, *n; f; f = n) {
         n = f->next;
-        for (int i = 0; i < f->nparams; i++) free(f->params[i]);
-        free(f->params); free(f->name); node_free(f->body); free(f);
+        for (int i = 0; i < f->nparams; i++) { free(f->params[i]); node_free(f->defaults[i]); }
+        free(f->params); free(f->defaults); free(f->name); node_free(f->body); free(f);
     }
     for (TypeDef *t = s->types, *n; t; t = n) { n = t->next; free(t->name); type_unref(t->type); free(t); }
     for (ModelDecl *m = s->models, *n; m; m = n) {

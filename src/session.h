@@ -28,7 +28,8 @@ typedef struct ModelDecl {
 typedef struct LetDef { char *name; Plan *plan; Plan *cached; int uses; const Src *src; int pos; struct LetDef *next; } LetDef;
 /* Results of cache points computed or read back in this session, by key. */
 typedef struct StoredResult { char *key; Table *t; struct StoredResult *next; } StoredResult;
-typedef struct FnDef { char *name; int nparams; char **params; Node *body; struct FnDef *next; } FnDef;
+/* defaults[i]: the expression a call that omits parameter i gets, or NULL (required). */
+typedef struct FnDef { char *name; int nparams; char **params; Node **defaults; Node *body; struct FnDef *next; } FnDef;
 typedef struct TypeDef { char *name; Type *type; struct TypeDef *next; } TypeDef;
 typedef struct UdfDef { char *name; fql_udf_spec spec; struct UdfDef *next; } UdfDef;
 

@@ -86,10 +86,10 @@ n=$(reqs gpt-4o)
 [[ $rc != 0 && $out == *"not started: the estimate is"* && $n == 0 ]] && ok "budget: an over-estimate is refused before sending" || bad budget-refuse "rc=$rc n=$n $out"
 # summaries come out longer than the estimate assumes: the estimate passes, the spend crosses the budget
 SM='model m9 = openai("gpt-4o", price_in: 1000, price_out: 10000, rpm: 600);'
-out=$("$FQL" --no-cache -c "$SM set budget = 5; from csv(\"t.csv\") | derive s = summarize(concat(text, n), words: 5, model: \"m9\")" 2>&1); rc=$?
+out=$("$FQL" --no-cache -c "$SM set budget = 6; from csv(\"t.csv\") | derive s = summarize(concat(text, n), words: 5, model: \"m9\")" 2>&1); rc=$?
 n=$(stat_of gpt-4o requests)
 if [[ $out == *"not started"* ]]; then bad budget-stop "the estimate refused it: $out"
-elif [[ $rc != 0 && $out == *"stopped: spent"*"budget of \$5.00; the estimate was"* && $n -lt 40 ]]; then ok "budget: the run stops when the spend reaches it ($n of 40 sent)"
+elif [[ $rc != 0 && $out == *"stopped: spent"*"budget of \$6.00; the estimate was"* && $n -lt 40 ]]; then ok "budget: the run stops when the spend reaches it ($n of 40 sent)"
 else bad budget-stop "rc=$rc n=$n $out"; fi
 
 # 9. two stages on two providers stream into each other: about as long as one stage

@@ -556,7 +556,8 @@ static void t_errors_common(void)
     BAD("from t | join u", "expected 'on EXPR' or 'using (columns)'", 1, 16, INC);
     BAD("model = openai()", "expected a name after 'model', got '='", 1, 7, P);
     BAD("let t = ", "unexpected end of input; expected a source", 1, 9, INC);
-    BAD("fn f(a, b = a", "expected ')' or ',' after 'b', got '='", 1, 11, P);
+    BAD("fn f(a, 1) = a", "expected a name after ',', got '1'", 1, 9, P);
+    BAD("fn f(a, b = a", "unexpected end of input; expected ')' or ','", 1, 14, INC);
     BAD("from t | derive x = f(a: 1, b)", "positional argument after a named argument", 1, 29, P);
     BAD("import foo.bar", "expected a string path or 'std.NAME' after 'import'", 1, 8, P);
     BAD("from t | limit", "expected an expression after 'limit'", 1, 15, INC);
