@@ -21,7 +21,7 @@
 /* Per-statement counters of one model. */
 typedef struct ModelCount {
     LmModel *m;
-    const char *op;
+    char *op;
     int64_t rows, requests, cache_hits, failures;
     int64_t answered;             /* requests with a final answer (for the progress line) */
     SchedStats before;            /* the scheduler's cumulative counters at the statement's start */
@@ -59,7 +59,7 @@ static ModelCount *count_of(fql_session *s, LmModel *m, const char *op)
         if (c->m == m) return c;
     ModelCount *c = xcalloc(1, sizeof *c);
     c->m = m;
-    c->op = op;
+    c->op = xstrdup(op);   /* the plan (or a reduce's temporary call) may be gone by the statement's end */
     if (s->sched) {
         const SchedStats *st = sched_stats(s->sched, m);
         if (st) { c->before = *st; c->before.latencies = NULL; c->have_before = 1; }
@@ -146,6 +146,7 @@ void semantic_end(fql_session *s, double elapsed_ms, size_t rows)
                 c->m->alias, c->m->provider_name, c->m->model_name, (long long)c->rows, elapsed_ms / 1000.0,
                 (long long)(c->requests + c->cache_hits), (long long)c->cache_hits, (long long)c->requests, (long long)q.retries,
                 (long long)c->failures, (long long)q.input_tokens, (long long)q.output_tokens, cost);
+        free(c->op);
         free(c);
     }
     (void)rows;

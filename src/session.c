@@ -448,9 +448,10 @@ static int run_stmt(fql_session *s, Stmt *st, fql_result **last, fql_error *err)
         semantic_begin(s, st->text);
         semantic_set_estimate(s, estimate);
         Table *t = exec_plan(s, opt, err);
-        plan_free(opt);
         clock_gettime(CLOCK_MONOTONIC, &t1);
+        /* the statement's counters name operators by the plan's strings: end it before freeing the plan */
         semantic_end(s, (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6, t ? t->nrows : 0);
+        plan_free(opt);
         if (!t) return -1;
         if (st->plan->kind == P_WRITE) {
             if (s->out) fprintf(stderr, "wrote %zu row%s to %s\n", t->nrows, t->nrows == 1 ? "" : "s", st->plan->path);
