@@ -36,7 +36,7 @@ LIB_OBJ  := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(BUILD)/obj/lexer.o
 UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRC))
 
-.PHONY: all deps test test-golden test-unit test-diff run clean bench fuzz
+.PHONY: all deps test test-golden test-unit test-diff run examples clean bench fuzz
 SIM_BIN  := $(if $(wildcard tests/sim/sim.mk),sim)
 all: $(BUILD)/fql $(BUILD)/libfql.a $(BUILD)/libfql.so $(SIM_BIN) $(UNIT_BIN)
 
@@ -90,6 +90,10 @@ test: deps all
 
 run: deps all
 	@bash examples/run.sh $(BUILD)
+
+# every example script against fql-sim (or the real providers when their keys are set)
+examples: all
+	bash examples/run.sh $(BUILD) --all
 
 bench: deps all
 	@bash bench/relational/run.sh $(BUILD)
