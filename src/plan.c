@@ -212,6 +212,7 @@ void plan_free(Plan *p)
     free(p->note);
     free(p->analysis);
     schema_free(p->scan_schema);
+    remote_files_free(p->ropts.fetched);
     table_free(p->rows);
     free(p);
 }
