@@ -564,6 +564,13 @@ static void add_file(RemoteFiles *rf, char *local, const char *name, int tempora
     rf->files[rf->n++] = (RemoteFile){ local, xstrdup(name), temporary };
 }
 
+static int fetch_status_error(const Fetch *f, const char *name, const HttpResp *r, fql_error *err)
+{
+    char buf[200];
+    const char *hint = f->s3 ? s3_hint(f->s3, r, buf) : !strncmp(name, "hf://", 5) ? hf_hint(r->status) : http_hint(r->status);
+    return http_status_error(err, name, r, hint);
+}
+
 /* The last path component of a URL or key, safe as a file name. */
 static char *base_name(const char *name)
 {
@@ -606,7 +613,7 @@ static int fetch_temp(Fetch *f, const HttpReq *base, fql_error *err)
     int rc = http_do(f->http, &rq, &resp, err);
     if (fclose(out) != 0 && rc == 0) rc = err_set(err, FQL_ERR_IO, "%s: cannot store the download: %s", base->name, strerror(errno));
     if (rc == 0 && (resp.status < 200 || resp.status >= 300))
-        rc = http_status_error(err, base->name, &resp, f->s3 ? s3_hint(f->s3, &resp) : f->headers || !strncmp(base->name, "hf://", 5) ? hf_hint(resp.status) : http_hint(resp.status));
+        rc = fetch_status_error(f, base->name, &resp, err);
     http_resp_free(&resp);
     if (rc < 0) { unlink(local); free(local); return -1; }
     add_file(rf, local, base->name, 1);
@@ -652,7 +659,7 @@ static int fetch_cached(Fetch *f, const HttpReq *base, fql_error *err)
             if (rename(tmp, data) != 0) rc = err_set(err, FQL_ERR_IO, "cannot write the cache file %s: %s", data, strerror(errno));
             else meta_save(meta, base->name, &resp);
         } else if (!fresh)
-            rc = http_status_error(err, base->name, &resp, f->s3 ? s3_hint(f->s3, &resp) : f->headers || !strncmp(base->name, "hf://", 5) ? hf_hint(resp.status) : http_hint(resp.status));
+            rc = fetch_status_error(f, base->name, &resp, err);
     }
     unlink(tmp);
     http_resp_free(&resp);

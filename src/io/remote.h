@@ -80,8 +80,8 @@ typedef struct HfPath {
 /* Parse hf://datasets/OWNER/NAME[@REV]/PATH. -1 with err filled on a malformed path. */
 int   hf_parse(const char *url, HfPath *p, fql_error *err);
 void  hf_path_free(HfPath *p);
-/* The endpoint (HF_ENDPOINT or https://huggingface.co, no trailing slash). */
-const char *hf_endpoint(void);
+/* The endpoint (HF_ENDPOINT or https://huggingface.co, no trailing slash). New string. */
+char *hf_endpoint(void);
 /* The resolve URL of file in the dataset. New string. */
 char *hf_resolve_url(const HfPath *p, const char *file);
 /* "hf://datasets/OWNER/NAME[@REV]/FILE". New string. */
@@ -122,8 +122,8 @@ void  s3_sign_headers(const S3Auth *a, const char *body, size_t len, struct curl
 void  s3_setup_handle(CURL *c, const S3Auth *a);
 /* The keys of the bucket matching the glob p->key, sorted. 0 ok, -1 error. */
 int   s3_list(Http *h, const S3Auth *a, const S3Path *p, RemoteList *l, fql_error *err);
-/* A hint for a failed S3 request. */
-const char *s3_hint(const S3Auth *a, const HttpResp *r);
+/* A hint for a failed S3 request (may be written into buf). */
+const char *s3_hint(const S3Auth *a, const HttpResp *r, char buf[200]);
 /* Upload the local file to s3://bucket/key: one PUT up to the part size, a multipart upload
  * beyond (aborted when a part fails). 0 ok, -1 error. */
 int   s3_upload(Http *h, const S3Auth *a, const S3Path *p, const char *local, fql_error *err);

@@ -69,22 +69,22 @@ void hf_path_free(HfPath *p)
     memset(p, 0, sizeof *p);
 }
 
-const char *hf_endpoint(void)
+char *hf_endpoint(void)
 {
-    static char buf[512];
     const char *e = getenv("HF_ENDPOINT");
-    if (!e || !*e) return "https://huggingface.co";
-    snprintf(buf, sizeof buf, "%s", e);
-    size_t n = strlen(buf);
-    while (n > 0 && buf[n - 1] == '/') buf[--n] = 0;
-    return buf;
+    if (!e || !*e) e = "https://huggingface.co";
+    size_t n = strlen(e);
+    while (n > 0 && e[n - 1] == '/') n--;
+    return xstrndup(e, n);
 }
 
 char *hf_resolve_url(const HfPath *p, const char *file)
 {
     Buf b;
     buf_init(&b);
-    buf_printf(&b, "%s/datasets/%s/resolve/", hf_endpoint(), p->owner_name);
+    char *ep = hf_endpoint();
+    buf_printf(&b, "%s/datasets/%s/resolve/", ep, p->owner_name);
+    free(ep);
     remote_url_encode(&b, p->revision, 0);
     buf_putc(&b, '/');
     remote_url_encode(&b, file, 1);
@@ -132,9 +132,10 @@ static size_t origin_len(const char *url)
 /* The next page's URL on our endpoint: a mirror may hand out links to huggingface.co. */
 static char *next_url(const char *link)
 {
-    const char *ep = hf_endpoint();
-    const char *path = link + origin_len(link);
-    return xasprintf("%.*s%s", (int)origin_len(ep), ep, path);
+    char *ep = hf_endpoint();
+    char *url = xasprintf("%.*s%s", (int)origin_len(ep), ep, link + origin_len(link));
+    free(ep);
+    return url;
 }
 
 static int add_entries(const HfPath *p, const char *display, const char *body, RemoteList *l, fql_error *err)
@@ -171,7 +172,9 @@ int hf_list(Http *h, const HfPath *p, RemoteList *l, fql_error *err)
     int recursive = strchr(rest, '/') || strstr(rest, "**");
     Buf u;
     buf_init(&u);
-    buf_printf(&u, "%s/api/datasets/%s/tree/", hf_endpoint(), p->owner_name);
+    char *ep = hf_endpoint();
+    buf_printf(&u, "%s/api/datasets/%s/tree/", ep, p->owner_name);
+    free(ep);
     remote_url_encode(&u, p->revision, 0);
     if (dirlen) {
         char *dir = xstrndup(p->path, dirlen);

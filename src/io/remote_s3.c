@@ -130,11 +130,10 @@ void s3_setup_handle(CURL *c, const S3Auth *a)
     curl_easy_setopt(c, CURLOPT_USERPWD, a->userpwd);
 }
 
-const char *s3_hint(const S3Auth *a, const HttpResp *r)
+const char *s3_hint(const S3Auth *a, const HttpResp *r, char buf[200])
 {
-    static char buf[200];
     if (r->region && strcmp(r->region, region())) {
-        snprintf(buf, sizeof buf, "the bucket is in region %.64s: set AWS_REGION=%.64s", r->region, r->region);
+        snprintf(buf, 200, "the bucket is in region %.64s: set AWS_REGION=%.64s", r->region, r->region);
         return buf;
     }
     if (r->status == 401 || r->status == 403)
@@ -154,7 +153,8 @@ static int s3_call(Http *h, const S3Auth *a, const char *method, const S3Path *p
     struct curl_slist *hdrs = body ? curl_slist_append(NULL, "Content-Type: application/octet-stream") : NULL;
     HttpReq rq = { method, url, name, hdrs, body, len, NULL, a };
     int rc = http_do(h, &rq, resp, err);
-    if (rc == 0 && (resp->status < 200 || resp->status >= 300)) rc = http_status_error(err, name, resp, s3_hint(a, resp));
+    char hint[200];
+    if (rc == 0 && (resp->status < 200 || resp->status >= 300)) rc = http_status_error(err, name, resp, s3_hint(a, resp, hint));
     curl_slist_free_all(hdrs);
     free(name);
     free(url);
@@ -213,7 +213,10 @@ int s3_exists(Http *h, const S3Auth *a, const S3Path *p, fql_error *err)
     if (rc == 0) {
         if (resp.status >= 200 && resp.status < 300) rc = 1;
         else if (resp.status == 404 || resp.status == 403) rc = 0;   /* 403: not visible to us; the PUT decides */
-        else rc = http_status_error(err, name, &resp, s3_hint(a, &resp));
+        else {
+            char hint[200];
+            rc = http_status_error(err, name, &resp, s3_hint(a, &resp, hint));
+        }
     }
     http_resp_free(&resp);
     free(name);
