@@ -76,19 +76,25 @@ static int secret_param(const char *name, size_t n)
     return 0;
 }
 
-char *remote_display_url(const char *url)
+/* url without its user:password@. New string. */
+static char *strip_userinfo(const char *url)
 {
-    Buf b;
-    buf_init(&b);
     const char *p = strstr(url, "://");
     p = p ? p + 3 : url;
-    buf_append(&b, url, (size_t)(p - url));
     const char *host_end = p + strcspn(p, "/?#");
     const char *at = memchr(p, '@', (size_t)(host_end - p));
-    if (at) p = at + 1;                                     /* drop user:password@ */
-    const char *q = strchr(p, '?');
-    if (!q) { buf_puts(&b, p); return buf_take(&b); }
-    buf_append(&b, p, (size_t)(q + 1 - p));
+    if (!at) return xstrdup(url);
+    return xasprintf("%.*s%s", (int)(p - url), url, at + 1);
+}
+
+char *remote_display_url(const char *url)
+{
+    char *u = strip_userinfo(url);
+    const char *q = strchr(u, '?');
+    if (!q) return u;
+    Buf b;
+    buf_init(&b);
+    buf_append(&b, u, (size_t)(q + 1 - u));
     for (const char *s = q + 1; *s; ) {
         size_t len = strcspn(s, "&#");
         const char *eq = memchr(s, '=', len);
@@ -100,6 +106,7 @@ char *remote_display_url(const char *url)
         if (*s == '#') { buf_puts(&b, s); break; }
         if (*s == '&') buf_putc(&b, *s++);
     }
+    free(u);
     return buf_take(&b);
 }
 
@@ -491,20 +498,6 @@ static int mkdirs(const char *path, fql_error *err)
     return 0;
 }
 
-typedef struct CacheMeta { char *etag, *last_modified; } CacheMeta;
-
-static void meta_load(const char *path, CacheMeta *m)
-{
-    memset(m, 0, sizeof *m);
-    json_t *j = json_load_file(path, 0, NULL);
-    if (!j) return;
-    const char *e = json_string_value(json_object_get(j, "etag"));
-    const char *l = json_string_value(json_object_get(j, "last_modified"));
-    if (e) m->etag = xstrdup(e);
-    if (l) m->last_modified = xstrdup(l);
-    json_decref(j);
-}
-
 static void meta_save(const char *path, const char *name, const HttpResp *r)
 {
     json_t *j = json_object();
@@ -620,58 +613,89 @@ static int fetch_temp(Fetch *f, const HttpReq *base, fql_error *err)
     return 0;
 }
 
-/* Download url into the cache, or revalidate the cached copy. */
+typedef struct CacheEntry { char *dir, *data, *meta; } CacheEntry;
+
+static void cache_entry_free(CacheEntry *e)
+{
+    free(e->dir);
+    free(e->data);
+    free(e->meta);
+}
+
+/* The cache directory of a URL: remote/SHA256(URL without user:password@)/. */
+static int cache_entry(const HttpReq *rq, CacheEntry *e, fql_error *err)
+{
+    memset(e, 0, sizeof *e);
+    char *root = cache_root();
+    if (!root) return err_set(err, FQL_ERR_IO, "%s: cache: true needs a cache directory; set FQL_CACHE_DIR or HOME", rq->name);
+    char *u = strip_userinfo(rq->url);
+    char key[65];
+    remote_sha256_hex(u, strlen(u), key);
+    free(u);
+    char *bn = base_name(rq->name);
+    e->dir = xasprintf("%s/remote/%s", root, key);
+    e->data = xasprintf("%s/%s", e->dir, bn);
+    e->meta = xasprintf("%s/meta.json", e->dir);
+    free(bn);
+    free(root);
+    if (mkdirs(e->dir, err) == 0) return 0;
+    cache_entry_free(e);
+    return -1;
+}
+
+/* rq's headers plus If-None-Match / If-Modified-Since from the entry's metadata (when the copy is
+ * there); *validated says whether any was added. */
+static struct curl_slist *conditional_headers(const HttpReq *rq, const CacheEntry *e, int *validated)
+{
+    struct curl_slist *l = NULL;
+    for (const struct curl_slist *s = rq->headers; s; s = s->next) l = curl_slist_append(l, s->data);
+    *validated = 0;
+    struct stat st;
+    if (stat(e->data, &st) != 0) return l;
+    json_t *j = json_load_file(e->meta, 0, NULL);
+    static const char *const fields[][2] = { { "etag", "If-None-Match" }, { "last_modified", "If-Modified-Since" } };
+    for (int i = 0; j && i < 2; i++) {
+        const char *v = json_string_value(json_object_get(j, fields[i][0]));
+        if (!v) continue;
+        char *h = xasprintf("%s: %s", fields[i][1], v);
+        l = curl_slist_append(l, h);
+        free(h);
+        *validated = 1;
+    }
+    json_decref(j);
+    return l;
+}
+
+/* Download url into the cache, or revalidate the cached copy (a 304 keeps it). The download goes
+ * to a unique temporary name first, so concurrent readers never see half a file. */
 static int fetch_cached(Fetch *f, const HttpReq *base, fql_error *err)
 {
-    char *root = cache_root();
-    if (!root) return err_set(err, FQL_ERR_IO, "%s: cache: true needs a cache directory; set FQL_CACHE_DIR or HOME", base->name);
-    char *shown = remote_display_url(base->url);
-    char key[65];
-    remote_sha256_hex(shown, strlen(shown), key);
-    free(shown);
-    char *dir = xasprintf("%s/remote/%s", root, key);
-    free(root);
-    char *bn = base_name(base->name);
-    char *data = xasprintf("%s/%s", dir, bn);
-    char *meta = xasprintf("%s/meta.json", dir);
-    char *tmp = xasprintf("%s/%s.part", dir, bn);
-    free(bn);
-    int rc = mkdirs(dir, err);
-    FILE *out = rc == 0 ? create_file(tmp, err) : NULL;
-    if (!out) rc = -1;
-    CacheMeta m = { NULL, NULL };
-    struct stat st;
-    if (rc == 0 && stat(data, &st) == 0) meta_load(meta, &m);
-    HttpReq rq = *base;
-    rq.sink = out;
-    struct curl_slist *hdrs = NULL;
-    for (const struct curl_slist *s = base->headers; s; s = s->next) hdrs = curl_slist_append(hdrs, s->data);
-    if (m.etag) { char *h = xasprintf("If-None-Match: %s", m.etag); hdrs = curl_slist_append(hdrs, h); free(h); }
-    if (m.last_modified) { char *h = xasprintf("If-Modified-Since: %s", m.last_modified); hdrs = curl_slist_append(hdrs, h); free(h); }
-    rq.headers = hdrs;
+    CacheEntry e;
+    if (cache_entry(base, &e, err) < 0) return -1;
+    char *tmp = xasprintf("%s/.part-XXXXXX", e.dir);
+    int fd = mkstemp(tmp);
+    FILE *out = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    int rc = 0, validated = 0;
     HttpResp resp;
     memset(&resp, 0, sizeof resp);
-    if (rc == 0) rc = http_do(f->http, &rq, &resp, err);
+    HttpReq rq = *base;
+    rq.sink = out;
+    rq.headers = conditional_headers(base, &e, &validated);
+    if (!out) rc = err_set(err, FQL_ERR_IO, "cannot create a file in the cache directory %s: %s", e.dir, strerror(errno));
+    else rc = http_do(f->http, &rq, &resp, err);
     if (out && fclose(out) != 0 && rc == 0) rc = err_set(err, FQL_ERR_IO, "%s: cannot store the download: %s", base->name, strerror(errno));
-    if (rc == 0) {
-        int fresh = resp.status == 304 && (m.etag || m.last_modified);
-        if (!fresh && resp.status >= 200 && resp.status < 300) {
-            if (rename(tmp, data) != 0) rc = err_set(err, FQL_ERR_IO, "cannot write the cache file %s: %s", data, strerror(errno));
-            else meta_save(meta, base->name, &resp);
-        } else if (!fresh)
-            rc = fetch_status_error(f, base->name, &resp, err);
+    if (rc == 0 && !(resp.status == 304 && validated)) {
+        if (resp.status < 200 || resp.status >= 300) rc = fetch_status_error(f, base->name, &resp, err);
+        else if (rename(tmp, e.data) != 0) rc = err_set(err, FQL_ERR_IO, "cannot write the cache file %s: %s", e.data, strerror(errno));
+        else meta_save(e.meta, base->name, &resp);
     }
     unlink(tmp);
-    http_resp_free(&resp);
-    curl_slist_free_all(hdrs);
-    free(m.etag);
-    free(m.last_modified);
     free(tmp);
-    free(meta);
-    free(dir);
-    if (rc < 0) { free(data); return -1; }
-    add_file(f->rf, data, base->name, 0);
-    return 0;
+    http_resp_free(&resp);
+    curl_slist_free_all(rq.headers);
+    if (rc == 0) { add_file(f->rf, e.data, base->name, 0); e.data = NULL; }
+    cache_entry_free(&e);
+    return rc;
 }
 
 static int fetch_one(Fetch *f, const char *url, const char *name, fql_error *err)
