@@ -78,14 +78,20 @@ char *hf_endpoint(void)
     return xstrndup(e, n);
 }
 
+/* Append ENDPOINT[/api]/datasets/OWNER/NAME/VERB/REVISION. */
+static void repo_url(Buf *b, const HfPath *p, int api, const char *verb)
+{
+    char *ep = hf_endpoint();
+    buf_printf(b, "%s%s/datasets/%s/%s/", ep, api ? "/api" : "", p->owner_name, verb);
+    free(ep);
+    remote_url_encode(b, p->revision, 0);
+}
+
 char *hf_resolve_url(const HfPath *p, const char *file)
 {
     Buf b;
     buf_init(&b);
-    char *ep = hf_endpoint();
-    buf_printf(&b, "%s/datasets/%s/resolve/", ep, p->owner_name);
-    free(ep);
-    remote_url_encode(&b, p->revision, 0);
+    repo_url(&b, p, 0, "resolve");
     buf_putc(&b, '/');
     remote_url_encode(&b, file, 1);
     return buf_take(&b);
@@ -172,10 +178,7 @@ int hf_list(Http *h, const HfPath *p, RemoteList *l, fql_error *err)
     int recursive = strchr(rest, '/') || strstr(rest, "**");
     Buf u;
     buf_init(&u);
-    char *ep = hf_endpoint();
-    buf_printf(&u, "%s/api/datasets/%s/tree/", ep, p->owner_name);
-    free(ep);
-    remote_url_encode(&u, p->revision, 0);
+    repo_url(&u, p, 1, "tree");
     if (dirlen) {
         char *dir = xstrndup(p->path, dirlen);
         buf_putc(&u, '/');
