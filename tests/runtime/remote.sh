@@ -54,11 +54,11 @@ log() {
     for (const e of JSON.parse(s)) console.log(process.argv.slice(1).map(k=>String(e[k])).join("\t"))})' "${@:2}"
 }
 run() { "$FQL" --format csv -c "$1" > out.txt 2> err.txt; echo $? > rc.txt; cat out.txt err.txt >> all_output.txt; }
-# rows NAME QUERY EXPECTED: the query's CSV output, lines joined by spaces, is EXPECTED
+# rows NAME QUERY EXPECTED: the query succeeds, and its CSV output, lines joined by spaces, is EXPECTED
 rows() {
   run "$2"
   local got; got=$(tr '\n' ' ' < out.txt)
-  [[ $got == "$3" ]] && ok "$1" || bad "$1" "got '$got' $(cat err.txt)"
+  [[ $got == "$3" && $(cat rc.txt) == 0 ]] && ok "$1" || bad "$1" "got '$got' $(cat err.txt)"
 }
 # fails NAME QUERY PATTERN: the query fails with an error matching PATTERN (grep)
 fails() {
@@ -158,6 +158,7 @@ check "and aborts the multipart upload" [ "$(count "$S3" '^abort-multipart	.*fai
 fails "no object is left after an abort" 'from csv("s3://bucket1/big/fail-part.csv")' 'NoSuchKey'
 
 # ---- secrets ----
+check "no sanitizer report" [ "$(grep -c 'Sanitizer' all_output.txt)" = 0 ]
 leaks=$(grep -l -r -e "$SECRET" -e "$TOKEN" -e "$HFTOK" all_output.txt cache 2>/dev/null)
 [[ -z $leaks ]] && ok "no secret in any output or in the cache" || bad "leak" "$leaks"
 [[ -z $(find "${TMPDIR:-/tmp}" -maxdepth 1 -name 'fql-remote-*' -newer ports.json 2>/dev/null) ]] \
