@@ -68,9 +68,13 @@ RemoteFiles *remote_fetch(const char *url, int cache, fql_error *err);
 int          remote_count(const RemoteFiles *rf);
 const char  *remote_local(const RemoteFiles *rf, int i);   /* the local copy of file i */
 const char  *remote_name(const RemoteFiles *rf, int i);    /* its URL, as errors show it */
+/* The local copies, as io_glob returns paths (caller frees each and the array). */
+int          remote_local_paths(const RemoteFiles *rf, char ***paths);
 /* Rewrite err so that it names URLs instead of the local copies. */
 void         remote_rename_error(const RemoteFiles *rf, fql_error *err);
-void         remote_files_free(RemoteFiles *rf);           /* deletes temporary copies; NULL-safe */
+RemoteFiles *remote_files_ref(RemoteFiles *rf);            /* another reference; NULL-safe */
+/* Drops a reference; the last deletes the temporary copies. NULL-safe. */
+void         remote_files_free(RemoteFiles *rf);
 
 /* Glob expansion shared by readers: sorted matches of pattern (supports **). Returns count, fills
  * *paths (caller frees each and the array). A pattern without wildcards is returned as-is if the

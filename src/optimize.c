@@ -617,7 +617,7 @@ Plan *optimize(fql_session *s, const Plan *bound, Buf *log)
 static double scan_rows(const Plan *p)
 {
     char **paths = NULL;
-    int n = io_glob(p->path, &paths);
+    int n = p->ropts.fetched ? remote_local_paths(p->ropts.fetched, &paths) : io_glob(p->path, &paths);
     double rows = 0;
     for (int i = 0; i < n; i++) {
         FILE *f = fopen(paths[i], "rb");

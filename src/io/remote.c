@@ -517,6 +517,7 @@ static void meta_save(const char *path, const char *name, const HttpResp *r)
 typedef struct RemoteFile { char *local, *name; int temporary; } RemoteFile;
 
 struct RemoteFiles {
+    int refcnt;            /* plan_copy shares one fetch between copies of a scan */
     RemoteFile *files;
     int n, cap;
     char *spool;           /* temporary directory of the uncached copies, or NULL */
@@ -534,9 +535,22 @@ int remote_count(const RemoteFiles *rf) { return rf->n; }
 const char *remote_local(const RemoteFiles *rf, int i) { return rf->files[i].local; }
 const char *remote_name(const RemoteFiles *rf, int i) { return rf->files[i].name; }
 
+int remote_local_paths(const RemoteFiles *rf, char ***paths)
+{
+    *paths = xmalloc(((size_t)rf->n + 1) * sizeof **paths);
+    for (int i = 0; i < rf->n; i++) (*paths)[i] = xstrdup(rf->files[i].local);
+    return rf->n;
+}
+
+RemoteFiles *remote_files_ref(RemoteFiles *rf)
+{
+    if (rf) rf->refcnt++;
+    return rf;
+}
+
 void remote_files_free(RemoteFiles *rf)
 {
-    if (!rf) return;
+    if (!rf || --rf->refcnt > 0) return;
     for (int i = 0; i < rf->n; i++) {
         if (rf->files[i].temporary) unlink(rf->files[i].local);
         free(rf->files[i].local);
@@ -757,6 +771,7 @@ static int fetch_s3(Fetch *f, const char *url, fql_error *err)
 RemoteFiles *remote_fetch(const char *url, int cache, fql_error *err)
 {
     Fetch f = { http_new(), xcalloc(1, sizeof(RemoteFiles)), cache, NULL, NULL };
+    f.rf->refcnt = 1;
     int rc;
     if (!f.http) rc = err_set(err, FQL_ERR_IO, "%s: cannot start libcurl", url);
     else if (!strncmp(url, "hf://", 5)) rc = fetch_hf(&f, url, err);
@@ -833,9 +848,9 @@ Reader *remote_reader_open(const char *url, const ReadOptions *o, fql_error *err
         if (!owned) return NULL;
         rf = owned;
     }
-    char **paths = xmalloc((size_t)rf->n * sizeof *paths);
-    for (int i = 0; i < rf->n; i++) paths[i] = xstrdup(rf->files[i].local);
-    Reader *inner = reader_open_files(url, paths, rf->n, o, err);
+    char **paths;
+    int n = remote_local_paths(rf, &paths);
+    Reader *inner = reader_open_files(url, paths, n, o, err);
     if (!inner) {
         remote_rename_error(rf, err);
         remote_files_free(owned);
