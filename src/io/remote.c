@@ -234,14 +234,21 @@ void http_free(Http *h)
     free(h);
 }
 
-void http_resp_free(HttpResp *r)
+static void forget_headers(HttpResp *r)
 {
-    buf_free(&r->body);
     free(r->etag);
     free(r->last_modified);
     free(r->link_next);
     free(r->x_error);
     free(r->region);
+    r->etag = r->last_modified = r->link_next = r->x_error = r->region = NULL;
+    r->reason[0] = 0;
+}
+
+void http_resp_free(HttpResp *r)
+{
+    forget_headers(r);
+    buf_free(&r->body);
     memset(r, 0, sizeof *r);
 }
 
@@ -284,21 +291,12 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
     size_t n = size * nmemb;
     if (n > 5 && !strncmp(data, "HTTP/", 5)) {
         /* a new response (after a redirect or a 100 Continue): forget the last one's headers */
-        free(r->etag); free(r->last_modified); free(r->link_next); free(r->x_error); free(r->region);
-        r->etag = r->last_modified = r->link_next = r->x_error = r->region = NULL;
+        forget_headers(r);
         const char *sp = memchr(data, ' ', n);
         r->status = sp ? strtol(sp + 1, NULL, 10) : 0;
-        r->reason[0] = 0;
         const char *rs = sp ? memchr(sp + 1, ' ', n - (size_t)(sp + 1 - data)) : NULL;
-        if (rs) {
-            size_t len = n - (size_t)(rs + 1 - data);
-            while (len && (rs[len] == '\r' || rs[len] == '\n' || rs[len] == 0)) len--;
-            if (len >= sizeof r->reason) len = sizeof r->reason - 1;
-            memcpy(r->reason, rs + 1, len);
-            r->reason[len] = 0;
-            char *cr = strpbrk(r->reason, "\r\n");
-            if (cr) *cr = 0;
-        }
+        snprintf(r->reason, sizeof r->reason, "%.*s", rs ? (int)(n - (size_t)(rs + 1 - data)) : 0, rs ? rs + 1 : "");
+        r->reason[strcspn(r->reason, "\r\n")] = 0;
         return n;
     }
     set_field(&r->etag, header_value(data, n, "ETag"));
