@@ -115,14 +115,15 @@ function walk(dir, base = '') {
 const etagOf = (buf) => '"' + crypto.createHash('md5').update(buf).digest('hex') + '"';
 const xmlEsc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
-function serveFile(req, res, buf, mtime) {
-  const etag = etagOf(buf);
+function serveFile(req, res, buf, mtime, noEtag) {
+  const etag = noEtag ? undefined : etagOf(buf);
   const lm = new Date(Math.floor(mtime / 1000) * 1000).toUTCString();
-  if (req.headers['if-none-match'] === etag || (!req.headers['if-none-match'] && req.headers['if-modified-since'] === lm)) {
-    res.writeHead(304, { ETag: etag, 'Last-Modified': lm });
+  const validators = noEtag ? { 'Last-Modified': lm } : { ETag: etag, 'Last-Modified': lm };
+  if ((etag && req.headers['if-none-match'] === etag) || (!req.headers['if-none-match'] && req.headers['if-modified-since'] === lm)) {
+    res.writeHead(304, validators);
     return res.end();
   }
-  res.writeHead(200, { ETag: etag, 'Last-Modified': lm, 'Content-Length': buf.length });
+  res.writeHead(200, Object.assign({ 'Content-Length': buf.length }, validators));
   res.end(req.method === 'HEAD' ? undefined : buf);
 }
 
@@ -137,7 +138,8 @@ function server(log, handler) {
   });
 }
 
-// ---- web: files under ROOT/web, plus /status/N, /redirect/N/PATH, /flaky/K/PATH, /stall ----
+// ---- web: files under ROOT/web, plus /status/N, /redirect/N/PATH, /flaky/K/PATH, /stall, and
+// /lm/PATH (the file with Last-Modified but no ETag) ----
 
 function webHandler(root) {
   const hits = {};
@@ -156,9 +158,11 @@ function webHandler(root) {
       u.pathname = m[2];
     }
     if (u.pathname === '/stall') { res.writeHead(200, { 'Content-Length': 100 }); res.write('a,b\n'); return; }
+    const noEtag = u.pathname.startsWith('/lm/');
+    if (noEtag) u.pathname = u.pathname.slice(3);
     const file = path.join(root, decodeURIComponent(u.pathname));
     if (!file.startsWith(root) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) { res.writeHead(404); return res.end('not found\n'); }
-    serveFile(req, res, fs.readFileSync(file), fs.statSync(file).mtimeMs);
+    serveFile(req, res, fs.readFileSync(file), fs.statSync(file).mtimeMs, noEtag);
   };
 }
 

@@ -24,7 +24,7 @@ export FQL_DB=":memory:" FQL_CACHE_DIR="$dir/cache"
 AKID=AKIDTESTKEY77 SECRET=s3cr3t-SIGNING-value TOKEN=session-TOKEN-value-42 HFTOK=hf_SECRET_token_99
 
 # ---- the servers' data ----
-mkdir -p root/web/data root/hub/acme/reviews/main/data/sub root/hub/acme/reviews/v1.0/data \
+mkdir -p root/web/data root/hub/acme/reviews/main/data/sub root/hub/acme/reviews/v1.0/data root/hub/acme/reviews/refs/convert/parquet/default \
          root/hub/private-org/notes/main root/s3/bucket1/logs/2024 root/s3/bucket1/logs/2025 root/s3/public-data
 printf 'id,name\n1,ann\n2,bob\n' > root/web/data/people.csv
 printf '{"id": 1, "tags": ["a", "b"]}\n{"id": 2, "tags": []}\n' > root/web/data/people.jsonl
@@ -34,6 +34,7 @@ printf 'id,stars\n1,5\n2,3\n' > root/hub/acme/reviews/main/data/a.csv
 printf 'id,stars\n3,4\n' > root/hub/acme/reviews/main/data/b.csv
 printf 'id,stars\n4,1\n' > root/hub/acme/reviews/main/data/sub/c.csv
 printf 'id,stars\n9,9\n' > root/hub/acme/reviews/v1.0/data/a.csv
+printf 'id,stars\n8,8\n' > root/hub/acme/reviews/refs/convert/parquet/default/train.csv
 printf 'note\nconfidential\n' > root/hub/private-org/notes/main/n.csv
 for i in 1 2 3 4 5; do printf 'n\n%d\n' "$i" > "root/s3/bucket1/logs/2024/part-$i.csv"; done
 printf 'n\n100\n' > root/s3/bucket1/logs/2025/part-1.csv
@@ -103,6 +104,9 @@ check "the second read revalidates with If-None-Match" [ "$(log "$WEB" url inm |
 check "the cache lives under FQL_CACHE_DIR" [ "$(find cache/remote -name people.csv | wc -l)" = 1 ]
 sleep 1; printf 'id,name\n1,ann\n2,bob\n3,cy\n' > root/web/data/people.csv
 rows "a changed file replaces the cached copy" "from csv(\"$WEB/data/people.csv\", cache: true) | agg n = count()" "n 3 "
+rows "cache: true without an ETag" "from jsonl(\"$WEB/lm/data/people.jsonl\", cache: true) | agg n = count()" "n 2 "
+rows "cache: true without an ETag, again" "from jsonl(\"$WEB/lm/data/people.jsonl\", cache: true) | agg n = count()" "n 2 "
+check "revalidates with If-Modified-Since" [ "$(log "$WEB" url inm ims | tail -1 | cut -f2-)" = "null	$(date -u -r root/web/data/people.jsonl '+%a, %d %b %Y %H:%M:%S GMT')" ]
 fails "cache: on a local path is refused" 'from csv("data.csv", cache: true)' "cache: applies to remote paths"
 
 # ---- hf:// ----
@@ -111,6 +115,7 @@ rows "hf:// glob over the tree listing" 'from csv("hf://datasets/acme/reviews/da
 check "the tree listing is paged through Link: rel=next" [ "$(count "$HUB" '^/api/datasets/acme/reviews/tree/main/data.*cursor=' url)" -ge 1 ]
 rows "hf:// ** recurses" 'from csv("hf://datasets/acme/reviews/data/**/*.csv") | agg n = count(), s = sum(stars)' "n,s 4,13 "
 rows "hf:// @revision" 'from csv("hf://datasets/acme/reviews@v1.0/data/a.csv")' "id,stars 9,9 "
+rows "hf:// @refs/convert/parquet, globbed" 'from csv("hf://datasets/acme/reviews@refs/convert/parquet/default/*.csv")' "id,stars 8,8 "
 fails "a missing Hub file shows the Hub's message" 'from csv("hf://datasets/acme/reviews/data/zzz.csv")' \
   'hf://datasets/acme/reviews/data/zzz.csv: HTTP 404 Not Found (data/zzz.csv does not exist on "main")'
 fails "an empty hf:// glob" 'from csv("hf://datasets/acme/reviews/data/*.parquet")' 'no file matches hf://datasets/acme/reviews/data/\*.parquet'
