@@ -72,6 +72,9 @@ const char  *remote_name(const RemoteFiles *rf, int i);    /* its URL, as errors
 int          remote_local_paths(const RemoteFiles *rf, char ***paths);
 /* Rewrite err so that it names URLs instead of the local copies. */
 void         remote_rename_error(const RemoteFiles *rf, fql_error *err);
+/* Append what identifies the fetched data (each URL and the SHA-256 of its bytes) to b: a cache
+ * point over a remote scan is reused only while the data is the same. */
+void         remote_fingerprint(Buf *b, const RemoteFiles *rf);
 RemoteFiles *remote_files_ref(RemoteFiles *rf);            /* another reference; NULL-safe */
 /* Drops a reference; the last deletes the temporary copies. NULL-safe. */
 void         remote_files_free(RemoteFiles *rf);

@@ -540,6 +540,35 @@ int remote_local_paths(const RemoteFiles *rf, char ***paths)
     return rf->n;
 }
 
+/* SHA-256 hex of a file's bytes; 0, or -1 when it cannot be read. */
+static int file_sha256(const char *path, char out[65])
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(c, EVP_sha256(), NULL);
+    char buf[1 << 16];
+    for (size_t n; (n = fread(buf, 1, sizeof buf, f)) > 0; ) EVP_DigestUpdate(c, buf, n);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(c, md, &len);
+    EVP_MD_CTX_free(c);
+    int rc = ferror(f) ? -1 : 0;
+    fclose(f);
+    for (unsigned i = 0; i < 32; i++) sprintf(out + 2 * i, "%02x", md[i]);
+    out[64] = 0;
+    return rc;
+}
+
+void remote_fingerprint(Buf *b, const RemoteFiles *rf)
+{
+    for (int i = 0; i < rf->n; i++) {
+        char sha[65];
+        if (file_sha256(rf->files[i].local, sha) < 0) snprintf(sha, sizeof sha, "unreadable");
+        buf_printf(b, "[%s %s]", rf->files[i].name, sha);
+    }
+}
+
 RemoteFiles *remote_files_ref(RemoteFiles *rf)
 {
     if (rf) rf->refcnt++;

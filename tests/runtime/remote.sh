@@ -107,6 +107,14 @@ rows "a changed file replaces the cached copy" "from csv(\"$WEB/data/people.csv\
 rows "cache: true without an ETag" "from jsonl(\"$WEB/lm/data/people.jsonl\", cache: true) | agg n = count()" "n 2 "
 rows "cache: true without an ETag, again" "from jsonl(\"$WEB/lm/data/people.jsonl\", cache: true) | agg n = count()" "n 2 "
 check "revalidates with If-Modified-Since" [ "$(log "$WEB" url inm ims | tail -1 | cut -f2-)" = "null	$(date -u -r root/web/data/people.jsonl '+%a, %d %b %Y %H:%M:%S GMT')" ]
+# a cache point over a remote scan is keyed by the data fetched, so it follows changes
+printf 'k\n1\n2\n' > root/web/data/keys.csv
+CP="from csv(\"$WEB/data/keys.csv\") | cache | agg n = count()"
+FQL_DB=$dir/state.db rows "a cache point over a remote scan" "$CP" "n 2 "
+FQL_DB=$dir/state.db run "explain $CP"
+check "is reused while the data is the same" grep -q 'stored result will be used' out.txt
+printf 'k\n1\n' > root/web/data/keys.csv
+FQL_DB=$dir/state.db rows "and recomputed when it changes" "$CP" "n 1 "
 fails "cache: on a local path is refused" 'from csv("data.csv", cache: true)' "cache: applies to remote paths"
 
 # ---- hf:// ----
