@@ -1278,19 +1278,19 @@ static Plan *bind_reader(Binder *b, const Node *n)
         return NULL;
     }
     if (f == FMT_PARQUET) { errn(b, n, "parquet() is not available in this build yet (use csv, tsv, json or jsonl)"); return NULL; }
-    static const char *const params[] = { "path", "header", "delimiter", "quote", "schema", "sample_rows" };
+    static const char *const params[] = { "path", "header", "delimiter", "quote", "schema", "sample_rows", "cache" };
     int total = 0;
-    const Node **args = map_args(b, n, params, 6, 1, 0, &total);
+    const Node **args = map_args(b, n, params, 7, 1, 0, &total);
     if (!args) return NULL;
     Plan *p = plan_new(P_SCAN, NULL, n);
     read_options_init(&p->ropts, f);
     p->format = f;
     if (args[0]->kind != N_STRING) { errn(b, args[0], "%s() needs a path string as its first argument", n->str); goto fail; }
     p->path = xstrdup(args[0]->str);
-    if (!strncmp(p->path, "https://", 8) || !strncmp(p->path, "http://", 7) || !strncmp(p->path, "hf://", 5) || !strncmp(p->path, "s3://", 5)) {
-        errn(b, args[0], "remote paths (%.*s...) are not supported by this build yet; download the file and give a local path",
-             (int)(strchr(p->path, ':') - p->path) + 3, p->path);
-        goto fail;
+    if (args[6]) {
+        if (args[6]->kind != N_BOOL) { errn(b, args[6], "cache: takes true or false"); goto fail; }
+        if (!io_is_remote(p->path)) { errn(b, args[6], "cache: applies to remote paths (https://, hf://, s3://) only"); goto fail; }
+        p->ropts.cache = (int)args[6]->ival;
     }
     if (args[1]) {
         if (args[1]->kind != N_BOOL) { errn(b, args[1], "header: takes true or false"); goto fail; }
@@ -1322,6 +1322,12 @@ static Plan *bind_reader(Binder *b, const Node *n)
     args = NULL;
     fql_error ferr;
     memset(&ferr, 0, sizeof ferr);
+    /* fetch a remote path once: the executor reads the same local copies */
+    if (io_is_remote(p->path) && !(p->ropts.fetched = remote_fetch(p->path, p->ropts.cache, &ferr))) {
+        err_at(b->err, FQL_ERR_IO, n->src, n->pos, "%s", ferr.message);
+        plan_free(p);
+        return NULL;
+    }
     Reader *r = reader_open(p->path, &p->ropts, &ferr);
     if (!r) {
         /* a data error: point at the source call, and say which file */
@@ -1949,6 +1955,8 @@ static Plan *bind_stage(Binder *b, Plan *in, char ***quals, const Node *st)
             else if (!strcmp(m, "error")) mode = WRITE_ERROR;
             else { errn(b, args[1], "mode: takes \"overwrite\", \"error\" or \"append\""); free(args); break; }
         }
+        const char *refusal = remote_write_refusal(args[0]->str, (WriteMode)mode);
+        if (refusal) { errn(b, args[1] && mode == WRITE_APPEND ? args[1] : args[0], "%s", refusal); free(args); break; }
         p = plan_new(P_WRITE, in, st);
         p->schema = schema_copy(in->schema);
         p->path = xstrdup(args[0]->str);

@@ -13,6 +13,8 @@
 
 typedef enum { FMT_CSV, FMT_TSV, FMT_JSON, FMT_JSONL, FMT_TABLE, FMT_MARKDOWN, FMT_PARQUET } FileFormat;
 
+typedef struct RemoteFiles RemoteFiles;
+
 typedef struct ReadOptions {
     FileFormat format;
     int header;              /* CSV/TSV: first line is a header (default 1) */
@@ -21,6 +23,8 @@ typedef struct ReadOptions {
     const Schema *schema;    /* explicit types for some or all columns (by name), or NULL */
     size_t sample_rows;      /* rows sampled for type inference in files over 64 MB (default 10,000; smaller files are scanned whole) */
     int *projection;         /* optional: for each column of the file schema, 1 if needed (others may be skipped, left null) */
+    int cache;               /* remote paths: keep downloads in the cache directory, revalidated by ETag/Last-Modified */
+    RemoteFiles *fetched;    /* remote paths: the local copies to read (borrowed), or NULL to fetch when opened */
 } ReadOptions;
 
 void read_options_init(ReadOptions *o, FileFormat f);
@@ -50,6 +54,30 @@ int     writer_close(Writer *w, fql_error *err);                       /* finish
 typedef struct PrintOptions { FileFormat format; int max_width; int term_width; size_t max_rows; } PrintOptions;
 void print_options_init(PrintOptions *o);
 void print_table(FILE *out, const Table *t, const PrintOptions *o);
+
+/* Remote paths (src/io/remote.c): https:// and http:// URLs, hf://datasets/OWNER/NAME[@REV]/PATH
+ * and s3://BUCKET/KEY, the last two with globs. reader_open() fetches them itself; a caller that
+ * opens the same path twice (the binder, then the executor) fetches once with remote_fetch() and
+ * passes the result in ReadOptions.fetched. Each file is streamed to a local copy (a temporary
+ * file, or the cache directory with cache: true), because readers scan a file twice (inference,
+ * then rows) and Parquet reads from the end. Errors name the URL, never a credential. */
+int          io_is_remote(const char *path);
+/* Writable remote target (s3://) check for the binder: NULL when fine, else a message (static). */
+const char  *remote_write_refusal(const char *path, WriteMode mode);
+RemoteFiles *remote_fetch(const char *url, int cache, fql_error *err);
+int          remote_count(const RemoteFiles *rf);
+const char  *remote_local(const RemoteFiles *rf, int i);   /* the local copy of file i */
+const char  *remote_name(const RemoteFiles *rf, int i);    /* its URL, as errors show it */
+/* The local copies, as io_glob returns paths (caller frees each and the array). */
+int          remote_local_paths(const RemoteFiles *rf, char ***paths);
+/* Rewrite err so that it names URLs instead of the local copies. */
+void         remote_rename_error(const RemoteFiles *rf, fql_error *err);
+/* Append what identifies the fetched data (each URL and the SHA-256 of its bytes) to b: a cache
+ * point over a remote scan is reused only while the data is the same. */
+void         remote_fingerprint(Buf *b, const RemoteFiles *rf);
+RemoteFiles *remote_files_ref(RemoteFiles *rf);            /* another reference; NULL-safe */
+/* Drops a reference; the last deletes the temporary copies. NULL-safe. */
+void         remote_files_free(RemoteFiles *rf);
 
 /* Glob expansion shared by readers: sorted matches of pattern (supports **). Returns count, fills
  * *paths (caller frees each and the array). A pattern without wildcards is returned as-is if the

@@ -617,7 +617,7 @@ Plan *optimize(fql_session *s, const Plan *bound, Buf *log)
 static double scan_rows(const Plan *p)
 {
     char **paths = NULL;
-    int n = io_glob(p->path, &paths);
+    int n = p->ropts.fetched ? remote_local_paths(p->ropts.fetched, &paths) : io_glob(p->path, &paths);
     double rows = 0;
     for (int i = 0; i < n; i++) {
         FILE *f = fopen(paths[i], "rb");
@@ -753,7 +753,8 @@ static void fingerprint(Buf *b, fql_session *s, const Plan *p)
     if (p->kind == P_SCAN) {
         buf_printf(b, "h%d d%d q%d ", p->ropts.header, p->ropts.delimiter, p->ropts.quote);
         char **paths = NULL;
-        int n = io_glob(p->path, &paths);
+        if (p->ropts.fetched) remote_fingerprint(b, p->ropts.fetched);
+        int n = p->ropts.fetched ? 0 : io_glob(p->path, &paths);
         for (int i = 0; i < n; i++) {
             struct stat st;
             if (stat(paths[i], &st) == 0)

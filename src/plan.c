@@ -212,6 +212,7 @@ void plan_free(Plan *p)
     free(p->note);
     free(p->analysis);
     schema_free(p->scan_schema);
+    remote_files_free(p->ropts.fetched);
     table_free(p->rows);
     free(p);
 }
@@ -382,6 +383,7 @@ Plan *plan_copy(const Plan *p)
     c->scan_schema = p->scan_schema ? schema_copy(p->scan_schema) : NULL;
     if (c->scan_schema) c->ropts.schema = c->scan_schema;
     c->ropts.projection = ints_copy(p->ropts.projection, p->schema->n);
+    c->ropts.fetched = remote_files_ref(p->ropts.fetched);
     c->rows = NULL;
     c->cache_key = p->cache_key ? xstrdup(p->cache_key) : NULL;
     c->note = p->note ? xstrdup(p->note) : NULL;

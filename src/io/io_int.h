@@ -14,6 +14,12 @@ struct Reader {
     void (*close)(Reader *r);                                /* frees the format's state and r */
 };
 
+/* Open local files with the format's reader (name is the path as given, for errors); paths are
+ * consumed. reader_open() uses it for local globs, remote_reader_open() for downloaded copies. */
+Reader *reader_open_files(const char *name, char **paths, int npaths, const ReadOptions *o, fql_error *err);
+/* A reader over a remote path (remote.c): fetches it (or uses o->fetched) and names URLs in errors. */
+Reader *remote_reader_open(const char *url, const ReadOptions *o, fql_error *err);
+
 /* Format openers: paths[npaths] are consumed (each string and the array). */
 Reader *csv_reader_open(char **paths, int npaths, const ReadOptions *o, fql_error *err);
 Reader *json_reader_open(char **paths, int npaths, const ReadOptions *o, fql_error *err);

@@ -1,4 +1,5 @@
-/* reader.c: reader_open() expands a path or glob and hands the files to the format's reader. */
+/* reader.c: reader_open() expands a path or glob (or fetches a remote one, remote.c) and hands the
+ * files to the format's reader. */
 #include <stdlib.h>
 #include <string.h>
 #include "io_int.h"
@@ -15,8 +16,24 @@ void read_options_init(ReadOptions *o, FileFormat f)
     o->sample_rows = 10000;
 }
 
+Reader *reader_open_files(const char *name, char **paths, int n, const ReadOptions *o, fql_error *err)
+{
+    switch (o->format) {
+    case FMT_CSV: case FMT_TSV:
+        return csv_reader_open(paths, n, o, err);
+    case FMT_JSON: case FMT_JSONL:
+        return json_reader_open(paths, n, o, err);
+    default:
+        for (int i = 0; i < n; i++) free(paths[i]);
+        free(paths);
+        err_set(err, FQL_ERR_IO, "%s: this format cannot be read", name);
+        return NULL;
+    }
+}
+
 Reader *reader_open(const char *path, const ReadOptions *o, fql_error *err)
 {
+    if (io_is_remote(path)) return remote_reader_open(path, o, err);
     char **paths = NULL;
     int n = io_glob(path, &paths);
     if (n <= 0) {
@@ -27,17 +44,7 @@ Reader *reader_open(const char *path, const ReadOptions *o, fql_error *err)
             err_set(err, FQL_ERR_IO, "cannot open %s: No such file or directory", path);
         return NULL;
     }
-    switch (o->format) {
-    case FMT_CSV: case FMT_TSV:
-        return csv_reader_open(paths, n, o, err);
-    case FMT_JSON: case FMT_JSONL:
-        return json_reader_open(paths, n, o, err);
-    default:
-        for (int i = 0; i < n; i++) free(paths[i]);
-        free(paths);
-        err_set(err, FQL_ERR_IO, "%s: this format cannot be read", path);
-        return NULL;
-    }
+    return reader_open_files(path, paths, n, o, err);
 }
 
 const Schema *reader_schema(const Reader *r) { return r->schema; }

@@ -6,7 +6,8 @@
  * file never appears under the target name); "append" adds rows: CSV/TSV check that the existing
  * header matches the columns and write no second header, JSONL appends lines, JSON reads the
  * existing array and rewrites it (through a temporary file) with the new objects at its end.
- * Parent directories are created.
+ * Parent directories are created. An s3:// target is written to a local staging file and uploaded
+ * when the writer closes (remote.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <jansson.h>
-#include "io_int.h"
+#include "remote.h"
 
 #define FLUSH_AT (256u << 10)
 
@@ -28,6 +29,7 @@ struct Writer {
     Buf buf;
     size_t nrows;       /* rows written so far (JSON: objects, to place commas) */
     int failed;
+    RemoteUpload *upload;   /* s3:// target: path is a local staging file uploaded at close */
 };
 
 /* ---- shared formatting ---- */
@@ -183,6 +185,7 @@ static void writer_free(Writer *w)
     free(w->path);
     schema_free(w->schema);
     buf_free(&w->buf);
+    remote_upload_free(w->upload);
     free(w);
 }
 
@@ -240,7 +243,14 @@ Writer *writer_open(const char *path, FileFormat f, WriteMode mode, const Schema
         err_set(err, FQL_ERR_IO, "%s: this format cannot be written", path);
         return NULL;
     }
+    RemoteUpload *up = NULL;
+    if (io_is_remote(path)) {
+        if (!(up = remote_upload_open(path, mode, err))) return NULL;
+        path = remote_upload_local(up);
+        mode = WRITE_OVERWRITE;
+    }
     Writer *w = xcalloc(1, sizeof *w);
+    w->upload = up;
     w->path = xstrdup(path);
     w->fmt = f;
     w->schema = schema_copy(schema);
@@ -325,6 +335,7 @@ int writer_close(Writer *w, fql_error *err)
         if (rename(w->tmp, w->path) != 0) rc = err_set(err, FQL_ERR_IO, "cannot write %s: %s", w->path, strerror(errno));
         else { free(w->tmp); w->tmp = NULL; }
     }
+    if (rc == 0 && w->upload) rc = remote_upload_finish(w->upload, err);
     writer_free(w);
     return rc;
 }
