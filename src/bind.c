@@ -2052,8 +2052,8 @@ static Plan *bind_semjoin(Binder *b, Plan *left, char ***lquals, const Node *st)
                 goto fail;
             }
         } else {
-            if (!(p->exprs[p->nexprs++] = embed_default(b, lt, st, "prefilter: embed"))) { expr_free(rt); goto fail; }
-            if (!(p->exprs[p->nexprs++] = embed_default(b, rt, st, "prefilter: embed"))) goto fail;
+            if (!(p->exprs[p->nexprs++] = embed_default(b, lt, st, "the prefilter"))) { expr_free(rt); goto fail; }
+            if (!(p->exprs[p->nexprs++] = embed_default(b, rt, st, "the prefilter"))) goto fail;
         }
     }
     node_free(call);
