@@ -88,6 +88,8 @@ typedef struct VecSet { size_t n; int dim; double *x, *norm; unsigned char *ok; 
  * first_row + i + 1. */
 int    vecset_read(VecSet *vs, Exec *ex, const Plan *p, const Value *v, size_t n, int *dim, const char *what, int64_t first_row);
 void   vecset_free(VecSet *vs);
+/* Evaluate e over the rows of b (a batch of rows at a time) and read the vectors it gives. */
+int    vecset_eval(VecSet *vs, Op *op, const Expr *e, const Batch *b, int *dim, const char *what, int64_t first_row);
 
 /* cluster by (exec_cluster.c) */
 int    cluster_next(Op *op, Batch **out);

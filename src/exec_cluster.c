@@ -73,6 +73,30 @@ fail:
     return -1;
 }
 
+int vecset_eval(VecSet *vs, Op *op, const Expr *e, const Batch *b, int *dim, const char *what, int64_t first_row)
+{
+    /* BATCH_ROWS rows at a time, as a streaming stage would give them to the expression (embed()
+     * packs and deduplicates the texts of the rows it is given) */
+    Value *v = xmalloc((b->n ? b->n : 1) * sizeof *v);
+    size_t done = 0;
+    int rc = 0;
+    while (done < b->n && rc == 0) {
+        Batch *slice = batch_new(b->ncols, BATCH_ROWS);
+        for (size_t r = done; r < b->n && slice->n < BATCH_ROWS; r++) batch_copy_row(slice, b, r);
+        Value *sv = exec_eval(op->ex, e, slice);
+        if (sv) {
+            memcpy(v + done, sv, slice->n * sizeof *v);
+            done += slice->n;
+            free(sv);
+        } else rc = -1;
+        batch_free(slice);
+    }
+    if (rc == 0) rc = vecset_read(vs, op->ex, op->p, v, b->n, dim, what, first_row);
+    for (size_t r = 0; r < done; r++) value_free(v[r]);
+    free(v);
+    return rc;
+}
+
 /* ---- k-means ---- */
 
 /* splitmix64 (Steele, Lea and Flood, 2014): a tiny generator whose stream depends only on the seed */
@@ -226,13 +250,9 @@ int cluster_next(Op *op, Batch **out)
     table_flatten(t);
     if (!t->nbatches) { table_free(t); return 0; }
     Batch *b = t->batches[0];
-    Value *v = exec_eval(ex, p->exprs[0], b);
-    if (!v) { table_free(t); return -1; }
     VecSet vs;
     int dim = 0;
-    int rc = vecset_read(&vs, ex, p, v, b->n, &dim, "cluster: row", 0);
-    for (size_t r = 0; r < b->n; r++) value_free(v[r]);
-    free(v);
+    int rc = vecset_eval(&vs, op, p->exprs[0], b, &dim, "cluster: row", 0);
     if (rc) { table_free(t); return -1; }
     /* the points: the rows that have a vector, packed */
     KMeans km;

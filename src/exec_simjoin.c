@@ -159,17 +159,6 @@ static int by_right_row(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Evaluate e over b and read the vectors. 0, or -1 with the error set. */
-static int eval_vectors(Op *op, const Expr *e, const Batch *b, VecSet *vs, int *dim, const char *what, int64_t first_row)
-{
-    Value *v = exec_eval(op->ex, e, b);
-    if (!v) return -1;
-    int rc = vecset_read(vs, op->ex, op->p, v, b->n, dim, what, first_row);
-    for (size_t r = 0; r < b->n; r++) value_free(v[r]);
-    free(v);
-    return rc;
-}
-
 /* The child's rows in one batch (NULL when there are none: *failed tells an error apart). */
 static Batch *drain_flat(Op *child, Table **keep, int *failed)
 {
@@ -215,14 +204,14 @@ static int simjoin_prepare(Op *op, SimJoin *sj)
     if (!sj->lb) return failed ? -1 : 0;   /* no left rows: the right side is never read */
     VecSet lv;
     int dim = 0;
-    if (eval_vectors(op, p->exprs[0], sj->lb, &lv, &dim, "sim join: left row", 0)) return -1;
+    if (vecset_eval(&lv, op, p->exprs[0], sj->lb, &dim, "sim join: left row", 0)) return -1;
     topk_init(&sj->top, sj->lb->n, p->k, p->right->schema->n);
     int64_t rbase = 0;
     Batch *rb;
     int rc;
     while ((rc = op->right->next(op->right, &rb)) == 1) {
         VecSet rv;
-        rc = eval_vectors(op, p->exprs[1], rb, &rv, &dim, "sim join: right row", rbase);
+        rc = vecset_eval(&rv, op, p->exprs[1], rb, &dim, "sim join: right row", rbase);
         if (rc == 0) {
             topk_block(&sj->top, &lv, &rv, rb, rbase, p->metric);
             vecset_free(&rv);
@@ -297,8 +286,8 @@ static int semjoin_narrow(Op *op, SemJoin *sj)
     const Plan *p = op->p;
     VecSet lv, rv;
     int dim = 0;
-    if (eval_vectors(op, p->exprs[1], sj->lb, &lv, &dim, "semantic join prefilter: left row", 0)) return -1;
-    if (eval_vectors(op, p->exprs[2], sj->rb, &rv, &dim, "semantic join prefilter: right row", 0)) { vecset_free(&lv); return -1; }
+    if (vecset_eval(&lv, op, p->exprs[1], sj->lb, &dim, "semantic join prefilter: left row", 0)) return -1;
+    if (vecset_eval(&rv, op, p->exprs[2], sj->rb, &dim, "semantic join prefilter: right row", 0)) { vecset_free(&lv); return -1; }
     TopK t;
     topk_init(&t, sj->lb->n, p->k, 0);
     topk_block(&t, &lv, &rv, NULL, 0, METRIC_COSINE);
