@@ -241,7 +241,7 @@ int simjoin_next(Op *op, Batch **out)
         size_t l = sj->emit++;
         Match *h = sj->top.heap[l];
         int64_t n = sj->top.n[l];
-        qsort(h, (size_t)n, sizeof *h, best_first);
+        if (n > 1) qsort(h, (size_t)n, sizeof *h, best_first);
         for (int64_t i = 0; i < n; i++) {
             for (int c = 0; c < nl; c++) row[c] = value_copy(sj->lb->cols[c][l]);
             for (int c = 0; c < nr; c++) row[nl + c] = h[i].row[c];   /* moved */
@@ -298,7 +298,7 @@ static int semjoin_narrow(Op *op, SemJoin *sj)
     sj->cl = xmalloc((total ? total : 1) * sizeof *sj->cl);
     sj->cr = xmalloc((total ? total : 1) * sizeof *sj->cr);
     for (size_t l = 0; l < t.nleft; l++) {
-        qsort(t.heap[l], (size_t)t.n[l], sizeof *t.heap[l], by_right_row);
+        if (t.n[l] > 1) qsort(t.heap[l], (size_t)t.n[l], sizeof *t.heap[l], by_right_row);
         for (int64_t i = 0; i < t.n[l]; i++) {
             sj->cl[sj->ncand] = (int64_t)l;
             sj->cr[sj->ncand++] = t.heap[l][i].rrow;
