@@ -656,7 +656,7 @@ void plan_estimate(Plan *p)
     if (!p) return;
     plan_estimate(p->child);
     plan_estimate(p->right);
-    double in = p->child ? p->child->est_rows : 0, r = in;
+    double in = p->child ? p->child->est_rows : 0, r = in, requests = -1;
     switch (p->kind) {
     case P_SCAN: r = scan_rows(p); break;
     case P_VALUES: r = p->rows ? (double)p->rows->nrows : 0; break;
@@ -674,6 +674,16 @@ void plan_estimate(Plan *p)
     }
     case P_UNION: r = in + p->right->est_rows; break;
     case P_EXPLODE: r = in * 3; break;
+    case P_SIMJOIN: r = in * (p->right->est_rows < (double)p->k ? p->right->est_rows : (double)p->k); break;
+    case P_SEMJOIN: {
+        /* a request per candidate pair (see exec_simjoin.c for when the prefilter narrows them) */
+        double rr = p->right->est_rows, pairs = in * rr;
+        if (p->prefilter == PREFILTER_EMBED || (p->prefilter == PREFILTER_AUTO && pairs > SEMJOIN_AUTO_PAIRS && p->nexprs == 3))
+            pairs = in * (rr < (double)p->k ? rr : (double)p->k);
+        requests = pairs;
+        r = pairs * expr_selectivity(p->exprs[0]);
+        break;
+    }
     default: break;
     }
     double sent = in;
@@ -684,7 +694,7 @@ void plan_estimate(Plan *p)
     int ns = 0;
     if (p->kind == P_FILTER || p->kind == P_DERIVE || p->kind == P_PROJECT)
         for (int i = 0; i < p->nexprs; i++) ns += count_semantic(p->exprs[i]);
-    p->est_requests = ns ? sent * ns : 0;
+    p->est_requests = requests >= 0 ? requests : ns ? sent * ns : 0;
     p->est_rows = r;
 }
 
