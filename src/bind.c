@@ -1991,7 +1991,6 @@ static Expr *side_text(Binder *b, Scope *sc, const Node *at, int right)
 /* prefilter: embed top K | embed | auto | off */
 static int bind_prefilter(Binder *b, Plan *p, const Node *v)
 {
-    p->k = 10;
     if (v->kind == N_CALL && !strcmp(v->str, "embed") && v->nkids == 1 && v->kids[0]->kind == N_INT && v->kids[0]->ival > 0) {
         p->prefilter = PREFILTER_EMBED;
         p->k = v->kids[0]->ival;
@@ -2038,8 +2037,8 @@ static Plan *bind_semjoin(Binder *b, Plan *left, char ***lquals, const Node *st)
         else node_add(call, node_clone(o));
     }
     p->exprs = xcalloc(3, sizeof *p->exprs);
+    p->k = 10;
     if (prefilter && bind_prefilter(b, p, prefilter)) goto fail;
-    if (!prefilter) p->k = 10;
     if (!(p->exprs[p->nexprs++] = bind_expr(b, &sc, call))) goto fail;
     /* the prefilter's embeddings, when it can run (auto needs them only above the pair limit) */
     if (p->prefilter != PREFILTER_OFF && (p->prefilter == PREFILTER_EMBED || default_alias(b->s, 1))) {
