@@ -109,6 +109,12 @@ out=$("$FQL" --format csv -c "model fast = openai(\"gpt-4o-mini\"); $GEN from l 
 n=$(( $(reqs $CHAT) - before_c ))
 [[ $rc == 0 && $n == 600 ]] && ok "below 10,000 pairs every pair is sent (600)" || bad "no prefilter" "rc=$rc requests=$n $out"
 
+# a limit after the join stops it: pairs go out 2,048 at a time (here every answer is true)
+before_c=$(reqs $CHAT)
+out=$("$FQL" --format csv -c "model fast = openai(\"gpt-4o-mini\"); $GEN from l | semantic join r on \"Urgent: is {{left.t}} about {{right.about}}?\" prefilter: off | limit 3 | agg n = count(*)" 2>&1); rc=$?
+n=$(( $(reqs $CHAT) - before_c ))
+[[ $rc == 0 && $out == *$'n\n3'* && $n == 2048 ]] && ok "limit stops the join after one batch of pairs (2048 of 10100 sent)" || bad "limit" "rc=$rc requests=$n $out"
+
 # ---- cluster by embed(text): three topics, three clusters
 cat > texts.csv <<'C'
 id,topic,text
