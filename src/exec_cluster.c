@@ -37,7 +37,11 @@ int vecset_read(VecSet *vs, Exec *ex, const Plan *p, const Value *v, size_t n, i
     for (size_t i = 0; i < n; i++) {
         int64_t row = first_row + (int64_t)i + 1;
         if (v[i].kind == V_NULL) continue;
-        if (v[i].kind != V_LIST) { vec_error(ex, p, what, row, "the value is not a vector (a list of numbers)"); goto fail; }
+        if (v[i].kind != V_LIST) {
+            vec_error(ex, p, what, row, v[i].kind == V_JSON ? "the value is json, not a vector: cast(x as [float]) converts a JSON array"
+                                                            : "the value is not a vector (a list of numbers)");
+            goto fail;
+        }
         const List *l = v[i].u.l;
         if (l->n == 0) continue;   /* an empty list has no direction: treated as null */
         if (*dim == 0) *dim = (int)l->n;
