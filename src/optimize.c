@@ -247,6 +247,22 @@ static Plan *push_conj(Opt *o, Plan *p, Expr *c, int *moved)
         if (r) return r;
         break;
     }
+    case P_SIMJOIN: case P_SEMJOIN: {
+        /* a left row's matches depend on the whole right side (its top K, the prefilter's nearest
+         * rows) but not on the other left rows: a condition on left columns alone goes below */
+        int nl = p->child->schema->n, nout = p->schema->n;
+        int *lmap = xmalloc((size_t)nout * sizeof *lmap);
+        for (int k = 0; k < nout; k++) lmap[k] = k < nl ? k : -1;
+        int ok = remap_ok(c, lmap, nout);
+        if (ok) {
+            remap(c, lmap);
+            (*moved)++;
+            p->child = push_conj(o, p->child, c, moved);
+        }
+        free(lmap);
+        if (ok) return p;
+        break;
+    }
     case P_EXPLODE:
         if (!expr_uses_col(c, p->col) && (!p->with_index || !expr_uses_col(c, p->schema->n - 1))) {
             (*moved)++;
