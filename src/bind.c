@@ -258,7 +258,8 @@ static Expr *bind_template(Binder *b, Scope *sc, const Node *at, const char *tpl
         }
         if (!ref) {
             const char *best = closest_name(s, (const char *const *)sc->schema->names, (size_t)sc->schema->n);
-            if (best) errn(b, at, "template refers to unknown column '%s'; did you mean '%s'?", dot ? open + 2 : s, best);
+            if (dot && has_qual(sc, s) && find_col(sc, NULL, s) < 0) errn(b, at, "template: '%s' has no column '%s'", s, dot + 1);
+            else if (best) errn(b, at, "template refers to unknown column '%s'; did you mean '%s'?", dot ? open + 2 : s, best);
             else errn(b, at, "template refers to unknown column '%s'", s);
             free(name);
             expr_free(cat);
@@ -1889,9 +1890,28 @@ fail:
     return NULL;
 }
 
+/* Does n name `side.x` somewhere? */
+static const Node *names_side(const Node *n, const char *side)
+{
+    if (!n) return NULL;
+    if (n->kind == N_FIELD && n->a->kind == N_IDENT && !strcmp(n->a->str, side)) return n;
+    const Node *f = names_side(n->a, side);
+    if (!f) f = names_side(n->b, side);
+    if (!f) f = names_side(n->c, side);
+    for (int i = 0; !f && i < n->nkids; i++) f = names_side(n->kids[i], side);
+    return f;
+}
+
 /* One side of `sim join ... on L ~ R`: a vector, or text embedded with the default embedding model. */
 static Expr *bind_sim_side(Binder *b, Scope *sc, const Node *n, const char *side)
 {
+    const char *other = !strcmp(side, "left") ? "right" : "left";
+    const Node *wrong = find_col(sc, NULL, other) < 0 ? names_side(n, other) : NULL;
+    if (wrong) {
+        errn(b, wrong, "sim join: the %s side of ~ reads the %s's columns; `%s.%s` belongs on the %s of ~", side,
+             !strcmp(side, "left") ? "pipeline" : "source", other, wrong->str, other);
+        return NULL;
+    }
     Expr *e = bind_expr(b, sc, n);
     if (!e) return NULL;
     if (type_is_stringish(e->type) && e->type->kind != TY_NULL) return embed_default(b, e, n, "sim join");
