@@ -775,6 +775,8 @@ static void fingerprint(Buf *b, fql_session *s, const Plan *p)
     for (int i = 0; i < p->neq; i++) buf_printf(b, "eq%d=%d,", p->eq_left[i], p->eq_right[i]);
     buf_printf(b, "L%lld,%lld J%d U%d X%d,%d,%d M%d F%d ", (long long)p->limit, (long long)p->offset, p->jointype, p->all, p->col,
                p->outer, p->with_index, p->mode, (int)p->format);
+    if (p->kind == P_CLUSTER || p->kind == P_SIMJOIN || p->kind == P_SEMJOIN)
+        buf_printf(b, "k%lld s%lld i%lld m%d p%d ", (long long)p->k, (long long)p->seed, (long long)p->max_iter, p->metric, p->prefilter);
     if (p->path) buf_printf(b, "path:%s ", p->path);
     if (p->kind == P_SCAN) {
         buf_printf(b, "h%d d%d q%d ", p->ropts.header, p->ropts.delimiter, p->ropts.quote);
