@@ -684,18 +684,28 @@ static int take_piece(Op *op, Batch **out)
     return 1;
 }
 
+/* Start the model calls xs[0..n) over the rows of b, counted in op->ost: jobs[i] (NULL on error,
+ * the jobs started before it freed). */
+static int start_jobs(Op *op, const Expr **xs, int n, const Batch *b, SemJob **jobs)
+{
+    for (int i = 0; i < n; i++) {
+        const Expr *e = xs[i];
+        Value **args = eval_args(op->ex, e, b);
+        jobs[i] = args ? semantic_start(op->ex->s, e, args, b->n, sem_row_base(op->ex, e, b->n), &op->ost, op->ex->err) : NULL;
+        if (!jobs[i]) {
+            for (int k = 0; k < i; k++) { semantic_job_free(jobs[k]); jobs[k] = NULL; }
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int start_piece(Op *op, Batch *b)
 {
     struct Piece *pc = xcalloc(1, sizeof *pc);
     pc->b = b;
     pc->jobs = xcalloc((size_t)op->nsemx + 1, sizeof *pc->jobs);
-    for (int i = 0; i < op->nsemx; i++) {
-        const Expr *e = op->semx[i];
-        Value **args = eval_args(op->ex, e, b);
-        if (!args) { piece_free(pc, i); return -1; }
-        pc->jobs[i] = semantic_start(op->ex->s, e, args, b->n, sem_row_base(op->ex, e, b->n), &op->ost, op->ex->err);
-        if (!pc->jobs[i]) { piece_free(pc, i); return -1; }
-    }
+    if (start_jobs(op, op->semx, op->nsemx, b, pc->jobs)) { piece_free(pc, 0); return -1; }
     if (op->qt) op->qt->next = pc; else op->qh = pc;
     op->qt = pc;
     op->qrows += b->n;
@@ -1410,7 +1420,32 @@ static int next_write(Op *op, Batch **out)
     return 0;
 }
 
-Value *exec_eval(Exec *ex, const Expr *e, const Batch *b) { return eval(ex, e, b); }
+Value *exec_eval_op(Op *op, const Expr *e, const Batch *b)
+{
+    const Expr **xs = NULL;
+    int n = 0;
+    collect_semantic(e, &xs, &n);
+    SemJob **jobs = xcalloc((size_t)n + 1, sizeof *jobs);
+    Value *v = NULL;
+    if (!start_jobs(op, xs, n, b, jobs)) {
+        Exec *ex = op->ex;
+        const Expr **sx = ex->cur_x;
+        SemJob **sj = ex->cur_j;
+        int sn = ex->ncur;
+        ex->cur_x = xs;
+        ex->cur_j = jobs;
+        ex->ncur = n;
+        v = eval(ex, e, b);
+        ex->cur_x = sx;
+        ex->cur_j = sj;
+        ex->ncur = sn;
+        for (int i = 0; i < n; i++) semantic_job_free(jobs[i]);
+        if (ex->s && ex->s->state) state_commit(ex->s->state);
+    }
+    free(jobs);
+    free(xs);
+    return v;
+}
 Table *exec_drain(Op *child) { return drain(child); }
 int    exec_next_mat(Op *op, Batch **out) { return next_mat(op, out); }
 

@@ -73,8 +73,9 @@ struct Op {
     void *priv;              /* the state of an operator defined in another file (freed by its close) */
 };
 
-/* Evaluate e over the rows of b: one Value per row (caller frees), or NULL with ex->err set. */
-Value *exec_eval(Exec *ex, const Expr *e, const Batch *b);
+/* Evaluate e over the rows of b for op: one Value per row (caller frees), or NULL with the error
+ * set. Its model calls are counted in op->ost (explain analyze). */
+Value *exec_eval_op(Op *op, const Expr *e, const Batch *b);
 /* Every batch of child in one table (caller frees), or NULL with the error set. */
 Table *exec_drain(Op *child);
 /* Emit op->mat batch by batch (a next() for operators that materialize their output). */

@@ -87,7 +87,7 @@ int vecset_eval(VecSet *vs, Op *op, const Expr *e, const Batch *b, int *dim, con
     while (done < b->n && rc == 0) {
         Batch *slice = batch_new(b->ncols, BATCH_ROWS);
         for (size_t r = done; r < b->n && slice->n < BATCH_ROWS; r++) batch_copy_row(slice, b, r);
-        Value *sv = exec_eval(op->ex, e, slice);
+        Value *sv = exec_eval_op(op, e, slice);
         if (sv) {
             memcpy(v + done, sv, slice->n * sizeof *v);
             done += slice->n;

@@ -352,7 +352,7 @@ int semjoin_next(Op *op, Batch **out)
             for (int c = 0; c < nr; c++) row[nl + c] = value_copy(sj->rb->cols[c][r]);
             batch_push_row(pairs, row);
         }
-        Value *keep = exec_eval(op->ex, p->exprs[0], pairs);
+        Value *keep = exec_eval_op(op, p->exprs[0], pairs);
         if (!keep) { batch_free(pairs); free(row); return -1; }
         Batch *o = batch_new(nl + nr, pairs->n);
         for (size_t i = 0; i < pairs->n; i++) {

@@ -86,6 +86,9 @@ n=$(( $(reqs $CHAT) - before_c )); ne=$(( $(reqs $EMB) - before_e ))
 # 5 left rows: the null text has no candidate, the duplicate rows make one request: 3 requests
 [[ $n == 3 && $ne == 2 ]] && ok "prefilter: 3 predicate requests, 2 embedding requests" || bad "prefilter requests" "predicate $n, embedding $ne"
 
+out=$("$FQL" --no-cache -c "$HEAD explain analyze from csv(\"tickets.csv\") | semantic join csv(\"teams.csv\") on \"Is {{left.t}} for team {{right.team}}: {{right.about}}?\" prefilter: embed top 1" 2>/dev/null)
+grep -A1 '^semantic join' <<<"$out" | grep -q '| actual: 1 row, [0-9.]* ms; requests [1-9]' && ok "explain analyze: the join's rows and requests" || bad "explain analyze" "$out"
+
 # ---- prefilter auto: 101 x 100 = 10,100 pairs is above 10,000: each left row keeps 10 candidates
 GEN='let r = values [{x: 1}] | derive k = [0,1,2,3,4,5,6,7,8,9] | explode k | derive k2 = [0,1,2,3,4,5,6,7,8,9] | explode k2
   | select "item " || (k * 10 + k2) || " word" || k || " other" || k2 as about;
