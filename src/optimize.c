@@ -250,18 +250,12 @@ static Plan *push_conj(Opt *o, Plan *p, Expr *c, int *moved)
     case P_SIMJOIN: case P_SEMJOIN: {
         /* a left row's matches depend on the whole right side (its top K, the prefilter's nearest
          * rows) but not on the other left rows: a condition on left columns alone goes below */
-        int nl = p->child->schema->n, nout = p->schema->n;
-        int *lmap = xmalloc((size_t)nout * sizeof *lmap);
-        for (int k = 0; k < nout; k++) lmap[k] = k < nl ? k : -1;
-        int ok = remap_ok(c, lmap, nout);
-        if (ok) {
-            remap(c, lmap);
-            (*moved)++;
-            p->child = push_conj(o, p->child, c, moved);
-        }
-        free(lmap);
-        if (ok) return p;
-        break;
+        int right = 0;   /* the left's columns keep their positions in the output */
+        for (int k = p->child->schema->n; k < p->schema->n; k++) right |= expr_uses_col(c, k);
+        if (right) break;
+        (*moved)++;
+        p->child = push_conj(o, p->child, c, moved);
+        return p;
     }
     case P_EXPLODE:
         if (!expr_uses_col(c, p->col) && (!p->with_index || !expr_uses_col(c, p->schema->n - 1))) {
