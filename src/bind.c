@@ -2048,7 +2048,8 @@ static Plan *bind_semjoin(Binder *b, Plan *left, char ***lquals, const Node *st)
     tpl->str = xstrdup(st->str);
     tpl->ival = (int64_t)strlen(st->str);
     node_add(call, tpl);
-    static const char *const opts[] = { "model", "temperature", "max_output_tokens", "timeout", "instructions", "examples", "prefilter", NULL };
+    static const char *const opts[] = { "model", "temperature", "max_output_tokens", "timeout", "instructions", "examples", "pack",
+                                        "prefilter", NULL };
     const Node *prefilter = NULL;
     for (int i = 0; i < st->nkids; i++) {
         const Node *o = st->kids[i];

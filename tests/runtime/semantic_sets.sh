@@ -5,28 +5,14 @@
 # usage: tests/runtime/semantic_sets.sh BUILD_DIR
 set -u
 BUILD=$(cd "${1:-build}" && pwd)
-FQL="$BUILD/fql"
-SIM="$BUILD/fql-sim"
+HERE=$(cd "$(dirname "$0")" && pwd)
 dir=$(mktemp -d)
 simpid=
 cleanup() { [[ -n $simpid ]] && kill -TERM "$simpid" 2>/dev/null && wait "$simpid" 2>/dev/null; rm -rf "$dir"; }
 trap cleanup EXIT
 cd "$dir"
-pass=0 fail=0
-ok()  { pass=$((pass + 1)); echo "ok $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1: $2"; }
-
 echo '{"default": {"latency_ms": 1, "jitter_ms": 2}}' > sim.json
-"$SIM" --port 0 --config sim.json > sim.out 2> sim.err & simpid=$!
-for _ in $(seq 100); do [[ -s sim.out ]] && break; sleep 0.05; done
-port=$(sed -n '1s/[^0-9]//gp' sim.out)
-[[ -n $port ]] || { echo "the simulator did not start: $(cat sim.err)"; echo "0 passed, 1 failed"; exit 1; }
-SIMURL="http://127.0.0.1:$port"
-export OPENAI_API_KEY="sk-test-sets" OPENAI_BASE_URL="$SIMURL/v1"
-export FQL_DB="$dir/state.db"
-reqs() {  # requests the simulator answered for a model
-  curl -s "$SIMURL/sim/stats" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const m=JSON.parse(s).models[process.argv[1]];console.log(m?m.requests:0)})' "$1"
-}
+source "$HERE/../lib/sim.sh"
 EMB=text-embedding-3-small CHAT=gpt-4o-mini
 HEAD='model fast = openai("gpt-4o-mini"); embedding model vec = openai("text-embedding-3-small");'
 
@@ -77,6 +63,12 @@ n=$(( $(reqs $CHAT) - before ))
 [[ $n == 12 ]] && ok "semantic join: a rerun is answered from the cache" || bad "semantic join cache" "$n requests"
 out=$("$FQL" --format csv -c 'from system.query_metrics | where model == "fast" | order by query_id desc | limit 1 | select operator, rows, requests, cache_hits' 2>>stderr.txt)
 [[ $out == $'operator,rows,requests,cache_hits\npredicate,12,0,12' ]] && ok "semantic join: query_metrics" || bad "semantic join metrics" "$out"
+
+# packed: 4 pairs a request, the same answers
+before=$(reqs $CHAT)
+out=$("$FQL" --format csv --no-cache -c "${SEM/model fast |/model fast, pack: 4 |}" 2>err.txt); rc=$?
+n=$(( $(reqs $CHAT) - before ))
+[[ $rc == 0 && $out == "$want" && $n == 3 ]] && ok "semantic join with pack: 4 (3 requests, the same pairs)" || bad "semantic join pack" "rc=$rc requests=$n out=$out $(cat err.txt)"
 
 # ---- prefilter: embed top 1 sends one request per left row: its nearest team
 before_c=$(reqs $CHAT) before_e=$(reqs $EMB)
@@ -134,5 +126,4 @@ C
 out=$("$FQL" --format csv -c "$HEAD from csv(\"texts.csv\") | cluster by embed(text) into 3 as k centroid as c | group by k agg n = count(*), topics = count(distinct topic), dim = max(size(c)) | order by k" 2>>stderr.txt)
 [[ $out == $'k,n,topics,dim\n0,3,1,1536\n1,3,1,1536\n2,3,1,1536' ]] && ok "cluster by embed(text)" || bad "cluster by embed" "$out"
 
-echo "$pass passed, $fail failed"
-(( fail == 0 ))
+finish
