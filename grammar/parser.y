@@ -425,6 +425,12 @@ semopts(A) ::= semopts(L) COMMA semopt(O). { A = L; node_add(A, O); }
 semopt(A) ::= MODEL(K) modelref(R). { A = mk(p, N_NAMED, K); A->str = xstrdup("model"); A->a = R; }
 semopt(A) ::= MODEL(K) COLON expr(E). { A = mk(p, N_NAMED, K); A->str = xstrdup("model"); A->a = E; }
 semopt(A) ::= ID(N) COLON expr(E). { A = mk(p, N_NAMED, N); A->str = name_of(p, N); A->a = E; }
+/* prefilter: embed top K -> N_NAMED "prefilter" with a: N_CALL "embed" (kids: N_INT K) */
+semopt(A) ::= ID(N) COLON ID(M) TOP INTEGER(K). {
+    A = mk(p, N_NAMED, N); A->str = name_of(p, N);
+    A->a = mk(p, N_CALL, M); A->a->str = name_of(p, M);
+    Node *k = mk(p, N_INT, K); k->ival = K.ival; node_add(A->a, k);
+}
 modelref(A) ::= ID(N). { A = ident(p, N); }
 modelref(A) ::= modelref(R) DOT ID(N). { A = node_new(N_FIELD, p->src, R->pos); A->a = R; A->str = name_of(p, N); deep(p, A); }
 /* sim join SOURCE on LEFT ~ RIGHT [top K] [metric NAME] [as SCORE] */

@@ -22,6 +22,9 @@ typedef struct Scope {
     int in_agg;              /* 1 while binding an agg item: aggregate calls allowed */
     int inside_agg;          /* 1 while binding an aggregate's arguments (no nesting) */
     int fn_depth;
+    /* the two sides of a sim join or semantic join: `left.x` names one of the first nleft columns,
+     * `right.x` one of the others (whatever the sources' own names) */
+    int sides, nleft;
 } Scope;
 
 typedef struct Binder {
@@ -84,10 +87,16 @@ static void quals_free(char **qs, int n)
     free(qs);
 }
 
+static int qual_matches(const Scope *sc, int col, const char *q)
+{
+    if (sc->sides && !strcmp(q, col < sc->nleft ? "left" : "right")) return 1;
+    return sc->quals && sc->quals[col] && !strcmp(sc->quals[col], q);
+}
+
 static int has_qual(const Scope *sc, const char *q)
 {
-    for (int i = 0; sc->quals && i < sc->schema->n; i++)
-        if (sc->quals[i] && !strcmp(sc->quals[i], q)) return 1;
+    for (int i = 0; i < sc->schema->n; i++)
+        if (qual_matches(sc, i, q)) return 1;
     return 0;
 }
 
@@ -114,7 +123,7 @@ static int find_col(const Scope *sc, const char *qual, const char *name)
     int found = -1;
     for (int i = 0; i < sc->schema->n; i++) {
         if (strcmp(sc->schema->names[i], name)) continue;
-        if (qual && (!sc->quals || !sc->quals[i] || strcmp(sc->quals[i], qual))) continue;
+        if (qual && !qual_matches(sc, i, qual)) continue;
         if (found < 0) found = i;
     }
     if (found < 0 && qual) {
@@ -249,7 +258,8 @@ static Expr *bind_template(Binder *b, Scope *sc, const Node *at, const char *tpl
         }
         if (!ref) {
             const char *best = closest_name(s, (const char *const *)sc->schema->names, (size_t)sc->schema->n);
-            if (best) errn(b, at, "template refers to unknown column '%s'; did you mean '%s'?", dot ? open + 2 : s, best);
+            if (dot && has_qual(sc, s) && find_col(sc, NULL, s) < 0) errn(b, at, "template: '%s' has no column '%s'", s, dot + 1);
+            else if (best) errn(b, at, "template refers to unknown column '%s'; did you mean '%s'?", dot ? open + 2 : s, best);
             else errn(b, at, "template refers to unknown column '%s'", s);
             free(name);
             expr_free(cat);
@@ -1638,6 +1648,33 @@ fail:
     return NULL;
 }
 
+/* The columns of left ++ right as a join outputs them: a right-side name that clashes is renamed
+ * QUAL_col (QUAL_col_2, ...), QUAL being the right side's alias or "right". *q receives each
+ * column's qualifier (an array of l->n + r->n; caller frees with quals_free). */
+static Schema *pair_schema(const Schema *l, char **lquals, const Schema *r, char **rquals, const char *rq, char ***q)
+{
+    Schema *all = schema_copy(l);
+    *q = xcalloc((size_t)(l->n + r->n) + 1, sizeof **q);
+    for (int i = 0; i < l->n; i++) (*q)[i] = lquals[i] ? xstrdup(lquals[i]) : NULL;
+    for (int j = 0; j < r->n; j++) {
+        char *name = xstrdup(r->names[j]);
+        for (int k = 1; schema_find(all, name) >= 0; k++) {
+            free(name);
+            name = k == 1 ? xasprintf("%s_%s", rq ? rq : "right", r->names[j]) : xasprintf("%s_%s_%d", rq ? rq : "right", r->names[j], k);
+        }
+        schema_add(all, name, type_ref(r->types[j]));
+        (*q)[l->n + j] = rquals && rquals[j] ? xstrdup(rquals[j]) : (rq ? xstrdup(rq) : NULL);
+        free(name);
+    }
+    return all;
+}
+
+/* The qualifier of a join's right side: its alias, or the name its columns carry. */
+static const char *right_qual(const Node *src, const Plan *right, char **rquals)
+{
+    return src->str2 ? src->str2 : (rquals && right->schema->n ? rquals[0] : NULL);
+}
+
 static Plan *bind_join(Binder *b, Plan *left, char ***lquals, const Node *st)
 {
     char **rquals = NULL;
@@ -1646,33 +1683,15 @@ static Plan *bind_join(Binder *b, Plan *left, char ***lquals, const Node *st)
     Plan *p = plan_new(P_JOIN, left, st);
     p->right = right;
     p->jointype = st->flag;
-    const char *rq = st->a->str2 ? st->a->str2 : (rquals && right->schema->n ? rquals[0] : NULL);
-    /* combined schema: left ++ right, right names that clash renamed QUAL_col */
-    Schema *all = schema_copy(left->schema);
     int nl = left->schema->n, nr = right->schema->n;
-    char **q = xcalloc((size_t)(nl + nr) + 1, sizeof *q);
-    for (int i = 0; i < nl; i++) q[i] = (*lquals)[i] ? xstrdup((*lquals)[i]) : NULL;
+    char **q;
+    Schema *all = pair_schema(left->schema, *lquals, right->schema, rquals, right_qual(st->a, right, rquals), &q);
     int *keep_right = xcalloc((size_t)nr + 1, sizeof *keep_right);
     const Node *using_ = st->c;
     for (int j = 0; j < nr; j++) {
-        const char *nm = right->schema->names[j];
         keep_right[j] = 1;
-        if (using_) {
-            for (int u = 0; u < using_->nkids; u++)
-                if (!strcmp(using_->kids[u]->str, nm)) keep_right[j] = 0;
-        }
-        char *name = xstrdup(nm);
-        if (schema_find(all, name) >= 0) {
-            free(name);
-            name = xasprintf("%s_%s", rq ? rq : "right", nm);
-            for (int k = 2; schema_find(all, name) >= 0; k++) {
-                free(name);
-                name = xasprintf("%s_%s_%d", rq ? rq : "right", nm, k);
-            }
-        }
-        schema_add(all, name, type_ref(right->schema->types[j]));
-        q[nl + j] = rquals && rquals[j] ? xstrdup(rquals[j]) : (rq ? xstrdup(rq) : NULL);
-        free(name);
+        for (int u = 0; using_ && u < using_->nkids; u++)
+            if (!strcmp(using_->kids[u]->str, right->schema->names[j])) keep_right[j] = 0;
     }
     Scope sc;
     memset(&sc, 0, sizeof sc);
@@ -1773,6 +1792,306 @@ static int const_count(Binder *b, const Node *n, int64_t *out, const char *what)
     if (!ok || v.u.i < 0) return errn(b, n, "%s takes a non-negative integer", what);
     *out = v.u.i;
     return 0;
+}
+
+/* ---- cluster, sim join, semantic join ---- */
+
+/* May t hold a vector (a list of numbers) at run time? */
+static int vector_like(const Type *t)
+{
+    if (t->kind == TY_LIST) return type_is_numeric(t->elem) || t->elem->kind == TY_ANY || t->elem->kind == TY_JSON;
+    return t->kind == TY_VECTOR || t->kind == TY_NULL || t->kind == TY_ANY || t->kind == TY_JSON;
+}
+
+/* Refuse a stage option whose name is not in names (NULL-terminated), suggesting the nearest. */
+static int known_option(Binder *b, const Node *opt, const char *stage, const char *const *names)
+{
+    size_t n = 0;
+    while (names[n]) n++;
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(names[i], opt->str)) return 0;
+    const char *best = closest_name(opt->str, names, n);
+    if (best) return errn(b, opt, "%s has no option '%s'; did you mean '%s'?", stage, opt->str, best);
+    return errn(b, opt, "%s has no option '%s'", stage, opt->str);
+}
+
+/* Append a column the stage computes; a name already taken is an error. */
+static int add_out_col(Binder *b, const Node *at, Plan *p, char ***quals, const char *name, Type *t, const char *what)
+{
+    if (schema_find(p->schema, name) >= 0) {
+        type_unref(t);
+        return errn(b, at, "%s: a column named '%s' already exists; choose another name", what, name);
+    }
+    schema_add(p->schema, name, t);
+    *quals = xrealloc(*quals, (size_t)p->schema->n * sizeof **quals);
+    (*quals)[p->schema->n - 1] = NULL;
+    return 0;
+}
+
+/* embed(text) with the default embedding model, as embed() would be bound without model:.
+ * Consumes text. */
+static Expr *embed_default(Binder *b, Expr *text, const Node *at, const char *what)
+{
+    const char *alias = default_alias(b->s, 1);
+    if (!alias) {
+        expr_free(text);
+        errn(b, at, "%s embeds text with the default embedding model, but there is none: declare one "
+                    "(`embedding model vectors = openai(\"text-embedding-3-small\");`, and `default embedding model NAME;` "
+                    "when there are several)", what);
+        return NULL;
+    }
+    Expr *e = expr_new(E_SEMANTIC, type_vector(0), at);
+    e->name = xstrdup("embed");
+    expr_add_named(e, NULL, text);
+    expr_add_named(e, "model", lit_expr(v_cstring(alias), type_string(), at));
+    return e;
+}
+
+/* cluster by EXPR into K as NAME [centroid as NAME] [seed: N, max_iter: N] */
+static Plan *bind_cluster(Binder *b, Plan *in, char ***quals, const Node *st)
+{
+    Scope sc = scope_of(in, *quals);
+    Expr *v = bind_expr(b, &sc, st->a);
+    if (!v) { plan_free(in); return NULL; }
+    Plan *p = plan_new(P_CLUSTER, in, st);
+    p->exprs = xcalloc(1, sizeof *p->exprs);
+    p->exprs[p->nexprs++] = v;
+    p->k = st->ival;
+    p->seed = 42;
+    p->max_iter = 100;
+    if (!vector_like(v->type)) {
+        char *ts = tystr(v->type);
+        errn(b, st->a, "cluster by needs a vector (a list of numbers, e.g. embed(text)), got %s", ts);
+        free(ts);
+        goto fail;
+    }
+    static const char *const opts[] = { "seed", "max_iter", NULL };
+    for (int i = 0; i < st->nkids; i++) {
+        const Node *o = st->kids[i];
+        if (known_option(b, o, "cluster", opts)) goto fail;
+        int ok;
+        Value x = const_int_value(o->a, &ok);
+        int is_seed = !strcmp(o->str, "seed");
+        if (!ok || x.u.i < (is_seed ? 0 : 1)) {
+            errn(b, o->a, "%s: takes %s integer", o->str, is_seed ? "a non-negative" : "a positive");
+            goto fail;
+        }
+        if (is_seed) p->seed = x.u.i; else p->max_iter = x.u.i;
+    }
+    p->schema = schema_copy(in->schema);
+    if (add_out_col(b, st, p, quals, st->str, type_int(), "cluster")) goto fail;
+    if (st->str2) {
+        Type *ct = v->type->kind == TY_VECTOR ? type_ref(v->type) : type_list(type_float());
+        if (add_out_col(b, st, p, quals, st->str2, ct, "cluster")) goto fail;
+    }
+    return p;
+fail:
+    plan_free(p);
+    return NULL;
+}
+
+/* Does n name `side.x` somewhere? */
+static const Node *names_side(const Node *n, const char *side)
+{
+    if (!n) return NULL;
+    if (n->kind == N_FIELD && n->a->kind == N_IDENT && !strcmp(n->a->str, side)) return n;
+    const Node *f = names_side(n->a, side);
+    if (!f) f = names_side(n->b, side);
+    if (!f) f = names_side(n->c, side);
+    for (int i = 0; !f && i < n->nkids; i++) f = names_side(n->kids[i], side);
+    return f;
+}
+
+/* One side of `sim join ... on L ~ R`: a vector, or text embedded with the default embedding model. */
+static Expr *bind_sim_side(Binder *b, Scope *sc, const Node *n, const char *side)
+{
+    const char *other = !strcmp(side, "left") ? "right" : "left";
+    const Node *wrong = find_col(sc, NULL, other) < 0 ? names_side(n, other) : NULL;
+    if (wrong) {
+        errn(b, wrong, "sim join: the %s side of ~ reads the %s's columns; `%s.%s` belongs on the %s of ~", side,
+             !strcmp(side, "left") ? "pipeline" : "source", other, wrong->str, other);
+        return NULL;
+    }
+    Expr *e = bind_expr(b, sc, n);
+    if (!e) return NULL;
+    if (type_is_stringish(e->type) && e->type->kind != TY_NULL) return embed_default(b, e, n, "sim join");
+    if (vector_like(e->type)) return e;
+    char *ts = tystr(e->type);
+    errn(b, n, "sim join: the %s side of ~ must be a vector (a list of numbers) or text to embed, got %s", side, ts);
+    free(ts);
+    expr_free(e);
+    return NULL;
+}
+
+/* sim join SOURCE on L ~ R [top K] [metric cosine|dot|l2] [as SCORE]: L reads the pipeline's
+ * columns, R the source's; `left.x` and `right.x` name them too. */
+static Plan *bind_simjoin(Binder *b, Plan *left, char ***lquals, const Node *st)
+{
+    char **rquals = NULL;
+    Plan *right = bind_source(b, st->a, &rquals);
+    if (!right) { plan_free(left); return NULL; }
+    Plan *p = plan_new(P_SIMJOIN, left, st);
+    p->right = right;
+    p->k = st->ival ? st->ival : 1;
+    int nl = left->schema->n, nr = right->schema->n;
+    char **q = NULL;
+    Scope ls = scope_of(left, *lquals), rs = scope_of(right, rquals);
+    ls.sides = rs.sides = 1;
+    ls.nleft = nl;
+    p->exprs = xcalloc(2, sizeof *p->exprs);
+    if (!(p->exprs[p->nexprs++] = bind_sim_side(b, &ls, st->b, "left"))) goto fail;
+    if (!(p->exprs[p->nexprs++] = bind_sim_side(b, &rs, st->c, "right"))) goto fail;
+    static const char *const metrics[] = { "cosine", "dot", "l2", NULL };
+    p->metric = METRIC_COSINE;
+    if (st->str) {
+        int m = 0;
+        while (metrics[m] && strcmp(metrics[m], st->str)) m++;
+        if (!metrics[m]) {
+            const char *best = closest_name(st->str, metrics, 3);
+            errn(b, st, "sim join: unknown metric '%s' (cosine, dot or l2)%s%s%s", st->str,
+                 best ? "; did you mean '" : "", best ? best : "", best ? "'?" : "");
+            goto fail;
+        }
+        p->metric = m;
+    }
+    const char *score = st->str2 ? st->str2 : "score";
+    p->schema = pair_schema(left->schema, *lquals, right->schema, rquals, right_qual(st->a, right, rquals), &q);
+    if (schema_find(p->schema, score) >= 0) {
+        errn(b, st, "sim join: a column named '%s' already exists; name the score with `as NAME`", score);
+        quals_free(q, nl + nr);
+        goto fail;
+    }
+    schema_add(p->schema, score, type_float());
+    q = xrealloc(q, (size_t)(nl + nr + 1) * sizeof *q);
+    q[nl + nr] = NULL;
+    quals_free(*lquals, nl);
+    *lquals = q;
+    quals_free(rquals, nr);
+    return p;
+fail:
+    quals_free(rquals, nr);
+    plan_free(p);
+    return NULL;
+}
+
+/* Does e read any of the columns [lo, hi)? */
+static int reads_cols(const Expr *e, int lo, int hi)
+{
+    for (int c = lo; c < hi; c++)
+        if (expr_uses_col(e, c)) return 1;
+    return 0;
+}
+
+static void shift_cols(Expr *e, int by)
+{
+    if (e->kind == E_COL) e->ival += by;
+    for (int i = 0; i < e->nargs; i++) shift_cols(e->args[i], by);
+}
+
+/* The text a semantic join's prefilter embeds for one side (right = 0 or 1): the values the
+ * template inserts from that side, one a line, over that side's own columns. NULL (and no error)
+ * when the template names no column of that side. */
+static Expr *side_text(Binder *b, Scope *sc, const Node *at, int right)
+{
+    Buf t;
+    buf_init(&t);
+    for (const char *o = strstr(at->str, "{{"), *c; o && (c = strstr(o + 2, "}}")); o = strstr(c + 2, "{{")) {
+        char *one = xstrndup(o, (size_t)(c + 2 - o));
+        Expr *e = bind_template(b, sc, at, one);
+        if (e && reads_cols(e, sc->nleft, sc->schema->n) == right) buf_printf(&t, "%s%s", t.len ? "\n" : "", one);
+        expr_free(e);
+        free(one);
+    }
+    Expr *e = t.len ? bind_template(b, sc, at, t.data) : NULL;
+    buf_free(&t);
+    if (e && right) shift_cols(e, -sc->nleft);
+    return e;
+}
+
+/* prefilter: embed top K | embed | auto | off */
+static int bind_prefilter(Binder *b, Plan *p, const Node *v)
+{
+    if (v->kind == N_CALL && !strcmp(v->str, "embed") && v->nkids == 1 && v->kids[0]->kind == N_INT && v->kids[0]->ival > 0) {
+        p->prefilter = PREFILTER_EMBED;
+        p->k = v->kids[0]->ival;
+    } else if (v->kind == N_IDENT && !strcmp(v->str, "embed")) p->prefilter = PREFILTER_EMBED;
+    else if (v->kind == N_IDENT && !strcmp(v->str, "auto")) p->prefilter = PREFILTER_AUTO;
+    else if ((v->kind == N_IDENT && !strcmp(v->str, "off")) || (v->kind == N_BOOL && !v->ival)) p->prefilter = PREFILTER_OFF;
+    else return errn(b, v, "prefilter: takes `embed top K`, `embed` (top 10), `auto` or `off`");
+    return 0;
+}
+
+/* semantic join SOURCE on "template {{left.x}} {{right.y}}" [model NAME] [prefilter: ...]: a
+ * predicate over every candidate pair. The template sees the pipeline's columns and then the
+ * source's, under their own names: `left.x`, `right.y`, an alias, or a bare name (the left's first). */
+static Plan *bind_semjoin(Binder *b, Plan *left, char ***lquals, const Node *st)
+{
+    char **rquals = NULL;
+    Plan *right = bind_source(b, st->a, &rquals);
+    if (!right) { plan_free(left); return NULL; }
+    Plan *p = plan_new(P_SEMJOIN, left, st);
+    p->right = right;
+    p->path = xstrdup(st->str);
+    int nl = left->schema->n, nr = right->schema->n;
+    Schema *both = schema_copy(left->schema);
+    char **bq = xcalloc((size_t)(nl + nr) + 1, sizeof *bq);
+    for (int i = 0; i < nl; i++) bq[i] = (*lquals)[i] ? xstrdup((*lquals)[i]) : NULL;
+    for (int j = 0; j < nr; j++) {
+        schema_add(both, right->schema->names[j], type_ref(right->schema->types[j]));
+        bq[nl + j] = rquals[j] ? xstrdup(rquals[j]) : NULL;
+    }
+    Scope sc = { .schema = both, .quals = bq, .sides = 1, .nleft = nl };
+    /* the predicate: predicate("template", options...) bound as the user would have written it */
+    Node *call = node_new(N_CALL, st->src, st->pos);
+    call->str = xstrdup("predicate");
+    Node *tpl = node_new(N_STRING, st->src, st->pos);
+    tpl->str = xstrdup(st->str);
+    tpl->ival = (int64_t)strlen(st->str);
+    node_add(call, tpl);
+    static const char *const opts[] = { "model", "temperature", "max_output_tokens", "timeout", "instructions", "examples", "pack",
+                                        "prefilter", NULL };
+    const Node *prefilter = NULL;
+    for (int i = 0; i < st->nkids; i++) {
+        const Node *o = st->kids[i];
+        if (known_option(b, o, "semantic join", opts)) goto fail;
+        if (!strcmp(o->str, "prefilter")) prefilter = o->a;
+        else node_add(call, node_clone(o));
+    }
+    p->exprs = xcalloc(3, sizeof *p->exprs);
+    p->k = 10;
+    if (prefilter && bind_prefilter(b, p, prefilter)) goto fail;
+    if (!(p->exprs[p->nexprs++] = bind_expr(b, &sc, call))) goto fail;
+    /* the prefilter's embeddings, when it can run (auto needs them only above the pair limit) */
+    if (p->prefilter != PREFILTER_OFF && (p->prefilter == PREFILTER_EMBED || default_alias(b->s, 1))) {
+        Expr *lt = side_text(b, &sc, st, 0), *rt = side_text(b, &sc, st, 1);
+        if (!lt || !rt) {
+            expr_free(lt);
+            expr_free(rt);
+            if (p->prefilter == PREFILTER_EMBED) {
+                errn(b, st, "prefilter: embed needs a template that names columns of both sides ({{left.x}} and {{right.y}})");
+                goto fail;
+            }
+        } else {
+            if (!(p->exprs[p->nexprs++] = embed_default(b, lt, st, "the prefilter"))) { expr_free(rt); goto fail; }
+            if (!(p->exprs[p->nexprs++] = embed_default(b, rt, st, "the prefilter"))) goto fail;
+        }
+    }
+    node_free(call);
+    schema_free(both);
+    quals_free(bq, nl + nr);
+    char **q;
+    p->schema = pair_schema(left->schema, *lquals, right->schema, rquals, right_qual(st->a, right, rquals), &q);
+    quals_free(*lquals, nl);
+    *lquals = q;
+    quals_free(rquals, nr);
+    return p;
+fail:
+    node_free(call);
+    schema_free(both);
+    quals_free(bq, nl + nr);
+    quals_free(rquals, nr);
+    plan_free(p);
+    return NULL;
 }
 
 static Plan *bind_stage(Binder *b, Plan *in, char ***quals, const Node *st)
@@ -1965,10 +2284,9 @@ static Plan *bind_stage(Binder *b, Plan *in, char ***quals, const Node *st)
         free(args);
         return p;
     }
-    case N_SEMJOIN: case N_SIMJOIN: case N_CLUSTER:
-        errn(b, st, "%s needs the provider runtime, which this build does not have yet",
-             st->kind == N_SEMJOIN ? "semantic join" : st->kind == N_SIMJOIN ? "sim join" : "cluster");
-        break;
+    case N_CLUSTER: return bind_cluster(b, in, quals, st);
+    case N_SIMJOIN: return bind_simjoin(b, in, quals, st);
+    case N_SEMJOIN: return bind_semjoin(b, in, quals, st);
     default:
         errn(b, st, "expected a stage");
         break;

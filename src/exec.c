@@ -15,16 +15,7 @@
 #include "ops.h"
 #include "models.h"
 #include "state.h"
-
-typedef struct Exec {
-    fql_session *s;
-    fql_error *err;
-    int64_t now_us;
-    /* rows seen so far by each semantic expression (row numbers in system.lm_errors) */
-    const Expr *sem_expr[16]; int64_t sem_rows[16]; int nsem;
-    /* the piece being evaluated by a streaming stage: its started model calls */
-    const Expr **cur_x; SemJob **cur_j; int ncur;
-} Exec;
+#include "exec.h"
 
 static int64_t sem_row_base(Exec *ex, const Expr *e, size_t n)
 {
@@ -35,15 +26,6 @@ static int64_t sem_row_base(Exec *ex, const Expr *e, size_t n)
 }
 
 /* ---- key tables: hash maps from a tuple of values to a dense id ---- */
-
-typedef struct KeyTable {
-    int nk;                  /* values per key */
-    size_t n, cap;           /* ids used; slots */
-    int64_t *slots;          /* id or -1 */
-    uint64_t *hashes;        /* per id */
-    Value *keys;             /* n * nk, owned */
-    size_t keycap;
-} KeyTable;
 
 static void kt_init(KeyTable *kt, int nk)
 {
@@ -509,46 +491,6 @@ Value exec_const(Expr *e, char **msg)
 
 /* ---- operators ---- */
 
-typedef struct Op Op;
-struct Op {
-    const Plan *p;
-    Exec *ex;
-    Op *child, *right;
-    int (*next)(Op *op, Batch **out);
-    void (*close)(Op *op);
-    /* state, by kind */
-    Reader *reader;
-    Table *mat;              /* materialized output (sort, agg, values, system) */
-    const Table *shared;     /* cache point: the session's stored result */
-    int matpos;
-    int64_t skipped, emitted;
-    KeyTable kt;
-    int kt_on;
-    int phase;               /* union: 0 left, 1 right; join: 0 probing, 1 unmatched right rows */
-    /* join */
-    Table *build;            /* right side, flattened */
-    int64_t *chain;          /* next right row with the same key (-1 ends) */
-    int64_t *head;           /* per key id: first right row */
-    char *rmatched;
-    int *eqk_l, *eqk_r, neqk;   /* equality key columns (left index, right index in right schema) */
-    Expr **resid; int nresid;   /* residual conditions over left ++ right */
-    Writer *writer;
-    size_t written;
-    /* where / select / derive */
-    int (*apply)(Op *op, Batch *in, Batch **out);
-    /* streaming model stages */
-    const Expr **semx; int nsemx;
-    struct Piece *qh, *qt;
-    size_t qrows;
-    int child_done;
-    Batch *carry; size_t carry_pos;
-    int64_t pulled;
-    OpStats ost;
-    /* explain analyze */
-    int (*inner_next)(Op *op, Batch **out);
-    int64_t rows_out;
-    double time_ms;          /* inside next(), children included */
-};
 
 static Op *op_build(Exec *ex, const Plan *p);
 static Table *exec_run(fql_session *s, Plan *p, int analyze, fql_error *err);
@@ -742,18 +684,28 @@ static int take_piece(Op *op, Batch **out)
     return 1;
 }
 
+/* Start the model calls xs[0..n) over the rows of b, counted in op->ost: jobs[i] (NULL on error,
+ * the jobs started before it freed). */
+static int start_jobs(Op *op, const Expr **xs, int n, const Batch *b, SemJob **jobs)
+{
+    for (int i = 0; i < n; i++) {
+        const Expr *e = xs[i];
+        Value **args = eval_args(op->ex, e, b);
+        jobs[i] = args ? semantic_start(op->ex->s, e, args, b->n, sem_row_base(op->ex, e, b->n), &op->ost, op->ex->err) : NULL;
+        if (!jobs[i]) {
+            for (int k = 0; k < i; k++) { semantic_job_free(jobs[k]); jobs[k] = NULL; }
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int start_piece(Op *op, Batch *b)
 {
     struct Piece *pc = xcalloc(1, sizeof *pc);
     pc->b = b;
     pc->jobs = xcalloc((size_t)op->nsemx + 1, sizeof *pc->jobs);
-    for (int i = 0; i < op->nsemx; i++) {
-        const Expr *e = op->semx[i];
-        Value **args = eval_args(op->ex, e, b);
-        if (!args) { piece_free(pc, i); return -1; }
-        pc->jobs[i] = semantic_start(op->ex->s, e, args, b->n, sem_row_base(op->ex, e, b->n), &op->ost, op->ex->err);
-        if (!pc->jobs[i]) { piece_free(pc, i); return -1; }
-    }
+    if (start_jobs(op, op->semx, op->nsemx, b, pc->jobs)) { piece_free(pc, 0); return -1; }
     if (op->qt) op->qt->next = pc; else op->qh = pc;
     op->qt = pc;
     op->qrows += b->n;
@@ -1468,6 +1420,35 @@ static int next_write(Op *op, Batch **out)
     return 0;
 }
 
+Value *exec_eval_op(Op *op, const Expr *e, const Batch *b)
+{
+    const Expr **xs = NULL;
+    int n = 0;
+    collect_semantic(e, &xs, &n);
+    SemJob **jobs = xcalloc((size_t)n + 1, sizeof *jobs);
+    Value *v = NULL;
+    if (!start_jobs(op, xs, n, b, jobs)) {
+        Exec *ex = op->ex;
+        const Expr **sx = ex->cur_x;
+        SemJob **sj = ex->cur_j;
+        int sn = ex->ncur;
+        ex->cur_x = xs;
+        ex->cur_j = jobs;
+        ex->ncur = n;
+        v = eval(ex, e, b);
+        ex->cur_x = sx;
+        ex->cur_j = sj;
+        ex->ncur = sn;
+        for (int i = 0; i < n; i++) semantic_job_free(jobs[i]);
+        if (ex->s && ex->s->state) state_commit(ex->s->state);
+    }
+    free(jobs);
+    free(xs);
+    return v;
+}
+Table *exec_drain(Op *child) { return drain(child); }
+int    exec_next_mat(Op *op, Batch **out) { return next_mat(op, out); }
+
 static Op *op_build(Exec *ex, const Plan *p)
 {
     Op *op = xcalloc(1, sizeof *op);
@@ -1505,6 +1486,9 @@ static Op *op_build(Exec *ex, const Plan *p)
     case P_UNNEST: op->next = next_unnest; break;
     case P_CACHE: op->next = next_cache; break;
     case P_WRITE: op->next = next_write; break;
+    case P_CLUSTER: op->next = cluster_next; break;
+    case P_SIMJOIN: op->next = simjoin_next; break;
+    case P_SEMJOIN: op->next = semjoin_next; break;
     }
     return op;
 }

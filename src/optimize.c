@@ -247,6 +247,16 @@ static Plan *push_conj(Opt *o, Plan *p, Expr *c, int *moved)
         if (r) return r;
         break;
     }
+    case P_SIMJOIN: case P_SEMJOIN: {
+        /* a left row's matches depend on the whole right side (its top K, the prefilter's nearest
+         * rows) but not on the other left rows: a condition on left columns alone goes below */
+        int right = 0;   /* the left's columns keep their positions in the output */
+        for (int k = p->child->schema->n; k < p->schema->n; k++) right |= expr_uses_col(c, k);
+        if (right) break;
+        (*moved)++;
+        p->child = push_conj(o, p->child, c, moved);
+        return p;
+    }
     case P_EXPLODE:
         if (!expr_uses_col(c, p->col) && (!p->with_index || !expr_uses_col(c, p->schema->n - 1))) {
             (*moved)++;
@@ -656,7 +666,7 @@ void plan_estimate(Plan *p)
     if (!p) return;
     plan_estimate(p->child);
     plan_estimate(p->right);
-    double in = p->child ? p->child->est_rows : 0, r = in;
+    double in = p->child ? p->child->est_rows : 0, r = in, requests = -1;
     switch (p->kind) {
     case P_SCAN: r = scan_rows(p); break;
     case P_VALUES: r = p->rows ? (double)p->rows->nrows : 0; break;
@@ -674,6 +684,16 @@ void plan_estimate(Plan *p)
     }
     case P_UNION: r = in + p->right->est_rows; break;
     case P_EXPLODE: r = in * 3; break;
+    case P_SIMJOIN: r = in * (p->right->est_rows < (double)p->k ? p->right->est_rows : (double)p->k); break;
+    case P_SEMJOIN: {
+        /* a request per candidate pair (see exec_simjoin.c for when the prefilter narrows them) */
+        double rr = p->right->est_rows, pairs = in * rr;
+        if (p->prefilter == PREFILTER_EMBED || (p->prefilter == PREFILTER_AUTO && pairs > SEMJOIN_AUTO_PAIRS && p->nexprs == 3))
+            pairs = in * (rr < (double)p->k ? rr : (double)p->k);
+        requests = pairs;
+        r = pairs * expr_selectivity(p->exprs[0]);
+        break;
+    }
     default: break;
     }
     double sent = in;
@@ -684,7 +704,7 @@ void plan_estimate(Plan *p)
     int ns = 0;
     if (p->kind == P_FILTER || p->kind == P_DERIVE || p->kind == P_PROJECT)
         for (int i = 0; i < p->nexprs; i++) ns += count_semantic(p->exprs[i]);
-    p->est_requests = ns ? sent * ns : 0;
+    p->est_requests = requests >= 0 ? requests : ns ? sent * ns : 0;
     p->est_rows = r;
 }
 
@@ -749,6 +769,8 @@ static void fingerprint(Buf *b, fql_session *s, const Plan *p)
     for (int i = 0; i < p->neq; i++) buf_printf(b, "eq%d=%d,", p->eq_left[i], p->eq_right[i]);
     buf_printf(b, "L%lld,%lld J%d U%d X%d,%d,%d M%d F%d ", (long long)p->limit, (long long)p->offset, p->jointype, p->all, p->col,
                p->outer, p->with_index, p->mode, (int)p->format);
+    if (p->kind == P_CLUSTER || p->kind == P_SIMJOIN || p->kind == P_SEMJOIN)
+        buf_printf(b, "k%lld s%lld i%lld m%d p%d ", (long long)p->k, (long long)p->seed, (long long)p->max_iter, p->metric, p->prefilter);
     if (p->path) buf_printf(b, "path:%s ", p->path);
     if (p->kind == P_SCAN) {
         buf_printf(b, "h%d d%d q%d ", p->ropts.header, p->ropts.delimiter, p->ropts.quote);

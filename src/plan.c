@@ -309,6 +309,35 @@ void plan_explain(Buf *b, const Plan *p, int depth)
         buf_printf(b, "write %s(\"%s\")", fmts[p->format], p->path);
         break;
     }
+    case P_CLUSTER:
+        buf_puts(b, "cluster by ");
+        expr_explain(b, p->exprs[0], in);
+        buf_printf(b, " into %lld as %s", (long long)p->k, p->schema->names[in->n]);
+        if (p->schema->n > in->n + 1) buf_printf(b, " centroid as %s", p->schema->names[in->n + 1]);
+        buf_printf(b, " seed: %lld, max_iter: %lld", (long long)p->seed, (long long)p->max_iter);
+        break;
+    case P_SIMJOIN: {
+        static const char *const metrics[] = { "cosine", "dot", "l2" };
+        buf_puts(b, "sim join on ");
+        expr_explain(b, p->exprs[0], in);
+        buf_puts(b, " ~ ");
+        expr_explain(b, p->exprs[1], p->right->schema);
+        buf_printf(b, " top %lld metric %s as %s", (long long)p->k, metrics[p->metric], p->schema->names[p->schema->n - 1]);
+        break;
+    }
+    case P_SEMJOIN: {
+        const Expr *m = expr_arg(p->exprs[0], "model");
+        buf_puts(b, "semantic join on ");
+        Value t = v_cstring(p->path);
+        value_to_json(b, t);
+        value_free(t);
+        if (m && m->kind == E_LIT && m->lit.kind == V_STRING) buf_printf(b, " model %s", v_str(m->lit));
+        if (p->prefilter == PREFILTER_OFF) buf_puts(b, " prefilter: off");
+        else if (p->nexprs < 3) buf_puts(b, " prefilter: none (no embedding model, or the template names one side only)");
+        else if (p->prefilter == PREFILTER_EMBED) buf_printf(b, " prefilter: embed top %lld", (long long)p->k);
+        else buf_printf(b, " prefilter: auto (embed top %lld above %d pairs)", (long long)p->k, SEMJOIN_AUTO_PAIRS);
+        break;
+    }
     }
     if (p->est_rows >= 0) {
         buf_printf(b, "  [~%.0f row%s", p->est_rows, p->est_rows >= 0.5 && p->est_rows < 1.5 ? "" : "s");

@@ -77,8 +77,21 @@ typedef enum PlanKind {
     P_EXPLODE,    /* child; col; outer; index column appended when with_index */
     P_UNNEST,     /* child; col: struct column replaced by its fields */
     P_CACHE,      /* child (materialized once per statement for now) */
-    P_WRITE       /* child; path, format, mode */
+    P_WRITE,      /* child; path, format, mode */
+    P_CLUSTER,    /* child; exprs[0] the vector; k clusters, seed, max_iter; output = input ++ label
+                     [++ centroid] */
+    P_SIMJOIN,    /* child (left), right; exprs[0] the left vector over the left's columns, exprs[1] the
+                     right vector over the right's; k: top K; metric; output = left ++ right ++ score */
+    P_SEMJOIN     /* child (left), right; path: the template; exprs[0] the predicate over left ++ right;
+                     prefilter; k: its top K; exprs[1], exprs[2] (when present): the embeddings of the
+                     left and right texts (over each side's columns); output = left ++ right */
 } PlanKind;
+
+/* sim join metrics, and the semantic join's prefilter */
+enum { METRIC_COSINE, METRIC_DOT, METRIC_L2 };
+enum { PREFILTER_AUTO, PREFILTER_OFF, PREFILTER_EMBED };
+/* prefilter auto: a semantic join of more candidate pairs than this narrows them by embeddings */
+#define SEMJOIN_AUTO_PAIRS 10000
 
 typedef struct AggCall {
     const AggDef *def;
@@ -104,7 +117,7 @@ struct Plan {
     int *eq_left, *eq_right, neq;
     int all;                 /* P_UNION */
     int col, outer, with_index;  /* P_EXPLODE / P_UNNEST */
-    char *path;              /* P_SCAN / P_WRITE / P_SYSTEM name */
+    char *path;              /* P_SCAN / P_WRITE / P_SYSTEM name / P_SEMJOIN template */
     ReadOptions ropts;       /* P_SCAN (ropts.schema owned via scan_schema) */
     Schema *scan_schema;     /* explicit schema for P_SCAN, owned */
     FileFormat format;       /* P_SCAN / P_WRITE */
@@ -116,6 +129,9 @@ struct Plan {
     char *note;              /* what the optimizer did here, for explain */
     double est_rows, est_requests;   /* estimates for explain (< 0: not estimated) */
     char *analysis;          /* explain analyze: what the operator did */
+    int64_t k;               /* P_CLUSTER: clusters; P_SIMJOIN, P_SEMJOIN: top K per left row */
+    int64_t seed, max_iter;  /* P_CLUSTER */
+    int metric, prefilter;   /* P_SIMJOIN: METRIC_*; P_SEMJOIN: PREFILTER_* */
     const Src *src; int pos; /* where the stage was written */
 };
 

@@ -266,7 +266,7 @@ Table *system_table(fql_session *s, const char *name)
         static const char *const cols[] = { "query_id", "statement", "started_at", "model", "provider", "model_name", "operator",
             "rows", "requests", "cache_hits", "retries", "rate_limited", "failures", "input_tokens", "cached_input_tokens",
             "output_tokens", "reasoning_tokens", "cost_usd", "latency_ms", "latency_p95_ms", "execution_time_ms", NULL };
-        return system_from_state(s, name, metric_schema(cols, "istsssiiiiiiiiiiiffff"));
+        return system_from_state(s, name, metric_schema(cols, "istssssiiiiiiiiiiffff"));
     }
     if (!strcmp(name, "system.lm_calls")) {
         static const char *const cols[] = { "query_id", "call_id", "started_at", "model", "provider", "model_name", "operator",

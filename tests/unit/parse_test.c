@@ -364,6 +364,10 @@ static void t_stages(void)
             "      SEMJOIN \"{{left.a}} ~ {{right.b}}\"\n        SRC_NAME u\n        NAMED model\n          FIELD cost\n            IDENT fast\n"
             "      SEMJOIN \"x\"\n        SRC_NAME v\n"
             "      SEMJOIN \"y\"\n        SRC_NAME w\n        NAMED model\n          IDENT m\n        NAMED prefilter\n          FLOAT 0.5\n");
+    DUMP_IS("from t | semantic join u on \"{{a}} {{b}}\" prefilter: embed top 5, model fast",
+            "PROGRAM\n  RUN\n    PIPELINE\n      SRC_NAME t\n"
+            "      SEMJOIN \"{{a}} {{b}}\"\n        SRC_NAME u\n        NAMED prefilter\n          CALL embed\n            INT 5\n"
+            "        NAMED model\n          IDENT fast\n");
     DUMP_IS("from t | sim join u on embed(a) ~ b top 5 metric cosine as score | sim join v on x ~ y",
             "PROGRAM\n  RUN\n    PIPELINE\n      SRC_NAME t\n"
             "      SIMJOIN top 5 metric cosine as score\n        SRC_NAME u\n        CALL embed\n          IDENT a\n        IDENT b\n"

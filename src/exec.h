@@ -1,0 +1,101 @@
+/* exec.h: the executor's insides, shared by exec.c and the operators that live in their own files
+ * (exec_cluster.c: cluster; exec_simjoin.c: sim join and semantic join).
+ *
+ * An operator (Op) is built from a Plan node; next() returns 1 with a new batch (the caller owns
+ * it), 0 at the end, or -1 after filling ex->err. An operator in another file keeps its state in
+ * op->priv and frees it in op->close.
+ */
+#ifndef FQL_EXEC_H
+#define FQL_EXEC_H
+
+#include "session.h"
+#include "models.h"
+
+typedef struct Exec {
+    fql_session *s;
+    fql_error *err;
+    int64_t now_us;
+    /* rows seen so far by each semantic expression (row numbers in system.lm_errors) */
+    const Expr *sem_expr[16]; int64_t sem_rows[16]; int nsem;
+    /* the piece being evaluated by a streaming stage: its started model calls */
+    const Expr **cur_x; SemJob **cur_j; int ncur;
+} Exec;
+
+/* a hash map from a tuple of values to a dense id (exec.c) */
+typedef struct KeyTable {
+    int nk;                  /* values per key */
+    size_t n, cap;           /* ids used; slots */
+    int64_t *slots;          /* id or -1 */
+    uint64_t *hashes;        /* per id */
+    Value *keys;             /* n * nk, owned */
+    size_t keycap;
+} KeyTable;
+
+typedef struct Op Op;
+struct Op {
+    const Plan *p;
+    Exec *ex;
+    Op *child, *right;
+    int (*next)(Op *op, Batch **out);
+    void (*close)(Op *op);
+    /* state, by kind */
+    Reader *reader;
+    Table *mat;              /* materialized output (sort, agg, values, system) */
+    const Table *shared;     /* cache point: the session's stored result */
+    int matpos;
+    int64_t skipped, emitted;
+    KeyTable kt;
+    int kt_on;
+    int phase;               /* union: 0 left, 1 right; join: 0 probing, 1 unmatched right rows */
+    /* join */
+    Table *build;            /* right side, flattened */
+    int64_t *chain;          /* next right row with the same key (-1 ends) */
+    int64_t *head;           /* per key id: first right row */
+    char *rmatched;
+    int *eqk_l, *eqk_r, neqk;   /* equality key columns (left index, right index in right schema) */
+    Expr **resid; int nresid;   /* residual conditions over left ++ right */
+    Writer *writer;
+    size_t written;
+    /* where / select / derive */
+    int (*apply)(Op *op, Batch *in, Batch **out);
+    /* streaming model stages */
+    const Expr **semx; int nsemx;
+    struct Piece *qh, *qt;
+    size_t qrows;
+    int child_done;
+    Batch *carry; size_t carry_pos;
+    int64_t pulled;
+    OpStats ost;
+    /* explain analyze */
+    int (*inner_next)(Op *op, Batch **out);
+    int64_t rows_out;
+    double time_ms;          /* inside next(), children included */
+    void *priv;              /* the state of an operator defined in another file (freed by its close) */
+};
+
+/* Evaluate e over the rows of b for op: one Value per row (caller frees), or NULL with the error
+ * set. Its model calls are counted in op->ost (explain analyze). */
+Value *exec_eval_op(Op *op, const Expr *e, const Batch *b);
+/* Every batch of child in one table (caller frees), or NULL with the error set. */
+Table *exec_drain(Op *child);
+/* Emit op->mat batch by batch (a next() for operators that materialize their output). */
+int    exec_next_mat(Op *op, Batch **out);
+
+/* Vectors read from a column (exec_cluster.c): x[i * dim + d] for the rows with ok[i]; a null
+ * value or an empty list is not ok; norm[i] is the Euclidean length. */
+typedef struct VecSet { size_t n; int dim; double *x, *norm; unsigned char *ok; } VecSet;
+/* Read n values (lists of numbers, or null) into vs. Every vector must have *dim dimensions (0:
+ * the first one sets it). Returns 0, or -1 with ex->err naming the row: "WHAT N: ...", N being
+ * first_row + i + 1. */
+int    vecset_read(VecSet *vs, Exec *ex, const Plan *p, const Value *v, size_t n, int *dim, const char *what, int64_t first_row);
+void   vecset_free(VecSet *vs);
+/* Evaluate e over the rows of b (a batch of rows at a time) and read the vectors it gives. */
+int    vecset_eval(VecSet *vs, Op *op, const Expr *e, const Batch *b, int *dim, const char *what, int64_t first_row);
+
+/* cluster by (exec_cluster.c) */
+int    cluster_next(Op *op, Batch **out);
+/* sim join and semantic join (exec_simjoin.c) */
+int    simjoin_next(Op *op, Batch **out);
+int    semjoin_next(Op *op, Batch **out);
+
+#endif
