@@ -1277,11 +1277,12 @@ static Plan *bind_reader(Binder *b, const Node *n)
         else errn(b, n, "unknown source '%s' (sources: csv, tsv, json, jsonl, parquet, docs, pdf_metadata, a let name, values [...])", n->str);
         return NULL;
     }
-    if (f == FMT_PARQUET) { errn(b, n, "parquet() is not available in this build yet (use csv, tsv, json or jsonl)"); return NULL; }
     static const char *const params[] = { "path", "header", "delimiter", "quote", "schema", "sample_rows" };
     int total = 0;
     const Node **args = map_args(b, n, params, 6, 1, 0, &total);
     if (!args) return NULL;
+    for (int k = 1; k < 6 && f == FMT_PARQUET; k++)
+        if (args[k]) { errn(b, args[k], "parquet() takes only a path (%s: is for csv/tsv/json; a Parquet file carries its own types)", params[k]); free(args); return NULL; }
     Plan *p = plan_new(P_SCAN, NULL, n);
     read_options_init(&p->ropts, f);
     p->format = f;

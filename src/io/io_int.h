@@ -17,6 +17,7 @@ struct Reader {
 /* Format openers: paths[npaths] are consumed (each string and the array). */
 Reader *csv_reader_open(char **paths, int npaths, const ReadOptions *o, fql_error *err);
 Reader *json_reader_open(char **paths, int npaths, const ReadOptions *o, fql_error *err);
+Reader *parquet_reader_open(char **paths, int npaths, const ReadOptions *o, fql_error *err);
 
 /* The header names of a CSV/TSV file (quote '"'). Returns 0 (n = 0 for an empty file), -1 on error. */
 int csv_read_header(const char *path, char delim, char ***names, int *n, fql_error *err);
