@@ -3,6 +3,7 @@
 //   node compat.mjs polars-write DIR      files written by Polars, one per codec
 //   node compat.mjs duckdb-read FILE      column types, then one JSON line per row, as DuckDB reads FILE
 //   node compat.mjs polars-read FILE      the same as Polars reads it
+//   node compat.mjs same A B              DuckDB compares two files' rows: "same N" or how they differ
 import { DuckDBInstance } from '@duckdb/node-api';
 
 const [cmd, arg] = process.argv.slice(2);
@@ -70,6 +71,14 @@ if (cmd === 'duckdb-write') {
   const df = pl.readParquet(arg);
   console.log(df.columns.map((c) => `${c} ${df.getColumn(c).dtype}`).join(', '));
   for (const r of df.toRecords()) console.log(JSON.stringify(Object.fromEntries(Object.entries(r).map(([k, v]) => [k, show(v)]))));
+} else if (cmd === 'same') {
+  const con = await duckdb();
+  const b = process.argv[4];
+  const q = async (sql) => Number((await con.runAndReadAll(sql)).getRows()[0][0]);
+  const n = await q(`SELECT count(*) FROM read_parquet(${lit(arg)})`);
+  const onlyA = await q(`SELECT count(*) FROM (FROM read_parquet(${lit(arg)}) EXCEPT ALL FROM read_parquet(${lit(b)}))`);
+  const onlyB = await q(`SELECT count(*) FROM (FROM read_parquet(${lit(b)}) EXCEPT ALL FROM read_parquet(${lit(arg)}))`);
+  console.log(onlyA || onlyB ? `differ: ${onlyA} rows only in the first, ${onlyB} only in the second` : `same ${n}`);
 } else {
   console.error('usage: node compat.mjs duckdb-write|polars-write DIR | duckdb-read|polars-read FILE');
   process.exit(2);
