@@ -229,11 +229,12 @@ static const char *build_tree(PqNode *elems, int nelems, int *at, PqNode *out, i
     if (depth > MAX_SCHEMA_DEPTH) return "the schema is nested too deeply";
     *out = elems[(*at)++];
     int nk = out->nkids;
+    out->nkids = 0;                  /* counts the children built so far, for node_free */
+    out->kids = NULL;
     if (nk < 0 || nk > nelems - *at) return "the schema has fewer elements than its groups claim";
     if (nk == 0 && depth > 0 && (out->phys < PQ_BOOLEAN || out->phys > PQ_FIXED)) return "a schema leaf has no valid physical type";
     if (out->repetition < PQ_REQUIRED || out->repetition > PQ_REPEATED) return "a schema element has an invalid repetition";
     out->kids = nk ? xcalloc((size_t)nk, sizeof *out->kids) : NULL;
-    out->nkids = 0;
     for (int i = 0; i < nk; i++) {
         const char *why = build_tree(elems, nelems, at, &out->kids[i], depth + 1);
         out->nkids++;
@@ -934,6 +935,7 @@ static const char *add_entries(Leaf *lf, const PqNode *n, const PageHeader *h, c
 {
     size_t count = (size_t)h->num_values;
     if (lf->n + count > PQ_MAX_ENTRIES) return "a column chunk holds more values than fql reads in one row group";
+    if (count == 0) return NULL;
     if (lf->n + count > lf->cap) {
         size_t cap = lf->cap ? lf->cap : 1024;
         while (cap < lf->n + count) cap *= 2;
