@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # bench/parquet/run.sh BUILD_DIR: write and read Parquet with 3 million rows, each as a whole
 # process, in fql and DuckDB (node API). Prints a table: tool, task, seconds (best of BENCH_RUNS),
-# peak RSS (MB), time ratio vs fql.
+# CPU seconds (user + system) of that run, peak RSS (MB), time ratio vs fql. On a shared machine
+# the CPU seconds say more than the wall time (DuckDB uses several threads: its CPU time can
+# exceed its wall time).
 #   write    CSV -> Parquet (zstd), every column
 #   read     Parquet -> filter (amount > 500 and region == "eu") -> count (DuckDB reads only the
 #            two columns it needs; fql reads every column)
@@ -36,17 +38,18 @@ fi
 # measure NAME TASK CMD...: best wall time and the peak RSS of that run, appended to $DIR/results
 measure() {
   local tool=$1 task=$2; shift 2
-  local best="" rss="" t r
+  local best="" rss="" cpu="" t r c
   for ((i = 0; i < RUNS; i++)); do
     if ! /usr/bin/time -v -o "$DIR/time.txt" "$@" >"$DIR/stdout-$tool-$task.txt" 2>"$DIR/stderr.txt"; then
       echo "bench: $tool $task failed:" >&2; tail -5 "$DIR/stderr.txt" >&2
-      echo "$tool $task - -" >>"$DIR/results"; return
+      echo "$tool $task - - -" >>"$DIR/results"; return
     fi
     t=$(awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, p, ":"); s = 0; for (k = 1; k <= n; k++) s = s * 60 + p[k]; print s }' "$DIR/time.txt")
     r=$(awk -F': ' '/Maximum resident set size/ { printf "%.0f", $2 / 1024 }' "$DIR/time.txt")
-    if [[ -z $best ]] || awk -v a="$t" -v b="$best" 'BEGIN { exit !(a < b) }'; then best=$t; rss=$r; fi
+    c=$(awk -F': ' '/User time|System time/ { s += $2 } END { printf "%.2f", s }' "$DIR/time.txt")
+    if [[ -z $best ]] || awk -v a="$t" -v b="$best" 'BEGIN { exit !(a < b) }'; then best=$t; rss=$r; cpu=$c; fi
   done
-  echo "$tool $task $best $rss" >>"$DIR/results"
+  echo "$tool $task $best $cpu $rss" >>"$DIR/results"
 }
 
 : >"$DIR/results"
@@ -62,11 +65,11 @@ fqln=$(tail -1 "$DIR/stdout-fql-read.txt"); duckn=$(tail -1 "$DIR/stdout-duckdb-
 [[ $fqln == "$duckn" ]] || echo "bench: the read counts differ: fql $fqln, duckdb $duckn" >&2
 echo "data: $DATA ($ROWS rows); parquet sizes: fql $(( $(stat -c %s "$PQ") / 1000000 )) MB, duckdb $(( $(stat -c %s "$DIR/duckdb.parquet") / 1000000 )) MB; best of $RUNS runs; read count: fql=$fqln duckdb=$duckn"
 awk '
-  { tool[NR] = $1; task[NR] = $2; sec[NR] = $3; rss[NR] = $4; if ($1 == "fql") base[$2] = $3 }
+  { tool[NR] = $1; task[NR] = $2; sec[NR] = $3; cpu[NR] = $4; rss[NR] = $5; if ($1 == "fql") base[$2] = $3 }
   END {
-    printf "%-8s %-8s %8s %13s %12s\n", "tool", "task", "seconds", "peak RSS MB", "time vs fql"
+    printf "%-8s %-8s %8s %8s %13s %12s\n", "tool", "task", "seconds", "cpu s", "peak RSS MB", "time vs fql"
     for (i = 1; i <= NR; i++) {
       ratio = (sec[i] != "-" && base[task[i]] > 0) ? sprintf("%.2fx", sec[i] / base[task[i]]) : "-"
-      printf "%-8s %-8s %8s %13s %12s\n", tool[i], task[i], sec[i], rss[i], ratio
+      printf "%-8s %-8s %8s %8s %13s %12s\n", tool[i], task[i], sec[i], cpu[i], rss[i], ratio
     }
   }' "$DIR/results"
