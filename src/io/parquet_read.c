@@ -537,6 +537,7 @@ static PqFile *pqfile_open(const char *path, Schema **schema, fql_error *err)
     const char *why = parse_footer(pf, &in, &rt);
     free(meta);
     if (!why && rt->kind != TY_STRUCT) why = "the schema root is not a group";
+    if (!why && pf->nleaves == 0) why = "the file has no columns";
     if (!why)
         for (int g = 0; g < pf->nrg && !why; g++) {
             if (pf->rgs[g].num_rows < 0) why = "a row group has a negative row count";
@@ -738,7 +739,8 @@ static Value fixed_value(const PqNode *n, const uint8_t *p, int width, const cha
     case PQ_DOUBLE: { double d; uint64_t u = rd64(p); memcpy(&d, &u, 8); return v_float(d); }
     case PQ_INT96: {
         int64_t nanos = (int64_t)rd64(p), day = (int32_t)rd32(p + 8);
-        return v_timestamp((day - 2440588) * 86400000000LL + floor_div(nanos, 1000));
+        /* unsigned arithmetic: a hostile day must not overflow */
+        return v_timestamp((int64_t)((uint64_t)(day - 2440588) * 86400000000ULL + (uint64_t)floor_div(nanos, 1000)));
     }
     default: return bytes_value(n, p, (size_t)width, bad);
     }

@@ -241,7 +241,7 @@ static Value leaf_value(const WNode *n, Value v)
 {
     switch (n->tk) {
     case TY_BOOL: return v.kind == V_BOOL ? v : v_null();
-    case TY_INT: return v.kind == V_INT ? v : v.kind == V_FLOAT ? v_int((int64_t)v.u.f) : v_null();
+    case TY_INT: return v.kind == V_INT ? v : v_null();
     case TY_FLOAT: return v.kind == V_FLOAT ? v : v.kind == V_INT ? v_float((double)v.u.i) : v_null();
     case TY_DATE: return v.kind == V_DATE ? v : v_null();
     case TY_TIMESTAMP: return v.kind == V_TIMESTAMP ? v : v_null();

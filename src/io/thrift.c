@@ -36,8 +36,9 @@ int thrift_field(ThriftIn *in, int *last, int *id)
     int type = c & 0x0f;
     if (type == TT_STOP) return TT_STOP;
     int delta = c >> 4;
-    *id = delta ? *last + delta : (int)thrift_int(in);
-    *last = *id;
+    int64_t v = delta ? (int64_t)*last + delta : thrift_int(in);
+    if (v < -32768 || v > 32767) { fail(in, "metadata holds a field id out of range"); return TT_STOP; }
+    *id = *last = (int)v;
     if (type > TT_STRUCT) { fail(in, "metadata holds an unknown field type"); return TT_STOP; }
     return type;
 }
