@@ -36,7 +36,7 @@
 /* How a leaf's stored values become FQL values. */
 typedef enum Conv {
     CV_BOOL, CV_INT, CV_FLOAT, CV_DATE, CV_TS_MILLIS, CV_TS_MICROS, CV_TS_NANOS, CV_INT96,
-    CV_DECIMAL, CV_STRING, CV_JSON, CV_UUID, CV_FLOAT16, CV_UINT32
+    CV_DECIMAL, CV_STRING, CV_JSON, CV_UUID, CV_FLOAT16, CV_UINT32, CV_TIME_MILLIS, CV_TIME_MICROS, CV_TIME_NANOS
 } Conv;
 
 typedef enum Shape { SH_LEAF, SH_STRUCT, SH_LIST } Shape;
@@ -251,6 +251,7 @@ static Conv leaf_conv(const PqNode *n, const char **why)
     case PQ_BOOLEAN: return CV_BOOL;
     case PQ_INT32:
         if (lt == LT_DATE || ct == CT_DATE) return CV_DATE;
+        if (lt == LT_TIME || ct == CT_TIME_MILLIS) return CV_TIME_MILLIS;
         if (lt == LT_DECIMAL || ct == CT_DECIMAL) return CV_DECIMAL;
         if (ct == 13) return CV_UINT32;                        /* UINT_32 */
         return CV_INT;
@@ -258,6 +259,8 @@ static Conv leaf_conv(const PqNode *n, const char **why)
         if (lt == LT_TIMESTAMP) return n->time_unit == TU_MILLIS ? CV_TS_MILLIS : n->time_unit == TU_NANOS ? CV_TS_NANOS : CV_TS_MICROS;
         if (ct == CT_TIMESTAMP_MILLIS) return CV_TS_MILLIS;
         if (ct == CT_TIMESTAMP_MICROS) return CV_TS_MICROS;
+        if (lt == LT_TIME) return n->time_unit == TU_NANOS ? CV_TIME_NANOS : CV_TIME_MICROS;
+        if (ct == CT_TIME_MICROS) return CV_TIME_MICROS;
         if (lt == LT_DECIMAL || ct == CT_DECIMAL) return CV_DECIMAL;
         return CV_INT;
     case PQ_INT96: return CV_INT96;
@@ -286,7 +289,7 @@ static Type *conv_type(Conv c)
     case CV_DATE: return type_date();
     case CV_TS_MILLIS: case CV_TS_MICROS: case CV_TS_NANOS: case CV_INT96: return type_timestamp();
     case CV_JSON: return type_json();
-    case CV_STRING: case CV_UUID: return type_string();
+    case CV_STRING: case CV_UUID: case CV_TIME_MILLIS: case CV_TIME_MICROS: case CV_TIME_NANOS: return type_string();
     }
     return type_string();
 }
@@ -671,9 +674,25 @@ static double half_to_double(uint16_t h)
 
 static int64_t floor_div(int64_t a, int64_t b) { return a / b - (a % b != 0 && (a < 0) != (b < 0)); }
 
+/* A time of day as text, HH:MM:SS[.ffffff] (fql has no time type). */
+static Value time_value(int64_t us)
+{
+    if (us < 0 || us >= 86400000000LL) return v_null();
+    Buf b;
+    buf_init(&b);
+    buf_printf(&b, "%02d:%02d:%02d", (int)(us / 3600000000LL), (int)(us / 60000000 % 60), (int)(us / 1000000 % 60));
+    if (us % 1000000) buf_printf(&b, ".%06d", (int)(us % 1000000));
+    Value v = v_string(b.data, b.len);
+    buf_free(&b);
+    return v;
+}
+
 static Value int_value(const PqNode *n, int64_t x)
 {
     switch (n->conv) {
+    case CV_TIME_MILLIS: return time_value(x < INT64_MAX / 1000 && x > INT64_MIN / 1000 ? x * 1000 : -1);
+    case CV_TIME_MICROS: return time_value(x);
+    case CV_TIME_NANOS: return time_value(floor_div(x, 1000));
     case CV_DATE: return v_date(x);
     case CV_TS_MILLIS: return v_timestamp((int64_t)((uint64_t)x * 1000));
     case CV_TS_MICROS: return v_timestamp(x);

@@ -42,6 +42,12 @@ function show(x) {
 
 if (cmd === 'duckdb-write') {
   const con = await duckdb();
+  // the other types DuckDB writes: maps, UUID, unsigned, TIME, TIMESTAMPTZ, FLOAT, wide DECIMAL, ENUM, BLOB
+  await con.run(`COPY (SELECT MAP {'a': 1, 'b': 2} AS m, uuid '12345678-1234-5678-1234-567812345678' AS u,
+      255::UTINYINT AS ut, 4000000000::UINTEGER AS ui, 'x'::BLOB AS bl, TIME '10:11:12.5' AS tm,
+      TIMESTAMPTZ '2024-01-01 00:00:00+00' AS tz, 1.5::FLOAT AS fl, 12345678901234567890.5::DECIMAL(38,2) AS big,
+      'hello'::ENUM('hello', 'world') AS en, [[1, 2], [3]] AS ll, NULL::INTEGER AS nul)
+    TO ${lit(`${arg}/duckdb-types.parquet`)} (FORMAT parquet)`);
   for (const codec of ['uncompressed', 'snappy', 'zstd', 'gzip'])
     for (const v of ['V1', 'V2'])
       await con.run(`COPY (${QUERY}) TO ${lit(`${arg}/duckdb-${codec}-${v}.parquet`)}

@@ -44,6 +44,9 @@ for codec in uncompressed snappy zstd gzip; do
   done
 done
 
+check "read duckdb-types.parquet" '{"m": [{"key":"a","value":1},{"key":"b","value":2}], "u": "12345678-1234-5678-1234-567812345678", "ut": 255, "ui": 4000000000, "bl": "x", "tm": "10:11:12.500000", "tz": "2024-01-01 00:00:00", "fl": 1.5, "big": 1.2345678901234567e+19, "en": "hello", "ll": [[1,2],[3]], "nul": null}' \
+  "$("$FQL" --format jsonl -c 'from parquet("duckdb-types.parquet")' 2>&1)"
+
 expect_polars='{"id": 0, "name": "a", "amount": 1.5, "flag": true, "l": [1,2], "day": "2022-01-08", "ts": "1970-01-01 00:00:00"}
 {"id": 1, "name": null, "amount": null, "flag": false, "l": [], "day": "2022-01-08", "ts": "1970-01-01 00:00:01"}
 {"id": 2, "name": "c", "amount": -2.25, "flag": null, "l": null, "day": "2022-01-08", "ts": "1970-01-01 00:00:02"}
