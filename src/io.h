@@ -58,6 +58,10 @@ typedef struct PrintOptions { FileFormat format; int max_width; int term_width; 
 void print_options_init(PrintOptions *o);
 void print_table(FILE *out, const Table *t, const PrintOptions *o);
 
+/* The rows of a Parquet file as its footer counts them (for the optimizer's estimates), or -1 when
+ * it cannot be read. */
+double parquet_file_rows(const char *path);
+
 /* Glob expansion shared by readers: sorted matches of pattern (supports **). Returns count, fills
  * *paths (caller frees each and the array). A pattern without wildcards is returned as-is if the
  * file exists. */

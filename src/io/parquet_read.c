@@ -1253,3 +1253,17 @@ Reader *parquet_reader_open(char **paths, int npaths, const ReadOptions *o, fql_
     r->leaves = xcalloc((size_t)pf->nleaves + 1, sizeof *r->leaves);
     return &r->base;
 }
+
+double parquet_file_rows(const char *path)
+{
+    fql_error err;
+    memset(&err, 0, sizeof err);
+    Schema *s = NULL;
+    PqFile *pf = pqfile_open(path, &s, &err);
+    if (!pf) return -1;
+    double rows = 0;
+    for (int g = 0; g < pf->nrg; g++) rows += (double)pf->rgs[g].num_rows;
+    schema_free(s);
+    pqfile_free(pf);
+    return rows;
+}
