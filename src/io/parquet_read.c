@@ -312,6 +312,17 @@ static Type *struct_of_kids(PqFile *pf, PqNode *n, const char *prefix, const cha
 
 /* Decide each node's shape and levels, number the leaves, and return its FQL type (new reference),
  * or NULL with *why set. */
+/* Register n as the next leaf (column chunk order); path is consumed. Returns its FQL type. */
+static Type *add_leaf(PqFile *pf, PqNode *n, char *path, const char **why)
+{
+    n->shape = SH_LEAF;
+    n->conv = leaf_conv(n, why);
+    n->dotted = path;
+    pf->leaves = xrealloc(pf->leaves, (size_t)(pf->nleaves + 1) * sizeof *pf->leaves);
+    pf->leaves[pf->nleaves++] = n;
+    return *why ? NULL : conv_type(n->conv);
+}
+
 static Type *shape_node(PqFile *pf, PqNode *n, int def, int rep, const char *prefix, const char **why)
 {
     n->def = def + (n->repetition != PQ_REQUIRED);
@@ -322,61 +333,44 @@ static Type *shape_node(PqFile *pf, PqNode *n, int def, int rep, const char *pre
     int is_list = n->logical == LT_LIST || n->converted == CT_LIST;
     int is_map = n->logical == LT_MAP || n->converted == CT_MAP || n->converted == CT_MAP_KEY_VALUE;
     if (n->nkids == 0 && n != &pf->root) {
-        n->shape = SH_LEAF;
-        n->conv = leaf_conv(n, why);
-        n->dotted = path;
+        t = add_leaf(pf, n, path, why);
         path = NULL;
-        pf->leaves = xrealloc(pf->leaves, (size_t)(pf->nleaves + 1) * sizeof *pf->leaves);
-        pf->leaves[pf->nleaves++] = n;
-        t = *why ? NULL : conv_type(n->conv);
     } else if ((is_list || is_map) && n->nkids == 1 && n->kids[0].repetition == PQ_REPEATED && n->repetition != PQ_REPEATED) {
         PqNode *r = &n->kids[0];
+        char *rp = xasprintf("%s.%s", path, r->name);
+        size_t nl = strlen(n->name);
         n->shape = SH_LIST;
         n->repeated = r;
-        /* The element: the repeated group itself when it holds several fields (a map's key/value,
-         * or a legacy 2-level list of structs), else its single child (the 3-level list). */
-        int self = is_map || r->nkids != 1 || !strcmp(r->name, "array") ||
-                   (strlen(r->name) == strlen(n->name) + 6 && !strncmp(r->name, n->name, strlen(n->name)) &&
-                    !strcmp(r->name + strlen(n->name), "_tuple"));
         r->def = n->def + 1;
         r->rep = n->rep + 1;
         r->leaf0 = pf->nleaves;
-        if (self) {
-            n->elem = r;
-            r->repetition = PQ_REPEATED;
-            Type *et = NULL;
-            /* shape r's children as a struct (or r itself as a leaf) */
-            if (r->nkids == 0) {
-                char *rp = xasprintf("%s.%s", path, r->name);
-                r->shape = SH_LEAF;
-                r->conv = leaf_conv(r, why);
-                r->dotted = rp;
-                pf->leaves = xrealloc(pf->leaves, (size_t)(pf->nleaves + 1) * sizeof *pf->leaves);
-                pf->leaves[pf->nleaves++] = r;
-                if (!*why) et = conv_type(r->conv);
-            } else {
-                r->shape = SH_STRUCT;
-                char *rp = xasprintf("%s.%s", path, r->name);
-                et = struct_of_kids(pf, r, rp, why);
-                free(rp);
-            }
-            if (et) t = type_list(et);
-        } else {
+        /* The element: the repeated node itself when it holds several fields (a map's key/value,
+         * or a legacy 2-level list), else its single child (the 3-level list). */
+        int self = is_map || r->nkids != 1 || !strcmp(r->name, "array") ||
+                   (strlen(r->name) == nl + 6 && !strncmp(r->name, n->name, nl) && !strcmp(r->name + nl, "_tuple"));
+        Type *et;
+        if (!self) {
             r->shape = SH_STRUCT;
-            char *rp = xasprintf("%s.%s", path, r->name);
             n->elem = &r->kids[0];
-            Type *et = shape_node(pf, n->elem, r->def, r->rep, rp, why);
-            free(rp);
-            if (et) t = type_list(et);
+            et = shape_node(pf, n->elem, r->def, r->rep, rp, why);
+        } else if (r->nkids == 0) {
+            n->elem = r;
+            et = add_leaf(pf, r, rp, why);
+            rp = NULL;
+        } else {
+            n->elem = r;
+            r->shape = SH_STRUCT;
+            et = struct_of_kids(pf, r, rp, why);
         }
+        free(rp);
+        if (et) t = type_list(et);
         r->nleaves = pf->nleaves - r->leaf0;
     } else {
         n->shape = SH_STRUCT;
         t = struct_of_kids(pf, n, n == &pf->root ? NULL : path, why);
-        /* an unannotated repeated group is a list of structs */
-        if (t && n->repetition == PQ_REPEATED) t = type_list(t);
     }
-    if (t && n->shape == SH_LEAF && n->repetition == PQ_REPEATED) t = type_list(t);
+    /* an unannotated repeated field is a list */
+    if (t && n->repetition == PQ_REPEATED) t = type_list(t);
     free(path);
     n->nleaves = pf->nleaves - n->leaf0;
     return t;
@@ -541,22 +535,22 @@ static PqFile *pqfile_open(const char *path, Schema **schema, fql_error *err)
     free(meta);
     if (!why && rt->kind != TY_STRUCT) why = "the schema root is not a group";
     if (!why && pf->nleaves == 0) why = "the file has no columns";
-    if (!why)
-        for (int g = 0; g < pf->nrg && !why; g++) {
-            if (pf->rgs[g].num_rows < 0) why = "a row group has a negative row count";
-            for (int c = 0; c < pf->nleaves && !why; c++) {
-                Chunk *ch = &pf->rgs[g].chunks[c];
-                if (ch->start < 4 || ch->size < 0 || ch->size > pf->size || ch->start > pf->size || ch->start + ch->size > pf->size - 8 - (int64_t)mlen) {
-                    pq_err(err, path, pf->leaves[c]->dotted, "its column chunk lies outside the file (truncated or corrupt file)");
-                    why = "";
-                } else if (ch->phys != pf->leaves[c]->phys) {
-                    pq_err(err, path, pf->leaves[c]->dotted, "its column chunk's type differs from the schema's");
-                    why = "";
-                }
-            }
+    const char *col = NULL;               /* the column a problem concerns, if one */
+    for (int g = 0; g < pf->nrg && !why; g++) {
+        if (pf->rgs[g].num_rows < 0) why = "a row group has a negative row count";
+        for (int c = 0; c < pf->nleaves && !why; c++) {
+            const Chunk *ch = &pf->rgs[g].chunks[c];
+            col = pf->leaves[c]->dotted;
+            if (ch->start < 4 || ch->size < 0 || ch->size > pf->size || ch->start > pf->size ||
+                ch->start + ch->size > pf->size - 8 - (int64_t)mlen)
+                why = "its column chunk lies outside the file (truncated or corrupt file)";
+            else if (ch->phys != pf->leaves[c]->phys)
+                why = "its column chunk's type differs from the schema's";
         }
+        if (!why) col = NULL;
+    }
     if (why) {
-        if (*why) pq_err(err, path, NULL, why);
+        pq_err(err, path, col, why);
         type_unref(rt);
         pqfile_free(pf);
         return NULL;

@@ -119,6 +119,10 @@ printf 'hello, this is not parquet at all' > notpq.parquet
 check "wrong magic" "1" "$("$FQL" -c 'from parquet("notpq.parquet")' 2>&1 | grep -c 'notpq.parquet: not a Parquet file')"
 head -c 2000 duckdb-zstd-V1.parquet > trunc.parquet
 check "truncated" "1" "$("$FQL" -c 'from parquet("trunc.parquet")' 2>&1 | grep -c 'trunc.parquet: not a Parquet file')"
+# the data cut out from the middle, the footer kept: the first chunk past the end is named
+mlen=$(od -An -tu4 -j $(( $(stat -c %s fql-none.parquet) - 8 )) -N4 fql-none.parquet | tr -d ' ')
+{ head -c 100 fql-none.parquet; tail -c $(( mlen + 8 )) fql-none.parquet; } > hollow.parquet
+check "hollow" "1" "$("$FQL" -c 'from parquet("hollow.parquet")' 2>&1 | grep -c 'hollow.parquet: column [a-z.]*: its column chunk lies outside the file')"
 # corrupt the first data page of column id (just after its page header)
 cp fql-none.parquet corrupt.parquet
 printf '\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff' | dd of=corrupt.parquet bs=1 seek=4 conv=notrunc 2>/dev/null
