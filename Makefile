@@ -93,6 +93,7 @@ run: deps all
 
 bench: deps all
 	@bash bench/relational/run.sh $(BUILD)
+	@bash bench/parquet/run.sh $(BUILD)
 
 # Fuzz the lexer and parser with libFuzzer (needs clang): FUZZ_SECONDS=600 make fuzz
 FUZZ_SECONDS ?= 120
