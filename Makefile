@@ -36,7 +36,7 @@ LIB_OBJ  := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(BUILD)/obj/lexer.o
 UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRC))
 
-.PHONY: all deps test test-golden test-unit test-diff run examples clean bench fuzz
+.PHONY: all deps test test-golden test-unit test-diff run examples clean bench fuzz fuzz-parquet
 SIM_BIN  := $(if $(wildcard tests/sim/sim.mk),sim)
 all: $(BUILD)/fql $(BUILD)/libfql.a $(BUILD)/libfql.so $(SIM_BIN) $(UNIT_BIN)
 
@@ -97,6 +97,7 @@ examples: all
 
 bench: deps all
 	@bash bench/relational/run.sh $(BUILD)
+	@bash bench/parquet/run.sh $(BUILD)
 
 # Fuzz the lexer and parser with libFuzzer (needs clang): FUZZ_SECONDS=600 make fuzz
 FUZZ_SECONDS ?= 120
@@ -105,6 +106,14 @@ fuzz: $(BUILD)/libfql.a
 	  tests/fuzz/fuzz_parse.c src/ast.c src/util.c $(BUILD)/gen/lexer.c $(BUILD)/gen/parser.c -o $(BUILD)/fuzz_parse
 	mkdir -p $(BUILD)/fuzz_corpus
 	$(BUILD)/fuzz_parse -max_total_time=$(FUZZ_SECONDS) -timeout=5 -dict=tests/fuzz/fql.dict $(BUILD)/fuzz_corpus tests/fuzz/corpus_parse
+
+# Fuzz the Parquet reader: FUZZ_SECONDS=300 make fuzz-parquet
+fuzz-parquet: $(BUILD)/libfql.a
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -std=c11 -D_GNU_SOURCE -DPQ_MAX_ENTRIES='(1u << 20)' \
+	  -Iinclude -Isrc -I$(BUILD)/gen $(PKG_CFLAGS) tests/fuzz/fuzz_parquet.c src/io/parquet_read.c src/io/thrift.c \
+	  $(BUILD)/libfql.a $(LIBS) $(PKG_LIBS) -o $(BUILD)/fuzz_parquet
+	mkdir -p $(BUILD)/fuzz_corpus_parquet
+	$(BUILD)/fuzz_parquet -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 $(BUILD)/fuzz_corpus_parquet tests/fuzz/corpus_parquet
 
 clean:
 	rm -rf $(BUILD)

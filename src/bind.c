@@ -1270,6 +1270,24 @@ static const char *src_dir(const Src *src, char *buf, size_t n)
     return buf;
 }
 
+/* write parquet(...)'s compression: and row_group_size: (args[2], args[3]). */
+static int bind_write_options(Binder *b, const Node **args, WriteOptions *wo)
+{
+    if (args[2]) {
+        static const char *const names[] = { "none", "snappy", "zstd", "gzip" };
+        static const Compression codes[] = { COMPRESS_NONE, COMPRESS_SNAPPY, COMPRESS_ZSTD, COMPRESS_GZIP };
+        const char *c = args[2]->kind == N_STRING || args[2]->kind == N_IDENT ? args[2]->str : "";
+        for (int i = 0; i < 4; i++)
+            if (!strcmp(c, names[i])) wo->compression = codes[i];
+        if (!wo->compression) { errn(b, args[2], "compression: takes \"zstd\", \"snappy\", \"gzip\" or \"none\""); return -1; }
+    }
+    if (args[3]) {
+        if (args[3]->kind != N_INT || args[3]->ival < 1) { errn(b, args[3], "row_group_size: takes a positive int (rows per row group)"); return -1; }
+        wo->row_group_size = (size_t)args[3]->ival;
+    }
+    return 0;
+}
+
 /* Paths in a script are relative to the current directory (as in every shell tool) — the one
  * exception is import, which is relative to the importing file. */
 static Plan *bind_reader(Binder *b, const Node *n)
@@ -1287,11 +1305,12 @@ static Plan *bind_reader(Binder *b, const Node *n)
         else errn(b, n, "unknown source '%s' (sources: csv, tsv, json, jsonl, parquet, docs, pdf_metadata, a let name, values [...])", n->str);
         return NULL;
     }
-    if (f == FMT_PARQUET) { errn(b, n, "parquet() is not available in this build yet (use csv, tsv, json or jsonl)"); return NULL; }
     static const char *const params[] = { "path", "header", "delimiter", "quote", "schema", "sample_rows", "cache" };
     int total = 0;
     const Node **args = map_args(b, n, params, 7, 1, 0, &total);
     if (!args) return NULL;
+    for (int k = 1; k < 6 && f == FMT_PARQUET; k++)
+        if (args[k]) { errn(b, args[k], "parquet() takes only a path (%s: is for csv/tsv/json; a Parquet file carries its own types)", params[k]); free(args); return NULL; }
     Plan *p = plan_new(P_SCAN, NULL, n);
     read_options_init(&p->ropts, f);
     p->format = f;
@@ -2260,10 +2279,9 @@ static Plan *bind_stage(Binder *b, Plan *in, char ***quals, const Node *st)
         int ok;
         FileFormat f = reader_format(call->str, &ok);
         if (!ok) { errn(b, call, "unknown output format '%s' (csv, tsv, json, jsonl, parquet)", call->str); break; }
-        if (f == FMT_PARQUET) { errn(b, call, "write parquet() is not available in this build yet (use csv, tsv, json or jsonl)"); break; }
-        static const char *const params[] = { "path", "mode" };
+        static const char *const params[] = { "path", "mode", "compression", "row_group_size" };
         int total = 0;
-        const Node **args = map_args(b, call, params, 2, 1, 0, &total);
+        const Node **args = map_args(b, call, params, f == FMT_PARQUET ? 4 : 2, 1, 0, &total);
         if (!args) break;
         if (args[0]->kind != N_STRING) { errn(b, args[0], "write %s() needs a path string", call->str); free(args); break; }
         int mode = WRITE_ERROR;
@@ -2276,11 +2294,14 @@ static Plan *bind_stage(Binder *b, Plan *in, char ***quals, const Node *st)
         }
         const char *refusal = remote_write_refusal(args[0]->str, (WriteMode)mode);
         if (refusal) { errn(b, args[1] && mode == WRITE_APPEND ? args[1] : args[0], "%s", refusal); free(args); break; }
+        WriteOptions wo = { COMPRESS_DEFAULT, 0 };
+        if (f == FMT_PARQUET && bind_write_options(b, args, &wo) < 0) { free(args); break; }
         p = plan_new(P_WRITE, in, st);
         p->schema = schema_copy(in->schema);
         p->path = xstrdup(args[0]->str);
         p->format = f;
         p->mode = mode;
+        p->wopts = wo;
         free(args);
         return p;
     }

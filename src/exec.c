@@ -1400,7 +1400,7 @@ static int next_write(Op *op, Batch **out)
         while ((rc = op->child->next(op->child, &b)) == 1) { op->written += b->n; batch_free(b); }
         return rc;
     }
-    op->writer = writer_open(p->path, p->format, (WriteMode)p->mode, p->schema, op->ex->err);
+    op->writer = writer_open_opts(p->path, p->format, (WriteMode)p->mode, p->schema, &p->wopts, op->ex->err);
     if (!op->writer) return -1;
     Batch *b;
     int rc;

@@ -40,9 +40,16 @@ int           reader_next(Reader *r, Batch **out, fql_error *err);
 void          reader_free(Reader *r);
 
 typedef enum { WRITE_ERROR, WRITE_OVERWRITE, WRITE_APPEND } WriteMode;
+/* Options of the Parquet writer (ignored by the others). Zeroed = the defaults: zstd, and
+ * row groups of PQ_DEFAULT_GROUP_ROWS rows. */
+typedef enum { COMPRESS_DEFAULT, COMPRESS_NONE, COMPRESS_SNAPPY, COMPRESS_ZSTD, COMPRESS_GZIP } Compression;
+typedef struct WriteOptions { Compression compression; size_t row_group_size; } WriteOptions;
+#define PQ_DEFAULT_GROUP_ROWS 122880
 typedef struct Writer Writer;
 /* mode error: fail if the file exists. append: CSV/TSV/JSONL add rows (no second header);
- * JSON append rewrites the array with the new objects at its end. Parent directories are created. */
+ * JSON append rewrites the array with the new objects at its end; Parquet cannot be appended to
+ * (an existing file is an error). Parent directories are created. o may be NULL. */
+Writer *writer_open_opts(const char *path, FileFormat f, WriteMode mode, const Schema *schema, const WriteOptions *o, fql_error *err);
 Writer *writer_open(const char *path, FileFormat f, WriteMode mode, const Schema *schema, fql_error *err);
 int     writer_write(Writer *w, const Batch *b, fql_error *err);       /* 0 ok, -1 error */
 int     writer_close(Writer *w, fql_error *err);                       /* finishes and frees; 0 ok; NULL-safe */
@@ -78,6 +85,9 @@ void         remote_fingerprint(Buf *b, const RemoteFiles *rf);
 RemoteFiles *remote_files_ref(RemoteFiles *rf);            /* another reference; NULL-safe */
 /* Drops a reference; the last deletes the temporary copies. NULL-safe. */
 void         remote_files_free(RemoteFiles *rf);
+/* The rows of a Parquet file as its footer counts them (for the optimizer's estimates), or -1 when
+ * it cannot be read. */
+double parquet_file_rows(const char *path);
 
 /* Glob expansion shared by readers: sorted matches of pattern (supports **). Returns count, fills
  * *paths (caller frees each and the array). A pattern without wildcards is returned as-is if the

@@ -623,13 +623,20 @@ Plan *optimize(fql_session *s, const Plan *bound, Buf *log)
 
 /* ---- estimates (explain) ---- */
 
-/* Rows of the files of a scan: counted when small, else extrapolated from the first 256 KiB. */
+/* Rows of the files of a scan: counted when small, else extrapolated from the first 256 KiB
+ * (Parquet: from the footer). */
 static double scan_rows(const Plan *p)
 {
     char **paths = NULL;
     int n = p->ropts.fetched ? remote_local_paths(p->ropts.fetched, &paths) : io_glob(p->path, &paths);
     double rows = 0;
     for (int i = 0; i < n; i++) {
+        if (p->format == FMT_PARQUET) {          /* the footer has the exact count */
+            double r = parquet_file_rows(paths[i]);
+            rows += r > 0 ? r : 0;
+            free(paths[i]);
+            continue;
+        }
         FILE *f = fopen(paths[i], "rb");
         free(paths[i]);
         if (!f) continue;

@@ -122,6 +122,7 @@ struct Plan {
     Schema *scan_schema;     /* explicit schema for P_SCAN, owned */
     FileFormat format;       /* P_SCAN / P_WRITE */
     int mode;                /* P_WRITE: WriteMode */
+    WriteOptions wopts;      /* P_WRITE: Parquet options */
     Table *rows;             /* P_VALUES */
     char *cache_key;         /* P_CACHE: where its rows are stored (plan hash + input identity), set by the optimizer */
     const int *let_uses;     /* P_CACHE made for a let: how often the let is used (materialized when > 1) */

@@ -23,6 +23,7 @@ Reader *remote_reader_open(const char *url, const ReadOptions *o, fql_error *err
 /* Format openers: paths[npaths] are consumed (each string and the array). */
 Reader *csv_reader_open(char **paths, int npaths, const ReadOptions *o, fql_error *err);
 Reader *json_reader_open(char **paths, int npaths, const ReadOptions *o, fql_error *err);
+Reader *parquet_reader_open(char **paths, int npaths, const ReadOptions *o, fql_error *err);
 
 /* The header names of a CSV/TSV file (quote '"'). Returns 0 (n = 0 for an empty file), -1 on error. */
 int csv_read_header(const char *path, char delim, char ***names, int *n, fql_error *err);
@@ -36,6 +37,14 @@ int io_parse_int(const char *s, size_t n, int64_t *out);
 int io_parse_float(const char *s, size_t n, double *out);     /* also nan/inf */
 int io_parse_bool(const char *s, size_t n, int *out);
 int io_parse_date(const char *s, size_t n, int64_t *out);
+
+/* The Parquet writer (parquet_write.c) behind writer.c's Writer: it writes to f, which the Writer
+ * owns (a temporary file renamed over the target at close). */
+typedef struct PqWriter PqWriter;
+PqWriter *pq_writer_new(FILE *f, const char *path, const Schema *s, const WriteOptions *o, fql_error *err);
+int       pq_writer_write(PqWriter *w, const Batch *b, fql_error *err);   /* 0 or -1 */
+int       pq_writer_finish(PqWriter *w, fql_error *err);                  /* last row group and footer */
+void      pq_writer_free(PqWriter *w);                                    /* NULL-safe */
 
 /* Writing helpers shared by writer.c and print.c. */
 /* Append a CSV/TSV field: quoted (quotes doubled) when it holds the delimiter, a quote, CR/LF,

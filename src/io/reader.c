@@ -23,6 +23,8 @@ Reader *reader_open_files(const char *name, char **paths, int n, const ReadOptio
         return csv_reader_open(paths, n, o, err);
     case FMT_JSON: case FMT_JSONL:
         return json_reader_open(paths, n, o, err);
+    case FMT_PARQUET:
+        return parquet_reader_open(paths, n, o, err);
     default:
         for (int i = 0; i < n; i++) free(paths[i]);
         free(paths);

@@ -1,4 +1,5 @@
-/* writer.c: the csv, tsv, json and jsonl writers.
+/* writer.c: the csv, tsv, json and jsonl writers, and the file handling around the Parquet writer
+ * (parquet_write.c encodes; this file owns the temporary file and the rename).
  *
  * Rows are formatted into a buffer flushed every 256 KB. Modes: "error" fails when the file exists;
  * "overwrite" writes a temporary file in the same directory and renames it over the target at
@@ -27,6 +28,7 @@ struct Writer {
     FileFormat fmt;
     Schema *schema;
     Buf buf;
+    PqWriter *pq;       /* FMT_PARQUET */
     size_t nrows;       /* rows written so far (JSON: objects, to place commas) */
     int failed;
     RemoteUpload *upload;   /* s3:// target: path is a local staging file uploaded at close */
@@ -180,6 +182,7 @@ static int last_byte(const char *path)
 
 static void writer_free(Writer *w)
 {
+    pq_writer_free(w->pq);
     if (w->f) fclose(w->f);
     if (w->tmp) { unlink(w->tmp); free(w->tmp); }
     free(w->path);
@@ -239,7 +242,12 @@ static int copy_json_array(Writer *w, fql_error *err)
 
 Writer *writer_open(const char *path, FileFormat f, WriteMode mode, const Schema *schema, fql_error *err)
 {
-    if (f != FMT_CSV && f != FMT_TSV && f != FMT_JSON && f != FMT_JSONL) {
+    return writer_open_opts(path, f, mode, schema, NULL, err);
+}
+
+Writer *writer_open_opts(const char *path, FileFormat f, WriteMode mode, const Schema *schema, const WriteOptions *o, fql_error *err)
+{
+    if (f != FMT_CSV && f != FMT_TSV && f != FMT_JSON && f != FMT_JSONL && f != FMT_PARQUET) {
         err_set(err, FQL_ERR_IO, "%s: this format cannot be written", path);
         return NULL;
     }
@@ -266,6 +274,10 @@ Writer *writer_open(const char *path, FileFormat f, WriteMode mode, const Schema
         err_set(err, FQL_ERR_IO, "%s already exists; use mode: \"overwrite\" or \"append\"", path);
         goto fail;
     }
+    if (exists && mode == WRITE_APPEND && f == FMT_PARQUET) {
+        err_set(err, FQL_ERR_IO, "cannot append to %s: a Parquet file cannot grow in place; use mode: \"overwrite\" or write a new file (a glob reads several)", path);
+        goto fail;
+    }
     if (make_parents(path, err) < 0) goto fail;
     if (mode == WRITE_APPEND && exists && st.st_size > 0 && f != FMT_JSON) {
         int have_header = 0;
@@ -281,6 +293,7 @@ Writer *writer_open(const char *path, FileFormat f, WriteMode mode, const Schema
         return w;
     }
     if (open_temp(w, err) < 0) goto fail;
+    if (f == FMT_PARQUET && !(w->pq = pq_writer_new(w->f, path, w->schema, o, err))) goto fail;
     if (mode == WRITE_APPEND && exists && st.st_size > 0 && f == FMT_JSON && copy_json_array(w, err) < 0) goto fail;
     if (f == FMT_CSV || f == FMT_TSV) csv_header(&w->buf, w->schema, delim);
     return w;
@@ -292,6 +305,11 @@ fail:
 int writer_write(Writer *w, const Batch *b, fql_error *err)
 {
     if (w->failed) return -1;
+    if (w->pq) {
+        if (pq_writer_write(w->pq, b, err) == 0) return 0;
+        w->failed = 1;
+        return -1;
+    }
     const Schema *s = w->schema;
     char delim = w->fmt == FMT_TSV ? '\t' : ',';
     for (size_t r = 0; r < b->n; r++) {
@@ -326,6 +344,7 @@ int writer_close(Writer *w, fql_error *err)
     if (!w) return 0;
     int rc = w->failed || err_failed(err) ? -1 : 0;
     if (rc == 0 && w->fmt == FMT_JSON) buf_puts(&w->buf, w->nrows ? "\n]\n" : "[]\n");
+    if (rc == 0 && w->pq) rc = pq_writer_finish(w->pq, err);
     if (rc == 0) rc = flush(w, err);
     if (w->f) {
         if (fclose(w->f) != 0 && rc == 0) rc = err_set(err, FQL_ERR_IO, "cannot write %s: %s", w->path, strerror(errno));
