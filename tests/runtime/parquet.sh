@@ -17,7 +17,7 @@ bad() { fail=$((fail + 1)); echo "FAIL $1: $2"; }
 check() { if [[ "$3" == "$2" ]]; then ok "$1"; else bad "$1" "expected [$2] got [$3]"; fi; }
 
 if [[ ! -d $HERE/node_modules/@duckdb/node-api || ! -d $HERE/node_modules/nodejs-polars-linux-x64-gnu ]]; then
-  if ! (cd "$HERE" && npm ci --no-audit --no-fund --loglevel=error) >"$dir/npm.log" 2>&1; then
+  if ! (cd "$HERE" && npm install --no-audit --no-fund --loglevel=error) >"$dir/npm.log" 2>&1; then
     bad npm-ci "cannot install @duckdb/node-api and nodejs-polars (is the npm registry reachable?): $(tail -c 400 "$dir/npm.log" | tr '\n' ' ')"
     echo "$pass passed, $fail failed"
     exit 1
