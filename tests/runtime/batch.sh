@@ -5,33 +5,22 @@
 # usage: tests/runtime/batch.sh BUILD_DIR
 set -u
 BUILD=$(cd "${1:-build}" && pwd)
-FQL="$BUILD/fql"
-SIM="$BUILD/fql-sim"
+HERE=$(cd "$(dirname "$0")" && pwd)
 dir=$(mktemp -d)
 simpid=
 cleanup() { [[ -n $simpid ]] && kill -TERM "$simpid" 2>/dev/null && wait "$simpid" 2>/dev/null; rm -rf "$dir"; }
 trap cleanup EXIT
 cd "$dir"
-pass=0 fail=0
-ok()  { pass=$((pass + 1)); echo "ok $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1: $2"; }
-
 cat > sim.json <<'J'
 {"default": {"latency_ms": 2, "jitter_ms": 3},
  "models": {"gpt-4o-mini": {"fault_rules": [{"contains": "poison", "fault": "refusal"}, {"contains": "boom", "fault": "500"}]},
             "quota-model": {"quota_requests": 1}},
  "batch_delay_ms": 600}
 J
-"$SIM" --port 0 --config sim.json > sim.out 2> sim.err & simpid=$!
-for _ in $(seq 100); do [[ -s sim.out ]] && break; sleep 0.05; done
-port=$(sed -n '1s/[^0-9]//gp' sim.out)
-[[ -n $port ]] || { echo "the simulator did not start: $(cat sim.err)"; echo "0 passed, 1 failed"; exit 1; }
-SIMURL="http://127.0.0.1:$port"
-export OPENAI_API_KEY="sk-test-SECRET-77" OPENAI_BASE_URL="$SIMURL/v1"
-export ANTHROPIC_API_KEY="sk-ant-SECRET-77" ANTHROPIC_BASE_URL="$SIMURL"
-export GEMINI_API_KEY="gk-SECRET-77" GEMINI_BASE_URL="$SIMURL"
-export FQL_DB="$dir/state.db"
-stat() {  # a figure of /sim/stats: "batches.created", "models.gpt-4o.requests" ...
+source "$HERE/../lib/sim.sh"
+# keys with a marker, to check that none is ever written anywhere
+export OPENAI_API_KEY="sk-test-SECRET-77" ANTHROPIC_API_KEY="sk-ant-SECRET-77" GEMINI_API_KEY="gk-SECRET-77"
+stat() {  # a figure of /sim/stats by its path: "batches|created", "models|gpt-4o|requests"
   curl -s "$SIMURL/sim/stats" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{let v=JSON.parse(s);for(const k of process.argv[1].split("|"))v=v?v[k]:undefined;console.log(v===undefined?0:v)})' "$1"
 }
 q() { "$FQL" --format csv -c "$1" 2>/dev/null; }
@@ -193,5 +182,4 @@ out=$(q 'model bb = anthropic("claude-haiku-4-5", batch: true); model p2 = opena
   values [{t: "poison billing again"}, {t: "fine api again"}] | select classify(t, ["api", "billing"], model: p2) as c')
 [[ $out == $'c\nbilling\napi' && $(stat "batches|created") == $((created + 1)) && $(stat "batches|requests") -ge 1 ]] && ok "fallback to a batch model" || bad fallback-batch "$out"
 
-echo "$pass passed, $fail failed"
-(( fail == 0 ))
+finish
