@@ -735,7 +735,8 @@ static Expr *bind_semantic(Binder *b, Scope *sc, const Node *n)
         else
             a = bind_expr(b, sc, v);
         if (!a) goto fail;
-        if (an && !strcmp(an, "model") && check_model_expr(b, v, a, name, embedding)) { expr_free(a); goto fail; }
+        int null_opt = an && a->kind == E_LIT && a->lit.kind == V_NULL;
+        if (an && !strcmp(an, "model") && !null_opt && check_model_expr(b, v, a, name, embedding)) { expr_free(a); goto fail; }
         if (!an && !strcmp(name, "similarity") && !(a->type->kind == TY_VECTOR || a->type->kind == TY_LIST || a->type->kind == TY_NULL || a->type->kind == TY_ANY)) {
             char *ts = tystr(a->type);
             errn(b, v, "similarity() compares two vectors (from embed(...)), got %s", ts);
@@ -743,7 +744,8 @@ static Expr *bind_semantic(Binder *b, Scope *sc, const Node *n)
             expr_free(a);
             goto fail;
         }
-        if (an && a->kind == E_LIT && a->lit.kind == V_NULL) {   /* option: null = not given (fn defaults) */
+        if (null_opt) {   /* option: null = not given (fn defaults); model: null = the default model */
+            if (!strcmp(an, "model")) has_model = 0;
             expr_free(a);
             continue;
         }
