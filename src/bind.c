@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <jansson.h>
 #include "session.h"
+#include "models.h"
 #include "ops.h"
 
 typedef struct Scope {
@@ -48,7 +49,7 @@ static const char *const model_options[] = {
     "rpm", "tpm", "input_tpm", "output_tpm", "max_concurrency", "timeout", "max_retries", "base_url",
     "api_key_env", "temperature", "max_output_tokens", "reasoning_effort", "dimensions", "price_in",
     "price_out", "context_window", "batch", "profiles", "default_profile", "project", "location",
-    "fallback", "seed", "cached_price_in", NULL
+    "fallback", "seed", "cached_price_in", "batch_max_requests", "batch_max_bytes", NULL
 };
 
 static int is_semantic(const char *name)
@@ -582,6 +583,46 @@ static Expr *bind_reduce(Binder *b, Scope *sc, const Node *n)
     return e;
 }
 
+/* alias (or alias.profile) names a declared model of the kind operator op needs. 0, or -1 with
+ * the error at src/pos. */
+static int check_alias(Binder *b, const Src *src, int pos, const char *name, const char *op, int embedding)
+{
+    char *alias = xstrdup(name), *dot = strchr(alias, '.');
+    if (dot) *dot = 0;
+    ModelDecl *md = session_find_model(b->s, alias);
+    int rc = 0;
+    if (!md) {
+        const char *cands[64];
+        int q = 0;
+        for (ModelDecl *d = b->s->models; d && q < 64; d = d->next) cands[q++] = d->alias;
+        const char *best = closest_name(alias, cands, (size_t)q);
+        if (best) rc = err_at(b->err, FQL_ERR_TYPE, src, pos, "unknown model '%s'; did you mean '%s'?", alias, best);
+        else rc = err_at(b->err, FQL_ERR_TYPE, src, pos, "unknown model '%s' (declare it with `model %s = openai(\"...\")`)", alias, alias);
+    } else if (md->embedding != embedding) {
+        rc = err_at(b->err, FQL_ERR_TYPE, src, pos, "'%s' is %s model; %s() needs %s model", alias,
+                    md->embedding ? "an embedding" : "a language", op, embedding ? "an embedding" : "a language");
+    }
+    free(alias);
+    return rc;
+}
+
+/* A model: expression chooses an alias per row; its candidates must be known before the run (each
+ * alias's limits, context window, key check), so every result it can give must be an alias
+ * literal: `if(length(text) < 8000, "fast", "long")`, a case, a coalesce. 0, or -1 with an error. */
+static int check_model_expr(Binder *b, const Node *v, const Expr *e, const char *op, int embedding)
+{
+    const Expr *lits[32];
+    int n = route_candidates(e, lits, 32);
+    if (n > 32) return errn(b, v, "model: has %d candidate aliases; at most 32", n);
+    for (int i = 0; i < n; i++) {
+        if (lits[i]->kind != E_LIT || lits[i]->lit.kind != V_STRING)
+            return errn(b, v, "model: takes an alias or an expression whose every result is an alias literal, e.g. "
+                              "model: if(length(text) < 8000, \"fast\", \"long\") (so the candidate models are known before the run)");
+        if (check_alias(b, lits[i]->src, lits[i]->pos, v_str(lits[i]->lit), op, embedding)) return -1;
+    }
+    return 0;
+}
+
 /* Semantic operators: type-checked here, run by the provider runtime (semantic.c). Named arguments
  * keep their names (Expr.argnames); classify's labels and examples become literal arguments. */
 static Expr *bind_semantic(Binder *b, Scope *sc, const Node *n)
@@ -659,21 +700,7 @@ static Expr *bind_semantic(Binder *b, Scope *sc, const Node *n)
             const char *alias = v->kind == N_IDENT ? v->str : (v->kind == N_FIELD && v->a->kind == N_IDENT) ? v->a->str : NULL;
             if (v->kind == N_STRING) alias = v->str;
             if (alias && (v->kind == N_STRING || find_col(sc, NULL, alias) < 0)) {
-                ModelDecl *md = session_find_model(b->s, alias);
-                if (!md) {
-                    const char *cands[64];
-                    int q = 0;
-                    for (ModelDecl *d = b->s->models; d && q < 64; d = d->next) cands[q++] = d->alias;
-                    const char *best = closest_name(alias, cands, (size_t)q);
-                    if (best) errn(b, v, "unknown model '%s'; did you mean '%s'?", alias, best);
-                    else errn(b, v, "unknown model '%s' (declare it with `model %s = openai(\"...\")`)", alias, alias);
-                    goto fail;
-                }
-                if (md->embedding != embedding) {
-                    errn(b, v, "'%s' is %s model; %s() needs %s model", alias, md->embedding ? "an embedding" : "a language",
-                         name, embedding ? "an embedding" : "a language");
-                    goto fail;
-                }
+                if (check_alias(b, v->src, v->pos, alias, name, embedding)) goto fail;
                 char *full = v->kind == N_FIELD ? xasprintf("%s.%s", alias, v->str) : xstrdup(alias);
                 expr_add_named(e, "model", lit_expr(v_cstring(full), type_string(), v));
                 free(full);
@@ -708,6 +735,8 @@ static Expr *bind_semantic(Binder *b, Scope *sc, const Node *n)
         else
             a = bind_expr(b, sc, v);
         if (!a) goto fail;
+        int null_opt = an && a->kind == E_LIT && a->lit.kind == V_NULL;
+        if (an && !strcmp(an, "model") && !null_opt && check_model_expr(b, v, a, name, embedding)) { expr_free(a); goto fail; }
         if (!an && !strcmp(name, "similarity") && !(a->type->kind == TY_VECTOR || a->type->kind == TY_LIST || a->type->kind == TY_NULL || a->type->kind == TY_ANY)) {
             char *ts = tystr(a->type);
             errn(b, v, "similarity() compares two vectors (from embed(...)), got %s", ts);
@@ -715,7 +744,8 @@ static Expr *bind_semantic(Binder *b, Scope *sc, const Node *n)
             expr_free(a);
             goto fail;
         }
-        if (an && a->kind == E_LIT && a->lit.kind == V_NULL) {   /* option: null = not given (fn defaults) */
+        if (null_opt) {   /* option: null = not given (fn defaults); model: null = the default model */
+            if (!strcmp(an, "model")) has_model = 0;
             expr_free(a);
             continue;
         }
@@ -2345,6 +2375,36 @@ static Plan *bind_pipeline(Binder *b, const Node *pipe, char ***quals_out)
 
 /* ---- statements ---- */
 
+/* The cost-lever options of a model declaration n: `batch: true` only where FQL speaks the
+ * provider's Batch API (OpenAI, Anthropic), `fallback:` a list of other aliases of the same kind,
+ * declared before this one (so a chain cannot loop). 0 ok; -1 with the error at option k. */
+static int check_cost_option(Binder *b, const Node *n, const Node *k, Value v)
+{
+    const char *prov = n->a->str;
+    if (!strcmp(k->str, "batch")) {
+        if (v.kind != V_BOOL) return errn(b, k->a, "model option 'batch' takes true or false");
+        if (v.u.b && strcmp(prov, "openai") && strcmp(prov, "anthropic"))
+            return errn(b, k, "batch: true needs a provider whose Batch API FQL speaks (openai, anthropic); %s has none here: "
+                              "remove the option or declare the model with one of those", prov);
+        if (v.u.b && n->flag && strcmp(prov, "openai"))
+            return errn(b, k, "batch: true for an embedding model needs provider openai (Anthropic has no embeddings)");
+        return 0;
+    }
+    if (strcmp(k->str, "fallback")) return 0;
+    uint32_t cnt = v.kind == V_LIST ? v.u.l->n : 1;
+    for (uint32_t i = 0; i < cnt; i++) {
+        Value a = v.kind == V_LIST ? v.u.l->items[i] : v;
+        if (a.kind != V_STRING) return errn(b, k->a, "fallback: takes a list of model aliases, e.g. fallback: [\"backup\"]");
+        const char *alias = v_str(a);
+        ModelDecl *d = session_find_model(b->s, alias);
+        if (!strcmp(alias, n->str)) return errn(b, k->a, "model '%s' cannot be its own fallback", alias);
+        if (!d) return errn(b, k->a, "fallback: unknown model '%s' (declare it before '%s')", alias, n->str);
+        if (d->embedding != n->flag)
+            return errn(b, k->a, "fallback: '%s' is %s model, but '%s' is not", alias, d->embedding ? "an embedding" : "a language", n->str);
+    }
+    return 0;
+}
+
 static int bind_model(Binder *b, const Node *n)
 {
     const Node *call = n->a;
@@ -2376,15 +2436,13 @@ static int bind_model(Binder *b, const Node *n)
             if (best) return errn(b, k, "unknown model option '%s'; did you mean '%s'?", k->str, best);
             return errn(b, k, "unknown model option '%s'", k->str);
         }
-        if (!strcmp(k->str, "batch") || !strcmp(k->str, "fallback")) {
-            value_free(opts);
-            return errn(b, k, "model option '%s' is not available in this build yet (the Batch API and fallbacks arrive with the cost-lever work)", k->str);
-        }
         Value v;
         if (const_value(b, k->a, &v)) { value_free(opts); return -1; }
+        if (check_cost_option(b, n, k, v)) { value_free(v); value_free(opts); return -1; }
         static const char *const numeric[] = { "rpm", "tpm", "input_tpm", "output_tpm", "max_concurrency", "timeout",
                                                "max_retries", "temperature", "max_output_tokens", "dimensions", "price_in",
-                                               "price_out", "context_window", "seed", "cached_price_in", NULL };
+                                               "price_out", "context_window", "seed", "cached_price_in",
+                                               "batch_max_requests", "batch_max_bytes", NULL };
         for (int j = 0; numeric[j]; j++)
             if (!strcmp(numeric[j], k->str) && v.kind != V_INT && v.kind != V_FLOAT) {
                 value_free(v); value_free(opts);

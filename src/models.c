@@ -100,6 +100,33 @@ static void apply_options(LmModel *m, Value opts)
     m->context_window = (int64_t)num(opt(opts, "context_window"), (double)m->context_window);
     const char *re = str(opt(opts, "reasoning_effort"));
     if (re) { free(m->reasoning_effort); m->reasoning_effort = xstrdup(re); }
+    Value b = opt(opts, "batch");
+    if (b.kind == V_BOOL) m->batch = b.u.b;
+    /* lowering the per-batch limits splits work into more batches (tests use it; a provider's
+     * own limits are the ceiling) */
+    m->batch_max_requests = (int64_t)fmin(num(opt(opts, "batch_max_requests"), (double)m->batch_max_requests), (double)m->batch_max_requests);
+    m->batch_max_bytes = (int64_t)fmin(num(opt(opts, "batch_max_bytes"), (double)m->batch_max_bytes), (double)m->batch_max_bytes);
+}
+
+/* The Batch API figures of provider kind: per-batch limits (OpenAI: 50,000 requests and 200 MB per
+ * input file; Anthropic: 100,000 requests and 256 MB per batch) and the catalog's price factor. */
+static void batch_defaults(fql_session *s, LmModel *m)
+{
+    int anth = m->provider == PROV_ANTHROPIC;
+    m->batch_max_requests = anth ? 100000 : 50000;
+    m->batch_max_bytes = anth ? (int64_t)256 << 20 : (int64_t)200 << 20;
+    m->batch_discount = cat_num(json_object_get(catalog(s), "batch_discount"), m->provider_name, 0.5);
+}
+
+/* The fallback aliases of declaration options opts (a list of strings, or one string). */
+static void set_fallback(LmModel *m, Value fb)
+{
+    uint32_t n = fb.kind == V_LIST ? fb.u.l->n : fb.kind == V_STRING ? 1 : 0;
+    m->fallback = n ? xcalloc(n, sizeof *m->fallback) : NULL;
+    for (uint32_t i = 0; i < n; i++) {
+        Value a = fb.kind == V_LIST ? fb.u.l->items[i] : fb;
+        if (a.kind == V_STRING) m->fallback[m->nfallback++] = xstrdup(v_str(a));
+    }
 }
 
 LmModel *models_get(fql_session *s, const char *alias, const char *profile, fql_error *err)
@@ -132,7 +159,16 @@ LmModel *models_get(fql_session *s, const char *alias, const char *profile, fql_
         m->context_window = (int64_t)cat_num(e, "context_window", 0);
         m->dimensions = 0;
     }
+    batch_defaults(s, m);
     apply_options(m, d->opts);
+    set_fallback(m, opt(d->opts, "fallback"));
+    if (m->batch && json_is_false(json_object_get(e, "batch"))) {
+        err_set(err, FQL_ERR_RUNTIME, "model '%s' (%s \"%s\"): the catalog says this model is not served by the Batch API; "
+                                      "remove batch: true", alias, pi->name, d->model_name);
+        lm_model_free(m);
+        free(full);
+        return NULL;
+    }
     /* a profile's settings override the alias's */
     const char *prof = profile ? profile : str(opt(d->opts, "default_profile"));
     Value profiles = opt(d->opts, "profiles");

@@ -64,4 +64,48 @@ void     semantic_end(struct fql_session *s, double elapsed_ms, size_t rows);
 /* The statement's cost estimate (USD, < 0 none), named when the budget stops it. */
 void     semantic_set_estimate(struct fql_session *s, double usd);
 
+/* A fallback (route.c): alias from failed a request of operator op and alias to takes it over;
+ * counted in the statement's metrics (to's rows and requests, from's hand-overs). */
+void     semantic_fallback(struct fql_session *s, LmModel *from, LmModel *to, const char *op);
+
+/* ---- where requests go (route.c) ----
+ * route_submit sends req (consumed) for model m: to the Batch API queue when m has batch: true,
+ * else to the scheduler; a request that fails on m for a row-level reason is tried on m's
+ * fallback aliases in order (the answer's answered_by says which one answered). op names the
+ * operator, for metrics. done is called exactly once: when the answer is in, or with a
+ * "cancelled" answer from route_cancel.
+ * route_run_until runs the scheduler and the Batch API queue until stop(ud) is true or nothing is
+ * left (like sched_run_until); 0, or -1 with err (a fatal answer, an interrupt).
+ * route_cancel completes everything outstanding as cancelled (a statement that stopped). */
+void     route_submit(struct fql_session *s, LmModel *m, LmRequest *req, const char *op, SchedDone done, void *ud);
+int      route_run_until(struct fql_session *s, int (*stop)(void *ud), void *ud, fql_error *err);
+void     route_cancel(struct fql_session *s);
+/* The response-cache key of r on m (SHA-256 hex of provider, model, base URL, URL and body) into
+ * out. 0, or -1 with *msg (malloc'd) when the request cannot be built. */
+int      route_request_key(LmModel *m, const LmRequest *r, char out[65], char **msg);
+/* The same key from the request h already built for m. */
+void     route_http_key(const LmModel *m, const HttpRequest *h, char out[65]);
+/* The model for one row of semantic operator e: alias (what its model: argument gave the row),
+ * unless req does not fit that alias's context window: then the candidate of the model:
+ * expression with the smallest window that holds it. 0 with *m; when no candidate can take the
+ * row, also *kind and *why (malloc'd): the row's error. -1 with err when an alias cannot be
+ * resolved. req may be NULL (a null input: no size check). */
+int      route_model(struct fql_session *s, const Expr *e, const char *alias, const LmRequest *req, LmModel **m,
+                     const char **kind, char **why, fql_error *err);
+/* The result positions of a model: expression (if/case branches, coalesce arguments, or the
+ * expression itself), up to max into out; returns how many there are. The binder requires each
+ * to be an alias literal, so the candidates are known before the statement runs. */
+int      route_candidates(const Expr *e, const Expr **out, int max);
+
+/* ---- the providers' Batch APIs (batch.c) ----
+ * batch_submit queues req (consumed) for m; batch_run submits the queue as batches (resuming
+ * batches recorded in the state database that hold some of its requests), polls them and hands
+ * each request its answer; 0, or -1 with err (interrupted, or a control call failed for good:
+ * the requests without an answer then fail as "cancelled"). batch_abandon fails whatever is
+ * queued (the statement stopped before batch_run). */
+void     batch_submit(struct fql_session *s, LmModel *m, LmRequest *req, SchedDone done, void *ud);
+int      batch_pending(struct fql_session *s);
+int      batch_run(struct fql_session *s, fql_error *err);
+void     batch_abandon(struct fql_session *s);
+
 #endif

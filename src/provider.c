@@ -35,6 +35,8 @@ void lm_model_free(LmModel *m)
     free(m->location);
     free(m->reasoning_effort);
     json_decref(m->routing);
+    for (int i = 0; i < m->nfallback; i++) free(m->fallback[i]);
+    free(m->fallback);
     free(m);
 }
 
@@ -44,6 +46,20 @@ LmRequest *lm_request_new(LmKind kind)
     r->kind = kind;
     r->temperature = NAN;
     return r;
+}
+
+LmRequest *lm_request_copy(const LmRequest *r)
+{
+    LmRequest *c = lm_request_new(r->kind);
+    *c = *r;
+    c->system = r->system ? xstrdup(r->system) : NULL;
+    c->user = r->user ? xstrdup(r->user) : NULL;
+    c->schema = r->schema ? json_incref(r->schema) : NULL;   /* never changed once made */
+    c->schema_name = r->schema_name ? xstrdup(r->schema_name) : NULL;
+    c->inputs = r->ninputs ? xcalloc((size_t)r->ninputs, sizeof *c->inputs) : NULL;
+    for (int i = 0; i < r->ninputs; i++) c->inputs[i] = r->inputs[i] ? xstrdup(r->inputs[i]) : NULL;
+    c->attempts = 0;
+    return c;
 }
 
 void lm_request_free(LmRequest *r)

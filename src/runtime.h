@@ -50,6 +50,12 @@ typedef struct LmModel {
      * seconds; 0 = unknown, e.g. from GOOGLE_ACCESS_TOKEN). Filled by vertex_access_token. */
     char *access_token;
     double token_expiry;
+    /* cost levers (batch.c, route.c) */
+    int batch;                   /* `batch: true`: requests go through the provider's Batch API */
+    double batch_discount;       /* price factor of batch requests (catalog batch_discount; 0.5) */
+    int64_t batch_max_requests;  /* per submitted batch: the provider's limit unless an option lowers it */
+    int64_t batch_max_bytes;     /* per input file (OpenAI) / request body (Anthropic) */
+    char **fallback; int nfallback;   /* `fallback: [...]`: aliases tried in order for rows that failed */
 } LmModel;
 
 void lm_model_free(LmModel *m);
@@ -81,6 +87,7 @@ typedef struct LmRequest {
 
 LmRequest *lm_request_new(LmKind kind);
 void       lm_request_free(LmRequest *r);
+LmRequest *lm_request_copy(const LmRequest *r);   /* a deep copy, attempts reset */
 
 typedef enum {
     LM_OK,             /* an answer */
@@ -105,11 +112,13 @@ typedef struct LmAnswer {
     char *upstream;              /* OpenRouter: which provider answered */
     long http_status;            /* 0 for a transport error */
     int from_cache;
+    struct LmModel *answered_by; /* a fallback alias that gave this answer (route.c); NULL: the alias asked */
 } LmAnswer;
 
-void lm_answer_clear(LmAnswer *a);
-/* USD of an answer: the provider's figure, else its tokens at m's prices; -1 when unknown. */
-double lm_answer_cost(const LmModel *m, const LmAnswer *a);   /* frees the contents, zeroes it */
+void lm_answer_clear(LmAnswer *a);   /* frees the contents, zeroes it */
+/* USD of an answer: the provider's figure (or the Batch API's discounted price, batch.c), else its
+ * tokens at m's prices; -1 when unknown. */
+double lm_answer_cost(const LmModel *m, const LmAnswer *a);
 
 /* ---- provider adapters (provider_*.c): pure functions, no I/O ---- */
 
@@ -167,6 +176,10 @@ typedef struct SchedStats {
 } SchedStats;
 /* Cumulative statistics of model m since the scheduler was made (borrowed). */
 const SchedStats *sched_stats(Scheduler *s, const LmModel *m);
+/* Count an answer obtained outside the scheduler (the Batch API) in m's statistics: a request,
+ * its usage and its cost (a->cost_usd when set, else the catalog price). */
+void       sched_account(Scheduler *s, LmModel *m, const LmAnswer *a);
+
 
 /* Token bucket (ratelimit.c), exposed for unit tests. Refills continuously at rate per second up
  * to capacity. */

@@ -893,6 +893,14 @@ static void record_usage(const LmModel *m, SchedStats *st, const LmAnswer *a)
     if (c >= 0) st->cost_usd += c;
 }
 
+void sched_account(Scheduler *s, LmModel *m, const LmAnswer *a)
+{
+    ModelState *ms = model_get(s, m);
+    ms->st.requests++;
+    if (a->outcome != LM_OK) ms->st.failures++;
+    record_usage(m, &ms->st, a);
+}
+
 static void record_latency(ModelState *ms, double secs)
 {
     SchedStats *st = &ms->st;

@@ -3,9 +3,11 @@
  * For each row: pick the model (the `model:` argument, evaluated per row, or the default), render the
  * request, and look it up. Identical requests within the batch are sent once; a request answered
  * before (the response cache, keyed by provider, model, base URL and the request body) is not sent
- * at all. The rest go to the scheduler, which paces them under each model's limits. Every
- * structured answer is validated against the expected type; an invalid one is asked again once with
- * the validation error ("repair"); after that the row is null and system.lm_errors says why.
+ * at all. The rest go out through route.c: to the scheduler, which paces them under each model's
+ * limits, or to the provider's Batch API (batch: true), with fallback aliases for rows that fail;
+ * a model: expression picks the alias per row (route_model). Every structured answer is
+ * validated against the expected type; an invalid one is asked again once with the validation
+ * error ("repair"); after that the row is null and system.lm_errors says why.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +26,7 @@ typedef struct ModelCount {
     char *op;
     int64_t rows, requests, cache_hits, failures;
     int64_t answered;             /* requests with a final answer (for the progress line) */
+    int64_t fell_back;            /* requests handed to a fallback alias (route.c) */
     SchedStats before;            /* the scheduler's cumulative counters at the statement's start */
     int have_before;
     struct ModelCount *next;
@@ -141,11 +144,13 @@ void semantic_end(fql_session *s, double elapsed_ms, size_t rows)
         /* the one-line summary */
         char cost[32];
         if (q.cost_usd >= 0) snprintf(cost, sizeof cost, "$%.4f", q.cost_usd); else snprintf(cost, sizeof cost, "cost unknown");
-        fprintf(stderr, "%s (%s %s): %lld rows in %.1fs; requests %lld (%lld cached / %lld sent / %lld retried / %lld failed); "
-                        "tokens %lld in / %lld out; %s\n",
-                c->m->alias, c->m->provider_name, c->m->model_name, (long long)c->rows, elapsed_ms / 1000.0,
-                (long long)(c->requests + c->cache_hits), (long long)c->cache_hits, (long long)c->requests, (long long)q.retries,
-                (long long)c->failures, (long long)q.input_tokens, (long long)q.output_tokens, cost);
+        char fb[64] = "";
+        if (c->fell_back) snprintf(fb, sizeof fb, "; %lld handed to a fallback", (long long)c->fell_back);
+        fprintf(stderr, "%s (%s %s%s): %lld rows in %.1fs; requests %lld (%lld cached / %lld sent / %lld retried / %lld failed); "
+                        "tokens %lld in / %lld out; %s%s\n",
+                c->m->alias, c->m->provider_name, c->m->model_name, c->m->batch ? ", batch" : "", (long long)c->rows,
+                elapsed_ms / 1000.0, (long long)(c->requests + c->cache_hits), (long long)c->cache_hits, (long long)c->requests,
+                (long long)q.retries, (long long)c->failures, (long long)q.input_tokens, (long long)q.output_tokens, cost, fb);
         free(c->op);
         free(c);
     }
@@ -153,6 +158,13 @@ void semantic_end(fql_session *s, double elapsed_ms, size_t rows)
     state_commit(s->state);
     free(sem->statement);
     free(sem);
+}
+
+void semantic_fallback(fql_session *s, LmModel *from, LmModel *to, const char *op)
+{
+    ModelCount *f = count_of(s, from, op), *t = count_of(s, to, op);
+    if (f) f->fell_back++;
+    if (t) { t->rows++; t->requests++; }
 }
 
 /* The progress line on standard error (a terminal only): per model, requests answered of those
@@ -360,30 +372,11 @@ static void copy_answer(LmAnswer *dst, const LmAnswer *a)
     dst->upstream = a->upstream ? xstrdup(a->upstream) : NULL;
 }
 
-static Scheduler *the_sched(fql_session *s)
-{
-    if (!s->sched) s->sched = sched_new();
-    return s->sched;
-}
-
 static int ensure_state(fql_session *s, fql_error *err)
 {
     if (s->state) return 0;
     s->state = state_open(s->db_path, err);
     return s->state ? 0 : -1;
-}
-
-static char *request_key(LmModel *m, const LmRequest *r, char **msg)
-{
-    HttpRequest h;
-    memset(&h, 0, sizeof h);
-    if (m->provider == PROV_VERTEX && vertex_access_token(m, NULL, msg)) return NULL;
-    if (provider_build(m, r, &h, msg)) { http_request_free(&h); return NULL; }
-    char *k = xmalloc(65);
-    const char *parts[] = { m->provider_name, m->model_name, m->base_url, h.url, h.body ? h.body : "" };
-    state_hash(k, parts, 5);
-    http_request_free(&h);
-    return k;
 }
 
 /* ---- jobs: the semantic work of one expression over one piece of rows ----
@@ -552,18 +545,20 @@ static void on_done(void *ud, LmRequest *req, const LmAnswer *a)
     Ctx *c = ud;
     Req *q = c->q;
     fql_session *s = c->s;
+    LmModel *by = a->answered_by ? a->answered_by : q->m;   /* a fallback alias (route.c), or the one asked */
     copy_answer(&q->ans, a);
     /* store each answer as it arrives, so that a killed run keeps what it has paid for (an answer
-     * that later fails validation is repaired again on a rerun, at the price of the repair only) */
-    if (s->cache && a->outcome == LM_OK) state_cache_put(s->state, q->key, q->m, a);
-    ModelCount *mc = count_of(s, q->m, c->e->name);
+     * that later fails validation is repaired again on a rerun, at the price of the repair only);
+     * a fallback's answer is stored under its own alias's request (route.c) */
+    if (s->cache && a->outcome == LM_OK && by == q->m) state_cache_put(s->state, q->key, q->m, a);
+    ModelCount *mc = count_of(s, by, c->e->name);
     int cancelled = a->outcome != LM_OK && a->error_kind && !strcmp(a->error_kind, "cancelled");
     if (mc && cancelled) mc->requests--;   /* never sent */
     else if (mc) mc->answered++;
-    if (a->outcome == LM_OK || a->input_tokens || a->output_tokens) add_cost(s, q->ost, q->m, a, req->attempts);
+    if (a->outcome == LM_OK || a->input_tokens || a->output_tokens) add_cost(s, q->ost, by, a, req->attempts);
     else if (q->ost) { q->ost->sent++; if (req->attempts > 1) q->ost->retried += req->attempts - 1; }
     draw_progress(s, 0);
-    state_add_call(s->state, s->query_id, q->m, c->e->name, a, req->attempts, (wall_s() - q->t0) * 1000.0);
+    state_add_call(s->state, s->query_id, by, c->e->name, a, req->attempts, (wall_s() - q->t0) * 1000.0);
     const Expr *e = c->e;
     free(c);
     req_settle(s, q, e);
@@ -576,8 +571,7 @@ static void req_submit(fql_session *s, Req *q, LmRequest *req)
     c->e = q->e;
     c->q = q;
     q->t0 = wall_s();
-    sched_add_model(the_sched(s), q->m);
-    sched_submit(s->sched, q->m, req, on_done, c);
+    route_submit(s, q->m, req, c->e->name, on_done, c);
     ModelCount *mc = count_of(s, q->m, c->e->name);
     if (mc) mc->requests++;
 }
@@ -598,25 +592,24 @@ static int chat_row(SemJob *j, size_t r, fql_error *err)
         if (positional(e, j->args, 0, r).kind != V_NULL) row_error(j, r, "", "no_model", "the model: expression gave no alias for this row");
         return 0;
     }
-    char *alias = xstrdup(v_str(*mv)), *dot = strchr(alias, '.');
-    if (dot) *dot = 0;
-    LmModel *m = models_get(s, alias, dot ? dot + 1 : NULL, err);
-    free(alias);
-    if (!m) return -1;
+    LmRequest *req = build_request(e, j->args, r, NULL);
+    LmModel *m = NULL;
+    const char *why_kind = NULL;
+    char *why = NULL;
+    if (route_model(s, e, v_str(*mv), req, &m, &why_kind, &why, err)) { lm_request_free(req); return -1; }
     ModelCount *mc = count_of(s, m, e->name);
     if (mc) mc->rows++;
-    LmRequest *req = build_request(e, j->args, r, m);
     if (!req) return 0;   /* null input: null answer, no request */
-    /* a request that cannot fit the context window is not sent */
-    if (m->context_window > 0 && req->est_input_tokens > m->context_window) {
-        row_error(j, r, m->alias, "context_window", "the input is longer than the model's context window");
+    if (why) {   /* a request that fits no candidate's context window is not sent */
+        row_error(j, r, m->alias, why_kind, why);
         if (mc) mc->failures++;
+        free(why);
         lm_request_free(req);
         return 0;
     }
     char *msg = NULL;
-    char *key = request_key(m, req, &msg);
-    if (!key) {
+    char key[65];
+    if (route_request_key(m, req, key, &msg)) {
         row_error(j, r, m->alias, "bad_request", msg ? msg : "cannot build the request");
         free(msg);
         lm_request_free(req);
@@ -638,7 +631,6 @@ static int chat_row(SemJob *j, size_t r, fql_error *err)
         q->hnext = s->sem->reqs[b];
         s->sem->reqs[b] = q;
     }
-    free(key);
     q->refs++;
     j->rows[r] = q;
     if (!q->final) {
@@ -723,7 +715,7 @@ Value *semantic_finish(SemJob *j, fql_error *err)
 {
     fql_session *s = j->s;
     if (j->waiting > 0) {
-        int rc = sched_run_until(the_sched(s), job_ready, j, err);
+        int rc = route_run_until(s, job_ready, j, err);
         clear_progress(s);
         if (s->sem && s->sem->budget_hit) {
             memset(err, 0, sizeof *err);   /* the scheduler said "interrupted": say why */
@@ -794,11 +786,8 @@ void semantic_job_free(SemJob *j)
 
 void semantic_flush(fql_session *s)
 {
-    if (!s->sem || s->sem->norphans == 0 || !s->sched) return;
-    fql_error ignore;
-    memset(&ignore, 0, sizeof ignore);
-    sched_cancel(s->sched);
-    sched_run(s->sched, &ignore);
+    if (!s->sem || s->sem->norphans == 0) return;
+    route_cancel(s);
     clear_progress(s);
 }
 
@@ -953,8 +942,7 @@ static void send_pack(SemJob *j, Req **qs, LmRequest **rs, int n)
     r->max_output_tokens = rs[0]->max_output_tokens > 0 ? rs[0]->max_output_tokens * n : 0;
     r->est_input_tokens = est;
     pk->t0 = wall_s();
-    sched_add_model(the_sched(s), pk->m);
-    sched_submit(s->sched, pk->m, r, on_pack, pk);
+    route_submit(s, pk->m, r, j->e->name, on_pack, pk);
     ModelCount *mc = count_of(s, pk->m, j->e->name);
     if (mc) mc->requests++;
 }
@@ -1107,8 +1095,7 @@ static int embed_start(SemJob *j, fql_error *err)
         er->m = x->m;
         er->t0 = wall_s();
         j->waiting++;
-        sched_add_model(the_sched(s), x->m);
-        sched_submit(s->sched, x->m, req, on_embed, er);
+        route_submit(s, x->m, req, "embed", on_embed, er);
         ModelCount *mc = count_of(s, x->m, "embed");
         if (mc) mc->requests++;
     }
@@ -1280,8 +1267,13 @@ static int dry_rows(SemJob *j, fql_error *err)
         }
         LmRequest *req = build_request(e, j->args, r, m);
         if (!req) continue;
-        char *msg = NULL;
-        char *key = request_key(m, req, &msg);
+        const char *unfit_kind = NULL;   /* the model a model: expression and the row's size pick */
+        char *unfit = NULL;
+        if (route_model(s, e, v_str(*mv), req, &m, &unfit_kind, &unfit, err)) { lm_request_free(req); return -1; }
+        if (unfit) { free(unfit); lm_request_free(req); continue; }   /* fits no candidate: never sent */
+        dm = dry_model(d, m);
+        char *msg = NULL, keybuf[65];
+        char *key = route_request_key(m, req, keybuf, &msg) == 0 ? keybuf : NULL;
         free(msg);
         if (key && dry_seen(d, key)) { dm->deduped++; out[r] = placeholder(e); }
         else if (key) {
@@ -1301,7 +1293,6 @@ static int dry_rows(SemJob *j, fql_error *err)
                 out[r] = placeholder(e);
             }
         }
-        free(key);
         lm_request_free(req);
     }
     return 0;

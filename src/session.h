@@ -67,6 +67,7 @@ struct fql_session {
     struct State *state;
     struct Scheduler *sched;
     struct SemStats *sem;          /* per-statement counters (semantic.c) */
+    struct BatchQueue *batchq;     /* requests waiting for the Batch API (batch.c); empty between statements */
     int64_t query_id;
     double budget;                 /* USD per statement; 0 = none (set budget = ...) */
     StoredResult *results;

@@ -10,7 +10,7 @@
 
 struct State {
     sqlite3 *db;
-    sqlite3_stmt *get, *put, *call, *error, *metric;
+    sqlite3_stmt *get, *put, *call, *error, *metric, *bfind;
     int in_tx, pending;
     double last_commit;
 };
@@ -32,7 +32,11 @@ static const char *const schema_sql =
     "  rows integer, requests integer, cache_hits integer, retries integer, rate_limited integer, failures integer,"
     "  input_tokens integer, cached_input_tokens integer, output_tokens integer, reasoning_tokens integer,"
     "  cost_usd real, latency_ms real, latency_p95_ms real, execution_time_ms real);"
-    "create table if not exists queries (query_id integer primary key autoincrement, started_at real);";
+    "create table if not exists queries (query_id integer primary key autoincrement, started_at real);"
+    "create table if not exists batches ("
+    "  batch_id text primary key, provider text, base_url text, model text, requests integer, created_at real);"
+    "create table if not exists batch_requests (batch_id text, custom_id text);"
+    "create index if not exists batch_requests_id on batch_requests (custom_id);";
 
 static double now_s(void)
 {
@@ -79,9 +83,11 @@ State *state_open(const char *path, fql_error *err)
         " input_tokens, cached_input_tokens, output_tokens, reasoning_tokens, cost_usd, latency_ms) values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         "insert into lm_errors values (?, ?, ?, ?, ?)",
         "insert into query_metrics values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        "select b.batch_id from batch_requests r join batches b on b.batch_id = r.batch_id"
+        " where r.custom_id = ? and b.provider = ? and b.base_url = ? and b.model = ? limit 1",
     };
-    sqlite3_stmt **stmts[] = { &st->get, &st->put, &st->call, &st->error, &st->metric };
-    for (int i = 0; i < 5; i++)
+    sqlite3_stmt **stmts[] = { &st->get, &st->put, &st->call, &st->error, &st->metric, &st->bfind };
+    for (int i = 0; i < 6; i++)
         if (sqlite3_prepare_v2(st->db, sqls[i], -1, stmts[i], NULL) != SQLITE_OK) {
             err_set(err, FQL_ERR_IO, "the state database %s has an unexpected layout: %s (move it away to start afresh)", path, sqlite3_errmsg(st->db));
             state_close(st);
@@ -99,6 +105,7 @@ void state_close(State *st)
     sqlite3_finalize(st->call);
     sqlite3_finalize(st->error);
     sqlite3_finalize(st->metric);
+    sqlite3_finalize(st->bfind);
     sqlite3_close(st->db);
     free(st);
 }
@@ -432,4 +439,62 @@ void state_result_put(State *st, const char *key, const Table *t)
     }
     sqlite3_finalize(q);
     buf_free(&d);
+}
+
+/* ---- Batch API jobs ---- */
+
+void state_batch_add(State *st, const char *batch_id, const LmModel *m, const char *const *ids, int n)
+{
+    if (!st) return;
+    state_commit(st);
+    begin(st);
+    sqlite3_stmt *s = NULL;
+    sqlite3_prepare_v2(st->db, "insert or replace into batches values (?, ?, ?, ?, ?, ?)", -1, &s, NULL);
+    sqlite3_bind_text(s, 1, batch_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, m->provider_name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, m->base_url, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 4, m->model_name, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 5, n);
+    sqlite3_bind_double(s, 6, now_s());
+    sqlite3_step(s);
+    sqlite3_finalize(s);
+    sqlite3_prepare_v2(st->db, "insert into batch_requests values (?, ?)", -1, &s, NULL);
+    for (int i = 0; i < n; i++) {
+        sqlite3_reset(s);
+        sqlite3_bind_text(s, 1, batch_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, ids[i], -1, SQLITE_STATIC);
+        sqlite3_step(s);
+    }
+    sqlite3_finalize(s);
+    state_commit(st);   /* durable before the first poll: a killed run must find it */
+}
+
+char *state_batch_find(State *st, const LmModel *m, const char *id)
+{
+    if (!st) return NULL;
+    sqlite3_stmt *s = st->bfind;
+    sqlite3_reset(s);
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, m->provider_name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, m->base_url, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 4, m->model_name, -1, SQLITE_STATIC);
+    char *r = NULL;
+    if (sqlite3_step(s) == SQLITE_ROW) r = xstrdup((const char *)sqlite3_column_text(s, 0));
+    sqlite3_reset(s);
+    return r;
+}
+
+void state_batch_done(State *st, const char *batch_id)
+{
+    if (!st) return;
+    begin(st);
+    const char *sqls[] = { "delete from batch_requests where batch_id = ?", "delete from batches where batch_id = ?" };
+    for (int i = 0; i < 2; i++) {
+        sqlite3_stmt *s = NULL;
+        sqlite3_prepare_v2(st->db, sqls[i], -1, &s, NULL);
+        sqlite3_bind_text(s, 1, batch_id, -1, SQLITE_STATIC);
+        sqlite3_step(s);
+        sqlite3_finalize(s);
+    }
+    state_commit(st);
 }

@@ -40,6 +40,15 @@ typedef struct QueryMetric {
 } QueryMetric;
 void   state_add_metric(State *st, const QueryMetric *q);
 
+/* Batch API jobs (batch.c): a submitted batch is recorded with the custom_ids of its requests (the
+ * requests' cache keys) at once, so that a run that was interrupted resumes polling it instead of
+ * submitting the same requests again. state_batch_find returns the id of a recorded batch of m's
+ * provider, base URL and model holding request id (new string), or NULL; state_batch_done forgets
+ * a batch whose results have been collected (or that the provider no longer knows). */
+void   state_batch_add(State *st, const char *batch_id, const LmModel *m, const char *const *ids, int n);
+char  *state_batch_find(State *st, const LmModel *m, const char *id);
+void   state_batch_done(State *st, const char *batch_id);
+
 /* system.query_metrics, system.lm_calls, system.lm_errors as tables (schema given by the caller,
  * columns taken by name). NULL if the table is unknown. */
 Table *state_system_table(State *st, const char *name, Schema *schema);

@@ -57,4 +57,26 @@ await test('Message Batches: create, poll, results', async () => {
   assert(res.b.type === 'errored', JSON.stringify(res.b));
 });
 
+await test('Message Batches: x-sim-batch-delay-ms, processing counts, fault rules', async () => {
+  await simConfig({ batch_delay_ms: 300, models: { 'claude-haiku-4-5': { fault_rules: [{ contains: 'poison', fault: 'refusal' }] } } });
+  const t0 = Date.now();
+  let b = await client.messages.batches.create({ requests: ['one', 'two', 'poison pill'].map((w, i) => (
+    { custom_id: `r${i}`, params: { model: 'claude-haiku-4-5', max_tokens: 50, messages: [{ role: 'user', content: w }] } })) },
+    { headers: { 'x-sim-batch-delay-ms': '1000' } });
+  const processing = new Set();
+  for (let i = 0; i < 60 && b.processing_status !== 'ended'; i++) {
+    await sleep(100); b = await client.messages.batches.retrieve(b.id);
+    if (b.processing_status === 'in_progress') processing.add(b.request_counts.processing);
+  }
+  assert(b.processing_status === 'ended' && Date.now() - t0 >= 900, `ended after ${Date.now() - t0} ms`);
+  assert(processing.size >= 2, 'request_counts.processing did not move: ' + [...processing]);
+  const res = {};
+  for await (const r of await client.messages.batches.results(b.id)) res[r.custom_id] = r.result;
+  assert(res.r2.type === 'succeeded' && res.r2.message.stop_reason === 'refusal', JSON.stringify(res.r2));
+  assert(res.r0.type === 'succeeded' && res.r0.message.stop_reason === 'end_turn', JSON.stringify(res.r0));
+  const st = await (await fetch(`${BASE}/sim/stats`)).json();
+  assert(st.batches.created === 1 && st.batches.requests === 3, JSON.stringify(st.batches));
+  await simConfig({ batch_delay_ms: 300 });
+});
+
 done();

@@ -82,4 +82,27 @@ await test('Batch API round trip', async () => {
   assert(err[0].custom_id === 'row-bad' && err[0].response.status_code === 400, JSON.stringify(err[0]));
 });
 
+await test('Batch API: x-sim-batch-delay-ms holds a batch in progress, counts move, fault rules fail lines', async () => {
+  await simConfig({ batch_delay_ms: 300, models: { 'gpt-4o-mini': { fault_rules: [{ contains: 'poison', fault: '500' }] } } });
+  const lines = ['one', 'two', 'three', 'poison pill'].map((w, i) => JSON.stringify({ custom_id: `r${i}`, method: 'POST',
+    url: '/v1/chat/completions', body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: w }] } }));
+  const f = await client.files.create({ file: await toFile(Buffer.from(lines.join('\n')), 'b.jsonl'), purpose: 'batch' });
+  const t0 = Date.now();
+  let b = await client.batches.create({ input_file_id: f.id, endpoint: '/v1/chat/completions', completion_window: '24h' },
+    { headers: { 'x-sim-batch-delay-ms': '1200' } });
+  const seen = new Set();
+  for (let i = 0; i < 60 && b.status !== 'completed'; i++) {
+    await sleep(100); b = await client.batches.retrieve(b.id);
+    if (b.status === 'in_progress') seen.add(b.request_counts.completed);
+  }
+  assert(b.status === 'completed' && Date.now() - t0 >= 1100, `completed after ${Date.now() - t0} ms (wanted >= 1200)`);
+  assert(seen.size >= 2, 'request_counts.completed did not move while in progress: ' + [...seen]);
+  assert(b.request_counts.completed === 3 && b.request_counts.failed === 1, JSON.stringify(b.request_counts));
+  const err = (await (await client.files.content(b.error_file_id)).text()).trim().split('\n').map(JSON.parse);
+  assert(err.length === 1 && err[0].custom_id === 'r3' && err[0].response.status_code === 500, JSON.stringify(err));
+  const st = await (await fetch(`${BASE}/sim/stats`)).json();
+  assert(st.batches.created === 1 && st.batches.requests === 4, JSON.stringify(st.batches));
+  await simConfig({ batch_delay_ms: 300 });
+});
+
 done();

@@ -79,6 +79,7 @@ typedef struct SimCall {
     const char *fault_hdr;      /* borrowed x-sim-fault header or NULL */
     const char *host;           /* borrowed Host header or NULL */
     const char *ctype;          /* borrowed Content-Type or NULL */
+    const char *batch_delay_hdr; /* borrowed x-sim-batch-delay-ms header or NULL (batch creation) */
     int batch;                  /* 1 inside a batch: no limits, no faults, no latency */
     /* filled by the handler for logging and statistics */
     char endpoint[48];
@@ -106,6 +107,7 @@ char *sim_key_fingerprint(const char *key);   /* 8 hex chars of SHA-256, or "-" 
 int sim_path_match(const char *path, const char *prefix, const char *suffix, char *mid, size_t midsz);
 
 /* ---- configuration (sim_config.c) ---- */
+#define SIM_MAX_RULES 8
 typedef struct SimModelCfg {
     double rpm, tpm, input_tpm, output_tpm;   /* 0 = unlimited */
     double latency_ms, jitter_ms, output_tps;
@@ -114,6 +116,9 @@ typedef struct SimModelCfg {
     long max_output;                          /* 0 = the model table's */
     long quota_requests, quota_tokens;        /* 0 = no quota */
     int embedding_dim;                        /* 0 = the model table's */
+    /* fault_rules: a request whose user text contains `contains` gets `fault` (first match) */
+    struct { char contains[96]; SimFault fault; } rule[SIM_MAX_RULES];
+    int nrules;
 } SimModelCfg;
 
 typedef struct SimModelInfo {
@@ -206,8 +211,13 @@ json_t *sim_anthropic_error(const char *type, const char *msg);
 json_t *sim_gemini_error(int code, const char *status, const char *msg);
 void sim_openai_chat_core(SimCall *c, json_t *req);        /* also used by batches */
 void sim_anthropic_message_core(SimCall *c, json_t *req);  /* also used by batches */
-/* Draws a fault for cfg, honouring the x-sim-fault header. */
-SimFault sim_draw_fault(const SimCall *c, const SimModelCfg *cfg);
+/* Draws a fault for cfg, honouring the x-sim-fault header and the fault rules (text: the
+ * request's user text, or NULL). */
+SimFault sim_draw_fault(const SimCall *c, const SimModelCfg *cfg, const char *text);
+/* Batches: the delay of a batch being created (x-sim-batch-delay-ms, else batch_delay_ms), in
+ * seconds, and the count of batches created and the requests in them (GET /sim/stats). */
+double sim_batch_delay(const SimCall *c);
+void sim_batch_created(long nrequests);
 /* Latency for an answer of out_tok tokens under cfg. */
 double sim_latency(const SimModelCfg *cfg, long out_tok);
 /* Truncates the response body in place to make broken JSON. */

@@ -183,7 +183,7 @@ void sim_anthropic_message_core(SimCall *c, json_t *req)
         return;
     }
 
-    SimFault fault = sim_draw_fault(c, &cfg);
+    SimFault fault = sim_draw_fault(c, &cfg, sim_text_user(&txt));
     json_t *content = json_array();
     const char *stop = "end_turn";
     long out_tokens = 0;
@@ -293,7 +293,7 @@ typedef struct ABatch {
     char *id;
     json_t *requests;     /* the submitted requests */
     SimBuf results;       /* JSONL once ended */
-    double created, created_mono, ended_at;
+    double created, created_mono, ended_at, delay;   /* delay: seconds in progress */
     int ended, canceled;
     long succeeded, errored, ncanceled;
 } ABatch;
@@ -314,9 +314,12 @@ static json_t *ab_json(const ABatch *b, const char *host)
 {
     char *created = sim_rfc3339(b->created), *expires = sim_rfc3339(b->created + 86400);
     long n = (long)json_array_size(b->requests);
+    /* while in progress, requests succeed evenly over the batch's delay (a client shows progress) */
+    double part = b->delay > 0 ? (sim_now_mono() - b->created_mono) / b->delay : 1;
+    long going = b->ended ? 0 : n - (long)((double)n * (part < 1 ? part : 1));
     json_t *j = json_pack("{s:s,s:s,s:s,s:{s:I,s:I,s:I,s:I,s:I},s:s,s:s,s:n}", "id", b->id, "type", "message_batch",
         "processing_status", b->ended ? "ended" : "in_progress", "request_counts",
-        "processing", (json_int_t)(b->ended ? 0 : n), "succeeded", (json_int_t)b->succeeded,
+        "processing", (json_int_t)going, "succeeded", (json_int_t)(b->ended ? b->succeeded : n - going),
         "errored", (json_int_t)b->errored, "canceled", (json_int_t)b->ncanceled, "expired", (json_int_t)0,
         "created_at", created, "expires_at", expires, "archived_at");
     if (b->ended) {
@@ -404,6 +407,8 @@ static void ab_create(SimCall *c, json_t *req)
     b->requests = json_incref(reqs);
     b->created = sim_now_real();
     b->created_mono = sim_now_mono();
+    b->delay = sim_batch_delay(c);
+    sim_batch_created((long)json_array_size(reqs));
     pthread_mutex_lock(&ab_mu);
     if (nab == capab) {
         capab = capab ? capab * 2 : 16;
@@ -421,7 +426,6 @@ static void ab_get(SimCall *c, const char *id, int what)
 {
     snprintf(c->endpoint, sizeof c->endpoint, what == 1 ? "messages.batches.results" : what == 2 ? "messages.batches.cancel"
                                                                                                  : "messages.batches.get");
-    double delay = sim_config_number("batch_delay_ms", 1000) / 1000.0;
     pthread_mutex_lock(&ab_mu);
     ABatch *b = ab_find(id);
     if (!b) {
@@ -430,7 +434,7 @@ static void ab_get(SimCall *c, const char *id, int what)
         return;
     }
     if (what == 2 && !b->ended) b->canceled = 1;
-    if (!b->ended && (b->canceled || sim_now_mono() - b->created_mono >= delay)) ab_run(b);
+    if (!b->ended && (b->canceled || sim_now_mono() - b->created_mono >= b->delay)) ab_run(b);
     if (what == 1) {
         if (!b->ended) {
             pthread_mutex_unlock(&ab_mu);

@@ -110,6 +110,32 @@ static const FieldDesc model_fields[] = {
     {NULL, 0, 0},
 };
 
+/* Applies a fault_rules list ([{"contains": TEXT, "fault": NAME}, ...], null = none) onto out.
+ * Returns 0, or -1 with err filled. */
+static int apply_rules(json_t *v, SimModelCfg *out, const char *where, char *err, size_t errsz)
+{
+    out->nrules = 0;
+    if (json_is_null(v)) return 0;
+    if (!json_is_array(v) || json_array_size(v) > SIM_MAX_RULES) {
+        snprintf(err, errsz, "%s.fault_rules: expected a list of at most %d {\"contains\", \"fault\"} objects", where, SIM_MAX_RULES);
+        return -1;
+    }
+    size_t i;
+    json_t *r;
+    json_array_foreach(v, i, r) {
+        const char *text = json_string_value(json_object_get(r, "contains"));
+        SimFault f = sim_fault_from_name(json_string_value(json_object_get(r, "fault")));
+        if (!text || !*text || strlen(text) >= sizeof out->rule[0].contains || f == SIM_FAULT_NONE) {
+            snprintf(err, errsz, "%s.fault_rules[%zu]: expected {\"contains\": non-empty text, \"fault\": a fault name}", where, i);
+            return -1;
+        }
+        snprintf(out->rule[i].contains, sizeof out->rule[i].contains, "%s", text);
+        out->rule[i].fault = f;
+        out->nrules = (int)i + 1;
+    }
+    return 0;
+}
+
 /* Applies one model-settings object onto out. Returns 0, or -1 with err filled. */
 static int apply_model(json_t *obj, SimModelCfg *out, const char *where, char *err, size_t errsz)
 {
@@ -120,6 +146,10 @@ static int apply_model(json_t *obj, SimModelCfg *out, const char *where, char *e
     const char *k;
     json_t *v;
     json_object_foreach(obj, k, v) {
+        if (strcmp(k, "fault_rules") == 0) {
+            if (apply_rules(v, out, where, err, errsz) < 0) return -1;
+            continue;
+        }
         if (strcmp(k, "faults") == 0) {
             if (json_is_null(v)) { memset(out->fault, 0, sizeof out->fault); continue; }
             if (!json_is_object(v)) { snprintf(err, errsz, "%s.faults: expected an object", where); return -1; }
@@ -295,11 +325,17 @@ void sim_config_free(void)
 
 /* ---- behaviour drawn from the settings ---- */
 
-/* Picks the fault for this call: the x-sim-fault header names one outright ("none" for none);
- * otherwise one draw against the configured rates, in the order of SimFault. Batch lines get
- * none. */
-SimFault sim_draw_fault(const SimCall *c, const SimModelCfg *cfg)
+/* Picks the fault for this call: the first fault rule whose text the user text contains (batch
+ * lines too, for the faults that are an answer: a status, a refusal, a broken schema); else, for
+ * requests outside batches, the x-sim-fault header ("none" for none) or one draw against the
+ * configured rates, in the order of SimFault. */
+SimFault sim_draw_fault(const SimCall *c, const SimModelCfg *cfg, const char *text)
 {
+    for (int i = 0; text && i < cfg->nrules; i++) {
+        SimFault f = cfg->rule[i].fault;
+        int answer_fault = f != SIM_FAULT_RESET && f != SIM_FAULT_HANG && f != SIM_FAULT_TRUNCATED;
+        if (strstr(text, cfg->rule[i].contains) && (!c->batch || answer_fault)) return f;
+    }
     if (c->batch) return SIM_FAULT_NONE;
     if (c->fault_hdr && *c->fault_hdr) return sim_fault_from_name(c->fault_hdr);
     double total = 0;
@@ -311,6 +347,12 @@ SimFault sim_draw_fault(const SimCall *c, const SimModelCfg *cfg)
         if (u < acc) return (SimFault)i;
     }
     return SIM_FAULT_NONE;
+}
+
+double sim_batch_delay(const SimCall *c)
+{
+    if (c->batch_delay_hdr && *c->batch_delay_hdr) return atof(c->batch_delay_hdr) / 1000.0;
+    return sim_config_number("batch_delay_ms", 1000) / 1000.0;
 }
 
 /* Seconds before an answer of out_tok tokens: latency_ms + U*jitter_ms, plus out_tok/output_tps. */

@@ -182,7 +182,7 @@ static void generate(SimCall *c, const char *model, json_t *req)
     }
     SimModelCfg cfg;
     sim_config_model(model, &cfg);
-    SimFault fault = sim_draw_fault(c, &cfg);
+    SimFault fault = sim_draw_fault(c, &cfg, sim_text_user(&txt));
     if (!admit(c, model, &cfg, txt.tokens, max_out, fault)) { sim_text_free(&txt); return; }
     if (server_fault(c, fault)) { sim_text_free(&txt); return; }
     json_t *cand;
@@ -279,7 +279,7 @@ static void embed(SimCall *c, const char *model, json_t *req, int batch)
         free(t);
     }
     c->in_tokens = total;
-    SimFault fault = sim_draw_fault(c, &cfg);
+    SimFault fault = sim_draw_fault(c, &cfg, NULL);
     if (!admit(c, model, &cfg, total, 0, fault) || server_fault(c, fault)) { json_decref(reqs); return; }
     json_t *embs = json_array();
     json_array_foreach(reqs, i, r) {

@@ -275,6 +275,7 @@ static void process(Req *r, struct MHD_Connection *conn, const char *url, const 
     c->fault_hdr = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "x-sim-fault");
     c->host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "host");
     c->ctype = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "content-type");
+    c->batch_delay_hdr = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "x-sim-batch-delay-ms");
     snprintf(c->endpoint, sizeof c->endpoint, "%.40s", url);
 
     int is_oauth = 0;

@@ -319,7 +319,7 @@ void sim_openai_chat_core(SimCall *c, json_t *req)
         return;
     }
 
-    SimFault fault = sim_draw_fault(c, &cfg);
+    SimFault fault = sim_draw_fault(c, &cfg, sim_text_user(&txt));
     /* the answers, generated before admission: tokens counted against TPM need their length */
     Choice *ch = calloc((size_t)n, sizeof *ch);
     long out_tokens = 0;
@@ -496,7 +496,7 @@ static void embeddings_core(SimCall *c, json_t *req)
         json_decref(list);
         return;
     }
-    SimFault fault = sim_draw_fault(c, &cfg);
+    SimFault fault = sim_draw_fault(c, &cfg, NULL);
     SimRate rate;
     SimLimit lim = sim_admit(model, c->provider, &cfg, total, 0, &rate);
     if (lim == SIM_LIM_OK && fault == SIM_FAULT_429) { lim = SIM_LIM_RPM; rate.used = rate.lim_req; rate.requested = 1; rate.retry_after = 1; }
@@ -527,7 +527,7 @@ static void embeddings_core(SimCall *c, json_t *req)
 typedef struct OFile { char *id, *filename, *purpose; char *data; size_t len; double created; } OFile;
 typedef struct OBatch {
     char *id, *input_file_id, *endpoint, *output_file_id, *error_file_id;
-    double created, created_mono;
+    double created, created_mono, delay;   /* delay: seconds in progress (x-sim-batch-delay-ms) */
     int done, cancelled;
     long total, completed, failed;
     json_t *metadata;
@@ -659,10 +659,13 @@ static json_t *batch_json(const OBatch *b)
 {
     const char *status = b->cancelled ? "cancelled" : b->done ? "completed" : "in_progress";
     double now = sim_now_real();
+    /* while in progress, requests complete evenly over the batch's delay (a client shows progress) */
+    double part = b->delay > 0 ? (sim_now_mono() - b->created_mono) / b->delay : 1;
+    long completed = b->done ? b->completed : (long)((double)b->total * (part < 1 ? part : 1));
     json_t *j = json_pack("{s:s,s:s,s:s,s:n,s:s,s:s,s:s,s:I,s:I,s:{s:I,s:I,s:I}}", "id", b->id, "object", "batch",
         "endpoint", b->endpoint, "errors", "input_file_id", b->input_file_id, "completion_window", "24h",
         "status", status, "created_at", (json_int_t)b->created, "expires_at", (json_int_t)(b->created + 86400),
-        "request_counts", "total", (json_int_t)b->total, "completed", (json_int_t)b->completed, "failed", (json_int_t)b->failed);
+        "request_counts", "total", (json_int_t)b->total, "completed", (json_int_t)completed, "failed", (json_int_t)b->failed);
     json_object_set_new(j, "output_file_id", b->output_file_id ? json_string(b->output_file_id) : json_null());
     json_object_set_new(j, "error_file_id", b->error_file_id ? json_string(b->error_file_id) : json_null());
     json_object_set_new(j, "in_progress_at", json_integer((json_int_t)b->created));
@@ -800,7 +803,9 @@ static void batches_create(SimCall *c, json_t *req)
     b->endpoint = strdup(ep);
     b->created = sim_now_real();
     b->created_mono = sim_now_mono();
+    b->delay = sim_batch_delay(c);
     b->total = count_lines(f);
+    sim_batch_created(b->total);
     json_t *md = json_object_get(req, "metadata");
     b->metadata = json_is_object(md) ? json_incref(md) : NULL;
     batches[nbatches++] = b;
@@ -815,7 +820,6 @@ static void batches_create(SimCall *c, json_t *req)
 static void batches_get(SimCall *c, const char *id, int cancel)
 {
     snprintf(c->endpoint, sizeof c->endpoint, cancel ? "batches.cancel" : "batches.get");
-    double delay = sim_config_number("batch_delay_ms", 1000) / 1000.0;
     pthread_mutex_lock(&ob_mu);
     OBatch *b = batch_find(id);
     if (!b) {
@@ -826,7 +830,7 @@ static void batches_get(SimCall *c, const char *id, int cancel)
         return;
     }
     if (cancel && !b->done) { b->cancelled = 1; b->done = 1; }
-    if (!b->done && sim_now_mono() - b->created_mono >= delay) batch_run(b);
+    if (!b->done && sim_now_mono() - b->created_mono >= b->delay) batch_run(b);
     json_t *j = batch_json(b);
     pthread_mutex_unlock(&ob_mu);
     sim_resp_json(c->resp, 200, j);

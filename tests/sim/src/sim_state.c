@@ -49,6 +49,7 @@ static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 static FILE *log_fp;
 
 static double credits_used;
+static long batches_created, batch_requests;   /* batches created since the start or the last reset */
 
 typedef struct Tok { char *tok; double expires; } Tok;
 static Tok *toks;
@@ -318,6 +319,10 @@ json_t *sim_stats_json(void)
     pthread_mutex_unlock(&st_mu);
     json_object_set_new(out, "models", ms);
     json_object_set_new(out, "requests", json_integer(treq));
+    pthread_mutex_lock(&st_mu);
+    json_object_set_new(out, "batches", json_pack("{s:I,s:I}", "created", (json_int_t)batches_created,
+                                                   "requests", (json_int_t)batch_requests));
+    pthread_mutex_unlock(&st_mu);
     json_object_set_new(out, "openrouter_credits_used", json_real(sim_credits_used()));
     return out;
 }
@@ -329,6 +334,7 @@ void sim_state_reset(void)
     for (int i = 0; i < nmodels; i++) model_free(models[i]);
     nmodels = 0;
     credits_used = 0;
+    batches_created = batch_requests = 0;
     pthread_mutex_unlock(&st_mu);
 }
 
@@ -383,6 +389,17 @@ void sim_log_call(const SimCall *c, int status, double latency_s)
     json_decref(o);
     free(t);
     free(fp);
+}
+
+/* ---- batches ---- */
+
+/* Counts a batch created with nrequests requests (OpenAI and Anthropic alike). */
+void sim_batch_created(long nrequests)
+{
+    pthread_mutex_lock(&st_mu);
+    batches_created++;
+    batch_requests += nrequests;
+    pthread_mutex_unlock(&st_mu);
 }
 
 /* ---- OpenRouter credits ---- */
