@@ -401,24 +401,23 @@ static char *column_list(const Schema *sc)
     return buf_take(&b);
 }
 
+/* Rows of .tables for the lets from l on, oldest first (the session keeps them newest first). */
+static void let_rows(Batch *b, const LetDef *l)
+{
+    if (!l) return;
+    let_rows(b, l->next);
+    char *names = column_list(l->plan->schema);
+    Value row[3] = { v_cstring(l->name), v_cstring("let"), v_cstring(names) };
+    batch_push_row(b, row);
+    free(names);
+}
+
 static int dot_tables(Shell *sh, int argc, char **argv)
 {
     static const char *const cols[] = { "name", "kind", "columns", NULL };
     Batch *b;
     Table *t = text_table(cols, &b);
-    size_t nlets = 0;
-    for (LetDef *l = sh->s->lets; l; l = l->next) nlets++;
-    /* lets are kept newest first; list them in the order they were defined */
-    LetDef **lets = xcalloc(nlets + 1, sizeof *lets);
-    size_t i = nlets;
-    for (LetDef *l = sh->s->lets; l; l = l->next) lets[--i] = l;
-    for (i = 0; i < nlets; i++) {
-        char *names = column_list(lets[i]->plan->schema);
-        Value row[3] = { v_cstring(lets[i]->name), v_cstring("let"), v_cstring(names) };
-        batch_push_row(b, row);
-        free(names);
-    }
-    free(lets);
+    let_rows(b, sh->s->lets);
     for (const char *const *n = system_table_names(); *n; n++) {
         Table *st = system_table(sh->s, *n);
         char *names = st ? column_list(st->schema) : xstrdup("");
@@ -443,7 +442,7 @@ static char *statement_text(const Src *src, int pos)
     return xstrndup(src->text + pos, (size_t)(end - pos));
 }
 
-/* A declared type as it could be written: `type Name = {field: T "description", ...}`. */
+/* A declared type as it could be written: `type Name = {field: T "description", ...};`. */
 static void print_type(FILE *out, const TypeDef *td)
 {
     const Type *t = td->type;
@@ -456,12 +455,36 @@ static void print_type(FILE *out, const TypeDef *td)
     fprintf(out, "type %s = {\n", td->name);
     for (int i = 0; i < t->nfields; i++) {
         char *s = type_to_string(t->fields[i].type);
-        fprintf(out, "  %s: %s%s", t->fields[i].name, s, t->fields[i].type->nullable == TYPE_DECLARED_NULLABLE && s[strlen(s) - 1] != '?' ? "?" : "");
-        if (t->fields[i].desc) fprintf(out, " \"%s\"", t->fields[i].desc);
+        fprintf(out, "  %s: %s", t->fields[i].name, s);
+        if (t->fields[i].desc) {
+            fputs(" \"", out);
+            for (const char *c = t->fields[i].desc; *c; c++)
+                if (*c == '"' || *c == '\\') fprintf(out, "\\%c", *c);
+                else if (*c == '\n') fputs("\\n", out);
+                else fputc(*c, out);
+            fputc('"', out);
+        }
         fputs(i + 1 < t->nfields ? ",\n" : "\n", out);
         free(s);
     }
     fputs("};\n", out);
+}
+
+static void print_let(FILE *out, const LetDef *l)
+{
+    char *txt = statement_text(l->src, l->pos);
+    fprintf(out, "%s;\n", txt);
+    free(txt);
+}
+
+/* Every declaration from t (or l) on, oldest first. */
+static void print_types(FILE *out, const TypeDef *t)
+{
+    if (t) { print_types(out, t->next); print_type(out, t); }
+}
+static void print_lets(FILE *out, const LetDef *l)
+{
+    if (l) { print_lets(out, l->next); print_let(out, l); }
 }
 
 /* Columns and types of a schema, as a table. */
@@ -483,37 +506,17 @@ static int dot_schema(Shell *sh, int argc, char **argv)
 {
     fql_session *s = sh->s;
     FILE *out = s->out;
-    if (argc == 1) {   /* every declaration, oldest first */
-        size_t n = 0, i;
-        for (TypeDef *t = s->types; t; t = t->next) n++;
-        for (LetDef *l = s->lets; l; l = l->next) n++;
-        if (n == 0) { fputs("no types or lets declared yet\n", out); return 0; }
-        void **all = xcalloc(n, sizeof *all);
-        size_t ntypes = 0;
-        for (TypeDef *t = s->types; t; t = t->next) ntypes++;
-        i = ntypes;
-        for (TypeDef *t = s->types; t; t = t->next) all[--i] = t;
-        i = n;
-        for (LetDef *l = s->lets; l; l = l->next) all[--i] = l;
-        for (i = 0; i < n; i++) {
-            if (i < ntypes) print_type(out, all[i]);
-            else {
-                LetDef *l = all[i];
-                char *txt = statement_text(l->src, l->pos);
-                fprintf(out, "%s;\n", txt);
-                free(txt);
-            }
-        }
-        free(all);
+    if (argc == 1) {
+        if (!s->types && !s->lets) fputs("no types or lets declared yet\n", out);
+        print_types(out, s->types);
+        print_lets(out, s->lets);
         fflush(out);
         return 0;
     }
     const char *name = argv[1];
     LetDef *l = session_find_let(s, name);
     if (l) {
-        char *txt = statement_text(l->src, l->pos);
-        fprintf(out, "%s;\n", txt);
-        free(txt);
+        print_let(out, l);
         show_schema(sh, l->plan->schema);
         return 0;
     }
@@ -532,64 +535,53 @@ static int dot_schema(Shell *sh, int argc, char **argv)
     return shell_fail(sh, "no let, type or system table named '%s' (.tables lists them)", name);
 }
 
-/* A number, or null when it is not set (limits of 0) or unknown (prices below 0). */
-static Value num_or_null(double v, double unset_below)
-{
-    return v < unset_below ? v_null() : v_float(v);
-}
-
+/* .models: system.models (the declared options), its limits in one column, and
+ * what the catalog adds: prices (USD per million tokens) and the context window. */
 static int dot_models(Shell *sh, int argc, char **argv)
 {
     fql_session *s = sh->s;
-    if (!s->models) {
+    Table *sm = system_table(s, "system.models");
+    if (!sm || sm->nrows == 0) {
+        table_free(sm);
         fputs("no models declared yet; declare one with: model fast = openai(\"gpt-4o-mini\");\n", stdout);
         return 0;
     }
+    table_flatten(sm);
+    static const char *const kept[] = { "alias", "kind", "provider", "model_name", "is_default" };
+    static const char *const limits[] = { "rpm", "tpm", "input_tpm", "output_tpm", "max_concurrency" };
+    int kc[5], lc[5];
     Schema *sc = schema_new();
-    static const char *const text_cols[] = { "alias", "kind", "provider", "model" };
-    for (int i = 0; i < 4; i++) schema_add(sc, text_cols[i], type_string());
-    schema_add(sc, "default", type_bool());
+    for (int k = 0; k < 5; k++) {
+        kc[k] = schema_find(sm->schema, kept[k]);
+        lc[k] = schema_find(sm->schema, limits[k]);
+        schema_add(sc, kept[k], type_ref(sm->schema->types[kc[k]]));
+    }
     schema_add(sc, "limits", type_string());
-    schema_add(sc, "price_in", type_float());      /* USD per million tokens */
+    schema_add(sc, "price_in", type_float());
     schema_add(sc, "price_out", type_float());
     schema_add(sc, "context_window", type_int());
     Table *t = table_new(sc);
-    Batch *b = batch_new(sc->n, 8);
-    size_t n = 0, i;
-    for (ModelDecl *m = s->models; m; m = m->next) n++;
-    ModelDecl **decls = xcalloc(n, sizeof *decls);
-    i = n;
-    for (ModelDecl *m = s->models; m; m = m->next) decls[--i] = m;
-    for (i = 0; i < n; i++) {
-        ModelDecl *d = decls[i];
-        fql_error err;
-        memset(&err, 0, sizeof err);
-        LmModel *m = models_get(s, d->alias, NULL, &err);    /* options, environment and the catalog; no request */
+    Batch *b = batch_new(sc->n, sm->nrows);
+    for (size_t r = 0; r < sm->nrows; r++) {
+        Value row[9];
+        for (int k = 0; k < 5; k++) row[k] = value_copy(table_get(sm, r, kc[k]));
         Buf lim;
         buf_init(&lim);
-        if (m) {
-            const struct { const char *name; double v; } l[] = {
-                { "rpm", m->rpm }, { "tpm", m->tpm }, { "input_tpm", m->input_tpm }, { "output_tpm", m->output_tpm },
-                { "max_concurrency", m->max_concurrency },
-            };
-            for (size_t k = 0; k < sizeof l / sizeof l[0]; k++)
-                if (l[k].v > 0) buf_printf(&lim, "%s%s %.0f", lim.len ? ", " : "", l[k].name, l[k].v);
+        for (int k = 0; k < 5; k++) {
+            Value v = table_get(sm, r, lc[k]);
+            if (v.kind == V_INT && v.u.i > 0) buf_printf(&lim, "%s%s %lld", lim.len ? ", " : "", limits[k], (long long)v.u.i);
         }
-        const char *def = d->embedding ? s->default_embedding : s->default_model;
-        int sole = 1;
-        for (ModelDecl *o = s->models; o; o = o->next)
-            if (o != d && o->embedding == d->embedding) sole = 0;
-        Value row[9] = {
-            v_cstring(d->alias), v_cstring(d->embedding ? "embedding" : "language"), v_cstring(d->provider),
-            v_cstring(d->model_name), v_bool(def ? !strcmp(def, d->alias) : sole),
-            lim.len ? v_cstring(lim.data) : v_null(),
-            m ? num_or_null(m->price_in, 0) : v_null(), m ? num_or_null(m->price_out, 0) : v_null(),
-            m && m->context_window > 0 ? v_int(m->context_window) : v_null(),
-        };
-        batch_push_row(b, row);
+        row[5] = lim.len ? v_cstring(lim.data) : v_null();
         buf_free(&lim);
+        fql_error err;
+        memset(&err, 0, sizeof err);
+        const LmModel *m = models_get(s, v_str(row[0]), NULL, &err);    /* the catalog; no request is made */
+        row[6] = m && m->price_in >= 0 ? v_float(m->price_in) : v_null();
+        row[7] = m && m->price_out >= 0 ? v_float(m->price_out) : v_null();
+        row[8] = m && m->context_window > 0 ? v_int(m->context_window) : v_null();
+        batch_push_row(b, row);
     }
-    free(decls);
+    table_free(sm);
     show_table(sh, t, b);
     return 0;
 }
@@ -826,6 +818,10 @@ static void name_cands(Shell *sh, const Toks *k, const unsigned char *ex, Cands 
         return;
     }
     if (prev == TK_DEFAULT || prev == TK_EMBEDDING) return;
+    if (prev == TK_COMMA && (tok_is(k, 0, "model") || tok_is(k, 0, "embedding"))) {     /* model x = p("m", rpm: 500) */
+        cand_add_all(c, bind_model_option_names(), ":");
+        return;
+    }
     if (ex[TK_VALUES]) { source_cands(sh, c); return; }                       /* only a source starts with values */
     if (ex[TK_LBRACE] && ex[TK_LBRACKET] && !ex[TK_INTEGER]) { type_cands(sh, c); return; }
     expr_cands(sh, k, c);

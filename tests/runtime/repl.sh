@@ -116,9 +116,20 @@ typ a 't | select s'; key a Tab Tab
 check a complete-list-column '^score +[a-z]'
 check a complete-list-function ' substr\( '
 key a C-c; idle a
+typ a 'model m1 = openai("gpt-4o-mini", max_con'; key a Tab
+check a complete-model-option 'max_concurrency: $'
+key a C-c; idle a
 typ a '.ti'; key a Tab
 check a complete-dot-command 'fql> \.timer $'
 key a C-c; idle a
+
+# a table wider than the terminal (120 columns) is cut, with a note
+w=$(printf 'x%.0s' $(seq 30))
+line a "values [{c1: \"$w\", c2: \"$w\", c3: \"$w\", c4: \"$w\", c5: \"$w\"}];"
+check a wide-table-cut '^1 row \(2 columns not shown\)$'
+idle a
+widest=$(screen a | grep -E '^[│┌]' | LC_ALL=C.UTF-8 bash -c 'm=0; while IFS= read -r l; do (( ${#l} > m )) && m=${#l}; done; echo $m')
+(( widest >= 90 && widest <= 120 )) && ok "wide table fits the terminal ($widest of 120 columns)" || bad wide-table-fits "widest line $widest columns"
 
 # an error shows the caret and the session goes on
 line a 't | select nmae;'
@@ -252,7 +263,8 @@ wait_for c '^fql> ?$' || true
 line c 'values [{alpha: 1, beta: 2}]'
 typ c '| sel'; key c Tab; typ c 'be'; key c Tab; line c ';'
 check c term-dumb '│ +2 │'
-key c C-d
+idle c
+line c '.exit'
 check c term-dumb-exits '^\[fql exited 0\]$'
 
 # ---- Ctrl-C while a model statement runs (fql-sim answers slowly) ----
