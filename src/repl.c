@@ -66,11 +66,12 @@ void repl_print_error(FILE *f, const fql_error *e)
 
 /* An error of the shell or of a statement typed at it. Typed statements are their own source text,
  * so on a terminal the place is the quoted line and caret alone; reading a file (--shell), the line
- * is counted from the start of the input. */
+ * is counted from the start of the input (an error with no place gets the statement's line). */
 static void shell_error(Shell *sh, const fql_error *e)
 {
     int typed = !strcmp(e->file, STDIN_NAME);
     if (sh->interactive && (typed || !e->file[0])) { fprintf(stderr, "error: %s\n", e->message); return; }
+    if (!e->file[0]) { fprintf(stderr, "%s:%ld: error: %s\n", STDIN_NAME, sh->stmt_line, e->message); return; }
     fql_error c = *e;
     if (typed && c.line > 0) c.line += (int)sh->stmt_line - 1;
     repl_print_error(stderr, &c);
@@ -247,10 +248,12 @@ static int run_source(Shell *sh, const char *text, const char *name)
     clock_gettime(CLOCK_MONOTONIC, &t0);
     getrusage(RUSAGE_SELF, &r0);
     fql_error err;
+    got_sigint = 0;
     running = sh->s;
     int rc = fql_exec(sh->s, text, name, NULL, &err);
     running = NULL;
     if (rc) { shell_error(sh, &err); sh->failed = 1; }
+    if (got_sigint && !sh->interactive) sh->quit = 1;    /* reading a file, Ctrl-C stops it all, as for a script */
     if (sh->timer) {
         clock_gettime(CLOCK_MONOTONIC, &t1);
         getrusage(RUSAGE_SELF, &r1);
