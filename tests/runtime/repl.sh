@@ -105,22 +105,16 @@ typ a 'values [{doc: {title: "x", tags: 2}}] | select doc.ti'; key a Tab
 check a complete-struct-field 'select doc\.title $'
 line a ';'
 idle a
-typ a 'from csv("t.c'; key a Tab
-check a complete-file-name 'from csv\("t\.csv"$'
-key a C-c; idle a
-typ a 'type Verdict = {ok: boo'; key a Tab
-check a complete-type-name '\{ok: bool $'
-key a C-c; idle a
+# tab_case TEST TEXT REGEX: Tab after TEXT makes the line match REGEX; then the line is dropped
+tab_case() { typ a "$2"; key a Tab; check a "$1" "$3"; key a C-c; idle a; }
+tab_case complete-file-name 'from csv("t.c' 'from csv\("t\.csv"$'
+tab_case complete-type-name 'type Verdict = {ok: boo' '\{ok: bool $'
+tab_case complete-model-option 'model m1 = openai("gpt-4o-mini", max_con' 'max_concurrency: $'
+tab_case complete-dot-command '.ti' 'fql> \.timer $'
 # several candidates: the second Tab lists them (columns and functions starting with "s")
 typ a 't | select s'; key a Tab Tab
 check a complete-list-column '^score +[a-z]'
 check a complete-list-function ' substr\( '
-key a C-c; idle a
-typ a 'model m1 = openai("gpt-4o-mini", max_con'; key a Tab
-check a complete-model-option 'max_concurrency: $'
-key a C-c; idle a
-typ a '.ti'; key a Tab
-check a complete-dot-command 'fql> \.timer $'
 key a C-c; idle a
 
 # a table wider than the terminal (120 columns) is cut, with a note
@@ -174,22 +168,12 @@ idle a
 line a '.schema nosuch'
 check a dot-schema-unknown "no let, type or system table named 'nosuch'"
 idle a
-line a '.mode csv'
-line a 't | where id == 2 | select id, name;'
-check a dot-mode-csv '^2,bob$'
-idle a
-line a '.mode json'
-line a 't | where id == 3 | select name;'
-check a dot-mode-json '"name": ?"carol"'
-idle a
-line a '.mode jsonl'
-line a 't | where id == 1 | select id;'
-check a dot-mode-jsonl '^\{"id": ?1\}$'
-idle a
-line a '.mode markdown'
-line a 't | where id == 1 | select name as md_name;'
-check a dot-mode-markdown '^\| md_name \|$'
-idle a
+# mode_case MODE STATEMENT REGEX: in that mode the statement's output shows REGEX
+mode_case() { line a ".mode $1"; line a "$2"; check a "dot-mode-$1" "$3"; idle a; }
+mode_case csv 't | where id == 2 | select id, name;' '^2,bob$'
+mode_case json 't | where id == 3 | select name;' '"name": ?"carol"'
+mode_case jsonl 't | where id == 1 | select id;' '^\{"id": ?1\}$'
+mode_case markdown 't | where id == 1 | select name as md_name;' '^\| md_name \|$'
 line a '.mode'
 check a dot-mode-shows '^markdown$'
 line a '.mode tabel'
