@@ -54,7 +54,7 @@ typedef struct Shell {
 
 /* Readline's callbacks and the signal handler take no argument: they reach the shell here. */
 static Shell *shell;
-static volatile sig_atomic_t got_sigint, got_winch;
+static volatile sig_atomic_t got_sigint, got_winch, sigint_ends;   /* sigint_ends: not interactive */
 static fql_session *volatile running;   /* the session running a statement, for Ctrl-C */
 
 void repl_print_error(FILE *f, const fql_error *e)
@@ -100,7 +100,7 @@ static void on_signal(int sig)
     if (sig == SIGWINCH) { got_winch = 1; return; }
     got_sigint = 1;
     if (running) fql_interrupt(running);
-    else if (shell && !shell->interactive) {
+    else if (sigint_ends) {
         /* reading a file: Ctrl-C ends the program, as it does for a script */
         signal(SIGINT, SIG_DFL);
         raise(SIGINT);
@@ -276,6 +276,8 @@ typedef struct DotCmd {
 static const DotCmd *dot_commands(size_t *n);
 
 static const char *const format_names[] = { "csv", "tsv", "json", "jsonl", "table", "markdown" };  /* by FileFormat */
+_Static_assert(FMT_CSV == 0 && FMT_TSV == 1 && FMT_JSON == 2 && FMT_JSONL == 3 && FMT_TABLE == 4 && FMT_MARKDOWN == 5,
+               "format_names follows FileFormat");
 
 static const char *format_name(FileFormat f)
 {
@@ -718,16 +720,20 @@ static int tok_is(const Toks *k, int i, const char *word)
  * the innermost level that has a '|' is the one that counts. */
 static void find_pipeline(const Toks *k, int *start, int *pipe)
 {
-    int st[64], last[64], d = 0;
+    int st[64], last[64], d = 0, deeper = 0;      /* deeper: levels past the 64 tracked */
     st[0] = 0;
     last[0] = -1;
     if (tok_is(k, 0, "let")) st[0] = 3;                               /* let NAME = */
     if (tok_is(k, 0, "explain")) st[0] = tok_is(k, 1, "analyze") || tok_is(k, 1, "cost") ? 2 : 1;
     for (int i = 0; i < k->n; i++) {
         int c = k->code[i];
-        if ((c == TK_LPAREN || c == TK_LBRACKET || c == TK_LBRACE) && d < 63) { d++; st[d] = i + 1; last[d] = -1; }
-        else if ((c == TK_RPAREN || c == TK_RBRACKET || c == TK_RBRACE) && d > 0) d--;
-        else if (c == TK_PIPE) last[d] = i;
+        if (c == TK_LPAREN || c == TK_LBRACKET || c == TK_LBRACE) {
+            if (d < 63) { d++; st[d] = i + 1; last[d] = -1; }
+            else deeper++;
+        } else if (c == TK_RPAREN || c == TK_RBRACKET || c == TK_RBRACE) {
+            if (deeper > 0) deeper--;
+            else if (d > 0) d--;
+        } else if (c == TK_PIPE && !deeper) last[d] = i;
     }
     while (d > 0 && last[d] < 0) d--;
     *start = st[d];
@@ -814,6 +820,7 @@ static void name_cands(Shell *sh, const Toks *k, const unsigned char *ex, Cands 
 {
     int n = k->n, prev = n > 0 ? k->code[n - 1] : 0;
     if (prev == TK_DOT) { member_cands(sh, k, c); return; }
+    if (ex[TK_LBRACE] && ex[TK_LBRACKET] && !ex[TK_INTEGER]) { type_cands(sh, c); return; }    /* also cast(x as */
     if (prev == TK_LET || prev == TK_TYPE || prev == TK_FN || prev == TK_AS) return;   /* a new name */
     if (prev == TK_MODEL || (prev == TK_COLON && tok_is(k, n - 2, "model"))) { model_cands(sh, c); return; }
     if (prev == TK_EQ_SINGLE && (tok_is(k, 0, "model") || tok_is(k, 0, "embedding")) && n <= 4) {
@@ -826,7 +833,6 @@ static void name_cands(Shell *sh, const Toks *k, const unsigned char *ex, Cands 
         return;
     }
     if (ex[TK_VALUES]) { source_cands(sh, c); return; }                       /* only a source starts with values */
-    if (ex[TK_LBRACE] && ex[TK_LBRACKET] && !ex[TK_INTEGER]) { type_cands(sh, c); return; }
     expr_cands(sh, k, c);
 }
 
@@ -995,6 +1001,7 @@ int repl_run(fql_session *s, int interactive)
     sh.interactive = interactive;
     buf_init(&sh.stmt);
     shell = &sh;
+    sigint_ends = !interactive;
     if (!s->out) s->out = stdout;
     struct sigaction old_int, old_winch;
     catch_signals(&old_int, &old_winch);

@@ -109,6 +109,7 @@ idle a
 tab_case() { typ a "$2"; key a Tab; check a "$1" "$3"; key a C-c; idle a; }
 tab_case complete-file-name 'from csv("t.c' 'from csv\("t\.csv"$'
 tab_case complete-type-name 'type Verdict = {ok: boo' '\{ok: bool $'
+tab_case complete-cast-type 't | select cast(id as str' 'cast\(id as string $'
 tab_case complete-model-option 'model m1 = openai("gpt-4o-mini", max_con' 'max_concurrency: $'
 tab_case complete-dot-command '.ti' 'fql> \.timer $'
 # several candidates: the second Tab lists them (columns and functions starting with "s")
