@@ -48,8 +48,8 @@ typedef struct Shell {
     Buf stmt;                 /* the statement typed so far, line by line */
     long line, stmt_line;     /* lines read; the line the statement began on */
     int failed, quit;
-    char *bound_text;         /* completion: the pipeline text bound last ... */
-    Schema *bound_schema;     /* ... and its output schema (NULL if it did not bind) */
+    struct { char *text; Schema *schema; } bound[4];   /* completion: pipelines bound lately, their schemas */
+    int bound_next;           /* the slot to reuse next */
 } Shell;
 
 /* Readline's callbacks and the signal handler take no argument: they reach the shell here. */
@@ -682,15 +682,20 @@ static void cands_free(Cands *c)
 
 /* The output schema of the pipeline in text (a source and complete stages), bound but not run;
  * NULL if it does not bind. Only a lone pipeline is bound, so nothing is declared by accident. The
- * last answer is kept: Tab pressed again on one stage does not read its files again. Borrowed. */
+ * last few answers are kept: Tab pressed again on one stage does not read its files again.
+ * Borrowed (valid until four other pipelines have been bound). */
 static const Schema *pipeline_schema(Shell *sh, const char *text, size_t len)
 {
-    if (sh->bound_text && strlen(sh->bound_text) == len && !memcmp(sh->bound_text, text, len)) return sh->bound_schema;
-    free(sh->bound_text);
-    schema_free(sh->bound_schema);
-    sh->bound_text = xstrndup(text, len);
-    sh->bound_schema = NULL;
-    Src src = { (char *)"<completion>", NULL, sh->bound_text, len, NULL };
+    for (int i = 0; i < 4; i++)
+        if (sh->bound[i].text && strlen(sh->bound[i].text) == len && !memcmp(sh->bound[i].text, text, len))
+            return sh->bound[i].schema;
+    int slot = sh->bound_next;
+    sh->bound_next = (slot + 1) % 4;
+    free(sh->bound[slot].text);
+    schema_free(sh->bound[slot].schema);
+    sh->bound[slot].text = xstrndup(text, len);
+    sh->bound[slot].schema = NULL;
+    Src src = { (char *)"<completion>", NULL, sh->bound[slot].text, len, NULL };
     fql_error err;
     memset(&err, 0, sizeof err);
     Node *prog = parse_program(&src, &err);
@@ -698,12 +703,12 @@ static const Schema *pipeline_schema(Shell *sh, const char *text, size_t len)
         Stmt **stmts = NULL;
         int n = 0;
         if (bind_program(sh->s, prog, &stmts, &n, &err) == 0 && n == 1 && stmts[0]->plan)
-            sh->bound_schema = schema_copy(stmts[0]->plan->schema);
+            sh->bound[slot].schema = schema_copy(stmts[0]->plan->schema);
         for (int i = 0; i < n; i++) stmt_free(stmts[i]);
         free(stmts);
     }
     node_free(prog);
-    return sh->bound_schema;
+    return sh->bound[slot].schema;
 }
 
 /* The tokens of a statement typed so far. */
@@ -748,6 +753,30 @@ static const Schema *columns_here(Shell *sh, const Toks *k)
     if (pipe <= start) return NULL;
     int from = k->t[start].pos, to = k->t[pipe].pos;
     return pipeline_schema(sh, k->src->text + from, (size_t)(to - from));
+}
+
+/* In a join stage past its source (`| left join SOURCE on ...`), the columns of that source. */
+static const Schema *join_columns(Shell *sh, const Toks *k)
+{
+    int start, pipe, j, end, depth = 0;
+    find_pipeline(k, &start, &pipe);
+    if (pipe < 0) return NULL;
+    for (j = pipe + 1; j < k->n && j <= pipe + 3 && k->code[j] != TK_JOIN; j++) {}
+    if (j >= k->n || k->code[j] != TK_JOIN) return NULL;
+    for (end = j + 1; end < k->n; end++) {
+        int c = k->code[end];
+        if (depth == 0 && (c == TK_ON || c == TK_USING)) break;
+        if (c == TK_LPAREN || c == TK_LBRACKET || c == TK_LBRACE) depth++;
+        if (c == TK_RPAREN || c == TK_RBRACKET || c == TK_RBRACE) depth--;
+    }
+    if (end >= k->n || end == j + 1) return NULL;     /* the source is still being typed */
+    Buf b;
+    buf_init(&b);
+    buf_puts(&b, "from ");
+    buf_append(&b, k->src->text + k->t[j + 1].pos, (size_t)(k->t[end].pos - k->t[j + 1].pos));
+    const Schema *sc = pipeline_schema(sh, b.data, b.len);
+    buf_free(&b);
+    return sc;
 }
 
 /* Names after "a.b." (the tokens end with ID DOT [ID DOT ...]): system tables after `system.`, the
@@ -803,10 +832,13 @@ static void source_cands(Shell *sh, Cands *c)
     cand_add_all(c, readers, "(");
 }
 
-/* Names in an expression: columns, functions, aggregates, model operators, fns and types. */
+/* Names in an expression: columns (of a join's source too), functions, aggregates, model
+ * operators, fns and types. */
 static void expr_cands(Shell *sh, const Toks *k, Cands *c)
 {
     const Schema *sc = columns_here(sh, k);
+    for (int i = 0; sc && i < sc->n; i++) cand_add(c, sc->names[i], "");
+    sc = join_columns(sh, k);
     for (int i = 0; sc && i < sc->n; i++) cand_add(c, sc->names[i], "");
     cand_add_all(c, func_names(), "(");
     cand_add_all(c, agg_names(), "(");
@@ -1033,8 +1065,7 @@ int repl_run(fql_session *s, int interactive)
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGWINCH, &old_winch, NULL);
     cands_free(&completing);
-    free(sh.bound_text);
-    schema_free(sh.bound_schema);
+    for (int i = 0; i < 4; i++) { free(sh.bound[i].text); schema_free(sh.bound[i].schema); }
     free(sh.history);
     buf_free(&sh.stmt);
     shell = NULL;

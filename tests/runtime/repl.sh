@@ -109,6 +109,8 @@ idle a
 tab_case() { typ a "$2"; key a Tab; check a "$1" "$3"; key a C-c; idle a; }
 tab_case complete-file-name 'from csv("t.c' 'from csv\("t\.csv"$'
 tab_case complete-type-name 'type Verdict = {ok: boo' '\{ok: bool $'
+printf 'cust_id,region\n1,north\n' > regions.csv
+tab_case complete-join-source-column 't | join csv("regions.csv") on id == cust' 'on id == cust_id $'
 tab_case complete-cast-type 't | select cast(id as str' 'cast\(id as string $'
 tab_case complete-model-option 'model m1 = openai("gpt-4o-mini", max_con' 'max_concurrency: $'
 tab_case complete-dot-command '.ti' 'fql> \.timer $'
