@@ -12,7 +12,7 @@ command -v tmux >/dev/null || { echo "tmux is not installed (make deps installs 
 dir=$(mktemp -d)
 sock="$dir/tmux.sock"
 simpid=
-T() { tmux -S "$sock" -f /dev/null "$@"; }
+T() { tmux -u -S "$sock" -f /dev/null "$@"; }   # -u: UTF-8 whatever the locale
 cleanup() {
   T kill-server 2>/dev/null
   [[ -n $simpid ]] && kill -TERM "$simpid" 2>/dev/null && wait "$simpid" 2>/dev/null
@@ -30,7 +30,7 @@ bad() { fail=$((fail + 1)); echo "FAIL $1: $2"; }
 start() {
   local name=$1; shift
   T new-session -d -s "$name" -x 120 -y 50 \
-    "env HOME='$dir' FQL_HISTORY='$dir/history' $* '$FQL' --db '$dir/state.db'; echo \"[fql exited \$?]\"; sleep 600"
+    "env HOME='$dir' INPUTRC=/dev/null FQL_HISTORY='$dir/history' $* '$FQL' --db '$dir/state.db'; echo \"[fql exited \$?]\"; sleep 600"
   T set-option -t "$name" history-limit 10000 >/dev/null
 }
 screen() { T capture-pane -p -J -t "$1" -S -; }
