@@ -26,7 +26,7 @@ static void usage(FILE *f)
           "       fql --test FILE.test... [--rewrite]\n"
           "\n"
           "Runs an FQL script (a file, -c text, or standard input) and prints each result.\n"
-          "With no file on a terminal, starts an interactive shell.\n"
+          "With no file on a terminal, starts the interactive shell (see docs/repl.md).\n"
           "\n"
           "options:\n"
           "  -c SOURCE            run SOURCE\n"
@@ -170,7 +170,7 @@ int main(int argc, char **argv)
         running = NULL;
     } else {
         /* a terminal shows 40 rows of a long result (first and last) unless --max-rows says */
-        if (isatty(0) && o.max_rows == 0 && !max_rows_given) s->max_rows = 40;
+        if (isatty(0) && !max_rows_given) s->max_rows = 40;
         rc = repl_run(s, isatty(0));
     }
     fql_close(s);
