@@ -54,7 +54,7 @@ typedef struct Shell {
 
 /* Readline's callbacks and the signal handler take no argument: they reach the shell here. */
 static Shell *shell;
-static volatile sig_atomic_t got_sigint, got_winch, sigint_ends;   /* sigint_ends: not interactive */
+static volatile sig_atomic_t got_sigint, got_winch, got_tstp, sigint_ends;   /* sigint_ends: not interactive */
 static fql_session *volatile running;   /* the session running a statement, for Ctrl-C */
 
 void repl_print_error(FILE *f, const fql_error *e)
@@ -98,6 +98,7 @@ static int shell_fail(Shell *sh, const char *fmt, ...)
 static void on_signal(int sig)
 {
     if (sig == SIGWINCH) { got_winch = 1; return; }
+    if (sig == SIGTSTP) { got_tstp = 1; return; }
     got_sigint = 1;
     if (running) fql_interrupt(running);
     else if (sigint_ends) {
@@ -107,17 +108,17 @@ static void on_signal(int sig)
     }
 }
 
-static void catch_signals(struct sigaction *old_int, struct sigaction *old_winch)
+/* Send sig to on_signal (old, if not NULL, receives what was there). */
+static void catch_signal(int sig, struct sigaction *old)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
     /* file reads resume after the handler; select() in read_line still returns EINTR (it is never
-     * restarted), which is how a Ctrl-C at the prompt is noticed */
+     * restarted), which is how a key like Ctrl-C at the prompt is noticed */
     sa.sa_flags = SA_RESTART;
-    sigaction(SIGINT, &sa, old_int);
-    sigaction(SIGWINCH, &sa, old_winch);
+    sigaction(sig, &sa, old);
 }
 
 /* ---- reading lines ---- */
@@ -145,8 +146,32 @@ static void cancel_line(void)
     rl_callback_handler_remove();
 }
 
+/* Ctrl-Z at the prompt: give the terminal back as the parent shell had it, stop, and on `fg` take
+ * it again with the line as it was. (Readline's own handling is off, see readline_setup.) */
+static void suspend(const char *prompt)
+{
+    char *text = rl_copy_text(0, rl_end);
+    int point = rl_point;
+    rl_callback_handler_remove();
+    fputc('\n', rl_outstream);
+    fflush(rl_outstream);
+    struct sigaction dfl, ours;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    sigaction(SIGTSTP, &dfl, &ours);
+    raise(SIGTSTP);                         /* stopped here until continued */
+    sigaction(SIGTSTP, &ours, NULL);
+    rl_callback_handler_install(prompt, on_line);
+    rl_insert_text(text);
+    rl_point = point;
+    rl_redisplay();
+    free(text);
+}
+
 /* Read one line into *line (caller frees; no newline). Returns 1, 0 at the end of input, -1 when
- * Ctrl-C cancelled it. */
+ * Ctrl-C cancelled it. Ctrl-Z suspends the shell while it waits here (while a statement runs, the
+ * default action stops it as any program). */
 static int read_line(Shell *sh, const char *prompt, char **line)
 {
     *line = NULL;
@@ -158,20 +183,26 @@ static int read_line(Shell *sh, const char *prompt, char **line)
         sh->line++;
         return 1;
     }
-    got_sigint = 0;
+    got_sigint = got_tstp = 0;
     rl_got = 0;
     rl_got_line = NULL;
+    struct sigaction old_tstp;
+    catch_signal(SIGTSTP, &old_tstp);
     rl_callback_handler_install(prompt, on_line);
+    int r = 1;
     while (!rl_got) {
         fd_set fds;
         FD_ZERO(&fds);
         FD_SET(STDIN_FILENO, &fds);
         int n = select(STDIN_FILENO + 1, &fds, NULL, NULL, NULL);
         if (got_winch) { got_winch = 0; rl_resize_terminal(); }
-        if (got_sigint) { cancel_line(); return -1; }
-        if (n < 0 && errno != EINTR) { rl_callback_handler_remove(); return 0; }
+        if (got_tstp) { got_tstp = 0; suspend(prompt); continue; }
+        if (got_sigint) { cancel_line(); r = -1; break; }
+        if (n < 0 && errno != EINTR) { rl_callback_handler_remove(); r = 0; break; }
         if (n > 0) rl_callback_read_char();
     }
+    sigaction(SIGTSTP, &old_tstp, NULL);
+    if (r <= 0) return r;
     *line = rl_got_line;
     sh->line++;
     return *line ? 1 : 0;
@@ -987,7 +1018,7 @@ static char *word_breaks(void)
 static void readline_setup(void)
 {
     rl_readline_name = "fql";                 /* for $if fql in ~/.inputrc */
-    rl_catch_signals = 0;                     /* the shell handles Ctrl-C and resizes (on_signal) */
+    rl_catch_signals = 0;                     /* the shell handles Ctrl-C, Ctrl-Z and resizes (on_signal) */
     rl_catch_sigwinch = 0;
     rl_attempted_completion_function = on_complete;
     rl_completion_word_break_hook = word_breaks;
@@ -1036,7 +1067,8 @@ int repl_run(fql_session *s, int interactive)
     sigint_ends = !interactive;
     if (!s->out) s->out = stdout;
     struct sigaction old_int, old_winch;
-    catch_signals(&old_int, &old_winch);
+    catch_signal(SIGINT, &old_int);
+    catch_signal(SIGWINCH, &old_winch);
     if (interactive) {
         readline_setup();
         history_open(&sh);

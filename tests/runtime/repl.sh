@@ -254,6 +254,20 @@ idle c
 line c '.exit'
 check c term-dumb-exits '^\[fql exited 0\]$'
 
+# ---- Ctrl-Z at the prompt stops the shell (job control); fg brings it back with the line as it was ----
+T new-session -d -s e -x 120 -y 50 \
+  "env -i PATH='$PATH' TERM=screen HOME='$dir' INPUTRC=/dev/null FQL_HISTORY='$dir/history' PS1='job\$ ' bash --norc --noprofile -i"
+wait_for e '^job\$' || true
+line e "'$FQL' --db :memory:"
+wait_for e '^fql> ?$' || true
+typ e 'values [{zz: 1}] | sel'
+key e C-z
+check e ctrl-z-suspends 'Stopped.*fql'
+line e 'fg'
+check e fg-restores-line 'fql> values \[\{zz: 1\}\] \| sel$'
+line e 'ect zz + 99 as back;'
+check e fg-goes-on '│ +100 │'
+
 # ---- Ctrl-C while a model statement runs (fql-sim answers slowly) ----
 cat > sim.json <<'J'
 {"default": {"latency_ms": 5}, "models": {"slow-model": {"latency_ms": 500}}}
@@ -284,6 +298,7 @@ else
   idle d
   line d "$stmt"
   check d rerun-completes '│ +60 │' 30
+  kill -0 "$simpid" 2>/dev/null || bad simulator-alive "fql-sim ended: $(tail -n 5 sim.err)"
   after=$(reqs slow-model)
   # the rerun asks only for what had not been answered (in-flight requests at the interrupt may be lost)
   if (( mid >= 4 && mid < 60 && after - mid <= 60 - mid + 2 )); then ok "answers before Ctrl-C stay cached ($mid before, $((after - mid)) after)"

@@ -691,7 +691,7 @@ static void t_lexer_api(void)
 static unsigned char ex[256];
 static int expected(const char *text)
 {
-    parse("");
+    node_free(parse(""));
     src.text = (char *)text;
     src.len = strlen(text);
     return parse_expected(&src, ex, (int)sizeof ex);
