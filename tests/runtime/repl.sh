@@ -16,7 +16,8 @@ T() { tmux -u -S "$sock" -f /dev/null "$@"; }   # -u: UTF-8 whatever the locale
 cleanup() {
   T kill-server 2>/dev/null
   [[ -n $simpid ]] && kill -TERM "$simpid" 2>/dev/null && wait "$simpid" 2>/dev/null
-  rm -rf "$dir"
+  # panes end on the server's hangup a moment later: retry until nothing writes into dir any more
+  for _ in $(seq 40); do rm -rf "$dir" 2>/dev/null && break; sleep 0.05; done
 }
 trap cleanup EXIT
 cd "$dir"
@@ -256,7 +257,7 @@ check c term-dumb-exits '^\[fql exited 0\]$'
 
 # ---- Ctrl-Z at the prompt stops the shell (job control); fg brings it back with the line as it was ----
 T new-session -d -s e -x 120 -y 50 \
-  "env -i PATH='$PATH' TERM=screen HOME='$dir' INPUTRC=/dev/null FQL_HISTORY='$dir/history' PS1='job\$ ' bash --norc --noprofile -i"
+  "env -i PATH='$PATH' TERM=screen HOME='$dir' INPUTRC=/dev/null FQL_HISTORY='$dir/history' HISTFILE= PS1='job\$ ' bash --norc --noprofile -i"
 wait_for e '^job\$' || true
 line e "'$FQL' --db :memory:"
 wait_for e '^fql> ?$' || true
