@@ -31,7 +31,7 @@ LIBS     := $(PKG_LIBS) -lsnappy -lreadline -lssl -lcrypto -lm -lpthread
 FLAGS_STAMP := $(BUILD)/.flags
 $(shell mkdir -p $(BUILD); echo '$(CC) $(CFLAGS) $(LDFLAGS)' | cmp -s - $(FLAGS_STAMP) 2>/dev/null || echo '$(CC) $(CFLAGS) $(LDFLAGS)' > $(FLAGS_STAMP))
 
-# main.c and repl.c are the command-line program; the library does not need readline for them.
+# main.c and repl.c (the interactive shell) make the command-line program build/fql, not the library.
 LIB_SRC  := $(filter-out src/main.c src/repl.c,$(wildcard src/*.c src/*/*.c))
 LIB_OBJ  := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(BUILD)/obj/lexer.o $(BUILD)/obj/parser.o
 UNIT_SRC := $(wildcard tests/unit/*.c)

@@ -77,18 +77,17 @@ static void shell_error(Shell *sh, const fql_error *e)
     repl_print_error(stderr, &c);
 }
 
+/* An error of the shell itself (a dot command): about the line just read. Returns -1. */
 static int shell_fail(Shell *sh, const char *fmt, ...) FQL_PRINTF(2, 3);
 static int shell_fail(Shell *sh, const char *fmt, ...)
 {
-    fql_error e;
-    memset(&e, 0, sizeof e);
-    snprintf(e.file, sizeof e.file, "%s", STDIN_NAME);   /* the line the command is on */
-    e.line = e.column = 1;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(e.message, sizeof e.message, fmt, ap);
+    if (sh->interactive) fputs("error: ", stderr);
+    else fprintf(stderr, "%s:%ld:1: error: ", STDIN_NAME, sh->line);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
     va_end(ap);
-    shell_error(sh, &e);
     sh->failed = 1;
     return -1;
 }
@@ -664,6 +663,16 @@ static int split_words(char *line, char **argv, int max)
     return argc;
 }
 
+/* Does line (at its '.') name a dot command exactly (".mode", ".mode csv"; not ".modes")? */
+static int is_dot_command(const char *line)
+{
+    size_t n, len = strcspn(line + 1, " \t");
+    const DotCmd *cmds = dot_commands(&n);
+    for (size_t i = 0; i < n; i++)
+        if (strlen(cmds[i].name) == len && !strncmp(cmds[i].name, line + 1, len)) return 1;
+    return 0;
+}
+
 static void dot_command(Shell *sh, char *line)
 {
     char *argv[4];
@@ -1033,15 +1042,16 @@ static void readline_setup(void)
 /* One line of input: a dot command, or part of a statement (run when it is complete). */
 static void handle_line(Shell *sh, char *line)
 {
+    char *p = line;
+    while (*p == ' ' || *p == '\t') p++;
+    /* On a continuation line only a command's exact name counts (`.field` may go on with an
+     * expression); the statement typed so far is kept, as psql does. */
+    if (*p == '.' && (sh->stmt.len == 0 || is_dot_command(p))) {
+        history_remember(sh, p);
+        dot_command(sh, p);
+        return;
+    }
     if (sh->stmt.len == 0) {
-        char *p = line;
-        while (*p == ' ' || *p == '\t') p++;
-        if (*p == '.') {
-            history_remember(sh, p);
-            sh->stmt_line = sh->line;
-            dot_command(sh, p);
-            return;
-        }
         if (!*p) return;
         sh->stmt_line = sh->line;
     }

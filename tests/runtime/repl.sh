@@ -180,6 +180,13 @@ mode_case jsonl 't | where id == 1 | select id;' '^\{"id": ?1\}$'
 mode_case markdown 't | where id == 1 | select name as md_name;' '^\| md_name \|$'
 line a '.mode'
 check a dot-mode-shows '^markdown$'
+# a dot command on a continuation line runs and keeps the statement typed so far
+line a 't | where id == 2'
+line a '.mode csv'
+check a dot-command-keeps-statement '^  -> ?$'
+line a '| select name as cont_mode;'
+check a dot-command-on-continuation-line '^cont_mode$'
+idle a
 line a '.mode tabel'
 check a dot-mode-unknown "unknown mode 'tabel'; did you mean 'table'"
 line a '.mode table'
