@@ -570,6 +570,33 @@ static int dot_schema(Shell *sh, int argc, char **argv)
     return shell_fail(sh, "no let, type or system table named '%s' (.tables lists them)", name);
 }
 
+/* The prices and context window models_get() resolves for alias (options, environment, the
+ * catalog; no request), copied out. The runtime model it makes is dropped again unless a statement
+ * had made it already: kept, it would outlive a new declaration of the alias made before the first
+ * statement that uses it. 0 ok. */
+static int model_catalog(fql_session *s, const char *alias, double *price_in, double *price_out, int64_t *context)
+{
+    int existed = 0;
+    for (RtModel *r = s->rtmodels; r; r = r->next) existed |= !strcmp(r->key, alias);
+    fql_error err;
+    memset(&err, 0, sizeof err);
+    const LmModel *m = models_get(s, alias, NULL, &err);
+    if (!m) return -1;
+    *price_in = m->price_in;
+    *price_out = m->price_out;
+    *context = m->context_window;
+    for (RtModel **p = &s->rtmodels; *p && !existed; p = &(*p)->next)
+        if (!strcmp((*p)->key, alias)) {
+            RtModel *r = *p;
+            *p = r->next;
+            lm_model_free(r->m);
+            free(r->key);
+            free(r);
+            break;
+        }
+    return 0;
+}
+
 /* .models: system.models (the declared options), its limits in one column, and
  * what the catalog adds: prices (USD per million tokens) and the context window. */
 static int dot_models(Shell *sh, int argc, char **argv)
@@ -608,12 +635,12 @@ static int dot_models(Shell *sh, int argc, char **argv)
         }
         row[5] = lim.len ? v_cstring(lim.data) : v_null();
         buf_free(&lim);
-        fql_error err;
-        memset(&err, 0, sizeof err);
-        const LmModel *m = models_get(s, v_str(row[0]), NULL, &err);    /* the catalog; no request is made */
-        row[6] = m && m->price_in >= 0 ? v_float(m->price_in) : v_null();
-        row[7] = m && m->price_out >= 0 ? v_float(m->price_out) : v_null();
-        row[8] = m && m->context_window > 0 ? v_int(m->context_window) : v_null();
+        double pin = -1, pout = -1;
+        int64_t context = 0;
+        int ok = model_catalog(s, v_str(row[0]), &pin, &pout, &context) == 0;
+        row[6] = ok && pin >= 0 ? v_float(pin) : v_null();
+        row[7] = ok && pout >= 0 ? v_float(pout) : v_null();
+        row[8] = ok && context > 0 ? v_int(context) : v_null();
         batch_push_row(b, row);
     }
     table_free(sm);

@@ -324,6 +324,10 @@ grep -q '^<stdin>:4:26: error: unknown column' err.txt && grep -q "^<stdin>:5:1:
   && ok shell-pipe-error-lines || bad shell-pipe-error-lines "$(cat err.txt)"
 [[ $rc == 1 ]] && ok shell-pipe-exit-status || bad shell-pipe-exit-status "exit $rc"
 grep -q 'fql>' <<<"$out$(cat err.txt)" && bad shell-pipe-no-prompt "a prompt was printed" || ok shell-pipe-no-prompt
+# .models resolves prices without keeping the runtime model: a new declaration shows at once
+out=$(printf '.mode csv\nmodel fast = openai("gpt-4o-mini");\n.models\nmodel fast = openai("gpt-4o");\n.models\n' | "$FQL" --shell --db :memory: 2>&1)
+[[ $(tail -n 1 <<<"$out") == fast,language,openai,gpt-4o,true,,2.5,10.0,128000 ]] && ok dot-models-after-redeclaration \
+  || bad dot-models-after-redeclaration "$out"
 out=$(printf 'values [{a: 1}]\n| select a;\n' | "$FQL" --format csv --db :memory: 2>&1); rc=$?
 [[ $rc == 0 && $out == $'a\n1' ]] && ok stdin-script-unchanged || bad stdin-script-unchanged "rc=$rc $out"
 
