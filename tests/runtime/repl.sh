@@ -44,16 +44,19 @@ wait_for() {
   done
   return 1
 }
-# idle NAME: until the shell waits at a fresh "fql> " (the last line shown is the bare prompt)
-idle() {
-  local i last
+# last NAME REGEX: until the last line shown matches (a key like Ctrl-C or Ctrl-Z flushes what
+# the terminal holds unread, so tests wait for the shell to have shown what was typed first)
+last() {
+  local i l
   for ((i = 0; i < 200; i++)); do
-    last=$(screen "$1" | grep -v '^$' | tail -n 1)
-    [[ $last =~ ^fql\>\ ?$ ]] && return 0
+    l=$(screen "$1" | grep -v '^$' | tail -n 1)
+    [[ $l =~ $2 ]] && return 0
     sleep 0.05
   done
   return 1
 }
+# idle NAME: until the shell waits at a fresh "fql> "
+idle() { last "$1" '^fql> ?$'; }
 typ() { T send-keys -t "$1" -H $(printf '%s' "$2" | od -An -v -tx1); }    # literal text, any bytes
 key() { local n=$1; shift; T send-keys -t "$n" "$@"; }
 # line NAME TEXT: type a line and press Enter
@@ -142,11 +145,14 @@ idle a
 
 # Ctrl-C on a half-typed statement (one line, then several) clears it; the shell stays
 typ a 't | where id >'
+last a 'where id >$'
 key a C-c
 check a ctrl-c-typing 't \| where id >\^C$'
 idle a
 line a 't'
 line a '| where id == 3'
+wait_for a '^  -> \| where id == 3$'
+last a '^  -> ?$'
 key a C-c
 idle a
 line a 'values [{fresh: 4242}];'
@@ -269,6 +275,7 @@ wait_for e '^job\$' || true
 line e "'$FQL' --db :memory:"
 wait_for e '^fql> ?$' || true
 typ e 'values [{zz: 1}] | sel'
+last e '\| sel$'
 key e C-z
 check e ctrl-z-suspends 'Stopped.*fql'
 line e 'fg'
