@@ -31,7 +31,8 @@ LIBS     := $(PKG_LIBS) -lsnappy -lreadline -lssl -lcrypto -lm -lpthread
 FLAGS_STAMP := $(BUILD)/.flags
 $(shell mkdir -p $(BUILD); echo '$(CC) $(CFLAGS) $(LDFLAGS)' | cmp -s - $(FLAGS_STAMP) 2>/dev/null || echo '$(CC) $(CFLAGS) $(LDFLAGS)' > $(FLAGS_STAMP))
 
-LIB_SRC  := $(filter-out src/main.c,$(wildcard src/*.c src/*/*.c))
+# main.c and repl.c (the interactive shell) make the command-line program build/fql, not the library.
+LIB_SRC  := $(filter-out src/main.c src/repl.c,$(wildcard src/*.c src/*/*.c))
 LIB_OBJ  := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(BUILD)/obj/lexer.o $(BUILD)/obj/parser.o
 UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRC))
@@ -75,7 +76,7 @@ $(BUILD)/libfql.a: $(LIB_OBJ)
 	rm -f $@; ar rcs $@ $^
 $(BUILD)/libfql.so: $(LIB_OBJ)
 	$(CC) -shared -o $@ $^ $(LDFLAGS) $(LIBS)
-$(BUILD)/fql: $(BUILD)/obj/main.o $(BUILD)/libfql.a
+$(BUILD)/fql: $(BUILD)/obj/main.o $(BUILD)/obj/repl.o $(BUILD)/libfql.a
 	$(CC) -o $@ $^ $(LDFLAGS) $(LIBS)
 $(BUILD)/unit/%: tests/unit/%.c $(BUILD)/libfql.a $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)

@@ -67,6 +67,11 @@ int lex_keyword(const char *s, size_t n)
     return 0;
 }
 
+const char *lex_keyword_name(size_t i)
+{
+    return i < sizeof keywords / sizeof keywords[0] ? keywords[i].name : NULL;
+}
+
 const char *lex_token_desc(int code)
 {
     static const struct { int code; const char *desc; } punct[] = {

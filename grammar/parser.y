@@ -827,6 +827,32 @@ static void report_syntax_error(Parser *p)
     node_free(q.prog);
 }
 
+/* The terminals the parser would accept after the whole of src (see ast.h). Feeds every token to a
+ * parser with no error record, then asks accepts() about each terminal. */
+int parse_expected(const Src *src, unsigned char *ex, int n)
+{
+    Parser q;
+    Lexer lx;
+    Token t;
+    memset(&q, 0, sizeof q);
+    q.src = src;
+    q.prog = node_new(N_PROGRAM, src, 0);
+    void *pp = fqlParseAlloc(xmalloc);
+    lex_init(&lx, src);
+    int code;
+    while ((code = lex_next(&lx, &t, NULL)) > 0 && !q.failed) {
+        q.cur = t;
+        q.cur_code = code;
+        q.ntok++;
+        fqlParse(pp, code, t, &q);
+    }
+    int rc = code < 0 || q.failed ? -1 : 0;
+    for (int k = 0; k < n; k++) ex[k] = (unsigned char)(rc == 0 && k < YYNTOKEN && accepts((yyParser *)pp, k));
+    fqlParseFree(pp, free);
+    node_free(q.prog);
+    return rc;
+}
+
 /* Parse the whole of src. See ast.h. */
 Node *parse_program(const Src *src, fql_error *err)
 {

@@ -129,5 +129,10 @@ void  node_dump(Buf *b, const Node *n, int indent);
  * ("expected an expression after 'where'", caret under the offending token). When the input ends
  * before a statement is complete, err->code is FQL_ERR_INCOMPLETE (the REPL reads another line). */
 Node *parse_program(const Src *src, fql_error *err);
+/* For completion: which terminals (TK_* codes) could come next after the whole of src, which is a
+ * statement cut short. ex[code] = 1 for each (a keyword counts only where the grammar uses it as a
+ * keyword, not where it would stand for a name); n is the size of ex. Returns 0, or -1 when src
+ * has a lexical or syntax error before its end (then ex is all zeros). */
+int   parse_expected(const Src *src, unsigned char *ex, int n);
 
 #endif

@@ -52,6 +52,10 @@ static const char *const model_options[] = {
     "fallback", "seed", "cached_price_in", "batch_max_requests", "batch_max_bytes", NULL
 };
 
+const char *const *bind_semantic_names(void) { return semantic_ops; }
+const char *const *bind_provider_names(void) { return providers; }
+const char *const *bind_model_option_names(void) { return model_options; }
+
 static int is_semantic(const char *name)
 {
     for (int i = 0; semantic_ops[i]; i++)
@@ -1487,8 +1491,10 @@ static Plan *bind_source(Binder *b, const Node *src, char ***quals_out)
         if (!strncmp(src->str, "system.", 7)) {
             Table *t = system_table(b->s, src->str);
             if (!t) {
-                static const char *const sys[] = { "system.query_metrics", "system.lm_calls", "system.lm_errors", "system.models" };
-                const char *best = closest_name(src->str, sys, 4);
+                const char *const *sys = system_table_names();
+                size_t nsys = 0;
+                while (sys[nsys]) nsys++;
+                const char *best = closest_name(src->str, sys, nsys);
                 errn(b, src, "unknown system table '%s'%s%s%s", src->str, best ? "; did you mean '" : "", best ? best : "", best ? "'?" : "");
                 return NULL;
             }

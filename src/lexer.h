@@ -48,6 +48,9 @@ char *lex_name_value(const Src *src, const Token *tok);
 /* The TK_* code of keyword s[0..n) (case-insensitive), or 0 if it is not a keyword. */
 int lex_keyword(const char *s, size_t n);
 
+/* The i-th keyword in lower case (0-based, alphabetical), or NULL past the last: for completion. */
+const char *lex_keyword_name(size_t i);
+
 /* How a token code reads in messages: "'select'", "')'", "a name", "a string", "end of input". */
 const char *lex_token_desc(int code);
 

@@ -260,6 +260,12 @@ static Table *system_from_state(fql_session *s, const char *name, Schema *schema
     return state_system_table(s->state, name, schema);
 }
 
+const char *const *system_table_names(void)
+{
+    static const char *const names[] = { "system.query_metrics", "system.lm_calls", "system.lm_errors", "system.models", NULL };
+    return names;
+}
+
 Table *system_table(fql_session *s, const char *name)
 {
     if (!strcmp(name, "system.query_metrics")) {
@@ -315,7 +321,7 @@ Table *system_table(fql_session *s, const char *name)
 
 /* ---- running ---- */
 
-static void print_result(fql_session *s, Table *t)
+void session_print_result(fql_session *s, const Table *t)
 {
     if (!s->out) return;
     PrintOptions po;
@@ -458,7 +464,7 @@ static int run_stmt(fql_session *s, Stmt *st, fql_result **last, fql_error *err)
             table_free(t);
             return 0;
         }
-        print_result(s, t);
+        session_print_result(s, t);
         if (last) {
             if (*last) fql_result_free(*last);
             *last = xcalloc(1, sizeof **last);

@@ -84,11 +84,17 @@ UdfDef  *session_find_udf(fql_session *s, const char *name);
 int      session_set_option(fql_session *s, const char *name, Value v, char **msg);
 /* The state database, opened on first use; NULL with err when it cannot be opened. */
 struct State *session_state(fql_session *s, fql_error *err);
+/* Print t to s->out in the session's format (a boxed table as wide as the terminal when s->out is one). */
+void     session_print_result(fql_session *s, const Table *t);
 
 /* bind.c: bind a parsed program against the session. Declarations take effect in the session as
  * they are met; statements that run are appended to *stmts (caller frees with stmt_free). 0 ok. */
 int  bind_program(fql_session *s, Node *prog, Stmt ***stmts, int *nstmts, fql_error *err);
 void stmt_free(Stmt *st);
+/* Names the binder knows, for completion in the REPL: NULL-terminated static arrays. */
+const char *const *bind_semantic_names(void);
+const char *const *bind_provider_names(void);
+const char *const *bind_model_option_names(void);
 /* Bind one type node (declared names resolved). New reference or NULL with err. */
 Type *bind_type(fql_session *s, const Node *n, fql_error *err);
 
@@ -99,6 +105,8 @@ Table *exec_plan(fql_session *s, Plan *p, fql_error *err);
 Table *exec_plan_analyze(fql_session *s, Plan *p, fql_error *err);
 /* A table for a system.* name, or NULL if unknown (then *schema_only is unused). */
 Table *system_table(fql_session *s, const char *name);
+/* The names system_table() knows ("system.models", ...), NULL-terminated. */
+const char *const *system_table_names(void);
 /* Evaluate an expression that reads no columns (values rows). On error returns null with *msg. */
 Value exec_const(Expr *e, char **msg);
 

@@ -687,6 +687,35 @@ static void t_lexer_api(void)
           lex_next(&lx, &t, NULL) == TK_ID && lex_next(&lx, &t, NULL) == 0, "resume after error");
 }
 
+/* parse_expected (the REPL's completion): what may follow a statement cut short. */
+static unsigned char ex[256];
+static int expected(const char *text)
+{
+    node_free(parse(""));
+    src.text = (char *)text;
+    src.len = strlen(text);
+    return parse_expected(&src, ex, (int)sizeof ex);
+}
+
+static void t_expected(void)
+{
+    CHECK(expected("") == 0 && ex[TK_LET] && ex[TK_MODEL] && ex[TK_FROM] && ex[TK_ID] && !ex[TK_WHERE], "statement start");
+    CHECK(expected("from t |") == 0 && ex[TK_SELECT] && ex[TK_WHERE] && ex[TK_ORDER] && !ex[TK_ID] && !ex[TK_LET], "after '|': stages only");
+    CHECK(expected("from t | order by x") == 0 && ex[TK_DESC] && ex[TK_NULLS] && ex[TK_PIPE] && ex[TK_SEMI], "after an order key");
+    CHECK(expected("from t | where a") == 0 && ex[TK_AND] && ex[TK_LIKE] && !ex[TK_SELECT] && !ex[TK_INTEGER], "after an operand");
+    CHECK(expected("from t | where") == 0 && ex[TK_ID] && ex[TK_INTEGER] && ex[TK_NOT] && !ex[TK_SELECT], "an expression: keywords that are names are not offered");
+    CHECK(expected("type T = {a: ") == 0 && ex[TK_ID] && ex[TK_LBRACE] && ex[TK_LBRACKET] && !ex[TK_INTEGER], "a type");
+    CHECK(expected("default") == 0 && ex[TK_MODEL] && ex[TK_EMBEDDING] && !ex[TK_ID], "default model");
+    CHECK(expected("from t | selcet x") == -1 && !ex[TK_ID] && !ex[TK_PIPE], "a syntax error before the end");
+    CHECK(expected("from 'unterminated") == -1, "a lexical error");
+    size_t n = 0;
+    while (lex_keyword_name(n)) {
+        const char *kw = lex_keyword_name(n++);
+        CHECK(lex_keyword(kw, strlen(kw)) > 0, "keyword %s", kw);
+    }
+    CHECK(n > 60 && !strcmp(lex_keyword_name(0), "agg"), "lex_keyword_name lists %zu keywords", n);
+}
+
 int main(void)
 {
     run("top_example", t_top_example);
@@ -703,6 +732,7 @@ int main(void)
     run("errors_lexical", t_errors_lexical);
     run("depth", t_depth);
     run("lexer_api", t_lexer_api);
+    run("expected", t_expected);
     node_free(parse(""));   /* frees the last private copy */
     return check_summary();
 }
