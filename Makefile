@@ -39,7 +39,7 @@ UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRC))
 
 .PHONY: all deps test test-golden test-unit test-diff run examples clean bench fuzz fuzz-parquet
 SIM_BIN  := $(if $(wildcard tests/sim/sim.mk),sim)
-all: $(BUILD)/fql $(BUILD)/libfql.a $(BUILD)/libfql.so $(SIM_BIN) $(UNIT_BIN)
+all: $(BUILD)/fql $(BUILD)/libfql.a $(BUILD)/libfql.so $(SIM_BIN) $(UNIT_BIN) $(BUILD)/mkpdf
 
 # nodejs/npm count as present when the commands exist (machines may carry a newer Node.js than Debian's).
 deps:
@@ -81,6 +81,11 @@ $(BUILD)/fql: $(BUILD)/obj/main.o $(BUILD)/obj/repl.o $(BUILD)/libfql.a
 $(BUILD)/unit/%: tests/unit/%.c $(BUILD)/libfql.a $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libfql.a $(LDFLAGS) $(LIBS)
+
+# The PDFs of the document tests are drawn by this program (tests/docs/mkpdf.c), never committed.
+$(BUILD)/mkpdf: tests/docs/mkpdf.c $(FLAGS_STAMP)
+	$(CC) $(OPT) -g -std=c11 -D_GNU_SOURCE -Wall -Wextra $(if $(WERROR),-Werror) $(shell pkg-config --cflags cairo) -o $@ $< \
+	  $(shell pkg-config --libs cairo)
 
 -include tests/sim/sim.mk
 $(SIM_OBJS): $(FLAGS_STAMP)

@@ -641,7 +641,8 @@ static Expr *bind_semantic(Binder *b, Scope *sc, const Node *n)
         return NULL;
     }
     static const char *const common[] = { "model", "temperature", "max_output_tokens", "timeout", "instructions", "examples",
-                                          "schema", "metric", "pack", NULL };
+                                          "schema", "metric", "pack", "page_separator", "describe_images", NULL };
+    int pdf = !strcmp(name, "parse_pdf"), describes = 0;
     Type *rt = NULL;
     int has_model = 0;
     Expr *e = expr_new(E_SEMANTIC, NULL, n);
@@ -655,9 +656,10 @@ static Expr *bind_semantic(Binder *b, Scope *sc, const Node *n)
             for (int j = 0; common[j]; j++) if (!strcmp(common[j], an)) known = 1;
             int fits = known && (strcmp(an, "schema") ? 1 : !strcmp(name, "map")) && (strcmp(an, "metric") ? 1 : !strcmp(name, "similarity"))
                        && (strcmp(an, "pack") ? 1 : !strcmp(name, "classify") || !strcmp(name, "predicate") || !strcmp(name, "extract") ||
-                                                    !strcmp(name, "map"));
+                                                    !strcmp(name, "map"))
+                       && (strcmp(an, "page_separator") && strcmp(an, "describe_images") ? 1 : pdf) && (strcmp(an, "examples") ? 1 : !pdf);
             if (!fits) {
-                const char *best = closest_name(an, common, 9);
+                const char *best = closest_name(an, common, 11);
                 if (best && strcmp(best, an)) errn(b, k, "%s() has no option '%s'; did you mean '%s'?", name, an, best);
                 else errn(b, k, "%s() has no option '%s'", name, an);
                 goto fail;
@@ -697,6 +699,13 @@ static Expr *bind_semantic(Binder *b, Scope *sc, const Node *n)
             Value lv;
             if (const_value(b, v, &lv)) goto fail;
             expr_add_named(e, "labels", lit_expr(lv, type_json(), v));
+            continue;
+        }
+        if (an && !strcmp(an, "describe_images")) {
+            /* a literal: whether a model is needed is known before anything runs */
+            if (v->kind != N_BOOL) { errn(b, v, "describe_images: takes true or false"); goto fail; }
+            describes = (int)v->ival;
+            expr_add_named(e, an, lit_expr(v_bool(describes), type_bool(), v));
             continue;
         }
         if (an && !strcmp(an, "model")) {
@@ -741,6 +750,13 @@ static Expr *bind_semantic(Binder *b, Scope *sc, const Node *n)
         if (!a) goto fail;
         int null_opt = an && a->kind == E_LIT && a->lit.kind == V_NULL;
         if (an && !strcmp(an, "model") && !null_opt && check_model_expr(b, v, a, name, embedding)) { expr_free(a); goto fail; }
+        if (pdf && (!an || !strcmp(an, "page_separator")) && !type_is_stringish(a->type)) {
+            char *ts = tystr(a->type);
+            errn(b, v, an ? "page_separator: takes a string, got %s" : "parse_pdf() takes the path of a PDF (a string), got %s", ts);
+            free(ts);
+            expr_free(a);
+            goto fail;
+        }
         if (!an && !strcmp(name, "similarity") && !(a->type->kind == TY_VECTOR || a->type->kind == TY_LIST || a->type->kind == TY_NULL || a->type->kind == TY_ANY)) {
             char *ts = tystr(a->type);
             errn(b, v, "similarity() compares two vectors (from embed(...)), got %s", ts);
@@ -761,7 +777,7 @@ static Expr *bind_semantic(Binder *b, Scope *sc, const Node *n)
         else if (embedding) rt = type_vector(0);
         else rt = type_string();
     }
-    if (strcmp(name, "similarity") && !has_model) {
+    if (strcmp(name, "similarity") && !has_model && (!pdf || describes)) {
         if (!b->s->models) {
             errn(b, n, "%s() calls a model, but no %smodel is declared (add e.g. `%smodel %s = openai(\"%s\");`)", name,
                  embedding ? "embedding " : "", embedding ? "embedding " : "", embedding ? "vectors" : "fast",
@@ -1290,6 +1306,8 @@ static FileFormat reader_format(const char *name, int *ok)
     if (!strcmp(name, "json")) return FMT_JSON;
     if (!strcmp(name, "jsonl") || !strcmp(name, "ndjson")) return FMT_JSONL;
     if (!strcmp(name, "parquet")) return FMT_PARQUET;
+    if (!strcmp(name, "docs")) return FMT_DOCS;
+    if (!strcmp(name, "pdf_metadata")) return FMT_PDF_META;
     *ok = 0;
     return FMT_CSV;
 }
@@ -1322,6 +1340,70 @@ static int bind_write_options(Binder *b, const Node **args, WriteOptions *wo)
     return 0;
 }
 
+/* Give the scan p its schema by opening the reader once (the file's header, a sample for type
+ * inference). Returns p, or NULL (p freed) with the error pointing at the source call n. */
+static Plan *scan_schema_of(Binder *b, const Node *n, Plan *p)
+{
+    fql_error ferr;
+    memset(&ferr, 0, sizeof ferr);
+    /* fetch a remote path once: the executor reads the same local copies */
+    if (io_is_remote(p->path) && !(p->ropts.fetched = remote_fetch(p->path, p->ropts.cache, &ferr))) {
+        err_at(b->err, FQL_ERR_IO, n->src, n->pos, "%s", ferr.message);
+        plan_free(p);
+        return NULL;
+    }
+    Reader *r = reader_open(p->path, &p->ropts, &ferr);
+    if (!r) {
+        /* a data error: point at the source call, and say which file */
+        if (ferr.line > 0)
+            err_at(b->err, FQL_ERR_IO, n->src, n->pos, "%s:%d:%d: %s", ferr.file, ferr.line, ferr.column, ferr.message);
+        else
+            err_at(b->err, FQL_ERR_IO, n->src, n->pos, "%s", ferr.message);
+        plan_free(p);
+        return NULL;
+    }
+    p->schema = schema_copy(reader_schema(r));
+    reader_free(r);
+    return p;
+}
+
+/* docs("glob" [, type: "markdown" | "text" | "json", exclude: "regex"]) and
+ * pdf_metadata("glob" [, exclude: "regex"]): one row per file. Without type:, docs() goes by the
+ * glob's extension (.md/.markdown markdown, .json json, anything else text). */
+static Plan *bind_doc_reader(Binder *b, const Node *n, FileFormat f)
+{
+    static const char *const docs_params[] = { "path", "type", "exclude" }, *const pdf_params[] = { "path", "exclude" };
+    int total = 0;
+    const Node **a = map_args(b, n, f == FMT_DOCS ? docs_params : pdf_params, f == FMT_DOCS ? 3 : 2, 1, 0, &total);
+    if (!a) return NULL;
+    /* args: path, exclude, type */
+    const Node *args[3] = { a[0], f == FMT_DOCS ? a[2] : a[1], f == FMT_DOCS ? a[1] : NULL };
+    free(a);
+    Plan *p = plan_new(P_SCAN, NULL, n);
+    read_options_init(&p->ropts, f);
+    p->format = f;
+    if (args[0]->kind != N_STRING) { errn(b, args[0], "%s() needs a path or glob string as its first argument", n->str); goto fail; }
+    p->path = xstrdup(args[0]->str);
+    if (args[1]) {
+        if (args[1]->kind != N_STRING) { errn(b, args[1], "exclude: takes a regular expression string"); goto fail; }
+        p->scan_exclude = xstrdup(args[1]->str);
+        p->ropts.exclude = p->scan_exclude;
+    }
+    const char *ext = strrchr(p->path, '.');
+    const char *type = f != FMT_DOCS ? NULL : args[2] ? (args[2]->kind == N_STRING ? args[2]->str : "")
+                     : !ext ? "text" : !strcmp(ext, ".md") || !strcmp(ext, ".markdown") ? "markdown" : !strcmp(ext, ".json") ? "json" : "text";
+    if (type) {
+        if (!strcmp(type, "text")) p->ropts.doc_type = DOC_TEXT;
+        else if (!strcmp(type, "markdown")) p->ropts.doc_type = DOC_MARKDOWN;
+        else if (!strcmp(type, "json")) p->ropts.doc_type = DOC_JSON;
+        else { errn(b, args[2], "type: takes \"markdown\", \"text\" or \"json\""); goto fail; }
+    }
+    return scan_schema_of(b, n, p);
+fail:
+    plan_free(p);
+    return NULL;
+}
+
 /* Paths in a script are relative to the current directory (as in every shell tool) — the one
  * exception is import, which is relative to the importing file. */
 static Plan *bind_reader(Binder *b, const Node *n)
@@ -1329,16 +1411,13 @@ static Plan *bind_reader(Binder *b, const Node *n)
     int ok;
     FileFormat f = reader_format(n->str, &ok);
     if (!ok) {
-        if (!strcmp(n->str, "docs") || !strcmp(n->str, "pdf_metadata")) {
-            errn(b, n, "%s() is not available in this build yet (document sources arrive with the documents work)", n->str);
-            return NULL;
-        }
         static const char *const readers[] = { "csv", "tsv", "json", "jsonl", "parquet", "docs", "pdf_metadata" };
         const char *best = closest_name(n->str, readers, 7);
         if (best) errn(b, n, "unknown source '%s'; did you mean '%s'?", n->str, best);
         else errn(b, n, "unknown source '%s' (sources: csv, tsv, json, jsonl, parquet, docs, pdf_metadata, a let name, values [...])", n->str);
         return NULL;
     }
+    if (f == FMT_DOCS || f == FMT_PDF_META) return bind_doc_reader(b, n, f);
     static const char *const params[] = { "path", "header", "delimiter", "quote", "schema", "sample_rows", "cache" };
     int total = 0;
     const Node **args = map_args(b, n, params, 7, 1, 0, &total);
@@ -1382,28 +1461,7 @@ static Plan *bind_reader(Binder *b, const Node *n)
         p->ropts.sample_rows = (size_t)args[5]->ival;
     }
     free(args);
-    args = NULL;
-    fql_error ferr;
-    memset(&ferr, 0, sizeof ferr);
-    /* fetch a remote path once: the executor reads the same local copies */
-    if (io_is_remote(p->path) && !(p->ropts.fetched = remote_fetch(p->path, p->ropts.cache, &ferr))) {
-        err_at(b->err, FQL_ERR_IO, n->src, n->pos, "%s", ferr.message);
-        plan_free(p);
-        return NULL;
-    }
-    Reader *r = reader_open(p->path, &p->ropts, &ferr);
-    if (!r) {
-        /* a data error: point at the source call, and say which file */
-        if (ferr.line > 0)
-            err_at(b->err, FQL_ERR_IO, n->src, n->pos, "%s:%d:%d: %s", ferr.file, ferr.line, ferr.column, ferr.message);
-        else
-            err_at(b->err, FQL_ERR_IO, n->src, n->pos, "%s", ferr.message);
-        plan_free(p);
-        return NULL;
-    }
-    p->schema = schema_copy(reader_schema(r));
-    reader_free(r);
-    return p;
+    return scan_schema_of(b, n, p);
 fail:
     free(args);
     plan_free(p);

@@ -11,7 +11,13 @@
 #include <stdio.h>
 #include "table.h"
 
-typedef enum { FMT_CSV, FMT_TSV, FMT_JSON, FMT_JSONL, FMT_TABLE, FMT_MARKDOWN, FMT_PARQUET } FileFormat;
+typedef enum { FMT_CSV, FMT_TSV, FMT_JSON, FMT_JSONL, FMT_TABLE, FMT_MARKDOWN, FMT_PARQUET,
+               FMT_DOCS,        /* docs(): one row per file (docs.c) */
+               FMT_PDF_META     /* pdf_metadata(): one row per PDF (pdf.c) */
+} FileFormat;
+
+/* docs(type: ...): how a file's content is read. */
+typedef enum { DOC_TEXT, DOC_MARKDOWN, DOC_JSON } DocType;
 
 typedef struct RemoteFiles RemoteFiles;
 
@@ -25,6 +31,8 @@ typedef struct ReadOptions {
     int *projection;         /* optional: for each column of the file schema, 1 if needed (others may be skipped, left null) */
     int cache;               /* remote paths: keep downloads in the cache directory, revalidated by ETag/Last-Modified */
     RemoteFiles *fetched;    /* remote paths: the local copies to read (borrowed), or NULL to fetch when opened */
+    DocType doc_type;        /* docs(): text, markdown or json */
+    const char *exclude;     /* docs() / pdf_metadata(): a PCRE2 pattern; matching paths are skipped (or NULL) */
 } ReadOptions;
 
 void read_options_init(ReadOptions *o, FileFormat f);

@@ -57,6 +57,22 @@ Value   *semantic_eval(struct fql_session *s, const Expr *e, Value **args, size_
  * is a list of strings, borrowed), packed into as few prompts as the model's context window allows
  * and reduced hierarchically. An empty group gives null. NULL with err on a fatal error. */
 Value   *semantic_reduce(struct fql_session *s, const char *instruction, const char *alias, const Value *lists, size_t n, fql_error *err);
+/* For operators that make their own requests (parse_pdf): send req (consumed) to m on behalf of
+ * job j through the response cache and the scheduler; done(ud, answer) runs with the final answer
+ * (at once when it is cached; the answer is borrowed) and j waits for it. Counted as one row of m. */
+typedef void (*SemDone)(void *ud, const LmAnswer *a);
+void     semantic_submit(SemJob *j, LmModel *m, LmRequest *req, SemDone done, void *ud);
+void     semantic_count_row(struct fql_session *s, const Expr *e, LmModel *m);
+
+/* parse_pdf() as a job (func_doc.c): start renders each row's PDF, or submits its images for
+ * description first (semantic_submit); finish renders the rest once the answers are in. */
+typedef struct PdfJob PdfJob;
+PdfJob  *pdf_job_start(SemJob *j, struct fql_session *s, const Expr *e, Value **args, size_t n, int64_t first_row, fql_error *err);
+Value   *pdf_job_finish(PdfJob *p);    /* n new values */
+/* explain cost of parse_pdf(path, describe_images: true): adds the requests and input tokens that
+ * describing path's images would take to dm (nothing when it is unreadable or has no images). */
+void     pdf_dry_estimate(const char *path, DryModel *dm);
+void     pdf_job_free(PdfJob *p);      /* NULL-safe */
 /* Statement bookkeeping: start (clears per-statement counters) and finish (writes query_metrics,
  * prints the summary line). */
 void     semantic_begin(struct fql_session *s, const char *statement);

@@ -630,6 +630,11 @@ static double scan_rows(const Plan *p)
     char **paths = NULL;
     int n = p->ropts.fetched ? remote_local_paths(p->ropts.fetched, &paths) : io_glob(p->path, &paths);
     double rows = 0;
+    if (p->format == FMT_DOCS || p->format == FMT_PDF_META) {   /* a row per file */
+        for (int i = 0; i < n; i++) free(paths[i]);
+        free(paths);
+        return n;
+    }
     for (int i = 0; i < n; i++) {
         if (p->format == FMT_PARQUET) {          /* the footer has the exact count */
             double r = parquet_file_rows(paths[i]);
@@ -663,7 +668,9 @@ static double scan_rows(const Plan *p)
 static int count_semantic(const Expr *e)
 {
     if (!e) return 0;
-    int n = e->kind == E_SEMANTIC && strcmp(e->name, "similarity") != 0;
+    const Expr *di = e->kind == E_SEMANTIC && !strcmp(e->name, "parse_pdf") ? expr_arg(e, "describe_images") : NULL;
+    int n = e->kind == E_SEMANTIC && strcmp(e->name, "similarity") != 0
+            && (strcmp(e->name, "parse_pdf") || (di && di->kind == E_LIT && value_true(di->lit)));   /* parse_pdf sends only to describe images */
     for (int i = 0; i < e->nargs; i++) n += count_semantic(e->args[i]);
     return n;
 }

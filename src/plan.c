@@ -213,6 +213,7 @@ void plan_free(Plan *p)
     free(p->analysis);
     schema_free(p->scan_schema);
     remote_files_free(p->ropts.fetched);
+    free(p->scan_exclude);
     table_free(p->rows);
     free(p);
 }
@@ -233,8 +234,10 @@ void plan_explain(Buf *b, const Plan *p, int depth)
     const Schema *in = p->child ? p->child->schema : NULL;
     switch (p->kind) {
     case P_SCAN: {
-        static const char *const fmts[] = { "csv", "tsv", "json", "jsonl", "table", "markdown", "parquet" };
-        buf_printf(b, "scan %s(\"%s\")", fmts[p->format], p->path);
+        static const char *const fmts[] = { "csv", "tsv", "json", "jsonl", "table", "markdown", "parquet", "docs", "pdf_metadata" };
+        buf_printf(b, "scan %s(\"%s\"", fmts[p->format], p->path);
+        if (p->scan_exclude) buf_printf(b, ", exclude: \"%s\"", p->scan_exclude);
+        buf_putc(b, ')');
         break;
     }
     case P_VALUES: buf_printf(b, "values (%zu rows)", p->rows ? p->rows->nrows : (size_t)0); break;
@@ -305,7 +308,7 @@ void plan_explain(Buf *b, const Plan *p, int depth)
     case P_UNNEST: buf_printf(b, "unnest %s", in->names[p->col]); break;
     case P_CACHE: buf_puts(b, "cache"); break;
     case P_WRITE: {
-        static const char *const fmts[] = { "csv", "tsv", "json", "jsonl", "table", "markdown", "parquet" };
+        static const char *const fmts[] = { "csv", "tsv", "json", "jsonl", "table", "markdown", "parquet", "docs", "pdf_metadata" };
         buf_printf(b, "write %s(\"%s\")", fmts[p->format], p->path);
         break;
     }
@@ -411,6 +414,8 @@ Plan *plan_copy(const Plan *p)
     c->path = p->path ? xstrdup(p->path) : NULL;
     c->scan_schema = p->scan_schema ? schema_copy(p->scan_schema) : NULL;
     if (c->scan_schema) c->ropts.schema = c->scan_schema;
+    c->scan_exclude = p->scan_exclude ? xstrdup(p->scan_exclude) : NULL;
+    c->ropts.exclude = c->scan_exclude;
     c->ropts.projection = ints_copy(p->ropts.projection, p->schema->n);
     c->ropts.fetched = remote_files_ref(p->ropts.fetched);
     c->rows = NULL;

@@ -120,6 +120,7 @@ struct Plan {
     char *path;              /* P_SCAN / P_WRITE / P_SYSTEM name / P_SEMJOIN template */
     ReadOptions ropts;       /* P_SCAN (ropts.schema owned via scan_schema) */
     Schema *scan_schema;     /* explicit schema for P_SCAN, owned */
+    char *scan_exclude;      /* P_SCAN of docs()/pdf_metadata(): ropts.exclude, owned */
     FileFormat format;       /* P_SCAN / P_WRITE */
     int mode;                /* P_WRITE: WriteMode */
     WriteOptions wopts;      /* P_WRITE: Parquet options */

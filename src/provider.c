@@ -71,6 +71,8 @@ void lm_request_free(LmRequest *r)
     free(r->schema_name);
     for (int i = 0; i < r->ninputs; i++) free(r->inputs ? r->inputs[i] : NULL);
     free(r->inputs);
+    for (int i = 0; i < r->nimages; i++) { free(r->images[i].mime_type); free(r->images[i].base64); }
+    free(r->images);
     free(r);
 }
 

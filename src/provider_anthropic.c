@@ -27,6 +27,19 @@ static void add_headers(const LmModel *m, HttpRequest *out)
     http_add_header(out, "anthropic-version: " ANTHROPIC_VERSION);
 }
 
+/* The user turn's content: the text, or with images an array of base64 image blocks followed by
+ * the text block (Anthropic advises images before the text that refers to them). */
+static json_t *user_content(const LmRequest *r)
+{
+    if (!r->nimages) return json_string(r->user ? r->user : "");
+    json_t *blocks = json_array();
+    for (int i = 0; i < r->nimages; i++)
+        json_array_append_new(blocks, json_pack("{s:s, s:{s:s, s:s, s:s}}", "type", "image", "source", "type", "base64",
+                                                "media_type", r->images[i].mime_type, "data", r->images[i].base64));
+    json_array_append_new(blocks, json_pack("{s:s, s:s}", "type", "text", "text", r->user ? r->user : ""));
+    return blocks;
+}
+
 int anthropic_build(const LmModel *m, const LmRequest *r, HttpRequest *out, char **err)
 {
     if (r->kind == LM_EMBED) {
@@ -37,7 +50,7 @@ int anthropic_build(const LmModel *m, const LmRequest *r, HttpRequest *out, char
     json_object_set_new(body, "model", json_string(m->model_name ? m->model_name : ""));
     json_object_set_new(body, "max_tokens", json_integer(provider_max_tokens(m, r, ANTHROPIC_DEFAULT_MAX_TOKENS)));
     if (r->system && *r->system) json_object_set_new(body, "system", json_string(r->system));
-    json_object_set_new(body, "messages", json_pack("[{s:s, s:s}]", "role", "user", "content", r->user ? r->user : ""));
+    json_object_set_new(body, "messages", json_pack("[{s:s, s:o}]", "role", "user", "content", user_content(r)));
     double temp = provider_temperature(m, r);
     if (!isnan(temp)) json_object_set_new(body, "temperature", json_real(temp));
     if (r->schema) {

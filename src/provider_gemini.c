@@ -109,7 +109,11 @@ int gemini_build(const LmModel *m, const LmRequest *r, HttpRequest *out, char **
     } else {
         if (r->system && *r->system)
             json_object_set_new(body, "systemInstruction", json_pack("{s:o}", "parts", text_parts(r->system)));
-        json_object_set_new(body, "contents", json_pack("[{s:s, s:o}]", "role", "user", "parts", text_parts(r->user)));
+        json_t *parts = text_parts(r->user);
+        for (int i = 0; i < r->nimages; i++)   /* images as inlineData parts after the text */
+            json_array_append_new(parts, json_pack("{s:{s:s, s:s}}", "inlineData", "mimeType", r->images[i].mime_type,
+                                                   "data", r->images[i].base64));
+        json_object_set_new(body, "contents", json_pack("[{s:s, s:o}]", "role", "user", "parts", parts));
         json_t *gc = json_object();
         double temp = provider_temperature(m, r);
         if (!isnan(temp)) json_object_set_new(gc, "temperature", json_real(temp));

@@ -36,6 +36,19 @@ static void add_message(json_t *msgs, const char *role, const char *text)
     json_array_append_new(msgs, json_pack("{s:s, s:s}", "role", role, "content", text ? text : ""));
 }
 
+/* A user message with images: the text part, then one image_url part per image as a data URL. */
+static json_t *image_content(const LmRequest *r)
+{
+    json_t *parts = json_array();
+    json_array_append_new(parts, json_pack("{s:s, s:s}", "type", "text", "text", r->user ? r->user : ""));
+    for (int i = 0; i < r->nimages; i++) {
+        char *url = xasprintf("data:%s;base64,%s", r->images[i].mime_type, r->images[i].base64);
+        json_array_append_new(parts, json_pack("{s:s, s:{s:s}}", "type", "image_url", "image_url", "url", url));
+        free(url);
+    }
+    return parts;
+}
+
 int openai_build(const LmModel *m, const LmRequest *r, HttpRequest *out, char **err)
 {
     const char *base = base_of(m);
@@ -65,7 +78,8 @@ int openai_build(const LmModel *m, const LmRequest *r, HttpRequest *out, char **
     } else {
         json_t *msgs = json_array();
         if (r->system && *r->system) add_message(msgs, "system", r->system);
-        add_message(msgs, "user", r->user);
+        if (r->nimages) json_array_append_new(msgs, json_pack("{s:s, s:o}", "role", "user", "content", image_content(r)));
+        else add_message(msgs, "user", r->user);
         json_object_set_new(body, "messages", msgs);
         /* The output ceiling: api.openai.com wants max_completion_tokens (max_tokens is deprecated
          * there and refused by reasoning models); every other server speaking this protocol

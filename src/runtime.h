@@ -71,6 +71,9 @@ int vertex_access_token(LmModel *m, char **token, char **err);
 
 typedef enum { LM_CHAT, LM_EMBED } LmKind;
 
+/* An image sent with the user text of an LM_CHAT request (vision models): base64 of the bytes. */
+typedef struct LmImage { char *mime_type; char *base64; } LmImage;
+
 typedef struct LmRequest {
     LmKind kind;
     char *system;                /* instructions, or NULL */
@@ -78,6 +81,7 @@ typedef struct LmRequest {
     json_t *schema;              /* JSON Schema of a structured answer (an object), or NULL for text */
     char *schema_name;           /* [A-Za-z0-9_-]{1,64} */
     char **inputs; int ninputs;  /* LM_EMBED: texts, one vector each */
+    LmImage *images; int nimages;   /* LM_CHAT: images after the user text, in order (owned) */
     int max_output_tokens;       /* 0 = the model's */
     double temperature;          /* NAN = the model's */
     /* bookkeeping for the scheduler */

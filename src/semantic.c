@@ -418,6 +418,7 @@ struct SemJob {
     Req **rows;                  /* chat operators: each row's request (a reference), or NULL */
     Value *out;                  /* computed at once (similarity), or NULL */
     EmbText *texts; int ntexts; int *row_text; EmbReq *ereqs; int nereqs;   /* embed */
+    PdfJob *pdf;                 /* parse_pdf (func_doc.c) */
     int waiting;                 /* rows (or embed requests) without their final answer */
     int orphan;
     Req **pend; LmRequest **pend_req; int npend;   /* new requests of rows to pack (pack:) */
@@ -692,6 +693,11 @@ SemJob *semantic_start(fql_session *s, const Expr *e, Value **args, size_t n, in
         if (embed_start(j, err)) goto fail;
         return j;
     }
+    if (!strcmp(e->name, "parse_pdf")) {
+        j->pdf = pdf_job_start(j, s, e, args, n, first_row, err);
+        if (!j->pdf) goto fail;
+        return j;
+    }
     j->rows = xcalloc(n ? n : 1, sizeof *j->rows);
     for (size_t r = 0; r < n; r++)
         if (chat_row(j, r, err)) {
@@ -729,6 +735,7 @@ Value *semantic_finish(SemJob *j, fql_error *err)
         if (j->waiting > 0) { err_set(err, FQL_ERR_RUNTIME, "internal error: %s rows left without answers", j->e->name); return NULL; }
     }
     if (j->out) { Value *o = j->out; j->out = NULL; return o; }
+    if (j->pdf) return pdf_job_finish(j->pdf);
     if (j->texts || !strcmp(j->e->name, "embed")) return embed_finish(j);
     Value *out = xcalloc(j->n ? j->n : 1, sizeof *out);
     for (size_t r = 0; r < j->n; r++) {
@@ -769,6 +776,7 @@ static void job_really_free(SemJob *j)
     free(j->row_text);
     for (int i = 0; i < j->nereqs; i++) lm_answer_clear(&j->ereqs[i].ans);
     free(j->ereqs);
+    pdf_job_free(j->pdf);
     free(j);
 }
 
@@ -975,6 +983,73 @@ static void send_packs(SemJob *j)
     free(qs);
     free(rs);
     j->npend = 0;
+}
+
+/* ---- requests made by other operators (parse_pdf) ---- */
+
+typedef struct Submitted { SemJob *job; LmModel *m; char key[65]; SemDone done; void *ud; double t0; } Submitted;
+
+static void on_submitted(void *ud, LmRequest *req, const LmAnswer *a)
+{
+    Submitted *u = ud;
+    SemJob *j = u->job;
+    fql_session *s = j->s;
+    LmModel *by = a->answered_by ? a->answered_by : u->m;   /* a fallback alias (route.c), or the one asked */
+    if (s->cache && a->outcome == LM_OK && by == u->m) state_cache_put(s->state, u->key, u->m, a);
+    ModelCount *mc = count_of(s, by, j->e->name);
+    if (mc) {
+        mc->answered++;
+        if (a->outcome != LM_OK) mc->failures++;
+    }
+    add_cost(s, j->ost, by, a, req->attempts);
+    draw_progress(s, 0);
+    state_add_call(s->state, s->query_id, by, j->e->name, a, req->attempts, (wall_s() - u->t0) * 1000.0);
+    u->done(u->ud, a);
+    free(u);
+    job_row_done(j);
+}
+
+void semantic_count_row(fql_session *s, const Expr *e, LmModel *m)
+{
+    ModelCount *mc = count_of(s, m, e->name);
+    if (mc) mc->rows++;
+}
+
+void semantic_submit(SemJob *j, LmModel *m, LmRequest *req, SemDone done, void *ud)
+{
+    fql_session *s = j->s;
+    ModelCount *mc = count_of(s, m, j->e->name);
+    char *msg = NULL, keybuf[65];
+    char *key = route_request_key(m, req, keybuf, &msg) == 0 ? keybuf : NULL;
+    LmAnswer a;
+    memset(&a, 0, sizeof a);
+    if (!key) {
+        a.outcome = LM_ROW_ERROR;
+        a.error_kind = "bad_request";
+        a.error_message = msg ? msg : "cannot build the request";
+        done(ud, &a);
+        free(msg);
+        lm_request_free(req);
+        return;
+    }
+    if (s->cache && state_cache_get(s->state, key, &a)) {
+        if (mc) mc->cache_hits++;
+        if (j->ost) j->ost->cached++;
+        done(ud, &a);
+        lm_answer_clear(&a);
+        lm_request_free(req);
+        return;
+    }
+    Submitted *u = xcalloc(1, sizeof *u);
+    u->job = j;
+    u->m = m;
+    memcpy(u->key, key, 65);
+    u->done = done;
+    u->ud = ud;
+    u->t0 = wall_s();
+    j->waiting++;
+    route_submit(s, m, req, j->e->name, on_submitted, u);
+    if (mc) mc->requests++;
 }
 
 /* similarity: pure arithmetic, no model */
@@ -1256,6 +1331,11 @@ static int dry_rows(SemJob *j, fql_error *err)
         if (!m) return -1;
         DryModel *dm = dry_model(d, m);
         dm->rows++;
+        if (!strcmp(e->name, "parse_pdf")) {   /* requests only for images, sized by the PDF's */
+            const Value *di = arg_row(e, j->args, "describe_images", r);
+            if (in.kind == V_STRING && di && value_true(*di)) pdf_dry_estimate(v_str(in), dm);
+            continue;
+        }
         if (embed) {
             Buf t;
             buf_init(&t);

@@ -24,6 +24,19 @@ Reader *remote_reader_open(const char *url, const ReadOptions *o, fql_error *err
 Reader *csv_reader_open(char **paths, int npaths, const ReadOptions *o, fql_error *err);
 Reader *json_reader_open(char **paths, int npaths, const ReadOptions *o, fql_error *err);
 Reader *parquet_reader_open(char **paths, int npaths, const ReadOptions *o, fql_error *err);
+Reader *docs_reader_open(char **paths, int npaths, const ReadOptions *o, fql_error *err);
+Reader *pdf_meta_reader_open(char **paths, int npaths, const ReadOptions *o, fql_error *err);
+
+/* One row per file (docs.c): row() fills row[] (all null on entry, consumed by the batch) for path
+ * and sets *bytes to the content size it read (batches are cut by bytes as well as rows); a file
+ * that cannot be read is a row with an error column, so row() returns -1 (err filled) only for a
+ * failure of the whole statement. files_reader_open consumes paths, schema and ud (freed with
+ * ud_free); paths matched by the PCRE2 pattern exclude (may be NULL) are dropped. */
+struct stat;
+typedef int (*FileRowFn)(void *ud, const char *path, Value *row, size_t *bytes, fql_error *err);
+Reader *files_reader_open(char **paths, int npaths, const char *exclude, Schema *schema, FileRowFn row, void *ud,
+                          void (*ud_free)(void *), fql_error *err);
+int64_t io_mtime_us(const struct stat *st);   /* modification time in microseconds since 1970 */
 
 /* The header names of a CSV/TSV file (quote '"'). Returns 0 (n = 0 for an empty file), -1 on error. */
 int csv_read_header(const char *path, char delim, char ***names, int *n, fql_error *err);

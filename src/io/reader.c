@@ -25,6 +25,10 @@ Reader *reader_open_files(const char *name, char **paths, int n, const ReadOptio
         return json_reader_open(paths, n, o, err);
     case FMT_PARQUET:
         return parquet_reader_open(paths, n, o, err);
+    case FMT_DOCS:
+        return docs_reader_open(paths, n, o, err);
+    case FMT_PDF_META:
+        return pdf_meta_reader_open(paths, n, o, err);
     default:
         for (int i = 0; i < n; i++) free(paths[i]);
         free(paths);

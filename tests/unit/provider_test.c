@@ -1029,6 +1029,64 @@ static void t_gemini_errors(void)
     lm_model_free(m);
 }
 
+/* ---- images (parse_pdf's describe_images) ---- */
+
+static LmRequest *with_images(void)
+{
+    LmRequest *r = chat("Describe.", "Image 1 and image 2", NULL);
+    r->nimages = 2;
+    r->images = xcalloc(2, sizeof *r->images);
+    r->images[0].mime_type = xstrdup("image/png");
+    r->images[0].base64 = xstrdup("iVBORw0KGgo=");
+    r->images[1].mime_type = xstrdup("image/jpeg");
+    r->images[1].base64 = xstrdup("/9j/4AAQ");
+    return r;
+}
+
+/* Each provider's wire format for base64 images; a request without images keeps its plain shape. */
+static void t_image_parts(void)
+{
+    LmRequest *r = with_images();
+    HttpRequest h;
+    LmModel *m = model(PROV_OPENAI, NULL, "gpt-4o-mini");
+    json_t *j = BUILD(m, r, &h);
+    json_t *c = json_object_get(json_array_get(json_object_get(j, "messages"), 1), "content");
+    CHECK(json_array_size(c) == 3, "openai: text + 2 image parts");
+    CHECK(!strcmp(S(json_string_value(json_object_get(json_array_get(c, 0), "text"))), "Image 1 and image 2"), "openai text part");
+    CHECK(!strcmp(S(json_string_value(json_object_get(json_array_get(c, 1), "type"))), "image_url"), "openai image part type");
+    CHECK(!strcmp(S(json_string_value(json_object_get(json_object_get(json_array_get(c, 2), "image_url"), "url"))),
+                  "data:image/jpeg;base64,/9j/4AAQ"), "openai data URL");
+    json_decref(j); http_request_free(&h); lm_model_free(m);
+
+    m = model(PROV_ANTHROPIC, NULL, "claude-haiku-4-5");
+    j = BUILD(m, r, &h);
+    c = json_object_get(json_array_get(json_object_get(j, "messages"), 0), "content");
+    json_t *src = json_object_get(json_array_get(c, 0), "source");
+    CHECK(json_array_size(c) == 3, "anthropic: 2 image blocks + text");
+    CHECK(!strcmp(S(json_string_value(json_object_get(src, "type"))), "base64") &&
+          !strcmp(S(json_string_value(json_object_get(src, "media_type"))), "image/png") &&
+          !strcmp(S(json_string_value(json_object_get(src, "data"))), "iVBORw0KGgo="), "anthropic image source");
+    CHECK(!strcmp(S(json_string_value(json_object_get(json_array_get(c, 2), "type"))), "text"), "anthropic text block last");
+    json_decref(j); http_request_free(&h); lm_model_free(m);
+
+    m = model(PROV_GEMINI, NULL, "gemini-2.5-flash");
+    j = BUILD(m, r, &h);
+    c = json_object_get(json_array_get(json_object_get(j, "contents"), 0), "parts");
+    json_t *inl = json_object_get(json_array_get(c, 2), "inlineData");
+    CHECK(json_array_size(c) == 3 && json_object_get(json_array_get(c, 0), "text"), "gemini: text + 2 inlineData parts");
+    CHECK(!strcmp(S(json_string_value(json_object_get(inl, "mimeType"))), "image/jpeg") &&
+          !strcmp(S(json_string_value(json_object_get(inl, "data"))), "/9j/4AAQ"), "gemini inlineData");
+    json_decref(j); http_request_free(&h); lm_model_free(m);
+    lm_request_free(r);
+
+    r = chat(NULL, "plain", NULL);
+    m = model(PROV_ANTHROPIC, NULL, "claude-haiku-4-5");
+    j = BUILD(m, r, &h);
+    CHECK(json_is_string(json_object_get(json_array_get(json_object_get(j, "messages"), 0), "content")), "anthropic: no images, string content");
+    json_decref(j); http_request_free(&h); lm_model_free(m);
+    lm_request_free(r);
+}
+
 /* ---- Cohere ---- */
 
 static void t_cohere(void)
@@ -1099,5 +1157,6 @@ int main(void)
     run("gemini_parse", t_gemini_parse);
     run("gemini_errors", t_gemini_errors);
     run("cohere", t_cohere);
+    run("image_parts", t_image_parts);
     return check_summary();
 }

@@ -180,9 +180,14 @@ int sim_token_valid(const char *tok);
 typedef struct SimText {
     SimBuf all;     /* every message's text, joined by newlines */
     SimBuf user;    /* user messages' text, joined (what structured answers look at) */
-    long tokens;    /* prompt tokens: 3 + sum over messages of (4 + ceil(bytes/4)) */
+    long tokens;    /* prompt tokens: 3 + sum over messages of (4 + ceil(bytes/4)) + 85 per image */
     int nmsg;
+    SimBuf images;  /* one "Image K: ..." line per image part, in order */
+    int nimages;
 } SimText;
+/* Adds an image part: base64 (or base64url) data of a mime type. 0, or -1 with *why (static text)
+ * when the data is not base64. A NULL data (an image given by URL) is described by url's hash. */
+int sim_text_add_image(SimText *t, const char *mime, const char *data, const char *url, const char **why);
 /* Adds one message's text (borrowed) to t; is_user marks user turns. */
 void sim_text_add(SimText *t, const char *text, int is_user);
 /* Adds the per-request overhead once all messages are in. */

@@ -59,6 +59,29 @@ void sim_text_free(SimText *t)
     if (!t) return;
     sim_buf_free(&t->all);
     sim_buf_free(&t->user);
+    sim_buf_free(&t->images);
+}
+
+/* Each image is described by what the simulator can know of it: its size and a hash of its bytes. */
+int sim_text_add_image(SimText *t, const char *mime, const char *data, const char *url, const char **why)
+{
+    size_t n = 0;
+    uint64_t h;
+    if (data) {
+        unsigned char *bytes = sim_b64url_decode(data, strlen(data), &n);
+        if (!bytes) { *why = "the image data is not valid base64"; return -1; }
+        h = sim_hash(bytes, n, 0);
+        free(bytes);
+    } else h = sim_hash_str(url ? url : "", 0);
+    t->nimages++;
+    if (t->images.len) sim_buf_puts(&t->images, "\n");
+    if (data)
+        sim_buf_printf(&t->images, "Image %d: a simulated picture of %zu bytes (%s, hash %08x).", t->nimages, n,
+                       mime && *mime ? mime : "unknown type", (unsigned)(h & 0xffffffffu));
+    else
+        sim_buf_printf(&t->images, "Image %d: a simulated picture from a URL (hash %08x).", t->nimages, (unsigned)(h & 0xffffffffu));
+    t->tokens += 85;
+    return 0;
 }
 
 /* ---- words ---- */
@@ -105,6 +128,7 @@ static void words_free(Words *ws)
  * its hash; variant distinguishes the choices of one request (n > 1). */
 char *sim_answer_text(const SimText *t, int variant)
 {
+    if (t->nimages) return strdup(t->images.data);   /* a vision request: one line per image */
     const char *src = sim_text_user(t);
     uint64_t h = sim_hash_str(t->all.data, (uint64_t)variant);
     Words ws = {0};

@@ -49,8 +49,9 @@ void sim_anthropic_rate_headers(SimResp *r, const SimRate *rt)
     free(a); free(b); free(c); free(d);
 }
 
-/* Text of a content value: a string or the text blocks of an array; NULL when malformed. */
-static char *block_text(json_t *content)
+/* Text of a content value: a string or the text blocks of an array (base64 image blocks go to txt,
+ * when not NULL); NULL when malformed. */
+static char *block_text(json_t *content, SimText *txt)
 {
     if (json_is_string(content)) return strdup(json_string_value(content));
     if (!json_is_array(content)) return NULL;
@@ -61,6 +62,15 @@ static char *block_text(json_t *content)
         const char *t = json_string_value(json_object_get(p, "text"));
         if (!t) t = json_string_value(json_object_get(p, "content"));
         if (t) { if (b.len) sim_buf_puts(&b, "\n"); sim_buf_puts(&b, t); }
+        const char *type = json_string_value(json_object_get(p, "type"));
+        json_t *src = json_object_get(p, "source");
+        if (txt && type && !strcmp(type, "image")) {
+            const char *mt = json_string_value(json_object_get(src, "media_type"));
+            const char *data = json_string_value(json_object_get(src, "data"));
+            const char *why = "source: expected type base64 with media_type image/jpeg, image/png, image/gif or image/webp";
+            int ok = mt && data && (!strcmp(mt, "image/jpeg") || !strcmp(mt, "image/png") || !strcmp(mt, "image/gif") || !strcmp(mt, "image/webp"));
+            if (!ok || sim_text_add_image(txt, mt, data, NULL, &why)) { sim_buf_free(&b); return NULL; }
+        }
     }
     if (!b.data) sim_buf_puts(&b, "");
     return b.data;
@@ -74,7 +84,7 @@ static int build_text(SimCall *c, json_t *req, SimText *txt)
     if (json_array_size(msgs) == 0) { fail(c, 400, "invalid_request_error", "messages: at least one message is required"); return -1; }
     json_t *sys = json_object_get(req, "system");
     if (sys && !json_is_null(sys)) {
-        char *t = block_text(sys);
+        char *t = block_text(sys, NULL);
         if (!t) { fail(c, 400, "invalid_request_error", "system: Input should be a valid string or list of text blocks"); return -1; }
         sim_text_add(txt, t, 0);
         free(t);
@@ -83,7 +93,7 @@ static int build_text(SimCall *c, json_t *req, SimText *txt)
     json_t *m;
     json_array_foreach(msgs, i, m) {
         const char *role = json_string_value(json_object_get(m, "role"));
-        char *t = block_text(json_object_get(m, "content"));
+        char *t = block_text(json_object_get(m, "content"), txt);
         if (!role || (strcmp(role, "user") != 0 && strcmp(role, "assistant") != 0) || !t) {
             char msg[120];
             snprintf(msg, sizeof msg, "messages.%zu: each message needs role 'user' or 'assistant' and content", i);

@@ -56,8 +56,11 @@ static double to_midnight(void)
     return 86400.0 - fmod(now, 86400.0);
 }
 
-/* Text of a parts array. */
-static char *parts_text(json_t *parts)
+static json_t *get2(json_t *o, const char *camel, const char *snake);
+
+/* Text of a parts array; inlineData parts go to txt (when not NULL). NULL when an image's data is
+ * not base64. */
+static char *parts_text(json_t *parts, SimText *txt)
 {
     SimBuf b = {0};
     size_t i;
@@ -65,6 +68,14 @@ static char *parts_text(json_t *parts)
     json_array_foreach(parts, i, p) {
         const char *t = json_string_value(json_object_get(p, "text"));
         if (t) { if (b.len) sim_buf_puts(&b, "\n"); sim_buf_puts(&b, t); }
+        json_t *inl = get2(p, "inlineData", "inline_data");
+        const char *why;
+        if (txt && inl && sim_text_add_image(txt, json_string_value(get2(inl, "mimeType", "mime_type")),
+                                             json_string_value(json_object_get(inl, "data")) ? json_string_value(json_object_get(inl, "data")) : "",
+                                             NULL, &why)) {
+            sim_buf_free(&b);
+            return NULL;
+        }
     }
     if (!b.data) sim_buf_puts(&b, "");
     return b.data;
@@ -89,7 +100,7 @@ static int build_text(SimCall *c, json_t *req, SimText *txt, const char *what)
     }
     json_t *si = get2(req, "systemInstruction", "system_instruction");
     if (si) {
-        char *t = parts_text(json_object_get(si, "parts"));
+        char *t = parts_text(json_object_get(si, "parts"), NULL);
         sim_text_add(txt, t, 0);
         free(t);
     }
@@ -104,7 +115,13 @@ static int build_text(SimCall *c, json_t *req, SimText *txt, const char *what)
             return -1;
         }
         const char *role = json_string_value(json_object_get(ct, "role"));
-        char *t = parts_text(parts);
+        char *t = parts_text(parts, txt);
+        if (!t) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "* %s.contents[%zu].parts: Invalid value at 'inline_data.data' (TYPE_BYTES), Base64 decoding failed.\n", what, i);
+            fail(c, 400, "INVALID_ARGUMENT", msg);
+            return -1;
+        }
         sim_text_add(txt, t, !role || strcmp(role, "model") != 0);
         free(t);
     }
@@ -274,7 +291,7 @@ static void embed(SimCall *c, const char *model, json_t *req, int batch)
             json_decref(reqs);
             return;
         }
-        char *t = parts_text(parts);
+        char *t = parts_text(parts, NULL);
         total += sim_tokens(t);
         free(t);
     }
@@ -283,7 +300,7 @@ static void embed(SimCall *c, const char *model, json_t *req, int batch)
     if (!admit(c, model, &cfg, total, 0, fault) || server_fault(c, fault)) { json_decref(reqs); return; }
     json_t *embs = json_array();
     json_array_foreach(reqs, i, r) {
-        char *t = parts_text(json_object_get(json_object_get(r, "content"), "parts"));
+        char *t = parts_text(json_object_get(json_object_get(r, "content"), "parts"), NULL);
         json_t *od = get2(r, "outputDimensionality", "output_dimensionality");
         int dim = json_is_integer(od) && json_integer_value(od) > 0 ? (int)json_integer_value(od) : dflt;
         json_array_append_new(embs, json_pack("{s:o}", "values", sim_embedding(t, dim)));

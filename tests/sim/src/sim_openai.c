@@ -49,8 +49,9 @@ void sim_openai_rate_headers(SimResp *r, const SimRate *rate)
     free(rt);
 }
 
-/* Text of a message content: a string, or the text parts of an array; NULL for others. */
-static char *content_text(json_t *content)
+/* Text of a message content: a string, or the text parts of an array (image_url parts go to txt);
+ * NULL for others and for a data URL that is not base64. */
+static char *content_text(json_t *content, SimText *txt)
 {
     if (json_is_string(content)) return strdup(json_string_value(content));
     if (!json_is_array(content)) return NULL;
@@ -60,6 +61,16 @@ static char *content_text(json_t *content)
     json_array_foreach(content, i, p) {
         const char *t = json_string_value(json_object_get(p, "text"));
         if (t) { if (b.len) sim_buf_puts(&b, "\n"); sim_buf_puts(&b, t); }
+        const char *url = json_string_value(json_object_get(json_object_get(p, "image_url"), "url"));
+        if (url) {
+            /* data:MIME;base64,DATA */
+            const char *comma = strchr(url, ','), *semi = strchr(url, ';');
+            char mime[64] = "";
+            int data = !strncmp(url, "data:", 5) && comma && semi && semi < comma;
+            if (data) snprintf(mime, sizeof mime, "%.*s", (int)(semi - url - 5), url + 5);
+            const char *why;
+            if (sim_text_add_image(txt, mime, data ? comma + 1 : NULL, url, &why)) { sim_buf_free(&b); return NULL; }
+        }
     }
     if (!b.data) sim_buf_puts(&b, "");
     return b.data;
@@ -180,7 +191,7 @@ void sim_openai_chat_core(SimCall *c, json_t *req)
     json_array_foreach(msgs, i, m) {
         const char *role = json_string_value(json_object_get(m, "role"));
         json_t *content = json_object_get(m, "content");
-        char *t = content_text(content);
+        char *t = content_text(content, &txt);
         if (!role || (!t && !json_is_null(content) && content)) {
             char msg[120];
             snprintf(msg, sizeof msg, "Invalid value for 'messages[%zu]': expected an object with 'role' and 'content'.", i);

@@ -83,4 +83,28 @@ await test('embeddings: same text same vector; shared words closer', async () =>
   assert(cos(x, y) > cos(x, z) + 0.5, `${cos(x, y)} vs ${cos(x, z)}`);
 });
 
+await test('images: one line per image from its bytes, in every provider format', async () => {
+  const png = Buffer.from('not really a png, but bytes').toString('base64');
+  const jpg = Buffer.from([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3]).toString('base64');
+  const o = await post('/v1/chat/completions', chat([{ type: 'text', text: 'Describe' },
+    { type: 'image_url', image_url: { url: `data:image/png;base64,${png}` } },
+    { type: 'image_url', image_url: { url: `data:image/jpeg;base64,${jpg}` } }]), OA);
+  const lines = o.json.choices[0].message.content.split('\n');
+  eq(lines.length, 2, 'two lines');
+  assert(/^Image 1: a simulated picture of 27 bytes \(image\/png, hash [0-9a-f]{8}\)\.$/.test(lines[0]), lines[0]);
+  assert(/^Image 2: a simulated picture of 7 bytes \(image\/jpeg, hash [0-9a-f]{8}\)\.$/.test(lines[1]), lines[1]);
+  const a = await post('/v1/messages', amsg([{ type: 'image', source: { type: 'base64', media_type: 'image/png', data: png } },
+    { type: 'image', source: { type: 'base64', media_type: 'image/jpeg', data: jpg } }, { type: 'text', text: 'Describe' }]), AN);
+  eq(a.json.content[0].text, o.json.choices[0].message.content, 'anthropic: same bytes, same lines');
+  const g = await post('/v1beta/models/gemini-2.5-flash:generateContent', { contents: [{ role: 'user', parts: [{ text: 'Describe' },
+    { inlineData: { mimeType: 'image/png', data: png } }, { inline_data: { mime_type: 'image/jpeg', data: jpg } }] }] }, GE);
+  eq(g.json.candidates[0].content.parts[0].text, o.json.choices[0].message.content, 'gemini: same bytes, same lines');
+  const t = await post('/v1/chat/completions', chat([{ type: 'text', text: 'Describe' },
+    { type: 'image_url', image_url: { url: `data:image/png;base64,${png}` } }]), OA);
+  eq(t.json.usage.prompt_tokens - (await post('/v1/chat/completions', chat('Describe'), OA)).json.usage.prompt_tokens, 85, 'an image counts 85 tokens');
+  eq((await post('/v1/chat/completions', chat([{ type: 'image_url', image_url: { url: 'data:image/png;base64,@@@' } }]), OA)).status, 400, 'openai: bad base64');
+  eq((await post('/v1/messages', amsg([{ type: 'image', source: { type: 'base64', media_type: 'image/tiff', data: png } }]), AN)).status, 400, 'anthropic: tiff');
+  eq((await post('/v1beta/models/gemini-2.5-flash:generateContent', { contents: [{ role: 'user', parts: [{ inlineData: { mimeType: 'image/png', data: '@@' } }] }] }, GE)).status, 400, 'gemini: bad base64');
+});
+
 done();
