@@ -93,7 +93,7 @@ FQL_API fql_session *fql_open(const fql_options *o, fql_error *err);
 /* Run every statement of src (named filename in errors; NULL = "<input>"). 0 = ok. *out (if out is
  * non-NULL) receives the result of the last statement that produced one, or NULL; the caller frees
  * it with fql_result_free. Declarations (let, model, type, fn) stay in the session for later calls.
- * On error, statements before the failing one have run. */
+ * On error *out is NULL, and the statements before the failing one have run. */
 FQL_API int          fql_exec(fql_session *s, const char *src, const char *filename, fql_result **out, fql_error *err);
 /* Ask the statement running in s to stop soon; safe from a signal handler or another thread.
  * Requests in flight are abandoned (answers already received stay in the cache), UDF calls in
