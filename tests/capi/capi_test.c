@@ -69,6 +69,22 @@ static fql_result *run_ok(fql_session *s, const char *src)
     return rc == 0 ? r : NULL;
 }
 
+/* Register a synchronous one-argument function. 0 ok. */
+static int register_fn(fql_session *s, const char *name, fql_type rt, fql_udf_fn fn, void *ud, int retries)
+{
+    fql_udf_spec spec;
+    memset(&spec, 0, sizeof spec);
+    spec.nargs = 1;
+    spec.return_type = rt;
+    spec.fn = fn;
+    spec.ud = ud;
+    spec.retries = retries;
+    fql_error err;
+    int rc = fql_register_udf(s, name, &spec, &err);
+    CHECK(rc == 0, "register %s: %s", name, err.message);
+    return rc;
+}
+
 /* ------------------------------------------------------------------ results --- */
 
 static void test_results(void)
@@ -175,25 +191,18 @@ static void test_sync_udf(void)
     fql_session *s = open_session();
     SyncState st;
     memset(&st, 0, sizeof st);
+    register_fn(s, "times_ten", FQL_TYPE_INT, times_ten, &st, 1);
+    register_fn(s, "greet", FQL_TYPE_STRING, greet, NULL, 0);
+    /* refused registrations */
     fql_udf_spec spec;
     memset(&spec, 0, sizeof spec);
     spec.nargs = 1;
     spec.return_type = FQL_TYPE_INT;
     spec.fn = times_ten;
-    spec.ud = &st;
-    spec.retries = 1;
     fql_error err;
-    CHECK(fql_register_udf(s, "times_ten", &spec, &err) == 0, "register: %s", err.message);
-    fql_udf_spec g = spec;
-    g.fn = greet;
-    g.ud = NULL;
-    g.return_type = FQL_TYPE_STRING;
-    CHECK(fql_register_udf(s, "greet", &g, &err) == 0, "register greet: %s", err.message);
-    /* refused registrations */
     CHECK(fql_register_udf(s, "lower", &spec, &err) == -1 && strstr(err.message, "built-in"), "a built-in name: %s", err.message);
     CHECK(fql_register_udf(s, "bad name", &spec, &err) == -1, "an invalid name");
     fql_udf_spec both = spec;
-    both.async_fn = (fql_udf_async_fn)NULL;
     both.fn = NULL;
     CHECK(fql_register_udf(s, "nofn", &both, &err) == -1 && strstr(err.message, "exactly one"), "no implementation: %s", err.message);
 
@@ -522,12 +531,7 @@ static void test_cancel(void)
     fql_result_free(r);
 
     /* a synchronous function is interrupted between rows */
-    fql_udf_spec spec;
-    memset(&spec, 0, sizeof spec);
-    spec.nargs = 1;
-    spec.return_type = FQL_TYPE_INT;
-    spec.fn = spin;
-    fql_register_udf(s, "spin", &spec, &err);
+    register_fn(s, "spin", FQL_TYPE_INT, spin, NULL, 0);
     snprintf(src, sizeof src, "from csv(\"%s\") | select spin(id) as x", numbers_csv(5000));
     pthread_create(&th, NULL, interrupt_later, &it);
     t0 = now_s();
@@ -562,7 +566,7 @@ static void *session_thread(void *arg)
     fql_error err;
     fql_session *s = fql_open(&o, &err);
     if (!s) { snprintf(t->why, sizeof t->why, "open: %s", err.message); return NULL; }
-    fql_udf_spec spec;
+    fql_udf_spec spec;   /* not register_fn: CHECK is for the main thread only */
     memset(&spec, 0, sizeof spec);
     spec.nargs = 1;
     spec.return_type = FQL_TYPE_INT;
@@ -626,13 +630,7 @@ static void test_log(void)
     fql_session *s = fql_open(&o, &err);
     SyncState st;
     memset(&st, 0, sizeof st);
-    fql_udf_spec spec;
-    memset(&spec, 0, sizeof spec);
-    spec.nargs = 1;
-    spec.return_type = FQL_TYPE_INT;
-    spec.fn = times_ten;
-    spec.ud = &st;
-    fql_register_udf(s, "times_ten", &spec, &err);
+    register_fn(s, "times_ten", FQL_TYPE_INT, times_ten, &st, 0);
     fql_result *r = run_ok(s, "values [{x: 12}, {x: 13}] | select times_ten(x) as t");
     fql_result_free(r);
     CHECK(sink.debug == 1 && sink.warn == 1, "one row failure (debug) and one summary (warn): %d %d", sink.debug, sink.warn);
