@@ -492,31 +492,43 @@ static int run_async(Run *r, const AsyncImpl *im, UdfHub *hub, fql_error *err)
     return rc;
 }
 
+/* The options every asynchronous built-in takes, by parameter name. */
+static const struct AsyncOption { const char *name; int whole; double least; const char *what; } async_options[] = {
+    { "max_concurrency", 1, 1, "a positive whole number" },
+    { "timeout", 0, 0, "a non-negative number of seconds" },
+    { "retries", 1, 0, "a non-negative whole number" },
+};
+
+/* Set option k of im to v (a constant). 0 ok; -1 with *msg. */
+static int set_option(const char *fname, int k, Value v, AsyncImpl *im, char **msg)
+{
+    const struct AsyncOption *o = &async_options[k];
+    double x = v.kind == V_INT ? (double)v.u.i : v.kind == V_FLOAT ? v.u.f : -1;
+    if (x < o->least || (o->whole && x != (double)(int64_t)x) || x > 1e6) {
+        *msg = xasprintf("%s: %s must be %s", fname, o->name, o->what);
+        return -1;
+    }
+    if (k == 0) im->max_concurrency = (int)x;
+    else if (k == 1) im->timeout = x;
+    else im->retries = (int)x;
+    return 0;
+}
+
 /* The async implementation of a FUNC_ASYNC built-in: its defaults, then the call's options
- * (parameters named max_concurrency, timeout, retries: constants, read from the first row). The
- * other arguments are passed to the function; their count goes to *nargs. */
+ * (constants, so the first row's values hold for all). The arguments before the first option are
+ * passed to the function; their count goes to *nargs. */
 static int builtin_impl(fql_session *s, const Expr *e, Value **args, size_t n, AsyncImpl *im, UdfHub **hub, int *nargs, char **msg)
 {
     *hub = udf_hub(s, e->fn->name);
     if (strcmp(e->fn->name, "http_get_json")) { *msg = xasprintf("%s has no asynchronous implementation", e->fn->name); return -1; }
     if (http_get_json_setup(*hub, im, msg)) return -1;
     *nargs = e->nargs;
-    for (int k = 0; k < e->nargs && k < e->fn->nparams; k++) {
-        const char *p = e->fn->params[k];
-        int opt = !strcmp(p, "max_concurrency") || !strcmp(p, "timeout") || !strcmp(p, "retries");
-        if (!opt) continue;
-        if (k < *nargs) *nargs = k;
-        Value v = n ? args[k][0] : v_null();
-        if (v.kind == V_NULL) continue;
-        double x = v.kind == V_INT ? (double)v.u.i : v.kind == V_FLOAT ? v.u.f : -1;
-        if (x < 0 || (p[0] != 't' && x != (double)(int64_t)x) || (p[0] == 'm' && x < 1)) {
-            *msg = xasprintf("%s: %s must be a %s number", e->fn->name, p, p[0] == 'm' ? "positive whole" : p[0] == 't' ? "non-negative" : "non-negative whole");
-            return -1;
+    for (int i = 0; i < e->nargs && i < e->fn->nparams; i++)
+        for (int k = 0; k < 3; k++) {
+            if (strcmp(e->fn->params[i], async_options[k].name)) continue;
+            if (i < *nargs) *nargs = i;
+            if (n && args[i][0].kind != V_NULL && set_option(e->fn->name, k, args[i][0], im, msg)) return -1;
         }
-        if (p[0] == 'm') im->max_concurrency = (int)x;
-        else if (p[0] == 't') im->timeout = x;
-        else im->retries = (int)x;
-    }
     return 0;
 }
 
