@@ -21,14 +21,18 @@ finish() { echo "$pass passed, $fail failed"; exit $(( fail > 0 )); }
 
 # the install uses the build's own flags, so that nothing is rebuilt (a sanitizer build stays one)
 flags=$(cat "$BUILD/.flags" 2>/dev/null)
+stamp_before=$flags
 san=$(grep -o -- '-fsanitize=[^ ]*' <<<"$flags" | head -1 | cut -d= -f2)
 werror=; [[ $flags == *-Werror* ]] && werror=1
 PREFIX="$dir/prefix"
-if make -s -C "$ROOT" BUILD="$BUILD" SANITIZE="$san" WERROR="$werror" install PREFIX="$PREFIX" > "$dir/install.log" 2>&1; then
+# BUILD as the Makefile was given it (relative to the root): any change of the flags rebuilds all
+rel=$(realpath --relative-to="$ROOT" "$BUILD")
+if make -s -C "$ROOT" BUILD="$rel" SANITIZE="$san" WERROR="$werror" install PREFIX="$PREFIX" > "$dir/install.log" 2>&1; then
   ok "make install PREFIX=..."
 else
   bad install "$(tail -20 "$dir/install.log")"; finish
 fi
+[[ $(cat "$BUILD/.flags") == "$stamp_before" ]] && ok "the install rebuilt nothing (same flags)" || bad "install flags" "the build's flags changed: $(cat "$BUILD/.flags")"
 missing=
 for f in bin/fql lib/libfql.a lib/libfql.so include/fql.h lib/pkgconfig/fql.pc share/fql/stdlib/models.json; do
   [[ -e $PREFIX/$f ]] || missing+=" $f"
