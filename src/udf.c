@@ -153,6 +153,8 @@ FQL_API int fql_register_udf(fql_session *s, const char *name, const fql_udf_spe
     if (!s || !name || !spec) return err_set(err, FQL_ERR_RUNTIME, "fql_register_udf: no session, name or spec");
     if (!valid_name(name)) return err_set(err, FQL_ERR_RUNTIME, "fql_register_udf: '%s' is not a valid function name (letters, digits and _)", name);
     if (reserved_name(name)) return err_set(err, FQL_ERR_RUNTIME, "fql_register_udf: '%s' is a built-in function; pick another name", name);
+    if (session_find_fn(s, name))   /* an FQL fn (the prelude's, or declared) would win at every call */
+        return err_set(err, FQL_ERR_RUNTIME, "fql_register_udf: '%s' is already a function written in FQL (fn); pick another name", name);
     if (!spec->fn == !spec->async_fn)
         return err_set(err, FQL_ERR_RUNTIME, "fql_register_udf: %s: set exactly one of fn (synchronous) and async_fn (asynchronous)", name);
     if (spec->return_type == FQL_TYPE_NULL || (unsigned)spec->return_type > FQL_TYPE_JSON)
