@@ -210,8 +210,8 @@ typedef struct {
     int retries;                  /* further attempts after a failed or timed-out one (default 0) */
 } fql_udf_spec;
 
-/* Register (or replace) function name in s; spec is copied. Names of built-in functions are
- * refused. 0 ok, -1 with err. Statements prepared or bound before a replacement keep calling the
+/* Register (or replace) function name in s; spec is copied. Names of built-in functions and of
+ * FQL fns already declared are refused. 0 ok, -1 with err. Statements prepared or bound before a replacement keep calling the
  * function by name. */
 FQL_API int          fql_register_udf(fql_session *s, const char *name, const fql_udf_spec *spec, fql_error *err);
 /* Complete an asynchronous call with its value (copied; NULL = null). From any thread. */
