@@ -134,7 +134,7 @@ install: all
 	$(CC) $(CFLAGS) -UFQL_STDLIB_DIR -DFQL_STDLIB_DIR=\"$(IPREFIX)/share/fql/stdlib\" -MF $(IDIR)/session.dep -c -o $(IDIR)/session.o src/session.c
 	rm -f $(IDIR)/libfql.a; ar rcs $(IDIR)/libfql.a $(INST_OBJ)
 	$(CC) -shared -Wl,-soname,libfql.so -o $(IDIR)/libfql.so $(INST_OBJ) $(LDFLAGS) $(LIBS)
-	$(CC) -o $(IDIR)/fql $(BUILD)/obj/main.o $(IDIR)/libfql.a $(LDFLAGS) $(LIBS)
+	$(CC) -o $(IDIR)/fql $(BUILD)/obj/main.o $(BUILD)/obj/repl.o $(IDIR)/libfql.a $(LDFLAGS) $(LIBS)
 	sed -e 's|@PREFIX@|$(IPREFIX)|' -e 's|@VERSION@|'"$$(sed -n 's/^#define FQL_VERSION "\(.*\)"/\1/p' include/fql.h)"'|' \
 	    -e 's|@LIBS_PRIVATE@|$(LIBS)|' fql.pc.in > $(IDIR)/fql.pc
 	install -d $(DESTDIR)$(IPREFIX)/bin $(DESTDIR)$(IPREFIX)/lib/pkgconfig $(DESTDIR)$(IPREFIX)/include $(DESTDIR)$(IPREFIX)/share/fql
