@@ -25,7 +25,8 @@ endif
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS   += $(PKG_CFLAGS)
-LIBS     := $(PKG_LIBS) -lsnappy -lreadline -lssl -lcrypto -lm -lpthread
+LIBS_EXTRA := -lsnappy -lreadline -lssl -lcrypto -lm -lpthread
+LIBS     := $(PKG_LIBS) $(LIBS_EXTRA)
 
 # Objects are rebuilt when the flags change (e.g. switching SANITIZE on or off).
 FLAGS_STAMP := $(BUILD)/.flags
@@ -37,7 +38,7 @@ LIB_OBJ  := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(BUILD)/obj/lexer.o
 UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRC))
 
-.PHONY: all deps test test-golden test-unit test-diff run examples clean bench fuzz fuzz-parquet
+.PHONY: all deps test test-golden test-unit test-diff run examples clean bench fuzz fuzz-parquet install uninstall embed-example
 SIM_BIN  := $(if $(wildcard tests/sim/sim.mk),sim)
 all: $(BUILD)/fql $(BUILD)/libfql.a $(BUILD)/libfql.so $(SIM_BIN) $(UNIT_BIN) $(BUILD)/mkpdf
 
@@ -120,6 +121,40 @@ fuzz-parquet: $(BUILD)/libfql.a
 	  $(BUILD)/libfql.a $(LIBS) $(PKG_LIBS) -o $(BUILD)/fuzz_parquet
 	mkdir -p $(BUILD)/fuzz_corpus_parquet
 	$(BUILD)/fuzz_parquet -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 $(BUILD)/fuzz_corpus_parquet tests/fuzz/corpus_parquet
+
+# `make install PREFIX=DIR`: bin/fql, lib/libfql.{a,so}, include/fql.h, lib/pkgconfig/fql.pc and the
+# standard library in share/fql/stdlib, which the installed library looks for there: session.c is
+# compiled once more with that path (the build tree's objects keep the source tree's stdlib/).
+PREFIX   ?= /usr/local
+IPREFIX   = $(abspath $(PREFIX))
+IDIR      = $(BUILD)/install
+INST_OBJ  = $(filter-out $(BUILD)/obj/session.o,$(LIB_OBJ)) $(IDIR)/session.o
+install: all
+	@mkdir -p $(IDIR)
+	$(CC) $(CFLAGS) -UFQL_STDLIB_DIR -DFQL_STDLIB_DIR=\"$(IPREFIX)/share/fql/stdlib\" -MF $(IDIR)/session.dep -c -o $(IDIR)/session.o src/session.c
+	rm -f $(IDIR)/libfql.a; ar rcs $(IDIR)/libfql.a $(INST_OBJ)
+	$(CC) -shared -Wl,-soname,libfql.so -o $(IDIR)/libfql.so $(INST_OBJ) $(LDFLAGS) $(LIBS)
+	$(CC) -o $(IDIR)/fql $(BUILD)/obj/main.o $(BUILD)/obj/repl.o $(IDIR)/libfql.a $(LDFLAGS) $(LIBS)
+	sed -e 's|@PREFIX@|$(IPREFIX)|' -e 's|@VERSION@|'"$$(sed -n 's/^#define FQL_VERSION "\(.*\)"/\1/p' include/fql.h)"'|' \
+	    -e 's|@LIBS_PRIVATE@|$(LIBS)|' fql.pc.in > $(IDIR)/fql.pc
+	install -d $(DESTDIR)$(IPREFIX)/bin $(DESTDIR)$(IPREFIX)/lib/pkgconfig $(DESTDIR)$(IPREFIX)/include $(DESTDIR)$(IPREFIX)/share/fql
+	install -m 755 $(IDIR)/fql $(DESTDIR)$(IPREFIX)/bin/fql
+	install -m 644 $(IDIR)/libfql.a $(DESTDIR)$(IPREFIX)/lib/libfql.a
+	install -m 755 $(IDIR)/libfql.so $(DESTDIR)$(IPREFIX)/lib/libfql.so
+	install -m 644 include/fql.h $(DESTDIR)$(IPREFIX)/include/fql.h
+	install -m 644 $(IDIR)/fql.pc $(DESTDIR)$(IPREFIX)/lib/pkgconfig/fql.pc
+	rm -rf $(DESTDIR)$(IPREFIX)/share/fql/stdlib && cp -R stdlib $(DESTDIR)$(IPREFIX)/share/fql/stdlib
+
+uninstall:
+	rm -f $(DESTDIR)$(IPREFIX)/bin/fql $(DESTDIR)$(IPREFIX)/lib/libfql.a $(DESTDIR)$(IPREFIX)/lib/libfql.so \
+	      $(DESTDIR)$(IPREFIX)/include/fql.h $(DESTDIR)$(IPREFIX)/lib/pkgconfig/fql.pc
+	rm -rf $(DESTDIR)$(IPREFIX)/share/fql
+
+# The embedding example, built against the build tree's library.
+embed-example: $(BUILD)/examples/embed
+$(BUILD)/examples/embed: examples/embed.c $(BUILD)/libfql.a include/fql.h $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -UFQL_BUILDING -o $@ $< $(BUILD)/libfql.a $(LDFLAGS) $(LIBS)
 
 clean:
 	rm -rf $(BUILD)

@@ -13,6 +13,7 @@
 #include <jansson.h>
 #include "session.h"
 #include "models.h"
+#include "udf.h"
 #include "ops.h"
 
 typedef struct Scope {
@@ -475,18 +476,11 @@ static Expr *bind_call(Binder *b, Scope *sc, const Node *n)
             errn(b, n, "%s takes %zu argument%s, got %d", name, udf->spec.nargs, udf->spec.nargs == 1 ? "" : "s", n->nkids);
             return NULL;
         }
-        Type *rt;
-        switch (udf->spec.return_type) {
-        case FQL_TYPE_BOOL: rt = type_bool(); break;
-        case FQL_TYPE_INT: rt = type_int(); break;
-        case FQL_TYPE_FLOAT: rt = type_float(); break;
-        case FQL_TYPE_STRING: rt = type_string(); break;
-        default: rt = type_json(); break;
-        }
-        Expr *e = expr_new(E_CALL, rt, n);
+        Expr *e = expr_new(E_CALL, udf_type(udf->spec.return_type), n);
         e->name = xstrdup(name);
         e->ival = 1;   /* marks a UDF call: fn is NULL, name looked up at run time */
         for (int i = 0; i < n->nkids; i++) {
+            if (n->kids[i]->kind == N_NAMED) { errn(b, n->kids[i], "%s takes positional arguments only", name); expr_free(e); return NULL; }
             Expr *a = bind_expr(b, sc, n->kids[i]);
             if (!a) { expr_free(e); return NULL; }
             expr_add(e, a);
@@ -513,6 +507,15 @@ static Expr *bind_call(Binder *b, Scope *sc, const Node *n)
     char *msg = NULL;
     Type *rt = fd->type(types, total, &msg);
     free(types);
+    /* an asynchronous function's options (max_concurrency: ...) hold for the whole call */
+    for (int i = 1; rt && (fd->flags & FUNC_ASYNC) && i < total; i++)
+        if (argn[i] && e->args[i]->kind != E_LIT) {
+            errn(b, argn[i], "%s's %s must be a constant", name, fd->params[i]);
+            type_unref(rt);
+            free(argn);
+            expr_free(e);
+            return NULL;
+        }
     free(argn);
     if (!rt) {
         errn(b, n, "%s", msg ? msg : "bad argument types");

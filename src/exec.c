@@ -16,6 +16,7 @@
 #include "models.h"
 #include "state.h"
 #include "exec.h"
+#include "udf.h"
 
 static int64_t sem_row_base(Exec *ex, const Expr *e, size_t n)
 {
@@ -192,45 +193,6 @@ static Value index_of(Value base, Value idx)
         return r;
     }
     return v_null();
-}
-
-static Value call_udf(Exec *ex, const Expr *e, const Value *args, int nargs, char **msg)
-{
-    UdfDef *u = session_find_udf(ex->s, e->name);
-    if (!u) { *msg = xasprintf("function %s is no longer registered", e->name); return v_null(); }
-    fql_value in[16], out;
-    if (nargs > 16) { *msg = xasprintf("%s: too many arguments", e->name); return v_null(); }
-    Buf tmp[16];
-    for (int i = 0; i < nargs; i++) {
-        buf_init(&tmp[i]);
-        memset(&in[i], 0, sizeof in[i]);
-        switch (args[i].kind) {
-        case V_NULL: in[i].type = FQL_TYPE_NULL; break;
-        case V_BOOL: in[i].type = FQL_TYPE_BOOL; in[i].as.b = args[i].u.b; break;
-        case V_INT: in[i].type = FQL_TYPE_INT; in[i].as.i = args[i].u.i; break;
-        case V_FLOAT: in[i].type = FQL_TYPE_FLOAT; in[i].as.f = args[i].u.f; break;
-        case V_STRING: in[i].type = FQL_TYPE_STRING; in[i].as.s.ptr = v_str(args[i]); in[i].as.s.len = v_strlen(args[i]); break;
-        default:
-            value_to_json(&tmp[i], args[i]);
-            in[i].type = FQL_TYPE_JSON;
-            in[i].as.s.ptr = tmp[i].data;
-            in[i].as.s.len = tmp[i].len;
-        }
-    }
-    memset(&out, 0, sizeof out);
-    fql_error uerr;
-    memset(&uerr, 0, sizeof uerr);
-    int rc = u->spec.fn(u->spec.ud, in, (size_t)nargs, &out, &uerr);
-    for (int i = 0; i < nargs; i++) buf_free(&tmp[i]);
-    if (rc != 0) { *msg = xasprintf("%s failed: %s", e->name, uerr.message[0] ? uerr.message : "error"); return v_null(); }
-    switch (out.type) {
-    case FQL_TYPE_BOOL: return v_bool(out.as.b);
-    case FQL_TYPE_INT: return v_int(out.as.i);
-    case FQL_TYPE_FLOAT: return v_float(out.as.f);
-    case FQL_TYPE_STRING: return out.as.s.ptr ? v_string(out.as.s.ptr, out.as.s.len) : v_null();
-    case FQL_TYPE_JSON: return out.as.s.ptr ? v_json_text(out.as.s.ptr, out.as.s.len) : v_null();
-    default: return v_null();
-    }
 }
 
 /* Evaluate every argument of e over the batch: parts[k][row], or NULL (nothing left allocated). */
@@ -412,11 +374,17 @@ case_fail:
     case E_CALL: {
         Value **parts = eval_args(ex, e, b);
         if (!parts) return NULL;
+        if (!e->fn || (e->fn->flags & FUNC_ASYNC)) {   /* UDFs and async built-ins: udf.c runs the batch */
+            out = udf_eval(ex->s, e, parts, n, sem_row_base(ex, e, n), ex->err);
+            for (int k = 0; k < e->nargs; k++) vals_free(parts[k], n);
+            free(parts);
+            return out;
+        }
         out = vals_new(n);
         Value *row = xcalloc((size_t)e->nargs + 1, sizeof *row);
         FuncCtx ctx = { NULL, ex->now_us };
-        int nnio = e->fn && (e->fn->flags & FUNC_NULL_IN_NULL_OUT);
-        int req = e->fn ? e->fn->min_args : 0;
+        int nnio = e->fn->flags & FUNC_NULL_IN_NULL_OUT;
+        int req = e->fn->min_args;
         for (size_t i = 0; i < n; i++) {
             int skip = 0;
             for (int k = 0; k < e->nargs; k++) {
@@ -424,8 +392,7 @@ case_fail:
                 if (nnio && k < req && row[k].kind == V_NULL) skip = 1;
             }
             if (skip) continue;
-            if (e->fn) out[i] = e->fn->impl(row, e->nargs, &ctx);
-            else out[i] = call_udf(ex, e, row, e->nargs, &ctx.error);
+            out[i] = e->fn->impl(row, e->nargs, &ctx);
             if (ctx.error) break;
         }
         free(row);
@@ -929,7 +896,7 @@ static Table *drain(Op *child)
     int rc;
     while ((rc = child->next(child, &b)) == 1) {
         table_add_batch(t, b);
-        if (child->ex->s && child->ex->s->interrupted) {
+        if (child->ex->s && session_interrupted(child->ex->s)) {
             err_set(child->ex->err, FQL_ERR_RUNTIME, "interrupted (answers received so far are kept in the cache)");
             rc = -1;
             break;
@@ -1539,6 +1506,38 @@ static void report(Op *op)
     p->analysis = buf_take(&b);
 }
 
+/* A running plan, pulled a batch at a time (fql_step). */
+struct ExecCursor { Exec ex; Op *root; };
+
+ExecCursor *exec_open(fql_session *s, Plan *p, fql_error *err)
+{
+    ExecCursor *c = xcalloc(1, sizeof *c);
+    c->ex.s = s;
+    c->ex.err = err;
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    c->ex.now_us = (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+    c->root = op_build(&c->ex, p);
+    return c;
+}
+
+int exec_next(ExecCursor *c, Batch **out)
+{
+    if (c->ex.s && session_interrupted(c->ex.s))
+        return err_set(c->ex.err, FQL_ERR_RUNTIME, "interrupted (answers received so far are kept in the cache)");
+    int rc = c->root->next(c->root, out);
+    if (rc == 1 && err_failed(c->ex.err)) { batch_free(*out); rc = -1; }
+    return rc < 0 || err_failed(c->ex.err) ? -1 : rc;
+}
+
+void exec_close(ExecCursor *c)
+{
+    if (!c) return;
+    op_free(c->root);
+    if (c->ex.s) semantic_flush(c->ex.s);
+    free(c);
+}
+
 Table *exec_plan_analyze(fql_session *s, Plan *p, fql_error *err)
 {
     return exec_run(s, p, 1, err);
@@ -1551,14 +1550,8 @@ Table *exec_plan(fql_session *s, Plan *p, fql_error *err)
 
 static Table *exec_run(fql_session *s, Plan *p, int analyze, fql_error *err)
 {
-    Exec ex;
-    memset(&ex, 0, sizeof ex);
-    ex.s = s;
-    ex.err = err;
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    ex.now_us = (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
-    Op *root = op_build(&ex, p);
+    ExecCursor *c = exec_open(s, p, err);
+    Op *root = c->root;
     if (analyze) instrument(root);
     Table *t = NULL;
     if (p->kind == P_WRITE) {
@@ -1572,8 +1565,7 @@ static Table *exec_run(fql_session *s, Plan *p, int analyze, fql_error *err)
         t = drain(root);
     }
     if (analyze) report(root);
-    op_free(root);
-    semantic_flush(s);
+    exec_close(c);
     if (err_failed(err)) { table_free(t); return NULL; }
     return t;
 }

@@ -23,7 +23,8 @@ typedef Value (*FuncImpl)(const Value *args, int nargs, FuncCtx *ctx);
 enum {
     FUNC_VARIADIC = 1,   /* extra positional arguments after the last parameter are allowed (concat, coalesce, least, ...) */
     FUNC_VOLATILE = 2,   /* result differs per call (now) */
-    FUNC_NULL_IN_NULL_OUT = 4  /* the executor returns null without calling impl when any required arg is null */
+    FUNC_NULL_IN_NULL_OUT = 4, /* the executor returns null without calling impl when any required arg is null */
+    FUNC_ASYNC = 8             /* impl is NULL: udf.c runs the function asynchronously over the batch (http_get_json) */
 };
 
 typedef struct FuncDef {

@@ -212,8 +212,8 @@ LmModel *models_get(fql_session *s, const char *alias, const char *profile, fql_
     m->project = proj ? xstrdup(proj) : getenv("GOOGLE_CLOUD_PROJECT") ? xstrdup(getenv("GOOGLE_CLOUD_PROJECT")) : NULL;
     m->location = xstrdup(loc ? loc : getenv("GOOGLE_CLOUD_LOCATION") ? getenv("GOOGLE_CLOUD_LOCATION") : "us-central1");
     if (m->price_in < 0 && m->provider != PROV_OPENROUTER)
-        fprintf(stderr, "fql: warning: model '%s' (%s \"%s\") is not in the catalog (stdlib/models.json): its cost is "
-                        "counted as unknown; give price_in and price_out (USD per million tokens) to count it\n",
+        session_log(s, FQL_LOG_WARN, "fql: warning: model '%s' (%s \"%s\") is not in the catalog (stdlib/models.json): its cost is "
+                        "counted as unknown; give price_in and price_out (USD per million tokens) to count it",
                 m->alias, m->provider_name, m->model_name);
     RtModel *r = xcalloc(1, sizeof *r);
     r->key = full;

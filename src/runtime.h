@@ -170,6 +170,8 @@ int        sched_run_until(Scheduler *s, int (*stop)(void *ud), void *ud, fql_er
 /* Ask sched_run to stop soon (from a signal handler or another thread): queued requests are
  * completed as failed with kind "cancelled". */
 void       sched_cancel(Scheduler *s);
+/* Forget a cancel that arrived while no sched_run was running (a new statement starts). */
+void       sched_clear_cancel(Scheduler *s);
 
 typedef struct SchedStats {
     int64_t requests, retries, rate_limited, failures;

@@ -155,7 +155,7 @@ struct Scheduler {
     Job *inflight;
     CURL **pool;
     int npool, cappool;
-    volatile sig_atomic_t cancel;
+    int cancel;                  /* set by sched_cancel from any thread: atomic loads and stores */
     int running;
     int64_t pending;             /* jobs submitted and not yet completed */
     uint64_t rng;
@@ -392,7 +392,12 @@ void sched_submit(Scheduler *s, LmModel *m, LmRequest *req, SchedDone done, void
 
 void sched_cancel(Scheduler *s)
 {
-    if (s) s->cancel = 1;
+    if (s) __atomic_store_n(&s->cancel, 1, __ATOMIC_RELEASE);
+}
+
+void sched_clear_cancel(Scheduler *s)
+{
+    if (s) __atomic_store_n(&s->cancel, 0, __ATOMIC_RELEASE);
 }
 
 const SchedStats *sched_stats(Scheduler *s, const LmModel *m)
@@ -1067,7 +1072,7 @@ int sched_run_until(Scheduler *s, int (*stop)(void *ud), void *ud, fql_error *er
             Job *j = (Job *)priv;
             finish(s, j, msg->data.result, &fatal, &fatal_ans, &fatal_ms);
         }
-        if (fatal || s->cancel) break;
+        if (fatal || __atomic_load_n(&s->cancel, __ATOMIC_ACQUIRE)) break;
         if (s->pending == 0) break;
         if (stop && stop(ud)) break;
         double now = mono_now(), wake = now + MAX_POLL_MS / 1000.0;
@@ -1108,7 +1113,7 @@ int sched_run_until(Scheduler *s, int (*stop)(void *ud), void *ud, fql_error *er
         complete_all(s, &fatal_ans);
         lm_answer_clear(&fatal_ans);
         rc = -1;
-    } else if (s->cancel) {
+    } else if (__atomic_load_n(&s->cancel, __ATOMIC_ACQUIRE)) {
         LmAnswer a;
         memset(&a, 0, sizeof a);
         a.outcome = LM_ROW_ERROR;
@@ -1120,7 +1125,7 @@ int sched_run_until(Scheduler *s, int (*stop)(void *ud), void *ud, fql_error *er
         err_set(err, FQL_ERR_RUNTIME, "interrupted");
         rc = -1;
     }
-    s->cancel = 0;
+    __atomic_store_n(&s->cancel, 0, __ATOMIC_RELEASE);
     s->running = 0;
     return rc;
 }

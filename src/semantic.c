@@ -141,13 +141,14 @@ void semantic_end(fql_session *s, double elapsed_ms, size_t rows)
         q.latency_p95_ms = p95(st, b->nlat);
         q.execution_time_ms = elapsed_ms;
         state_add_metric(s->state, &q);
+        session_count_metric(s, &q);
         /* the one-line summary */
         char cost[32];
         if (q.cost_usd >= 0) snprintf(cost, sizeof cost, "$%.4f", q.cost_usd); else snprintf(cost, sizeof cost, "cost unknown");
         char fb[64] = "";
         if (c->fell_back) snprintf(fb, sizeof fb, "; %lld handed to a fallback", (long long)c->fell_back);
-        fprintf(stderr, "%s (%s %s%s): %lld rows in %.1fs; requests %lld (%lld cached / %lld sent / %lld retried / %lld failed); "
-                        "tokens %lld in / %lld out; %s%s\n",
+        session_log(s, FQL_LOG_INFO, "%s (%s %s%s): %lld rows in %.1fs; requests %lld (%lld cached / %lld sent / %lld retried / %lld failed); "
+                        "tokens %lld in / %lld out; %s%s",
                 c->m->alias, c->m->provider_name, c->m->model_name, c->m->batch ? ", batch" : "", (long long)c->rows,
                 elapsed_ms / 1000.0, (long long)(c->requests + c->cache_hits), (long long)c->cache_hits, (long long)c->requests,
                 (long long)q.retries, (long long)c->failures, (long long)q.input_tokens, (long long)q.output_tokens, cost, fb);

@@ -1,5 +1,7 @@
-/* session.c: the public API (fql.h): sessions, running source text statement by statement, results. */
+/* session.c: the public API (fql.h): sessions, running source text statement by statement,
+ * prepared statements stepped a batch at a time, results and their metrics, the log. */
 #include <stdlib.h>
+#include <stdarg.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -11,6 +13,7 @@
 #include "optimize.h"
 #include "models.h"
 #include "state.h"
+#include "udf.h"
 
 #ifndef FQL_STDLIB_DIR
 #define FQL_STDLIB_DIR "stdlib"
@@ -19,7 +22,17 @@
 struct fql_result {
     Table *t;
     char **strings;          /* fql_result_string() texts, made on demand, per cell */
+    fql_metrics metrics;     /* of the statement that made it */
 };
+
+/* Takes t; metrics copied (NULL = zeroes). */
+static fql_result *result_new(Table *t, const fql_metrics *m)
+{
+    fql_result *r = xcalloc(1, sizeof *r);
+    r->t = t;
+    if (m) r->metrics = *m;
+    return r;
+}
 
 FQL_API void fql_options_init(fql_options *o)
 {
@@ -27,9 +40,38 @@ FQL_API void fql_options_init(fql_options *o)
     o->validate_keys = 1;
     o->progress = 1;
     o->cache = 1;
+    o->log_level = FQL_LOG_INFO;
 }
 
 FQL_API void fql_free(void *p) { free(p); }
+
+FQL_API const char *fql_version(void) { return FQL_VERSION; }
+
+void session_log(fql_session *s, int level, const char *fmt, ...)
+{
+    if (level < s->opts.log_level) return;
+    Buf b;
+    buf_init(&b);
+    va_list ap;
+    va_start(ap, fmt);
+    buf_vprintf(&b, fmt, ap);
+    va_end(ap);
+    if (s->opts.log) s->opts.log(s->opts.log_ud, level, b.data);
+    else fprintf(stderr, "%s\n", b.data);
+    buf_free(&b);
+}
+
+void session_count_metric(fql_session *s, const QueryMetric *q)
+{
+    fql_metrics *m = &s->metrics;
+    m->requests += q->requests;
+    m->cache_hits += q->cache_hits;
+    m->retries += q->retries;
+    m->failures += q->failures;
+    m->input_tokens += q->input_tokens;
+    m->output_tokens += q->output_tokens;
+    if (m->cost_usd >= 0) m->cost_usd = q->cost_usd < 0 ? -1 : m->cost_usd + q->cost_usd;
+}
 
 /* Where stdlib/ is: $FQL_STDLIB, else next to the executable's ../stdlib, else the build-time path. */
 static char *find_stdlib(void)
@@ -43,12 +85,13 @@ static char *find_stdlib(void)
         char *slash = strrchr(exe, '/');
         if (slash) {
             *slash = 0;
-            char *cand = xasprintf("%s/../stdlib", exe);
-            if (access(cand, R_OK) == 0) return cand;
-            free(cand);
-            cand = xasprintf("%s/../share/fql/stdlib", exe);
-            if (access(cand, R_OK) == 0) return cand;
-            free(cand);
+            static const char *const rel[] = { "../stdlib", "../share/fql/stdlib" };
+            for (int i = 0; i < 2; i++) {
+                char *cand = xasprintf("%s/%s", exe, rel[i]), real[PATH_MAX];
+                int found = realpath(cand, real) && access(real, R_OK) == 0;
+                free(cand);
+                if (found) return xstrdup(real);
+            }
         }
     }
     return xstrdup(FQL_STDLIB_DIR);
@@ -96,13 +139,19 @@ FQL_API fql_session *fql_open(const fql_options *o, fql_error *err)
     s->cache = s->opts.cache;
     s->validate_keys = s->opts.validate_keys;
     s->stdlib_dir = find_stdlib();
+    /* made now, not on first use, so that fql_interrupt from another thread never races its creation */
+    s->sched = sched_new();
     if (load_prelude(s, err)) { fql_close(s); return NULL; }
     return s;
 }
 
+static void stmt_detach(fql_stmt *st);
+
 FQL_API void fql_close(fql_session *s)
 {
     if (!s) return;
+    if (s->open_stmt) stmt_detach(s->open_stmt);
+    udf_free_all(s);
     for (LetDef *l = s->lets, *n; l; l = n) { n = l->next; free(l->name); plan_free(l->plan); plan_free(l->cached); free(l); }
     for (StoredResult *r = s->results, *n; r; r = n) { n = r->next; free(r->key); table_free(r->t); free(r); }
     for (FnDef *f = s->fns, *n; f; f = n) {
@@ -115,7 +164,6 @@ FQL_API void fql_close(fql_session *s)
         n = m->next;
         free(m->alias); free(m->provider); free(m->model_name); node_free(m->options); value_free(m->opts); free(m);
     }
-    for (UdfDef *u = s->udfs, *n; u; u = n) { n = u->next; free(u->name); free(u); }
     for (Src *x = s->srcs, *n; x; x = n) { n = x->next; free(x->name); free(x->path); free(x->text); free(x); }
     for (int i = 0; i < s->nimports; i++) free(s->imports[i]);
     if (s->sem) semantic_end(s, 0, 0);
@@ -368,9 +416,60 @@ static int estimate_cost(fql_session *s, Plan *plan, Buf *out, double *total, fq
     return 0;
 }
 
+/* Start a statement that runs st's plan: keys checked, the plan optimized (*opt, which the caller
+ * frees with plan_free), the budget checked before anything is sent, counters zeroed. 0 ok, -1
+ * with err. */
+static int stmt_begin(fql_session *s, const Stmt *st, Plan **opt, struct timespec *t0, fql_error *err)
+{
+    *opt = NULL;
+    if (s->models && s->validate_keys && models_validate_keys(s, err)) return -1;
+    clock_gettime(CLOCK_MONOTONIC, t0);
+    Plan *p = optimize(s, st->plan, NULL);
+    double estimate = -1;
+    if (s->budget > 0 && plan_calls_models(p)) {
+        /* refuse a statement whose estimate is over the budget before anything is sent */
+        Buf eb;
+        buf_init(&eb);
+        int rc = estimate_cost(s, p, &eb, &estimate, err);
+        buf_free(&eb);
+        if (rc == 0 && estimate > s->budget)
+            rc = err_at(err, FQL_ERR_RUNTIME, st->src, st->pos, "not started: the estimate is $%.4f, over the budget of $%.2f "
+                        "(see `explain cost`; raise it with `set budget = ...`)", estimate, s->budget);
+        if (rc) { plan_free(p); return -1; }
+    }
+    memset(&s->metrics, 0, sizeof s->metrics);
+    semantic_begin(s, st->text);
+    semantic_set_estimate(s, estimate);
+    *opt = p;
+    return 0;
+}
+
+/* Finish it: query_metrics written, s->metrics complete, summaries logged. */
+static void stmt_end(fql_session *s, const struct timespec *t0, size_t rows)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double ms = (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+    semantic_end(s, ms, rows);
+    s->metrics.time_ms = ms;
+    s->metrics.rows = (int64_t)rows;
+    if (s->metrics.udf_failures)
+        session_log(s, FQL_LOG_WARN, "%lld function call%s failed and left %s null (why: from system.lm_errors)",
+                    (long long)s->metrics.udf_failures, s->metrics.udf_failures == 1 ? "" : "s",
+                    s->metrics.udf_failures == 1 ? "its row" : "their rows");
+}
+
+/* Hand t to the caller as the latest result (freeing the one before), or free it. */
+static void keep_result(fql_session *s, Table *t, fql_result **last, const fql_metrics *m)
+{
+    (void)s;
+    if (!last) { table_free(t); return; }
+    fql_result_free(*last);
+    *last = result_new(t, m);
+}
+
 static int run_stmt(fql_session *s, Stmt *st, fql_result **last, fql_error *err)
 {
-    s->interrupted = 0;
     switch (st->kind) {
     case ST_SET: {
         char *msg = NULL;
@@ -424,52 +523,24 @@ static int run_stmt(fql_session *s, Stmt *st, fql_result **last, fql_error *err)
             for (size_t r = 0; r < t->nrows; r++) fprintf(s->out, "%s\n", v_str(table_get(t, r, 0)));
             fflush(s->out);
         }
-        if (last) {
-            if (*last) fql_result_free(*last);
-            *last = xcalloc(1, sizeof **last);
-            (*last)->t = t;
-        } else table_free(t);
+        keep_result(s, t, last, NULL);
         return 0;
     }
     case ST_RUN: {
-        if (s->models && s->validate_keys && models_validate_keys(s, err)) return -1;
-        struct timespec t0, t1;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-        Plan *opt = optimize(s, st->plan, NULL);
-        double estimate = -1;
-        if (s->budget > 0 && plan_calls_models(opt)) {
-            /* refuse a statement whose estimate is over the budget before anything is sent */
-            Buf eb;
-            buf_init(&eb);
-            int rc = estimate_cost(s, opt, &eb, &estimate, err);
-            buf_free(&eb);
-            if (rc) { plan_free(opt); return -1; }
-            if (estimate > s->budget) {
-                err_at(err, FQL_ERR_RUNTIME, st->src, st->pos, "not started: the estimate is $%.4f, over the budget of $%.2f "
-                       "(see `explain cost`; raise it with `set budget = ...`)", estimate, s->budget);
-                plan_free(opt);
-                return -1;
-            }
-        }
-        semantic_begin(s, st->text);
-        semantic_set_estimate(s, estimate);
+        struct timespec t0;
+        Plan *opt;
+        if (stmt_begin(s, st, &opt, &t0, err)) return -1;
         Table *t = exec_plan(s, opt, err);
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        /* the statement's counters name operators by the plan's strings: end it before freeing the plan */
-        semantic_end(s, (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6, t ? t->nrows : 0);
-        plan_free(opt);
+        stmt_end(s, &t0, t ? t->nrows : 0);
+        plan_free(opt);   /* after stmt_end: the per-model counters name their operator from the plan */
         if (!t) return -1;
         if (st->plan->kind == P_WRITE) {
-            if (s->out) fprintf(stderr, "wrote %zu row%s to %s\n", t->nrows, t->nrows == 1 ? "" : "s", st->plan->path);
+            if (s->out) session_log(s, FQL_LOG_INFO, "wrote %zu row%s to %s", t->nrows, t->nrows == 1 ? "" : "s", st->plan->path);
             table_free(t);
             return 0;
         }
         session_print_result(s, t);
-        if (last) {
-            if (*last) fql_result_free(*last);
-            *last = xcalloc(1, sizeof **last);
-            (*last)->t = t;
-        } else table_free(t);
+        keep_result(s, t, last, &s->metrics);
         return 0;
     }
     case ST_NOP: return 0;
@@ -477,58 +548,188 @@ static int run_stmt(fql_session *s, Stmt *st, fql_result **last, fql_error *err)
     return 0;
 }
 
-FQL_API int fql_exec(fql_session *s, const char *src, const char *filename, fql_result **out, fql_error *err)
+/* Parse and bind src: the statements to run go to *stmts. 0 ok, -1 with err (filled afresh). */
+static int compile(fql_session *s, const char *src, const char *filename, Stmt ***stmts, int *n, fql_error *err)
 {
-    fql_error local;
-    if (!err) err = &local;
     memset(err, 0, sizeof *err);
-    if (out) *out = NULL;
-    if (!s || !src) return err_set(err, FQL_ERR_RUNTIME, "fql_exec: no session or no source"), -1;
+    *stmts = NULL;
+    *n = 0;
+    if (!s || !src) return err_set(err, FQL_ERR_RUNTIME, "no session or no source text");
+    if (s->open_stmt) return err_set(err, FQL_ERR_RUNTIME, "the session has a prepared statement still running: step it to the end or fql_finalize it first");
+    /* a new run: an interrupt aimed at an earlier one is forgotten */
+    __atomic_store_n(&s->interrupted, 0, __ATOMIC_RELEASE);
+    sched_clear_cancel(s->sched);
     size_t len = strlen(src);
     char real[PATH_MAX];
     const char *path = NULL;
     if (filename && filename[0] != '<' && realpath(filename, real)) path = real;
     Src *x = session_add_src(s, filename ? filename : "<input>", path, src, len);
     size_t bad;
-    if (!utf8_valid(x->text, x->len, &bad)) {
-        err_at(err, FQL_ERR_PARSE, x, (int)bad, "invalid UTF-8 in the source text");
-        return -1;
-    }
+    if (!utf8_valid(x->text, x->len, &bad)) return err_at(err, FQL_ERR_PARSE, x, (int)bad, "invalid UTF-8 in the source text");
     Node *prog = parse_program(x, err);
     if (!prog) return -1;
-    Stmt **stmts = NULL;
-    int n = 0;
-    int rc = bind_program(s, prog, &stmts, &n, err);
+    int rc = bind_program(s, prog, stmts, n, err);
     node_free(prog);
-    for (int i = 0; i < n; i++) {
-        if (rc == 0 && run_stmt(s, stmts[i], out, err)) rc = -1;
+    return rc ? -1 : 0;
+}
+
+/* Run stmts[from, to) (all freed, run or not), stopping at the first failure. */
+static int run_stmts(fql_session *s, Stmt **stmts, int from, int to, int ok, fql_result **out, fql_error *err)
+{
+    for (int i = from; i < to; i++) {
+        if (ok && run_stmt(s, stmts[i], out, err)) ok = 0;
         stmt_free(stmts[i]);
     }
+    return ok ? 0 : -1;
+}
+
+FQL_API int fql_exec(fql_session *s, const char *src, const char *filename, fql_result **out, fql_error *err)
+{
+    fql_error local;
+    if (!err) err = &local;
+    if (out) *out = NULL;
+    Stmt **stmts;
+    int n;
+    int rc = compile(s, src, filename, &stmts, &n, err);
+    rc = run_stmts(s, stmts, 0, n, rc == 0, out, err);
     free(stmts);
-    return rc ? -1 : 0;
+    if (rc && out) { fql_result_free(*out); *out = NULL; }
+    return rc;
 }
 
 FQL_API void fql_interrupt(fql_session *s)
 {
     if (!s) return;
-    s->interrupted = 1;
-    if (s->sched) sched_cancel(s->sched);
+    __atomic_store_n(&s->interrupted, 1, __ATOMIC_RELEASE);
+    sched_cancel(s->sched);
 }
 
-FQL_API int fql_register_udf(fql_session *s, const char *name, const fql_udf_spec *spec, fql_error *err)
+/* ---- prepared statements ---- */
+
+struct fql_stmt {
+    fql_session *s;              /* NULL once its session was closed under it */
+    Stmt *st;                    /* the statement stepped through (owned), or NULL */
+    Plan *plan;                  /* its optimized plan (owned) */
+    ExecCursor *cur;             /* the plan's executor while it runs */
+    fql_error err;               /* the executor's error record */
+    fql_result *ready;           /* the result of a last statement that does not stream, handed out by the first step */
+    struct timespec t0;
+    size_t rows;
+    fql_metrics metrics;
+    int done;
+};
+
+/* Stop the statement's run (if it runs): the session is free for other statements again. */
+static void stmt_stop(fql_stmt *st)
 {
-    if (err) memset(err, 0, sizeof *err);
-    if (!s || !name || !spec || !spec->fn) return err_set(err, FQL_ERR_RUNTIME, "fql_register_udf: missing name or function");
-    if (func_lookup(name) || agg_lookup(name)) return err_set(err, FQL_ERR_RUNTIME, "fql_register_udf: '%s' is a built-in function", name);
-    UdfDef *u = session_find_udf(s, name);
-    if (!u) {
-        u = xcalloc(1, sizeof *u);
-        u->name = xstrdup(name);
-        u->next = s->udfs;
-        s->udfs = u;
+    if (st->cur) {
+        exec_close(st->cur);
+        st->cur = NULL;
+        stmt_end(st->s, &st->t0, st->rows);
+        st->metrics = st->s->metrics;
     }
-    u->spec = *spec;
+    if (st->s && st->s->open_stmt == st) st->s->open_stmt = NULL;
+    st->done = 1;
+}
+
+/* Its session is closing: stop it; a later fql_finalize only frees it. */
+static void stmt_detach(fql_stmt *st)
+{
+    stmt_stop(st);
+    st->s = NULL;
+}
+
+FQL_API int fql_prepare(fql_session *s, const char *src, const char *filename, fql_stmt **out, fql_error *err)
+{
+    fql_error local;
+    if (!err) err = &local;
+    if (out) *out = NULL;
+    if (!out) return err_set(err, FQL_ERR_RUNTIME, "fql_prepare: out is NULL");
+    Stmt **stmts;
+    int n;
+    int rc = compile(s, src, filename, &stmts, &n, err);
+    fql_stmt *st = xcalloc(1, sizeof *st);
+    st->s = s;
+    if (n > 0) {
+        Stmt *last = stmts[n - 1];
+        rc = run_stmts(s, stmts, 0, n - 1, rc == 0, NULL, err);
+        if (rc == 0 && last->kind == ST_RUN && last->plan->kind != P_WRITE) {
+            st->st = last;
+            if (stmt_begin(s, last, &st->plan, &st->t0, err)) rc = -1;
+            else {
+                st->cur = exec_open(s, st->plan, &st->err);
+                s->open_stmt = st;
+            }
+        } else {
+            rc = run_stmts(s, stmts, n - 1, n, rc == 0, &st->ready, err);
+            if (st->ready) st->metrics = st->ready->metrics;
+        }
+    }
+    free(stmts);
+    if (rc) { fql_finalize(st); return -1; }
+    *out = st;
     return 0;
+}
+
+FQL_API int fql_step(fql_stmt *st, fql_result **batch, fql_error *err)
+{
+    fql_error local;
+    if (!err) err = &local;
+    memset(err, 0, sizeof *err);
+    if (batch) *batch = NULL;
+    if (!st || !batch) return err_set(err, FQL_ERR_RUNTIME, "fql_step: no statement or no place for the batch");
+    if (st->ready) { *batch = st->ready; st->ready = NULL; st->done = 1; return 1; }
+    if (st->done || !st->cur) { st->done = 1; return 0; }
+    Batch *b;
+    int rc = exec_next(st->cur, &b);
+    if (rc == 1) {
+        st->rows += b->n;
+        Table *t = table_new(schema_copy(st->plan->schema));
+        table_add_batch(t, b);
+        st->metrics = st->s->metrics;
+        st->metrics.rows = (int64_t)st->rows;
+        *batch = result_new(t, &st->metrics);
+        return 1;
+    }
+    if (rc < 0) *err = st->err;
+    stmt_stop(st);
+    return rc < 0 ? -1 : 0;
+}
+
+static const Schema *stmt_schema(const fql_stmt *st)
+{
+    if (st && st->plan) return st->plan->schema;
+    return st && st->ready && st->ready->t ? st->ready->t->schema : NULL;
+}
+
+FQL_API size_t fql_stmt_cols(const fql_stmt *st) { const Schema *sc = stmt_schema(st); return sc ? (size_t)sc->n : 0; }
+FQL_API const char *fql_stmt_column_name(const fql_stmt *st, size_t col)
+{
+    const Schema *sc = stmt_schema(st);
+    return sc && col < (size_t)sc->n ? sc->names[col] : NULL;
+}
+static fql_type type_of(const Type *t);
+FQL_API fql_type fql_stmt_column_type(const fql_stmt *st, size_t col)
+{
+    const Schema *sc = stmt_schema(st);
+    return sc && col < (size_t)sc->n ? type_of(sc->types[col]) : FQL_TYPE_NULL;
+}
+
+FQL_API int fql_stmt_metrics(const fql_stmt *st, fql_metrics *m)
+{
+    if (!st || !m) return -1;
+    *m = st->metrics;
+    return 0;
+}
+
+FQL_API void fql_finalize(fql_stmt *st)
+{
+    if (!st) return;
+    if (st->s) stmt_stop(st);
+    if (st->st) stmt_free(st->st);
+    plan_free(st->plan);
+    fql_result_free(st->ready);
+    free(st);
 }
 
 /* ---- results ---- */
@@ -545,10 +746,9 @@ FQL_API const char *fql_result_column_name(const fql_result *r, size_t col)
 {
     return r && r->t && col < (size_t)r->t->schema->n ? r->t->schema->names[col] : NULL;
 }
-FQL_API fql_type fql_result_column_type(const fql_result *r, size_t col)
+static fql_type type_of(const Type *t)
 {
-    if (!r || !r->t || col >= (size_t)r->t->schema->n) return FQL_TYPE_NULL;
-    switch (r->t->schema->types[col]->kind) {
+    switch (t->kind) {
     case TY_BOOL: return FQL_TYPE_BOOL;
     case TY_INT: return FQL_TYPE_INT;
     case TY_FLOAT: return FQL_TYPE_FLOAT;
@@ -562,23 +762,44 @@ FQL_API fql_type fql_result_column_type(const fql_result *r, size_t col)
     default: return FQL_TYPE_NULL;
     }
 }
+
+FQL_API fql_type fql_result_column_type(const fql_result *r, size_t col)
+{
+    if (!r || !r->t || col >= (size_t)r->t->schema->n) return FQL_TYPE_NULL;
+    return type_of(r->t->schema->types[col]);
+}
 FQL_API int fql_result_is_null(const fql_result *r, size_t row, size_t col) { return cell(r, row, col).kind == V_NULL; }
-FQL_API int64_t fql_result_int(const fql_result *r, size_t row, size_t col)
+/* A json cell holding a number or a boolean reads as that scalar (json answers of http_get_json,
+ * fields of untyped json). */
+static Value scalar_cell(const fql_result *r, size_t row, size_t col)
 {
     Value v = cell(r, row, col);
+    if (v.kind != V_JSON) return v;
+    const char *t = v_str(v);
+    if (!strcmp(t, "true") || !strcmp(t, "false")) return v_bool(t[0] == 't');
+    char *end;
+    long long i = strtoll(t, &end, 10);
+    if (end != t && !*end) return v_int(i);
+    double f = strtod(t, &end);
+    return end != t && !*end ? v_float(f) : v_null();
+}
+
+FQL_API int64_t fql_result_int(const fql_result *r, size_t row, size_t col)
+{
+    Value v = scalar_cell(r, row, col);
     if (v.kind == V_FLOAT) return (int64_t)v.u.f;
     if (v.kind == V_BOOL) return v.u.b;
     return v.kind == V_INT || v.kind == V_DATE || v.kind == V_TIMESTAMP ? v.u.i : 0;
 }
 FQL_API double fql_result_float(const fql_result *r, size_t row, size_t col)
 {
-    Value v = cell(r, row, col);
+    Value v = scalar_cell(r, row, col);
     if (v.kind == V_INT) return (double)v.u.i;
     return v.kind == V_FLOAT ? v.u.f : 0.0;
 }
 FQL_API int fql_result_bool(const fql_result *r, size_t row, size_t col)
 {
-    Value v = cell(r, row, col);
+    Value v = scalar_cell(r, row, col);
     return v.kind == V_BOOL ? v.u.b : 0;
 }
 FQL_API const char *fql_result_string(const fql_result *r, size_t row, size_t col)
@@ -606,6 +827,13 @@ FQL_API char *fql_result_json(const fql_result *r, size_t row, size_t col)
     value_to_json(&b, cell(r, row, col));
     return buf_take(&b);
 }
+FQL_API int fql_result_metrics(const fql_result *r, fql_metrics *m)
+{
+    if (!r || !m) return -1;
+    *m = r->metrics;
+    return 0;
+}
+
 FQL_API void fql_result_free(fql_result *r)
 {
     if (!r) return;

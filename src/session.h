@@ -72,8 +72,18 @@ struct fql_session {
     double budget;                 /* USD per statement; 0 = none (set budget = ...) */
     StoredResult *results;
     struct DryRun *dry;            /* set while estimating (semantic.c) */
-    volatile int interrupted;      /* set by fql_interrupt; cleared when a statement starts */
+    int interrupted;               /* set by fql_interrupt (atomically: any thread); cleared by fql_exec/fql_prepare */
+    struct UdfHub *hubs;           /* asynchronous functions' calls in flight (udf.c) */
+    fql_metrics metrics;           /* the running statement's counters */
+    struct fql_stmt *open_stmt;    /* a prepared statement not yet finished: nothing else may run */
 };
+
+static inline int session_interrupted(fql_session *s) { return __atomic_load_n(&s->interrupted, __ATOMIC_ACQUIRE); }
+/* Log a line through the session's callback (or to stderr), when level is at least the session's. */
+void session_log(fql_session *s, int level, const char *fmt, ...) FQL_PRINTF(3, 4);
+/* Add a model's per-statement metric (semantic.c, at the statement's end) to s->metrics. */
+struct QueryMetric;
+void session_count_metric(fql_session *s, const struct QueryMetric *q);
 
 Src *session_add_src(fql_session *s, const char *name, const char *path, const char *text, size_t len);
 LetDef  *session_find_let(fql_session *s, const char *name);
@@ -103,6 +113,12 @@ Type *bind_type(fql_session *s, const Node *n, fql_error *err);
 Table *exec_plan(fql_session *s, Plan *p, fql_error *err);
 /* The same, timing and counting every operator into its plan node's `analysis` (explain analyze). */
 Table *exec_plan_analyze(fql_session *s, Plan *p, fql_error *err);
+/* The same, a batch at a time: exec_next returns 1 with a batch (the caller's), 0 at the end, -1
+ * with the err given to exec_open (which must outlive the cursor). */
+typedef struct ExecCursor ExecCursor;
+ExecCursor *exec_open(fql_session *s, Plan *p, fql_error *err);
+int         exec_next(ExecCursor *c, Batch **out);
+void        exec_close(ExecCursor *c);
 /* A table for a system.* name, or NULL if unknown (then *schema_only is unused). */
 Table *system_table(fql_session *s, const char *name);
 /* The names system_table() knows ("system.models", ...), NULL-terminated. */

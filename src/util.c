@@ -2,21 +2,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stdarg.h>
+#include <pthread.h>
 #include "util.h"
 
 /* The allocation hook: FQL_FAIL_ALLOC=N makes the Nth x-allocation report out-of-memory, so that a
  * test can check that the program says so cleanly instead of crashing. */
 static long alloc_count, alloc_fail_at = -1;
 
-static void check_fail_env(void)
+/* Read once per process (several sessions may allocate from several threads at once). */
+static pthread_once_t fail_env_once = PTHREAD_ONCE_INIT;
+static void read_fail_env(void)
 {
-    static int inited;
-    if (!inited) {
-        const char *e = getenv("FQL_FAIL_ALLOC");
-        inited = 1;
-        if (e && *e) alloc_fail_at = atol(e);
-    }
+    const char *e = getenv("FQL_FAIL_ALLOC");
+    if (e && *e) alloc_fail_at = atol(e);
 }
+static void check_fail_env(void) { pthread_once(&fail_env_once, read_fail_env); }
 
 static void oom(void)
 {
