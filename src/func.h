@@ -42,6 +42,9 @@ typedef struct FuncDef {
 extern const FuncDef func_text_defs[];
 extern const FuncDef func_doc_defs[];
 extern const FuncDef func_http_defs[];
+/* The tokenizer encoding (TokEncoding) named by a function's `encoding` argument: o200k_base when
+ * v is null, else -1 with ctx->error set. For token_count and chunk(by: "tokens"). */
+int func_text_encoding(Value v, const char *fn, FuncCtx *ctx);
 
 const FuncDef *func_lookup(const char *name);              /* NULL if not a built-in scalar */
 /* All names (for "did you mean" and REPL completion): NULL-terminated static array. */
