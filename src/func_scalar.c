@@ -232,7 +232,7 @@ TYPED(from_json, "s", type_json())
 TYPED(json_valid, "s", type_bool())
 TYPED(list_contains, "la", type_bool())
 TYPED(array_join, "ls", type_string())
-TYPED(chunk, "sisss", type_list(type_string()))
+TYPED(chunk, "siiss", type_list(type_string()))
 TYPED(typeof, "a", type_string())
 
 /* abs, round, floor, ceil, mod: an int stays an int, a float a float. */

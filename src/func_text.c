@@ -311,9 +311,12 @@ static void md_scan(const char *s, size_t len, MdDoc *d)
             para = SIZE_MAX;
         } else if (thematic_break(l)) {
             para = SIZE_MAX;
+        } else if (indent_of(l) < 4 && not_paragraph(l)) {   /* a list item or quote interrupts a paragraph */
+            para = at;
+            para_ok = 0;
         } else if (para == SIZE_MAX && indent_of(l) < 4) {
             para = at;
-            para_ok = !not_paragraph(l);
+            para_ok = 1;
         }
         at = l.next;
     }
