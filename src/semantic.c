@@ -19,6 +19,7 @@
 #include "models.h"
 #include "state.h"
 #include "ops.h"
+#include "tokenizer.h"
 
 /* Per-statement counters of one model. */
 typedef struct ModelCount {
@@ -257,6 +258,17 @@ static void as_text(Buf *b, Value v)
     else value_to_text(b, v, "");
 }
 
+/* Input tokens of text s for model m, for the rate-limit reservation and the context-window check:
+ * exact for models of OpenAI's families (OpenAI, OpenRouter's openai/..., OpenAI-compatible servers
+ * serving such names), whose tokenizer FQL has; bytes / 4 for the others. */
+static int64_t token_estimate(const LmModel *m, const char *s)
+{
+    size_t n = strlen(s);
+    int enc = m->provider == PROV_OPENAI || m->provider == PROV_OPENROUTER ? tok_encoding_for_model(m->model_name) : -1;
+    int64_t k = enc >= 0 ? tok_count((TokEncoding)enc, s, n, NULL) : -1;
+    return k >= 0 ? k : text_token_estimate(s, n);
+}
+
 /* Build the request for one row. NULL when the row's input is null (no request: the answer is null). */
 static LmRequest *build_request(const Expr *e, Value **args, size_t row, const LmModel *m)
 {
@@ -307,8 +319,7 @@ static LmRequest *build_request(const Expr *e, Value **args, size_t row, const L
     r->temperature = t ? (t->kind == V_FLOAT ? t->u.f : t->kind == V_INT ? (double)t->u.i : NAN) : NAN;
     const Value *mo = arg_row(e, args, "max_output_tokens", row);
     r->max_output_tokens = mo && mo->kind == V_INT ? (int)mo->u.i : 0;
-    r->est_input_tokens = (int64_t)((strlen(r->system) + strlen(r->user)) / 4 + 16);
-    (void)m;
+    r->est_input_tokens = token_estimate(m, r->system) + token_estimate(m, r->user) + 16;   /* + message framing */
     return r;
 }
 
@@ -1156,7 +1167,7 @@ static int embed_start(SemJob *j, fql_error *err)
         for (int k = i; k < nt && req->ninputs < cap; k++) {
             EmbText *y = &texts[k];
             if (y->m != x->m || y->vec.kind != V_NULL || y->req >= 0) continue;
-            int64_t tk = (int64_t)strlen(y->text) / 4 + 1;
+            int64_t tk = token_estimate(y->m, y->text) + 1;
             if (req->ninputs > 0 && tokens + tk > 250000) break;
             tokens += tk;
             req->inputs = xrealloc(req->inputs, (size_t)(req->ninputs + 1) * sizeof *req->inputs);
@@ -1340,7 +1351,7 @@ static int dry_rows(SemJob *j, fql_error *err)
             Buf t;
             buf_init(&t);
             as_text(&t, in);
-            dm->input_tokens += (double)text_token_estimate(t.data ? t.data : "", t.len);
+            dm->input_tokens += (double)token_estimate(m, t.data ? t.data : "");
             dm->requests += 1.0 / (m->provider == PROV_OPENAI || m->provider == PROV_OPENROUTER ? 512 : 100);
             buf_free(&t);
             continue;
@@ -1367,8 +1378,7 @@ static int dry_rows(SemJob *j, fql_error *err)
                 lm_answer_clear(&a);
             } else {
                 dm->requests++;
-                dm->input_tokens += (double)text_token_estimate(req->system, strlen(req->system)) +
-                                    (double)text_token_estimate(req->user, strlen(req->user)) + 7;
+                dm->input_tokens += (double)(token_estimate(m, req->system) + token_estimate(m, req->user) + 7);
                 dm->output_tokens += output_estimate(e, req);
                 out[r] = placeholder(e);
             }
