@@ -38,9 +38,10 @@
 
 /* =========================================================================== helpers === */
 
-static Value fn_error(FuncCtx *c, const char *fmt, ...) FQL_PRINTF(2, 3);
-/* Record a runtime error (the first one wins) and return null. */
-static Value fn_error(FuncCtx *c, const char *fmt, ...)
+/* fn_error: the short name this file uses. */
+#define fn_error func_error
+
+Value func_error(FuncCtx *c, const char *fmt, ...)
 {
     if (c && !c->error) {
         Buf b;

@@ -17,28 +17,11 @@
  *   without the newline before the closing fence. Nothing inside a code block is a heading.
  */
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include "func.h"
 #include "tokenizer.h"
-
-static Value text_error(FuncCtx *c, const char *fmt, ...) FQL_PRINTF(2, 3);
-/* Record a runtime error (the first one wins) and return null. */
-static Value text_error(FuncCtx *c, const char *fmt, ...)
-{
-    if (c && !c->error) {
-        Buf b;
-        va_list ap;
-        buf_init(&b);
-        va_start(ap, fmt);
-        buf_vprintf(&b, fmt, ap);
-        va_end(ap);
-        c->error = buf_take(&b);
-    }
-    return v_null();
-}
 
 /* Check that each given argument is a string (or null, any, an enum; json for the first):
  * 1, or 0 with *msg set. */
@@ -69,7 +52,7 @@ int func_text_encoding(Value v, const char *fn, FuncCtx *c)
         Buf b;
         buf_init(&b);
         value_to_text(&b, v, NULL);
-        text_error(c, "%s: encoding must be \"o200k_base\" or \"cl100k_base\", got \"%s\"", fn, b.data ? b.data : "");
+        func_error(c, "%s: encoding must be \"o200k_base\" or \"cl100k_base\", got \"%s\"", fn, b.data ? b.data : "");
         buf_free(&b);
     }
     return e;
@@ -88,7 +71,7 @@ static Value f_token_count(const Value *a, int n, FuncCtx *c)
     if (e < 0) return v_null();
     const char *err = NULL;
     int64_t k = tok_count((TokEncoding)e, v_str(a[0]), v_strlen(a[0]), &err);
-    if (k < 0) return text_error(c, "token_count: %s", err);
+    if (k < 0) return func_error(c, "token_count: %s", err);
     return v_int(k);
 }
 
@@ -415,17 +398,21 @@ static void fill_heading(void *arg, size_t i, Value *f)
     f[1] = v_cstring(b->text);
 }
 
-static Value f_md_headings(const Value *a, int n, FuncCtx *c)
+/* The list of structs of type t, one per block of md (a[0]) that keep() takes, made by fill(). */
+static Value md_blocks(const Value *a, int n, int (*keep)(const MdBlock *b, const Value *a, int n), Type *t,
+                       void (*fill)(void *arg, size_t i, Value *fields))
 {
     if (!is_text(a[0])) return v_null();
     Picked p;
     memset(&p, 0, sizeof p);
     md_scan(v_str(a[0]), v_strlen(a[0]), &p.doc);
-    pick(&p, is_heading, a, n);
-    Value r = struct_list(heading_type, p.n, fill_heading, &p);
+    pick(&p, keep, a, n);
+    Value r = struct_list(t, p.n, fill, &p);
     picked_free(&p);
     return r;
 }
+
+static Value f_md_headings(const Value *a, int n, FuncCtx *c) { return md_blocks(a, n, is_heading, heading_type, fill_heading); }
 
 static int is_code(const MdBlock *b, const Value *a, int n)
 {
@@ -441,17 +428,7 @@ static void fill_code(void *arg, size_t i, Value *f)
     f[1] = v_cstring(b->text);
 }
 
-static Value f_md_code_blocks(const Value *a, int n, FuncCtx *c)
-{
-    if (!is_text(a[0])) return v_null();
-    Picked p;
-    memset(&p, 0, sizeof p);
-    md_scan(v_str(a[0]), v_strlen(a[0]), &p.doc);
-    pick(&p, is_code, a, n);
-    Value r = struct_list(code_type, p.n, fill_code, &p);
-    picked_free(&p);
-    return r;
-}
+static Value f_md_code_blocks(const Value *a, int n, FuncCtx *c) { return md_blocks(a, n, is_code, code_type, fill_code); }
 
 /* Sections start at headings of level <= the level asked for (every heading when none is). */
 static int starts_section(const MdBlock *b, const Value *a, int n)
@@ -488,7 +465,7 @@ static Value f_md_sections(const Value *a, int n, FuncCtx *c)
 {
     if (!is_text(a[0])) return v_null();
     if (n > 1 && a[1].kind == V_INT && (a[1].u.i < 1 || a[1].u.i > 6))
-        return text_error(c, "md_sections: level must be between 1 and 6, got %lld", (long long)a[1].u.i);
+        return func_error(c, "md_sections: level must be between 1 and 6, got %lld", (long long)a[1].u.i);
     Picked p;
     memset(&p, 0, sizeof p);
     p.s = v_str(a[0]);

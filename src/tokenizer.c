@@ -213,10 +213,9 @@ static void heap_push(uint64_t *h, size_t *len, uint64_t x)
     h[i] = x;
 }
 
-static uint64_t heap_pop(uint64_t *h, size_t *len)
+/* Put x at hole i of the heap h[0..n) and move it down to its place. */
+static void sift_down(uint64_t *h, size_t n, size_t i, uint64_t x)
 {
-    uint64_t top = h[0], x = h[--*len];
-    size_t i = 0, n = *len;
     for (;;) {
         size_t c = 2 * i + 1;
         if (c >= n) break;
@@ -225,7 +224,13 @@ static uint64_t heap_pop(uint64_t *h, size_t *len)
         h[i] = h[c];
         i = c;
     }
-    if (n) h[i] = x;
+    h[i] = x;
+}
+
+static uint64_t heap_pop(uint64_t *h, size_t *len)
+{
+    uint64_t top = h[0];
+    if (--*len) sift_down(h, *len, 0, h[*len]);
     return top;
 }
 
@@ -243,19 +248,7 @@ static size_t merge_long(const Vocab *v, Merge *m, const unsigned char *p, size_
         rk[i] = i + 1 < n ? rank_of(v, p + i, 2) : NO_RANK;
         if (rk[i] != NO_RANK) heap[hl++] = (uint64_t)rk[i] << 32 | i;
     }
-    for (size_t i = hl / 2; i-- > 0;) {          /* heapify */
-        uint64_t x = heap[i];
-        size_t k = i;
-        for (;;) {
-            size_t c = 2 * k + 1;
-            if (c >= hl) break;
-            if (c + 1 < hl && heap[c + 1] < heap[c]) c++;
-            if (heap[c] >= x) break;
-            heap[k] = heap[c];
-            k = c;
-        }
-        heap[k] = x;
-    }
+    for (size_t i = hl / 2; i-- > 0;) sift_down(heap, hl, i, heap[i]);   /* heapify */
     while (hl) {
         uint64_t top = heap_pop(heap, &hl);
         uint32_t i = (uint32_t)top, r = (uint32_t)(top >> 32);
