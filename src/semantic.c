@@ -850,7 +850,7 @@ static int pack_size(const Expr *e, const Value *pk, const LmRequest *req, const
 {
     if (pk->kind == V_INT) return pk->u.i > PACK_MAX * 4 ? PACK_MAX * 4 : (int)pk->u.i;
     /* auto: ~6,000 input and ~2,000 output tokens a request, half the context window at most */
-    double in = (double)text_token_estimate(req->user, strlen(req->user)) + 8;
+    double in = (double)token_estimate(m, req->user) + 8;
     double out = output_estimate(e, req) + 6;
     double n = 6000 / in;
     if (2000 / out < n) n = 2000 / out;
@@ -1429,7 +1429,7 @@ Value *semantic_reduce(fql_session *s, const char *instruction, const char *alia
     if (!m) return NULL;
     int64_t window = m->context_window > 0 ? m->context_window : 8192;
     int64_t room = m->max_output_tokens > 0 ? m->max_output_tokens : (window > 16384 ? 4096 : window / 4);
-    int64_t budget = window - room - 120 - text_token_estimate(instruction, strlen(instruction));
+    int64_t budget = window - room - 120 - token_estimate(m, instruction);
     if (budget < 32) budget = 32;
     /* items per group: owned text values */
     Value **items = xcalloc(n + 1, sizeof *items);
@@ -1462,7 +1462,7 @@ Value *semantic_reduce(fql_session *s, const char *instruction, const char *alia
             buf_init(&b);
             int64_t used = 0;
             for (size_t i = 0; i <= nitems[g]; i++) {
-                int64_t t = i < nitems[g] ? text_token_estimate(v_str(items[g][i]), v_strlen(items[g][i])) + 2 : 0;
+                int64_t t = i < nitems[g] ? token_estimate(m, v_str(items[g][i])) + 2 : 0;
                 if (i == nitems[g] || (b.len && used + t > budget)) {
                     if (nch == capch) {
                         capch *= 2;

@@ -6,25 +6,14 @@
 # usage: tests/runtime/token_estimate.sh BUILD_DIR
 set -u
 BUILD=$(cd "${1:-build}" && pwd)
-FQL="$BUILD/fql"
-SIM="$BUILD/fql-sim"
+HERE=$(cd "$(dirname "$0")" && pwd)
 dir=$(mktemp -d)
 simpid=
 cleanup() { [[ -n $simpid ]] && kill -TERM "$simpid" 2>/dev/null && wait "$simpid" 2>/dev/null; rm -rf "$dir"; }
 trap cleanup EXIT
 cd "$dir"
-pass=0 fail=0
-ok()  { pass=$((pass + 1)); echo "ok $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL $1: $2"; }
-
 echo '{"default": {"latency_ms": 1}}' > sim.json
-"$SIM" --port 0 --config sim.json > sim.out 2> sim.err & simpid=$!
-for _ in $(seq 100); do [[ -s sim.out ]] && break; sleep 0.05; done
-port=$(sed -n '1s/[^0-9]//gp' sim.out)
-[[ -n $port ]] || { echo "the simulator did not start: $(cat sim.err)"; echo "0 passed, 1 failed"; exit 1; }
-export OPENAI_API_KEY=sk-test OPENAI_BASE_URL="http://127.0.0.1:$port/v1"
-export OPENROUTER_API_KEY=sk-test-or OPENROUTER_BASE_URL="http://127.0.0.1:$port/api/v1"
-export FQL_DB="$dir/state.db"
+source "$HERE/../lib/sim.sh"
 
 digits=$(printf '1234567890%.0s' $(seq 400))       # 4000 bytes: 1334 tokens exact, 1000 estimated
 spaces="x$(printf '%4000s' '')y"                    # 4002 bytes: a few tokens exact, 1001 estimated
@@ -49,5 +38,4 @@ check "gpt-3.5-turbo (cl100k_base): spaces counted exactly (under 500)" sent \
   "$(run 'model m = openai("gpt-3.5-turbo", context_window: 500)' "$spaces")"
 check "a local model: spaces estimated (over 500)" "refused: context_window" \
   "$(run 'model m = openai("local-llama", context_window: 500)' "$spaces")"
-echo "$pass passed, $fail failed"
-(( fail == 0 ))
+finish
