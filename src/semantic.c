@@ -264,7 +264,7 @@ static void as_text(Buf *b, Value v)
 static int64_t token_estimate(const LmModel *m, const char *s)
 {
     size_t n = strlen(s);
-    int enc = m->provider == PROV_OPENAI || m->provider == PROV_OPENROUTER ? tok_encoding_for_model(m->model_name) : -1;
+    int enc = m && (m->provider == PROV_OPENAI || m->provider == PROV_OPENROUTER) ? tok_encoding_for_model(m->model_name) : -1;
     int64_t k = enc >= 0 ? tok_count((TokEncoding)enc, s, n, NULL) : -1;
     return k >= 0 ? k : text_token_estimate(s, n);
 }
@@ -604,8 +604,9 @@ static int chat_row(SemJob *j, size_t r, fql_error *err)
         if (positional(e, j->args, 0, r).kind != V_NULL) row_error(j, r, "", "no_model", "the model: expression gave no alias for this row");
         return 0;
     }
-    LmRequest *req = build_request(e, j->args, r, NULL);
-    LmModel *m = NULL;
+    LmModel *m = route_model_named(s, v_str(*mv), err);   /* the model asked for sizes the request */
+    if (!m) return -1;
+    LmRequest *req = build_request(e, j->args, r, m);
     const char *why_kind = NULL;
     char *why = NULL;
     if (route_model(s, e, v_str(*mv), req, &m, &why_kind, &why, err)) { lm_request_free(req); return -1; }
