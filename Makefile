@@ -34,7 +34,8 @@ $(shell mkdir -p $(BUILD); echo '$(CC) $(CFLAGS) $(LDFLAGS)' | cmp -s - $(FLAGS_
 
 # main.c and repl.c (the interactive shell) make the command-line program build/fql, not the library.
 LIB_SRC  := $(filter-out src/main.c src/repl.c,$(wildcard src/*.c src/*/*.c))
-LIB_OBJ  := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(BUILD)/obj/lexer.o $(BUILD)/obj/parser.o
+LIB_OBJ  := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(BUILD)/obj/lexer.o $(BUILD)/obj/parser.o \
+            $(BUILD)/obj/tiktoken_ranks.o
 UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRC))
 
@@ -68,6 +69,22 @@ $(BUILD)/obj/lexer.o: $(BUILD)/gen/lexer.c $(FLAGS_STAMP)
 $(BUILD)/obj/parser.o: $(BUILD)/gen/parser.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Wno-missing-prototypes -Wno-unused-function -Wno-unused-variable -Wno-sign-compare -Wno-shadow -c -o $@ $<
+
+# token_count()'s vocabularies: the npm package tiktoken, pinned with its checksum in
+# tools/tiktoken/package-lock.json, is installed into $(BUILD)/npm (tests/runtime/tokenizer.sh compares
+# against it too); its ranks become a C source compiled into the library, which then needs no file.
+TOK_PKG := $(BUILD)/npm/node_modules/tiktoken/package.json
+$(TOK_PKG): tools/tiktoken/package.json tools/tiktoken/package-lock.json
+	@mkdir -p $(BUILD)/npm
+	cp tools/tiktoken/package.json tools/tiktoken/package-lock.json $(BUILD)/npm/
+	cd $(BUILD)/npm && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	@touch $@
+$(BUILD)/gen/tiktoken_ranks.c: tools/tiktoken/gen_ranks.js $(TOK_PKG)
+	@mkdir -p $(dir $@)
+	node tools/tiktoken/gen_ranks.js $(BUILD)/npm/node_modules/tiktoken $@.tmp && mv $@.tmp $@
+$(BUILD)/obj/tiktoken_ranks.o: $(BUILD)/gen/tiktoken_ranks.c $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/obj/%.o: src/%.c $(BUILD)/gen/parser.h $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)

@@ -43,6 +43,11 @@ typedef struct FuncDef {
 extern const FuncDef func_text_defs[];
 extern const FuncDef func_doc_defs[];
 extern const FuncDef func_http_defs[];
+/* Record a runtime error in c (the first one wins; c may be NULL) and return null. */
+Value func_error(FuncCtx *c, const char *fmt, ...) FQL_PRINTF(2, 3);
+/* The tokenizer encoding (TokEncoding) named by a function's `encoding` argument: o200k_base when
+ * v is null, else -1 with ctx->error set. For token_count and chunk(by: "tokens"). */
+int func_text_encoding(Value v, const char *fn, FuncCtx *ctx);
 
 const FuncDef *func_lookup(const char *name);              /* NULL if not a built-in scalar */
 /* All names (for "did you mean" and REPL completion): NULL-terminated static array. */

@@ -34,12 +34,14 @@
 #include "func.h"
 #include "ops.h"
 #include "ast.h"
+#include "tokenizer.h"
 
 /* =========================================================================== helpers === */
 
-static Value fn_error(FuncCtx *c, const char *fmt, ...) FQL_PRINTF(2, 3);
-/* Record a runtime error (the first one wins) and return null. */
-static Value fn_error(FuncCtx *c, const char *fmt, ...)
+/* fn_error: the short name this file uses. */
+#define fn_error func_error
+
+Value func_error(FuncCtx *c, const char *fmt, ...)
 {
     if (c && !c->error) {
         Buf b;
@@ -231,8 +233,7 @@ TYPED(from_json, "s", type_json())
 TYPED(json_valid, "s", type_bool())
 TYPED(list_contains, "la", type_bool())
 TYPED(array_join, "ls", type_string())
-TYPED(token_count, "s", type_int())
-TYPED(chunk, "siis", type_list(type_string()))
+TYPED(chunk, "siiss", type_list(type_string()))
 TYPED(typeof, "a", type_string())
 
 /* abs, round, floor, ceil, mod: an int stays an int, a float a float. */
@@ -1278,16 +1279,6 @@ static Value f_array_join(const Value *a, int n, FuncCtx *c)
 
 /* ========================================================================= LLM helpers === */
 
-static Value f_token_count(const Value *a, int n, FuncCtx *c)
-{
-    if (a[0].kind == V_NULL) return v_null();
-    Text t;
-    text_of(&t, a[0]);
-    Value r = v_int(text_token_estimate(t.s, t.n));
-    text_done(&t);
-    return r;
-}
-
 /* chunk() works on units: a partition of the text into consecutive byte ranges, each with a
  * weight (1 per character, word, or the unit's token estimate, or its characters for
  * "recursive"). Chunks are runs of whole units of total weight <= size (a single unit may be
@@ -1310,34 +1301,48 @@ static void units_add(Units *u, size_t end, int64_t w)
 static int is_space_byte(char ch) { return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\v' || ch == '\f'; }
 
 /* Words: each unit is a word and the whitespace after it (leading whitespace joins the first). */
-static void units_words(Units *u, const char *s, size_t n, int tokens, int64_t size)
+static void units_words(Units *u, const char *s, size_t n)
 {
-    size_t i = 0;
+    size_t i = 0, start = 0;
     while (i < n && is_space_byte(s[i])) i++;
-    size_t start = 0;
     while (i < n || start < n) {
         while (i < n && !is_space_byte(s[i])) i++;
         while (i < n && is_space_byte(s[i])) i++;
-        if (!tokens) {
-            units_add(u, i, 1);
-        } else {
-            /* a word longer than `size` tokens is cut at character boundaries */
-            size_t st = start;
-            while (text_token_estimate(s + st, i - st) > size) {
-                size_t cut = st + cp_offset(s + st, i - st, 1), lim = st + (size_t)size * 4;
-                while (cut < i) {
-                    size_t nx = cut;
-                    text_next(s, i, &nx);
-                    if (nx > lim) break;
-                    cut = nx;
-                }
-                units_add(u, cut, text_token_estimate(s + st, cut - st));
-                st = cut;
-            }
-            if (st < i) units_add(u, i, text_token_estimate(s + st, i - st));
-        }
+        units_add(u, i, 1);
         start = i;
     }
+}
+
+/* Tokens: each unit is a pre-tokenizer piece (a word with its leading space, a number, a run of
+ * punctuation or whitespace) weighing its tokens. A piece of more than `size` tokens (a paragraph
+ * of CJK text is one piece) is cut between tokens, where a character ends. 0, or -1 with an error. */
+static int units_tokens(Units *u, const char *s, size_t n, int enc, int64_t size, FuncCtx *c)
+{
+    TokSpans t;
+    const char *err = NULL;
+    if (tok_spans((TokEncoding)enc, s, n, &t, &err)) {
+        fn_error(c, "chunk: %s", err);
+        return -1;
+    }
+    size_t first = 0;                         /* first token of the current piece */
+    for (size_t i = 0; i < t.n; i++) {
+        if (!t.piece_end[i]) continue;
+        if ((int64_t)(i + 1 - first) <= size) {
+            units_add(u, t.ends[i], (int64_t)(i + 1 - first));
+        } else {
+            int64_t w = 0;
+            for (size_t k = first; k <= i; k++) {
+                w++;
+                if (k == i || ((unsigned char)s[t.ends[k]] & 0xC0) != 0x80) {
+                    units_add(u, t.ends[k], w);
+                    w = 0;
+                }
+            }
+        }
+        first = i + 1;
+    }
+    tok_spans_free(&t);
+    return 0;
 }
 
 /* End of the piece starting at i for separator level lvl: 0 paragraphs ("\n\n"), 1 lines,
@@ -1422,8 +1427,16 @@ static Value f_chunk(const Value *a, int n, FuncCtx *c)
             text_next(t.s, t.n, &i);
             units_add(&u, i, 1);
         }
-    } else if (by == 1 || by == 2) {
-        units_words(&u, t.s, t.n, by == 2, size);
+    } else if (by == 1) {
+        units_words(&u, t.s, t.n);
+    } else if (by == 2) {
+        int enc = func_text_encoding(n > 4 ? a[4] : v_null(), "chunk", c);
+        if (enc < 0 || units_tokens(&u, t.s, t.n, enc, size, c)) {
+            free(u.end);
+            free(u.w);
+            text_done(&t);
+            return v_null();
+        }
     } else {
         units_recursive(&u, t.s, 0, t.n, 0, size);
     }
@@ -1503,8 +1516,7 @@ static const FuncDef funcs[] = {
     F(element_at, 2, 2, NN, "element_at(list, i) -> item i (1-based; negative counts from the end; null if out of range)", "list", "i"),
     F(list_contains, 2, 2, NN, "list_contains(list, x) -> bool: whether x is an item of list", "list", "x"),
     F(array_join, 2, 1, NN, "array_join(list, sep) -> string: the items' text joined by sep (default \",\"); nulls skipped", "list", "sep"),
-    F(token_count, 1, 1, NN, "token_count(text) -> int: estimated tokens (ceil(bytes / 4) for now)", "text"),
-    F(chunk, 4, 1, NN, "chunk(text, size: 1000, overlap: size/10, by: \"chars\"|\"words\"|\"tokens\"|\"recursive\") -> [string]", "text", "size", "overlap", "by"),
+    F(chunk, 5, 1, NN, "chunk(text, size: 1000, overlap: size/10, by: \"chars\"|\"words\"|\"tokens\"|\"recursive\" [, encoding]) -> [string]", "text", "size", "overlap", "by", "encoding"),
 };
 
 #define NFUNCS (sizeof funcs / sizeof funcs[0])

@@ -111,6 +111,8 @@ int      route_model(struct fql_session *s, const Expr *e, const char *alias, co
 /* The result positions of a model: expression (if/case branches, coalesce arguments, or the
  * expression itself), up to max into out; returns how many there are. The binder requires each
  * to be an alias literal, so the candidates are known before the statement runs. */
+/* The runtime model of "alias" or "alias.profile". NULL with err. */
+LmModel *route_model_named(struct fql_session *s, const char *name, fql_error *err);
 int      route_candidates(const Expr *e, const Expr **out, int max);
 
 /* ---- the providers' Batch APIs (batch.c) ----

@@ -52,8 +52,8 @@ uint32_t text_upper_cp(uint32_t c);
 /* Append s converted to upper (upper != 0) or lower case. Simple one-to-one mappings for ASCII,
  * Latin-1, Latin Extended-A/Additional, Greek, Cyrillic, Armenian and fullwidth Latin. */
 void  text_case(Buf *b, const char *s, size_t n, int upper);
-/* The token count estimate used by token_count() and chunk(by: "tokens"): ceil(bytes / 4).
- * This is the one place to swap in a real BPE tokenizer. */
+/* A rough token count, ceil(bytes / 4), for models whose tokenizer FQL does not have (the exact
+ * one for OpenAI's models is tokenizer.h's; lm_token_estimate picks). */
 int64_t text_token_estimate(const char *s, size_t n);
 
 #endif

@@ -63,8 +63,7 @@ int route_candidates(const Expr *e, const Expr **out, int max)
     return 1;
 }
 
-/* The runtime model of "alias" or "alias.profile". NULL with err. */
-static LmModel *model_named(fql_session *s, const char *name, fql_error *err)
+LmModel *route_model_named(fql_session *s, const char *name, fql_error *err)
 {
     char *alias = xstrdup(name), *dot = strchr(alias, '.');
     if (dot) *dot = 0;
@@ -84,7 +83,7 @@ int route_model(fql_session *s, const Expr *e, const char *alias, const LmReques
 {
     *out = NULL;
     *why = NULL;
-    LmModel *m = model_named(s, alias, err);
+    LmModel *m = route_model_named(s, alias, err);
     if (!m) return -1;
     *out = m;
     int64_t est = req ? req->est_input_tokens : 0;
@@ -98,7 +97,7 @@ int route_model(fql_session *s, const Expr *e, const char *alias, const LmReques
     buf_init(&wins);
     for (int i = 0; i < n && i < 32; i++) {
         if (lits[i]->kind != E_LIT || lits[i]->lit.kind != V_STRING) continue;
-        LmModel *c = model_named(s, v_str(lits[i]->lit), err);
+        LmModel *c = route_model_named(s, v_str(lits[i]->lit), err);
         if (!c) { buf_free(&wins); return -1; }
         if (strstr(wins.data ? wins.data : "", c->alias) == NULL)
             buf_printf(&wins, "%s%s: %lld", wins.len ? ", " : "", c->alias, (long long)c->context_window);
@@ -169,7 +168,7 @@ static void on_hop(void *ud, LmRequest *req, const LmAnswer *a)
     state_add_call(s->state, s->query_id, h->cur, h->op, a, req->attempts, 0);
     fql_error e;
     memset(&e, 0, sizeof e);
-    LmModel *fb = model_named(s, h->asked->fallback[h->next++], &e);
+    LmModel *fb = route_model_named(s, h->asked->fallback[h->next++], &e);
     if (!fb) { deliver(h, req, a); return; }
     semantic_fallback(s, h->cur, fb, h->op);
     h->cur = fb;

@@ -19,6 +19,7 @@
 #include "models.h"
 #include "state.h"
 #include "ops.h"
+#include "tokenizer.h"
 
 /* Per-statement counters of one model. */
 typedef struct ModelCount {
@@ -258,6 +259,17 @@ static void as_text(Buf *b, Value v)
     else value_to_text(b, v, "");
 }
 
+/* Input tokens of text s for model m, for the rate-limit reservation and the context-window check:
+ * exact for models of OpenAI's families (OpenAI, OpenRouter's openai/..., OpenAI-compatible servers
+ * serving such names), whose tokenizer FQL has; bytes / 4 for the others. */
+static int64_t token_estimate(const LmModel *m, const char *s)
+{
+    size_t n = strlen(s);
+    int enc = m && (m->provider == PROV_OPENAI || m->provider == PROV_OPENROUTER) ? tok_encoding_for_model(m->model_name) : -1;
+    int64_t k = enc >= 0 ? tok_count((TokEncoding)enc, s, n, NULL) : -1;
+    return k >= 0 ? k : text_token_estimate(s, n);
+}
+
 /* Build the request for one row. NULL when the row's input is null (no request: the answer is null). */
 static LmRequest *build_request(const Expr *e, Value **args, size_t row, const LmModel *m)
 {
@@ -308,8 +320,7 @@ static LmRequest *build_request(const Expr *e, Value **args, size_t row, const L
     r->temperature = t ? (t->kind == V_FLOAT ? t->u.f : t->kind == V_INT ? (double)t->u.i : NAN) : NAN;
     const Value *mo = arg_row(e, args, "max_output_tokens", row);
     r->max_output_tokens = mo && mo->kind == V_INT ? (int)mo->u.i : 0;
-    r->est_input_tokens = (int64_t)((strlen(r->system) + strlen(r->user)) / 4 + 16);
-    (void)m;
+    r->est_input_tokens = token_estimate(m, r->system) + token_estimate(m, r->user) + 16;   /* + message framing */
     return r;
 }
 
@@ -594,8 +605,9 @@ static int chat_row(SemJob *j, size_t r, fql_error *err)
         if (positional(e, j->args, 0, r).kind != V_NULL) row_error(j, r, "", "no_model", "the model: expression gave no alias for this row");
         return 0;
     }
-    LmRequest *req = build_request(e, j->args, r, NULL);
-    LmModel *m = NULL;
+    LmModel *m = route_model_named(s, v_str(*mv), err);   /* the model asked for sizes the request */
+    if (!m) return -1;
+    LmRequest *req = build_request(e, j->args, r, m);
     const char *why_kind = NULL;
     char *why = NULL;
     if (route_model(s, e, v_str(*mv), req, &m, &why_kind, &why, err)) { lm_request_free(req); return -1; }
@@ -840,7 +852,7 @@ static int pack_size(const Expr *e, const Value *pk, const LmRequest *req, const
 {
     if (pk->kind == V_INT) return pk->u.i > PACK_MAX * 4 ? PACK_MAX * 4 : (int)pk->u.i;
     /* auto: ~6,000 input and ~2,000 output tokens a request, half the context window at most */
-    double in = (double)text_token_estimate(req->user, strlen(req->user)) + 8;
+    double in = (double)token_estimate(m, req->user) + 8;
     double out = output_estimate(e, req) + 6;
     double n = 6000 / in;
     if (2000 / out < n) n = 2000 / out;
@@ -1157,7 +1169,7 @@ static int embed_start(SemJob *j, fql_error *err)
         for (int k = i; k < nt && req->ninputs < cap; k++) {
             EmbText *y = &texts[k];
             if (y->m != x->m || y->vec.kind != V_NULL || y->req >= 0) continue;
-            int64_t tk = (int64_t)strlen(y->text) / 4 + 1;
+            int64_t tk = token_estimate(y->m, y->text) + 1;
             if (req->ninputs > 0 && tokens + tk > 250000) break;
             tokens += tk;
             req->inputs = xrealloc(req->inputs, (size_t)(req->ninputs + 1) * sizeof *req->inputs);
@@ -1341,7 +1353,7 @@ static int dry_rows(SemJob *j, fql_error *err)
             Buf t;
             buf_init(&t);
             as_text(&t, in);
-            dm->input_tokens += (double)text_token_estimate(t.data ? t.data : "", t.len);
+            dm->input_tokens += (double)token_estimate(m, t.data ? t.data : "");
             dm->requests += 1.0 / (m->provider == PROV_OPENAI || m->provider == PROV_OPENROUTER ? 512 : 100);
             buf_free(&t);
             continue;
@@ -1368,8 +1380,7 @@ static int dry_rows(SemJob *j, fql_error *err)
                 lm_answer_clear(&a);
             } else {
                 dm->requests++;
-                dm->input_tokens += (double)text_token_estimate(req->system, strlen(req->system)) +
-                                    (double)text_token_estimate(req->user, strlen(req->user)) + 7;
+                dm->input_tokens += (double)(token_estimate(m, req->system) + token_estimate(m, req->user) + 7);
                 dm->output_tokens += output_estimate(e, req);
                 out[r] = placeholder(e);
             }
@@ -1420,7 +1431,7 @@ Value *semantic_reduce(fql_session *s, const char *instruction, const char *alia
     if (!m) return NULL;
     int64_t window = m->context_window > 0 ? m->context_window : 8192;
     int64_t room = m->max_output_tokens > 0 ? m->max_output_tokens : (window > 16384 ? 4096 : window / 4);
-    int64_t budget = window - room - 120 - text_token_estimate(instruction, strlen(instruction));
+    int64_t budget = window - room - 120 - token_estimate(m, instruction);
     if (budget < 32) budget = 32;
     /* items per group: owned text values */
     Value **items = xcalloc(n + 1, sizeof *items);
@@ -1453,7 +1464,7 @@ Value *semantic_reduce(fql_session *s, const char *instruction, const char *alia
             buf_init(&b);
             int64_t used = 0;
             for (size_t i = 0; i <= nitems[g]; i++) {
-                int64_t t = i < nitems[g] ? text_token_estimate(v_str(items[g][i]), v_strlen(items[g][i])) + 2 : 0;
+                int64_t t = i < nitems[g] ? token_estimate(m, v_str(items[g][i])) + 2 : 0;
                 if (i == nitems[g] || (b.len && used + t > budget)) {
                     if (nch == capch) {
                         capch *= 2;

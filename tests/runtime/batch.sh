@@ -143,10 +143,11 @@ d_fast=$(( $(stat "models|gpt-4o-mini|requests") - before_fast )); d_long=$(( $(
   || bad routing "rc=$rc out=$out fast=$d_fast long=$d_long $(cat route.err)"
 err=$(q 'from system.lm_errors | where kind == "context_window" | select row, message | limit 1')
 [[ $err == *"every candidate model (fast: 150, long: 400)"* ]] && ok "too long for every candidate: null with the reason" || bad too-long "$err"
-# a row the expression sends to fast but that only long can hold goes to long
+# a row the expression sends to fast but that only long can hold goes to long (200 words: about 230
+# tokens counted exactly, gpt-4o being an OpenAI model)
 before_long=$(stat "models|gpt-4o|requests")
 out=$(q "model fast = openai(\"gpt-4o-mini\", context_window: 150); model long = openai(\"gpt-4o\", context_window: 400);
-  values [{t: \"$long reroute\"}] | select classify(t, [\"api\", \"word\"], model: if(true, \"fast\", \"long\")) as c")
+  values [{t: \"$long $long reroute\"}] | select classify(t, [\"api\", \"word\"], model: if(true, \"fast\", \"long\")) as c")
 [[ $out == $'c\nword' && $(( $(stat "models|gpt-4o|requests") - before_long )) == 1 ]] && ok "a row too long for its alias goes to a candidate that holds it" || bad reroute "$out"
 out=$("$FQL" -c 'model fast = openai("gpt-4o-mini"); values [{t: "x", m: "fast"}] | select classify(t, ["a"], model: m)' 2>&1); rc=$?
 [[ $rc == 2 && $out == *"every result is an alias literal"* ]] && ok "model: from a column is refused (candidates unknown)" || bad model-col "rc=$rc $out"

@@ -314,8 +314,15 @@ static void test_lists(void)
     EXPECT(CALL("size", S("héllo")), "5");
     EXPECT(CALL("size", v_json_text("{\"a\":1,\"b\":2}", 13)), "2");
     EXPECT(CALL("size", v_json_text("5", 1)), "null");
-    EXPECT(CALL("token_count", S("abcdefghi")), "3");
+    /* exact counts (tests/runtime/tokenizer.sh checks a large corpus against tiktoken itself) */
+    EXPECT(CALL("token_count", S("hello world")), "2");
     EXPECT(CALL("token_count", S("")), "0");
+    EXPECT(CALL("token_count", S("日本語のテキストです。")), "8");
+    EXPECT(CALL("token_count", S("日本語のテキストです。"), S("cl100k_base")), "10");
+    EXPECT(CALL("token_count", S("hello world"), N), "2");
+    EXPECT_ERR(CALL("token_count", S("x"), S("p50k_base")), "encoding must be \"o200k_base\" or \"cl100k_base\", got \"p50k_base\"");
+    /* bytes that are not UTF-8 are counted, not refused */
+    EXPECT(CALL("token_count", v_string("ab\xff\xfe", 4)), "3");   /* "ab", then each stray byte */
 }
 
 /* ------------------------------------------------------------------------- chunk --- */
@@ -387,6 +394,44 @@ static void check_chunks(const char *text, Value chunks, int64_t max_chars, int6
     value_free(chunks);
 }
 
+/* By tokens (text without repeated runs, so that each chunk's place is clear): chunks cover the
+ * text without gaps, in order; each chunk, counted alone, has at most
+ * `size` tokens (unless it is one character); each overlap with the previous chunk has at most
+ * `overlap` tokens; with overlap 0 the chunks concatenate to the text. */
+static void check_token_chunks(const char *text)
+{
+    size_t n = strlen(text);
+    int64_t sizes[] = {1, 3, 8, 25, 200};
+    for (size_t si = 0; si < sizeof sizes / sizeof sizes[0] && !failed; si++) {
+        int64_t size = sizes[si], overlaps[] = {0, size / 2, size - 1};
+        for (int oi = 0; oi < 3 && !failed; oi++) {
+            int64_t ov = overlaps[oi];
+            Value c = CALL("chunk", S(text), I(size), I(ov), S("tokens"));
+            CHECK(c.kind == V_LIST && c.u.l->n > 0, "tokens size %lld: no chunks", (long long)size);
+            size_t prev_start = 0, prev_end = 0;
+            for (uint32_t i = 0; !failed && c.kind == V_LIST && i < c.u.l->n; i++) {
+                const char *cs = c.u.l->items[i].u.s->data;
+                size_t len = c.u.l->items[i].u.s->len, at = SIZE_MAX;
+                for (size_t p = i ? prev_end : 0; p >= (i ? prev_start + 1 : 0) && p != SIZE_MAX; p--)   /* the shortest overlap */
+                    if (p + len <= n && memcmp(text + p, cs, len) == 0) { at = p; break; }
+                CHECK(at != SIZE_MAX, "tokens size %lld overlap %lld: chunk %u does not continue the text", (long long)size, (long long)ov, i);
+                if (failed) break;
+                Value k = CALL("token_count", v_string(cs, len));
+                CHECK(k.u.i <= size || utf8_len(cs, len) == 1, "tokens size %lld: chunk %u has %lld tokens", (long long)size, i, (long long)k.u.i);
+                if (i) {
+                    Value o = CALL("token_count", v_string(text + at, prev_end - at));
+                    CHECK(o.u.i <= ov, "tokens size %lld overlap %lld: chunk %u overlaps by %lld tokens", (long long)size, (long long)ov, i, (long long)o.u.i);
+                    CHECK(ov > 0 || at == prev_end, "tokens overlap 0: chunk %u overlaps", i);
+                }
+                prev_start = at;
+                prev_end = at + len;
+            }
+            CHECK(failed || prev_end == n, "tokens size %lld: the last chunk ends at %zu of %zu", (long long)size, prev_end, n);
+            value_free(c);
+        }
+    }
+}
+
 static void test_chunk(void)
 {
     const char *text =
@@ -427,12 +472,15 @@ static void test_chunk(void)
             check_chunks(text, CALL("chunk", S(text), I(size), I(ov), S("recursive")), size, -1, label);
         }
     }
-    /* tokens: each chunk's estimate stays within size when every word fits */
-    Value t = CALL("chunk", S("aaaa bbbb cccc dddd eeee ffff"), I(3), I(1), S("tokens"));
-    CHECK(t.kind == V_LIST && t.u.l->n >= 2, "tokens chunking splits");
-    for (uint32_t i = 0; t.kind == V_LIST && i < t.u.l->n; i++)
-        CHECK(text_token_estimate(t.u.l->items[i].u.s->data, t.u.l->items[i].u.s->len) <= 4, "chunk %u too long", i);
-    value_free(t);
+    check_token_chunks(text);
+    check_token_chunks("日本語のテキストです。東京は大きな都市です。中文文本，包括标点符号！🙂👍🏽 and English words, "
+                       "numbers 1234567 and    spaces\n\n\n" "qwertyuiopasdfghjklzxcvbnmQWERTYUIOPASDFGHJKLZXCVBNM0123456789");
+    EXPECT(CALL("chunk", S("one two three four five six"), I(2), I(1), S("tokens")),
+           "[\"one two\",\" two three\",\" three four\",\" four five\",\" five six\"]");
+    /* cl100k_base: 日 本 語(two tokens, cut inside the character: one unit) の テ キ スト */
+    EXPECT(CALL("chunk", S("日本語のテキスト"), I(2), I(0), S("tokens"), S("cl100k_base")),
+           "[\"日本\",\"語\",\"のテ\",\"キスト\"]");
+    EXPECT_ERR(CALL("chunk", S("abc"), I(10), I(1), S("tokens"), S("gpt2")), "chunk: encoding must be");
     /* recursive prefers paragraph, then line, then sentence boundaries */
     EXPECT(CALL("chunk", S("Para one.\n\nPara two is here.\nLine two."), I(20), I(0), S("recursive")),
            "[\"Para one.\\n\\n\",\"Para two is here.\\n\",\"Line two.\"]");
