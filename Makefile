@@ -58,7 +58,7 @@ $(BUILD)/gen/lexer.c: grammar/lexer.re $(BUILD)/gen/parser.h
 	@mkdir -p $(dir $@)
 	re2c -W --no-generation-date -o $@ $<
 
-$(BUILD)/gen/parser.c $(BUILD)/gen/parser.h: grammar/parser.y
+$(BUILD)/gen/parser.c $(BUILD)/gen/parser.h &: grammar/parser.y
 	@mkdir -p $(BUILD)/gen
 	cp grammar/parser.y $(BUILD)/gen/parser.y
 	cd $(BUILD)/gen && lemon -s -T/usr/share/lemon/lempar.c parser.y >/dev/null
