@@ -3,14 +3,8 @@
 # discounted cost, free reruns, splitting above the per-batch limits, interruption and resume
 # without a second submission), per-row model choice, and model fallback.
 # usage: tests/runtime/batch.sh BUILD_DIR
-set -u
-BUILD=$(cd "${1:-build}" && pwd)
 HERE=$(cd "$(dirname "$0")" && pwd)
-dir=$(mktemp -d)
-simpid=
-cleanup() { [[ -n $simpid ]] && kill -TERM "$simpid" 2>/dev/null && wait "$simpid" 2>/dev/null; rm -rf "$dir"; }
-trap cleanup EXIT
-cd "$dir"
+source "$HERE/../lib/setup.sh"
 cat > sim.json <<'J'
 {"default": {"latency_ms": 2, "jitter_ms": 3},
  "models": {"gpt-4o-mini": {"fault_rules": [{"contains": "poison", "fault": "refusal"}, {"contains": "boom", "fault": "500"}]},

@@ -2,14 +2,8 @@
 # The optimizer and streaming, counted at fql-sim: how many requests a script makes, and how long
 # two stages on two providers take together.
 # usage: tests/runtime/optimizer.sh BUILD_DIR
-set -u
-BUILD=$(cd "${1:-build}" && pwd)
 HERE=$(cd "$(dirname "$0")" && pwd)
-dir=$(mktemp -d)
-simpid=
-cleanup() { [[ -n $simpid ]] && kill -TERM "$simpid" 2>/dev/null && wait "$simpid" 2>/dev/null; rm -rf "$dir"; }
-trap cleanup EXIT
-cd "$dir"
+source "$HERE/../lib/setup.sh"
 cat > sim.json <<'J'
 {"default": {"latency_ms": 5, "jitter_ms": 5},
  "models": {"stage-a": {"rpm": 1200, "latency_ms": 40},

@@ -2,14 +2,8 @@
 # Row packing (pack: N | "auto") against fql-sim: fewer requests, identical answers, and a row whose
 # packed answer is unusable asked again on its own.
 # usage: tests/runtime/pack.sh BUILD_DIR
-set -u
-BUILD=$(cd "${1:-build}" && pwd)
 HERE=$(cd "$(dirname "$0")" && pwd)
-dir=$(mktemp -d)
-simpid=
-cleanup() { [[ -n $simpid ]] && kill -TERM "$simpid" 2>/dev/null && wait "$simpid" 2>/dev/null; rm -rf "$dir"; }
-trap cleanup EXIT
-cd "$dir"
+source "$HERE/../lib/setup.sh"
 cat > sim.json <<'J'
 {"default": {"latency_ms": 5, "jitter_ms": 5},
  "models": {"broken-pack": {"faults": {"bad_schema": 1.0}}}}

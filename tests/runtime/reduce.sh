@@ -2,14 +2,8 @@
 # reduce() against fql-sim: one answer per group, hierarchical when a group is larger than the
 # model's context window, a group of one value, an empty group, order_by.
 # usage: tests/runtime/reduce.sh BUILD_DIR
-set -u
-BUILD=$(cd "${1:-build}" && pwd)
 HERE=$(cd "$(dirname "$0")" && pwd)
-dir=$(mktemp -d)
-simpid=
-cleanup() { [[ -n $simpid ]] && kill -TERM "$simpid" 2>/dev/null && wait "$simpid" 2>/dev/null; rm -rf "$dir"; }
-trap cleanup EXIT
-cd "$dir"
+source "$HERE/../lib/setup.sh"
 echo '{"default": {"latency_ms": 5, "jitter_ms": 5}}' > sim.json
 source "$HERE/../lib/sim.sh"
 

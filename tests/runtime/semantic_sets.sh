@@ -3,14 +3,8 @@
 # deterministic rules (embeddings: texts sharing words are close; predicate: true when a word starts
 # with urgent/broken/escalat/...), and request counts taken at the simulator.
 # usage: tests/runtime/semantic_sets.sh BUILD_DIR
-set -u
-BUILD=$(cd "${1:-build}" && pwd)
 HERE=$(cd "$(dirname "$0")" && pwd)
-dir=$(mktemp -d)
-simpid=
-cleanup() { [[ -n $simpid ]] && kill -TERM "$simpid" 2>/dev/null && wait "$simpid" 2>/dev/null; rm -rf "$dir"; }
-trap cleanup EXIT
-cd "$dir"
+source "$HERE/../lib/setup.sh"
 echo '{"default": {"latency_ms": 1, "jitter_ms": 2}}' > sim.json
 source "$HERE/../lib/sim.sh"
 EMB=text-embedding-3-small CHAT=gpt-4o-mini

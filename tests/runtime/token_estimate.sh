@@ -4,14 +4,8 @@
 # are about one token per three bytes (more than bytes / 4); a run of spaces is a few tokens (far
 # fewer). Against fql-sim over real HTTP.
 # usage: tests/runtime/token_estimate.sh BUILD_DIR
-set -u
-BUILD=$(cd "${1:-build}" && pwd)
 HERE=$(cd "$(dirname "$0")" && pwd)
-dir=$(mktemp -d)
-simpid=
-cleanup() { [[ -n $simpid ]] && kill -TERM "$simpid" 2>/dev/null && wait "$simpid" 2>/dev/null; rm -rf "$dir"; }
-trap cleanup EXIT
-cd "$dir"
+source "$HERE/../lib/setup.sh"
 echo '{"default": {"latency_ms": 1}}' > sim.json
 source "$HERE/../lib/sim.sh"
 
