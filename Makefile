@@ -41,7 +41,7 @@ UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRC))
 
 .PHONY: all deps test test-golden test-unit test-diff run examples clean bench fuzz fuzz-parquet install uninstall embed-example
 SIM_BIN  := $(if $(wildcard tests/sim/sim.mk),sim)
-all: $(BUILD)/fql $(BUILD)/libfql.a $(BUILD)/libfql.so $(SIM_BIN) $(UNIT_BIN) $(BUILD)/mkpdf
+all: $(BUILD)/fql $(BUILD)/libfql.a $(BUILD)/libfql.so $(SIM_BIN) $(UNIT_BIN) $(BUILD)/mkpdf $(BUILD)/examples/embed
 
 # nodejs/npm count as present when the commands exist (machines may carry a newer Node.js than Debian's).
 deps:

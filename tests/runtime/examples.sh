@@ -10,6 +10,7 @@ if [[ $rc == 0 ]]; then pass=$((pass + 1)); echo "ok every example runs"; else f
 for f in triage escalation moderation market cost_report; do
   if grep -q "== examples/$f.fql" <<<"$out"; then pass=$((pass + 1)); echo "ok $f ran"; else fail=$((fail + 1)); echo "FAIL $f did not run"; fi
 done
+grep -q "== examples/embed.c" <<<"$out" && grep -q "^metrics: " <<<"$out" && { pass=$((pass + 1)); echo "ok examples/embed.c ran"; } || { fail=$((fail + 1)); echo "FAIL examples/embed.c did not run (make examples builds it)"; }
 grep -q SIMULATED <<<"$out" && { pass=$((pass + 1)); echo "ok the output says the answers are simulated"; } || { fail=$((fail + 1)); echo "FAIL no SIMULATED label"; }
 echo "$pass passed, $fail failed"
 [[ $fail == 0 ]]
