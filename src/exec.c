@@ -622,17 +622,24 @@ static void piece_free(struct Piece *pc, int njobs)
     free(pc);
 }
 
+/* Rows a piece takes: PIECE_ROWS, or as many as a pack holds (pack: N; "auto" packs up to 50). */
+static size_t piece_rows(const Op *op)
+{
+    size_t piece = PIECE_ROWS;
+    for (int i = 0; i < op->nsemx; i++) {
+        const Expr *pk = expr_arg(op->semx[i], "pack");
+        if (pk && pk->kind == E_LIT && pk->lit.kind == V_INT && (size_t)pk->lit.u.i > piece) piece = (size_t)pk->lit.u.i;
+        if (pk && pk->kind == E_LIT && pk->lit.kind == V_STRING && piece < 200) piece = 200;
+    }
+    return piece;
+}
+
 /* The next piece of input: up to PIECE_ROWS rows, within the row bound. 1, 0 at the end, -1. */
 static int take_piece(Op *op, Batch **out)
 {
     int64_t bound = op->p->row_bound;
     if (bound >= 0 && op->pulled >= bound) return 0;
-    size_t piece = PIECE_ROWS;
-    for (int i = 0; i < op->nsemx; i++) {   /* packed rows need pieces as large as a pack */
-        const Expr *pk = expr_arg(op->semx[i], "pack");
-        if (pk && pk->kind == E_LIT && pk->lit.kind == V_INT && (size_t)pk->lit.u.i > piece) piece = (size_t)pk->lit.u.i;
-        if (pk && pk->kind == E_LIT && pk->lit.kind == V_STRING && piece < 200) piece = 200;
-    }
+    size_t piece = op->piece_rows;
     while (!op->carry || op->carry_pos >= op->carry->n) {
         batch_free(op->carry);
         op->carry = NULL;
@@ -1441,7 +1448,7 @@ static Op *op_build(Exec *ex, const Plan *p)
         op->apply = p->kind == P_FILTER ? apply_filter : p->kind == P_PROJECT ? apply_project : apply_derive;
         op->next = next_apply;
         for (int i = 0; i < p->nexprs; i++) collect_semantic(p->exprs[i], &op->semx, &op->nsemx);
-        if (op->nsemx && ex->s) { op->next = next_stream; op->close = close_stream; }
+        if (op->nsemx && ex->s) { op->next = next_stream; op->close = close_stream; op->piece_rows = piece_rows(op); }
         break;
     case P_AGG: op->next = next_agg; break;
     case P_SORT: op->next = next_sort; break;

@@ -65,6 +65,7 @@ struct Op {
     int child_done;
     Batch *carry; size_t carry_pos;
     int64_t pulled;
+    size_t piece_rows;       /* rows per piece (piece_rows(): more when rows are packed) */
     OpStats ost;
     /* explain analyze */
     int (*inner_next)(Op *op, Batch **out);
