@@ -22,11 +22,16 @@ ifneq ($(SANITIZE),)
 CFLAGS   += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS  += -fsanitize=$(SANITIZE)
 endif
+# Recursive (=), and read once per make: on a fresh machine pkg-config and the libraries exist only
+# after `make deps`, so the targets that install (test, run, bench) build in a second make that reads
+# this file again (see DEPS_THEN below). A link with no libraries found stops with a message
+# (NEED_PKGS), not with a thousand undefined references.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS   += $(PKG_CFLAGS)
 LIBS_EXTRA := -lsnappy -lreadline -lssl -lcrypto -lm -lpthread
-LIBS     := $(PKG_LIBS) $(LIBS_EXTRA)
+LIBS      = $(PKG_LIBS) $(LIBS_EXTRA)
+NEED_PKGS = $(if $(PKG_LIBS),,$(error pkg-config finds none of: $(PKGS). Run `make deps` first (or `make test`, which does)))
 
 # Objects are rebuilt when the flags change (e.g. switching SANITIZE on or off).
 FLAGS_STAMP := $(BUILD)/.flags
@@ -93,9 +98,9 @@ $(BUILD)/obj/%.o: src/%.c $(BUILD)/gen/parser.h $(FLAGS_STAMP)
 $(BUILD)/libfql.a: $(LIB_OBJ)
 	rm -f $@; ar rcs $@ $^
 $(BUILD)/libfql.so: $(LIB_OBJ)
-	$(CC) -shared -o $@ $^ $(LDFLAGS) $(LIBS)
+	$(NEED_PKGS)$(CC) -shared -o $@ $^ $(LDFLAGS) $(LIBS)
 $(BUILD)/fql: $(BUILD)/obj/main.o $(BUILD)/obj/repl.o $(BUILD)/libfql.a
-	$(CC) -o $@ $^ $(LDFLAGS) $(LIBS)
+	$(NEED_PKGS)$(CC) -o $@ $^ $(LDFLAGS) $(LIBS)
 $(BUILD)/unit/%: tests/unit/%.c $(BUILD)/libfql.a $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libfql.a $(LDFLAGS) $(LIBS)
@@ -109,17 +114,25 @@ $(BUILD)/mkpdf: tests/docs/mkpdf.c $(FLAGS_STAMP)
 $(SIM_OBJS): $(FLAGS_STAMP)
 
 # The test suite: golden tests, C unit tests, the differential test against sqlite3, the simulator.
-test: deps all
+# `make deps` first, then a second make for the build: it reads this Makefile (and pkg-config) again
+# now that the packages are installed. One make for both would link with no libraries on a machine
+# that had none when make started.
+DEPS_THEN = $(MAKE) --no-print-directory deps && $(MAKE) --no-print-directory
+
+test:
+	@$(DEPS_THEN) all
 	@bash tests/run.sh $(BUILD)
 
-run: deps all
+run:
+	@$(DEPS_THEN) all
 	@bash examples/run.sh $(BUILD)
 
 # every example script against fql-sim (or the real providers when their keys are set)
 examples: all
 	bash examples/run.sh $(BUILD) --all
 
-bench: deps all
+bench:
+	@$(DEPS_THEN) all
 	@bash bench/relational/run.sh $(BUILD)
 	@bash bench/parquet/run.sh $(BUILD)
 

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# tools/fresh-machine.sh: run the README's two commands as a newcomer would, each as the first command
+# on a new Debian 12 machine, and say what failed.
+#
+#   sudo tools/fresh-machine.sh [--commit REV] [--keep] [--only test|run] [WORKDIR]
+#
+# The machine is a minimal Debian 12 (`debootstrap --variant=minbase bookworm`) plus git and make
+# (and ca-certificates, which git brings), nothing else. For each of `make test` and `make run` it
+# takes a new copy of that machine, clones this repository into it (REV, default HEAD: commit what
+# you want checked) and runs the command there, first thing, with the output in WORKDIR/LOG. The
+# host's certificate authorities and apt settings are copied in, as the host trusts them (the
+# registries are reached through a proxy); NODE_EXTRA_CA_CERTS is set as on the host. TLS checks
+# are never turned off. The pristine base is kept in WORKDIR/base and reused (delete it to start
+# over); the per-command copies are removed unless --keep.
+#
+# Exit status: 0 when both commands succeeded, 1 otherwise. Needs root (debootstrap, chroot, mount).
+set -u
+rev=HEAD keep=0 only=
+while (($#)); do
+  case $1 in
+    --commit) rev=$2; shift 2;;
+    --keep) keep=1; shift;;
+    --only) only=$2; shift 2;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0;;
+    *) break;;
+  esac
+done
+work=${1:-/var/tmp/fql-fresh}
+repo=$(cd "$(dirname "$0")/.." && pwd)
+say() { printf 'fresh-machine: %s\n' "$*"; }
+[[ $(id -u) = 0 ]] || { say "needs root (debootstrap, chroot and mount)"; exit 1; }
+command -v debootstrap >/dev/null || {
+  say "installing debootstrap on the host"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null || exit 1
+}
+mkdir -p "$work"
+sha=$(git -C "$repo" rev-parse --verify "$rev^{commit}") || { say "no such revision: $rev"; exit 1; }
+
+in_root() {   # ROOT, shell command: runs it inside the chroot as root, with the host's CA trust
+  local root=$1; shift
+  chroot "$root" /usr/bin/env -i HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    LANG=C.UTF-8 TERM=dumb NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt /bin/bash -c "$*"
+}
+mounts=()
+mount_all() {   # ROOT: what a booted machine has (proc, sys, dev, /dev/pts, /dev/shm)
+  local root=$1 m
+  for m in proc sys dev dev/pts; do
+    mkdir -p "$root/$m"
+    case $m in
+      proc) mount -t proc proc "$root/proc";;
+      sys) mount -t sysfs sys "$root/sys";;
+      dev) mount --bind /dev "$root/dev";;
+      dev/pts) mount -t devpts devpts "$root/dev/pts" -o newinstance,ptmxmode=0666 2>/dev/null || mount --bind /dev/pts "$root/dev/pts";;
+    esac && mounts=("$root/$m" "${mounts[@]}")
+  done
+  mkdir -p "$root/dev/shm" && mount -t tmpfs shm "$root/dev/shm" && mounts=("$root/dev/shm" "${mounts[@]}")
+}
+umount_all() { local m; for m in "${mounts[@]}"; do umount -l "$m" 2>/dev/null; done; mounts=(); }
+trap umount_all EXIT
+
+# 1. The pristine machine: minbase Debian 12, then git and make as a newcomer installs them.
+base=$work/base
+if [[ ! -f $base/.fql-base-ready ]]; then
+  rm -rf "$base"
+  say "debootstrap --variant=minbase bookworm (once; kept in $base)"
+  debootstrap --variant=minbase bookworm "$base" http://deb.debian.org/debian >"$work/debootstrap.log" 2>&1 \
+    || { say "debootstrap failed: see $work/debootstrap.log"; exit 1; }
+  # the host's apt settings for the proxied archive, and its certificate authorities
+  cp /etc/apt/apt.conf.d/99* "$base/etc/apt/apt.conf.d/" 2>/dev/null
+  cp /etc/resolv.conf "$base/etc/resolv.conf" 2>/dev/null
+  mkdir -p "$base/usr/local/share/ca-certificates"
+  cp -R /usr/local/share/ca-certificates/. "$base/usr/local/share/ca-certificates/" 2>/dev/null
+  mount_all "$base"
+  in_root "$base" 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq git make ca-certificates >/dev/null && update-ca-certificates >/dev/null' \
+    >"$work/base.log" 2>&1 || { umount_all; say "installing git and make failed: see $work/base.log"; exit 1; }
+  umount_all
+  touch "$base/.fql-base-ready"
+fi
+
+# 2. One new machine per command: clone, then the command as the first thing run.
+status=0
+for cmd in test run; do
+  [[ -n $only && $only != "$cmd" ]] && continue
+  root=$work/machine-$cmd log=$work/make-$cmd.log
+  rm -rf "$root"; cp -a "$base" "$root"
+  git clone -q --no-local "$repo" "$root/home/newcomer/fql" && git -C "$root/home/newcomer/fql" checkout -q "$sha"
+  mount_all "$root"
+  say "make $cmd on a new machine (commit ${sha:0:10}), output in $log"
+  start=$SECONDS
+  in_root "$root" "cd /home/newcomer/fql && make $cmd" >"$log" 2>&1; rc=$?
+  umount_all
+  if ((rc == 0)); then
+    say "make $cmd: ok in $((SECONDS - start)) s ($(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1))"
+  else
+    status=1
+    say "make $cmd: FAILED (exit $rc) after $((SECONDS - start)) s; the end of its output:"
+    grep -E 'error|Error|undefined reference|failed|FAIL' "$log" | head -n 20 | sed 's/^/  | /'
+    tail -n 15 "$log" | sed 's/^/  | /'
+  fi
+  ((keep)) || rm -rf "$root"
+done
+exit $status
