@@ -34,7 +34,8 @@
 #include <time.h>
 #include <unistd.h>
 #include <curl/curl.h>
-#include "session.h"
+#include "rt.h"
+#include "catalog.h"
 #include "models.h"
 #include "provider.h"
 #include "state.h"
@@ -84,10 +85,10 @@ static double now_mono(void)
 }
 
 /* Sleep up to secs in short slices; 1 when the user interrupted meanwhile. */
-static int nap(fql_session *s, double secs)
+static int nap(Runtime *s, double secs)
 {
     double until = now_mono() + secs;
-    while (!s->interrupted) {
+    while (!rt_interrupted(s)) {
         double left = until - now_mono();
         if (left <= 0) return 0;
         usleep((useconds_t)(fmin(left, 0.1) * 1e6));
@@ -107,7 +108,7 @@ static void item_free(BItem *it)
 }
 
 /* Give it its final answer a (usage counted and priced at the batch discount), then free it. */
-static void item_finish(fql_session *s, BItem *it, LmAnswer *a)
+static void item_finish(Runtime *s, BItem *it, LmAnswer *a)
 {
     if (a->cost_usd < 0 && (a->input_tokens || a->output_tokens)) {
         double c = lm_answer_cost(it->m, a);
@@ -120,7 +121,7 @@ static void item_finish(fql_session *s, BItem *it, LmAnswer *a)
     if (it->done) it->done(it->ud, it->req, a);
 }
 
-static void item_fail(fql_session *s, BItem *it, LmOutcome o, const char *kind, const char *msg)
+static void item_fail(Runtime *s, BItem *it, LmOutcome o, const char *kind, const char *msg)
 {
     LmAnswer a;
     memset(&a, 0, sizeof a);
@@ -138,7 +139,7 @@ static char *endpoint_of(const LmModel *m, const char *url)
     return xasprintf("/v1%s", rest ? rest : "");
 }
 
-void batch_submit(fql_session *s, LmModel *m, LmRequest *req, SchedDone done, void *ud)
+void batch_submit(Runtime *s, LmModel *m, LmRequest *req, SchedDone done, void *ud)
 {
     BItem *it = xcalloc(1, sizeof *it);
     it->m = m;
@@ -174,7 +175,7 @@ void batch_submit(fql_session *s, LmModel *m, LmRequest *req, SchedDone done, vo
     q->tail = it;
 }
 
-int batch_pending(fql_session *s)
+int batch_pending(Runtime *s)
 {
     return s->batchq && s->batchq->head;
 }
@@ -259,7 +260,7 @@ static void transfer(const HttpRequest *auth, const char *method, const char *ur
 
 /* A control call, retried with backoff while it fails transiently. 0 with r filled (2xx), or -1
  * with err naming the model and what the provider said. */
-static int call(fql_session *s, const LmModel *m, const char *what, const char *method, const char *url,
+static int call(Runtime *s, const LmModel *m, const char *what, const char *method, const char *url,
                 const char *json, const char *file, size_t file_len, Resp *r, fql_error *err)
 {
     HttpRequest auth;
@@ -328,7 +329,7 @@ static void job_free(BJob *j)
 }
 
 /* Submit items[0..n) of one model and endpoint as one batch. The new job, or NULL with err. */
-static BJob *submit(fql_session *s, BItem **items, int n, fql_error *err)
+static BJob *submit(Runtime *s, BItem **items, int n, fql_error *err)
 {
     LmModel *m = items[0]->m;
     Buf data;
@@ -384,8 +385,8 @@ static BJob *submit(fql_session *s, BItem **items, int n, fql_error *err)
     BItem **mine = xmalloc((size_t)n * sizeof *mine);
     memcpy(mine, items, (size_t)n * sizeof *mine);
     if (s->progress)
-        fprintf(stderr, "fql: %s: submitted batch %s (%d request%s); if this run is interrupted, the next one resumes it\n",
-                m->alias, id, n, n == 1 ? "" : "s");
+        rt_log(s, FQL_LOG_INFO, "fql: %s: submitted batch %s (%d request%s); if this run is interrupted, the next one resumes it",
+               m->alias, id, n, n == 1 ? "" : "s");
     return job_new(m, id, mine, n, 0);
 }
 
@@ -489,7 +490,7 @@ static BItem *find_item(BJob *j, const char *id)
 }
 
 /* Fetch url and hand every JSONL line to its request. -1 with err when it cannot be fetched. */
-static int take_results(fql_session *s, BJob *j, const char *url, BatchQueue *retry, fql_error *err)
+static int take_results(Runtime *s, BJob *j, const char *url, BatchQueue *retry, fql_error *err)
 {
     Resp r = { 0 };
     buf_init(&r.body);
@@ -523,7 +524,7 @@ static int take_results(fql_session *s, BJob *j, const char *url, BatchQueue *re
 }
 
 /* Collect the results of ended job j; requests missing from them fail. */
-static int collect(fql_session *s, BJob *j, BatchQueue *retry, HttpRequest *auth, fql_error *err)
+static int collect(Runtime *s, BJob *j, BatchQueue *retry, HttpRequest *auth, fql_error *err)
 {
     int rc = 0;
     if (j->m->provider == PROV_ANTHROPIC) {
@@ -555,9 +556,9 @@ static int collect(fql_session *s, BJob *j, BatchQueue *retry, HttpRequest *auth
     return 0;
 }
 
-/* Where the batches stand: the progress line on a terminal (every batch, redrawn), else one line
- * for each batch whose status changed since it was last shown. */
-static void show(fql_session *s, BJob **jobs, int nj)
+/* Where the batches stand: the progress line on a terminal (every batch, redrawn), else one log
+ * line for each batch whose status changed since it was last shown. */
+static void show(Runtime *s, BJob **jobs, int nj)
 {
     if (!s->progress) return;
     int tty = isatty(2);
@@ -566,24 +567,25 @@ static void show(fql_session *s, BJob **jobs, int nj)
     for (int i = 0; i < nj; i++) {
         BJob *j = jobs[i];
         if (!tty && j->shown && !strcmp(j->shown, j->status)) continue;
-        buf_puts(&b, tty ? (i ? " | " : "\r\033[K") : "fql: ");
+        if (tty) buf_puts(&b, i ? " | " : "\r\033[K");
+        else b.len = 0;
         buf_printf(&b, "%s batch %s %s %lld/%lld done", j->m->alias, j->id, j->status, (long long)(j->ok + j->failed),
                    (long long)j->total);
         if (j->failed) buf_printf(&b, " (%lld failed)", (long long)j->failed);
-        if (!tty) buf_putc(&b, '\n');
+        if (!tty) rt_log(s, FQL_LOG_INFO, "fql: %s", b.data);
         free(j->shown);
         j->shown = xstrdup(j->status);
     }
-    if (b.len) { fputs(b.data, stderr); fflush(stderr); }
+    if (tty && b.len) { fputs(b.data, stderr); fflush(stderr); }   /* the progress display (fql_options.progress) */
     buf_free(&b);
 }
 
 /* A resumed batch the provider does not know (another server, deleted, long expired) is
  * forgotten; its requests of this run go into the next round's batch. */
-static void forget(fql_session *s, BJob *j, BatchQueue *retry)
+static void forget(Runtime *s, BJob *j, BatchQueue *retry)
 {
     state_batch_done(s->state, j->id);
-    fprintf(stderr, "fql: %s: batch %s is unknown to the provider; its requests are submitted again\n", j->m->alias, j->id);
+    rt_log(s, FQL_LOG_WARN, "fql: %s: batch %s is unknown to the provider; its requests are submitted again", j->m->alias, j->id);
     j->ended = 1;
     for (int i = 0; i < j->n; i++)
         if (!j->items[i]->finished) requeue(j->items[i], retry);
@@ -591,7 +593,7 @@ static void forget(fql_session *s, BJob *j, BatchQueue *retry)
 
 /* Poll every job until each has ended and its results are handed out (transient failures into
  * retry). -1 with err: interrupted, or a control call failed for good. */
-static int poll_all(fql_session *s, BJob **jobs, int nj, BatchQueue *retry, fql_error *err)
+static int poll_all(Runtime *s, BJob **jobs, int nj, BatchQueue *retry, fql_error *err)
 {
     int left = nj, rc = 0;
     show(s, jobs, nj);
@@ -643,7 +645,7 @@ static int poll_all(fql_session *s, BJob **jobs, int nj, BatchQueue *retry, fql_
 
 /* Split the queued items of one model and endpoint into batches within the model's limits,
  * resuming recorded batches that hold some of them. Adds jobs to *jobs. */
-static int plan_jobs(fql_session *s, BItem **items, int n, BJob ***jobs, int *nj, fql_error *err)
+static int plan_jobs(Runtime *s, BItem **items, int n, BJob ***jobs, int *nj, fql_error *err)
 {
     LmModel *m = items[0]->m;
     BItem **fresh = xmalloc((size_t)n * sizeof *fresh);
@@ -664,7 +666,7 @@ static int plan_jobs(fql_session *s, BItem **items, int n, BJob ***jobs, int *nj
         one[0] = items[i];
         *jobs = xrealloc(*jobs, (size_t)(*nj + 1) * sizeof **jobs);
         (*jobs)[(*nj)++] = job_new(m, bid, one, 1, 1);
-        if (s->progress) fprintf(stderr, "fql: %s: resuming batch %s submitted by an earlier run\n", m->alias, bid);
+        if (s->progress) rt_log(s, FQL_LOG_INFO, "fql: %s: resuming batch %s submitted by an earlier run", m->alias, bid);
     }
     for (int k = 0; k < *nj; k++)   /* resumed jobs grew one item at a time: sort them now */
         qsort((*jobs)[k]->items, (size_t)(*jobs)[k]->n, sizeof *(*jobs)[k]->items, cmp_item);
@@ -696,7 +698,7 @@ static int same_batch(const BItem *a, const BItem *b)
 }
 
 /* Take the queue: its items as an array (*n of them), the queue left empty. */
-static BItem **take_queue(fql_session *s, int *n)
+static BItem **take_queue(Runtime *s, int *n)
 {
     *n = 0;
     for (BItem *it = s->batchq->head; it; it = it->next) (*n)++;
@@ -711,7 +713,7 @@ static BItem **take_queue(fql_session *s, int *n)
     return items;
 }
 
-int batch_run(fql_session *s, fql_error *err)
+int batch_run(Runtime *s, fql_error *err)
 {
     int rc = 0;
     while (rc == 0 && batch_pending(s)) {
@@ -753,7 +755,7 @@ int batch_run(fql_session *s, fql_error *err)
     return rc;
 }
 
-void batch_abandon(fql_session *s)
+void batch_abandon(Runtime *s)
 {
     while (batch_pending(s)) {   /* a callback may queue more; a cancelled answer is not retried */
         int n;

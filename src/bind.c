@@ -11,7 +11,10 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include <jansson.h>
-#include "session.h"
+#include "bind.h"
+#include "rt.h"
+#include "exec.h"
+#include "system.h"
 #include "models.h"
 #include "udf.h"
 #include "ops.h"
@@ -30,7 +33,7 @@ typedef struct Scope {
 } Scope;
 
 typedef struct Binder {
-    fql_session *s;
+    Catalog *cat;
     fql_error *err;
 } Binder;
 
@@ -358,7 +361,7 @@ static Expr *bind_call(Binder *b, Scope *sc, const Node *n)
 {
     const char *name = n->str;
     /* user functions (fn) are inlined */
-    FnDef *fn = session_find_fn(b->s, name);
+    FnDef *fn = catalog_find_fn(b->cat, name);
     if (fn) {
         int required = 0;
         while (required < fn->nparams && !fn->defaults[required]) required++;
@@ -452,7 +455,7 @@ static Expr *bind_call(Binder *b, Scope *sc, const Node *n)
         expr_add(e, c); expr_add(e, x); expr_add(e, y);
         return e;
     }
-    UdfDef *udf = session_find_udf(b->s, name);
+    UdfDef *udf = catalog_find_udf(b->cat, name);
     const FuncDef *fd = func_lookup(name);
     if (!fd && !udf) {
         const char *const *fnames = func_names();
@@ -528,18 +531,6 @@ static Expr *bind_call(Binder *b, Scope *sc, const Node *n)
     return e;
 }
 
-/* The alias a call uses when it names none: the declared default, or the sole model of its kind. */
-static const char *default_alias(fql_session *s, int embedding)
-{
-    const char *d = embedding ? s->default_embedding : s->default_model;
-    if (d) return d;
-    const char *sole = NULL;
-    int n = 0;
-    for (ModelDecl *m = s->models; m; m = m->next)
-        if (m->embedding == embedding) { sole = m->alias; n++; }
-    return n == 1 ? sole : NULL;
-}
-
 /* reduce("instruction", x [, order_by: e, model: m]): an aggregate whose arguments are bound as
  * (instruction, x, order key or null, model alias); semantic_reduce runs it (exec.c). */
 static Expr *bind_reduce(Binder *b, Scope *sc, const Node *n)
@@ -558,12 +549,12 @@ static Expr *bind_reduce(Binder *b, Scope *sc, const Node *n)
     }
     if (npos != 2) { errn(b, n, "reduce takes 2 positional arguments (\"instruction\", value), got %d", npos); return NULL; }
     if (instr->kind != N_STRING) { errn(b, instr, "reduce's instruction must be a string literal"); return NULL; }
-    const char *alias = model ? (model->kind == N_STRING || model->kind == N_IDENT ? model->str : NULL) : default_alias(b->s, 0);
+    const char *alias = model ? (model->kind == N_STRING || model->kind == N_IDENT ? model->str : NULL) : catalog_default_model(b->cat, 0);
     if (!alias) {
         errn(b, model ? model : n, model ? "reduce's model: takes a model alias" : "reduce() needs a model: declare one, or give model: NAME");
         return NULL;
     }
-    ModelDecl *md = session_find_model(b->s, alias);
+    ModelDecl *md = catalog_find_model(b->cat, alias);
     if (!md || md->embedding) { errn(b, model ? model : n, "unknown language model '%s'", alias); return NULL; }
     AggCall ac = { agg_lookup("reduce"), NULL, 0, 0, type_string() };
     ac.args = xcalloc(5, sizeof *ac.args);
@@ -596,12 +587,12 @@ static int check_alias(Binder *b, const Src *src, int pos, const char *name, con
 {
     char *alias = xstrdup(name), *dot = strchr(alias, '.');
     if (dot) *dot = 0;
-    ModelDecl *md = session_find_model(b->s, alias);
+    ModelDecl *md = catalog_find_model(b->cat, alias);
     int rc = 0;
     if (!md) {
         const char *cands[64];
         int q = 0;
-        for (ModelDecl *d = b->s->models; d && q < 64; d = d->next) cands[q++] = d->alias;
+        for (ModelDecl *d = b->cat->models; d && q < 64; d = d->next) cands[q++] = d->alias;
         const char *best = closest_name(alias, cands, (size_t)q);
         if (best) rc = err_at(b->err, FQL_ERR_TYPE, src, pos, "unknown model '%s'; did you mean '%s'?", alias, best);
         else rc = err_at(b->err, FQL_ERR_TYPE, src, pos, "unknown model '%s' (declare it with `model %s = openai(\"...\")`)", alias, alias);
@@ -671,7 +662,7 @@ static Expr *bind_semantic(Binder *b, Scope *sc, const Node *n)
         if (i == 1 && !strcmp(name, "extract")) {
             Node *tn = node_new(N_TYPE_NAME, k->src, k->pos);
             if (v->kind == N_IDENT) tn->str = xstrdup(v->str);
-            Type *t = v->kind == N_IDENT ? bind_type(b->s, tn, b->err) : NULL;
+            Type *t = v->kind == N_IDENT ? bind_type(b->cat, tn, b->err) : NULL;
             node_free(tn);
             if (!t) {
                 if (!err_failed(b->err)) errn(b, v, "extract() needs a type name as its second argument (declare it with `type Name = {...}`)");
@@ -727,7 +718,7 @@ static Expr *bind_semantic(Binder *b, Scope *sc, const Node *n)
         if (an && !strcmp(an, "schema")) {
             Node *tn = node_new(N_TYPE_NAME, k->src, k->pos);
             if (v->kind == N_IDENT) tn->str = xstrdup(v->str);
-            Type *t = v->kind == N_IDENT ? bind_type(b->s, tn, b->err) : NULL;
+            Type *t = v->kind == N_IDENT ? bind_type(b->cat, tn, b->err) : NULL;
             node_free(tn);
             if (!t) { if (!err_failed(b->err)) errn(b, v, "map(schema: ...) needs a declared type name"); goto fail; }
             type_unref(rt);
@@ -781,13 +772,13 @@ static Expr *bind_semantic(Binder *b, Scope *sc, const Node *n)
         else rt = type_string();
     }
     if (strcmp(name, "similarity") && !has_model && (!pdf || describes)) {
-        if (!b->s->models) {
+        if (!b->cat->models) {
             errn(b, n, "%s() calls a model, but no %smodel is declared (add e.g. `%smodel %s = openai(\"%s\");`)", name,
                  embedding ? "embedding " : "", embedding ? "embedding " : "", embedding ? "vectors" : "fast",
                  embedding ? "text-embedding-3-small" : "gpt-4o-mini");
             goto fail;
         }
-        const char *d = default_alias(b->s, embedding);
+        const char *d = catalog_default_model(b->cat, embedding);
         if (!d) {
             errn(b, n, "%s() names no model and there is no default %smodel: add `default %smodel NAME;` or pass model: NAME",
                  name, embedding ? "embedding " : "", embedding ? "embedding " : "");
@@ -872,7 +863,7 @@ static Expr *bind_expr(Binder *b, Scope *sc, const Node *n)
     case N_IDENT: {
         int col = find_col(sc, NULL, n->str);
         if (col >= 0) return col_expr(sc, col, n);
-        if (session_find_model(b->s, n->str)) return lit_expr(v_cstring(n->str), type_string(), n);
+        if (catalog_find_model(b->cat, n->str)) return lit_expr(v_cstring(n->str), type_string(), n);
         unknown_column(b, sc, n, n->str);
         return NULL;
     }
@@ -1116,7 +1107,7 @@ case_fail:
     case N_CAST: {
         Expr *a = bind_expr(b, sc, n->a);
         if (!a) return NULL;
-        Type *t = bind_type(b->s, n->b, b->err);
+        Type *t = bind_type(b->cat, n->b, b->err);
         if (!t) { expr_free(a); return NULL; }
         e = expr_new(E_CAST, t, n);
         expr_add(e, a);
@@ -1133,19 +1124,19 @@ case_fail:
 
 /* ---- types ---- */
 
-static Type *bind_type_inner(fql_session *s, const Node *n, fql_error *err);
+static Type *bind_type_inner(Catalog *cat, const Node *n, fql_error *err);
 
 /* Bind a type node; `T?` marks it declared-nullable (its JSON schema then admits null). */
-Type *bind_type(fql_session *s, const Node *n, fql_error *err)
+Type *bind_type(Catalog *cat, const Node *n, fql_error *err)
 {
-    Type *t = bind_type_inner(s, n, err);
+    Type *t = bind_type_inner(cat, n, err);
     if (t && n->flag) t = type_with_nullable(t, TYPE_DECLARED_NULLABLE);
     return t;
 }
 
-static Type *bind_type_inner(fql_session *s, const Node *n, fql_error *err)
+static Type *bind_type_inner(Catalog *cat, const Node *n, fql_error *err)
 {
-    Binder bb = { s, err }, *b = &bb;
+    Binder bb = { cat, err }, *b = &bb;
     Type *t = NULL;
     switch (n->kind) {
     case N_TYPE_NAME: {
@@ -1157,14 +1148,14 @@ static Type *bind_type_inner(fql_session *s, const Node *n, fql_error *err)
         for (size_t i = 0; i < sizeof basic / sizeof basic[0]; i++)
             if (n->str && !strcasecmp(n->str, basic[i].name)) { t = basic[i].make(); break; }
         if (!t && n->str) {
-            TypeDef *td = session_find_type(s, n->str);
+            TypeDef *td = catalog_find_type(cat, n->str);
             if (td) t = type_ref(td->type);
         }
         if (!t) {
             const char *cands[64];
             int k = 0;
             for (size_t i = 0; i < sizeof basic / sizeof basic[0]; i++) cands[k++] = basic[i].name;
-            for (TypeDef *td = s->types; td && k < 64; td = td->next) cands[k++] = td->name;
+            for (TypeDef *td = cat->types; td && k < 64; td = td->next) cands[k++] = td->name;
             const char *best = n->str ? closest_name(n->str, cands, (size_t)k) : NULL;
             if (best) errn(b, n, "unknown type '%s'; did you mean '%s'?", n->str ? n->str : "?", best);
             else errn(b, n, "unknown type '%s' (declare it with `type %s = {...};`)", n->str ? n->str : "?", n->str ? n->str : "Name");
@@ -1173,7 +1164,7 @@ static Type *bind_type_inner(fql_session *s, const Node *n, fql_error *err)
         return t;
     }
     case N_TYPE_LIST: {
-        Type *el = bind_type(s, n->a, err);
+        Type *el = bind_type(cat, n->a, err);
         return el ? type_list(el) : NULL;
     }
     case N_TYPE_VECTOR:
@@ -1198,7 +1189,7 @@ static Type *bind_type_inner(fql_session *s, const Node *n, fql_error *err)
                     type_unref(t);
                     return NULL;
                 }
-            t->fields[i].type = bind_type(s, f->a, err);
+            t->fields[i].type = bind_type(cat, f->a, err);
             if (!t->fields[i].type) {
                 for (int q = i; q < n->nkids; q++) { if (q > i) t->fields[q].name = xstrdup("?"); t->fields[q].type = type_null(); }
                 type_unref(t);
@@ -1222,12 +1213,12 @@ static Type *type_from_expr(Binder *b, const Node *n)
     case N_IDENT:
         tn = node_new(N_TYPE_NAME, n->src, n->pos);
         tn->str = xstrdup(n->str);
-        t = bind_type(b->s, tn, b->err);
+        t = bind_type(b->cat, tn, b->err);
         break;
     case N_STRING:
         tn = node_new(N_TYPE_NAME, n->src, n->pos);
         tn->str = xstrdup(n->str);
-        t = bind_type(b->s, tn, b->err);
+        t = bind_type(b->cat, tn, b->err);
         break;
     case N_LIST_LIT:
         if (n->nkids == 1) {
@@ -1542,7 +1533,7 @@ static Plan *bind_source(Binder *b, const Node *src, char ***quals_out)
     const char *qual = src->str2;
     switch (src->kind) {
     case N_SRC_NAME: {
-        LetDef *l = session_find_let(b->s, src->str);
+        LetDef *l = catalog_find_let(b->cat, src->str);
         if (l) {
             l->uses++;
             p = plan_ref(l->cached);
@@ -1550,8 +1541,8 @@ static Plan *bind_source(Binder *b, const Node *src, char ***quals_out)
             break;
         }
         if (!strncmp(src->str, "system.", 7)) {
-            Table *t = system_table(b->s, src->str);
-            if (!t) {
+            Schema *sys_schema = system_schema(src->str);
+            if (!sys_schema) {
                 const char *const *sys = system_table_names();
                 size_t nsys = 0;
                 while (sys[nsys]) nsys++;
@@ -1561,14 +1552,13 @@ static Plan *bind_source(Binder *b, const Node *src, char ***quals_out)
             }
             p = plan_new(P_SYSTEM, NULL, src);
             p->path = xstrdup(src->str);
-            p->schema = schema_copy(t->schema);
-            table_free(t);
+            p->schema = sys_schema;
             if (!qual) qual = src->str + 7;
             break;
         }
         const char *cands[256];
         int k = 0;
-        for (LetDef *d = b->s->lets; d && k < 256; d = d->next) cands[k++] = d->name;
+        for (LetDef *d = b->cat->lets; d && k < 256; d = d->next) cands[k++] = d->name;
         const char *best = closest_name(src->str, cands, (size_t)k);
         if (best) errn(b, src, "unknown pipeline '%s'; did you mean '%s'?", src->str, best);
         else errn(b, src, "unknown pipeline '%s' (name one defined with `let %s = ...;`, or read a file with csv(\"...\"))", src->str, src->str);
@@ -1948,7 +1938,7 @@ static int add_out_col(Binder *b, const Node *at, Plan *p, char ***quals, const 
  * Consumes text. */
 static Expr *embed_default(Binder *b, Expr *text, const Node *at, const char *what)
 {
-    const char *alias = default_alias(b->s, 1);
+    const char *alias = catalog_default_model(b->cat, 1);
     if (!alias) {
         expr_free(text);
         errn(b, at, "%s embeds text with the default embedding model, but there is none: declare one "
@@ -2178,7 +2168,7 @@ static Plan *bind_semjoin(Binder *b, Plan *left, char ***lquals, const Node *st)
     if (prefilter && bind_prefilter(b, p, prefilter)) goto fail;
     if (!(p->exprs[p->nexprs++] = bind_expr(b, &sc, call))) goto fail;
     /* the prefilter's embeddings, when it can run (auto needs them only above the pair limit) */
-    if (p->prefilter != PREFILTER_OFF && (p->prefilter == PREFILTER_EMBED || default_alias(b->s, 1))) {
+    if (p->prefilter != PREFILTER_OFF && (p->prefilter == PREFILTER_EMBED || catalog_default_model(b->cat, 1))) {
         Expr *lt = side_text(b, &sc, st, 0), *rt = side_text(b, &sc, st, 1);
         if (!lt || !rt) {
             expr_free(lt);
@@ -2463,7 +2453,7 @@ static int check_cost_option(Binder *b, const Node *n, const Node *k, Value v)
         Value a = v.kind == V_LIST ? v.u.l->items[i] : v;
         if (a.kind != V_STRING) return errn(b, k->a, "fallback: takes a list of model aliases, e.g. fallback: [\"backup\"]");
         const char *alias = v_str(a);
-        ModelDecl *d = session_find_model(b->s, alias);
+        ModelDecl *d = catalog_find_model(b->cat, alias);
         if (!strcmp(alias, n->str)) return errn(b, k->a, "model '%s' cannot be its own fallback", alias);
         if (!d) return errn(b, k->a, "fallback: unknown model '%s' (declare it before '%s')", alias, n->str);
         if (d->embedding != n->flag)
@@ -2521,11 +2511,11 @@ static int bind_model(Binder *b, const Node *n)
         }
         opts.u.st->fields[i - 1] = v;
     }
-    ModelDecl *m = session_find_model(b->s, n->str);
+    ModelDecl *m = catalog_find_model(b->cat, n->str);
     if (!m) {
         m = xcalloc(1, sizeof *m);
         m->alias = xstrdup(n->str);
-        ModelDecl **tail = &b->s->models;
+        ModelDecl **tail = &b->cat->models;
         while (*tail) tail = &(*tail)->next;
         *tail = m;
     } else {
@@ -2559,15 +2549,15 @@ static int run_import(Binder *b, const Node *n, Stmt ***stmts, int *nstmts);
 
 static int bind_statement(Binder *b, const Node *n, Stmt ***stmts, int *nstmts, int declarations_only)
 {
-    fql_session *s = b->s;
+    Catalog *cat = b->cat;
     switch (n->kind) {
     case N_MODEL: return bind_model(b, n);
     case N_DEFAULT: {
-        ModelDecl *m = session_find_model(s, n->str);
+        ModelDecl *m = catalog_find_model(cat, n->str);
         if (!m) {
             const char *cands[64];
             int k = 0;
-            for (ModelDecl *d = s->models; d && k < 64; d = d->next) cands[k++] = d->alias;
+            for (ModelDecl *d = cat->models; d && k < 64; d = d->next) cands[k++] = d->alias;
             const char *best = closest_name(n->str, cands, (size_t)k);
             if (best) return errn(b, n, "unknown model '%s'; did you mean '%s'?", n->str, best);
             return errn(b, n, "unknown model '%s' (declare it first with `model %s = ...;`)", n->str, n->str);
@@ -2575,20 +2565,20 @@ static int bind_statement(Binder *b, const Node *n, Stmt ***stmts, int *nstmts, 
         if (m->embedding != n->flag)
             return errn(b, n, "'%s' is %s model; use `default %smodel %s`", n->str, m->embedding ? "an embedding" : "a language",
                         m->embedding ? "embedding " : "", n->str);
-        char **slot = n->flag ? &s->default_embedding : &s->default_model;
+        char **slot = n->flag ? &cat->default_embedding : &cat->default_model;
         free(*slot);
         *slot = xstrdup(n->str);
         return 0;
     }
     case N_TYPEDECL: {
-        Type *t = bind_type(s, n->a, b->err);
+        Type *t = bind_type(cat, n->a, b->err);
         if (!t) return -1;
-        TypeDef *td = session_find_type(s, n->str);
+        TypeDef *td = catalog_find_type(cat, n->str);
         if (!td) {
             td = xcalloc(1, sizeof *td);
             td->name = xstrdup(n->str);
-            td->next = s->types;
-            s->types = td;
+            td->next = cat->types;
+            cat->types = td;
         } else type_unref(td->type);
         if (!t->name && t->kind == TY_STRUCT && t->refcnt == 1) t->name = xstrdup(n->str);
         td->type = t;
@@ -2603,12 +2593,12 @@ static int bind_statement(Binder *b, const Node *n, Stmt ***stmts, int *nstmts, 
             plan_free(p);
             return errn(b, n, "a let pipeline cannot end in write (write it in a statement of its own)");
         }
-        LetDef *l = session_find_let(s, n->str);
+        LetDef *l = catalog_find_let(cat, n->str);
         if (!l) {
             l = xcalloc(1, sizeof *l);
             l->name = xstrdup(n->str);
-            l->next = s->lets;
-            s->lets = l;
+            l->next = cat->lets;
+            cat->lets = l;
         } else { plan_free(l->plan); plan_free(l->cached); l->uses = 0; }
         l->plan = p;
         l->cached = plan_new(P_CACHE, plan_ref(p), n);
@@ -2620,7 +2610,7 @@ static int bind_statement(Binder *b, const Node *n, Stmt ***stmts, int *nstmts, 
         return 0;
     }
     case N_FN: {
-        FnDef *f = session_find_fn(s, n->str);
+        FnDef *f = catalog_find_fn(cat, n->str);
         if (func_lookup(n->str) || agg_lookup(n->str) || is_semantic(n->str))
             return errn(b, n, "fn %s: a built-in function has that name", n->str);
         for (int i = 0; i < n->nkids; i++)
@@ -2629,8 +2619,8 @@ static int bind_statement(Binder *b, const Node *n, Stmt ***stmts, int *nstmts, 
         if (!f) {
             f = xcalloc(1, sizeof *f);
             f->name = xstrdup(n->str);
-            f->next = s->fns;
-            s->fns = f;
+            f->next = cat->fns;
+            cat->fns = f;
         } else {
             for (int i = 0; i < f->nparams; i++) { free(f->params[i]); node_free(f->defaults[i]); }
             free(f->params);
@@ -2656,19 +2646,15 @@ static int bind_statement(Binder *b, const Node *n, Stmt ***stmts, int *nstmts, 
         if (const_value(b, n->a, &v)) return -1;
         char *msg = NULL;
         /* validate now (so a typo stops the script before anything runs); apply in order at run time */
-        fql_session probe;
+        Runtime probe;
         memset(&probe, 0, sizeof probe);
-        if (session_set_option(&probe, n->str, value_copy(v), &msg)) {
+        if (rt_set(&probe, n->str, value_copy(v), &msg)) {
             errn(b, n, "%s", msg);
             free(msg);
             value_free(v);
             return -1;
         }
-        if (declarations_only) {
-            session_set_option(s, n->str, v, &msg);
-            free(msg);
-            return 0;
-        }
+        /* an imported file's settings too: they apply in order when the statements run */
         Stmt *st = xcalloc(1, sizeof *st);
         st->kind = ST_SET;
         st->set_name = xstrdup(n->str);
@@ -2719,15 +2705,15 @@ static int read_file(const char *path, char **text, size_t *len)
  * are checked but not run. */
 static int run_import(Binder *b, const Node *n, Stmt ***stmts, int *nstmts)
 {
-    fql_session *s = b->s;
+    Catalog *cat = b->cat;
     char path[2 * PATH_MAX + 16], dir[PATH_MAX];
     if (n->flag) {
-        snprintf(path, sizeof path, "%s/std.%s.fql", s->stdlib_dir ? s->stdlib_dir : "stdlib", n->str);
+        snprintf(path, sizeof path, "%s/std.%s.fql", cat->stdlib_dir ? cat->stdlib_dir : "stdlib", n->str);
         if (access(path, R_OK) != 0) {
             char alt[PATH_MAX];
-            snprintf(alt, sizeof alt, "%s/%s.fql", s->stdlib_dir ? s->stdlib_dir : "stdlib", n->str);
+            snprintf(alt, sizeof alt, "%s/%s.fql", cat->stdlib_dir ? cat->stdlib_dir : "stdlib", n->str);
             if (access(alt, R_OK) == 0) snprintf(path, sizeof path, "%s", alt);
-            else return errn(b, n, "no standard module std.%s (looked in %s)", n->str, s->stdlib_dir ? s->stdlib_dir : "stdlib");
+            else return errn(b, n, "no standard module std.%s (looked in %s)", n->str, cat->stdlib_dir ? cat->stdlib_dir : "stdlib");
         }
     } else if (n->str[0] == '/') {
         snprintf(path, sizeof path, "%s", n->str);
@@ -2738,36 +2724,36 @@ static int run_import(Binder *b, const Node *n, Stmt ***stmts, int *nstmts)
     }
     char real[PATH_MAX];
     if (!realpath(path, real)) return errn(b, n, "cannot import '%s': file not found (imports are relative to the importing file)", n->str);
-    for (int i = 0; i < s->nimports; i++)
-        if (!strcmp(s->imports[i], real)) {
+    for (int i = 0; i < cat->nimports; i++)
+        if (!strcmp(cat->imports[i], real)) {
             Buf chain;
             buf_init(&chain);
-            for (int j = i; j < s->nimports; j++) buf_printf(&chain, "%s -> ", s->imports[j]);
+            for (int j = i; j < cat->nimports; j++) buf_printf(&chain, "%s -> ", cat->imports[j]);
             buf_puts(&chain, real);
             errn(b, n, "import cycle: %s", chain.data);
             buf_free(&chain);
             return -1;
         }
-    if (s->nimports >= 64) return errn(b, n, "imports nested too deeply");
+    if (cat->nimports >= CATALOG_MAX_IMPORTS) return errn(b, n, "imports nested too deeply");
     char *text;
     size_t len;
     if (read_file(real, &text, &len)) return errn(b, n, "cannot read '%s'", path);
-    Src *src = session_add_src(s, n->flag ? path : path, real, text, len);
+    Src *src = catalog_add_src(cat, n->flag ? path : path, real, text, len);
     free(text);
     Node *prog = parse_program(src, b->err);
     if (!prog) return -1;
-    s->imports[s->nimports++] = xstrdup(real);
+    cat->imports[cat->nimports++] = xstrdup(real);
     int rc = 0;
     for (int i = 0; i < prog->nkids && rc == 0; i++)
         rc = bind_statement(b, prog->kids[i], stmts, nstmts, 1);
-    free(s->imports[--s->nimports]);
+    free(cat->imports[--cat->nimports]);
     node_free(prog);
     return rc;
 }
 
-int bind_program(fql_session *s, Node *prog, Stmt ***stmts, int *nstmts, fql_error *err)
+int bind_program(Catalog *cat, Node *prog, Stmt ***stmts, int *nstmts, fql_error *err)
 {
-    Binder b = { s, err };
+    Binder b = { cat, err };
     *stmts = NULL;
     *nstmts = 0;
     for (int i = 0; i < prog->nkids; i++) {
@@ -2778,13 +2764,13 @@ int bind_program(fql_session *s, Node *prog, Stmt ***stmts, int *nstmts, fql_err
             while (end > k->pos && strchr(" \t\r\n;", k->src->text[end - 1])) end--;
             k->end = end;
         }
-        if (prog->kids[i]->src && prog->kids[i]->src->path && s->nimports == 0) {
+        if (prog->kids[i]->src && prog->kids[i]->src->path && cat->nimports == 0) {
             /* a script file is the root of the import chain (a file importing itself is a cycle) */
             char real[PATH_MAX];
             if (realpath(prog->kids[i]->src->path, real)) {
-                s->imports[s->nimports++] = xstrdup(real);
+                cat->imports[cat->nimports++] = xstrdup(real);
                 int rc = bind_statement(&b, prog->kids[i], stmts, nstmts, 0);
-                free(s->imports[--s->nimports]);
+                free(cat->imports[--cat->nimports]);
                 if (rc) return -1;
                 continue;
             }

@@ -11,7 +11,8 @@
 #include <time.h>
 #include <sys/time.h>
 #include <jansson.h>
-#include "session.h"
+#include "rt.h"
+#include "system.h"
 #include "ops.h"
 #include "models.h"
 #include "state.h"
@@ -375,7 +376,7 @@ case_fail:
         Value **parts = eval_args(ex, e, b);
         if (!parts) return NULL;
         if (!e->fn || (e->fn->flags & FUNC_ASYNC)) {   /* UDFs and async built-ins: udf.c runs the batch */
-            out = udf_eval(ex->s, e, parts, n, sem_row_base(ex, e, n), ex->err);
+            out = udf_eval(ex->rt, e, parts, n, sem_row_base(ex, e, n), ex->err);
             for (int k = 0; k < e->nargs; k++) vals_free(parts[k], n);
             free(parts);
             return out;
@@ -411,7 +412,7 @@ case_fail:
         return out;
     }
     case E_SEMANTIC: {
-        if (!ex->s) { err_at(ex->err, FQL_ERR_RUNTIME, e->src, e->pos, "%s() cannot be used in values rows", e->name); return NULL; }
+        if (!ex->rt) { err_at(ex->err, FQL_ERR_RUNTIME, e->src, e->pos, "%s() cannot be used in values rows", e->name); return NULL; }
         for (int i = 0; i < ex->ncur; i++)
             if (ex->cur_x[i] == e) {
                 out = semantic_finish(ex->cur_j[i], ex->err);
@@ -420,7 +421,7 @@ case_fail:
             }
         Value **parts = eval_args(ex, e, b);
         if (!parts) return NULL;
-        out = semantic_eval(ex->s, e, parts, n, sem_row_base(ex, e, n), ex->err);
+        out = semantic_eval(ex->rt, e, parts, n, sem_row_base(ex, e, n), ex->err);
         for (int k = 0; k < e->nargs; k++) vals_free(parts[k], n);
         free(parts);
         if (!out && !err_failed(ex->err)) err_at(ex->err, FQL_ERR_RUNTIME, e->src, e->pos, "%s() failed", e->name);
@@ -460,7 +461,7 @@ Value exec_const(Expr *e, char **msg)
 
 
 static Op *op_build(Exec *ex, const Plan *p);
-static Table *exec_run(fql_session *s, Plan *p, int analyze, fql_error *err);
+static Table *exec_run(Runtime *rt, Plan *p, int analyze, fql_error *err);
 
 static void op_free(Op *op)
 {
@@ -665,7 +666,7 @@ static int start_jobs(Op *op, const Expr **xs, int n, const Batch *b, SemJob **j
     for (int i = 0; i < n; i++) {
         const Expr *e = xs[i];
         Value **args = eval_args(op->ex, e, b);
-        jobs[i] = args ? semantic_start(op->ex->s, e, args, b->n, sem_row_base(op->ex, e, b->n), &op->ost, op->ex->err) : NULL;
+        jobs[i] = args ? semantic_start(op->ex->rt, e, args, b->n, sem_row_base(op->ex, e, b->n), &op->ost, op->ex->err) : NULL;
         if (!jobs[i]) {
             for (int k = 0; k < i; k++) { semantic_job_free(jobs[k]); jobs[k] = NULL; }
             return -1;
@@ -710,7 +711,7 @@ static int next_stream(Op *op, Batch **out)
         int rc = op->apply(op, in, &o);
         op->ex->ncur = 0;
         piece_free(pc, op->nsemx);
-        if (op->ex->s && op->ex->s->state) state_commit(op->ex->s->state);
+        if (op->ex->rt && op->ex->rt->state) state_commit(op->ex->rt->state);
         if (rc) return -1;
         if (o) { *out = o; return 1; }
     }
@@ -903,7 +904,7 @@ static Table *drain(Op *child)
     int rc;
     while ((rc = child->next(child, &b)) == 1) {
         table_add_batch(t, b);
-        if (child->ex->s && session_interrupted(child->ex->s)) {
+        if (child->ex->rt && rt_interrupted(child->ex->rt)) {
             err_set(child->ex->err, FQL_ERR_RUNTIME, "interrupted (answers received so far are kept in the cache)");
             rc = -1;
             break;
@@ -1094,8 +1095,8 @@ static int next_agg(Op *op, Batch **out)
                 if (!strcmp(p->aggs[a].def->name, "reduce")) {
                     /* the groups' collected texts become the model's answers, all groups at once */
                     const AggCall *ac = &p->aggs[a];
-                    if (!op->ex->s) { rc = rt_error(op->ex, ac->args[0], 0, "reduce() cannot be used here"); break; }
-                    Value *r = semantic_reduce(op->ex->s, v_str(ac->args[0]->lit), v_str(ac->args[3]->lit), ab->cols[a], cnt, op->ex->err);
+                    if (!op->ex->rt) { rc = rt_error(op->ex, ac->args[0], 0, "reduce() cannot be used here"); break; }
+                    Value *r = semantic_reduce(op->ex->rt, v_str(ac->args[0]->lit), v_str(ac->args[3]->lit), ab->cols[a], cnt, op->ex->err);
                     if (!r) { rc = -1; break; }
                     for (size_t g = 0; g < cnt; g++) { value_free(ab->cols[a][g]); ab->cols[a][g] = r[g]; }
                     free(r);
@@ -1324,31 +1325,25 @@ static int next_join(Op *op, Batch **out)
 static int next_cache(Op *op, Batch **out)
 {
     const Plan *p = op->p;
-    fql_session *s = op->ex->s;
-    if (!p->cache_key || !s) return op->child->next(op->child, out);
-    if (s->dry && !op->shared) {
+    Runtime *rt = op->ex->rt;
+    if (!p->cache_key || !rt) return op->child->next(op->child, out);
+    if (rt->dry && !op->shared) {
         /* estimating: a stored result is free; otherwise the rows come from the child, not stored */
-        int stored = 0;
-        for (StoredResult *r = s->results; r; r = r->next) stored |= !strcmp(r->key, p->cache_key);
-        if (!stored && !(s->cache && session_state(s, op->ex->err) && state_result_info(s->state, p->cache_key, NULL, NULL)))
+        int stored = rt_result(rt, p->cache_key) != NULL;
+        if (!stored && !(rt->cache && rt_state(rt, op->ex->err) && state_result_info(rt->state, p->cache_key, NULL, NULL)))
             return op->child->next(op->child, out);
     }
     if (!op->shared) {
-        for (StoredResult *r = s->results; r && !op->shared; r = r->next)
-            if (!strcmp(r->key, p->cache_key)) op->shared = r->t;
+        op->shared = rt_result(rt, p->cache_key);
         Table *t = NULL;
-        if (!op->shared && s->cache && session_state(s, op->ex->err)) t = state_result_get(s->state, p->cache_key, p->schema);
+        if (!op->shared && rt->cache && rt_state(rt, op->ex->err)) t = state_result_get(rt->state, p->cache_key, p->schema);
         if (!op->shared && !t) {
             t = drain(op->child);
             if (!t) return -1;
-            if (s->cache && session_state(s, op->ex->err)) state_result_put(s->state, p->cache_key, t);
+            if (rt->cache && rt_state(rt, op->ex->err)) state_result_put(rt->state, p->cache_key, t);
         }
         if (t) {
-            StoredResult *r = xcalloc(1, sizeof *r);
-            r->key = xstrdup(p->cache_key);
-            r->t = t;
-            r->next = s->results;
-            s->results = r;
+            rt_put_result(rt, p->cache_key, t);
             op->shared = t;
         }
         op->matpos = 0;
@@ -1368,7 +1363,7 @@ static int next_write(Op *op, Batch **out)
 {
     const Plan *p = op->p;
     (void)out;
-    if (op->ex->s && op->ex->s->dry) {   /* estimating: nothing is written */
+    if (op->ex->rt && op->ex->rt->dry) {   /* estimating: nothing is written */
         Batch *b;
         int rc;
         while ((rc = op->child->next(op->child, &b)) == 1) { op->written += b->n; batch_free(b); }
@@ -1414,7 +1409,7 @@ Value *exec_eval_op(Op *op, const Expr *e, const Batch *b)
         ex->cur_j = sj;
         ex->ncur = sn;
         for (int i = 0; i < n; i++) semantic_job_free(jobs[i]);
-        if (ex->s && ex->s->state) state_commit(ex->s->state);
+        if (ex->rt && ex->rt->state) state_commit(ex->rt->state);
     }
     free(jobs);
     free(xs);
@@ -1443,12 +1438,12 @@ static Op *op_build(Exec *ex, const Plan *p)
         op->next = next_mat;
         break;
     }
-    case P_SYSTEM: op->mat = system_table(ex->s, p->path); op->next = next_mat; break;
+    case P_SYSTEM: op->mat = system_table(ex->rt, p->path); op->next = next_mat; break;
     case P_FILTER: case P_PROJECT: case P_DERIVE:
         op->apply = p->kind == P_FILTER ? apply_filter : p->kind == P_PROJECT ? apply_project : apply_derive;
         op->next = next_apply;
         for (int i = 0; i < p->nexprs; i++) collect_semantic(p->exprs[i], &op->semx, &op->nsemx);
-        if (op->nsemx && ex->s) { op->next = next_stream; op->close = close_stream; op->piece_rows = piece_rows(op); }
+        if (op->nsemx && ex->rt) { op->next = next_stream; op->close = close_stream; op->piece_rows = piece_rows(op); }
         break;
     case P_AGG: op->next = next_agg; break;
     case P_SORT: op->next = next_sort; break;
@@ -1516,10 +1511,10 @@ static void report(Op *op)
 /* A running plan, pulled a batch at a time (fql_step). */
 struct ExecCursor { Exec ex; Op *root; };
 
-ExecCursor *exec_open(fql_session *s, Plan *p, fql_error *err)
+ExecCursor *exec_open(Runtime *rt, Plan *p, fql_error *err)
 {
     ExecCursor *c = xcalloc(1, sizeof *c);
-    c->ex.s = s;
+    c->ex.rt = rt;
     c->ex.err = err;
     struct timeval tv;
     gettimeofday(&tv, NULL);
@@ -1530,7 +1525,7 @@ ExecCursor *exec_open(fql_session *s, Plan *p, fql_error *err)
 
 int exec_next(ExecCursor *c, Batch **out)
 {
-    if (c->ex.s && session_interrupted(c->ex.s))
+    if (c->ex.rt && rt_interrupted(c->ex.rt))
         return err_set(c->ex.err, FQL_ERR_RUNTIME, "interrupted (answers received so far are kept in the cache)");
     int rc = c->root->next(c->root, out);
     if (rc == 1 && err_failed(c->ex.err)) { batch_free(*out); rc = -1; }
@@ -1541,23 +1536,23 @@ void exec_close(ExecCursor *c)
 {
     if (!c) return;
     op_free(c->root);
-    if (c->ex.s) semantic_flush(c->ex.s);
+    if (c->ex.rt) semantic_flush(c->ex.rt);
     free(c);
 }
 
-Table *exec_plan_analyze(fql_session *s, Plan *p, fql_error *err)
+Table *exec_plan_analyze(Runtime *rt, Plan *p, fql_error *err)
 {
-    return exec_run(s, p, 1, err);
+    return exec_run(rt, p, 1, err);
 }
 
-Table *exec_plan(fql_session *s, Plan *p, fql_error *err)
+Table *exec_plan(Runtime *rt, Plan *p, fql_error *err)
 {
-    return exec_run(s, p, 0, err);
+    return exec_run(rt, p, 0, err);
 }
 
-static Table *exec_run(fql_session *s, Plan *p, int analyze, fql_error *err)
+static Table *exec_run(Runtime *rt, Plan *p, int analyze, fql_error *err)
 {
-    ExecCursor *c = exec_open(s, p, err);
+    ExecCursor *c = exec_open(rt, p, err);
     Op *root = c->root;
     if (analyze) instrument(root);
     Table *t = NULL;

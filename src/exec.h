@@ -8,11 +8,30 @@
 #ifndef FQL_EXEC_H
 #define FQL_EXEC_H
 
-#include "session.h"
+#include "rt.h"
 #include "models.h"
 
+/* ---- the executor's entry points (session.c) ---- */
+
+/* Run a plan to completion. Returns a table (for a write: an empty table whose nrows is the rows
+ * written), or NULL with err filled. rt is NULL only for constant rows (values). */
+Table *exec_plan(Runtime *rt, Plan *p, fql_error *err);
+/* The same, timing and counting every operator into its plan node's `analysis` (explain analyze). */
+Table *exec_plan_analyze(Runtime *rt, Plan *p, fql_error *err);
+/* The same, a batch at a time: exec_next returns 1 with a batch (the caller's), 0 at the end, -1
+ * with the err given to exec_open (which must outlive the cursor). */
+typedef struct ExecCursor ExecCursor;
+ExecCursor *exec_open(Runtime *rt, Plan *p, fql_error *err);
+int         exec_next(ExecCursor *c, Batch **out);
+void        exec_close(ExecCursor *c);
+/* Evaluate an expression that reads no columns (values rows, constant options). On error returns
+ * null with *msg. */
+Value exec_const(Expr *e, char **msg);
+
+/* ---- the insides ---- */
+
 typedef struct Exec {
-    fql_session *s;
+    Runtime *rt;                 /* NULL for constant rows */
     fql_error *err;
     int64_t now_us;
     /* rows seen so far by each semantic expression (row numbers in system.lm_errors) */

@@ -199,14 +199,14 @@ static void update(KMeans *km)
 }
 
 /* Run k-means over the points; km->label gets each point's cluster. -1 if interrupted. */
-static int kmeans(KMeans *km, int want, uint64_t seed, int64_t max_iter, fql_session *s)
+static int kmeans(KMeans *km, int want, uint64_t seed, int64_t max_iter, Runtime *rt)
 {
     km->c = xmalloc((size_t)want * (size_t)km->dim * sizeof *km->c);
     km->label = xmalloc((km->n ? km->n : 1) * sizeof *km->label);
     for (size_t i = 0; i < km->n; i++) km->label[i] = -1;
     seed_centroids(km, want, seed);
     for (int64_t it = 0; it < max_iter; it++) {
-        if (s && s->interrupted) return -1;
+        if (rt && rt_interrupted(rt)) return -1;
         if (assign(km) == 0) break;
         update(km);
     }
@@ -266,7 +266,7 @@ int cluster_next(Op *op, Batch **out)
     for (size_t r = 0; r < b->n; r++)
         if (vs.ok[r]) memcpy(x + km.n++ * (size_t)dim, vs.x + r * (size_t)dim, (size_t)dim * sizeof *x);
     km.x = x;
-    if (km.n && kmeans(&km, (int)(p->k < (int64_t)km.n ? p->k : (int64_t)km.n), (uint64_t)p->seed, p->max_iter, ex->s)) {
+    if (km.n && kmeans(&km, (int)(p->k < (int64_t)km.n ? p->k : (int64_t)km.n), (uint64_t)p->seed, p->max_iter, ex->rt)) {
         err_set(ex->err, FQL_ERR_RUNTIME, "interrupted");
         rc = -1;
     }

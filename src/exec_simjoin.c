@@ -171,7 +171,7 @@ static Batch *drain_flat(Op *child, Table **keep, int *failed)
 
 static int interrupted(Op *op)
 {
-    if (!op->ex->s || !op->ex->s->interrupted) return 0;
+    if (!op->ex->rt || !rt_interrupted(op->ex->rt)) return 0;
     err_set(op->ex->err, FQL_ERR_RUNTIME, "interrupted (answers received so far are kept in the cache)");
     return 1;
 }

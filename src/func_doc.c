@@ -18,7 +18,8 @@
 #include <strings.h>
 #include <openssl/evp.h>
 #include "func.h"
-#include "session.h"
+#include "rt.h"
+#include "catalog.h"
 #include "models.h"
 #include "state.h"
 #include "doc.h"
@@ -50,7 +51,7 @@ typedef struct Described {
 typedef struct Part { PdfJob *job; size_t row; int from, to; struct Part *next; } Part;
 
 struct PdfJob {
-    fql_session *s;
+    Runtime *s;
     const Expr *e;
     Value **args;                /* borrowed from the SemJob, which outlives this */
     size_t n;
@@ -304,7 +305,7 @@ static int start_described(SemJob *j, PdfJob *p, size_t r, PdfDoc *pdf, LmModel 
 
 /* ---- the job ---- */
 
-PdfJob *pdf_job_start(SemJob *j, fql_session *s, const Expr *e, Value **args, size_t n, int64_t first_row, fql_error *err)
+PdfJob *pdf_job_start(SemJob *j, Runtime *s, const Expr *e, Value **args, size_t n, int64_t first_row, fql_error *err)
 {
     PdfJob *p = xcalloc(1, sizeof *p);
     p->s = s;

@@ -4,7 +4,8 @@
 #include <string.h>
 #include <math.h>
 #include <curl/curl.h>
-#include "session.h"
+#include "rt.h"
+#include "catalog.h"
 #include "models.h"
 
 typedef struct ProviderInfo {
@@ -47,20 +48,20 @@ static double num(Value v, double dflt)
 
 static const char *str(Value v) { return v.kind == V_STRING ? v_str(v) : NULL; }
 
-static json_t *catalog(fql_session *s)
+static json_t *catalog(Runtime *s)
 {
-    if (!s->catalog) {
+    if (!s->model_catalog) {
         char *path = xasprintf("%s/models.json", s->stdlib_dir);
         json_error_t je;
-        s->catalog = json_load_file(path, 0, &je);
-        if (!s->catalog) s->catalog = json_object();
+        s->model_catalog = json_load_file(path, 0, &je);
+        if (!s->model_catalog) s->model_catalog = json_object();
         free(path);
     }
-    return s->catalog;
+    return s->model_catalog;
 }
 
 /* The catalog entry for provider/model (OpenRouter "openai/gpt-4o" falls back to openai's entry). */
-static json_t *catalog_entry(fql_session *s, const char *provider, const char *model)
+static json_t *catalog_entry(Runtime *s, const char *provider, const char *model)
 {
     json_t *models = json_object_get(catalog(s), "models");
     json_t *e = json_object_get(json_object_get(models, provider), model);
@@ -110,7 +111,7 @@ static void apply_options(LmModel *m, Value opts)
 
 /* The Batch API figures of provider kind: per-batch limits (OpenAI: 50,000 requests and 200 MB per
  * input file; Anthropic: 100,000 requests and 256 MB per batch) and the catalog's price factor. */
-static void batch_defaults(fql_session *s, LmModel *m)
+static void batch_defaults(Runtime *s, LmModel *m)
 {
     int anth = m->provider == PROV_ANTHROPIC;
     m->batch_max_requests = anth ? 100000 : 50000;
@@ -129,12 +130,12 @@ static void set_fallback(LmModel *m, Value fb)
     }
 }
 
-LmModel *models_get(fql_session *s, const char *alias, const char *profile, fql_error *err)
+LmModel *models_get(Runtime *s, const char *alias, const char *profile, fql_error *err)
 {
     char *full = profile ? xasprintf("%s.%s", alias, profile) : xstrdup(alias);
     for (RtModel *r = s->rtmodels; r; r = r->next)
         if (!strcmp(r->key, full)) { free(full); return r->m; }
-    ModelDecl *d = session_find_model(s, alias);
+    ModelDecl *d = catalog_find_model(s->cat, alias);
     if (!d) {
         err_set(err, FQL_ERR_RUNTIME, "unknown model '%s'", alias);
         free(full);
@@ -212,7 +213,7 @@ LmModel *models_get(fql_session *s, const char *alias, const char *profile, fql_
     m->project = proj ? xstrdup(proj) : getenv("GOOGLE_CLOUD_PROJECT") ? xstrdup(getenv("GOOGLE_CLOUD_PROJECT")) : NULL;
     m->location = xstrdup(loc ? loc : getenv("GOOGLE_CLOUD_LOCATION") ? getenv("GOOGLE_CLOUD_LOCATION") : "us-central1");
     if (m->price_in < 0 && m->provider != PROV_OPENROUTER)
-        session_log(s, FQL_LOG_WARN, "fql: warning: model '%s' (%s \"%s\") is not in the catalog (stdlib/models.json): its cost is "
+        rt_log(s, FQL_LOG_WARN, "fql: warning: model '%s' (%s \"%s\") is not in the catalog (stdlib/models.json): its cost is "
                         "counted as unknown; give price_in and price_out (USD per million tokens) to count it",
                 m->alias, m->provider_name, m->model_name);
     RtModel *r = xcalloc(1, sizeof *r);
@@ -223,7 +224,7 @@ LmModel *models_get(fql_session *s, const char *alias, const char *profile, fql_
     return m;
 }
 
-void models_free_all(fql_session *s)
+void models_free_all(Runtime *s)
 {
     for (RtModel *r = s->rtmodels, *n; r; r = n) {
         n = r->next;
@@ -232,8 +233,8 @@ void models_free_all(fql_session *s)
         free(r);
     }
     s->rtmodels = NULL;
-    json_decref(s->catalog);
-    s->catalog = NULL;
+    json_decref(s->model_catalog);
+    s->model_catalog = NULL;
 }
 
 /* Is a key needed? Local OpenAI-compatible servers (a base_url that is not api.openai.com) take none. */
@@ -253,14 +254,14 @@ static size_t on_data(char *p, size_t size, size_t n, void *ud)
 }
 
 /* Check every declared model's key once, all in parallel, with the provider's cheapest call. */
-int models_validate_keys(fql_session *s, fql_error *err)
+int models_validate_keys(Runtime *s, fql_error *err)
 {
     int n = 0;
-    for (ModelDecl *d = s->models; d; d = d->next) n++;
+    for (ModelDecl *d = s->cat->models; d; d = d->next) n++;
     if (n == 0) return 0;
     KeyCheck *kc = xcalloc((size_t)n, sizeof *kc);
     int k = 0, rc = 0;
-    for (ModelDecl *d = s->models; d && rc == 0; d = d->next) {
+    for (ModelDecl *d = s->cat->models; d && rc == 0; d = d->next) {
         if (d->key_checked) continue;
         LmModel *m = models_get(s, d->alias, NULL, err);
         if (!m) { rc = -1; break; }
@@ -357,6 +358,6 @@ int models_validate_keys(fql_session *s, fql_error *err)
     for (int i = 0; i < n; i++) http_request_free(&kc[i].req);
     free(kc);
     if (rc == 0)
-        for (ModelDecl *d = s->models; d; d = d->next) d->key_checked = 1;
+        for (ModelDecl *d = s->cat->models; d; d = d->next) d->key_checked = 1;
     return rc;
 }

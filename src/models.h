@@ -6,16 +6,16 @@
 #include "runtime.h"
 #include "plan.h"
 
-struct fql_session;
+#include "rt.h"
 
 /* One resolved model per alias (or alias.profile), owned by the session. */
 typedef struct RtModel { char *key; LmModel *m; struct RtModel *next; } RtModel;
 
 /* The runtime model of alias (optionally a profile of it). Borrowed; NULL with err. */
-LmModel *models_get(struct fql_session *s, const char *alias, const char *profile, fql_error *err);
-void     models_free_all(struct fql_session *s);
+LmModel *models_get(Runtime *rt, const char *alias, const char *profile, fql_error *err);
+void     models_free_all(Runtime *rt);
 /* Check the keys of every declared model not yet checked, in parallel. 0 ok; -1 with err. */
-int      models_validate_keys(struct fql_session *s, fql_error *err);
+int      models_validate_keys(Runtime *rt, fql_error *err);
 
 /* What one plan operator's semantic work did (explain analyze). */
 typedef struct OpStats {
@@ -28,13 +28,13 @@ typedef struct SemJob SemJob;
 /* Render, dedup, look up the cache and submit without waiting. args (args[k][row], one array per
  * argument of e) become the job's. ost (may be NULL) accumulates counters. NULL with err on a fatal
  * error (unknown model, state database). */
-SemJob *semantic_start(struct fql_session *s, const Expr *e, Value **args, size_t n, int64_t first_row, OpStats *ost, fql_error *err);
+SemJob *semantic_start(Runtime *rt, const Expr *e, Value **args, size_t n, int64_t first_row, OpStats *ost, fql_error *err);
 /* Wait (running the scheduler, which also moves every other job on) for the job's answers; returns
  * n new values, or NULL with err (a fatal provider error, an interrupt, the budget reached). */
 Value  *semantic_finish(SemJob *j, fql_error *err);
 void    semantic_job_free(SemJob *j);     /* NULL-safe; a job with answers still due is freed when they arrive */
 /* Cancel and drain the requests of jobs freed early (a failed or stopped statement). */
-void    semantic_flush(struct fql_session *s);
+void    semantic_flush(Runtime *rt);
 
 /* Estimating without sending (explain cost, set budget): between dry_begin and dry_end,
  * semantic_start counts what it would send per model instead of sending it. */
@@ -44,30 +44,30 @@ typedef struct DryModel {
     struct DryModel *next;
 } DryModel;
 typedef struct DryRun DryRun;
-void   dry_begin(struct fql_session *s);
-void   dry_end(struct fql_session *s);
-const DryModel *dry_models(const struct fql_session *s);   /* in the order met; borrowed */
+void   dry_begin(Runtime *rt);
+void   dry_end(Runtime *rt);
+const DryModel *dry_models(const Runtime *rt);   /* in the order met; borrowed */
 double dry_cost(const DryModel *m);                         /* USD, or -1 when the price is unknown */
 
 /* Evaluate a semantic operator (E_SEMANTIC) over n rows whose arguments are evaluated already
  * (args[k][row], borrowed). Returns n new values, or NULL with err (a fatal provider error).
  * Row-level failures are null values with a row in system.lm_errors. */
-Value   *semantic_eval(struct fql_session *s, const Expr *e, Value **args, size_t n, int64_t first_row, fql_error *err);
+Value   *semantic_eval(Runtime *rt, const Expr *e, Value **args, size_t n, int64_t first_row, fql_error *err);
 /* reduce(): for each of n groups, one answer to instruction from all of the group's texts (lists[g]
  * is a list of strings, borrowed), packed into as few prompts as the model's context window allows
  * and reduced hierarchically. An empty group gives null. NULL with err on a fatal error. */
-Value   *semantic_reduce(struct fql_session *s, const char *instruction, const char *alias, const Value *lists, size_t n, fql_error *err);
+Value   *semantic_reduce(Runtime *rt, const char *instruction, const char *alias, const Value *lists, size_t n, fql_error *err);
 /* For operators that make their own requests (parse_pdf): send req (consumed) to m on behalf of
  * job j through the response cache and the scheduler; done(ud, answer) runs with the final answer
  * (at once when it is cached; the answer is borrowed) and j waits for it. Counted as one row of m. */
 typedef void (*SemDone)(void *ud, const LmAnswer *a);
 void     semantic_submit(SemJob *j, LmModel *m, LmRequest *req, SemDone done, void *ud);
-void     semantic_count_row(struct fql_session *s, const Expr *e, LmModel *m);
+void     semantic_count_row(Runtime *rt, const Expr *e, LmModel *m);
 
 /* parse_pdf() as a job (func_doc.c): start renders each row's PDF, or submits its images for
  * description first (semantic_submit); finish renders the rest once the answers are in. */
 typedef struct PdfJob PdfJob;
-PdfJob  *pdf_job_start(SemJob *j, struct fql_session *s, const Expr *e, Value **args, size_t n, int64_t first_row, fql_error *err);
+PdfJob  *pdf_job_start(SemJob *j, Runtime *rt, const Expr *e, Value **args, size_t n, int64_t first_row, fql_error *err);
 Value   *pdf_job_finish(PdfJob *p);    /* n new values */
 /* explain cost of parse_pdf(path, describe_images: true): adds the requests and input tokens that
  * describing path's images would take to dm (nothing when it is unreadable or has no images). */
@@ -75,14 +75,14 @@ void     pdf_dry_estimate(const char *path, DryModel *dm);
 void     pdf_job_free(PdfJob *p);      /* NULL-safe */
 /* Statement bookkeeping: start (clears per-statement counters) and finish (writes query_metrics,
  * prints the summary line). */
-void     semantic_begin(struct fql_session *s, const char *statement);
-void     semantic_end(struct fql_session *s, double elapsed_ms, size_t rows);
+void     semantic_begin(Runtime *rt, const char *statement);
+void     semantic_end(Runtime *rt, double elapsed_ms, size_t rows);
 /* The statement's cost estimate (USD, < 0 none), named when the budget stops it. */
-void     semantic_set_estimate(struct fql_session *s, double usd);
+void     semantic_set_estimate(Runtime *rt, double usd);
 
 /* A fallback (route.c): alias from failed a request of operator op and alias to takes it over;
  * counted in the statement's metrics (to's rows and requests, from's hand-overs). */
-void     semantic_fallback(struct fql_session *s, LmModel *from, LmModel *to, const char *op);
+void     semantic_fallback(Runtime *rt, LmModel *from, LmModel *to, const char *op);
 
 /* ---- where requests go (route.c) ----
  * route_submit sends req (consumed) for model m: to the Batch API queue when m has batch: true,
@@ -93,9 +93,9 @@ void     semantic_fallback(struct fql_session *s, LmModel *from, LmModel *to, co
  * route_run_until runs the scheduler and the Batch API queue until stop(ud) is true or nothing is
  * left (like sched_run_until); 0, or -1 with err (a fatal answer, an interrupt).
  * route_cancel completes everything outstanding as cancelled (a statement that stopped). */
-void     route_submit(struct fql_session *s, LmModel *m, LmRequest *req, const char *op, SchedDone done, void *ud);
-int      route_run_until(struct fql_session *s, int (*stop)(void *ud), void *ud, fql_error *err);
-void     route_cancel(struct fql_session *s);
+void     route_submit(Runtime *rt, LmModel *m, LmRequest *req, const char *op, SchedDone done, void *ud);
+int      route_run_until(Runtime *rt, int (*stop)(void *ud), void *ud, fql_error *err);
+void     route_cancel(Runtime *rt);
 /* The response-cache key of r on m (SHA-256 hex of provider, model, base URL, URL and body) into
  * out. 0, or -1 with *msg (malloc'd) when the request cannot be built. */
 int      route_request_key(LmModel *m, const LmRequest *r, char out[65], char **msg);
@@ -106,13 +106,13 @@ void     route_http_key(const LmModel *m, const HttpRequest *h, char out[65]);
  * expression with the smallest window that holds it. 0 with *m; when no candidate can take the
  * row, also *kind and *why (malloc'd): the row's error. -1 with err when an alias cannot be
  * resolved. req may be NULL (a null input: no size check). */
-int      route_model(struct fql_session *s, const Expr *e, const char *alias, const LmRequest *req, LmModel **m,
+int      route_model(Runtime *rt, const Expr *e, const char *alias, const LmRequest *req, LmModel **m,
                      const char **kind, char **why, fql_error *err);
 /* The result positions of a model: expression (if/case branches, coalesce arguments, or the
  * expression itself), up to max into out; returns how many there are. The binder requires each
  * to be an alias literal, so the candidates are known before the statement runs. */
 /* The runtime model of "alias" or "alias.profile". NULL with err. */
-LmModel *route_model_named(struct fql_session *s, const char *name, fql_error *err);
+LmModel *route_model_named(Runtime *rt, const char *name, fql_error *err);
 int      route_candidates(const Expr *e, const Expr **out, int max);
 
 /* ---- the providers' Batch APIs (batch.c) ----
@@ -121,9 +121,9 @@ int      route_candidates(const Expr *e, const Expr **out, int max);
  * each request its answer; 0, or -1 with err (interrupted, or a control call failed for good:
  * the requests without an answer then fail as "cancelled"). batch_abandon fails whatever is
  * queued (the statement stopped before batch_run). */
-void     batch_submit(struct fql_session *s, LmModel *m, LmRequest *req, SchedDone done, void *ud);
-int      batch_pending(struct fql_session *s);
-int      batch_run(struct fql_session *s, fql_error *err);
-void     batch_abandon(struct fql_session *s);
+void     batch_submit(Runtime *rt, LmModel *m, LmRequest *req, SchedDone done, void *ud);
+int      batch_pending(Runtime *rt);
+int      batch_run(Runtime *rt, fql_error *err);
+void     batch_abandon(Runtime *rt);
 
 #endif

@@ -18,14 +18,15 @@
 #include <string.h>
 #include "optimize.h"
 #include "models.h"
-#include "session.h"
+#include "rt.h"
+#include "catalog.h"
 #include "io.h"
 #include "state.h"
 #include <sys/stat.h>
 #include <time.h>
 
 typedef struct Opt {
-    fql_session *s;
+    Runtime *s;
     Buf *log;                /* rules that fired, one line each */
 } Opt;
 
@@ -608,7 +609,7 @@ static void push_limits(Opt *o, Plan *p)
 
 static Plan *resolve_caches(Opt *o, Plan *p);
 
-Plan *optimize(fql_session *s, const Plan *bound, Buf *log)
+Plan *optimize(Runtime *s, const Plan *bound, Buf *log)
 {
     Opt o = { s, log };
     Plan *p = plan_copy(bound);
@@ -735,7 +736,7 @@ int plan_calls_models(const Plan *p)
     return plan_calls_models(p->child) || plan_calls_models(p->right);
 }
 
-static void fp_expr(Buf *b, fql_session *s, const Expr *e)
+static void fp_expr(Buf *b, Runtime *s, const Expr *e)
 {
     char *t = type_to_string(e->type);
     buf_printf(b, "(%d %d %d %lld %s %s ", (int)e->kind, e->op, e->flag, (long long)e->ival, t ? t : "?", e->name ? e->name : "");
@@ -750,7 +751,7 @@ static void fp_expr(Buf *b, fql_session *s, const Expr *e)
             e->args[i]->kind == E_LIT && e->args[i]->lit.kind == V_STRING) {
             char *alias = xstrdup(v_str(e->args[i]->lit)), *dot = strchr(alias, '.');
             if (dot) *dot = 0;
-            ModelDecl *d = session_find_model(s, alias);
+            ModelDecl *d = catalog_find_model(s->cat, alias);
             if (d) {
                 buf_printf(b, "[model %s %s ", d->provider, d->model_name);
                 value_to_json(b, d->opts);
@@ -764,7 +765,7 @@ static void fp_expr(Buf *b, fql_session *s, const Expr *e)
 
 /* Everything the rows of p depend on: its operators and expressions, and the identity of its input
  * files (path, size, modification time). */
-static void fingerprint(Buf *b, fql_session *s, const Plan *p)
+static void fingerprint(Buf *b, Runtime *s, const Plan *p)
 {
     buf_printf(b, "{%d ", (int)p->kind);
     for (int i = 0; i < p->schema->n; i++) {
@@ -839,7 +840,7 @@ static Plan *resolve_caches(Opt *o, Plan *p)
     fql_error err;
     memset(&err, 0, sizeof err);
     if (in_session) note(p, "result computed earlier in this session will be used");
-    else if (o->s && o->s->cache && session_state(o->s, &err) && state_result_info(o->s->state, key, &rows, &when)) {
+    else if (o->s && o->s->cache && rt_state(o->s, &err) && state_result_info(o->s->state, key, &rows, &when)) {
         time_t tt = (time_t)when;
         struct tm tm;
         char ts[32];

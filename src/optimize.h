@@ -4,11 +4,11 @@
 
 #include "plan.h"
 
-struct fql_session;
+#include "rt.h"
 
 /* A rewritten copy of the bound plan (which is left as it is). When log is not NULL, one line per
  * rule that fired ("- pushdown: ...") is appended to it. */
-Plan  *optimize(struct fql_session *s, const Plan *bound, Buf *log);
+Plan  *optimize(Runtime *rt, const Plan *bound, Buf *log);
 /* Fill est_rows / est_requests of every operator (from the inputs' sizes and the conditions). */
 void   plan_estimate(Plan *p);
 /* Does the plan (or any input of it) call a model? */

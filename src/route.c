@@ -19,7 +19,8 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include "session.h"
+#include "rt.h"
+#include "catalog.h"
 #include "models.h"
 #include "state.h"
 
@@ -63,7 +64,7 @@ int route_candidates(const Expr *e, const Expr **out, int max)
     return 1;
 }
 
-LmModel *route_model_named(fql_session *s, const char *name, fql_error *err)
+LmModel *route_model_named(Runtime *s, const char *name, fql_error *err)
 {
     char *alias = xstrdup(name), *dot = strchr(alias, '.');
     if (dot) *dot = 0;
@@ -78,7 +79,7 @@ static int fits(const LmModel *m, int64_t est)
     return m->context_window <= 0 || est <= m->context_window;
 }
 
-int route_model(fql_session *s, const Expr *e, const char *alias, const LmRequest *req, LmModel **out,
+int route_model(Runtime *s, const Expr *e, const char *alias, const LmRequest *req, LmModel **out,
                 const char **kind, char **why, fql_error *err)
 {
     *out = NULL;
@@ -116,7 +117,7 @@ int route_model(fql_session *s, const Expr *e, const char *alias, const LmReques
 
 /* ---- transport and fallback ---- */
 
-static void send_to(fql_session *s, LmModel *m, LmRequest *req, SchedDone done, void *ud)
+static void send_to(Runtime *s, LmModel *m, LmRequest *req, SchedDone done, void *ud)
 {
     if (m->batch) { batch_submit(s, m, req, done, ud); return; }
     if (!s->sched) s->sched = sched_new();
@@ -126,7 +127,7 @@ static void send_to(fql_session *s, LmModel *m, LmRequest *req, SchedDone done, 
 
 /* A request on its way down an alias's fallback chain. */
 typedef struct Hop {
-    fql_session *s;
+    Runtime *s;
     LmModel *asked;              /* the alias the operator chose (its fallback list is followed) */
     LmModel *cur;                /* the alias trying now */
     int next;                    /* the next fallback to try */
@@ -162,7 +163,7 @@ static void deliver(Hop *h, LmRequest *req, const LmAnswer *a)
 static void on_hop(void *ud, LmRequest *req, const LmAnswer *a)
 {
     Hop *h = ud;
-    fql_session *s = h->s;
+    Runtime *s = h->s;
     if (!worth_falling_back(a) || h->next >= h->asked->nfallback) { deliver(h, req, a); return; }
     /* this alias failed the row: say so in lm_calls, then ask the next one */
     state_add_call(s->state, s->query_id, h->cur, h->op, a, req->attempts, 0);
@@ -185,7 +186,7 @@ static void on_hop(void *ud, LmRequest *req, const LmAnswer *a)
     send_to(s, fb, r, on_hop, h);
 }
 
-void route_submit(fql_session *s, LmModel *m, LmRequest *req, const char *op, SchedDone done, void *ud)
+void route_submit(Runtime *s, LmModel *m, LmRequest *req, const char *op, SchedDone done, void *ud)
 {
     if (m->nfallback == 0) { send_to(s, m, req, done, ud); return; }
     Hop *h = xcalloc(1, sizeof *h);
@@ -198,7 +199,7 @@ void route_submit(fql_session *s, LmModel *m, LmRequest *req, const char *op, Sc
     send_to(s, m, req, on_hop, h);
 }
 
-int route_run_until(fql_session *s, int (*stop)(void *ud), void *ud, fql_error *err)
+int route_run_until(Runtime *s, int (*stop)(void *ud), void *ud, fql_error *err)
 {
     int rc = 0;
     for (;;) {   /* each side's callbacks may hand work to the other (a fallback to a batch model) */
@@ -211,7 +212,7 @@ int route_run_until(fql_session *s, int (*stop)(void *ud), void *ud, fql_error *
     return rc;
 }
 
-void route_cancel(fql_session *s)
+void route_cancel(Runtime *s)
 {
     batch_abandon(s);
     if (!s->sched) return;

@@ -15,7 +15,9 @@
 #include <time.h>
 #include <unistd.h>
 #include <jansson.h>
-#include "session.h"
+#include "rt.h"
+#include "catalog.h"
+#include "metrics.h"
 #include "models.h"
 #include "state.h"
 #include "ops.h"
@@ -56,7 +58,7 @@ static double wall_s(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static ModelCount *count_of(fql_session *s, LmModel *m, const char *op)
+static ModelCount *count_of(Runtime *s, LmModel *m, const char *op)
 {
     if (!s->sem) return NULL;
     for (ModelCount *c = s->sem->models; c; c = c->next)
@@ -73,7 +75,7 @@ static ModelCount *count_of(fql_session *s, LmModel *m, const char *op)
     return c;
 }
 
-void semantic_begin(fql_session *s, const char *statement)
+void semantic_begin(Runtime *s, const char *statement)
 {
     if (s->sem) semantic_end(s, 0, 0);
     s->sem = xcalloc(1, sizeof *s->sem);
@@ -83,7 +85,7 @@ void semantic_begin(fql_session *s, const char *statement)
     s->query_id = 0;
 }
 
-void semantic_set_estimate(fql_session *s, double usd)
+void semantic_set_estimate(Runtime *s, double usd)
 {
     if (s->sem) s->sem->estimate = usd;
 }
@@ -105,7 +107,7 @@ static double p95(const SchedStats *st, int from)
     return r;
 }
 
-void semantic_end(fql_session *s, double elapsed_ms, size_t rows)
+void semantic_end(Runtime *s, double elapsed_ms, size_t rows)
 {
     semantic_flush(s);
     SemStats *sem = s->sem;
@@ -142,13 +144,13 @@ void semantic_end(fql_session *s, double elapsed_ms, size_t rows)
         q.latency_p95_ms = p95(st, b->nlat);
         q.execution_time_ms = elapsed_ms;
         state_add_metric(s->state, &q);
-        session_count_metric(s, &q);
+        metrics_add(&s->metrics, &q);
         /* the one-line summary */
         char cost[32];
         if (q.cost_usd >= 0) snprintf(cost, sizeof cost, "$%.4f", q.cost_usd); else snprintf(cost, sizeof cost, "cost unknown");
         char fb[64] = "";
         if (c->fell_back) snprintf(fb, sizeof fb, "; %lld handed to a fallback", (long long)c->fell_back);
-        session_log(s, FQL_LOG_INFO, "%s (%s %s%s): %lld rows in %.1fs; requests %lld (%lld cached / %lld sent / %lld retried / %lld failed); "
+        rt_log(s, FQL_LOG_INFO, "%s (%s %s%s): %lld rows in %.1fs; requests %lld (%lld cached / %lld sent / %lld retried / %lld failed); "
                         "tokens %lld in / %lld out; %s%s",
                 c->m->alias, c->m->provider_name, c->m->model_name, c->m->batch ? ", batch" : "", (long long)c->rows,
                 elapsed_ms / 1000.0, (long long)(c->requests + c->cache_hits), (long long)c->cache_hits, (long long)c->requests,
@@ -162,7 +164,7 @@ void semantic_end(fql_session *s, double elapsed_ms, size_t rows)
     free(sem);
 }
 
-void semantic_fallback(fql_session *s, LmModel *from, LmModel *to, const char *op)
+void semantic_fallback(Runtime *s, LmModel *from, LmModel *to, const char *op)
 {
     ModelCount *f = count_of(s, from, op), *t = count_of(s, to, op);
     if (f) f->fell_back++;
@@ -171,7 +173,7 @@ void semantic_fallback(fql_session *s, LmModel *from, LmModel *to, const char *o
 
 /* The progress line on standard error (a terminal only): per model, requests answered of those
  * sent, the request rate, rate-limit answers, tokens, dollars so far and an estimate of the time left. */
-static void draw_progress(fql_session *s, int force)
+static void draw_progress(Runtime *s, int force)
 {
     SemStats *sem = s->sem;
     if (!sem || !s->progress || !isatty(2)) return;
@@ -199,7 +201,7 @@ static void draw_progress(fql_session *s, int force)
     buf_free(&b);
 }
 
-static void clear_progress(fql_session *s)
+static void clear_progress(Runtime *s)
 {
     if (s->sem && s->sem->drawn) { fputs("\r\033[K", stderr); fflush(stderr); s->sem->drawn = 0; }
 }
@@ -384,11 +386,9 @@ static void copy_answer(LmAnswer *dst, const LmAnswer *a)
     dst->upstream = a->upstream ? xstrdup(a->upstream) : NULL;
 }
 
-static int ensure_state(fql_session *s, fql_error *err)
+static int ensure_state(Runtime *s, fql_error *err)
 {
-    if (s->state) return 0;
-    s->state = state_open(s->db_path, err);
-    return s->state ? 0 : -1;
+    return rt_state(s, err) ? 0 : -1;
 }
 
 /* ---- jobs: the semantic work of one expression over one piece of rows ----
@@ -422,7 +422,7 @@ typedef struct EmbText { LmModel *m; char *text; char key[65]; Value vec; int re
 typedef struct EmbReq { SemJob *job; LmModel *m; LmAnswer ans; int answered; double t0; } EmbReq;
 
 struct SemJob {
-    fql_session *s;
+    Runtime *s;
     const Expr *e;
     size_t n;
     int64_t first_row;
@@ -475,7 +475,7 @@ static void job_row_done(SemJob *j)
     }
 }
 
-static void add_cost(fql_session *s, OpStats *ost, LmModel *m, const LmAnswer *a, int attempts)
+static void add_cost(Runtime *s, OpStats *ost, LmModel *m, const LmAnswer *a, int attempts)
 {
     double c = lm_answer_cost(m, a);
     if (ost) {
@@ -494,7 +494,7 @@ static void add_cost(fql_session *s, OpStats *ost, LmModel *m, const LmAnswer *a
     }
 }
 
-static void req_submit(fql_session *s, Req *q, LmRequest *req);
+static void req_submit(Runtime *s, Req *q, LmRequest *req);
 
 /* Mark q final and wake its rows. */
 static void req_final(Req *q)
@@ -509,7 +509,7 @@ static void req_final(Req *q)
 }
 
 /* An answer is in (from the cache or the provider): validate it; repair once; or give up. */
-static void req_settle(fql_session *s, Req *q, const Expr *e)
+static void req_settle(Runtime *s, Req *q, const Expr *e)
 {
     char *why = NULL;
     int repairable = 0;
@@ -551,13 +551,13 @@ static void req_settle(fql_session *s, Req *q, const Expr *e)
     req_final(q);
 }
 
-typedef struct Ctx { fql_session *s; const Expr *e; Req *q; } Ctx;
+typedef struct Ctx { Runtime *s; const Expr *e; Req *q; } Ctx;
 
 static void on_done(void *ud, LmRequest *req, const LmAnswer *a)
 {
     Ctx *c = ud;
     Req *q = c->q;
-    fql_session *s = c->s;
+    Runtime *s = c->s;
     LmModel *by = a->answered_by ? a->answered_by : q->m;   /* a fallback alias (route.c), or the one asked */
     copy_answer(&q->ans, a);
     /* store each answer as it arrives, so that a killed run keeps what it has paid for (an answer
@@ -577,7 +577,7 @@ static void on_done(void *ud, LmRequest *req, const LmAnswer *a)
     req_settle(s, q, e);
 }
 
-static void req_submit(fql_session *s, Req *q, LmRequest *req)
+static void req_submit(Runtime *s, Req *q, LmRequest *req)
 {
     Ctx *c = xcalloc(1, sizeof *c);
     c->s = s;
@@ -598,7 +598,7 @@ static void row_error(SemJob *j, size_t r, const char *alias, const char *kind, 
 /* Find or create the request of row r; the row waits on it unless it is answered already. */
 static int chat_row(SemJob *j, size_t r, fql_error *err)
 {
-    fql_session *s = j->s;
+    Runtime *s = j->s;
     const Expr *e = j->e;
     const Value *mv = arg_row(e, j->args, "model", r);
     if (!mv || mv->kind != V_STRING) {
@@ -683,7 +683,7 @@ static void send_packs(SemJob *j);
 static double output_estimate(const Expr *e, const LmRequest *req);
 static int embed_start(SemJob *j, fql_error *err);
 
-SemJob *semantic_start(fql_session *s, const Expr *e, Value **args, size_t n, int64_t first_row, OpStats *ost, fql_error *err)
+SemJob *semantic_start(Runtime *s, const Expr *e, Value **args, size_t n, int64_t first_row, OpStats *ost, fql_error *err)
 {
     SemJob *j = xcalloc(1, sizeof *j);
     j->s = s;
@@ -732,7 +732,7 @@ static Value *embed_finish(SemJob *j);
 
 Value *semantic_finish(SemJob *j, fql_error *err)
 {
-    fql_session *s = j->s;
+    Runtime *s = j->s;
     if (j->waiting > 0) {
         int rc = route_run_until(s, job_ready, j, err);
         clear_progress(s);
@@ -805,14 +805,14 @@ void semantic_job_free(SemJob *j)
     job_really_free(j);
 }
 
-void semantic_flush(fql_session *s)
+void semantic_flush(Runtime *s)
 {
     if (!s->sem || s->sem->norphans == 0) return;
     route_cancel(s);
     clear_progress(s);
 }
 
-Value *semantic_eval(fql_session *s, const Expr *e, Value **args, size_t n, int64_t first_row, fql_error *err)
+Value *semantic_eval(Runtime *s, const Expr *e, Value **args, size_t n, int64_t first_row, fql_error *err)
 {
     /* the job owns its arguments: give it copies */
     Value **own = xcalloc((size_t)e->nargs + 1, sizeof *own);
@@ -837,7 +837,7 @@ Value *semantic_eval(fql_session *s, const Expr *e, Value **args, size_t n, int6
  * its own. Rows are packed only with rows of the same model and system prompt. */
 
 typedef struct Pack {
-    fql_session *s;
+    Runtime *s;
     const Expr *e;
     LmModel *m;
     int n;
@@ -884,7 +884,7 @@ static void pack_done(Pack *pk)
 static void on_pack(void *ud, LmRequest *req, const LmAnswer *a)
 {
     Pack *pk = ud;
-    fql_session *s = pk->s;
+    Runtime *s = pk->s;
     ModelCount *mc = count_of(s, pk->m, pk->e->name);
     int cancelled = a->outcome != LM_OK && a->error_kind && !strcmp(a->error_kind, "cancelled");
     if (mc && cancelled) mc->requests--;
@@ -934,7 +934,7 @@ static void on_pack(void *ud, LmRequest *req, const LmAnswer *a)
 
 static void send_pack(SemJob *j, Req **qs, LmRequest **rs, int n)
 {
-    fql_session *s = j->s;
+    Runtime *s = j->s;
     if (n == 1) { req_submit(s, qs[0], rs[0]); return; }
     Pack *pk = xcalloc(1, sizeof *pk);
     pk->s = s;
@@ -1006,7 +1006,7 @@ static void on_submitted(void *ud, LmRequest *req, const LmAnswer *a)
 {
     Submitted *u = ud;
     SemJob *j = u->job;
-    fql_session *s = j->s;
+    Runtime *s = j->s;
     LmModel *by = a->answered_by ? a->answered_by : u->m;   /* a fallback alias (route.c), or the one asked */
     if (s->cache && a->outcome == LM_OK && by == u->m) state_cache_put(s->state, u->key, u->m, a);
     ModelCount *mc = count_of(s, by, j->e->name);
@@ -1022,7 +1022,7 @@ static void on_submitted(void *ud, LmRequest *req, const LmAnswer *a)
     job_row_done(j);
 }
 
-void semantic_count_row(fql_session *s, const Expr *e, LmModel *m)
+void semantic_count_row(Runtime *s, const Expr *e, LmModel *m)
 {
     ModelCount *mc = count_of(s, m, e->name);
     if (mc) mc->rows++;
@@ -1030,7 +1030,7 @@ void semantic_count_row(fql_session *s, const Expr *e, LmModel *m)
 
 void semantic_submit(SemJob *j, LmModel *m, LmRequest *req, SemDone done, void *ud)
 {
-    fql_session *s = j->s;
+    Runtime *s = j->s;
     ModelCount *mc = count_of(s, m, j->e->name);
     char *msg = NULL, keybuf[65];
     char *key = route_request_key(m, req, keybuf, &msg) == 0 ? keybuf : NULL;
@@ -1098,7 +1098,7 @@ static void on_embed(void *ud, LmRequest *req, const LmAnswer *a)
 {
     EmbReq *er = ud;
     SemJob *j = er->job;
-    fql_session *s = j->s;
+    Runtime *s = j->s;
     copy_answer(&er->ans, a);
     er->answered = 1;
     ModelCount *mc = count_of(s, er->m, "embed");
@@ -1111,7 +1111,7 @@ static void on_embed(void *ud, LmRequest *req, const LmAnswer *a)
 
 static int embed_start(SemJob *j, fql_error *err)
 {
-    fql_session *s = j->s;
+    Runtime *s = j->s;
     const Expr *e = j->e;
     size_t n = j->n;
     j->texts = xcalloc(n ? n : 1, sizeof *j->texts);
@@ -1192,7 +1192,7 @@ static int embed_start(SemJob *j, fql_error *err)
 
 static Value *embed_finish(SemJob *j)
 {
-    fql_session *s = j->s;
+    Runtime *s = j->s;
     Value *out = xcalloc(j->n ? j->n : 1, sizeof *out);
     for (int i = 0; i < j->ntexts; i++) {
         EmbText *x = &j->texts[i];
@@ -1326,7 +1326,7 @@ static Value placeholder(const Expr *e)
 
 static int dry_rows(SemJob *j, fql_error *err)
 {
-    fql_session *s = j->s;
+    Runtime *s = j->s;
     const Expr *e = j->e;
     DryRun *d = s->dry;
     Value *out = xcalloc(j->n ? j->n : 1, sizeof *out);
@@ -1390,18 +1390,18 @@ static int dry_rows(SemJob *j, fql_error *err)
     return 0;
 }
 
-void dry_begin(fql_session *s)
+void dry_begin(Runtime *s)
 {
     dry_end(s);
     s->dry = xcalloc(1, sizeof *s->dry);
 }
 
-const DryModel *dry_models(const fql_session *s)
+const DryModel *dry_models(const Runtime *s)
 {
     return s->dry ? s->dry->models : NULL;
 }
 
-void dry_end(fql_session *s)
+void dry_end(Runtime *s)
 {
     DryRun *d = s->dry;
     if (!d) return;
@@ -1425,7 +1425,7 @@ double dry_cost(const DryModel *m)
  * requests for all chunks of all groups at once (so they share the scheduler, the cache and
  * retries). A group whose items fit in one chunk has its answer; the others go another round with
  * their partial answers as items. */
-Value *semantic_reduce(fql_session *s, const char *instruction, const char *alias, const Value *lists, size_t n, fql_error *err)
+Value *semantic_reduce(Runtime *s, const char *instruction, const char *alias, const Value *lists, size_t n, fql_error *err)
 {
     LmModel *m = models_get(s, alias, NULL, err);
     if (!m) return NULL;

@@ -10,6 +10,9 @@
 #include <jansson.h>
 #include <time.h>
 #include "session.h"
+#include "bind.h"
+#include "exec.h"
+#include "metrics.h"
 #include "optimize.h"
 #include "models.h"
 #include "state.h"
@@ -18,6 +21,17 @@
 #ifndef FQL_STDLIB_DIR
 #define FQL_STDLIB_DIR "stdlib"
 #endif
+
+/* A session: its declarations (Catalog), its runtime (Runtime), where results print, and the
+ * prepared statement that may be running. Private to this file: every layer below takes the
+ * Catalog (the binder) or the Runtime (the executor and below). */
+struct fql_session {
+    fql_options opts;
+    Catalog cat;
+    Runtime rt;
+    FILE *out;                     /* where results print (fql_options.out), or NULL */
+    struct fql_stmt *open_stmt;    /* a prepared statement not yet finished: nothing else may run */
+};
 
 struct fql_result {
     Table *t;
@@ -47,32 +61,6 @@ FQL_API void fql_free(void *p) { free(p); }
 
 FQL_API const char *fql_version(void) { return FQL_VERSION; }
 
-void session_log(fql_session *s, int level, const char *fmt, ...)
-{
-    if (level < s->opts.log_level) return;
-    Buf b;
-    buf_init(&b);
-    va_list ap;
-    va_start(ap, fmt);
-    buf_vprintf(&b, fmt, ap);
-    va_end(ap);
-    if (s->opts.log) s->opts.log(s->opts.log_ud, level, b.data);
-    else fprintf(stderr, "%s\n", b.data);
-    buf_free(&b);
-}
-
-void session_count_metric(fql_session *s, const QueryMetric *q)
-{
-    fql_metrics *m = &s->metrics;
-    m->requests += q->requests;
-    m->cache_hits += q->cache_hits;
-    m->retries += q->retries;
-    m->failures += q->failures;
-    m->input_tokens += q->input_tokens;
-    m->output_tokens += q->output_tokens;
-    if (m->cost_usd >= 0) m->cost_usd = q->cost_usd < 0 ? -1 : m->cost_usd + q->cost_usd;
-}
-
 /* Where stdlib/ is: $FQL_STDLIB, else next to the executable's ../stdlib, else the build-time path. */
 static char *find_stdlib(void)
 {
@@ -100,7 +88,7 @@ static char *find_stdlib(void)
 /* stdlib/prelude.fql: the functions every session starts with (summarize, sentiment). */
 static int load_prelude(fql_session *s, fql_error *err)
 {
-    char *path = xasprintf("%s/prelude.fql", s->stdlib_dir);
+    char *path = xasprintf("%s/prelude.fql", s->rt.stdlib_dir);
     FILE *f = fopen(path, "rb");
     if (!f) { free(path); return 0; }   /* an installation without it: those functions are unknown */
     Buf b;
@@ -121,26 +109,22 @@ FQL_API fql_session *fql_open(const fql_options *o, fql_error *err)
     fql_session *s = xcalloc(1, sizeof *s);
     if (err) memset(err, 0, sizeof *err);
     if (o) s->opts = *o; else fql_options_init(&s->opts);
-    s->db_path = xstrdup(s->opts.db_path ? s->opts.db_path : (getenv("FQL_DB") ? getenv("FQL_DB") : ".fql/state.db"));
-    s->opts.db_path = s->db_path;
+    char *stdlib_dir = find_stdlib();
+    rt_init(&s->rt, &s->opts, stdlib_dir);
+    free(stdlib_dir);
+    s->rt.cat = &s->cat;
+    s->cat.stdlib_dir = s->rt.stdlib_dir;
+    s->opts.db_path = s->rt.db_path;
     s->out = (FILE *)s->opts.out;
-    s->format = FMT_TABLE;
     if (s->opts.format) {
         char *msg = NULL;
-        if (session_set_option(s, "format", v_cstring(s->opts.format), &msg)) {
+        if (rt_set(&s->rt, "format", v_cstring(s->opts.format), &msg)) {
             err_set(err, FQL_ERR_RUNTIME, "%s", msg);
             free(msg);
             fql_close(s);
             return NULL;
         }
     }
-    s->max_rows = s->opts.max_rows > 0 ? (size_t)s->opts.max_rows : 0;
-    s->progress = s->opts.progress;
-    s->cache = s->opts.cache;
-    s->validate_keys = s->opts.validate_keys;
-    s->stdlib_dir = find_stdlib();
-    /* made now, not on first use, so that fql_interrupt from another thread never races its creation */
-    s->sched = sched_new();
     if (load_prelude(s, err)) { fql_close(s); return NULL; }
     return s;
 }
@@ -151,220 +135,14 @@ FQL_API void fql_close(fql_session *s)
 {
     if (!s) return;
     if (s->open_stmt) stmt_detach(s->open_stmt);
-    udf_free_all(s);
-    for (LetDef *l = s->lets, *n; l; l = n) { n = l->next; free(l->name); plan_free(l->plan); plan_free(l->cached); free(l); }
-    for (StoredResult *r = s->results, *n; r; r = n) { n = r->next; free(r->key); table_free(r->t); free(r); }
-    for (FnDef *f = s->fns, *n; f; f = n) {
-        n = f->next;
-        for (int i = 0; i < f->nparams; i++) { free(f->params[i]); node_free(f->defaults[i]); }
-        free(f->params); free(f->defaults); free(f->name); node_free(f->body); free(f);
-    }
-    for (TypeDef *t = s->types, *n; t; t = n) { n = t->next; free(t->name); type_unref(t->type); free(t); }
-    for (ModelDecl *m = s->models, *n; m; m = n) {
-        n = m->next;
-        free(m->alias); free(m->provider); free(m->model_name); node_free(m->options); value_free(m->opts); free(m);
-    }
-    for (Src *x = s->srcs, *n; x; x = n) { n = x->next; free(x->name); free(x->path); free(x->text); free(x); }
-    for (int i = 0; i < s->nimports; i++) free(s->imports[i]);
-    if (s->sem) semantic_end(s, 0, 0);
-    dry_end(s);
-    sched_free(s->sched);
-    state_close(s->state);
-    models_free_all(s);
-    free(s->default_model);
-    free(s->default_embedding);
-    free(s->db_path);
-    free(s->stdlib_dir);
+    /* the subsystems above rt.c free their parts of the runtime first (rt.h) */
+    udf_free_all(&s->rt);
+    if (s->rt.sem) semantic_end(&s->rt, 0, 0);
+    dry_end(&s->rt);
+    models_free_all(&s->rt);
+    catalog_free(&s->cat);
+    rt_close(&s->rt);
     free(s);
-}
-
-Src *session_add_src(fql_session *s, const char *name, const char *path, const char *text, size_t len)
-{
-    Src *x = xcalloc(1, sizeof *x);
-    x->name = xstrdup(name ? name : "<input>");
-    x->path = path ? xstrdup(path) : NULL;
-    x->text = xstrndup(text, len);
-    x->len = len;
-    x->next = s->srcs;
-    s->srcs = x;
-    return x;
-}
-
-LetDef *session_find_let(fql_session *s, const char *name)
-{
-    for (LetDef *l = s->lets; l; l = l->next) if (!strcmp(l->name, name)) return l;
-    return NULL;
-}
-FnDef *session_find_fn(fql_session *s, const char *name)
-{
-    for (FnDef *f = s->fns; f; f = f->next) if (!strcmp(f->name, name)) return f;
-    return NULL;
-}
-TypeDef *session_find_type(fql_session *s, const char *name)
-{
-    for (TypeDef *t = s->types; t; t = t->next) if (!strcmp(t->name, name)) return t;
-    return NULL;
-}
-ModelDecl *session_find_model(fql_session *s, const char *alias)
-{
-    for (ModelDecl *m = s->models; m; m = m->next) if (!strcmp(m->alias, alias)) return m;
-    return NULL;
-}
-UdfDef *session_find_udf(fql_session *s, const char *name)
-{
-    for (UdfDef *u = s->udfs; u; u = u->next) if (!strcmp(u->name, name)) return u;
-    return NULL;
-}
-
-static int parse_format(const char *name, FileFormat *f)
-{
-    static const struct { const char *name; FileFormat f; } fm[] = {
-        { "table", FMT_TABLE }, { "box", FMT_TABLE }, { "csv", FMT_CSV }, { "tsv", FMT_TSV }, { "json", FMT_JSON },
-        { "jsonl", FMT_JSONL }, { "ndjson", FMT_JSONL }, { "markdown", FMT_MARKDOWN }, { "md", FMT_MARKDOWN },
-    };
-    for (size_t i = 0; i < sizeof fm / sizeof fm[0]; i++)
-        if (!strcasecmp(name, fm[i].name)) { *f = fm[i].f; return 0; }
-    return -1;
-}
-
-static int value_flag(Value v, int *out)
-{
-    if (v.kind == V_BOOL) { *out = v.u.b; return 0; }
-    if (v.kind == V_INT && (v.u.i == 0 || v.u.i == 1)) { *out = (int)v.u.i; return 0; }
-    if (v.kind == V_STRING) {
-        const char *t = v_str(v);
-        if (!strcasecmp(t, "on") || !strcasecmp(t, "true") || !strcasecmp(t, "yes")) { *out = 1; return 0; }
-        if (!strcasecmp(t, "off") || !strcasecmp(t, "false") || !strcasecmp(t, "no")) { *out = 0; return 0; }
-    }
-    return -1;
-}
-
-/* Apply `set NAME = VALUE`. Consumes v. 0 ok, else -1 with *msg. */
-int session_set_option(fql_session *s, const char *name, Value v, char **msg)
-{
-    int rc = 0, flag;
-    if (!strcmp(name, "format")) {
-        FileFormat f;
-        if (v.kind != V_STRING || parse_format(v_str(v), &f)) {
-            *msg = xstrdup("set format takes table, csv, tsv, json, jsonl or markdown");
-            rc = -1;
-        } else s->format = f;
-    } else if (!strcmp(name, "max_rows")) {
-        if (v.kind != V_INT || v.u.i < 0) { *msg = xstrdup("set max_rows takes a non-negative integer (0 = all)"); rc = -1; }
-        else s->max_rows = (size_t)v.u.i;
-    } else if (!strcmp(name, "cache") || !strcmp(name, "progress") || !strcmp(name, "validate_keys")) {
-        if (value_flag(v, &flag)) { *msg = xasprintf("set %s takes on or off", name); rc = -1; }
-        else if (!strcmp(name, "cache")) s->cache = flag;
-        else if (!strcmp(name, "progress")) s->progress = flag;
-        else s->validate_keys = flag;
-    } else if (!strcmp(name, "budget")) {
-        if (v.kind != V_INT && v.kind != V_FLOAT) { *msg = xstrdup("set budget takes an amount in USD, e.g. set budget = 5.00 (0 = no budget)"); rc = -1; }
-        else if ((v.kind == V_INT ? (double)v.u.i : v.u.f) < 0) { *msg = xstrdup("set budget takes an amount of 0 or more (0 = no budget)"); rc = -1; }
-        else s->budget = v.kind == V_INT ? (double)v.u.i : v.u.f;
-    } else {
-        static const char *const names[] = { "format", "max_rows", "cache", "progress", "validate_keys", "budget" };
-        const char *best = closest_name(name, names, 6);
-        *msg = best ? xasprintf("unknown setting '%s'; did you mean '%s'?", name, best)
-                    : xasprintf("unknown setting '%s' (settings: format, max_rows, cache, progress, validate_keys, budget)", name);
-        rc = -1;
-    }
-    value_free(v);
-    return rc;
-}
-
-State *session_state(fql_session *s, fql_error *err)
-{
-    if (!s->state) s->state = state_open(s->db_path, err);
-    return s->state;
-}
-
-/* ---- system tables ---- */
-
-static Schema *metric_schema(const char *const *cols, const char *types)
-{
-    Schema *sc = schema_new();
-    for (int i = 0; cols[i]; i++) {
-        Type *t;
-        switch (types[i]) {
-        case 'i': t = type_int(); break;
-        case 'f': t = type_float(); break;
-        case 't': t = type_timestamp(); break;
-        case 'b': t = type_bool(); break;
-        default: t = type_string(); break;
-        }
-        schema_add(sc, cols[i], t);
-    }
-    return sc;
-}
-
-/* A system table kept in the state database (opened if it exists; empty otherwise). */
-static Table *system_from_state(fql_session *s, const char *name, Schema *schema)
-{
-    if (!s->state && strcmp(s->db_path, ":memory:") && access(s->db_path, R_OK) == 0) {
-        fql_error e;
-        memset(&e, 0, sizeof e);
-        s->state = state_open(s->db_path, &e);
-    }
-    return state_system_table(s->state, name, schema);
-}
-
-const char *const *system_table_names(void)
-{
-    static const char *const names[] = { "system.query_metrics", "system.lm_calls", "system.lm_errors", "system.models", NULL };
-    return names;
-}
-
-Table *system_table(fql_session *s, const char *name)
-{
-    if (!strcmp(name, "system.query_metrics")) {
-        static const char *const cols[] = { "query_id", "statement", "started_at", "model", "provider", "model_name", "operator",
-            "rows", "requests", "cache_hits", "retries", "rate_limited", "failures", "input_tokens", "cached_input_tokens",
-            "output_tokens", "reasoning_tokens", "cost_usd", "latency_ms", "latency_p95_ms", "execution_time_ms", NULL };
-        return system_from_state(s, name, metric_schema(cols, "istssssiiiiiiiiiiffff"));
-    }
-    if (!strcmp(name, "system.lm_calls")) {
-        static const char *const cols[] = { "query_id", "call_id", "started_at", "model", "provider", "model_name", "operator",
-            "status", "attempt", "cached", "input_tokens", "cached_input_tokens", "output_tokens", "reasoning_tokens", "cost_usd",
-            "latency_ms", NULL };
-        return system_from_state(s, name, metric_schema(cols, "iitsssssiiiiiiff"));
-    }
-    if (!strcmp(name, "system.lm_errors")) {
-        static const char *const cols[] = { "query_id", "row", "model", "kind", "message", NULL };
-        return system_from_state(s, name, metric_schema(cols, "iisss"));
-    }
-    if (!strcmp(name, "system.models")) {
-        static const char *const cols[] = { "alias", "kind", "provider", "model_name", "is_default", "rpm", "tpm", "input_tpm",
-            "output_tpm", "max_concurrency", "base_url", NULL };
-        Table *t = table_new(metric_schema(cols, "ssssbiiiiis"));
-        Batch *b = batch_new(t->schema->n, 8);
-        for (ModelDecl *m = s->models; m; m = m->next) {
-            Value row[11];
-            row[0] = v_cstring(m->alias);
-            row[1] = v_cstring(m->embedding ? "embedding" : "language");
-            row[2] = v_cstring(m->provider);
-            row[3] = v_cstring(m->model_name);
-            const char *def = m->embedding ? s->default_embedding : s->default_model;
-            int sole = 1;
-            for (ModelDecl *o = s->models; o; o = o->next)
-                if (o != m && o->embedding == m->embedding) sole = 0;
-            row[4] = v_bool(def ? !strcmp(def, m->alias) : sole);
-            static const char *const opt[] = { "rpm", "tpm", "input_tpm", "output_tpm", "max_concurrency", "base_url" };
-            for (int k = 0; k < 6; k++) {
-                Value v = v_null();
-                Struct *st = m->opts.kind == V_STRUCT ? m->opts.u.st : NULL;
-                for (uint32_t f = 0; st && f < st->n; f++)
-                    if (!strcmp(st->type->fields[f].name, opt[k])) v = value_copy(st->fields[f]);
-                if (k < 5 && v.kind == V_FLOAT) v = v_int((int64_t)v.u.f);
-                if (k < 5 && v.kind != V_INT) { value_free(v); v = v_null(); }
-                if (k == 5 && v.kind != V_STRING) { value_free(v); v = v_null(); }
-                row[5 + k] = v;
-            }
-            batch_push_row(b, row);
-        }
-        table_add_batch(t, b);
-        return t;
-    }
-    return NULL;
 }
 
 /* ---- running ---- */
@@ -374,9 +152,9 @@ void session_print_result(fql_session *s, const Table *t)
     if (!s->out) return;
     PrintOptions po;
     print_options_init(&po);
-    po.format = s->format;
-    po.max_rows = s->max_rows;
-    if (s->format == FMT_TABLE && isatty(fileno(s->out))) {
+    po.format = s->rt.format;
+    po.max_rows = s->rt.max_rows;
+    if (s->rt.format == FMT_TABLE && isatty(fileno(s->out))) {
         const char *cols = getenv("COLUMNS");
         po.term_width = cols ? atoi(cols) : 0;
         struct winsize ws;
@@ -391,12 +169,12 @@ void session_print_result(fql_session *s, const Table *t)
 static int estimate_cost(fql_session *s, Plan *plan, Buf *out, double *total, fql_error *err)
 {
     *total = 0;
-    dry_begin(s);
-    Table *t = exec_plan(s, plan, err);
-    if (!t) { dry_end(s); return -1; }
+    dry_begin(&s->rt);
+    Table *t = exec_plan(&s->rt, plan, err);
+    if (!t) { dry_end(&s->rt); return -1; }
     size_t rows = t->nrows;
     table_free(t);
-    const DryModel *m = dry_models(s);
+    const DryModel *m = dry_models(&s->rt);
     if (!m) buf_puts(out, "cost: this statement calls no model\n");
     else buf_puts(out, "cost estimate (nothing sent; conditions on model answers are assumed to pass):\n");
     double reqs = 0;
@@ -411,8 +189,8 @@ static int estimate_cost(fql_session *s, Plan *plan, Buf *out, double *total, fq
         if (c > 0) *total += c;
         reqs += m->requests;
     }
-    if (dry_models(s)) buf_printf(out, "  total: ~$%.4f%s for ~%.0f requests; %zu result rows\n", *total, unknown ? " (some prices unknown)" : "", reqs, rows);
-    dry_end(s);
+    if (dry_models(&s->rt)) buf_printf(out, "  total: ~$%.4f%s for ~%.0f requests; %zu result rows\n", *total, unknown ? " (some prices unknown)" : "", reqs, rows);
+    dry_end(&s->rt);
     return 0;
 }
 
@@ -422,41 +200,41 @@ static int estimate_cost(fql_session *s, Plan *plan, Buf *out, double *total, fq
 static int stmt_begin(fql_session *s, const Stmt *st, Plan **opt, struct timespec *t0, fql_error *err)
 {
     *opt = NULL;
-    if (s->models && s->validate_keys && models_validate_keys(s, err)) return -1;
+    if (s->cat.models && s->rt.validate_keys && models_validate_keys(&s->rt, err)) return -1;
     clock_gettime(CLOCK_MONOTONIC, t0);
-    Plan *p = optimize(s, st->plan, NULL);
+    Plan *p = optimize(&s->rt, st->plan, NULL);
     double estimate = -1;
-    if (s->budget > 0 && plan_calls_models(p)) {
+    if (s->rt.budget > 0 && plan_calls_models(p)) {
         /* refuse a statement whose estimate is over the budget before anything is sent */
         Buf eb;
         buf_init(&eb);
         int rc = estimate_cost(s, p, &eb, &estimate, err);
         buf_free(&eb);
-        if (rc == 0 && estimate > s->budget)
+        if (rc == 0 && estimate > s->rt.budget)
             rc = err_at(err, FQL_ERR_RUNTIME, st->src, st->pos, "not started: the estimate is $%.4f, over the budget of $%.2f "
-                        "(see `explain cost`; raise it with `set budget = ...`)", estimate, s->budget);
+                        "(see `explain cost`; raise it with `set budget = ...`)", estimate, s->rt.budget);
         if (rc) { plan_free(p); return -1; }
     }
-    memset(&s->metrics, 0, sizeof s->metrics);
-    semantic_begin(s, st->text);
-    semantic_set_estimate(s, estimate);
+    memset(&s->rt.metrics, 0, sizeof s->rt.metrics);
+    semantic_begin(&s->rt, st->text);
+    semantic_set_estimate(&s->rt, estimate);
     *opt = p;
     return 0;
 }
 
-/* Finish it: query_metrics written, s->metrics complete, summaries logged. */
+/* Finish it: query_metrics written, s->rt.metrics complete, summaries logged. */
 static void stmt_end(fql_session *s, const struct timespec *t0, size_t rows)
 {
     struct timespec t1;
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double ms = (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
-    semantic_end(s, ms, rows);
-    s->metrics.time_ms = ms;
-    s->metrics.rows = (int64_t)rows;
-    if (s->metrics.udf_failures)
-        session_log(s, FQL_LOG_WARN, "%lld function call%s failed and left %s null (why: from system.lm_errors)",
-                    (long long)s->metrics.udf_failures, s->metrics.udf_failures == 1 ? "" : "s",
-                    s->metrics.udf_failures == 1 ? "its row" : "their rows");
+    semantic_end(&s->rt, ms, rows);
+    s->rt.metrics.time_ms = ms;
+    s->rt.metrics.rows = (int64_t)rows;
+    if (s->rt.metrics.udf_failures)
+        rt_log(&s->rt, FQL_LOG_WARN, "%lld function call%s failed and left %s null (why: from system.lm_errors)",
+                    (long long)s->rt.metrics.udf_failures, s->rt.metrics.udf_failures == 1 ? "" : "s",
+                    s->rt.metrics.udf_failures == 1 ? "its row" : "their rows");
 }
 
 /* Hand t to the caller as the latest result (freeing the one before), or free it. */
@@ -473,7 +251,7 @@ static int run_stmt(fql_session *s, Stmt *st, fql_result **last, fql_error *err)
     switch (st->kind) {
     case ST_SET: {
         char *msg = NULL;
-        if (session_set_option(s, st->set_name, value_copy(st->set_value), &msg)) {
+        if (rt_set(&s->rt, st->set_name, value_copy(st->set_value), &msg)) {
             err_at(err, FQL_ERR_RUNTIME, st->src, st->pos, "%s", msg);
             free(msg);
             return -1;
@@ -484,14 +262,14 @@ static int run_stmt(fql_session *s, Stmt *st, fql_result **last, fql_error *err)
         Buf b, rules;
         buf_init(&b);
         buf_init(&rules);
-        Plan *opt = optimize(s, st->plan, &rules);
+        Plan *opt = optimize(&s->rt, st->plan, &rules);
         plan_estimate(opt);
         size_t analyzed_rows = 0;
         if (st->explain_mode == 1) {
-            if (s->models && s->validate_keys && models_validate_keys(s, err)) { buf_free(&b); buf_free(&rules); plan_free(opt); return -1; }
-            semantic_begin(s, st->text);
-            Table *t = exec_plan_analyze(s, opt, err);
-            semantic_end(s, 0, t ? t->nrows : 0);
+            if (s->cat.models && s->rt.validate_keys && models_validate_keys(&s->rt, err)) { buf_free(&b); buf_free(&rules); plan_free(opt); return -1; }
+            semantic_begin(&s->rt, st->text);
+            Table *t = exec_plan_analyze(&s->rt, opt, err);
+            semantic_end(&s->rt, 0, t ? t->nrows : 0);
             if (!t) { buf_free(&b); buf_free(&rules); plan_free(opt); return -1; }
             analyzed_rows = t->nrows;
             table_free(t);
@@ -530,17 +308,17 @@ static int run_stmt(fql_session *s, Stmt *st, fql_result **last, fql_error *err)
         struct timespec t0;
         Plan *opt;
         if (stmt_begin(s, st, &opt, &t0, err)) return -1;
-        Table *t = exec_plan(s, opt, err);
+        Table *t = exec_plan(&s->rt, opt, err);
         stmt_end(s, &t0, t ? t->nrows : 0);
         plan_free(opt);   /* after stmt_end: the per-model counters name their operator from the plan */
         if (!t) return -1;
         if (st->plan->kind == P_WRITE) {
-            if (s->out) session_log(s, FQL_LOG_INFO, "wrote %zu row%s to %s", t->nrows, t->nrows == 1 ? "" : "s", st->plan->path);
+            if (s->out) rt_log(&s->rt, FQL_LOG_INFO, "wrote %zu row%s to %s", t->nrows, t->nrows == 1 ? "" : "s", st->plan->path);
             table_free(t);
             return 0;
         }
         session_print_result(s, t);
-        keep_result(s, t, last, &s->metrics);
+        keep_result(s, t, last, &s->rt.metrics);
         return 0;
     }
     case ST_NOP: return 0;
@@ -557,18 +335,18 @@ static int compile(fql_session *s, const char *src, const char *filename, Stmt *
     if (!s || !src) return err_set(err, FQL_ERR_RUNTIME, "no session or no source text");
     if (s->open_stmt) return err_set(err, FQL_ERR_RUNTIME, "the session has a prepared statement still running: step it to the end or fql_finalize it first");
     /* a new run: an interrupt aimed at an earlier one is forgotten */
-    __atomic_store_n(&s->interrupted, 0, __ATOMIC_RELEASE);
-    sched_clear_cancel(s->sched);
+    __atomic_store_n(&s->rt.interrupted, 0, __ATOMIC_RELEASE);
+    sched_clear_cancel(s->rt.sched);
     size_t len = strlen(src);
     char real[PATH_MAX];
     const char *path = NULL;
     if (filename && filename[0] != '<' && realpath(filename, real)) path = real;
-    Src *x = session_add_src(s, filename ? filename : "<input>", path, src, len);
+    Src *x = catalog_add_src(&s->cat, filename ? filename : "<input>", path, src, len);
     size_t bad;
     if (!utf8_valid(x->text, x->len, &bad)) return err_at(err, FQL_ERR_PARSE, x, (int)bad, "invalid UTF-8 in the source text");
     Node *prog = parse_program(x, err);
     if (!prog) return -1;
-    int rc = bind_program(s, prog, stmts, n, err);
+    int rc = bind_program(&s->cat, prog, stmts, n, err);
     node_free(prog);
     return rc ? -1 : 0;
 }
@@ -600,8 +378,8 @@ FQL_API int fql_exec(fql_session *s, const char *src, const char *filename, fql_
 FQL_API void fql_interrupt(fql_session *s)
 {
     if (!s) return;
-    __atomic_store_n(&s->interrupted, 1, __ATOMIC_RELEASE);
-    sched_cancel(s->sched);
+    __atomic_store_n(&s->rt.interrupted, 1, __ATOMIC_RELEASE);
+    sched_cancel(s->rt.sched);
 }
 
 /* ---- prepared statements ---- */
@@ -626,7 +404,7 @@ static void stmt_stop(fql_stmt *st)
         exec_close(st->cur);
         st->cur = NULL;
         stmt_end(st->s, &st->t0, st->rows);
-        st->metrics = st->s->metrics;
+        st->metrics = st->s->rt.metrics;
     }
     if (st->s && st->s->open_stmt == st) st->s->open_stmt = NULL;
     st->done = 1;
@@ -657,7 +435,7 @@ FQL_API int fql_prepare(fql_session *s, const char *src, const char *filename, f
             st->st = last;
             if (stmt_begin(s, last, &st->plan, &st->t0, err)) rc = -1;
             else {
-                st->cur = exec_open(s, st->plan, &st->err);
+                st->cur = exec_open(&s->rt, st->plan, &st->err);
                 s->open_stmt = st;
             }
         } else {
@@ -686,7 +464,7 @@ FQL_API int fql_step(fql_stmt *st, fql_result **batch, fql_error *err)
         st->rows += b->n;
         Table *t = table_new(schema_copy(st->plan->schema));
         table_add_batch(t, b);
-        st->metrics = st->s->metrics;
+        st->metrics = st->s->rt.metrics;
         st->metrics.rows = (int64_t)st->rows;
         *batch = result_new(t, &st->metrics);
         return 1;
@@ -846,6 +624,14 @@ FQL_API void fql_result_free(fql_result *r)
     free(r);
 }
 
-/* Internal access for the test runner and the CLI. */
-Table *fql_result_table(const fql_result *r);
+/* ---- inside the library (session.h) ---- */
+
 Table *fql_result_table(const fql_result *r) { return r ? r->t : NULL; }
+Catalog *session_catalog(fql_session *s) { return &s->cat; }
+Runtime *session_runtime(fql_session *s) { return &s->rt; }
+
+FQL_API int fql_register_udf(fql_session *s, const char *name, const fql_udf_spec *spec, fql_error *err)
+{
+    if (!s) return err_set(err, FQL_ERR_RUNTIME, "fql_register_udf: no session");
+    return udf_register(&s->cat, name, spec, err);
+}

@@ -7,7 +7,8 @@
 #include <pthread.h>
 #include <time.h>
 #include <jansson.h>
-#include "session.h"
+#include "rt.h"
+#include "catalog.h"
 #include "state.h"
 #include "udf.h"
 
@@ -147,13 +148,13 @@ static int reserved_name(const char *name)
     return func_lookup(name) || agg_lookup(name);
 }
 
-FQL_API int fql_register_udf(fql_session *s, const char *name, const fql_udf_spec *spec, fql_error *err)
+int udf_register(Catalog *cat, const char *name, const fql_udf_spec *spec, fql_error *err)
 {
     if (err) memset(err, 0, sizeof *err);
-    if (!s || !name || !spec) return err_set(err, FQL_ERR_RUNTIME, "fql_register_udf: no session, name or spec");
+    if (!cat || !name || !spec) return err_set(err, FQL_ERR_RUNTIME, "fql_register_udf: no session, name or spec");
     if (!valid_name(name)) return err_set(err, FQL_ERR_RUNTIME, "fql_register_udf: '%s' is not a valid function name (letters, digits and _)", name);
     if (reserved_name(name)) return err_set(err, FQL_ERR_RUNTIME, "fql_register_udf: '%s' is a built-in function; pick another name", name);
-    if (session_find_fn(s, name))   /* an FQL fn (the prelude's, or declared) would win at every call */
+    if (catalog_find_fn(cat, name))   /* an FQL fn (the prelude's, or declared) would win at every call */
         return err_set(err, FQL_ERR_RUNTIME, "fql_register_udf: '%s' is already a function written in FQL (fn); pick another name", name);
     if (!spec->fn == !spec->async_fn)
         return err_set(err, FQL_ERR_RUNTIME, "fql_register_udf: %s: set exactly one of fn (synchronous) and async_fn (asynchronous)", name);
@@ -161,12 +162,12 @@ FQL_API int fql_register_udf(fql_session *s, const char *name, const fql_udf_spe
         return err_set(err, FQL_ERR_RUNTIME, "fql_register_udf: %s: return_type must be a type other than FQL_TYPE_NULL", name);
     if (spec->max_concurrency < 0 || spec->timeout < 0 || spec->retries < 0)
         return err_set(err, FQL_ERR_RUNTIME, "fql_register_udf: %s: max_concurrency, timeout and retries cannot be negative", name);
-    UdfDef *u = session_find_udf(s, name);
+    UdfDef *u = catalog_find_udf(cat, name);
     if (!u) {
         u = xcalloc(1, sizeof *u);
         u->name = xstrdup(name);
-        u->next = s->udfs;
-        s->udfs = u;
+        u->next = cat->udfs;
+        cat->udfs = u;
     }
     u->spec = *spec;
     return 0;
@@ -174,16 +175,16 @@ FQL_API int fql_register_udf(fql_session *s, const char *name, const fql_udf_spe
 
 /* ---- hubs ---- */
 
-UdfHub *udf_hub(fql_session *s, const char *name)
+UdfHub *udf_hub(Runtime *rt, const char *name)
 {
-    for (UdfHub *h = s->hubs; h; h = h->next)
+    for (UdfHub *h = rt->hubs; h; h = h->next)
         if (!strcmp(h->name, name)) return h;
     UdfHub *h = xcalloc(1, sizeof *h);
     h->name = xstrdup(name);
     pthread_mutex_init(&h->mu, NULL);
     pthread_cond_init(&h->cv, NULL);
-    h->next = s->hubs;
-    s->hubs = h;
+    h->next = rt->hubs;
+    rt->hubs = h;
     return h;
 }
 
@@ -195,9 +196,9 @@ void udf_hub_set_state(UdfHub *h, void *state, void (*free_state)(void *state))
     h->free_state = free_state;
 }
 
-void udf_free_all(fql_session *s)
+void udf_free_all(Runtime *rt)
 {
-    for (UdfHub *h = s->hubs, *n; h; h = n) {
+    for (UdfHub *h = rt->hubs, *n; h; h = n) {
         n = h->next;
         if (h->free_state) h->free_state(h->state);
         pthread_mutex_lock(&h->mu);
@@ -208,9 +209,7 @@ void udf_free_all(fql_session *s)
         free(h->name);
         free(h);
     }
-    s->hubs = NULL;
-    for (UdfDef *u = s->udfs, *n; u; u = n) { n = u->next; free(u->name); free(u); }
-    s->udfs = NULL;
+    rt->hubs = NULL;
 }
 
 /* ---- completion handles ---- */
@@ -268,7 +267,7 @@ double udf_call_timeout(const fql_call *c) { return c->timeout; }
 
 /* One batch of rows through one function. */
 typedef struct Run {
-    fql_session *s;
+    Runtime *rt;
     const char *name;
     fql_type rtype;
     Value **args; int nargs;     /* the arguments passed (borrowed) */
@@ -308,21 +307,20 @@ static void row_args_free(Run *r, fql_value *a, Buf *tmp)
     free(a);
 }
 
-static int interrupted(fql_session *s) { return __atomic_load_n(&s->interrupted, __ATOMIC_ACQUIRE); }
 
 static int run_sync(Run *r, const fql_udf_spec *spec, fql_error *err)
 {
     Buf *tmp = xcalloc((size_t)r->nargs + 1, sizeof *tmp);
     int rc = 0;
     for (size_t row = 0; row < r->n; row++) {
-        if (interrupted(r->s)) { rc = err_set(err, FQL_ERR_RUNTIME, "interrupted"); break; }
+        if (rt_interrupted(r->rt)) { rc = err_set(err, FQL_ERR_RUNTIME, "interrupted"); break; }
         for (;;) {
             fql_value *a = row_args(r, row, tmp), res;
             fql_error ue;
             memset(&res, 0, sizeof res);
             memset(&ue, 0, sizeof ue);
             r->attempts[row]++;
-            r->s->metrics.udf_calls++;
+            r->rt->metrics.udf_calls++;
             int frc = spec->fn(spec->ud, a, (size_t)r->nargs, &res, &ue);
             row_args_free(r, a, tmp);
             char *why = NULL;
@@ -372,7 +370,7 @@ static int start_one(Async *a)
     c->deadline = c->timeout > 0 ? mono_now() + c->timeout : 0;
     a->live[row] = c;
     a->nlive++;
-    r->s->metrics.udf_calls++;
+    r->rt->metrics.udf_calls++;
     fql_value *args = row_args(r, row, a->tmp);
     fql_error ue;
     memset(&ue, 0, sizeof ue);
@@ -477,7 +475,7 @@ static int run_async(Run *r, const AsyncImpl *im, UdfHub *hub, fql_error *err)
     a.tmp = xcalloc((size_t)r->nargs + 1, sizeof *a.tmp);
     int rc = 0;
     while (a.q.len || a.nlive) {
-        if (interrupted(r->s)) { rc = err_set(err, FQL_ERR_RUNTIME, "interrupted"); break; }
+        if (rt_interrupted(r->rt)) { rc = err_set(err, FQL_ERR_RUNTIME, "interrupted"); break; }
         while (start_one(&a)) {}
         collect(&a);
         double next = expire(&a, mono_now());
@@ -519,9 +517,9 @@ static int set_option(const char *fname, int k, Value v, AsyncImpl *im, char **m
 /* The async implementation of a FUNC_ASYNC built-in: its defaults, then the call's options
  * (constants, so the first row's values hold for all). The arguments before the first option are
  * passed to the function; their count goes to *nargs. */
-static int builtin_impl(fql_session *s, const Expr *e, Value **args, size_t n, AsyncImpl *im, UdfHub **hub, int *nargs, char **msg)
+static int builtin_impl(Runtime *rt, const Expr *e, Value **args, size_t n, AsyncImpl *im, UdfHub **hub, int *nargs, char **msg)
 {
-    *hub = udf_hub(s, e->fn->name);
+    *hub = udf_hub(rt, e->fn->name);
     if (strcmp(e->fn->name, "http_get_json")) { *msg = xasprintf("%s has no asynchronous implementation", e->fn->name); return -1; }
     if (http_get_json_setup(*hub, im, msg)) return -1;
     *nargs = e->nargs;
@@ -537,29 +535,28 @@ static int builtin_impl(fql_session *s, const Expr *e, Value **args, size_t n, A
 /* Record the rows left null: system.lm_errors, the log, the statement's counters. */
 static void record_failures(Run *r)
 {
-    fql_session *s = r->s;
+    Runtime *rt = r->rt;
     for (size_t row = 0; row < r->n; row++) {
         if (!r->why[row]) continue;
-        s->metrics.udf_failures++;
-        session_log(s, FQL_LOG_DEBUG, "%s: row %lld: %s", r->name, (long long)(r->first_row + (int64_t)row), r->why[row]);
-        if (!s->state) {
+        rt->metrics.udf_failures++;
+        rt_log(rt, FQL_LOG_DEBUG, "%s: row %lld: %s", r->name, (long long)(r->first_row + (int64_t)row), r->why[row]);
+        if (!rt->state) {
             fql_error e;
             memset(&e, 0, sizeof e);
-            s->state = state_open(s->db_path, &e);
-            if (!s->state) { session_log(s, FQL_LOG_WARN, "%s: row failures are not recorded: %s", r->name, e.message); return; }
+            if (!rt_state(rt, &e)) { rt_log(rt, FQL_LOG_WARN, "%s: row failures are not recorded: %s", r->name, e.message); return; }
         }
-        if (!s->query_id) s->query_id = state_next_query_id(s->state);
-        state_add_error(s->state, s->query_id, r->first_row + (int64_t)row, r->name, r->kind[row], r->why[row]);
+        if (!rt->query_id) rt->query_id = state_next_query_id(rt->state);
+        state_add_error(rt->state, rt->query_id, r->first_row + (int64_t)row, r->name, r->kind[row], r->why[row]);
     }
-    if (s->state) state_commit(s->state);
+    if (rt->state) state_commit(rt->state);
 }
 
-Value *udf_eval(fql_session *s, const Expr *e, Value **args, size_t n, int64_t first_row, fql_error *err)
+Value *udf_eval(Runtime *rt, const Expr *e, Value **args, size_t n, int64_t first_row, fql_error *err)
 {
-    if (!s) { err_at(err, FQL_ERR_RUNTIME, e->src, e->pos, "%s() cannot be used in values rows", e->name ? e->name : e->fn->name); return NULL; }
+    if (!rt) { err_at(err, FQL_ERR_RUNTIME, e->src, e->pos, "%s() cannot be used in values rows", e->name ? e->name : e->fn->name); return NULL; }
     Run r;
     memset(&r, 0, sizeof r);
-    r.s = s;
+    r.rt = rt;
     r.args = args;
     r.n = n;
     r.first_row = first_row;
@@ -571,13 +568,13 @@ Value *udf_eval(fql_session *s, const Expr *e, Value **args, size_t n, int64_t f
         char *msg = NULL;
         r.name = e->fn->name;
         r.rtype = FQL_TYPE_JSON;
-        if (builtin_impl(s, e, args, n, &im, &hub, &r.nargs, &msg)) {
+        if (builtin_impl(rt, e, args, n, &im, &hub, &r.nargs, &msg)) {
             err_at(err, FQL_ERR_RUNTIME, e->src, e->pos, "%s", msg);
             free(msg);
             return NULL;
         }
     } else {
-        u = session_find_udf(s, e->name);
+        u = catalog_find_udf(rt->cat, e->name);
         if (!u) { err_at(err, FQL_ERR_RUNTIME, e->src, e->pos, "function %s is no longer registered", e->name); return NULL; }
         if ((size_t)e->nargs != u->spec.nargs) {
             err_at(err, FQL_ERR_RUNTIME, e->src, e->pos, "%s now takes %zu arguments (it was re-registered)", e->name, u->spec.nargs);
@@ -592,7 +589,7 @@ Value *udf_eval(fql_session *s, const Expr *e, Value **args, size_t n, int64_t f
             im.max_concurrency = u->spec.max_concurrency > 0 ? u->spec.max_concurrency : DEFAULT_CONCURRENCY;
             im.timeout = u->spec.timeout;
             im.retries = u->spec.retries;
-            hub = udf_hub(s, u->name);
+            hub = udf_hub(rt, u->name);
         }
     }
     r.retries = hub ? im.retries : u->spec.retries;

@@ -17,7 +17,8 @@
 
 #include "plan.h"
 
-struct fql_session;
+#include "rt.h"
+#include "catalog.h"
 typedef struct UdfHub UdfHub;
 
 /* An asynchronous function as the driver runs it. */
@@ -36,7 +37,7 @@ typedef struct AsyncImpl {
 /* Run the function call e (a UDF: e->fn NULL; or a FUNC_ASYNC built-in) over n rows whose
  * arguments are evaluated (args[k][row], borrowed). Returns n new values, or NULL with err when
  * the statement must stop (interrupted, a function that is no longer registered). */
-Value *udf_eval(struct fql_session *s, const Expr *e, Value **args, size_t n, int64_t first_row, fql_error *err);
+Value *udf_eval(Runtime *rt, const Expr *e, Value **args, size_t n, int64_t first_row, fql_error *err);
 
 /* The FQL type of a UDF's values (new reference). */
 Type  *udf_type(fql_type t);
@@ -44,15 +45,19 @@ Type  *udf_type(fql_type t);
 /* The hub of function name in s, made on first use (borrowed). A built-in keeps its event loop's
  * state there: udf_hub_state returns it, NULL until set; free_state runs at udf_free_all and must
  * complete the calls still outstanding in that loop. */
-UdfHub *udf_hub(struct fql_session *s, const char *name);
+UdfHub *udf_hub(Runtime *rt, const char *name);
 void  *udf_hub_state(UdfHub *h);
 void   udf_hub_set_state(UdfHub *h, void *state, void (*free_state)(void *state));
 
 /* The seconds an attempt may take (0 = no limit), for functions that can enforce it themselves. */
 double udf_call_timeout(const fql_call *c);
 
-/* Free the session's UDF registrations and hubs (see the ownership rule above). */
-void   udf_free_all(struct fql_session *s);
+/* fql_register_udf: check spec and name (not a built-in, not an FQL fn) and enter it in cat. 0, or
+ * -1 with err. */
+int    udf_register(Catalog *cat, const char *name, const fql_udf_spec *spec, fql_error *err);
+
+/* Free the runtime's hubs (see the ownership rule above); the registrations are the Catalog's. */
+void   udf_free_all(Runtime *rt);
 
 /* Built-in asynchronous functions (func_http.c): fill *impl's start/ud/pump and its default
  * limits for the function's hub. 0 ok, -1 with *msg (xasprintf'd). */

@@ -1,0 +1,145 @@
+/* rt.c: the runtime context (rt.h): the settings, the log, the state database opened in one place,
+ * the results of cache points kept for the session. */
+#include <stdlib.h>
+#include <stdarg.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+#include "rt.h"
+#include "state.h"
+#include "runtime.h"
+
+void rt_init(Runtime *rt, const fql_options *o, const char *stdlib_dir)
+{
+    memset(rt, 0, sizeof *rt);
+    rt->log = o->log;
+    rt->log_ud = o->log_ud;
+    rt->log_level = o->log_level;
+    const char *env = getenv("FQL_DB");
+    rt->db_path = xstrdup(o->db_path ? o->db_path : env ? env : ".fql/state.db");
+    rt->stdlib_dir = xstrdup(stdlib_dir);
+    rt->format = FMT_TABLE;
+    rt->max_rows = o->max_rows > 0 ? (size_t)o->max_rows : 0;
+    rt->progress = o->progress;
+    rt->cache = o->cache;
+    rt->validate_keys = o->validate_keys;
+    /* made now, not on first use, so that fql_interrupt from another thread never races its creation */
+    rt->sched = sched_new();
+}
+
+void rt_close(Runtime *rt)
+{
+    if (!rt) return;
+    for (StoredResult *r = rt->results, *n; r; r = n) { n = r->next; free(r->key); table_free(r->t); free(r); }
+    rt->results = NULL;
+    sched_free(rt->sched);
+    rt->sched = NULL;
+    state_close(rt->state);
+    rt->state = NULL;
+    free(rt->db_path);
+    free(rt->stdlib_dir);
+    rt->db_path = rt->stdlib_dir = NULL;
+}
+
+void rt_log(Runtime *rt, int level, const char *fmt, ...)
+{
+    if (level < rt->log_level) return;
+    Buf b;
+    buf_init(&b);
+    va_list ap;
+    va_start(ap, fmt);
+    buf_vprintf(&b, fmt, ap);
+    va_end(ap);
+    if (rt->log) rt->log(rt->log_ud, level, b.data);
+    else fprintf(stderr, "%s\n", b.data);
+    buf_free(&b);
+}
+
+State *rt_state(Runtime *rt, fql_error *err)
+{
+    if (!rt->state) rt->state = state_open(rt->db_path, err);
+    return rt->state;
+}
+
+State *rt_state_if_exists(Runtime *rt)
+{
+    if (!rt->state && rt->db_path && strcmp(rt->db_path, ":memory:") && access(rt->db_path, R_OK) == 0) {
+        fql_error e;
+        memset(&e, 0, sizeof e);
+        rt->state = state_open(rt->db_path, &e);
+    }
+    return rt->state;
+}
+
+const Table *rt_result(Runtime *rt, const char *key)
+{
+    for (StoredResult *r = rt->results; r; r = r->next)
+        if (!strcmp(r->key, key)) return r->t;
+    return NULL;
+}
+
+void rt_put_result(Runtime *rt, const char *key, Table *t)
+{
+    StoredResult *r = xcalloc(1, sizeof *r);
+    r->key = xstrdup(key);
+    r->t = t;
+    r->next = rt->results;
+    rt->results = r;
+}
+
+/* ---- settings ---- */
+
+static int parse_format(const char *name, FileFormat *f)
+{
+    static const struct { const char *name; FileFormat f; } fm[] = {
+        { "table", FMT_TABLE }, { "box", FMT_TABLE }, { "csv", FMT_CSV }, { "tsv", FMT_TSV }, { "json", FMT_JSON },
+        { "jsonl", FMT_JSONL }, { "ndjson", FMT_JSONL }, { "markdown", FMT_MARKDOWN }, { "md", FMT_MARKDOWN },
+    };
+    for (size_t i = 0; i < sizeof fm / sizeof fm[0]; i++)
+        if (!strcasecmp(name, fm[i].name)) { *f = fm[i].f; return 0; }
+    return -1;
+}
+
+static int value_flag(Value v, int *out)
+{
+    if (v.kind == V_BOOL) { *out = v.u.b; return 0; }
+    if (v.kind == V_INT && (v.u.i == 0 || v.u.i == 1)) { *out = (int)v.u.i; return 0; }
+    if (v.kind == V_STRING) {
+        const char *t = v_str(v);
+        if (!strcasecmp(t, "on") || !strcasecmp(t, "true") || !strcasecmp(t, "yes")) { *out = 1; return 0; }
+        if (!strcasecmp(t, "off") || !strcasecmp(t, "false") || !strcasecmp(t, "no")) { *out = 0; return 0; }
+    }
+    return -1;
+}
+
+int rt_set(Runtime *rt, const char *name, Value v, char **msg)
+{
+    int rc = 0, flag;
+    if (!strcmp(name, "format")) {
+        FileFormat f;
+        if (v.kind != V_STRING || parse_format(v_str(v), &f)) {
+            *msg = xstrdup("set format takes table, csv, tsv, json, jsonl or markdown");
+            rc = -1;
+        } else rt->format = f;
+    } else if (!strcmp(name, "max_rows")) {
+        if (v.kind != V_INT || v.u.i < 0) { *msg = xstrdup("set max_rows takes a non-negative integer (0 = all)"); rc = -1; }
+        else rt->max_rows = (size_t)v.u.i;
+    } else if (!strcmp(name, "cache") || !strcmp(name, "progress") || !strcmp(name, "validate_keys")) {
+        if (value_flag(v, &flag)) { *msg = xasprintf("set %s takes on or off", name); rc = -1; }
+        else if (!strcmp(name, "cache")) rt->cache = flag;
+        else if (!strcmp(name, "progress")) rt->progress = flag;
+        else rt->validate_keys = flag;
+    } else if (!strcmp(name, "budget")) {
+        if (v.kind != V_INT && v.kind != V_FLOAT) { *msg = xstrdup("set budget takes an amount in USD, e.g. set budget = 5.00 (0 = no budget)"); rc = -1; }
+        else if ((v.kind == V_INT ? (double)v.u.i : v.u.f) < 0) { *msg = xstrdup("set budget takes an amount of 0 or more (0 = no budget)"); rc = -1; }
+        else rt->budget = v.kind == V_INT ? (double)v.u.i : v.u.f;
+    } else {
+        static const char *const names[] = { "format", "max_rows", "cache", "progress", "validate_keys", "budget" };
+        const char *best = closest_name(name, names, sizeof names / sizeof names[0]);
+        *msg = best ? xasprintf("unknown setting '%s'; did you mean '%s'?", name, best)
+                    : xasprintf("unknown setting '%s' (settings: format, max_rows, cache, progress, validate_keys, budget)", name);
+        rc = -1;
+    }
+    value_free(v);
+    return rc;
+}
