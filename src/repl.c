@@ -9,10 +9,14 @@
  * Ctrl-C is dealt with in the read loop, outside any readline callback and without longjmp. While
  * a statement runs, Ctrl-C calls fql_interrupt(); the shell itself never ends on it.
  *
- * Completion asks the parser which tokens may come next (parse_expected: keywords only where the
- * grammar has them) and, where a name may come, offers what fits there: sources after `from`,
- * model aliases after `model`, types where a type goes, otherwise the columns of the pipeline typed
- * so far (its text up to the last complete stage, bound without running) and functions.
+ * Completion asks the library (shell_complete) for what fits where the word starts: the keywords
+ * the parser accepts there and, where a name may come, sources after `from`, model aliases after
+ * `model`, types where a type goes, otherwise the columns of the pipeline typed so far (its text up
+ * to the last complete stage, bound without running) and functions.
+ *
+ * The shell is a client of the library like any embedding program: it uses include/fql.h and
+ * shell.h (plain data: names through a callback, settings as text), never a struct of the library.
+ * tests/cli/run.sh checks that (the headers it includes, the symbols repl.o needs).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,17 +31,18 @@
 #include <sys/resource.h>
 #include <readline/readline.h>
 #include <readline/history.h>
-#include "session.h"
-#include "models.h"
-#include "lexer.h"
-#include "parser.h"
+#include <stdarg.h>
+#include "fql.h"
+#include "shell.h"
 #include "repl.h"
 
 #define PROMPT       "fql> "
 #define PROMPT_MORE  "  -> "
 #define HISTORY_MAX  1000
 #define STDIN_NAME   "<stdin>"
-#define MAX_TOKENS   4096          /* completion looks at no more of a statement than this */
+
+/* Text that grows (the statement typed so far, a script read by .read); NUL-terminated at len. */
+typedef struct Text { char *data; size_t len, cap; } Text;
 
 typedef struct Shell {
     fql_session *s;
@@ -45,17 +50,55 @@ typedef struct Shell {
     char *history;            /* the history file, or NULL for none */
     int timer;                /* .timer on */
     FILE *file;               /* .output FILE, or NULL while results go to stdout */
-    Buf stmt;                 /* the statement typed so far, line by line */
+    Text stmt;                /* the statement typed so far, line by line */
     long line, stmt_line;     /* lines read; the line the statement began on */
     int failed, quit;
-    struct { char *text; Schema *schema; } bound[4];   /* completion: pipelines bound lately, their schemas */
-    int bound_next;           /* the slot to reuse next */
+    ShellCompleter *completer;   /* completion state (the pipelines bound lately), or NULL */
 } Shell;
 
 /* Readline's callbacks and the signal handler take no argument: they reach the shell here. */
 static Shell *shell;
 static volatile sig_atomic_t got_sigint, got_winch, got_tstp, sigint_ends;   /* sigint_ends: not interactive */
 static fql_session *volatile running;   /* the session running a statement, for Ctrl-C */
+
+/* ---- memory and text ---- */
+
+/* p, or the end of the program when memory ran out (the shell is a program, not the library). */
+static void *must(void *p)
+{
+    if (!p) { fputs("fql: out of memory\n", stderr); exit(1); }
+    return p;
+}
+
+static char *dup_n(const char *s, size_t n) { return must(strndup(s, n)); }
+
+static char *dup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *dup_printf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = NULL;
+    int n = vasprintf(&s, fmt, ap);
+    va_end(ap);
+    return must(n < 0 ? NULL : s);
+}
+
+static void text_append(Text *t, const char *s, size_t n)
+{
+    if (t->len + n + 1 > t->cap) {
+        size_t cap = t->cap ? t->cap : 256;
+        while (cap < t->len + n + 1) cap *= 2;
+        t->data = must(realloc(t->data, cap));
+        t->cap = cap;
+    }
+    memcpy(t->data + t->len, s, n);
+    t->len += n;
+    t->data[t->len] = 0;
+}
+
+static void text_puts(Text *t, const char *s) { text_append(t, s, strlen(s)); }
+static void text_clear(Text *t) { t->len = 0; if (t->data) t->data[0] = 0; }
+static void text_free(Text *t) { free(t->data); memset(t, 0, sizeof *t); }
 
 void repl_print_error(FILE *f, const fql_error *e)
 {
@@ -78,7 +121,7 @@ static void shell_error(Shell *sh, const fql_error *e)
 }
 
 /* An error of the shell itself (a dot command): about the line just read. Returns -1. */
-static int shell_fail(Shell *sh, const char *fmt, ...) FQL_PRINTF(2, 3);
+static int shell_fail(Shell *sh, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int shell_fail(Shell *sh, const char *fmt, ...)
 {
     va_list ap;
@@ -212,8 +255,8 @@ static int read_line(Shell *sh, const char *prompt, char **line)
 static void history_open(Shell *sh)
 {
     const char *env = getenv("FQL_HISTORY"), *home = getenv("HOME");
-    if (env) sh->history = *env ? xstrdup(env) : NULL;          /* FQL_HISTORY= (empty) keeps none */
-    else sh->history = home && *home ? xasprintf("%s/.fql_history", home) : NULL;
+    if (env) sh->history = *env ? dup_n(env, strlen(env)) : NULL;          /* FQL_HISTORY= (empty) keeps none */
+    else sh->history = home && *home ? dup_printf("%s/.fql_history", home) : NULL;
     /* Each entry is written after a "#TIME" line, so an entry may span lines (a multi-line
      * statement comes back as one). */
     history_comment_char = '#';
@@ -230,7 +273,7 @@ static void history_remember(Shell *sh, const char *text)
     size_t n = strlen(text);
     while (n > 0 && strchr(" \t\r\n", text[n - 1])) n--;
     if (!sh->interactive || n == 0) return;
-    char *entry = xstrndup(text, n);
+    char *entry = dup_n(text, n);
     HIST_ENTRY *last = history_length > 0 ? history_get(history_base + history_length - 1) : NULL;
     if (!last || strcmp(last->line, entry)) {
         add_history(entry);
@@ -243,29 +286,6 @@ static void history_remember(Shell *sh, const char *text)
 }
 
 /* ---- statements ---- */
-
-typedef enum { STMT_EMPTY, STMT_MORE, STMT_READY } StmtState;
-
-/* Is the text typed so far a statement to run? Ready when it parses and ends with ';', or when it
- * has an error that no more input can fix (fql_exec then reports it); more while the parser (or the
- * scanner, inside a raw string or block comment) says the input is incomplete or no ';' ends it. */
-static StmtState stmt_state(const char *text, size_t len)
-{
-    Src src = { (char *)STDIN_NAME, NULL, (char *)text, len, NULL };
-    Lexer lx;
-    Token t;
-    fql_error err;
-    memset(&err, 0, sizeof err);
-    lex_init(&lx, &src);
-    int code, last = 0;
-    while ((code = lex_next(&lx, &t, &err)) > 0) last = code;
-    if (code < 0) return err.code == FQL_ERR_INCOMPLETE ? STMT_MORE : STMT_READY;
-    if (last == 0) return STMT_EMPTY;                 /* blank lines and comments */
-    Node *prog = parse_program(&src, &err);
-    node_free(prog);
-    if (!prog) return err.code == FQL_ERR_INCOMPLETE ? STMT_MORE : STMT_READY;
-    return last == TK_SEMI ? STMT_READY : STMT_MORE;
-}
 
 static double seconds(struct timeval tv) { return (double)tv.tv_sec + (double)tv.tv_usec / 1e6; }
 
@@ -305,14 +325,8 @@ typedef struct DotCmd {
 
 static const DotCmd *dot_commands(size_t *n);
 
-static const char *const format_names[] = { "csv", "tsv", "json", "jsonl", "table", "markdown" };  /* by FileFormat */
-_Static_assert(FMT_CSV == 0 && FMT_TSV == 1 && FMT_JSON == 2 && FMT_JSONL == 3 && FMT_TABLE == 4 && FMT_MARKDOWN == 5,
-               "format_names follows FileFormat");
-
-static const char *format_name(FileFormat f)
-{
-    return (size_t)f < sizeof format_names / sizeof format_names[0] ? format_names[f] : "table";
-}
+/* The modes .mode takes (fql's result formats), for completion and "did you mean". */
+static const char *const format_names[] = { "csv", "tsv", "json", "jsonl", "table", "markdown" };
 
 static int dot_help(Shell *sh, int argc, char **argv)
 {
@@ -336,11 +350,14 @@ static int dot_quit(Shell *sh, int argc, char **argv) { sh->quit = 1; return 0; 
 
 static int dot_mode(Shell *sh, int argc, char **argv)
 {
-    if (argc == 1) { printf("%s\n", format_name(sh->s->format)); return 0; }
-    char *msg = NULL;
-    if (session_set_option(sh->s, "format", v_cstring(argv[1]), &msg)) {
-        free(msg);
-        const char *best = closest_name(argv[1], format_names, sizeof format_names / sizeof format_names[0]);
+    if (argc == 1) {
+        char mode[32];
+        shell_get_option(sh->s, "format", mode, sizeof mode);
+        printf("%s\n", mode);
+        return 0;
+    }
+    if (shell_set_option(sh->s, "format", argv[1])) {
+        const char *best = shell_closest_name(argv[1], format_names, sizeof format_names / sizeof format_names[0]);
         return shell_fail(sh, "unknown mode '%s'%s%s%s (modes: table, csv, tsv, json, jsonl, markdown)", argv[1],
                           best ? "; did you mean '" : "", best ? best : "", best ? "'?" : "");
     }
@@ -367,15 +384,14 @@ static int dot_timer(Shell *sh, int argc, char **argv)
 
 static int dot_maxrows(Shell *sh, int argc, char **argv)
 {
-    if (argc == 1) { printf("%zu\n", sh->s->max_rows); return 0; }
-    char *end;
-    errno = 0;
-    long long n = strtoll(argv[1], &end, 10);
-    char *msg = NULL;
-    if (errno || *end || end == argv[1] || session_set_option(sh->s, "max_rows", v_int(n), &msg)) {
-        free(msg);
-        return shell_fail(sh, ".maxrows takes a number of rows (0 shows them all), not '%s'", argv[1]);
+    if (argc == 1) {
+        char rows[32];
+        shell_get_option(sh->s, "max_rows", rows, sizeof rows);
+        printf("%s\n", rows);
+        return 0;
     }
+    if (shell_set_option(sh->s, "max_rows", argv[1]))
+        return shell_fail(sh, ".maxrows takes a number of rows (0 shows them all), not '%s'", argv[1]);
     return 0;
 }
 
@@ -388,7 +404,7 @@ static int dot_output(Shell *sh, int argc, char **argv)
     }
     if (sh->file) fclose(sh->file);
     sh->file = f;
-    sh->s->out = f ? f : stdout;
+    shell_set_output(sh->s, f ? f : stdout);
     return 0;
 }
 
@@ -396,255 +412,36 @@ static int dot_read(Shell *sh, int argc, char **argv)
 {
     FILE *f = fopen(argv[1], "rb");
     if (!f) return shell_fail(sh, "cannot open %s: %s", argv[1], strerror(errno));
-    Buf b;
-    buf_init(&b);
+    Text b = { 0 };
     char tmp[65536];
     size_t k;
-    while ((k = fread(tmp, 1, sizeof tmp, f)) > 0) buf_append(&b, tmp, k);
+    while ((k = fread(tmp, 1, sizeof tmp, f)) > 0) text_append(&b, tmp, k);
     fclose(f);
     int rc;
     if (memchr(b.data ? b.data : "", 0, b.len)) rc = shell_fail(sh, "%s: the script contains a NUL byte", argv[1]);
     else rc = run_source(sh, b.data ? b.data : "", argv[1]);
-    buf_free(&b);
+    text_free(&b);
     return rc;
-}
-
-/* A new table of string columns named by the NULL-terminated cols, and a batch to fill. */
-static Table *text_table(const char *const *cols, Batch **b)
-{
-    Schema *sc = schema_new();
-    for (int i = 0; cols[i]; i++) schema_add(sc, cols[i], type_string());
-    Table *t = table_new(sc);
-    *b = batch_new(sc->n, 16);
-    return t;
-}
-
-/* Print t (consumed, with its batch b) where results go, in the current mode. */
-static void show_table(Shell *sh, Table *t, Batch *b)
-{
-    table_add_batch(t, b);
-    session_print_result(sh->s, t);
-    table_free(t);
-}
-
-/* The column names of sc, comma separated (caller frees). */
-static char *column_list(const Schema *sc)
-{
-    Buf b;
-    buf_init(&b);
-    for (int i = 0; i < sc->n; i++) buf_printf(&b, "%s%s", i ? ", " : "", sc->names[i]);
-    return buf_take(&b);
-}
-
-/* Rows of .tables for the lets from l on, oldest first (the session keeps them newest first). */
-static void let_rows(Batch *b, const LetDef *l)
-{
-    if (!l) return;
-    let_rows(b, l->next);
-    char *names = column_list(l->plan->schema);
-    Value row[3] = { v_cstring(l->name), v_cstring("let"), v_cstring(names) };
-    batch_push_row(b, row);
-    free(names);
 }
 
 static int dot_tables(Shell *sh, int argc, char **argv)
 {
-    static const char *const cols[] = { "name", "kind", "columns", NULL };
-    Batch *b;
-    Table *t = text_table(cols, &b);
-    let_rows(b, sh->s->lets);
-    for (const char *const *n = system_table_names(); *n; n++) {
-        Table *st = system_table(sh->s, *n);
-        char *names = st ? column_list(st->schema) : xstrdup("");
-        Value row[3] = { v_cstring(*n), v_cstring("system"), v_cstring(names) };
-        batch_push_row(b, row);
-        free(names);
-        table_free(st);
-    }
-    show_table(sh, t, b);
+    shell_print_tables(sh->s);
     return 0;
-}
-
-/* The text of the statement that starts at pos in src, up to its ';' (caller frees). */
-static char *statement_text(const Src *src, int pos)
-{
-    Lexer lx;
-    Token t;
-    int code, end = pos;
-    lex_init(&lx, src);
-    lx.pos = pos;
-    while ((code = lex_next(&lx, &t, NULL)) > 0 && code != TK_SEMI) end = t.pos + t.len;
-    return xstrndup(src->text + pos, (size_t)(end - pos));
-}
-
-/* A declared type as it could be written: `type Name = {field: T "description", ...};`. */
-static void print_type(FILE *out, const TypeDef *td)
-{
-    const Type *t = td->type;
-    if (t->kind != TY_STRUCT) {
-        char *s = type_to_string(t);
-        fprintf(out, "type %s = %s;\n", td->name, s);
-        free(s);
-        return;
-    }
-    fprintf(out, "type %s = {\n", td->name);
-    for (int i = 0; i < t->nfields; i++) {
-        char *s = type_to_string(t->fields[i].type);
-        fprintf(out, "  %s: %s", t->fields[i].name, s);
-        if (t->fields[i].desc) {
-            fputs(" \"", out);
-            for (const char *c = t->fields[i].desc; *c; c++)
-                if (*c == '"' || *c == '\\') fprintf(out, "\\%c", *c);
-                else if (*c == '\n') fputs("\\n", out);
-                else fputc(*c, out);
-            fputc('"', out);
-        }
-        fputs(i + 1 < t->nfields ? ",\n" : "\n", out);
-        free(s);
-    }
-    fputs("};\n", out);
-}
-
-static void print_let(FILE *out, const LetDef *l)
-{
-    char *txt = statement_text(l->src, l->pos);
-    fprintf(out, "%s;\n", txt);
-    free(txt);
-}
-
-/* Every declaration from t (or l) on, oldest first. */
-static void print_types(FILE *out, const TypeDef *t)
-{
-    if (t) { print_types(out, t->next); print_type(out, t); }
-}
-static void print_lets(FILE *out, const LetDef *l)
-{
-    if (l) { print_lets(out, l->next); print_let(out, l); }
-}
-
-/* Columns and types of a schema, as a table. */
-static void show_schema(Shell *sh, const Schema *sc)
-{
-    static const char *const cols[] = { "column", "type", NULL };
-    Batch *b;
-    Table *t = text_table(cols, &b);
-    for (int i = 0; i < sc->n; i++) {
-        char *ty = type_to_string(sc->types[i]);
-        Value row[2] = { v_cstring(sc->names[i]), v_cstring(ty) };
-        batch_push_row(b, row);
-        free(ty);
-    }
-    show_table(sh, t, b);
 }
 
 static int dot_schema(Shell *sh, int argc, char **argv)
 {
-    fql_session *s = sh->s;
-    FILE *out = s->out;
-    if (argc == 1) {
-        if (!s->types && !s->lets) fputs("no types or lets declared yet\n", out);
-        print_types(out, s->types);
-        print_lets(out, s->lets);
-        fflush(out);
-        return 0;
-    }
-    const char *name = argv[1];
-    LetDef *l = session_find_let(s, name);
-    if (l) {
-        print_let(out, l);
-        show_schema(sh, l->plan->schema);
-        return 0;
-    }
-    TypeDef *td = session_find_type(s, name);
-    if (td) { print_type(out, td); fflush(out); return 0; }
-    Table *st = !strncmp(name, "system.", 7) ? system_table(s, name) : NULL;
-    if (st) { show_schema(sh, st->schema); table_free(st); return 0; }
-    if (session_find_model(s, name)) return shell_fail(sh, "'%s' is a model; .models shows the models", name);
-    const char *cands[512];
-    size_t k = 0;
-    for (LetDef *d = s->lets; d && k < 500; d = d->next) cands[k++] = d->name;
-    for (TypeDef *d = s->types; d && k < 500; d = d->next) cands[k++] = d->name;
-    for (const char *const *n = system_table_names(); *n && k < 510; n++) cands[k++] = *n;
-    const char *best = closest_name(name, cands, k);
-    if (best) return shell_fail(sh, "no let, type or system table named '%s'; did you mean '%s'?", name, best);
-    return shell_fail(sh, "no let, type or system table named '%s' (.tables lists them)", name);
+    char *msg = NULL;
+    if (shell_print_schema(sh->s, argc > 1 ? argv[1] : NULL, &msg) == 0) return 0;
+    shell_fail(sh, "%s", msg);
+    free(msg);
+    return -1;
 }
 
-/* The prices and context window models_get() resolves for alias (options, environment, the
- * catalog; no request), copied out. The runtime model it makes is dropped again unless a statement
- * had made it already: kept, it would outlive a new declaration of the alias made before the first
- * statement that uses it. 0 ok. */
-static int model_catalog(fql_session *s, const char *alias, double *price_in, double *price_out, int64_t *context)
-{
-    int existed = 0;
-    for (RtModel *r = s->rtmodels; r; r = r->next) existed |= !strcmp(r->key, alias);
-    fql_error err;
-    memset(&err, 0, sizeof err);
-    const LmModel *m = models_get(s, alias, NULL, &err);
-    if (!m) return -1;
-    *price_in = m->price_in;
-    *price_out = m->price_out;
-    *context = m->context_window;
-    for (RtModel **p = &s->rtmodels; *p && !existed; p = &(*p)->next)
-        if (!strcmp((*p)->key, alias)) {
-            RtModel *r = *p;
-            *p = r->next;
-            lm_model_free(r->m);
-            free(r->key);
-            free(r);
-            break;
-        }
-    return 0;
-}
-
-/* .models: system.models (the declared options), its limits in one column, and
- * what the catalog adds: prices (USD per million tokens) and the context window. */
 static int dot_models(Shell *sh, int argc, char **argv)
 {
-    fql_session *s = sh->s;
-    Table *sm = system_table(s, "system.models");
-    if (!sm || sm->nrows == 0) {
-        table_free(sm);
-        fputs("no models declared yet; declare one with: model fast = openai(\"gpt-4o-mini\");\n", stdout);
-        return 0;
-    }
-    table_flatten(sm);
-    static const char *const kept[] = { "alias", "kind", "provider", "model_name", "is_default" };
-    static const char *const limits[] = { "rpm", "tpm", "input_tpm", "output_tpm", "max_concurrency" };
-    int kc[5], lc[5];
-    Schema *sc = schema_new();
-    for (int k = 0; k < 5; k++) {
-        kc[k] = schema_find(sm->schema, kept[k]);
-        lc[k] = schema_find(sm->schema, limits[k]);
-        schema_add(sc, kept[k], type_ref(sm->schema->types[kc[k]]));
-    }
-    schema_add(sc, "limits", type_string());
-    schema_add(sc, "price_in", type_float());
-    schema_add(sc, "price_out", type_float());
-    schema_add(sc, "context_window", type_int());
-    Table *t = table_new(sc);
-    Batch *b = batch_new(sc->n, sm->nrows);
-    for (size_t r = 0; r < sm->nrows; r++) {
-        Value row[9];
-        for (int k = 0; k < 5; k++) row[k] = value_copy(table_get(sm, r, kc[k]));
-        Buf lim;
-        buf_init(&lim);
-        for (int k = 0; k < 5; k++) {
-            Value v = table_get(sm, r, lc[k]);
-            if (v.kind == V_INT && v.u.i > 0) buf_printf(&lim, "%s%s %lld", lim.len ? ", " : "", limits[k], (long long)v.u.i);
-        }
-        row[5] = lim.len ? v_cstring(lim.data) : v_null();
-        buf_free(&lim);
-        double pin = -1, pout = -1;
-        int64_t context = 0;
-        int ok = model_catalog(s, v_str(row[0]), &pin, &pout, &context) == 0;
-        row[6] = ok && pin >= 0 ? v_float(pin) : v_null();
-        row[7] = ok && pout >= 0 ? v_float(pout) : v_null();
-        row[8] = ok && context > 0 ? v_int(context) : v_null();
-        batch_push_row(b, row);
-    }
-    table_free(sm);
-    show_table(sh, t, b);
+    shell_print_models(sh->s);
     return 0;
 }
 
@@ -717,7 +514,7 @@ static void dot_command(Shell *sh, char *line)
     }
     const char *names[32];
     for (size_t i = 0; i < n; i++) names[i] = cmds[i].name;
-    const char *best = closest_name(argv[0], names, n);
+    const char *best = shell_closest_name(argv[0], names, n);
     if (best) shell_fail(sh, "unknown command '.%s'; did you mean '.%s'? (.help lists the commands)", argv[0], best);
     else shell_fail(sh, "unknown command '.%s' (.help lists the commands)", argv[0]);
 }
@@ -730,244 +527,19 @@ static void cand_add(Cands *c, const char *s, const char *suffix)
 {
     if (c->n == c->cap) {
         c->cap = c->cap ? c->cap * 2 : 64;
-        c->v = xrealloc(c->v, c->cap * sizeof *c->v);
+        c->v = must(realloc(c->v, c->cap * sizeof *c->v));
     }
-    c->v[c->n++] = xasprintf("%s%s", s, suffix);
+    c->v[c->n++] = dup_printf("%s%s", s, suffix);
 }
 
-static void cand_add_all(Cands *c, const char *const *names, const char *suffix)
-{
-    for (; *names; names++) cand_add(c, *names, suffix);
-}
+/* A ShellNameFn: a name from the library, into the candidates ud (a Cands). */
+static void on_name(void *ud, const char *name, const char *suffix) { cand_add(ud, name, suffix); }
 
 static void cands_free(Cands *c)
 {
     for (size_t i = 0; i < c->n; i++) free(c->v[i]);
     free(c->v);
     memset(c, 0, sizeof *c);
-}
-
-/* The output schema of the pipeline in text (a source and complete stages), bound but not run;
- * NULL if it does not bind. Only a lone pipeline is bound, so nothing is declared by accident. The
- * last few answers are kept: Tab pressed again on one stage does not read its files again.
- * Borrowed (valid until four other pipelines have been bound). */
-static const Schema *pipeline_schema(Shell *sh, const char *text, size_t len)
-{
-    for (int i = 0; i < 4; i++)
-        if (sh->bound[i].text && strlen(sh->bound[i].text) == len && !memcmp(sh->bound[i].text, text, len))
-            return sh->bound[i].schema;
-    int slot = sh->bound_next;
-    sh->bound_next = (slot + 1) % 4;
-    free(sh->bound[slot].text);
-    schema_free(sh->bound[slot].schema);
-    sh->bound[slot].text = xstrndup(text, len);
-    sh->bound[slot].schema = NULL;
-    Src src = { (char *)"<completion>", NULL, sh->bound[slot].text, len, NULL };
-    fql_error err;
-    memset(&err, 0, sizeof err);
-    Node *prog = parse_program(&src, &err);
-    if (prog && prog->nkids == 1 && prog->kids[0]->kind == N_RUN) {
-        Stmt **stmts = NULL;
-        int n = 0;
-        if (bind_program(sh->s, prog, &stmts, &n, &err) == 0 && n == 1 && stmts[0]->plan)
-            sh->bound[slot].schema = schema_copy(stmts[0]->plan->schema);
-        for (int i = 0; i < n; i++) stmt_free(stmts[i]);
-        free(stmts);
-    }
-    node_free(prog);
-    return sh->bound[slot].schema;
-}
-
-/* The tokens of a statement typed so far. */
-typedef struct Toks { const Src *src; Token t[MAX_TOKENS]; int code[MAX_TOKENS]; int n; } Toks;
-
-static int tok_is(const Toks *k, int i, const char *word)
-{
-    return i >= 0 && i < k->n && (size_t)k->t[i].len == strlen(word) && !strncasecmp(k->src->text + k->t[i].pos, word, strlen(word));
-}
-
-/* Where the pipeline around the end of the tokens starts and its last '|' at the same depth (-1:
- * none, the end is still in its source). A '(' or '[' opens a level: a pipeline in parentheses has
- * its own stages; inside a call's parentheses the enclosing pipeline's columns are in scope, so
- * the innermost level that has a '|' is the one that counts. */
-static void find_pipeline(const Toks *k, int *start, int *pipe)
-{
-    int st[64], last[64], d = 0, deeper = 0;      /* deeper: levels past the 64 tracked */
-    st[0] = 0;
-    last[0] = -1;
-    if (tok_is(k, 0, "let")) st[0] = 3;                               /* let NAME = */
-    if (tok_is(k, 0, "explain")) st[0] = tok_is(k, 1, "analyze") || tok_is(k, 1, "cost") ? 2 : 1;
-    for (int i = 0; i < k->n; i++) {
-        int c = k->code[i];
-        if (c == TK_LPAREN || c == TK_LBRACKET || c == TK_LBRACE) {
-            if (d < 63) { d++; st[d] = i + 1; last[d] = -1; }
-            else deeper++;
-        } else if (c == TK_RPAREN || c == TK_RBRACKET || c == TK_RBRACE) {
-            if (deeper > 0) deeper--;
-            else if (d > 0) d--;
-        } else if (c == TK_PIPE && !deeper) last[d] = i;
-    }
-    while (d > 0 && last[d] < 0) d--;
-    *start = st[d];
-    *pipe = last[d];
-}
-
-/* The columns of the pipeline being typed, or NULL. */
-static const Schema *columns_here(Shell *sh, const Toks *k)
-{
-    int start, pipe;
-    find_pipeline(k, &start, &pipe);
-    if (pipe <= start) return NULL;
-    int from = k->t[start].pos, to = k->t[pipe].pos;
-    return pipeline_schema(sh, k->src->text + from, (size_t)(to - from));
-}
-
-/* In a join stage past its source (`| left join SOURCE on ...`), the columns of that source. */
-static const Schema *join_columns(Shell *sh, const Toks *k)
-{
-    int start, pipe, j, end, depth = 0;
-    find_pipeline(k, &start, &pipe);
-    if (pipe < 0) return NULL;
-    for (j = pipe + 1; j < k->n && j <= pipe + 3 && k->code[j] != TK_JOIN; j++) {}
-    if (j >= k->n || k->code[j] != TK_JOIN) return NULL;
-    for (end = j + 1; end < k->n; end++) {
-        int c = k->code[end];
-        if (depth == 0 && (c == TK_ON || c == TK_USING)) break;
-        if (c == TK_LPAREN || c == TK_LBRACKET || c == TK_LBRACE) depth++;
-        if (c == TK_RPAREN || c == TK_RBRACKET || c == TK_RBRACE) depth--;
-    }
-    if (end >= k->n || end == j + 1) return NULL;     /* the source is still being typed */
-    Buf b;
-    buf_init(&b);
-    buf_puts(&b, "from ");
-    buf_append(&b, k->src->text + k->t[j + 1].pos, (size_t)(k->t[end].pos - k->t[j + 1].pos));
-    const Schema *sc = pipeline_schema(sh, b.data, b.len);
-    buf_free(&b);
-    return sc;
-}
-
-/* Names after "a.b." (the tokens end with ID DOT [ID DOT ...]): system tables after `system.`, the
- * fields of a struct column, or the pipeline's columns after a qualifier. */
-static void member_cands(Shell *sh, const Toks *k, Cands *c)
-{
-    int i = k->n - 2;
-    while (i >= 2 && k->code[i - 1] == TK_DOT && k->code[i - 2] == TK_ID) i -= 2;
-    if (i < 0 || k->code[i] != TK_ID) return;
-    if (i == k->n - 2 && tok_is(k, i, "system")) {
-        for (const char *const *n = system_table_names(); *n; n++) cand_add(c, *n + 7, "");
-        return;
-    }
-    const Schema *sc = columns_here(sh, k);
-    if (!sc) return;
-    char *name = lex_name_value(k->src, &k->t[i]);
-    int col = schema_find(sc, name);
-    free(name);
-    if (col < 0) {                        /* a qualifier: t.col */
-        for (int j = 0; j < sc->n; j++) cand_add(c, sc->names[j], "");
-        return;
-    }
-    const Type *t = sc->types[col];
-    for (int j = i + 2; t && j < k->n; j += 2) {   /* a.b.c: down through the struct types */
-        char *f = lex_name_value(k->src, &k->t[j]);
-        int fi = type_field_index(t, f);
-        free(f);
-        t = fi >= 0 ? t->fields[fi].type : NULL;
-    }
-    for (int j = 0; t && t->kind == TY_STRUCT && j < t->nfields; j++) cand_add(c, t->fields[j].name, "");
-}
-
-static void type_cands(Shell *sh, Cands *c)
-{
-    static const char *const base[] = { "string", "int", "float", "bool", "date", "timestamp", "json", NULL };
-    cand_add_all(c, base, "");
-    cand_add(c, "vector", "(");
-    cand_add(c, "enum", "(");
-    for (TypeDef *t = sh->s->types; t; t = t->next) cand_add(c, t->name, "");
-}
-
-static void model_cands(Shell *sh, Cands *c)
-{
-    for (ModelDecl *m = sh->s->models; m; m = m->next) cand_add(c, m->alias, "");
-}
-
-/* Sources: let names, system tables and the file readers. */
-static void source_cands(Shell *sh, Cands *c)
-{
-    static const char *const readers[] = { "csv", "tsv", "json", "jsonl", "parquet", NULL };
-    for (LetDef *l = sh->s->lets; l; l = l->next) cand_add(c, l->name, "");
-    cand_add_all(c, system_table_names(), "");
-    cand_add_all(c, readers, "(");
-}
-
-/* Names in an expression: columns (of a join's source too), functions, aggregates, model
- * operators, fns and types. */
-static void expr_cands(Shell *sh, const Toks *k, Cands *c)
-{
-    const Schema *sc = columns_here(sh, k);
-    for (int i = 0; sc && i < sc->n; i++) cand_add(c, sc->names[i], "");
-    sc = join_columns(sh, k);
-    for (int i = 0; sc && i < sc->n; i++) cand_add(c, sc->names[i], "");
-    cand_add_all(c, func_names(), "(");
-    cand_add_all(c, agg_names(), "(");
-    cand_add_all(c, bind_semantic_names(), "(");
-    for (FnDef *f = sh->s->fns; f; f = f->next) cand_add(c, f->name, "(");
-    for (TypeDef *t = sh->s->types; t; t = t->next) cand_add(c, t->name, "");   /* extract(x, Type) */
-}
-
-/* What a name at the end of the tokens may be, given what the parser expects there (ex). */
-static void name_cands(Shell *sh, const Toks *k, const unsigned char *ex, Cands *c)
-{
-    int n = k->n, prev = n > 0 ? k->code[n - 1] : 0;
-    if (prev == TK_DOT) { member_cands(sh, k, c); return; }
-    if (ex[TK_LBRACE] && ex[TK_LBRACKET] && !ex[TK_INTEGER]) { type_cands(sh, c); return; }    /* also cast(x as */
-    if (prev == TK_LET || prev == TK_TYPE || prev == TK_FN || prev == TK_AS) return;   /* a new name */
-    if (prev == TK_MODEL || (prev == TK_COLON && tok_is(k, n - 2, "model"))) { model_cands(sh, c); return; }
-    if (prev == TK_EQ_SINGLE && (tok_is(k, 0, "model") || tok_is(k, 0, "embedding")) && n <= 4) {
-        cand_add_all(c, bind_provider_names(), "(");
-        return;
-    }
-    if (prev == TK_DEFAULT || prev == TK_EMBEDDING) return;
-    if (prev == TK_COMMA && (tok_is(k, 0, "model") || tok_is(k, 0, "embedding"))) {     /* model x = p("m", rpm: 500) */
-        cand_add_all(c, bind_model_option_names(), ":");
-        return;
-    }
-    if (ex[TK_VALUES]) { source_cands(sh, c); return; }                       /* only a source starts with values */
-    expr_cands(sh, k, c);
-}
-
-/* Candidates for a word that starts at byte `at` of the statement text before[0..at). */
-static void stmt_cands(Shell *sh, const char *before, size_t at, Cands *c)
-{
-    Src src = { (char *)"<completion>", NULL, xstrndup(before, at), at, NULL };
-    Toks *k = xcalloc(1, sizeof *k);
-    k->src = &src;
-    Lexer lx;
-    Token t;
-    int code, end = 0;
-    lex_init(&lx, &src);
-    while ((code = lex_next(&lx, &t, NULL)) > 0) {
-        end = t.pos + t.len;
-        if (code == TK_SEMI) { k->n = 0; continue; }         /* the statement being typed starts after the last ';' */
-        if (k->n < MAX_TOKENS) { k->t[k->n] = t; k->code[k->n] = code; k->n++; }
-    }
-    /* inside a comment (text after the last token), or the scanner failed: nothing to offer */
-    int in_comment = 0;
-    for (size_t i = (size_t)end; i < at; i++)
-        if (!strchr(" \t\r\n", before[i])) in_comment = 1;
-    if (code == 0 && !in_comment && k->n < MAX_TOKENS) {
-        /* what the parser expects after this statement's tokens */
-        int from = k->n ? k->t[0].pos : (int)at;
-        Src stmt = { (char *)"<completion>", NULL, src.text + from, at - (size_t)from, NULL };
-        unsigned char ex[256];
-        int ok = parse_expected(&stmt, ex, (int)sizeof ex) == 0;    /* all zeros when not ok */
-        for (size_t i = 0; lex_keyword_name(i); i++) {
-            const char *kw = lex_keyword_name(i);
-            if (ex[lex_keyword(kw, strlen(kw))]) cand_add(c, kw, "");
-        }
-        if (!ok || ex[TK_ID]) name_cands(sh, k, ex, c);
-    }
-    free(k);
-    free(src.text);
 }
 
 /* Candidates for the arguments of a dot command; returns 1 when file names fit there. */
@@ -993,9 +565,7 @@ static int dot_cands(Shell *sh, const char *line, int start, Cands *c)
         cand_add(c, "on", "");
         cand_add(c, "off", "");
     } else if (!strcmp(cmd, "schema")) {
-        for (LetDef *l = sh->s->lets; l; l = l->next) cand_add(c, l->name, "");
-        for (TypeDef *t = sh->s->types; t; t = t->next) cand_add(c, t->name, "");
-        cand_add_all(c, system_table_names(), "");
+        shell_names(sh->s, SHELL_LETS | SHELL_TYPES | SHELL_SYSTEM, on_name, c);
     }
     return 0;
 }
@@ -1030,12 +600,12 @@ static char **on_complete(const char *text, int start, int end)
     if (sh->stmt.len == 0 && *first == '.') {
         if (dot_cands(sh, rl_line_buffer, start, &completing)) { rl_attempted_completion_over = 0; return NULL; }
     } else {
-        Buf before;
-        buf_init(&before);
-        buf_append(&before, sh->stmt.data ? sh->stmt.data : "", sh->stmt.len);
-        buf_append(&before, rl_line_buffer, (size_t)start);
-        stmt_cands(sh, before.data, before.len, &completing);
-        buf_free(&before);
+        Text before = { 0 };
+        text_append(&before, sh->stmt.data ? sh->stmt.data : "", sh->stmt.len);
+        text_append(&before, rl_line_buffer, (size_t)start);
+        if (!sh->completer) sh->completer = shell_completer_new(sh->s);
+        shell_complete(sh->completer, before.data, before.len, on_name, &completing);
+        text_free(&before);
     }
     char **m = rl_completion_matches(text, next_match);
     /* a function's "(" or a struct's "." is where typing goes on: no space after it */
@@ -1082,15 +652,15 @@ static void handle_line(Shell *sh, char *line)
         if (!*p) return;
         sh->stmt_line = sh->line;
     }
-    buf_puts(&sh->stmt, line);
-    buf_putc(&sh->stmt, '\n');
-    StmtState st = stmt_state(sh->stmt.data, sh->stmt.len);
-    if (st == STMT_MORE) return;
-    if (st == STMT_READY) {
+    text_puts(&sh->stmt, line);
+    text_puts(&sh->stmt, "\n");
+    ShellStmtState st = shell_stmt_state(sh->stmt.data, sh->stmt.len);
+    if (st == SHELL_STMT_MORE) return;
+    if (st == SHELL_STMT_READY) {
         history_remember(sh, sh->stmt.data);
         run_source(sh, sh->stmt.data, STDIN_NAME);
     }
-    buf_clear(&sh->stmt);
+    text_clear(&sh->stmt);
 }
 
 int repl_run(fql_session *s, int interactive)
@@ -1099,10 +669,9 @@ int repl_run(fql_session *s, int interactive)
     memset(&sh, 0, sizeof sh);
     sh.s = s;
     sh.interactive = interactive;
-    buf_init(&sh.stmt);
     shell = &sh;
     sigint_ends = !interactive;
-    if (!s->out) s->out = stdout;
+    if (!shell_output(s)) shell_set_output(s, stdout);
     struct sigaction old_int, old_winch;
     catch_signal(SIGINT, &old_int);
     catch_signal(SIGWINCH, &old_winch);
@@ -1114,11 +683,11 @@ int repl_run(fql_session *s, int interactive)
     while (!sh.quit) {
         char *line;
         int r = read_line(&sh, sh.stmt.len ? PROMPT_MORE : PROMPT, &line);
-        if (r < 0) { buf_clear(&sh.stmt); continue; }
+        if (r < 0) { text_clear(&sh.stmt); continue; }
         if (r == 0) {
             /* the end of a file: its last statement may omit ';'. Ctrl-D on a terminal: leave. */
             while (sh.stmt.len > 0 && sh.stmt.data[sh.stmt.len - 1] == '\n') sh.stmt.data[--sh.stmt.len] = 0;
-            if (!interactive && stmt_state(sh.stmt.data ? sh.stmt.data : "", sh.stmt.len) != STMT_EMPTY)
+            if (!interactive && shell_stmt_state(sh.stmt.data ? sh.stmt.data : "", sh.stmt.len) != SHELL_STMT_EMPTY)
                 run_source(&sh, sh.stmt.data, STDIN_NAME);
             if (interactive) putchar('\n');
             break;
@@ -1130,13 +699,13 @@ int repl_run(fql_session *s, int interactive)
         if (sh.history) history_truncate_file(sh.history, HISTORY_MAX);
         rl_callback_handler_remove();
     }
-    if (sh.file) { fclose(sh.file); s->out = stdout; }
+    if (sh.file) { fclose(sh.file); shell_set_output(s, stdout); }
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGWINCH, &old_winch, NULL);
     cands_free(&completing);
-    for (int i = 0; i < 4; i++) { free(sh.bound[i].text); schema_free(sh.bound[i].schema); }
+    shell_completer_free(sh.completer);
     free(sh.history);
-    buf_free(&sh.stmt);
+    text_free(&sh.stmt);
     shell = NULL;
     return !interactive && sh.failed ? 1 : 0;
 }

@@ -89,6 +89,33 @@ if command -v nm >/dev/null; then
   [[ -z $extra ]] && ok exported-symbols || bad exported-symbols "non-API symbols exported: $extra"
 fi
 
+# The shell (src/repl.c) is a client of the library: it includes fql.h, shell.h (the one internal
+# header made for it), its own repl.h and system or readline headers, and it needs from the
+# library only public fql_ functions and the shell_ ones of src/shell.c (never a struct's fields).
+bad_inc=$(grep -E '^[[:space:]]*#[[:space:]]*include' "$ROOT/src/repl.c" | while read -r line; do
+  h=$(sed -E 's/.*include[[:space:]]*[<"]([^>"]+)[>"].*/\1/' <<<"$line")
+  case $line in *'"'*) [[ $h == fql.h || $h == shell.h || $h == repl.h ]] || echo "$h";;
+    *) [[ $h != fql.h && ( -e $ROOT/src/$h || -e $ROOT/include/$h || -e $BUILD/gen/$h ) ]] && echo "$h";; esac
+done)
+[[ -z $bad_inc ]] && ok repl-includes || bad repl-includes "src/repl.c includes internal headers: $(echo $bad_inc)"
+# what the compiler read (make's dependency file, so headers included by headers count too)
+if [[ -f $BUILD/obj/repl.d ]]; then
+  bad_dep=$(cd "$ROOT" && sed -e 's/\\$//' -e 's/:$//' "$BUILD/obj/repl.d" | tr ' ' '\n' | grep -v '^$' | tail -n +2 | sort -u |
+    while read -r f; do
+      case $f in /*) [[ $f == "$ROOT"/* ]] && f=${f#"$ROOT"/} || continue;; esac
+      [[ $f == src/repl.c || $f == src/repl.h || $f == src/shell.h || $f == include/fql.h ]] || echo "$f"
+    done)
+  [[ -z $bad_dep ]] && ok repl-header-closure || bad repl-header-closure "compiling src/repl.c reads: $(echo $bad_dep)"
+else bad repl-header-closure "no $BUILD/obj/repl.d"; fi
+if command -v nm >/dev/null && [[ -f $BUILD/obj/repl.o && -f $BUILD/obj/shell.o ]]; then
+  nm -g --defined-only "$BUILD/libfql.a" 2>/dev/null | awk 'NF == 3 {print $3}' | sort -u > lib.syms
+  nm -D --defined-only "$BUILD/libfql.so" | awk '$3 ~ /^fql_/ {print $3}' | sort -u > api.syms
+  nm -g --defined-only "$BUILD/obj/shell.o" | awk 'NF == 3 && $3 ~ /^shell_/ {print $3}' | sort -u > shell.syms
+  # a symbol repl.o needs that the library defines must be public API or shell.c's
+  internal=$(nm -u "$BUILD/obj/repl.o" | awk '{print $2}' | sort -u | comm -12 - lib.syms | comm -23 - api.syms | comm -23 - shell.syms)
+  [[ -z $internal ]] && ok repl-symbols || bad repl-symbols "src/repl.c uses library internals: $(echo $internal | head -c 400)"
+else bad repl-symbols "nm, $BUILD/obj/repl.o or $BUILD/obj/shell.o missing"; fi
+
 # out of memory at any allocation is reported, never a crash (FQL_FAIL_ALLOC=N fails the Nth)
 oom_ok=1
 for n in 1 2 3 5 8 13 21 34 55 89 144; do
