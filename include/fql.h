@@ -55,6 +55,16 @@ typedef enum {
  * file is the script (or data file) it concerns. message holds the text and, for source errors,
  * the quoted line with a caret under the place. */
 typedef struct { int code; int line; int column; char file[256]; char message[1024]; } fql_error;
+/* fql_error.code */
+enum {
+    FQL_OK = 0,
+    FQL_ERR_PARSE = 2,      /* syntax error (the fql program exits with 2) */
+    FQL_ERR_TYPE = 3,       /* name or type error (exit 2) */
+    FQL_ERR_RUNTIME = 4,    /* runtime error (exit 1) */
+    FQL_ERR_IO = 5,         /* file or data error (exit 1) */
+    FQL_ERR_NOMEM = 6,      /* out of memory: the statement stopped; the session can still be closed */
+    FQL_ERR_INCOMPLETE = 7  /* a parse error at the end of the input: the shell asks for more */
+};
 
 /* Log levels of the logging callback. */
 enum { FQL_LOG_DEBUG, FQL_LOG_INFO, FQL_LOG_WARN, FQL_LOG_ERROR };

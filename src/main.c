@@ -5,8 +5,8 @@
 #include <string.h>
 #include <unistd.h>
 #include <signal.h>
-#include <jansson.h>
-#include "session.h"
+#include "fql.h"
+#include "shell.h"
 #include "repl.h"
 
 /* Ctrl-C: the first stops the running statement (completed model answers stay cached); a second
@@ -47,15 +47,24 @@ static void usage(FILE *f)
           "exit status: 0 success, 1 runtime or data error, 2 syntax or type error\n", f);
 }
 
+/* The whole of f (NUL-terminated; *len without the NUL), or NULL when memory runs out. */
 static char *read_all(FILE *f, size_t *len)
 {
-    Buf b;
-    buf_init(&b);
-    char tmp[65536];
-    size_t k;
-    while ((k = fread(tmp, 1, sizeof tmp, f)) > 0) buf_append(&b, tmp, k);
-    *len = b.len;
-    return buf_take(&b);
+    size_t cap = 65536, n = 0, k;
+    char *text = malloc(cap + 1);
+    while (text && (k = fread(text + n, 1, cap - n, f)) > 0) {
+        n += k;
+        if (n == cap) {
+            char *more = realloc(text, 2 * cap + 1);
+            if (!more) { free(text); text = NULL; break; }
+            text = more;
+            cap *= 2;
+        }
+    }
+    if (!text) { fputs("fql: error: out of memory reading the script\n", stderr); exit(1); }
+    text[n] = 0;
+    *len = n;
+    return text;
 }
 
 static int exit_code(const fql_error *e)
@@ -70,7 +79,8 @@ int main(int argc, char **argv)
     fql_options_init(&o);
     const char *code = NULL, *file = NULL, *schema_of = NULL;
     int test = 0, rewrite = 0, ast = 0, shell = 0, max_rows_given = 0;
-    const char **tests = xcalloc((size_t)argc + 1, sizeof *tests);
+    const char **tests = calloc((size_t)argc + 1, sizeof *tests);
+    if (!tests) { fputs("fql: error: out of memory\n", stderr); return 1; }
     int ntests = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -109,7 +119,7 @@ int main(int argc, char **argv)
     char *text = NULL;
     size_t len = 0;
     const char *name;
-    if (code) { text = xstrdup(code); len = strlen(text); name = "<command line>"; }
+    if (code) { len = strlen(code); text = malloc(len + 1); if (!text) { fputs("fql: error: out of memory\n", stderr); return 1; } memcpy(text, code, len + 1); name = "<command line>"; }
     else if (file) {
         FILE *f = fopen(file, "rb");
         if (!f) { fprintf(stderr, "fql: error: cannot open %s\n", file); return 1; }
@@ -129,18 +139,10 @@ int main(int argc, char **argv)
     fql_error err;
     if (ast) {
         if (!text) { fprintf(stderr, "fql: --ast needs a script\n"); return 2; }
-        Src src = { (char *)name, NULL, text, len, NULL };
-        memset(&err, 0, sizeof err);
-        Node *prog = parse_program(&src, &err);
-        if (!prog) { repl_print_error(stderr, &err); free(text); return 2; }
-        Buf b;
-        buf_init(&b);
-        node_dump(&b, prog, 0);
-        fputs(b.data ? b.data : "", stdout);
-        buf_free(&b);
-        node_free(prog);
+        int bad = shell_print_ast(stdout, name, text, len, &err);
+        if (bad) repl_print_error(stderr, &err);
         free(text);
-        return 0;
+        return bad ? 2 : 0;
     }
     o.out = stdout;
     fql_session *s = fql_open(&o, &err);
@@ -152,15 +154,10 @@ int main(int argc, char **argv)
         fql_options_init(&o);
         if (fql_exec(s, text, name, NULL, &err)) { repl_print_error(stderr, &err); rc = exit_code(&err); }
         else {
-            TypeDef *td = session_find_type(s, schema_of);
-            if (!td) { fprintf(stderr, "fql: error: %s declares no type '%s'\n", name, schema_of); rc = 1; }
-            else {
-                json_t *j = type_json_schema(td->type);
-                char *txt = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-                printf("%s\n", txt);
-                free(txt);
-                json_decref(j);
-            }
+            char *txt = shell_type_schema(s, schema_of);
+            if (!txt) { fprintf(stderr, "fql: error: %s declares no type '%s'\n", name, schema_of); rc = 1; }
+            else printf("%s\n", txt);
+            free(txt);
         }
     } else if (text) {
         running = s;
@@ -170,7 +167,7 @@ int main(int argc, char **argv)
         running = NULL;
     } else {
         /* a terminal shows 40 rows of a long result (first and last) unless --max-rows says */
-        if (isatty(0) && !max_rows_given) s->max_rows = 40;
+        if (isatty(0) && !max_rows_given) shell_set_option(s, "max_rows", "40");
         rc = repl_run(s, isatty(0));
     }
     fql_close(s);

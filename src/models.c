@@ -224,6 +224,30 @@ LmModel *models_get(Runtime *s, const char *alias, const char *profile, fql_erro
     return m;
 }
 
+int models_describe(Runtime *rt, const char *alias, double *price_in, double *price_out, int64_t *context, fql_error *err)
+{
+    int existed = 0;
+    for (RtModel *r = rt->rtmodels; r; r = r->next) existed |= !strcmp(r->key, alias);
+    const LmModel *m = models_get(rt, alias, NULL, err);
+    if (!m) return -1;
+    *price_in = m->price_in;
+    *price_out = m->price_out;
+    *context = m->context_window;
+    if (existed) return 0;
+    /* forget it: kept, it would outlive a new declaration of the alias made before the first
+     * statement that uses it */
+    for (RtModel **p = &rt->rtmodels; *p; p = &(*p)->next)
+        if (!strcmp((*p)->key, alias)) {
+            RtModel *r = *p;
+            *p = r->next;
+            lm_model_free(r->m);
+            free(r->key);
+            free(r);
+            break;
+        }
+    return 0;
+}
+
 void models_free_all(Runtime *s)
 {
     for (RtModel *r = s->rtmodels, *n; r; r = n) {

@@ -14,6 +14,9 @@ typedef struct RtModel { char *key; LmModel *m; struct RtModel *next; } RtModel;
 /* The runtime model of alias (optionally a profile of it). Borrowed; NULL with err. */
 LmModel *models_get(Runtime *rt, const char *alias, const char *profile, fql_error *err);
 void     models_free_all(Runtime *rt);
+/* The prices (USD per million tokens, < 0 unknown) and context window (0 unknown) alias resolves
+ * to, sending nothing; a runtime model made for it only now is not kept. 0, or -1 with err. */
+int      models_describe(Runtime *rt, const char *alias, double *price_in, double *price_out, int64_t *context, fql_error *err);
 /* Check the keys of every declared model not yet checked, in parallel. 0 ok; -1 with err. */
 int      models_validate_keys(Runtime *rt, fql_error *err);
 

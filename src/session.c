@@ -629,6 +629,8 @@ FQL_API void fql_result_free(fql_result *r)
 Table *fql_result_table(const fql_result *r) { return r ? r->t : NULL; }
 Catalog *session_catalog(fql_session *s) { return &s->cat; }
 Runtime *session_runtime(fql_session *s) { return &s->rt; }
+FILE *session_output(fql_session *s) { return s->out; }
+void session_set_output(fql_session *s, FILE *out) { s->out = out; }
 
 FQL_API int fql_register_udf(fql_session *s, const char *name, const fql_udf_spec *spec, fql_error *err)
 {

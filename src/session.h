@@ -6,10 +6,14 @@
 
 #include "catalog.h"
 #include "rt.h"
+#include <stdio.h>
 
 /* The session's declarations and runtime (borrowed; they live as long as the session). */
 Catalog *session_catalog(fql_session *s);
 Runtime *session_runtime(fql_session *s);
+/* Where results print (fql_options.out; the shell redirects it with .output). */
+FILE    *session_output(fql_session *s);
+void     session_set_output(fql_session *s, FILE *out);
 /* Print t to the session's output in its format (a boxed table as wide as the terminal when the
  * output is one). */
 void     session_print_result(fql_session *s, const Table *t);

@@ -8,8 +8,11 @@
 #include <string.h>
 #include <strings.h>
 #include <errno.h>
+#include <jansson.h>
 #include "session.h"
 #include "models.h"
+#include "bind.h"
+#include "system.h"
 #include "lexer.h"
 #include "parser.h"
 #include "shell.h"
@@ -46,9 +49,9 @@ static void names_all(const char *const *names, const char *suffix, ShellNameFn 
 void shell_names(fql_session *s, unsigned kinds, ShellNameFn fn, void *ud)
 {
     if (kinds & SHELL_LETS)
-        for (LetDef *l = s->lets; l; l = l->next) fn(ud, l->name, "");
+        for (LetDef *l = session_catalog(s)->lets; l; l = l->next) fn(ud, l->name, "");
     if (kinds & SHELL_TYPES)
-        for (TypeDef *t = s->types; t; t = t->next) fn(ud, t->name, "");
+        for (TypeDef *t = session_catalog(s)->types; t; t = t->next) fn(ud, t->name, "");
     if (kinds & SHELL_SYSTEM) names_all(system_table_names(), "", fn, ud);
 }
 
@@ -66,11 +69,11 @@ _Static_assert(FMT_CSV == 0 && FMT_TSV == 1 && FMT_JSON == 2 && FMT_JSONL == 3 &
 int shell_get_option(fql_session *s, const char *name, char *buf, size_t n)
 {
     if (!strcmp(name, "format")) {
-        size_t f = (size_t)s->format;
+        size_t f = (size_t)session_runtime(s)->format;
         snprintf(buf, n, "%s", f < sizeof format_names / sizeof format_names[0] ? format_names[f] : "table");
         return 0;
     }
-    if (!strcmp(name, "max_rows")) { snprintf(buf, n, "%zu", s->max_rows); return 0; }
+    if (!strcmp(name, "max_rows")) { snprintf(buf, n, "%zu", session_runtime(s)->max_rows); return 0; }
     return -1;
 }
 
@@ -86,13 +89,13 @@ int shell_set_option(fql_session *s, const char *name, const char *text)
         v = v_int(n);
     } else return -1;
     char *msg = NULL;
-    int rc = session_set_option(s, name, v, &msg);    /* consumes v */
+    int rc = rt_set(session_runtime(s), name, v, &msg);    /* consumes v */
     free(msg);
     return rc ? -1 : 0;
 }
 
-FILE *shell_output(fql_session *s) { return s->out; }
-void  shell_set_output(fql_session *s, FILE *out) { s->out = out; }
+FILE *shell_output(fql_session *s) { return session_output(s); }
+void  shell_set_output(fql_session *s, FILE *out) { session_set_output(s, out); }
 
 /* ---- .tables, .schema ---- */
 
@@ -139,9 +142,9 @@ void shell_print_tables(fql_session *s)
     static const char *const cols[] = { "name", "kind", "columns", NULL };
     Batch *b;
     Table *t = text_table(cols, &b);
-    let_rows(b, s->lets);
+    let_rows(b, session_catalog(s)->lets);
     for (const char *const *n = system_table_names(); *n; n++) {
-        Table *st = system_table(s, *n);
+        Table *st = system_table(session_runtime(s), *n);
         char *names = st ? column_list(st->schema) : xstrdup("");
         Value row[3] = { v_cstring(*n), v_cstring("system"), v_cstring(names) };
         batch_push_row(b, row);
@@ -225,30 +228,30 @@ static void show_schema(fql_session *s, const Schema *sc)
 
 int shell_print_schema(fql_session *s, const char *name, char **msg)
 {
-    FILE *out = s->out;
+    FILE *out = session_output(s);
     *msg = NULL;
     if (!name) {
-        if (!s->types && !s->lets) fputs("no types or lets declared yet\n", out);
-        print_types(out, s->types);
-        print_lets(out, s->lets);
+        if (!session_catalog(s)->types && !session_catalog(s)->lets) fputs("no types or lets declared yet\n", out);
+        print_types(out, session_catalog(s)->types);
+        print_lets(out, session_catalog(s)->lets);
         fflush(out);
         return 0;
     }
-    LetDef *l = session_find_let(s, name);
+    LetDef *l = catalog_find_let(session_catalog(s), name);
     if (l) {
         print_let(out, l);
         show_schema(s, l->plan->schema);
         return 0;
     }
-    TypeDef *td = session_find_type(s, name);
+    TypeDef *td = catalog_find_type(session_catalog(s), name);
     if (td) { print_type(out, td); fflush(out); return 0; }
-    Table *st = !strncmp(name, "system.", 7) ? system_table(s, name) : NULL;
+    Table *st = !strncmp(name, "system.", 7) ? system_table(session_runtime(s), name) : NULL;
     if (st) { show_schema(s, st->schema); table_free(st); return 0; }
-    if (session_find_model(s, name)) { *msg = xasprintf("'%s' is a model; .models shows the models", name); return -1; }
+    if (catalog_find_model(session_catalog(s), name)) { *msg = xasprintf("'%s' is a model; .models shows the models", name); return -1; }
     const char *cands[512];
     size_t k = 0;
-    for (LetDef *d = s->lets; d && k < 500; d = d->next) cands[k++] = d->name;
-    for (TypeDef *d = s->types; d && k < 500; d = d->next) cands[k++] = d->name;
+    for (LetDef *d = session_catalog(s)->lets; d && k < 500; d = d->next) cands[k++] = d->name;
+    for (TypeDef *d = session_catalog(s)->types; d && k < 500; d = d->next) cands[k++] = d->name;
     for (const char *const *n = system_table_names(); *n && k < 510; n++) cands[k++] = *n;
     const char *best = closest_name(name, cands, k);
     if (best) *msg = xasprintf("no let, type or system table named '%s'; did you mean '%s'?", name, best);
@@ -258,50 +261,17 @@ int shell_print_schema(fql_session *s, const char *name, char **msg)
 
 /* ---- .models ---- */
 
-/* Does s hold a runtime model (a resolved alias) under key? */
-static int runtime_model_exists(fql_session *s, const char *key)
-{
-    for (RtModel *r = s->rtmodels; r; r = r->next)
-        if (!strcmp(r->key, key)) return 1;
-    return 0;
-}
-
-/* Drop the runtime model s resolved for key, if any, so that the next statement resolves the alias
- * afresh from its declaration. */
-static void runtime_model_forget(fql_session *s, const char *key)
-{
-    for (RtModel **p = &s->rtmodels; *p; p = &(*p)->next)
-        if (!strcmp((*p)->key, key)) {
-            RtModel *r = *p;
-            *p = r->next;
-            lm_model_free(r->m);
-            free(r->key);
-            free(r);
-            return;
-        }
-}
-
-/* The prices and context window models_get() resolves for alias (options, environment, the
- * catalog; no request), copied out. The runtime model it makes is forgotten again unless a
- * statement had made it already: kept, it would outlive a new declaration of the alias made before
- * the first statement that uses it. 0 ok. */
+/* The prices and context window of alias (models_describe: nothing sent, nothing kept). 0 ok. */
 static int model_catalog(fql_session *s, const char *alias, double *price_in, double *price_out, int64_t *context)
 {
-    int existed = runtime_model_exists(s, alias);
     fql_error err;
     memset(&err, 0, sizeof err);
-    const LmModel *m = models_get(s, alias, NULL, &err);
-    if (!m) return -1;
-    *price_in = m->price_in;
-    *price_out = m->price_out;
-    *context = m->context_window;
-    if (!existed) runtime_model_forget(s, alias);
-    return 0;
+    return models_describe(session_runtime(s), alias, price_in, price_out, context, &err);
 }
 
 void shell_print_models(fql_session *s)
 {
-    Table *sm = system_table(s, "system.models");
+    Table *sm = system_table(session_runtime(s), "system.models");
     if (!sm || sm->nrows == 0) {
         table_free(sm);
         fputs("no models declared yet; declare one with: model fast = openai(\"gpt-4o-mini\");\n", stdout);
@@ -396,7 +366,7 @@ static const Schema *pipeline_schema(ShellCompleter *c, const char *text, size_t
     if (prog && prog->nkids == 1 && prog->kids[0]->kind == N_RUN) {
         Stmt **stmts = NULL;
         int n = 0;
-        if (bind_program(c->s, prog, &stmts, &n, &err) == 0 && n == 1 && stmts[0]->plan)
+        if (bind_program(session_catalog(c->s), prog, &stmts, &n, &err) == 0 && n == 1 && stmts[0]->plan)
             c->bound[slot].schema = schema_copy(stmts[0]->plan->schema);
         for (int i = 0; i < n; i++) stmt_free(stmts[i]);
         free(stmts);
@@ -509,19 +479,19 @@ static void type_cands(ShellCompleter *c, const Out *o)
     cand_add_all(o, base, "");
     cand_add(o, "vector", "(");
     cand_add(o, "enum", "(");
-    for (TypeDef *t = c->s->types; t; t = t->next) cand_add(o, t->name, "");
+    for (TypeDef *t = session_catalog(c->s)->types; t; t = t->next) cand_add(o, t->name, "");
 }
 
 static void model_cands(ShellCompleter *c, const Out *o)
 {
-    for (ModelDecl *m = c->s->models; m; m = m->next) cand_add(o, m->alias, "");
+    for (ModelDecl *m = session_catalog(c->s)->models; m; m = m->next) cand_add(o, m->alias, "");
 }
 
 /* Sources: let names, system tables and the file readers. */
 static void source_cands(ShellCompleter *c, const Out *o)
 {
     static const char *const readers[] = { "csv", "tsv", "json", "jsonl", "parquet", NULL };
-    for (LetDef *l = c->s->lets; l; l = l->next) cand_add(o, l->name, "");
+    for (LetDef *l = session_catalog(c->s)->lets; l; l = l->next) cand_add(o, l->name, "");
     cand_add_all(o, system_table_names(), "");
     cand_add_all(o, readers, "(");
 }
@@ -537,8 +507,8 @@ static void expr_cands(ShellCompleter *c, const Toks *k, const Out *o)
     cand_add_all(o, func_names(), "(");
     cand_add_all(o, agg_names(), "(");
     cand_add_all(o, bind_semantic_names(), "(");
-    for (FnDef *f = c->s->fns; f; f = f->next) cand_add(o, f->name, "(");
-    for (TypeDef *t = c->s->types; t; t = t->next) cand_add(o, t->name, "");   /* extract(x, Type) */
+    for (FnDef *f = session_catalog(c->s)->fns; f; f = f->next) cand_add(o, f->name, "(");
+    for (TypeDef *t = session_catalog(c->s)->types; t; t = t->next) cand_add(o, t->name, "");   /* extract(x, Type) */
 }
 
 /* What a name at the end of the tokens may be, given what the parser expects there (ex). */
@@ -595,4 +565,31 @@ void shell_complete(ShellCompleter *c, const char *before, size_t at, ShellNameF
     }
     free(k);
     free(src.text);
+}
+
+/* ---- the command line ---- */
+
+int shell_print_ast(FILE *f, const char *name, const char *text, size_t len, fql_error *err)
+{
+    Src src = { (char *)name, NULL, (char *)text, len, NULL };
+    memset(err, 0, sizeof *err);
+    Node *prog = parse_program(&src, err);
+    if (!prog) return -1;
+    Buf b;
+    buf_init(&b);
+    node_dump(&b, prog, 0);
+    fputs(b.data ? b.data : "", f);
+    buf_free(&b);
+    node_free(prog);
+    return 0;
+}
+
+char *shell_type_schema(fql_session *s, const char *type_name)
+{
+    TypeDef *td = catalog_find_type(session_catalog(s), type_name);
+    if (!td) return NULL;
+    json_t *j = type_json_schema(td->type);
+    char *txt = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(j);
+    return txt;
 }

@@ -79,4 +79,12 @@ int  shell_print_schema(fql_session *s, const char *name, char **msg);
  * sends no request and leaves the session's runtime models as they were. */
 void shell_print_models(fql_session *s);
 
+/* ---- what the command line asks of the library (main.c) ---- */
+
+/* --ast: parse text (named name in errors) and write its syntax tree to f. 0, or -1 with err. */
+int   shell_print_ast(FILE *f, const char *name, const char *text, size_t len, fql_error *err);
+/* --schema-of: the JSON Schema of the type declared as type_name, indented (caller frees with
+ * free), or NULL when the session declares no such type. */
+char *shell_type_schema(fql_session *s, const char *type_name);
+
 #endif

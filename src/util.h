@@ -40,16 +40,6 @@ void buf_vprintf(Buf *b, const char *fmt, va_list ap);
 char *buf_take(Buf *b);             /* returns the string (caller frees), leaves b empty */
 void buf_clear(Buf *b);
 
-/* Error codes carried in fql_error.code */
-enum {
-    FQL_OK = 0,
-    FQL_ERR_PARSE = 2,      /* syntax error: exit code 2 */
-    FQL_ERR_TYPE = 3,       /* name or type error: exit code 2 */
-    FQL_ERR_RUNTIME = 4,    /* runtime error: exit code 1 */
-    FQL_ERR_IO = 5,         /* file or data error: exit code 1 */
-    FQL_ERR_NOMEM = 6,
-    FQL_ERR_INCOMPLETE = 7  /* parse error at end of input: the REPL asks for more */
-};
 
 /* Src: one source text (a script, an imported file, a -c string). Nodes point at their Src so that
  * errors found after parsing can still quote the line. Owned by the session; freed with it. */
