@@ -27,6 +27,8 @@ enum {
     FUNC_ASYNC = 8             /* impl is NULL: udf.c runs the function asynchronously over the batch (http_get_json) */
 };
 
+struct UdfHub;
+struct AsyncImpl;
 typedef struct FuncDef {
     const char *name;
     int nparams;               /* number of declared parameters */
@@ -36,19 +38,25 @@ typedef struct FuncDef {
     FuncTypeFn type;
     FuncImpl impl;
     const char *doc;           /* one line: "lower(s) -> string: lower-case s" */
+    /* FUNC_ASYNC: fill *impl (start, ud, pump, default limits) for the function's hub; 0 ok, -1 with
+     * *msg (xasprintf'd). udf.c's driver calls it through this pointer (udf.h). */
+    int (*async_setup)(struct UdfHub *hub, struct AsyncImpl *impl, char **msg);
 } FuncDef;
 
-/* Tables of functions defined outside func_scalar.c, each ended by an entry whose name is NULL:
- * func_text.c (tokenizer, markdown helpers), func_doc.c (documents), func_http.c (HTTP functions). */
+/* The tables of functions, each ended by an entry whose name is NULL: func_scalar.c (the core
+ * scalars), func_text.c (tokenizer, markdown helpers), func_doc.c (documents), func_http.c (HTTP
+ * functions). func_registry.c looks names up over all of them. */
+extern const FuncDef func_scalar_defs[];
 extern const FuncDef func_text_defs[];
 extern const FuncDef func_doc_defs[];
 extern const FuncDef func_http_defs[];
-/* Record a runtime error in c (the first one wins; c may be NULL) and return null. */
+/* Record a runtime error in c (the first one wins; c may be NULL) and return null (func.c). */
 Value func_error(FuncCtx *c, const char *fmt, ...) FQL_PRINTF(2, 3);
 /* The tokenizer encoding (TokEncoding) named by a function's `encoding` argument: o200k_base when
  * v is null, else -1 with ctx->error set. For token_count and chunk(by: "tokens"). */
 int func_text_encoding(Value v, const char *fn, FuncCtx *ctx);
 
+/* func_registry.c */
 const FuncDef *func_lookup(const char *name);              /* NULL if not a built-in scalar */
 /* All names (for "did you mean" and REPL completion): NULL-terminated static array. */
 const char *const *func_names(void);

@@ -25,7 +25,7 @@
 #include "doc.h"
 
 const FuncDef func_doc_defs[] = {
-    { NULL, 0, { NULL }, 0, 0, NULL, NULL, NULL }
+    { 0 }
 };
 
 enum {

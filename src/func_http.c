@@ -167,7 +167,7 @@ static void http_loop_free(void *state)
     free(l);
 }
 
-int http_get_json_setup(UdfHub *hub, AsyncImpl *impl, char **msg)
+static int http_get_json_setup(UdfHub *hub, AsyncImpl *impl, char **msg)
 {
     HttpLoop *l = udf_hub_state(hub);
     if (!l) {
@@ -207,6 +207,7 @@ static Type *http_get_json_type(Type **args, int nargs, char **msg)
 
 const FuncDef func_http_defs[] = {
     { "http_get_json", 4, { "url", "max_concurrency", "timeout", "retries" }, 1, FUNC_ASYNC, http_get_json_type, NULL,
-      "http_get_json(url, max_concurrency: 10, timeout: 5, retries: 2) -> json: GET url, its JSON answer (null on failure; why in system.lm_errors)" },
-    { NULL, 0, { NULL }, 0, 0, NULL, NULL, NULL }
+      "http_get_json(url, max_concurrency: 10, timeout: 5, retries: 2) -> json: GET url, its JSON answer (null on failure; why in system.lm_errors)",
+      http_get_json_setup },
+    { 0 }
 };

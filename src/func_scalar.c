@@ -41,19 +41,6 @@
 /* fn_error: the short name this file uses. */
 #define fn_error func_error
 
-Value func_error(FuncCtx *c, const char *fmt, ...)
-{
-    if (c && !c->error) {
-        Buf b;
-        va_list ap;
-        buf_init(&b);
-        va_start(ap, fmt);
-        buf_vprintf(&b, fmt, ap);
-        va_end(ap);
-        c->error = buf_take(&b);
-    }
-    return v_null();
-}
 
 /* A text view of v: the bytes of a string or json value, or v rendered into tmp. */
 typedef struct Text { const char *s; size_t n; Buf tmp; } Text;
@@ -172,6 +159,14 @@ static const char *want_name(char w)
 
 /* Check args against sig (one letter per parameter; a trailing '*' repeats the last letter for
  * variadic extras). Returns 1, or 0 with *msg set. */
+/* fn's entry in this file's table (for messages that name its parameters), or NULL. */
+static const FuncDef *scalar_def(const char *fn)
+{
+    for (const FuncDef *d = func_scalar_defs; d->name; d++)
+        if (!strcmp(d->name, fn)) return d;
+    return NULL;
+}
+
 static int check_args(const char *fn, const char *sig, Type **args, int nargs, char **msg)
 {
     size_t len = strlen(sig);
@@ -181,7 +176,7 @@ static int check_args(const char *fn, const char *sig, Type **args, int nargs, c
         char w = (size_t)i < len ? sig[i] : variadic && len ? sig[len - 1] : 'a';
         if (arg_ok(w, args[i])) continue;
         char *got = type_to_string(args[i]);
-        const FuncDef *d = func_lookup(fn);
+        const FuncDef *d = scalar_def(fn);
         if (d && d->nparams == 1 && !variadic)
             *msg = xasprintf("%s expects %s argument, got %s", fn, want_name(w), got);
         else if (d && i < d->nparams)
@@ -1464,9 +1459,9 @@ static Value f_chunk(const Value *a, int n, FuncCtx *c)
 /* ========================================================================== registry === */
 
 #define NN FUNC_NULL_IN_NULL_OUT
-#define F(name, np, min, flags, doc, ...) { #name, np, { __VA_ARGS__ }, min, flags, ty_##name, f_##name, doc }
+#define F(name, np, min, flags, doc, ...) { #name, np, { __VA_ARGS__ }, min, flags, ty_##name, f_##name, doc, NULL }
 
-static const FuncDef funcs[] = {
+const FuncDef func_scalar_defs[] = {
     F(lower, 1, 1, NN, "lower(s) -> string: s in lower case (Unicode-aware for common scripts)", "s"),
     F(upper, 1, 1, NN, "upper(s) -> string: s in upper case", "s"),
     F(trim, 2, 1, NN, "trim(s [, chars]) -> string: remove whitespace (or any of chars) from both ends", "s", "chars"),
@@ -1517,43 +1512,5 @@ static const FuncDef funcs[] = {
     F(list_contains, 2, 2, NN, "list_contains(list, x) -> bool: whether x is an item of list", "list", "x"),
     F(array_join, 2, 1, NN, "array_join(list, sep) -> string: the items' text joined by sep (default \",\"); nulls skipped", "list", "sep"),
     F(chunk, 5, 1, NN, "chunk(text, size: 1000, overlap: size/10, by: \"chars\"|\"words\"|\"tokens\"|\"recursive\" [, encoding]) -> [string]", "text", "size", "overlap", "by", "encoding"),
+    { 0 },
 };
-
-#define NFUNCS (sizeof funcs / sizeof funcs[0])
-
-/* Functions defined in other files (each table ends with an entry whose name is NULL). */
-static const FuncDef *const func_tables[] = { func_text_defs, func_doc_defs, func_http_defs };
-#define NTABLES (sizeof func_tables / sizeof func_tables[0])
-
-const FuncDef *func_lookup(const char *name)
-{
-    if (!name) return NULL;
-    for (size_t i = 0; i < NFUNCS; i++)
-        if (strcmp(funcs[i].name, name) == 0) return &funcs[i];
-    for (size_t t = 0; t < NTABLES; t++)
-        for (const FuncDef *d = func_tables[t]; d->name; d++)
-            if (strcmp(d->name, name) == 0) return d;
-    return NULL;
-}
-
-static const char **func_name_list;
-static pthread_once_t func_names_once = PTHREAD_ONCE_INIT;
-
-static void func_names_init(void)
-{
-    size_t n = NFUNCS;
-    for (size_t t = 0; t < NTABLES; t++)
-        for (const FuncDef *d = func_tables[t]; d->name; d++) n++;
-    func_name_list = xcalloc(n + 1, sizeof *func_name_list);
-    n = 0;
-    for (size_t i = 0; i < NFUNCS; i++) func_name_list[n++] = funcs[i].name;
-    for (size_t t = 0; t < NTABLES; t++)
-        for (const FuncDef *d = func_tables[t]; d->name; d++) func_name_list[n++] = d->name;
-    func_name_list[n] = NULL;
-}
-
-const char *const *func_names(void)
-{
-    pthread_once(&func_names_once, func_names_init);
-    return func_name_list;
-}

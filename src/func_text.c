@@ -483,12 +483,12 @@ static Value f_md_sections(const Value *a, int n, FuncCtx *c)
 /* -------------------------------------------------------------------------- registry --- */
 
 #define NN FUNC_NULL_IN_NULL_OUT
-#define F(name, np, min, flags, doc, ...) { #name, np, { __VA_ARGS__ }, min, flags, ty_##name, f_##name, doc }
+#define F(name, np, min, flags, doc, ...) { #name, np, { __VA_ARGS__ }, min, flags, ty_##name, f_##name, doc, NULL }
 
 const FuncDef func_text_defs[] = {
     F(token_count, 2, 1, NN, "token_count(text [, encoding: \"o200k_base\" | \"cl100k_base\"]) -> int: exact tokens of OpenAI's tokenizer", "text", "encoding"),
     F(md_headings, 1, 1, NN, "md_headings(md) -> [{level, text}]: the markdown headings (ATX and setext), outside code blocks", "md"),
     F(md_sections, 2, 1, NN, "md_sections(md [, level]) -> [{heading, level, content}]: md split at headings (of level <= level)", "md", "level"),
     F(md_code_blocks, 2, 1, NN, "md_code_blocks(md [, language]) -> [{language, code}]: the fenced code blocks (of that language)", "md", "language"),
-    { NULL, 0, { NULL }, 0, 0, NULL, NULL, NULL }
+    { 0 }
 };

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <string.h>
 #include <strings.h>
+#include <ctype.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <limits.h>
@@ -17,6 +18,7 @@
 #include "models.h"
 #include "state.h"
 #include "udf.h"
+#include "func.h"
 
 #ifndef FQL_STDLIB_DIR
 #define FQL_STDLIB_DIR "stdlib"
@@ -632,8 +634,49 @@ Runtime *session_runtime(fql_session *s) { return &s->rt; }
 FILE *session_output(fql_session *s) { return s->out; }
 void session_set_output(fql_session *s, FILE *out) { s->out = out; }
 
+/* ---- user-defined functions (fql_register_udf) ---- */
+
+static int valid_name(const char *name)
+{
+    if (!isalpha((unsigned char)name[0]) && name[0] != '_') return 0;
+    for (const char *p = name; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '_') return 0;
+    return 1;
+}
+
+/* Names the binder resolves before it looks for a UDF: a UDF of that name could never be called. */
+static int reserved_name(const char *name)
+{
+    static const char *const names[] = { "extract", "classify", "predicate", "summarize", "map", "embed", "similarity",
+                                         "sentiment", "reduce", "template", "if", NULL };
+    for (int i = 0; names[i]; i++)
+        if (!strcmp(names[i], name)) return 1;
+    return func_lookup(name) || agg_lookup(name);
+}
+
 FQL_API int fql_register_udf(fql_session *s, const char *name, const fql_udf_spec *spec, fql_error *err)
 {
-    if (!s) return err_set(err, FQL_ERR_RUNTIME, "fql_register_udf: no session");
-    return udf_register(&s->cat, name, spec, err);
+    if (err) memset(err, 0, sizeof *err);
+    if (!s || !name || !spec) return err_set(err, FQL_ERR_RUNTIME, "fql_register_udf: no session, name or spec");
+    Catalog *cat = &s->cat;
+    if (!valid_name(name)) return err_set(err, FQL_ERR_RUNTIME, "fql_register_udf: '%s' is not a valid function name (letters, digits and _)", name);
+    if (reserved_name(name)) return err_set(err, FQL_ERR_RUNTIME, "fql_register_udf: '%s' is a built-in function; pick another name", name);
+    if (catalog_find_fn(cat, name))   /* an FQL fn (the prelude's, or declared) would win at every call */
+        return err_set(err, FQL_ERR_RUNTIME, "fql_register_udf: '%s' is already a function written in FQL (fn); pick another name", name);
+    if (!spec->fn == !spec->async_fn)
+        return err_set(err, FQL_ERR_RUNTIME, "fql_register_udf: %s: set exactly one of fn (synchronous) and async_fn (asynchronous)", name);
+    if (spec->return_type == FQL_TYPE_NULL || (unsigned)spec->return_type > FQL_TYPE_JSON)
+        return err_set(err, FQL_ERR_RUNTIME, "fql_register_udf: %s: return_type must be a type other than FQL_TYPE_NULL", name);
+    if (spec->max_concurrency < 0 || spec->timeout < 0 || spec->retries < 0)
+        return err_set(err, FQL_ERR_RUNTIME, "fql_register_udf: %s: max_concurrency, timeout and retries cannot be negative", name);
+    UdfDef *u = catalog_find_udf(cat, name);
+    if (!u) {
+        u = xcalloc(1, sizeof *u);
+        u->name = xstrdup(name);
+        u->next = cat->udfs;
+        cat->udfs = u;
+    }
+    u->spec = *spec;
+    return 0;
 }
+

@@ -128,51 +128,6 @@ static int value_of(const char *fname, const fql_value *v, fql_type rtype, Value
     }
 }
 
-/* ---- registration ---- */
-
-static int valid_name(const char *name)
-{
-    if (!isalpha((unsigned char)name[0]) && name[0] != '_') return 0;
-    for (const char *p = name; *p; p++)
-        if (!isalnum((unsigned char)*p) && *p != '_') return 0;
-    return 1;
-}
-
-/* Names the binder resolves before it looks for a UDF: a UDF of that name could never be called. */
-static int reserved_name(const char *name)
-{
-    static const char *const names[] = { "extract", "classify", "predicate", "summarize", "map", "embed", "similarity",
-                                         "sentiment", "reduce", "template", "if", NULL };
-    for (int i = 0; names[i]; i++)
-        if (!strcmp(names[i], name)) return 1;
-    return func_lookup(name) || agg_lookup(name);
-}
-
-int udf_register(Catalog *cat, const char *name, const fql_udf_spec *spec, fql_error *err)
-{
-    if (err) memset(err, 0, sizeof *err);
-    if (!cat || !name || !spec) return err_set(err, FQL_ERR_RUNTIME, "fql_register_udf: no session, name or spec");
-    if (!valid_name(name)) return err_set(err, FQL_ERR_RUNTIME, "fql_register_udf: '%s' is not a valid function name (letters, digits and _)", name);
-    if (reserved_name(name)) return err_set(err, FQL_ERR_RUNTIME, "fql_register_udf: '%s' is a built-in function; pick another name", name);
-    if (catalog_find_fn(cat, name))   /* an FQL fn (the prelude's, or declared) would win at every call */
-        return err_set(err, FQL_ERR_RUNTIME, "fql_register_udf: '%s' is already a function written in FQL (fn); pick another name", name);
-    if (!spec->fn == !spec->async_fn)
-        return err_set(err, FQL_ERR_RUNTIME, "fql_register_udf: %s: set exactly one of fn (synchronous) and async_fn (asynchronous)", name);
-    if (spec->return_type == FQL_TYPE_NULL || (unsigned)spec->return_type > FQL_TYPE_JSON)
-        return err_set(err, FQL_ERR_RUNTIME, "fql_register_udf: %s: return_type must be a type other than FQL_TYPE_NULL", name);
-    if (spec->max_concurrency < 0 || spec->timeout < 0 || spec->retries < 0)
-        return err_set(err, FQL_ERR_RUNTIME, "fql_register_udf: %s: max_concurrency, timeout and retries cannot be negative", name);
-    UdfDef *u = catalog_find_udf(cat, name);
-    if (!u) {
-        u = xcalloc(1, sizeof *u);
-        u->name = xstrdup(name);
-        u->next = cat->udfs;
-        cat->udfs = u;
-    }
-    u->spec = *spec;
-    return 0;
-}
-
 /* ---- hubs ---- */
 
 UdfHub *udf_hub(Runtime *rt, const char *name)
@@ -520,8 +475,8 @@ static int set_option(const char *fname, int k, Value v, AsyncImpl *im, char **m
 static int builtin_impl(Runtime *rt, const Expr *e, Value **args, size_t n, AsyncImpl *im, UdfHub **hub, int *nargs, char **msg)
 {
     *hub = udf_hub(rt, e->fn->name);
-    if (strcmp(e->fn->name, "http_get_json")) { *msg = xasprintf("%s has no asynchronous implementation", e->fn->name); return -1; }
-    if (http_get_json_setup(*hub, im, msg)) return -1;
+    if (!e->fn->async_setup) { *msg = xasprintf("%s has no asynchronous implementation", e->fn->name); return -1; }
+    if (e->fn->async_setup(*hub, im, msg)) return -1;
     *nargs = e->nargs;
     for (int i = 0; i < e->nargs && i < e->fn->nparams; i++)
         for (int k = 0; k < 3; k++) {

@@ -18,7 +18,6 @@
 #include "plan.h"
 
 #include "rt.h"
-#include "catalog.h"
 typedef struct UdfHub UdfHub;
 
 /* An asynchronous function as the driver runs it. */
@@ -52,15 +51,8 @@ void   udf_hub_set_state(UdfHub *h, void *state, void (*free_state)(void *state)
 /* The seconds an attempt may take (0 = no limit), for functions that can enforce it themselves. */
 double udf_call_timeout(const fql_call *c);
 
-/* fql_register_udf: check spec and name (not a built-in, not an FQL fn) and enter it in cat. 0, or
- * -1 with err. */
-int    udf_register(Catalog *cat, const char *name, const fql_udf_spec *spec, fql_error *err);
-
 /* Free the runtime's hubs (see the ownership rule above); the registrations are the Catalog's. */
 void   udf_free_all(Runtime *rt);
 
-/* Built-in asynchronous functions (func_http.c): fill *impl's start/ud/pump and its default
- * limits for the function's hub. 0 ok, -1 with *msg (xasprintf'd). */
-int    http_get_json_setup(UdfHub *hub, AsyncImpl *impl, char **msg);
 
 #endif
