@@ -1508,7 +1508,7 @@ static Plan *bind_values(Binder *b, const Node *n)
                 Expr *fe = rows[i]->args[f];
                 Value v;
                 char *msg = NULL;
-                v = exec_const(fe, &msg);
+                v = eval_const(fe, &msg);
                 if (msg) { err_at(b->err, FQL_ERR_RUNTIME, fe->src, fe->pos, "%s", msg); free(msg); ok = 0; }
                 if (v.kind != V_NULL && schema->types[c]->kind == TY_FLOAT && v.kind == V_INT) v = v_float((double)v.u.i);
                 value_free(row[c]);

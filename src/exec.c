@@ -4,7 +4,7 @@
  * filling the error. Streaming operators (scan, where, select, derive, limit, explode, unnest, union
  * all, write) hold one batch at a time; blocking ones (order by, group by, distinct's seen-set, the
  * build side of a join) hold what they must.
- * Expressions are evaluated a batch at a time: eval() returns one Value per row.
+ * Expressions are evaluated a batch at a time: eval_batch() returns one Value per row.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -18,14 +18,6 @@
 #include "state.h"
 #include "exec.h"
 #include "udf.h"
-
-static int64_t sem_row_base(Exec *ex, const Expr *e, size_t n)
-{
-    for (int i = 0; i < ex->nsem; i++)
-        if (ex->sem_expr[i] == e) { int64_t b = ex->sem_rows[i]; ex->sem_rows[i] += (int64_t)n; return b; }
-    if (ex->nsem < 16) { ex->sem_expr[ex->nsem] = e; ex->sem_rows[ex->nsem++] = (int64_t)n; }
-    return 0;
-}
 
 /* ---- key tables: hash maps from a tuple of values to a dense id ---- */
 
@@ -103,360 +95,6 @@ static int64_t kt_lookup(KeyTable *kt, const Value *k, int add, int *added)
     return id;
 }
 
-/* ---- expression evaluation ---- */
-
-static int rt_error(Exec *ex, const Expr *e, size_t row, const char *msg)
-{
-    (void)row;
-    return err_at(ex->err, FQL_ERR_RUNTIME, e->src, e->pos, "%s", msg);
-}
-
-static Value *vals_new(size_t n)
-{
-    Value *v = xmalloc((n ? n : 1) * sizeof *v);
-    for (size_t i = 0; i < n; i++) v[i] = v_null();
-    return v;
-}
-
-static void vals_free(Value *v, size_t n)
-{
-    if (!v) return;
-    for (size_t i = 0; i < n; i++) value_free(v[i]);
-    free(v);
-}
-
-static Value *eval(Exec *ex, const Expr *e, const Batch *b);
-
-/* A field of a struct value, or of a JSON object. */
-static Value field_of(Value base, const Expr *e)
-{
-    if (base.kind == V_STRUCT) {
-        Struct *st = base.u.st;
-        if (e->ival >= 0 && (uint32_t)e->ival < st->n) return value_copy(st->fields[e->ival]);
-        int fi = type_field_index(st->type, e->name);
-        return fi >= 0 ? value_copy(st->fields[fi]) : v_null();
-    }
-    if (base.kind == V_JSON) {
-        json_error_t je;
-        json_t *j = json_loadb(v_str(base), v_strlen(base), JSON_DECODE_ANY, &je);
-        Value r = v_null();
-        if (j && json_is_object(j)) {
-            json_t *f = json_object_get(j, e->name);
-            if (f && !json_is_null(f)) {
-                char *txt = json_dumps(f, JSON_ENCODE_ANY | JSON_COMPACT);
-                if (txt) { r = v_json_text(txt, strlen(txt)); free(txt); }
-            }
-        }
-        json_decref(j);
-        return r;
-    }
-    return v_null();
-}
-
-static Value index_of(Value base, Value idx)
-{
-    if (base.kind == V_LIST && idx.kind == V_INT) {
-        int64_t n = base.u.l->n, i = idx.u.i;
-        if (i < 0) i += n;
-        return i >= 0 && i < n ? value_copy(base.u.l->items[i]) : v_null();
-    }
-    if (base.kind == V_STRING && idx.kind == V_INT) {
-        /* a character (0-based, negative from the end) */
-        const char *s = v_str(base);
-        size_t n = v_strlen(base), len = utf8_len(s, n);
-        int64_t i = idx.u.i;
-        if (i < 0) i += (int64_t)len;
-        if (i < 0 || i >= (int64_t)len) return v_null();
-        size_t at = 0, k = 0;
-        while (at < n) {
-            size_t start = at;
-            text_next(s, n, &at);
-            if ((int64_t)k++ == i) return v_string(s + start, at - start);
-        }
-        return v_null();
-    }
-    if (base.kind == V_JSON) {
-        json_error_t je;
-        json_t *j = json_loadb(v_str(base), v_strlen(base), JSON_DECODE_ANY, &je), *f = NULL;
-        Value r = v_null();
-        if (j && json_is_array(j) && idx.kind == V_INT) {
-            int64_t i = idx.u.i, n = (int64_t)json_array_size(j);
-            if (i < 0) i += n;
-            if (i >= 0 && i < n) f = json_array_get(j, (size_t)i);
-        } else if (j && json_is_object(j) && idx.kind == V_STRING) {
-            f = json_object_get(j, v_str(idx));
-        }
-        if (f && !json_is_null(f)) {
-            char *txt = json_dumps(f, JSON_ENCODE_ANY | JSON_COMPACT);
-            if (txt) { r = v_json_text(txt, strlen(txt)); free(txt); }
-        }
-        json_decref(j);
-        return r;
-    }
-    return v_null();
-}
-
-/* Evaluate every argument of e over the batch: parts[k][row], or NULL (nothing left allocated). */
-static Value **eval_args(Exec *ex, const Expr *e, const Batch *b)
-{
-    Value **parts = xcalloc((size_t)e->nargs + 1, sizeof *parts);
-    for (int k = 0; k < e->nargs; k++)
-        if (!(parts[k] = eval(ex, e->args[k], b))) {
-            for (int q = 0; q < k; q++) vals_free(parts[q], b->n);
-            free(parts);
-            return NULL;
-        }
-    return parts;
-}
-
-static Value *eval(Exec *ex, const Expr *e, const Batch *b)
-{
-    size_t n = b->n;
-    Value *out = NULL, *x = NULL, *y = NULL;
-    char *msg = NULL;
-    switch (e->kind) {
-    case E_LIT:
-        out = xmalloc((n ? n : 1) * sizeof *out);
-        for (size_t i = 0; i < n; i++) out[i] = value_copy(e->lit);
-        return out;
-    case E_COL: {
-        const Value *c = b->cols[e->ival];
-        out = xmalloc((n ? n : 1) * sizeof *out);
-        for (size_t i = 0; i < n; i++) out[i] = value_copy(c[i]);
-        return out;
-    }
-    case E_FIELD:
-        if (!(x = eval(ex, e->args[0], b))) return NULL;
-        out = vals_new(n);
-        for (size_t i = 0; i < n; i++) out[i] = field_of(x[i], e);
-        vals_free(x, n);
-        return out;
-    case E_INDEX:
-        if (!(x = eval(ex, e->args[0], b))) return NULL;
-        if (!(y = eval(ex, e->args[1], b))) { vals_free(x, n); return NULL; }
-        out = vals_new(n);
-        for (size_t i = 0; i < n; i++) out[i] = index_of(x[i], y[i]);
-        vals_free(x, n);
-        vals_free(y, n);
-        return out;
-    case E_BINOP:
-        if (!(x = eval(ex, e->args[0], b))) return NULL;
-        if (!(y = eval(ex, e->args[1], b))) { vals_free(x, n); return NULL; }
-        out = x;   /* results overwrite the left operands (the op functions consume both) */
-        for (size_t i = 0; i < n && !msg; i++) {
-            Value l = x[i], r = y[i];
-            y[i] = v_null();
-            switch (e->op) {
-            case OP_AND: out[i] = op_and(l, r); break;
-            case OP_OR: out[i] = op_or(l, r); break;
-            case OP_EQ: case OP_NE: case OP_LT: case OP_LE: case OP_GT: case OP_GE:
-                out[i] = op_compare(e->op, l, r, &msg);
-                break;
-            case OP_CONCAT: out[i] = op_concat(l, r); break;
-            default: out[i] = op_arith(e->op, l, r, &msg); break;
-            }
-        }
-        vals_free(y, n);
-        if (msg) { rt_error(ex, e, 0, msg); free(msg); vals_free(out, n); return NULL; }
-        return out;
-    case E_NOT: case E_NEG:
-        if (!(out = eval(ex, e->args[0], b))) return NULL;
-        for (size_t i = 0; i < n && !msg; i++) out[i] = e->kind == E_NOT ? op_not(out[i]) : op_neg(out[i], &msg);
-        if (msg) { rt_error(ex, e, 0, msg); free(msg); vals_free(out, n); return NULL; }
-        return out;
-    case E_ISNULL:
-        if (!(out = eval(ex, e->args[0], b))) return NULL;
-        for (size_t i = 0; i < n; i++) {
-            int isnull = out[i].kind == V_NULL;
-            value_free(out[i]);
-            out[i] = v_bool(e->flag ? !isnull : isnull);
-        }
-        return out;
-    case E_IN: {
-        if (!(x = eval(ex, e->args[0], b))) return NULL;
-        out = vals_new(n);
-        /* SQL semantics: true if equal to some element; else null if the value or any element is null; else false */
-        int *found = xcalloc(n + 1, sizeof *found), *sawnull = xcalloc(n + 1, sizeof *sawnull);
-        for (int k = 1; k < e->nargs; k++) {
-            if (!(y = eval(ex, e->args[k], b))) { free(found); free(sawnull); vals_free(x, n); vals_free(out, n); return NULL; }
-            for (size_t i = 0; i < n; i++) {
-                if (y[i].kind == V_NULL) sawnull[i] = 1;
-                else if (x[i].kind != V_NULL && op_cmp(x[i], y[i]) == 0) found[i] = 1;
-            }
-            vals_free(y, n);
-        }
-        for (size_t i = 0; i < n; i++) {
-            if (x[i].kind == V_NULL || (!found[i] && sawnull[i])) out[i] = v_null();
-            else out[i] = v_bool(e->flag ? !found[i] : found[i]);
-        }
-        free(found); free(sawnull);
-        vals_free(x, n);
-        return out;
-    }
-    case E_LIKE:
-        if (!(x = eval(ex, e->args[0], b))) return NULL;
-        if (!(y = eval(ex, e->args[1], b))) { vals_free(x, n); return NULL; }
-        for (size_t i = 0; i < n; i++) {
-            Value r = op_like(x[i], y[i], e->op == OP_ILIKE);
-            x[i] = e->flag ? op_not(r) : r;
-            y[i] = v_null();
-        }
-        vals_free(y, n);
-        return x;
-    case E_CASE: {
-        /* evaluate branch by branch over all rows: simple and vectorised; a row takes the first
-         * branch whose condition is true */
-        out = vals_new(n);
-        char *done = xcalloc(n + 1, 1);
-        int pairs = (e->nargs - e->flag) / 2;
-        for (int k = 0; k < pairs; k++) {
-            if (!(x = eval(ex, e->args[2 * k], b))) goto case_fail;
-            if (!(y = eval(ex, e->args[2 * k + 1], b))) { vals_free(x, n); goto case_fail; }
-            for (size_t i = 0; i < n; i++)
-                if (!done[i] && value_true(x[i])) { done[i] = 1; out[i] = y[i]; y[i] = v_null(); }
-            vals_free(x, n);
-            vals_free(y, n);
-        }
-        if (e->flag) {
-            if (!(y = eval(ex, e->args[e->nargs - 1], b))) goto case_fail;
-            for (size_t i = 0; i < n; i++)
-                if (!done[i]) { out[i] = y[i]; y[i] = v_null(); }
-            vals_free(y, n);
-        }
-        free(done);
-        /* int branches in a float case become floats */
-        if (e->type->kind == TY_FLOAT)
-            for (size_t i = 0; i < n; i++)
-                if (out[i].kind == V_INT) out[i] = v_float((double)out[i].u.i);
-        return out;
-case_fail:
-        free(done);
-        vals_free(out, n);
-        return NULL;
-    }
-    case E_LIST: {
-        Value **parts = eval_args(ex, e, b);
-        if (!parts) return NULL;
-        out = vals_new(n);
-        int tofloat = e->type->elem && e->type->elem->kind == TY_FLOAT;
-        for (size_t i = 0; i < n; i++) {
-            out[i] = v_list_new((uint32_t)e->nargs);
-            for (int k = 0; k < e->nargs; k++) {
-                Value v = parts[k][i];
-                if (tofloat && v.kind == V_INT) v = v_float((double)v.u.i);
-                out[i].u.l->items[k] = v;
-                parts[k][i] = v_null();
-            }
-        }
-        for (int k = 0; k < e->nargs; k++) vals_free(parts[k], n);
-        free(parts);
-        return out;
-    }
-    case E_STRUCT: {
-        Value **parts = eval_args(ex, e, b);
-        if (!parts) return NULL;
-        out = vals_new(n);
-        for (size_t i = 0; i < n; i++) {
-            out[i] = v_struct_new(e->type);
-            for (int k = 0; k < e->nargs; k++) {
-                out[i].u.st->fields[k] = parts[k][i];
-                parts[k][i] = v_null();
-            }
-        }
-        for (int k = 0; k < e->nargs; k++) vals_free(parts[k], n);
-        free(parts);
-        return out;
-    }
-    case E_CAST:
-        if (!(out = eval(ex, e->args[0], b))) return NULL;
-        for (size_t i = 0; i < n && !msg; i++) out[i] = value_cast(out[i], e->type, &msg);
-        if (msg) { rt_error(ex, e, 0, msg); free(msg); vals_free(out, n); return NULL; }
-        return out;
-    case E_CALL: {
-        Value **parts = eval_args(ex, e, b);
-        if (!parts) return NULL;
-        if (!e->fn || (e->fn->flags & FUNC_ASYNC)) {   /* UDFs and async built-ins: udf.c runs the batch */
-            out = udf_eval(ex->rt, e, parts, n, sem_row_base(ex, e, n), ex->err);
-            for (int k = 0; k < e->nargs; k++) vals_free(parts[k], n);
-            free(parts);
-            return out;
-        }
-        out = vals_new(n);
-        Value *row = xcalloc((size_t)e->nargs + 1, sizeof *row);
-        FuncCtx ctx = { NULL, ex->now_us };
-        int nnio = e->fn->flags & FUNC_NULL_IN_NULL_OUT;
-        int req = e->fn->min_args;
-        for (size_t i = 0; i < n; i++) {
-            int skip = 0;
-            for (int k = 0; k < e->nargs; k++) {
-                row[k] = parts[k][i];
-                if (nnio && k < req && row[k].kind == V_NULL) skip = 1;
-            }
-            if (skip) continue;
-            out[i] = e->fn->impl(row, e->nargs, &ctx);
-            if (ctx.error) break;
-        }
-        free(row);
-        for (int k = 0; k < e->nargs; k++) vals_free(parts[k], n);
-        free(parts);
-        if (ctx.error) { rt_error(ex, e, 0, ctx.error); free(ctx.error); vals_free(out, n); return NULL; }
-        if (e->type->kind == TY_FLOAT)   /* coalesce(int, float) and friends: one kind per column */
-            for (size_t i = 0; i < n; i++)
-                if (out[i].kind == V_INT) out[i] = v_float((double)out[i].u.i);
-        return out;
-    }
-    case E_AGG: {
-        const Value *c = b->cols[e->ival];
-        out = xmalloc((n ? n : 1) * sizeof *out);
-        for (size_t i = 0; i < n; i++) out[i] = value_copy(c[i]);
-        return out;
-    }
-    case E_SEMANTIC: {
-        if (!ex->rt) { err_at(ex->err, FQL_ERR_RUNTIME, e->src, e->pos, "%s() cannot be used in values rows", e->name); return NULL; }
-        for (int i = 0; i < ex->ncur; i++)
-            if (ex->cur_x[i] == e) {
-                out = semantic_finish(ex->cur_j[i], ex->err);
-                if (!out && !err_failed(ex->err)) err_at(ex->err, FQL_ERR_RUNTIME, e->src, e->pos, "%s() failed", e->name);
-                return out;
-            }
-        Value **parts = eval_args(ex, e, b);
-        if (!parts) return NULL;
-        out = semantic_eval(ex->rt, e, parts, n, sem_row_base(ex, e, n), ex->err);
-        for (int k = 0; k < e->nargs; k++) vals_free(parts[k], n);
-        free(parts);
-        if (!out && !err_failed(ex->err)) err_at(ex->err, FQL_ERR_RUNTIME, e->src, e->pos, "%s() failed", e->name);
-        return out;
-    }
-    }
-    return NULL;
-}
-
-/* Evaluate an expression that reads no columns (values rows, options). */
-Value exec_const(Expr *e, char **msg)
-{
-    fql_error err;
-    memset(&err, 0, sizeof err);
-    Exec ex;
-    memset(&ex, 0, sizeof ex);
-    ex.err = &err;
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    ex.now_us = (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
-    Batch *b = batch_new(0, 1);
-    b->n = 1;
-    Value *v = eval(&ex, e, b);
-    batch_free(b);
-    if (!v) {
-        *msg = xstrdup(err.message);
-        char *nl = strchr(*msg, '\n');
-        if (nl) *nl = 0;
-        return v_null();
-    }
-    Value r = v[0];
-    free(v);
-    return r;
-}
-
 /* ---- operators ---- */
 
 
@@ -482,17 +120,6 @@ static void op_free(Op *op)
     free(op);
 }
 
-/* emit the materialized table batch by batch */
-static int next_mat(Op *op, Batch **out)
-{
-    while (op->mat && op->matpos < op->mat->nbatches) {
-        Batch *b = op->mat->batches[op->matpos];
-        op->mat->batches[op->matpos++] = NULL;
-        if (b && b->n) { *out = b; return 1; }
-        batch_free(b);
-    }
-    return 0;
-}
 
 static int next_scan(Op *op, Batch **out)
 {
@@ -511,12 +138,12 @@ static int apply_filter(Op *op, Batch *in, Batch **out)
 {
     *out = NULL;
     for (int k = 0; k < op->p->nexprs; k++) {
-        Value *c = eval(op->ex, op->p->exprs[k], in);
+        Value *c = eval_batch(op->ex, op->p->exprs[k], in);
         if (!c) { batch_free(in); return -1; }
         Batch *o = batch_new(in->ncols, in->n);
         for (size_t r = 0; r < in->n; r++)
             if (value_true(c[r])) batch_copy_row(o, in, r);
-        vals_free(c, in->n);
+        eval_vals_free(c, in->n);
         batch_free(in);
         in = o;
         if (!in->n) break;
@@ -531,9 +158,9 @@ static int apply_project(Op *op, Batch *in, Batch **out)
     Batch *o = batch_new(p->nexprs, 0);
     o->n = o->cap = in->n;
     for (int k = 0; k < p->nexprs; k++) {
-        Value *c = eval(op->ex, p->exprs[k], in);
+        Value *c = eval_batch(op->ex, p->exprs[k], in);
         if (!c) {
-            for (int q = 0; q < k; q++) { vals_free(o->cols[q], in->n); o->cols[q] = NULL; }
+            for (int q = 0; q < k; q++) { eval_vals_free(o->cols[q], in->n); o->cols[q] = NULL; }
             o->n = 0;
             batch_free(o);
             batch_free(in);
@@ -557,11 +184,11 @@ static int apply_derive(Op *op, Batch *in, Batch **out)
     int nout = p->schema->n;
     if (in->ncols < nout) {
         in->cols = xrealloc(in->cols, (size_t)nout * sizeof *in->cols);
-        for (int c = in->ncols; c < nout; c++) in->cols[c] = vals_new(in->cap);
+        for (int c = in->ncols; c < nout; c++) in->cols[c] = eval_vals_new(in->cap);
         in->ncols = nout;
     }
     for (int k = 0; k < p->nexprs; k++) {
-        Value *c = eval(op->ex, p->exprs[k], in);
+        Value *c = eval_batch(op->ex, p->exprs[k], in);
         if (!c) { batch_free(in); return -1; }
         int t = p->targets[k];
         /* the batch's column arrays have capacity cap: keep that invariant */
@@ -600,19 +227,6 @@ static int next_apply(Op *op, Batch **out)
 
 struct Piece { Batch *b; SemJob **jobs; struct Piece *next; };
 
-static int collect_semantic(const Expr *e, const Expr ***xs, int *n)
-{
-    if (!e) return 0;
-    int inner = 0;
-    for (int i = 0; i < e->nargs; i++) inner |= collect_semantic(e->args[i], xs, n);
-    if (e->kind != E_SEMANTIC) return inner;
-    if (!inner) {   /* an innermost model call: it can start as soon as its piece is read */
-        int seen = 0;
-        for (int i = 0; i < *n; i++) seen |= (*xs)[i] == e;
-        if (!seen) { *xs = xrealloc(*xs, (size_t)(*n + 1) * sizeof **xs); (*xs)[(*n)++] = e; }
-    }
-    return 1;
-}
 
 static void piece_free(struct Piece *pc, int njobs)
 {
@@ -659,28 +273,13 @@ static int take_piece(Op *op, Batch **out)
     return 1;
 }
 
-/* Start the model calls xs[0..n) over the rows of b, counted in op->ost: jobs[i] (NULL on error,
- * the jobs started before it freed). */
-static int start_jobs(Op *op, const Expr **xs, int n, const Batch *b, SemJob **jobs)
-{
-    for (int i = 0; i < n; i++) {
-        const Expr *e = xs[i];
-        Value **args = eval_args(op->ex, e, b);
-        jobs[i] = args ? semantic_start(op->ex->rt, e, args, b->n, sem_row_base(op->ex, e, b->n), &op->ost, op->ex->err) : NULL;
-        if (!jobs[i]) {
-            for (int k = 0; k < i; k++) { semantic_job_free(jobs[k]); jobs[k] = NULL; }
-            return -1;
-        }
-    }
-    return 0;
-}
 
 static int start_piece(Op *op, Batch *b)
 {
     struct Piece *pc = xcalloc(1, sizeof *pc);
     pc->b = b;
     pc->jobs = xcalloc((size_t)op->nsemx + 1, sizeof *pc->jobs);
-    if (start_jobs(op, op->semx, op->nsemx, b, pc->jobs)) { piece_free(pc, 0); return -1; }
+    if (core_start_jobs(op, op->semx, op->nsemx, b, pc->jobs)) { piece_free(pc, 0); return -1; }
     if (op->qt) op->qt->next = pc; else op->qh = pc;
     op->qt = pc;
     op->qrows += b->n;
@@ -762,8 +361,8 @@ static int next_distinct(Op *op, Batch **out)
         int nk = p->nexprs ? p->nexprs : in->ncols;
         Value **keys = xcalloc((size_t)nk + 1, sizeof *keys);
         for (int k = 0; k < p->nexprs; k++)
-            if (!(keys[k] = eval(op->ex, p->exprs[k], in))) {
-                for (int q = 0; q < k; q++) vals_free(keys[q], in->n);
+            if (!(keys[k] = eval_batch(op->ex, p->exprs[k], in))) {
+                for (int q = 0; q < k; q++) eval_vals_free(keys[q], in->n);
                 free(keys);
                 batch_free(in);
                 return -1;
@@ -778,7 +377,7 @@ static int next_distinct(Op *op, Batch **out)
             if (added) batch_copy_row(o, in, r);
         }
         free(row);
-        for (int k = 0; k < p->nexprs; k++) vals_free(keys[k], in->n);
+        for (int k = 0; k < p->nexprs; k++) eval_vals_free(keys[k], in->n);
         free(keys);
         batch_free(in);
         if (o->n) { *out = o; return 1; }
@@ -896,23 +495,6 @@ static int next_unnest(Op *op, Batch **out)
     return 1;
 }
 
-/* Drain a child into a table. */
-static Table *drain(Op *child)
-{
-    Table *t = table_new(schema_copy(child->p->schema));
-    Batch *b;
-    int rc;
-    while ((rc = child->next(child, &b)) == 1) {
-        table_add_batch(t, b);
-        if (child->ex->rt && rt_interrupted(child->ex->rt)) {
-            err_set(child->ex->err, FQL_ERR_RUNTIME, "interrupted (answers received so far are kept in the cache)");
-            rc = -1;
-            break;
-        }
-    }
-    if (rc < 0) { table_free(t); return NULL; }
-    return t;
-}
 
 /* order by: stable merge sort of row numbers */
 typedef struct SortCtx { Value **keys; int nk; const int *desc, *nulls_first; } SortCtx;
@@ -960,15 +542,15 @@ static int next_sort(Op *op, Batch **out)
 {
     if (!op->mat) {
         const Plan *p = op->p;
-        Table *t = drain(op->child);
+        Table *t = core_drain(op->child);
         if (!t) return -1;
         table_flatten(t);
         size_t n = t->nrows;
         Batch *all = t->nbatches ? t->batches[0] : NULL;
         SortCtx sc = { xcalloc((size_t)p->nexprs + 1, sizeof(Value *)), p->nexprs, p->desc, p->nulls_first };
         for (int k = 0; k < p->nexprs && all; k++)
-            if (!(sc.keys[k] = eval(op->ex, p->exprs[k], all))) {
-                for (int q = 0; q < k; q++) vals_free(sc.keys[q], n);
+            if (!(sc.keys[k] = eval_batch(op->ex, p->exprs[k], all))) {
+                for (int q = 0; q < k; q++) eval_vals_free(sc.keys[q], n);
                 free(sc.keys);
                 table_free(t);
                 return -1;
@@ -984,19 +566,19 @@ static int next_sort(Op *op, Batch **out)
             if (o->n == BATCH_ROWS) { table_add_batch(op->mat, o); o = NULL; }
         }
         if (o) table_add_batch(op->mat, o);
-        for (int k = 0; k < p->nexprs; k++) vals_free(sc.keys[k], n);
+        for (int k = 0; k < p->nexprs; k++) eval_vals_free(sc.keys[k], n);
         free(sc.keys);
         free(idx);
         free(tmp);
         table_free(t);
     }
-    return next_mat(op, out);
+    return core_next_mat(op, out);
 }
 
 /* group by / agg: hash aggregation */
 static int next_agg(Op *op, Batch **out)
 {
-    if (op->mat) return next_mat(op, out);
+    if (op->mat) return core_next_mat(op, out);
     const Plan *p = op->p;
     int nk = p->nkeys, na = p->naggs;
     size_t *off = xcalloc((size_t)na + 1, sizeof *off), stride = 0;
@@ -1021,11 +603,11 @@ static int next_agg(Op *op, Batch **out)
         Value ***args = xcalloc((size_t)na + 1, sizeof *args);
         int bad = 0;
         for (int k = 0; k < nk && !bad; k++)
-            if (!(keys[k] = eval(op->ex, p->exprs[k], in))) bad = 1;
+            if (!(keys[k] = eval_batch(op->ex, p->exprs[k], in))) bad = 1;
         for (int a = 0; a < na && !bad; a++) {
             args[a] = xcalloc((size_t)p->aggs[a].nargs + 1, sizeof **args);
             for (int j = 0; j < p->aggs[a].nargs && !bad; j++)
-                if (!(args[a][j] = eval(op->ex, p->aggs[a].args[j], in))) bad = 1;
+                if (!(args[a][j] = eval_batch(op->ex, p->aggs[a].args[j], in))) bad = 1;
         }
         for (size_t r = 0; r < in->n && !bad; r++) {
             for (int k = 0; k < nk; k++) kv[k] = keys[k][r];
@@ -1059,9 +641,9 @@ static int next_agg(Op *op, Batch **out)
                 if (ctx.error) { bad = 1; break; }
             }
         }
-        for (int k = 0; k < nk; k++) vals_free(keys[k], in->n);
+        for (int k = 0; k < nk; k++) eval_vals_free(keys[k], in->n);
         for (int a = 0; a < na; a++) {
-            for (int j = 0; args[a] && j < p->aggs[a].nargs; j++) vals_free(args[a][j], in->n);
+            for (int j = 0; args[a] && j < p->aggs[a].nargs; j++) eval_vals_free(args[a][j], in->n);
             free(args[a]);
         }
         free(keys);
@@ -1095,7 +677,7 @@ static int next_agg(Op *op, Batch **out)
                 if (!strcmp(p->aggs[a].def->name, "reduce")) {
                     /* the groups' collected texts become the model's answers, all groups at once */
                     const AggCall *ac = &p->aggs[a];
-                    if (!op->ex->rt) { rc = rt_error(op->ex, ac->args[0], 0, "reduce() cannot be used here"); break; }
+                    if (!op->ex->rt) { rc = eval_error(op->ex, ac->args[0], 0, "reduce() cannot be used here"); break; }
                     Value *r = semantic_reduce(op->ex->rt, v_str(ac->args[0]->lit), v_str(ac->args[3]->lit), ab->cols[a], cnt, op->ex->err);
                     if (!r) { rc = -1; break; }
                     for (size_t g = 0; g < cnt; g++) { value_free(ab->cols[a][g]); ab->cols[a][g] = r[g]; }
@@ -1107,7 +689,7 @@ static int next_agg(Op *op, Batch **out)
             for (int k = 0; k < nk; k++)
                 for (size_t g = 0; g < cnt; g++) o->cols[k][g] = value_copy(groups.keys[(g0 + g) * (size_t)nk + (size_t)k]);
             for (int i = nk; i < p->nexprs; i++) {
-                Value *c = eval(op->ex, p->exprs[i], ab);
+                Value *c = eval_batch(op->ex, p->exprs[i], ab);
                 if (!c) { rc = -1; break; }
                 int tofloat = p->schema->types[i]->kind == TY_FLOAT;
                 for (size_t g = 0; g < cnt; g++) {
@@ -1135,7 +717,7 @@ static int next_agg(Op *op, Batch **out)
     free(dist);
     if (rc < 0) { table_free(t); return -1; }
     op->mat = t;
-    return next_mat(op, out);
+    return core_next_mat(op, out);
 }
 
 /* join: hash join on the equality conjuncts of `on` (or `using`), nested loop otherwise */
@@ -1183,7 +765,7 @@ static int join_prepare(Op *op)
         }
         free(conj);
     }
-    op->build = drain(op->right);
+    op->build = core_drain(op->right);
     if (!op->build) return -1;
     table_flatten(op->build);
     size_t nr = op->build->nrows;
@@ -1251,10 +833,10 @@ static int join_check(Op *op, const Batch *lb, size_t lr, const Batch *rb, size_
     batch_push_row(pair, row);
     free(row);
     for (int i = 0; i < op->nresid && *ok; i++) {
-        Value *v = eval(op->ex, op->resid[i], pair);
+        Value *v = eval_batch(op->ex, op->resid[i], pair);
         if (!v) { batch_free(pair); return -1; }
         *ok = value_true(v[0]);
-        vals_free(v, 1);
+        eval_vals_free(v, 1);
     }
     batch_free(pair);
     return 0;
@@ -1338,7 +920,7 @@ static int next_cache(Op *op, Batch **out)
         Table *t = NULL;
         if (!op->shared && rt->cache && rt_state(rt, op->ex->err)) t = state_result_get(rt->state, p->cache_key, p->schema);
         if (!op->shared && !t) {
-            t = drain(op->child);
+            t = core_drain(op->child);
             if (!t) return -1;
             if (rt->cache && rt_state(rt, op->ex->err)) state_result_put(rt->state, p->cache_key, t);
         }
@@ -1389,34 +971,6 @@ static int next_write(Op *op, Batch **out)
     return 0;
 }
 
-Value *exec_eval_op(Op *op, const Expr *e, const Batch *b)
-{
-    const Expr **xs = NULL;
-    int n = 0;
-    collect_semantic(e, &xs, &n);
-    SemJob **jobs = xcalloc((size_t)n + 1, sizeof *jobs);
-    Value *v = NULL;
-    if (!start_jobs(op, xs, n, b, jobs)) {
-        Exec *ex = op->ex;
-        const Expr **sx = ex->cur_x;
-        SemJob **sj = ex->cur_j;
-        int sn = ex->ncur;
-        ex->cur_x = xs;
-        ex->cur_j = jobs;
-        ex->ncur = n;
-        v = eval(ex, e, b);
-        ex->cur_x = sx;
-        ex->cur_j = sj;
-        ex->ncur = sn;
-        for (int i = 0; i < n; i++) semantic_job_free(jobs[i]);
-        if (ex->rt && ex->rt->state) state_commit(ex->rt->state);
-    }
-    free(jobs);
-    free(xs);
-    return v;
-}
-Table *exec_drain(Op *child) { return drain(child); }
-int    exec_next_mat(Op *op, Batch **out) { return next_mat(op, out); }
 
 static Op *op_build(Exec *ex, const Plan *p)
 {
@@ -1435,14 +989,14 @@ static Op *op_build(Exec *ex, const Plan *p)
             for (size_t r = 0; r < src->n; r++) batch_copy_row(b, src, r);
             table_add_batch(op->mat, b);
         }
-        op->next = next_mat;
+        op->next = core_next_mat;
         break;
     }
-    case P_SYSTEM: op->mat = system_table(ex->rt, p->path); op->next = next_mat; break;
+    case P_SYSTEM: op->mat = system_table(ex->rt, p->path); op->next = core_next_mat; break;
     case P_FILTER: case P_PROJECT: case P_DERIVE:
         op->apply = p->kind == P_FILTER ? apply_filter : p->kind == P_PROJECT ? apply_project : apply_derive;
         op->next = next_apply;
-        for (int i = 0; i < p->nexprs; i++) collect_semantic(p->exprs[i], &op->semx, &op->nsemx);
+        for (int i = 0; i < p->nexprs; i++) core_collect_semantic(p->exprs[i], &op->semx, &op->nsemx);
         if (op->nsemx && ex->rt) { op->next = next_stream; op->close = close_stream; op->piece_rows = piece_rows(op); }
         break;
     case P_AGG: op->next = next_agg; break;
@@ -1564,7 +1118,7 @@ static Table *exec_run(Runtime *rt, Plan *p, int analyze, fql_error *err)
             t->nrows = root->written;   /* rows written, reported by the caller */
         }
     } else {
-        t = drain(root);
+        t = core_drain(root);
     }
     if (analyze) report(root);
     exec_close(c);

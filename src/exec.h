@@ -10,6 +10,7 @@
 
 #include "rt.h"
 #include "models.h"
+#include "eval.h"
 
 /* ---- the executor's entry points (session.c) ---- */
 
@@ -24,21 +25,9 @@ typedef struct ExecCursor ExecCursor;
 ExecCursor *exec_open(Runtime *rt, Plan *p, fql_error *err);
 int         exec_next(ExecCursor *c, Batch **out);
 void        exec_close(ExecCursor *c);
-/* Evaluate an expression that reads no columns (values rows, constant options). On error returns
- * null with *msg. */
-Value exec_const(Expr *e, char **msg);
 
 /* ---- the insides ---- */
 
-typedef struct Exec {
-    Runtime *rt;                 /* NULL for constant rows */
-    fql_error *err;
-    int64_t now_us;
-    /* rows seen so far by each semantic expression (row numbers in system.lm_errors) */
-    const Expr *sem_expr[16]; int64_t sem_rows[16]; int nsem;
-    /* the piece being evaluated by a streaming stage: its started model calls */
-    const Expr **cur_x; SemJob **cur_j; int ncur;
-} Exec;
 
 /* a hash map from a tuple of values to a dense id (exec.c) */
 typedef struct KeyTable {
@@ -93,13 +82,21 @@ struct Op {
     void *priv;              /* the state of an operator defined in another file (freed by its close) */
 };
 
+/* ---- exec_core.c: what the operators share ---- */
+
 /* Evaluate e over the rows of b for op: one Value per row (caller frees), or NULL with the error
- * set. Its model calls are counted in op->ost (explain analyze). */
-Value *exec_eval_op(Op *op, const Expr *e, const Batch *b);
+ * set. Its model calls are started together and counted in op->ost (explain analyze). */
+Value *core_eval_op(Op *op, const Expr *e, const Batch *b);
 /* Every batch of child in one table (caller frees), or NULL with the error set. */
-Table *exec_drain(Op *child);
+Table *core_drain(Op *child);
 /* Emit op->mat batch by batch (a next() for operators that materialize their output). */
-int    exec_next_mat(Op *op, Batch **out);
+int    core_next_mat(Op *op, Batch **out);
+/* The innermost model calls (E_SEMANTIC) of e, each once, appended to *xs (grown; the caller
+ * frees it). Returns whether e calls a model at all. */
+int    core_collect_semantic(const Expr *e, const Expr ***xs, int *n);
+/* Start the model calls xs[0..n) over the rows of b, counted in op->ost: jobs[i]. 0, or -1 with
+ * the error set (the jobs started before the failing one freed). */
+int    core_start_jobs(Op *op, const Expr **xs, int n, const Batch *b, SemJob **jobs);
 
 /* Vectors read from a column (exec_cluster.c): x[i * dim + d] for the rows with ok[i]; a null
  * value or an empty list is not ok; norm[i] is the Euclidean length. */

@@ -87,7 +87,7 @@ int vecset_eval(VecSet *vs, Op *op, const Expr *e, const Batch *b, int *dim, con
     while (done < b->n && rc == 0) {
         Batch *slice = batch_new(b->ncols, BATCH_ROWS);
         for (size_t r = done; r < b->n && slice->n < BATCH_ROWS; r++) batch_copy_row(slice, b, r);
-        Value *sv = exec_eval_op(op, e, slice);
+        Value *sv = core_eval_op(op, e, slice);
         if (sv) {
             memcpy(v + done, sv, slice->n * sizeof *v);
             done += slice->n;
@@ -246,10 +246,10 @@ static void add_columns(Batch *b, const VecSet *vs, const KMeans *km, int with_c
 
 int cluster_next(Op *op, Batch **out)
 {
-    if (op->mat) return exec_next_mat(op, out);
+    if (op->mat) return core_next_mat(op, out);
     const Plan *p = op->p;
     Exec *ex = op->ex;
-    Table *t = exec_drain(op->child);
+    Table *t = core_drain(op->child);
     if (!t) return -1;
     table_flatten(t);
     if (!t->nbatches) { table_free(t); return 0; }
@@ -280,5 +280,5 @@ int cluster_next(Op *op, Batch **out)
     schema_free(t->schema);
     t->schema = schema_copy(p->schema);
     op->mat = t;
-    return exec_next_mat(op, out);
+    return core_next_mat(op, out);
 }

@@ -162,7 +162,7 @@ static int by_right_row(const void *a, const void *b)
 /* The child's rows in one batch (NULL when there are none: *failed tells an error apart). */
 static Batch *drain_flat(Op *child, Table **keep, int *failed)
 {
-    *keep = exec_drain(child);
+    *keep = core_drain(child);
     *failed = !*keep;
     if (!*keep) return NULL;
     table_flatten(*keep);
@@ -352,7 +352,7 @@ int semjoin_next(Op *op, Batch **out)
             for (int c = 0; c < nr; c++) row[nl + c] = value_copy(sj->rb->cols[c][r]);
             batch_push_row(pairs, row);
         }
-        Value *keep = exec_eval_op(op, p->exprs[0], pairs);
+        Value *keep = core_eval_op(op, p->exprs[0], pairs);
         if (!keep) { batch_free(pairs); free(row); return -1; }
         Batch *o = batch_new(nl + nr, pairs->n);
         for (size_t i = 0; i < pairs->n; i++) {

@@ -1,0 +1,94 @@
+/* exec_core.c: the operator plumbing that exec.c and the operators in their own files
+ * (exec_cluster.c, exec_simjoin.c) share (exec.h): materialized output, draining a child, and an
+ * expression evaluated over a batch with its model calls started together. */
+#include <stdlib.h>
+#include <string.h>
+#include "exec.h"
+#include "state.h"
+
+/* emit the materialized table batch by batch */
+int core_next_mat(Op *op, Batch **out)
+{
+    while (op->mat && op->matpos < op->mat->nbatches) {
+        Batch *b = op->mat->batches[op->matpos];
+        op->mat->batches[op->matpos++] = NULL;
+        if (b && b->n) { *out = b; return 1; }
+        batch_free(b);
+    }
+    return 0;
+}
+
+/* Drain a child into a table. */
+Table *core_drain(Op *child)
+{
+    Table *t = table_new(schema_copy(child->p->schema));
+    Batch *b;
+    int rc;
+    while ((rc = child->next(child, &b)) == 1) {
+        table_add_batch(t, b);
+        if (child->ex->rt && rt_interrupted(child->ex->rt)) {
+            err_set(child->ex->err, FQL_ERR_RUNTIME, "interrupted (answers received so far are kept in the cache)");
+            rc = -1;
+            break;
+        }
+    }
+    if (rc < 0) { table_free(t); return NULL; }
+    return t;
+}
+
+int core_collect_semantic(const Expr *e, const Expr ***xs, int *n)
+{
+    if (!e) return 0;
+    int inner = 0;
+    for (int i = 0; i < e->nargs; i++) inner |= core_collect_semantic(e->args[i], xs, n);
+    if (e->kind != E_SEMANTIC) return inner;
+    if (!inner) {   /* an innermost model call: it can start as soon as its piece is read */
+        int seen = 0;
+        for (int i = 0; i < *n; i++) seen |= (*xs)[i] == e;
+        if (!seen) { *xs = xrealloc(*xs, (size_t)(*n + 1) * sizeof **xs); (*xs)[(*n)++] = e; }
+    }
+    return 1;
+}
+
+/* Start the model calls xs[0..n) over the rows of b, counted in op->ost: jobs[i] (NULL on error,
+ * the jobs started before it freed). */
+int core_start_jobs(Op *op, const Expr **xs, int n, const Batch *b, SemJob **jobs)
+{
+    for (int i = 0; i < n; i++) {
+        const Expr *e = xs[i];
+        Value **args = eval_args(op->ex, e, b);
+        jobs[i] = args ? semantic_start(op->ex->rt, e, args, b->n, eval_row_base(op->ex, e, b->n), &op->ost, op->ex->err) : NULL;
+        if (!jobs[i]) {
+            for (int k = 0; k < i; k++) { semantic_job_free(jobs[k]); jobs[k] = NULL; }
+            return -1;
+        }
+    }
+    return 0;
+}
+
+Value *core_eval_op(Op *op, const Expr *e, const Batch *b)
+{
+    const Expr **xs = NULL;
+    int n = 0;
+    core_collect_semantic(e, &xs, &n);
+    SemJob **jobs = xcalloc((size_t)n + 1, sizeof *jobs);
+    Value *v = NULL;
+    if (!core_start_jobs(op, xs, n, b, jobs)) {
+        Exec *ex = op->ex;
+        const Expr **sx = ex->cur_x;
+        SemJob **sj = ex->cur_j;
+        int sn = ex->ncur;
+        ex->cur_x = xs;
+        ex->cur_j = jobs;
+        ex->ncur = n;
+        v = eval_batch(ex, e, b);
+        ex->cur_x = sx;
+        ex->cur_j = sj;
+        ex->ncur = sn;
+        for (int i = 0; i < n; i++) semantic_job_free(jobs[i]);
+        if (ex->rt && ex->rt->state) state_commit(ex->rt->state);
+    }
+    free(jobs);
+    free(xs);
+    return v;
+}
