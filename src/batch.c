@@ -39,6 +39,7 @@
 #include "models.h"
 #include "provider.h"
 #include "state.h"
+#include "cache.h"
 
 #define POLL_FIRST_S   0.5      /* the first poll; each next waits 1.5 times longer ... */
 #define POLL_MAX_S     30.0     /* ... up to this (batches take minutes to hours) */
@@ -158,7 +159,7 @@ void batch_submit(Runtime *s, LmModel *m, LmRequest *req, SchedDone done, void *
         item_free(it);
         return;
     }
-    route_http_key(m, &h, it->id);
+    cache_http_key(m, &h, it->id);
     json_t *line;
     if (m->provider == PROV_ANTHROPIC) {
         line = json_pack("{s:s, s:o}", "custom_id", it->id, "params", body);

@@ -52,6 +52,7 @@ typedef struct Part { PdfJob *job; size_t row; int from, to; struct Part *next; 
 
 struct PdfJob {
     Runtime *s;
+    const SemHost *host;         /* the semantic runtime's entry points (models.h) */
     const Expr *e;
     Value **args;                /* borrowed from the SemJob, which outlives this */
     size_t n;
@@ -240,7 +241,7 @@ static void submit_images(SemJob *j, PdfJob *p, size_t r, const PdfImage *im, in
         Part *pt = xcalloc(1, sizeof *pt);
         *pt = (Part){ p, r, from, to, p->parts };
         p->parts = pt;
-        semantic_submit(j, d->m, describe_request(p, r, im, from, to), on_described, pt);
+        p->host->submit(j, d->m, describe_request(p, r, im, from, to), on_described, pt);
         from = to;
     }
 }
@@ -305,10 +306,11 @@ static int start_described(SemJob *j, PdfJob *p, size_t r, PdfDoc *pdf, LmModel 
 
 /* ---- the job ---- */
 
-PdfJob *pdf_job_start(SemJob *j, Runtime *s, const Expr *e, Value **args, size_t n, int64_t first_row, fql_error *err)
+PdfJob *pdf_job_start(SemJob *j, const SemHost *host, Runtime *s, const Expr *e, Value **args, size_t n, int64_t first_row, fql_error *err)
 {
     PdfJob *p = xcalloc(1, sizeof *p);
     p->s = s;
+    p->host = host;
     p->e = e;
     p->args = args;
     p->n = n;
@@ -326,7 +328,7 @@ PdfJob *pdf_job_start(SemJob *j, Runtime *s, const Expr *e, Value **args, size_t
             m = models_get(s, alias, dot ? dot + 1 : NULL, err);
             free(alias);
             if (!m) { pdf_job_free(p); return NULL; }
-            semantic_count_row(s, e, m);
+            host->count_row(s, e, m);
         }
         PdfDoc *pdf = open_row(p, r, m ? m->alias : "");
         if (!pdf) continue;

@@ -66,11 +66,17 @@ Value   *semantic_reduce(Runtime *rt, const char *instruction, const char *alias
 typedef void (*SemDone)(void *ud, const LmAnswer *a);
 void     semantic_submit(SemJob *j, LmModel *m, LmRequest *req, SemDone done, void *ud);
 void     semantic_count_row(Runtime *rt, const Expr *e, LmModel *m);
+/* What the semantic runtime lends an operator that lives below it (parse_pdf in func_doc.c): its
+ * two entry points above, as function pointers, so the lower file never calls up. */
+typedef struct SemHost {
+    void (*submit)(SemJob *j, LmModel *m, LmRequest *req, SemDone done, void *ud);
+    void (*count_row)(Runtime *rt, const Expr *e, LmModel *m);
+} SemHost;
 
 /* parse_pdf() as a job (func_doc.c): start renders each row's PDF, or submits its images for
  * description first (semantic_submit); finish renders the rest once the answers are in. */
 typedef struct PdfJob PdfJob;
-PdfJob  *pdf_job_start(SemJob *j, Runtime *rt, const Expr *e, Value **args, size_t n, int64_t first_row, fql_error *err);
+PdfJob  *pdf_job_start(SemJob *j, const SemHost *host, Runtime *rt, const Expr *e, Value **args, size_t n, int64_t first_row, fql_error *err);
 Value   *pdf_job_finish(PdfJob *p);    /* n new values */
 /* explain cost of parse_pdf(path, describe_images: true): adds the requests and input tokens that
  * describing path's images would take to dm (nothing when it is unreadable or has no images). */
@@ -83,9 +89,6 @@ void     semantic_end(Runtime *rt, double elapsed_ms, size_t rows);
 /* The statement's cost estimate (USD, < 0 none), named when the budget stops it. */
 void     semantic_set_estimate(Runtime *rt, double usd);
 
-/* A fallback (route.c): alias from failed a request of operator op and alias to takes it over;
- * counted in the statement's metrics (to's rows and requests, from's hand-overs). */
-void     semantic_fallback(Runtime *rt, LmModel *from, LmModel *to, const char *op);
 
 /* ---- where requests go (route.c) ----
  * route_submit sends req (consumed) for model m: to the Batch API queue when m has batch: true,
@@ -99,11 +102,6 @@ void     semantic_fallback(Runtime *rt, LmModel *from, LmModel *to, const char *
 void     route_submit(Runtime *rt, LmModel *m, LmRequest *req, const char *op, SchedDone done, void *ud);
 int      route_run_until(Runtime *rt, int (*stop)(void *ud), void *ud, fql_error *err);
 void     route_cancel(Runtime *rt);
-/* The response-cache key of r on m (SHA-256 hex of provider, model, base URL, URL and body) into
- * out. 0, or -1 with *msg (malloc'd) when the request cannot be built. */
-int      route_request_key(LmModel *m, const LmRequest *r, char out[65], char **msg);
-/* The same key from the request h already built for m. */
-void     route_http_key(const LmModel *m, const HttpRequest *h, char out[65]);
 /* The model for one row of semantic operator e: alias (what its model: argument gave the row),
  * unless req does not fit that alias's context window: then the candidate of the model:
  * expression with the smallest window that holds it. 0 with *m; when no candidate can take the

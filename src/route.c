@@ -23,25 +23,7 @@
 #include "catalog.h"
 #include "models.h"
 #include "state.h"
-
-/* ---- the request key ---- */
-
-void route_http_key(const LmModel *m, const HttpRequest *h, char out[65])
-{
-    const char *parts[] = { m->provider_name, m->model_name, m->base_url, h->url, h->body ? h->body : "" };
-    state_hash(out, parts, 5);
-}
-
-int route_request_key(LmModel *m, const LmRequest *r, char out[65], char **msg)
-{
-    HttpRequest h;
-    memset(&h, 0, sizeof h);
-    if (m->provider == PROV_VERTEX && vertex_access_token(m, NULL, msg)) return -1;
-    if (provider_build(m, r, &h, msg)) { http_request_free(&h); return -1; }
-    route_http_key(m, &h, out);
-    http_request_free(&h);
-    return 0;
-}
+#include "cache.h"
 
 /* ---- per-row model choice ---- */
 
@@ -152,7 +134,7 @@ static void deliver(Hop *h, LmRequest *req, const LmAnswer *a)
     out.answered_by = h->cur == h->asked ? NULL : h->cur;
     if (out.answered_by && a->outcome == LM_OK && h->s->cache && !a->from_cache) {
         char key[65], *msg = NULL;
-        if (route_request_key(h->cur, req, key, &msg) == 0) state_cache_put(h->s->state, key, h->cur, a);
+        if (cache_request_key(h->cur, req, key, &msg) == 0) state_cache_put(h->s->state, key, h->cur, a);
         free(msg);
     }
     h->done(h->ud, req, &out);
@@ -171,12 +153,12 @@ static void on_hop(void *ud, LmRequest *req, const LmAnswer *a)
     memset(&e, 0, sizeof e);
     LmModel *fb = route_model_named(s, h->asked->fallback[h->next++], &e);
     if (!fb) { deliver(h, req, a); return; }
-    semantic_fallback(s, h->cur, fb, h->op);
+    if (s->on_fallback) s->on_fallback(s, h->cur, fb, h->op);
     h->cur = fb;
     LmRequest *r = lm_request_copy(h->copy);
     char key[65], *msg = NULL;
     LmAnswer hit;
-    if (s->cache && route_request_key(fb, r, key, &msg) == 0 && state_cache_get(s->state, key, &hit)) {
+    if (s->cache && cache_request_key(fb, r, key, &msg) == 0 && state_cache_get(s->state, key, &hit)) {
         deliver(h, r, &hit);
         lm_answer_clear(&hit);
         lm_request_free(r);

@@ -24,6 +24,7 @@
 typedef struct StoredResult { char *key; Table *t; struct StoredResult *next; } StoredResult;
 
 struct Catalog;
+struct LmModel;
 typedef struct Runtime {
     /* the embedder's log (fql_options.log; NULL: stderr) and the least level that is said */
     void (*log)(void *ud, int level, const char *message);
@@ -51,6 +52,9 @@ typedef struct Runtime {
     int64_t query_id;              /* of the running statement (0: none yet) */
     int interrupted;               /* set by fql_interrupt (atomically: any thread); cleared when a run starts */
     fql_metrics metrics;           /* the running statement's counters */
+    /* hooks: what a lower layer reports up, installed by the layer that counts it */
+    void (*on_fallback)(struct Runtime *rt, struct LmModel *from, struct LmModel *to, const char *op);
+                                   /* route.c: model `to` takes over a request `from` failed (semantic.c counts it) */
 } Runtime;
 
 /* Fill rt from the embedder's options (db_path, log, the settings' defaults). */

@@ -20,6 +20,7 @@
 #include "metrics.h"
 #include "models.h"
 #include "state.h"
+#include "cache.h"
 #include "ops.h"
 #include "tokenizer.h"
 
@@ -75,8 +76,11 @@ static ModelCount *count_of(Runtime *s, LmModel *m, const char *op)
     return c;
 }
 
+static void semantic_fallback(Runtime *s, LmModel *from, LmModel *to, const char *op);
+
 void semantic_begin(Runtime *s, const char *statement)
 {
+    s->on_fallback = semantic_fallback;
     if (s->sem) semantic_end(s, 0, 0);
     s->sem = xcalloc(1, sizeof *s->sem);
     s->sem->statement = xstrdup(statement ? statement : "");
@@ -164,7 +168,9 @@ void semantic_end(Runtime *s, double elapsed_ms, size_t rows)
     free(sem);
 }
 
-void semantic_fallback(Runtime *s, LmModel *from, LmModel *to, const char *op)
+/* rt->on_fallback while a statement runs: a fallback counted in the statement's metrics (to's rows
+ * and requests, from's hand-overs). */
+static void semantic_fallback(Runtime *s, LmModel *from, LmModel *to, const char *op)
 {
     ModelCount *f = count_of(s, from, op), *t = count_of(s, to, op);
     if (f) f->fell_back++;
@@ -623,7 +629,7 @@ static int chat_row(SemJob *j, size_t r, fql_error *err)
     }
     char *msg = NULL;
     char key[65];
-    if (route_request_key(m, req, key, &msg)) {
+    if (cache_request_key(m, req, key, &msg)) {
         row_error(j, r, m->alias, "bad_request", msg ? msg : "cannot build the request");
         free(msg);
         lm_request_free(req);
@@ -707,7 +713,8 @@ SemJob *semantic_start(Runtime *s, const Expr *e, Value **args, size_t n, int64_
         return j;
     }
     if (!strcmp(e->name, "parse_pdf")) {
-        j->pdf = pdf_job_start(j, s, e, args, n, first_row, err);
+        static const SemHost host = { semantic_submit, semantic_count_row };
+        j->pdf = pdf_job_start(j, &host, s, e, args, n, first_row, err);
         if (!j->pdf) goto fail;
         return j;
     }
@@ -1033,7 +1040,7 @@ void semantic_submit(SemJob *j, LmModel *m, LmRequest *req, SemDone done, void *
     Runtime *s = j->s;
     ModelCount *mc = count_of(s, m, j->e->name);
     char *msg = NULL, keybuf[65];
-    char *key = route_request_key(m, req, keybuf, &msg) == 0 ? keybuf : NULL;
+    char *key = cache_request_key(m, req, keybuf, &msg) == 0 ? keybuf : NULL;
     LmAnswer a;
     memset(&a, 0, sizeof a);
     if (!key) {
@@ -1366,7 +1373,7 @@ static int dry_rows(SemJob *j, fql_error *err)
         if (unfit) { free(unfit); lm_request_free(req); continue; }   /* fits no candidate: never sent */
         dm = dry_model(d, m);
         char *msg = NULL, keybuf[65];
-        char *key = route_request_key(m, req, keybuf, &msg) == 0 ? keybuf : NULL;
+        char *key = cache_request_key(m, req, keybuf, &msg) == 0 ? keybuf : NULL;
         free(msg);
         if (key && dry_seen(d, key)) { dm->deduped++; out[r] = placeholder(e); }
         else if (key) {
