@@ -71,9 +71,9 @@ static int add_auth(const LmModel *m, HttpRequest *out, char **err)
                              "service-account key file)");
             return -1;
         }
-        http_add_header(out, "Authorization: Bearer %s", tok);
+        wire_add_header(out, "Authorization: Bearer %s", tok);
     } else if (m->api_key && *m->api_key) {
-        http_add_header(out, "x-goog-api-key: %s", m->api_key);
+        wire_add_header(out, "x-goog-api-key: %s", m->api_key);
     }
     return 0;
 }
@@ -105,7 +105,7 @@ int gemini_build(const LmModel *m, const LmRequest *r, HttpRequest *out, char **
         }
         free(mname);
         json_object_set_new(body, "requests", reqs);
-        http_start(out, "POST", xasprintf("%s:batchEmbedContents", base));
+        wire_start(out, "POST", xasprintf("%s:batchEmbedContents", base));
     } else {
         if (r->system && *r->system)
             json_object_set_new(body, "systemInstruction", json_pack("{s:o}", "parts", text_parts(r->system)));
@@ -115,9 +115,9 @@ int gemini_build(const LmModel *m, const LmRequest *r, HttpRequest *out, char **
                                                    "data", r->images[i].base64));
         json_object_set_new(body, "contents", json_pack("[{s:s, s:o}]", "role", "user", "parts", parts));
         json_t *gc = json_object();
-        double temp = provider_temperature(m, r);
+        double temp = wire_temperature(m, r);
         if (!isnan(temp)) json_object_set_new(gc, "temperature", json_real(temp));
-        int maxt = provider_max_tokens(m, r, 0);
+        int maxt = wire_max_tokens(m, r, 0);
         if (maxt > 0) json_object_set_new(gc, "maxOutputTokens", json_integer(maxt));
         if (r->schema) {
             json_object_set_new(gc, "responseMimeType", json_string("application/json"));
@@ -125,15 +125,15 @@ int gemini_build(const LmModel *m, const LmRequest *r, HttpRequest *out, char **
         }
         if (json_object_size(gc)) json_object_set_new(body, "generationConfig", gc);
         else json_decref(gc);
-        http_start(out, "POST", xasprintf("%s:generateContent", base));
+        wire_start(out, "POST", xasprintf("%s:generateContent", base));
     }
     free(base);
     if (add_auth(m, out, err)) {
         json_decref(body);
         return -1;
     }
-    http_add_header(out, "Content-Type: application/json");
-    http_set_json(out, body);
+    wire_add_header(out, "Content-Type: application/json");
+    wire_set_json(out, body);
     return 0;
 }
 
@@ -142,10 +142,10 @@ int gemini_build_key_check(const LmModel *m, HttpRequest *out, char **err)
     if (m->provider == PROV_VERTEX) {
         char *u = model_url(m, err);   /* models.get of the model itself: checks token, project and model */
         if (!u) return -1;
-        http_start(out, "GET", u);
+        wire_start(out, "GET", u);
     } else {
         char *host = host_of(m);
-        http_start(out, "GET", xasprintf("%s/v1beta/models", host));
+        wire_start(out, "GET", xasprintf("%s/v1beta/models", host));
         free(host);
     }
     return add_auth(m, out, err);
@@ -202,7 +202,7 @@ static void classify(const LmModel *m, long status, json_t *e, const char *heade
                        "or raise the quota / enable billing for the project of the key in %s)", who, msg, env);
         else {
             answer_set(a, LM_RATE_LIMITED, "rate_limit", "%s", msg);
-            a->retry_after_s = provider_parse_duration(jstr(detail(details, ".RetryInfo"), "retryDelay"));
+            a->retry_after_s = wire_parse_duration(jstr(detail(details, ".RetryInfo"), "retryDelay"));
             if (a->retry_after_s < 0) a->retry_after_s = hdr_retry_after(headers, now_unix());
             if (a->retry_after_s < 0) a->retry_after_s = text_try_again(msg);   /* "Please retry in 47.5s." */
         }
@@ -230,7 +230,7 @@ static void classify(const LmModel *m, long status, json_t *e, const char *heade
         const char *kind = status == 408 || status == 504 ? "timeout" : status == 409 ? "conflict"
                          : status == 503 ? "overloaded" : status == 502 ? "bad_gateway" : "server_error";
         answer_set(a, LM_RETRY, kind, "%s", msg);
-        a->retry_after_s = provider_parse_duration(jstr(detail(details, ".RetryInfo"), "retryDelay"));
+        a->retry_after_s = wire_parse_duration(jstr(detail(details, ".RetryInfo"), "retryDelay"));
         if (a->retry_after_s < 0) a->retry_after_s = hdr_retry_after(headers, now_unix());
     } else if (status >= 400) {
         answer_set(a, LM_ROW_ERROR, "bad_request", "%s", msg);

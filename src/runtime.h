@@ -143,8 +143,6 @@ int provider_build_key_check(const LmModel *m, HttpRequest *out, char **err);
  * headers is the raw header block ("Name: value\r\n..."). Fills out (zeroed first). */
 void provider_parse(const LmModel *m, const LmRequest *r, long status, const char *headers,
                     const char *body, size_t body_len, LmAnswer *out);
-/* Parse a Go duration ("1s", "6m0s", "12ms", "1.5s") into seconds; -1 if invalid. */
-double provider_parse_duration(const char *s);
 
 /* ---- the scheduler (sched.c, ratelimit.c) ---- */
 
