@@ -146,6 +146,10 @@ void provider_parse(const LmModel *m, const LmRequest *r, long status, const cha
 
 /* ---- the scheduler (sched.c, ratelimit.c) ---- */
 
+/* libcurl's global setup, once per process (io/remote_http.c; declared in http.h too): the
+ * scheduler calls it before it makes its multi handle. */
+void http_global_init(void);
+
 typedef struct Scheduler Scheduler;
 /* Called once per submitted request, on the thread that runs sched_run, when the request has its
  * final answer (ok, row error after retries, or fatal). The request is borrowed. */
