@@ -60,9 +60,11 @@ typedef struct LmModel {
 
 void lm_model_free(LmModel *m);
 
-/* Vertex: make m->access_token a valid token: GOOGLE_ACCESS_TOKEN (m->api_key) when set, else a
- * service-account file named by GOOGLE_APPLICATION_CREDENTIALS, whose RS256-signed JWT is exchanged
- * at its token_uri (blocking libcurl I/O, only when no cached token is valid for 5 more minutes).
+/* Vertex (vertex_auth.c): make m->access_token a valid token, the one the adapter sends:
+ * GOOGLE_ACCESS_TOKEN (m->api_key) when set, else a service-account file named by
+ * GOOGLE_APPLICATION_CREDENTIALS, whose RS256-signed JWT is exchanged at its token_uri (blocking
+ * I/O through the HTTP helper, only when no cached token is valid for 5 more minutes). Called
+ * before requests are built, never by an adapter.
  * Not const: the token is cached in m. 0 ok (and *token = a copy the caller frees, when token is
  * not NULL); -1 with *err (xasprintf'd; never contains a secret). */
 int vertex_access_token(LmModel *m, char **token, char **err);

@@ -14,6 +14,7 @@
 #include "http.h"
 #include "provider_wire.h"
 
+/* base64url of p[0..n) without padding, as JWTs spell it. New string. */
 static char *b64url(const unsigned char *p, size_t n)
 {
     static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";

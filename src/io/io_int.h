@@ -15,7 +15,7 @@ struct Reader {
 };
 
 /* Open local files with the format's reader (name is the path as given, for errors); paths are
- * consumed. reader_open() uses it for local globs, remote_reader_open() for downloaded copies. */
+ * consumed. reader_open() uses it for local globs and for the downloaded copies of remote paths. */
 Reader *reader_open_files(const char *name, char **paths, int npaths, const ReadOptions *o, fql_error *err);
 
 /* Glob match of a whole '/'-separated path, as io_glob matches local ones (glob.c): `*`, `?`,

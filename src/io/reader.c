@@ -66,7 +66,7 @@ static void remote_close(Reader *base)
 
 /* A reader over a remote path: fetches it (remote.c; or uses o->fetched), reads the local copies
  * with the format's reader and names the URLs, not the copies, in errors. */
-static Reader *remote_reader_open(const char *url, const ReadOptions *o, fql_error *err)
+static Reader *open_remote(const char *url, const ReadOptions *o, fql_error *err)
 {
     RemoteFiles *owned = NULL;
     const RemoteFiles *rf = o->fetched;
@@ -95,7 +95,7 @@ static Reader *remote_reader_open(const char *url, const ReadOptions *o, fql_err
 
 Reader *reader_open(const char *path, const ReadOptions *o, fql_error *err)
 {
-    if (io_is_remote(path)) return remote_reader_open(path, o, err);
+    if (io_is_remote(path)) return open_remote(path, o, err);
     char **paths = NULL;
     int n = io_glob(path, &paths);
     if (n <= 0) {

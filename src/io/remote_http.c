@@ -25,6 +25,7 @@ static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
 
 void http_global_init(void) { pthread_once(&curl_once, curl_init_once); }
 
+/* FQL_REMOTE_TIMEOUT: seconds without data before a remote read gives up (default 60). */
 static long stall_seconds(void)
 {
     const char *t = getenv("FQL_REMOTE_TIMEOUT");
@@ -70,6 +71,7 @@ void http_url_encode(Buf *b, const char *s, int keep_slash)
     }
 }
 
+/* Append s[0..n) with XML's five entities and numeric references decoded. */
 static void xml_unescape(Buf *b, const char *s, size_t n)
 {
     static const struct { const char *ent; char c; } ents[] = {
@@ -138,6 +140,7 @@ void http_free(Http *h)
     free(h);
 }
 
+/* Drop the headers of a response that was followed by another (a redirect, 100 Continue). */
 static void forget_headers(HttpResp *r)
 {
     free(r->etag);
@@ -175,6 +178,7 @@ typedef struct Xfer {
     curl_mime *mime;
 } Xfer;
 
+/* The trimmed value of header line[0..n) when it is name (any case), else NULL. New string. */
 static char *header_value(const char *line, size_t n, const char *name)
 {
     size_t k = strlen(name);
@@ -185,6 +189,7 @@ static char *header_value(const char *line, size_t n, const char *name)
     return xstrndup(v, (size_t)(end - v));
 }
 
+/* Replace *field by v (taken over) when v is not NULL. */
 static void set_field(char **field, char *v)
 {
     if (!v) return;
@@ -205,6 +210,8 @@ static char *link_next(const char *v)
     return NULL;
 }
 
+/* libcurl's header callback: the status line starts a new response; the headers the callers
+ * read are kept, with the raw block. */
 static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
 {
     Xfer *x = ud;
@@ -230,6 +237,8 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
+/* libcurl's body callback: a 2xx body into the sink when there is one, else into resp->body
+ * (an error body only up to 64 KB; any body only up to the policy's cap). */
 static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
 {
     Xfer *x = ud;
@@ -246,6 +255,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
+/* Whether the list sets header name. */
 static int has_header(const struct curl_slist *l, const char *name)
 {
     size_t k = strlen(name);
@@ -324,12 +334,14 @@ static void teardown(Xfer *x)
     x->mime = NULL;
 }
 
+/* Record a transfer that got no answer: its CURLcode and libcurl's message. */
 static void note_failure(HttpResp *r, CURLcode rc, const char *errbuf)
 {
     r->failed = (int)rc;
     snprintf(r->error, sizeof r->error, "%s", errbuf && *errbuf ? errbuf : curl_easy_strerror(rc));
 }
 
+/* Failures worth another try: resets, empty or cut answers, 429 and 5xx. */
 static int transient(CURLcode rc, long status)
 {
     if (rc == CURLE_OK) return status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
@@ -337,6 +349,7 @@ static int transient(CURLcode rc, long status)
            rc == CURLE_PARTIAL_FILE || rc == CURLE_HTTP2 || rc == CURLE_HTTP2_STREAM;
 }
 
+/* Fill err with what failed and what to do about it. Returns -1. */
 static int transfer_error(const HttpReq *rq, const char *errbuf, CURLcode rc, int write_errno, fql_error *err)
 {
     const char *name = rq->name ? rq->name : rq->url;
