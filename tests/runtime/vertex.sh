@@ -48,8 +48,14 @@ out=$(GOOGLE_APPLICATION_CREDENTIALS=sa-down.json "$FQL" --no-cache --format csv
   && ok unreachable-token-endpoint || bad unreachable-token-endpoint "rc=$rc err=$(cat err.txt)"
 
 out=$(GOOGLE_ACCESS_TOKEN=ya29.never-issued-SECRET "$FQL" --no-cache --format csv -c "$Q" 2>err.txt); rc=$?
-[[ $rc != 0 ]] && grep -q "GOOGLE_ACCESS_TOKEN" err.txt && ok unissued-token-rejected || bad unissued-token-rejected "rc=$rc err=$(cat err.txt)"
+[[ $rc != 0 ]] && grep -q "model 'vx' (vertex): the key in GOOGLE_ACCESS_TOKEN was rejected (HTTP 401)" err.txt \
+  && ok unissued-token-rejected-by-key-check || bad unissued-token-rejected-by-key-check "rc=$rc err=$(cat err.txt)"
 grep -q "never-issued-SECRET" err.txt && bad token-not-printed "$(cat err.txt)" || ok token-not-printed
+
+# the key check (several at once through the HTTP helper) names a server it cannot reach
+out=$(VERTEX_BASE_URL=http://127.0.0.1:1 GOOGLE_ACCESS_TOKEN=ya29.x "$FQL" --no-cache --format csv -c "$Q" 2>err.txt); rc=$?
+[[ $rc != 0 ]] && grep -q "model 'vx' (vertex): cannot reach http://127.0.0.1:1: Couldn't connect to server" err.txt \
+  && ok key-check-unreachable || bad key-check-unreachable "rc=$rc err=$(cat err.txt)"
 
 out=$(GOOGLE_APPLICATION_CREDENTIALS=sa.json "$FQL" --no-validate --no-cache --format csv -c "$Q" 2>err.txt); rc=$?
 [[ $rc == 0 && $out == "$want" ]] && ok token-without-key-check || bad token-without-key-check "rc=$rc out=$out err=$(cat err.txt)"
