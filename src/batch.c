@@ -22,7 +22,7 @@
  * the next round's batch, up to the model's max_retries rounds.
  *
  * The control calls are few and slow (one upload, one create, a poll every few seconds), so they
- * are plain blocking libcurl transfers, retried with backoff on transient failures; polling sleeps
+ * are blocking transfers through the HTTP helper (http.h), retried with backoff on transient failures; polling sleeps
  * in short slices so that an interrupt is noticed at once.
  *
  * Ownership: a submitted request belongs to the queue until its callback has run; the queue lives
@@ -33,7 +33,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <curl/curl.h>
+#include "http.h"
 #include "rt.h"
 #include "catalog.h"
 #include "models.h"
@@ -185,12 +185,6 @@ int batch_pending(Runtime *s)
 
 typedef struct Resp { long status; Buf body, head; } Resp;
 
-static size_t on_data(char *p, size_t size, size_t n, void *ud)
-{
-    buf_append((Buf *)ud, p, size * n);
-    return size * n;
-}
-
 /* The API base ("https://api.openai.com/v1", "https://api.anthropic.com/v1") and the
  * authentication headers of m, taken from its key check (GET {base}/models), so that the way each
  * provider wants its key is written once, in its adapter. 0, or -1 with err. */
@@ -209,54 +203,47 @@ static int api_base(const LmModel *m, HttpRequest *auth, fql_error *err)
 }
 
 /* One transfer: method url with m's authentication and either a JSON body or a JSONL file
- * uploaded for purpose=batch. Fills r (status 0 and the error text on a transport failure). */
+ * uploaded for purpose=batch, through the blocking HTTP helper (10 s to connect, 10 minutes in
+ * all). Fills r (status 0 and the error text on a transport failure). */
 static void transfer(const HttpRequest *auth, const char *method, const char *url, const char *json,
                      const char *file, size_t file_len, Resp *r)
 {
-    CURL *h = curl_easy_init();
     struct curl_slist *hl = NULL;
-    curl_mime *mime = NULL;
-    char errbuf[CURL_ERROR_SIZE] = "";
+    for (int i = 0; i < auth->nheaders; i++) hl = curl_slist_append(hl, auth->headers[i]);
+    HttpPart parts[2] = { { "purpose", NULL, NULL, "batch", CURL_ZERO_TERMINATED },
+                          { "file", "fql-batch.jsonl", "application/jsonl", file, file_len } };
+    HttpReq rq = { .method = file || !strcmp(method, "POST") ? "POST" : "GET", .url = url, .headers = hl };
+    rq.policy.connect_timeout_ms = 10000;
+    rq.policy.timeout_ms = 600000;
+    if (file) {
+        rq.parts = parts;
+        rq.nparts = 2;
+    } else if (!strcmp(method, "POST")) {
+        rq.body = json ? json : "{}";
+        rq.body_len = strlen(rq.body);
+        rq.content_type = "application/json";
+    }
+    HttpResp resp;
+    Http *h = http_new();
+    if (h) http_do(h, &rq, &resp, NULL);
+    else {
+        memset(&resp, 0, sizeof resp);
+        resp.failed = CURLE_FAILED_INIT;
+        snprintf(resp.error, sizeof resp.error, "cannot start libcurl");
+    }
+    http_free(h);
     buf_clear(&r->body);
     buf_clear(&r->head);
-    r->status = 0;
-    for (int i = 0; i < auth->nheaders; i++) hl = curl_slist_append(hl, auth->headers[i]);
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 600000L);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-    if (file) {
-        mime = curl_mime_init(h);
-        curl_mimepart *p = curl_mime_addpart(mime);
-        curl_mime_name(p, "purpose");
-        curl_mime_data(p, "batch", CURL_ZERO_TERMINATED);
-        p = curl_mime_addpart(mime);
-        curl_mime_name(p, "file");
-        curl_mime_filename(p, "fql-batch.jsonl");
-        curl_mime_type(p, "application/jsonl");
-        curl_mime_data(p, file, file_len);
-        curl_easy_setopt(h, CURLOPT_MIMEPOST, mime);
-    } else if (!strcmp(method, "POST")) {
-        hl = curl_slist_append(hl, "Content-Type: application/json");
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, json ? json : "{}");
-    }
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &r->body);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_data);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, &r->head);
-    CURLcode rc = curl_easy_perform(h);
-    if (rc == CURLE_OK) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
+    r->status = resp.failed ? 0 : resp.status;
+    if (resp.failed) buf_puts(&r->body, resp.error);
     else {
-        buf_clear(&r->body);
-        buf_puts(&r->body, *errbuf ? errbuf : curl_easy_strerror(rc));
+        if (resp.body.len) buf_append(&r->body, resp.body.data, resp.body.len);
+        if (resp.head.len) buf_append(&r->head, resp.head.data, resp.head.len);
     }
+    http_resp_free(&resp);
     for (struct curl_slist *x = hl; x; x = x->next)   /* they hold the key */
         if (x->data) memset(x->data, 0, strlen(x->data));
     curl_slist_free_all(hl);
-    curl_mime_free(mime);
-    curl_easy_cleanup(h);
 }
 
 /* A control call, retried with backoff while it fails transiently. 0 with r filled (2xx), or -1

@@ -7,14 +7,15 @@
  * timeout and retries like an asynchronous UDF. A transport error, a timeout, HTTP 408, 425, 429
  * or 5xx is retried; any other non-2xx answer or a body that is not JSON fails the row at once.
  * A failed row is null and system.lm_errors says why. Messages name the URL without its query
- * string, which may hold a key.
+ * string, which may hold a key. Asynchronous, so not the blocking HTTP helper's fetch (http.h),
+ * but libcurl is set up through it (http_global_init).
  */
 #include <stdlib.h>
 #include <string.h>
-#include <pthread.h>
 #include <curl/curl.h>
 #include <jansson.h>
 #include "func.h"
+#include "http.h"
 #include "udf.h"
 
 #define MAX_BODY (64u << 20)     /* a larger answer fails the row rather than exhaust memory */
@@ -30,9 +31,6 @@ typedef struct Transfer {
 
 /* One session's transfers in flight (the hub's state). */
 typedef struct HttpLoop { CURLM *multi; Transfer *list; } HttpLoop;
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
 
 static size_t on_body(char *data, size_t size, size_t n, void *ud)
 {
@@ -95,7 +93,7 @@ static void finish(HttpLoop *l, Transfer *t, CURLcode res)
     transfer_free(l, t);
 }
 
-static int http_start(void *ud, const fql_value *args, size_t nargs, fql_call *call, fql_error *err)
+static int get_start(void *ud, const fql_value *args, size_t nargs, fql_call *call, fql_error *err)
 {
     HttpLoop *l = ud;
     if (nargs < 1 || args[0].type == FQL_TYPE_NULL) { fql_call_return(call, NULL); return 0; }
@@ -135,7 +133,7 @@ static int http_start(void *ud, const fql_value *args, size_t nargs, fql_call *c
 }
 
 /* Run the transfers for up to wait_s seconds; complete those that end. */
-static void http_pump(void *ud, double wait_s)
+static void get_pump(void *ud, double wait_s)
 {
     HttpLoop *l = ud;
     int running = 0;
@@ -154,7 +152,7 @@ static void http_pump(void *ud, double wait_s)
 }
 
 /* The session closes: transfers still running (abandoned by their rows) are failed. */
-static void http_loop_free(void *state)
+static void loop_free(void *state)
 {
     HttpLoop *l = state;
     if (!l) return;
@@ -171,15 +169,15 @@ static int http_get_json_setup(UdfHub *hub, AsyncImpl *impl, char **msg)
 {
     HttpLoop *l = udf_hub_state(hub);
     if (!l) {
-        pthread_once(&curl_once, curl_init_once);
+        http_global_init();
         l = xcalloc(1, sizeof *l);
         l->multi = curl_multi_init();
         if (!l->multi) { free(l); *msg = xstrdup("http_get_json: libcurl could not start"); return -1; }
-        udf_hub_set_state(hub, l, http_loop_free);
+        udf_hub_set_state(hub, l, loop_free);
     }
-    impl->start = http_start;
+    impl->start = get_start;
     impl->ud = l;
-    impl->pump = http_pump;
+    impl->pump = get_pump;
     impl->max_concurrency = 10;
     impl->timeout = 5;
     impl->retries = 2;

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
-#include <curl/curl.h>
+#include "http.h"
 #include "rt.h"
 #include "catalog.h"
 #include "models.h"
@@ -269,13 +269,7 @@ static int key_required(const LmModel *m)
     return 1;
 }
 
-typedef struct KeyCheck { LmModel *m; CURL *h; Buf body, headers; HttpRequest req; struct curl_slist *hl; } KeyCheck;
-
-static size_t on_data(char *p, size_t size, size_t n, void *ud)
-{
-    buf_append((Buf *)ud, p, size * n);
-    return size * n;
-}
+typedef struct KeyCheck { LmModel *m; HttpRequest req; struct curl_slist *hl; } KeyCheck;
 
 /* Check every declared model's key once, all in parallel, with the provider's cheapest call. */
 int models_validate_keys(Runtime *s, fql_error *err)
@@ -313,52 +307,33 @@ int models_validate_keys(Runtime *s, fql_error *err)
         k++;
     }
     if (rc == 0 && k > 0) {
-        CURLM *multi = curl_multi_init();
+        /* all at once, through the HTTP helper: 15 s each, 10 s to connect */
+        HttpReq *rqs = xcalloc((size_t)k, sizeof *rqs);
+        HttpResp *resps = xcalloc((size_t)k, sizeof *resps);
         for (int i = 0; i < k; i++) {
             KeyCheck *c = &kc[i];
-            buf_init(&c->body);
-            buf_init(&c->headers);
-            c->h = curl_easy_init();
-            curl_easy_setopt(c->h, CURLOPT_URL, c->req.url);
-            curl_easy_setopt(c->h, CURLOPT_NOSIGNAL, 1L);
-            curl_easy_setopt(c->h, CURLOPT_TIMEOUT_MS, 15000L);
-            curl_easy_setopt(c->h, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
             for (int j = 0; j < c->req.nheaders; j++) c->hl = curl_slist_append(c->hl, c->req.headers[j]);
-            curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, c->hl);
-            if (c->req.body) curl_easy_setopt(c->h, CURLOPT_POSTFIELDS, c->req.body);
-            curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, on_data);
-            curl_easy_setopt(c->h, CURLOPT_WRITEDATA, &c->body);
-            curl_easy_setopt(c->h, CURLOPT_HEADERFUNCTION, on_data);
-            curl_easy_setopt(c->h, CURLOPT_HEADERDATA, &c->headers);
-            curl_multi_add_handle(multi, c->h);
+            rqs[i].method = c->req.method;
+            rqs[i].url = c->req.url;
+            rqs[i].headers = c->hl;
+            rqs[i].body = c->req.body;
+            rqs[i].body_len = c->req.body ? strlen(c->req.body) : 0;
+            rqs[i].policy.timeout_ms = 15000;
+            rqs[i].policy.connect_timeout_ms = 10000;
         }
-        int running = 1;
-        while (running) {
-            curl_multi_perform(multi, &running);
-            if (running) curl_multi_poll(multi, NULL, 0, 200, NULL);
-        }
-        CURLMsg *msg;
-        int left;
-        while ((msg = curl_multi_info_read(multi, &left)))
-            if (msg->msg == CURLMSG_DONE)
-                for (int i = 0; i < k; i++)
-                    if (kc[i].h == msg->easy_handle && msg->data.result != CURLE_OK) {
-                        buf_clear(&kc[i].body);
-                        buf_puts(&kc[i].body, curl_easy_strerror(msg->data.result));
-                        kc[i].req.method = NULL;   /* marks a transport failure */
-                    }
+        http_do_many(rqs, resps, k);
         for (int i = 0; i < k && rc == 0; i++) {
             KeyCheck *c = &kc[i];
-            long status = 0;
-            if (c->req.method) curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &status);
+            HttpResp *r = &resps[i];
+            long status = r->failed ? 0 : r->status;
             if (status == 0) {
                 err_set(err, FQL_ERR_RUNTIME, "model '%s' (%s): cannot reach %s: %s", c->m->alias, c->m->provider_name,
-                        c->m->base_url, c->body.data ? c->body.data : "no answer");
+                        c->m->base_url, r->failed ? curl_easy_strerror((CURLcode)r->failed) : "no answer");
                 rc = -1;
                 break;
             }
             LmAnswer a;
-            provider_parse(c->m, NULL, status, c->headers.data ? c->headers.data : "", c->body.data ? c->body.data : "", c->body.len, &a);
+            provider_parse(c->m, NULL, status, r->head.data ? r->head.data : "", r->body.data ? r->body.data : "", r->body.len, &a);
             if (status >= 400 && (a.outcome == LM_FATAL || status == 401 || status == 403)) {
                 if (!strcmp(a.error_kind ? a.error_kind : "", "auth") || status == 401 || status == 403)
                     err_set(err, FQL_ERR_RUNTIME, "model '%s' (%s): the key in %s was rejected (HTTP %ld); set a valid key in %s",
@@ -371,13 +346,11 @@ int models_validate_keys(Runtime *s, fql_error *err)
             lm_answer_clear(&a);
         }
         for (int i = 0; i < k; i++) {
-            curl_multi_remove_handle(multi, kc[i].h);
-            curl_easy_cleanup(kc[i].h);
+            http_resp_free(&resps[i]);
             curl_slist_free_all(kc[i].hl);
-            buf_free(&kc[i].body);
-            buf_free(&kc[i].headers);
         }
-        curl_multi_cleanup(multi);
+        free(rqs);
+        free(resps);
     }
     for (int i = 0; i < n; i++) http_request_free(&kc[i].req);
     free(kc);

@@ -23,8 +23,8 @@ static char *host_of(const LmModel *m)
 
 static void add_headers(const LmModel *m, HttpRequest *out)
 {
-    if (m->api_key && *m->api_key) http_add_header(out, "x-api-key: %s", m->api_key);
-    http_add_header(out, "anthropic-version: " ANTHROPIC_VERSION);
+    if (m->api_key && *m->api_key) wire_add_header(out, "x-api-key: %s", m->api_key);
+    wire_add_header(out, "anthropic-version: " ANTHROPIC_VERSION);
 }
 
 /* The user turn's content: the text, or with images an array of base64 image blocks followed by
@@ -48,14 +48,14 @@ int anthropic_build(const LmModel *m, const LmRequest *r, HttpRequest *out, char
     }
     json_t *body = json_object();
     json_object_set_new(body, "model", json_string(m->model_name ? m->model_name : ""));
-    json_object_set_new(body, "max_tokens", json_integer(provider_max_tokens(m, r, ANTHROPIC_DEFAULT_MAX_TOKENS)));
+    json_object_set_new(body, "max_tokens", json_integer(wire_max_tokens(m, r, ANTHROPIC_DEFAULT_MAX_TOKENS)));
     if (r->system && *r->system) json_object_set_new(body, "system", json_string(r->system));
     json_object_set_new(body, "messages", json_pack("[{s:s, s:o}]", "role", "user", "content", user_content(r)));
-    double temp = provider_temperature(m, r);
+    double temp = wire_temperature(m, r);
     if (!isnan(temp)) json_object_set_new(body, "temperature", json_real(temp));
     if (r->schema) {
         /* structured output: one tool whose input is the answer, and the model is made to call it */
-        char *name = provider_schema_name(r);
+        char *name = wire_schema_name(r);
         json_object_set_new(body, "tools", json_pack("[{s:s, s:s, s:O}]", "name", name,
             "description", "Record the answer. Its input is the complete answer, in exactly this structure.",
             "input_schema", r->schema));
@@ -63,18 +63,18 @@ int anthropic_build(const LmModel *m, const LmRequest *r, HttpRequest *out, char
         free(name);
     }
     char *host = host_of(m);
-    http_start(out, "POST", xasprintf("%s/v1/messages", host));
+    wire_start(out, "POST", xasprintf("%s/v1/messages", host));
     free(host);
     add_headers(m, out);
-    http_add_header(out, "content-type: application/json");
-    http_set_json(out, body);
+    wire_add_header(out, "content-type: application/json");
+    wire_set_json(out, body);
     return 0;
 }
 
 int anthropic_build_key_check(const LmModel *m, HttpRequest *out, char **err)
 {
     char *host = host_of(m);
-    http_start(out, "GET", xasprintf("%s/v1/models", host));
+    wire_start(out, "GET", xasprintf("%s/v1/models", host));
     free(host);
     add_headers(m, out);
     return 0;
@@ -199,7 +199,7 @@ static void parse_message(const LmModel *m, const LmRequest *r, json_t *root, co
     Buf text;
     buf_init(&text);
     json_t *input = NULL;
-    char *want = has_schema ? provider_schema_name(r) : NULL;
+    char *want = has_schema ? wire_schema_name(r) : NULL;
     size_t i;
     json_t *blk;
     json_array_foreach(content, i, blk) {
@@ -247,7 +247,7 @@ void anthropic_parse(const LmModel *m, const LmRequest *r, long status, const ch
         if (!msg) msg = ex = body_excerpt(body, body_len, 300);
         classify(m, status >= 200 && status < 300 ? 500 : status, jstr(e, "type"), msg, headers, a);
         free(ex);
-        provider_should_retry(headers, a);
+        wire_should_retry(headers, a);
     } else if (!json_is_object(root)) {
         char *ex = body_excerpt(body, body_len, 200);
         answer_set(a, LM_RETRY, "bad_response", "the answer is not JSON: %s", ex);

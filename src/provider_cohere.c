@@ -19,7 +19,7 @@ static char *host_of(const LmModel *m)
 
 static void add_auth(const LmModel *m, HttpRequest *out)
 {
-    if (m->api_key && *m->api_key) http_add_header(out, "Authorization: Bearer %s", m->api_key);
+    if (m->api_key && *m->api_key) wire_add_header(out, "Authorization: Bearer %s", m->api_key);
 }
 
 int cohere_build(const LmModel *m, const LmRequest *r, HttpRequest *out, char **err)
@@ -38,18 +38,18 @@ int cohere_build(const LmModel *m, const LmRequest *r, HttpRequest *out, char **
                              "input_type", "search_document", "embedding_types", "float");
     if (m->dimensions > 0) json_object_set_new(body, "output_dimension", json_integer(m->dimensions));
     char *host = host_of(m);
-    http_start(out, "POST", xasprintf("%s/v2/embed", host));
+    wire_start(out, "POST", xasprintf("%s/v2/embed", host));
     free(host);
     add_auth(m, out);
-    http_add_header(out, "Content-Type: application/json");
-    http_set_json(out, body);
+    wire_add_header(out, "Content-Type: application/json");
+    wire_set_json(out, body);
     return 0;
 }
 
 int cohere_build_key_check(const LmModel *m, HttpRequest *out, char **err)
 {
     char *host = host_of(m);
-    http_start(out, "GET", xasprintf("%s/v1/models", host));
+    wire_start(out, "GET", xasprintf("%s/v1/models", host));
     free(host);
     add_auth(m, out);
     return 0;

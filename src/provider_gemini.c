@@ -1,18 +1,14 @@
 /* provider_gemini.c: Google's generateContent protocol, for the Gemini Developer API (key in
  * x-goog-api-key) and Vertex AI (OAuth2 bearer token, project and location in the path):
- * generateContent with responseJsonSchema, batchEmbedContents, the key check, the classification
- * of every answer (providers.md, "Google Gemini"), and vertex_access_token, which turns a
- * service-account file into an access token (the one function here that does I/O).
+ * generateContent with responseJsonSchema, batchEmbedContents, the key check and the
+ * classification of every answer (providers.md, "Google Gemini"). Pure functions: Vertex's token
+ * is m->access_token, obtained before the request is built (vertex_auth.c).
  */
 #include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <curl/curl.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/bio.h>
 #include "provider.h"
 
 #define GEMINI_MAX_EMBED_INPUTS 100
@@ -60,20 +56,20 @@ static char *model_url(const LmModel *m, char **err)
     return u;
 }
 
-/* Authentication: the API key, or Vertex's access token (from vertex_access_token, else
- * GOOGLE_ACCESS_TOKEN, which the model resolution put in api_key). */
+/* Authentication: the API key, or Vertex's access token (m->access_token: GOOGLE_ACCESS_TOKEN or a
+ * service-account exchange, put there by vertex_access_token before any request is built). */
 static int add_auth(const LmModel *m, HttpRequest *out, char **err)
 {
     if (m->provider == PROV_VERTEX) {
-        const char *tok = m->access_token && *m->access_token ? m->access_token : m->api_key;
+        const char *tok = m->access_token;
         if (!tok || !*tok) {
             *err = xasprintf("Vertex AI has no access token (set GOOGLE_ACCESS_TOKEN, or GOOGLE_APPLICATION_CREDENTIALS to a "
                              "service-account key file)");
             return -1;
         }
-        http_add_header(out, "Authorization: Bearer %s", tok);
+        wire_add_header(out, "Authorization: Bearer %s", tok);
     } else if (m->api_key && *m->api_key) {
-        http_add_header(out, "x-goog-api-key: %s", m->api_key);
+        wire_add_header(out, "x-goog-api-key: %s", m->api_key);
     }
     return 0;
 }
@@ -105,7 +101,7 @@ int gemini_build(const LmModel *m, const LmRequest *r, HttpRequest *out, char **
         }
         free(mname);
         json_object_set_new(body, "requests", reqs);
-        http_start(out, "POST", xasprintf("%s:batchEmbedContents", base));
+        wire_start(out, "POST", xasprintf("%s:batchEmbedContents", base));
     } else {
         if (r->system && *r->system)
             json_object_set_new(body, "systemInstruction", json_pack("{s:o}", "parts", text_parts(r->system)));
@@ -115,9 +111,9 @@ int gemini_build(const LmModel *m, const LmRequest *r, HttpRequest *out, char **
                                                    "data", r->images[i].base64));
         json_object_set_new(body, "contents", json_pack("[{s:s, s:o}]", "role", "user", "parts", parts));
         json_t *gc = json_object();
-        double temp = provider_temperature(m, r);
+        double temp = wire_temperature(m, r);
         if (!isnan(temp)) json_object_set_new(gc, "temperature", json_real(temp));
-        int maxt = provider_max_tokens(m, r, 0);
+        int maxt = wire_max_tokens(m, r, 0);
         if (maxt > 0) json_object_set_new(gc, "maxOutputTokens", json_integer(maxt));
         if (r->schema) {
             json_object_set_new(gc, "responseMimeType", json_string("application/json"));
@@ -125,15 +121,15 @@ int gemini_build(const LmModel *m, const LmRequest *r, HttpRequest *out, char **
         }
         if (json_object_size(gc)) json_object_set_new(body, "generationConfig", gc);
         else json_decref(gc);
-        http_start(out, "POST", xasprintf("%s:generateContent", base));
+        wire_start(out, "POST", xasprintf("%s:generateContent", base));
     }
     free(base);
     if (add_auth(m, out, err)) {
         json_decref(body);
         return -1;
     }
-    http_add_header(out, "Content-Type: application/json");
-    http_set_json(out, body);
+    wire_add_header(out, "Content-Type: application/json");
+    wire_set_json(out, body);
     return 0;
 }
 
@@ -142,10 +138,10 @@ int gemini_build_key_check(const LmModel *m, HttpRequest *out, char **err)
     if (m->provider == PROV_VERTEX) {
         char *u = model_url(m, err);   /* models.get of the model itself: checks token, project and model */
         if (!u) return -1;
-        http_start(out, "GET", u);
+        wire_start(out, "GET", u);
     } else {
         char *host = host_of(m);
-        http_start(out, "GET", xasprintf("%s/v1beta/models", host));
+        wire_start(out, "GET", xasprintf("%s/v1beta/models", host));
         free(host);
     }
     return add_auth(m, out, err);
@@ -202,7 +198,7 @@ static void classify(const LmModel *m, long status, json_t *e, const char *heade
                        "or raise the quota / enable billing for the project of the key in %s)", who, msg, env);
         else {
             answer_set(a, LM_RATE_LIMITED, "rate_limit", "%s", msg);
-            a->retry_after_s = provider_parse_duration(jstr(detail(details, ".RetryInfo"), "retryDelay"));
+            a->retry_after_s = wire_parse_duration(jstr(detail(details, ".RetryInfo"), "retryDelay"));
             if (a->retry_after_s < 0) a->retry_after_s = hdr_retry_after(headers, now_unix());
             if (a->retry_after_s < 0) a->retry_after_s = text_try_again(msg);   /* "Please retry in 47.5s." */
         }
@@ -230,7 +226,7 @@ static void classify(const LmModel *m, long status, json_t *e, const char *heade
         const char *kind = status == 408 || status == 504 ? "timeout" : status == 409 ? "conflict"
                          : status == 503 ? "overloaded" : status == 502 ? "bad_gateway" : "server_error";
         answer_set(a, LM_RETRY, kind, "%s", msg);
-        a->retry_after_s = provider_parse_duration(jstr(detail(details, ".RetryInfo"), "retryDelay"));
+        a->retry_after_s = wire_parse_duration(jstr(detail(details, ".RetryInfo"), "retryDelay"));
         if (a->retry_after_s < 0) a->retry_after_s = hdr_retry_after(headers, now_unix());
     } else if (status >= 400) {
         answer_set(a, LM_ROW_ERROR, "bad_request", "%s", msg);
@@ -345,165 +341,4 @@ void gemini_parse(const LmModel *m, const LmRequest *r, long status, const char 
         parse_generate(r, root, body, body_len, a);
     }
     json_decref(root);
-}
-
-/* ---- Vertex access tokens ---- */
-
-static char *b64url(const unsigned char *p, size_t n)
-{
-    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    char *out = xmalloc(n / 3 * 4 + 5), *o = out;
-    size_t i = 0;
-    for (; i + 2 < n; i += 3) {
-        unsigned v = (unsigned)p[i] << 16 | (unsigned)p[i + 1] << 8 | p[i + 2];
-        *o++ = tbl[v >> 18 & 63]; *o++ = tbl[v >> 12 & 63]; *o++ = tbl[v >> 6 & 63]; *o++ = tbl[v & 63];
-    }
-    if (i + 1 == n) {
-        unsigned v = (unsigned)p[i] << 16;
-        *o++ = tbl[v >> 18 & 63]; *o++ = tbl[v >> 12 & 63];
-    } else if (i + 2 == n) {
-        unsigned v = (unsigned)p[i] << 16 | (unsigned)p[i + 1] << 8;
-        *o++ = tbl[v >> 18 & 63]; *o++ = tbl[v >> 12 & 63]; *o++ = tbl[v >> 6 & 63];
-    }
-    *o = 0;
-    return out;
-}
-
-/* An RS256 JWT "header.claims.signature" signed with the PEM private key, or NULL with *err. */
-static char *sign_jwt(const char *pem, json_t *header, json_t *claims, char **err)
-{
-    char *h = json_dumps(header, JSON_COMPACT), *c = json_dumps(claims, JSON_COMPACT);
-    char *hb = b64url((const unsigned char *)h, strlen(h)), *cb = b64url((const unsigned char *)c, strlen(c));
-    free(h);
-    free(c);
-    char *input = xasprintf("%s.%s", hb, cb), *jwt = NULL;
-    free(hb);
-    free(cb);
-    BIO *bio = BIO_new_mem_buf(pem, -1);
-    EVP_PKEY *key = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    size_t siglen = 0;
-    unsigned char *sig = NULL;
-    if (!key) *err = xasprintf("the service-account file's private_key is not a PEM private key");
-    else if (!ctx || EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, key) != 1 ||
-             EVP_DigestSign(ctx, NULL, &siglen, (const unsigned char *)input, strlen(input)) != 1 ||
-             !(sig = xmalloc(siglen)) ||
-             EVP_DigestSign(ctx, sig, &siglen, (const unsigned char *)input, strlen(input)) != 1)
-        *err = xasprintf("cannot sign the service-account JWT with OpenSSL");
-    else {
-        char *sb = b64url(sig, siglen);
-        jwt = xasprintf("%s.%s", input, sb);
-        free(sb);
-    }
-    free(sig);
-    EVP_MD_CTX_free(ctx);
-    EVP_PKEY_free(key);
-    BIO_free(bio);
-    free(input);
-    return jwt;
-}
-
-static size_t collect(char *p, size_t size, size_t n, void *ud)
-{
-    Buf *b = ud;
-    if (b->len + size * n > (1u << 20)) return 0;   /* a token answer is small; stop a runaway body */
-    buf_append(b, p, size * n);
-    return size * n;
-}
-
-/* POST the signed JWT to token_uri; on success the token and its lifetime in seconds. */
-static int exchange_jwt(const char *token_uri, const char *jwt, char **token, double *expires_in, char **err)
-{
-    CURL *h = curl_easy_init();
-    if (!h) {
-        *err = xasprintf("cannot start libcurl");
-        return -1;
-    }
-    char *form = xasprintf("grant_type=urn%%3Aietf%%3Aparams%%3Aoauth%%3Agrant-type%%3Ajwt-bearer&assertion=%s", jwt);
-    Buf body;
-    buf_init(&body);
-    curl_easy_setopt(h, CURLOPT_URL, token_uri);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, form);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    CURLcode rc = curl_easy_perform(h);
-    long status = 0;
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup(h);
-    free(form);
-    int ret = -1;
-    json_t *root = body_json(body.data, body.len);
-    if (rc != CURLE_OK) {
-        *err = xasprintf("cannot reach the token endpoint %s: %s", token_uri, curl_easy_strerror(rc));
-    } else if (status != 200 || !jstr(root, "access_token")) {
-        const char *d = jstr(root, "error_description");
-        const char *e = jstr(root, "error");
-        char *ex = body_excerpt(body.data, body.len, 200);
-        *err = xasprintf("the token endpoint %s refused the service-account JWT (HTTP %ld): %s",
-                         token_uri, status, d ? d : e ? e : ex);
-        free(ex);
-    } else {
-        *token = xstrdup(jstr(root, "access_token"));
-        *expires_in = jnum(root, "expires_in", 3600);
-        ret = 0;
-    }
-    json_decref(root);
-    buf_free(&body);
-    return ret;
-}
-
-int vertex_access_token(LmModel *m, char **token, char **err)
-{
-    *err = NULL;
-    if (token) *token = NULL;
-    double now = now_unix();
-    int valid = m->access_token && (m->token_expiry == 0 || m->token_expiry - now > 300);
-    if (!valid && m->api_key && *m->api_key) {   /* GOOGLE_ACCESS_TOKEN: used as it is */
-        free(m->access_token);
-        m->access_token = xstrdup(m->api_key);
-        m->token_expiry = 0;
-        valid = 1;
-    }
-    if (!valid) {
-        const char *path = getenv("GOOGLE_APPLICATION_CREDENTIALS");
-        if (!path || !*path) {
-            *err = xasprintf("Vertex AI needs GOOGLE_ACCESS_TOKEN or GOOGLE_APPLICATION_CREDENTIALS (a service-account key file)");
-            return -1;
-        }
-        json_error_t je;
-        json_t *sa = json_load_file(path, 0, &je);
-        const char *email = jstr(sa, "client_email"), *pem = jstr(sa, "private_key");
-        const char *uri = jstr(sa, "token_uri") ? jstr(sa, "token_uri") : "https://oauth2.googleapis.com/token";
-        if (!sa) {
-            *err = xasprintf("cannot read the service-account file %s (GOOGLE_APPLICATION_CREDENTIALS): %s", path, je.text);
-            return -1;
-        }
-        if (!email || !pem) {
-            json_decref(sa);
-            *err = xasprintf("the service-account file %s (GOOGLE_APPLICATION_CREDENTIALS) lacks client_email or private_key", path);
-            return -1;
-        }
-        json_int_t iat = (json_int_t)now;
-        json_t *hdr = json_pack("{s:s, s:s}", "alg", "RS256", "typ", "JWT");
-        if (jstr(sa, "private_key_id")) json_object_set_new(hdr, "kid", json_string(jstr(sa, "private_key_id")));
-        json_t *claims = json_pack("{s:s, s:s, s:s, s:I, s:I}", "iss", email,
-                                   "scope", "https://www.googleapis.com/auth/cloud-platform", "aud", uri,
-                                   "iat", iat, "exp", iat + 3600);
-        char *jwt = sign_jwt(pem, hdr, claims, err);
-        json_decref(hdr);
-        json_decref(claims);
-        char *tok = NULL;
-        double life = 0;
-        int rc = jwt ? exchange_jwt(uri, jwt, &tok, &life, err) : -1;
-        free(jwt);
-        json_decref(sa);
-        if (rc) return -1;
-        free(m->access_token);
-        m->access_token = tok;
-        m->token_expiry = now + (life > 0 ? life : 3600);
-    }
-    if (token) *token = xstrdup(m->access_token);
-    return 0;
 }

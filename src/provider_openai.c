@@ -28,7 +28,7 @@ static const char *base_of(const LmModel *m)
 
 static void add_auth(const LmModel *m, HttpRequest *out)
 {
-    if (m->api_key && *m->api_key) http_add_header(out, "Authorization: Bearer %s", m->api_key);
+    if (m->api_key && *m->api_key) wire_add_header(out, "Authorization: Bearer %s", m->api_key);
 }
 
 static void add_message(json_t *msgs, const char *role, const char *text)
@@ -74,7 +74,7 @@ int openai_build(const LmModel *m, const LmRequest *r, HttpRequest *out, char **
         json_object_set_new(body, "input", in);
         json_object_set_new(body, "encoding_format", json_string("float"));
         if (m->dimensions > 0) json_object_set_new(body, "dimensions", json_integer(m->dimensions));
-        http_start(out, "POST", xasprintf("%s/embeddings", base));
+        wire_start(out, "POST", xasprintf("%s/embeddings", base));
     } else {
         json_t *msgs = json_array();
         if (r->system && *r->system) add_message(msgs, "system", r->system);
@@ -85,11 +85,11 @@ int openai_build(const LmModel *m, const LmRequest *r, HttpRequest *out, char **
          * there and refused by reasoning models); every other server speaking this protocol
          * (OpenRouter, Ollama, llama.cpp, vLLM, proxies) knows only max_tokens. So: the new name for
          * api.openai.com, the old one for any other base URL. */
-        int maxt = provider_max_tokens(m, r, 0);
+        int maxt = wire_max_tokens(m, r, 0);
         if (maxt > 0)
             json_object_set_new(body, is_official(m) && m->provider == PROV_OPENAI ? "max_completion_tokens" : "max_tokens",
                                 json_integer(maxt));
-        double temp = provider_temperature(m, r);
+        double temp = wire_temperature(m, r);
         if (!isnan(temp)) json_object_set_new(body, "temperature", json_real(temp));
         if (m->reasoning_effort && *m->reasoning_effort) {
             if (m->provider == PROV_OPENROUTER)
@@ -98,7 +98,7 @@ int openai_build(const LmModel *m, const LmRequest *r, HttpRequest *out, char **
                 json_object_set_new(body, "reasoning_effort", json_string(m->reasoning_effort));
         }
         if (r->schema) {
-            char *name = provider_schema_name(r);
+            char *name = wire_schema_name(r);
             json_object_set_new(body, "response_format",
                 json_pack("{s:s, s:{s:s, s:b, s:O}}", "type", "json_schema", "json_schema",
                           "name", name, "strict", 1, "schema", r->schema));
@@ -106,17 +106,17 @@ int openai_build(const LmModel *m, const LmRequest *r, HttpRequest *out, char **
         }
         if (m->provider == PROV_OPENROUTER && json_is_object(m->routing))
             json_object_set_new(body, "provider", json_deep_copy(m->routing));
-        http_start(out, "POST", xasprintf("%s/chat/completions", base));
+        wire_start(out, "POST", xasprintf("%s/chat/completions", base));
     }
     add_auth(m, out);
-    http_add_header(out, "Content-Type: application/json");
-    http_set_json(out, body);
+    wire_add_header(out, "Content-Type: application/json");
+    wire_set_json(out, body);
     return 0;
 }
 
 int openai_build_key_check(const LmModel *m, HttpRequest *out, char **err)
 {
-    http_start(out, "GET", xasprintf(m->provider == PROV_OPENROUTER ? "%s/key" : "%s/models", base_of(m)));
+    wire_start(out, "GET", xasprintf(m->provider == PROV_OPENROUTER ? "%s/key" : "%s/models", base_of(m)));
     add_auth(m, out);
     return 0;
 }
@@ -132,7 +132,7 @@ static double rate_limit_wait(const char *headers, const char *msg, const char *
     w = hdr_retry_after(headers, now_unix());
     if (w >= 0) return w;
     char *rr = hdr_get(headers, "x-ratelimit-reset-requests"), *rt = hdr_get(headers, "x-ratelimit-reset-tokens");
-    double dr = provider_parse_duration(rr), dt = provider_parse_duration(rt);
+    double dr = wire_parse_duration(rr), dt = wire_parse_duration(rt);
     free(rr);
     free(rt);
     if (type && !strcmp(type, "requests") && dr >= 0) return dr;
@@ -367,7 +367,7 @@ void openai_parse(const LmModel *m, const LmRequest *r, long status, const char 
     json_t *root = body_json(body, body_len);
     if (status < 200 || status >= 300) {
         classify_body(m, status, root, headers, body, body_len, a);
-        provider_should_retry(headers, a);
+        wire_should_retry(headers, a);
     } else if (!json_is_object(root)) {
         /* a cut or garbled body from a proxy or a dropped connection: worth another try */
         char *ex = body_excerpt(body, body_len, 200);

@@ -101,6 +101,14 @@ int route_model(Runtime *s, const Expr *e, const char *alias, const LmRequest *r
 
 static void send_to(Runtime *s, LmModel *m, LmRequest *req, SchedDone done, void *ud)
 {
+    /* Vertex: refresh the access token before the request is queued when it expires within 5
+     * minutes (vertex_auth.c; no I/O otherwise): the adapter that builds the request only reads
+     * it. A failure is reported by the scheduler, which asks again before it builds the request. */
+    if (m->provider == PROV_VERTEX) {
+        char *msg = NULL;
+        vertex_access_token(m, NULL, &msg);
+        free(msg);
+    }
     if (m->batch) { batch_submit(s, m, req, done, ud); return; }
     if (!s->sched) s->sched = sched_new();
     sched_add_model(s->sched, m);

@@ -60,9 +60,11 @@ typedef struct LmModel {
 
 void lm_model_free(LmModel *m);
 
-/* Vertex: make m->access_token a valid token: GOOGLE_ACCESS_TOKEN (m->api_key) when set, else a
- * service-account file named by GOOGLE_APPLICATION_CREDENTIALS, whose RS256-signed JWT is exchanged
- * at its token_uri (blocking libcurl I/O, only when no cached token is valid for 5 more minutes).
+/* Vertex (vertex_auth.c): make m->access_token a valid token, the one the adapter sends:
+ * GOOGLE_ACCESS_TOKEN (m->api_key) when set, else a service-account file named by
+ * GOOGLE_APPLICATION_CREDENTIALS, whose RS256-signed JWT is exchanged at its token_uri (blocking
+ * I/O through the HTTP helper, only when no cached token is valid for 5 more minutes). Called
+ * before requests are built, never by an adapter.
  * Not const: the token is cached in m. 0 ok (and *token = a copy the caller frees, when token is
  * not NULL); -1 with *err (xasprintf'd; never contains a secret). */
 int vertex_access_token(LmModel *m, char **token, char **err);
@@ -143,10 +145,12 @@ int provider_build_key_check(const LmModel *m, HttpRequest *out, char **err);
  * headers is the raw header block ("Name: value\r\n..."). Fills out (zeroed first). */
 void provider_parse(const LmModel *m, const LmRequest *r, long status, const char *headers,
                     const char *body, size_t body_len, LmAnswer *out);
-/* Parse a Go duration ("1s", "6m0s", "12ms", "1.5s") into seconds; -1 if invalid. */
-double provider_parse_duration(const char *s);
 
 /* ---- the scheduler (sched.c, ratelimit.c) ---- */
+
+/* libcurl's global setup, once per process (io/remote_http.c; declared in http.h too): the
+ * scheduler calls it before it makes its multi handle. */
+void http_global_init(void);
 
 typedef struct Scheduler Scheduler;
 /* Called once per submitted request, on the thread that runs sched_run, when the request has its

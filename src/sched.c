@@ -162,7 +162,7 @@ struct Scheduler {
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
+static void curl_init_once(void) { http_global_init(); }   /* the library's one curl_global_init (http.h) */
 
 static double mono_now(void)
 {

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include "io.h"
+#include "io_int.h"
 
 typedef struct Matches { char **v; int n, cap; } Matches;
 
@@ -101,4 +101,59 @@ int io_glob(const char *pattern, char ***paths)
     }
     *paths = m.v;
     return m.n;
+}
+
+/* ---- matching names that are not local files (remote listings) ---- */
+
+/* Glob match component by component; `**` matches any number of components. */
+static int match_comps(const char *pat, const char *path)
+{
+    if (!*pat) return !*path;
+    size_t pl = strcspn(pat, "/"), sl = strcspn(path, "/");
+    const char *pnext = pat[pl] ? pat + pl + 1 : pat + pl;
+    if (pl == 2 && !strncmp(pat, "**", 2)) {
+        if (match_comps(pnext, path)) return 1;             /* zero components */
+        if (!*path) return 0;
+        return match_comps(pat, path[sl] ? path + sl + 1 : path + sl);
+    }
+    if (!*path) return 0;
+    char pc[1024], sc[1024];
+    if (pl >= sizeof pc || sl >= sizeof sc) return 0;
+    memcpy(pc, pat, pl); pc[pl] = 0;
+    memcpy(sc, path, sl); sc[sl] = 0;
+    if (fnmatch(pc, sc, 0) != 0) return 0;
+    if (!pat[pl] || !path[sl]) return !pat[pl] && !path[sl];
+    return match_comps(pnext, path + sl + 1);
+}
+
+int io_glob_match(const char *pattern, const char *path) { return match_comps(pattern, path); }
+
+int io_has_magic(const char *s) { return has_magic(s); }
+
+void io_names_add(NameList *l, const char *name)
+{
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 16;
+        l->names = xrealloc(l->names, (size_t)l->cap * sizeof *l->names);
+    }
+    l->names[l->n++] = xstrdup(name);
+}
+
+void io_names_sort(NameList *l)
+{
+    if (l->n < 2) return;
+    qsort(l->names, (size_t)l->n, sizeof *l->names, cmp_str);
+    int k = 1;
+    for (int i = 1; i < l->n; i++) {
+        if (strcmp(l->names[i], l->names[k - 1])) l->names[k++] = l->names[i];
+        else free(l->names[i]);
+    }
+    l->n = k;
+}
+
+void io_names_free(NameList *l)
+{
+    for (int i = 0; i < l->n; i++) free(l->names[i]);
+    free(l->names);
+    memset(l, 0, sizeof *l);
 }

@@ -15,10 +15,18 @@ struct Reader {
 };
 
 /* Open local files with the format's reader (name is the path as given, for errors); paths are
- * consumed. reader_open() uses it for local globs, remote_reader_open() for downloaded copies. */
+ * consumed. reader_open() uses it for local globs and for the downloaded copies of remote paths. */
 Reader *reader_open_files(const char *name, char **paths, int npaths, const ReadOptions *o, fql_error *err);
-/* A reader over a remote path (remote.c): fetches it (or uses o->fetched) and names URLs in errors. */
-Reader *remote_reader_open(const char *url, const ReadOptions *o, fql_error *err);
+
+/* Glob match of a whole '/'-separated path, as io_glob matches local ones (glob.c): `*`, `?`,
+ * `[..]` within one component, `**` for any number of components. 1 on match. */
+int  io_glob_match(const char *pattern, const char *path);
+int  io_has_magic(const char *s);          /* 1 when s has a glob character (`*`, `?`, `[`) */
+/* A listing: the names that matched a glob (remote_hf.c, remote_s3.c). */
+typedef struct NameList { char **names; int n, cap; } NameList;
+void io_names_add(NameList *l, const char *name);   /* a copy of name */
+void io_names_sort(NameList *l);                    /* sorted by bytes, duplicates dropped */
+void io_names_free(NameList *l);
 
 /* Format openers: paths[npaths] are consumed (each string and the array). */
 Reader *csv_reader_open(char **paths, int npaths, const ReadOptions *o, fql_error *err);

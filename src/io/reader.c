@@ -1,5 +1,6 @@
-/* reader.c: reader_open() expands a path or glob (or fetches a remote one, remote.c) and hands the
- * files to the format's reader. */
+/* reader.c: reader_open() expands a path or glob (or fetches a remote one through remote.c) and
+ * hands the files to the format's reader; errors about downloaded copies name their URLs. The top
+ * of src/io/'s reading side: remote.c never calls back here. */
 #include <stdlib.h>
 #include <string.h>
 #include "io_int.h"
@@ -37,9 +38,64 @@ Reader *reader_open_files(const char *name, char **paths, int n, const ReadOptio
     }
 }
 
+/* ---- remote paths: the downloaded copies, read by the format's reader ---- */
+
+typedef struct RemoteReader {
+    Reader base;
+    Reader *inner;
+    RemoteFiles *owned;        /* fetched by reader_open itself, or NULL */
+    const RemoteFiles *rf;
+} RemoteReader;
+
+static int remote_next(Reader *base, Batch **out, fql_error *err)
+{
+    RemoteReader *r = (RemoteReader *)base;
+    int rc = reader_next(r->inner, out, err);
+    if (rc < 0) remote_rename_error(r->rf, err);
+    return rc;
+}
+
+static void remote_close(Reader *base)
+{
+    RemoteReader *r = (RemoteReader *)base;
+    reader_free(r->inner);
+    remote_files_free(r->owned);
+    schema_free(r->base.schema);
+    free(r);
+}
+
+/* A reader over a remote path: fetches it (remote.c; or uses o->fetched), reads the local copies
+ * with the format's reader and names the URLs, not the copies, in errors. */
+static Reader *open_remote(const char *url, const ReadOptions *o, fql_error *err)
+{
+    RemoteFiles *owned = NULL;
+    const RemoteFiles *rf = o->fetched;
+    if (!rf) {
+        owned = remote_fetch(url, o->cache, err);
+        if (!owned) return NULL;
+        rf = owned;
+    }
+    char **paths;
+    int n = remote_local_paths(rf, &paths);
+    Reader *inner = reader_open_files(url, paths, n, o, err);
+    if (!inner) {
+        remote_rename_error(rf, err);
+        remote_files_free(owned);
+        return NULL;
+    }
+    RemoteReader *r = xcalloc(1, sizeof *r);
+    r->base.schema = schema_copy(reader_schema(inner));
+    r->base.next = remote_next;
+    r->base.close = remote_close;
+    r->inner = inner;
+    r->owned = owned;
+    r->rf = rf;
+    return &r->base;
+}
+
 Reader *reader_open(const char *path, const ReadOptions *o, fql_error *err)
 {
-    if (io_is_remote(path)) return remote_reader_open(path, o, err);
+    if (io_is_remote(path)) return open_remote(path, o, err);
     char **paths = NULL;
     int n = io_glob(path, &paths);
     if (n <= 0) {

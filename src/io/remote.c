@@ -1,12 +1,12 @@
-/* remote.c: reading https://, http://, hf:// and s3:// paths through the ordinary readers, and
- * writing s3:// targets.
+/* remote.c: fetching https://, http://, hf:// and s3:// paths into local files for the ordinary
+ * readers (reader.c wraps them so that errors name the URL), and writing s3:// targets.
  *
- * A remote path becomes local files: each remote file is streamed by libcurl into a temporary
- * file (or, with `cache: true`, into the cache directory, where the next read revalidates it with
- * If-None-Match / If-Modified-Since and a 304 reuses it). The format's reader then reads the local
- * copies, wrapped so that its errors name the URL. Requests follow redirects, give up on a server
- * that sends nothing for FQL_REMOTE_TIMEOUT seconds (default 60), and retry connection resets,
- * 429 and 5xx answers a few times with backoff.
+ * A remote path becomes local files: each remote file is streamed into a temporary file (or, with
+ * `cache: true`, into the cache directory, where the next read revalidates it with If-None-Match /
+ * If-Modified-Since and a 304 reuses it). The transfers go through the HTTP helper
+ * (remote_http.c, http_reader_policy): redirects followed, no data for FQL_REMOTE_TIMEOUT seconds
+ * (default 60) aborts, connection resets, 429 and 5xx are retried a few times with backoff.
+ * Layers: reader.c → remote.c → remote_hf.c, remote_s3.c → remote_http.c; nothing here calls up.
  *
  * Cache layout: $FQL_CACHE_DIR, else $XDG_CACHE_HOME/fql, else ~/.cache/fql; each URL gets
  * remote/SHA256(URL)/ holding the file under its own base name and meta.json (the URL as shown,
@@ -15,8 +15,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <fnmatch.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -27,9 +25,6 @@
 #include <openssl/evp.h>
 #include "remote.h"
 
-#define MAX_ATTEMPTS 4
-#define ERROR_BODY_MAX (64u << 10)
-
 /* ---- small helpers ---- */
 
 int io_is_remote(const char *path)
@@ -38,32 +33,7 @@ int io_is_remote(const char *path)
            !strncmp(path, "hf://", 5) || !strncmp(path, "s3://", 5);
 }
 
-int remote_has_magic(const char *s) { return strpbrk(s, "*?[") != NULL; }
-
-void remote_sha256_hex(const void *data, size_t n, char out[65])
-{
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    EVP_Digest(data, n, md, &len, EVP_sha256(), NULL);
-    for (unsigned i = 0; i < 32; i++) sprintf(out + 2 * i, "%02x", md[i]);
-    out[64] = 0;
-}
-
-void remote_url_encode(Buf *b, const char *s, int keep_slash)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        unsigned char c = *p;
-        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-            c == '-' || c == '_' || c == '.' || c == '~' || (c == '/' && keep_slash))
-            buf_putc(b, (char)c);
-        else {
-            char e[3] = { '%', hex[c >> 4], hex[c & 15] };
-            buf_append(b, e, 3);
-        }
-    }
-}
-
+/* Whether a query parameter's name says its value is a secret. */
 static int secret_param(const char *name, size_t n)
 {
     static const char *const words[] = { "signature", "token", "key", "credential", "secret", "password", "sig" };
@@ -108,361 +78,6 @@ char *remote_display_url(const char *url)
     }
     free(u);
     return buf_take(&b);
-}
-
-/* Glob match component by component; `**` matches any number of components. */
-static int match_comps(const char *pat, const char *path)
-{
-    if (!*pat) return !*path;
-    size_t pl = strcspn(pat, "/"), sl = strcspn(path, "/");
-    const char *pnext = pat[pl] ? pat + pl + 1 : pat + pl;
-    if (pl == 2 && !strncmp(pat, "**", 2)) {
-        if (match_comps(pnext, path)) return 1;             /* zero components */
-        if (!*path) return 0;
-        return match_comps(pat, path[sl] ? path + sl + 1 : path + sl);
-    }
-    if (!*path) return 0;
-    char pc[1024], sc[1024];
-    if (pl >= sizeof pc || sl >= sizeof sc) return 0;
-    memcpy(pc, pat, pl); pc[pl] = 0;
-    memcpy(sc, path, sl); sc[sl] = 0;
-    if (fnmatch(pc, sc, 0) != 0) return 0;
-    if (!pat[pl] || !path[sl]) return !pat[pl] && !path[sl];
-    return match_comps(pnext, path + sl + 1);
-}
-
-int remote_glob_match(const char *pattern, const char *path) { return match_comps(pattern, path); }
-
-void remote_list_add(RemoteList *l, const char *name)
-{
-    if (l->n == l->cap) {
-        l->cap = l->cap ? 2 * l->cap : 16;
-        l->names = xrealloc(l->names, (size_t)l->cap * sizeof *l->names);
-    }
-    l->names[l->n++] = xstrdup(name);
-}
-
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-void remote_list_sort(RemoteList *l)
-{
-    if (l->n < 2) return;
-    qsort(l->names, (size_t)l->n, sizeof *l->names, cmp_str);
-    int k = 1;
-    for (int i = 1; i < l->n; i++) {
-        if (strcmp(l->names[i], l->names[k - 1])) l->names[k++] = l->names[i];
-        else free(l->names[i]);
-    }
-    l->n = k;
-}
-
-void remote_list_free(RemoteList *l)
-{
-    for (int i = 0; i < l->n; i++) free(l->names[i]);
-    free(l->names);
-    memset(l, 0, sizeof *l);
-}
-
-static void xml_unescape(Buf *b, const char *s, size_t n)
-{
-    static const struct { const char *ent; char c; } ents[] = {
-        { "&amp;", '&' }, { "&lt;", '<' }, { "&gt;", '>' }, { "&quot;", '"' }, { "&apos;", '\'' } };
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] != '&') { buf_putc(b, s[i]); continue; }
-        size_t k;
-        for (k = 0; k < sizeof ents / sizeof *ents; k++) {
-            size_t el = strlen(ents[k].ent);
-            if (i + el <= n && !strncmp(s + i, ents[k].ent, el)) { buf_putc(b, ents[k].c); i += el - 1; break; }
-        }
-        if (k < sizeof ents / sizeof *ents) continue;
-        if (i + 2 < n && s[i + 1] == '#') {                 /* &#NN; or &#xNN; */
-            char *end;
-            int hexa = s[i + 2] == 'x';
-            unsigned long cp = strtoul(s + i + 2 + hexa, &end, hexa ? 16 : 10);
-            if (*end == ';' && (size_t)(end - s) < n && cp > 0 && cp < 0x110000) {
-                char u[4];
-                buf_append(b, u, (size_t)utf8_encode((uint32_t)cp, u));
-                i = (size_t)(end - s);
-                continue;
-            }
-        }
-        buf_putc(b, '&');
-    }
-}
-
-char *remote_xml_text(const char *xml, const char *tag, size_t *pos)
-{
-    char open[128], close[128];
-    snprintf(open, sizeof open, "<%s>", tag);
-    snprintf(close, sizeof close, "</%s>", tag);
-    const char *s = strstr(xml + *pos, open);
-    if (!s) return NULL;
-    s += strlen(open);
-    const char *e = strstr(s, close);
-    if (!e) return NULL;
-    *pos = (size_t)(e + strlen(close) - xml);
-    Buf b;
-    buf_init(&b);
-    xml_unescape(&b, s, (size_t)(e - s));
-    if (!b.data) buf_puts(&b, "");
-    return buf_take(&b);
-}
-
-/* ---- HTTP ---- */
-
-struct Http {
-    CURL *c;
-    char errbuf[CURL_ERROR_SIZE];
-};
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
-
-Http *http_new(void)
-{
-    pthread_once(&curl_once, curl_init_once);
-    Http *h = xcalloc(1, sizeof *h);
-    h->c = curl_easy_init();
-    if (!h->c) { free(h); return NULL; }
-    return h;
-}
-
-void http_free(Http *h)
-{
-    if (!h) return;
-    curl_easy_cleanup(h->c);
-    free(h);
-}
-
-static void forget_headers(HttpResp *r)
-{
-    free(r->etag);
-    free(r->last_modified);
-    free(r->link_next);
-    free(r->x_error);
-    free(r->region);
-    r->etag = r->last_modified = r->link_next = r->x_error = r->region = NULL;
-    r->reason[0] = 0;
-}
-
-void http_resp_free(HttpResp *r)
-{
-    forget_headers(r);
-    buf_free(&r->body);
-    memset(r, 0, sizeof *r);
-}
-
-typedef struct Xfer { HttpResp *resp; FILE *sink; int write_failed; } Xfer;
-
-static char *header_value(const char *line, size_t n, const char *name)
-{
-    size_t k = strlen(name);
-    if (n <= k || strncasecmp(line, name, k) || line[k] != ':') return NULL;
-    const char *v = line + k + 1, *end = line + n;
-    while (v < end && (*v == ' ' || *v == '\t')) v++;
-    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ')) end--;
-    return xstrndup(v, (size_t)(end - v));
-}
-
-static void set_field(char **field, char *v)
-{
-    if (!v) return;
-    free(*field);
-    *field = v;
-}
-
-/* The URL of rel="next" in a Link header value, or NULL. */
-static char *link_next(const char *v)
-{
-    for (const char *s = strchr(v, '<'); s; s = strchr(s + 1, '<')) {
-        const char *e = strchr(s, '>');
-        if (!e) return NULL;
-        const char *stop = strchr(e, ',');
-        const char *rel = strstr(e, "rel=\"next\"");
-        if (rel && (!stop || rel < stop)) return xstrndup(s + 1, (size_t)(e - s - 1));
-    }
-    return NULL;
-}
-
-static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
-{
-    Xfer *x = ud;
-    HttpResp *r = x->resp;
-    size_t n = size * nmemb;
-    if (n > 5 && !strncmp(data, "HTTP/", 5)) {
-        /* a new response (after a redirect or a 100 Continue): forget the last one's headers */
-        forget_headers(r);
-        const char *sp = memchr(data, ' ', n);
-        r->status = sp ? strtol(sp + 1, NULL, 10) : 0;
-        const char *rs = sp ? memchr(sp + 1, ' ', n - (size_t)(sp + 1 - data)) : NULL;
-        snprintf(r->reason, sizeof r->reason, "%.*s", rs ? (int)(n - (size_t)(rs + 1 - data)) : 0, rs ? rs + 1 : "");
-        r->reason[strcspn(r->reason, "\r\n")] = 0;
-        return n;
-    }
-    set_field(&r->etag, header_value(data, n, "ETag"));
-    set_field(&r->last_modified, header_value(data, n, "Last-Modified"));
-    set_field(&r->x_error, header_value(data, n, "X-Error-Message"));
-    set_field(&r->region, header_value(data, n, "x-amz-bucket-region"));
-    char *link = header_value(data, n, "Link");
-    if (link) { set_field(&r->link_next, link_next(link)); free(link); }
-    return n;
-}
-
-static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
-{
-    Xfer *x = ud;
-    size_t n = size * nmemb;
-    long st = x->resp->status;
-    if (x->sink && st >= 200 && st < 300) {
-        if (fwrite(data, 1, n, x->sink) != n) { x->write_failed = errno ? errno : EIO; return 0; }
-        return n;
-    }
-    if (!x->sink || x->resp->body.len < ERROR_BODY_MAX) buf_append(&x->resp->body, data, n);
-    return n;
-}
-
-static long stall_seconds(void)
-{
-    const char *t = getenv("FQL_REMOTE_TIMEOUT");
-    long v = t ? strtol(t, NULL, 10) : 0;
-    return v > 0 ? v : 60;
-}
-
-static int has_header(const struct curl_slist *l, const char *name)
-{
-    size_t k = strlen(name);
-    for (; l; l = l->next)
-        if (!strncasecmp(l->data, name, k) && l->data[k] == ':') return 1;
-    return 0;
-}
-
-/* Set up one attempt of rq on the (reset) handle; *hdrs receives the header list to free. */
-static void setup(Http *h, const HttpReq *rq, Xfer *x, struct curl_slist **hdrs)
-{
-    CURL *c = h->c;
-    curl_easy_reset(c);
-    curl_easy_setopt(c, CURLOPT_URL, rq->url);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, h->errbuf);
-    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-    curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, stall_seconds());
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "fql");
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
-    struct curl_slist *l = NULL;
-    for (const struct curl_slist *s = rq->headers; s; s = s->next) l = curl_slist_append(l, s->data);
-    const char *m = rq->method ? rq->method : "GET";
-    if (!strcmp(m, "HEAD")) curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-    else if (!strcmp(m, "GET")) curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
-    else {
-        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, m);
-        if (strcmp(m, "DELETE")) {
-            curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len);
-            curl_easy_setopt(c, CURLOPT_POSTFIELDS, rq->body ? rq->body : "");
-            if (!has_header(rq->headers, "Content-Type")) l = curl_slist_append(l, "Content-Type: application/octet-stream");
-            l = curl_slist_append(l, "Expect:");
-        }
-    }
-    if (rq->s3 && rq->s3->userpwd) {
-        s3_sign_headers(rq->s3, rq->body, rq->body_len, &l);
-        s3_setup_handle(c, rq->s3);
-    }
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, l);
-    *hdrs = l;
-}
-
-static int transient(CURLcode rc, long status)
-{
-    if (rc == CURLE_OK) return status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
-    return rc == CURLE_SEND_ERROR || rc == CURLE_RECV_ERROR || rc == CURLE_GOT_NOTHING ||
-           rc == CURLE_PARTIAL_FILE || rc == CURLE_HTTP2 || rc == CURLE_HTTP2_STREAM;
-}
-
-static int transfer_error(Http *h, const HttpReq *rq, CURLcode rc, int write_errno, fql_error *err)
-{
-    const char *detail = h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc);
-    switch (rc) {
-    case CURLE_OPERATION_TIMEDOUT:
-        return err_set(err, FQL_ERR_IO, "%s: no data for %ld seconds (%s); the server is stalled or slow (FQL_REMOTE_TIMEOUT sets the wait)",
-                       rq->name, stall_seconds(), detail);
-    case CURLE_COULDNT_RESOLVE_HOST: case CURLE_COULDNT_CONNECT:
-        return err_set(err, FQL_ERR_IO, "%s: cannot connect (%s); check the URL and the network", rq->name, detail);
-    case CURLE_TOO_MANY_REDIRECTS:
-        return err_set(err, FQL_ERR_IO, "%s: too many redirects (%s)", rq->name, detail);
-    case CURLE_WRITE_ERROR:
-        if (write_errno)
-            return err_set(err, FQL_ERR_IO, "%s: cannot store the download: %s", rq->name, strerror(write_errno));
-        break;
-    case CURLE_UNSUPPORTED_PROTOCOL:
-        return err_set(err, FQL_ERR_IO, "%s: redirected to a URL that is not http or https (%s)", rq->name, detail);
-    default: break;
-    }
-    return err_set(err, FQL_ERR_IO, "%s: %s (%s)", rq->name, curl_easy_strerror(rc), detail);
-}
-
-int http_do(Http *h, const HttpReq *rq, HttpResp *resp, fql_error *err)
-{
-    memset(resp, 0, sizeof *resp);
-    buf_init(&resp->body);
-    for (int attempt = 1; ; attempt++) {
-        Xfer x = { resp, rq->sink, 0 };
-        struct curl_slist *hdrs = NULL;
-        h->errbuf[0] = 0;
-        resp->status = 0;
-        buf_clear(&resp->body);
-        if (rq->sink) {
-            fflush(rq->sink);
-            if (ftruncate(fileno(rq->sink), 0) == 0) rewind(rq->sink);
-        }
-        setup(h, rq, &x, &hdrs);
-        CURLcode rc = curl_easy_perform(h->c);
-        curl_slist_free_all(hdrs);
-        if (rq->sink && rc == CURLE_OK && fflush(rq->sink) != 0) { rc = CURLE_WRITE_ERROR; x.write_failed = errno; }
-        if (attempt < MAX_ATTEMPTS && transient(rc, resp->status)) {
-            struct timespec ts = { 0, 200000000L << (attempt - 1) };
-            while (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
-            nanosleep(&ts, NULL);
-            continue;
-        }
-        if (rc != CURLE_OK) return transfer_error(h, rq, rc, x.write_failed, err);
-        return 0;
-    }
-}
-
-int http_status_error(fql_error *err, const char *name, const HttpResp *r, const char *hint)
-{
-    Buf d;
-    buf_init(&d);
-    if (r->x_error) buf_printf(&d, " (%s)", r->x_error);
-    else if (r->body.data && strstr(r->body.data, "<Error>")) {
-        size_t pos = 0;
-        char *code = remote_xml_text(r->body.data, "Code", &pos);
-        pos = 0;
-        char *msg = remote_xml_text(r->body.data, "Message", &pos);
-        if (code) buf_printf(&d, " (%s%s%s)", code, msg ? ": " : "", msg ? msg : "");
-        free(code);
-        free(msg);
-    }
-    const char *reason = r->reason[0] ? r->reason : "";
-    err_set(err, FQL_ERR_IO, "%s: HTTP %ld%s%s%s%s%s", name, r->status, *reason ? " " : "", reason,
-            d.data ? d.data : "", hint && *hint ? "; " : "", hint ? hint : "");
-    buf_free(&d);
-    return -1;
-}
-
-static const char *http_hint(long status)
-{
-    if (status == 404 || status == 410) return "check the URL";
-    if (status == 401 || status == 403) return "the server refuses access to this URL";
-    if (status >= 500) return "the server failed; try again later";
-    return NULL;
 }
 
 /* ---- the download cache ---- */
@@ -671,7 +286,7 @@ static int cache_entry(const HttpReq *rq, CacheEntry *e, fql_error *err)
     if (!root) return err_set(err, FQL_ERR_IO, "%s: cache: true needs a cache directory; set FQL_CACHE_DIR or HOME", rq->name);
     char *u = strip_userinfo(rq->url);
     char key[65];
-    remote_sha256_hex(u, strlen(u), key);
+    http_sha256_hex(u, strlen(u), key);
     free(u);
     char *bn = base_name(rq->name);
     e->dir = xasprintf("%s/remote/%s", root, key);
@@ -721,7 +336,8 @@ static int fetch_cached(Fetch *f, const HttpReq *base, fql_error *err)
     memset(&resp, 0, sizeof resp);
     HttpReq rq = *base;
     rq.sink = out;
-    rq.headers = conditional_headers(base, &e, &validated);
+    struct curl_slist *cond = conditional_headers(base, &e, &validated);
+    rq.headers = cond;
     if (!out) rc = err_set(err, FQL_ERR_IO, "cannot create a file in the cache directory %s: %s", e.dir, strerror(errno));
     else rc = http_do(f->http, &rq, &resp, err);
     if (out && fclose(out) != 0 && rc == 0) rc = err_set(err, FQL_ERR_IO, "%s: cannot store the download: %s", base->name, strerror(errno));
@@ -733,7 +349,7 @@ static int fetch_cached(Fetch *f, const HttpReq *base, fql_error *err)
     unlink(tmp);
     free(tmp);
     http_resp_free(&resp);
-    curl_slist_free_all(rq.headers);
+    curl_slist_free_all(cond);
     if (rc == 0) { add_file(f->rf, e.data, base->name, 0); e.data = NULL; }
     cache_entry_free(&e);
     return rc;
@@ -741,7 +357,13 @@ static int fetch_cached(Fetch *f, const HttpReq *base, fql_error *err)
 
 static int fetch_one(Fetch *f, const char *url, const char *name, fql_error *err)
 {
-    HttpReq rq = { NULL, url, name, f->headers, NULL, 0, NULL, f->s3 };
+    HttpReq rq;
+    memset(&rq, 0, sizeof rq);
+    rq.url = url;
+    rq.name = name;
+    rq.headers = f->headers;
+    if (f->s3) { rq.sign = s3_sign; rq.sign_ud = f->s3; }
+    rq.policy = http_reader_policy();
     return f->cache ? fetch_cached(f, &rq, err) : fetch_temp(f, &rq, err);
 }
 
@@ -755,9 +377,9 @@ static int fetch_hf(Fetch *f, const char *url, fql_error *err)
     HfPath p;
     if (hf_parse(url, &p, err) < 0) return -1;
     f->headers = hf_auth_headers();
-    RemoteList l = { NULL, 0, 0 };
+    NameList l = { NULL, 0, 0 };
     int rc = 0;
-    if (!remote_has_magic(p.path)) remote_list_add(&l, p.path);
+    if (!io_has_magic(p.path)) io_names_add(&l, p.path);
     else if ((rc = hf_list(f->http, &p, &l, err)) == 0 && l.n == 0) rc = no_match(url, err);
     for (int i = 0; i < l.n && rc == 0; i++) {
         char *u = hf_resolve_url(&p, l.names[i]), *name = hf_display(&p, l.names[i]);
@@ -765,7 +387,7 @@ static int fetch_hf(Fetch *f, const char *url, fql_error *err)
         free(u);
         free(name);
     }
-    remote_list_free(&l);
+    io_names_free(&l);
     hf_path_free(&p);
     return rc;
 }
@@ -777,10 +399,10 @@ static int fetch_s3(Fetch *f, const char *url, fql_error *err)
     if (s3_parse(url, &p, err) < 0) return -1;
     if (s3_auth_init(&a, err) < 0) { s3_path_free(&p); return -1; }
     f->s3 = &a;
-    RemoteList l = { NULL, 0, 0 };
+    NameList l = { NULL, 0, 0 };
     int rc = 0;
     if (!*p.key) rc = err_set(err, FQL_ERR_IO, "%s: name an object or a glob after the bucket (s3://BUCKET/KEY)", url);
-    else if (!remote_has_magic(p.key)) remote_list_add(&l, p.key);
+    else if (!io_has_magic(p.key)) io_names_add(&l, p.key);
     else if ((rc = s3_list(f->http, &a, &p, &l, err)) == 0 && l.n == 0) rc = no_match(url, err);
     for (int i = 0; i < l.n && rc == 0; i++) {
         char *u = s3_url(p.bucket, l.names[i], NULL), *name = xasprintf("s3://%s/%s", p.bucket, l.names[i]);
@@ -789,7 +411,7 @@ static int fetch_s3(Fetch *f, const char *url, fql_error *err)
         free(name);
     }
     f->s3 = NULL;
-    remote_list_free(&l);
+    io_names_free(&l);
     s3_auth_free(&a);
     s3_path_free(&p);
     return rc;
@@ -840,59 +462,6 @@ void remote_rename_error(const RemoteFiles *rf, fql_error *err)
     }
 }
 
-/* ---- the reader wrapper ---- */
-
-typedef struct RemoteReader {
-    Reader base;
-    Reader *inner;
-    RemoteFiles *owned;        /* fetched by reader_open itself, or NULL */
-    const RemoteFiles *rf;
-} RemoteReader;
-
-static int remote_next(Reader *base, Batch **out, fql_error *err)
-{
-    RemoteReader *r = (RemoteReader *)base;
-    int rc = reader_next(r->inner, out, err);
-    if (rc < 0) remote_rename_error(r->rf, err);
-    return rc;
-}
-
-static void remote_close(Reader *base)
-{
-    RemoteReader *r = (RemoteReader *)base;
-    reader_free(r->inner);
-    remote_files_free(r->owned);
-    schema_free(r->base.schema);
-    free(r);
-}
-
-Reader *remote_reader_open(const char *url, const ReadOptions *o, fql_error *err)
-{
-    RemoteFiles *owned = NULL;
-    const RemoteFiles *rf = o->fetched;
-    if (!rf) {
-        owned = remote_fetch(url, o->cache, err);
-        if (!owned) return NULL;
-        rf = owned;
-    }
-    char **paths;
-    int n = remote_local_paths(rf, &paths);
-    Reader *inner = reader_open_files(url, paths, n, o, err);
-    if (!inner) {
-        remote_rename_error(rf, err);
-        remote_files_free(owned);
-        return NULL;
-    }
-    RemoteReader *r = xcalloc(1, sizeof *r);
-    r->base.schema = schema_copy(reader_schema(inner));
-    r->base.next = remote_next;
-    r->base.close = remote_close;
-    r->inner = inner;
-    r->owned = owned;
-    r->rf = rf;
-    return &r->base;
-}
-
 /* ---- writing ---- */
 
 struct RemoteUpload {
@@ -917,7 +486,7 @@ RemoteUpload *remote_upload_open(const char *url, WriteMode mode, fql_error *err
     S3Path p;
     if (s3_parse(url, &p, err) < 0) return NULL;
     int rc = 0;
-    if (!*p.key || remote_has_magic(p.key) || p.key[strlen(p.key) - 1] == '/')
+    if (!*p.key || io_has_magic(p.key) || p.key[strlen(p.key) - 1] == '/')
         rc = err_set(err, FQL_ERR_IO, "%s: name one object to write (s3://BUCKET/KEY, no wildcards)", url);
     if (rc == 0 && mode == WRITE_ERROR) {
         S3Auth a;

@@ -84,7 +84,7 @@ static void repo_url(Buf *b, const HfPath *p, int api, const char *verb)
     char *ep = hf_endpoint();
     buf_printf(b, "%s%s/datasets/%s/%s/", ep, api ? "/api" : "", p->owner_name, verb);
     free(ep);
-    remote_url_encode(b, p->revision, 0);
+    http_url_encode(b, p->revision, 0);
 }
 
 char *hf_resolve_url(const HfPath *p, const char *file)
@@ -93,7 +93,7 @@ char *hf_resolve_url(const HfPath *p, const char *file)
     buf_init(&b);
     repo_url(&b, p, 0, "resolve");
     buf_putc(&b, '/');
-    remote_url_encode(&b, file, 1);
+    http_url_encode(&b, file, 1);
     return buf_take(&b);
 }
 
@@ -144,7 +144,7 @@ static char *next_url(const char *link)
     return url;
 }
 
-static int add_entries(const HfPath *p, const char *display, const char *body, RemoteList *l, fql_error *err)
+static int add_entries(const HfPath *p, const char *display, const char *body, NameList *l, fql_error *err)
 {
     json_error_t je;
     json_t *arr = json_loads(body ? body : "", 0, &je);
@@ -157,14 +157,14 @@ static int add_entries(const HfPath *p, const char *display, const char *body, R
     json_array_foreach(arr, i, e) {
         const char *type = json_string_value(json_object_get(e, "type"));
         const char *path = json_string_value(json_object_get(e, "path"));
-        if (!type || strcmp(type, "file") || !path || !remote_glob_match(p->path, path)) continue;
-        remote_list_add(l, path);
+        if (!type || strcmp(type, "file") || !path || !io_glob_match(p->path, path)) continue;
+        io_names_add(l, path);
     }
     json_decref(arr);
     return 0;
 }
 
-int hf_list(Http *h, const HfPath *p, RemoteList *l, fql_error *err)
+int hf_list(Http *h, const HfPath *p, NameList *l, fql_error *err)
 {
     /* the directory before the first wildcard component, and whether the rest spans directories */
     size_t dirlen = 0;
@@ -182,7 +182,7 @@ int hf_list(Http *h, const HfPath *p, RemoteList *l, fql_error *err)
     if (dirlen) {
         char *dir = xstrndup(p->path, dirlen);
         buf_putc(&u, '/');
-        remote_url_encode(&u, dir, 1);
+        http_url_encode(&u, dir, 1);
         free(dir);
     }
     if (recursive) buf_puts(&u, "?recursive=true");
@@ -191,7 +191,7 @@ int hf_list(Http *h, const HfPath *p, RemoteList *l, fql_error *err)
     struct curl_slist *auth = hf_auth_headers();
     int rc = 0;
     while (url && rc == 0) {
-        HttpReq rq = { NULL, url, display, auth, NULL, 0, NULL, NULL };
+        HttpReq rq = { .url = url, .name = display, .headers = auth, .policy = http_reader_policy() };
         HttpResp resp;
         rc = http_do(h, &rq, &resp, err);
         if (rc == 0 && resp.status != 200) rc = http_status_error(err, display, &resp, hf_hint(resp.status));
@@ -203,6 +203,6 @@ int hf_list(Http *h, const HfPath *p, RemoteList *l, fql_error *err)
     free(url);
     curl_slist_free_all(auth);
     free(display);
-    remote_list_sort(l);
+    io_names_sort(l);
     return rc;
 }

@@ -93,15 +93,15 @@ char *s3_url(const char *bucket, const char *key, const char *query)
         while (n > 0 && ep[n - 1] == '/') n--;
         buf_append(&b, ep, n);
         buf_putc(&b, '/');
-        remote_url_encode(&b, bucket, 0);
+        http_url_encode(&b, bucket, 0);
         buf_putc(&b, '/');
     } else if (strchr(bucket, '.')) {
         buf_printf(&b, "https://s3.%s.amazonaws.com/", region());
-        remote_url_encode(&b, bucket, 0);
+        http_url_encode(&b, bucket, 0);
         buf_putc(&b, '/');
     } else
         buf_printf(&b, "https://%s.s3.%s.amazonaws.com/", bucket, region());
-    if (key) remote_url_encode(&b, key, 1);
+    if (key) http_url_encode(&b, key, 1);
     if (query && *query) { buf_putc(&b, '?'); buf_puts(&b, query); }
     return buf_take(&b);
 }
@@ -109,7 +109,7 @@ char *s3_url(const char *bucket, const char *key, const char *query)
 void s3_sign_headers(const S3Auth *a, const char *body, size_t len, struct curl_slist **list)
 {
     char sha[65], line[128];
-    remote_sha256_hex(body ? body : "", body ? len : 0, sha);
+    http_sha256_hex(body ? body : "", body ? len : 0, sha);
     snprintf(line, sizeof line, "x-amz-content-sha256: %s", sha);
     *list = curl_slist_append(*list, line);
     if (a->token) {
@@ -128,6 +128,14 @@ void s3_setup_handle(CURL *c, const S3Auth *a)
     if (!a->userpwd) return;
     curl_easy_setopt(c, CURLOPT_AWS_SIGV4, a->sigv4);
     curl_easy_setopt(c, CURLOPT_USERPWD, a->userpwd);
+}
+
+void s3_sign(const void *auth, CURL *c, const char *body, size_t len, struct curl_slist **headers)
+{
+    const S3Auth *a = auth;
+    if (!a || !a->userpwd) return;
+    s3_sign_headers(a, body, len, headers);
+    s3_setup_handle(c, a);
 }
 
 const char *s3_hint(const S3Auth *a, const HttpResp *r, char buf[200])
@@ -151,7 +159,8 @@ static int s3_call(Http *h, const S3Auth *a, const char *method, const S3Path *p
     char *url = s3_url(p->bucket, key, query);
     char *name = xasprintf("s3://%s/%s", p->bucket, key ? key : "");
     struct curl_slist *hdrs = body ? curl_slist_append(NULL, "Content-Type: application/octet-stream") : NULL;
-    HttpReq rq = { method, url, name, hdrs, body, len, NULL, a };
+    HttpReq rq = { .method = method, .url = url, .name = name, .headers = hdrs, .body = body, .body_len = len,
+                   .sign = s3_sign, .sign_ud = a, .policy = http_reader_policy() };
     int rc = http_do(h, &rq, resp, err);
     char hint[200];
     if (rc == 0 && (resp->status < 200 || resp->status >= 300)) rc = http_status_error(err, name, resp, s3_hint(a, resp, hint));
@@ -162,7 +171,7 @@ static int s3_call(Http *h, const S3Auth *a, const char *method, const S3Path *p
     return rc;
 }
 
-int s3_list(Http *h, const S3Auth *a, const S3Path *p, RemoteList *l, fql_error *err)
+int s3_list(Http *h, const S3Auth *a, const S3Path *p, NameList *l, fql_error *err)
 {
     size_t plen = strcspn(p->key, "*?[");
     char *prefix = xstrndup(p->key, plen);
@@ -171,9 +180,9 @@ int s3_list(Http *h, const S3Auth *a, const S3Path *p, RemoteList *l, fql_error 
     do {
         Buf q;
         buf_init(&q);
-        if (token) { buf_puts(&q, "continuation-token="); remote_url_encode(&q, token, 0); buf_putc(&q, '&'); }
+        if (token) { buf_puts(&q, "continuation-token="); http_url_encode(&q, token, 0); buf_putc(&q, '&'); }
         buf_puts(&q, "list-type=2&prefix=");
-        remote_url_encode(&q, prefix, 0);
+        http_url_encode(&q, prefix, 0);
         HttpResp resp;
         rc = s3_call(h, a, NULL, p, NULL, q.data, NULL, 0, &resp, err);
         buf_free(&q);
@@ -182,16 +191,16 @@ int s3_list(Http *h, const S3Auth *a, const S3Path *p, RemoteList *l, fql_error 
         if (rc < 0) break;
         const char *xml = resp.body.data ? resp.body.data : "";
         size_t pos = 0;
-        for (char *c; (c = remote_xml_text(xml, "Contents", &pos)); free(c)) {
+        for (char *c; (c = http_xml_text(xml, "Contents", &pos)); free(c)) {
             size_t kp = 0;
-            char *key = remote_xml_text(c, "Key", &kp);
-            if (key && remote_glob_match(p->key, key)) remote_list_add(l, key);
+            char *key = http_xml_text(c, "Key", &kp);
+            if (key && io_glob_match(p->key, key)) io_names_add(l, key);
             free(key);
         }
         pos = 0;
-        char *trunc = remote_xml_text(xml, "IsTruncated", &pos);
+        char *trunc = http_xml_text(xml, "IsTruncated", &pos);
         pos = 0;
-        if (trunc && !strcmp(trunc, "true")) token = remote_xml_text(xml, "NextContinuationToken", &pos);
+        if (trunc && !strcmp(trunc, "true")) token = http_xml_text(xml, "NextContinuationToken", &pos);
         if (trunc && !strcmp(trunc, "true") && !token)
             rc = err_set(err, FQL_ERR_IO, "s3://%s/%s: the listing is truncated but has no NextContinuationToken", p->bucket, prefix);
         free(trunc);
@@ -199,7 +208,7 @@ int s3_list(Http *h, const S3Auth *a, const S3Path *p, RemoteList *l, fql_error 
     } while (token && rc == 0);
     free(token);
     free(prefix);
-    remote_list_sort(l);
+    io_names_sort(l);
     return rc;
 }
 
@@ -207,7 +216,8 @@ int s3_exists(Http *h, const S3Auth *a, const S3Path *p, fql_error *err)
 {
     char *url = s3_url(p->bucket, p->key, NULL);
     char *name = xasprintf("s3://%s/%s", p->bucket, p->key);
-    HttpReq rq = { "HEAD", url, name, NULL, NULL, 0, NULL, a };
+    HttpReq rq = { .method = "HEAD", .url = url, .name = name, .sign = s3_sign, .sign_ud = a,
+                   .policy = http_reader_policy() };
     HttpResp resp;
     int rc = http_do(h, &rq, &resp, err);
     if (rc == 0) {
@@ -236,13 +246,13 @@ static int multipart(Http *h, const S3Auth *a, const S3Path *p, FILE *f, const c
     HttpResp resp;
     if (s3_call(h, a, "POST", p, p->key, "uploads=", "", 0, &resp, err) < 0) return -1;
     size_t pos = 0;
-    char *id = remote_xml_text(resp.body.data ? resp.body.data : "", "UploadId", &pos);
+    char *id = http_xml_text(resp.body.data ? resp.body.data : "", "UploadId", &pos);
     http_resp_free(&resp);
     if (!id) return err_set(err, FQL_ERR_IO, "s3://%s/%s: CreateMultipartUpload returned no UploadId", p->bucket, p->key);
     Buf idq, done;
     buf_init(&idq);
     buf_init(&done);
-    remote_url_encode(&idq, id, 0);
+    http_url_encode(&idq, id, 0);
     buf_puts(&done, "<CompleteMultipartUpload>");
     char *part = xmalloc(PART_SIZE);
     int rc = 0;

@@ -147,10 +147,10 @@ static void t_durations(void)
         { ".5s", 0.5 },
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
-        CHECK(near(provider_parse_duration(ok[i].s), ok[i].want, 1e-9), "%s -> %g", ok[i].s, provider_parse_duration(ok[i].s));
+        CHECK(near(wire_parse_duration(ok[i].s), ok[i].want, 1e-9), "%s -> %g", ok[i].s, wire_parse_duration(ok[i].s));
     const char *bad[] = { "", "abc", "5", "1.5", "1s junk", "s", "-1s", "1x", NULL };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        CHECK(provider_parse_duration(bad[i]) == -1, "'%s' should be invalid", S(bad[i]));
+        CHECK(wire_parse_duration(bad[i]) == -1, "'%s' should be invalid", S(bad[i]));
 }
 
 static void t_times(void)

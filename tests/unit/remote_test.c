@@ -14,16 +14,16 @@
 
 static void test_glob(void)
 {
-    CHECK(remote_glob_match("data/*.csv", "data/a.csv"), "star");
-    CHECK(!remote_glob_match("data/*.csv", "data/sub/a.csv"), "star stays in one directory");
-    CHECK(remote_glob_match("data/**/*.csv", "data/a.csv"), "** matches zero directories");
-    CHECK(remote_glob_match("data/**/*.csv", "data/x/y/a.csv"), "** matches several");
-    CHECK(remote_glob_match("**", "a/b/c"), "** alone");
-    CHECK(!remote_glob_match("data/*.csv", "data/a.csv.bak"), "whole name");
-    CHECK(remote_glob_match("p-[0-9].csv", "p-7.csv"), "class");
-    CHECK(!remote_glob_match("p-?.csv", "p-10.csv"), "question mark is one character");
-    CHECK(!remote_glob_match("a/b", "a"), "shorter path");
-    CHECK(!remote_glob_match("a", "a/b"), "longer path");
+    CHECK(io_glob_match("data/*.csv", "data/a.csv"), "star");
+    CHECK(!io_glob_match("data/*.csv", "data/sub/a.csv"), "star stays in one directory");
+    CHECK(io_glob_match("data/**/*.csv", "data/a.csv"), "** matches zero directories");
+    CHECK(io_glob_match("data/**/*.csv", "data/x/y/a.csv"), "** matches several");
+    CHECK(io_glob_match("**", "a/b/c"), "** alone");
+    CHECK(!io_glob_match("data/*.csv", "data/a.csv.bak"), "whole name");
+    CHECK(io_glob_match("p-[0-9].csv", "p-7.csv"), "class");
+    CHECK(!io_glob_match("p-?.csv", "p-10.csv"), "question mark is one character");
+    CHECK(!io_glob_match("a/b", "a"), "shorter path");
+    CHECK(!io_glob_match("a", "a/b"), "longer path");
 }
 
 static void test_display(void)
@@ -40,10 +40,10 @@ static void test_encode(void)
 {
     Buf b;
     buf_init(&b);
-    remote_url_encode(&b, "a b+c/d~é", 1);
+    http_url_encode(&b, "a b+c/d~é", 1);
     CHECK(!strcmp(b.data, "a%20b%2Bc/d~%C3%A9"), "got %s", b.data);
     buf_clear(&b);
-    remote_url_encode(&b, "x/y=", 0);
+    http_url_encode(&b, "x/y=", 0);
     CHECK(!strcmp(b.data, "x%2Fy%3D"), "got %s", b.data);
     buf_free(&b);
 }
@@ -53,15 +53,15 @@ static void test_xml(void)
     const char *x = "<R><Contents><Key>a &amp; b&#233;.csv</Key></Contents><Contents><Key>c&lt;d</Key></Contents>"
                     "<IsTruncated>false</IsTruncated></R>";
     size_t pos = 0;
-    char *c1 = remote_xml_text(x, "Contents", &pos);
-    char *c2 = remote_xml_text(x, "Contents", &pos);
-    char *c3 = remote_xml_text(x, "Contents", &pos);
+    char *c1 = http_xml_text(x, "Contents", &pos);
+    char *c2 = http_xml_text(x, "Contents", &pos);
+    char *c3 = http_xml_text(x, "Contents", &pos);
     size_t k = 0;
-    char *key = c1 ? remote_xml_text(c1, "Key", &k) : NULL;
+    char *key = c1 ? http_xml_text(c1, "Key", &k) : NULL;
     CHECK(key && !strcmp(key, "a & b\xc3\xa9.csv"), "got %s", key ? key : "(null)");
     free(key);
     k = 0;
-    key = c2 ? remote_xml_text(c2, "Key", &k) : NULL;
+    key = c2 ? http_xml_text(c2, "Key", &k) : NULL;
     CHECK(key && !strcmp(key, "c<d"), "got %s", key ? key : "(null)");
     CHECK(!c3, "two Contents only");
     free(key);
