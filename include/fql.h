@@ -118,6 +118,13 @@ FQL_API void         fql_close(fql_session *s);
 FQL_API void         fql_free(void *p);
 /* The library's version, FQL_VERSION at build time (static). */
 FQL_API const char  *fql_version(void);
+/* The library never calls exit(). When it cannot go on at all (memory ran out inside an allocation
+ * that has no way to fail a statement), it calls the panic handler with a message, then writes
+ * "fql: error: MESSAGE" to stderr and calls abort(). A handler may log, flush or save state; to
+ * keep the process alive it must not return (longjmp out of it is not supported either: the
+ * library's state is then undefined). Process-wide; NULL restores the default. */
+typedef void (*fql_panic_fn)(void *ud, const char *message);
+FQL_API void         fql_set_panic(fql_panic_fn fn, void *ud);
 
 /* ---- results ---- */
 

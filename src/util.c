@@ -18,10 +18,24 @@ static void read_fail_env(void)
 }
 static void check_fail_env(void) { pthread_once(&fail_env_once, read_fail_env); }
 
+/* The panic hook (fql_set_panic): the one way the library stops the process, for a failure no
+ * statement can report (memory ran out inside an allocation that has no error path). The library
+ * itself never calls exit(). */
+static fql_panic_fn panic_fn;
+static void *panic_ud;
+
+FQL_API void fql_set_panic(fql_panic_fn fn, void *ud)
+{
+    panic_ud = ud;
+    __atomic_store_n(&panic_fn, fn, __ATOMIC_RELEASE);
+}
+
 static void oom(void)
 {
+    fql_panic_fn fn = __atomic_load_n(&panic_fn, __ATOMIC_ACQUIRE);
+    if (fn) fn(panic_ud, "out of memory");
     fputs("fql: error: out of memory\n", stderr);
-    exit(1);
+    abort();
 }
 
 static void *hooked(void *p)
