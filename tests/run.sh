@@ -28,6 +28,7 @@ run_suite() {   # name, command...
 }
 
 run_suite golden "$BUILD/fql" --test tests/golden/*.test
+run_suite layers bash tests/layers.sh "$BUILD"
 for t in "$BUILD"/unit/*; do
   [[ -x $t ]] && run_suite "unit/$(basename "$t")" "$t"
 done
