@@ -158,6 +158,10 @@ void sim_state_free(void);
 /* Admits one request of tokens (in + out) against the model's limits; fills rate. */
 SimLimit sim_admit(const char *model, SimProvider p, const SimModelCfg *cfg, long in_tok, long out_tok,
                    SimRate *rate);
+/* Admits one line of a batch: never refused by the per-minute limits, not entered in their
+ * windows, counted towards the quota. Always SIM_LIM_OK. */
+SimLimit sim_admit_batch(const char *model, SimProvider p, const SimModelCfg *cfg, long in_tok, long out_tok,
+                         SimRate *rate);
 /* Displayed rate figures without admitting (for answers that were not rate checked). */
 void sim_rate_peek(const char *model, const SimModelCfg *cfg, SimRate *rate);
 /* 1 when the model's quota (requests or tokens) is exhausted. */
