@@ -12,6 +12,7 @@
  *   sim_openai.c     OpenAI chat/embeddings/models and the Batch API (+ OpenRouter chat)
  *   sim_anthropic.c  Anthropic messages, count_tokens, models, Message Batches
  *   sim_gemini.c     Gemini and Vertex generateContent, embeddings, models, OAuth token endpoint
+ *   sim_cohere.c     Cohere embed (v2 and v1) and the key check
  *
  * Ownership: functions returning char * or json_t * return a new reference the caller frees
  * (free / json_decref) unless the comment says "borrowed". A SimResp owns its body and headers.
@@ -25,7 +26,8 @@
 #include <jansson.h>
 
 /* ---- providers and faults ---- */
-typedef enum { SIM_OPENAI, SIM_ANTHROPIC, SIM_GEMINI, SIM_VERTEX, SIM_OPENROUTER, SIM_CONTROL } SimProvider;
+typedef enum { SIM_OPENAI, SIM_ANTHROPIC, SIM_GEMINI, SIM_VERTEX, SIM_OPENROUTER, SIM_CONTROL,
+               SIM_COHERE /* after SIM_CONTROL: the per-provider fallback tables end there */ } SimProvider;
 
 typedef enum {
     SIM_FAULT_NONE = -1,
@@ -213,6 +215,9 @@ void sim_openrouter_handle(SimCall *c);
 void sim_anthropic_handle(SimCall *c);
 void sim_gemini_handle(SimCall *c);
 void sim_oauth_handle(SimCall *c);
+void sim_cohere_handle(SimCall *c);
+/* Cohere's 401 for a missing or bad key. */
+void sim_cohere_bad_key(SimCall *c, int missing);
 
 /* Shared pieces of the providers. */
 json_t *sim_openai_error(const char *msg, const char *type, const char *param, const char *code);
