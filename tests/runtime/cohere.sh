@@ -5,7 +5,7 @@
 # usage: tests/runtime/cohere.sh BUILD_DIR
 HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/../lib/setup.sh"
-echo '{"default": {"latency_ms": 2, "jitter_ms": 3}}' > sim.json
+echo '{"default": {"latency_ms": 2, "jitter_ms": 3}, "models": {"embed-multilingual-v3.0": {"rpm": 120}}}' > sim.json
 source "$HERE/../lib/sim.sh"
 export COHERE_API_KEY="co-test-SECRET-91" COHERE_BASE_URL="$SIMURL"
 q() { "$FQL" --format csv -c "$1" 2>/dev/null; }
@@ -49,6 +49,14 @@ out=$(COHERE_BASE_URL="$SIMURL/sim" "$FQL" -c 'embedding model e = cohere("embed
 after=$(curl -s "$SIMURL/sim/stats" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).requests))')
 [[ $rc == 1 && $out == *"model 'e' (cohere): the server at $SIMURL/sim does not speak Cohere's API"*"HTTP 404"*"COHERE_BASE_URL"* && $after == "$before" ]] \
   && ok "a base URL that answers 404 fails at the key check" || bad cohere-404 "rc=$rc requests $before -> $after: $out"
+
+# a trial key's per-minute limit ("limited to 120 API calls / minute") is a rate limit, waited
+# out, not the monthly quota: 60 texts in several requests, 2 allowed a second
+out=$("$FQL" --format csv -c "embedding model m = cohere(\"embed-multilingual-v3.0\");
+  values [{x: 1}] | derive k = $(node -e 'console.log(JSON.stringify([...Array(60).keys()]))') | explode k
+  | select length(embed(\"limited text \" || k, model: m)) as n | agg rows = count(), dims = sum(n)" 2>rl.err); rc=$?
+[[ $rc == 0 && $out == $'rows,dims\n60,61440' && $(stat_of embed-multilingual-v3.0 rate_limited) -ge 1 ]] \
+  && ok "trial key per-minute 429s are waited out ($(stat_of embed-multilingual-v3.0 rate_limited) limited)" || bad cohere-trial-rpm "rc=$rc out=$out $(tail -2 rl.err)"
 
 ! grep -rq "SECRET-91" ./*.err 2>/dev/null && ! sqlite3 state.db .dump | grep -q "SECRET-91" && ok "no key in output or state" || bad key-leak "found"
 finish

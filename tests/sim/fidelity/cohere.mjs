@@ -79,7 +79,7 @@ await test('rate limit and monthly quota raise TooManyRequestsError 429', async 
   await simConfig({ models: { 'embed-v4.0': { rpm: 60, quota_requests: 3 } } });
   await co.embed({ model: 'embed-v4.0', inputType: 'search_query', texts: ['a'] });
   try { await co.embed({ model: 'embed-v4.0', inputType: 'search_query', texts: ['b'] }); throw new Error('no error'); }
-  catch (e) { assert(e instanceof Cohere.TooManyRequestsError && /per minute/.test(e.body.message), String(e)); }
+  catch (e) { assert(e instanceof Cohere.TooManyRequestsError && /API calls \/ minute/.test(e.body.message), String(e)); }
   await simConfig({ models: { 'embed-v4.0': { quota_requests: 1 } } });
   await co.embed({ model: 'embed-v4.0', inputType: 'search_query', texts: ['a'] });
   try { await co.embed({ model: 'embed-v4.0', inputType: 'search_query', texts: ['b'] }); throw new Error('no error'); }

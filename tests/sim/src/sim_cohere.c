@@ -3,7 +3,8 @@
  * reads them: POST /v2/embed (and the older POST /v1/embed), and the key check POST
  * /v1/check-api-key. Errors are {"id", "message"}; a bad key is a 401 "invalid api token"; limits,
  * quotas and faults work as for the other providers (rate limits and quotas are 429s in Cohere's
- * words: per minute, or "API calls / month" for a trial key's monthly allowance).
+ * words: a trial key's "API calls / minute" or "API calls / month" (the monthly allowance), or a
+ * per-minute token limit).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -185,8 +186,9 @@ static void embed(SimCall *c, json_t *req, int v2)
     if (lim != SIM_LIM_OK) {
         char msg[300];
         if (lim == SIM_LIM_RPM)
-            snprintf(msg, sizeof msg, "You are past the per minute request limit of %.0f calls, please wait and try "
-                     "again later.", rate.lim_req);
+            snprintf(msg, sizeof msg, "You are using a Trial key, which is limited to %.0f API calls / minute. You can "
+                     "continue to use the Trial key for free or upgrade to a Production key with higher rate limits at "
+                     "'https://dashboard.cohere.com/api-keys'.", rate.lim_req);
         else
             snprintf(msg, sizeof msg, "You are past the per minute token limit of %.0f tokens, please wait and try "
                      "again later.", rate.lim_tok);
