@@ -82,7 +82,7 @@ typedef struct SimCall {
     const char *host;           /* borrowed Host header or NULL */
     const char *ctype;          /* borrowed Content-Type or NULL */
     const char *batch_delay_hdr; /* borrowed x-sim-batch-delay-ms header or NULL (batch creation) */
-    int batch;                  /* 1 inside a batch: no limits, no faults, no latency */
+    int batch;                  /* 1 inside a batch: no per-minute limits (the quota counts), no random faults, no latency */
     /* filled by the handler for logging and statistics */
     char endpoint[48];
     char model[128];
