@@ -636,7 +636,7 @@ static int poll_all(fql_session *s, BJob **jobs, int nj, BatchQueue *retry, fql_
                 rc = collect(s, j, retry, &auth, &oc, err);
                 if (rc == 0 && oc.fatal.outcome == LM_FATAL) {
                     char *kept = s->cache && oc.received > 0
-                        ? xasprintf(" (the %d answer%s received before it %s kept in the cache: the next run does not pay for %s again)",
+                        ? xasprintf(" (the %d answer%s received %s kept in the cache: the next run does not pay for %s again)",
                                     oc.received, oc.received == 1 ? "" : "s", oc.received == 1 ? "is" : "are",
                                     oc.received == 1 ? "it" : "them")
                         : xstrdup("");

@@ -38,7 +38,7 @@ msg=$(grep -v "^fql: q" q.err)
 [[ $rc == 1 ]] && ok "quota in a batch: exit 1" || bad quota-exit "rc=$rc out=$(echo "$out" | head -3) err=$(cat q.err)"
 [[ $msg == *"model 'q' (openai quota-batch, Batch API)"* && $msg == *"quota exhausted"* && $msg == *"check the plan and billing"* ]] \
   && ok "quota in a batch: says which model, that it is the quota, what to do" || bad quota-msg "$(cat q.err)"
-[[ $msg == *"the 30 answers received before it are kept in the cache"* ]] && ok "quota in a batch: says the answers are kept" || bad quota-kept "$(cat q.err)"
+[[ $msg == *"the 30 answers received are kept in the cache"* ]] && ok "quota in a batch: says the answers are kept" || bad quota-kept "$(cat q.err)"
 [[ -z $out ]] && ok "quota in a batch: no partial table" || bad quota-table "$out"
 [[ $(( $(stat "batches|requests") - before )) == 50 ]] && ok "one batch of 50 sent" || bad quota-sent "$(( $(stat "batches|requests") - before ))"
 # the quota raised, the rerun pays only for the 20 rows that had no answer
@@ -61,6 +61,6 @@ out=$("$FQL" --format csv -c "model cq = anthropic(\"claude-quota-batch\", batch
   values [{x: 1}] | derive k = $(rows 10) | explode k | select classify(\"credit ticket \" || k, [\"a\", \"b\"]) as c" 2>a.err); rc=$?
 [[ $rc == 1 && $(cat a.err) == *"model 'cq' (anthropic claude-quota-batch, Batch API)"*"credit balance"*"Plans & Billing"* ]] \
   && ok "anthropic batch: credit balance stops the statement" || bad anthropic-quota "rc=$rc $(cat a.err)"
-[[ $(cat a.err) == *"the 4 answers received before it are kept"* ]] && ok "anthropic batch: 4 answers kept" || bad anthropic-kept "$(cat a.err)"
+[[ $(cat a.err) == *"the 4 answers received are kept"* ]] && ok "anthropic batch: 4 answers kept" || bad anthropic-kept "$(cat a.err)"
 
 finish
