@@ -1126,8 +1126,9 @@ static void t_cohere(void)
     /* a trial key's per-minute limit is a rate limit, not the monthly quota */
     EXPECT(m, r, 429, "", "{\"message\":\"You are using a Trial key, which is limited to 100 API calls / minute.\"}", LM_RATE_LIMITED, "rate_limit");
     /* the key check: Cohere's own POST /v1/check-api-key, passing only on {"valid": true} */
-    BUILD(m, NULL, &h);
-    CHECK(!strcmp(h.method, "POST") && !strcmp(h.url, "https://api.cohere.com/v1/check-api-key") && h.body, "key check %s %s", h.method, h.url);
+    b = BUILD(m, NULL, &h);
+    CHECK(!strcmp(h.method, "POST") && !strcmp(h.url, "https://api.cohere.com/v1/check-api-key") && json_is_object(b), "key check %s %s", h.method, h.url);
+    json_decref(b);
     CHECK(has(header(&h, "Authorization"), "Bearer " SECRET), "key check auth");
     http_request_free(&h);
     EXPECT(m, NULL, 200, "", "{\"valid\":true,\"organization_id\":\"o\"}", LM_OK, NULL);
