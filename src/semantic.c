@@ -572,8 +572,11 @@ static void on_done(void *ud, LmRequest *req, const LmAnswer *a)
     ModelCount *mc = count_of(s, by, c->e->name);
     int cancelled = a->outcome != LM_OK && a->error_kind && !strcmp(a->error_kind, "cancelled");
     if (mc && cancelled) mc->requests--;   /* never sent */
+    else if (mc && a->from_cache) { mc->requests--; mc->cache_hits++; }   /* a fallback alias's cached answer (route.c) */
     else if (mc) mc->answered++;
-    if (a->outcome == LM_OK || a->input_tokens || a->output_tokens) add_cost(s, q->ost, by, a, req->attempts);
+    if (a->from_cache) {   /* not sent, not paid again */
+        if (q->ost) q->ost->cached++;
+    } else if (a->outcome == LM_OK || a->input_tokens || a->output_tokens) add_cost(s, q->ost, by, a, req->attempts);
     else if (q->ost) { q->ost->sent++; if (req->attempts > 1) q->ost->retried += req->attempts - 1; }
     draw_progress(s, 0);
     state_add_call(s->state, s->query_id, by, c->e->name, a, req->attempts);

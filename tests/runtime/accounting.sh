@@ -11,6 +11,7 @@ cat > sim.json <<'J'
  "models": {"quota-model": {"quota_requests": 5},
             "paced-model": {"rpm": 600},
             "queue-model": {"rpm": 600},
+            "primary-model": {"fault_rules": [{"contains": "REFUSE", "fault": "refusal"}]},
             "reset-model": {"faults": {"reset": 0.25}}}}
 J
 source "$HERE/../lib/sim.sh"
@@ -96,7 +97,16 @@ out=$(q 'from system.lm_calls | where model == "m7" | group by operator agg n = 
 out=$(q 'from system.query_metrics | where model == "m7" | select operator, requests')
 [[ $out == reduce,2 ]] && ok "query_metrics: operator reduce" || bad reduce-metrics "$out"
 
-# 8. a state database made before queue_ms and provider_cost_usd keeps working
+# 8. a fallback alias's answer found in its cache on a rerun is a cache hit: not sent, cost 0
+FB='model backup = openai("gpt-4o-mini"); model prim = openai("primary-model", price_in: 1, price_out: 1, fallback: ["backup"]);
+  values [{t: "REFUSE this one"}, {t: "a fine one"}] | select map("fb {{t}}", model: "prim") as a'
+"$FQL" -c "$FB" >/dev/null 2>err8a
+"$FQL" -c "$FB" >/dev/null 2>err8b
+grep -q 'backup (openai gpt-4o-mini): 1 rows in [0-9.]*s; requests 1 (1 cached / 0 sent / 0 retried' err8b && ok "fallback from the cache: the summary says 1 cached, 0 sent" || bad fb-summary "$(cat err8b)"
+out=$(q 'from system.lm_calls | where model == "backup" and cached == 1 | select cost_usd')
+[[ $out == 0.0 ]] && ok "fallback from the cache: lm_calls cost 0" || bad fb-cost "$out"
+
+# 9. a state database made before queue_ms and provider_cost_usd keeps working
 sqlite3 old.db "create table lm_calls (query_id integer, call_id integer primary key autoincrement, started_at real, model text,
   provider text, model_name text, operator text, status text, attempt integer, cached integer, input_tokens integer,
   cached_input_tokens integer, output_tokens integer, reasoning_tokens integer, cost_usd real, latency_ms real);
