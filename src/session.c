@@ -319,14 +319,14 @@ Table *system_table(fql_session *s, const char *name)
     if (!strcmp(name, "system.query_metrics")) {
         static const char *const cols[] = { "query_id", "statement", "started_at", "model", "provider", "model_name", "operator",
             "rows", "requests", "cache_hits", "retries", "rate_limited", "failures", "input_tokens", "cached_input_tokens",
-            "output_tokens", "reasoning_tokens", "cost_usd", "latency_ms", "latency_p95_ms", "execution_time_ms", NULL };
-        return system_from_state(s, name, metric_schema(cols, "istssssiiiiiiiiiiffff"));
+            "output_tokens", "reasoning_tokens", "cost_usd", "queue_ms", "latency_ms", "latency_p95_ms", "execution_time_ms", NULL };
+        return system_from_state(s, name, metric_schema(cols, "istssssiiiiiiiiiifffff"));
     }
     if (!strcmp(name, "system.lm_calls")) {
         static const char *const cols[] = { "query_id", "call_id", "started_at", "model", "provider", "model_name", "operator",
             "status", "attempt", "cached", "input_tokens", "cached_input_tokens", "output_tokens", "reasoning_tokens", "cost_usd",
-            "latency_ms", NULL };
-        return system_from_state(s, name, metric_schema(cols, "iitsssssiiiiiiff"));
+            "provider_cost_usd", "queue_ms", "latency_ms", NULL };
+        return system_from_state(s, name, metric_schema(cols, "iitsssssiiiiiiffff"));
     }
     if (!strcmp(name, "system.lm_errors")) {
         static const char *const cols[] = { "query_id", "row", "model", "kind", "message", NULL };
@@ -432,9 +432,12 @@ static int stmt_begin(fql_session *s, const Stmt *st, Plan **opt, struct timespe
         buf_init(&eb);
         int rc = estimate_cost(s, p, &eb, &estimate, err);
         buf_free(&eb);
+        char est[32], budget[32];
+        format_usd(est, sizeof est, estimate);
+        format_usd(budget, sizeof budget, s->budget);
         if (rc == 0 && estimate > s->budget)
-            rc = err_at(err, FQL_ERR_RUNTIME, st->src, st->pos, "not started: the estimate is $%.4f, over the budget of $%.2f "
-                        "(see `explain cost`; raise it with `set budget = ...`)", estimate, s->budget);
+            rc = err_at(err, FQL_ERR_RUNTIME, st->src, st->pos, "not started: the estimate is $%s, over the budget of $%s "
+                        "(see `explain cost`; raise it with `set budget = ...`)", est, budget);
         if (rc) { plan_free(p); return -1; }
     }
     memset(&s->metrics, 0, sizeof s->metrics);
