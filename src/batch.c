@@ -477,8 +477,13 @@ static BItem *find_item(BJob *j, const char *id)
     return hit ? *hit : NULL;
 }
 
+/* What the results handed out so far say: answers received, and the first fatal answer of a
+ * request of this run (quota exhausted, key revoked: the statement stops, as it does outside a
+ * batch; fatal.outcome is LM_FATAL then, and the caller clears it). */
+typedef struct Outcome { int received; LmAnswer fatal; } Outcome;
+
 /* Fetch url and hand every JSONL line to its request. -1 with err when it cannot be fetched. */
-static int take_results(Runtime *s, BJob *j, const char *url, BatchQueue *retry, fql_error *err)
+static int take_results(Runtime *s, BJob *j, const char *url, BatchQueue *retry, Outcome *oc, fql_error *err)
 {
     Resp r = { 0 };
     buf_init(&r.body);
@@ -500,7 +505,12 @@ static int take_results(Runtime *s, BJob *j, const char *url, BatchQueue *retry,
             if (it && (a.outcome == LM_RETRY || a.outcome == LM_RATE_LIMITED) && it->rounds < j->m->max_retries) {
                 requeue(it, retry);
             } else if (it) {
-                item_finish(s, it, &a);
+                item_finish(s, it, &a);   /* an answer is cached by its asker before anything stops */
+                if (a.outcome == LM_OK) oc->received++;
+                if (a.outcome == LM_FATAL && oc->fatal.outcome != LM_FATAL) {
+                    oc->fatal = a;         /* moved */
+                    memset(&a, 0, sizeof a);
+                }
             }
             lm_answer_clear(&a);
         }
@@ -512,20 +522,20 @@ static int take_results(Runtime *s, BJob *j, const char *url, BatchQueue *retry,
 }
 
 /* Collect the results of ended job j; requests missing from them fail. */
-static int collect(Runtime *s, BJob *j, BatchQueue *retry, HttpRequest *auth, fql_error *err)
+static int collect(Runtime *s, BJob *j, BatchQueue *retry, HttpRequest *auth, Outcome *oc, fql_error *err)
 {
     int rc = 0;
     if (j->m->provider == PROV_ANTHROPIC) {
         const char *u = jstr(j->obj, "results_url");
         char *url = u ? xstrdup(u) : xasprintf("%s/messages/batches/%s/results", auth->url, j->id);
-        rc = take_results(s, j, url, retry, err);
+        rc = take_results(s, j, url, retry, oc, err);
         free(url);
     } else {
         const char *files[] = { jstr(j->obj, "output_file_id"), jstr(j->obj, "error_file_id") };
         for (int i = 0; i < 2 && rc == 0; i++) {
             if (!files[i]) continue;
             char *url = xasprintf("%s/files/%s/content", auth->url, files[i]);
-            rc = take_results(s, j, url, retry, err);
+            rc = take_results(s, j, url, retry, oc, err);
             free(url);
         }
     }
@@ -580,10 +590,13 @@ static void forget(Runtime *s, BJob *j, BatchQueue *retry)
 }
 
 /* Poll every job until each has ended and its results are handed out (transient failures into
- * retry). -1 with err: interrupted, or a control call failed for good. */
+ * retry). -1 with err: interrupted, a control call failed for good, or a result was fatal (then
+ * the batches still running stay recorded, for the next run to collect). */
 static int poll_all(Runtime *s, BJob **jobs, int nj, BatchQueue *retry, fql_error *err)
 {
     int left = nj, rc = 0;
+    Outcome oc;
+    memset(&oc, 0, sizeof oc);
     show(s, jobs, nj);
     while (left > 0 && rc == 0) {
         double now = now_mono(), soonest = INFINITY;
@@ -610,7 +623,19 @@ static int poll_all(Runtime *s, BJob **jobs, int nj, BatchQueue *retry, fql_erro
             } else if (read_status(j, o)) {
                 j->ended = 1;
                 left--;
-                rc = collect(s, j, retry, &auth, err);
+                rc = collect(s, j, retry, &auth, &oc, err);
+                if (rc == 0 && oc.fatal.outcome == LM_FATAL) {
+                    char *kept = s->cache && oc.received > 0
+                        ? xasprintf(" (the %d answer%s received %s kept in the cache: the next run does not pay for %s again)",
+                                    oc.received, oc.received == 1 ? "" : "s", oc.received == 1 ? "is" : "are",
+                                    oc.received == 1 ? "it" : "them")
+                        : xstrdup("");
+                    err_set(err, FQL_ERR_RUNTIME, "model '%s' (%s %s, Batch API): %s%s", j->m->alias, j->m->provider_name,
+                            j->m->model_name ? j->m->model_name : "",
+                            oc.fatal.error_message ? oc.fatal.error_message : "the provider refused the request", kept);
+                    free(kept);
+                    rc = -1;
+                }
             }
             json_decref(o);
             free(url);
@@ -628,6 +653,7 @@ static int poll_all(Runtime *s, BJob **jobs, int nj, BatchQueue *retry, fql_erro
         }
     }
     if (s->progress && isatty(2)) { fputs("\r\033[K", stderr); fflush(stderr); }
+    lm_answer_clear(&oc.fatal);
     return rc;
 }
 

@@ -334,7 +334,8 @@ int models_validate_keys(Runtime *s, fql_error *err)
             }
             LmAnswer a;
             provider_parse(c->m, NULL, status, r->head.data ? r->head.data : "", r->body.data ? r->body.data : "", r->body.len, &a);
-            if (status >= 400 && (a.outcome == LM_FATAL || status == 401 || status == 403)) {
+            /* a fatal answer stops even with a 2xx: the adapter found no key check in it (not its provider) */
+            if (a.outcome == LM_FATAL || status == 401 || status == 403) {
                 if (!strcmp(a.error_kind ? a.error_kind : "", "auth") || status == 401 || status == 403)
                     err_set(err, FQL_ERR_RUNTIME, "model '%s' (%s): the key in %s was rejected (HTTP %ld); set a valid key in %s",
                             c->m->alias, c->m->provider_name, c->m->api_key_env, status, c->m->api_key_env);

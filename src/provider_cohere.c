@@ -1,5 +1,8 @@
-/* provider_cohere.c: Cohere's embeddings (POST /v2/embed) and the key check; Cohere is used for
- * embedding models only. Errors are {"message": ...} (older answers: {"id","message"}).
+/* provider_cohere.c: Cohere's embeddings (POST /v2/embed) and the key check (POST
+ * /v1/check-api-key, answered {"valid": true, ...}); Cohere is used for embedding models only.
+ * Errors are {"id", "message"}. The key check accepts only Cohere's own answer, so that a base URL
+ * pointing at a server that does not speak Cohere's protocol fails there, saying so, rather than
+ * at the first embedding.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -49,10 +52,34 @@ int cohere_build(const LmModel *m, const LmRequest *r, HttpRequest *out, char **
 int cohere_build_key_check(const LmModel *m, HttpRequest *out, char **err)
 {
     char *host = host_of(m);
-    wire_start(out, "GET", xasprintf("%s/v1/models", host));
+    wire_start(out, "POST", xasprintf("%s/v1/check-api-key", host));
     free(host);
     add_auth(m, out);
+    wire_add_header(out, "Content-Type: application/json");
+    wire_set_json(out, json_object());   /* a body makes it a POST; the endpoint reads none */
     return 0;
+}
+
+/* The key check's answer (r is NULL): OK only for Cohere's {"valid": true}. A 404 or another
+ * shape means the base URL is not a Cohere API: fatal, naming the URL and what to set. */
+static void key_check_answer(const LmModel *m, long status, json_t *root, const char *body, size_t body_len, LmAnswer *a)
+{
+    const char *env = m->api_key_env ? m->api_key_env : "COHERE_API_KEY";
+    char *host = host_of(m);
+    json_t *valid = json_object_get(root, "valid");
+    if (status == 404 || (status >= 200 && status < 300 && !json_is_boolean(valid))) {
+        char *ex = body_excerpt(body, body_len, 120);
+        answer_set(a, LM_FATAL, "not_cohere", "the server at %s does not speak Cohere's API: its key check POST "
+                   "/v1/check-api-key answered HTTP %ld (%s); point %s (or the model's base_url) at a Cohere API such as "
+                   "https://api.cohere.com", host, status, status == 404 ? "not found" : ex, "COHERE_BASE_URL");
+        free(ex);
+    } else if (json_is_false(valid)) {
+        answer_set(a, LM_FATAL, "key_invalid", "Cohere says the key in %s is not valid (the key check answered "
+                   "{\"valid\": false}); set a valid key in %s", env, env);
+    } else {
+        a->outcome = LM_OK;
+    }
+    free(host);
 }
 
 static int contains(const char *s, const char *needle) { return s && strcasestr(s, needle) != NULL; }
@@ -60,7 +87,9 @@ static int contains(const char *s, const char *needle) { return s && strcasestr(
 static void classify(const LmModel *m, long status, const char *msg, const char *headers, LmAnswer *a)
 {
     const char *env = m->api_key_env ? m->api_key_env : "COHERE_API_KEY";
-    if (status == 429 && (contains(msg, "trial key") || contains(msg, "per month") || contains(msg, "/ month")))
+    /* a trial key has per-minute limits too ("limited to 100 API calls / minute"): only its
+     * monthly allowance is the quota */
+    if (status == 429 && (contains(msg, "per month") || contains(msg, "/ month") || contains(msg, "/month")))
         answer_set(a, LM_FATAL, "quota", "Cohere: %s (use a production key in %s)", msg, env);
     else if (status == 429) {
         answer_set(a, LM_RATE_LIMITED, "rate_limit", "%s", msg);
@@ -93,7 +122,9 @@ void cohere_parse(const LmModel *m, const LmRequest *r, long status, const char 
                   const char *body, size_t body_len, LmAnswer *a)
 {
     json_t *root = body_json(body, body_len);
-    if (status < 200 || status >= 300) {
+    if (!r && (status == 404 || (status >= 200 && status < 300))) {
+        key_check_answer(m, status, root, body, body_len, a);
+    } else if (status < 200 || status >= 300) {
         char *ex = NULL;
         const char *msg = jstr(root, "message");
         if (!msg) msg = ex = body_excerpt(body, body_len, 300);
@@ -103,8 +134,6 @@ void cohere_parse(const LmModel *m, const LmRequest *r, long status, const char 
         char *ex = body_excerpt(body, body_len, 200);
         answer_set(a, LM_RETRY, "bad_response", "the answer is not JSON: %s", ex);
         free(ex);
-    } else if (!r) {
-        a->outcome = LM_OK;
     } else {
         json_t *meta = jobj(root, "meta");
         a->input_tokens = jint(jobj(meta, "billed_units"), "input_tokens");

@@ -156,7 +156,7 @@ static void on_hop(void *ud, LmRequest *req, const LmAnswer *a)
     Runtime *s = h->s;
     if (!worth_falling_back(a) || h->next >= h->asked->nfallback) { deliver(h, req, a); return; }
     /* this alias failed the row: say so in lm_calls, then ask the next one */
-    state_add_call(s->state, s->query_id, h->cur, h->op, a, req->attempts, 0);
+    state_add_call(s->state, s->query_id, h->cur, h->op, a, req->attempts);
     fql_error e;
     memset(&e, 0, sizeof e);
     LmModel *fb = route_model_named(s, h->asked->fallback[h->next++], &e);

@@ -118,12 +118,18 @@ typedef struct LmAnswer {
     char *upstream;              /* OpenRouter: which provider answered */
     long http_status;            /* 0 for a transport error */
     int from_cache;
+    /* timing, set by the scheduler when the answer came over HTTP (timed = 1; else unknown):
+     * latency_ms from sending the final attempt to its answer (the provider's time), queue_ms from
+     * the request's submission to that send (waiting in FQL: pacing, in-flight cap, backoffs) */
+    int timed;
+    double latency_ms, queue_ms;
     struct LmModel *answered_by; /* a fallback alias that gave this answer (route.c); NULL: the alias asked */
 } LmAnswer;
 
 void lm_answer_clear(LmAnswer *a);   /* frees the contents, zeroes it */
-/* USD of an answer: the provider's figure (or the Batch API's discounted price, batch.c), else its
- * tokens at m's prices; -1 when unknown. */
+/* USD of an answer: its tokens at m's catalog prices (input, cached input, output); for a model
+ * with batch: true the Batch API's discounted price that batch.c set in cost_usd; for a model
+ * without prices the provider's own figure (OpenRouter's usage.cost); -1 when unknown. */
 double lm_answer_cost(const LmModel *m, const LmAnswer *a);
 
 /* ---- provider adapters (provider_*.c): pure functions, no I/O ---- */
@@ -178,10 +184,13 @@ void       sched_cancel(Scheduler *s);
 void       sched_clear_cancel(Scheduler *s);
 
 typedef struct SchedStats {
-    int64_t requests, retries, rate_limited, failures;
+    int64_t requests;              /* HTTP sends, retries and libcurl's own resends included */
+    int64_t sent;                  /* requests sent over HTTP at least once (or in a batch) */
+    int64_t retries, rate_limited, failures;
     int64_t input_tokens, cached_input_tokens, output_tokens, reasoning_tokens;
     double cost_usd;
     double latency_ms_sum; int64_t latency_n;
+    double queue_ms_sum; int64_t queue_n;   /* queue_ms of answers that came over HTTP */
     double *latencies; int nlat, caplat;   /* for p95 */
 } SchedStats;
 /* Cumulative statistics of model m since the scheduler was made (borrowed). */

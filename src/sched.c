@@ -72,6 +72,7 @@
 #define GROW_STEP        0.05     /* additive increase of the factor after a run of successes */
 #define NOLIMIT_CAP      64       /* in-flight cap of a model with no declared limit */
 #define MAX_POLL_MS      250      /* the longest sleep: bounds how late a cancel from another thread is noticed */
+#define FATAL_DRAIN_S    30.0     /* after a fatal answer, how long transfers in flight may still bring theirs */
 #define EST_MARGIN       1.2      /* body bytes/4 × this, until answers teach the model's ratio */
 
 #define WIN1_S           1.02     /* the one-second window, with a margin for network jitter */
@@ -113,6 +114,9 @@ struct Job {
     double raw_in;               /* body bytes / 4 when est_in came from the body, else 0 */
     /* timing */
     double first_sent;           /* monotonic; < 0 before the first send */
+    double submitted;            /* monotonic: when sched_submit queued it */
+    double answered_at;          /* monotonic: when its last transfer finished; 0 before */
+    int sends;                   /* times libcurl sent the current transfer's request (it resends on a dead reused connection) */
     double sent_at;
     double not_before;           /* backoff deadline (retry list) */
     int reserved;                /* holds bucket reservations */
@@ -383,6 +387,7 @@ void sched_submit(Scheduler *s, LmModel *m, LmRequest *req, SchedDone done, void
     j->done = done;
     j->ud = ud;
     j->first_sent = -1;
+    j->submitted = mono_now();
     buf_init(&j->body);
     buf_init(&j->head);
     if (ms->tail) ms->tail->next = j; else ms->head = j;
@@ -437,12 +442,23 @@ static void retry_insert(ModelState *ms, Job *j)
 
 /* ---- completing requests ---- */
 
-/* Hand j its final answer a (borrowed by the callback), then free j. */
+/* Hand j its final answer a (borrowed by the callback), then free j. An answer that came over
+ * HTTP carries its timing (provider latency and time queued in FQL, runtime.h). */
 static void complete(Scheduler *s, Job *j, const LmAnswer *a)
 {
-    if (a->outcome != LM_OK) j->ms->st.failures++;
+    SchedStats *st = &j->ms->st;
+    if (a->outcome != LM_OK) st->failures++;
     s->pending--;
-    if (j->done) j->done(j->ud, j->req, a);
+    LmAnswer t = *a;   /* shallow: the callback borrows it */
+    t.timed = 0;
+    if (j->answered_at > 0 && j->first_sent >= 0) {
+        t.timed = 1;
+        t.latency_ms = (j->answered_at - j->sent_at) * 1000;
+        t.queue_ms = fmax(0, j->sent_at - j->submitted) * 1000;
+        st->queue_ms_sum += t.queue_ms;
+        st->queue_n++;
+    }
+    if (j->done) j->done(j->ud, j->req, &t);
     job_free(j);
 }
 
@@ -758,6 +774,15 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
     return size * n;
 }
 
+/* Called by libcurl each time it is about to send the request: more than once for one transfer
+ * when it resends on a fresh connection after a reused one died (a reset), which counts as a
+ * retry like any other. */
+static int on_prereq(void *ud, char *conn_primary_ip, char *conn_local_ip, int conn_primary_port, int conn_local_port)
+{
+    ((Job *)ud)->sends++;
+    return CURL_PREREQFUNC_OK;
+}
+
 static size_t on_header(char *p, size_t size, size_t n, void *ud)
 {
     Buf *b = ud;
@@ -805,6 +830,10 @@ static int start(Scheduler *s, Job *j, double now)
     curl_easy_setopt(e, CURLOPT_HEADERDATA, &j->head);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, j->errbuf);
     curl_easy_setopt(e, CURLOPT_PRIVATE, j);
+    curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
+    curl_easy_setopt(e, CURLOPT_PREREQDATA, j);
+    j->sends = 0;
+    j->answered_at = 0;
     if (curl_multi_add_handle(s->multi, e) != CURLM_OK) {
         curl_easy_cleanup(e);
         j->easy = NULL;
@@ -818,7 +847,7 @@ static int start(Scheduler *s, Job *j, double now)
     s->inflight = j;
     ms->inflight++;
     j->sent_at = now;
-    if (j->first_sent < 0) j->first_sent = now;
+    if (j->first_sent < 0) { j->first_sent = now; ms->st.sent++; }
     j->req->attempts++;
     ms->st.requests++;
     return 0;
@@ -881,7 +910,7 @@ static int dispatch(Scheduler *s, ModelState *ms, double now, double *wake, int 
 
 double lm_answer_cost(const LmModel *m, const LmAnswer *a)
 {
-    if (a->cost_usd >= 0) return a->cost_usd;
+    if (a->cost_usd >= 0 && (m->batch || m->price_in < 0)) return a->cost_usd;
     if (m->price_in < 0) return -1;
     double cached = (double)a->cached_input_tokens, in = (double)a->input_tokens - cached;
     double pc = m->price_cached_in >= 0 ? m->price_cached_in : m->price_in;
@@ -902,6 +931,7 @@ void sched_account(Scheduler *s, LmModel *m, const LmAnswer *a)
 {
     ModelState *ms = model_get(s, m);
     ms->st.requests++;
+    ms->st.sent++;
     if (a->outcome != LM_OK) ms->st.failures++;
     record_usage(m, &ms->st, a);
 }
@@ -976,6 +1006,11 @@ static void finish(Scheduler *s, Job *j, CURLcode rc, int *fatal, LmAnswer *fata
     if (j->reserved) win_delay(&ms->win, j->win_seq, pre / 1e6 + (nconn > 0 ? NEWCONN_S : 0));
     release_easy(s, j);
     double now = mono_now();
+    j->answered_at = now;
+    if (j->sends > 1) {   /* libcurl resent it after a reset: retries the provider saw */
+        ms->st.requests += j->sends - 1;
+        ms->st.retries += j->sends - 1;
+    }
     LmAnswer a;
     if (rc == CURLE_OK) {
         provider_parse(m, j->req, status, j->head.data ? j->head.data : "", j->body.data, j->body.len, &a);
@@ -1060,26 +1095,31 @@ int sched_run_until(Scheduler *s, int (*stop)(void *ud), void *ud, fql_error *er
     memset(&fatal_ans, 0, sizeof fatal_ans);
     ModelState *fatal_ms = NULL;
     int still;
+    double drain_until = 0;
     s->curl_deadline = -1;
     curl_multi_socket_action(s->multi, CURL_SOCKET_TIMEOUT, 0, &still);
     for (;;) {
         CURLMsg *msg;
         int left;
-        while (!fatal && (msg = curl_multi_info_read(s->multi, &left))) {
+        while ((msg = curl_multi_info_read(s->multi, &left))) {
             if (msg->msg != CURLMSG_DONE) continue;
             char *priv = NULL;
             curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
             Job *j = (Job *)priv;
             finish(s, j, msg->data.result, &fatal, &fatal_ans, &fatal_ms);
         }
-        if (fatal || __atomic_load_n(&s->cancel, __ATOMIC_ACQUIRE)) break;
+        /* after a fatal answer nothing more is sent, but the requests in flight were paid for:
+         * their answers are taken (and cached by the callbacks) until they are in or time is up */
+        if (fatal && !drain_until) drain_until = mono_now() + FATAL_DRAIN_S;
+        if (fatal && (!s->inflight || mono_now() >= drain_until)) break;
+        if (__atomic_load_n(&s->cancel, __ATOMIC_ACQUIRE)) break;
         if (s->pending == 0) break;
-        if (stop && stop(ud)) break;
+        if (!fatal && stop && stop(ud)) break;
         double now = mono_now(), wake = now + MAX_POLL_MS / 1000.0;
         int started = 0;
         for (int i = 0; i < s->nmodels && !fatal; i++)
             started += dispatch(s, s->models[i], now, &wake, &fatal, &fatal_ans, &fatal_ms);
-        if (fatal) break;
+        if (fatal && !s->inflight) break;
         if (s->pending == 0) break;
         (void)started;
         /* sleep until a socket is ready, libcurl's timeout, or the next send may go */

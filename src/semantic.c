@@ -132,7 +132,7 @@ void semantic_end(Runtime *s, double elapsed_ms, size_t rows)
         q.model = c->m;
         q.op = c->op;
         q.rows = c->rows;
-        q.requests = c->requests;
+        q.requests = st->sent - b->sent;   /* sent over HTTP (or in a batch), not merely asked */
         q.cache_hits = c->cache_hits;
         q.retries = st->retries - b->retries;
         q.rate_limited = st->rate_limited - b->rate_limited;
@@ -143,22 +143,28 @@ void semantic_end(Runtime *s, double elapsed_ms, size_t rows)
         q.reasoning_tokens = st->reasoning_tokens - b->reasoning_tokens;
         q.cost_usd = st->cost_usd - b->cost_usd;
         if (c->m->price_in < 0 && q.cost_usd <= 0) q.cost_usd = -1;
-        int64_t nl = st->latency_n - b->latency_n;
-        q.latency_ms = nl > 0 ? (st->latency_ms_sum - b->latency_ms_sum) / (double)nl : 0;
-        q.latency_p95_ms = p95(st, b->nlat);
+        int64_t nl = st->latency_n - b->latency_n, nq = st->queue_n - b->queue_n;
+        /* a statement that sent nothing (all cached) has no latency: null, not 0 */
+        q.latency_ms = nl > 0 ? (st->latency_ms_sum - b->latency_ms_sum) / (double)nl : -1;
+        q.latency_p95_ms = nl > 0 ? p95(st, b->nlat) : -1;
+        q.queue_ms = nq > 0 ? (st->queue_ms_sum - b->queue_ms_sum) / (double)nq : -1;
         q.execution_time_ms = elapsed_ms;
         state_add_metric(s->state, &q);
         metrics_add(&s->metrics, &q);
         /* the one-line summary */
-        char cost[32];
-        if (q.cost_usd >= 0) snprintf(cost, sizeof cost, "$%.4f", q.cost_usd); else snprintf(cost, sizeof cost, "cost unknown");
-        char fb[64] = "";
+        char cost[48] = "cost unknown";
+        if (q.cost_usd >= 0) { cost[0] = '$'; format_usd(cost + 1, sizeof cost - 1, q.cost_usd); }
+        char fb[64] = "", unsent[48] = "";
         if (c->fell_back) snprintf(fb, sizeof fb, "; %lld handed to a fallback", (long long)c->fell_back);
-        rt_log(s, FQL_LOG_INFO, "%s (%s %s%s): %lld rows in %.1fs; requests %lld (%lld cached / %lld sent / %lld retried / %lld failed); "
+        /* requests asked = cached + sent + never sent (a fatal error or a cancel stopped the statement first) */
+        int64_t never = c->requests - q.requests;
+        if (never > 0) snprintf(unsent, sizeof unsent, " / %lld not sent", (long long)never);
+        rt_log(s, FQL_LOG_INFO, "%s (%s %s%s): %lld rows in %.1fs; requests %lld (%lld cached / %lld sent%s / %lld retried / %lld failed); "
                         "tokens %lld in / %lld out; %s%s",
                 c->m->alias, c->m->provider_name, c->m->model_name, c->m->batch ? ", batch" : "", (long long)c->rows,
-                elapsed_ms / 1000.0, (long long)(c->requests + c->cache_hits), (long long)c->cache_hits, (long long)c->requests,
-                (long long)q.retries, (long long)c->failures, (long long)q.input_tokens, (long long)q.output_tokens, cost, fb);
+                elapsed_ms / 1000.0, (long long)(c->cache_hits + q.requests + (never > 0 ? never : 0)), (long long)c->cache_hits,
+                (long long)q.requests, unsent, (long long)q.retries, (long long)c->failures, (long long)q.input_tokens,
+                (long long)q.output_tokens, cost, fb);
         free(c->op);
         free(c);
     }
@@ -337,7 +343,7 @@ static int answer_value(const Expr *e, const LmAnswer *a, Value *out, char **why
 {
     const char *op = e->name;
     *out = v_null();
-    if (!strcmp(op, "map") && e->type->kind != TY_STRUCT) {
+    if ((!strcmp(op, "map") || !strcmp(op, "reduce")) && e->type->kind != TY_STRUCT) {
         if (!a->text) { *why = xstrdup("the answer has no text"); return -1; }
         size_t n = strlen(a->text);
         while (n && (a->text[n - 1] == '\n' || a->text[n - 1] == ' ')) n--;
@@ -421,11 +427,10 @@ struct Req {
     SemJob *owner; size_t owner_row;        /* whose arguments rebuild the request for a repair */
     OpStats *ost;
     const Expr *e;
-    double t0;
 };
 
 typedef struct EmbText { LmModel *m; char *text; char key[65]; Value vec; int req; int idx; } EmbText;
-typedef struct EmbReq { SemJob *job; LmModel *m; LmAnswer ans; int answered; double t0; } EmbReq;
+typedef struct EmbReq { SemJob *job; LmModel *m; LmAnswer ans; int answered; } EmbReq;
 
 struct SemJob {
     Runtime *s;
@@ -573,11 +578,14 @@ static void on_done(void *ud, LmRequest *req, const LmAnswer *a)
     ModelCount *mc = count_of(s, by, c->e->name);
     int cancelled = a->outcome != LM_OK && a->error_kind && !strcmp(a->error_kind, "cancelled");
     if (mc && cancelled) mc->requests--;   /* never sent */
+    else if (mc && a->from_cache) { mc->requests--; mc->cache_hits++; }   /* a fallback alias's cached answer (route.c) */
     else if (mc) mc->answered++;
-    if (a->outcome == LM_OK || a->input_tokens || a->output_tokens) add_cost(s, q->ost, by, a, req->attempts);
+    if (a->from_cache) {   /* not sent, not paid again */
+        if (q->ost) q->ost->cached++;
+    } else if (a->outcome == LM_OK || a->input_tokens || a->output_tokens) add_cost(s, q->ost, by, a, req->attempts);
     else if (q->ost) { q->ost->sent++; if (req->attempts > 1) q->ost->retried += req->attempts - 1; }
     draw_progress(s, 0);
-    state_add_call(s->state, s->query_id, by, c->e->name, a, req->attempts, (wall_s() - q->t0) * 1000.0);
+    state_add_call(s->state, s->query_id, by, c->e->name, a, req->attempts);
     const Expr *e = c->e;
     free(c);
     req_settle(s, q, e);
@@ -589,7 +597,6 @@ static void req_submit(Runtime *s, Req *q, LmRequest *req)
     c->s = s;
     c->e = q->e;
     c->q = q;
-    q->t0 = wall_s();
     route_submit(s, q->m, req, c->e->name, on_done, c);
     ModelCount *mc = count_of(s, q->m, c->e->name);
     if (mc) mc->requests++;
@@ -745,10 +752,15 @@ Value *semantic_finish(SemJob *j, fql_error *err)
         clear_progress(s);
         if (s->sem && s->sem->budget_hit) {
             memset(err, 0, sizeof *err);   /* the scheduler said "interrupted": say why */
-            char est[64] = "";
-            if (s->sem->estimate >= 0) snprintf(est, sizeof est, "; the estimate was $%.4f", s->sem->estimate);
-            err_set(err, FQL_ERR_RUNTIME, "stopped: spent $%.4f, reaching the budget of $%.2f%s (answers so far are cached; "
-                    "raise the budget with `set budget = ...`)", s->sem->spent, s->budget, est);
+            char est[80] = "", spent[32], budget[32];
+            if (s->sem->estimate >= 0) {
+                format_usd(spent, sizeof spent, s->sem->estimate);
+                snprintf(est, sizeof est, "; the estimate was $%s", spent);
+            }
+            format_usd(spent, sizeof spent, s->sem->spent);
+            format_usd(budget, sizeof budget, s->budget);
+            err_set(err, FQL_ERR_RUNTIME, "stopped: spent $%s, reaching the budget of $%s%s (answers so far are cached; "
+                    "raise the budget with `set budget = ...`)", spent, budget, est);
             return NULL;
         }
         if (rc) return NULL;
@@ -850,7 +862,6 @@ typedef struct Pack {
     int n;
     Req **reqs;
     LmRequest **singles;         /* each row's own request, sent if its element is missing */
-    double t0;
 } Pack;
 
 #define PACK_MAX 50
@@ -897,7 +908,7 @@ static void on_pack(void *ud, LmRequest *req, const LmAnswer *a)
     if (mc && cancelled) mc->requests--;
     else if (mc) mc->answered++;
     if (a->outcome == LM_OK || a->input_tokens || a->output_tokens) add_cost(s, pk->reqs[0]->ost, pk->m, a, req->attempts);
-    state_add_call(s->state, s->query_id, pk->m, pk->e->name, a, req->attempts, (wall_s() - pk->t0) * 1000.0);
+    state_add_call(s->state, s->query_id, pk->m, pk->e->name, a, req->attempts);
     char *got = xcalloc((size_t)pk->n, 1);
     json_t *arr = a->outcome == LM_OK && a->json ? json_object_get(a->json, "answers") : NULL;
     for (size_t k = 0; json_is_array(arr) && k < json_array_size(arr); k++) {
@@ -969,7 +980,6 @@ static void send_pack(SemJob *j, Req **qs, LmRequest **rs, int n)
     r->temperature = rs[0]->temperature;
     r->max_output_tokens = rs[0]->max_output_tokens > 0 ? rs[0]->max_output_tokens * n : 0;
     r->est_input_tokens = est;
-    pk->t0 = wall_s();
     route_submit(s, pk->m, r, j->e->name, on_pack, pk);
     ModelCount *mc = count_of(s, pk->m, j->e->name);
     if (mc) mc->requests++;
@@ -1007,7 +1017,7 @@ static void send_packs(SemJob *j)
 
 /* ---- requests made by other operators (parse_pdf) ---- */
 
-typedef struct Submitted { SemJob *job; LmModel *m; char key[65]; SemDone done; void *ud; double t0; } Submitted;
+typedef struct Submitted { SemJob *job; LmModel *m; char key[65]; SemDone done; void *ud; } Submitted;
 
 static void on_submitted(void *ud, LmRequest *req, const LmAnswer *a)
 {
@@ -1023,7 +1033,7 @@ static void on_submitted(void *ud, LmRequest *req, const LmAnswer *a)
     }
     add_cost(s, j->ost, by, a, req->attempts);
     draw_progress(s, 0);
-    state_add_call(s->state, s->query_id, by, j->e->name, a, req->attempts, (wall_s() - u->t0) * 1000.0);
+    state_add_call(s->state, s->query_id, by, j->e->name, a, req->attempts);
     u->done(u->ud, a);
     free(u);
     job_row_done(j);
@@ -1066,7 +1076,6 @@ void semantic_submit(SemJob *j, LmModel *m, LmRequest *req, SemDone done, void *
     memcpy(u->key, key, 65);
     u->done = done;
     u->ud = ud;
-    u->t0 = wall_s();
     j->waiting++;
     route_submit(s, m, req, j->e->name, on_submitted, u);
     if (mc) mc->requests++;
@@ -1112,7 +1121,7 @@ static void on_embed(void *ud, LmRequest *req, const LmAnswer *a)
     if (mc) mc->answered++;
     add_cost(s, j->ost, er->m, a, req->attempts);
     draw_progress(s, 0);
-    state_add_call(s->state, s->query_id, er->m, "embed", a, req->attempts, (wall_s() - er->t0) * 1000.0);
+    state_add_call(s->state, s->query_id, er->m, "embed", a, req->attempts);
     job_row_done(j);
 }
 
@@ -1188,7 +1197,6 @@ static int embed_start(SemJob *j, fql_error *err)
         EmbReq *er = &j->ereqs[j->nereqs++];
         er->job = j;
         er->m = x->m;
-        er->t0 = wall_s();
         j->waiting++;
         route_submit(s, x->m, req, "embed", on_embed, er);
         ModelCount *mc = count_of(s, x->m, "embed");
@@ -1453,7 +1461,7 @@ Value *semantic_reduce(Runtime *s, const char *instruction, const char *alias, c
     char *sys = xasprintf("%s\n\nThe input holds one or more items separated by lines \"---\" (they may be partial answers "
                           "from earlier parts of the same data). Answer for all of them together.", instruction);
     Expr *e = expr_new(E_SEMANTIC, type_string(), NULL);
-    e->name = xstrdup("map");
+    e->name = xstrdup("reduce");   /* asked as a plain-text map; recorded as reduce */
     expr_add_named(e, NULL, expr_new(E_LIT, type_string(), NULL));
     expr_add_named(e, "instructions", expr_new(E_LIT, type_string(), NULL));
     expr_add_named(e, "model", expr_new(E_LIT, type_string(), NULL));

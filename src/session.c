@@ -212,9 +212,12 @@ static int stmt_begin(fql_session *s, const Stmt *st, Plan **opt, struct timespe
         buf_init(&eb);
         int rc = estimate_cost(s, p, &eb, &estimate, err);
         buf_free(&eb);
+        char est[32], budget[32];
+        format_usd(est, sizeof est, estimate);
+        format_usd(budget, sizeof budget, s->rt.budget);
         if (rc == 0 && estimate > s->rt.budget)
-            rc = err_at(err, FQL_ERR_RUNTIME, st->src, st->pos, "not started: the estimate is $%.4f, over the budget of $%.2f "
-                        "(see `explain cost`; raise it with `set budget = ...`)", estimate, s->rt.budget);
+            rc = err_at(err, FQL_ERR_RUNTIME, st->src, st->pos, "not started: the estimate is $%s, over the budget of $%s "
+                        "(see `explain cost`; raise it with `set budget = ...`)", est, budget);
         if (rc) { plan_free(p); return -1; }
     }
     memset(&s->rt.metrics, 0, sizeof s->rt.metrics);

@@ -25,13 +25,14 @@ static const char *const schema_sql =
     "create table if not exists lm_calls ("
     "  query_id integer, call_id integer primary key autoincrement, started_at real, model text, provider text,"
     "  model_name text, operator text, status text, attempt integer, cached integer, input_tokens integer,"
-    "  cached_input_tokens integer, output_tokens integer, reasoning_tokens integer, cost_usd real, latency_ms real);"
+    "  cached_input_tokens integer, output_tokens integer, reasoning_tokens integer, cost_usd real, latency_ms real,"
+    "  queue_ms real, provider_cost_usd real);"
     "create table if not exists lm_errors (query_id integer, row integer, model text, kind text, message text);"
     "create table if not exists query_metrics ("
     "  query_id integer, statement text, started_at real, model text, provider text, model_name text, operator text,"
     "  rows integer, requests integer, cache_hits integer, retries integer, rate_limited integer, failures integer,"
     "  input_tokens integer, cached_input_tokens integer, output_tokens integer, reasoning_tokens integer,"
-    "  cost_usd real, latency_ms real, latency_p95_ms real, execution_time_ms real);"
+    "  cost_usd real, latency_ms real, latency_p95_ms real, execution_time_ms real, queue_ms real);"
     "create table if not exists queries (query_id integer primary key autoincrement, started_at real);"
     "create table if not exists batches ("
     "  batch_id text primary key, provider text, base_url text, model text, requests integer, created_at real);"
@@ -43,6 +44,34 @@ static double now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Columns added after the first release: a state database made before them gets them (null in
+ * the rows it already has), so an existing state.db keeps working. */
+static const char *const added_columns[][3] = {
+    { "lm_calls", "queue_ms", "real" },
+    { "lm_calls", "provider_cost_usd", "real" },
+    { "query_metrics", "queue_ms", "real" },
+};
+
+/* Add the columns of added_columns that db lacks. 0, or -1 with *msg (sqlite3_free it). */
+static int migrate(sqlite3 *db, char **msg)
+{
+    for (size_t i = 0; i < sizeof added_columns / sizeof added_columns[0]; i++) {
+        /* unquoted: SQLite reads an unknown "quoted" name as a string literal, which would always prepare */
+        char *probe = sqlite3_mprintf("select %s from %s limit 0", added_columns[i][1], added_columns[i][0]);
+        sqlite3_stmt *q = NULL;
+        int have = sqlite3_prepare_v2(db, probe, -1, &q, NULL) == SQLITE_OK;
+        sqlite3_finalize(q);
+        sqlite3_free(probe);
+        if (have) continue;
+        char *alter = sqlite3_mprintf("alter table \"%w\" add column \"%w\" %s", added_columns[i][0], added_columns[i][1],
+                                      added_columns[i][2]);
+        int rc = sqlite3_exec(db, alter, NULL, NULL, msg);
+        sqlite3_free(alter);
+        if (rc != SQLITE_OK) return -1;
+    }
+    return 0;
 }
 
 /* mkdir -p of the directory part of path */
@@ -70,7 +99,7 @@ State *state_open(const char *path, fql_error *err)
     }
     sqlite3_busy_timeout(st->db, 5000);
     char *msg = NULL;
-    if (sqlite3_exec(st->db, schema_sql, NULL, NULL, &msg) != SQLITE_OK) {
+    if (sqlite3_exec(st->db, schema_sql, NULL, NULL, &msg) != SQLITE_OK || migrate(st->db, &msg)) {
         err_set(err, FQL_ERR_IO, "the state database %s is not usable: %s", path, msg ? msg : "?");
         sqlite3_free(msg);
         state_close(st);
@@ -80,9 +109,12 @@ State *state_open(const char *path, fql_error *err)
         "select text, vectors, dim, input_tokens, cached_input_tokens, output_tokens, reasoning_tokens, cost_usd, upstream from responses where key = ?",
         "insert or replace into responses values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         "insert into lm_calls (query_id, started_at, model, provider, model_name, operator, status, attempt, cached,"
-        " input_tokens, cached_input_tokens, output_tokens, reasoning_tokens, cost_usd, latency_ms) values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        " input_tokens, cached_input_tokens, output_tokens, reasoning_tokens, cost_usd, latency_ms, queue_ms, provider_cost_usd)"
+        " values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         "insert into lm_errors values (?, ?, ?, ?, ?)",
-        "insert into query_metrics values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        "insert into query_metrics (query_id, statement, started_at, model, provider, model_name, operator, rows, requests,"
+        " cache_hits, retries, rate_limited, failures, input_tokens, cached_input_tokens, output_tokens, reasoning_tokens,"
+        " cost_usd, latency_ms, latency_p95_ms, execution_time_ms, queue_ms) values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         "select b.batch_id from batch_requests r join batches b on b.batch_id = r.batch_id"
         " where r.custom_id = ? and b.provider = ? and b.base_url = ? and b.model = ? limit 1",
     };
@@ -241,8 +273,13 @@ static const char *outcome_name(LmOutcome o)
     return "?";
 }
 
-void state_add_call(State *st, int64_t query_id, const LmModel *m, const char *op, const LmAnswer *a,
-                    int attempt, double latency_ms)
+/* Bind d to parameter i, or null when d < 0 (unknown). */
+static void bind_opt(sqlite3_stmt *s, int i, double d)
+{
+    if (d >= 0) sqlite3_bind_double(s, i, d); else sqlite3_bind_null(s, i);
+}
+
+void state_add_call(State *st, int64_t query_id, const LmModel *m, const char *op, const LmAnswer *a, int attempt)
 {
     if (!st) return;
     begin(st);
@@ -261,8 +298,13 @@ void state_add_call(State *st, int64_t query_id, const LmModel *m, const char *o
     sqlite3_bind_int64(s, 11, a->cached_input_tokens);
     sqlite3_bind_int64(s, 12, a->output_tokens);
     sqlite3_bind_int64(s, 13, a->reasoning_tokens);
-    if (a->cost_usd >= 0) sqlite3_bind_double(s, 14, a->cost_usd); else sqlite3_bind_null(s, 14);
-    sqlite3_bind_double(s, 15, latency_ms);
+    /* the catalog price (at the batch discount), as query_metrics counts it; a fallback's cached
+     * answer (route.c) was paid for when it was first received */
+    bind_opt(s, 14, a->from_cache ? 0 : lm_answer_cost(m, a));
+    bind_opt(s, 15, a->timed ? a->latency_ms : -1);
+    bind_opt(s, 16, a->timed ? a->queue_ms : -1);
+    /* what the provider reported (OpenRouter); batch.c's cost_usd of a batch answer is FQL's price */
+    bind_opt(s, 17, m->batch ? -1 : a->cost_usd);
     sqlite3_step(s);
     sqlite3_reset(s);
     maybe_commit(st);
@@ -300,10 +342,11 @@ void state_add_metric(State *st, const QueryMetric *q)
     int64_t ints[] = { q->rows, q->requests, q->cache_hits, q->retries, q->rate_limited, q->failures,
                        q->input_tokens, q->cached_input_tokens, q->output_tokens, q->reasoning_tokens };
     for (int i = 0; i < 10; i++) sqlite3_bind_int64(s, 8 + i, ints[i]);
-    if (q->cost_usd >= 0) sqlite3_bind_double(s, 18, q->cost_usd); else sqlite3_bind_null(s, 18);
-    sqlite3_bind_double(s, 19, q->latency_ms);
-    sqlite3_bind_double(s, 20, q->latency_p95_ms);
+    bind_opt(s, 18, q->cost_usd);
+    bind_opt(s, 19, q->latency_ms);
+    bind_opt(s, 20, q->latency_p95_ms);
     sqlite3_bind_double(s, 21, q->execution_time_ms);
+    bind_opt(s, 22, q->queue_ms);
     sqlite3_step(s);
     sqlite3_reset(s);
     state_commit(st);

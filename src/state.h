@@ -29,14 +29,18 @@ void   state_commit(State *st);
 
 /* A new query id (one per statement that calls a model). */
 int64_t state_next_query_id(State *st);
-void   state_add_call(State *st, int64_t query_id, const LmModel *m, const char *op, const LmAnswer *a,
-                      int attempt, double latency_ms);
+/* A row of lm_calls for answer a of model m (the alias that answered): its cost is
+ * lm_answer_cost's, its provider latency and queue time a's timing (null when not timed). */
+void   state_add_call(State *st, int64_t query_id, const LmModel *m, const char *op, const LmAnswer *a, int attempt);
 void   state_add_error(State *st, int64_t query_id, int64_t row, const char *alias, const char *kind, const char *message);
 typedef struct QueryMetric {
     int64_t query_id; const char *statement; double started_at; const LmModel *model; const char *op;
     int64_t rows, requests, cache_hits, retries, rate_limited, failures;
     int64_t input_tokens, cached_input_tokens, output_tokens, reasoning_tokens;
-    double cost_usd; double latency_ms, latency_p95_ms, execution_time_ms;
+    double cost_usd;                       /* < 0: unknown (stored as null) */
+    double latency_ms, latency_p95_ms;     /* the provider's, over answers sent; < 0 when none was sent */
+    double queue_ms;                       /* mean time requests waited in FQL before their final send; < 0 likewise */
+    double execution_time_ms;
 } QueryMetric;
 void   state_add_metric(State *st, const QueryMetric *q);
 

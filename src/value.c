@@ -603,6 +603,40 @@ void format_double(Buf *b, double f)
     if (!strpbrk(tmp, ".en")) buf_puts(b, ".0");
 }
 
+/* Like format_double (the same shortest round-trip digits), but a float of magnitude from 1e-9
+ * up to 1e15 prints in plain decimal notation: 6.735e-05 prints as "0.00006735" (money, per-token
+ * prices). Smaller and larger magnitudes keep the exponent form ("1e-12", "1e+20"). For the table,
+ * CSV and TSV printers (print.c). */
+void format_double_plain(Buf *b, double f)
+{
+    Buf t;
+    buf_init(&t);
+    format_double(&t, f);
+    const char *s = t.data ? t.data : "";
+    const char *e = strchr(s, 'e');
+    int exp = e ? atoi(e + 1) : 0;
+    if (!e || exp < -9 || exp >= 0) { buf_puts(b, s); buf_free(&t); return; }
+    /* d[.ddd]e-X with -9 <= -X <= -1: "0." then X-1 zeros then the digits */
+    const char *p = s;
+    if (*p == '-') buf_putc(b, *p++);
+    buf_puts(b, "0.");
+    for (int i = 0; i < -exp - 1; i++) buf_putc(b, '0');
+    for (; p < e; p++)
+        if (*p != '.') buf_putc(b, *p);
+    buf_free(&t);
+}
+
+/* USD for messages: at least two decimals, more until the amount reads back exactly or shows four
+ * significant digits (a budget of 0.001 is "0.001", not "0.00"; 7.12 is "7.12"; 0.0000123456 is
+ * "0.00001235"), at most ten. */
+void format_usd(char *out, size_t n, double usd)
+{
+    for (int d = 2; d <= 10; d++) {
+        snprintf(out, n, "%.*f", d, usd);
+        if (strtod(out, NULL) == usd || fabs(usd) * pow(10, d) >= 1000) return;
+    }
+}
+
 static void put_date(Buf *b, int64_t days)
 {
     int y, m, d;

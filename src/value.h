@@ -136,5 +136,7 @@ void    date_to_ymd(int64_t days, int *y, int *m, int *d);
 int     date_parse(const char *s, size_t n, int64_t *out);        /* YYYY-MM-DD; 1 on success */
 int     timestamp_parse(const char *s, size_t n, int64_t *out);   /* YYYY-MM-DD[T ]HH:MM[:SS[.f]][Z|+hh:mm]; 1 on success */
 void    format_double(Buf *b, double f);                          /* shortest round-trip, "1.0" style for integral */
+void    format_double_plain(Buf *b, double f);                    /* the same digits, plain decimals for 1e-9 <= |f| < 1e15 */
+void    format_usd(char *out, size_t n, double usd);              /* money in messages: "0.001", "5.00", "4.701" */
 
 #endif

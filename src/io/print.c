@@ -54,7 +54,8 @@ static int cp_width(uint32_t c)
 static int render_cell(Buf *out, Buf *tmp, Value v, int max)
 {
     buf_clear(tmp);
-    value_to_text(tmp, v, "NULL");
+    if (v.kind == V_FLOAT) format_double_plain(tmp, v.u.f);   /* 0.00006735, not 6.735e-05 */
+    else value_to_text(tmp, v, "NULL");
     buf_clear(out);
     const char *s = tmp->data ? tmp->data : "";
     size_t n = tmp->len;
@@ -236,7 +237,8 @@ static void markdown_text(Buf *b, Value v)
 {
     Buf t;
     buf_init(&t);
-    value_to_text(&t, v, "NULL");
+    if (v.kind == V_FLOAT) format_double_plain(&t, v.u.f);
+    else value_to_text(&t, v, "NULL");
     for (size_t i = 0; i < t.len; i++) {
         char c = t.data[i];
         if (c == '|') buf_puts(b, "\\|");
@@ -293,7 +295,9 @@ void print_table(FILE *out, const Table *t, const PrintOptions *o)
             case FMT_CSV: case FMT_TSV:
                 for (int c = 0; c < s->n; c++) {
                     if (c) buf_putc(&b, delim);
-                    io_csv_field(&b, bt->cols[c][r], delim);
+                    Value v = bt->cols[c][r];
+                    if (v.kind == V_FLOAT) format_double_plain(&b, v.u.f);   /* a plain number needs no quoting */
+                    else io_csv_field(&b, v, delim);
                 }
                 buf_putc(&b, '\n');
                 break;

@@ -1122,9 +1122,26 @@ static void t_cohere(void)
     CHECK(provider_build(m, r, &h, &err) == -1 && err, "chat is refused");
     free(err);
     lm_request_free(r);
-    BUILD(m, NULL, &h);
-    CHECK(!strcmp(h.method, "GET") && has(h.url, "/v1/models"), "key check %s", h.url);
+    r = embed(2);
+    /* a trial key's per-minute limit is a rate limit, not the monthly quota */
+    EXPECT(m, r, 429, "", "{\"message\":\"You are using a Trial key, which is limited to 100 API calls / minute.\"}", LM_RATE_LIMITED, "rate_limit");
+    /* the key check: Cohere's own POST /v1/check-api-key, passing only on {"valid": true} */
+    b = BUILD(m, NULL, &h);
+    CHECK(!strcmp(h.method, "POST") && !strcmp(h.url, "https://api.cohere.com/v1/check-api-key") && json_is_object(b), "key check %s %s", h.method, h.url);
+    json_decref(b);
+    CHECK(has(header(&h, "Authorization"), "Bearer " SECRET), "key check auth");
     http_request_free(&h);
+    EXPECT(m, NULL, 200, "", "{\"valid\":true,\"organization_id\":\"o\"}", LM_OK, NULL);
+    EXPECT(m, NULL, 200, "", "{\"valid\":false}", LM_FATAL, "key_invalid");
+    EXPECT(m, NULL, 200, "", "{\"object\":\"list\",\"data\":[]}", LM_FATAL, "not_cohere");   /* an OpenAI listing */
+    EXPECT(m, NULL, 200, "", "<html>hello</html>", LM_FATAL, "not_cohere");
+    EXPECT(m, NULL, 404, "", "{\"error\":{\"message\":\"Invalid URL\"}}", LM_FATAL, "not_cohere");
+    EXPECT(m, NULL, 401, "", "{\"message\":\"invalid api token\"}", LM_FATAL, "auth");
+    PARSE(m, NULL, 404, "", "{}", &a);
+    CHECK(has(a.error_message, "https://api.cohere.com does not speak Cohere's API") && has(a.error_message, "COHERE_BASE_URL"),
+          "404 message: %s", S(a.error_message));
+    lm_answer_clear(&a);
+    lm_request_free(r);
     lm_model_free(m);
 }
 

@@ -270,6 +270,41 @@ static void test_format_double(void)
     }
 }
 
+/* Plain decimals for the printers (money): the same digits, no exponent from 1e-9 to 1e15. */
+static void test_format_double_plain(void)
+{
+    struct { double f; const char *s; } cases[] = {
+        {6.735e-05, "0.00006735"}, {-6.735e-05, "-0.00006735"}, {2.5e-7, "0.00000025"}, {1e-9, "0.000000001"},
+        {1.2345678901234567e-6, "0.0000012345678901234567"}, {1e-10, "1e-10"}, {1e20, "1e+20"}, {0.001, "0.001"},
+        {3.0, "3.0"}, {-0.0, "-0.0"}, {NAN, "nan"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        Buf b;
+        buf_init(&b);
+        format_double_plain(&b, cases[i].f);
+        CHECK(strcmp(b.data, cases[i].s) == 0, "format_double_plain(%.17g) = %s, want %s", cases[i].f, b.data, cases[i].s);
+        buf_free(&b);
+    }
+    uint64_t x = 88172645463325252ULL;
+    for (int i = 0; i < 20000; i++) {
+        x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+        double f = (double)(x >> 11) / 9007199254740992.0 * pow(10, -(double)(x % 12));   /* 1e-12 .. 1 */
+        Buf b;
+        buf_init(&b);
+        format_double_plain(&b, f);
+        CHECK(strtod(b.data, NULL) == f, "round trip of %.17g printed as %s", f, b.data);
+        buf_free(&b);
+        if (failed) break;
+    }
+    char usd[32];
+    format_usd(usd, sizeof usd, 0.001);
+    CHECK(!strcmp(usd, "0.001"), "format_usd(0.001) = %s", usd);
+    format_usd(usd, sizeof usd, 5);
+    CHECK(!strcmp(usd, "5.00"), "format_usd(5) = %s", usd);
+    format_usd(usd, sizeof usd, 0.0000123456);
+    CHECK(!strcmp(usd, "0.00001235"), "format_usd(0.0000123456) = %s", usd);
+}
+
 static void test_to_text_json(void)
 {
     EXPECT_TEXT(v_float(2.0), "2.0");
@@ -637,6 +672,7 @@ int main(void)
     run("refcount", test_refcount);
     run("cmp_hash", test_cmp_hash);
     run("format_double", test_format_double);
+    run("format_double_plain", test_format_double_plain);
     run("to_text_json", test_to_text_json);
     run("jansson", test_jansson);
     run("casts", test_casts);

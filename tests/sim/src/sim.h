@@ -12,6 +12,7 @@
  *   sim_openai.c     OpenAI chat/embeddings/models and the Batch API (+ OpenRouter chat)
  *   sim_anthropic.c  Anthropic messages, count_tokens, models, Message Batches
  *   sim_gemini.c     Gemini and Vertex generateContent, embeddings, models, OAuth token endpoint
+ *   sim_cohere.c     Cohere embed (v2 and v1) and the key check
  *
  * Ownership: functions returning char * or json_t * return a new reference the caller frees
  * (free / json_decref) unless the comment says "borrowed". A SimResp owns its body and headers.
@@ -25,7 +26,8 @@
 #include <jansson.h>
 
 /* ---- providers and faults ---- */
-typedef enum { SIM_OPENAI, SIM_ANTHROPIC, SIM_GEMINI, SIM_VERTEX, SIM_OPENROUTER, SIM_CONTROL } SimProvider;
+typedef enum { SIM_OPENAI, SIM_ANTHROPIC, SIM_GEMINI, SIM_VERTEX, SIM_OPENROUTER, SIM_CONTROL,
+               SIM_COHERE /* after SIM_CONTROL: the per-provider fallback tables end there */ } SimProvider;
 
 typedef enum {
     SIM_FAULT_NONE = -1,
@@ -80,7 +82,7 @@ typedef struct SimCall {
     const char *host;           /* borrowed Host header or NULL */
     const char *ctype;          /* borrowed Content-Type or NULL */
     const char *batch_delay_hdr; /* borrowed x-sim-batch-delay-ms header or NULL (batch creation) */
-    int batch;                  /* 1 inside a batch: no limits, no faults, no latency */
+    int batch;                  /* 1 inside a batch: no per-minute limits (the quota counts), no random faults, no latency */
     /* filled by the handler for logging and statistics */
     char endpoint[48];
     char model[128];
@@ -158,6 +160,10 @@ void sim_state_free(void);
 /* Admits one request of tokens (in + out) against the model's limits; fills rate. */
 SimLimit sim_admit(const char *model, SimProvider p, const SimModelCfg *cfg, long in_tok, long out_tok,
                    SimRate *rate);
+/* Admits one line of a batch: never refused by the per-minute limits, not entered in their
+ * windows, counted towards the quota. Always SIM_LIM_OK. */
+SimLimit sim_admit_batch(const char *model, SimProvider p, const SimModelCfg *cfg, long in_tok, long out_tok,
+                         SimRate *rate);
 /* Displayed rate figures without admitting (for answers that were not rate checked). */
 void sim_rate_peek(const char *model, const SimModelCfg *cfg, SimRate *rate);
 /* 1 when the model's quota (requests or tokens) is exhausted. */
@@ -209,6 +215,9 @@ void sim_openrouter_handle(SimCall *c);
 void sim_anthropic_handle(SimCall *c);
 void sim_gemini_handle(SimCall *c);
 void sim_oauth_handle(SimCall *c);
+void sim_cohere_handle(SimCall *c);
+/* Cohere's 401 for a missing or bad key. */
+void sim_cohere_bad_key(SimCall *c, int missing);
 
 /* Shared pieces of the providers. */
 json_t *sim_openai_error(const char *msg, const char *type, const char *param, const char *code);

@@ -233,7 +233,7 @@ void sim_anthropic_message_core(SimCall *c, json_t *req)
     c->out_tokens = out_tokens;
 
     SimRate rate;
-    SimLimit lim = sim_admit(model, SIM_ANTHROPIC, &cfg, txt.tokens, max_out, &rate);
+    SimLimit lim = (c->batch ? sim_admit_batch : sim_admit)(model, SIM_ANTHROPIC, &cfg, txt.tokens, max_out, &rate);
     if (lim == SIM_LIM_OK && fault == SIM_FAULT_429) { lim = SIM_LIM_RPM; rate.retry_after = 1; }
     if (lim != SIM_LIM_OK) {
         const char *what = lim == SIM_LIM_RPM ? "requests" : lim == SIM_LIM_ITPM ? "input tokens"

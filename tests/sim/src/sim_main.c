@@ -188,6 +188,9 @@ static int check_key(SimCall *c)
             sim_resp_json(r, 400, e);
         }
         break;
+    case SIM_COHERE:
+        sim_cohere_bad_key(c, missing);
+        break;
     case SIM_OPENROUTER:
         sim_resp_json(r, 401, json_pack("{s:{s:i,s:s}}", "error", "code", 401,
                       "message", missing ? "No auth credentials found" : "User not found."));
@@ -284,6 +287,8 @@ static void process(Req *r, struct MHD_Connection *conn, const char *url, const 
     else if (strncmp(url, "/v1/projects/", 13) == 0 || strncmp(url, "/v1beta1/projects/", 18) == 0) c->provider = SIM_VERTEX;
     else if (strncmp(url, "/api/v1/", 8) == 0) c->provider = SIM_OPENROUTER;
     else if (strcmp(url, "/token") == 0 || strncmp(url, "/oauth2/", 8) == 0) { c->provider = SIM_VERTEX; is_oauth = 1; }
+    else if (strncmp(url, "/v2/", 4) == 0 || strcmp(url, "/v1/embed") == 0 || strcmp(url, "/v1/check-api-key") == 0)
+        c->provider = SIM_COHERE;
     else if (strncmp(url, "/v1/messages", 12) == 0) c->provider = SIM_ANTHROPIC;
     else if (strcmp(url, "/v1/models") == 0 && (MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "x-api-key") ||
              MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "anthropic-version")))
@@ -326,6 +331,7 @@ static void process(Req *r, struct MHD_Connection *conn, const char *url, const 
     case SIM_ANTHROPIC: sim_anthropic_handle(c); break;
     case SIM_GEMINI: case SIM_VERTEX: sim_gemini_handle(c); break;
     case SIM_OPENROUTER: sim_openrouter_handle(c); break;
+    case SIM_COHERE: sim_cohere_handle(c); break;
     default: sim_openai_handle(c); break;
     }
     add_rate_headers(c);

@@ -366,7 +366,7 @@ void sim_openai_chat_core(SimCall *c, json_t *req)
     c->out_tokens = out_tokens;
 
     SimRate rate;
-    SimLimit lim = sim_admit(model, c->provider, &cfg, txt.tokens, max_out ? max_out * n : out_tokens, &rate);
+    SimLimit lim = (c->batch ? sim_admit_batch : sim_admit)(model, c->provider, &cfg, txt.tokens, max_out ? max_out * n : out_tokens, &rate);
     if (lim == SIM_LIM_OK && fault == SIM_FAULT_429) {
         lim = SIM_LIM_RPM;
         rate.used = rate.lim_req;
@@ -509,7 +509,7 @@ static void embeddings_core(SimCall *c, json_t *req)
     }
     SimFault fault = sim_draw_fault(c, &cfg, NULL);
     SimRate rate;
-    SimLimit lim = sim_admit(model, c->provider, &cfg, total, 0, &rate);
+    SimLimit lim = (c->batch ? sim_admit_batch : sim_admit)(model, c->provider, &cfg, total, 0, &rate);
     if (lim == SIM_LIM_OK && fault == SIM_FAULT_429) { lim = SIM_LIM_RPM; rate.used = rate.lim_req; rate.requested = 1; rate.retry_after = 1; }
     if (lim != SIM_LIM_OK) rate_limited(c, lim, &rate, model);
     else if (fault == SIM_FAULT_500 || fault == SIM_FAULT_502 || fault == SIM_FAULT_503 || fault == SIM_FAULT_529)

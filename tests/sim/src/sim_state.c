@@ -241,6 +241,24 @@ SimLimit sim_admit(const char *model, SimProvider p, const SimModelCfg *cfg, lon
     return res;
 }
 
+/* Admits one line of a batch: the Batch APIs have their own limits (requests and enqueued tokens
+ * per batch), so a line is never refused by the per-minute limits and does not enter the windows
+ * that enforce them (a batch does not use up a synchronous client's minute). It counts towards
+ * the quota like any request. Always SIM_LIM_OK; rate holds the displayed figures. */
+SimLimit sim_admit_batch(const char *model, SimProvider p, const SimModelCfg *cfg, long in_tok, long out_tok,
+                         SimRate *rate)
+{
+    memset(rate, 0, sizeof *rate);
+    pthread_mutex_lock(&st_mu);
+    ModelState *m = model_get(model, p);
+    expire(m, sim_now_mono());
+    m->admitted++;
+    m->counted_tokens += in_tok + out_tok;
+    fill_rate(m, cfg, rate);
+    pthread_mutex_unlock(&st_mu);
+    return SIM_LIM_OK;
+}
+
 /* Fills rate with the model's current figures without admitting anything. */
 void sim_rate_peek(const char *model, const SimModelCfg *cfg, SimRate *rate)
 {

@@ -25,6 +25,7 @@ const char *sim_provider_name(SimProvider p)
     case SIM_GEMINI: return "gemini";
     case SIM_VERTEX: return "vertex";
     case SIM_OPENROUTER: return "openrouter";
+    case SIM_COHERE: return "cohere";
     default: return "sim";
     }
 }
