@@ -19,6 +19,15 @@ static void on_sigint(int sig)
     signal(SIGINT, SIG_DFL);
 }
 
+/* The library's panic (memory ran out where no statement can report it): the program says so and
+ * ends with status 1, as for any runtime error. */
+static void on_panic(void *ud, const char *message)
+{
+    (void)ud;
+    fprintf(stderr, "fql: error: %s\n", message);
+    exit(1);
+}
+
 static void usage(FILE *f)
 {
     fputs("usage: fql [options] [FILE.fql]\n"
@@ -75,6 +84,7 @@ static int exit_code(const fql_error *e)
 
 int main(int argc, char **argv)
 {
+    fql_set_panic(on_panic, NULL);
     fql_options o;
     fql_options_init(&o);
     const char *code = NULL, *file = NULL, *schema_of = NULL;
