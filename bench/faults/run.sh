@@ -3,6 +3,8 @@
 # requests a minute, against fql-sim injecting random faults, for two fault mixes:
 #   429s:  5% of requests answered 429 without any rate-limit evidence (fault 429_bare)
 #   mixed: 15% 500, 10% 503, 5% connection resets, 5% 429_bare
+# and, for comparison, 429-wait: 5% answered the simulator's 429 fault (a retry-after of 1 s, but
+# rate-limit headers showing budget left).
 # Prints, for each mix, the elapsed time, the ideal (rows / limit), the ratio, the rows lost (null
 # answers: must be 0), the requests the simulator saw and the sends the limit alone needs
 # (requests / limit: every request, failed or not, counts against the limit). Measured, not asserted.
@@ -54,7 +56,7 @@ run() {
     sent=$(sim_requests)
     awk -v name="$name" -v t0="$t0" -v t1="$t1" -v n="$N" -v rpm="$RPM" -v lost="$lost" -v sent="$sent" 'BEGIN {
       el = t1 - t0; ideal = n / (rpm / 60); floor = sent / (rpm / 60)
-      printf "%-6s %8.2f s  ideal %5.2f s  ratio %5.2f  rows lost %d  requests %d (limit alone: %.2f s)\n",
+      printf "%-8s %8.2f s  ideal %5.2f s  ratio %5.2f  rows lost %d  requests %d (limit alone: %.2f s)\n",
              name, el, ideal, el / ideal, lost, sent, floor }'
   done
 }
@@ -62,3 +64,4 @@ run() {
 echo "faults: $N classifications at $RPM requests/min (fql-sim enforces the same limit; latency 20-50 ms)"
 run 429s '{"429_bare": 0.05}'
 run mixed '{"500": 0.15, "503": 0.10, "reset": 0.05, "429_bare": 0.05}'
+run 429-wait '{"429": 0.05}'
