@@ -27,7 +27,8 @@
  *     reach the server later than they were sent (their entry stays longer).
  *   - An in-flight cap: max_concurrency, else rps × latency × 1.5 + 2 (latency observed: mean
  *     plus two mean deviations), within [4, 512].
- *   - AIMD. A rate-limit answer cuts the model's factor (once per episode: answers to requests
+ *   - AIMD. A rate-limit answer with evidence of a limit (limit_evidence: budget figures spent,
+ *     a server wait without figures, or 429s a large share of recent answers) cuts the model's factor (once per episode: answers to requests
  *     sent before the last cut do not cut again): by half, except that a lone refusal after a
  *     quiet spell (EDGE_QUIET_S) is taken for a window edge hit through network jitter and cuts by
  *     EDGE_FACTOR only. It pauses the model's queue for the server's wait (or a backoff when it
@@ -36,10 +37,17 @@
  *     bucket rates, or the in-flight cap of a model with no declared limits. The server's
  *     remaining-budget figures lower the buckets when they are below them.
  *
- * Retries: LM_RETRY (5xx, 408, 409, 529, timeouts, connection errors) waits a full-jitter backoff
- * (or the server's retry-after) and is sent again until the model's attempts are used (default 6);
+ * A 429 without such evidence is a refusal of that request alone (lone_429): it waits in the retry
+ * list like a transient failure, the model's rate unchanged.
+ *
+ * Retries: LM_RETRY (5xx, 408, 409, 529, timeouts, connection errors) waits a short jittered delay
+ * (retry_delay: 0.05-0.1 s first, doubling) or the server's longer retry-after in the retry list,
+ * holding no in-flight slot while the queue behind it flows, and is sent again (due retries first)
+ * until the model's attempts are used (default 6);
  * LM_ROW_ERROR completes at once; LM_FATAL completes every pending request with that answer and
- * makes sched_run return -1. Rate limits never use up attempts, only a wall-clock budget per
+ * makes sched_run return -1. An answer body over MAX_ANSWER_BYTES is a row error (the transfer is
+ * stopped: memory bounded); a 3xx is fatal, naming where it points (redirects are not followed:
+ * they could carry the key elsewhere). Rate limits never use up attempts, only a wall-clock budget per
  * request (RATE_BUDGET_S). Requests that can never be sent (over the context window or the
  * per-minute token limit, by the prompt's size) fail as row errors before sending.
  *
