@@ -28,10 +28,10 @@
  *   - An in-flight cap: max_concurrency, else rps × latency × 1.5 + 2 (latency observed: mean
  *     plus two mean deviations), within [4, 512].
  *   - AIMD. A rate-limit answer with evidence of a limit (limit_evidence: budget figures spent,
- *     a server wait without figures, or 429s a large share of recent answers) cuts the model's factor (once per episode: answers to requests
- *     sent before the last cut do not cut again): by half, except that a lone refusal after a
- *     quiet spell (EDGE_QUIET_S) is taken for a window edge hit through network jitter and cuts by
- *     EDGE_FACTOR only. It pauses the model's queue for the server's wait (or a backoff when it
+ *     a server wait without figures, or 429s a large share of recent answers) cuts the model's
+ *     factor (once per episode: answers to requests sent before the last cut do not cut again):
+ *     by half, except that a lone refusal after a quiet spell (EDGE_QUIET_S) is taken for a window
+ *     edge hit through network jitter and cuts by EDGE_FACTOR only. It pauses the model's queue for the server's wait (or a backoff when it
  *     gives none) and puts the request back at the head of its queue without using up an attempt.
  *     Runs of successes add GROW_STEP back, up to the declared limits. The factor scales the
  *     bucket rates, or the in-flight cap of a model with no declared limits. The server's
