@@ -2480,6 +2480,23 @@ static Plan *bind_stage(Binder *b, Plan *in, char ***quals, const Node *st)
 }
 
 /* Bind a whole pipeline; *quals_out receives per-column qualifiers (caller frees). */
+/* A plan at most this many operators deep, counting the lets it reads (whose plans it contains):
+ * every pass over a plan (optimizer, explain, executor) recurses along it, and this bound keeps
+ * that far from the C stack's end, also under the sanitizers. */
+#define PLAN_MAX_DEPTH 10000
+
+/* The depth of p (1 for a source), worked out for the operators whose depth is not yet known
+ * (those a stage just made) and remembered in them. */
+static int plan_depth(Plan *p)
+{
+    if (!p) return 0;
+    if (!p->depth) {
+        int c = plan_depth(p->child), r = plan_depth(p->right);
+        p->depth = (c > r ? c : r) + 1;
+    }
+    return p->depth;
+}
+
 static Plan *bind_pipeline(Binder *b, const Node *pipe, char ***quals_out)
 {
     char **quals = NULL;
@@ -2501,6 +2518,14 @@ static Plan *bind_pipeline(Binder *b, const Node *pipe, char ***quals_out)
             return NULL;
         }
         p = np;
+        if (plan_depth(p) > PLAN_MAX_DEPTH) {
+            errn(b, pipe->kids[i], "the pipeline is more than %d stages deep here (counting the stages of the lets it reads): "
+                 "write an intermediate result to a file (`| write parquet(\"step.parquet\")`) and read it in a later statement, "
+                 "or do more in one stage (one `derive` computes several columns)", PLAN_MAX_DEPTH);
+            quals_free(quals, p->schema->n);
+            plan_free(p);
+            return NULL;
+        }
     }
     *quals_out = quals;
     return p;

@@ -839,19 +839,10 @@ static void fingerprint(Buf *b, fql_session *s, const Plan *p)
     buf_putc(b, '}');
 }
 
-static Plan *resolve_caches(Opt *o, Plan *p)
+/* Key the cache point p and say (in its note) whether a stored result will be used. Kept out of
+ * resolve_caches: its locals would sit in every frame of that recursion. */
+static __attribute__((noinline)) void key_cache_point(Opt *o, Plan *p)
 {
-    if (!p) return NULL;
-    p->child = resolve_caches(o, p->child);
-    p->right = resolve_caches(o, p->right);
-    if (p->kind != P_CACHE) return p;
-    if (p->let_uses && (*p->let_uses < 2 || !plan_calls_models(p->child))) {
-        /* a let used once, or without model calls: just its plan (every rule applies through it) */
-        Plan *c = p->child;
-        p->child = NULL;
-        plan_free(p);
-        return c;
-    }
     Buf fp;
     buf_init(&fp);
     fingerprint(&fp, o->s, p->child);
@@ -878,5 +869,23 @@ static Plan *resolve_caches(Opt *o, Plan *p)
         strftime(ts, sizeof ts, "%Y-%m-%d %H:%M:%S", &tm);
         note(p, "stored result will be used (%lld rows, stored %s UTC)", (long long)rows, ts);
     } else note(p, "computed once and stored (%s)", o->s && o->s->cache ? "no stored result yet" : "not stored: cache is off");
+}
+
+/* Drop the cache points of lets used once or without model calls; key the others. Returns the
+ * new p. */
+static Plan *resolve_caches(Opt *o, Plan *p)
+{
+    if (!p) return NULL;
+    p->child = resolve_caches(o, p->child);
+    p->right = resolve_caches(o, p->right);
+    if (p->kind != P_CACHE) return p;
+    if (p->let_uses && (*p->let_uses < 2 || !plan_calls_models(p->child))) {
+        /* a let used once, or without model calls: just its plan (every rule applies through it) */
+        Plan *c = p->child;
+        p->child = NULL;
+        plan_free(p);
+        return c;
+    }
+    key_cache_point(o, p);
     return p;
 }
