@@ -26,6 +26,9 @@ typedef struct FnFrame {
 /* fn calls nest this deep at most (each level is a few binder frames on the C stack). A real
  * chain this deep needs as many distinct fns: a cycle is caught before, as recursion. */
 #define FN_MAX_NESTING 256
+/* fn bodies inlined in one scope at most: a fn calling another twice doubles the copies at each
+ * level, so 24 short lines would otherwise take minutes and gigabytes to bind. */
+#define FN_MAX_COPIES 100000
 
 typedef struct Scope {
     const Schema *schema;
@@ -35,6 +38,7 @@ typedef struct Scope {
     int in_agg;              /* 1 while binding an agg item: aggregate calls allowed */
     int inside_agg;          /* 1 while binding an aggregate's arguments (no nesting) */
     const struct FnFrame *fns;   /* the fn calls being inlined, innermost first */
+    long fn_copies;              /* fn bodies inlined so far in this scope (see FN_MAX_COPIES) */
     /* the two sides of a sim join or semantic join: `left.x` names one of the first nleft columns,
      * `right.x` one of the others (whatever the sources' own names) */
     int sides, nleft;
@@ -397,9 +401,9 @@ static char *fn_chain_text(const FnFrame *top, const char *name, const char *sto
 }
 
 /* May the call n of fn name be inlined inside sc's fn calls? A cycle is recursion (not
- * supported); a chain of distinct fns deeper than FN_MAX_NESTING is refused as nesting.
- * 0 ok; -1 with the error (naming the chain) at n. */
-static int fn_call_check(Binder *b, const Scope *sc, const Node *n, const char *name)
+ * supported); a chain of distinct fns deeper than FN_MAX_NESTING is refused as nesting, and
+ * more than FN_MAX_COPIES inlined bodies in one scope as too large. 0 ok; -1 with the error at n. */
+static int fn_call_check(Binder *b, Scope *sc, const Node *n, const char *name)
 {
     for (const FnFrame *f = sc->fns; f; f = f->up)
         if (!strcmp(f->name, name)) {
@@ -409,6 +413,11 @@ static int fn_call_check(Binder *b, const Scope *sc, const Node *n, const char *
             free(chain);
             return -1;
         }
+    if (sc->fn_copies >= FN_MAX_COPIES) {
+        errn(b, n, "fn %s: the fn calls here expand to more than %d copies of fn bodies (a fn that calls another several "
+             "times multiplies them): compute a shared part once with `derive` and pass the column", name, FN_MAX_COPIES);
+        return -1;
+    }
     if (sc->fns && sc->fns->depth >= FN_MAX_NESTING) {
         char *chain = fn_chain_text(sc->fns, name, NULL);
         errn(b, n, "fn calls nested more than %d deep (%s): this is nesting, not recursion; the limit is %d levels: "
@@ -435,6 +444,7 @@ static Expr *bind_call(Binder *b, Scope *sc, const Node *n)
         free(given);
         Node *body = subst_params(fn->body, fn, args);
         free(args);
+        sc->fn_copies++;
         FnFrame fr = { name, sc->fns ? sc->fns->depth + 1 : 1, sc->fns };
         sc->fns = &fr;
         Expr *e = bind_expr(b, sc, body);
