@@ -724,7 +724,8 @@ static int chat_row(SemJob *j, size_t r, fql_error *err)
         req_settle(s, q, e);
         return 0;
     }
-    if (s->cache && !state_claim(s->state, q->key)) {   /* another process is sending it: wait for its answer */
+    /* another process is sending it: wait for its answer (Batch API rows have their own record) */
+    if (s->cache && !m->batch && !state_claim(s->state, q->key)) {
         defer_req(s, j, q, req);
         return 0;
     }
