@@ -552,11 +552,13 @@ void state_batch_done(State *st, const char *batch_id)
 
 /* ---- claims: requests in flight, shared by the processes using one database ---- */
 
-/* 1 if the process that holds a claim is gone: same host and no such process. A claim of another
- * host is trusted until its lease runs out. */
+/* 1 if the process that holds a claim (not ours) is gone: same host and no such process, or our
+ * own pid (an earlier process that had it). A claim of another host is trusted until its lease
+ * runs out. */
 static int owner_dead(const State *st, const char *host, long pid)
 {
     if (!host || strcmp(host, st->host) || pid <= 0) return 0;
+    if (pid == st->pid) return 1;
     return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
 }
 

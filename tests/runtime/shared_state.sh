@@ -53,5 +53,20 @@ check "two processes: no claims left behind" "0" "$(sqlite3 "$FQL_DB" 'select co
 "$FQL" --format csv -c "$Q" > out3.txt 2> err3.txt
 check "a third run: all from the cache" "$want $N" "$(cat out3.txt) $(reqs slow-model)"
 
+# a process killed while it holds claims: the next one takes them over at once (same host, the
+# process is gone) instead of waiting for their 60 s lease
+export FQL_DB="$dir/killed.db"
+curl -s -X POST "$SIMURL/sim/reset" > /dev/null
+"$FQL" --format csv -c "$Q" > /dev/null 2>&1 & p1=$!
+for _ in $(seq 200); do [[ $(sqlite3 "$FQL_DB" 'select count(*) from claims' 2>/dev/null) -gt 0 ]] && break; sleep 0.05; done
+kill -KILL $p1; wait $p1 2>/dev/null
+held=$(sqlite3 "$FQL_DB" 'select count(*) from claims' 2>&1)
+t0=$SECONDS
+run 4
+check "killed owner: its claims were left" "1" "$(( held > 0 ))"
+check "killed owner: the next run completes" "0 $want" "$(cat rc4.txt) $(cat out4.txt)"
+(( SECONDS - t0 < 40 )) && ok "killed owner: taken over without waiting for the lease ($((SECONDS - t0)) s)" \
+  || bad "killed owner: took over late" "$((SECONDS - t0)) s"
+
 if compgen -G "$dir/sanitizer.*" > /dev/null; then bad "sanitizer reports" "$(cat "$dir"/sanitizer.* | head -40)"; fi
 finish
