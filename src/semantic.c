@@ -809,6 +809,7 @@ static int wait_job(fql_session *s, SemJob *j, fql_error *err)
         int rc = route_run_until(s, job_ready, j, err);
         Waits *w = s->sem ? &s->sem->waits : NULL;
         if (rc || j->waiting == 0 || !w || !w->head) return rc;
+        if (session_interrupted(s)) return err_set(err, FQL_ERR_RUNTIME, "interrupted");   /* Ctrl-C while only waiting */
         double now = wall_s();
         if (now < w->next_poll) {   /* nothing of ours to run: sleep until the poll */
             double dt = w->next_poll - now;
