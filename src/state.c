@@ -562,6 +562,7 @@ static int owner_dead(const State *st, const char *host, long pid)
     return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
 }
 
+/* Bind a claim of key by this process until expires: ?1 key, ?2 owner, ?3 pid, ?4 host, ?5 lease end. */
 static void bind_claim(sqlite3_stmt *s, const State *st, const char *key, double expires)
 {
     sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
@@ -571,6 +572,8 @@ static void bind_claim(sqlite3_stmt *s, const State *st, const char *key, double
     sqlite3_bind_double(s, 5, expires);
 }
 
+/* See state.h. One immediate transaction: look for an answer, insert the claim, or read the
+ * holder and take the claim over if it is ours, late or dead. */
 int state_claim(State *st, const char *key)
 {
     if (!st || !st->shared) return 1;
@@ -619,6 +622,7 @@ int state_claim(State *st, const char *key)
     return mine;
 }
 
+/* See state.h: deletes our claim of key (a no-op for another's). */
 void state_claim_release(State *st, const char *key)
 {
     if (!st || !st->shared) return;
@@ -630,6 +634,7 @@ void state_claim_release(State *st, const char *key)
     sqlite3_reset(st->cl_del);
 }
 
+/* See state.h. */
 void state_claims_tick(State *st)
 {
     if (!st || !st->shared) return;

@@ -20,6 +20,7 @@ static size_t slot_of(const StrMap *m, const char *key)
     return i;
 }
 
+/* Free the keys and the slots; m is empty (and reusable) afterwards. */
 void strmap_free(StrMap *m)
 {
     for (size_t i = 0; i < m->cap; i++) free(m->keys[i]);
@@ -28,6 +29,7 @@ void strmap_free(StrMap *m)
     memset(m, 0, sizeof *m);
 }
 
+/* The value stored for key (its address, valid until the next put), or NULL. */
 const int64_t *strmap_get(const StrMap *m, const char *key)
 {
     if (!m->n) return NULL;
@@ -35,6 +37,7 @@ const int64_t *strmap_get(const StrMap *m, const char *key)
     return m->keys[i] ? &m->vals[i] : NULL;
 }
 
+/* Store val for key (a copy of key is kept), replacing any value it had. */
 void strmap_put(StrMap *m, const char *key, int64_t val)
 {
     if (2 * (m->n + 1) > m->cap) {   /* keep the load at most one half */
