@@ -9,7 +9,7 @@ WERROR   ?=
 PKGS     := libcurl jansson sqlite3 libpcre2-8 libzstd zlib poppler-glib
 DEB_PKGS := gcc make re2c lemon pkg-config libcurl4-openssl-dev libjansson-dev libreadline-dev \
             libsqlite3-dev libpcre2-dev libmicrohttpd-dev libssl-dev sqlite3 valgrind nodejs npm time \
-            libsnappy-dev libzstd-dev zlib1g-dev libpoppler-glib-dev libcairo2-dev tmux
+            libsnappy-dev libzstd-dev zlib1g-dev libpoppler-glib-dev libcairo2-dev tmux clang libclang-rt-14-dev
 
 OPT      ?= -O2
 CFLAGS   += $(OPT) -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wstrict-prototypes \
@@ -44,7 +44,7 @@ LIB_OBJ  := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(BUILD)/obj/lexer.o
 UNIT_SRC := $(wildcard tests/unit/*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRC))
 
-.PHONY: all deps test test-golden test-unit test-diff run examples clean bench fuzz fuzz-parquet install uninstall embed-example
+.PHONY: all deps test test-golden test-unit test-diff run examples clean bench fuzz fuzz-parquet fuzz-pipeline install uninstall embed-example
 SIM_BIN  := $(if $(wildcard tests/sim/sim.mk),sim)
 all: $(BUILD)/fql $(BUILD)/libfql.a $(BUILD)/libfql.so $(SIM_BIN) $(UNIT_BIN) $(BUILD)/mkpdf $(BUILD)/examples/embed
 
@@ -151,6 +151,14 @@ fuzz-parquet: $(BUILD)/libfql.a
 	  $(BUILD)/libfql.a $(LIBS) $(PKG_LIBS) -o $(BUILD)/fuzz_parquet
 	mkdir -p $(BUILD)/fuzz_corpus_parquet
 	$(BUILD)/fuzz_parquet -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 $(BUILD)/fuzz_corpus_parquet tests/fuzz/corpus_parquet
+
+# Build the whole-pipeline fuzzer (the library again with clang, coverage and the sanitizers, in
+# $(BUILD)-fuzz); tests/fuzz/ci.sh builds it this way and runs it for FUZZ_SECONDS.
+FUZZ_BUILD ?= $(BUILD)-fuzz
+fuzz-pipeline:
+	$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=clang SANITIZE=address,undefined OPT='-O1 -fsanitize=fuzzer-no-link' $(FUZZ_BUILD)/libfql.a
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -std=c11 -D_GNU_SOURCE -Iinclude -Isrc -I$(FUZZ_BUILD)/gen \
+	  $(PKG_CFLAGS) tests/fuzz/fuzz_pipeline.c $(FUZZ_BUILD)/libfql.a $(LIBS) -o $(FUZZ_BUILD)/fuzz_pipeline
 
 # `make install PREFIX=DIR`: bin/fql, lib/libfql.{a,so}, include/fql.h, lib/pkgconfig/fql.pc and the
 # standard library in share/fql/stdlib, which the installed library looks for there: session.c is

@@ -19,6 +19,20 @@
 #include "udf.h"
 #include "ops.h"
 
+/* One fn call being inlined (on the C stack of bind_call): the chain finds recursion. */
+typedef struct FnFrame {
+    const char *name;
+    int depth;                   /* 1 for the outermost */
+    const struct FnFrame *up;
+} FnFrame;
+
+/* fn calls nest this deep at most (each level is a few binder frames on the C stack). A real
+ * chain this deep needs as many distinct fns: a cycle is caught before, as recursion. */
+#define FN_MAX_NESTING 256
+/* fn bodies inlined in one scope at most: a fn calling another twice doubles the copies at each
+ * level, so 24 short lines would otherwise take minutes and gigabytes to bind. */
+#define FN_MAX_COPIES 100000
+
 typedef struct Scope {
     const Schema *schema;
     char **quals;            /* per column: qualifier or NULL (array of schema->n) */
@@ -26,7 +40,8 @@ typedef struct Scope {
     AggCall *aggs; int naggs, capaggs;
     int in_agg;              /* 1 while binding an agg item: aggregate calls allowed */
     int inside_agg;          /* 1 while binding an aggregate's arguments (no nesting) */
-    int fn_depth;
+    const struct FnFrame *fns;   /* the fn calls being inlined, innermost first */
+    long fn_copies;              /* fn bodies inlined so far in this scope (see FN_MAX_COPIES) */
     /* the two sides of a sim join or semantic join: `left.x` names one of the first nleft columns,
      * `right.x` one of the others (whatever the sources' own names) */
     int sides, nleft;
@@ -55,6 +70,14 @@ static const char *const model_options[] = {
     "price_out", "context_window", "batch", "profiles", "default_profile", "project", "location",
     "fallback", "seed", "cached_price_in", "batch_max_requests", "batch_max_bytes", NULL
 };
+
+/* How many names a NULL-terminated list holds (for closest_name: no counts written by hand). */
+static size_t names_len(const char *const *names)
+{
+    size_t n = 0;
+    while (names[n]) n++;
+    return n;
+}
 
 const char *const *bind_semantic_names(void) { return semantic_ops; }
 const char *const *bind_provider_names(void) { return providers; }
@@ -357,6 +380,57 @@ static const Node **map_args(Binder *b, const Node *n, const char *const *params
     return out;
 }
 
+/* The chain of fn calls from the one that contains name's call back to name, as "f -> g -> f"
+ * (or, with stop NULL, the whole chain outermost first, then name). Caller frees. */
+static char *fn_chain_text(const FnFrame *top, const char *name, const char *stop)
+{
+    int n = 0;
+    for (const FnFrame *f = top; f; f = f->up) {
+        n++;
+        if (stop && !strcmp(f->name, stop)) break;
+    }
+    const char **names = xcalloc((size_t)n + 1, sizeof *names);
+    int k = n;
+    for (const FnFrame *f = top; f && k > 0; f = f->up) names[--k] = f->name;
+    Buf b;
+    buf_init(&b);
+    for (int i = 0; i < n; i++) {
+        if (!stop && n > 8 && i == 3) { buf_printf(&b, "... -> "); i = n - 4; continue; }   /* long chains: both ends */
+        buf_printf(&b, "%s -> ", names[i]);
+    }
+    buf_puts(&b, name);
+    free(names);
+    return buf_take(&b);
+}
+
+/* May the call n of fn name be inlined inside sc's fn calls? A cycle is recursion (not
+ * supported); a chain of distinct fns deeper than FN_MAX_NESTING is refused as nesting, and
+ * more than FN_MAX_COPIES inlined bodies in one scope as too large. 0 ok; -1 with the error at n. */
+static int fn_call_check(Binder *b, Scope *sc, const Node *n, const char *name)
+{
+    for (const FnFrame *f = sc->fns; f; f = f->up)
+        if (!strcmp(f->name, name)) {
+            char *chain = fn_chain_text(sc->fns, name, name);
+            if (f == sc->fns && !f->up) errn(b, n, "fn %s calls itself (%s): recursion is not supported", name, chain);
+            else errn(b, n, "fn %s calls itself through other fns (%s): recursion is not supported", name, chain);
+            free(chain);
+            return -1;
+        }
+    if (sc->fn_copies >= FN_MAX_COPIES) {
+        errn(b, n, "fn %s: the fn calls here expand to more than %d copies of fn bodies (a fn that calls another several "
+             "times multiplies them): compute a shared part once with `derive` and pass the column", name, FN_MAX_COPIES);
+        return -1;
+    }
+    if (sc->fns && sc->fns->depth >= FN_MAX_NESTING) {
+        char *chain = fn_chain_text(sc->fns, name, NULL);
+        errn(b, n, "fn calls nested more than %d deep (%s): this is nesting, not recursion; the limit is %d levels: "
+             "call fewer fns inside one another (inline some of them)", FN_MAX_NESTING, chain, FN_MAX_NESTING);
+        free(chain);
+        return -1;
+    }
+    return 0;
+}
+
 static Expr *bind_call(Binder *b, Scope *sc, const Node *n)
 {
     const char *name = n->str;
@@ -367,15 +441,17 @@ static Expr *bind_call(Binder *b, Scope *sc, const Node *n)
         while (required < fn->nparams && !fn->defaults[required]) required++;
         const Node **given = map_args(b, n, (const char *const *)fn->params, fn->nparams, required, 0, &(int){0});
         if (!given) return NULL;
-        if (sc->fn_depth > 32) { free(given); errn(b, n, "fn %s calls itself too deeply (recursion is not supported)", name); return NULL; }
+        if (fn_call_check(b, sc, n, name)) { free(given); return NULL; }
         Node **args = xcalloc((size_t)fn->nparams + 1, sizeof *args);
         for (int i = 0; i < fn->nparams; i++) args[i] = (Node *)(given[i] ? given[i] : fn->defaults[i]);
         free(given);
         Node *body = subst_params(fn->body, fn, args);
         free(args);
-        sc->fn_depth++;
+        sc->fn_copies++;
+        FnFrame fr = { name, sc->fns ? sc->fns->depth + 1 : 1, sc->fns };
+        sc->fns = &fr;
         Expr *e = bind_expr(b, sc, body);
-        sc->fn_depth--;
+        sc->fns = fr.up;
         node_free(body);
         return e;
     }
@@ -469,7 +545,7 @@ static Expr *bind_call(Binder *b, Scope *sc, const Node *n)
             while (an[na]) na++;
             best = closest_name(name, an, na);
         }
-        if (!best) best = closest_name(name, semantic_ops, 9);
+        if (!best) best = closest_name(name, semantic_ops, names_len(semantic_ops));
         if (best) errn(b, n, "unknown function '%s'; did you mean '%s'?", name, best);
         else errn(b, n, "unknown function '%s'", name);
         return NULL;
@@ -653,7 +729,7 @@ static Expr *bind_semantic(Binder *b, Scope *sc, const Node *n)
                                                     !strcmp(name, "map"))
                        && (strcmp(an, "page_separator") && strcmp(an, "describe_images") ? 1 : pdf) && (strcmp(an, "examples") ? 1 : !pdf);
             if (!fits) {
-                const char *best = closest_name(an, common, 11);
+                const char *best = closest_name(an, common, names_len(common));
                 if (best && strcmp(best, an)) errn(b, k, "%s() has no option '%s'; did you mean '%s'?", name, an, best);
                 else errn(b, k, "%s() has no option '%s'", name, an);
                 goto fail;
@@ -1406,7 +1482,7 @@ static Plan *bind_reader(Binder *b, const Node *n)
     FileFormat f = reader_format(n->str, &ok);
     if (!ok) {
         static const char *const readers[] = { "csv", "tsv", "json", "jsonl", "parquet", "docs", "pdf_metadata" };
-        const char *best = closest_name(n->str, readers, 7);
+        const char *best = closest_name(n->str, readers, sizeof readers / sizeof readers[0]);
         if (best) errn(b, n, "unknown source '%s'; did you mean '%s'?", n->str, best);
         else errn(b, n, "unknown source '%s' (sources: csv, tsv, json, jsonl, parquet, docs, pdf_metadata, a let name, values [...])", n->str);
         return NULL;
@@ -2053,7 +2129,7 @@ static Plan *bind_simjoin(Binder *b, Plan *left, char ***lquals, const Node *st)
         int m = 0;
         while (metrics[m] && strcmp(metrics[m], st->str)) m++;
         if (!metrics[m]) {
-            const char *best = closest_name(st->str, metrics, 3);
+            const char *best = closest_name(st->str, metrics, names_len(metrics));
             errn(b, st, "sim join: unknown metric '%s' (cosine, dot or l2)%s%s%s", st->str,
                  best ? "; did you mean '" : "", best ? best : "", best ? "'?" : "");
             goto fail;
@@ -2404,6 +2480,23 @@ static Plan *bind_stage(Binder *b, Plan *in, char ***quals, const Node *st)
 }
 
 /* Bind a whole pipeline; *quals_out receives per-column qualifiers (caller frees). */
+/* A plan at most this many operators deep, counting the lets it reads (whose plans it contains):
+ * every pass over a plan (optimizer, explain, executor) recurses along it, and this bound keeps
+ * that far from the C stack's end, also under the sanitizers. */
+#define PLAN_MAX_DEPTH 10000
+
+/* The depth of p (1 for a source), worked out for the operators whose depth is not yet known
+ * (those a stage just made) and remembered in them. */
+static int plan_depth(Plan *p)
+{
+    if (!p) return 0;
+    if (!p->depth) {
+        int c = plan_depth(p->child), r = plan_depth(p->right);
+        p->depth = (c > r ? c : r) + 1;
+    }
+    return p->depth;
+}
+
 static Plan *bind_pipeline(Binder *b, const Node *pipe, char ***quals_out)
 {
     char **quals = NULL;
@@ -2425,6 +2518,14 @@ static Plan *bind_pipeline(Binder *b, const Node *pipe, char ***quals_out)
             return NULL;
         }
         p = np;
+        if (plan_depth(p) > PLAN_MAX_DEPTH) {
+            errn(b, pipe->kids[i], "the pipeline is more than %d stages deep here (counting the stages of the lets it reads): "
+                 "write an intermediate result to a file (`| write parquet(\"step.parquet\")`) and read it in a later statement, "
+                 "or do more in one stage (one `derive` computes several columns)", PLAN_MAX_DEPTH);
+            quals_free(quals, p->schema->n);
+            plan_free(p);
+            return NULL;
+        }
     }
     *quals_out = quals;
     return p;
@@ -2469,7 +2570,7 @@ static int bind_model(Binder *b, const Node *n)
     for (int i = 0; providers[i]; i++)
         if (!strcmp(providers[i], call->str)) ok = 1;
     if (!ok) {
-        const char *best = closest_name(call->str, providers, 6);
+        const char *best = closest_name(call->str, providers, names_len(providers));
         if (best) return errn(b, call, "unknown provider '%s'; did you mean '%s'?", call->str, best);
         return errn(b, call, "unknown provider '%s' (openai, anthropic, gemini, vertex, openrouter, cohere; any OpenAI-compatible server is openai(..., base_url: \"...\"))", call->str);
     }
@@ -2488,7 +2589,7 @@ static int bind_model(Binder *b, const Node *n)
         for (int j = 0; model_options[j]; j++)
             if (!strcmp(model_options[j], k->str)) known = 1;
         if (!known) {
-            const char *best = closest_name(k->str, model_options, sizeof model_options / sizeof model_options[0] - 1);
+            const char *best = closest_name(k->str, model_options, names_len(model_options));
             value_free(opts);
             if (best) return errn(b, k, "unknown model option '%s'; did you mean '%s'?", k->str, best);
             return errn(b, k, "unknown model option '%s'", k->str);

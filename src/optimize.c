@@ -3,8 +3,11 @@
  * An LLM call costs about a million times more than a comparison, so every rule here is about the
  * rows that reach a model. The rules run on a copy of the plan (a let's plan is shared) in this
  * order, and each one says what it did (explain prints it):
- *   1. split:    `where a and b` becomes the conjuncts a, b;
- *   2. pushdown: each conjunct moves toward the source as far as the columns it reads allow;
+ *   1. split:    `where a and b` becomes the conjuncts a, b; stacked filters `where a | where b`
+ *                are merged first, so they are the same conjuncts;
+ *   2. pushdown: each conjunct moves toward the source as far as the columns it reads allow, the
+ *                lowest filter's first; one with a model call never passes a cheap condition
+ *                written before it;
  *   3. order:    the conjuncts left at one place run cheapest first, and each one with a model call
  *                becomes its own stage above the cheap ones (so it streams, and sees only the rows
  *                that passed them);
@@ -85,19 +88,40 @@ static void add_conj(Expr ***list, int *n, Expr *e)
     (*list)[(*n)++] = e;
 }
 
+/* Stacked filters (`where a | where b`) become one filter over the lowest one's input, the lower
+ * one's conditions first, then every `and` is split: the same conjuncts as `where a and b`, so
+ * the rules below treat both spellings alike. */
 static void split_filters(Opt *o, Plan *p)
 {
-    if (!p) return;
-    split_filters(o, p->child);
-    split_filters(o, p->right);
-    if (p->kind != P_FILTER) return;
-    Expr **list = NULL;
-    int n = 0;
-    for (int i = 0; i < p->nexprs; i++) add_conj(&list, &n, p->exprs[i]);
-    if (n > p->nexprs) fired(o, "split: `where` with %d conditions tested one by one", n);
-    free(p->exprs);
-    p->exprs = list;
-    p->nexprs = n;
+    while (p) {
+        if (p->kind == P_FILTER) {
+            int stages = 1;
+            while (p->child && p->child->kind == P_FILTER && p->child->refcnt == 1) {
+                Plan *c = p->child;
+                Expr **all = xmalloc((size_t)(c->nexprs + p->nexprs + 1) * sizeof *all);
+                memcpy(all, c->exprs, (size_t)c->nexprs * sizeof *all);
+                memcpy(all + c->nexprs, p->exprs, (size_t)p->nexprs * sizeof *all);
+                free(p->exprs);
+                p->exprs = all;
+                p->nexprs += c->nexprs;
+                p->child = c->child;
+                c->child = NULL;
+                c->nexprs = 0;
+                plan_free(c);
+                stages++;
+            }
+            if (stages > 1) fired(o, "merge: %d stacked `where` stages tested as one", stages);
+            Expr **list = NULL;
+            int n = 0;
+            for (int i = 0; i < p->nexprs; i++) add_conj(&list, &n, p->exprs[i]);
+            if (n > p->nexprs) fired(o, "split: `where` with %d conditions tested one by one", n);
+            free(p->exprs);
+            p->exprs = list;
+            p->nexprs = n;
+        }
+        split_filters(o, p->right);
+        p = p->child;   /* the chain of stages iteratively: a long pipeline is a long chain */
+    }
 }
 
 /* ---- column maps ---- */
@@ -142,7 +166,6 @@ static Expr *substitute(const Expr *e, Expr *const *defs)
 /* ---- rule 2: predicate pushdown ---- */
 
 static Plan *push_conj(Opt *o, Plan *p, Expr *c, int *moved);
-static Plan *pushdown_children(Opt *o, Plan *p);
 
 static Plan *wrap_filter(Plan *child, Expr *c)
 {
@@ -168,11 +191,23 @@ static int reads_any_target(const Expr *c, const Plan *derive)
     return 0;
 }
 
+/* Does filter p test a condition without a model call? */
+static int has_cheap_cond(const Plan *p)
+{
+    for (int i = 0; i < p->nexprs; i++)
+        if (!expr_is_semantic(p->exprs[i])) return 1;
+    return 0;
+}
+
 /* Push conjunct c (over p's output columns) into p as deep as it can go; returns the new p. */
 static Plan *push_conj(Opt *o, Plan *p, Expr *c, int *moved)
 {
     switch (p->kind) {
     case P_FILTER: {
+        /* a condition with a model call stays above a filter with cheap conditions (written before
+         * it, or cheap conjuncts of its own `where`, pushed first): it joins this filter, and
+         * rule 3 runs it after them, on the rows they keep */
+        if (expr_is_semantic(c) && has_cheap_cond(p)) return wrap_filter(p, c);
         /* past this filter if it can go further down; else it joins this filter's conditions */
         int before = *moved;
         Plan *orig = p->child, *nc = push_conj(o, orig, c, moved);
@@ -286,44 +321,40 @@ static Plan *push_conj(Opt *o, Plan *p, Expr *c, int *moved)
     return wrap_filter(p, c);
 }
 
+/* Push the filters of p down, the lowest first: by the time a filter's conditions move, the
+ * filters written before it have settled, so a model call never passes a cheap condition written
+ * before it. Returns the new p. */
 static Plan *pushdown(Opt *o, Plan *p)
 {
     if (!p) return NULL;
-    if (p->kind == P_CACHE) {   /* a cache point is materialized as written: nothing moves into it from above */
-        p->child = pushdown(o, p->child);
-        return p;
-    }
-    if (p->kind == P_FILTER) {
-        Plan *child = p->child;
-        p->child = NULL;
-        Expr **cs = p->exprs;
-        int n = p->nexprs;
-        p->exprs = NULL;
-        p->nexprs = 0;
-        const Schema *in = child->schema;
+    p->child = pushdown(o, p->child);
+    p->right = pushdown(o, p->right);
+    /* a cache point is materialized as written: nothing moves into it from above (push_conj) */
+    if (p->kind != P_FILTER) return p;
+    Plan *child = p->child;
+    p->child = NULL;
+    Expr **cs = p->exprs;
+    int n = p->nexprs;
+    p->exprs = NULL;
+    p->nexprs = 0;
+    const Schema *in = child->schema;
+    /* cheap conjuncts first, then those with model calls (which stop above the cheap ones);
+     * which is which is known before any moves (a conjunct moved through a select is replaced) */
+    char *sem = xmalloc((size_t)n + 1);
+    for (int i = 0; i < n; i++) sem[i] = (char)expr_is_semantic(cs[i]);
+    for (int pass = 0; pass < 2; pass++)
         for (int i = 0; i < n; i++) {
+            if (sem[i] != pass) continue;
             int moved = 0;
             char *txt = o->log ? expr_text(cs[i], in) : NULL;
             child = push_conj(o, child, cs[i], &moved);
             if (moved && txt) fired(o, "pushdown: %s moved below %d stage%s", txt, moved, moved == 1 ? "" : "s");
             free(txt);
         }
-        free(cs);
-        plan_free(p);
-        return pushdown_children(o, child);
-    }
-    return pushdown_children(o, p);
-}
-
-Plan *pushdown_children(Opt *o, Plan *p)
-{
-    if (p->kind == P_FILTER) {
-        p->child = pushdown(o, p->child);
-        return p;
-    }
-    if (p->child) p->child = pushdown(o, p->child);
-    if (p->right) p->right = pushdown(o, p->right);
-    return p;
+    free(sem);
+    free(cs);
+    plan_free(p);
+    return child;
 }
 
 /* ---- rule 3: order conjuncts; model calls get their own stage ---- */
@@ -809,19 +840,10 @@ static void fingerprint(Buf *b, Runtime *s, const Plan *p)
     buf_putc(b, '}');
 }
 
-static Plan *resolve_caches(Opt *o, Plan *p)
+/* Key the cache point p and say (in its note) whether a stored result will be used. Kept out of
+ * resolve_caches: its locals would sit in every frame of that recursion. */
+static __attribute__((noinline)) void key_cache_point(Opt *o, Plan *p)
 {
-    if (!p) return NULL;
-    p->child = resolve_caches(o, p->child);
-    p->right = resolve_caches(o, p->right);
-    if (p->kind != P_CACHE) return p;
-    if (p->let_uses && (*p->let_uses < 2 || !plan_calls_models(p->child))) {
-        /* a let used once, or without model calls: just its plan (every rule applies through it) */
-        Plan *c = p->child;
-        p->child = NULL;
-        plan_free(p);
-        return c;
-    }
     Buf fp;
     buf_init(&fp);
     fingerprint(&fp, o->s, p->child);
@@ -848,5 +870,23 @@ static Plan *resolve_caches(Opt *o, Plan *p)
         strftime(ts, sizeof ts, "%Y-%m-%d %H:%M:%S", &tm);
         note(p, "stored result will be used (%lld rows, stored %s UTC)", (long long)rows, ts);
     } else note(p, "computed once and stored (%s)", o->s && o->s->cache ? "no stored result yet" : "not stored: cache is off");
+}
+
+/* Drop the cache points of lets used once or without model calls; key the others. Returns the
+ * new p. */
+static Plan *resolve_caches(Opt *o, Plan *p)
+{
+    if (!p) return NULL;
+    p->child = resolve_caches(o, p->child);
+    p->right = resolve_caches(o, p->right);
+    if (p->kind != P_CACHE) return p;
+    if (p->let_uses && (*p->let_uses < 2 || !plan_calls_models(p->child))) {
+        /* a let used once, or without model calls: just its plan (every rule applies through it) */
+        Plan *c = p->child;
+        p->child = NULL;
+        plan_free(p);
+        return c;
+    }
+    key_cache_point(o, p);
     return p;
 }

@@ -343,7 +343,9 @@ void plan_explain(Buf *b, const Plan *p, int depth)
     }
     }
     if (p->est_rows >= 0) {
-        buf_printf(b, "  [~%.0f row%s", p->est_rows, p->est_rows >= 0.5 && p->est_rows < 1.5 ? "" : "s");
+        char rows[64];   /* "row" only when the printed number is 1 (0.5 prints as 0) */
+        snprintf(rows, sizeof rows, "%.0f", p->est_rows);
+        buf_printf(b, "  [~%s row%s", rows, strcmp(rows, "1") ? "s" : "");
         if (p->est_requests > 0) buf_printf(b, ", ~%.0f requests", p->est_requests);
         buf_putc(b, ']');
     }

@@ -104,6 +104,7 @@ typedef struct Plan Plan;
 struct Plan {
     PlanKind kind;
     int refcnt;
+    int depth;               /* operators on the longest path down to a source (the binder's bound); 0 not yet known */
     Schema *schema;          /* output schema */
     Plan *child, *right;
     Expr **exprs; int nexprs;

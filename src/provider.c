@@ -48,6 +48,9 @@ LmRequest *lm_request_new(LmKind kind)
     return r;
 }
 
+/* A deep copy of r (every string, input and image duplicated; the schema shared by reference,
+ * never changed once made), attempts reset to 0. Returns a new request the caller frees with
+ * lm_request_free. */
 LmRequest *lm_request_copy(const LmRequest *r)
 {
     LmRequest *c = lm_request_new(r->kind);
@@ -58,6 +61,12 @@ LmRequest *lm_request_copy(const LmRequest *r)
     c->schema_name = r->schema_name ? xstrdup(r->schema_name) : NULL;
     c->inputs = r->ninputs ? xcalloc((size_t)r->ninputs, sizeof *c->inputs) : NULL;
     for (int i = 0; i < r->ninputs; i++) c->inputs[i] = r->inputs[i] ? xstrdup(r->inputs[i]) : NULL;
+    /* the images are owned too: a shallow copy was freed twice (once per fallback attempt) */
+    c->images = r->nimages ? xcalloc((size_t)r->nimages, sizeof *c->images) : NULL;
+    for (int i = 0; i < r->nimages; i++) {
+        c->images[i].mime_type = r->images[i].mime_type ? xstrdup(r->images[i].mime_type) : NULL;
+        c->images[i].base64 = r->images[i].base64 ? xstrdup(r->images[i].base64) : NULL;
+    }
     c->attempts = 0;
     return c;
 }

@@ -27,19 +27,27 @@
  *     reach the server later than they were sent (their entry stays longer).
  *   - An in-flight cap: max_concurrency, else rps × latency × 1.5 + 2 (latency observed: mean
  *     plus two mean deviations), within [4, 512].
- *   - AIMD. A rate-limit answer cuts the model's factor (once per episode: answers to requests
- *     sent before the last cut do not cut again): by half, except that a lone refusal after a
- *     quiet spell (EDGE_QUIET_S) is taken for a window edge hit through network jitter and cuts by
- *     EDGE_FACTOR only. It pauses the model's queue for the server's wait (or a backoff when it
+ *   - AIMD. A rate-limit answer with evidence of a limit (limit_evidence: budget figures spent,
+ *     a server wait without figures, or 429s a large share of recent answers) cuts the model's
+ *     factor (once per episode: answers to requests sent before the last cut do not cut again):
+ *     by half, except that a lone refusal after a quiet spell (EDGE_QUIET_S) is taken for a window
+ *     edge hit through network jitter and cuts by EDGE_FACTOR only. It pauses the model's queue for the server's wait (or a backoff when it
  *     gives none) and puts the request back at the head of its queue without using up an attempt.
  *     Runs of successes add GROW_STEP back, up to the declared limits. The factor scales the
  *     bucket rates, or the in-flight cap of a model with no declared limits. The server's
  *     remaining-budget figures lower the buckets when they are below them.
  *
- * Retries: LM_RETRY (5xx, 408, 409, 529, timeouts, connection errors) waits a full-jitter backoff
- * (or the server's retry-after) and is sent again until the model's attempts are used (default 6);
+ * A 429 without such evidence is a refusal of that request alone (lone_429): it waits in the retry
+ * list like a transient failure, the model's rate unchanged.
+ *
+ * Retries: LM_RETRY (5xx, 408, 409, 529, timeouts, connection errors) waits a short jittered delay
+ * (retry_delay: 0.05-0.1 s first, doubling) or the server's longer retry-after in the retry list,
+ * holding no in-flight slot while the queue behind it flows, and is sent again (due retries first)
+ * until the model's attempts are used (default 6);
  * LM_ROW_ERROR completes at once; LM_FATAL completes every pending request with that answer and
- * makes sched_run return -1. Rate limits never use up attempts, only a wall-clock budget per
+ * makes sched_run return -1. An answer body over MAX_ANSWER_BYTES is a row error (the transfer is
+ * stopped: memory bounded); a 3xx is fatal, naming where it points (redirects are not followed:
+ * they could carry the key elsewhere). Rate limits never use up attempts, only a wall-clock budget per
  * request (RATE_BUDGET_S). Requests that can never be sent (over the context window or the
  * per-minute token limit, by the prompt's size) fail as row errors before sending.
  *
@@ -65,8 +73,12 @@
 #define DEFAULT_ATTEMPTS 6
 #define DEFAULT_TIMEOUT  60.0
 #define RATE_BUDGET_S    600.0    /* wall-clock budget per request while rate limits hold it back */
-#define BACKOFF_BASE     0.5
+#define BACKOFF_BASE     0.5      /* a paused model's backoff when the server gives no wait */
 #define BACKOFF_CAP      30.0
+#define RETRY_BASE_S     0.1      /* a transient failure's first retry waits 0.05-0.1 s, doubling after */
+#define RL_ALPHA         0.1      /* weight of the latest answer in the model's share of 429s */
+#define RL_REPEAT_FRAC   0.25     /* a share of 429s at least this is evidence of a limit */
+#define MAX_ANSWER_BYTES (64u << 20)   /* a larger answer body fails the row (as http_get_json) */
 #define MAX_SERVER_WAIT  120.0    /* a longer retry-after on a transient error is clamped */
 #define MIN_FACTOR       (1.0 / 64)
 #define GROW_STEP        0.05     /* additive increase of the factor after a run of successes */
@@ -126,6 +138,8 @@ struct Job {
     CURL *easy;
     struct curl_slist *hdrs;
     Buf body, head;
+    int too_large;               /* the answer body passed MAX_ANSWER_BYTES: the transfer was stopped */
+    int lone_429s;               /* 429s without evidence of a limit this request has had */
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -140,6 +154,7 @@ struct ModelState {
     double last_cut;             /* when the factor was last halved */
     double paused_until;
     int ok_run, rl_streak;
+    double rl_frac;              /* share of 429s among recent answers (exponentially weighted) */
     Job *head, *tail;            /* FIFO of requests not yet sent */
     Job *retry;                  /* waiting out a backoff, by not_before */
     int inflight;
@@ -768,9 +783,16 @@ static void server_budget(ModelState *ms, const LmAnswer *a, double now)
 
 /* ---- sending ---- */
 
+/* libcurl's write callback (ud: the Job): keeps the answer body, up to MAX_ANSWER_BYTES; a larger
+ * one stops the transfer (libcurl fails it with CURLE_WRITE_ERROR) so memory stays bounded. */
 static size_t on_body(char *p, size_t size, size_t n, void *ud)
 {
-    buf_append(ud, p, size * n);
+    Job *j = ud;
+    if (j->body.len + size * n > MAX_ANSWER_BYTES) {
+        j->too_large = 1;
+        return 0;
+    }
+    buf_append(&j->body, p, size * n);
     return size * n;
 }
 
@@ -801,6 +823,7 @@ static int start(Scheduler *s, Job *j, double now)
     j->easy = e;
     buf_clear(&j->body);
     buf_clear(&j->head);
+    j->too_large = 0;
     j->errbuf[0] = 0;
     for (int i = 0; i < j->http.nheaders; i++) j->hdrs = curl_slist_append(j->hdrs, j->http.headers[i]);
     j->hdrs = curl_slist_append(j->hdrs, "Expect:");
@@ -825,7 +848,7 @@ static int start(Scheduler *s, Job *j, double now)
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(e, CURLOPT_USERAGENT, "fql/0.1");
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, &j->body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, j);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, &j->head);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, j->errbuf);
@@ -954,6 +977,92 @@ static void record_latency(ModelState *ms, double secs)
     ms->lat_n++;
 }
 
+/* The delay before the nth send of a request that failed transiently (n >= 1): RETRY_BASE_S
+ * doubling with each failure up to BACKOFF_CAP, drawn in its upper half (a small but nonzero first
+ * wait, spread so that requests failed together do not come back together). */
+static double retry_delay(Scheduler *s, int n)
+{
+    double hi = backoff_delay(n - 1, RETRY_BASE_S, BACKOFF_CAP, 1.0);
+    return hi * (0.5 + 0.5 * urand(s));
+}
+
+/* Whether the 429 a says the model is over a limit (then the whole model slows down): the
+ * server's budget figures (x-ratelimit-remaining-*, anthropic-ratelimit-*) show a budget spent or
+ * too small for j; without figures, the server gave a wait (retry-after, RetryInfo, "try again
+ * in"); or 429s have become a large share of the model's recent answers. A 429 whose figures show
+ * budget left, or with neither figures nor a wait, is taken for a refusal of that request alone. */
+static int limit_evidence(const ModelState *ms, const Job *j, const LmAnswer *a)
+{
+    if (ms->rl_frac >= RL_REPEAT_FRAC) return 1;
+    if (a->remaining_requests >= 0 || a->remaining_tokens >= 0) {
+        int left = (a->remaining_requests < 0 || a->remaining_requests >= 1) &&
+                   (a->remaining_tokens < 0 || a->remaining_tokens >= j->est_in + j->out_ceiling);
+        return !left;
+    }
+    return a->retry_after_s >= 0;
+}
+
+/* A 429 without evidence of a limit: j alone waits (the server's wait, else a short jittered
+ * delay growing with its lone 429s) in the retry list, holding no slot and leaving the queue to
+ * flow; the model's rate is unchanged. Not an attempt, bounded by RATE_BUDGET_S; the reservation
+ * stands (the server may have counted the request). */
+static void lone_429(Scheduler *s, Job *j, LmAnswer *a, double now)
+{
+    ModelState *ms = j->ms;
+    ms->st.rate_limited++;
+    j->req->attempts--;
+    settle(ms, j, a, now);
+    double wait = retry_delay(s, ++j->lone_429s);
+    if (a->retry_after_s >= 0) wait = fmax(wait, fmin(a->retry_after_s, MAX_SERVER_WAIT));
+    if (now + wait > j->first_sent + RATE_BUDGET_S) {
+        char *msg = xasprintf("still refused with 429 after %.0f s; gave up: %s", now - j->first_sent,
+                              a->error_message ? a->error_message : "rate limit");
+        free(a->error_message);
+        a->error_message = msg;
+        complete(s, j, a);
+        return;
+    }
+    j->not_before = now + wait;
+    retry_insert(ms, j);
+}
+
+/* Where a redirect points, fit for a message: without user info, query and fragment (they may
+ * hold credentials) and never with the model's key or token in it. Returns a new string. */
+static char *redirect_target(const char *loc, const LmModel *m)
+{
+    if (!loc || !*loc) return xstrdup("an address it did not give (no Location header)");
+    Buf b;
+    buf_init(&b);
+    const char *p = loc, *auth = strstr(loc, "://");
+    if (auth) {
+        auth += 3;
+        buf_append(&b, loc, (size_t)(auth - loc));
+        const char *at = memchr(auth, '@', strcspn(auth, "/?#"));
+        p = at ? at + 1 : auth;
+    }
+    buf_append(&b, p, strcspn(p, "?#"));
+    char *t = buf_take(&b);
+    const char *secrets[2] = { m->api_key, m->access_token };
+    for (int i = 0; i < 2; i++)
+        if (secrets[i] && strlen(secrets[i]) >= 4 && strstr(t, secrets[i])) {
+            free(t);
+            return xstrdup("an address that holds the API key");
+        }
+    return t;
+}
+
+/* Fill a with a failure found here rather than by the provider's adapter (msg is taken). */
+static void answer_here(LmAnswer *a, LmOutcome outcome, long status, const char *kind, char *msg)
+{
+    memset(a, 0, sizeof *a);
+    a->outcome = outcome;
+    a->cost_usd = a->retry_after_s = -1;
+    a->remaining_requests = a->remaining_tokens = -1;
+    a->http_status = status;
+    a->error_kind = xstrdup(kind);
+    a->error_message = msg;
+}
+
 /* A rate-limit answer: halve the factor once per episode, pause the queue for the server's wait,
  * and put j back at the head of its queue (not an attempt). */
 static void rate_limited(Scheduler *s, Job *j, LmAnswer *a, double now)
@@ -993,7 +1102,13 @@ static void finish(Scheduler *s, Job *j, CURLcode rc, int *fatal, LmAnswer *fata
     const LmModel *m = ms->m;
     long status = 0, nconn = 0;
     curl_off_t pre = 0;
-    if (rc == CURLE_OK) curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (rc == CURLE_OK || j->too_large) curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &status);
+    char *redirect = NULL;   /* a 3xx: where to (libcurl follows no redirect: it would resend the key) */
+    if (rc == CURLE_OK && status >= 300 && status < 400) {
+        char *loc = NULL;
+        curl_easy_getinfo(j->easy, CURLINFO_REDIRECT_URL, &loc);
+        redirect = redirect_target(loc, m);
+    }
     curl_easy_getinfo(j->easy, CURLINFO_NUM_CONNECTS, &nconn);
     curl_easy_getinfo(j->easy, CURLINFO_PRETRANSFER_TIME_T, &pre);
     if (rc == CURLE_OK) {
@@ -1012,7 +1127,19 @@ static void finish(Scheduler *s, Job *j, CURLcode rc, int *fatal, LmAnswer *fata
         ms->st.retries += j->sends - 1;
     }
     LmAnswer a;
-    if (rc == CURLE_OK) {
+    if (j->too_large) {
+        /* not retried: the same request would get the same answer */
+        answer_here(&a, LM_ROW_ERROR, status, "answer_too_large",
+                    xasprintf("HTTP %ld: the answer is larger than %u MB; fql stopped reading it (check that base_url "
+                              "points at the model's API)", status, MAX_ANSWER_BYTES >> 20));
+    } else if (redirect) {
+        /* every request to this address would be redirected: stop, and say where to */
+        answer_here(&a, LM_FATAL, status, "redirect",
+                    xasprintf("the server redirected the request (HTTP %ld) to %s; fql does not follow redirects "
+                              "(they could carry the API key to another address): check base_url (use the address it "
+                              "redirects to if that is the provider's API)", status, redirect));
+        free(redirect);
+    } else if (rc == CURLE_OK) {
         provider_parse(m, j->req, status, j->head.data ? j->head.data : "", j->body.data, j->body.len, &a);
     } else {
         const char *what = j->errbuf[0] ? j->errbuf : curl_easy_strerror(rc);
@@ -1027,6 +1154,7 @@ static void finish(Scheduler *s, Job *j, CURLcode rc, int *fatal, LmAnswer *fata
     buf_clear(&j->head);
     server_budget(ms, &a, now);
     record_usage(m, &ms->st, &a);
+    ms->rl_frac += RL_ALPHA * ((a.outcome == LM_RATE_LIMITED) - ms->rl_frac);
     switch (a.outcome) {
     case LM_OK:
         settle(ms, j, &a, now);
@@ -1045,7 +1173,8 @@ static void finish(Scheduler *s, Job *j, CURLcode rc, int *fatal, LmAnswer *fata
         complete(s, j, &a);
         break;
     case LM_RATE_LIMITED:
-        rate_limited(s, j, &a, now);
+        if (limit_evidence(ms, j, &a)) rate_limited(s, j, &a, now);
+        else lone_429(s, j, &a, now);
         break;
     case LM_RETRY: {
         settle(ms, j, &a, now);
@@ -1054,7 +1183,7 @@ static void finish(Scheduler *s, Job *j, CURLcode rc, int *fatal, LmAnswer *fata
             complete(s, j, &a);
             break;
         }
-        double d = backoff_delay(j->req->attempts - 1, BACKOFF_BASE, BACKOFF_CAP, urand(s));
+        double d = retry_delay(s, j->req->attempts);
         if (a.retry_after_s >= 0) d = fmax(d, fmin(a.retry_after_s, MAX_SERVER_WAIT));
         j->not_before = now + d;
         ms->st.retries++;

@@ -39,6 +39,11 @@ typedef struct ModelCount {
 #define REQ_BUCKETS 4096
 typedef struct Req Req;
 
+/* Requests another process sharing the state database is sending (state_claim): each is polled
+ * in the cache until its answer is there, or claimed and sent here once that process let it go. */
+typedef struct Deferred { Req *q; LmRequest *req; struct SemJob *job; struct Deferred *next; } Deferred;
+typedef struct Waits { Deferred *head; double next_poll, backoff; } Waits;
+
 typedef struct SemStats {
     Req *reqs[REQ_BUCKETS];       /* requests of the statement still referenced (dedup), by key */
     int norphans;                 /* jobs freed early that still wait for answers */
@@ -50,6 +55,7 @@ typedef struct SemStats {
     int drawn;
     ModelCount *models;
     int64_t error_rows;
+    Waits waits;                  /* requests claimed by another process (state.c) */
 } SemStats;
 
 static double wall_s(void)
@@ -575,6 +581,7 @@ static void on_done(void *ud, LmRequest *req, const LmAnswer *a)
      * that later fails validation is repaired again on a rerun, at the price of the repair only);
      * a fallback's answer is stored under its own alias's request (route.c) */
     if (s->cache && a->outcome == LM_OK && by == q->m) state_cache_put(s->state, q->key, q->m, a);
+    if (s->cache) state_claim_release(s->state, q->key);   /* answered (or failed): others may go on */
     ModelCount *mc = count_of(s, by, c->e->name);
     int cancelled = a->outcome != LM_OK && a->error_kind && !strcmp(a->error_kind, "cancelled");
     if (mc && cancelled) mc->requests--;   /* never sent */
@@ -606,6 +613,60 @@ static void row_error(SemJob *j, size_t r, const char *alias, const char *kind, 
 {
     state_add_error(j->s->state, j->s->query_id, j->first_row + (int64_t)r, alias, kind, msg);
     if (j->ost) j->ost->failed++;
+}
+
+/* Leave request q (its rendered req, owned from now on) to the process that claimed it. */
+static void defer_req(fql_session *s, SemJob *j, Req *q, LmRequest *req)
+{
+    Deferred *d = xcalloc(1, sizeof *d);
+    d->q = q;
+    d->req = req;
+    d->job = j;
+    d->next = s->sem->waits.head;
+    if (!s->sem->waits.head) { s->sem->waits.backoff = 0.05; s->sem->waits.next_poll = wall_s() + 0.05; }
+    s->sem->waits.head = d;
+}
+
+/* Poll the deferred requests once: an answer in the cache settles its request; a request no one
+ * holds any more is claimed and sent. Returns how many left the list. */
+static int poll_deferred(fql_session *s)
+{
+    int moved = 0;
+    for (Deferred **pp = &s->sem->waits.head, *d; (d = *pp);) {
+        Req *q = d->q;
+        int hit = state_cache_get(s->state, q->key, &q->ans);
+        if (!hit && !state_claim(s->state, q->key)) { pp = &d->next; continue; }
+        *pp = d->next;
+        moved++;
+        if (hit) {
+            lm_request_free(d->req);
+            ModelCount *mc = count_of(s, q->m, q->e->name);
+            if (mc) mc->cache_hits++;
+            if (q->ost) q->ost->cached++;
+            req_settle(s, q, q->e);
+        } else {
+            req_submit(s, q, d->req);
+        }
+        free(d);
+    }
+    return moved;
+}
+
+/* The job is going away (its statement failed or stopped): its deferred requests are not waited
+ * for any more. */
+static void drop_deferred(SemJob *j)
+{
+    if (!j->s->sem) return;
+    for (Deferred **pp = &j->s->sem->waits.head, *d; (d = *pp);) {
+        if (d->job != j) { pp = &d->next; continue; }
+        *pp = d->next;
+        lm_request_free(d->req);
+        d->q->kind = "cancelled";
+        free(d->q->why);
+        d->q->why = xstrdup("the statement stopped");
+        req_final(d->q);
+        free(d);
+    }
 }
 
 /* Find or create the request of row r; the row waits on it unless it is answered already. */
@@ -676,6 +737,11 @@ static int chat_row(SemJob *j, size_t r, fql_error *err)
         req_settle(s, q, e);
         return 0;
     }
+    /* another process is sending it: wait for its answer (Batch API rows have their own record) */
+    if (s->cache && !m->batch && !state_claim(s->state, q->key)) {
+        defer_req(s, j, q, req);
+        return 0;
+    }
     const Value *pk = arg_row(e, j->args, "pack", r);
     if (pk && ((pk->kind == V_INT && pk->u.i > 1) || pk->kind == V_STRING)) {
         if (!j->pend) {
@@ -740,7 +806,35 @@ fail:
     return NULL;
 }
 
-static int job_ready(void *ud) { return ((SemJob *)ud)->waiting == 0; }
+/* Stop the scheduler's loop when the job has its answers or the deferred requests are due for a
+ * poll; keeps this process's claims alive meanwhile. */
+static int job_ready(void *ud)
+{
+    SemJob *j = ud;
+    state_claims_tick(j->s->state);
+    return j->waiting == 0 || (j->s->sem && j->s->sem->waits.head && wall_s() >= j->s->sem->waits.next_poll);
+}
+
+/* Run the scheduler until job j's rows are answered, polling the requests other processes are
+ * sending in between (backing off from 50 ms to 1 s while nothing changes). */
+static int wait_job(fql_session *s, SemJob *j, fql_error *err)
+{
+    for (;;) {
+        int rc = route_run_until(s, job_ready, j, err);
+        Waits *w = s->sem ? &s->sem->waits : NULL;
+        if (rc || j->waiting == 0 || !w || !w->head) return rc;
+        if (session_interrupted(s)) return err_set(err, FQL_ERR_RUNTIME, "interrupted");   /* Ctrl-C while only waiting */
+        double now = wall_s();
+        if (now < w->next_poll) {   /* nothing of ours to run: sleep until the poll */
+            double dt = w->next_poll - now;
+            struct timespec ts = { (time_t)dt, (long)((dt - (double)(time_t)dt) * 1e9) };
+            nanosleep(&ts, NULL);
+        }
+        state_claims_tick(s->state);
+        w->backoff = poll_deferred(s) ? 0.05 : (w->backoff * 2 > 1.0 ? 1.0 : w->backoff * 2);
+        w->next_poll = wall_s() + w->backoff;
+    }
+}
 
 static Value *embed_finish(SemJob *j);
 
@@ -748,7 +842,7 @@ Value *semantic_finish(SemJob *j, fql_error *err)
 {
     Runtime *s = j->s;
     if (j->waiting > 0) {
-        int rc = route_run_until(s, job_ready, j, err);
+        int rc = wait_job(s, j, err);
         clear_progress(s);
         if (s->sem && s->sem->budget_hit) {
             memset(err, 0, sizeof *err);   /* the scheduler said "interrupted": say why */
@@ -815,6 +909,7 @@ static void job_really_free(SemJob *j)
 void semantic_job_free(SemJob *j)
 {
     if (!j) return;
+    drop_deferred(j);
     if (j->waiting > 0 && j->s->sem) {
         /* answers are still coming: they must find the job (semantic_flush drains them) */
         j->orphan = 1;

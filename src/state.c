@@ -2,17 +2,30 @@
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <time.h>
+#include <unistd.h>
 #include <sys/stat.h>
 #include <sqlite3.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 #include "state.h"
+
+/* A claim lasts this long unless its owner renews it (state_claims_tick renews ours every third of
+ * it); a claim whose lease ran out is taken over by the next process that wants the request. */
+#define CLAIM_LEASE_S 60.0
 
 struct State {
     sqlite3 *db;
     sqlite3_stmt *get, *put, *call, *error, *metric, *bfind;
+    sqlite3_stmt *cl_ins, *cl_get, *cl_take, *cl_del, *cl_renew;   /* claims */
     int in_tx, pending;
-    double last_commit;
+    double last_commit, tx_started, last_renew;
+    int shared;                  /* a file others may open too (not :memory:): claims are kept */
+    char owner[160];             /* this process's claims: host:pid:random */
+    char host[128];
+    long pid;
 };
 
 static const char *const schema_sql =
@@ -37,7 +50,8 @@ static const char *const schema_sql =
     "create table if not exists batches ("
     "  batch_id text primary key, provider text, base_url text, model text, requests integer, created_at real);"
     "create table if not exists batch_requests (batch_id text, custom_id text);"
-    "create index if not exists batch_requests_id on batch_requests (custom_id);";
+    "create index if not exists batch_requests_id on batch_requests (custom_id);"
+    "create table if not exists claims (key text primary key, owner text, pid integer, host text, expires_at real);";
 
 static double now_s(void)
 {
@@ -74,23 +88,37 @@ static int migrate(sqlite3 *db, char **msg)
     return 0;
 }
 
-/* mkdir -p of the directory part of path */
+/* mkdir -p of the directory part of path. Directories made here are private (0700): the database
+ * holds prompts and answers. Existing ones keep their mode. */
 static void make_parent(const char *path)
 {
     char *p = xstrdup(path);
     for (char *s = p + 1; *s; s++) {
         if (*s != '/') continue;
         *s = 0;
-        mkdir(p, 0777);
+        mkdir(p, 0700);
         *s = '/';
     }
     free(p);
 }
 
+/* Create the database file readable by its owner only (0600) if it does not exist yet: SQLite
+ * would make it 0644, and it gives its -wal, -shm and -journal files the database file's mode. An
+ * existing file keeps its mode (never widened). */
+static void create_private(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0) close(fd);
+}
+
 State *state_open(const char *path, fql_error *err)
 {
     State *st = xcalloc(1, sizeof *st);
-    if (strcmp(path, ":memory:")) make_parent(path);
+    st->shared = strcmp(path, ":memory:") != 0;
+    if (st->shared) {
+        make_parent(path);
+        create_private(path);
+    }
     if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
         err_set(err, FQL_ERR_IO, "cannot open the state database %s: %s (use --db PATH or --db :memory:)", path,
                 st->db ? sqlite3_errmsg(st->db) : "out of memory");
@@ -117,14 +145,26 @@ State *state_open(const char *path, fql_error *err)
         " cost_usd, latency_ms, latency_p95_ms, execution_time_ms, queue_ms) values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         "select b.batch_id from batch_requests r join batches b on b.batch_id = r.batch_id"
         " where r.custom_id = ? and b.provider = ? and b.base_url = ? and b.model = ? limit 1",
+        "insert or ignore into claims values (?1, ?2, ?3, ?4, ?5)",
+        "select owner, pid, host, expires_at from claims where key = ?1",
+        "update claims set owner = ?2, pid = ?3, host = ?4, expires_at = ?5 where key = ?1 and owner = ?6",
+        "delete from claims where key = ?1 and owner = ?2",
+        "update claims set expires_at = ?2 where owner = ?1",
     };
-    sqlite3_stmt **stmts[] = { &st->get, &st->put, &st->call, &st->error, &st->metric, &st->bfind };
-    for (int i = 0; i < 6; i++)
+    sqlite3_stmt **stmts[] = { &st->get, &st->put, &st->call, &st->error, &st->metric, &st->bfind,
+                               &st->cl_ins, &st->cl_get, &st->cl_take, &st->cl_del, &st->cl_renew };
+    for (int i = 0; i < 11; i++)
         if (sqlite3_prepare_v2(st->db, sqls[i], -1, stmts[i], NULL) != SQLITE_OK) {
             err_set(err, FQL_ERR_IO, "the state database %s has an unexpected layout: %s (move it away to start afresh)", path, sqlite3_errmsg(st->db));
             state_close(st);
             return NULL;
         }
+    unsigned char rnd[8] = { 0 };
+    RAND_bytes(rnd, sizeof rnd);
+    if (gethostname(st->host, sizeof st->host - 1) != 0) strcpy(st->host, "?");
+    st->pid = (long)getpid();
+    snprintf(st->owner, sizeof st->owner, "%s:%ld:%02x%02x%02x%02x%02x%02x%02x%02x", st->host, st->pid,
+             rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
     return st;
 }
 
@@ -132,6 +172,16 @@ void state_close(State *st)
 {
     if (!st) return;
     state_commit(st);
+    if (st->db && st->shared && st->cl_del) {   /* our claims: released (answered or abandoned) */
+        sqlite3_stmt *d = NULL;
+        if (sqlite3_prepare_v2(st->db, "delete from claims where owner = ?1", -1, &d, NULL) == SQLITE_OK) {
+            sqlite3_bind_text(d, 1, st->owner, -1, SQLITE_STATIC);
+            sqlite3_step(d);
+        }
+        sqlite3_finalize(d);
+    }
+    sqlite3_stmt *cl[] = { st->cl_ins, st->cl_get, st->cl_take, st->cl_del, st->cl_renew };
+    for (int i = 0; i < 5; i++) sqlite3_finalize(cl[i]);
     sqlite3_finalize(st->get);
     sqlite3_finalize(st->put);
     sqlite3_finalize(st->call);
@@ -163,6 +213,7 @@ static void begin(State *st)
     if (!st->in_tx) {
         sqlite3_exec(st->db, "begin", NULL, NULL, NULL);
         st->in_tx = 1;
+        st->tx_started = now_s();
     }
 }
 
@@ -540,4 +591,105 @@ void state_batch_done(State *st, const char *batch_id)
         sqlite3_finalize(s);
     }
     state_commit(st);
+}
+
+/* ---- claims: requests in flight, shared by the processes using one database ---- */
+
+/* 1 if the process that holds a claim (not ours) is gone: same host and no such process, or our
+ * own pid (an earlier process that had it). A claim of another host is trusted until its lease
+ * runs out. */
+static int owner_dead(const State *st, const char *host, long pid)
+{
+    if (!host || strcmp(host, st->host) || pid <= 0) return 0;
+    if (pid == st->pid) return 1;
+    return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+/* Bind a claim of key by this process until expires: ?1 key, ?2 owner, ?3 pid, ?4 host, ?5 lease end. */
+static void bind_claim(sqlite3_stmt *s, const State *st, const char *key, double expires)
+{
+    sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, st->owner, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, st->pid);
+    sqlite3_bind_text(s, 4, st->host, -1, SQLITE_STATIC);
+    sqlite3_bind_double(s, 5, expires);
+}
+
+/* See state.h. One immediate transaction: look for an answer, insert the claim, or read the
+ * holder and take the claim over if it is ours, late or dead. */
+int state_claim(State *st, const char *key)
+{
+    if (!st || !st->shared) return 1;
+    state_commit(st);   /* our queued writes first: the claim is a transaction of its own */
+    if (sqlite3_exec(st->db, "begin immediate", NULL, NULL, NULL) != SQLITE_OK) return 1;   /* busy: send, as before claims */
+    double now = now_s();
+    int mine = 0;
+    /* answered since the caller looked in the cache (and released): not to be sent again */
+    sqlite3_reset(st->get);
+    sqlite3_bind_text(st->get, 1, key, -1, SQLITE_STATIC);
+    int answered = sqlite3_step(st->get) == SQLITE_ROW;
+    sqlite3_reset(st->get);
+    if (answered) {
+        sqlite3_exec(st->db, "commit", NULL, NULL, NULL);
+        return 0;
+    }
+    sqlite3_reset(st->cl_ins);
+    bind_claim(st->cl_ins, st, key, now + CLAIM_LEASE_S);
+    if (sqlite3_step(st->cl_ins) == SQLITE_DONE && sqlite3_changes(st->db) == 1) mine = 1;
+    sqlite3_reset(st->cl_ins);
+    if (!mine) {
+        sqlite3_reset(st->cl_get);
+        sqlite3_bind_text(st->cl_get, 1, key, -1, SQLITE_STATIC);
+        if (sqlite3_step(st->cl_get) == SQLITE_ROW) {
+            const char *owner = (const char *)sqlite3_column_text(st->cl_get, 0);
+            char *held = xstrdup(owner ? owner : "");
+            long pid = (long)sqlite3_column_int64(st->cl_get, 1);
+            const char *host = (const char *)sqlite3_column_text(st->cl_get, 2);
+            double expires = sqlite3_column_double(st->cl_get, 3);
+            int take = !strcmp(held, st->owner) || expires < now || owner_dead(st, host, pid);
+            sqlite3_reset(st->cl_get);
+            if (take) {   /* ours already, or its owner is gone or late: take it over */
+                sqlite3_reset(st->cl_take);
+                bind_claim(st->cl_take, st, key, now + CLAIM_LEASE_S);
+                sqlite3_bind_text(st->cl_take, 6, held, -1, SQLITE_STATIC);
+                mine = sqlite3_step(st->cl_take) == SQLITE_DONE && sqlite3_changes(st->db) == 1;
+                sqlite3_reset(st->cl_take);
+            }
+            free(held);
+        } else {
+            mine = 1;   /* the insert failed otherwise (no row, and none can vanish in this transaction): send */
+        }
+        sqlite3_reset(st->cl_get);
+    }
+    sqlite3_exec(st->db, "commit", NULL, NULL, NULL);
+    return mine;
+}
+
+/* See state.h: deletes our claim of key (a no-op for another's). */
+void state_claim_release(State *st, const char *key)
+{
+    if (!st || !st->shared) return;
+    state_commit(st);
+    sqlite3_reset(st->cl_del);
+    sqlite3_bind_text(st->cl_del, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st->cl_del, 2, st->owner, -1, SQLITE_STATIC);
+    sqlite3_step(st->cl_del);   /* autocommit: visible to the others at once */
+    sqlite3_reset(st->cl_del);
+}
+
+/* See state.h. */
+void state_claims_tick(State *st)
+{
+    if (!st || !st->shared) return;
+    double now = now_s();
+    /* an open transaction holds the write lock: another process claiming would wait on it */
+    if (st->in_tx && now - st->tx_started > 0.2) state_commit(st);
+    if (now - st->last_renew < CLAIM_LEASE_S / 3) return;
+    st->last_renew = now;
+    state_commit(st);
+    sqlite3_reset(st->cl_renew);
+    sqlite3_bind_text(st->cl_renew, 1, st->owner, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st->cl_renew, 2, now + CLAIM_LEASE_S);
+    sqlite3_step(st->cl_renew);
+    sqlite3_reset(st->cl_renew);
 }

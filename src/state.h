@@ -53,6 +53,22 @@ void   state_batch_add(State *st, const char *batch_id, const LmModel *m, const 
 char  *state_batch_find(State *st, const LmModel *m, const char *id);
 void   state_batch_done(State *st, const char *batch_id);
 
+/* Claims on requests in flight, so that processes sharing one database send each request once
+ * (table claims: the request key, the owner's host:pid:random, pid, host and lease end). A process
+ * claims a request it did not find in the cache before sending it; a request another live process
+ * claimed is left to that process, whose answer arrives in the cache. A claim is released when its
+ * answer is in (state_claim_release) and all of a process's claims when it closes the database; one
+ * whose owner is gone (same host, no such pid) or whose lease ran out (60 s, renewed by
+ * state_claims_tick while the owner runs) is taken over.
+ * state_claim: 1 if the request is ours to send (also without a shared database, or when the
+ * database is busy), 0 if another process holds it or its answer has just arrived (poll the cache,
+ * then claim again). */
+int    state_claim(State *st, const char *key);
+void   state_claim_release(State *st, const char *key);
+/* Call while waiting for answers (often): renews this process's leases when due and commits a
+ * transaction left open for a while, so that other processes are not kept waiting on its lock. */
+void   state_claims_tick(State *st);
+
 /* system.query_metrics, system.lm_calls, system.lm_errors as tables (schema given by the caller,
  * columns taken by name). NULL if the table is unknown. */
 Table *state_system_table(State *st, const char *name, Schema *schema);

@@ -35,6 +35,7 @@
 #define FULL_SCAN_BYTES (64ull << 20)
 #define INTERN_SLOTS 256
 #define INTERN_MAXLEN 48
+#define MAX_INTERNED 4096   /* columns with an Intern (a million string columns would take 6 GB) */
 
 /* ---- the tokenizer ---- */
 
@@ -547,23 +548,31 @@ static int open_file(CsvReader *r, int k, fql_error *err)
     return 0;
 }
 
-/* Column names from the header: empty -> columnN, duplicates get _2, _3, ... */
+/* Column names from the header: empty -> columnN, duplicates get _2, _3, ... (the first suffix
+ * that no earlier column has taken). Returns ncols names the caller frees (free_names).
+ * Hash lookups keep this linear: `taken` holds the names given so far, `next` the suffix to try
+ * first for each base (every smaller one was taken when it was last tried, and names are never
+ * released), so a header repeating one name a million times is not quadratic. */
 static char **make_names(char **raw, int nraw, int ncols)
 {
     char **names = xcalloc((size_t)(ncols ? ncols : 1), sizeof *names);
+    StrMap taken = { 0 }, next = { 0 };
     for (int i = 0; i < ncols; i++) {
         char *base = (i < nraw && raw[i][0]) ? xstrdup(raw[i]) : xasprintf("column%d", i + 1);
-        char *name = xstrdup(base);
-        for (int k = 2;; k++) {
-            int dup = 0;
-            for (int j = 0; j < i && !dup; j++) dup = strcmp(names[j], name) == 0;
-            if (!dup) break;
+        const int64_t *nk = strmap_get(&next, base);
+        long long k = nk ? *nk : 1;
+        char *name = k == 1 ? xstrdup(base) : xasprintf("%s_%lld", base, k);
+        while (strmap_get(&taken, name)) {
             free(name);
-            name = xasprintf("%s_%d", base, k);
+            name = xasprintf("%s_%lld", base, ++k);
         }
+        strmap_put(&next, base, k + 1);
+        strmap_put(&taken, name, 1);
         free(base);
         names[i] = name;
     }
+    strmap_free(&taken);
+    strmap_free(&next);
     return names;
 }
 
@@ -798,7 +807,7 @@ static int csv_next(Reader *base, Batch **out, fql_error *err)
                      r->header ? "header" : "first rows have", ncols);
             goto fail;
         }
-        if (!b) b = batch_new(ncols, BATCH_ROWS);
+        if (!b) b = batch_new(ncols, io_batch_rows(ncols));
         size_t row = b->n;
         int c = 0;
         for (; c < t->nf; c++) {
@@ -814,7 +823,7 @@ static int csv_next(Reader *base, Batch **out, fql_error *err)
         }
         for (; c < ncols; c++) b->cols[c][row] = v_null();
         b->n++;
-        if (b->n == BATCH_ROWS) break;
+        if (b->n == b->cap) break;
     }
     if (!b) return 0;
     *out = b;
@@ -871,6 +880,7 @@ Reader *csv_reader_open(char **paths, int npaths, const ReadOptions *o, fql_erro
     r->conv = xcalloc((size_t)(ncols ? ncols : 1), sizeof *r->conv);
     r->explicit_type = xcalloc((size_t)(ncols ? ncols : 1), 1);
     r->intern = xcalloc((size_t)(ncols ? ncols : 1), sizeof *r->intern);
+    int ninterned = 0;   /* an Intern is 6 KB: the first MAX_INTERNED string columns get one */
     for (int c = 0; c < ncols; c++) {
         int e = o->schema ? schema_find(o->schema, names[c]) : -1;
         Type *ty = e >= 0 ? type_ref(o->schema->types[e]) : io_type_of_fits(mask[c], seen[c]);
@@ -888,7 +898,7 @@ Reader *csv_reader_open(char **paths, int npaths, const ReadOptions *o, fql_erro
         }
         if (o->projection && !o->projection[c]) cv = CV_SKIP;
         r->conv[c] = cv;
-        if (cv == CV_STRING) r->intern[c] = xcalloc(1, sizeof(Intern));
+        if (cv == CV_STRING && ninterned++ < MAX_INTERNED) r->intern[c] = xcalloc(1, sizeof(Intern));
     }
     /* a schema entry naming no column is a mistake worth reporting */
     for (int i = 0; o->schema && i < o->schema->n; i++) {

@@ -46,6 +46,22 @@ Reader *files_reader_open(char **paths, int npaths, const char *exclude, Schema 
                           void (*ud_free)(void *), fql_error *err);
 int64_t io_mtime_us(const struct stat *st);   /* modification time in microseconds since 1970 */
 
+/* A string -> int64 hash map (strmap.c) for name lookups. Zero-initialise it ({0}); strmap_put
+ * copies the key and replaces an existing value; strmap_get returns the value's address (valid until
+ * the next put) or NULL. */
+typedef struct StrMap { char **keys; int64_t *vals; size_t cap, n; } StrMap;
+const int64_t *strmap_get(const StrMap *m, const char *key);
+void strmap_put(StrMap *m, const char *key, int64_t val);
+void strmap_free(StrMap *m);
+
+/* Rows per batch for a table ncols wide: BATCH_ROWS, fewer for very wide tables so that a batch
+ * holds at most about 4M cells (a million columns times 2048 rows would reserve 32 GB). */
+static inline size_t io_batch_rows(int ncols)
+{
+    size_t cells = (size_t)1 << 22;
+    return ncols <= 0 || (size_t)ncols * BATCH_ROWS <= cells ? BATCH_ROWS : cells / (size_t)ncols ? cells / (size_t)ncols : 1;
+}
+
 /* The header names of a CSV/TSV file (quote '"'). Returns 0 (n = 0 for an empty file), -1 on error. */
 int csv_read_header(const char *path, char delim, char ***names, int *n, fql_error *err);
 

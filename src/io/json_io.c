@@ -24,6 +24,21 @@
 /* The type of one JSON value (new reference). Nested nulls stay TY_NULL until finish(). */
 static Type *infer_one(json_t *j);
 
+/* A hash of a struct type's field names: name -> position (the first of equal names). */
+static void field_index(const Type *t, StrMap *ix)
+{
+    for (int i = t->nfields - 1; i >= 0; i--) strmap_put(ix, t->fields[i].name, i);
+}
+
+/* The position of name among t's fields, or -1: from ix when it was filled (field_index), else
+ * by type_field_index's linear search. */
+static int field_at(const Type *t, const StrMap *ix, const char *name)
+{
+    if (!ix->n) return type_field_index(t, name);
+    const int64_t *at = strmap_get(ix, name);
+    return at ? (int)*at : -1;
+}
+
 /* Unify two inferred types: null+T = T, int+float = float, struct+struct = field union,
  * list+list = list of the unified element, otherwise json. Consumes a and b. */
 static Type *junify(Type *a, Type *b)
@@ -40,22 +55,28 @@ static Type *junify(Type *a, Type *b)
     } else if (a->kind == TY_LIST && b->kind == TY_LIST) {
         r = type_list(junify(type_ref(a->elem), type_ref(b->elem)));
     } else if (a->kind == TY_STRUCT && b->kind == TY_STRUCT) {
+        /* wide objects: look the names up in a hash (type_field_index is a linear search) */
+        int wide = (int64_t)a->nfields * b->nfields > 4096;
+        StrMap ai = { 0 }, bi = { 0 };
+        if (wide) { field_index(a, &ai); field_index(b, &bi); }
         int n = a->nfields;
-        for (int i = 0; i < b->nfields; i++) n += type_field_index(a, b->fields[i].name) < 0;
+        for (int i = 0; i < b->nfields; i++) n += field_at(a, &ai, b->fields[i].name) < 0;
         r = type_struct_new(n);
         for (int i = 0; i < a->nfields; i++) {
-            int k = type_field_index(b, a->fields[i].name);
+            int k = field_at(b, &bi, a->fields[i].name);
             r->fields[i].name = xstrdup(a->fields[i].name);
             r->fields[i].type = k < 0 ? type_ref(a->fields[i].type)
                                       : junify(type_ref(a->fields[i].type), type_ref(b->fields[k].type));
         }
         int m = a->nfields;
         for (int i = 0; i < b->nfields; i++) {
-            if (type_field_index(a, b->fields[i].name) >= 0) continue;
+            if (field_at(a, &ai, b->fields[i].name) >= 0) continue;
             r->fields[m].name = xstrdup(b->fields[i].name);
             r->fields[m].type = type_ref(b->fields[i].type);
             m++;
         }
+        strmap_free(&ai);
+        strmap_free(&bi);
     } else {
         r = type_json();
     }
@@ -121,6 +142,7 @@ typedef struct Cols {
     char **names;
     Type **types;
     unsigned *smask;        /* for string columns: FIT_DATE|FIT_TS while every string fits */
+    StrMap index;           /* name -> its position in names */
 } Cols;
 
 static void cols_add_object(Cols *c, json_t *obj)
@@ -128,8 +150,8 @@ static void cols_add_object(Cols *c, json_t *obj)
     const char *k;
     json_t *x;
     json_object_foreach(obj, k, x) {
-        int i = 0;
-        while (i < c->n && strcmp(c->names[i], k) != 0) i++;
+        const int64_t *at = strmap_get(&c->index, k);   /* a hash lookup: 60,000 keys were quadratic */
+        int i = at ? (int)*at : c->n;
         if (i == c->n) {
             if (c->n == c->cap) {
                 c->cap = c->cap ? c->cap * 2 : 16;
@@ -138,6 +160,7 @@ static void cols_add_object(Cols *c, json_t *obj)
                 c->smask = xrealloc(c->smask, (size_t)c->cap * sizeof *c->smask);
             }
             c->names[i] = xstrdup(k);
+            strmap_put(&c->index, k, i);
             c->types[i] = type_null();
             c->smask[i] = FIT_DATE | FIT_TS;
             c->n++;
@@ -156,6 +179,7 @@ static void cols_free(Cols *c)
     free(c->names);
     free(c->types);
     free(c->smask);
+    strmap_free(&c->index);
 }
 
 /* ---- the reader ---- */
@@ -269,7 +293,7 @@ static int json_next(Reader *base, Batch **out, fql_error *err)
     int rc;
     *out = NULL;
     while ((rc = next_object(r, &o, &where, err)) == 1) {
-        if (!b) b = batch_new(s->n, BATCH_ROWS);
+        if (!b) b = batch_new(s->n, io_batch_rows(s->n));
         size_t row = b->n;
         for (int c = 0; c < s->n; c++) {
             json_t *x = r->proj[c] ? json_object_get(o, s->names[c]) : NULL;
@@ -293,7 +317,7 @@ static int json_next(Reader *base, Batch **out, fql_error *err)
         }
         b->n++;
         json_decref(o);
-        if (b->n == BATCH_ROWS) break;
+        if (b->n == b->cap) break;
     }
     if (rc < 0) { batch_free(b); return -1; }
     if (!b) return 0;
@@ -310,7 +334,7 @@ Reader *json_reader_open(char **paths, int npaths, const ReadOptions *o, fql_err
     r->paths = paths;
     r->npaths = npaths;
     r->sample_rows = o->sample_rows ? o->sample_rows : 10000;
-    Cols cols = { 0, 0, NULL, NULL, NULL };
+    Cols cols = { 0, 0, NULL, NULL, NULL, { 0 } };
 
     /* inference */
     uint64_t total = 0;

@@ -452,12 +452,14 @@ static Type *shape_root(PqFile *pf, const char **why)
 /* Parse FileMetaData: the schema (into a tree) and the row groups. */
 static const char *parse_footer(PqFile *pf, ThriftIn *in, Type **type)
 {
-    int last = 0, id, t, nelems = 0;
+    int last = 0, id, t, nelems = 0, schemas = 0;
     PqNode *elems = NULL;
     const char *why = NULL;
     while ((t = thrift_field(in, &last, &id)) != TT_STOP && !in->bad) {
         int et;
-        if (id == 2 && t == TT_LIST && !elems) {
+        /* only the first schema list: a second one (a corrupt footer) would build a second tree
+         * over the first, which leaked on every such file */
+        if (id == 2 && t == TT_LIST && !schemas++) {
             uint32_t n = thrift_list(in, &et);
             elems = xcalloc((size_t)n + 1, sizeof *elems);
             for (uint32_t i = 0; i < n && !in->bad; i++, nelems++) read_element(in, &elems[i]);

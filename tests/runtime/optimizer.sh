@@ -107,4 +107,23 @@ if echo "$out" | grep -q '| actual: 10 rows, [0-9.]* ms; requests 10 (0 cached /
    echo "$out" | grep -q '| actual: 40 rows'; then ok "explain analyze: rows, time, requests, tokens and cost per operator"
 else bad explain-analyze "$out"; fi
 
+# 11. stacked filters are one conjunction: as few requests as the same conditions joined by `and`.
+#     30 tickets, 10 of priority low: the extract runs on those 10 only, both spellings
+{ echo "id,priority,text"; for i in $(seq 1 30); do echo "$i,$( ((i % 3 == 0)) && echo low || echo high),ticket $i about an invoice"; done; } > p.csv
+SF='model s1 = openai("stack-1"); model s2 = openai("stack-2"); type Area = { area: string };'
+"$FQL" --no-cache -c "$SF from csv(\"p.csv\") | derive x = extract(text, Area, model: \"s1\") | where priority == \"low\" | where x.area == \"billing\"" >out11a 2>err11a
+"$FQL" --no-cache -c "$SF from csv(\"p.csv\") | derive x = extract(text, Area, model: \"s2\") | where priority == \"low\" and x.area == \"billing\"" >out11b 2>err11b
+n1=$(reqs stack-1); n2=$(reqs stack-2)
+[[ $n1 == 10 && $n2 == 10 ]] && ok "stacked filters: 10 extract requests, as with \`and\`" || bad stacked "stacked sent $n1, \`and\` sent $n2, wanted 10 each ($(cat err11a err11b))"
+
+# 12. a model predicate written after a cheap filter never runs below it: 300 rows, 10 with id <= 10,
+#     10 predicate requests; the extract above them sees at most those 10
+{ echo "id,text"; for i in $(seq 1 300); do echo "$i,message number $i"; done; } > q.csv
+SP='model e1 = openai("stack-extract"); model p1 = openai("stack-pred"); type Area = { area: string };'
+"$FQL" --no-cache -c "$SP from csv(\"q.csv\") | derive e = extract(text, Area, model: \"e1\") | where id <= 10 | where predicate(text, instructions: \"is it urgent?\", model: \"p1\")" >out12 2>err12; rc=$?
+np=$(reqs stack-pred); ne=$(reqs stack-extract)
+[[ $rc == 0 && $np == 10 && $ne -le 10 ]] && ok "a predicate after a cheap filter: 10 requests for the 10 rows that pass (extract: $ne)" || bad pred-after-filter "rc=$rc predicate $np requests (wanted 10), extract $ne (at most 10) ($(cat err12))"
+ex=$("$FQL" -c "$SP explain from csv(\"q.csv\") | derive e = extract(text, Area, model: \"e1\") | where id <= 10 | where predicate(text, instructions: \"is it urgent?\", model: \"p1\")" 2>&1)
+echo "$ex" | grep -A1 '^  where predicate' | grep -q '^    where (id <= 10)' && ok "explain: the predicate stage is above the cheap filter" || bad explain-pred-order "$ex"
+
 finish

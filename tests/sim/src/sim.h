@@ -33,11 +33,13 @@ typedef enum {
     SIM_FAULT_NONE = -1,
     SIM_FAULT_500, SIM_FAULT_502, SIM_FAULT_503, SIM_FAULT_529, SIM_FAULT_RESET, SIM_FAULT_HANG,
     SIM_FAULT_TRUNCATED, SIM_FAULT_BAD_SCHEMA, SIM_FAULT_REFUSAL, SIM_FAULT_429,
+    /* transport faults applied by sim_main.c to a 200 answer after the provider handler ran */
+    SIM_FAULT_429_BARE, SIM_FAULT_REDIRECT, SIM_FAULT_HUGE,
     SIM_FAULT_N
 } SimFault;
 
 /* What the transport does with a response. */
-typedef enum { SIM_ACT_SEND, SIM_ACT_RESET, SIM_ACT_HANG } SimAction;
+typedef enum { SIM_ACT_SEND, SIM_ACT_RESET, SIM_ACT_HANG, SIM_ACT_HUGE } SimAction;   /* HUGE: status and headers, then huge_mb MB of body */
 
 const char *sim_provider_name(SimProvider p);
 const char *sim_fault_name(SimFault f);
@@ -83,6 +85,7 @@ typedef struct SimCall {
     const char *ctype;          /* borrowed Content-Type or NULL */
     const char *batch_delay_hdr; /* borrowed x-sim-batch-delay-ms header or NULL (batch creation) */
     int batch;                  /* 1 inside a batch: no per-minute limits (the quota counts), no random faults, no latency */
+    SimFault drawn;             /* set by sim_draw_fault: the transport faults are applied after the handler */
     /* filled by the handler for logging and statistics */
     char endpoint[48];
     char model[128];
@@ -227,7 +230,7 @@ void sim_openai_chat_core(SimCall *c, json_t *req);        /* also used by batch
 void sim_anthropic_message_core(SimCall *c, json_t *req);  /* also used by batches */
 /* Draws a fault for cfg, honouring the x-sim-fault header and the fault rules (text: the
  * request's user text, or NULL). */
-SimFault sim_draw_fault(const SimCall *c, const SimModelCfg *cfg, const char *text);
+SimFault sim_draw_fault(SimCall *c, const SimModelCfg *cfg, const char *text);
 /* Batches: the delay of a batch being created (x-sim-batch-delay-ms, else batch_delay_ms), in
  * seconds, and the count of batches created and the requests in them (GET /sim/stats). */
 double sim_batch_delay(const SimCall *c);

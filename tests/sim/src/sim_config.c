@@ -98,7 +98,7 @@ static int cfg_nmodels;
 
 static const char *top_keys[] = {
     "default", "models", "batch_delay_ms", "hang_s", "openrouter_credits", "jwt_public_key",
-    "jwt_public_key_file", "display_rpm", "display_tpm", NULL,
+    "jwt_public_key_file", "display_rpm", "display_tpm", "huge_mb", NULL,
 };
 
 typedef struct FieldDesc { const char *name; size_t off; int is_long; } FieldDesc;
@@ -329,11 +329,11 @@ void sim_config_free(void)
  * lines too, for the faults that are an answer: a status, a refusal, a broken schema); else, for
  * requests outside batches, the x-sim-fault header ("none" for none) or one draw against the
  * configured rates, in the order of SimFault. */
-SimFault sim_draw_fault(const SimCall *c, const SimModelCfg *cfg, const char *text)
+static SimFault draw_fault(const SimCall *c, const SimModelCfg *cfg, const char *text)
 {
     for (int i = 0; text && i < cfg->nrules; i++) {
         SimFault f = cfg->rule[i].fault;
-        int answer_fault = f != SIM_FAULT_RESET && f != SIM_FAULT_HANG && f != SIM_FAULT_TRUNCATED;
+        int answer_fault = f != SIM_FAULT_RESET && f != SIM_FAULT_HANG && f != SIM_FAULT_TRUNCATED && f < SIM_FAULT_429_BARE;
         if (strstr(text, cfg->rule[i].contains) && (!c->batch || answer_fault)) return f;
     }
     if (c->batch) return SIM_FAULT_NONE;
@@ -347,6 +347,15 @@ SimFault sim_draw_fault(const SimCall *c, const SimModelCfg *cfg, const char *te
         if (u < acc) return (SimFault)i;
     }
     return SIM_FAULT_NONE;
+}
+
+/* Draws the fault of this call (draw_fault) and remembers it in c->drawn, from which sim_main.c
+ * applies the transport faults (429_bare, redirect, huge) once the handler has answered. */
+SimFault sim_draw_fault(SimCall *c, const SimModelCfg *cfg, const char *text)
+{
+    SimFault f = draw_fault(c, cfg, text);
+    c->drawn = f;
+    return f;
 }
 
 double sim_batch_delay(const SimCall *c)

@@ -266,6 +266,44 @@ static void add_rate_headers(SimCall *c)
     else sim_anthropic_rate_headers(c->resp, &rate);
 }
 
+/* Applies the transport fault drawn for c to its 200 answer: 429_bare (a 429 with no retry-after
+ * and no rate-limit headers, as a proxy or an overloaded front end sends), redirect (301 to
+ * /moved + the path on the same host) or huge (the answer's status and headers, then huge_mb MB
+ * of body, streamed). Other answers are left as they are. */
+static void transport_fault(SimCall *c)
+{
+    SimResp *r = c->resp;
+    if (r->action != SIM_ACT_SEND || r->status != 200) return;
+    if (c->drawn == SIM_FAULT_429_BARE) {
+        const char *msg = "Too many requests. Please slow down.";
+        sim_resp_clear(r);
+        if (c->provider == SIM_ANTHROPIC) sim_resp_json(r, 429, sim_anthropic_error("rate_limit_error", msg));
+        else if (c->provider == SIM_GEMINI || c->provider == SIM_VERTEX)
+            sim_resp_json(r, 429, sim_gemini_error(429, "RESOURCE_EXHAUSTED", msg));
+        else sim_resp_json(r, 429, sim_openai_error(msg, "requests", NULL, "rate_limit_exceeded"));
+        c->out_tokens = 0;
+    } else if (c->drawn == SIM_FAULT_REDIRECT) {
+        sim_resp_clear(r);
+        sim_resp_raw(r, 301, "text/html", "<html><body>Moved Permanently</body></html>", 44);
+        sim_resp_header(r, "location", "http://%s/moved%s", c->host ? c->host : "127.0.0.1", c->path);
+        c->out_tokens = 0;
+    } else if (c->drawn == SIM_FAULT_HUGE) {
+        r->action = SIM_ACT_HUGE;
+    }
+}
+
+/* libmicrohttpd's content reader of a huge answer (cls: its size in bytes): an unterminated JSON
+ * string. */
+static ssize_t huge_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    uint64_t size = (uint64_t)(uintptr_t)cls;
+    if (pos >= size) return MHD_CONTENT_READER_END_OF_STREAM;
+    if (max > size - pos) max = (size_t)(size - pos);
+    memset(buf, 'a', max);
+    if (pos == 0 && max >= 6) memcpy(buf, "{\"x\":\"", 6);
+    return (ssize_t)max;
+}
+
 /* Routes one complete request and fills r->resp. */
 static void process(Req *r, struct MHD_Connection *conn, const char *url, const char *method)
 {
@@ -280,6 +318,7 @@ static void process(Req *r, struct MHD_Connection *conn, const char *url, const 
     c->ctype = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "content-type");
     c->batch_delay_hdr = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "x-sim-batch-delay-ms");
     snprintf(c->endpoint, sizeof c->endpoint, "%.40s", url);
+    c->drawn = SIM_FAULT_NONE;
 
     int is_oauth = 0;
     if (strncmp(url, "/sim/", 5) == 0) c->provider = SIM_CONTROL;
@@ -335,8 +374,9 @@ static void process(Req *r, struct MHD_Connection *conn, const char *url, const 
     default: sim_openai_handle(c); break;
     }
     add_rate_headers(c);
+    transport_fault(c);
     if (c->model[0]) {
-        int st = c->resp->action == SIM_ACT_SEND ? c->resp->status : 0;
+        int st = c->resp->action == SIM_ACT_SEND || c->resp->action == SIM_ACT_HUGE ? c->resp->status : 0;
         sim_record(c->model, c->provider, st, c->in_tokens, c->out_tokens);
     }
 }
@@ -346,7 +386,7 @@ static enum MHD_Result respond(Req *r, struct MHD_Connection *conn)
 {
     SimResp *sr = &r->resp;
     double lat = sim_now_mono() - r->t0;
-    if (sr->action != SIM_ACT_SEND) {
+    if (sr->action != SIM_ACT_SEND && sr->action != SIM_ACT_HUGE) {
         sim_log_call(&r->call, 0, lat);
         if (sr->action == SIM_ACT_RESET) {
             const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
@@ -358,8 +398,15 @@ static enum MHD_Result respond(Req *r, struct MHD_Connection *conn)
         return MHD_NO;
     }
     if (!sr->body) sim_resp_raw(sr, sr->status ? sr->status : 500, "application/json", "{}", 2);
-    struct MHD_Response *resp = MHD_create_response_from_buffer(sr->len, sr->body, MHD_RESPMEM_MUST_FREE);
-    sr->body = NULL;
+    struct MHD_Response *resp;
+    if (sr->action == SIM_ACT_HUGE) {
+        double mb = sim_config_number("huge_mb", 1024);
+        uint64_t size = (uint64_t)((mb > 0 ? mb : 1) * 1048576.0);
+        resp = MHD_create_response_from_callback(size, 64 * 1024, huge_reader, (void *)(uintptr_t)size, NULL);
+    } else {
+        resp = MHD_create_response_from_buffer(sr->len, sr->body, MHD_RESPMEM_MUST_FREE);
+        sr->body = NULL;
+    }
     MHD_add_response_header(resp, "Content-Type", sr->ctype ? sr->ctype : "application/json");
     for (int i = 0; i < sr->nhdr; i++) MHD_add_response_header(resp, sr->hname[i], sr->hvalue[i]);
     enum MHD_Result ok = MHD_queue_response(conn, (unsigned)sr->status, resp);

@@ -32,6 +32,7 @@ const char *sim_provider_name(SimProvider p)
 
 static const char *fault_names[SIM_FAULT_N] = {
     "500", "502", "503", "529", "reset", "hang", "truncated", "bad_schema", "refusal", "429",
+    "429_bare", "redirect", "huge",
 };
 
 /* Returns the configuration name of a fault (static string). */

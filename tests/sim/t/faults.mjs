@@ -1,6 +1,6 @@
 // Faults: each kind, forced by the x-sim-fault header or drawn from configured rates, in each
 // provider's own shape; quotas, context windows, latency.
-import { call, post, get, configure, assert, eq, test, done, OA, AN, GE, OR, chat, amsg, gcontent } from './lib.mjs';
+import { BASE as BASE_URL, call, post, get, configure, assert, eq, test, done, OA, AN, GE, OR, chat, amsg, gcontent } from './lib.mjs';
 
 await configure({ hang_s: 3 });
 const F = f => ({ 'x-sim-fault': f });
@@ -155,6 +155,26 @@ await test('latency: base, jitter and output speed', async () => {
   dt = Date.now() - t0;
   const expect = 150 + r.json.usage.completion_tokens / 50 * 1000;
   assert(dt >= expect - 5 && dt < expect + 600, `tps latency ${dt} vs ${expect}`);
+});
+
+await test('429_bare, redirect and huge replace a 200 answer', async () => {
+  await configure({ huge_mb: 2 });
+  let r = await oa('429_bare');
+  eq([r.status, r.json.error.code, r.headers.get('retry-after'), r.headers.get('x-ratelimit-remaining-requests')],
+     [429, 'rate_limit_exceeded', null, null], 'openai 429_bare: no retry-after, no rate-limit headers');
+  assert(!/try again in/i.test(r.json.error.message), 'no wait in the message');
+  r = await an('429_bare');
+  eq([r.status, r.json.error.type, r.headers.get('retry-after'), r.headers.get('anthropic-ratelimit-requests-remaining')],
+     [429, 'rate_limit_error', null, null], 'anthropic 429_bare');
+  r = await ge('429_bare');
+  eq([r.status, r.json.error.status, r.json.error.details], [429, 'RESOURCE_EXHAUSTED', undefined], 'gemini 429_bare');
+  const m = await fetch(BASE_URL + '/v1/chat/completions', { method: 'POST', redirect: 'manual',
+    headers: { ...OA, 'x-sim-fault': 'redirect', 'content-type': 'application/json' }, body: JSON.stringify(chat('x')) });
+  eq([m.status, m.headers.get('location')], [301, BASE_URL + '/moved/v1/chat/completions'], 'redirect');
+  r = await oa('huge');
+  eq([r.status, r.text.length, r.text.slice(0, 8)], [200, 2 * 1048576, '{"x":"aa'], 'huge: 2 MB of unterminated JSON');
+  const st = (await get('/sim/stats')).json.models['gpt-4o-mini'].status;
+  eq([st['429'], st['301'], st['200']], [1, 1, 1], 'statistics count the statuses sent');
 });
 
 done();
