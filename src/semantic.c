@@ -616,7 +616,7 @@ static void row_error(SemJob *j, size_t r, const char *alias, const char *kind, 
 }
 
 /* Leave request q (its rendered req, owned from now on) to the process that claimed it. */
-static void defer_req(fql_session *s, SemJob *j, Req *q, LmRequest *req)
+static void defer_req(Runtime *s, SemJob *j, Req *q, LmRequest *req)
 {
     Deferred *d = xcalloc(1, sizeof *d);
     d->q = q;
@@ -629,7 +629,7 @@ static void defer_req(fql_session *s, SemJob *j, Req *q, LmRequest *req)
 
 /* Poll the deferred requests once: an answer in the cache settles its request; a request no one
  * holds any more is claimed and sent. Returns how many left the list. */
-static int poll_deferred(fql_session *s)
+static int poll_deferred(Runtime *s)
 {
     int moved = 0;
     for (Deferred **pp = &s->sem->waits.head, *d; (d = *pp);) {
@@ -817,13 +817,13 @@ static int job_ready(void *ud)
 
 /* Run the scheduler until job j's rows are answered, polling the requests other processes are
  * sending in between (backing off from 50 ms to 1 s while nothing changes). */
-static int wait_job(fql_session *s, SemJob *j, fql_error *err)
+static int wait_job(Runtime *s, SemJob *j, fql_error *err)
 {
     for (;;) {
         int rc = route_run_until(s, job_ready, j, err);
         Waits *w = s->sem ? &s->sem->waits : NULL;
         if (rc || j->waiting == 0 || !w || !w->head) return rc;
-        if (session_interrupted(s)) return err_set(err, FQL_ERR_RUNTIME, "interrupted");   /* Ctrl-C while only waiting */
+        if (rt_interrupted(s)) return err_set(err, FQL_ERR_RUNTIME, "interrupted");   /* Ctrl-C while only waiting */
         double now = wall_s();
         if (now < w->next_poll) {   /* nothing of ours to run: sleep until the poll */
             double dt = w->next_poll - now;
