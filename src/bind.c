@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <jansson.h>
 #include "bind.h"
+#include "semop.h"
 #include "rt.h"
 #include "exec.h"
 #include "system.h"
@@ -59,10 +60,6 @@ static int const_value(Binder *b, const Node *n, Value *out);
 static Expr *bind_reduce(Binder *b, Scope *sc, const Node *n);
 static Expr *lit_expr(Value v, Type *t, const Node *at);
 
-static const char *const semantic_ops[] = {
-    "extract", "classify", "predicate", "map", "embed", "similarity",
-    "parse_pdf", NULL
-};
 static const char *const providers[] = { "openai", "anthropic", "gemini", "vertex", "openrouter", "cohere", NULL };
 static const char *const model_options[] = {
     "rpm", "tpm", "input_tpm", "output_tpm", "max_concurrency", "timeout", "max_retries", "base_url",
@@ -79,15 +76,15 @@ static size_t names_len(const char *const *names)
     return n;
 }
 
-const char *const *bind_semantic_names(void) { return semantic_ops; }
+const char *const *bind_semantic_names(void) { return semop_names(); }
 const char *const *bind_provider_names(void) { return providers; }
 const char *const *bind_model_option_names(void) { return model_options; }
 
-static int is_semantic(const char *name)
+/* A row-wise semantic operator (reduce, an aggregate, is bound apart). */
+static const SemOpDesc *semantic_op(const char *name)
 {
-    for (int i = 0; semantic_ops[i]; i++)
-        if (!strcmp(semantic_ops[i], name)) return 1;
-    return 0;
+    const SemOpDesc *d = semop_lookup(name);
+    return d && d->scalar ? d : NULL;
 }
 
 static int errn(Binder *b, const Node *n, const char *fmt, ...) FQL_PRINTF(3, 4);
@@ -456,7 +453,8 @@ static Expr *bind_call(Binder *b, Scope *sc, const Node *n)
         return e;
     }
     /* aggregates */
-    if (!strcmp(name, "reduce")) return bind_reduce(b, sc, n);
+    const SemOpDesc *sd = semop_lookup(name);
+    if (sd && sd->op == SEM_REDUCE) return bind_reduce(b, sc, n);
     const AggDef *ad = agg_lookup(name);
     if (ad) {
         if (!sc->in_agg) { errn(b, n, "aggregate %s() can only be used in an `agg` list (group by ... agg x = %s(...))", name, name); return NULL; }
@@ -472,7 +470,7 @@ static Expr *bind_call(Binder *b, Scope *sc, const Node *n)
                  ad->max_args > ad->min_args ? " or more" : "", ad->max_args == 1 ? "" : "s", nargs);
             return NULL;
         }
-        AggCall ac = { ad, NULL, 0, n->flag, NULL };
+        AggCall ac = { ad, NULL, 0, n->flag, NULL, SEM_NONE };
         Type *types[8] = { 0 };
         ac.args = xcalloc((size_t)nargs + 1, sizeof *ac.args);
         sc->inside_agg = 1;
@@ -503,7 +501,7 @@ static Expr *bind_call(Binder *b, Scope *sc, const Node *n)
         return e;
     }
 
-    if (is_semantic(name)) return bind_semantic(b, sc, n);
+    if (semantic_op(name)) return bind_semantic(b, sc, n);
     if (!strcmp(name, "template")) {
         if (n->nkids != 1 || n->kids[0]->kind != N_STRING) {
             errn(b, n, "template() takes one string literal: template(\"Hi {{name}}\")");
@@ -545,7 +543,7 @@ static Expr *bind_call(Binder *b, Scope *sc, const Node *n)
             while (an[na]) na++;
             best = closest_name(name, an, na);
         }
-        if (!best) best = closest_name(name, semantic_ops, names_len(semantic_ops));
+        if (!best) best = closest_name(name, semop_names(), names_len(semop_names()));
         if (best) errn(b, n, "unknown function '%s'; did you mean '%s'?", name, best);
         else errn(b, n, "unknown function '%s'", name);
         return NULL;
@@ -632,7 +630,7 @@ static Expr *bind_reduce(Binder *b, Scope *sc, const Node *n)
     }
     ModelDecl *md = catalog_find_model(b->cat, alias);
     if (!md || md->embedding) { errn(b, model ? model : n, "unknown language model '%s'", alias); return NULL; }
-    AggCall ac = { agg_lookup("reduce"), NULL, 0, 0, type_string() };
+    AggCall ac = { agg_lookup(semop_desc(SEM_REDUCE)->name), NULL, 0, 0, type_string(), SEM_REDUCE };
     ac.args = xcalloc(5, sizeof *ac.args);
     ac.args[0] = lit_expr(v_cstring(instr->str), type_string(), instr);
     sc->inside_agg = 1;
@@ -702,21 +700,24 @@ static int check_model_expr(Binder *b, const Node *v, const Expr *e, const char 
 static Expr *bind_semantic(Binder *b, Scope *sc, const Node *n)
 {
     const char *name = n->str;
-    int embedding = !strcmp(name, "embed");
+    const SemOpDesc *d = semantic_op(name);
+    SemOp op = d->op;
+    int embedding = d->embedding;
     int npos = 0;
     while (npos < n->nkids && n->kids[npos]->kind != N_NAMED) npos++;
-    int want_pos = !strcmp(name, "similarity") || !strcmp(name, "extract") || !strcmp(name, "classify") ? 2 : 1;
+    int want_pos = d->npos;
     if (npos != want_pos) {
         errn(b, n, "%s takes %d positional argument%s, got %d", name, want_pos, want_pos == 1 ? "" : "s", npos);
         return NULL;
     }
     static const char *const common[] = { "model", "temperature", "max_output_tokens", "timeout", "instructions", "examples",
                                           "schema", "metric", "pack", "page_separator", "describe_images", NULL };
-    int pdf = !strcmp(name, "parse_pdf"), describes = 0;
+    int pdf = op == SEM_PARSE_PDF, describes = 0;
     Type *rt = NULL;
     int has_model = 0;
     Expr *e = expr_new(E_SEMANTIC, NULL, n);
     e->name = xstrdup(name);
+    e->sem = op;
     for (int i = 0; i < n->nkids; i++) {
         const Node *k = n->kids[i];
         const Node *v = k->kind == N_NAMED ? k->a : k;
@@ -724,9 +725,8 @@ static Expr *bind_semantic(Binder *b, Scope *sc, const Node *n)
         if (an) {
             int known = 0;
             for (int j = 0; common[j]; j++) if (!strcmp(common[j], an)) known = 1;
-            int fits = known && (strcmp(an, "schema") ? 1 : !strcmp(name, "map")) && (strcmp(an, "metric") ? 1 : !strcmp(name, "similarity"))
-                       && (strcmp(an, "pack") ? 1 : !strcmp(name, "classify") || !strcmp(name, "predicate") || !strcmp(name, "extract") ||
-                                                    !strcmp(name, "map"))
+            int fits = known && (strcmp(an, "schema") ? 1 : op == SEM_MAP) && (strcmp(an, "metric") ? 1 : op == SEM_SIMILARITY)
+                       && (strcmp(an, "pack") ? 1 : d->packable)
                        && (strcmp(an, "page_separator") && strcmp(an, "describe_images") ? 1 : pdf) && (strcmp(an, "examples") ? 1 : !pdf);
             if (!fits) {
                 const char *best = closest_name(an, common, names_len(common));
@@ -735,7 +735,7 @@ static Expr *bind_semantic(Binder *b, Scope *sc, const Node *n)
                 goto fail;
             }
         }
-        if (i == 1 && !strcmp(name, "extract")) {
+        if (i == 1 && op == SEM_EXTRACT) {
             Node *tn = node_new(N_TYPE_NAME, k->src, k->pos);
             if (v->kind == N_IDENT) tn->str = xstrdup(v->str);
             Type *t = v->kind == N_IDENT ? bind_type(b->cat, tn, b->err) : NULL;
@@ -748,7 +748,7 @@ static Expr *bind_semantic(Binder *b, Scope *sc, const Node *n)
             rt = t;
             continue;
         }
-        if (i == 1 && !strcmp(name, "classify")) {
+        if (i == 1 && op == SEM_CLASSIFY) {
             if (!(v->kind == N_LIST_LIT || v->kind == N_STRUCT_LIT) || v->nkids == 0) {
                 errn(b, v, "classify() takes its labels as a list [\"a\", \"b\"] or a struct {a: \"description\", ...}");
                 goto fail;
@@ -813,7 +813,7 @@ static Expr *bind_semantic(Binder *b, Scope *sc, const Node *n)
             continue;
         }
         Expr *a;
-        if (!an && i == 0 && v->kind == N_STRING && (!strcmp(name, "predicate") || !strcmp(name, "map")))
+        if (!an && i == 0 && v->kind == N_STRING && (op == SEM_PREDICATE || op == SEM_MAP))
             a = bind_template(b, sc, v, v->str);
         else
             a = bind_expr(b, sc, v);
@@ -827,7 +827,7 @@ static Expr *bind_semantic(Binder *b, Scope *sc, const Node *n)
             expr_free(a);
             goto fail;
         }
-        if (!an && !strcmp(name, "similarity") && !(a->type->kind == TY_VECTOR || a->type->kind == TY_LIST || a->type->kind == TY_NULL || a->type->kind == TY_ANY)) {
+        if (!an && op == SEM_SIMILARITY && !(a->type->kind == TY_VECTOR || a->type->kind == TY_LIST || a->type->kind == TY_NULL || a->type->kind == TY_ANY)) {
             char *ts = tystr(a->type);
             errn(b, v, "similarity() compares two vectors (from embed(...)), got %s", ts);
             free(ts);
@@ -842,25 +842,25 @@ static Expr *bind_semantic(Binder *b, Scope *sc, const Node *n)
         expr_add_named(e, an, a);
     }
     if (!rt) {
-        if (!strcmp(name, "predicate")) rt = type_bool();
-        else if (!strcmp(name, "similarity")) rt = type_float();
+        if (op == SEM_PREDICATE) rt = type_bool();
+        else if (op == SEM_SIMILARITY) rt = type_float();
         else if (embedding) rt = type_vector(0);
         else rt = type_string();
     }
-    if (strcmp(name, "similarity") && !has_model && (!pdf || describes)) {
+    if (op != SEM_SIMILARITY && !has_model && (!pdf || describes)) {
         if (!b->cat->models) {
             errn(b, n, "%s() calls a model, but no %smodel is declared (add e.g. `%smodel %s = openai(\"%s\");`)", name,
                  embedding ? "embedding " : "", embedding ? "embedding " : "", embedding ? "vectors" : "fast",
                  embedding ? "text-embedding-3-small" : "gpt-4o-mini");
             goto fail;
         }
-        const char *d = catalog_default_model(b->cat, embedding);
-        if (!d) {
+        const char *def = catalog_default_model(b->cat, embedding);
+        if (!def) {
             errn(b, n, "%s() names no model and there is no default %smodel: add `default %smodel NAME;` or pass model: NAME",
                  name, embedding ? "embedding " : "", embedding ? "embedding " : "");
             goto fail;
         }
-        expr_add_named(e, "model", lit_expr(v_cstring(d), type_string(), n));
+        expr_add_named(e, "model", lit_expr(v_cstring(def), type_string(), n));
     }
     e->type = rt;
     return e;
@@ -2023,7 +2023,8 @@ static Expr *embed_default(Binder *b, Expr *text, const Node *at, const char *wh
         return NULL;
     }
     Expr *e = expr_new(E_SEMANTIC, type_vector(0), at);
-    e->name = xstrdup("embed");
+    e->name = xstrdup(semop_desc(SEM_EMBED)->name);
+    e->sem = SEM_EMBED;
     expr_add_named(e, NULL, text);
     expr_add_named(e, "model", lit_expr(v_cstring(alias), type_string(), at));
     return e;
@@ -2712,7 +2713,7 @@ static int bind_statement(Binder *b, const Node *n, Stmt ***stmts, int *nstmts, 
     }
     case N_FN: {
         FnDef *f = catalog_find_fn(cat, n->str);
-        if (func_lookup(n->str) || agg_lookup(n->str) || is_semantic(n->str))
+        if (func_lookup(n->str) || agg_lookup(n->str) || semop_reserved(n->str))
             return errn(b, n, "fn %s: a built-in function has that name", n->str);
         for (int i = 0; i < n->nkids; i++)
             for (int j = 0; j < i; j++)

@@ -17,6 +17,7 @@
 #include "models.h"
 #include "state.h"
 #include "exec.h"
+#include "semop.h"
 #include "udf.h"
 
 /* ---- key tables: hash maps from a tuple of values to a dense id ---- */
@@ -674,7 +675,7 @@ static int next_agg(Op *op, Batch **out)
                     ab->cols[a][g] = p->aggs[a].def->final(states + (g0 + g) * stride + off[a], p->aggs[a].type);
             ab->n = cnt;
             for (int a = 0; a < na && rc == 0; a++)
-                if (!strcmp(p->aggs[a].def->name, "reduce")) {
+                if (p->aggs[a].sem == SEM_REDUCE) {
                     /* the groups' collected texts become the model's answers, all groups at once */
                     const AggCall *ac = &p->aggs[a];
                     if (!op->ex->rt) { rc = eval_error(op->ex, ac->args[0], 0, "reduce() cannot be used here"); break; }

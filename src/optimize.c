@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "optimize.h"
+#include "semop.h"
 #include "models.h"
 #include "rt.h"
 #include "catalog.h"
@@ -700,9 +701,12 @@ static double scan_rows(const Plan *p)
 static int count_semantic(const Expr *e)
 {
     if (!e) return 0;
-    const Expr *di = e->kind == E_SEMANTIC && !strcmp(e->name, "parse_pdf") ? expr_arg(e, "describe_images") : NULL;
-    int n = e->kind == E_SEMANTIC && strcmp(e->name, "similarity") != 0
-            && (strcmp(e->name, "parse_pdf") || (di && di->kind == E_LIT && value_true(di->lit)));   /* parse_pdf sends only to describe images */
+    int n = 0;
+    if (e->kind == E_SEMANTIC) {
+        int sends = semop_desc(e->sem)->sends;   /* 2: only on an option (parse_pdf: to describe images) */
+        const Expr *di = sends == 2 ? expr_arg(e, "describe_images") : NULL;
+        n = sends == 1 || (di && di->kind == E_LIT && value_true(di->lit));
+    }
     for (int i = 0; i < e->nargs; i++) n += count_semantic(e->args[i]);
     return n;
 }

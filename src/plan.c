@@ -370,6 +370,7 @@ Expr *expr_copy(const Expr *e)
     c->type = type_ref(e->type);
     c->lit = value_copy(e->lit);
     c->name = e->name ? xstrdup(e->name) : NULL;
+    c->sem = e->sem;
     c->args = e->nargs ? xmalloc((size_t)e->nargs * sizeof *c->args) : NULL;
     c->argnames = e->argnames ? xcalloc((size_t)e->nargs + 1, sizeof *c->argnames) : NULL;
     for (int i = 0; i < e->nargs; i++) {

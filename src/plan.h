@@ -41,6 +41,7 @@ struct Expr {
     int64_t ival;
     Value lit;
     char *name;              /* E_FIELD name, E_SEMANTIC operator name */
+    int sem;                 /* E_SEMANTIC: its SemOp (semop.h), set by the binder */
     const FuncDef *fn;
     Expr **args; int nargs;
     char **argnames;         /* E_SEMANTIC: the name of each argument (NULL for positional ones) */
@@ -98,6 +99,7 @@ typedef struct AggCall {
     Expr **args; int nargs;     /* evaluated per input row */
     int distinct;
     Type *type;
+    int sem;                    /* SEM_REDUCE for reduce(): the model call runs once the groups are complete */
 } AggCall;
 
 typedef struct Plan Plan;

@@ -21,6 +21,7 @@
 #include "models.h"
 #include "state.h"
 #include "cache.h"
+#include "semop.h"
 #include "ops.h"
 #include "tokenizer.h"
 
@@ -226,20 +227,6 @@ static void clear_progress(Runtime *s)
 
 /* ---- prompts ---- */
 
-static json_t *obj_schema(const char *prop, json_t *type)
-{
-    json_t *o = json_object();
-    json_object_set_new(o, "type", json_string("object"));
-    json_t *props = json_object();
-    json_object_set_new(props, prop, type);
-    json_object_set_new(o, "properties", props);
-    json_t *req = json_array();
-    json_array_append_new(req, json_string(prop));
-    json_object_set_new(o, "required", req);
-    json_object_set_new(o, "additionalProperties", json_false());
-    return o;
-}
-
 static void add_examples(Buf *sys, Value ex)
 {
     if (ex.kind != V_LIST || ex.u.l->n == 0) return;
@@ -293,7 +280,6 @@ static int64_t token_estimate(const LmModel *m, const char *s)
 /* Build the request for one row. NULL when the row's input is null (no request: the answer is null). */
 static LmRequest *build_request(const Expr *e, Value **args, size_t row, const LmModel *m)
 {
-    const char *op = e->name;
     Value in = positional(e, args, 0, row);
     if (in.kind == V_NULL) return NULL;
     LmRequest *r = lm_request_new(LM_CHAT);
@@ -302,35 +288,7 @@ static LmRequest *build_request(const Expr *e, Value **args, size_t row, const L
     buf_init(&user);
     as_text(&user, in);
     const Value *instr = arg_row(e, args, "instructions", row);
-    if (!strcmp(op, "extract") || (!strcmp(op, "map") && e->type->kind == TY_STRUCT)) {
-        buf_puts(&sys, !strcmp(op, "extract")
-                     ? "Extract the requested information from the input text. Answer with one JSON object that follows the schema."
-                     : "Follow the instruction. Answer with one JSON object that follows the schema.");
-        r->schema = type_json_schema(e->type);
-        r->schema_name = xstrdup(e->type->name ? e->type->name : !strcmp(op, "extract") ? "extraction" : "answer");
-    } else if (!strcmp(op, "classify")) {
-        json_t *labels = json_array();
-        for (int i = 0; i < e->type->nlabels; i++) json_array_append_new(labels, json_string(e->type->labels[i]));
-        json_t *t = json_object();
-        json_object_set_new(t, "type", json_string("string"));
-        json_object_set_new(t, "enum", labels);
-        r->schema = obj_schema("label", t);
-        r->schema_name = xstrdup("classification");
-        buf_puts(&sys, "Classify the input text into exactly one of these labels:");
-        const Value *lv = arg_row(e, args, "labels", row);
-        for (int i = 0; i < e->type->nlabels; i++) {
-            buf_printf(&sys, "\n- %s", e->type->labels[i]);
-            if (lv && lv->kind == V_STRUCT && (uint32_t)i < lv->u.st->n && lv->u.st->fields[i].kind == V_STRING)
-                buf_printf(&sys, ": %s", v_str(lv->u.st->fields[i]));
-        }
-        buf_puts(&sys, "\nAnswer with a JSON object {\"label\": LABEL}.");
-    } else if (!strcmp(op, "predicate")) {
-        buf_puts(&sys, "Decide whether the statement or question is true for the given input. Answer with a JSON object {\"answer\": true} or {\"answer\": false}.");
-        r->schema = obj_schema("answer", json_pack("{s:s}", "type", "boolean"));
-        r->schema_name = xstrdup("predicate");
-    } else {   /* map: plain text */
-        buf_puts(&sys, "Follow the instruction. Answer with the result only, without preamble.");
-    }
+    semop_desc(e->sem)->instruct(e, arg_row(e, args, "labels", row), &sys, r);
     if (instr && instr->kind == V_STRING) buf_printf(&sys, "\n\n%s", v_str(*instr));
     const Value *ex = arg_row(e, args, "examples", row);
     if (ex) add_examples(&sys, *ex);
@@ -347,9 +305,8 @@ static LmRequest *build_request(const Expr *e, Value **args, size_t row, const L
 /* Turn a validated-or-not answer into the operator's value. Returns 0 and *out, or -1 and *why. */
 static int answer_value(const Expr *e, const LmAnswer *a, Value *out, char **why)
 {
-    const char *op = e->name;
     *out = v_null();
-    if ((!strcmp(op, "map") || !strcmp(op, "reduce")) && e->type->kind != TY_STRUCT) {
+    if ((e->sem == SEM_MAP || e->sem == SEM_REDUCE) && e->type->kind != TY_STRUCT) {
         if (!a->text) { *why = xstrdup("the answer has no text"); return -1; }
         size_t n = strlen(a->text);
         while (n && (a->text[n - 1] == '\n' || a->text[n - 1] == ' ')) n--;
@@ -357,7 +314,7 @@ static int answer_value(const Expr *e, const LmAnswer *a, Value *out, char **why
         return 0;
     }
     if (!a->json || !json_is_object(a->json)) { *why = xstrdup("the answer is not a JSON object"); return -1; }
-    if (!strcmp(op, "classify")) {
+    if (e->sem == SEM_CLASSIFY) {
         json_t *l = json_object_get(a->json, "label");
         if (!json_is_string(l)) { *why = xstrdup("\"label\" is missing or not a string"); return -1; }
         for (int i = 0; i < e->type->nlabels; i++)
@@ -365,7 +322,7 @@ static int answer_value(const Expr *e, const LmAnswer *a, Value *out, char **why
         *why = xasprintf("\"%s\" is not one of the labels", json_string_value(l));
         return -1;
     }
-    if (!strcmp(op, "predicate")) {
+    if (e->sem == SEM_PREDICATE) {
         json_t *v = json_object_get(a->json, "answer");
         if (!json_is_boolean(v)) { *why = xstrdup("\"answer\" is missing or not true/false"); return -1; }
         *out = v_bool(json_is_true(v));
@@ -759,7 +716,6 @@ static int chat_row(SemJob *j, size_t r, fql_error *err)
 static int similarity_rows(SemJob *j);
 static int dry_rows(SemJob *j, fql_error *err);
 static void send_packs(SemJob *j);
-static double output_estimate(const Expr *e, const LmRequest *req);
 static int embed_start(SemJob *j, fql_error *err);
 
 SemJob *semantic_start(Runtime *s, const Expr *e, Value **args, size_t n, int64_t first_row, OpStats *ost, fql_error *err)
@@ -773,7 +729,7 @@ SemJob *semantic_start(Runtime *s, const Expr *e, Value **args, size_t n, int64_
     j->nargs = e->nargs;
     j->ost = ost;
     if (ost) ost->rows += (int64_t)n;
-    if (!strcmp(e->name, "similarity")) { similarity_rows(j); return j; }
+    if (e->sem == SEM_SIMILARITY) { similarity_rows(j); return j; }
     if (ensure_state(s, err)) goto fail;
     if (!s->query_id) s->query_id = state_next_query_id(s->state);
     if (!s->sem) semantic_begin(s, "");
@@ -781,11 +737,11 @@ SemJob *semantic_start(Runtime *s, const Expr *e, Value **args, size_t n, int64_
         if (dry_rows(j, err)) goto fail;
         return j;
     }
-    if (!strcmp(e->name, "embed")) {
+    if (e->sem == SEM_EMBED) {
         if (embed_start(j, err)) goto fail;
         return j;
     }
-    if (!strcmp(e->name, "parse_pdf")) {
+    if (e->sem == SEM_PARSE_PDF) {
         static const SemHost host = { semantic_submit, semantic_count_row };
         j->pdf = pdf_job_start(j, &host, s, e, args, n, first_row, err);
         if (!j->pdf) goto fail;
@@ -862,7 +818,7 @@ Value *semantic_finish(SemJob *j, fql_error *err)
     }
     if (j->out) { Value *o = j->out; j->out = NULL; return o; }
     if (j->pdf) return pdf_job_finish(j->pdf);
-    if (j->texts || !strcmp(j->e->name, "embed")) return embed_finish(j);
+    if (j->texts || j->e->sem == SEM_EMBED) return embed_finish(j);
     Value *out = xcalloc(j->n ? j->n : 1, sizeof *out);
     for (size_t r = 0; r < j->n; r++) {
         Req *q = j->rows[r];
@@ -966,7 +922,7 @@ static int pack_size(const Expr *e, const Value *pk, const LmRequest *req, const
     if (pk->kind == V_INT) return pk->u.i > PACK_MAX * 4 ? PACK_MAX * 4 : (int)pk->u.i;
     /* auto: ~6,000 input and ~2,000 output tokens a request, half the context window at most */
     double in = (double)token_estimate(m, req->user) + 8;
-    double out = output_estimate(e, req) + 6;
+    double out = semop_output_tokens(e, req) + 6;
     double n = 6000 / in;
     if (2000 / out < n) n = 2000 / out;
     if (m->context_window > 0 && (double)m->context_window / 2 / in < n) n = (double)m->context_window / 2 / in;
@@ -983,7 +939,7 @@ static json_t *packed_schema(const json_t *single)
     if (!json_is_array(req)) { req = json_array(); json_object_set_new(item, "required", req); }
     json_array_insert_new(req, 0, json_string("index"));
     json_t *arr = json_pack("{s:s, s:o}", "type", "array", "items", item);
-    return obj_schema("answers", arr);
+    return semop_object_schema("answers", arr);
 }
 
 static void pack_done(Pack *pk)
@@ -1387,49 +1343,10 @@ static DryModel *dry_model(DryRun *d, LmModel *m)
     return x;
 }
 
-/* Bytes of the JSON an answer of type t takes, roughly (strings: 24 characters). */
-static double answer_bytes(const Type *t)
-{
-    switch (t ? t->kind : TY_STRING) {
-    case TY_BOOL: return 5;
-    case TY_INT: return 4;
-    case TY_FLOAT: return 6;
-    case TY_DATE: return 12;
-    case TY_TIMESTAMP: return 22;
-    case TY_ENUM: {
-        double n = 0;
-        for (int i = 0; i < t->nlabels; i++) n += (double)strlen(t->labels[i]);
-        return 2 + (t->nlabels ? n / t->nlabels : 8);
-    }
-    case TY_LIST: return 2 + 3 * (answer_bytes(t->elem) + 1);
-    case TY_STRUCT: {
-        double n = 2;
-        for (int i = 0; i < t->nfields; i++) n += (double)strlen(t->fields[i].name) + 4 + answer_bytes(t->fields[i].type);
-        return n;
-    }
-    default: return 26;
-    }
-}
-
-static double output_estimate(const Expr *e, const LmRequest *req)
-{
-    const char *op = e->name;
-    double bytes;
-    const char *w = req->system ? strstr(req->system, "in at most ") : NULL;   /* summarize (stdlib) */
-    if (!strcmp(op, "classify")) bytes = 11 + answer_bytes(e->type);
-    else if (!strcmp(op, "predicate")) bytes = 16;
-    else if (e->type->kind == TY_STRUCT) bytes = answer_bytes(e->type);
-    else if (w && atof(w + 11) > 0) bytes = atof(w + 11) * 6;
-    else bytes = req->max_output_tokens > 0 ? (double)req->max_output_tokens * 4 : 400;
-    if (req->max_output_tokens > 0 && bytes > (double)req->max_output_tokens * 4) bytes = (double)req->max_output_tokens * 4;
-    return ceil(bytes / 4);
-}
-
 static Value placeholder(const Expr *e)
 {
-    const char *op = e->name;
-    if (!strcmp(op, "predicate")) return v_bool(1);
-    if (!strcmp(op, "classify") && e->type->nlabels) return v_cstring(e->type->labels[0]);
+    if (e->sem == SEM_PREDICATE) return v_bool(1);
+    if (e->sem == SEM_CLASSIFY && e->type->nlabels) return v_cstring(e->type->labels[0]);
     if (e->type->kind == TY_STRING) return v_cstring("");
     return v_null();
 }
@@ -1441,7 +1358,7 @@ static int dry_rows(SemJob *j, fql_error *err)
     DryRun *d = s->dry;
     Value *out = xcalloc(j->n ? j->n : 1, sizeof *out);
     j->out = out;
-    int embed = !strcmp(e->name, "embed");
+    int embed = e->sem == SEM_EMBED;
     for (size_t r = 0; r < j->n; r++) {
         out[r] = v_null();
         const Value *mv = arg_row(e, j->args, "model", r);
@@ -1454,7 +1371,7 @@ static int dry_rows(SemJob *j, fql_error *err)
         if (!m) return -1;
         DryModel *dm = dry_model(d, m);
         dm->rows++;
-        if (!strcmp(e->name, "parse_pdf")) {   /* requests only for images, sized by the PDF's */
+        if (e->sem == SEM_PARSE_PDF) {   /* requests only for images, sized by the PDF's */
             const Value *di = arg_row(e, j->args, "describe_images", r);
             if (in.kind == V_STRING && di && value_true(*di)) pdf_dry_estimate(v_str(in), dm);
             continue;
@@ -1491,7 +1408,7 @@ static int dry_rows(SemJob *j, fql_error *err)
             } else {
                 dm->requests++;
                 dm->input_tokens += (double)(token_estimate(m, req->system) + token_estimate(m, req->user) + 7);
-                dm->output_tokens += output_estimate(e, req);
+                dm->output_tokens += semop_output_tokens(e, req);
                 out[r] = placeholder(e);
             }
         }
@@ -1556,7 +1473,8 @@ Value *semantic_reduce(Runtime *s, const char *instruction, const char *alias, c
     char *sys = xasprintf("%s\n\nThe input holds one or more items separated by lines \"---\" (they may be partial answers "
                           "from earlier parts of the same data). Answer for all of them together.", instruction);
     Expr *e = expr_new(E_SEMANTIC, type_string(), NULL);
-    e->name = xstrdup("reduce");   /* asked as a plain-text map; recorded as reduce */
+    e->name = xstrdup(semop_desc(SEM_REDUCE)->name);   /* asked as a plain-text map; recorded as reduce */
+    e->sem = SEM_REDUCE;
     expr_add_named(e, NULL, expr_new(E_LIT, type_string(), NULL));
     expr_add_named(e, "instructions", expr_new(E_LIT, type_string(), NULL));
     expr_add_named(e, "model", expr_new(E_LIT, type_string(), NULL));

@@ -19,6 +19,7 @@
 #include "state.h"
 #include "udf.h"
 #include "func.h"
+#include "semop.h"
 
 #ifndef FQL_STDLIB_DIR
 #define FQL_STDLIB_DIR "stdlib"
@@ -647,14 +648,11 @@ static int valid_name(const char *name)
     return 1;
 }
 
-/* Names the binder resolves before it looks for a UDF: a UDF of that name could never be called. */
+/* Names the binder resolves before it looks for a UDF (built-in functions and aggregates, semantic
+ * operators and special forms: semop_reserved): a UDF of that name could never be called. */
 static int reserved_name(const char *name)
 {
-    static const char *const names[] = { "extract", "classify", "predicate", "summarize", "map", "embed", "similarity",
-                                         "sentiment", "reduce", "template", "if", NULL };
-    for (int i = 0; names[i]; i++)
-        if (!strcmp(names[i], name)) return 1;
-    return func_lookup(name) || agg_lookup(name);
+    return func_lookup(name) || agg_lookup(name) || semop_reserved(name);
 }
 
 FQL_API int fql_register_udf(fql_session *s, const char *name, const fql_udf_spec *spec, fql_error *err)
