@@ -25,18 +25,6 @@
 #include "ops.h"
 #include "tokenizer.h"
 
-/* Per-statement counters of one model. */
-typedef struct ModelCount {
-    LmModel *m;
-    char *op;
-    int64_t rows, requests, cache_hits, failures;
-    int64_t answered;             /* requests with a final answer (for the progress line) */
-    int64_t fell_back;            /* requests handed to a fallback alias (route.c) */
-    SchedStats before;            /* the scheduler's cumulative counters at the statement's start */
-    int have_before;
-    struct ModelCount *next;
-} ModelCount;
-
 #define REQ_BUCKETS 4096
 typedef struct Req Req;
 
@@ -50,11 +38,7 @@ typedef struct SemStats {
     int norphans;                 /* jobs freed early that still wait for answers */
     double spent, estimate;       /* USD so far; the estimate (explain cost), or < 0 */
     int budget_hit;
-    char *statement;
-    double started_at;
-    double last_draw;             /* the progress line was last drawn then */
-    int drawn;
-    ModelCount *models;
+    StmtMetrics met;              /* the statement's per-model counters (metrics.c) */
     int64_t error_rows;
     Waits waits;                  /* requests claimed by another process (state.c) */
 } SemStats;
@@ -66,21 +50,11 @@ static double wall_s(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* The counters of model m (for operator op) in the running statement, made on first use; NULL
+ * when no statement runs. */
 static ModelCount *count_of(Runtime *s, LmModel *m, const char *op)
 {
-    if (!s->sem) return NULL;
-    for (ModelCount *c = s->sem->models; c; c = c->next)
-        if (c->m == m) return c;
-    ModelCount *c = xcalloc(1, sizeof *c);
-    c->m = m;
-    c->op = xstrdup(op);   /* the plan (or a reduce's temporary call) may be gone by the statement's end */
-    if (s->sched) {
-        const SchedStats *st = sched_stats(s->sched, m);
-        if (st) { c->before = *st; c->before.latencies = NULL; c->have_before = 1; }
-    }
-    c->next = s->sem->models;
-    s->sem->models = c;
-    return c;
+    return s->sem ? metrics_model(&s->sem->met, s->sched, m, op) : NULL;
 }
 
 static void semantic_fallback(Runtime *s, LmModel *from, LmModel *to, const char *op);
@@ -90,8 +64,7 @@ void semantic_begin(Runtime *s, const char *statement)
     s->on_fallback = semantic_fallback;
     if (s->sem) semantic_end(s, 0, 0);
     s->sem = xcalloc(1, sizeof *s->sem);
-    s->sem->statement = xstrdup(statement ? statement : "");
-    s->sem->started_at = wall_s();
+    metrics_begin(&s->sem->met, statement);
     s->sem->estimate = -1;
     s->query_id = 0;
 }
@@ -101,83 +74,14 @@ void semantic_set_estimate(Runtime *s, double usd)
     if (s->sem) s->sem->estimate = usd;
 }
 
-static double p95(const SchedStats *st, int from)
-{
-    int n = st->nlat - from;
-    if (n <= 0) return 0;
-    double *v = xmalloc((size_t)n * sizeof *v);
-    memcpy(v, st->latencies + from, (size_t)n * sizeof *v);
-    for (int i = 1; i < n; i++) {   /* small n: insertion sort */
-        double x = v[i];
-        int j = i;
-        while (j > 0 && v[j - 1] > x) { v[j] = v[j - 1]; j--; }
-        v[j] = x;
-    }
-    double r = v[(int)ceil(0.95 * n) - 1];
-    free(v);
-    return r;
-}
-
 void semantic_end(Runtime *s, double elapsed_ms, size_t rows)
 {
     semantic_flush(s);
     SemStats *sem = s->sem;
     if (!sem) return;
     s->sem = NULL;
-    for (ModelCount *c = sem->models, *n; c; c = n) {
-        n = c->next;
-        const SchedStats *st = s->sched ? sched_stats(s->sched, c->m) : NULL;
-        SchedStats z;
-        memset(&z, 0, sizeof z);
-        if (!st) st = &z;
-        const SchedStats *b = c->have_before ? &c->before : &z;
-        QueryMetric q;
-        memset(&q, 0, sizeof q);
-        q.query_id = s->query_id;
-        q.statement = sem->statement;
-        q.started_at = sem->started_at;
-        q.model = c->m;
-        q.op = c->op;
-        q.rows = c->rows;
-        q.requests = st->sent - b->sent;   /* sent over HTTP (or in a batch), not merely asked */
-        q.cache_hits = c->cache_hits;
-        q.retries = st->retries - b->retries;
-        q.rate_limited = st->rate_limited - b->rate_limited;
-        q.failures = c->failures;
-        q.input_tokens = st->input_tokens - b->input_tokens;
-        q.cached_input_tokens = st->cached_input_tokens - b->cached_input_tokens;
-        q.output_tokens = st->output_tokens - b->output_tokens;
-        q.reasoning_tokens = st->reasoning_tokens - b->reasoning_tokens;
-        q.cost_usd = st->cost_usd - b->cost_usd;
-        if (c->m->price_in < 0 && q.cost_usd <= 0) q.cost_usd = -1;
-        int64_t nl = st->latency_n - b->latency_n, nq = st->queue_n - b->queue_n;
-        /* a statement that sent nothing (all cached) has no latency: null, not 0 */
-        q.latency_ms = nl > 0 ? (st->latency_ms_sum - b->latency_ms_sum) / (double)nl : -1;
-        q.latency_p95_ms = nl > 0 ? p95(st, b->nlat) : -1;
-        q.queue_ms = nq > 0 ? (st->queue_ms_sum - b->queue_ms_sum) / (double)nq : -1;
-        q.execution_time_ms = elapsed_ms;
-        state_add_metric(s->state, &q);
-        metrics_add(&s->metrics, &q);
-        /* the one-line summary */
-        char cost[48] = "cost unknown";
-        if (q.cost_usd >= 0) { cost[0] = '$'; format_usd(cost + 1, sizeof cost - 1, q.cost_usd); }
-        char fb[64] = "", unsent[48] = "";
-        if (c->fell_back) snprintf(fb, sizeof fb, "; %lld handed to a fallback", (long long)c->fell_back);
-        /* requests asked = cached + sent + never sent (a fatal error or a cancel stopped the statement first) */
-        int64_t never = c->requests - q.requests;
-        if (never > 0) snprintf(unsent, sizeof unsent, " / %lld not sent", (long long)never);
-        rt_log(s, FQL_LOG_INFO, "%s (%s %s%s): %lld rows in %.1fs; requests %lld (%lld cached / %lld sent%s / %lld retried / %lld failed); "
-                        "tokens %lld in / %lld out; %s%s",
-                c->m->alias, c->m->provider_name, c->m->model_name, c->m->batch ? ", batch" : "", (long long)c->rows,
-                elapsed_ms / 1000.0, (long long)(c->cache_hits + q.requests + (never > 0 ? never : 0)), (long long)c->cache_hits,
-                (long long)q.requests, unsent, (long long)q.retries, (long long)c->failures, (long long)q.input_tokens,
-                (long long)q.output_tokens, cost, fb);
-        free(c->op);
-        free(c);
-    }
     (void)rows;
-    state_commit(s->state);
-    free(sem->statement);
+    metrics_end(s, &sem->met, elapsed_ms);
     free(sem);
 }
 
@@ -190,39 +94,14 @@ static void semantic_fallback(Runtime *s, LmModel *from, LmModel *to, const char
     if (t) { t->rows++; t->requests++; }
 }
 
-/* The progress line on standard error (a terminal only): per model, requests answered of those
- * sent, the request rate, rate-limit answers, tokens, dollars so far and an estimate of the time left. */
 static void draw_progress(Runtime *s, int force)
 {
-    SemStats *sem = s->sem;
-    if (!sem || !s->progress || !isatty(2)) return;
-    double t = wall_s();
-    if (!force && t - sem->last_draw < 0.1) return;
-    sem->last_draw = t;
-    double el = t - sem->started_at;
-    Buf b;
-    buf_init(&b);
-    buf_puts(&b, "\r\033[K");
-    for (ModelCount *c = sem->models; c; c = c->next) {
-        const SchedStats *st = s->sched ? sched_stats(s->sched, c->m) : NULL;
-        int64_t rl = st ? st->rate_limited - c->before.rate_limited : 0;
-        int64_t tok = st ? (st->input_tokens - c->before.input_tokens) + (st->output_tokens - c->before.output_tokens) : 0;
-        double usd = st ? st->cost_usd - c->before.cost_usd : 0;
-        double rate = el > 0 ? (double)c->answered / el : 0;
-        int64_t left = c->requests - c->answered;
-        buf_printf(&b, "%s%s %lld/%lld req, %.1f/s, 429s %lld, %lld tok, $%.4f", c == sem->models ? "" : " | ", c->m->alias,
-                   (long long)c->answered, (long long)c->requests, rate, (long long)rl, (long long)tok, usd);
-        if (left > 0 && rate > 0) buf_printf(&b, ", ~%.0fs left", (double)left / rate);
-    }
-    fputs(b.data, stderr);
-    fflush(stderr);
-    sem->drawn = 1;
-    buf_free(&b);
+    if (s->sem) metrics_progress(s, &s->sem->met, force);
 }
 
 static void clear_progress(Runtime *s)
 {
-    if (s->sem && s->sem->drawn) { fputs("\r\033[K", stderr); fflush(stderr); s->sem->drawn = 0; }
+    if (s->sem) metrics_progress_clear(&s->sem->met);
 }
 
 /* ---- prompts ---- */
