@@ -1,8 +1,8 @@
 /* ops.h: the expression operators, evaluated per row by the executor, and text helpers shared with
  * the function library.
  *
- * Ownership: the op_* functions consume their Value arguments and return a new value (value.h's
- * rule). Errors (integer overflow, a string that is not a date) return null and set *err
+ * Ownership: an exception to value.h's rule, marked here once for all: the op_* functions that
+ * take Values CONSUME them (op_cmp only borrows) and return a new value. Errors (integer overflow, a string that is not a date) return null and set *err
  * (xasprintf'd, caller frees) when err is non-NULL.
  *
  * Semantics (documented for users in docs/):
@@ -33,7 +33,7 @@ Value op_compare(int op, Value a, Value b, char **err);
 /* The comparison without nulls or errors: <0, 0, >0, or 2 when the values are not comparable
  * (different kinds, an unparsable date string). Borrowed arguments. Used by op_compare, `in`,
  * `between` and list_contains. */
-int   op_cmp(Value a, Value b);
+int   op_cmp(Value a, Value b);   /* borrows a and b */
 /* Three-valued logic: false and null = false, true or null = true, not null = null. */
 Value op_and(Value a, Value b);
 Value op_or(Value a, Value b);

@@ -69,7 +69,7 @@ struct State *rt_state(Runtime *rt, fql_error *err);
  * there is none. */
 struct State *rt_state_if_exists(Runtime *rt);
 static inline int rt_interrupted(Runtime *rt) { return __atomic_load_n(&rt->interrupted, __ATOMIC_ACQUIRE); }
-/* Apply `set name = v` (consumes v). 0, or -1 with *msg (xasprintf'd) that names the settings. */
+/* Apply `set name = v`: consumes v (an exception to value.h's rule). 0, or -1 with *msg (xasprintf'd) that names the settings. */
 int    rt_set(Runtime *rt, const char *name, Value v, char **msg);
 /* A cache point's result stored in this session (borrowed), or NULL; rt_put_result takes t. */
 const Table *rt_result(Runtime *rt, const char *key);

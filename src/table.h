@@ -23,7 +23,7 @@ typedef struct Batch { int ncols; size_t n, cap; Value **cols; } Batch;
 
 Batch *batch_new(int ncols, size_t cap);
 void   batch_free(Batch *b);                    /* frees every value; NULL-safe */
-/* Append one row: vals[ncols] are consumed. Grows capacity as needed. */
+/* Append one row: consumes vals[0..ncols) (an exception to value.h's rule). Grows capacity as needed. */
 void   batch_push_row(Batch *b, Value *vals);
 /* Copy row r of src (by reference counting) onto the end of dst (same ncols). */
 void   batch_copy_row(Batch *dst, const Batch *src, size_t r);

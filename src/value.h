@@ -4,9 +4,16 @@
  * ones are static singletons (type_int() ...) for which ref/unref are no-ops.
  *
  * Values (Value) are 16-byte tagged cells. Scalars are stored inline; strings, lists and structs
- * point to reference-counted immutable heap objects. Ownership rule (as jq's jv.h): a function
- * that takes a Value consumes it, a function that returns one returns a new reference, unless its
- * comment says "borrowed". value_copy() adds a reference; value_free() drops one.
+ * point to reference-counted immutable heap objects. value_copy() adds a reference; value_free()
+ * drops one.
+ *
+ * Ownership, as the code behaves (stated once; jq's jv.h is the model):
+ *  - A function that RETURNS a Value returns a new reference (the caller frees it), unless its
+ *    prototype says "borrowed" (table_get, v_str's text).
+ *  - A function that TAKES a Value borrows it (the caller still owns it), unless its prototype says
+ *    "consumes": the exceptions are value_free, value_cast, v_string_take, the op_* operators
+ *    (ops.h), batch_push_row (table.h) and rt_set (rt.h), each marked where it is declared.
+ *  - Arrays of Values (a Batch's columns, eval_batch's results) own their Values.
  */
 #ifndef FQL_VALUE_H
 #define FQL_VALUE_H
@@ -107,8 +114,8 @@ static inline int v_is_null(Value v) { return v.kind == V_NULL; }
 static inline const char *v_str(Value v) { return v.u.s->data; }   /* V_STRING/V_JSON: borrowed */
 static inline size_t v_strlen(Value v) { return v.u.s->len; }
 
-Value value_copy(Value v);      /* new reference */
-void  value_free(Value v);      /* drops one reference */
+Value value_copy(Value v);      /* new reference; v stays the caller's */
+void  value_free(Value v);      /* consumes v: drops one reference */
 /* Total order used by order by, distinct, group by and joins: null < bool < numbers < strings ...;
  * ints and floats compare numerically. Returns <0, 0, >0. */
 int   value_cmp(Value a, Value b);
