@@ -91,7 +91,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&err, 0, sizeof err);
     fql_session *s = fql_open(&o, &err);
     if (!s) abort();                            /* an in-memory session always opens */
-    dry_begin(s);                               /* nothing is sent, nothing written */
+    dry_begin(session_runtime(s));                /* nothing is sent, nothing written */
     fql_result *r = NULL;
     memset(&err, 0, sizeof err);
     int rc = fql_exec(s, text, "fuzz.fql", &r, &err);
