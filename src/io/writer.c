@@ -101,7 +101,8 @@ void io_csv_field(Buf *b, Value v, char delim)
     switch (v.kind) {
     case V_NULL: return;
     case V_STRING: csv_text(b, v_str(v), v_strlen(v), delim, 0); return;
-    case V_INT: case V_FLOAT: case V_BOOL: case V_DATE: case V_TIMESTAMP:
+    case V_FLOAT: format_double_plain(b, v.u.f); return;   /* as the printed csv: 0.00006735, not 6.735e-05 */
+    case V_INT: case V_BOOL: case V_DATE: case V_TIMESTAMP:
         value_to_text(b, v, "");
         return;
     default: {
