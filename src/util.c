@@ -55,6 +55,11 @@ void *xmalloc(size_t n)
     return p;
 }
 
+void *xtry_malloc(size_t n)
+{
+    return hooked(malloc(n ? n : 1));
+}
+
 void *xcalloc(size_t n, size_t size)
 {
     void *p = hooked(calloc(n ? n : 1, size ? size : 1));

@@ -20,6 +20,9 @@
 #define FQL_PRINTF(a, b)
 #endif
 
+/* A buffer whose size the input decides (a file's page, footer or chunk): NULL when memory runs
+ * out, for the caller to fail the statement with FQL_ERR_NOMEM instead of the panic hook. */
+void *xtry_malloc(size_t n);
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t n);

@@ -524,7 +524,12 @@ static PqFile *pqfile_open(const char *path, Schema **schema, fql_error *err)
         pqfile_free(pf);
         return NULL;
     }
-    uint8_t *meta = xmalloc(mlen + 1);
+    uint8_t *meta = xtry_malloc((size_t)mlen + 1);
+    if (!meta) {
+        err_set(err, FQL_ERR_NOMEM, "%s: out of memory for a footer of %u bytes", path, mlen);
+        pqfile_free(pf);
+        return NULL;
+    }
     if (read_at(pf, pf->size - 8 - mlen, meta, mlen)) {
         free(meta);
         err_set(err, FQL_ERR_IO, "cannot read %s: %s", path, strerror(errno));
@@ -1012,7 +1017,8 @@ static int load_chunk(PqFile *pf, const Chunk *c, const PqNode *n, Leaf *lf, fql
 {
     if (c->num_values < 0 || c->num_values > (int64_t)PQ_MAX_ENTRIES)
         return pq_err(err, pf->path, n->dotted, "the column chunk's value count is out of range");
-    uint8_t *raw = xmalloc((size_t)c->size + 1);
+    uint8_t *raw = xtry_malloc((size_t)c->size + 1);
+    if (!raw) return err_set(err, FQL_ERR_NOMEM, "%s: out of memory for a column chunk of %lld bytes (column %s)", pf->path, (long long)c->size, n->dotted);
     if (read_at(pf, c->start, raw, (size_t)c->size)) {
         free(raw);
         return err_set(err, FQL_ERR_IO, "cannot read %s: %s", pf->path, strerror(errno));
@@ -1033,7 +1039,8 @@ static int load_chunk(PqFile *pf, const Chunk *c, const PqNode *n, Leaf *lf, fql
         if (h.type == PAGE_INDEX) continue;
         if (h.type != PAGE_DATA && h.type != PAGE_DICTIONARY && h.type != PAGE_DATA_V2) { why = "a page has an unknown type"; break; }
         free(page);
-        page = xmalloc((size_t)h.usize + 1);
+        page = xtry_malloc((size_t)h.usize + 1);
+        if (!page) { free(raw); return err_set(err, FQL_ERR_NOMEM, "%s: out of memory for a page of %lld bytes (column %s)", pf->path, (long long)h.usize, n->dotted); }
         if (h.type == PAGE_DATA_V2) {
             /* levels are stored uncompressed ahead of the (maybe compressed) values */
             size_t lv = (size_t)h.rep_len + (size_t)h.def_len;
