@@ -198,13 +198,11 @@ void wire_start(HttpRequest *out, const char *method, char *url)
 void wire_add_header(HttpRequest *out, const char *fmt, ...)
 {
     va_list ap;
-    Buf b;
-    buf_init(&b);
     va_start(ap, fmt);
-    buf_vprintf(&b, fmt, ap);
+    char *h = xvasprintf(fmt, ap);
     va_end(ap);
     out->headers = xrealloc(out->headers, sizeof *out->headers * (size_t)(out->nheaders + 1));
-    out->headers[out->nheaders++] = buf_take(&b);
+    out->headers[out->nheaders++] = h;
 }
 
 void wire_set_json(HttpRequest *out, json_t *body)
@@ -281,12 +279,9 @@ void answer_set(LmAnswer *a, LmOutcome outcome, const char *kind, const char *fm
     a->error_message = NULL;
     if (fmt) {
         va_list ap;
-        Buf b;
-        buf_init(&b);
         va_start(ap, fmt);
-        buf_vprintf(&b, fmt, ap);
+        a->error_message = xvasprintf(fmt, ap);
         va_end(ap);
-        a->error_message = buf_take(&b);
     }
 }
 

@@ -29,6 +29,7 @@ void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) FQL_PRINTF(1, 2);
+char *xvasprintf(const char *fmt, va_list ap);   /* the same, from a va_list (not consumed: the caller va_ends it) */
 
 /* Buf: a growable byte buffer, always NUL-terminated. buf_take() hands the bytes to the caller. */
 typedef struct Buf { char *data; size_t len, cap; } Buf;
