@@ -8,7 +8,7 @@ SANITIZE ?=
 WERROR   ?=
 PKGS     := libcurl jansson sqlite3 libpcre2-8 libzstd zlib poppler-glib
 DEB_PKGS := gcc make re2c lemon pkg-config libcurl4-openssl-dev libjansson-dev libreadline-dev \
-            libsqlite3-dev libpcre2-dev libmicrohttpd-dev libssl-dev sqlite3 valgrind nodejs npm time \
+            libsqlite3-dev libpcre2-dev libmicrohttpd-dev libssl-dev curl sqlite3 valgrind nodejs npm time \
             libsnappy-dev libzstd-dev zlib1g-dev libpoppler-glib-dev libcairo2-dev tmux
 
 OPT      ?= -O2

@@ -38,7 +38,8 @@ sha=$(git -C "$repo" rev-parse --verify "$rev^{commit}") || { say "no such revis
 
 in_root() {   # ROOT, shell command: runs it inside the chroot as root, with the host's CA trust
   local root=$1; shift
-  chroot "$root" /usr/bin/env -i HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+  chroot "$root" /usr/bin/env -i HOME=/root USER=root LOGNAME=root SHELL=/bin/bash \
+    PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     LANG=C.UTF-8 TERM=dumb NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt /bin/bash -c "$*"
 }
 mounts=()
@@ -89,13 +90,17 @@ for cmd in test run; do
   start=$SECONDS
   in_root "$root" "cd /home/newcomer/fql && make $cmd" >"$log" 2>&1; rc=$?
   umount_all
+  summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)
   if ((rc == 0)); then
-    say "make $cmd: ok in $((SECONDS - start)) s ($(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1))"
+    say "make $cmd: ok in $((SECONDS - start)) s${summary:+ ($summary)}"
   else
     status=1
-    say "make $cmd: FAILED (exit $rc) after $((SECONDS - start)) s; the end of its output:"
-    grep -E 'error|Error|undefined reference|failed|FAIL' "$log" | head -n 20 | sed 's/^/  | /'
-    tail -n 15 "$log" | sed 's/^/  | /'
+    say "make $cmd: FAILED (exit $rc) after $((SECONDS - start)) s${summary:+ ($summary)}"
+    if grep -q '^failing suites: ' "$log"; then
+      grep '^failing suites: ' "$log" | tail -n 1 | sed 's/^/  /'
+    else   # it stopped before the tests (install, build, an example): the end of its output says where
+      grep -vE '^(ok |cc |ar |cp |cd |lemon |re2c )' "$log" | tail -n 8 | sed 's/^/  | /'
+    fi
   fi
   ((keep)) || rm -rf "$root"
 done
