@@ -8,7 +8,7 @@ SANITIZE ?=
 WERROR   ?=
 PKGS     := libcurl jansson sqlite3 libpcre2-8 libzstd zlib poppler-glib
 DEB_PKGS := gcc make re2c lemon pkg-config libcurl4-openssl-dev libjansson-dev libreadline-dev \
-            libsqlite3-dev libpcre2-dev libmicrohttpd-dev libssl-dev sqlite3 valgrind nodejs npm time \
+            libsqlite3-dev libpcre2-dev libmicrohttpd-dev libssl-dev curl sqlite3 valgrind nodejs npm time \
             libsnappy-dev libzstd-dev zlib1g-dev libpoppler-glib-dev libcairo2-dev tmux clang libclang-rt-14-dev
 
 OPT      ?= -O2
@@ -49,13 +49,17 @@ SIM_BIN  := $(if $(wildcard tests/sim/sim.mk),sim)
 all: $(BUILD)/fql $(BUILD)/libfql.a $(BUILD)/libfql.so $(SIM_BIN) $(UNIT_BIN) $(BUILD)/mkpdf $(BUILD)/examples/embed
 
 # nodejs/npm count as present when the commands exist (machines may carry a newer Node.js than Debian's).
+# A package counts as present only when installed: `dpkg -s` also succeeds for one removed with its
+# configuration kept. curl, node and tmux are called by the test scripts, sqlite3 and valgrind too.
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  case $$p in nodejs) command -v node >/dev/null && continue;; npm) command -v npm >/dev/null && continue;; esac; \
-	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q ' installed$$' || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  if [ -n "$$SUDO" ] && ! command -v sudo >/dev/null; then \
+	    echo "make deps: installing needs root: run \`make deps\` as root (or install sudo), then this command again"; exit 1; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 

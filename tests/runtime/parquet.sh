@@ -124,15 +124,13 @@ mlen=$(od -An -tu4 -j $(( $(stat -c %s fql-none.parquet) - 8 )) -N4 fql-none.par
 { head -c 100 fql-none.parquet; tail -c $(( mlen + 8 )) fql-none.parquet; } > hollow.parquet
 check "hollow" "1" "$("$FQL" -c 'from parquet("hollow.parquet")' 2>&1 | grep -c 'hollow.parquet: column [a-z.]*: its column chunk lies outside the file')"
 # an encoding fql does not know: the first data page header's encoding (PLAIN, 0) patched to 20
-python3 - fql-none.parquet unknown-enc.parquet <<'P'
-import sys
-d = bytearray(open(sys.argv[1], 'rb').read())
-i = d.index(b'\x2c\x15', 4) + 2          # DataPageHeader struct, its num_values field
-while d[i] & 0x80: i += 1                  # skip the num_values varint
-assert d[i + 1:i + 3] == b'\x15\x00'       # the encoding field: PLAIN
-d[i + 2] = 40                              # zigzag 20
-open(sys.argv[2], 'wb').write(d)
-P
+node -e '
+const fs = require("fs"), d = fs.readFileSync(process.argv[1]);
+let i = d.indexOf(Buffer.from([0x2c, 0x15]), 4) + 2;   // DataPageHeader struct, its num_values field
+while (i >= 2 && d[i] & 0x80) i++;                      // skip the num_values varint
+if (i < 2 || d[i + 1] !== 0x15 || d[i + 2] !== 0x00) { console.error("no PLAIN data page header"); process.exit(1); }
+d[i + 2] = 40;                                          // zigzag 20
+fs.writeFileSync(process.argv[2], d);' fql-none.parquet unknown-enc.parquet
 check "unknown encoding" "1" "$("$FQL" -c 'from parquet("unknown-enc.parquet")' 2>&1 | grep -c 'unknown-enc.parquet: column b: the column uses an unknown encoding')"
 # corrupt the first data page of column id (just after its page header)
 cp fql-none.parquet corrupt.parquet

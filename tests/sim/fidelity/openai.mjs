@@ -2,6 +2,8 @@
 // errors and the Batch API.
 import OpenAI, { toFile } from 'openai';
 import { BASE, test, assert, done, simConfig, sleep } from './common.mjs';
+// Node.js 18 (Debian 12's) has File in node:buffer but not as a global, which the SDK's uploads need
+globalThis.File ??= (await import('node:buffer')).File;
 
 const client = new OpenAI({ apiKey: 'sk-fidelity', baseURL: `${BASE}/v1`, maxRetries: 0, timeout: 10000 });
 await simConfig({ batch_delay_ms: 300 });
