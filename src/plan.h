@@ -1,6 +1,6 @@
 /* plan.h: bound expressions and the logical plan.
  *
- * The binder (bind.c) turns AST pipelines into Plans: trees of operators whose expressions have
+ * The binder (bind_*.c) turns AST pipelines into Plans: trees of operators whose expressions have
  * their names resolved to column indexes and their types checked. A Plan is immutable once built and
  * reference counted, so a `let` pipeline used by several statements shares one Plan; executing a
  * plan (exec.c) builds fresh operator state each time.

@@ -52,7 +52,7 @@ double semop_output_tokens(const Expr *e, const LmRequest *req);
 json_t *semop_object_schema(const char *prop, json_t *type);
 /* Is name one the binder resolves before user functions (semantic operators and the special forms
  * reduce, template and if)? A UDF or fn of such a name could never be called: the one list of
- * reserved names (bind.c, fql_register_udf). */
+ * reserved names (bind_decl.c, fql_register_udf). */
 int semop_reserved(const char *name);
 
 #endif

@@ -1,0 +1,113 @@
+/* bind_int.h: the binder's private declarations, shared by its files (bind_*.c) and included by no
+ * other file; the binder's boundary is bind.h.
+ *
+ * The binder resolves names (columns, lets, fns, types, models), checks types, infers each stage's
+ * output schema and lowers AST pipelines to logical Plans (plan.h). Its files call one way, down
+ * this list (tests/layers.sh fails on a cycle between files):
+ *   bind_decl.c      statements and declarations, bind_program, the name lists for completion
+ *   bind_stage.c     pipelines and stages, joins, cluster, sim join, semantic join
+ *   bind_source.c    sources: files, lets, system tables, values, remote paths
+ *   bind_semantic.c  semantic operator calls, model alias checks, the default-embedding helper
+ *   bind_expr.c      scopes, qualifiers, column lookup, expressions, types, constant expressions
+ * (bind_source.c and bind_semantic.c do not call each other.) Two calls must go up the list: a
+ * semantic operator met in an expression (bind_expr.c -> bind_semantic.c) and a parenthesized
+ * pipeline used as a source (bind_source.c -> bind_stage.c). They go through the hooks in Binder,
+ * which bind_program installs.
+ */
+#ifndef FQL_BIND_INT_H
+#define FQL_BIND_INT_H
+
+#include "bind.h"
+#include "semop.h"
+
+/* Scope: an expression is bound against the schema flowing into its stage. Each column also carries
+ * a qualifier (the name or alias of the source it came from) so that `t.col` works after a join. */
+typedef struct Scope {
+    const Schema *schema;
+    char **quals;            /* per column: qualifier or NULL (array of schema->n) */
+    /* aggregate context (binding `agg` items): aggregate calls found are appended here */
+    AggCall *aggs; int naggs, capaggs;
+    int in_agg;              /* 1 while binding an agg item: aggregate calls allowed */
+    int inside_agg;          /* 1 while binding an aggregate's arguments (no nesting) */
+    const struct FnFrame *fns;   /* the fn calls being inlined, innermost first */
+    long fn_copies;              /* fn bodies inlined so far in this scope (see FN_MAX_COPIES) */
+    /* the two sides of a sim join or semantic join: `left.x` names one of the first nleft columns,
+     * `right.x` one of the others (whatever the sources' own names) */
+    int sides, nleft;
+} Scope;
+
+typedef struct Binder {
+    Catalog *cat;
+    fql_error *err;
+    /* The calls that go up the file order (see above), installed by bind_program: bind_semantic
+     * and bind_reduce for bind_call (bind_expr.c), bind_pipeline for bind_source. NULL in the
+     * Binder bind_type makes for its errors (a type binds no expression and no source). */
+    Expr *(*semantic)(struct Binder *b, Scope *sc, const Node *n);
+    Expr *(*reduce)(struct Binder *b, Scope *sc, const Node *n);
+    Plan *(*pipeline)(struct Binder *b, const Node *pipe, char ***quals_out);
+} Binder;
+
+/* ---- bind_expr.c ---- */
+
+/* How many names a NULL-terminated list holds (for closest_name). */
+size_t bind_names_len(const char *const *names);
+/* The descriptor of a row-wise semantic operator called name, or NULL (reduce is bound apart). */
+const SemOpDesc *bind_semantic_op(const char *name);
+/* A type error at node n (FQL_ERR_TYPE into b->err). Returns -1. */
+int bind_errn(Binder *b, const Node *n, const char *fmt, ...) FQL_PRINTF(3, 4);
+/* t as text for a message (caller frees). */
+char *bind_tystr(const Type *t);
+/* n qualifiers, each a copy of q (or NULL); free with bind_quals_free. */
+char **bind_quals_new(int n, const char *q);
+/* Free n qualifiers and the array (NULL is fine). */
+void bind_quals_free(char **qs, int n);
+/* The error for a column name not in sc (a suggestion, or the columns). Returns -1. */
+int bind_unknown_column(Binder *b, const Scope *sc, const Node *n, const char *name);
+/* The index of column name (qualified by qual, or NULL) in sc, or -1. */
+int bind_find_col(const Scope *sc, const char *qual, const char *name);
+/* A reference to column col of sc. New Expr. */
+Expr *bind_col_expr(const Scope *sc, int col, const Node *at);
+/* A literal; takes v and t. New Expr. */
+Expr *bind_lit_expr(Value v, Type *t, const Node *at);
+/* Is e a boolean (what names the place in the error)? 0, or -1 with an error at n. */
+int bind_expect_bool(Binder *b, const Node *n, Expr *e, const char *what);
+/* May values of types a and b be compared? */
+int bind_comparable(const Type *a, const Type *b);
+/* A "Hi {{name}}" template over sc's columns as a concatenation. New Expr, or NULL with err. */
+Expr *bind_template(Binder *b, Scope *sc, const Node *at, const char *tpl);
+/* A call's arguments in parameter order (NULL where omitted), count in *nout; NULL with an error.
+ * Caller frees the array. */
+const Node **bind_map_args(Binder *b, const Node *n, const char *const *params, int nparams,
+                           int min_args, int variadic, int *nout);
+/* An integer literal (or its negation) at n; *ok 0 when n is none. */
+Value bind_const_int_value(const Node *n, int *ok);
+/* Bind the expression n against sc. New Expr, or NULL with b->err. */
+Expr *bind_expr(Binder *b, Scope *sc, const Node *n);
+/* A type written as an expression (a reader's schema:). New reference, or NULL with an error. */
+Type *bind_type_from_expr(Binder *b, const Node *n);
+/* Evaluate a constant expression. 0 and *out, or -1 with an error. */
+int bind_const_value(Binder *b, const Node *n, Value *out);
+
+/* ---- bind_semantic.c ---- */
+
+/* A row-wise semantic operator call (Binder.semantic). New Expr, or NULL with b->err. */
+Expr *bind_semantic(Binder *b, Scope *sc, const Node *n);
+/* reduce(...), the semantic aggregate (Binder.reduce). New Expr, or NULL with b->err. */
+Expr *bind_reduce(Binder *b, Scope *sc, const Node *n);
+/* embed(text) with the default embedding model, for cluster, sim join and semantic join. */
+Expr *bind_embed_default(Binder *b, Expr *text, const Node *at, const char *what);
+
+/* ---- bind_source.c ---- */
+
+/* The file format a reader call name reads (*ok 0 when name is none). */
+FileFormat bind_reader_format(const char *name, int *ok);
+/* Bind a pipeline's source; *quals_out receives per-column qualifiers (caller frees). */
+Plan *bind_source(Binder *b, const Node *src, char ***quals_out);
+
+/* ---- bind_stage.c ---- */
+
+/* Bind a whole pipeline (Binder.pipeline); *quals_out receives per-column qualifiers
+ * (caller frees). */
+Plan *bind_pipeline(Binder *b, const Node *pipe, char ***quals_out);
+
+#endif

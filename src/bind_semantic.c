@@ -1,0 +1,293 @@
+/* bind_semantic.c: the binder's semantic operator calls: each operator's arguments type-checked,
+ * model aliases (and model: expressions) checked against the declared models, reduce (the semantic
+ * aggregate), and the default-embedding helper that cluster, sim join and semantic join use.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "bind_int.h"
+#include "models.h"
+
+/* reduce("instruction", x [, order_by: e, model: m]): an aggregate whose arguments are bound as
+ * (instruction, x, order key or null, model alias); semantic_reduce runs it (exec.c). */
+Expr *bind_reduce(Binder *b, Scope *sc, const Node *n)
+{
+    if (!sc->in_agg) { bind_errn(b, n, "reduce() is an aggregate: use it in an `agg` list (group by ... agg x = reduce(...))"); return NULL; }
+    const Node *instr = NULL, *val = NULL, *ord = NULL, *model = NULL;
+    int npos = 0;
+    for (int i = 0; i < n->nkids; i++) {
+        const Node *k = n->kids[i];
+        if (k->kind != N_NAMED) {
+            if (npos == 0) instr = k; else if (npos == 1) val = k;
+            npos++;
+        } else if (!strcmp(k->str, "order_by")) ord = k->a;
+        else if (!strcmp(k->str, "model")) model = k->a;
+        else { bind_errn(b, k, "reduce() has no option '%s' (options: order_by, model)", k->str); return NULL; }
+    }
+    if (npos != 2) { bind_errn(b, n, "reduce takes 2 positional arguments (\"instruction\", value), got %d", npos); return NULL; }
+    if (instr->kind != N_STRING) { bind_errn(b, instr, "reduce's instruction must be a string literal"); return NULL; }
+    const char *alias = model ? (model->kind == N_STRING || model->kind == N_IDENT ? model->str : NULL) : catalog_default_model(b->cat, 0);
+    if (!alias) {
+        bind_errn(b, model ? model : n, model ? "reduce's model: takes a model alias" : "reduce() needs a model: declare one, or give model: NAME");
+        return NULL;
+    }
+    ModelDecl *md = catalog_find_model(b->cat, alias);
+    if (!md || md->embedding) { bind_errn(b, model ? model : n, "unknown language model '%s'", alias); return NULL; }
+    AggCall ac = { agg_lookup(semop_desc(SEM_REDUCE)->name), NULL, 0, 0, type_string(), SEM_REDUCE };
+    ac.args = xcalloc(5, sizeof *ac.args);
+    ac.args[0] = bind_lit_expr(v_cstring(instr->str), type_string(), instr);
+    sc->inside_agg = 1;
+    ac.args[1] = bind_expr(b, sc, val);
+    ac.args[2] = ord ? bind_expr(b, sc, ord) : bind_lit_expr(v_null(), type_null(), n);
+    sc->inside_agg = 0;
+    ac.args[3] = bind_lit_expr(v_cstring(alias), type_string(), model ? model : n);
+    ac.nargs = 4;
+    if (!ac.args[1] || !ac.args[2]) {
+        for (int j = 0; j < 4; j++) expr_free(ac.args[j]);
+        free(ac.args);
+        type_unref(ac.type);
+        return NULL;
+    }
+    if (sc->naggs == sc->capaggs) {
+        sc->capaggs = sc->capaggs ? sc->capaggs * 2 : 4;
+        sc->aggs = xrealloc(sc->aggs, (size_t)sc->capaggs * sizeof *sc->aggs);
+    }
+    sc->aggs[sc->naggs] = ac;
+    Expr *e = expr_new(E_AGG, type_string(), n);
+    e->ival = sc->naggs++;
+    return e;
+}
+
+/* alias (or alias.profile) names a declared model of the kind operator op needs. 0, or -1 with
+ * the error at src/pos. */
+static int check_alias(Binder *b, const Src *src, int pos, const char *name, const char *op, int embedding)
+{
+    char *alias = xstrdup(name), *dot = strchr(alias, '.');
+    if (dot) *dot = 0;
+    ModelDecl *md = catalog_find_model(b->cat, alias);
+    int rc = 0;
+    if (!md) {
+        const char *cands[64];
+        int q = 0;
+        for (ModelDecl *d = b->cat->models; d && q < 64; d = d->next) cands[q++] = d->alias;
+        const char *best = closest_name(alias, cands, (size_t)q);
+        if (best) rc = err_at(b->err, FQL_ERR_TYPE, src, pos, "unknown model '%s'; did you mean '%s'?", alias, best);
+        else rc = err_at(b->err, FQL_ERR_TYPE, src, pos, "unknown model '%s' (declare it with `model %s = openai(\"...\")`)", alias, alias);
+    } else if (md->embedding != embedding) {
+        rc = err_at(b->err, FQL_ERR_TYPE, src, pos, "'%s' is %s model; %s() needs %s model", alias,
+                    md->embedding ? "an embedding" : "a language", op, embedding ? "an embedding" : "a language");
+    }
+    free(alias);
+    return rc;
+}
+
+/* A model: expression chooses an alias per row; its candidates must be known before the run (each
+ * alias's limits, context window, key check), so every result it can give must be an alias
+ * literal: `if(length(text) < 8000, "fast", "long")`, a case, a coalesce. 0, or -1 with an error. */
+static int check_model_expr(Binder *b, const Node *v, const Expr *e, const char *op, int embedding)
+{
+    const Expr *lits[32];
+    int n = route_candidates(e, lits, 32);
+    if (n > 32) return bind_errn(b, v, "model: has %d candidate aliases; at most 32", n);
+    for (int i = 0; i < n; i++) {
+        if (lits[i]->kind != E_LIT || lits[i]->lit.kind != V_STRING)
+            return bind_errn(b, v, "model: takes an alias or an expression whose every result is an alias literal, e.g. "
+                                   "model: if(length(text) < 8000, \"fast\", \"long\") (so the candidate models are known before the run)");
+        if (check_alias(b, lits[i]->src, lits[i]->pos, v_str(lits[i]->lit), op, embedding)) return -1;
+    }
+    return 0;
+}
+
+/* Semantic operators: type-checked here, run by the provider runtime (semantic.c). Named arguments
+ * keep their names (Expr.argnames); classify's labels and examples become literal arguments. */
+Expr *bind_semantic(Binder *b, Scope *sc, const Node *n)
+{
+    const char *name = n->str;
+    const SemOpDesc *d = bind_semantic_op(name);
+    SemOp op = d->op;
+    int embedding = d->embedding;
+    int npos = 0;
+    while (npos < n->nkids && n->kids[npos]->kind != N_NAMED) npos++;
+    int want_pos = d->npos;
+    if (npos != want_pos) {
+        bind_errn(b, n, "%s takes %d positional argument%s, got %d", name, want_pos, want_pos == 1 ? "" : "s", npos);
+        return NULL;
+    }
+    static const char *const common[] = { "model", "temperature", "max_output_tokens", "timeout", "instructions", "examples",
+                                          "schema", "metric", "pack", "page_separator", "describe_images", NULL };
+    int pdf = op == SEM_PARSE_PDF, describes = 0;
+    Type *rt = NULL;
+    int has_model = 0;
+    Expr *e = expr_new(E_SEMANTIC, NULL, n);
+    e->name = xstrdup(name);
+    e->sem = op;
+    for (int i = 0; i < n->nkids; i++) {
+        const Node *k = n->kids[i];
+        const Node *v = k->kind == N_NAMED ? k->a : k;
+        const char *an = k->kind == N_NAMED ? k->str : NULL;
+        if (an) {
+            int known = 0;
+            for (int j = 0; common[j]; j++) if (!strcmp(common[j], an)) known = 1;
+            int fits = known && (strcmp(an, "schema") ? 1 : op == SEM_MAP) && (strcmp(an, "metric") ? 1 : op == SEM_SIMILARITY)
+                       && (strcmp(an, "pack") ? 1 : d->packable)
+                       && (strcmp(an, "page_separator") && strcmp(an, "describe_images") ? 1 : pdf) && (strcmp(an, "examples") ? 1 : !pdf);
+            if (!fits) {
+                const char *best = closest_name(an, common, bind_names_len(common));
+                if (best && strcmp(best, an)) bind_errn(b, k, "%s() has no option '%s'; did you mean '%s'?", name, an, best);
+                else bind_errn(b, k, "%s() has no option '%s'", name, an);
+                goto fail;
+            }
+        }
+        if (i == 1 && op == SEM_EXTRACT) {
+            Node *tn = node_new(N_TYPE_NAME, k->src, k->pos);
+            if (v->kind == N_IDENT) tn->str = xstrdup(v->str);
+            Type *t = v->kind == N_IDENT ? bind_type(b->cat, tn, b->err) : NULL;
+            node_free(tn);
+            if (!t) {
+                if (!err_failed(b->err)) bind_errn(b, v, "extract() needs a type name as its second argument (declare it with `type Name = {...}`)");
+                goto fail;
+            }
+            if (t->kind != TY_STRUCT) { bind_errn(b, v, "extract() needs a struct type ({field: type, ...})"); type_unref(t); goto fail; }
+            rt = t;
+            continue;
+        }
+        if (i == 1 && op == SEM_CLASSIFY) {
+            if (!(v->kind == N_LIST_LIT || v->kind == N_STRUCT_LIT) || v->nkids == 0) {
+                bind_errn(b, v, "classify() takes its labels as a list [\"a\", \"b\"] or a struct {a: \"description\", ...}");
+                goto fail;
+            }
+            char **labels = xcalloc((size_t)v->nkids, sizeof *labels);
+            for (int j = 0; j < v->nkids; j++) {
+                const Node *l = v->kids[j];
+                int ok = v->kind == N_LIST_LIT ? l->kind == N_STRING : l->a->kind == N_STRING;
+                if (!ok) {
+                    for (int q = 0; q < j; q++) free(labels[q]);
+                    free(labels);
+                    bind_errn(b, l, v->kind == N_LIST_LIT ? "classify() labels must be string literals" : "a label's description must be a string literal");
+                    goto fail;
+                }
+                labels[j] = xstrdup(l->str);
+            }
+            rt = type_enum_new(v->nkids, labels);
+            Value lv;
+            if (bind_const_value(b, v, &lv)) goto fail;
+            expr_add_named(e, "labels", bind_lit_expr(lv, type_json(), v));
+            continue;
+        }
+        if (an && !strcmp(an, "describe_images")) {
+            /* a literal: whether a model is needed is known before anything runs */
+            if (v->kind != N_BOOL) { bind_errn(b, v, "describe_images: takes true or false"); goto fail; }
+            describes = (int)v->ival;
+            expr_add_named(e, an, bind_lit_expr(v_bool(describes), type_bool(), v));
+            continue;
+        }
+        if (an && !strcmp(an, "model")) {
+            has_model = 1;
+            const char *alias = v->kind == N_IDENT ? v->str : (v->kind == N_FIELD && v->a->kind == N_IDENT) ? v->a->str : NULL;
+            if (v->kind == N_STRING) alias = v->str;
+            if (alias && (v->kind == N_STRING || bind_find_col(sc, NULL, alias) < 0)) {
+                if (check_alias(b, v->src, v->pos, alias, name, embedding)) goto fail;
+                char *full = v->kind == N_FIELD ? xasprintf("%s.%s", alias, v->str) : xstrdup(alias);
+                expr_add_named(e, "model", bind_lit_expr(v_cstring(full), type_string(), v));
+                free(full);
+                continue;
+            }
+            /* otherwise an expression giving an alias per row, bound below */
+        }
+        if (an && !strcmp(an, "schema")) {
+            Node *tn = node_new(N_TYPE_NAME, k->src, k->pos);
+            if (v->kind == N_IDENT) tn->str = xstrdup(v->str);
+            Type *t = v->kind == N_IDENT ? bind_type(b->cat, tn, b->err) : NULL;
+            node_free(tn);
+            if (!t) { if (!err_failed(b->err)) bind_errn(b, v, "map(schema: ...) needs a declared type name"); goto fail; }
+            type_unref(rt);
+            rt = t;
+            continue;
+        }
+        if (an && !strcmp(an, "pack")) {
+            int ok = (v->kind == N_INT && v->ival >= 1) || (v->kind == N_STRING && !strcmp(v->str, "auto"));
+            if (!ok) { bind_errn(b, v, "pack: takes a number of rows per request (1 or more) or \"auto\""); goto fail; }
+        }
+        if (an && !strcmp(an, "examples")) {
+            Value ev;
+            if (bind_const_value(b, v, &ev)) goto fail;
+            if (ev.kind != V_LIST) { value_free(ev); bind_errn(b, v, "examples: takes a list [{input: \"...\", output: \"...\"}, ...]"); goto fail; }
+            expr_add_named(e, "examples", bind_lit_expr(ev, type_json(), v));
+            continue;
+        }
+        Expr *a;
+        if (!an && i == 0 && v->kind == N_STRING && (op == SEM_PREDICATE || op == SEM_MAP))
+            a = bind_template(b, sc, v, v->str);
+        else
+            a = bind_expr(b, sc, v);
+        if (!a) goto fail;
+        int null_opt = an && a->kind == E_LIT && a->lit.kind == V_NULL;
+        if (an && !strcmp(an, "model") && !null_opt && check_model_expr(b, v, a, name, embedding)) { expr_free(a); goto fail; }
+        if (pdf && (!an || !strcmp(an, "page_separator")) && !type_is_stringish(a->type)) {
+            char *ts = bind_tystr(a->type);
+            bind_errn(b, v, an ? "page_separator: takes a string, got %s" : "parse_pdf() takes the path of a PDF (a string), got %s", ts);
+            free(ts);
+            expr_free(a);
+            goto fail;
+        }
+        if (!an && op == SEM_SIMILARITY && !(a->type->kind == TY_VECTOR || a->type->kind == TY_LIST || a->type->kind == TY_NULL || a->type->kind == TY_ANY)) {
+            char *ts = bind_tystr(a->type);
+            bind_errn(b, v, "similarity() compares two vectors (from embed(...)), got %s", ts);
+            free(ts);
+            expr_free(a);
+            goto fail;
+        }
+        if (null_opt) {   /* option: null = not given (fn defaults); model: null = the default model */
+            if (!strcmp(an, "model")) has_model = 0;
+            expr_free(a);
+            continue;
+        }
+        expr_add_named(e, an, a);
+    }
+    if (!rt) {
+        if (op == SEM_PREDICATE) rt = type_bool();
+        else if (op == SEM_SIMILARITY) rt = type_float();
+        else if (embedding) rt = type_vector(0);
+        else rt = type_string();
+    }
+    if (op != SEM_SIMILARITY && !has_model && (!pdf || describes)) {
+        if (!b->cat->models) {
+            bind_errn(b, n, "%s() calls a model, but no %smodel is declared (add e.g. `%smodel %s = openai(\"%s\");`)", name,
+                      embedding ? "embedding " : "", embedding ? "embedding " : "", embedding ? "vectors" : "fast",
+                      embedding ? "text-embedding-3-small" : "gpt-4o-mini");
+            goto fail;
+        }
+        const char *def = catalog_default_model(b->cat, embedding);
+        if (!def) {
+            bind_errn(b, n, "%s() names no model and there is no default %smodel: add `default %smodel NAME;` or pass model: NAME",
+                      name, embedding ? "embedding " : "", embedding ? "embedding " : "");
+            goto fail;
+        }
+        expr_add_named(e, "model", bind_lit_expr(v_cstring(def), type_string(), n));
+    }
+    e->type = rt;
+    return e;
+fail:
+    type_unref(rt);
+    expr_free(e);
+    return NULL;
+}
+
+/* embed(text) with the default embedding model, as embed() would be bound without model:.
+ * Consumes text. */
+Expr *bind_embed_default(Binder *b, Expr *text, const Node *at, const char *what)
+{
+    const char *alias = catalog_default_model(b->cat, 1);
+    if (!alias) {
+        expr_free(text);
+        bind_errn(b, at, "%s embeds text with the default embedding model, but there is none: declare one "
+                         "(`embedding model vectors = openai(\"text-embedding-3-small\");`, and `default embedding model NAME;` "
+                         "when there are several)", what);
+        return NULL;
+    }
+    Expr *e = expr_new(E_SEMANTIC, type_vector(0), at);
+    e->name = xstrdup(semop_desc(SEM_EMBED)->name);
+    e->sem = SEM_EMBED;
+    expr_add_named(e, NULL, text);
+    expr_add_named(e, "model", bind_lit_expr(v_cstring(alias), type_string(), at));
+    return e;
+}
