@@ -26,7 +26,7 @@
  * in short slices so that an interrupt is noticed at once.
  *
  * Ownership: a submitted request belongs to the queue until its callback has run; the queue lives
- * in the session (s->batchq) and is empty again whenever batch_run returns.
+ * in the runtime (rt->batchq) and is empty again whenever batch_run returns.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -86,10 +86,10 @@ static double now_mono(void)
 }
 
 /* Sleep up to secs in short slices; 1 when the user interrupted meanwhile. */
-static int nap(Runtime *s, double secs)
+static int nap(Runtime *rt, double secs)
 {
     double until = now_mono() + secs;
-    while (!rt_interrupted(s)) {
+    while (!rt_interrupted(rt)) {
         double left = until - now_mono();
         if (left <= 0) return 0;
         usleep((useconds_t)(fmin(left, 0.1) * 1e6));
@@ -109,26 +109,26 @@ static void item_free(BItem *it)
 }
 
 /* Give it its final answer a (usage counted and priced at the batch discount), then free it. */
-static void item_finish(Runtime *s, BItem *it, LmAnswer *a)
+static void item_finish(Runtime *rt, BItem *it, LmAnswer *a)
 {
     if (a->cost_usd < 0 && (a->input_tokens || a->output_tokens)) {
         double c = lm_answer_cost(it->m, a);
         if (c >= 0) a->cost_usd = c * it->m->batch_discount;
     }
-    if (!s->sched) s->sched = sched_new();
-    sched_account(s->sched, it->m, a);
+    if (!rt->sched) rt->sched = sched_new();
+    sched_account(rt->sched, it->m, a);
     it->req->attempts = it->rounds;
     it->finished = 1;
     if (it->done) it->done(it->ud, it->req, a);
 }
 
-static void item_fail(Runtime *s, BItem *it, LmOutcome o, const char *kind, const char *msg)
+static void item_fail(Runtime *rt, BItem *it, LmOutcome o, const char *kind, const char *msg)
 {
     LmAnswer a;
     memset(&a, 0, sizeof a);
     a.cost_usd = a.retry_after_s = a.remaining_requests = a.remaining_tokens = -1;
     answer_set(&a, o, kind, "%s", msg);
-    item_finish(s, it, &a);
+    item_finish(rt, it, &a);
     lm_answer_clear(&a);
 }
 
@@ -140,7 +140,7 @@ static char *endpoint_of(const LmModel *m, const char *url)
     return xasprintf("/v1%s", rest ? rest : "");
 }
 
-void batch_submit(Runtime *s, LmModel *m, LmRequest *req, SchedDone done, void *ud)
+void batch_submit(Runtime *rt, LmModel *m, LmRequest *req, SchedDone done, void *ud)
 {
     BItem *it = xcalloc(1, sizeof *it);
     it->m = m;
@@ -153,7 +153,7 @@ void batch_submit(Runtime *s, LmModel *m, LmRequest *req, SchedDone done, void *
     json_error_t je;
     json_t *body = NULL;
     if (provider_build(m, req, &h, &msg) || !(body = json_loads(h.body ? h.body : "", 0, &je))) {
-        item_fail(s, it, LM_ROW_ERROR, "bad_request", msg ? msg : "cannot build the request");
+        item_fail(rt, it, LM_ROW_ERROR, "bad_request", msg ? msg : "cannot build the request");
         free(msg);
         http_request_free(&h);
         item_free(it);
@@ -162,23 +162,23 @@ void batch_submit(Runtime *s, LmModel *m, LmRequest *req, SchedDone done, void *
     cache_http_key(m, &h, it->id);
     json_t *line;
     if (m->provider == PROV_ANTHROPIC) {
-        line = json_pack("{s:s, s:o}", "custom_id", it->id, "params", body);
+        line = json_pack("{s:rt, s:o}", "custom_id", it->id, "params", body);
     } else {
         it->endpoint = endpoint_of(m, h.url);
-        line = json_pack("{s:s, s:s, s:s, s:o}", "custom_id", it->id, "method", "POST", "url", it->endpoint, "body", body);
+        line = json_pack("{s:rt, s:rt, s:rt, s:o}", "custom_id", it->id, "method", "POST", "url", it->endpoint, "body", body);
     }
     it->json = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(line);
     http_request_free(&h);
-    if (!s->batchq) s->batchq = xcalloc(1, sizeof *s->batchq);
-    BatchQueue *q = s->batchq;
+    if (!rt->batchq) rt->batchq = xcalloc(1, sizeof *rt->batchq);
+    BatchQueue *q = rt->batchq;
     if (q->tail) q->tail->next = it; else q->head = it;
     q->tail = it;
 }
 
-int batch_pending(Runtime *s)
+int batch_pending(Runtime *rt)
 {
-    return s->batchq && s->batchq->head;
+    return rt->batchq && rt->batchq->head;
 }
 
 /* ---- HTTP ---- */
@@ -248,7 +248,7 @@ static void transfer(const HttpRequest *auth, const char *method, const char *ur
 
 /* A control call, retried with backoff while it fails transiently. 0 with r filled (2xx), or -1
  * with err naming the model and what the provider said. */
-static int call(Runtime *s, const LmModel *m, const char *what, const char *method, const char *url,
+static int call(Runtime *rt, const LmModel *m, const char *what, const char *method, const char *url,
                 const char *json, const char *file, size_t file_len, Resp *r, fql_error *err)
 {
     HttpRequest auth;
@@ -270,7 +270,7 @@ static int call(Runtime *s, const LmModel *m, const char *what, const char *meth
         }
         double wait = a.retry_after_s >= 0 ? fmin(a.retry_after_s, 60) : backoff_delay(attempt, 0.5, 30, (double)rand() / RAND_MAX);
         lm_answer_clear(&a);
-        if (nap(s, wait)) { err_set(err, FQL_ERR_RUNTIME, INTERRUPTED); break; }
+        if (nap(rt, wait)) { err_set(err, FQL_ERR_RUNTIME, INTERRUPTED); break; }
     }
     http_request_free(&auth);
     return rc;
@@ -317,7 +317,7 @@ static void job_free(BJob *j)
 }
 
 /* Submit items[0..n) of one model and endpoint as one batch. The new job, or NULL with err. */
-static BJob *submit(Runtime *s, BItem **items, int n, fql_error *err)
+static BJob *submit(Runtime *rt, BItem **items, int n, fql_error *err)
 {
     LmModel *m = items[0]->m;
     Buf data;
@@ -338,20 +338,20 @@ static BJob *submit(Runtime *s, BItem **items, int n, fql_error *err)
     json_t *o = NULL;
     if (m->provider == PROV_ANTHROPIC) {
         char *url = xasprintf("%s/messages/batches", auth.url);
-        if (call(s, m, "create a message batch", "POST", url, data.data, NULL, 0, &r, err) == 0) o = resp_json(&r);
+        if (call(rt, m, "create a message batch", "POST", url, data.data, NULL, 0, &r, err) == 0) o = resp_json(&r);
         free(url);
     } else {
         char *url = xasprintf("%s/files", auth.url);
-        int rc = call(s, m, "take the batch input file", "POST", url, NULL, data.data, data.len, &r, err);
+        int rc = call(rt, m, "take the batch input file", "POST", url, NULL, data.data, data.len, &r, err);
         free(url);
         json_t *f = rc == 0 ? resp_json(&r) : NULL;
         const char *fid = jstr(f, "id");
         if (rc == 0 && !fid) err_set(err, FQL_ERR_RUNTIME, "model '%s' (openai): the file upload answered without an id", m->alias);
         if (fid) {
-            json_t *req = json_pack("{s:s, s:s, s:s}", "input_file_id", fid, "endpoint", items[0]->endpoint, "completion_window", "24h");
+            json_t *req = json_pack("{s:rt, s:rt, s:s}", "input_file_id", fid, "endpoint", items[0]->endpoint, "completion_window", "24h");
             char *body = json_dumps(req, JSON_COMPACT);
             url = xasprintf("%s/batches", auth.url);
-            if (call(s, m, "create a batch", "POST", url, body, NULL, 0, &r, err) == 0) o = resp_json(&r);
+            if (call(rt, m, "create a batch", "POST", url, body, NULL, 0, &r, err) == 0) o = resp_json(&r);
             free(url);
             free(body);
             json_decref(req);
@@ -368,12 +368,12 @@ static BJob *submit(Runtime *s, BItem **items, int n, fql_error *err)
     if (!id) return NULL;
     const char **ids = xmalloc((size_t)n * sizeof *ids);
     for (int i = 0; i < n; i++) ids[i] = items[i]->id;
-    state_batch_add(s->state, id, m, ids, n);
+    state_batch_add(rt->state, id, m, ids, n);
     free(ids);
     BItem **mine = xmalloc((size_t)n * sizeof *mine);
     memcpy(mine, items, (size_t)n * sizeof *mine);
-    if (s->progress)
-        rt_log(s, FQL_LOG_INFO, "fql: %s: submitted batch %s (%d request%s); if this run is interrupted, the next one resumes it",
+    if (rt->progress)
+        rt_log(rt, FQL_LOG_INFO, "fql: %s: submitted batch %s (%d request%s); if this run is interrupted, the next one resumes it",
                m->alias, id, n, n == 1 ? "" : "s");
     return job_new(m, id, mine, n, 0);
 }
@@ -483,12 +483,12 @@ static BItem *find_item(BJob *j, const char *id)
 typedef struct Outcome { int received; LmAnswer fatal; } Outcome;
 
 /* Fetch url and hand every JSONL line to its request. -1 with err when it cannot be fetched. */
-static int take_results(Runtime *s, BJob *j, const char *url, BatchQueue *retry, Outcome *oc, fql_error *err)
+static int take_results(Runtime *rt, BJob *j, const char *url, BatchQueue *retry, Outcome *oc, fql_error *err)
 {
     Resp r = { 0 };
     buf_init(&r.body);
     buf_init(&r.head);
-    int rc = call(s, j->m, "hand over the batch results", "GET", url, NULL, NULL, 0, &r, err);
+    int rc = call(rt, j->m, "hand over the batch results", "GET", url, NULL, NULL, 0, &r, err);
     for (char *p = r.body.data, *e; rc == 0 && p && *p; p = e ? e + 1 : NULL) {
         e = strchr(p, '\n');
         if (e) *e = 0;
@@ -501,11 +501,11 @@ static int take_results(Runtime *s, BJob *j, const char *url, BatchQueue *retry,
             parse_line(j->m, it ? it->req : NULL, line, &a);
             /* an answer paid for is kept even when this run did not ask for it (a resumed batch
              * holds requests of the run that submitted it); the asker's callback stores its own */
-            if (s->cache && a.outcome == LM_OK && !it) state_cache_put(s->state, cid, j->m, &a);
+            if (rt->cache && a.outcome == LM_OK && !it) state_cache_put(rt->state, cid, j->m, &a);
             if (it && (a.outcome == LM_RETRY || a.outcome == LM_RATE_LIMITED) && it->rounds < j->m->max_retries) {
                 requeue(it, retry);
             } else if (it) {
-                item_finish(s, it, &a);   /* an answer is cached by its asker before anything stops */
+                item_finish(rt, it, &a);   /* an answer is cached by its asker before anything stops */
                 if (a.outcome == LM_OK) oc->received++;
                 if (a.outcome == LM_FATAL && oc->fatal.outcome != LM_FATAL) {
                     oc->fatal = a;         /* moved */
@@ -522,20 +522,20 @@ static int take_results(Runtime *s, BJob *j, const char *url, BatchQueue *retry,
 }
 
 /* Collect the results of ended job j; requests missing from them fail. */
-static int collect(Runtime *s, BJob *j, BatchQueue *retry, HttpRequest *auth, Outcome *oc, fql_error *err)
+static int collect(Runtime *rt, BJob *j, BatchQueue *retry, HttpRequest *auth, Outcome *oc, fql_error *err)
 {
     int rc = 0;
     if (j->m->provider == PROV_ANTHROPIC) {
         const char *u = jstr(j->obj, "results_url");
         char *url = u ? xstrdup(u) : xasprintf("%s/messages/batches/%s/results", auth->url, j->id);
-        rc = take_results(s, j, url, retry, oc, err);
+        rc = take_results(rt, j, url, retry, oc, err);
         free(url);
     } else {
         const char *files[] = { jstr(j->obj, "output_file_id"), jstr(j->obj, "error_file_id") };
         for (int i = 0; i < 2 && rc == 0; i++) {
             if (!files[i]) continue;
             char *url = xasprintf("%s/files/%s/content", auth->url, files[i]);
-            rc = take_results(s, j, url, retry, oc, err);
+            rc = take_results(rt, j, url, retry, oc, err);
             free(url);
         }
     }
@@ -547,18 +547,18 @@ static int collect(Runtime *s, BJob *j, BatchQueue *retry, HttpRequest *auth, Ou
         if (!j->items[i]->finished) {
             char *msg = xasprintf("batch %s ended (%s) without an answer for this request%s%s", j->id, j->status,
                                   why ? ": " : "", why ? why : "");
-            item_fail(s, j->items[i], LM_ROW_ERROR, "batch_failed", msg);
+            item_fail(rt, j->items[i], LM_ROW_ERROR, "batch_failed", msg);
             free(msg);
         }
-    state_batch_done(s->state, j->id);
+    state_batch_done(rt->state, j->id);
     return 0;
 }
 
 /* Where the batches stand: the progress line on a terminal (every batch, redrawn), else one log
  * line for each batch whose status changed since it was last shown. */
-static void show(Runtime *s, BJob **jobs, int nj)
+static void show(Runtime *rt, BJob **jobs, int nj)
 {
-    if (!s->progress) return;
+    if (!rt->progress) return;
     int tty = isatty(2);
     Buf b;
     buf_init(&b);
@@ -570,7 +570,7 @@ static void show(Runtime *s, BJob **jobs, int nj)
         buf_printf(&b, "%s batch %s %s %lld/%lld done", j->m->alias, j->id, j->status, (long long)(j->ok + j->failed),
                    (long long)j->total);
         if (j->failed) buf_printf(&b, " (%lld failed)", (long long)j->failed);
-        if (!tty) rt_log(s, FQL_LOG_INFO, "fql: %s", b.data);
+        if (!tty) rt_log(rt, FQL_LOG_INFO, "fql: %s", b.data);
         free(j->shown);
         j->shown = xstrdup(j->status);
     }
@@ -580,10 +580,10 @@ static void show(Runtime *s, BJob **jobs, int nj)
 
 /* A resumed batch the provider does not know (another server, deleted, long expired) is
  * forgotten; its requests of this run go into the next round's batch. */
-static void forget(Runtime *s, BJob *j, BatchQueue *retry)
+static void forget(Runtime *rt, BJob *j, BatchQueue *retry)
 {
-    state_batch_done(s->state, j->id);
-    rt_log(s, FQL_LOG_WARN, "fql: %s: batch %s is unknown to the provider; its requests are submitted again", j->m->alias, j->id);
+    state_batch_done(rt->state, j->id);
+    rt_log(rt, FQL_LOG_WARN, "fql: %s: batch %s is unknown to the provider; its requests are submitted again", j->m->alias, j->id);
     j->ended = 1;
     for (int i = 0; i < j->n; i++)
         if (!j->items[i]->finished) requeue(j->items[i], retry);
@@ -592,12 +592,12 @@ static void forget(Runtime *s, BJob *j, BatchQueue *retry)
 /* Poll every job until each has ended and its results are handed out (transient failures into
  * retry). -1 with err: interrupted, a control call failed for good, or a result was fatal (then
  * the batches still running stay recorded, for the next run to collect). */
-static int poll_all(Runtime *s, BJob **jobs, int nj, BatchQueue *retry, fql_error *err)
+static int poll_all(Runtime *rt, BJob **jobs, int nj, BatchQueue *retry, fql_error *err)
 {
     int left = nj, rc = 0;
     Outcome oc;
     memset(&oc, 0, sizeof oc);
-    show(s, jobs, nj);
+    show(rt, jobs, nj);
     while (left > 0 && rc == 0) {
         double now = now_mono(), soonest = INFINITY;
         for (int i = 0; i < nj && rc == 0; i++) {
@@ -612,10 +612,10 @@ static int poll_all(Runtime *s, BJob **jobs, int nj, BatchQueue *retry, fql_erro
             buf_init(&r.head);
             fql_error perr;
             memset(&perr, 0, sizeof perr);
-            rc = call(s, j->m, "report on the batch", "GET", url, NULL, NULL, 0, &r, &perr);
+            rc = call(rt, j->m, "report on the batch", "GET", url, NULL, NULL, 0, &r, &perr);
             json_t *o = rc == 0 ? resp_json(&r) : NULL;
             if (rc && j->resumed && r.status == 404) {
-                forget(s, j, retry);
+                forget(rt, j, retry);
                 left--;
                 rc = 0;
             } else if (rc) {
@@ -623,9 +623,9 @@ static int poll_all(Runtime *s, BJob **jobs, int nj, BatchQueue *retry, fql_erro
             } else if (read_status(j, o)) {
                 j->ended = 1;
                 left--;
-                rc = collect(s, j, retry, &auth, &oc, err);
+                rc = collect(rt, j, retry, &auth, &oc, err);
                 if (rc == 0 && oc.fatal.outcome == LM_FATAL) {
-                    char *kept = s->cache && oc.received > 0
+                    char *kept = rt->cache && oc.received > 0
                         ? xasprintf(" (the %d answer%s received %s kept in the cache: the next run does not pay for %s again)",
                                     oc.received, oc.received == 1 ? "" : "s", oc.received == 1 ? "is" : "are",
                                     oc.received == 1 ? "it" : "them")
@@ -646,26 +646,26 @@ static int poll_all(Runtime *s, BJob **jobs, int nj, BatchQueue *retry, fql_erro
             j->wait = fmin(j->wait * 1.5, POLL_MAX_S);
             soonest = fmin(soonest, j->next_poll);
         }
-        show(s, jobs, nj);
-        if (rc == 0 && left > 0 && nap(s, fmax(0, soonest - now_mono()))) {
+        show(rt, jobs, nj);
+        if (rc == 0 && left > 0 && nap(rt, fmax(0, soonest - now_mono()))) {
             err_set(err, FQL_ERR_RUNTIME, INTERRUPTED);
             rc = -1;
         }
     }
-    if (s->progress && isatty(2)) { fputs("\r\033[K", stderr); fflush(stderr); }
+    if (rt->progress && isatty(2)) { fputs("\r\033[K", stderr); fflush(stderr); }
     lm_answer_clear(&oc.fatal);
     return rc;
 }
 
 /* Split the queued items of one model and endpoint into batches within the model's limits,
  * resuming recorded batches that hold some of them. Adds jobs to *jobs. */
-static int plan_jobs(Runtime *s, BItem **items, int n, BJob ***jobs, int *nj, fql_error *err)
+static int plan_jobs(Runtime *rt, BItem **items, int n, BJob ***jobs, int *nj, fql_error *err)
 {
     LmModel *m = items[0]->m;
     BItem **fresh = xmalloc((size_t)n * sizeof *fresh);
     int nfresh = 0;
     for (int i = 0; i < n; i++) {
-        char *bid = items[i]->rounds == 0 ? state_batch_find(s->state, m, items[i]->id) : NULL;
+        char *bid = items[i]->rounds == 0 ? state_batch_find(rt->state, m, items[i]->id) : NULL;
         if (!bid) { fresh[nfresh++] = items[i]; continue; }
         BJob *j = NULL;
         for (int k = 0; k < *nj && !j; k++)
@@ -680,7 +680,7 @@ static int plan_jobs(Runtime *s, BItem **items, int n, BJob ***jobs, int *nj, fq
         one[0] = items[i];
         *jobs = xrealloc(*jobs, (size_t)(*nj + 1) * sizeof **jobs);
         (*jobs)[(*nj)++] = job_new(m, bid, one, 1, 1);
-        if (s->progress) rt_log(s, FQL_LOG_INFO, "fql: %s: resuming batch %s submitted by an earlier run", m->alias, bid);
+        if (rt->progress) rt_log(rt, FQL_LOG_INFO, "fql: %s: resuming batch %s submitted by an earlier run", m->alias, bid);
     }
     for (int k = 0; k < *nj; k++)   /* resumed jobs grew one item at a time: sort them now */
         qsort((*jobs)[k]->items, (size_t)(*jobs)[k]->n, sizeof *(*jobs)[k]->items, cmp_item);
@@ -694,7 +694,7 @@ static int plan_jobs(Runtime *s, BItem **items, int n, BJob ***jobs, int *nj, fq
             bytes += add;
             k++;
         }
-        BJob *j = submit(s, fresh + start, k - start, err);
+        BJob *j = submit(rt, fresh + start, k - start, err);
         if (!j) { rc = -1; break; }
         for (int q = start; q < k; q++) fresh[q]->rounds++;
         *jobs = xrealloc(*jobs, (size_t)(*nj + 1) * sizeof **jobs);
@@ -712,27 +712,27 @@ static int same_batch(const BItem *a, const BItem *b)
 }
 
 /* Take the queue: its items as an array (*n of them), the queue left empty. */
-static BItem **take_queue(Runtime *s, int *n)
+static BItem **take_queue(Runtime *rt, int *n)
 {
     *n = 0;
-    for (BItem *it = s->batchq->head; it; it = it->next) (*n)++;
+    for (BItem *it = rt->batchq->head; it; it = it->next) (*n)++;
     BItem **items = xmalloc((size_t)*n * sizeof *items);
     int k = 0;
-    for (BItem *it = s->batchq->head, *nx; it; it = nx) {
+    for (BItem *it = rt->batchq->head, *nx; it; it = nx) {
         nx = it->next;
         it->next = NULL;
         items[k++] = it;
     }
-    s->batchq->head = s->batchq->tail = NULL;
+    rt->batchq->head = rt->batchq->tail = NULL;
     return items;
 }
 
-int batch_run(Runtime *s, fql_error *err)
+int batch_run(Runtime *rt, fql_error *err)
 {
     int rc = 0;
-    while (rc == 0 && batch_pending(s)) {
+    while (rc == 0 && batch_pending(rt)) {
         int n;
-        BItem **items = take_queue(s, &n);
+        BItem **items = take_queue(rt, &n);
         BJob **jobs = NULL;
         int nj = 0;
         /* one group per model and endpoint, in the order they first appear */
@@ -743,43 +743,43 @@ int batch_run(Runtime *s, fql_error *err)
             int ng = 0;
             for (int q = i; q < n; q++)
                 if (!taken[q] && same_batch(items[q], items[i])) { grp[ng++] = items[q]; taken[q] = 1; }
-            rc = plan_jobs(s, grp, ng, &jobs, &nj, err);
+            rc = plan_jobs(rt, grp, ng, &jobs, &nj, err);
         }
         free(grp);
         free(taken);
         BatchQueue retry = { 0 };
-        if (rc == 0) rc = poll_all(s, jobs, nj, &retry, err);
+        if (rc == 0) rc = poll_all(rt, jobs, nj, &retry, err);
         /* whatever has no answer now gets none in this run */
         for (int i = 0; i < n; i++) {
-            if (!items[i]->finished) item_fail(s, items[i], LM_ROW_ERROR, "cancelled", "cancelled: the statement stopped");
+            if (!items[i]->finished) item_fail(rt, items[i], LM_ROW_ERROR, "cancelled", "cancelled: the statement stopped");
             item_free(items[i]);
         }
         for (int i = 0; i < nj; i++) job_free(jobs[i]);
         free(jobs);
         free(items);
         if (retry.head) {   /* before anything callbacks queued meanwhile */
-            retry.tail->next = s->batchq->head;
-            s->batchq->head = retry.head;
-            if (!s->batchq->tail) s->batchq->tail = retry.tail;
+            retry.tail->next = rt->batchq->head;
+            rt->batchq->head = retry.head;
+            if (!rt->batchq->tail) rt->batchq->tail = retry.tail;
         }
     }
-    if (rc) batch_abandon(s);
-    free(s->batchq);
-    s->batchq = NULL;
+    if (rc) batch_abandon(rt);
+    free(rt->batchq);
+    rt->batchq = NULL;
     return rc;
 }
 
-void batch_abandon(Runtime *s)
+void batch_abandon(Runtime *rt)
 {
-    while (batch_pending(s)) {   /* a callback may queue more; a cancelled answer is not retried */
+    while (batch_pending(rt)) {   /* a callback may queue more; a cancelled answer is not retried */
         int n;
-        BItem **items = take_queue(s, &n);
+        BItem **items = take_queue(rt, &n);
         for (int i = 0; i < n; i++) {
-            item_fail(s, items[i], LM_ROW_ERROR, "cancelled", "cancelled: the statement stopped");
+            item_fail(rt, items[i], LM_ROW_ERROR, "cancelled", "cancelled: the statement stopped");
             item_free(items[i]);
         }
         free(items);
     }
-    free(s->batchq);
-    s->batchq = NULL;
+    free(rt->batchq);
+    rt->batchq = NULL;
 }

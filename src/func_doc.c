@@ -51,7 +51,7 @@ typedef struct Described {
 typedef struct Part { PdfJob *job; size_t row; int from, to; struct Part *next; } Part;
 
 struct PdfJob {
-    Runtime *s;
+    Runtime *rt;
     const SemHost *host;         /* the semantic runtime's entry points (models.h) */
     const Expr *e;
     Value **args;                /* borrowed from the SemJob, which outlives this */
@@ -74,7 +74,7 @@ static Value arg_at(const Expr *e, Value **args, const char *name, size_t r)
 
 static void row_error(PdfJob *p, size_t r, const char *alias, const char *kind, const char *msg)
 {
-    state_add_error(p->s->state, p->s->query_id, p->first_row + (int64_t)r, alias, kind, msg);
+    state_add_error(p->rt->state, p->rt->query_id, p->first_row + (int64_t)r, alias, kind, msg);
 }
 
 /* ---- markdown ---- */
@@ -306,10 +306,10 @@ static int start_described(SemJob *j, PdfJob *p, size_t r, PdfDoc *pdf, LmModel 
 
 /* ---- the job ---- */
 
-PdfJob *pdf_job_start(SemJob *j, const SemHost *host, Runtime *s, const Expr *e, Value **args, size_t n, int64_t first_row, fql_error *err)
+PdfJob *pdf_job_start(SemJob *j, const SemHost *host, Runtime *rt, const Expr *e, Value **args, size_t n, int64_t first_row, fql_error *err)
 {
     PdfJob *p = xcalloc(1, sizeof *p);
-    p->s = s;
+    p->rt = rt;
     p->host = host;
     p->e = e;
     p->args = args;
@@ -325,10 +325,10 @@ PdfJob *pdf_job_start(SemJob *j, const SemHost *host, Runtime *s, const Expr *e,
             if (mv.kind != V_STRING) { row_error(p, r, "", "no_model", "the model: expression gave no alias for this row"); continue; }
             char *alias = xstrdup(v_str(mv)), *dot = strchr(alias, '.');
             if (dot) *dot = 0;
-            m = models_get(s, alias, dot ? dot + 1 : NULL, err);
+            m = models_get(rt, alias, dot ? dot + 1 : NULL, err);
             free(alias);
             if (!m) { pdf_job_free(p); return NULL; }
-            host->count_row(s, e, m);
+            host->count_row(rt, e, m);
         }
         PdfDoc *pdf = open_row(p, r, m ? m->alias : "");
         if (!pdf) continue;

@@ -165,7 +165,7 @@ static void loop_free(void *state)
     free(l);
 }
 
-static int http_get_json_setup(UdfHub *hub, AsyncImpl *impl, char **msg)
+static int get_json_setup(UdfHub *hub, AsyncImpl *impl, char **msg)
 {
     HttpLoop *l = udf_hub_state(hub);
     if (!l) {
@@ -206,6 +206,6 @@ static Type *http_get_json_type(Type **args, int nargs, char **msg)
 const FuncDef func_http_defs[] = {
     { "http_get_json", 4, { "url", "max_concurrency", "timeout", "retries" }, 1, FUNC_ASYNC, http_get_json_type, NULL,
       "http_get_json(url, max_concurrency: 10, timeout: 5, retries: 2) -> json: GET url, its JSON answer (null on failure; why in system.lm_errors)",
-      http_get_json_setup },
+      get_json_setup },
     { 0 }
 };

@@ -55,18 +55,18 @@ static double p95(const SchedStats *st, int from)
     return r;
 }
 
-void metrics_end(Runtime *s, StmtMetrics *sm, double elapsed_ms)
+void metrics_end(Runtime *rt, StmtMetrics *sm, double elapsed_ms)
 {
     for (ModelCount *c = sm->models, *n; c; c = n) {
         n = c->next;
-        const SchedStats *st = s->sched ? sched_stats(s->sched, c->m) : NULL;
+        const SchedStats *st = rt->sched ? sched_stats(rt->sched, c->m) : NULL;
         SchedStats z;
         memset(&z, 0, sizeof z);
         if (!st) st = &z;
         const SchedStats *b = c->have_before ? &c->before : &z;
         QueryMetric q;
         memset(&q, 0, sizeof q);
-        q.query_id = s->query_id;
+        q.query_id = rt->query_id;
         q.statement = sm->statement;
         q.started_at = sm->started_at;
         q.model = c->m;
@@ -89,8 +89,8 @@ void metrics_end(Runtime *s, StmtMetrics *sm, double elapsed_ms)
         q.latency_p95_ms = nl > 0 ? p95(st, b->nlat) : -1;
         q.queue_ms = nq > 0 ? (st->queue_ms_sum - b->queue_ms_sum) / (double)nq : -1;
         q.execution_time_ms = elapsed_ms;
-        state_add_metric(s->state, &q);
-        metrics_add(&s->metrics, &q);
+        state_add_metric(rt->state, &q);
+        metrics_add(&rt->metrics, &q);
         /* the one-line summary */
         char cost[48] = "cost unknown";
         if (q.cost_usd >= 0) { cost[0] = '$'; format_usd(cost + 1, sizeof cost - 1, q.cost_usd); }
@@ -99,7 +99,7 @@ void metrics_end(Runtime *s, StmtMetrics *sm, double elapsed_ms)
         /* requests asked = cached + sent + never sent (a fatal error or a cancel stopped the statement first) */
         int64_t never = c->requests - q.requests;
         if (never > 0) snprintf(unsent, sizeof unsent, " / %lld not sent", (long long)never);
-        rt_log(s, FQL_LOG_INFO, "%s (%s %s%s): %lld rows in %.1fs; requests %lld (%lld cached / %lld sent%s / %lld retried / %lld failed); "
+        rt_log(rt, FQL_LOG_INFO, "%s (%s %s%s): %lld rows in %.1fs; requests %lld (%lld cached / %lld sent%s / %lld retried / %lld failed); "
                         "tokens %lld in / %lld out; %s%s",
                 c->m->alias, c->m->provider_name, c->m->model_name, c->m->batch ? ", batch" : "", (long long)c->rows,
                 elapsed_ms / 1000.0, (long long)(c->cache_hits + q.requests + (never > 0 ? never : 0)), (long long)c->cache_hits,
@@ -109,14 +109,14 @@ void metrics_end(Runtime *s, StmtMetrics *sm, double elapsed_ms)
         free(c);
     }
     sm->models = NULL;
-    state_commit(s->state);
+    state_commit(rt->state);
     free(sm->statement);
     sm->statement = NULL;
 }
 
-void metrics_progress(Runtime *s, StmtMetrics *sm, int force)
+void metrics_progress(Runtime *rt, StmtMetrics *sm, int force)
 {
-    if (!s->progress || !isatty(2)) return;
+    if (!rt->progress || !isatty(2)) return;
     double t = wall_s();
     if (!force && t - sm->last_draw < 0.1) return;
     sm->last_draw = t;
@@ -125,13 +125,13 @@ void metrics_progress(Runtime *s, StmtMetrics *sm, int force)
     buf_init(&b);
     buf_puts(&b, "\r\033[K");
     for (ModelCount *c = sm->models; c; c = c->next) {
-        const SchedStats *st = s->sched ? sched_stats(s->sched, c->m) : NULL;
+        const SchedStats *st = rt->sched ? sched_stats(rt->sched, c->m) : NULL;
         int64_t rl = st ? st->rate_limited - c->before.rate_limited : 0;
         int64_t tok = st ? (st->input_tokens - c->before.input_tokens) + (st->output_tokens - c->before.output_tokens) : 0;
         double usd = st ? st->cost_usd - c->before.cost_usd : 0;
         double rate = el > 0 ? (double)c->answered / el : 0;
         int64_t left = c->requests - c->answered;
-        buf_printf(&b, "%s%s %lld/%lld req, %.1f/s, 429s %lld, %lld tok, $%.4f", c == sm->models ? "" : " | ", c->m->alias,
+        buf_printf(&b, "%s%s %lld/%lld req, %.1f/rt, 429s %lld, %lld tok, $%.4f", c == sm->models ? "" : " | ", c->m->alias,
                    (long long)c->answered, (long long)c->requests, rate, (long long)rl, (long long)tok, usd);
         if (left > 0 && rate > 0) buf_printf(&b, ", ~%.0fs left", (double)left / rate);
     }

@@ -48,22 +48,22 @@ static double num(Value v, double dflt)
 
 static const char *str(Value v) { return v.kind == V_STRING ? v_str(v) : NULL; }
 
-static json_t *catalog(Runtime *s)
+static json_t *catalog(Runtime *rt)
 {
-    if (!s->model_catalog) {
-        char *path = xasprintf("%s/models.json", s->stdlib_dir);
+    if (!rt->model_catalog) {
+        char *path = xasprintf("%s/models.json", rt->stdlib_dir);
         json_error_t je;
-        s->model_catalog = json_load_file(path, 0, &je);
-        if (!s->model_catalog) s->model_catalog = json_object();
+        rt->model_catalog = json_load_file(path, 0, &je);
+        if (!rt->model_catalog) rt->model_catalog = json_object();
         free(path);
     }
-    return s->model_catalog;
+    return rt->model_catalog;
 }
 
 /* The catalog entry for provider/model (OpenRouter "openai/gpt-4o" falls back to openai's entry). */
-static json_t *catalog_entry(Runtime *s, const char *provider, const char *model)
+static json_t *catalog_entry(Runtime *rt, const char *provider, const char *model)
 {
-    json_t *models = json_object_get(catalog(s), "models");
+    json_t *models = json_object_get(catalog(rt), "models");
     json_t *e = json_object_get(json_object_get(models, provider), model);
     if (!e && !strcmp(provider, "openrouter")) {
         const char *slash = strchr(model, '/');
@@ -111,12 +111,12 @@ static void apply_options(LmModel *m, Value opts)
 
 /* The Batch API figures of provider kind: per-batch limits (OpenAI: 50,000 requests and 200 MB per
  * input file; Anthropic: 100,000 requests and 256 MB per batch) and the catalog's price factor. */
-static void batch_defaults(Runtime *s, LmModel *m)
+static void batch_defaults(Runtime *rt, LmModel *m)
 {
     int anth = m->provider == PROV_ANTHROPIC;
     m->batch_max_requests = anth ? 100000 : 50000;
     m->batch_max_bytes = anth ? (int64_t)256 << 20 : (int64_t)200 << 20;
-    m->batch_discount = cat_num(json_object_get(catalog(s), "batch_discount"), m->provider_name, 0.5);
+    m->batch_discount = cat_num(json_object_get(catalog(rt), "batch_discount"), m->provider_name, 0.5);
 }
 
 /* The fallback aliases of declaration options opts (a list of strings, or one string). */
@@ -130,12 +130,12 @@ static void set_fallback(LmModel *m, Value fb)
     }
 }
 
-LmModel *models_get(Runtime *s, const char *alias, const char *profile, fql_error *err)
+LmModel *models_get(Runtime *rt, const char *alias, const char *profile, fql_error *err)
 {
     char *full = profile ? xasprintf("%s.%s", alias, profile) : xstrdup(alias);
-    for (RtModel *r = s->rtmodels; r; r = r->next)
+    for (RtModel *r = rt->rtmodels; r; r = r->next)
         if (!strcmp(r->key, full)) { free(full); return r->m; }
-    ModelDecl *d = catalog_find_model(s->cat, alias);
+    ModelDecl *d = catalog_find_model(rt->cat, alias);
     if (!d) {
         err_set(err, FQL_ERR_RUNTIME, "unknown model '%s'", alias);
         free(full);
@@ -152,7 +152,7 @@ LmModel *models_get(Runtime *s, const char *alias, const char *profile, fql_erro
     m->timeout_s = 60;
     m->max_retries = 6;
     m->price_in = m->price_out = m->price_cached_in = -1;
-    json_t *e = catalog_entry(s, pi->name, d->model_name);
+    json_t *e = catalog_entry(rt, pi->name, d->model_name);
     if (e) {
         m->price_in = cat_num(e, "input", -1);
         m->price_out = cat_num(e, "output", m->price_in >= 0 ? 0 : -1);
@@ -160,7 +160,7 @@ LmModel *models_get(Runtime *s, const char *alias, const char *profile, fql_erro
         m->context_window = (int64_t)cat_num(e, "context_window", 0);
         m->dimensions = 0;
     }
-    batch_defaults(s, m);
+    batch_defaults(rt, m);
     apply_options(m, d->opts);
     set_fallback(m, opt(d->opts, "fallback"));
     if (m->batch && json_is_false(json_object_get(e, "batch"))) {
@@ -213,14 +213,14 @@ LmModel *models_get(Runtime *s, const char *alias, const char *profile, fql_erro
     m->project = proj ? xstrdup(proj) : getenv("GOOGLE_CLOUD_PROJECT") ? xstrdup(getenv("GOOGLE_CLOUD_PROJECT")) : NULL;
     m->location = xstrdup(loc ? loc : getenv("GOOGLE_CLOUD_LOCATION") ? getenv("GOOGLE_CLOUD_LOCATION") : "us-central1");
     if (m->price_in < 0 && m->provider != PROV_OPENROUTER)
-        rt_log(s, FQL_LOG_WARN, "fql: warning: model '%s' (%s \"%s\") is not in the catalog (stdlib/models.json): its cost is "
+        rt_log(rt, FQL_LOG_WARN, "fql: warning: model '%s' (%s \"%s\") is not in the catalog (stdlib/models.json): its cost is "
                         "counted as unknown; give price_in and price_out (USD per million tokens) to count it",
                 m->alias, m->provider_name, m->model_name);
     RtModel *r = xcalloc(1, sizeof *r);
     r->key = full;
     r->m = m;
-    r->next = s->rtmodels;
-    s->rtmodels = r;
+    r->next = rt->rtmodels;
+    rt->rtmodels = r;
     return m;
 }
 
@@ -248,17 +248,17 @@ int models_describe(Runtime *rt, const char *alias, double *price_in, double *pr
     return 0;
 }
 
-void models_free_all(Runtime *s)
+void models_free_all(Runtime *rt)
 {
-    for (RtModel *r = s->rtmodels, *n; r; r = n) {
+    for (RtModel *r = rt->rtmodels, *n; r; r = n) {
         n = r->next;
         lm_model_free(r->m);
         free(r->key);
         free(r);
     }
-    s->rtmodels = NULL;
-    json_decref(s->model_catalog);
-    s->model_catalog = NULL;
+    rt->rtmodels = NULL;
+    json_decref(rt->model_catalog);
+    rt->model_catalog = NULL;
 }
 
 /* Is a key needed? Local OpenAI-compatible servers (a base_url that is not api.openai.com) take none. */
@@ -272,16 +272,16 @@ static int key_required(const LmModel *m)
 typedef struct KeyCheck { LmModel *m; HttpRequest req; struct curl_slist *hl; } KeyCheck;
 
 /* Check every declared model's key once, all in parallel, with the provider's cheapest call. */
-int models_validate_keys(Runtime *s, fql_error *err)
+int models_validate_keys(Runtime *rt, fql_error *err)
 {
     int n = 0;
-    for (ModelDecl *d = s->cat->models; d; d = d->next) n++;
+    for (ModelDecl *d = rt->cat->models; d; d = d->next) n++;
     if (n == 0) return 0;
     KeyCheck *kc = xcalloc((size_t)n, sizeof *kc);
     int k = 0, rc = 0;
-    for (ModelDecl *d = s->cat->models; d && rc == 0; d = d->next) {
+    for (ModelDecl *d = rt->cat->models; d && rc == 0; d = d->next) {
         if (d->key_checked) continue;
-        LmModel *m = models_get(s, d->alias, NULL, err);
+        LmModel *m = models_get(rt, d->alias, NULL, err);
         if (!m) { rc = -1; break; }
         if (!m->api_key && key_required(m)) {
             err_set(err, FQL_ERR_RUNTIME, "model '%s' (%s): no API key: set the environment variable %s (or `set validate_keys = off` to skip this check)",
@@ -356,6 +356,6 @@ int models_validate_keys(Runtime *s, fql_error *err)
     for (int i = 0; i < n; i++) http_request_free(&kc[i].req);
     free(kc);
     if (rc == 0)
-        for (ModelDecl *d = s->cat->models; d; d = d->next) d->key_checked = 1;
+        for (ModelDecl *d = rt->cat->models; d; d = d->next) d->key_checked = 1;
     return rc;
 }

@@ -30,7 +30,7 @@
 #include <time.h>
 
 typedef struct Opt {
-    Runtime *s;
+    Runtime *rt;
     Buf *log;                /* rules that fired, one line each */
 } Opt;
 
@@ -363,12 +363,12 @@ static Plan *pushdown(Opt *o, Plan *p)
 static double model_price(Opt *o, const Expr *e)
 {
     const Expr *m = expr_arg(e, "model");
-    if (!m || m->kind != E_LIT || m->lit.kind != V_STRING || !o->s) return 0;
+    if (!m || m->kind != E_LIT || m->lit.kind != V_STRING || !o->rt) return 0;
     fql_error err;
     memset(&err, 0, sizeof err);
     char *alias = xstrdup(v_str(m->lit)), *dot = strchr(alias, '.');
     if (dot) *dot = 0;
-    LmModel *lm = models_get(o->s, alias, dot ? dot + 1 : NULL, &err);
+    LmModel *lm = models_get(o->rt, alias, dot ? dot + 1 : NULL, &err);
     free(alias);
     if (!lm || lm->price_in < 0) return 0;
     return lm->price_in + (lm->price_out > 0 ? lm->price_out : 0);
@@ -641,9 +641,9 @@ static void push_limits(Opt *o, Plan *p)
 
 static Plan *resolve_caches(Opt *o, Plan *p);
 
-Plan *optimize(Runtime *s, const Plan *bound, Buf *log)
+Plan *optimize(Runtime *rt, const Plan *bound, Buf *log)
 {
-    Opt o = { s, log };
+    Opt o = { rt, log };
     Plan *p = plan_copy(bound);
     p = resolve_caches(&o, p);
     split_filters(&o, p);
@@ -771,7 +771,7 @@ int plan_calls_models(const Plan *p)
     return plan_calls_models(p->child) || plan_calls_models(p->right);
 }
 
-static void fp_expr(Buf *b, Runtime *s, const Expr *e)
+static void fp_expr(Buf *b, Runtime *rt, const Expr *e)
 {
     char *t = type_to_string(e->type);
     buf_printf(b, "(%d %d %d %lld %s %s ", (int)e->kind, e->op, e->flag, (long long)e->ival, t ? t : "?", e->name ? e->name : "");
@@ -780,13 +780,13 @@ static void fp_expr(Buf *b, Runtime *s, const Expr *e)
     if (e->kind == E_LIT) value_to_json(b, e->lit);
     for (int i = 0; i < e->nargs; i++) {
         if (e->argnames && e->argnames[i]) buf_printf(b, " %s:", e->argnames[i]);
-        fp_expr(b, s, e->args[i]);
+        fp_expr(b, rt, e->args[i]);
         /* a model named by a literal: its declaration is part of what the result depends on */
         if (e->kind == E_SEMANTIC && e->argnames && e->argnames[i] && !strcmp(e->argnames[i], "model") &&
             e->args[i]->kind == E_LIT && e->args[i]->lit.kind == V_STRING) {
             char *alias = xstrdup(v_str(e->args[i]->lit)), *dot = strchr(alias, '.');
             if (dot) *dot = 0;
-            ModelDecl *d = catalog_find_model(s->cat, alias);
+            ModelDecl *d = catalog_find_model(rt->cat, alias);
             if (d) {
                 buf_printf(b, "[model %s %s ", d->provider, d->model_name);
                 value_to_json(b, d->opts);
@@ -800,7 +800,7 @@ static void fp_expr(Buf *b, Runtime *s, const Expr *e)
 
 /* Everything the rows of p depend on: its operators and expressions, and the identity of its input
  * files (path, size, modification time). */
-static void fingerprint(Buf *b, Runtime *s, const Plan *p)
+static void fingerprint(Buf *b, Runtime *rt, const Plan *p)
 {
     buf_printf(b, "{%d ", (int)p->kind);
     for (int i = 0; i < p->schema->n; i++) {
@@ -808,12 +808,12 @@ static void fingerprint(Buf *b, Runtime *s, const Plan *p)
         buf_printf(b, "%s:%s,", p->schema->names[i], t ? t : "?");
         free(t);
     }
-    for (int i = 0; i < p->nexprs; i++) fp_expr(b, s, p->exprs[i]);
+    for (int i = 0; i < p->nexprs; i++) fp_expr(b, rt, p->exprs[i]);
     int nt = p->kind == P_JOIN ? p->schema->n : p->kind == P_DERIVE ? p->nexprs : 0;
     for (int i = 0; i < nt; i++) buf_printf(b, "t%d,", p->targets[i]);
     for (int a = 0; a < p->naggs; a++) {
         buf_printf(b, "agg %s %d ", p->aggs[a].def->name, p->aggs[a].distinct);
-        for (int j = 0; j < p->aggs[a].nargs; j++) fp_expr(b, s, p->aggs[a].args[j]);
+        for (int j = 0; j < p->aggs[a].nargs; j++) fp_expr(b, rt, p->aggs[a].args[j]);
     }
     for (int i = 0; p->kind == P_SORT && i < p->nexprs; i++) buf_printf(b, "d%d%d", p->desc[i], p->nulls_first[i]);
     for (int i = 0; i < p->neq; i++) buf_printf(b, "eq%d=%d,", p->eq_left[i], p->eq_right[i]);
@@ -839,8 +839,8 @@ static void fingerprint(Buf *b, Runtime *s, const Plan *p)
         for (int i = 0; i < p->rows->nbatches; i++)
             for (size_t r = 0; r < p->rows->batches[i]->n; r++)
                 for (int c = 0; c < p->rows->batches[i]->ncols; c++) value_to_json(b, p->rows->batches[i]->cols[c][r]);
-    if (p->child) fingerprint(b, s, p->child);
-    if (p->right) fingerprint(b, s, p->right);
+    if (p->child) fingerprint(b, rt, p->child);
+    if (p->right) fingerprint(b, rt, p->right);
     buf_putc(b, '}');
 }
 
@@ -850,7 +850,7 @@ static __attribute__((noinline)) void key_cache_point(Opt *o, Plan *p)
 {
     Buf fp;
     buf_init(&fp);
-    fingerprint(&fp, o->s, p->child);
+    fingerprint(&fp, o->rt, p->child);
     const char *parts[] = { "fql-cache-point-v1", fp.data ? fp.data : "" };
     char key[65];
     state_hash(key, parts, 2);
@@ -860,20 +860,20 @@ static __attribute__((noinline)) void key_cache_point(Opt *o, Plan *p)
     if (p->let_name) fired(o, "cache: let %s is used %d times and calls models: computed once and stored", p->let_name, *p->let_uses);
     /* say whether a stored result will be used */
     int in_session = 0;
-    for (StoredResult *r = o->s ? o->s->results : NULL; r; r = r->next) in_session |= !strcmp(r->key, key);
+    for (StoredResult *r = o->rt ? o->rt->results : NULL; r; r = r->next) in_session |= !strcmp(r->key, key);
     int64_t rows = 0;
     double when = 0;
     fql_error err;
     memset(&err, 0, sizeof err);
     if (in_session) note(p, "result computed earlier in this session will be used");
-    else if (o->s && o->s->cache && rt_state(o->s, &err) && state_result_info(o->s->state, key, &rows, &when)) {
+    else if (o->rt && o->rt->cache && rt_state(o->rt, &err) && state_result_info(o->rt->state, key, &rows, &when)) {
         time_t tt = (time_t)when;
         struct tm tm;
         char ts[32];
         gmtime_r(&tt, &tm);
         strftime(ts, sizeof ts, "%Y-%m-%d %H:%M:%S", &tm);
         note(p, "stored result will be used (%lld rows, stored %s UTC)", (long long)rows, ts);
-    } else note(p, "computed once and stored (%s)", o->s && o->s->cache ? "no stored result yet" : "not stored: cache is off");
+    } else note(p, "computed once and stored (%s)", o->rt && o->rt->cache ? "no stored result yet" : "not stored: cache is off");
 }
 
 /* Drop the cache points of lets used once or without model calls; key the others. Returns the

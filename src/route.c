@@ -46,11 +46,11 @@ int route_candidates(const Expr *e, const Expr **out, int max)
     return 1;
 }
 
-LmModel *route_model_named(Runtime *s, const char *name, fql_error *err)
+LmModel *route_model_named(Runtime *rt, const char *name, fql_error *err)
 {
     char *alias = xstrdup(name), *dot = strchr(alias, '.');
     if (dot) *dot = 0;
-    LmModel *m = models_get(s, alias, dot ? dot + 1 : NULL, err);
+    LmModel *m = models_get(rt, alias, dot ? dot + 1 : NULL, err);
     free(alias);
     return m;
 }
@@ -61,12 +61,12 @@ static int fits(const LmModel *m, int64_t est)
     return m->context_window <= 0 || est <= m->context_window;
 }
 
-int route_model(Runtime *s, const Expr *e, const char *alias, const LmRequest *req, LmModel **out,
+int route_model(Runtime *rt, const Expr *e, const char *alias, const LmRequest *req, LmModel **out,
                 const char **kind, char **why, fql_error *err)
 {
     *out = NULL;
     *why = NULL;
-    LmModel *m = route_model_named(s, alias, err);
+    LmModel *m = route_model_named(rt, alias, err);
     if (!m) return -1;
     *out = m;
     int64_t est = req ? req->est_input_tokens : 0;
@@ -80,7 +80,7 @@ int route_model(Runtime *s, const Expr *e, const char *alias, const LmRequest *r
     buf_init(&wins);
     for (int i = 0; i < n && i < 32; i++) {
         if (lits[i]->kind != E_LIT || lits[i]->lit.kind != V_STRING) continue;
-        LmModel *c = route_model_named(s, v_str(lits[i]->lit), err);
+        LmModel *c = route_model_named(rt, v_str(lits[i]->lit), err);
         if (!c) { buf_free(&wins); return -1; }
         if (strstr(wins.data ? wins.data : "", c->alias) == NULL)
             buf_printf(&wins, "%s%s: %lld", wins.len ? ", " : "", c->alias, (long long)c->context_window);
@@ -99,7 +99,7 @@ int route_model(Runtime *s, const Expr *e, const char *alias, const LmRequest *r
 
 /* ---- transport and fallback ---- */
 
-static void send_to(Runtime *s, LmModel *m, LmRequest *req, SchedDone done, void *ud)
+static void send_to(Runtime *rt, LmModel *m, LmRequest *req, SchedDone done, void *ud)
 {
     /* Vertex: refresh the access token before the request is queued when it expires within 5
      * minutes (vertex_auth.c; no I/O otherwise): the adapter that builds the request only reads
@@ -109,15 +109,15 @@ static void send_to(Runtime *s, LmModel *m, LmRequest *req, SchedDone done, void
         vertex_access_token(m, NULL, &msg);
         free(msg);
     }
-    if (m->batch) { batch_submit(s, m, req, done, ud); return; }
-    if (!s->sched) s->sched = sched_new();
-    sched_add_model(s->sched, m);
-    sched_submit(s->sched, m, req, done, ud);
+    if (m->batch) { batch_submit(rt, m, req, done, ud); return; }
+    if (!rt->sched) rt->sched = sched_new();
+    sched_add_model(rt->sched, m);
+    sched_submit(rt->sched, m, req, done, ud);
 }
 
 /* A request on its way down an alias's fallback chain. */
 typedef struct Hop {
-    Runtime *s;
+    Runtime *rt;
     LmModel *asked;              /* the alias the operator chose (its fallback list is followed) */
     LmModel *cur;                /* the alias trying now */
     int next;                    /* the next fallback to try */
@@ -140,9 +140,9 @@ static void deliver(Hop *h, LmRequest *req, const LmAnswer *a)
 {
     LmAnswer out = *a;   /* borrowed contents, as a callback's answer always is */
     out.answered_by = h->cur == h->asked ? NULL : h->cur;
-    if (out.answered_by && a->outcome == LM_OK && h->s->cache && !a->from_cache) {
+    if (out.answered_by && a->outcome == LM_OK && h->rt->cache && !a->from_cache) {
         char key[65], *msg = NULL;
-        if (cache_request_key(h->cur, req, key, &msg) == 0) state_cache_put(h->s->state, key, h->cur, a);
+        if (cache_request_key(h->cur, req, key, &msg) == 0) state_cache_put(h->rt->state, key, h->cur, a);
         free(msg);
     }
     h->done(h->ud, req, &out);
@@ -153,62 +153,62 @@ static void deliver(Hop *h, LmRequest *req, const LmAnswer *a)
 static void on_hop(void *ud, LmRequest *req, const LmAnswer *a)
 {
     Hop *h = ud;
-    Runtime *s = h->s;
+    Runtime *rt = h->rt;
     if (!worth_falling_back(a) || h->next >= h->asked->nfallback) { deliver(h, req, a); return; }
     /* this alias failed the row: say so in lm_calls, then ask the next one */
-    state_add_call(s->state, s->query_id, h->cur, h->op, a, req->attempts);
+    state_add_call(rt->state, rt->query_id, h->cur, h->op, a, req->attempts);
     fql_error e;
     memset(&e, 0, sizeof e);
-    LmModel *fb = route_model_named(s, h->asked->fallback[h->next++], &e);
+    LmModel *fb = route_model_named(rt, h->asked->fallback[h->next++], &e);
     if (!fb) { deliver(h, req, a); return; }
-    if (s->on_fallback) s->on_fallback(s, h->cur, fb, h->op);
+    if (rt->on_fallback) rt->on_fallback(rt, h->cur, fb, h->op);
     h->cur = fb;
     LmRequest *r = lm_request_copy(h->copy);
     char key[65], *msg = NULL;
     LmAnswer hit;
-    if (s->cache && cache_request_key(fb, r, key, &msg) == 0 && state_cache_get(s->state, key, &hit)) {
+    if (rt->cache && cache_request_key(fb, r, key, &msg) == 0 && state_cache_get(rt->state, key, &hit)) {
         deliver(h, r, &hit);
         lm_answer_clear(&hit);
         lm_request_free(r);
         return;
     }
     free(msg);
-    send_to(s, fb, r, on_hop, h);
+    send_to(rt, fb, r, on_hop, h);
 }
 
-void route_submit(Runtime *s, LmModel *m, LmRequest *req, const char *op, SchedDone done, void *ud)
+void route_submit(Runtime *rt, LmModel *m, LmRequest *req, const char *op, SchedDone done, void *ud)
 {
-    if (m->nfallback == 0) { send_to(s, m, req, done, ud); return; }
+    if (m->nfallback == 0) { send_to(rt, m, req, done, ud); return; }
     Hop *h = xcalloc(1, sizeof *h);
-    h->s = s;
+    h->rt = rt;
     h->asked = h->cur = m;
     h->op = op;
     h->done = done;
     h->ud = ud;
     h->copy = lm_request_copy(req);
-    send_to(s, m, req, on_hop, h);
+    send_to(rt, m, req, on_hop, h);
 }
 
-int route_run_until(Runtime *s, int (*stop)(void *ud), void *ud, fql_error *err)
+int route_run_until(Runtime *rt, int (*stop)(void *ud), void *ud, fql_error *err)
 {
     int rc = 0;
     for (;;) {   /* each side's callbacks may hand work to the other (a fallback to a batch model) */
-        if (s->sched) rc = sched_run_until(s->sched, stop, ud, err);
-        if (rc || (stop && stop(ud)) || !batch_pending(s)) break;
-        rc = batch_run(s, err);
+        if (rt->sched) rc = sched_run_until(rt->sched, stop, ud, err);
+        if (rc || (stop && stop(ud)) || !batch_pending(rt)) break;
+        rc = batch_run(rt, err);
         if (rc) break;
     }
-    if (rc) batch_abandon(s);
+    if (rc) batch_abandon(rt);
     return rc;
 }
 
-void route_cancel(Runtime *s)
+void route_cancel(Runtime *rt)
 {
-    batch_abandon(s);
-    if (!s->sched) return;
+    batch_abandon(rt);
+    if (!rt->sched) return;
     fql_error ignore;
     memset(&ignore, 0, sizeof ignore);
-    sched_cancel(s->sched);
-    sched_run(s->sched, &ignore);
-    batch_abandon(s);   /* anything a cancelled answer's callback queued */
+    sched_cancel(rt->sched);
+    sched_run(rt->sched, &ignore);
+    batch_abandon(rt);   /* anything a cancelled answer's callback queued */
 }

@@ -52,56 +52,56 @@ static double wall_s(void)
 
 /* The counters of model m (for operator op) in the running statement, made on first use; NULL
  * when no statement runs. */
-static ModelCount *count_of(Runtime *s, LmModel *m, const char *op)
+static ModelCount *count_of(Runtime *rt, LmModel *m, const char *op)
 {
-    return s->sem ? metrics_model(&s->sem->met, s->sched, m, op) : NULL;
+    return rt->sem ? metrics_model(&rt->sem->met, rt->sched, m, op) : NULL;
 }
 
-static void semantic_fallback(Runtime *s, LmModel *from, LmModel *to, const char *op);
+static void semantic_fallback(Runtime *rt, LmModel *from, LmModel *to, const char *op);
 
-void semantic_begin(Runtime *s, const char *statement)
+void semantic_begin(Runtime *rt, const char *statement)
 {
-    s->on_fallback = semantic_fallback;
-    if (s->sem) semantic_end(s, 0, 0);
-    s->sem = xcalloc(1, sizeof *s->sem);
-    metrics_begin(&s->sem->met, statement);
-    s->sem->estimate = -1;
-    s->query_id = 0;
+    rt->on_fallback = semantic_fallback;
+    if (rt->sem) semantic_end(rt, 0, 0);
+    rt->sem = xcalloc(1, sizeof *rt->sem);
+    metrics_begin(&rt->sem->met, statement);
+    rt->sem->estimate = -1;
+    rt->query_id = 0;
 }
 
-void semantic_set_estimate(Runtime *s, double usd)
+void semantic_set_estimate(Runtime *rt, double usd)
 {
-    if (s->sem) s->sem->estimate = usd;
+    if (rt->sem) rt->sem->estimate = usd;
 }
 
-void semantic_end(Runtime *s, double elapsed_ms, size_t rows)
+void semantic_end(Runtime *rt, double elapsed_ms, size_t rows)
 {
-    semantic_flush(s);
-    SemStats *sem = s->sem;
+    semantic_flush(rt);
+    SemStats *sem = rt->sem;
     if (!sem) return;
-    s->sem = NULL;
+    rt->sem = NULL;
     (void)rows;
-    metrics_end(s, &sem->met, elapsed_ms);
+    metrics_end(rt, &sem->met, elapsed_ms);
     free(sem);
 }
 
 /* rt->on_fallback while a statement runs: a fallback counted in the statement's metrics (to's rows
  * and requests, from's hand-overs). */
-static void semantic_fallback(Runtime *s, LmModel *from, LmModel *to, const char *op)
+static void semantic_fallback(Runtime *rt, LmModel *from, LmModel *to, const char *op)
 {
-    ModelCount *f = count_of(s, from, op), *t = count_of(s, to, op);
+    ModelCount *f = count_of(rt, from, op), *t = count_of(rt, to, op);
     if (f) f->fell_back++;
     if (t) { t->rows++; t->requests++; }
 }
 
-static void draw_progress(Runtime *s, int force)
+static void draw_progress(Runtime *rt, int force)
 {
-    if (s->sem) metrics_progress(s, &s->sem->met, force);
+    if (rt->sem) metrics_progress(rt, &rt->sem->met, force);
 }
 
-static void clear_progress(Runtime *s)
+static void clear_progress(Runtime *rt)
 {
-    if (s->sem) metrics_progress_clear(&s->sem->met);
+    if (rt->sem) metrics_progress_clear(&rt->sem->met);
 }
 
 /* ---- prompts ---- */
@@ -240,9 +240,9 @@ static void copy_answer(LmAnswer *dst, const LmAnswer *a)
     dst->upstream = a->upstream ? xstrdup(a->upstream) : NULL;
 }
 
-static int ensure_state(Runtime *s, fql_error *err)
+static int ensure_state(Runtime *rt, fql_error *err)
 {
-    return rt_state(s, err) ? 0 : -1;
+    return rt_state(rt, err) ? 0 : -1;
 }
 
 /* ---- jobs: the semantic work of one expression over one piece of rows ----
@@ -275,7 +275,7 @@ typedef struct EmbText { LmModel *m; char *text; char key[65]; Value vec; int re
 typedef struct EmbReq { SemJob *job; LmModel *m; LmAnswer ans; int answered; } EmbReq;
 
 struct SemJob {
-    Runtime *s;
+    Runtime *rt;
     const Expr *e;
     size_t n;
     int64_t first_row;
@@ -323,12 +323,12 @@ static void job_row_done(SemJob *j)
 {
     j->waiting--;
     if (j->orphan && j->waiting == 0) {
-        j->s->sem->norphans--;
+        j->rt->sem->norphans--;
         job_really_free(j);
     }
 }
 
-static void add_cost(Runtime *s, OpStats *ost, LmModel *m, const LmAnswer *a, int attempts)
+static void add_cost(Runtime *rt, OpStats *ost, LmModel *m, const LmAnswer *a, int attempts)
 {
     double c = lm_answer_cost(m, a);
     if (ost) {
@@ -338,16 +338,16 @@ static void add_cost(Runtime *s, OpStats *ost, LmModel *m, const LmAnswer *a, in
         ost->output_tokens += a->output_tokens;
         if (c >= 0) ost->cost_usd += c;
     }
-    SemStats *sem = s->sem;
+    SemStats *sem = rt->sem;
     if (!sem || c < 0) return;
     sem->spent += c;
-    if (s->budget > 0 && sem->spent >= s->budget && !sem->budget_hit) {
+    if (rt->budget > 0 && sem->spent >= rt->budget && !sem->budget_hit) {
         sem->budget_hit = 1;
-        if (s->sched) sched_cancel(s->sched);
+        if (rt->sched) sched_cancel(rt->sched);
     }
 }
 
-static void req_submit(Runtime *s, Req *q, LmRequest *req);
+static void req_submit(Runtime *rt, Req *q, LmRequest *req);
 
 /* Mark q final and wake its rows. */
 static void req_final(Req *q)
@@ -362,7 +362,7 @@ static void req_final(Req *q)
 }
 
 /* An answer is in (from the cache or the provider): validate it; repair once; or give up. */
-static void req_settle(Runtime *s, Req *q, const Expr *e)
+static void req_settle(Runtime *rt, Req *q, const Expr *e)
 {
     char *why = NULL;
     int repairable = 0;
@@ -394,7 +394,7 @@ static void req_settle(Runtime *s, Req *q, const Expr *e)
             req->user = u;
             q->repaired = 1;
             free(why);
-            req_submit(s, q, req);
+            req_submit(rt, q, req);
             return;
         }
     }
@@ -404,84 +404,84 @@ static void req_settle(Runtime *s, Req *q, const Expr *e)
     req_final(q);
 }
 
-typedef struct Ctx { Runtime *s; const Expr *e; Req *q; } Ctx;
+typedef struct Ctx { Runtime *rt; const Expr *e; Req *q; } Ctx;
 
 static void on_done(void *ud, LmRequest *req, const LmAnswer *a)
 {
     Ctx *c = ud;
     Req *q = c->q;
-    Runtime *s = c->s;
+    Runtime *rt = c->rt;
     LmModel *by = a->answered_by ? a->answered_by : q->m;   /* a fallback alias (route.c), or the one asked */
     copy_answer(&q->ans, a);
     /* store each answer as it arrives, so that a killed run keeps what it has paid for (an answer
      * that later fails validation is repaired again on a rerun, at the price of the repair only);
      * a fallback's answer is stored under its own alias's request (route.c) */
-    if (s->cache && a->outcome == LM_OK && by == q->m) state_cache_put(s->state, q->key, q->m, a);
-    if (s->cache) state_claim_release(s->state, q->key);   /* answered (or failed): others may go on */
-    ModelCount *mc = count_of(s, by, c->e->name);
+    if (rt->cache && a->outcome == LM_OK && by == q->m) state_cache_put(rt->state, q->key, q->m, a);
+    if (rt->cache) state_claim_release(rt->state, q->key);   /* answered (or failed): others may go on */
+    ModelCount *mc = count_of(rt, by, c->e->name);
     int cancelled = a->outcome != LM_OK && a->error_kind && !strcmp(a->error_kind, "cancelled");
     if (mc && cancelled) mc->requests--;   /* never sent */
     else if (mc && a->from_cache) { mc->requests--; mc->cache_hits++; }   /* a fallback alias's cached answer (route.c) */
     else if (mc) mc->answered++;
     if (a->from_cache) {   /* not sent, not paid again */
         if (q->ost) q->ost->cached++;
-    } else if (a->outcome == LM_OK || a->input_tokens || a->output_tokens) add_cost(s, q->ost, by, a, req->attempts);
+    } else if (a->outcome == LM_OK || a->input_tokens || a->output_tokens) add_cost(rt, q->ost, by, a, req->attempts);
     else if (q->ost) { q->ost->sent++; if (req->attempts > 1) q->ost->retried += req->attempts - 1; }
-    draw_progress(s, 0);
-    state_add_call(s->state, s->query_id, by, c->e->name, a, req->attempts);
+    draw_progress(rt, 0);
+    state_add_call(rt->state, rt->query_id, by, c->e->name, a, req->attempts);
     const Expr *e = c->e;
     free(c);
-    req_settle(s, q, e);
+    req_settle(rt, q, e);
 }
 
-static void req_submit(Runtime *s, Req *q, LmRequest *req)
+static void req_submit(Runtime *rt, Req *q, LmRequest *req)
 {
     Ctx *c = xcalloc(1, sizeof *c);
-    c->s = s;
+    c->rt = rt;
     c->e = q->e;
     c->q = q;
-    route_submit(s, q->m, req, c->e->name, on_done, c);
-    ModelCount *mc = count_of(s, q->m, c->e->name);
+    route_submit(rt, q->m, req, c->e->name, on_done, c);
+    ModelCount *mc = count_of(rt, q->m, c->e->name);
     if (mc) mc->requests++;
 }
 
 static void row_error(SemJob *j, size_t r, const char *alias, const char *kind, const char *msg)
 {
-    state_add_error(j->s->state, j->s->query_id, j->first_row + (int64_t)r, alias, kind, msg);
+    state_add_error(j->rt->state, j->rt->query_id, j->first_row + (int64_t)r, alias, kind, msg);
     if (j->ost) j->ost->failed++;
 }
 
 /* Leave request q (its rendered req, owned from now on) to the process that claimed it. */
-static void defer_req(Runtime *s, SemJob *j, Req *q, LmRequest *req)
+static void defer_req(Runtime *rt, SemJob *j, Req *q, LmRequest *req)
 {
     Deferred *d = xcalloc(1, sizeof *d);
     d->q = q;
     d->req = req;
     d->job = j;
-    d->next = s->sem->waits.head;
-    if (!s->sem->waits.head) { s->sem->waits.backoff = 0.05; s->sem->waits.next_poll = wall_s() + 0.05; }
-    s->sem->waits.head = d;
+    d->next = rt->sem->waits.head;
+    if (!rt->sem->waits.head) { rt->sem->waits.backoff = 0.05; rt->sem->waits.next_poll = wall_s() + 0.05; }
+    rt->sem->waits.head = d;
 }
 
 /* Poll the deferred requests once: an answer in the cache settles its request; a request no one
  * holds any more is claimed and sent. Returns how many left the list. */
-static int poll_deferred(Runtime *s)
+static int poll_deferred(Runtime *rt)
 {
     int moved = 0;
-    for (Deferred **pp = &s->sem->waits.head, *d; (d = *pp);) {
+    for (Deferred **pp = &rt->sem->waits.head, *d; (d = *pp);) {
         Req *q = d->q;
-        int hit = state_cache_get(s->state, q->key, &q->ans);
-        if (!hit && !state_claim(s->state, q->key)) { pp = &d->next; continue; }
+        int hit = state_cache_get(rt->state, q->key, &q->ans);
+        if (!hit && !state_claim(rt->state, q->key)) { pp = &d->next; continue; }
         *pp = d->next;
         moved++;
         if (hit) {
             lm_request_free(d->req);
-            ModelCount *mc = count_of(s, q->m, q->e->name);
+            ModelCount *mc = count_of(rt, q->m, q->e->name);
             if (mc) mc->cache_hits++;
             if (q->ost) q->ost->cached++;
-            req_settle(s, q, q->e);
+            req_settle(rt, q, q->e);
         } else {
-            req_submit(s, q, d->req);
+            req_submit(rt, q, d->req);
         }
         free(d);
     }
@@ -492,8 +492,8 @@ static int poll_deferred(Runtime *s)
  * for any more. */
 static void drop_deferred(SemJob *j)
 {
-    if (!j->s->sem) return;
-    for (Deferred **pp = &j->s->sem->waits.head, *d; (d = *pp);) {
+    if (!j->rt->sem) return;
+    for (Deferred **pp = &j->rt->sem->waits.head, *d; (d = *pp);) {
         if (d->job != j) { pp = &d->next; continue; }
         *pp = d->next;
         lm_request_free(d->req);
@@ -508,20 +508,20 @@ static void drop_deferred(SemJob *j)
 /* Find or create the request of row r; the row waits on it unless it is answered already. */
 static int chat_row(SemJob *j, size_t r, fql_error *err)
 {
-    Runtime *s = j->s;
+    Runtime *rt = j->rt;
     const Expr *e = j->e;
     const Value *mv = arg_row(e, j->args, "model", r);
     if (!mv || mv->kind != V_STRING) {
         if (positional(e, j->args, 0, r).kind != V_NULL) row_error(j, r, "", "no_model", "the model: expression gave no alias for this row");
         return 0;
     }
-    LmModel *m = route_model_named(s, v_str(*mv), err);   /* the model asked for sizes the request */
+    LmModel *m = route_model_named(rt, v_str(*mv), err);   /* the model asked for sizes the request */
     if (!m) return -1;
     LmRequest *req = build_request(e, j->args, r, m);
     const char *why_kind = NULL;
     char *why = NULL;
-    if (route_model(s, e, v_str(*mv), req, &m, &why_kind, &why, err)) { lm_request_free(req); return -1; }
-    ModelCount *mc = count_of(s, m, e->name);
+    if (route_model(rt, e, v_str(*mv), req, &m, &why_kind, &why, err)) { lm_request_free(req); return -1; }
+    ModelCount *mc = count_of(rt, m, e->name);
     if (mc) mc->rows++;
     if (!req) return 0;   /* null input: null answer, no request */
     if (why) {   /* a request that fits no candidate's context window is not sent */
@@ -539,7 +539,7 @@ static int chat_row(SemJob *j, size_t r, fql_error *err)
         lm_request_free(req);
         return 0;
     }
-    Req *q = req_find(s->sem, m, key);
+    Req *q = req_find(rt->sem, m, key);
     if (q) {
         lm_request_free(req);   /* identical to one of this statement: sent once */
         if (j->ost) j->ost->deduped++;
@@ -552,8 +552,8 @@ static int chat_row(SemJob *j, size_t r, fql_error *err)
         q->ost = j->ost;
         q->e = e;
         unsigned b = req_bucket(q->key);
-        q->hnext = s->sem->reqs[b];
-        s->sem->reqs[b] = q;
+        q->hnext = rt->sem->reqs[b];
+        rt->sem->reqs[b] = q;
     }
     q->refs++;
     j->rows[r] = q;
@@ -566,16 +566,16 @@ static int chat_row(SemJob *j, size_t r, fql_error *err)
         j->waiting++;
     }
     if (q->refs > 1) return 0;   /* shared: already asked */
-    if (s->cache && state_cache_get(s->state, q->key, &q->ans)) {
+    if (rt->cache && state_cache_get(rt->state, q->key, &q->ans)) {
         lm_request_free(req);
         if (mc) mc->cache_hits++;
         if (j->ost) j->ost->cached++;
-        req_settle(s, q, e);
+        req_settle(rt, q, e);
         return 0;
     }
     /* another process is sending it: wait for its answer (Batch API rows have their own record) */
-    if (s->cache && !m->batch && !state_claim(s->state, q->key)) {
-        defer_req(s, j, q, req);
+    if (rt->cache && !m->batch && !state_claim(rt->state, q->key)) {
+        defer_req(rt, j, q, req);
         return 0;
     }
     const Value *pk = arg_row(e, j->args, "pack", r);
@@ -588,7 +588,7 @@ static int chat_row(SemJob *j, size_t r, fql_error *err)
         j->pend_req[j->npend++] = req;
         return 0;
     }
-    req_submit(s, q, req);
+    req_submit(rt, q, req);
     return 0;
 }
 
@@ -597,10 +597,10 @@ static int dry_rows(SemJob *j, fql_error *err);
 static void send_packs(SemJob *j);
 static int embed_start(SemJob *j, fql_error *err);
 
-SemJob *semantic_start(Runtime *s, const Expr *e, Value **args, size_t n, int64_t first_row, OpStats *ost, fql_error *err)
+SemJob *semantic_start(Runtime *rt, const Expr *e, Value **args, size_t n, int64_t first_row, OpStats *ost, fql_error *err)
 {
     SemJob *j = xcalloc(1, sizeof *j);
-    j->s = s;
+    j->rt = rt;
     j->e = e;
     j->n = n;
     j->first_row = first_row;
@@ -609,10 +609,10 @@ SemJob *semantic_start(Runtime *s, const Expr *e, Value **args, size_t n, int64_
     j->ost = ost;
     if (ost) ost->rows += (int64_t)n;
     if (e->sem == SEM_SIMILARITY) { similarity_rows(j); return j; }
-    if (ensure_state(s, err)) goto fail;
-    if (!s->query_id) s->query_id = state_next_query_id(s->state);
-    if (!s->sem) semantic_begin(s, "");
-    if (s->dry) {
+    if (ensure_state(rt, err)) goto fail;
+    if (!rt->query_id) rt->query_id = state_next_query_id(rt->state);
+    if (!rt->sem) semantic_begin(rt, "");
+    if (rt->dry) {
         if (dry_rows(j, err)) goto fail;
         return j;
     }
@@ -622,19 +622,19 @@ SemJob *semantic_start(Runtime *s, const Expr *e, Value **args, size_t n, int64_
     }
     if (e->sem == SEM_PARSE_PDF) {
         static const SemHost host = { semantic_submit, semantic_count_row };
-        j->pdf = pdf_job_start(j, &host, s, e, args, n, first_row, err);
+        j->pdf = pdf_job_start(j, &host, rt, e, args, n, first_row, err);
         if (!j->pdf) goto fail;
         return j;
     }
     j->rows = xcalloc(n ? n : 1, sizeof *j->rows);
     for (size_t r = 0; r < n; r++)
         if (chat_row(j, r, err)) {
-            for (int i = 0; i < j->npend; i++) req_submit(s, j->pend[i], j->pend_req[i]);   /* already counted as waiting */
+            for (int i = 0; i < j->npend; i++) req_submit(rt, j->pend[i], j->pend_req[i]);   /* already counted as waiting */
             j->npend = 0;
             goto fail;
         }
     send_packs(j);
-    draw_progress(s, 1);
+    draw_progress(rt, 1);
     return j;
 fail:
     semantic_job_free(j);
@@ -646,27 +646,27 @@ fail:
 static int job_ready(void *ud)
 {
     SemJob *j = ud;
-    state_claims_tick(j->s->state);
-    return j->waiting == 0 || (j->s->sem && j->s->sem->waits.head && wall_s() >= j->s->sem->waits.next_poll);
+    state_claims_tick(j->rt->state);
+    return j->waiting == 0 || (j->rt->sem && j->rt->sem->waits.head && wall_s() >= j->rt->sem->waits.next_poll);
 }
 
 /* Run the scheduler until job j's rows are answered, polling the requests other processes are
  * sending in between (backing off from 50 ms to 1 s while nothing changes). */
-static int wait_job(Runtime *s, SemJob *j, fql_error *err)
+static int wait_job(Runtime *rt, SemJob *j, fql_error *err)
 {
     for (;;) {
-        int rc = route_run_until(s, job_ready, j, err);
-        Waits *w = s->sem ? &s->sem->waits : NULL;
+        int rc = route_run_until(rt, job_ready, j, err);
+        Waits *w = rt->sem ? &rt->sem->waits : NULL;
         if (rc || j->waiting == 0 || !w || !w->head) return rc;
-        if (rt_interrupted(s)) return err_set(err, FQL_ERR_RUNTIME, "interrupted");   /* Ctrl-C while only waiting */
+        if (rt_interrupted(rt)) return err_set(err, FQL_ERR_RUNTIME, "interrupted");   /* Ctrl-C while only waiting */
         double now = wall_s();
         if (now < w->next_poll) {   /* nothing of ours to run: sleep until the poll */
             double dt = w->next_poll - now;
             struct timespec ts = { (time_t)dt, (long)((dt - (double)(time_t)dt) * 1e9) };
             nanosleep(&ts, NULL);
         }
-        state_claims_tick(s->state);
-        w->backoff = poll_deferred(s) ? 0.05 : (w->backoff * 2 > 1.0 ? 1.0 : w->backoff * 2);
+        state_claims_tick(rt->state);
+        w->backoff = poll_deferred(rt) ? 0.05 : (w->backoff * 2 > 1.0 ? 1.0 : w->backoff * 2);
         w->next_poll = wall_s() + w->backoff;
     }
 }
@@ -675,19 +675,19 @@ static Value *embed_finish(SemJob *j);
 
 Value *semantic_finish(SemJob *j, fql_error *err)
 {
-    Runtime *s = j->s;
+    Runtime *rt = j->rt;
     if (j->waiting > 0) {
-        int rc = wait_job(s, j, err);
-        clear_progress(s);
-        if (s->sem && s->sem->budget_hit) {
+        int rc = wait_job(rt, j, err);
+        clear_progress(rt);
+        if (rt->sem && rt->sem->budget_hit) {
             memset(err, 0, sizeof *err);   /* the scheduler said "interrupted": say why */
             char est[80] = "", spent[32], budget[32];
-            if (s->sem->estimate >= 0) {
-                format_usd(spent, sizeof spent, s->sem->estimate);
+            if (rt->sem->estimate >= 0) {
+                format_usd(spent, sizeof spent, rt->sem->estimate);
                 snprintf(est, sizeof est, "; the estimate was $%s", spent);
             }
-            format_usd(spent, sizeof spent, s->sem->spent);
-            format_usd(budget, sizeof budget, s->budget);
+            format_usd(spent, sizeof spent, rt->sem->spent);
+            format_usd(budget, sizeof budget, rt->budget);
             err_set(err, FQL_ERR_RUNTIME, "stopped: spent $%s, reaching the budget of $%s%s (answers so far are cached; "
                     "raise the budget with `set budget = ...`)", spent, budget, est);
             return NULL;
@@ -706,7 +706,7 @@ Value *semantic_finish(SemJob *j, fql_error *err)
         if (q->ok) out[r] = value_copy(q->value);
         else {
             row_error(j, r, q->m->alias, q->kind ? q->kind : "failed", q->why ? q->why : "no answer");
-            ModelCount *mc = count_of(s, q->m, j->e->name);
+            ModelCount *mc = count_of(rt, q->m, j->e->name);
             if (mc) mc->failures++;
         }
     }
@@ -718,7 +718,7 @@ static void job_really_free(SemJob *j)
     for (size_t r = 0; j->rows && r < j->n; r++)
         if (j->rows[r]) {
             if (j->rows[r]->owner == j) j->rows[r]->owner = NULL;
-            req_release(j->s->sem, j->rows[r]);
+            req_release(j->rt->sem, j->rows[r]);
         }
     free(j->rows);
     free(j->pend);
@@ -745,23 +745,23 @@ void semantic_job_free(SemJob *j)
 {
     if (!j) return;
     drop_deferred(j);
-    if (j->waiting > 0 && j->s->sem) {
+    if (j->waiting > 0 && j->rt->sem) {
         /* answers are still coming: they must find the job (semantic_flush drains them) */
         j->orphan = 1;
-        j->s->sem->norphans++;
+        j->rt->sem->norphans++;
         return;
     }
     job_really_free(j);
 }
 
-void semantic_flush(Runtime *s)
+void semantic_flush(Runtime *rt)
 {
-    if (!s->sem || s->sem->norphans == 0) return;
-    route_cancel(s);
-    clear_progress(s);
+    if (!rt->sem || rt->sem->norphans == 0) return;
+    route_cancel(rt);
+    clear_progress(rt);
 }
 
-Value *semantic_eval(Runtime *s, const Expr *e, Value **args, size_t n, int64_t first_row, fql_error *err)
+Value *semantic_eval(Runtime *rt, const Expr *e, Value **args, size_t n, int64_t first_row, fql_error *err)
 {
     /* the job owns its arguments: give it copies */
     Value **own = xcalloc((size_t)e->nargs + 1, sizeof *own);
@@ -769,11 +769,11 @@ Value *semantic_eval(Runtime *s, const Expr *e, Value **args, size_t n, int64_t 
         own[k] = xmalloc((n ? n : 1) * sizeof **own);
         for (size_t r = 0; r < n; r++) own[k][r] = value_copy(args[k][r]);
     }
-    SemJob *j = semantic_start(s, e, own, n, first_row, NULL, err);
+    SemJob *j = semantic_start(rt, e, own, n, first_row, NULL, err);
     if (!j) return NULL;
     Value *out = semantic_finish(j, err);
     semantic_job_free(j);
-    if (s->state) state_commit(s->state);
+    if (rt->state) state_commit(rt->state);
     return out;
 }
 
@@ -786,7 +786,7 @@ Value *semantic_eval(Runtime *s, const Expr *e, Value **args, size_t n, int64_t 
  * its own. Rows are packed only with rows of the same model and system prompt. */
 
 typedef struct Pack {
-    Runtime *s;
+    Runtime *rt;
     const Expr *e;
     LmModel *m;
     int n;
@@ -817,7 +817,7 @@ static json_t *packed_schema(const json_t *single)
     json_t *req = json_object_get(item, "required");
     if (!json_is_array(req)) { req = json_array(); json_object_set_new(item, "required", req); }
     json_array_insert_new(req, 0, json_string("index"));
-    json_t *arr = json_pack("{s:s, s:o}", "type", "array", "items", item);
+    json_t *arr = json_pack("{s:rt, s:o}", "type", "array", "items", item);
     return semop_object_schema("answers", arr);
 }
 
@@ -832,13 +832,13 @@ static void pack_done(Pack *pk)
 static void on_pack(void *ud, LmRequest *req, const LmAnswer *a)
 {
     Pack *pk = ud;
-    Runtime *s = pk->s;
-    ModelCount *mc = count_of(s, pk->m, pk->e->name);
+    Runtime *rt = pk->rt;
+    ModelCount *mc = count_of(rt, pk->m, pk->e->name);
     int cancelled = a->outcome != LM_OK && a->error_kind && !strcmp(a->error_kind, "cancelled");
     if (mc && cancelled) mc->requests--;
     else if (mc) mc->answered++;
-    if (a->outcome == LM_OK || a->input_tokens || a->output_tokens) add_cost(s, pk->reqs[0]->ost, pk->m, a, req->attempts);
-    state_add_call(s->state, s->query_id, pk->m, pk->e->name, a, req->attempts);
+    if (a->outcome == LM_OK || a->input_tokens || a->output_tokens) add_cost(rt, pk->reqs[0]->ost, pk->m, a, req->attempts);
+    state_add_call(rt->state, rt->query_id, pk->m, pk->e->name, a, req->attempts);
     char *got = xcalloc((size_t)pk->n, 1);
     json_t *arr = a->outcome == LM_OK && a->json ? json_object_get(a->json, "answers") : NULL;
     for (size_t k = 0; json_is_array(arr) && k < json_array_size(arr); k++) {
@@ -861,8 +861,8 @@ static void on_pack(void *ud, LmRequest *req, const LmAnswer *a)
         copy_answer(&q->ans, &row);
         free(row.text);
         json_decref(one);
-        if (s->cache) state_cache_put(s->state, q->key, q->m, &q->ans);
-        req_settle(s, q, pk->e);
+        if (rt->cache) state_cache_put(rt->state, q->key, q->m, &q->ans);
+        req_settle(rt, q, pk->e);
     }
     int stop = a->outcome == LM_FATAL || cancelled;
     for (int i = 0; i < pk->n; i++) {
@@ -870,9 +870,9 @@ static void on_pack(void *ud, LmRequest *req, const LmAnswer *a)
         Req *q = pk->reqs[i];
         if (stop) {   /* the statement is ending: no second try */
             copy_answer(&q->ans, a);
-            req_settle(s, q, pk->e);
+            req_settle(rt, q, pk->e);
         } else {      /* missing or malformed: this row alone */
-            req_submit(s, q, pk->singles[i]);
+            req_submit(rt, q, pk->singles[i]);
             pk->singles[i] = NULL;
         }
     }
@@ -882,10 +882,10 @@ static void on_pack(void *ud, LmRequest *req, const LmAnswer *a)
 
 static void send_pack(SemJob *j, Req **qs, LmRequest **rs, int n)
 {
-    Runtime *s = j->s;
-    if (n == 1) { req_submit(s, qs[0], rs[0]); return; }
+    Runtime *rt = j->rt;
+    if (n == 1) { req_submit(rt, qs[0], rs[0]); return; }
     Pack *pk = xcalloc(1, sizeof *pk);
-    pk->s = s;
+    pk->rt = rt;
     pk->e = j->e;
     pk->m = qs[0]->m;
     pk->n = n;
@@ -910,8 +910,8 @@ static void send_pack(SemJob *j, Req **qs, LmRequest **rs, int n)
     r->temperature = rs[0]->temperature;
     r->max_output_tokens = rs[0]->max_output_tokens > 0 ? rs[0]->max_output_tokens * n : 0;
     r->est_input_tokens = est;
-    route_submit(s, pk->m, r, j->e->name, on_pack, pk);
-    ModelCount *mc = count_of(s, pk->m, j->e->name);
+    route_submit(rt, pk->m, r, j->e->name, on_pack, pk);
+    ModelCount *mc = count_of(rt, pk->m, j->e->name);
     if (mc) mc->requests++;
 }
 
@@ -937,7 +937,7 @@ static void send_packs(SemJob *j)
             if (k == size) { send_pack(j, qs, rs, k); k = 0; }
         }
         if (k) send_pack(j, qs, rs, k);
-        if (!done[i]) { done[i] = 1; req_submit(j->s, q0, r0); }   /* text answers are not packed */
+        if (!done[i]) { done[i] = 1; req_submit(j->rt, q0, r0); }   /* text answers are not packed */
     }
     free(done);
     free(qs);
@@ -953,32 +953,32 @@ static void on_submitted(void *ud, LmRequest *req, const LmAnswer *a)
 {
     Submitted *u = ud;
     SemJob *j = u->job;
-    Runtime *s = j->s;
+    Runtime *rt = j->rt;
     LmModel *by = a->answered_by ? a->answered_by : u->m;   /* a fallback alias (route.c), or the one asked */
-    if (s->cache && a->outcome == LM_OK && by == u->m) state_cache_put(s->state, u->key, u->m, a);
-    ModelCount *mc = count_of(s, by, j->e->name);
+    if (rt->cache && a->outcome == LM_OK && by == u->m) state_cache_put(rt->state, u->key, u->m, a);
+    ModelCount *mc = count_of(rt, by, j->e->name);
     if (mc) {
         mc->answered++;
         if (a->outcome != LM_OK) mc->failures++;
     }
-    add_cost(s, j->ost, by, a, req->attempts);
-    draw_progress(s, 0);
-    state_add_call(s->state, s->query_id, by, j->e->name, a, req->attempts);
+    add_cost(rt, j->ost, by, a, req->attempts);
+    draw_progress(rt, 0);
+    state_add_call(rt->state, rt->query_id, by, j->e->name, a, req->attempts);
     u->done(u->ud, a);
     free(u);
     job_row_done(j);
 }
 
-void semantic_count_row(Runtime *s, const Expr *e, LmModel *m)
+void semantic_count_row(Runtime *rt, const Expr *e, LmModel *m)
 {
-    ModelCount *mc = count_of(s, m, e->name);
+    ModelCount *mc = count_of(rt, m, e->name);
     if (mc) mc->rows++;
 }
 
 void semantic_submit(SemJob *j, LmModel *m, LmRequest *req, SemDone done, void *ud)
 {
-    Runtime *s = j->s;
-    ModelCount *mc = count_of(s, m, j->e->name);
+    Runtime *rt = j->rt;
+    ModelCount *mc = count_of(rt, m, j->e->name);
     char *msg = NULL, keybuf[65];
     char *key = cache_request_key(m, req, keybuf, &msg) == 0 ? keybuf : NULL;
     LmAnswer a;
@@ -992,7 +992,7 @@ void semantic_submit(SemJob *j, LmModel *m, LmRequest *req, SemDone done, void *
         lm_request_free(req);
         return;
     }
-    if (s->cache && state_cache_get(s->state, key, &a)) {
+    if (rt->cache && state_cache_get(rt->state, key, &a)) {
         if (mc) mc->cache_hits++;
         if (j->ost) j->ost->cached++;
         done(ud, &a);
@@ -1007,7 +1007,7 @@ void semantic_submit(SemJob *j, LmModel *m, LmRequest *req, SemDone done, void *
     u->done = done;
     u->ud = ud;
     j->waiting++;
-    route_submit(s, m, req, j->e->name, on_submitted, u);
+    route_submit(rt, m, req, j->e->name, on_submitted, u);
     if (mc) mc->requests++;
 }
 
@@ -1044,20 +1044,20 @@ static void on_embed(void *ud, LmRequest *req, const LmAnswer *a)
 {
     EmbReq *er = ud;
     SemJob *j = er->job;
-    Runtime *s = j->s;
+    Runtime *rt = j->rt;
     copy_answer(&er->ans, a);
     er->answered = 1;
-    ModelCount *mc = count_of(s, er->m, "embed");
+    ModelCount *mc = count_of(rt, er->m, "embed");
     if (mc) mc->answered++;
-    add_cost(s, j->ost, er->m, a, req->attempts);
-    draw_progress(s, 0);
-    state_add_call(s->state, s->query_id, er->m, "embed", a, req->attempts);
+    add_cost(rt, j->ost, er->m, a, req->attempts);
+    draw_progress(rt, 0);
+    state_add_call(rt->state, rt->query_id, er->m, "embed", a, req->attempts);
     job_row_done(j);
 }
 
 static int embed_start(SemJob *j, fql_error *err)
 {
-    Runtime *s = j->s;
+    Runtime *rt = j->rt;
     const Expr *e = j->e;
     size_t n = j->n;
     j->texts = xcalloc(n ? n : 1, sizeof *j->texts);
@@ -1069,9 +1069,9 @@ static int embed_start(SemJob *j, fql_error *err)
         Value in = positional(e, j->args, 0, r);
         const Value *mv = arg_row(e, j->args, "model", r);
         if (in.kind == V_NULL || !mv || mv->kind != V_STRING) continue;
-        LmModel *m = models_get(s, v_str(*mv), NULL, err);
+        LmModel *m = models_get(rt, v_str(*mv), NULL, err);
         if (!m) return -1;
-        ModelCount *mc = count_of(s, m, "embed");
+        ModelCount *mc = count_of(rt, m, "embed");
         if (mc) mc->rows++;
         Buf t;
         buf_init(&t);
@@ -1092,7 +1092,7 @@ static int embed_start(SemJob *j, fql_error *err)
         memcpy(x->key, key, 65);
         x->req = -1;
         LmAnswer a;
-        if (s->cache && state_cache_get(s->state, key, &a)) {
+        if (rt->cache && state_cache_get(rt->state, key, &a)) {
             if (a.vectors && a.nvec == 1) {
                 x->vec = v_list_new((uint32_t)a.dim);
                 for (int d = 0; d < a.dim; d++) x->vec.u.l->items[d] = v_float(a.vectors[d]);
@@ -1128,8 +1128,8 @@ static int embed_start(SemJob *j, fql_error *err)
         er->job = j;
         er->m = x->m;
         j->waiting++;
-        route_submit(s, x->m, req, "embed", on_embed, er);
-        ModelCount *mc = count_of(s, x->m, "embed");
+        route_submit(rt, x->m, req, "embed", on_embed, er);
+        ModelCount *mc = count_of(rt, x->m, "embed");
         if (mc) mc->requests++;
     }
     return 0;
@@ -1137,7 +1137,7 @@ static int embed_start(SemJob *j, fql_error *err)
 
 static Value *embed_finish(SemJob *j)
 {
-    Runtime *s = j->s;
+    Runtime *rt = j->rt;
     Value *out = xcalloc(j->n ? j->n : 1, sizeof *out);
     for (int i = 0; i < j->ntexts; i++) {
         EmbText *x = &j->texts[i];
@@ -1155,7 +1155,7 @@ static Value *embed_finish(SemJob *j)
             one.nvec = 1;
             one.dim = dim;
             one.cost_usd = -1;
-            if (s->cache) state_cache_put(s->state, x->key, x->m, &one);
+            if (rt->cache) state_cache_put(rt->state, x->key, x->m, &one);
         }
     }
     for (size_t r = 0; r < j->n; r++) {
@@ -1168,7 +1168,7 @@ static Value *embed_finish(SemJob *j)
             EmbReq *er = x->req >= 0 ? &j->ereqs[x->req] : NULL;
             row_error(j, r, x->m->alias, er && er->ans.error_kind ? er->ans.error_kind : "failed",
                       er && er->ans.error_message ? er->ans.error_message : "no vector in the answer");
-            ModelCount *mc = count_of(s, x->m, "embed");
+            ModelCount *mc = count_of(rt, x->m, "embed");
             if (mc) mc->failures++;
         }
     }
@@ -1177,7 +1177,7 @@ static Value *embed_finish(SemJob *j)
 
 /* ---- estimates without sending (explain cost, set budget) ----
  *
- * With s->dry set, semantic_start renders every row's request as it would be sent, finds it in the
+ * With rt->dry set, semantic_start renders every row's request as it would be sent, finds it in the
  * statement (dedup) or the response cache (a cached answer is used as it is: free), and counts the
  * rest: input tokens from the rendered text, output tokens from the answer's type. The row gets a
  * placeholder answer (a predicate is true, so the estimate is an upper bound on later stages). */
@@ -1232,9 +1232,9 @@ static Value placeholder(const Expr *e)
 
 static int dry_rows(SemJob *j, fql_error *err)
 {
-    Runtime *s = j->s;
+    Runtime *rt = j->rt;
     const Expr *e = j->e;
-    DryRun *d = s->dry;
+    DryRun *d = rt->dry;
     Value *out = xcalloc(j->n ? j->n : 1, sizeof *out);
     j->out = out;
     int embed = e->sem == SEM_EMBED;
@@ -1245,7 +1245,7 @@ static int dry_rows(SemJob *j, fql_error *err)
         if (!mv || mv->kind != V_STRING || in.kind == V_NULL) continue;
         char *alias = xstrdup(v_str(*mv)), *dot = strchr(alias, '.');
         if (dot) *dot = 0;
-        LmModel *m = models_get(s, alias, dot ? dot + 1 : NULL, err);
+        LmModel *m = models_get(rt, alias, dot ? dot + 1 : NULL, err);
         free(alias);
         if (!m) return -1;
         DryModel *dm = dry_model(d, m);
@@ -1268,7 +1268,7 @@ static int dry_rows(SemJob *j, fql_error *err)
         if (!req) continue;
         const char *unfit_kind = NULL;   /* the model a model: expression and the row's size pick */
         char *unfit = NULL;
-        if (route_model(s, e, v_str(*mv), req, &m, &unfit_kind, &unfit, err)) { lm_request_free(req); return -1; }
+        if (route_model(rt, e, v_str(*mv), req, &m, &unfit_kind, &unfit, err)) { lm_request_free(req); return -1; }
         if (unfit) { free(unfit); lm_request_free(req); continue; }   /* fits no candidate: never sent */
         dm = dry_model(d, m);
         char *msg = NULL, keybuf[65];
@@ -1279,7 +1279,7 @@ static int dry_rows(SemJob *j, fql_error *err)
             LmAnswer a;
             Value v;
             char *why = NULL;
-            if (s->cache && state_cache_get(s->state, key, &a)) {
+            if (rt->cache && state_cache_get(rt->state, key, &a)) {
                 dm->cached++;
                 out[r] = answer_value(e, &a, &v, &why) == 0 ? v : placeholder(e);
                 free(why);
@@ -1296,22 +1296,22 @@ static int dry_rows(SemJob *j, fql_error *err)
     return 0;
 }
 
-void dry_begin(Runtime *s)
+void dry_begin(Runtime *rt)
 {
-    dry_end(s);
-    s->dry = xcalloc(1, sizeof *s->dry);
+    dry_end(rt);
+    rt->dry = xcalloc(1, sizeof *rt->dry);
 }
 
-const DryModel *dry_models(const Runtime *s)
+const DryModel *dry_models(const Runtime *rt)
 {
-    return s->dry ? s->dry->models : NULL;
+    return rt->dry ? rt->dry->models : NULL;
 }
 
-void dry_end(Runtime *s)
+void dry_end(Runtime *rt)
 {
-    DryRun *d = s->dry;
+    DryRun *d = rt->dry;
     if (!d) return;
-    s->dry = NULL;
+    rt->dry = NULL;
     for (DryModel *m = d->models, *n; m; m = n) { n = m->next; free(m); }
     for (size_t i = 0; i < d->capkeys; i++) free(d->keys[i]);
     free(d->keys);
@@ -1331,9 +1331,9 @@ double dry_cost(const DryModel *m)
  * requests for all chunks of all groups at once (so they share the scheduler, the cache and
  * retries). A group whose items fit in one chunk has its answer; the others go another round with
  * their partial answers as items. */
-Value *semantic_reduce(Runtime *s, const char *instruction, const char *alias, const Value *lists, size_t n, fql_error *err)
+Value *semantic_reduce(Runtime *rt, const char *instruction, const char *alias, const Value *lists, size_t n, fql_error *err)
 {
-    LmModel *m = models_get(s, alias, NULL, err);
+    LmModel *m = models_get(rt, alias, NULL, err);
     if (!m) return NULL;
     int64_t window = m->context_window > 0 ? m->context_window : 8192;
     int64_t room = m->max_output_tokens > 0 ? m->max_output_tokens : (window > 16384 ? 4096 : window / 4);
@@ -1397,7 +1397,7 @@ Value *semantic_reduce(Runtime *s, const char *instruction, const char *alias, c
         args[1] = xcalloc(nch + 1, sizeof *args[1]);
         args[2] = xcalloc(nch + 1, sizeof *args[2]);
         for (size_t c = 0; c < nch; c++) { args[1][c] = v_cstring(sys); args[2][c] = v_cstring(alias); }
-        Value *ans = semantic_eval(s, e, args, nch, 0, err);
+        Value *ans = semantic_eval(rt, e, args, nch, 0, err);
         for (int k = 0; k < 3; k++) {
             for (size_t c = 0; c < nch; c++) value_free(args[k][c]);
             free(args[k]);
