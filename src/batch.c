@@ -162,10 +162,10 @@ void batch_submit(Runtime *rt, LmModel *m, LmRequest *req, SchedDone done, void 
     cache_http_key(m, &h, it->id);
     json_t *line;
     if (m->provider == PROV_ANTHROPIC) {
-        line = json_pack("{s:rt, s:o}", "custom_id", it->id, "params", body);
+        line = json_pack("{s:s, s:o}", "custom_id", it->id, "params", body);
     } else {
         it->endpoint = endpoint_of(m, h.url);
-        line = json_pack("{s:rt, s:rt, s:rt, s:o}", "custom_id", it->id, "method", "POST", "url", it->endpoint, "body", body);
+        line = json_pack("{s:s, s:s, s:s, s:o}", "custom_id", it->id, "method", "POST", "url", it->endpoint, "body", body);
     }
     it->json = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(line);
@@ -348,7 +348,7 @@ static BJob *submit(Runtime *rt, BItem **items, int n, fql_error *err)
         const char *fid = jstr(f, "id");
         if (rc == 0 && !fid) err_set(err, FQL_ERR_RUNTIME, "model '%s' (openai): the file upload answered without an id", m->alias);
         if (fid) {
-            json_t *req = json_pack("{s:rt, s:rt, s:s}", "input_file_id", fid, "endpoint", items[0]->endpoint, "completion_window", "24h");
+            json_t *req = json_pack("{s:s, s:s, s:s}", "input_file_id", fid, "endpoint", items[0]->endpoint, "completion_window", "24h");
             char *body = json_dumps(req, JSON_COMPACT);
             url = xasprintf("%s/batches", auth.url);
             if (call(rt, m, "create a batch", "POST", url, body, NULL, 0, &r, err) == 0) o = resp_json(&r);

@@ -131,7 +131,7 @@ void metrics_progress(Runtime *rt, StmtMetrics *sm, int force)
         double usd = st ? st->cost_usd - c->before.cost_usd : 0;
         double rate = el > 0 ? (double)c->answered / el : 0;
         int64_t left = c->requests - c->answered;
-        buf_printf(&b, "%s%s %lld/%lld req, %.1f/rt, 429s %lld, %lld tok, $%.4f", c == sm->models ? "" : " | ", c->m->alias,
+        buf_printf(&b, "%s%s %lld/%lld req, %.1f/s, 429s %lld, %lld tok, $%.4f", c == sm->models ? "" : " | ", c->m->alias,
                    (long long)c->answered, (long long)c->requests, rate, (long long)rl, (long long)tok, usd);
         if (left > 0 && rate > 0) buf_printf(&b, ", ~%.0fs left", (double)left / rate);
     }

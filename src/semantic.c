@@ -817,7 +817,7 @@ static json_t *packed_schema(const json_t *single)
     json_t *req = json_object_get(item, "required");
     if (!json_is_array(req)) { req = json_array(); json_object_set_new(item, "required", req); }
     json_array_insert_new(req, 0, json_string("index"));
-    json_t *arr = json_pack("{s:rt, s:o}", "type", "array", "items", item);
+    json_t *arr = json_pack("{s:s, s:o}", "type", "array", "items", item);
     return semop_object_schema("answers", arr);
 }
 
