@@ -5,7 +5,8 @@
 #  - no library object calls exit() (the library never ends its host; see fql_set_panic).
 # usage: tests/layers.sh BUILD_DIR    (prints "N passed, M failed" like the other suites)
 set -u
-BUILD=${1:-build}
+BUILD=$(cd "${1:-build}" 2>/dev/null && pwd) || { echo "no build directory ${1:-build}"; echo "0 passed, 1 failed"; exit 1; }
+cd "$(dirname "$0")/.." || exit 1
 OBJ=$BUILD/obj
 pass=0 fail=0
 ok()  { echo "ok $1"; pass=$((pass + 1)); }
