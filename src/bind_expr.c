@@ -114,6 +114,18 @@ int bind_find_col(const Scope *sc, const char *qual, const char *name)
     return found;
 }
 
+Expr *bind_agg_ref(Scope *sc, AggCall ac, Type *t, const Node *n)
+{
+    if (sc->naggs == sc->capaggs) {
+        sc->capaggs = sc->capaggs ? sc->capaggs * 2 : 4;
+        sc->aggs = xrealloc(sc->aggs, (size_t)sc->capaggs * sizeof *sc->aggs);
+    }
+    sc->aggs[sc->naggs] = ac;
+    Expr *e = expr_new(E_AGG, t, n);
+    e->ival = sc->naggs++;
+    return e;
+}
+
 /* ---- expressions ---- */
 
 Expr *bind_col_expr(const Scope *sc, int col, const Node *at)
@@ -438,14 +450,7 @@ static Expr *bind_call(Binder *b, Scope *sc, const Node *n)
             free(ac.args);
             return NULL;
         }
-        if (sc->naggs == sc->capaggs) {
-            sc->capaggs = sc->capaggs ? sc->capaggs * 2 : 4;
-            sc->aggs = xrealloc(sc->aggs, (size_t)sc->capaggs * sizeof *sc->aggs);
-        }
-        sc->aggs[sc->naggs] = ac;
-        Expr *e = expr_new(E_AGG, type_ref(ac.type), n);
-        e->ival = sc->naggs++;
-        return e;
+        return bind_agg_ref(sc, ac, type_ref(ac.type), n);
     }
 
     if (bind_semantic_op(name)) return b->semantic(b, sc, n);

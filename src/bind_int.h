@@ -55,6 +55,9 @@ size_t bind_names_len(const char *const *names);
 const SemOpDesc *bind_semantic_op(const char *name);
 /* A type error at node n (FQL_ERR_TYPE into b->err). Returns -1. */
 int bind_errn(Binder *b, const Node *n, const char *fmt, ...) FQL_PRINTF(3, 4);
+/* Enter aggregate call ac (taken) in sc's list and return the E_AGG expression that reads its
+ * result, of type t (consumed). */
+Expr *bind_agg_ref(Scope *sc, AggCall ac, Type *t, const Node *n);
 /* t as text for a message (caller frees). */
 char *bind_tystr(const Type *t);
 /* n qualifiers, each a copy of q (or NULL); free with bind_quals_free. */

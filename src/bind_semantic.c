@@ -47,14 +47,7 @@ Expr *bind_reduce(Binder *b, Scope *sc, const Node *n)
         type_unref(ac.type);
         return NULL;
     }
-    if (sc->naggs == sc->capaggs) {
-        sc->capaggs = sc->capaggs ? sc->capaggs * 2 : 4;
-        sc->aggs = xrealloc(sc->aggs, (size_t)sc->capaggs * sizeof *sc->aggs);
-    }
-    sc->aggs[sc->naggs] = ac;
-    Expr *e = expr_new(E_AGG, type_string(), n);
-    e->ival = sc->naggs++;
-    return e;
+    return bind_agg_ref(sc, ac, type_string(), n);
 }
 
 /* alias (or alias.profile) names a declared model of the kind operator op needs. 0, or -1 with
