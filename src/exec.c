@@ -225,8 +225,16 @@ static int next_apply(Op *op, Batch **out)
 
 #define PIECE_ROWS  8
 #define WINDOW_ROWS 2048
+/* measured order: rows in flight while no condition has a measured pass rate yet */
+#define PROBE_ROWS  64
 
-struct Piece { Batch *b; SemJob **jobs; struct Piece *next; };
+/* One condition of a stage of consecutive model filters (measured order): its plan node, its
+ * model calls, and the rows it was tested on and passed (its measured selectivity). */
+struct Cond { Plan *p; const Expr *e; const Expr **semx; int nsemx; int64_t tested, passed; };
+
+/* A piece of input rows in flight. For a stage of several model filters: the conditions it has
+ * passed (done), the one its jobs answer (cur), the input rows it started with (nin). */
+struct Piece { Batch *b; SemJob **jobs; struct Piece *next; unsigned done; int cur, njobs, finished; size_t nin; };
 
 
 static void piece_free(struct Piece *pc, int njobs)
@@ -250,12 +258,14 @@ static size_t piece_rows(const Op *op)
     return piece;
 }
 
-/* The next piece of input: up to PIECE_ROWS rows, within the row bound. 1, 0 at the end, -1. */
-static int take_piece(Op *op, Batch **out)
+/* The next piece of input: up to PIECE_ROWS rows (at most max), within the row bound. 1, 0 at the
+ * end, -1. */
+static int take_piece(Op *op, size_t max, Batch **out)
 {
     int64_t bound = op->p->row_bound;
     if (bound >= 0 && op->pulled >= bound) return 0;
     size_t piece = op->piece_rows;
+    if (max < piece) piece = max ? max : 1;
     while (!op->carry || op->carry_pos >= op->carry->n) {
         batch_free(op->carry);
         op->carry = NULL;
@@ -274,46 +284,145 @@ static int take_piece(Op *op, Batch **out)
     return 1;
 }
 
+/* Measured order: the condition a piece that passed `done` tests next. Rank (s - 1) / cost, lowest
+ * first, s the measured pass rate with one pass and one failure assumed (an untested condition
+ * counts 0.5), cost its model calls; equal ranks keep the optimizer's order. */
+static int pick_cond(const Op *op, unsigned done)
+{
+    int best = -1;
+    double br = 0;
+    for (int i = 0; i < op->nconds; i++) {
+        if (done & (1u << i)) continue;
+        const struct Cond *c = &op->conds[i];
+        double sel = ((double)c->passed + 1) / ((double)c->tested + 2);
+        double r = (sel - 1) / (c->nsemx ? c->nsemx : 1);
+        if (best < 0 || r < br - 1e-12) { best = i; br = r; }
+    }
+    return best;
+}
+
+/* Start the jobs of the piece's next condition (measured order) over its rows. */
+static int start_cond(Op *op, struct Piece *pc)
+{
+    pc->cur = pick_cond(op, pc->done);
+    const struct Cond *c = &op->conds[pc->cur];
+    free(pc->jobs);
+    pc->jobs = xcalloc((size_t)c->nsemx + 1, sizeof *pc->jobs);
+    pc->njobs = c->nsemx;
+    if (core_start_jobs(op, c->semx, c->nsemx, pc->b, pc->jobs)) { pc->njobs = 0; return -1; }
+    return 0;
+}
 
 static int start_piece(Op *op, Batch *b)
 {
     struct Piece *pc = xcalloc(1, sizeof *pc);
     pc->b = b;
-    pc->jobs = xcalloc((size_t)op->nsemx + 1, sizeof *pc->jobs);
-    if (core_start_jobs(op, op->semx, op->nsemx, b, pc->jobs)) { piece_free(pc, 0); return -1; }
+    pc->nin = b->n;
+    if (op->nconds) {
+        if (start_cond(op, pc)) { piece_free(pc, 0); return -1; }
+    } else {
+        pc->jobs = xcalloc((size_t)op->nsemx + 1, sizeof *pc->jobs);
+        pc->njobs = op->nsemx;
+        if (core_start_jobs(op, op->semx, op->nsemx, b, pc->jobs)) { piece_free(pc, 0); return -1; }
+    }
     if (op->qt) op->qt->next = pc; else op->qh = pc;
     op->qt = pc;
     op->qrows += b->n;
     return 0;
 }
 
+/* Measured order: test the piece's current condition (waiting for its answers), keep the rows
+ * that pass, and start the next condition on them; finished when all passed or no row is left. */
+static int advance_piece(Op *op, struct Piece *pc)
+{
+    struct Cond *c = &op->conds[pc->cur];
+    op->ex->cur_x = c->semx;
+    op->ex->cur_j = pc->jobs;
+    op->ex->ncur = c->nsemx;
+    Value *v = eval_batch(op->ex, c->e, pc->b);
+    op->ex->ncur = 0;
+    for (int i = 0; i < pc->njobs; i++) semantic_job_free(pc->jobs[i]);
+    pc->njobs = 0;
+    if (!v) return -1;
+    Batch *o = batch_new(pc->b->ncols, pc->b->n);
+    for (size_t r = 0; r < pc->b->n; r++)
+        if (value_true(v[r])) batch_copy_row(o, pc->b, r);
+    eval_vals_free(v, pc->b->n);
+    c->tested += (int64_t)pc->b->n;
+    c->passed += (int64_t)o->n;
+    batch_free(pc->b);
+    pc->b = o;
+    pc->done |= 1u << pc->cur;
+    if (!o->n || pc->done == (1u << op->nconds) - 1) { pc->finished = 1; return 0; }
+    return start_cond(op, pc);
+}
+
+/* Measured order: finish the oldest piece; meanwhile every other piece whose answers are in moves
+ * to its next condition (so the conditions after the first overlap as the first does). */
+static int finish_head(Op *op)
+{
+    struct Piece *head = op->qh;
+    while (!head->finished) {
+        if (advance_piece(op, head)) return -1;
+        for (struct Piece *pc = head->next; pc; pc = pc->next) {
+            int ready = !pc->finished;
+            for (int i = 0; ready && i < pc->njobs; i++) ready = semantic_job_ready(pc->jobs[i]);
+            while (ready && !pc->finished) {
+                if (advance_piece(op, pc)) return -1;
+                ready = 0;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Has some condition of a measured-order stage been tested on enough rows to rank it? */
+static int conds_measured(const Op *op)
+{
+    for (int i = 0; i < op->nconds; i++)
+        if (op->conds[i].tested >= PIECE_ROWS) return 1;
+    return 0;
+}
+
 static int next_stream(Op *op, Batch **out)
 {
     for (;;) {
-        while (!op->child_done && op->qrows < WINDOW_ROWS) {
+        for (;;) {
+            size_t allow = core_wave(op, op->piece_rows, WINDOW_ROWS, op->qrows);
+            if (op->nconds && !conds_measured(op) && allow > PROBE_ROWS) allow = PROBE_ROWS;
+            if (op->child_done || op->qrows >= allow) break;
             Batch *b = NULL;
-            int rc = take_piece(op, &b);
+            /* under a limit a piece stays within the wave; else pieces are whole, as they always were */
+            size_t max = op->p->want_rows >= 0 || op->nconds ? allow - op->qrows : op->piece_rows;
+            int rc = take_piece(op, max, &b);
             if (rc < 0) return -1;
             if (rc == 0) { op->child_done = 1; break; }
             if (start_piece(op, b)) return -1;
         }
         struct Piece *pc = op->qh;
         if (!pc) return 0;
+        if (op->nconds && finish_head(op)) return -1;
         op->qh = pc->next;
         if (!op->qh) op->qt = NULL;
-        op->qrows -= pc->b->n;
-        /* evaluate the stage on the piece: its model calls read the started jobs */
-        op->ex->cur_x = op->semx;
-        op->ex->cur_j = pc->jobs;
-        op->ex->ncur = op->nsemx;
+        op->qrows -= pc->nin;
         Batch *in = pc->b, *o = NULL;
         pc->b = NULL;
-        int rc = op->apply(op, in, &o);
-        op->ex->ncur = 0;
-        piece_free(pc, op->nsemx);
+        int rc = 0;
+        if (op->nconds) o = in;
+        else {
+            /* evaluate the stage on the piece: its model calls read the started jobs */
+            op->ex->cur_x = op->semx;
+            op->ex->cur_j = pc->jobs;
+            op->ex->ncur = op->nsemx;
+            rc = op->apply(op, in, &o);
+            op->ex->ncur = 0;
+        }
+        op->done_in += (int64_t)pc->nin;
+        piece_free(pc, pc->njobs);
         if (op->ex->rt && op->ex->rt->state) state_commit(op->ex->rt->state);
         if (rc) return -1;
-        if (o) { *out = o; return 1; }
+        if (o && o->n) { op->out_own += (int64_t)o->n; *out = o; return 1; }
+        batch_free(o);
     }
 }
 
@@ -322,13 +431,17 @@ static void close_stream(Op *op)
     while (op->qh) {
         struct Piece *pc = op->qh;
         op->qh = pc->next;
-        piece_free(pc, op->nsemx);
+        piece_free(pc, pc->njobs);
     }
     op->qt = NULL;
     batch_free(op->carry);
     op->carry = NULL;
     free(op->semx);
     op->semx = NULL;
+    for (int i = 0; i < op->nconds; i++) free(op->conds[i].semx);
+    free(op->conds);
+    op->conds = NULL;
+    op->nconds = 0;
 }
 
 static int next_limit(Op *op, Batch **out)
@@ -973,12 +1086,55 @@ static int next_write(Op *op, Batch **out)
 }
 
 
+/* Consecutive filters of one condition with model calls each, from p down (at most 32): the
+ * optimizer makes one stage per model condition; the executor runs such a run as one stage that
+ * orders them by measured pass rates. */
+static int model_filter_run(const Plan *p)
+{
+    int n = 0;
+    for (const Plan *q = p; q && n < 32; q = q->child, n++)
+        if (q->kind != P_FILTER || q->nexprs != 1 || !expr_is_semantic(q->exprs[0])) break;
+    return n;
+}
+
+/* The stage of n consecutive model filters from p down, lowest (the optimizer's first) first.
+ * Returns the lowest filter's plan node. */
+static const Plan *build_conds(Op *op, const Plan *p, int n)
+{
+    op->conds = xcalloc((size_t)n, sizeof *op->conds);
+    op->nconds = n;
+    const Plan *q = p;
+    for (int i = n - 1; i >= 0; i--, q = q->child) {
+        struct Cond *c = &op->conds[i];
+        c->p = (Plan *)q;   /* the statement's own optimized copy: explain analyze writes into it */
+        c->e = q->exprs[0];
+        core_collect_semantic(c->e, &c->semx, &c->nsemx);
+        for (int k = 0; k < c->nsemx; k++) core_collect_semantic(c->semx[k], &op->semx, &op->nsemx);
+    }
+    return op->conds[0].p;
+}
+
+/* Early stop: the stages below limit lim that filters, derives and joins see through, and that
+ * the optimizer marked (Plan.want_rows), read the rows delivered to lim (the nearest limit). */
+static void link_limit(Op *lim)
+{
+    for (Op *q = lim->child; q;) {
+        if (q->p->want_rows >= 0 && !q->limit_op) q->limit_op = lim;
+        switch (q->p->kind) {
+        case P_FILTER: case P_PROJECT: case P_DERIVE: case P_EXPLODE: case P_UNNEST: case P_JOIN: q = q->child; break;
+        default: q = NULL; break;
+        }
+    }
+}
+
 static Op *op_build(Exec *ex, const Plan *p)
 {
     Op *op = xcalloc(1, sizeof *op);
     op->p = p;
     op->ex = ex;
-    if (p->child) op->child = op_build(ex, p->child);
+    int nf = ex->rt ? model_filter_run(p) : 0;
+    const Plan *lowest = nf >= 2 ? build_conds(op, p, nf) : p;
+    if (lowest->child) op->child = op_build(ex, lowest->child);
     if (p->right) op->right = op_build(ex, p->right);
     switch (p->kind) {
     case P_SCAN: op->next = next_scan; break;
@@ -997,12 +1153,13 @@ static Op *op_build(Exec *ex, const Plan *p)
     case P_FILTER: case P_PROJECT: case P_DERIVE:
         op->apply = p->kind == P_FILTER ? apply_filter : p->kind == P_PROJECT ? apply_project : apply_derive;
         op->next = next_apply;
-        for (int i = 0; i < p->nexprs; i++) core_collect_semantic(p->exprs[i], &op->semx, &op->nsemx);
+        if (!op->nconds)
+            for (int i = 0; i < p->nexprs; i++) core_collect_semantic(p->exprs[i], &op->semx, &op->nsemx);
         if (op->nsemx && ex->rt) { op->next = next_stream; op->close = close_stream; op->piece_rows = piece_rows(op); }
         break;
     case P_AGG: op->next = next_agg; break;
     case P_SORT: op->next = next_sort; break;
-    case P_LIMIT: op->next = next_limit; break;
+    case P_LIMIT: op->next = next_limit; link_limit(op); break;
     case P_DISTINCT: op->next = next_distinct; break;
     case P_JOIN: op->next = next_join; break;
     case P_UNION: op->next = next_union; break;
@@ -1058,6 +1215,19 @@ static void report(Op *op)
         buf_printf(&b, "; requests %lld (%lld cached / %lld repeated / %lld sent / %lld retried / %lld failed rows); tokens %lld in / %lld out; $%.4f",
                    (long long)(o->sent + o->cached + o->deduped), (long long)o->cached, (long long)o->deduped, (long long)o->sent, (long long)o->retried,
                    (long long)o->failed, (long long)o->input_tokens, (long long)o->output_tokens, o->cost_usd);
+    /* measured order: each condition's measured pass rate, in its own plan node */
+    for (int i = op->nconds - 1; i >= 0; i--) {
+        const struct Cond *c = &op->conds[i];
+        Buf *d = c->p == op->p ? &b : NULL, mine;
+        if (!d) { buf_init(&mine); d = &mine; buf_puts(d, "run in one stage with the model filters above"); }
+        buf_printf(d, "; measured selectivity %.2f (%lld of %lld rows tested)", c->tested ? (double)c->passed / (double)c->tested : 0,
+                   (long long)c->passed, (long long)c->tested);
+        if (d == &mine) {
+            free(c->p->analysis);
+            c->p->analysis = buf_take(&mine);
+        }
+    }
+    if (op->nconds) buf_puts(&b, "; conditions in measured order (lowest rank (selectivity - 1) / cost first)");
     Plan *p = (Plan *)op->p;   /* the statement's own optimized copy */
     free(p->analysis);
     p->analysis = buf_take(&b);

@@ -74,6 +74,14 @@ struct Op {
     Batch *carry; size_t carry_pos;
     int64_t pulled;
     size_t piece_rows;       /* rows per piece (piece_rows(): more when rows are packed) */
+    /* early stop (Plan.want_rows): the work started ahead is sized from the pass rate measured */
+    const Op *limit_op;      /* the limit above whose rows (skipped + emitted) are the ones delivered */
+    int64_t done_in;         /* input rows whose work is finished (pieces returned, pairs judged) */
+    int64_t out_own;         /* rows this operator returned (the delivered rows when no limit is linked) */
+    size_t wave;             /* the most input rows in flight now (grows geometrically) */
+    int64_t wave_done;       /* done_in when the wave last grew (it grows once per finished piece) */
+    /* measured order: consecutive model filters run as one stage, conditions in measured order */
+    struct Cond *conds; int nconds;
     OpStats ost;
     /* explain analyze */
     int (*inner_next)(Op *op, Batch **out);
@@ -97,6 +105,13 @@ int    core_collect_semantic(const Expr *e, const Expr ***xs, int *n);
 /* Start the model calls xs[0..n) over the rows of b, counted in op->ost: jobs[i]. 0, or -1 with
  * the error set (the jobs started before the failing one freed). */
 int    core_start_jobs(Op *op, const Expr **xs, int n, const Batch *b, SemJob **jobs);
+
+/* Early stop: the most input rows op may have in flight now, given the rows still wanted above
+ * (Plan.want_rows, delivered rows read from op->limit_op) and the pass rate measured so far:
+ * `window` when no limit is above; else it starts at the rows wanted (at least `piece`), grows at
+ * most twofold a wave while too few rows come out, and never exceeds the rows needed at the
+ * measured pass rate (with a margin) or `window`. in_flight: input rows started, not finished. */
+size_t core_wave(Op *op, size_t piece, size_t window, size_t in_flight);
 
 /* Vectors read from a column (exec_cluster.c): x[i * dim + d] for the rows with ok[i]; a null
  * value or an empty list is not ok; norm[i] is the Euclidean length. */

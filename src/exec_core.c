@@ -92,3 +92,28 @@ Value *core_eval_op(Op *op, const Expr *e, const Batch *b)
     free(xs);
     return v;
 }
+
+/* Early stop (exec.h). The margin (1.5) covers a pass rate measured on few rows; the wave grows at
+ * most twofold per finished piece so a rate that drops later is not met with a huge wave. */
+size_t core_wave(Op *op, size_t piece, size_t window, size_t in_flight)
+{
+    (void)in_flight;
+    int64_t want = op->p->want_rows;
+    if (want < 0) return window;
+    int64_t got = op->limit_op ? op->limit_op->skipped + op->limit_op->emitted : op->out_own;
+    int64_t left = want - got;
+    if (left < 1) left = 1;
+    if (!op->wave) op->wave = (size_t)left > piece ? (size_t)left : piece;
+    else if (op->done_in > op->wave_done) {
+        op->wave_done = op->done_in;
+        double target = 2.0 * (double)op->wave;   /* nothing out yet: grow */
+        if (got > 0) {
+            double rate = (double)got / (double)op->done_in;
+            double need = (double)left / rate * 1.5 + 1;
+            if (need < target) target = need;
+        }
+        op->wave = target < 1 ? 1 : (size_t)target;
+    }
+    if (op->wave > window) op->wave = window;
+    return op->wave;
+}

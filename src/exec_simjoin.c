@@ -342,10 +342,12 @@ int semjoin_next(Op *op, Batch **out)
     int nl = sj->lb->ncols, nr = sj->rb->ncols;
     size_t nright = sj->rb->n;
     Value *row = xmalloc((size_t)(nl + nr) * sizeof *row);
-    /* a batch of pairs at a time: their requests go to the scheduler together */
+    /* a batch of pairs at a time: their requests go to the scheduler together; under a limit,
+     * waves sized from the pass rate measured (core_wave) */
     while (sj->next < sj->ncand) {
-        Batch *pairs = batch_new(nl + nr, BATCH_ROWS);
-        for (; sj->next < sj->ncand && pairs->n < BATCH_ROWS; sj->next++) {
+        size_t wave = core_wave(op, 8, BATCH_ROWS, 0);
+        Batch *pairs = batch_new(nl + nr, wave);
+        for (; sj->next < sj->ncand && pairs->n < wave; sj->next++) {
             size_t l = sj->cl ? (size_t)sj->cl[sj->next] : sj->next / nright;
             size_t r = sj->cr ? (size_t)sj->cr[sj->next] : sj->next % nright;
             for (int c = 0; c < nl; c++) row[c] = value_copy(sj->lb->cols[c][l]);
@@ -360,6 +362,8 @@ int semjoin_next(Op *op, Batch **out)
             value_free(keep[i]);
         }
         free(keep);
+        op->done_in += (int64_t)pairs->n;
+        op->out_own += (int64_t)o->n;
         batch_free(pairs);
         if (o->n) { free(row); *out = o; return 1; }
         batch_free(o);

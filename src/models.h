@@ -36,6 +36,8 @@ SemJob *semantic_start(Runtime *rt, const Expr *e, Value **args, size_t n, int64
  * n new values, or NULL with err (a fatal provider error, an interrupt, the budget reached). */
 Value  *semantic_finish(SemJob *j, fql_error *err);
 void    semantic_job_free(SemJob *j);     /* NULL-safe; a job with answers still due is freed when they arrive */
+/* Are all of the job's answers in (semantic_finish will not wait)? NULL-safe (1). */
+int     semantic_job_ready(const SemJob *j);
 /* Cancel and drain the requests of jobs freed early (a failed or stopped statement). */
 void    semantic_flush(Runtime *rt);
 

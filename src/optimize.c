@@ -14,7 +14,10 @@
  *   4. prune:    a computed column that nothing reads is not computed (no requests), and a scan
  *                skips converting the columns no one reads;
  *   5. limit:    `limit N offset M` bounds the stages with model calls below it to N + M rows when
- *                nothing between them changes the row count.
+ *                nothing between them changes the row count;
+ *   6. early stop: the other stages with model calls under a limit (filters, semantic joins,
+ *                stages below a filter or a join) are marked with the rows the limit wants; the
+ *                executor sends their work in waves sized from the pass rate it measures.
  * Identical requests are sent once by the runtime (semantic.c), and cache points are keyed here. */
 #include <stdarg.h>
 #include <stdlib.h>
@@ -637,6 +640,35 @@ static void push_limits(Opt *o, Plan *p)
     push_limits(o, p->right);
 }
 
+/* ---- rule 6: early stop ---- */
+
+/* Below `limit N offset M`, through the stages that keep, drop or join rows one input row at a
+ * time (filters, selects, derives, explode, unnest, a join's left side), every stage with model
+ * calls not already bounded by rule 5, and the first semantic join, is marked with the N + M rows
+ * the limit wants: the executor sends its work in waves sized from the pass rate it measures. */
+static void push_wants(Opt *o, Plan *p)
+{
+    if (!p) return;
+    if (p->kind == P_LIMIT && p->limit >= 0) {
+        int64_t want = p->limit + p->offset;
+        for (Plan *q = p->child; q; q = q->child) {
+            int stage = q->kind == P_SEMJOIN || ((q->kind == P_FILTER || q->kind == P_DERIVE || q->kind == P_PROJECT) && has_model_call(q));
+            if (stage && q->row_bound < 0 && (q->want_rows < 0 || q->want_rows > want)) {
+                q->want_rows = want;
+                note(q, "stops early: ~%lld rows wanted", (long long)want);
+                fired(o, "early stop: the %s below `limit %lld` sends its requests in waves sized from the pass rate measured, "
+                      "until %lld rows are out", q->kind == P_SEMJOIN ? "semantic join" : "stage with model calls", (long long)p->limit,
+                      (long long)want);
+            }
+            if (q->kind != P_FILTER && q->kind != P_PROJECT && q->kind != P_DERIVE && q->kind != P_EXPLODE && q->kind != P_UNNEST &&
+                q->kind != P_JOIN)
+                break;
+        }
+    }
+    push_wants(o, p->child);
+    push_wants(o, p->right);
+}
+
 /* ---- the whole ---- */
 
 static Plan *resolve_caches(Opt *o, Plan *p);
@@ -651,6 +683,7 @@ Plan *optimize(Runtime *rt, const Plan *bound, Buf *log)
     p = order_filters(&o, p);
     prune_child_all(&o, p);
     push_limits(&o, p);
+    push_wants(&o, p);
     return p;
 }
 
@@ -742,12 +775,15 @@ void plan_estimate(Plan *p)
             pairs = in * (rr < (double)p->k ? rr : (double)p->k);
         requests = pairs;
         r = pairs * expr_selectivity(p->exprs[0]);
+        /* early stop: about the pairs that give the rows wanted */
+        if (p->want_rows >= 0 && r > 0 && (double)p->want_rows * pairs / r < requests) requests = (double)p->want_rows * pairs / r;
         break;
     }
     default: break;
     }
     double sent = in;
     if (p->row_bound >= 0 && sent > (double)p->row_bound) sent = (double)p->row_bound;
+    if (p->want_rows >= 0 && p->kind == P_FILTER && r > 0 && (double)p->want_rows * in / r < sent) sent = (double)p->want_rows * in / r;
     if (p->kind == P_DERIVE || p->kind == P_PROJECT) {
         if (p->row_bound >= 0 && r > (double)p->row_bound) r = (double)p->row_bound;
     }

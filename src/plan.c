@@ -176,6 +176,7 @@ Plan *plan_new(PlanKind k, Plan *child, const Node *at)
     p->child = child;
     p->limit = -1;
     p->row_bound = -1;
+    p->want_rows = -1;
     p->est_rows = p->est_requests = -1;
     if (at) { p->src = at->src; p->pos = at->pos; }
     return p;

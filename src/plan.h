@@ -116,6 +116,8 @@ struct Plan {
     int *desc, *nulls_first; /* P_SORT */
     int64_t limit, offset;   /* P_LIMIT; limit -1 = none */
     int64_t row_bound;       /* stages with model calls: take at most this many input rows (-1 = all; limit pushdown) */
+    int64_t want_rows;       /* stages with model calls under a limit that filters, joins or derives see through: the
+                                rows the limit wants (limit + offset; -1 = no limit above): work goes out in waves */
     int jointype;            /* P_JOIN */
     int *eq_left, *eq_right, neq;
     int all;                 /* P_UNION */

@@ -741,6 +741,11 @@ static void job_really_free(SemJob *j)
     free(j);
 }
 
+int semantic_job_ready(const SemJob *j)
+{
+    return !j || j->waiting <= 0;
+}
+
 void semantic_job_free(SemJob *j)
 {
     if (!j) return;
