@@ -106,6 +106,7 @@ static void op_free(Op *op)
 {
     if (!op) return;
     if (op->close) op->close(op);
+    free(op->detail);
     op_free(op->child);
     op_free(op->right);
     reader_free(op->reader);
@@ -1058,6 +1059,7 @@ static void report(Op *op)
         buf_printf(&b, "; requests %lld (%lld cached / %lld repeated / %lld sent / %lld retried / %lld failed rows); tokens %lld in / %lld out; $%.4f",
                    (long long)(o->sent + o->cached + o->deduped), (long long)o->cached, (long long)o->deduped, (long long)o->sent, (long long)o->retried,
                    (long long)o->failed, (long long)o->input_tokens, (long long)o->output_tokens, o->cost_usd);
+    if (op->detail) buf_printf(&b, "; %s", op->detail);
     Plan *p = (Plan *)op->p;   /* the statement's own optimized copy */
     free(p->analysis);
     p->analysis = buf_take(&b);
