@@ -464,12 +464,17 @@ static int semjoin_threshold(Op *op, SemJoin *sj)
     if (judge_sample(op, sj, sa, ns)) goto out;
     /* the threshold: walk the sampled matches from the most similar down until the estimate reaches the target */
     qsort(sa, (size_t)ns, sizeof *sa, by_sim_desc);
-    double W = 0, W2 = 0;
+    double W = 0, W2 = 0, cum = 0, t = -3, est = 0;
     int nmatch = 0;
-    for (int i = 0; i < ns; i++)
+    /* estimating (explain cost, set budget): answers and vectors are placeholders, so count the
+     * worst case, the budget: as many pairs as fit in it beside the sample */
+    int dry = op->ex->rt && op->ex->rt->dry;
+    for (int i = 0; i < ns; i++) {
+        if (dry) sa[i].match = 0;
         if (sa[i].match) { W += sa[i].w; W2 += sa[i].w * sa[i].w; nmatch++; }
+    }
     char *where = xasprintf("semantic join: %zu x %zu rows make %.0f pairs, more than max_pairs %lld", nl, nr, npairs, (long long)p->max_pairs);
-    if (!nmatch) {
+    if (!nmatch && !dry) {
         err_at(op->ex->err, FQL_ERR_RUNTIME, p->src, p->pos,
                "%s, and none of the %d sampled pairs the model judged matched, so the prefilter cannot learn a similarity "
                "threshold that keeps the matches: write `prefilter: off` (or `max_pairs: %.0f`) to send every pair, or "
@@ -478,13 +483,12 @@ static int semjoin_threshold(Op *op, SemJoin *sj)
         free(where);
         goto out;
     }
-    double cum = 0, t = -3, est = 0;
-    for (int i = 0; i < ns; i++) {
+    for (int i = 0; i < ns && !dry; i++) {
         if (sa[i].match) cum += sa[i].w;
         if (i + 1 < ns && sa[i + 1].sim == sa[i].sim) continue;   /* ties go together */
         if (sa[i].match && cum >= p->recall * W * (1 - 1e-12)) { t = sa[i].sim; est = cum / W; break; }
     }
-    double low = wilson_low(est, W * W / W2);
+    double low = nmatch ? wilson_low(est, W * W / W2) : 0;
     /* pass 3: the candidates, left-major in right row order; the sampled matches below t join them */
     Sampled *extra = xmalloc((size_t)(ns ? ns : 1) * sizeof *extra);
     int nextra = 0, insample = 0;
@@ -494,7 +498,7 @@ static int semjoin_threshold(Op *op, SemJoin *sj)
     }
     qsort(extra, (size_t)nextra, sizeof *extra, by_pair);
     /* requests: the sample, plus the candidates not in it */
-    int64_t cap = p->max_pairs - ns + insample + nextra, kept = 0;
+    int64_t cap = dry ? p->max_pairs - ns : p->max_pairs - ns + insample + nextra, kept = 0;
     sj->cl = xmalloc((size_t)(cap > 0 ? cap : 1) * sizeof *sj->cl);
     sj->cr = xmalloc((size_t)(cap > 0 ? cap : 1) * sizeof *sj->cr);
     for (size_t l = 0, e = 0; l < nl; l++)
@@ -507,6 +511,7 @@ static int semjoin_threshold(Op *op, SemJoin *sj)
         }
     free(extra);
     int64_t sends = kept - insample - nextra + ns;
+    if (dry && kept > cap) kept = cap;
     if (kept > cap) {
         /* the highest recall the budget reaches, from the histogram (a little pessimistic: whole bins) */
         double fits = 0, c2 = 0;
@@ -528,7 +533,7 @@ static int semjoin_threshold(Op *op, SemJoin *sj)
     }
     free(where);
     sj->ncand = (size_t)kept;
-    pairs_report(op, est, xasprintf("prefilter: %lld of %.0f pairs at similarity %.3f or above (and the sampled matches); "
+    if (!dry) pairs_report(op, est, xasprintf("prefilter: %lld of %.0f pairs at similarity %.3f or above (and the sampled matches); "
                                     "est. recall %.3f (lower bound %.3f, target %g, %d sampled pairs judged, %d matched)",
                                     (long long)kept, npairs, t, est, low, p->recall, ns, nmatch));
     rc = 0;
