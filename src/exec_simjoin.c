@@ -497,8 +497,10 @@ static int semjoin_threshold(Op *op, SemJoin *sj)
         if (sa[i].sim >= t) insample++;
     }
     qsort(extra, (size_t)nextra, sizeof *extra, by_pair);
-    /* requests: the sample, plus the candidates not in it */
-    int64_t cap = dry ? p->max_pairs - ns : p->max_pairs - ns + insample + nextra, kept = 0;
+    /* requests: the sample, plus the candidates not in it (with the cache; without it the sampled
+     * candidates are sent again) */
+    int64_t again = op->ex->rt && op->ex->rt->cache ? insample + nextra : 0;
+    int64_t cap = dry ? p->max_pairs - ns : p->max_pairs - ns + again, kept = 0;
     sj->cl = xmalloc((size_t)(cap > 0 ? cap : 1) * sizeof *sj->cl);
     sj->cr = xmalloc((size_t)(cap > 0 ? cap : 1) * sizeof *sj->cr);
     for (size_t l = 0, e = 0; l < nl; l++)
@@ -510,7 +512,7 @@ static int semjoin_threshold(Op *op, SemJoin *sj)
             kept++;
         }
     free(extra);
-    int64_t sends = kept - insample - nextra + ns;
+    int64_t sends = kept - again + ns;
     if (dry && kept > cap) kept = cap;
     if (kept > cap) {
         /* the highest recall the budget reaches, from the histogram (a little pessimistic: whole bins) */
