@@ -8,9 +8,11 @@
  *
  * semantic join: a predicate() call per candidate pair (left row, right row), evaluated a batch of
  * pairs at a time by semantic.c like any predicate: identical requests sent once, the cache, the
- * scheduler's pacing, repairs and recorded failures. Candidates are every pair, or, with the
- * prefilter, each left row's K nearest right rows by the embeddings of the text the template
- * inserts from each side (the sim join search, with cosine).
+ * scheduler's pacing, repairs and recorded failures. Candidates are every pair up to max_pairs;
+ * above it (prefilter auto) the pairs whose embeddings' cosine is over a threshold learned from a
+ * judged sample for a recall target, or a stop that says what to write; with prefilter: embed top
+ * K, each left row's K nearest right rows by the embeddings of the text the template inserts from
+ * each side (the sim join search, with cosine), reported as possibly dropping pairs.
  *
  * Both hold matches in the same order: left rows in input order, then (sim join) the best match
  * first, or (semantic join) right rows in input order. Equal scores go to the earlier right row.
@@ -486,7 +488,7 @@ static int semjoin_threshold(Op *op, SemJoin *sj)
     for (int i = 0; i < ns && !dry; i++) {
         if (sa[i].match) cum += sa[i].w;
         if (i + 1 < ns && sa[i + 1].sim == sa[i].sim) continue;   /* ties go together */
-        if (sa[i].match && cum >= p->recall * W * (1 - 1e-12)) { t = sa[i].sim; est = cum / W; break; }
+        if (cum > 0 && cum >= p->recall * W * (1 - 1e-12)) { t = sa[i].sim; est = cum / W; break; }
     }
     double low = nmatch ? wilson_low(est, W * W / W2) : 0;
     /* pass 3: the candidates, left-major in right row order; the sampled matches below t join them */
