@@ -566,13 +566,24 @@ static Plan *bind_semjoin(Binder *b, Plan *left, char ***lquals, const Node *st)
     tpl->ival = (int64_t)strlen(st->str);
     node_add(call, tpl);
     static const char *const opts[] = { "model", "temperature", "max_output_tokens", "timeout", "instructions", "examples", "pack",
-                                        "prefilter", NULL };
+                                        "prefilter", "recall", "max_pairs", NULL };
     const Node *prefilter = NULL;
+    p->recall = SEMJOIN_RECALL;
+    p->max_pairs = SEMJOIN_AUTO_PAIRS;
     for (int i = 0; i < st->nkids; i++) {
         const Node *o = st->kids[i];
         if (known_option(b, o, "semantic join", opts)) goto fail;
         if (!strcmp(o->str, "prefilter")) prefilter = o->a;
-        else node_add(call, node_clone(o));
+        else if (!strcmp(o->str, "recall")) {
+            const Node *v = o->a;
+            double r = v->kind == N_FLOAT ? v->fval : v->kind == N_INT ? (double)v->ival : -1;
+            if (!(r > 0 && r <= 1)) { bind_errn(b, v, "recall: takes a fraction above 0 and at most 1, e.g. recall: 0.95"); goto fail; }
+            p->recall = r;
+        } else if (!strcmp(o->str, "max_pairs")) {
+            const Node *v = o->a;
+            if (v->kind != N_INT || v->ival < 1) { bind_errn(b, v, "max_pairs: takes a whole number of pairs, 1 or more, e.g. max_pairs: 50000"); goto fail; }
+            p->max_pairs = v->ival;
+        } else node_add(call, node_clone(o));
     }
     p->exprs = xcalloc(3, sizeof *p->exprs);
     p->k = 10;

@@ -106,6 +106,7 @@ static void op_free(Op *op)
 {
     if (!op) return;
     if (op->close) op->close(op);
+    free(op->detail);
     op_free(op->child);
     op_free(op->right);
     reader_free(op->reader);
@@ -1228,6 +1229,7 @@ static void report(Op *op)
         }
     }
     if (op->nconds) buf_puts(&b, "; conditions in measured order (lowest rank (selectivity - 1) / cost first)");
+    if (op->detail) buf_printf(&b, "; %s", op->detail);
     Plan *p = (Plan *)op->p;   /* the statement's own optimized copy */
     free(p->analysis);
     p->analysis = buf_take(&b);

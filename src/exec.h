@@ -46,6 +46,7 @@ struct Op {
     Op *child, *right;
     int (*next)(Op *op, Batch **out);
     void (*close)(Op *op);
+    char *detail;            /* what the operator did beyond rows and requests, for explain analyze (owned) */
     /* state, by kind */
     Reader *reader;
     Table *mat;              /* materialized output (sort, agg, values, system) */

@@ -8,9 +8,11 @@
  *
  * semantic join: a predicate() call per candidate pair (left row, right row), evaluated a batch of
  * pairs at a time by semantic.c like any predicate: identical requests sent once, the cache, the
- * scheduler's pacing, repairs and recorded failures. Candidates are every pair, or, with the
- * prefilter, each left row's K nearest right rows by the embeddings of the text the template
- * inserts from each side (the sim join search, with cosine).
+ * scheduler's pacing, repairs and recorded failures. Candidates are every pair up to max_pairs;
+ * above it (prefilter auto) the pairs whose embeddings' cosine is over a threshold learned from a
+ * judged sample for a recall target, or a stop that says what to write; with prefilter: embed top
+ * K, each left row's K nearest right rows by the embeddings of the text the template inserts from
+ * each side (the sim join search, with cosine), reported as possibly dropping pairs.
  *
  * Both hold matches in the same order: left rows in input order, then (sim join) the best match
  * first, or (semantic join) right rows in input order. Equal scores go to the earlier right row.
@@ -19,6 +21,7 @@
 #include <string.h>
 #include <math.h>
 #include "exec.h"
+#include "models.h"
 
 /* ---- top K per left row ---- */
 
@@ -279,8 +282,24 @@ static void semjoin_close(Op *op)
     op->priv = NULL;
 }
 
-/* The prefilter: each left row's K nearest right rows by the embeddings of their texts, in right
- * row order. */
+/* The model alias that judges the pairs (the binder writes it into the predicate), or "". */
+static const char *pair_model(const Plan *p)
+{
+    const Expr *m = expr_arg(p->exprs[0], "model");
+    return m && m->kind == E_LIT && m->lit.kind == V_STRING ? v_str(m->lit) : "";
+}
+
+/* Record what chose the candidates: for explain analyze (op->detail), the summary line and
+ * query_metrics.est_recall (< 0: not estimated). */
+static void pairs_report(Op *op, double est_recall, char *note)
+{
+    free(op->detail);
+    op->detail = note;
+    if (op->ex->rt) semantic_pairs(op->ex->rt, pair_model(op->p), est_recall, note);
+}
+
+/* prefilter: embed top K: each left row's K nearest right rows by the embeddings of their texts,
+ * in right row order. The user's choice: it may drop matching pairs, which the report says. */
 static int semjoin_narrow(Op *op, SemJoin *sj)
 {
     const Plan *p = op->p;
@@ -305,9 +324,232 @@ static int semjoin_narrow(Op *op, SemJoin *sj)
         }
     }
     topk_free(&t);
+    pairs_report(op, -1, xasprintf("prefilter: embed top %lld kept %zu of %.0f pairs and may have dropped matching pairs (recall not estimated)",
+                                   (long long)p->k, sj->ncand, (double)sj->lb->n * (double)sj->rb->n));
     return 0;
 }
 
+/* ---- prefilter auto above the exact-pair budget: a similarity threshold learned from a sample ---- */
+
+#define SIM_BINS 2048
+/* strata of the sample, by quantile of similarity: finer towards the most similar pairs, where
+ * matches usually are, while every part of the range is judged */
+static const double strata_q[] = { 0, .1, .2, .3, .4, .5, .6, .7, .8, .9, .95, .99, .999 };
+#define NSTRATA ((int)(sizeof strata_q / sizeof strata_q[0]))
+
+typedef struct Sampled { int64_t l, r; double sim, w; int stratum, match; } Sampled;
+
+/* The cosine of left row l and right row r; -2 (below every cosine) when either has no vector. */
+static double pair_sim(const VecSet *lv, size_t l, const VecSet *rv, size_t r)
+{
+    double s, g;
+    if (!lv->ok[l] || !rv->ok[r] || !score_of(METRIC_COSINE, lv, l, rv, r, &s, &g)) return -2;
+    return s;
+}
+
+static int sim_bin(double s)
+{
+    int b = s < -1 ? 0 : (int)((s + 1) / 2 * SIM_BINS);
+    return b < 0 ? 0 : b >= SIM_BINS ? SIM_BINS - 1 : b;
+}
+
+static uint64_t splitmix(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static int by_sim_desc(const void *a, const void *b)
+{
+    double x = ((const Sampled *)a)->sim, y = ((const Sampled *)b)->sim;
+    return x > y ? -1 : x < y;
+}
+
+static int by_pair(const void *a, const void *b)
+{
+    const Sampled *x = a, *y = b;
+    return x->l != y->l ? (x->l < y->l ? -1 : 1) : (x->r > y->r) - (x->r < y->r);
+}
+
+/* The Wilson lower bound (one-sided 95%) of a proportion p seen in n trials. */
+static double wilson_low(double p, double n)
+{
+    if (n <= 0) return 0;
+    const double z = 1.645;
+    double d = 1 + z * z / n, c = p + z * z / (2 * n), r = z * sqrt(p * (1 - p) / n + z * z / (4 * n * n));
+    double lo = (c - r) / d;
+    return lo < 0 ? 0 : lo;
+}
+
+/* Judge the sampled pairs with the join's predicate (answers go through the cache, so the bulk
+ * does not pay for them again). */
+static int judge_sample(Op *op, SemJoin *sj, Sampled *sa, int n)
+{
+    int nl = sj->lb->ncols, nr = sj->rb->ncols;
+    Batch *pairs = batch_new(nl + nr, (size_t)n);
+    Value *row = xmalloc((size_t)(nl + nr) * sizeof *row);
+    for (int i = 0; i < n; i++) {
+        for (int c = 0; c < nl; c++) row[c] = value_copy(sj->lb->cols[c][sa[i].l]);
+        for (int c = 0; c < nr; c++) row[nl + c] = value_copy(sj->rb->cols[c][sa[i].r]);
+        batch_push_row(pairs, row);
+    }
+    free(row);
+    Value *keep = core_eval_op(op, op->p->exprs[0], pairs);
+    batch_free(pairs);
+    if (!keep) return -1;
+    for (int i = 0; i < n; i++) {
+        sa[i].match = value_true(keep[i]);
+        value_free(keep[i]);
+    }
+    free(keep);
+    return 0;
+}
+
+/* The candidates of prefilter auto above max_pairs: every pair whose cosine is at or above a
+ * threshold, plus the sampled pairs judged a match below it. A stratified random sample of pairs
+ * (by similarity quantile) is judged; each sampled match stands for N_h / n_h pairs of its stratum,
+ * so the recall of a threshold is the weighted share of sampled matches at or above it. The
+ * threshold is the highest whose estimate reaches p->recall; the bound is Wilson's over the
+ * sample's effective size. Stops with an error saying what to write when there is no match in the
+ * sample or the pairs kept (with the sample) would exceed max_pairs. */
+static int semjoin_threshold(Op *op, SemJoin *sj)
+{
+    const Plan *p = op->p;
+    size_t nl = sj->lb->n, nr = sj->rb->n;
+    double npairs = (double)nl * (double)nr;
+    VecSet lv, rv;
+    int dim = 0, rc = -1;
+    if (vecset_eval(&lv, op, p->exprs[1], sj->lb, &dim, "semantic join prefilter: left row", 0)) return -1;
+    if (vecset_eval(&rv, op, p->exprs[2], sj->rb, &dim, "semantic join prefilter: right row", 0)) { vecset_free(&lv); return -1; }
+    /* pass 1: how similarities spread, and the strata's bins */
+    int64_t *hist = xcalloc(SIM_BINS, sizeof *hist);
+    for (size_t l = 0; l < nl; l++)
+        for (size_t r = 0; r < nr; r++) hist[sim_bin(pair_sim(&lv, l, &rv, r))]++;
+    int stratum_of[SIM_BINS];
+    double pop[NSTRATA] = { 0 };
+    int64_t below = 0;
+    for (int b = 0, h = 0; b < SIM_BINS; b++) {
+        while (h + 1 < NSTRATA && (double)(below + hist[b]) > strata_q[h + 1] * npairs) h++;
+        stratum_of[b] = h;
+        pop[h] += (double)hist[b];
+        below += hist[b];
+    }
+    /* pass 2: a reservoir per stratum (a fixed seed: the same pairs every run, so reruns hit the cache) */
+    /* the sample spread evenly over the strata that have pairs (many equal similarities leave some
+     * empty), and at most half the budget */
+    int full = 0;
+    for (int h = 0; h < NSTRATA; h++) full += pop[h] > 0;
+    int64_t want = SEMJOIN_SAMPLE < p->max_pairs / 2 ? SEMJOIN_SAMPLE : p->max_pairs / 2;
+    int per = (int)(want / (full ? full : 1));
+    if (per < 1) per = 1;
+    Sampled *sa = xcalloc((size_t)per * NSTRATA, sizeof *sa);
+    int64_t seen[NSTRATA] = { 0 };
+    uint64_t seed = 0x5eed5eedULL;
+    for (size_t l = 0; l < nl; l++)
+        for (size_t r = 0; r < nr; r++) {
+            double s = pair_sim(&lv, l, &rv, r);
+            int h = stratum_of[sim_bin(s)];
+            int64_t k = seen[h]++;
+            if (k >= per) k = (int64_t)(splitmix(&seed) % (uint64_t)(k + 1));
+            if (k < per) sa[h * per + k] = (Sampled){ (int64_t)l, (int64_t)r, s, 0, h, 0 };
+        }
+    int ns = 0;
+    for (int h = 0; h < NSTRATA; h++) {
+        int took = seen[h] < per ? (int)seen[h] : per;
+        for (int i = 0; i < took; i++) {
+            sa[ns] = sa[h * per + i];
+            sa[ns++].w = pop[h] / took;
+        }
+    }
+    if (judge_sample(op, sj, sa, ns)) goto out;
+    /* the threshold: walk the sampled matches from the most similar down until the estimate reaches the target */
+    qsort(sa, (size_t)ns, sizeof *sa, by_sim_desc);
+    double W = 0, W2 = 0, cum = 0, t = -3, est = 0;
+    int nmatch = 0;
+    /* estimating (explain cost, set budget): answers and vectors are placeholders, so count the
+     * worst case, the budget: as many pairs as fit in it beside the sample */
+    int dry = op->ex->rt && op->ex->rt->dry;
+    for (int i = 0; i < ns; i++) {
+        if (dry) sa[i].match = 0;
+        if (sa[i].match) { W += sa[i].w; W2 += sa[i].w * sa[i].w; nmatch++; }
+    }
+    char *where = xasprintf("semantic join: %zu x %zu rows make %.0f pairs, more than max_pairs %lld", nl, nr, npairs, (long long)p->max_pairs);
+    if (!nmatch && !dry) {
+        err_at(op->ex->err, FQL_ERR_RUNTIME, p->src, p->pos,
+               "%s, and none of the %d sampled pairs the model judged matched, so the prefilter cannot learn a similarity "
+               "threshold that keeps the matches: write `prefilter: off` (or `max_pairs: %.0f`) to send every pair, or "
+               "`prefilter: embed top K` to keep each left row's K nearest right rows (which may drop matching pairs)",
+               where, ns, npairs);
+        free(where);
+        goto out;
+    }
+    for (int i = 0; i < ns && !dry; i++) {
+        if (sa[i].match) cum += sa[i].w;
+        if (i + 1 < ns && sa[i + 1].sim == sa[i].sim) continue;   /* ties go together */
+        if (cum > 0 && cum >= p->recall * W * (1 - 1e-12)) { t = sa[i].sim; est = cum / W; break; }
+    }
+    double low = nmatch ? wilson_low(est, W * W / W2) : 0;
+    /* pass 3: the candidates, left-major in right row order; the sampled matches below t join them */
+    Sampled *extra = xmalloc((size_t)(ns ? ns : 1) * sizeof *extra);
+    int nextra = 0, insample = 0;
+    for (int i = 0; i < ns; i++) {
+        if (sa[i].match && sa[i].sim < t) extra[nextra++] = sa[i];
+        if (sa[i].sim >= t) insample++;
+    }
+    qsort(extra, (size_t)nextra, sizeof *extra, by_pair);
+    /* requests: the sample, plus the candidates not in it (with the cache; without it the sampled
+     * candidates are sent again) */
+    int64_t again = op->ex->rt && op->ex->rt->cache ? insample + nextra : 0;
+    int64_t cap = dry ? p->max_pairs - ns : p->max_pairs - ns + again, kept = 0;
+    sj->cl = xmalloc((size_t)(cap > 0 ? cap : 1) * sizeof *sj->cl);
+    sj->cr = xmalloc((size_t)(cap > 0 ? cap : 1) * sizeof *sj->cr);
+    for (size_t l = 0, e = 0; l < nl; l++)
+        for (size_t r = 0; r < nr; r++) {
+            int ex = e < (size_t)nextra && extra[e].l == (int64_t)l && extra[e].r == (int64_t)r;
+            if (ex) e++;
+            if (!ex && pair_sim(&lv, l, &rv, r) < t) continue;
+            if (kept < cap) { sj->cl[kept] = (int64_t)l; sj->cr[kept] = (int64_t)r; }
+            kept++;
+        }
+    free(extra);
+    int64_t sends = kept - again + ns;
+    if (dry && kept > cap) kept = cap;
+    if (kept > cap) {
+        /* the highest recall the budget reaches, from the histogram (a little pessimistic: whole bins) */
+        double fits = 0, c2 = 0;
+        for (int i = 0; i < ns; i++) {
+            if (sa[i].match) c2 += sa[i].w;
+            int64_t ge = 0;
+            for (int b = sim_bin(sa[i].sim); b < SIM_BINS; b++) ge += hist[b];
+            if (ge + ns <= p->max_pairs && sa[i].match) fits = c2 / W;
+        }
+        char lower[96] = "";
+        if (fits >= 0.01) snprintf(lower, sizeof lower, " (about %.2f fits in max_pairs %lld)", floor(fits * 100) / 100, (long long)p->max_pairs);
+        err_at(op->ex->err, FQL_ERR_RUNTIME, p->src, p->pos,
+               "%s; to reach recall %g (estimated %.3f, lower bound %.3f, from %d sampled pairs the model judged) the "
+               "embedding prefilter keeps %lld pairs, %lld requests: write `max_pairs: %lld` to send them, `prefilter: off` "
+               "to send all %.0f pairs, or a lower `recall:`%s. The sampled answers are cached",
+               where, p->recall, est, low, ns, (long long)kept, (long long)sends, (long long)sends, npairs, lower);
+        free(where);
+        goto out;
+    }
+    free(where);
+    sj->ncand = (size_t)kept;
+    if (!dry) pairs_report(op, est, xasprintf("prefilter: %lld of %.0f pairs at similarity %.3f or above (and the sampled matches); "
+                                    "est. recall %.3f (lower bound %.3f, target %g, %d sampled pairs judged, %d matched)",
+                                    (long long)kept, npairs, t, est, low, p->recall, ns, nmatch));
+    rc = 0;
+out:
+    free(sa);
+    free(hist);
+    vecset_free(&lv);
+    vecset_free(&rv);
+    return rc;
+}
+
+/* The candidate pairs: every pair up to max_pairs (or with prefilter: off), else the prefilter's. */
 static int semjoin_prepare(Op *op, SemJoin *sj)
 {
     const Plan *p = op->p;
@@ -318,15 +560,19 @@ static int semjoin_prepare(Op *op, SemJoin *sj)
     if (!sj->rb) return failed ? -1 : 0;
     size_t nl = sj->lb->n, nr = sj->rb->n;
     double pairs = (double)nl * (double)nr;
-    int narrow = p->prefilter == PREFILTER_EMBED || (p->prefilter == PREFILTER_AUTO && pairs > SEMJOIN_AUTO_PAIRS);
-    if (!narrow) { sj->ncand = nl * nr; return 0; }
+    if (p->prefilter == PREFILTER_EMBED) return semjoin_narrow(op, sj);
+    if (p->prefilter == PREFILTER_OFF || pairs <= (double)p->max_pairs) {
+        sj->ncand = nl * nr;
+        pairs_report(op, 1, xasprintf("every pair a candidate (%.0f)", pairs));
+        return 0;
+    }
     if (p->nexprs < 3)
         return err_at(op->ex->err, FQL_ERR_RUNTIME, p->src, p->pos,
-                      "semantic join: %zu x %zu rows make %.0f candidate pairs, more than the %d sent without a prefilter, and "
+                      "semantic join: %zu x %zu rows make %.0f candidate pairs, more than max_pairs %lld, and "
                       "the prefilter cannot run (it needs a default embedding model and a template that names columns of "
-                      "both sides): declare an embedding model, or write `prefilter: off` to send every pair",
-                      nl, nr, pairs, SEMJOIN_AUTO_PAIRS);
-    return semjoin_narrow(op, sj);
+                      "both sides): declare an embedding model, write `max_pairs: %.0f` or `prefilter: off` to send every pair",
+                      nl, nr, pairs, (long long)p->max_pairs, pairs);
+    return semjoin_threshold(op, sj);
 }
 
 int semjoin_next(Op *op, Batch **out)

@@ -19,6 +19,16 @@ void metrics_begin(StmtMetrics *sm, const char *statement)
     memset(sm, 0, sizeof *sm);
     sm->statement = xstrdup(statement ? statement : "");
     sm->started_at = wall_s();
+    sm->est_recall = -1;
+}
+
+void metrics_pairs(StmtMetrics *sm, const char *alias, double est_recall, const char *note)
+{
+    free(sm->pair_alias);
+    free(sm->pair_note);
+    sm->pair_alias = xstrdup(alias ? alias : "");
+    sm->pair_note = xstrdup(note ? note : "");
+    sm->est_recall = est_recall;
 }
 
 ModelCount *metrics_model(StmtMetrics *sm, Scheduler *sched, LmModel *m, const char *op)
@@ -89,6 +99,8 @@ void metrics_end(Runtime *rt, StmtMetrics *sm, double elapsed_ms)
         q.latency_p95_ms = nl > 0 ? p95(st, b->nlat) : -1;
         q.queue_ms = nq > 0 ? (st->queue_ms_sum - b->queue_ms_sum) / (double)nq : -1;
         q.execution_time_ms = elapsed_ms;
+        int pairs = sm->pair_alias && !strcmp(sm->pair_alias, c->m->alias);
+        q.est_recall = pairs ? sm->est_recall : -1;
         state_add_metric(rt->state, &q);
         metrics_add(&rt->metrics, &q);
         /* the one-line summary */
@@ -100,11 +112,11 @@ void metrics_end(Runtime *rt, StmtMetrics *sm, double elapsed_ms)
         int64_t never = c->requests - q.requests;
         if (never > 0) snprintf(unsent, sizeof unsent, " / %lld not sent", (long long)never);
         rt_log(rt, FQL_LOG_INFO, "%s (%s %s%s): %lld rows in %.1fs; requests %lld (%lld cached / %lld sent%s / %lld retried / %lld failed); "
-                        "tokens %lld in / %lld out; %s%s",
+                        "tokens %lld in / %lld out; %s%s%s%s",
                 c->m->alias, c->m->provider_name, c->m->model_name, c->m->batch ? ", batch" : "", (long long)c->rows,
                 elapsed_ms / 1000.0, (long long)(c->cache_hits + q.requests + (never > 0 ? never : 0)), (long long)c->cache_hits,
                 (long long)q.requests, unsent, (long long)q.retries, (long long)c->failures, (long long)q.input_tokens,
-                (long long)q.output_tokens, cost, fb);
+                (long long)q.output_tokens, cost, fb, pairs ? "; " : "", pairs ? sm->pair_note : "");
         free(c->op);
         free(c);
     }
@@ -112,6 +124,10 @@ void metrics_end(Runtime *rt, StmtMetrics *sm, double elapsed_ms)
     state_commit(rt->state);
     free(sm->statement);
     sm->statement = NULL;
+    free(sm->pair_alias);
+    free(sm->pair_note);
+    sm->pair_alias = sm->pair_note = NULL;
+    sm->est_recall = -1;
 }
 
 void metrics_progress(Runtime *rt, StmtMetrics *sm, int force)

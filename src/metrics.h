@@ -33,12 +33,19 @@ typedef struct StmtMetrics {
     double last_draw;             /* the progress line was last drawn then */
     int drawn;                    /* the progress line is on the screen */
     ModelCount *models;
+    /* a semantic join's candidate pairs (metrics_pairs): the model that judged them, what the
+     * prefilter did (for the summary line) and its estimated recall (< 0: none) */
+    char *pair_alias, *pair_note;
+    double est_recall;
 } StmtMetrics;
 
 /* Start counting a statement (its text copied). */
 void        metrics_begin(StmtMetrics *sm, const char *statement);
 /* The counters of model m in sm, made on first use (op names the operator: the first one met). */
 ModelCount *metrics_model(StmtMetrics *sm, Scheduler *sched, LmModel *m, const char *op);
+/* Record what a semantic join's prefilter did (note, copied) for model alias's row and summary
+ * line; est_recall < 0 when not estimated. The last call of a statement wins. */
+void        metrics_pairs(StmtMetrics *sm, const char *alias, double est_recall, const char *note);
 /* End the statement: one system.query_metrics row per model, added to rt->metrics, and one summary
  * line per model logged; sm's counters freed. */
 void        metrics_end(Runtime *rt, StmtMetrics *sm, double elapsed_ms);

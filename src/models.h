@@ -90,6 +90,9 @@ void     semantic_begin(Runtime *rt, const char *statement);
 void     semantic_end(Runtime *rt, double elapsed_ms, size_t rows);
 /* The statement's cost estimate (USD, < 0 none), named when the budget stops it. */
 void     semantic_set_estimate(Runtime *rt, double usd);
+/* What a semantic join's prefilter did, for the summary line and query_metrics.est_recall of
+ * model alias (metrics_pairs). */
+void     semantic_pairs(Runtime *rt, const char *alias, double est_recall, const char *note);
 
 
 /* ---- where requests go (route.c) ----

@@ -769,10 +769,11 @@ void plan_estimate(Plan *p)
     case P_EXPLODE: r = in * 3; break;
     case P_SIMJOIN: r = in * (p->right->est_rows < (double)p->k ? p->right->est_rows : (double)p->k); break;
     case P_SEMJOIN: {
-        /* a request per candidate pair (see exec_simjoin.c for when the prefilter narrows them) */
+        /* a request per candidate pair (see exec_simjoin.c for when the prefilter narrows them):
+         * prefilter auto sends at most max_pairs (the judged sample included) */
         double rr = p->right->est_rows, pairs = in * rr;
-        if (p->prefilter == PREFILTER_EMBED || (p->prefilter == PREFILTER_AUTO && pairs > SEMJOIN_AUTO_PAIRS && p->nexprs == 3))
-            pairs = in * (rr < (double)p->k ? rr : (double)p->k);
+        if (p->prefilter == PREFILTER_EMBED) pairs = in * (rr < (double)p->k ? rr : (double)p->k);
+        else if (p->prefilter == PREFILTER_AUTO && pairs > (double)p->max_pairs && p->nexprs == 3) pairs = (double)p->max_pairs;
         requests = pairs;
         r = pairs * expr_selectivity(p->exprs[0]);
         /* early stop: about the pairs that give the rows wanted */
@@ -856,7 +857,8 @@ static void fingerprint(Buf *b, Runtime *rt, const Plan *p)
     buf_printf(b, "L%lld,%lld J%d U%d X%d,%d,%d M%d F%d ", (long long)p->limit, (long long)p->offset, p->jointype, p->all, p->col,
                p->outer, p->with_index, p->mode, (int)p->format);
     if (p->kind == P_CLUSTER || p->kind == P_SIMJOIN || p->kind == P_SEMJOIN)
-        buf_printf(b, "k%lld s%lld i%lld m%d p%d ", (long long)p->k, (long long)p->seed, (long long)p->max_iter, p->metric, p->prefilter);
+        buf_printf(b, "k%lld s%lld i%lld m%d p%d r%.17g x%lld ", (long long)p->k, (long long)p->seed, (long long)p->max_iter, p->metric,
+                   p->prefilter, p->recall, (long long)p->max_pairs);
     if (p->path) buf_printf(b, "path:%s ", p->path);
     if (p->kind == P_SCAN) {
         buf_printf(b, "h%d d%d q%d ", p->ropts.header, p->ropts.delimiter, p->ropts.quote);

@@ -338,8 +338,9 @@ void plan_explain(Buf *b, const Plan *p, int depth)
         if (m && m->kind == E_LIT && m->lit.kind == V_STRING) buf_printf(b, " model %s", v_str(m->lit));
         if (p->prefilter == PREFILTER_OFF) buf_puts(b, " prefilter: off");
         else if (p->nexprs < 3) buf_puts(b, " prefilter: none (no embedding model, or the template names one side only)");
-        else if (p->prefilter == PREFILTER_EMBED) buf_printf(b, " prefilter: embed top %lld", (long long)p->k);
-        else buf_printf(b, " prefilter: auto (embed top %lld above %d pairs)", (long long)p->k, SEMJOIN_AUTO_PAIRS);
+        else if (p->prefilter == PREFILTER_EMBED) buf_printf(b, " prefilter: embed top %lld (may drop matching pairs)", (long long)p->k);
+        else buf_printf(b, " prefilter: auto (every pair up to max_pairs %lld; above, the pairs over a similarity threshold "
+                           "for recall %g learned from %d judged pairs)", (long long)p->max_pairs, p->recall, SEMJOIN_SAMPLE);
         break;
     }
     }

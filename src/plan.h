@@ -91,8 +91,12 @@ typedef enum PlanKind {
 /* sim join metrics, and the semantic join's prefilter */
 enum { METRIC_COSINE, METRIC_DOT, METRIC_L2 };
 enum { PREFILTER_AUTO, PREFILTER_OFF, PREFILTER_EMBED };
-/* prefilter auto: a semantic join of more candidate pairs than this narrows them by embeddings */
+/* prefilter auto: the default exact-pair budget (max_pairs:): a semantic join of more candidate
+ * pairs than this narrows them by a similarity threshold learned from a judged sample */
 #define SEMJOIN_AUTO_PAIRS 10000
+/* prefilter auto: the default recall target (recall:), and the pairs judged to learn the threshold */
+#define SEMJOIN_RECALL 0.95
+#define SEMJOIN_SAMPLE 200
 
 typedef struct AggCall {
     const AggDef *def;
@@ -139,6 +143,8 @@ struct Plan {
     int64_t k;               /* P_CLUSTER: clusters; P_SIMJOIN, P_SEMJOIN: top K per left row */
     int64_t seed, max_iter;  /* P_CLUSTER */
     int metric, prefilter;   /* P_SIMJOIN: METRIC_*; P_SEMJOIN: PREFILTER_* */
+    double recall;           /* P_SEMJOIN: prefilter auto's recall target */
+    int64_t max_pairs;       /* P_SEMJOIN: the exact-pair budget (pairs sent at most) */
     const Src *src; int pos; /* where the stage was written */
 };
 

@@ -74,6 +74,11 @@ void semantic_set_estimate(Runtime *rt, double usd)
     if (rt->sem) rt->sem->estimate = usd;
 }
 
+void semantic_pairs(Runtime *rt, const char *alias, double est_recall, const char *note)
+{
+    if (rt->sem) metrics_pairs(&rt->sem->met, alias, est_recall, note);
+}
+
 void semantic_end(Runtime *rt, double elapsed_ms, size_t rows)
 {
     semantic_flush(rt);

@@ -45,7 +45,7 @@ static const char *const schema_sql =
     "  query_id integer, statement text, started_at real, model text, provider text, model_name text, operator text,"
     "  rows integer, requests integer, cache_hits integer, retries integer, rate_limited integer, failures integer,"
     "  input_tokens integer, cached_input_tokens integer, output_tokens integer, reasoning_tokens integer,"
-    "  cost_usd real, latency_ms real, latency_p95_ms real, execution_time_ms real, queue_ms real);"
+    "  cost_usd real, latency_ms real, latency_p95_ms real, execution_time_ms real, queue_ms real, est_recall real);"
     "create table if not exists queries (query_id integer primary key autoincrement, started_at real);"
     "create table if not exists batches ("
     "  batch_id text primary key, provider text, base_url text, model text, requests integer, created_at real);"
@@ -66,6 +66,7 @@ static const char *const added_columns[][3] = {
     { "lm_calls", "queue_ms", "real" },
     { "lm_calls", "provider_cost_usd", "real" },
     { "query_metrics", "queue_ms", "real" },
+    { "query_metrics", "est_recall", "real" },
 };
 
 /* Add the columns of added_columns that db lacks. 0, or -1 with *msg (sqlite3_free it). */
@@ -142,7 +143,7 @@ State *state_open(const char *path, fql_error *err)
         "insert into lm_errors values (?, ?, ?, ?, ?)",
         "insert into query_metrics (query_id, statement, started_at, model, provider, model_name, operator, rows, requests,"
         " cache_hits, retries, rate_limited, failures, input_tokens, cached_input_tokens, output_tokens, reasoning_tokens,"
-        " cost_usd, latency_ms, latency_p95_ms, execution_time_ms, queue_ms) values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        " cost_usd, latency_ms, latency_p95_ms, execution_time_ms, queue_ms, est_recall) values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         "select b.batch_id from batch_requests r join batches b on b.batch_id = r.batch_id"
         " where r.custom_id = ? and b.provider = ? and b.base_url = ? and b.model = ? limit 1",
         "insert or ignore into claims values (?1, ?2, ?3, ?4, ?5)",
@@ -398,6 +399,7 @@ void state_add_metric(State *st, const QueryMetric *q)
     bind_opt(s, 20, q->latency_p95_ms);
     sqlite3_bind_double(s, 21, q->execution_time_ms);
     bind_opt(s, 22, q->queue_ms);
+    bind_opt(s, 23, q->est_recall);
     sqlite3_step(s);
     sqlite3_reset(s);
     state_commit(st);

@@ -41,6 +41,7 @@ typedef struct QueryMetric {
     double latency_ms, latency_p95_ms;     /* the provider's, over answers sent; < 0 when none was sent */
     double queue_ms;                       /* mean time requests waited in FQL before their final send; < 0 likewise */
     double execution_time_ms;
+    double est_recall;                     /* a semantic join's estimated recall of its candidate pairs; < 0: none (null) */
 } QueryMetric;
 void   state_add_metric(State *st, const QueryMetric *q);
 

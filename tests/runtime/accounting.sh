@@ -118,4 +118,6 @@ sqlite3 old.db "create table lm_calls (query_id integer, call_id integer primary
 "$FQL" --db old.db -c 'model m = openai("gpt-4o-mini"); from csv("t.csv") | where id == 1 | derive s = map("old {{text}}")' >/dev/null 2>err8; rc=$?
 out=$("$FQL" --db old.db --format csv -c 'from system.lm_calls | select model, queue_ms is null as qn, latency_ms' 2>&1)
 [[ $rc == 0 && $(sed -n 2p <<<"$out") == "old,true,12.5" && $(sed -n 3p <<<"$out") == m,false,* ]] && ok "an older state.db gains the new columns and keeps its rows" || bad migrate "rc=$rc $out $(cat err8)"
+out=$("$FQL" --db old.db --format csv -c 'from system.query_metrics | where model == "m" | select est_recall is null as rn' 2>&1)
+[[ $out == $'rn\ntrue' ]] && ok "an older state.db gains query_metrics.est_recall (null where no semantic join estimated it)" || bad migrate-recall "$out"
 finish
