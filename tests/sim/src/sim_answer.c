@@ -440,6 +440,17 @@ static long first_mention(const char *lower, const char *needle)
     return best;
 }
 
+/* Position of the first mention of a property name, or of its plural ("sentiments"); -1 when none. */
+static long name_mention(const char *lower, const char *name)
+{
+    long a = first_mention(lower, name);
+    char *pl = NULL;
+    if (asprintf(&pl, "%ss", name) < 0) abort();
+    long b = first_mention(lower, pl);
+    free(pl);
+    return a < 0 ? b : b < 0 ? a : a < b ? a : b;
+}
+
 /* A fact value as the words a question would use: strings as they are, integral numbers without
  * decimals (malloc'd; NULL for booleans). */
 static char *fact_words(json_t *v)
@@ -526,7 +537,7 @@ static int fact_boolean(Gen *g)
         int ans = -1;
         json_object_foreach(p0, k, v) {
             long at;
-            if (json_is_boolean(v) && (at = first_mention(q, k)) >= 0 && (best < 0 || at < best)) { best = at; ans = json_is_true(v); }
+            if (json_is_boolean(v) && (at = name_mention(q, k)) >= 0 && (best < 0 || at < best)) { best = at; ans = json_is_true(v); }
         }
         if (ans >= 0) return ans;
         json_object_foreach(p0, k, v) {
@@ -541,7 +552,7 @@ static int fact_boolean(Gen *g)
     long best = -1;
     for (int i = 0; i < g->nm; i++) {   /* a property named */
         json_object_foreach(sim_facts_props(g->facts, g->m[i].fact), k, v) {
-            long at = first_mention(q, k);
+            long at = name_mention(q, k);
             if (at >= 0 && (best < 0 || at < best)) { best = at; prop = k; }
         }
     }
