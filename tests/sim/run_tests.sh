@@ -111,6 +111,23 @@ echo '{"default": {"rpm": 60, "nonsense": 1}}' > "$TMP/bad.json"
 rc=$?
 if [ $rc -eq 2 ] && grep -q nonsense "$TMP/bad.err"; then ok lifecycle/bad-config-refused; else fail lifecycle/bad-config-refused "exit $rc"; fi
 
+# ---- facts mode from the command line: --facts FILE, and a bad facts file refused ----
+echo '{"error_rate": {"default": 0}, "texts": {"The plot was dull and slow.": {"sentiment": "negative", "score": 2}}}' > "$TMP/facts.json"
+if start_sim --facts "$TMP/facts.json"; then
+    ans=$(curl -s "http://127.0.0.1:$SIM_PORT/v1/chat/completions" -H 'Authorization: Bearer sk-t' -d '{"model":"gpt-4o-mini",
+        "messages":[{"role":"user","content":"Is The plot was dull and slow. positive?"}],"response_format":{"type":"json_schema",
+        "json_schema":{"name":"p","schema":{"type":"object","properties":{"answer":{"type":"boolean"},"score":{"type":"integer"}},
+        "required":["answer","score"],"additionalProperties":false}}}}')
+    if echo "$ans" | grep -qF '"content":"{\"answer\":false,\"score\":2}"'; then ok facts/flag-loads-file; else fail facts/flag-loads-file "$ans"; fi
+    stop_sim TERM || fail facts/clean-exit "exit $?"
+else
+    fail facts/start "$(head -c 300 "$TMP/sim.err")"
+fi
+echo '{"texts": {"a text": "not an object"}}' > "$TMP/badfacts.json"
+"$SIM" --port 0 --facts "$TMP/badfacts.json" > /dev/null 2> "$TMP/badfacts.err"
+rc=$?
+if [ $rc -eq 2 ] && grep -q 'badfacts.json.texts\["a text"\]: expected an object' "$TMP/badfacts.err"; then ok facts/bad-file-refused; else fail facts/bad-file-refused "exit $rc: $(cat "$TMP/badfacts.err")"; fi
+
 # ---- config file and request log (key fingerprint, never the key) ----
 if start_sim --config tests/sim/examples/limits.json --log "$TMP/req.log"; then
     cfg=$(curl -s "http://127.0.0.1:$SIM_PORT/sim/config")

@@ -9,6 +9,7 @@
  *   sim_config.c     the JSON configuration and the built-in model table
  *   sim_state.c      rate-limit windows, quotas, statistics, request log, issued tokens
  *   sim_answer.c     deterministic text, structured (schema-driven) and embedding answers
+ *   sim_facts.c      facts mode: known texts' properties that structured answers follow
  *   sim_openai.c     OpenAI chat/embeddings/models and the Batch API (+ OpenRouter chat)
  *   sim_anthropic.c  Anthropic messages, count_tokens, models, Message Batches
  *   sim_gemini.c     Gemini and Vertex generateContent, embeddings, models, OAuth token endpoint
@@ -204,13 +205,29 @@ void sim_text_finish(SimText *t);
 const char *sim_text_user(const SimText *t);   /* borrowed: user text, or all text if none */
 void sim_text_free(SimText *t);
 char *sim_answer_text(const SimText *t, int variant);
-/* A JSON value matching schema (borrowed); broken=1 yields one that violates it. */
-json_t *sim_answer_structured(json_t *schema, const char *text, int broken);
+/* A JSON value matching schema (borrowed) for the user text, asked of model (its error rate in
+ * facts mode; may be NULL); broken=1 yields one that violates it. */
+json_t *sim_answer_structured(json_t *schema, const char *text, const char *model, int broken);
 /* A unit vector of dim floats for text. */
 json_t *sim_embedding(const char *text, int dim);
 json_t *sim_embedding_b64(const char *text, int dim);
 void sim_embedding_vec(const char *text, int dim, double *v);
 char *sim_refusal_text(void);
+
+/* ---- facts mode (sim_facts.c) ---- */
+typedef struct SimFacts SimFacts;
+typedef struct SimFactMatch { int fact; size_t pos, len; } SimFactMatch;
+/* Sets the facts from the configuration's "facts" value (borrowed; null = off, a string = a file,
+ * an object = the document). 0, or -1 with err filled and the facts unchanged. */
+int sim_facts_set(json_t *spec, char *err, size_t errsz);
+SimFacts *sim_facts_get(void);            /* a reference, or NULL when facts mode is off */
+void sim_facts_put(SimFacts *f);          /* releases it (NULL-safe) */
+void sim_facts_free(void);
+/* The occurrences of fact texts in text, left to right, not overlapping; returns how many (<= max). */
+int sim_facts_find(const SimFacts *f, const char *text, SimFactMatch *out, int max);
+json_t *sim_facts_props(const SimFacts *f, int i);       /* borrowed */
+const char *sim_facts_text(const SimFacts *f, int i);    /* borrowed */
+double sim_facts_error_rate(const SimFacts *f, const char *model);
 
 /* ---- provider handlers: each fills c->resp ---- */
 void sim_openai_handle(SimCall *c);

@@ -7,6 +7,8 @@
  *     (urgent, critical, broken, outage, crash, escalat, emergency, asap, immediately, severe),
  *     strings and numbers come from a hash of the text and the field's path, arrays hold 1..3
  *     items (enum items: the labels mentioned, most mentioned first).
+ *   - facts mode (sim_facts.c): when the text holds known fact texts, enums, booleans, numbers
+ *     and strings follow those texts' properties (fact_value), with a per-model error rate.
  *   - embeddings: each word (lower-cased run of letters/digits) adds +-1 at a hashed coordinate;
  *     the vector is scaled to unit length, so texts that share words are close.
  */
@@ -202,12 +204,22 @@ static int label_mentions(const char *lower, const char *label)
     return c;
 }
 
+#define MAX_MATCHES 16
+
 typedef struct Gen {
     json_t *root;       /* the whole schema, for $ref */
     const char *text;   /* user text */
     char *lower;        /* lower-cased text */
     Words words;
     int alarming;
+    /* facts mode: the fact texts found in the text, and the question around them */
+    const SimFacts *facts;
+    SimFactMatch m[MAX_MATCHES];
+    int nm;
+    char *question;     /* lower-cased text with the matched fact texts blanked out */
+    int question_words; /* 1 when the question has a word */
+    const char *model;
+    double rate;        /* the model's error rate */
 } Gen;
 
 /* Resolves a local $ref ("#/$defs/X", "#/definitions/X", "#/..."); returns borrowed or NULL. */
@@ -402,6 +414,239 @@ static json_t *gen_number(Gen *g, json_t *s, const char *path, int integer)
     return json_real(v);
 }
 
+/* ---- facts mode ---- */
+
+/* Position of the first whole-word, case-insensitive mention of needle (or of it with '_' and '-'
+ * read as spaces) in the lower-cased text; -1 when none. */
+static long first_mention(const char *lower, const char *needle)
+{
+    long best = -1;
+    for (int alt = 0; alt < 2; alt++) {
+        char *nl = strdup(needle);
+        for (char *q = nl; *q; q++) {
+            *q = (char)tolower((unsigned char)*q);
+            if (alt && (*q == '_' || *q == '-')) *q = ' ';
+        }
+        size_t n = strlen(nl);
+        for (const char *p = n ? strstr(lower, nl) : NULL; p; p = strstr(p + 1, nl)) {
+            int before = p == lower || !word_char((unsigned char)p[-1]);
+            if (before && !word_char((unsigned char)p[n])) {
+                if (best < 0 || p - lower < best) best = p - lower;
+                break;
+            }
+        }
+        free(nl);
+    }
+    return best;
+}
+
+/* Position of the first mention of a property name, or of its plural ("sentiments"); -1 when none. */
+static long name_mention(const char *lower, const char *name)
+{
+    long a = first_mention(lower, name);
+    char *pl = NULL;
+    if (asprintf(&pl, "%ss", name) < 0) abort();
+    long b = first_mention(lower, pl);
+    free(pl);
+    return a < 0 ? b : b < 0 ? a : a < b ? a : b;
+}
+
+/* A fact value as the words a question would use: strings as they are, integral numbers without
+ * decimals (malloc'd; NULL for booleans). */
+static char *fact_words(json_t *v)
+{
+    char tmp[64];
+    if (json_is_string(v)) return strdup(json_string_value(v));
+    if (json_is_integer(v)) { snprintf(tmp, sizeof tmp, "%lld", (long long)json_integer_value(v)); return strdup(tmp); }
+    if (json_is_real(v)) {
+        double d = json_real_value(v);
+        if (d == floor(d) && fabs(d) < 1e15) snprintf(tmp, sizeof tmp, "%.0f", d);
+        else snprintf(tmp, sizeof tmp, "%g", d);
+        return strdup(tmp);
+    }
+    return NULL;
+}
+
+/* 1 when this answer (field path) is to be wrong: a hash of model, text and path under the rate. */
+static int fact_wrong(Gen *g, const char *path)
+{
+    if (g->rate <= 0) return 0;
+    uint64_t h = sim_hash_str(g->text, sim_hash_str(path, sim_hash_str(g->model ? g->model : "", 17)));
+    return (double)(h >> 11) / 9007199254740992.0 < g->rate;
+}
+
+/* Another index than k among n, picked by a hash of the text and path. */
+static size_t other_index(Gen *g, const char *path, size_t k, size_t n)
+{
+    uint64_t h = sim_hash_str(g->text, sim_hash_str(path, 19));
+    size_t o = (size_t)(h % (uint64_t)(n - 1));
+    return o >= k ? o + 1 : o;
+}
+
+/* The property of the first matched fact named like the field (any case), or NULL (borrowed). */
+static json_t *fact_named(Gen *g, const char *name)
+{
+    json_t *props = sim_facts_props(g->facts, g->m[0].fact);
+    json_t *v = json_object_get(props, name);
+    if (v) return v;
+    const char *k;
+    json_object_foreach(props, k, v) if (strcasecmp(k, name) == 0) return v;
+    return NULL;
+}
+
+/* The enum label the first matched fact has: the property of the field's name when its value is a
+ * label, else the first property (in the file's order) whose value is a label; compared in any
+ * case. Returns the label's index, or -1. */
+static long fact_enum_index(Gen *g, json_t *en, const char *name)
+{
+    json_t *props = sim_facts_props(g->facts, g->m[0].fact);
+    json_t *named = fact_named(g, name);
+    const char *k;
+    json_t *v;
+    for (int pass = 0; pass < 2; pass++) {
+        json_object_foreach(props, k, v) {
+            if (pass == 0 && v != named) continue;
+            char *w = fact_words(v);
+            if (!w) continue;
+            size_t i;
+            json_t *l;
+            json_array_foreach(en, i, l) {
+                if (json_is_string(l) && strcasecmp(json_string_value(l), w) == 0) { free(w); return (long)i; }
+            }
+            free(w);
+        }
+    }
+    return -1;
+}
+
+/* The yes/no answer the facts give to the question around the matched texts, or -1 when they
+ * give none. One text: a boolean property named in the question is the answer; else true iff a
+ * value of the text's properties is mentioned. Two or more texts (a pair): the property compared
+ * is the one whose name the question mentions first, else the one whose value it mentions first;
+ * the answer is whether all texts have the same value of it, negated when the question says
+ * opposite, different, ... */
+static int fact_boolean(Gen *g)
+{
+    if (!g->question_words) return -1;
+    const char *q = g->question;
+    json_t *p0 = sim_facts_props(g->facts, g->m[0].fact);
+    const char *k;
+    json_t *v;
+    if (g->nm == 1) {
+        long best = -1;
+        int ans = -1;
+        json_object_foreach(p0, k, v) {
+            long at;
+            if (json_is_boolean(v) && (at = name_mention(q, k)) >= 0 && (best < 0 || at < best)) { best = at; ans = json_is_true(v); }
+        }
+        if (ans >= 0) return ans;
+        json_object_foreach(p0, k, v) {
+            char *w = fact_words(v);
+            long at = w && *w ? first_mention(q, w) : -1;
+            free(w);
+            if (at >= 0) return 1;
+        }
+        return 0;
+    }
+    const char *prop = NULL;
+    long best = -1;
+    for (int i = 0; i < g->nm; i++) {   /* a property named */
+        json_object_foreach(sim_facts_props(g->facts, g->m[i].fact), k, v) {
+            long at = name_mention(q, k);
+            if (at >= 0 && (best < 0 || at < best)) { best = at; prop = k; }
+        }
+    }
+    for (int i = 0; !prop && i < g->nm; i++) {   /* else a value mentioned */
+        json_object_foreach(sim_facts_props(g->facts, g->m[i].fact), k, v) {
+            char *w = fact_words(v);
+            long at = w && *w ? first_mention(q, w) : -1;
+            free(w);
+            if (at >= 0 && (best < 0 || at < best)) { best = at; prop = k; }
+        }
+    }
+    if (!prop) return -1;
+    json_t *first = json_object_get(p0, prop);
+    int equal = first != NULL;
+    for (int i = 1; equal && i < g->nm; i++) {
+        json_t *o = json_object_get(sim_facts_props(g->facts, g->m[i].fact), prop);
+        equal = o && json_equal(o, first);
+        if (!equal && o && json_is_string(o) && json_is_string(first)) equal = strcasecmp(json_string_value(o), json_string_value(first)) == 0;
+    }
+    static const char *neg[] = {"opposite", "opposed", "different", "differ", "differs", "differing", "difference",
+                                "contrasting", "contrary", "disagree", "disagreeing", "unlike", "mismatch", "mismatched", NULL};
+    for (int i = 0; neg[i]; i++) if (first_mention(q, neg[i]) >= 0) return !equal;
+    return equal;
+}
+
+/* The value the facts give for schema s at path (a new reference), or NULL when they give none
+ * (the ordinary answer is used). t is the schema's type. */
+static json_t *fact_value(Gen *g, json_t *s, const char *path, const char *t)
+{
+    const char *dot = strrchr(path, '.');
+    const char *name = dot ? dot + 1 : "";
+    json_t *en = json_object_get(s, "enum");
+    if (json_is_array(en) && json_array_size(en)) {
+        long i = fact_enum_index(g, en, name);
+        if (i < 0) return NULL;
+        if (json_array_size(en) > 1 && fact_wrong(g, path)) i = (long)other_index(g, path, (size_t)i, json_array_size(en));
+        return json_incref(json_array_get(en, (size_t)i));
+    }
+    if (strcmp(t, "boolean") == 0) {
+        json_t *named = *name ? fact_named(g, name) : NULL;
+        int b = g->nm == 1 && json_is_boolean(named) && !g->question_words ? json_is_true(named) : fact_boolean(g);
+        if (b < 0) return NULL;
+        return json_boolean(fact_wrong(g, path) ? !b : b);
+    }
+    if (strcmp(t, "integer") == 0 || strcmp(t, "number") == 0) {
+        json_t *v = *name ? fact_named(g, name) : NULL;
+        if (!json_is_number(v) && (strcasestr(name, "score") || strcasestr(name, "rating"))) v = fact_named(g, "score");
+        if (!json_is_number(v)) return NULL;
+        double x = json_number_value(v);
+        if (fact_wrong(g, path)) {   /* one step up or down, inside the schema's bounds */
+            json_t *mn = json_object_get(s, "minimum"), *mx = json_object_get(s, "maximum");
+            int up = (int)(sim_hash_str(g->text, sim_hash_str(path, 23)) & 1);
+            if (up && json_is_number(mx) && x + 1 > json_number_value(mx)) up = 0;
+            else if (!up && json_is_number(mn) && x - 1 < json_number_value(mn)) up = 1;
+            x += up ? 1 : -1;
+        }
+        return strcmp(t, "integer") == 0 ? json_integer((json_int_t)llround(x)) : json_real(x);
+    }
+    if (strcmp(t, "string") == 0 && !json_object_get(s, "format")) {
+        json_t *v = *name ? fact_named(g, name) : NULL;
+        char *w = v ? fact_words(v) : NULL;
+        if (!w) return NULL;
+        json_t *r = fact_wrong(g, path) ? NULL : json_string(w);   /* wrong: the ordinary filler */
+        free(w);
+        return r;
+    }
+    if (strcmp(t, "array") == 0) {   /* a list of labels: every property value that is a label */
+        json_t *items = json_object_get(s, "items");
+        json_t *ien = json_object_get(items, "enum");
+        if (!json_is_array(ien) || !json_array_size(ien)) return NULL;
+        json_t *arr = json_array();
+        const char *k;
+        json_t *v;
+        json_object_foreach(sim_facts_props(g->facts, g->m[0].fact), k, v) {
+            char *w = fact_words(v);
+            size_t i;
+            json_t *l;
+            json_array_foreach(ien, i, l) {
+                if (w && json_is_string(l) && strcasecmp(json_string_value(l), w) == 0) {
+                    size_t j;
+                    json_t *have;
+                    int dup = 0;
+                    json_array_foreach(arr, j, have) if (json_equal(have, l)) dup = 1;
+                    if (!dup) json_array_append(arr, l);
+                }
+            }
+            free(w);
+        }
+        if (json_array_size(arr) == 0) { json_decref(arr); return NULL; }
+        return arr;
+    }
+    return NULL;
+}
+
 /* Generates a value for schema s at path (a new reference). */
 static json_t *gen_value(Gen *g, json_t *s, const char *path, int depth)
 {
@@ -426,10 +671,14 @@ static json_t *gen_value(Gen *g, json_t *s, const char *path, int depth)
             return json_null();
         }
     }
-    json_t *en = json_object_get(s, "enum");
-    if (json_is_array(en) && json_array_size(en)) return gen_enum(g, en);
     char tb[32];
     const char *t = schema_type(s, tb, sizeof tb);
+    if (g->nm) {
+        json_t *fv = fact_value(g, s, path, t);
+        if (fv) return fv;
+    }
+    json_t *en = json_object_get(s, "enum");
+    if (json_is_array(en) && json_array_size(en)) return gen_enum(g, en);
     if (strcmp(t, "object") == 0) {
         json_t *o = json_object();
         json_t *props = json_object_get(s, "properties");
@@ -465,12 +714,10 @@ static json_t *break_value(json_t *s, json_t *v)
     return was_string ? json_integer(42) : json_string("schema violation");
 }
 
-/* Returns a value that matches schema (borrowed) given the request's user text; with broken set,
- * one that violates it. New reference. */
 /* Packed rows (fql's `pack:`): a schema {answers: [{index, ...}]} and a text of "### input K"
  * sections. Each section is answered as if it were asked alone (so packed and single answers are
  * identical), with its index. NULL when the request is not of that shape. */
-static json_t *answer_packed(json_t *schema, const char *text, int broken)
+static json_t *answer_packed(json_t *schema, const char *text, const char *model, int broken)
 {
     json_t *arr = json_object_get(json_object_get(schema, "properties"), "answers");
     json_t *item = json_object_get(arr, "items");
@@ -492,7 +739,7 @@ static json_t *answer_packed(json_t *schema, const char *text, int broken)
         size_t len = next ? (size_t)(next - body) : strlen(body);
         while (!next && len > 0 && body[len - 1] == '\n') len--;
         char *t = strndup(body, len);
-        json_t *v = sim_answer_structured(single, t, broken);
+        json_t *v = sim_answer_structured(single, t, model, broken);
         free(t);
         if (json_is_object(v)) json_object_set_new(v, "index", json_integer(k));
         json_array_append_new(answers, v);
@@ -505,9 +752,12 @@ static json_t *answer_packed(json_t *schema, const char *text, int broken)
     return out;
 }
 
-json_t *sim_answer_structured(json_t *schema, const char *text, int broken)
+/* Returns a value that matches schema (borrowed) given the request's user text and model (facts
+ * mode: the fact texts found in the text decide the values they can, model's error rate makes some
+ * wrong); with broken set, one that violates it. New reference. */
+json_t *sim_answer_structured(json_t *schema, const char *text, const char *model, int broken)
 {
-    json_t *packed = text ? answer_packed(schema, text, broken) : NULL;
+    json_t *packed = text ? answer_packed(schema, text, model, broken) : NULL;
     if (packed) return packed;
     Gen g;
     memset(&g, 0, sizeof g);
@@ -517,10 +767,22 @@ json_t *sim_answer_structured(json_t *schema, const char *text, int broken)
     for (char *q = g.lower; *q; q++) *q = (char)tolower((unsigned char)*q);
     words_split(g.text, &g.words);
     g.alarming = text_alarming(&g.words);
+    SimFacts *facts = sim_facts_get();
+    if (facts) {
+        g.nm = sim_facts_find(facts, g.text, g.m, MAX_MATCHES);
+        g.facts = facts;
+        g.model = model;
+        g.rate = sim_facts_error_rate(facts, model);
+        g.question = strdup(g.lower);
+        for (int i = 0; i < g.nm; i++) memset(g.question + g.m[i].pos, ' ', g.m[i].len);
+        for (const char *q = g.question; *q; q++) if (word_char((unsigned char)*q)) { g.question_words = 1; break; }
+    }
     json_t *v = gen_value(&g, schema, "$", 0);
     if (broken) v = break_value(schema, v);
     words_free(&g.words);
     free(g.lower);
+    free(g.question);
+    sim_facts_put(facts);
     return v;
 }
 

@@ -200,7 +200,7 @@ void sim_anthropic_message_core(SimCall *c, json_t *req)
     if (fault == SIM_FAULT_REFUSAL) {
         stop = "refusal";
     } else if (tool_name) {
-        json_t *input = sim_answer_structured(tool_schema, sim_text_user(&txt), fault == SIM_FAULT_BAD_SCHEMA);
+        json_t *input = sim_answer_structured(tool_schema, sim_text_user(&txt), c->model, fault == SIM_FAULT_BAD_SCHEMA);
         char *s = json_dumps(input, JSON_COMPACT | JSON_ENCODE_ANY);
         out_tokens = sim_tokens(s) + 10;
         free(s);
@@ -213,7 +213,7 @@ void sim_anthropic_message_core(SimCall *c, json_t *req)
     } else {
         char *text;
         if (out_schema) {
-            json_t *v = sim_answer_structured(out_schema, sim_text_user(&txt), fault == SIM_FAULT_BAD_SCHEMA);
+            json_t *v = sim_answer_structured(out_schema, sim_text_user(&txt), c->model, fault == SIM_FAULT_BAD_SCHEMA);
             text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(10));
             json_decref(v);
         } else {

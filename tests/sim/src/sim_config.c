@@ -5,7 +5,8 @@
  * The document (see tests/sim/README.md):
  *   {"default": {MODEL SETTINGS}, "models": {"NAME": {MODEL SETTINGS}, ...},
  *    "batch_delay_ms": N, "hang_s": N, "openrouter_credits": USD, "jwt_public_key": PEM,
- *    "jwt_public_key_file": PATH, "display_rpm": N, "display_tpm": N}
+ *    "jwt_public_key_file": PATH, "display_rpm": N, "display_tpm": N,
+ *    "facts": FILE or {FACTS} (sim_facts.c)}
  * A model's settings are the default's, overridden field by field by its own entry.
  */
 #ifndef _GNU_SOURCE
@@ -98,7 +99,7 @@ static int cfg_nmodels;
 
 static const char *top_keys[] = {
     "default", "models", "batch_delay_ms", "hang_s", "openrouter_credits", "jwt_public_key",
-    "jwt_public_key_file", "display_rpm", "display_tpm", "huge_mb", NULL,
+    "jwt_public_key_file", "display_rpm", "display_tpm", "huge_mb", "facts", NULL,
 };
 
 typedef struct FieldDesc { const char *name; size_t off; int is_long; } FieldDesc;
@@ -220,6 +221,11 @@ static int compile(json_t *doc, char *err, size_t errsz)
                 return -1;
             }
         }
+    }
+    if (sim_facts_set(json_object_get(doc, "facts"), err, errsz) < 0) {   /* last check: it commits */
+        for (int j = 0; j < i; j++) free(arr[j].name);
+        free(arr);
+        return -1;
     }
     for (int j = 0; j < cfg_nmodels; j++) free(cfg_models[j].name);
     free(cfg_models);

@@ -210,7 +210,7 @@ static void generate(SimCall *c, const char *model, json_t *req)
     } else {
         char *text;
         if (schema || (mime && strcmp(mime, "application/json") == 0)) {
-            json_t *v = schema ? sim_answer_structured(schema, sim_text_user(&txt), fault == SIM_FAULT_BAD_SCHEMA)
+            json_t *v = schema ? sim_answer_structured(schema, sim_text_user(&txt), c->model, fault == SIM_FAULT_BAD_SCHEMA)
                                : json_object();
             if (!schema) { char *t = sim_answer_text(&txt, 0); json_object_set_new(v, "answer", json_string(t)); free(t); }
             text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(10));

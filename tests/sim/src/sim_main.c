@@ -465,7 +465,7 @@ static void usage(FILE *f)
 {
     fputs("usage: fql-sim [--port N] [--config FILE] [--log FILE] [--threads N] [--jwt-pubkey PEMFILE]\n"
           "               [--rpm N] [--tpm N] [--latency-ms N] [--jitter-ms N] [--batch-delay-ms N]\n"
-          "               [--verbose]\n"
+          "               [--facts FILE] [--verbose]\n"
           "Simulates OpenAI, Anthropic, Gemini/Vertex and OpenRouter on 127.0.0.1 (see tests/sim/README.md).\n"
           "Prints {\"port\": N} as its first line; stops on SIGTERM or SIGINT.\n", f);
 }
@@ -474,7 +474,7 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
     int port = 0, threads = 0;
-    const char *config = NULL, *logfile = NULL, *pubkey = NULL;
+    const char *config = NULL, *logfile = NULL, *pubkey = NULL, *facts = NULL;
     json_t *flags = json_object();
     double batch_delay = -1;
     static const struct option opts[] = {
@@ -483,6 +483,7 @@ int main(int argc, char **argv)
         {"jwt-pubkey", required_argument, 0, 'k'}, {"rpm", required_argument, 0, 1},
         {"tpm", required_argument, 0, 2}, {"latency-ms", required_argument, 0, 3},
         {"jitter-ms", required_argument, 0, 4}, {"batch-delay-ms", required_argument, 0, 5},
+        {"facts", required_argument, 0, 6},
         {"verbose", no_argument, 0, 'v'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
     };
     int o;
@@ -498,6 +499,7 @@ int main(int argc, char **argv)
         case 3: json_object_set_new(flags, "latency_ms", json_real(atof(optarg))); break;
         case 4: json_object_set_new(flags, "jitter_ms", json_real(atof(optarg))); break;
         case 5: batch_delay = atof(optarg); break;
+        case 6: facts = optarg; break;
         case 'v': verbose = 1; break;
         case 'h': usage(stdout); json_decref(flags); return 0;
         default: usage(stderr); json_decref(flags); return 2;
@@ -514,8 +516,11 @@ int main(int argc, char **argv)
     json_t *extra = json_object();
     if (batch_delay >= 0) json_object_set_new(extra, "batch_delay_ms", json_real(batch_delay));
     if (pubkey) json_object_set_new(extra, "jwt_public_key_file", json_string(pubkey));
+    if (facts) json_object_set_new(extra, "facts", json_string(facts));
     if (json_object_size(extra) && sim_config_update(extra, 0, err, sizeof err) < 0) {
         fprintf(stderr, "fql-sim: %s\n", err);
+        json_decref(extra);
+        sim_config_free();
         return 2;
     }
     json_decref(extra);
@@ -576,5 +581,6 @@ int main(int argc, char **argv)
     sim_anthropic_reset();
     sim_state_free();
     sim_config_free();
+    sim_facts_free();
     return 0;
 }

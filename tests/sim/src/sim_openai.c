@@ -336,9 +336,9 @@ void sim_openai_chat_core(SimCall *c, json_t *req)
     long out_tokens = 0;
     for (int k = 0; k < n; k++) {
         if (fault == SIM_FAULT_REFUSAL) { ch[k].refused = 1; ch[k].content = sim_refusal_text(); }
-        else if (tool_name) ch[k].tool_args = sim_answer_structured(tool_params, sim_text_user(&txt), fault == SIM_FAULT_BAD_SCHEMA);
+        else if (tool_name) ch[k].tool_args = sim_answer_structured(tool_params, sim_text_user(&txt), c->model, fault == SIM_FAULT_BAD_SCHEMA);
         else if (schema || json_object_mode) {
-            json_t *v = schema ? sim_answer_structured(schema, sim_text_user(&txt), fault == SIM_FAULT_BAD_SCHEMA)
+            json_t *v = schema ? sim_answer_structured(schema, sim_text_user(&txt), c->model, fault == SIM_FAULT_BAD_SCHEMA)
                                : json_pack("{s:s}", "answer", "");
             if (!schema) {
                 char *t = sim_answer_text(&txt, k);
