@@ -538,6 +538,58 @@ static int bind_prefilter(Binder *b, Plan *p, const Node *v)
     return 0;
 }
 
+/* decompose: {property: "sentiment", labels: ["positive", "negative"], relation: "equal"}: the
+ * join's condition compares one property of each side. Binds cls (classify(placeholder, model
+ * options...), not consumed) once per side over that side's own columns, its text the values the
+ * template inserts from that side. Returns 0, or -1 with an error. */
+static int bind_decompose(Binder *b, Plan *p, Scope *sc, const Node *st, Node *cls, const Node *v)
+{
+    static const char *const usage = "decompose: takes {property: \"sentiment\", labels: [\"positive\", \"negative\"], "
+                                     "relation: \"equal\"} (relation: equal, not equal, less or greater, by the labels' order)";
+    if (v->kind != N_STRUCT_LIT) return bind_errn(b, v, "%s", usage);
+    const Node *prop = NULL, *labels = NULL, *rel = NULL;
+    for (int i = 0; i < v->nkids; i++) {
+        const Node *f = v->kids[i];
+        if (!strcmp(f->str, "property") && f->a->kind == N_STRING) prop = f->a;
+        else if (!strcmp(f->str, "labels") && f->a->kind == N_LIST_LIT && f->a->nkids >= 2) labels = f->a;
+        else if (!strcmp(f->str, "relation") && f->a->kind == N_STRING) rel = f->a;
+        else return bind_errn(b, f, "%s", usage);
+    }
+    if (!prop || !labels || !rel) return bind_errn(b, v, "%s", usage);
+    static const char *const rels[][2] = { { "equal", "same" }, { "not equal", "different" }, { "less", "lower" }, { "greater", "higher" } };
+    p->dec_rel = -1;
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(rel->str, rels[i][0]) || !strcmp(rel->str, rels[i][1]) || (i == 1 && !strcmp(rel->str, "opposite"))) p->dec_rel = i;
+    if (p->dec_rel < 0) return bind_errn(b, rel, "%s", usage);
+    /* classify(placeholder, labels, options...): the placeholder text is replaced by the side's text */
+    Node *call = node_new(N_CALL, st->src, st->pos);
+    call->str = xstrdup("classify");
+    Node *ph = node_new(N_STRING, st->src, st->pos);
+    ph->str = xstrdup("");
+    node_add(call, ph);
+    node_add(call, node_clone(labels));
+    for (int i = 0; i < cls->nkids; i++) node_add(call, node_clone(cls->kids[i]));
+    int rc = 0;
+    for (int side = 0; side < 2 && !rc; side++) {
+        Expr *t = side_text(b, sc, st, side), *c = NULL;
+        if (!t) {
+            if (!err_failed(b->err))
+                bind_errn(b, st, "decompose: needs a template that names columns of both sides ({{left.x}} and {{right.y}})");
+            rc = -1;
+        } else if (!(c = bind_expr(b, sc, call))) {
+            expr_free(t);
+            rc = -1;
+        } else {
+            expr_free(c->args[0]);
+            c->args[0] = t;
+            p->dec[side] = c;
+        }
+    }
+    node_free(call);
+    if (!rc) p->dec_prop = xstrdup(prop->str);
+    return rc;
+}
+
 /* semantic join SOURCE on "template {{left.x}} {{right.y}}" [model NAME] [prefilter: ...]: a
  * predicate over every candidate pair. The template sees the pipeline's columns and then the
  * source's, under their own names: `left.x`, `right.y`, an alias, or a bare name (the left's first). */
@@ -566,8 +618,13 @@ static Plan *bind_semjoin(Binder *b, Plan *left, char ***lquals, const Node *st)
     tpl->ival = (int64_t)strlen(st->str);
     node_add(call, tpl);
     static const char *const opts[] = { "model", "temperature", "max_output_tokens", "timeout", "instructions", "examples", "pack",
-                                        "prefilter", "recall", "max_pairs", NULL };
-    const Node *prefilter = NULL;
+                                        "prefilter", "recall", "max_pairs", "decompose", "rewrite", "agreement", "sample", NULL };
+    const Node *prefilter = NULL, *decompose = NULL;
+    p->dec_agree = SEMJOIN_DEC_AGREE;
+    p->dec_sample = SEMJOIN_DEC_SAMPLE;
+    /* the decomposition's classify(): the placeholder text is replaced by the side's text below */
+    Node *cls = node_new(N_CALL, st->src, st->pos);   /* the decomposition's classify() options */
+    cls->str = xstrdup("classify");
     p->recall = SEMJOIN_RECALL;
     p->max_pairs = SEMJOIN_AUTO_PAIRS;
     for (int i = 0; i < st->nkids; i++) {
@@ -583,12 +640,32 @@ static Plan *bind_semjoin(Binder *b, Plan *left, char ***lquals, const Node *st)
             const Node *v = o->a;
             if (v->kind != N_INT || v->ival < 1) { bind_errn(b, v, "max_pairs: takes a whole number of pairs, 1 or more, e.g. max_pairs: 50000"); goto fail; }
             p->max_pairs = v->ival;
-        } else node_add(call, node_clone(o));
+        } else if (!strcmp(o->str, "decompose")) decompose = o->a;
+        else if (!strcmp(o->str, "rewrite")) {
+            const Node *v = o->a;
+            int off = (v->kind == N_IDENT && !strcmp(v->str, "off")) || (v->kind == N_BOOL && !v->ival);
+            int on = (v->kind == N_IDENT && !strcmp(v->str, "auto")) || (v->kind == N_BOOL && v->ival);
+            if (!off && !on) { bind_errn(b, v, "rewrite: takes `off` (keep the literal plan) or `auto`"); goto fail; }
+            p->rewrite_off = off;
+        } else if (!strcmp(o->str, "agreement")) {
+            const Node *v = o->a;
+            double r = v->kind == N_FLOAT ? v->fval : v->kind == N_INT ? (double)v->ival : -1;
+            if (!(r > 0 && r <= 1)) { bind_errn(b, v, "agreement: takes a fraction above 0 and at most 1, e.g. agreement: 0.95"); goto fail; }
+            p->dec_agree = r;
+        } else if (!strcmp(o->str, "sample")) {
+            const Node *v = o->a;
+            if (v->kind != N_INT || v->ival < 1 || v->ival > 100000) { bind_errn(b, v, "sample: takes a number of pairs, 1 or more, e.g. sample: 100"); goto fail; }
+            p->dec_sample = v->ival;
+        } else {
+            node_add(call, node_clone(o));
+            if (strcmp(o->str, "instructions") && strcmp(o->str, "examples")) node_add(cls, node_clone(o));
+        }
     }
     p->exprs = xcalloc(3, sizeof *p->exprs);
     p->k = 10;
     if (prefilter && bind_prefilter(b, p, prefilter)) goto fail;
     if (!(p->exprs[p->nexprs++] = bind_expr(b, &sc, call))) goto fail;
+    if (decompose && bind_decompose(b, p, &sc, st, cls, decompose)) goto fail;
     /* the prefilter's embeddings, when it can run (auto needs them only above the pair limit) */
     if (p->prefilter != PREFILTER_OFF && (p->prefilter == PREFILTER_EMBED || catalog_default_model(b->cat, 1))) {
         Expr *lt = side_text(b, &sc, st, 0), *rt = side_text(b, &sc, st, 1);
@@ -605,6 +682,7 @@ static Plan *bind_semjoin(Binder *b, Plan *left, char ***lquals, const Node *st)
         }
     }
     node_free(call);
+    node_free(cls);
     schema_free(both);
     bind_quals_free(bq, nl + nr);
     char **q;
@@ -615,6 +693,7 @@ static Plan *bind_semjoin(Binder *b, Plan *left, char ***lquals, const Node *st)
     return p;
 fail:
     node_free(call);
+    node_free(cls);
     schema_free(both);
     bind_quals_free(bq, nl + nr);
     bind_quals_free(rquals, nr);

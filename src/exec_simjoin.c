@@ -268,6 +268,8 @@ typedef struct SemJoin {
     Batch *lb, *rb;          /* both sides' rows (NULL: none) */
     int64_t *cl, *cr;        /* the candidate pairs, when narrowed (else every pair, left-major) */
     size_t ncand, next;
+    int decided;             /* the candidates are the matches already (the decomposition ran) */
+    char *dec_note;          /* what the decomposition did, when it was tried */
 } SemJoin;
 
 static void semjoin_close(Op *op)
@@ -278,6 +280,7 @@ static void semjoin_close(Op *op)
     table_free(sj->right);
     free(sj->cl);
     free(sj->cr);
+    free(sj->dec_note);
     free(sj);
     op->priv = NULL;
 }
@@ -293,6 +296,12 @@ static const char *pair_model(const Plan *p)
  * query_metrics.est_recall (< 0: not estimated). */
 static void pairs_report(Op *op, double est_recall, char *note)
 {
+    const SemJoin *sj = op->priv;
+    if (sj && sj->dec_note) {   /* a decomposition that was tried says so first */
+        char *both = xasprintf("%s; %s", sj->dec_note, note);
+        free(note);
+        note = both;
+    }
     free(op->detail);
     op->detail = note;
     if (op->ex->rt) semantic_pairs(op->ex->rt, pair_model(op->p), est_recall, note);
@@ -549,6 +558,155 @@ out:
     return rc;
 }
 
+/* ---- join decomposition (decompose:): classify each side's texts, compare the labels ---- */
+
+/* Each row's label as an index into the classify's labels, -1 when it has none (a failed row). */
+static int *label_index(const Expr *cls, const Value *v, size_t n)
+{
+    int *ix = xmalloc((n ? n : 1) * sizeof *ix);
+    for (size_t i = 0; i < n; i++) {
+        ix[i] = -1;
+        if (v[i].kind != V_STRING) continue;
+        for (int j = 0; j < cls->type->nlabels; j++)
+            if (!strcmp(v_str(v[i]), cls->type->labels[j])) { ix[i] = j; break; }
+    }
+    return ix;
+}
+
+/* Whether labels a and b stand in the relation (by the labels' order for less / greater). */
+static int dec_holds(int rel, int a, int b)
+{
+    switch (rel) {
+    case DEC_EQ: return a == b;
+    case DEC_NE: return a != b;
+    case DEC_LT: return a < b;
+    default: return a > b;
+    }
+}
+
+static int by_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Up to want distinct pair numbers (l * nr + r) drawn at random with a fixed seed (reruns hit the
+ * cache), in order; all of them when there are no more. Returns how many, in *out (caller frees). */
+static size_t sample_pairs(int64_t npairs, int64_t want, int64_t **out)
+{
+    size_t n = (size_t)(want < npairs ? want : npairs);
+    int64_t *x = xmalloc((n ? n : 1) * sizeof *x);
+    if ((int64_t)n == npairs) {
+        for (size_t i = 0; i < n; i++) x[i] = (int64_t)i;
+        *out = x;
+        return n;
+    }
+    uint64_t seed = 0xdec0de5eedULL;
+    size_t have = 0;
+    while (have < n) {   /* draw, sort, drop repeats, draw again for the gaps */
+        while (have < n) x[have++] = (int64_t)(splitmix(&seed) % (uint64_t)npairs);
+        qsort(x, have, sizeof *x, by_i64);
+        size_t u = 0;
+        for (size_t i = 0; i < have; i++) if (!u || x[i] != x[u - 1]) x[u++] = x[i];
+        have = u;
+    }
+    *out = x;
+    return n;
+}
+
+/* The decomposition: classify every row of both sides (identical texts are one request, cached),
+ * judge a random sample of pairs literally and compare. When the sample agrees at p->dec_agree or
+ * more, the candidates become the matches (pairs with an unlabelled side judged literally) and
+ * sj->decided is set: returns 0. Returns 1 when the literal plan must run (sj->dec_note says why),
+ * -1 on an error. Estimating (explain cost, set budget) counts the decomposed plan. */
+static int semjoin_decompose(Op *op, SemJoin *sj)
+{
+    const Plan *p = op->p;
+    size_t nl = sj->lb->n, nr = sj->rb->n;
+    int64_t npairs = (int64_t)nl * (int64_t)nr;
+    int dry = op->ex->rt && op->ex->rt->dry, rc = -1;
+    Value *va = core_eval_op(op, p->dec[0], sj->lb), *vb = NULL;
+    if (!va) return -1;
+    int *la = label_index(p->dec[0], va, nl), *lr = NULL;
+    for (size_t i = 0; i < nl; i++) value_free(va[i]);
+    free(va);
+    int64_t *pick = NULL;
+    Sampled *sa = NULL;
+    if (!(vb = core_eval_op(op, p->dec[1], sj->rb))) goto out;
+    lr = label_index(p->dec[1], vb, nr);
+    for (size_t i = 0; i < nr; i++) value_free(vb[i]);
+    free(vb);
+    /* validation: the sampled pairs judged as the literal plan would (the cache keeps the answers) */
+    size_t ns = sample_pairs(npairs, p->dec_sample, &pick);
+    sa = xcalloc(ns ? ns : 1, sizeof *sa);
+    for (size_t i = 0; i < ns; i++) { sa[i].l = pick[i] / (int64_t)nr; sa[i].r = pick[i] % (int64_t)nr; }
+    if (judge_sample(op, sj, sa, (int)ns)) goto out;
+    size_t agree = 0;
+    for (size_t i = 0; i < ns; i++) {
+        int a = la[sa[i].l], b = lr[sa[i].r];
+        if (a >= 0 && b >= 0 && dec_holds(p->dec_rel, a, b) == !!sa[i].match) agree++;
+    }
+    double rate = ns ? (double)agree / (double)ns : 0;
+    if (dry) rate = 1;
+    static const char *const rels[] = { "equal", "not equal", "less", "greater" };
+    if (rate < p->dec_agree) {
+        sj->dec_note = xasprintf("decomposition by %s (%s) not used: it agreed with %zu of %zu sampled pairs judged literally "
+                                 "(%.3f, below agreement %g), so the literal plan ran", p->dec_prop, rels[p->dec_rel], agree, ns,
+                                 rate, p->dec_agree);
+        rc = 1;
+        goto out;
+    }
+    /* the matches, left-major in right row order; a pair with an unlabelled side is judged literally */
+    size_t cap = 64, n = 0, nund = 0;
+    sj->cl = xmalloc(cap * sizeof *sj->cl);
+    sj->cr = xmalloc(cap * sizeof *sj->cr);
+    char *und = xmalloc(cap);
+    for (size_t l = 0; l < nl; l++)
+        for (size_t r = 0; r < nr; r++) {
+            int a = la[l], b = lr[r], u = a < 0 || b < 0;
+            if (!u && !dec_holds(p->dec_rel, a, b)) continue;
+            if (n == cap) {
+                cap *= 2;
+                sj->cl = xrealloc(sj->cl, cap * sizeof *sj->cl);
+                sj->cr = xrealloc(sj->cr, cap * sizeof *sj->cr);
+                und = xrealloc(und, cap);
+            }
+            sj->cl[n] = (int64_t)l;
+            sj->cr[n] = (int64_t)r;
+            und[n++] = (char)u;
+            nund += (size_t)u;
+        }
+    if (nund) {
+        Sampled *us = xcalloc(nund, sizeof *us);
+        for (size_t i = 0, k = 0; i < n; i++) if (und[i]) { us[k].l = sj->cl[i]; us[k++].r = sj->cr[i]; }
+        int jr = judge_sample(op, sj, us, (int)nund);
+        size_t kept = 0;
+        for (size_t i = 0, k = 0; jr == 0 && i < n; i++) {
+            if (und[i] && !us[k++].match) continue;
+            sj->cl[kept] = sj->cl[i];
+            sj->cr[kept++] = sj->cr[i];
+        }
+        n = kept;
+        free(us);
+        if (jr) { free(und); goto out; }
+    }
+    free(und);
+    sj->ncand = n;
+    sj->decided = 1;
+    op->done_in += npairs;
+    sj->dec_note = xasprintf("decomposed by %s (%s): %zu + %zu rows classified, %zu pairs matched; agreement %.3f on %zu sampled "
+                             "pairs judged literally (target %g)%s", p->dec_prop, rels[p->dec_rel], nl, nr, n, rate, ns, p->dec_agree,
+                             nund ? "; pairs with an unlabelled side judged literally" : "");
+    pairs_report(op, -1, xasprintf("%zu of %lld pairs judged literally", ns + nund, (long long)npairs));
+    rc = 0;
+out:
+    free(la);
+    free(lr);
+    free(pick);
+    free(sa);
+    return rc;
+}
+
 /* The candidate pairs: every pair up to max_pairs (or with prefilter: off), else the prefilter's. */
 static int semjoin_prepare(Op *op, SemJoin *sj)
 {
@@ -560,6 +718,10 @@ static int semjoin_prepare(Op *op, SemJoin *sj)
     if (!sj->rb) return failed ? -1 : 0;
     size_t nl = sj->lb->n, nr = sj->rb->n;
     double pairs = (double)nl * (double)nr;
+    if (p->dec[0] && !p->rewrite_off) {
+        int rc = semjoin_decompose(op, sj);
+        if (rc <= 0) return rc;
+    }
     if (p->prefilter == PREFILTER_EMBED) return semjoin_narrow(op, sj);
     if (p->prefilter == PREFILTER_OFF || pairs <= (double)p->max_pairs) {
         sj->ncand = nl * nr;
@@ -590,6 +752,20 @@ int semjoin_next(Op *op, Batch **out)
     Value *row = xmalloc((size_t)(nl + nr) * sizeof *row);
     /* a batch of pairs at a time: their requests go to the scheduler together; under a limit,
      * waves sized from the pass rate measured (core_wave) */
+    if (sj->decided) {   /* the matches are known: out a batch at a time */
+        Batch *o = batch_new(nl + nr, BATCH_ROWS);
+        for (; sj->next < sj->ncand && o->n < BATCH_ROWS; sj->next++) {
+            size_t l = (size_t)sj->cl[sj->next], r = (size_t)sj->cr[sj->next];
+            for (int c = 0; c < nl; c++) row[c] = value_copy(sj->lb->cols[c][l]);
+            for (int c = 0; c < nr; c++) row[nl + c] = value_copy(sj->rb->cols[c][r]);
+            batch_push_row(o, row);
+        }
+        free(row);
+        op->out_own += (int64_t)o->n;
+        if (!o->n) { batch_free(o); return 0; }
+        *out = o;
+        return 1;
+    }
     while (sj->next < sj->ncand) {
         size_t wave = core_wave(op, 8, BATCH_ROWS, 0);
         Batch *pairs = batch_new(nl + nr, wave);

@@ -776,6 +776,13 @@ void plan_estimate(Plan *p)
         else if (p->prefilter == PREFILTER_AUTO && pairs > (double)p->max_pairs && p->nexprs == 3) pairs = (double)p->max_pairs;
         requests = pairs;
         r = pairs * expr_selectivity(p->exprs[0]);
+        /* decomposition: each side's rows classified (at most; identical texts are one request)
+         * and the validation sample; the literal plan is what runs when the sample disagrees */
+        if (p->dec[0] && !p->rewrite_off) {
+            p->est_literal = pairs;
+            requests = in + rr + (pairs < (double)p->dec_sample ? pairs : (double)p->dec_sample);
+            break;
+        }
         /* early stop: about the pairs that give the rows wanted */
         if (p->want_rows >= 0 && r > 0 && (double)p->want_rows * pairs / r < requests) requests = (double)p->want_rows * pairs / r;
         break;
@@ -859,6 +866,10 @@ static void fingerprint(Buf *b, Runtime *rt, const Plan *p)
     if (p->kind == P_CLUSTER || p->kind == P_SIMJOIN || p->kind == P_SEMJOIN)
         buf_printf(b, "k%lld s%lld i%lld m%d p%d r%.17g x%lld ", (long long)p->k, (long long)p->seed, (long long)p->max_iter, p->metric,
                    p->prefilter, p->recall, (long long)p->max_pairs);
+    if (p->kind == P_SEMJOIN && p->dec[0]) {
+        buf_printf(b, "dec%d,%d,%.17g,%lld ", p->dec_rel, p->rewrite_off, p->dec_agree, (long long)p->dec_sample);
+        for (int i = 0; i < 2; i++) fp_expr(b, rt, p->dec[i]);
+    }
     if (p->path) buf_printf(b, "path:%s ", p->path);
     if (p->kind == P_SCAN) {
         buf_printf(b, "h%d d%d q%d ", p->ropts.header, p->ropts.delimiter, p->ropts.quote);

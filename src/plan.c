@@ -177,7 +177,7 @@ Plan *plan_new(PlanKind k, Plan *child, const Node *at)
     p->limit = -1;
     p->row_bound = -1;
     p->want_rows = -1;
-    p->est_rows = p->est_requests = -1;
+    p->est_rows = p->est_requests = p->est_literal = -1;
     if (at) { p->src = at->src; p->pos = at->pos; }
     return p;
 }
@@ -208,6 +208,9 @@ void plan_free(Plan *p)
     free(p->eq_left);
     free(p->eq_right);
     free(p->path);
+    expr_free(p->dec[0]);
+    expr_free(p->dec[1]);
+    free(p->dec_prop);
     free(p->ropts.projection);
     free(p->cache_key);
     free(p->note);
@@ -341,6 +344,22 @@ void plan_explain(Buf *b, const Plan *p, int depth)
         else if (p->prefilter == PREFILTER_EMBED) buf_printf(b, " prefilter: embed top %lld (may drop matching pairs)", (long long)p->k);
         else buf_printf(b, " prefilter: auto (every pair up to max_pairs %lld; above, the pairs over a similarity threshold "
                            "for recall %g learned from %d judged pairs)", (long long)p->max_pairs, p->recall, SEMJOIN_SAMPLE);
+        if (p->dec[0] && p->rewrite_off) buf_puts(b, " decompose: off (rewrite: off)");
+        else if (p->dec[0]) {
+            static const char *const rels[] = { "equal", "not equal", "less", "greater" };
+            buf_printf(b, " decompose: %s (%s) [", p->dec_prop, rels[p->dec_rel]);
+            for (int i = 0; i < p->dec[0]->type->nlabels; i++) {
+                Value l = v_cstring(p->dec[0]->type->labels[i]);
+                if (i) buf_puts(b, ", ");
+                value_to_json(b, l);
+                value_free(l);
+            }
+            buf_printf(b, "], used when %lld pairs judged literally agree at %g or more", (long long)p->dec_sample, p->dec_agree);
+            if (p->est_requests >= 0 && p->est_literal >= 0)
+                buf_printf(b, " (~%.0f requests); else the literal plan (~%.0f pairs judged, the sample's answers reused)",
+                           p->est_requests, p->est_literal);
+            buf_puts(b, "; which runs is decided at run time");
+        }
         break;
     }
     }
@@ -417,6 +436,8 @@ Plan *plan_copy(const Plan *p)
     c->eq_left = ints_copy(p->eq_left, p->neq);
     c->eq_right = ints_copy(p->eq_right, p->neq);
     c->path = p->path ? xstrdup(p->path) : NULL;
+    for (int i = 0; i < 2; i++) c->dec[i] = p->dec[i] ? expr_copy(p->dec[i]) : NULL;
+    c->dec_prop = p->dec_prop ? xstrdup(p->dec_prop) : NULL;
     c->scan_schema = p->scan_schema ? schema_copy(p->scan_schema) : NULL;
     if (c->scan_schema) c->ropts.schema = c->scan_schema;
     c->scan_exclude = p->scan_exclude ? xstrdup(p->scan_exclude) : NULL;

@@ -97,6 +97,10 @@ enum { PREFILTER_AUTO, PREFILTER_OFF, PREFILTER_EMBED };
 /* prefilter auto: the default recall target (recall:), and the pairs judged to learn the threshold */
 #define SEMJOIN_RECALL 0.95
 #define SEMJOIN_SAMPLE 200
+/* join decomposition: relations of the two sides' labels, the default agreement and sample */
+enum { DEC_EQ, DEC_NE, DEC_LT, DEC_GT };
+#define SEMJOIN_DEC_AGREE 0.95
+#define SEMJOIN_DEC_SAMPLE 100
 
 typedef struct AggCall {
     const AggDef *def;
@@ -145,6 +149,15 @@ struct Plan {
     int metric, prefilter;   /* P_SIMJOIN: METRIC_*; P_SEMJOIN: PREFILTER_* */
     double recall;           /* P_SEMJOIN: prefilter auto's recall target */
     int64_t max_pairs;       /* P_SEMJOIN: the exact-pair budget (pairs sent at most) */
+    /* P_SEMJOIN join decomposition (decompose:, exec_simjoin.c): each side's text classified once
+     * and the labels compared, used when a literally judged sample agrees */
+    Expr *dec[2];            /* classify() over the left's / the right's own columns; NULL: none */
+    char *dec_prop;          /* the property's name (explain) */
+    int dec_rel;             /* DEC_EQ, DEC_NE, DEC_LT, DEC_GT (by the labels' order) */
+    double dec_agree;        /* the agreement the sample must reach (agreement:) */
+    int64_t dec_sample;      /* pairs judged literally to validate it (sample:) */
+    int rewrite_off;         /* rewrite: off keeps the literal plan */
+    double est_literal;      /* the literal plan's estimated requests (explain; < 0: not estimated) */
     const Src *src; int pos; /* where the stage was written */
 };
 

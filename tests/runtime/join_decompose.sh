@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Join decomposition (issue 15, item 3) against fql-sim in facts mode: a semantic self-join whose
+# condition compares one property of each side (`decompose: {property, labels, relation}`) runs as
+# a classification of each side's texts plus a literally judged validation sample, and gives the
+# pairs the facts make (F1 against the truth computed here); when the sample disagrees (a model
+# with an error rate, or a condition that compares another property) the literal plan runs and
+# says so; `rewrite: off` runs literally.
+# usage: tests/runtime/join_decompose.sh BUILD_DIR
+HERE=$(cd "$(dirname "$0")" && pwd)
+source "$HERE/../lib/setup.sh"
+
+N=256
+# reviews.csv: id,t,sentiment,topic; facts.json: the same facts for the simulator
+node -e '
+const fs = require("fs"), n = +process.argv[1];
+const adj = { positive: ["wonderful", "a delight", "moving", "brilliant"], negative: ["dull", "a mess", "tedious", "clumsy"] };
+const topics = ["plot", "acting", "music", "pacing", "ending"];
+const texts = {}, rows = ["id,t,sentiment,topic"];
+for (let i = 0; i < n; i++) {
+  const s = ((i * 2654435761) >>> 7) % 2 ? "positive" : "negative";
+  const t = `Review ${i}: the ${topics[i % 5]} was ${adj[s][(i >> 1) % 4]} in this film.`;
+  texts[t] = { sentiment: s, topic: topics[i % 5] };
+  rows.push(`${i},${t},${s},${topics[i % 5]}`);
+}
+fs.writeFileSync("facts.json", JSON.stringify({ error_rate: { default: 0, "gpt-4.1-nano": 0.2 }, texts }));
+fs.writeFileSync("reviews.csv", rows.join("\n") + "\n");' "$N"
+echo '{"default": {"latency_ms": 0, "jitter_ms": 0}, "facts": "facts.json"}' > sim.json
+source "$HERE/../lib/sim.sh"
+
+DEC='decompose: {property: "sentiment", labels: ["positive", "negative"], relation: "equal"}'
+SAME='Do these two reviews have the same sentiment? First: {{left.t}} Second: {{right.t}}'
+# join MODEL K TEMPLATE OPTIONS: the self-join of the first K rows, as id,r2_id
+join() {
+  echo "model m = openai(\"$1\"); from csv(\"reviews.csv\") | where id < $2 | semantic join (from csv(\"reviews.csv\") | where id < $2) as r2
+    on \"$3\" model m $4 | select id, r2_id"
+}
+# quality FILE K COL: precision recall f1 of FILE's pairs against the pairs whose COL (3 sentiment, 4 topic) is equal
+quality() {
+  node -e '
+const fs = require("fs"), k = +process.argv[2], col = +process.argv[3] - 1;
+const truth = fs.readFileSync("reviews.csv", "utf8").trim().split("\n").slice(1).map(l => l.split(",")[col]);
+const got = new Set(fs.readFileSync(process.argv[1], "utf8").trim().split("\n").slice(1));
+let tp = 0, fp = 0, fn = 0;
+for (let a = 0; a < k; a++) for (let b = 0; b < k; b++) {
+  const want = truth[a] === truth[b], has = got.has(`${a},${b}`);
+  if (want && has) tp++; else if (has) fp++; else if (want) fn++;
+}
+const p = tp / (tp + fp || 1), r = tp / (tp + fn || 1);
+console.log(p.toFixed(3), r.toFixed(3), (p + r ? 2 * p * r / (p + r) : 0).toFixed(3));' "$1" "$2" "${3:-3}"
+}
+ge() { awk -v x="$1" -v y="$2" 'BEGIN { exit !(x >= y) }'; }
+tokens() { echo $(( $(stat_of "$1" input_tokens) + $(stat_of "$1" output_tokens) )); }
+
+# ---- 256 rows, 65,536 pairs: decomposed, validated, the truth
+before=$(reqs gpt-4o-mini)
+"$FQL" --format csv -c "$(join gpt-4o-mini $N "$SAME" "$DEC")" > dec.csv 2> dec.err; rc=$?
+n=$(( $(reqs gpt-4o-mini) - before ))
+read -r p r f <<<"$(quality dec.csv $N)"
+[[ $rc == 0 ]] && ge "$f" 0.95 && ok "decomposed: precision $p recall $r F1 $f" || bad "decomposed quality" "rc=$rc p=$p r=$r f=$f $(cat dec.err)"
+# distinct texts + a validation sample of 100 pairs (no planning request: the decomposition is declared)
+[[ $n -gt 0 && $n -le $((N + 100)) ]] && ok "decomposed: $n requests for $((N * N)) pairs (at most $((N + 100)))" || bad "decomposed requests" "$n"
+grep -q "decomposed by sentiment (equal): $N + $N rows classified, [0-9]* pairs matched; agreement 1.000 on 100 sampled pairs judged literally (target 0.95)" dec.err \
+  && ok "the summary line says it ran decomposed and the agreement" || bad "summary decomposed" "$(cat dec.err)"
+out=$("$FQL" --format csv -c 'from system.query_metrics | where model == "m" | order by query_id desc | limit 1 | select requests' 2>&1)
+[[ $out == $'requests\n'"$n" ]] && ok "query_metrics counts the decomposed plan's requests" || bad "query_metrics" "$out (sent $n)"
+
+# ---- explain: both plans with their estimates, which one runs is decided at run time
+q=$(join gpt-4o-mini $N "$SAME" "$DEC")
+out=$("$FQL" -c "${q/; from/; explain from}" 2>&1)
+grep -q 'decompose: sentiment (equal) \["positive", "negative"\], used when 100 pairs judged literally agree at 0.95 or more (~[0-9]* requests); else the literal plan (~[0-9]* pairs judged, the sample.s answers reused); which runs is decided at run time' <<<"$out" \
+  && ok "explain shows both plans and their estimates" || bad "explain" "$out"
+out=$("$FQL" -c "${q/; from/; explain analyze from}" 2>&1)
+grep -A1 '^ *semantic join on' <<<"$out" | grep -q '| actual: .*decomposed by sentiment (equal): .*agreement 1.000 on 100 sampled pairs' \
+  && ok "explain analyze says which plan ran and the agreement" || bad "explain analyze" "$out"
+
+# ---- a model that errs (rate 0.2): the sample disagrees, the literal plan runs, with the literal answers
+K=64
+"$FQL" --format csv -c "$(join gpt-4.1-nano $K "$SAME" "rewrite: off")" > lit.csv 2> lit.err
+before=$(reqs gpt-4.1-nano)
+"$FQL" --format csv -c "$(join gpt-4.1-nano $K "$SAME" "$DEC")" > fb.csv 2> fb.err; rc=$?
+n=$(( $(reqs gpt-4.1-nano) - before ))
+grep -q 'decomposition by sentiment (equal) not used: it agreed with [0-9]* of 100 sampled pairs judged literally (0\.[0-9]*, below agreement 0.95), so the literal plan ran; every pair a candidate (4096)' fb.err \
+  && ok "error rate 0.2: falls back to the literal plan and says so" || bad "fallback note" "$(cat fb.err)"
+[[ $rc == 0 ]] && cmp -s fb.csv lit.csv && ok "the fallback's pairs are the literal plan's" || bad "fallback rows" "rc=$rc $(diff fb.csv lit.csv | head -5)"
+[[ $n -le $((K + 100)) ]] && ok "the fallback reuses the literal answers from the cache ($n requests: the classification and the sample)" || bad "fallback requests" "$n"
+
+# ---- a condition that compares another property: the sample disagrees, the literal plan runs
+TOPIC='Are these two reviews about the same topic? First: {{left.t}} Second: {{right.t}}'
+"$FQL" --format csv -c "$(join gpt-4o-mini $K "$TOPIC" "$DEC")" > tp.csv 2> tp.err; rc=$?
+read -r p r f <<<"$(quality tp.csv $K 4)"
+[[ $rc == 0 ]] && grep -q 'decomposition by sentiment (equal) not used' tp.err && [[ $f == 1.000 ]] \
+  && ok "a condition on another property: the literal plan ran (F1 $f on topic)" || bad "topic" "rc=$rc f=$f $(cat tp.err)"
+
+# ---- rewrite: off runs literally: no classification, every pair judged
+before=$(reqs gpt-4o-mini)
+"$FQL" --no-cache --format csv -c "$(join gpt-4o-mini $K "$SAME" "$DEC rewrite: off")" > off.csv 2> off.err; rc=$?
+n=$(( $(reqs gpt-4o-mini) - before ))
+read -r p r f <<<"$(quality off.csv $K)"
+[[ $rc == 0 && $f == 1.000 ]] && ! grep -q 'decompos' off.err && grep -q 'every pair a candidate (4096)' off.err \
+  && ok "rewrite: off runs the literal plan ($n requests, F1 $f)" || bad "rewrite off" "rc=$rc f=$f $(cat off.err)"
+q=$(join gpt-4o-mini $K "$SAME" "$DEC rewrite: off")
+out=$("$FQL" -c "${q/; from/; explain from}" 2>&1)
+grep -q 'decompose: off (rewrite: off)' <<<"$out" && ok "explain says rewrite: off" || bad "explain rewrite off" "$out"
+
+# ---- errors say what to write
+out=$("$FQL" -c "$(join gpt-4o-mini 4 "$SAME" 'decompose: {property: "sentiment", relation: "equal"}')" 2>&1); rc=$?
+[[ $rc != 0 && $out == *'decompose: takes {property: "sentiment", labels: ["positive", "negative"], relation: "equal"}'* ]] \
+  && ok "decompose: without labels says what to write" || bad "decompose error" "$out"
+out=$("$FQL" -c "$(join gpt-4o-mini 4 "$SAME" 'decompose: {property: "s", labels: ["a", "b"], relation: "like"}')" 2>&1); rc=$?
+[[ $rc != 0 && $out == *'relation: equal, not equal, less or greater'* ]] && ok "an unknown relation is refused" || bad "relation error" "$out"
+out=$("$FQL" -c "$(join gpt-4o-mini 4 "$SAME" "$DEC agreement: 2")" 2>&1); rc=$?
+[[ $rc != 0 && $out == *'agreement: takes a fraction above 0 and at most 1'* ]] && ok "agreement: out of range is refused" || bad "agreement error" "$out"
+
+finish
