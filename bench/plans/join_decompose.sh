@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Join decomposition against fql-sim in facts mode: a semantic self-join of 256 generated reviews
+# on "same sentiment" (65,536 pairs, half match), decomposed (`decompose:`) and literal
+# (`rewrite: off prefilter: off`, every pair judged), at a model error rate of 0 and 0.05 (where
+# the validation sample disagrees and the literal plan runs). Requests, tokens and quality
+# (precision, recall, F1 against the facts), each run on a fresh model name and a fresh state
+# database (the cache is on: the self-join's two sides ask the same classifications once).
+# usage: bench/plans/join_decompose.sh [BUILD_DIR] [ROWS]
+HERE=$(cd "$(dirname "$0")" && pwd)
+source "$HERE/../../tests/lib/setup.sh"
+N=${2:-256}
+node -e '
+const fs = require("fs"), n = +process.argv[1];
+const adj = { positive: ["wonderful", "a delight", "moving", "brilliant"], negative: ["dull", "a mess", "tedious", "clumsy"] };
+const topics = ["plot", "acting", "music", "pacing", "ending"];
+const texts = {}, rows = ["id,t,sentiment"];
+for (let i = 0; i < n; i++) {
+  const s = ((i * 2654435761) >>> 7) % 2 ? "positive" : "negative";
+  const t = `Review ${i}: the ${topics[i % 5]} was ${adj[s][(i >> 1) % 4]} in this film.`;
+  texts[t] = { sentiment: s, topic: topics[i % 5] };
+  rows.push(`${i},${t},${s}`);
+}
+fs.writeFileSync("facts.json", JSON.stringify({ error_rate: { default: 0, e3: 0.05, e4: 0.05 }, texts }));
+fs.writeFileSync("reviews.csv", rows.join("\n") + "\n");' "$N"
+echo '{"default": {"latency_ms": 0, "jitter_ms": 0, "rpm": 10000000, "tpm": 10000000000}, "facts": "facts.json"}' > sim.json
+source "$HERE/../../tests/lib/sim.sh"
+quality() {
+  node -e '
+const fs = require("fs"), k = +process.argv[2];
+const truth = fs.readFileSync("reviews.csv", "utf8").trim().split("\n").slice(1).map(l => l.split(",")[2]);
+const got = new Set(fs.readFileSync(process.argv[1], "utf8").trim().split("\n").slice(1));
+let tp = 0, fp = 0, fn = 0;
+for (let a = 0; a < k; a++) for (let b = 0; b < k; b++) {
+  const want = truth[a] === truth[b], has = got.has(`${a},${b}`);
+  if (want && has) tp++; else if (has) fp++; else if (want) fn++;
+}
+const p = tp / (tp + fp || 1), r = tp / (tp + fn || 1);
+console.log(p.toFixed(3), r.toFixed(3), (p + r ? 2 * p * r / (p + r) : 0).toFixed(3));' "$1" "$2"
+}
+k=0
+run() {  # run LABEL OPTIONS (a fresh model name eK and state database; e3 and e4 err at a rate of 0.05)
+  k=$((k + 1))
+  FQL_DB="$PWD/state$k.db" "$FQL" --format csv -c "model m = openai(\"e$k\"); from csv(\"reviews.csv\") | semantic join csv(\"reviews.csv\") as r2
+    on \"Do these two reviews have the same sentiment? First: {{left.t}} Second: {{right.t}}\" model m $2 | select id, r2_id" > out.$k 2> err.$k
+  read -r p r f <<<"$(quality out.$k "$N")"
+  local ran=literal
+  grep -q 'decomposed by' err.$k && ran=decomposed
+  printf '| %-44s | %-10s | %6d | %9d | %5s | %5s | %5s |\n' "$1" "$ran" "$(stat_of "e$k" requests)" \
+    "$(( $(stat_of "e$k" input_tokens) + $(stat_of "e$k" output_tokens) ))" "$p" "$r" "$f"
+}
+DEC='decompose: {property: "sentiment", labels: ["positive", "negative"], relation: "equal"}'
+echo "| $N x $N self-join, same sentiment | plan ran | requests | tokens | precision | recall | F1 |"
+echo "| --- | --- | ---: | ---: | ---: | ---: | ---: |"
+run "decompose, error rate 0" "$DEC"
+run "rewrite: off (literal, every pair), error rate 0" "$DEC rewrite: off prefilter: off"
+run "decompose, error rate 0.05 (falls back)" "$DEC prefilter: off"
+run "rewrite: off, error rate 0.05" "$DEC rewrite: off prefilter: off"
