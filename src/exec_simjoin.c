@@ -614,7 +614,7 @@ static size_t sample_pairs(int64_t npairs, int64_t want, int64_t **out)
     return n;
 }
 
-/* The decomposition: classify every row of both sides (identical texts are one request, cached),
+/* The decomposition: when it costs fewer requests than the pairs, classify every row of both sides (identical texts are one request, cached),
  * judge a random sample of pairs literally and compare. When the sample agrees at p->dec_agree or
  * more, the candidates become the matches (pairs with an unlabelled side judged literally) and
  * sj->decided is set: returns 0. Returns 1 when the literal plan must run (sj->dec_note says why),
@@ -625,6 +625,13 @@ static int semjoin_decompose(Op *op, SemJoin *sj)
     size_t nl = sj->lb->n, nr = sj->rb->n;
     int64_t npairs = (int64_t)nl * (int64_t)nr;
     int dry = op->ex->rt && op->ex->rt->dry, rc = -1;
+    static const char *const rels[] = { "equal", "not equal", "less", "greater" };
+    int64_t cost = (int64_t)nl + (int64_t)nr + (npairs < p->dec_sample ? npairs : p->dec_sample);
+    if (cost >= npairs) {   /* the literal plan sends no more: no gain to validate */
+        sj->dec_note = xasprintf("decomposition by %s (%s) not tried: %lld pairs are no more requests than its %lld", p->dec_prop,
+                                 rels[p->dec_rel], (long long)npairs, (long long)cost);
+        return 1;
+    }
     Value *va = core_eval_op(op, p->dec[0], sj->lb), *vb = NULL;
     if (!va) return -1;
     int *la = label_index(p->dec[0], va, nl), *lr = NULL;
@@ -648,7 +655,6 @@ static int semjoin_decompose(Op *op, SemJoin *sj)
     }
     double rate = ns ? (double)agree / (double)ns : 0;
     if (dry) rate = 1;
-    static const char *const rels[] = { "equal", "not equal", "less", "greater" };
     if (rate < p->dec_agree) {
         sj->dec_note = xasprintf("decomposition by %s (%s) not used: it agreed with %zu of %zu sampled pairs judged literally "
                                  "(%.3f, below agreement %g), so the literal plan ran", p->dec_prop, rels[p->dec_rel], agree, ns,

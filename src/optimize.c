@@ -778,9 +778,10 @@ void plan_estimate(Plan *p)
         r = pairs * expr_selectivity(p->exprs[0]);
         /* decomposition: each side's rows classified (at most; identical texts are one request)
          * and the validation sample; the literal plan is what runs when the sample disagrees */
-        if (p->dec[0] && !p->rewrite_off) {
+        double dec = in + rr + (pairs < (double)p->dec_sample ? pairs : (double)p->dec_sample);
+        if (p->dec[0] && !p->rewrite_off && dec < pairs) {
             p->est_literal = pairs;
-            requests = in + rr + (pairs < (double)p->dec_sample ? pairs : (double)p->dec_sample);
+            requests = dec;
             break;
         }
         /* early stop: about the pairs that give the rows wanted */

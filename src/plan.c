@@ -356,9 +356,10 @@ void plan_explain(Buf *b, const Plan *p, int depth)
             }
             buf_printf(b, "], used when %lld pairs judged literally agree at %g or more", (long long)p->dec_sample, p->dec_agree);
             if (p->est_requests >= 0 && p->est_literal >= 0)
-                buf_printf(b, " (~%.0f requests); else the literal plan (~%.0f pairs judged, the sample's answers reused)",
-                           p->est_requests, p->est_literal);
-            buf_puts(b, "; which runs is decided at run time");
+                buf_printf(b, " (~%.0f requests); else the literal plan (~%.0f pairs judged, the sample's answers reused)"
+                              "; which runs is decided at run time", p->est_requests, p->est_literal);
+            else if (p->est_rows >= 0)
+                buf_puts(b, "; not tried when the pairs are no more requests than the classifications and the sample");
         }
         break;
     }

@@ -102,6 +102,13 @@ q=$(join gpt-4o-mini $K "$SAME" "$DEC rewrite: off")
 out=$("$FQL" -c "${q/; from/; explain from}" 2>&1)
 grep -q 'decompose: off (rewrite: off)' <<<"$out" && ok "explain says rewrite: off" || bad "explain rewrite off" "$out"
 
+# ---- few pairs: the classifications and the sample would cost more than the pairs, so it is not tried
+before=$(reqs gpt-4o-mini)
+"$FQL" --no-cache --format csv -c "$(join gpt-4o-mini 8 "$SAME" "$DEC")" > few.csv 2> few.err; rc=$?
+n=$(( $(reqs gpt-4o-mini) - before ))
+[[ $rc == 0 && $n == 64 ]] && grep -q 'decomposition by sentiment (equal) not tried: 64 pairs are no more requests than its 80' few.err \
+  && ok "8 x 8 rows: not tried, 64 pair requests" || bad "few pairs" "rc=$rc n=$n $(cat few.err)"
+
 # ---- errors say what to write
 out=$("$FQL" -c "$(join gpt-4o-mini 4 "$SAME" 'decompose: {property: "sentiment", relation: "equal"}')" 2>&1); rc=$?
 [[ $rc != 0 && $out == *'decompose: takes {property: "sentiment", labels: ["positive", "negative"], relation: "equal"}'* ]] \
