@@ -966,7 +966,7 @@ static void send_packs(SemJob *j)
 size_t semantic_pack_rows(Runtime *rt, const Expr *e)
 {
     if (e->kind != E_SEMANTIC || !semop_desc(e->sem)->packable) return 0;
-    if (e->sem == SEM_MAP && !expr_arg(e, "schema")) return 0;   /* text answers are not packed */
+    if (e->sem == SEM_MAP && (!e->type || e->type->kind != TY_STRUCT)) return 0;   /* text answers are not packed */
     const Expr *pk = expr_arg(e, "pack");
     if (pk && pk->kind == E_LIT && pk->lit.kind == V_INT) return pk->lit.u.i > 1 ? (size_t)(pk->lit.u.i < 200 ? pk->lit.u.i : 200) : 0;
     if (pk) return 200;

@@ -55,6 +55,17 @@ cmp -s ce_def.csv ce_one.csv && ok "classify and extract answers are identical p
 [[ $(awk -F, 'NR > 1 && $2 != $3 { n++ } END { print n + 0 }' ce_def.csv) == 0 && $(grep -c ',positive,positive$' ce_def.csv) -gt 0 ]] \
   && ok "classify and extract agree with each other and the facts" || bad ce-facts "$(head -3 ce_def.csv)"
 
+# map with a schema packs by default (pieces of 200 rows, packs up to 50); map to text does not
+mp() {  # mp ALIAS ARGS OUT
+  "$FQL" --no-cache --format csv -c "$T model $1 = openai(\"gpt-4o-mini\"); from csv(\"r.csv\") | derive m = map(\"Tag this review: {{t}}\", model: \"$1\"$2) | select n, m" > "$3" 2> "$3.err" || bad "$1" "$(cat "$3.err")"
+}
+mp ms ', schema: S' ms.csv
+mp m1 ', schema: S, pack: 1' m1.csv
+mp mt '' mt.csv
+msreq=$(qm ms requests); m1req=$(qm m1 requests); mtreq=$(qm mt requests)
+[[ $msreq -le 5 && $m1req == 200 && $mtreq == 200 ]] && cmp -s ms.csv m1.csv && ok "map(schema:) packs by default ($msreq requests, pack: 1 $m1req, same answers); map to text does not ($mtreq)" \
+  || bad map "schema $msreq, pack: 1 $m1req, text $mtreq $(diff ms.csv m1.csv | head -3)"
+
 # no structured output: a model the catalog does not know (a local server's), or declared so
 run l 'openai("local-llama", price_in: 0, price_out: 0)' '' l.csv
 run f 'openai("gpt-4o-mini", structured_output: false)' '' f.csv
