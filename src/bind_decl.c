@@ -14,7 +14,7 @@ static const char *const model_options[] = {
     "rpm", "tpm", "input_tpm", "output_tpm", "max_concurrency", "timeout", "max_retries", "base_url",
     "api_key_env", "temperature", "max_output_tokens", "reasoning_effort", "dimensions", "price_in",
     "price_out", "context_window", "batch", "profiles", "default_profile", "project", "location",
-    "fallback", "seed", "cached_price_in", "batch_max_requests", "batch_max_bytes", NULL
+    "fallback", "seed", "cached_price_in", "batch_max_requests", "batch_max_bytes", "structured_output", NULL
 };
 
 const char *const *bind_semantic_names(void) { return semop_names(); }
@@ -48,6 +48,8 @@ static int check_cost_option(Binder *b, const Node *n, const Node *k, Value v)
             return bind_errn(b, k, "batch: true for an embedding model needs provider openai (Anthropic has no embeddings)");
         return 0;
     }
+    if (!strcmp(k->str, "structured_output") && v.kind != V_BOOL)
+        return bind_errn(b, k->a, "model option 'structured_output' takes true or false");
     if (strcmp(k->str, "fallback")) return 0;
     uint32_t cnt = v.kind == V_LIST ? v.u.l->n : 1;
     for (uint32_t i = 0; i < cnt; i++) {

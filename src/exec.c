@@ -247,14 +247,14 @@ static void piece_free(struct Piece *pc, int njobs)
     free(pc);
 }
 
-/* Rows a piece takes: PIECE_ROWS, or as many as a pack holds (pack: N; "auto" packs up to 50). */
+/* Rows a piece takes: PIECE_ROWS, or as many as a pack holds (pack: N; "auto", also by default for
+ * a packable operator on a model with structured output, packs up to 50 rows from a piece of 200). */
 static size_t piece_rows(const Op *op)
 {
     size_t piece = PIECE_ROWS;
     for (int i = 0; i < op->nsemx; i++) {
-        const Expr *pk = expr_arg(op->semx[i], "pack");
-        if (pk && pk->kind == E_LIT && pk->lit.kind == V_INT && (size_t)pk->lit.u.i > piece) piece = (size_t)pk->lit.u.i;
-        if (pk && pk->kind == E_LIT && pk->lit.kind == V_STRING && piece < 200) piece = 200;
+        size_t p = op->ex->rt ? semantic_pack_rows(op->ex->rt, op->semx[i]) : 0;
+        if (p > piece) piece = p;
     }
     return piece;
 }
@@ -389,7 +389,9 @@ static int next_stream(Op *op, Batch **out)
 {
     for (;;) {
         for (;;) {
-            size_t allow = core_wave(op, op->piece_rows, WINDOW_ROWS, op->qrows);
+            /* under a limit the first wave is a few rows even when pieces are large for packing,
+             * so a pack never holds more rows than the wave allows */
+            size_t allow = core_wave(op, op->p->want_rows >= 0 ? PIECE_ROWS : op->piece_rows, WINDOW_ROWS, op->qrows);
             if (op->nconds && !conds_measured(op) && allow > PROBE_ROWS) allow = PROBE_ROWS;
             if (op->child_done || op->qrows >= allow) break;
             Batch *b = NULL;

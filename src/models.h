@@ -58,6 +58,12 @@ double dry_cost(const DryModel *m);                         /* USD, or -1 when t
  * (args[k][row], borrowed). Returns n new values, or NULL with err (a fatal provider error).
  * Row-level failures are null values with a row in system.lm_errors. */
 Value   *semantic_eval(Runtime *rt, const Expr *e, Value **args, size_t n, int64_t first_row, fql_error *err);
+/* The rows a piece of input should hold for operator e to fill its packs: 200 when e packs rows
+ * (`pack: N` > 1 gives max(N, 8); `pack: "auto"`, or no pack: option where e is packable and every
+ * candidate of its model: expression answers to a schema, m->structured, and is not a
+ * `batch: true` model), else 0 (no preference).
+ * Sends nothing; an alias that cannot be resolved counts as not packing. */
+size_t   semantic_pack_rows(Runtime *rt, const Expr *e);
 /* reduce(): for each of n groups, one answer to instruction from all of the group's texts (lists[g]
  * is a list of strings, borrowed), packed into as few prompts as the model's context window allows
  * and reduced hierarchically. An empty group gives null. NULL with err on a fatal error. */

@@ -46,6 +46,8 @@ typedef struct LmModel {
     /* catalog */
     double price_in, price_cached_in, price_out;   /* USD per million tokens; < 0 unknown */
     int64_t context_window;      /* tokens; 0 unknown */
+    int structured;              /* 1: answers to a JSON Schema reliably (catalog "structured", or the
+                                  * `structured_output:` option): the row-wise operators pack rows by default */
     /* vertex: the OAuth2 access token in use (secret, like api_key) and when it expires (Unix
      * seconds; 0 = unknown, e.g. from GOOGLE_ACCESS_TOKEN). Filled by vertex_access_token. */
     char *access_token;

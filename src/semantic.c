@@ -510,6 +510,8 @@ static void drop_deferred(SemJob *j)
     }
 }
 
+static int row_pack_size(const Expr *e, Value **args, size_t r, const LmRequest *req, const LmModel *m);
+
 /* Find or create the request of row r; the row waits on it unless it is answered already. */
 static int chat_row(SemJob *j, size_t r, fql_error *err)
 {
@@ -583,8 +585,7 @@ static int chat_row(SemJob *j, size_t r, fql_error *err)
         defer_req(rt, j, q, req);
         return 0;
     }
-    const Value *pk = arg_row(e, j->args, "pack", r);
-    if (pk && ((pk->kind == V_INT && pk->u.i > 1) || pk->kind == V_STRING)) {
+    if (row_pack_size(e, j->args, r, req, m) > 1) {
         if (!j->pend) {
             j->pend = xcalloc(j->n + 1, sizeof *j->pend);
             j->pend_req = xcalloc(j->n + 1, sizeof *j->pend_req);
@@ -806,9 +807,17 @@ typedef struct Pack {
 
 #define PACK_MAX 50
 
-static int pack_size(const Expr *e, const Value *pk, const LmRequest *req, const LmModel *m)
+/* The rows per request of row r's request req to model m: `pack: N` (at most 200), `pack: "auto"`
+ * sized from the request, and without the option "auto" where the operator is packable, the
+ * answer structured and the model answers to a schema reliably (m->structured), else 1. A job
+ * packs only its own rows, so a pack is never larger than the wave of rows that started it (a
+ * stage under `limit` sends small waves). */
+static int row_pack_size(const Expr *e, Value **args, size_t r, const LmRequest *req, const LmModel *m)
 {
-    if (pk->kind == V_INT) return pk->u.i > PACK_MAX * 4 ? PACK_MAX * 4 : (int)pk->u.i;
+    if (!semop_desc(e->sem)->packable || !req->schema) return 1;   /* text answers are not packed */
+    const Value *pk = arg_row(e, args, "pack", r);
+    if (pk && pk->kind == V_INT) return pk->u.i < 1 ? 1 : pk->u.i > PACK_MAX * 4 ? PACK_MAX * 4 : (int)pk->u.i;
+    if ((!pk || pk->kind != V_STRING) && (!m->structured || m->batch)) return 1;   /* default: see semantic_pack_rows */
     /* auto: ~6,000 input and ~2,000 output tokens a request, half the context window at most */
     double in = (double)token_estimate(m, req->user) + 8;
     double out = semop_output_tokens(e, req) + 6;
@@ -935,8 +944,7 @@ static void send_packs(SemJob *j)
         if (done[i]) continue;
         Req *q0 = j->pend[i];
         LmRequest *r0 = j->pend_req[i];
-        const Value *pk = arg_row(j->e, j->args, "pack", q0->owner_row);
-        int size = pack_size(j->e, pk, r0, q0->m);
+        int size = row_pack_size(j->e, j->args, q0->owner_row, r0, q0->m);
         int k = 0;
         for (int t = i; t < n; t++) {
             if (done[t] || j->pend[t]->m != q0->m || !r0->schema ||
@@ -953,6 +961,28 @@ static void send_packs(SemJob *j)
     free(qs);
     free(rs);
     j->npend = 0;
+}
+
+size_t semantic_pack_rows(Runtime *rt, const Expr *e)
+{
+    if (e->kind != E_SEMANTIC || !semop_desc(e->sem)->packable) return 0;
+    if (e->sem == SEM_MAP && (!e->type || e->type->kind != TY_STRUCT)) return 0;   /* text answers are not packed */
+    const Expr *pk = expr_arg(e, "pack");
+    if (pk && pk->kind == E_LIT && pk->lit.kind == V_INT) return pk->lit.u.i > 1 ? (size_t)(pk->lit.u.i < 200 ? pk->lit.u.i : 200) : 0;
+    if (pk) return 200;
+    const Expr *mv = expr_arg(e, "model");
+    if (!mv) return 0;
+    const Expr *cands[16];
+    int nc = route_candidates(mv, cands, 16);
+    if (nc < 1 || nc > 16) return 0;
+    for (int i = 0; i < nc; i++) {
+        if (cands[i]->kind != E_LIT || cands[i]->lit.kind != V_STRING) return 0;
+        fql_error err;
+        memset(&err, 0, sizeof err);
+        LmModel *m = route_model_named(rt, v_str(cands[i]->lit), &err);   /* its error comes again when a row asks */
+        if (!m || !m->structured || m->batch) return 0;   /* Batch API rows stay one a request unless pack: says */
+    }
+    return 200;
 }
 
 /* ---- requests made by other operators (parse_pdf) ---- */
@@ -1295,9 +1325,13 @@ static int dry_rows(SemJob *j, fql_error *err)
                 free(why);
                 lm_answer_clear(&a);
             } else {
-                dm->requests++;
-                dm->input_tokens += (double)(token_estimate(m, req->system) + token_estimate(m, req->user) + 7);
-                dm->output_tokens += semop_output_tokens(e, req);
+                /* a packed row pays its share of the instructions, its own text under "### input K",
+                 * and an "index" in its answer */
+                int size = row_pack_size(e, j->args, r, req, m);
+                double sys = (double)token_estimate(m, req->system) + 7 + (size > 1 ? 60 : 0);
+                dm->requests += 1.0 / size;
+                dm->input_tokens += sys / size + (double)token_estimate(m, req->user) + (size > 1 ? 6 : 0);
+                dm->output_tokens += semop_output_tokens(e, req) + (size > 1 ? 6 : 0);
                 out[r] = placeholder(e);
             }
         }

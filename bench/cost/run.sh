@@ -47,7 +47,7 @@ run() {
 }
 
 echo "cost: $N classifications (gpt-4o-mini prices) against fql-sim; batch delay ${DELAY} ms"
-run plain "" ""
+run plain "" ", pack: 1"   # one row a request (packing is the default on gpt-4o-mini)
 run packed "" ", pack: \"auto\""
 run batch ", batch: true" ""
 cmp -s "$dir/plain.csv" "$dir/batch.csv" && cmp -s "$dir/plain.csv" "$dir/packed.csv" && same=yes || same=NO

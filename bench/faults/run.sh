@@ -46,7 +46,7 @@ run() {
     rm -f "$dir/$name.db"*
     t0=$(date +%s.%N)
     FQL_DB="$dir/$name.db" "$BUILD/fql" --no-progress --format csv -c "model m = openai(\"gpt-4o-mini\", rpm: $RPM);
-      from csv(\"$dir/tickets.csv\") | select id, classify(content, [\"billing\", \"checkout\", \"api\", \"account\"]) as label" \
+      from csv(\"$dir/tickets.csv\") | select id, classify(content, [\"billing\", \"checkout\", \"api\", \"account\"], pack: 1) as label" \
       > "$dir/$name.csv" 2> "$dir/$name.err" || echo "($name: fql failed: $(head -c 300 "$dir/$name.err"))"
     t1=$(date +%s.%N)
     local rows lost sent

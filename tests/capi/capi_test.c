@@ -725,7 +725,7 @@ static void test_model_metrics(void)
     fql_session *s = open_session();
     fql_result *r = run_ok(s, "model fast = openai(\"gpt-4o-mini\");\n"
                               "values [{t: \"the checkout is broken\"}, {t: \"billing address change\"}, {t: \"the checkout is broken\"}]"
-                              " | derive c = classify(t, [\"billing\", \"checkout\"]) | select c");
+                              " | derive c = classify(t, [\"billing\", \"checkout\"], pack: 1) | select c");   /* one request a distinct row */
     CHECK(r && fql_result_rows(r) == 3 && !strcmp(fql_result_string(r, 0, 0), "checkout"), "classified");
     fql_metrics m;
     if (r) {

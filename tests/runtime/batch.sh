@@ -33,7 +33,8 @@ want=$'id,c\n1,checkout\n2,billing\n3,api\n4,\n5,billing\n6,checkout'
 
 # the answers without the Batch API, for comparison (and their cost at the full price); not
 # cached, or the batch run below would be answered from the cache
-plain=$("$FQL" --no-cache --format csv -c "model plain = openai(\"gpt-4o-mini\"); from csv(\"tickets.csv\") | select id, $CLS as c" 2>/dev/null)
+# pack: 1: the plain run sends the batch's requests one by one, so the two compare token for token
+plain=$("$FQL" --no-cache --format csv -c "model plain = openai(\"gpt-4o-mini\"); from csv(\"tickets.csv\") | select id, ${CLS%)}, pack: 1) as c" 2>/dev/null)
 [[ $plain == "$want" ]] && ok "plain classify" || bad plain "$plain"
 
 # OpenAI Batch API round trip: one batch for the 4 distinct texts, the same answers, half the price
@@ -125,13 +126,14 @@ out=$("$FQL" -c 'model b = openai("gpt-4o", batch: "yes"); values [{x: 1}]' 2>&1
 [[ $rc == 2 && $out == *"takes true or false"* ]] && ok "batch takes a bool" || bad batch-bool "rc=$rc $out"
 
 # per-row model choice: short rows to fast, longer ones to long; a row that fits no window is null
+# (pack: 1: requests are counted per row)
 long=$(printf 'word %.0s' $(seq 100))
 huge=$(printf 'word %.0s' $(seq 400))
 before_fast=$(stat "models|gpt-4o-mini|requests"); before_long=$(stat "models|gpt-4o|requests")
 out=$("$FQL" --format csv -c "model fast = openai(\"gpt-4o-mini\", context_window: 150);
   model long = openai(\"gpt-4o\", context_window: 400);
   values [{id: 1, t: \"short api one\"}, {id: 2, t: \"short billing two\"}, {id: 3, t: \"$long\"}, {id: 4, t: \"$huge\"}, {id: 5, t: \"route short three\"}]
-  | select id, classify(t, [\"api\", \"billing\", \"word\"], model: if(length(t) < 100, \"fast\", \"long\")) as c" 2>route.err); rc=$?
+  | select id, classify(t, [\"api\", \"billing\", \"word\"], model: if(length(t) < 100, \"fast\", \"long\"), pack: 1) as c" 2>route.err); rc=$?
 d_fast=$(( $(stat "models|gpt-4o-mini|requests") - before_fast )); d_long=$(( $(stat "models|gpt-4o|requests") - before_long ))
 [[ $rc == 0 && $out == $'id,c\n1,api\n2,billing\n3,word\n4,\n5,api' && $d_fast == 3 && $d_long == 1 ]] && ok "per-row routing (fast 3, long 1)" \
   || bad routing "rc=$rc out=$out fast=$d_fast long=$d_long $(cat route.err)"
@@ -149,11 +151,12 @@ out=$("$FQL" -c 'model fast = openai("gpt-4o-mini"); model long = openai("gpt-4o
 [[ $rc == 2 && $out == *"unknown model 'lnog'; did you mean 'long'?"* ]] && ok "an unknown candidate is a bind error" || bad model-typo "rc=$rc $out"
 
 # fallback: rows that fail on primary (a refusal; a 500 that outlives the retries) go to backup
+# (pack: 1: the sim's faults pick rows by their text, one row a request)
 before_b=$(stat "models|gpt-4o|requests")
 out=$("$FQL" --format csv -c 'model backup = openai("gpt-4o");
   model primary = openai("gpt-4o-mini", max_retries: 2, fallback: ["backup"]);
   values [{id: 1, t: "fine api"}, {id: 2, t: "poison api"}, {id: 3, t: "boom billing"}, {id: 4, t: "fine billing"}]
-  | select id, classify(t, ["api", "billing"], model: primary) as c' 2>fb.err); rc=$?
+  | select id, classify(t, ["api", "billing"], model: primary, pack: 1) as c' 2>fb.err); rc=$?
 [[ $rc == 0 && $out == $'id,c\n1,api\n2,api\n3,billing\n4,billing' && $(( $(stat "models|gpt-4o|requests") - before_b )) == 2 ]] && ok "fallback answers the failed rows" \
   || bad fallback "rc=$rc out=$out $(cat fb.err)"
 calls=$(q 'from system.lm_calls | where model == "backup" or model == "primary" | group by model, status agg n = count() | order by model, status')
@@ -174,7 +177,7 @@ out=$("$FQL" -c 'model a = openai("gpt-4o", fallback: ["a"]); values [{x: 1}]' 2
 # fallback into a batch model: the failed rows go through the Batch API
 created=$(stat "batches|created")
 out=$(q 'model bb = anthropic("claude-haiku-4-5", batch: true); model p2 = openai("gpt-4o-mini", fallback: ["bb"]);
-  values [{t: "poison billing again"}, {t: "fine api again"}] | select classify(t, ["api", "billing"], model: p2) as c')
+  values [{t: "poison billing again"}, {t: "fine api again"}] | select classify(t, ["api", "billing"], model: p2, pack: 1) as c')
 [[ $out == $'c\nbilling\napi' && $(stat "batches|created") == $((created + 1)) && $(stat "batches|requests") -ge 1 ]] && ok "fallback to a batch model" || bad fallback-batch "$out"
 
 finish

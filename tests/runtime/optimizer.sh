@@ -101,8 +101,9 @@ if [[ $rc == 0 && $lines == 121 && $na == 120 && $nb -le 120 && $nb -ge 100 ]] &
 else bad streaming "rc=$rc rows=$lines a=$na b=$nb ratio=$ratio (limit 1.3) $(tail -3 err9)"; fi
 head -4 out9 | tail -3 | cut -d, -f1 | tr '\n' ' ' | grep -q '^1 2 3 $' && ok "streamed rows keep the input order" || bad order "$(head -4 out9)"
 
-# 10. explain analyze: per operator rows, time, requests, tokens and cost
-out=$("$FQL" --no-cache -c "model ma = openai(\"gpt-4o-mini\"); explain analyze from csv(\"t.csv\") | where n <= 10 | derive c = classify(text, [\"bug\", \"billing\"], model: \"ma\")" 2>/dev/null)
+# 10. explain analyze: per operator rows, time, requests, tokens and cost (pack: 1: one request a
+# distinct row)
+out=$("$FQL" --no-cache -c "model ma = openai(\"gpt-4o-mini\"); explain analyze from csv(\"t.csv\") | where n <= 10 | derive c = classify(text, [\"bug\", \"billing\"], model: \"ma\", pack: 1)" 2>/dev/null)
 if echo "$out" | grep -q '| actual: 10 rows, [0-9.]* ms; requests 10 (0 cached / 6 repeated / 4 sent / 0 retried / 0 failed rows); tokens [1-9][0-9]* in / [1-9][0-9]* out; \$0\.0' &&
    echo "$out" | grep -q '| actual: 40 rows'; then ok "explain analyze: rows, time, requests, tokens and cost per operator"
 else bad explain-analyze "$out"; fi

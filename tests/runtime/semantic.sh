@@ -58,7 +58,8 @@ HEAD='model fast = openai("gpt-4o-mini");
 type Triage = { is_technical: bool, needs_escalation: bool "true when an engineer must look", summary: string };'
 
 # extract: a struct of the declared type, validated; null input gives null without a request
-out=$("$FQL" --format csv -c "$HEAD from csv(\"tickets.csv\") | derive t = extract(content, Triage) | select id, t.needs_escalation as esc" 2>err.txt); rc=$?
+# (pack: 1 here and below: requests are counted per distinct row and cached per row)
+out=$("$FQL" --format csv -c "$HEAD from csv(\"tickets.csv\") | derive t = extract(content, Triage, pack: 1) | select id, t.needs_escalation as esc" 2>err.txt); rc=$?
 want=$'id,esc\n1,true\n2,false\n3,true\n4,\n5,false\n6,true'
 [[ $rc == 0 && $out == "$want" ]] && ok extract || bad extract "rc=$rc out=$out err=$(cat err.txt)"
 n=$(reqs gpt-4o-mini)
@@ -66,15 +67,15 @@ n=$(reqs gpt-4o-mini)
 grep -q 'fast (openai gpt-4o-mini): 6 rows' err.txt && ok summary-line || bad summary-line "$(cat err.txt)"
 
 # the same statement again: every answer comes from the response cache
-out2=$("$FQL" --format csv -c "$HEAD from csv(\"tickets.csv\") | derive t = extract(content, Triage) | select id, t.needs_escalation as esc" 2>err2.txt)
+out2=$("$FQL" --format csv -c "$HEAD from csv(\"tickets.csv\") | derive t = extract(content, Triage, pack: 1) | select id, t.needs_escalation as esc" 2>err2.txt)
 n2=$(reqs gpt-4o-mini)
 [[ $out2 == "$want" && $n2 == 4 ]] && ok cache-rerun || bad cache-rerun "requests $n2 (wanted still 4); out=$out2"
 grep -q '4 cached' err2.txt && ok cache-summary || bad cache-summary "$(cat err2.txt)"
-"$FQL" --no-cache --format csv -c "$HEAD from csv(\"tickets.csv\") | derive t = extract(content, Triage) | select id, t" >/dev/null 2>&1
+"$FQL" --no-cache --format csv -c "$HEAD from csv(\"tickets.csv\") | derive t = extract(content, Triage, pack: 1) | select id, t" >/dev/null 2>&1
 n3=$(reqs gpt-4o-mini)
 [[ $n3 == 8 ]] && ok no-cache-sends || bad no-cache-sends "requests $n3, wanted 8"
 # a model column that nothing reads is not computed
-"$FQL" --no-cache --format csv -c "$HEAD from csv(\"tickets.csv\") | derive t = extract(content, Triage) | select id" >/dev/null 2>&1
+"$FQL" --no-cache --format csv -c "$HEAD from csv(\"tickets.csv\") | derive t = extract(content, Triage, pack: 1) | select id" >/dev/null 2>&1
 n4=$(reqs gpt-4o-mini)
 [[ $n4 == 8 ]] && ok unread-column-sends-none || bad unread-column-sends-none "requests $n4, wanted still 8"
 

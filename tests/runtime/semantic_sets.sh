@@ -44,19 +44,24 @@ out=$("$FQL" --format csv -c "$HEAD let v = from csv(\"teams.csv\") | select tea
   from csv(\"tickets.csv\") | where id == 3 | sim join v on t ~ e | select id, team" 2>>stderr.txt)
 [[ $out == $'id,team\n3,api' ]] && ok "sim join: text against stored vectors" || bad "sim join mixed" "$out"
 
-# ---- semantic join: one predicate request per distinct pair; true pairs kept
+# ---- semantic join: one predicate answer per distinct pair, packed by default (12 pairs in one
+# request; the count was 12 before packing became the default); true pairs kept
 before=$(reqs $CHAT)
 SEM="$HEAD from csv(\"tickets.csv\") | where id <= 3 | semantic join csv(\"teams.csv\") on \"Should team {{right.team}} ({{about}}) handle this ticket: {{left.t}}\" model fast | select id, team"
 out=$("$FQL" --format csv -c "$SEM" 2>err.txt); rc=$?
 want=$'id,team\n1,oncall\n2,billing\n2,web\n2,api\n2,oncall\n3,oncall'
 [[ $rc == 0 && $out == "$want" ]] && ok "semantic join" || bad "semantic join" "rc=$rc out=$out err=$(cat err.txt)"
 n=$(( $(reqs $CHAT) - before ))
-[[ $n == 12 ]] && ok "semantic join: 12 requests for 3 x 4 pairs" || bad "semantic join requests" "$n"
+[[ $n == 1 ]] && ok "semantic join: 1 packed request for 3 x 4 pairs" || bad "semantic join requests" "$n"
 "$FQL" --format csv -c "$SEM" >/dev/null 2>&1
 n=$(( $(reqs $CHAT) - before ))
-[[ $n == 12 ]] && ok "semantic join: a rerun is answered from the cache" || bad "semantic join cache" "$n requests"
+[[ $n == 1 ]] && ok "semantic join: a rerun is answered from the cache" || bad "semantic join cache" "$n requests"
 out=$("$FQL" --format csv -c 'from system.query_metrics | where model == "fast" | order by query_id desc | limit 1 | select operator, rows, requests, cache_hits' 2>>stderr.txt)
 [[ $out == $'operator,rows,requests,cache_hits\npredicate,12,0,12' ]] && ok "semantic join: query_metrics" || bad "semantic join metrics" "$out"
+
+out=$("$FQL" --format csv --no-cache -c "${SEM/model fast |/model fast, pack: 1 |}" 2>err.txt); rc=$?
+n=$(( $(reqs $CHAT) - before ))
+[[ $rc == 0 && $out == "$want" && $n == 13 ]] && ok "semantic join with pack: 1: 12 requests, the same pairs" || bad "semantic join pack 1" "rc=$rc requests=$n out=$out"
 
 # packed: 4 pairs a request, the same answers
 before=$(reqs $CHAT)
@@ -66,10 +71,11 @@ n=$(( $(reqs $CHAT) - before ))
 
 # ---- prefilter: embed top 1 sends one request per left row: its nearest team
 before_c=$(reqs $CHAT) before_e=$(reqs $EMB)
-out=$("$FQL" --format csv --no-cache -c "$HEAD from csv(\"tickets.csv\") | semantic join csv(\"teams.csv\") on \"Is {{left.t}} for team {{right.team}}: {{right.about}}?\" prefilter: embed top 1 | select id, team" 2>err.txt); rc=$?
+out=$("$FQL" --format csv --no-cache -c "$HEAD from csv(\"tickets.csv\") | semantic join csv(\"teams.csv\") on \"Is {{left.t}} for team {{right.team}}: {{right.about}}?\" prefilter: embed top 1, pack: 1 | select id, team" 2>err.txt); rc=$?
 [[ $rc == 0 && $out == $'id,team\n2,web' ]] && ok "prefilter: embed top 1" || bad "prefilter top 1" "rc=$rc out=$out $(cat err.txt)"
 n=$(( $(reqs $CHAT) - before_c )); ne=$(( $(reqs $EMB) - before_e ))
 # 5 left rows: the null text has no candidate, the duplicate rows make one request: 3 requests
+# (pack: 1: one request a candidate pair)
 [[ $n == 3 && $ne == 2 ]] && ok "prefilter: 3 predicate requests, 2 embedding requests" || bad "prefilter requests" "predicate $n, embedding $ne"
 
 out=$("$FQL" --no-cache -c "$HEAD explain analyze from csv(\"tickets.csv\") | semantic join csv(\"teams.csv\") on \"Is {{left.t}} for team {{right.team}}: {{right.about}}?\" prefilter: embed top 1" 2>/dev/null)
@@ -78,12 +84,13 @@ grep -A1 '^semantic join' <<<"$out" | grep -q '| actual: 1 row, [0-9.]* ms; requ
 # ---- prefilter auto: 101 x 100 = 10,100 pairs is above max_pairs 10,000: a sample of pairs is judged
 # to learn a similarity threshold; none matches here (no urgent word), so the statement stops
 # before the bulk and says what to write, instead of keeping each left row's 10 nearest silently
+# (pack: 1 here and below: requests counted per pair)
 GEN='let r = values [{x: 1}] | derive k = [0,1,2,3,4,5,6,7,8,9] | explode k | derive k2 = [0,1,2,3,4,5,6,7,8,9] | explode k2
   | select "item " || (k * 10 + k2) || " word" || k || " other" || k2 as about;
 let l = values [{x: 1}] | derive k = [0,1,2,3,4,5,6,7,8,9,10] | explode k | derive k2 = [0,1,2,3,4,5,6,7,8,9] | explode k2
   | where k * 10 + k2 <= 100 | select "ticket " || (k * 10 + k2) || " word" || k2 || " other" || k as t;'
 before_c=$(reqs $CHAT)
-out=$("$FQL" --format csv -c "$HEAD $GEN from l | semantic join r on \"Does {{left.t}} match {{right.about}}?\" | agg n = count(*)" 2>err.txt); rc=$?
+out=$("$FQL" --format csv -c "$HEAD $GEN from l | semantic join r on \"Does {{left.t}} match {{right.about}}?\" pack: 1 | agg n = count(*)" 2>err.txt); rc=$?
 n=$(( $(reqs $CHAT) - before_c ))
 [[ $rc == 1 && $out == "" && $n -gt 0 && $n -le 200 && $(cat err.txt) == *"none of the $n sampled pairs"*"prefilter: off"* ]] \
   && ok "prefilter auto: stops after the judged sample ($n requests, not 10100) and says what to write" \
@@ -98,14 +105,14 @@ n=$(( $(reqs $CHAT) - before_c ))
 [[ $rc == 1 && $out == *"10100 candidate pairs"* && $out == *"prefilter: off"* && $n == 0 ]] && ok "prefilter auto needs an embedding model" || bad "prefilter auto error" "rc=$rc requests=$n $out"
 # below the limit every pair is sent
 before_c=$(reqs $CHAT)
-out=$("$FQL" --format csv -c "model fast = openai(\"gpt-4o-mini\"); $GEN from l | limit 20 | semantic join (from r | limit 30) on \"Is {{left.t}} like {{right.about}}?\" | agg n = count(*)" 2>&1); rc=$?
+out=$("$FQL" --format csv -c "model fast = openai(\"gpt-4o-mini\"); $GEN from l | limit 20 | semantic join (from r | limit 30) on \"Is {{left.t}} like {{right.about}}?\" pack: 1 | agg n = count(*)" 2>&1); rc=$?
 n=$(( $(reqs $CHAT) - before_c ))
 [[ $rc == 0 && $n == 600 ]] && ok "below 10,000 pairs every pair is sent (600)" || bad "no prefilter" "rc=$rc requests=$n $out"
 
 # a limit after the join stops it early: pairs go out in waves sized from the pass rate measured,
 # the first as large as the rows wanted (at least 8); here every answer is true
 before_c=$(reqs $CHAT)
-out=$("$FQL" --format csv -c "model fast = openai(\"gpt-4o-mini\"); $GEN from l | semantic join r on \"Urgent: is {{left.t}} about {{right.about}}?\" prefilter: off | limit 3 | agg n = count(*)" 2>&1); rc=$?
+out=$("$FQL" --format csv -c "model fast = openai(\"gpt-4o-mini\"); $GEN from l | semantic join r on \"Urgent: is {{left.t}} about {{right.about}}?\" prefilter: off, pack: 1 | limit 3 | agg n = count(*)" 2>&1); rc=$?
 n=$(( $(reqs $CHAT) - before_c ))
 [[ $rc == 0 && $out == *$'n\n3'* && $n -ge 3 && $n -le 8 ]] && ok "limit 3 stops the join after the first wave of pairs ($n of 10100 sent)" || bad "limit" "rc=$rc requests=$n $out"
 

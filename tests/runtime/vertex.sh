@@ -40,7 +40,8 @@ out=$(GOOGLE_APPLICATION_CREDENTIALS=sa.json "$FQL" --no-cache --format csv -c "
 want=$'answered\ntrue\ntrue\ntrue'
 [[ $rc == 0 && $out == "$want" ]] && ok service-account-answers || bad service-account-answers "rc=$rc out=$out err=$(cat err.txt)"
 n=$(stat_of gemini-2.5-flash requests)
-[[ $n -ge 3 ]] && ok requests-reached-vertex || bad requests-reached-vertex "the sim saw $n requests"
+# the 3 rows go in one packed request by default (gemini-2.5-flash has structured output; was 3)
+[[ $n -ge 1 ]] && ok requests-reached-vertex || bad requests-reached-vertex "the sim saw $n requests"
 grep -q -e 'BEGIN' -e 'PRIVATE' err.txt && bad no-secret-in-output "$(cat err.txt)" || ok no-secret-in-output
 
 out=$(GOOGLE_APPLICATION_CREDENTIALS=sa-down.json "$FQL" --no-cache --format csv -c "$Q" 2>err.txt); rc=$?
