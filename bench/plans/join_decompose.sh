@@ -9,19 +9,7 @@
 HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/../../tests/lib/setup.sh"
 N=${2:-256}
-node -e '
-const fs = require("fs"), n = +process.argv[1];
-const adj = { positive: ["wonderful", "a delight", "moving", "brilliant"], negative: ["dull", "a mess", "tedious", "clumsy"] };
-const topics = ["plot", "acting", "music", "pacing", "ending"];
-const texts = {}, rows = ["id,t,sentiment"];
-for (let i = 0; i < n; i++) {
-  const s = ((i * 2654435761) >>> 7) % 2 ? "positive" : "negative";
-  const t = `Review ${i}: the ${topics[i % 5]} was ${adj[s][(i >> 1) % 4]} in this film.`;
-  texts[t] = { sentiment: s, topic: topics[i % 5] };
-  rows.push(`${i},${t},${s}`);
-}
-fs.writeFileSync("facts.json", JSON.stringify({ error_rate: { default: 0, e3: 0.05, e4: 0.05 }, texts }));
-fs.writeFileSync("reviews.csv", rows.join("\n") + "\n");' "$N"
+node "$HERE/../../tests/lib/reviews.js" films "$N" reviews.csv facts.json '{"default": 0, "e3": 0.05, "e4": 0.05}'
 echo '{"default": {"latency_ms": 0, "jitter_ms": 0, "rpm": 10000000, "tpm": 10000000000}, "facts": "facts.json"}' > sim.json
 source "$HERE/../../tests/lib/sim.sh"
 quality() {

@@ -5,17 +5,7 @@
 # usage: bench/plans/pack.sh [BUILD_DIR]
 HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/../../tests/lib/setup.sh"
-{ echo "n,t"; for i in $(seq 1 200); do
-    if (( i * 37 % 5 < 2 )); then echo "$i,Review $i: a wonderful cast and a moving story."
-    else echo "$i,Review $i: the plot was dull and the pacing slow."; fi
-  done; } > r.csv
-node -e '
-const fs = require("fs"); const t = {};
-for (const l of fs.readFileSync("r.csv", "utf8").trim().split("\n").slice(1)) {
-  const s = l.slice(l.indexOf(",") + 1);
-  t[s] = {sentiment: /wonderful/.test(s) ? "positive" : "negative"};
-}
-fs.writeFileSync("facts.json", JSON.stringify({texts: t}));'
+node "$HERE/../../tests/lib/reviews.js" short 200 r.csv facts.json
 echo '{"default": {"latency_ms": 2, "jitter_ms": 2}, "facts": "facts.json"}' > sim.json
 source "$HERE/../../tests/lib/sim.sh"
 awk -F, 'NR > 1 { print $1 "," ($2 ~ /wonderful/ ? "positive" : "negative") }' r.csv > truth.csv

@@ -7,17 +7,7 @@
 HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/../lib/setup.sh"
 # 200 one-sentence reviews, their sentiment known to the simulator
-{ echo "n,t"; for i in $(seq 1 200); do
-    if (( i * 37 % 5 < 2 )); then echo "$i,Review $i: a wonderful cast and a moving story."
-    else echo "$i,Review $i: the plot was dull and the pacing slow."; fi
-  done; } > r.csv
-node -e '
-const fs = require("fs"); const t = {};
-for (const l of fs.readFileSync("r.csv", "utf8").trim().split("\n").slice(1)) {
-  const s = l.slice(l.indexOf(",") + 1);
-  t[s] = {sentiment: /wonderful/.test(s) ? "positive" : "negative"};
-}
-fs.writeFileSync("facts.json", JSON.stringify({texts: t}));'
+node "$HERE/../lib/reviews.js" short 200 r.csv facts.json
 cat > sim.json <<'J'
 {"default": {"latency_ms": 2, "jitter_ms": 2}, "facts": "facts.json"}
 J
