@@ -22,7 +22,9 @@ for (let i = 0; i < n; i++) {
 }
 fs.writeFileSync("facts.json", JSON.stringify({ texts }));
 fs.writeFileSync("reviews.csv", rows.join("\n") + "\n");' "$N"
-echo '{"facts": "facts.json"}' > sim.json
+cat > sim.json <<'J'
+{"facts": "facts.json", "models": {"gpt-4.1-mini": {"fault_rules": [{"contains": "Review 7:", "fault": "bad_schema"}]}}}
+J
 source "$HERE/../lib/sim.sh"
 qm() {  # qm COLUMNS: of the last statement's row in system.query_metrics
   "$FQL" --format csv -c "from system.query_metrics | select $1" | tail -n 1
@@ -65,6 +67,17 @@ echo "# pack: 10: fused $f10 requests, fusion off $u10, classify alone $one10"
 [[ $one10 == 5 && $f10 == "$one10" && $u10 == $((3 * one10)) ]] && cmp -s fused10.csv fused.csv \
   && ok "pack: 10: $f10 fused requests, as many as classify alone ($one10); $u10 with fusion off; same answers" \
   || bad pack10 "fused $f10, classify alone $one10, unfused $u10: $(head -c 300 fused10.csv.err)"
+# 3. one row a request (pack: 1): a fused answer missing a call's part (bad_schema drops the first,
+#    classify's) settles the other calls and asks that call alone (then once repaired: still broken, null)
+before=$(reqs gpt-4.1-mini)
+"$FQL" --no-cache --format csv -c "${DECL//gpt-4o-mini/gpt-4.1-mini} ${Q//model: \"m\"/model: \"m\", pack: 1}" > part.csv 2> part.err
+npart=$(( $(reqs gpt-4.1-mini) - before ))
+row7=$(awk -F, '$1 == 7' part.csv)
+others=$(awk -F, 'NR > 1 && $1 != 7 && $4 == $2 && $7 == $2 && $6 == $3 { k++ } END { print k + 0 }' part.csv)
+[[ $npart == $((N + 2)) && $row7 =~ ^7,([a-z]+),([0-9]),,music,([0-9]),([a-z]+)$ && ${BASH_REMATCH[3]} == "${BASH_REMATCH[2]}" &&
+   ${BASH_REMATCH[4]} == "${BASH_REMATCH[1]}" && $others == $((N - 1)) ]] \
+  && ok "pack: 1: $N fused requests + classify of row 7 asked alone and repaired ($npart); its extract and predicate kept" \
+  || bad part "$npart requests, row 7: $row7, $others other rows right: $(head -c 300 part.err)"
 rows=$(($(wc -l < fused.csv) - 1))
 right=$(awk -F, 'NR > 1 && $4 == $2 && $7 == $2 && $6 == $3 && $5 != "" { k++ } END { print k + 0 }' fused.csv)
 [[ $rows == "$N" && $right == "$N" ]] && ok "fused answers are the facts on all $N rows (label, extract's score, predicate)" \
