@@ -55,7 +55,8 @@ int core_collect_semantic(const Expr *e, const Expr ***xs, int *n)
 int core_start_jobs(Op *op, const Expr **xs, int n, const Batch *b, SemJob **jobs)
 {
     Runtime *rt = op->ex->rt;
-    int fuse = rt && rt->fusion && !rt->dry && n >= 2;   /* several calls over the same rows: fused (semantic.c) */
+    /* several calls of a derive or select over the same rows: fused (semantic.c; explain notes it, optimize.c) */
+    int fuse = rt && rt->fusion && !rt->dry && n >= 2 && (op->p->kind == P_DERIVE || op->p->kind == P_PROJECT);
     if (fuse) rt->fuse_hold = 1;
     for (int i = 0; i < n; i++) {
         const Expr *e = xs[i];

@@ -665,6 +665,7 @@ static void note_fusion(Opt *o, Plan *p)
         }
         char *list = buf_take(&names);
         if (k >= 2) {
+            p->fused_calls += k - 1;
             note(p, "fused: %s (one request a row)", list);
             fired(o, "fusion: %s ask about the same text: one request a row with one schema per call (set fusion = off: each alone)", list);
         }
@@ -864,6 +865,7 @@ void plan_estimate(Plan *p)
     int ns = 0;
     if (p->kind == P_FILTER || p->kind == P_DERIVE || p->kind == P_PROJECT)
         for (int i = 0; i < p->nexprs; i++) ns += count_semantic(p->exprs[i]);
+    ns -= ns > p->fused_calls ? p->fused_calls : 0;   /* fused calls: one request a row */
     p->est_requests = requests >= 0 ? requests : ns ? sent * ns : 0;
     p->est_rows = r;
 }
