@@ -59,11 +59,11 @@ before=$(reqs gpt-4o-mini)
 one10=$(( $(reqs gpt-4o-mini) - before ))
 before=$(reqs gpt-4o-mini)
 run "" fused10.csv nocache ', pack: 10'
-f10=$(( $(reqs gpt-4o-mini) - before ))
+f10=$(( $(reqs gpt-4o-mini) - before )); read -r f10tok < <(qm 'input_tokens + output_tokens')
 before=$(reqs gpt-4o-mini)
 run "set fusion = off;" unfused10.csv nocache ', pack: 10'
-u10=$(( $(reqs gpt-4o-mini) - before ))
-echo "# pack: 10: fused $f10 requests, fusion off $u10, classify alone $one10"
+u10=$(( $(reqs gpt-4o-mini) - before )); read -r u10tok < <(qm 'input_tokens + output_tokens')
+echo "# pack: 10: fused $f10 requests, $f10tok tokens; fusion off $u10, $u10tok tokens; classify alone $one10"
 [[ $one10 == 5 && $f10 == "$one10" && $u10 == $((3 * one10)) ]] && cmp -s fused10.csv fused.csv \
   && ok "pack: 10: $f10 fused requests, as many as classify alone ($one10); $u10 with fusion off; same answers" \
   || bad pack10 "fused $f10, classify alone $one10, unfused $u10: $(head -c 300 fused10.csv.err)"
