@@ -54,15 +54,21 @@ int core_collect_semantic(const Expr *e, const Expr ***xs, int *n)
  * the jobs started before it freed). */
 int core_start_jobs(Op *op, const Expr **xs, int n, const Batch *b, SemJob **jobs)
 {
+    Runtime *rt = op->ex->rt;
+    /* several calls of a derive or select over the same rows: fused (semantic.c; explain notes it, optimize.c) */
+    int fuse = rt && rt->fusion && !rt->dry && n >= 2 && (op->p->kind == P_DERIVE || op->p->kind == P_PROJECT);
+    if (fuse) rt->fuse_hold = 1;
     for (int i = 0; i < n; i++) {
         const Expr *e = xs[i];
         Value **args = eval_args(op->ex, e, b);
-        jobs[i] = args ? semantic_start(op->ex->rt, e, args, b->n, eval_row_base(op->ex, e, b->n), &op->ost, op->ex->err) : NULL;
+        jobs[i] = args ? semantic_start(rt, e, args, b->n, eval_row_base(op->ex, e, b->n), &op->ost, op->ex->err) : NULL;
         if (!jobs[i]) {
+            if (fuse) semantic_send_fused(rt, jobs, i);   /* what the started jobs wait for goes out */
             for (int k = 0; k < i; k++) { semantic_job_free(jobs[k]); jobs[k] = NULL; }
             return -1;
         }
     }
+    if (fuse) semantic_send_fused(rt, jobs, n);
     return 0;
 }
 

@@ -32,6 +32,11 @@ typedef struct SemJob SemJob;
  * argument of e) become the job's. ost (may be NULL) accumulates counters. NULL with err on a fatal
  * error (unknown model, state database). */
 SemJob *semantic_start(Runtime *rt, const Expr *e, Value **args, size_t n, int64_t first_row, OpStats *ost, fql_error *err);
+/* Fusion: with rt->fuse_hold set, jobs started keep their new structured requests; this sends those
+ * of jobs[0..n) (the calls of one stage over the same rows), each row's calls of one model whose
+ * texts agree as ONE request (packed as usual), answered, validated and cached per call, and the
+ * rest as semantic_start would. Clears rt->fuse_hold. */
+void    semantic_send_fused(Runtime *rt, SemJob **jobs, int n);
 /* Wait (running the scheduler, which also moves every other job on) for the job's answers; returns
  * n new values, or NULL with err (a fatal provider error, an interrupt, the budget reached). */
 Value  *semantic_finish(SemJob *j, fql_error *err);

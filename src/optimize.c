@@ -17,7 +17,9 @@
  *                nothing between them changes the row count;
  *   6. early stop: the other stages with model calls under a limit (filters, semantic joins,
  *                stages below a filter or a join) are marked with the rows the limit wants; the
- *                executor sends their work in waves sized from the pass rate it measures.
+ *                executor sends their work in waves sized from the pass rate it measures;
+ *   7. fusion:   a stage's structured calls of one model over the same text are noted as fused
+ *                (semantic.c sends them as one request a row).
  * Identical requests are sent once by the runtime (semantic.c), and cache points are keyed here. */
 #include <stdarg.h>
 #include <stdlib.h>
@@ -609,6 +611,69 @@ static void prune(Opt *o, Plan *p, const char *need)
     free(cn);
 }
 
+/* ---- rule 7: fusion ---- */
+
+/* A call that fusion may join with others (semantic.c, semantic_send_fused): a structured
+ * row-wise operator whose arguments hold no other model call. */
+static int fusible_call(const Expr *e)
+{
+    if (!e || e->kind != E_SEMANTIC) return 0;
+    if (e->sem != SEM_CLASSIFY && e->sem != SEM_EXTRACT && e->sem != SEM_PREDICATE &&
+        !(e->sem == SEM_MAP && e->type && e->type->kind == TY_STRUCT))
+        return 0;
+    for (int i = 0; i < e->nargs; i++)
+        if (expr_is_semantic(e->args[i])) return 0;
+    return 1;
+}
+
+/* The same model (the same literal alias, or both the default) and the same input columns. */
+static int fuse_alike(const Expr *a, const Expr *b, int ncols)
+{
+    const Expr *ma = expr_arg(a, "model"), *mb = expr_arg(b, "model");
+    if (!ma != !mb) return 0;
+    if (ma && (ma->kind != E_LIT || mb->kind != E_LIT || ma->lit.kind != V_STRING || mb->lit.kind != V_STRING ||
+               strcmp(v_str(ma->lit), v_str(mb->lit))))
+        return 0;
+    char *ca = xcalloc((size_t)ncols + 1, 1), *cb = xcalloc((size_t)ncols + 1, 1);
+    mark_cols(a->nargs ? a->args[0] : NULL, ca, ncols);
+    mark_cols(b->nargs ? b->args[0] : NULL, cb, ncols);
+    int same = !memcmp(ca, cb, (size_t)ncols + 1);
+    free(ca);
+    free(cb);
+    return same;
+}
+
+/* Stages (derive, select) with two or more structured calls of one model over the same text:
+ * the runtime asks them in one request a row (set fusion = off: each alone). Notes the names. */
+static void note_fusion(Opt *o, Plan *p)
+{
+    if (!p) return;
+    note_fusion(o, p->child);
+    note_fusion(o, p->right);
+    if ((p->kind != P_DERIVE && p->kind != P_PROJECT) || !o->rt || !o->rt->fusion) return;
+    int ncols = p->schema->n > 0 ? p->schema->n : 1;
+    char *used = xcalloc((size_t)p->nexprs + 1, 1);
+    for (int i = 0; i < p->nexprs; i++) {
+        if (used[i] || !fusible_call(p->exprs[i])) continue;
+        Buf names;
+        buf_init(&names);
+        int k = 0;
+        for (int j = i; j < p->nexprs; j++) {
+            if (used[j] || !fusible_call(p->exprs[j]) || !fuse_alike(p->exprs[i], p->exprs[j], ncols)) continue;
+            used[j] = 1;
+            buf_printf(&names, "%s%s", k++ ? ", " : "", p->schema->names[p->kind == P_DERIVE ? p->targets[j] : j]);
+        }
+        char *list = buf_take(&names);
+        if (k >= 2) {
+            p->fused_calls += k - 1;
+            note(p, "fused: %s (one request a row)", list);
+            fired(o, "fusion: %s ask about the same text: one request a row with one schema per call (set fusion = off: each alone)", list);
+        }
+        free(list);
+    }
+    free(used);
+}
+
 /* ---- rule 5: limit pushdown ---- */
 
 static int has_model_call(const Plan *p)
@@ -684,6 +749,7 @@ Plan *optimize(Runtime *rt, const Plan *bound, Buf *log)
     prune_child_all(&o, p);
     push_limits(&o, p);
     push_wants(&o, p);
+    note_fusion(&o, p);
     return p;
 }
 
@@ -799,6 +865,7 @@ void plan_estimate(Plan *p)
     int ns = 0;
     if (p->kind == P_FILTER || p->kind == P_DERIVE || p->kind == P_PROJECT)
         for (int i = 0; i < p->nexprs; i++) ns += count_semantic(p->exprs[i]);
+    ns -= ns > p->fused_calls ? p->fused_calls : 0;   /* fused calls: one request a row */
     p->est_requests = requests >= 0 ? requests : ns ? sent * ns : 0;
     p->est_rows = r;
 }

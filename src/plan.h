@@ -158,6 +158,7 @@ struct Plan {
     int64_t dec_sample;      /* pairs judged literally to validate it (sample:) */
     int rewrite_off;         /* rewrite: off keeps the literal plan */
     double est_literal;      /* the literal plan's estimated requests (explain; < 0: not estimated) */
+    int fused_calls;         /* calls that go out with another call of the stage (fusion: optimize.c) */
     const Src *src; int pos; /* where the stage was written */
 };
 

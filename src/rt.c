@@ -22,6 +22,7 @@ void rt_init(Runtime *rt, const fql_options *o, const char *stdlib_dir)
     rt->max_rows = o->max_rows > 0 ? (size_t)o->max_rows : 0;
     rt->progress = o->progress;
     rt->cache = o->cache;
+    rt->fusion = 1;
     rt->validate_keys = o->validate_keys;
     /* made now, not on first use, so that fql_interrupt from another thread never races its creation */
     rt->sched = sched_new();
@@ -124,20 +125,22 @@ int rt_set(Runtime *rt, const char *name, Value v, char **msg)
     } else if (!strcmp(name, "max_rows")) {
         if (v.kind != V_INT || v.u.i < 0) { *msg = xstrdup("set max_rows takes a non-negative integer (0 = all)"); rc = -1; }
         else rt->max_rows = (size_t)v.u.i;
-    } else if (!strcmp(name, "cache") || !strcmp(name, "progress") || !strcmp(name, "validate_keys")) {
+    } else if (!strcmp(name, "cache") || !strcmp(name, "progress") || !strcmp(name, "validate_keys") ||
+               !strcmp(name, "fusion")) {
         if (value_flag(v, &flag)) { *msg = xasprintf("set %s takes on or off", name); rc = -1; }
         else if (!strcmp(name, "cache")) rt->cache = flag;
         else if (!strcmp(name, "progress")) rt->progress = flag;
+        else if (!strcmp(name, "fusion")) rt->fusion = flag;
         else rt->validate_keys = flag;
     } else if (!strcmp(name, "budget")) {
         if (v.kind != V_INT && v.kind != V_FLOAT) { *msg = xstrdup("set budget takes an amount in USD, e.g. set budget = 5.00 (0 = no budget)"); rc = -1; }
         else if ((v.kind == V_INT ? (double)v.u.i : v.u.f) < 0) { *msg = xstrdup("set budget takes an amount of 0 or more (0 = no budget)"); rc = -1; }
         else rt->budget = v.kind == V_INT ? (double)v.u.i : v.u.f;
     } else {
-        static const char *const names[] = { "format", "max_rows", "cache", "progress", "validate_keys", "budget" };
+        static const char *const names[] = { "format", "max_rows", "cache", "progress", "validate_keys", "budget", "fusion" };
         const char *best = closest_name(name, names, sizeof names / sizeof names[0]);
         *msg = best ? xasprintf("unknown setting '%s'; did you mean '%s'?", name, best)
-                    : xasprintf("unknown setting '%s' (settings: format, max_rows, cache, progress, validate_keys, budget)", name);
+                    : xasprintf("unknown setting '%s' (settings: format, max_rows, cache, progress, validate_keys, budget, fusion)", name);
         rc = -1;
     }
     value_free(v);

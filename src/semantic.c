@@ -585,7 +585,7 @@ static int chat_row(SemJob *j, size_t r, fql_error *err)
         defer_req(rt, j, q, req);
         return 0;
     }
-    if (row_pack_size(e, j->args, r, req, m) > 1) {
+    if (row_pack_size(e, j->args, r, req, m) > 1 || (rt->fuse_hold && req->schema)) {   /* packed, or fused (semantic_send_fused) */
         if (!j->pend) {
             j->pend = xcalloc(j->n + 1, sizeof *j->pend);
             j->pend_req = xcalloc(j->n + 1, sizeof *j->pend_req);
@@ -639,7 +639,7 @@ SemJob *semantic_start(Runtime *rt, const Expr *e, Value **args, size_t n, int64
             j->npend = 0;
             goto fail;
         }
-    send_packs(j);
+    if (!rt->fuse_hold) send_packs(j);
     draw_progress(rt, 1);
     return j;
 fail:
@@ -800,9 +800,11 @@ typedef struct Pack {
     Runtime *rt;
     const Expr *e;
     LmModel *m;
-    int n;
-    Req **reqs;
-    LmRequest **singles;         /* each row's own request, sent if its element is missing */
+    int n;                       /* elements: rows */
+    int k;                       /* fused calls per element ("task_1".."task_k"), or 0: one call's rows */
+    int whole;                   /* one fused row, not packed: the answer is the element itself */
+    Req **reqs;                  /* n (k == 0) or n * k, element-major */
+    LmRequest **singles;         /* each row's (and call's) own request, sent if its part is missing */
 } Pack;
 
 #define PACK_MAX 50
@@ -842,10 +844,30 @@ static json_t *packed_schema(const json_t *single)
 
 static void pack_done(Pack *pk)
 {
-    for (int i = 0; i < pk->n; i++) lm_request_free(pk->singles[i]);
+    for (int i = 0; i < pk->n * (pk->k ? pk->k : 1); i++) lm_request_free(pk->singles[i]);
     free(pk->singles);
     free(pk->reqs);
     free(pk);
+}
+
+/* One row's (and call's) part of a packed or fused answer becomes its request's answer: cached
+ * under the request's own key (a later run asking it alone finds it), then validated as usual. */
+static void settle_part(Runtime *rt, Req *q, json_t *part)
+{
+    json_t *one = json_deep_copy(part);
+    json_object_del(one, "index");
+    LmAnswer row;
+    memset(&row, 0, sizeof row);
+    row.outcome = LM_OK;
+    row.json = one;
+    row.text = json_dumps(one, JSON_COMPACT);
+    row.cost_usd = row.retry_after_s = row.remaining_requests = row.remaining_tokens = -1;
+    row.http_status = 200;
+    copy_answer(&q->ans, &row);
+    free(row.text);
+    json_decref(one);
+    if (rt->cache) state_cache_put(rt->state, q->key, q->m, &q->ans);
+    req_settle(rt, q, q->e);
 }
 
 static void on_pack(void *ud, LmRequest *req, const LmAnswer *a)
@@ -858,38 +880,33 @@ static void on_pack(void *ud, LmRequest *req, const LmAnswer *a)
     else if (mc) mc->answered++;
     if (a->outcome == LM_OK || a->input_tokens || a->output_tokens) add_cost(rt, pk->reqs[0]->ost, pk->m, a, req->attempts);
     state_add_call(rt->state, rt->query_id, pk->m, pk->e->name, a, req->attempts);
-    char *got = xcalloc((size_t)pk->n, 1);
+    int per = pk->k ? pk->k : 1, total = pk->n * per;
+    char *got = xcalloc((size_t)total, 1);
     json_t *arr = a->outcome == LM_OK && a->json ? json_object_get(a->json, "answers") : NULL;
-    for (size_t k = 0; json_is_array(arr) && k < json_array_size(arr); k++) {
-        json_t *el = json_array_get(arr, k);
+    if (pk->whole) arr = NULL;
+    size_t nel = pk->whole ? (a->outcome == LM_OK && json_is_object(a->json) ? 1 : 0) : json_is_array(arr) ? json_array_size(arr) : 0;
+    for (size_t k = 0; k < nel; k++) {
+        json_t *el = pk->whole ? a->json : json_array_get(arr, k);
         json_t *ix = json_object_get(el, "index");
-        if (!json_is_object(el) || !json_is_integer(ix)) continue;
-        json_int_t i = json_integer_value(ix);
-        if (i < 0 || i >= pk->n || got[i]) continue;
-        got[i] = 1;
-        Req *q = pk->reqs[i];
-        json_t *one = json_deep_copy(el);
-        json_object_del(one, "index");
-        LmAnswer row;
-        memset(&row, 0, sizeof row);
-        row.outcome = LM_OK;
-        row.json = one;
-        row.text = json_dumps(one, JSON_COMPACT);
-        row.cost_usd = row.retry_after_s = row.remaining_requests = row.remaining_tokens = -1;
-        row.http_status = 200;
-        copy_answer(&q->ans, &row);
-        free(row.text);
-        json_decref(one);
-        if (rt->cache) state_cache_put(rt->state, q->key, q->m, &q->ans);
-        req_settle(rt, q, pk->e);
+        if (!json_is_object(el) || (!pk->whole && !json_is_integer(ix))) continue;
+        json_int_t i = pk->whole ? 0 : json_integer_value(ix);
+        if (i < 0 || i >= pk->n) continue;
+        for (int t = 0; t < per; t++) {
+            char name[24];
+            snprintf(name, sizeof name, "task_%d", t + 1);
+            json_t *part = pk->k ? json_object_get(el, name) : el;
+            if (!json_is_object(part) || got[i * per + t]) continue;
+            got[i * per + t] = 1;
+            settle_part(rt, pk->reqs[i * per + t], part);
+        }
     }
     int stop = a->outcome == LM_FATAL || cancelled;
-    for (int i = 0; i < pk->n; i++) {
+    for (int i = 0; i < total; i++) {
         if (got[i]) continue;
         Req *q = pk->reqs[i];
         if (stop) {   /* the statement is ending: no second try */
             copy_answer(&q->ans, a);
-            req_settle(rt, q, pk->e);
+            req_settle(rt, q, q->e);
         } else {      /* missing or malformed: this row alone */
             req_submit(rt, q, pk->singles[i]);
             pk->singles[i] = NULL;
@@ -899,19 +916,9 @@ static void on_pack(void *ud, LmRequest *req, const LmAnswer *a)
     pack_done(pk);
 }
 
-static void send_pack(SemJob *j, Req **qs, LmRequest **rs, int n)
+/* The request that asks the n element requests rs (same system prompt and schema) at once. */
+static LmRequest *pack_request(LmRequest **rs, int n)
 {
-    Runtime *rt = j->rt;
-    if (n == 1) { req_submit(rt, qs[0], rs[0]); return; }
-    Pack *pk = xcalloc(1, sizeof *pk);
-    pk->rt = rt;
-    pk->e = j->e;
-    pk->m = qs[0]->m;
-    pk->n = n;
-    pk->reqs = xmalloc((size_t)n * sizeof *pk->reqs);
-    pk->singles = xmalloc((size_t)n * sizeof *pk->singles);
-    memcpy(pk->reqs, qs, (size_t)n * sizeof *qs);
-    memcpy(pk->singles, rs, (size_t)n * sizeof *rs);
     LmRequest *r = lm_request_new(LM_CHAT);
     r->system = xasprintf("%s\n\nYou are given %d inputs, each after a line \"### input K\". Answer each one on its own, exactly "
                           "as if it were the only input, and reply with {\"answers\": [...]} holding one answer object per input, "
@@ -929,9 +936,39 @@ static void send_pack(SemJob *j, Req **qs, LmRequest **rs, int n)
     r->temperature = rs[0]->temperature;
     r->max_output_tokens = rs[0]->max_output_tokens > 0 ? rs[0]->max_output_tokens * n : 0;
     r->est_input_tokens = est;
-    route_submit(rt, pk->m, r, j->e->name, on_pack, pk);
-    ModelCount *mc = count_of(rt, pk->m, j->e->name);
+    return r;
+}
+
+/* Send pk (its reqs and singles filled) as request r, counted under its first call. */
+static void pack_submit(Runtime *rt, Pack *pk, LmRequest *r)
+{
+    route_submit(rt, pk->m, r, pk->e->name, on_pack, pk);
+    ModelCount *mc = count_of(rt, pk->m, pk->e->name);
     if (mc) mc->requests++;
+}
+
+static Pack *pack_new(Runtime *rt, const Expr *e, LmModel *m, int n, int k, Req **qs, LmRequest **singles)
+{
+    int total = n * (k ? k : 1);
+    Pack *pk = xcalloc(1, sizeof *pk);
+    pk->rt = rt;
+    pk->e = e;
+    pk->m = m;
+    pk->n = n;
+    pk->k = k;
+    pk->reqs = xmalloc((size_t)total * sizeof *pk->reqs);
+    pk->singles = xmalloc((size_t)total * sizeof *pk->singles);
+    memcpy(pk->reqs, qs, (size_t)total * sizeof *qs);
+    memcpy(pk->singles, singles, (size_t)total * sizeof *singles);
+    return pk;
+}
+
+static void send_pack(SemJob *j, Req **qs, LmRequest **rs, int n)
+{
+    Runtime *rt = j->rt;
+    if (n == 1) { req_submit(rt, qs[0], rs[0]); return; }
+    Pack *pk = pack_new(rt, j->e, qs[0]->m, n, 0, qs, rs);
+    pack_submit(rt, pk, pack_request(rs, n));
 }
 
 static void send_packs(SemJob *j)
@@ -961,6 +998,215 @@ static void send_packs(SemJob *j)
     free(qs);
     free(rs);
     j->npend = 0;
+}
+
+/* ---- fusion: several calls of a stage over the same text in one request ----
+ *
+ * The jobs of one stage (core_start_jobs) start with rt->fuse_hold set, so each keeps its new
+ * structured requests. For each row, the calls with the same model and temperature whose user
+ * texts all contain the shortest one (the shared text: classify and extract send the text itself;
+ * a predicate or map template that renders it once refers to it as "the input") become one
+ * request: the user text is the shared text, the system prompt holds each call's instructions as
+ * "task_K", and the schema is an object with one property per call, each the call's own schema
+ * (with a template's question as its description). Rows whose fused requests agree in system
+ * prompt and schema are packed as usual. Each part is settled as its call's own answer (settle_part:
+ * cached under the call's request key, validated); a missing or invalid part is asked alone. */
+
+typedef struct Fused { LmModel *m; LmRequest *r; char *key; int k; int first; } Fused;
+
+/* Calls fused at most into one request: more makes the answer long and a failure costly. */
+#define FUSE_MAX 8
+
+/* The text rendered into u in place of the shared text: u with it replaced by "the input", or
+ * NULL when u does not hold it exactly once. */
+static char *fuse_question(const char *u, const char *shared)
+{
+    const char *at = strstr(u, shared);
+    size_t n = strlen(shared);
+    if (!at || strstr(at + 1, shared)) return NULL;
+    return xasprintf("%.*sthe input%s", (int)(at - u), u, at + n);
+}
+
+/* The request of one row asking calls rs[0..k) (user texts containing shared) at once. */
+static LmRequest *fused_request(const LmModel *m, LmRequest **rs, int k, const char *shared)
+{
+    LmRequest *r = lm_request_new(LM_CHAT);
+    Buf sys;
+    buf_init(&sys);
+    buf_printf(&sys, "You are given one input text and %d separate tasks about it. Do each task on its own, exactly as if it "
+               "were the only one, and reply with one JSON object holding each task's answer object under the task's name.", k);
+    json_t *props = json_object(), *req = json_array();
+    for (int t = 0; t < k; t++) {
+        char name[24];
+        snprintf(name, sizeof name, "task_%d", t + 1);
+        buf_printf(&sys, "\n\n## %s\n%s", name, rs[t]->system ? rs[t]->system : "");
+        json_t *one = json_deep_copy(rs[t]->schema);
+        if (strcmp(rs[t]->user, shared)) {
+            char *q = fuse_question(rs[t]->user, shared);
+            buf_printf(&sys, "\nThe statement or question (\"the input\" is the input text): %s", q);
+            json_object_set_new(one, "description", json_string(q));
+            free(q);
+        }
+        json_object_set_new(props, name, one);
+        json_array_append_new(req, json_string(name));
+    }
+    r->system = buf_take(&sys);
+    r->user = xstrdup(shared);
+    r->schema = json_pack("{s:s, s:o, s:o, s:b}", "type", "object", "properties", props, "required", req, "additionalProperties", 0);
+    r->schema_name = xstrdup("fused_answers");
+    r->temperature = rs[0]->temperature;
+    int mo = 0;
+    for (int t = 0; t < k; t++) mo = rs[t]->max_output_tokens > 0 && (t == 0 || mo > 0) ? mo + rs[t]->max_output_tokens : 0;
+    r->max_output_tokens = mo;
+    r->est_input_tokens = token_estimate(m, r->system) + token_estimate(m, r->user) + 16;
+    return r;
+}
+
+static int same_temperature(double a, double b)
+{
+    return (isnan(a) && isnan(b)) || a == b;
+}
+
+void semantic_send_fused(Runtime *rt, SemJob **jobs, int nj)
+{
+    rt->fuse_hold = 0;
+    size_t n = nj > 0 && jobs[0] ? jobs[0]->n : 0;
+    int fusible = nj >= 2;
+    for (int t = 0; t < nj; t++) fusible &= jobs[t] && jobs[t]->n == n && jobs[t]->rows;
+    Fused *fu = NULL;
+    int nfu = 0;
+    Req **fq = NULL;            /* per fused request: its calls' requests (FUSE_MAX each) */
+    LmRequest **fs = NULL;      /* and their own requests */
+    const Expr **fe = NULL;
+    if (fusible) {
+        int **at = xcalloc((size_t)nj, sizeof *at);   /* at[t][row]: the pending index of call t's row, or -1 */
+        for (int t = 0; t < nj; t++) {
+            at[t] = xmalloc((n ? n : 1) * sizeof **at);
+            for (size_t r = 0; r < n; r++) at[t][r] = -1;
+            for (int i = 0; i < jobs[t]->npend; i++)
+                if (jobs[t]->pend[i]->owner == jobs[t]) at[t][jobs[t]->pend[i]->owner_row] = i;
+        }
+        fu = xcalloc(n ? n : 1, sizeof *fu);
+        fq = xcalloc((n ? n : 1) * FUSE_MAX, sizeof *fq);
+        fs = xcalloc((n ? n : 1) * FUSE_MAX, sizeof *fs);
+        fe = xcalloc((n ? n : 1) * FUSE_MAX, sizeof *fe);
+        for (size_t r = 0; r < n; r++) {
+            const char *shared = NULL;
+            LmModel *m = NULL;
+            double temp = NAN;
+            for (int t = 0; t < nj; t++) {   /* the first call's model; the shortest text among its calls */
+                if (at[t][r] < 0) continue;
+                LmRequest *q = jobs[t]->pend_req[at[t][r]];
+                if (!m) { m = jobs[t]->pend[at[t][r]]->m; temp = q->temperature; }
+                if (jobs[t]->pend[at[t][r]]->m == m && same_temperature(q->temperature, temp) &&
+                    (!shared || strlen(q->user) < strlen(shared)))
+                    shared = q->user;
+            }
+            if (!shared || !*shared) continue;
+            int pick[FUSE_MAX], k = 0;
+            for (int t = 0; t < nj && k < FUSE_MAX; t++) {
+                if (at[t][r] < 0) continue;
+                LmRequest *q = jobs[t]->pend_req[at[t][r]];
+                if (jobs[t]->pend[at[t][r]]->m != m || !same_temperature(q->temperature, temp)) continue;
+                char *qq = strcmp(q->user, shared) ? fuse_question(q->user, shared) : NULL;
+                if (strcmp(q->user, shared) && !qq) continue;
+                free(qq);
+                pick[k++] = t;
+            }
+            if (k < 2) continue;
+            Fused *f = &fu[nfu];
+            LmRequest *rs[FUSE_MAX];
+            for (int i = 0; i < k; i++) {
+                SemJob *j = jobs[pick[i]];
+                int p = at[pick[i]][r];
+                fq[(size_t)nfu * FUSE_MAX + (size_t)i] = j->pend[p];
+                fs[(size_t)nfu * FUSE_MAX + (size_t)i] = rs[i] = j->pend_req[p];
+                fe[(size_t)nfu * FUSE_MAX + (size_t)i] = j->e;
+                j->pend[p] = NULL;   /* taken */
+                j->pend_req[p] = NULL;
+            }
+            f->m = m;
+            f->k = k;
+            f->r = fused_request(m, rs, k, shared);
+            char *sch = json_dumps(f->r->schema, JSON_COMPACT | JSON_SORT_KEYS);
+            f->key = xasprintf("%s\n%s", f->r->system, sch);
+            free(sch);
+            f->first = (int)r;
+            nfu++;
+        }
+        for (int t = 0; t < nj; t++) free(at[t]);
+        free(at);
+    }
+    /* each job's requests not fused go out as semantic_start would have sent them */
+    for (int t = 0; t < nj; t++) {
+        SemJob *j = jobs[t];
+        if (!j) continue;
+        int w = 0;
+        for (int i = 0; i < j->npend; i++)
+            if (j->pend[i]) { j->pend[w] = j->pend[i]; j->pend_req[w++] = j->pend_req[i]; }
+        j->npend = w;
+        send_packs(j);
+    }
+    /* the fused requests, packed with those of the same system prompt and schema */
+    char *done = xcalloc((size_t)nfu + 1, 1);
+    int *grp = xmalloc(((size_t)nfu + 1) * sizeof *grp);
+    for (int i = 0; i < nfu; i++) {
+        if (done[i]) continue;
+        Fused *f0 = &fu[i];
+        /* rows a request: the fewest any of its calls packs; sized by "auto" (no `pack: N`), also
+         * ~2,000 output tokens of the combined answers */
+        int size = PACK_MAX * 4, fixed = 0;
+        double out = 0;
+        for (int c = 0; c < f0->k; c++) {
+            const SemJob *j = NULL;
+            for (int t = 0; t < nj; t++) if (jobs[t]->e == fe[(size_t)i * FUSE_MAX + (size_t)c]) j = jobs[t];
+            int ps = j ? row_pack_size(j->e, j->args, (size_t)f0->first, fs[(size_t)i * FUSE_MAX + (size_t)c], f0->m) : 1;
+            const Value *pv = j ? arg_row(j->e, j->args, "pack", (size_t)f0->first) : NULL;
+            if (pv && pv->kind == V_INT) fixed = 1;
+            if (ps < size) size = ps;
+            out += semop_output_tokens(fe[(size_t)i * FUSE_MAX + (size_t)c], fs[(size_t)i * FUSE_MAX + (size_t)c]) + 6;
+        }
+        if (!fixed && out > 0 && 2000 / out < size) size = (int)(2000 / out);
+        if (size < 1) size = 1;
+        int g = 0;
+        for (int t = i; t < nfu; t++) {
+            if (done[t] || fu[t].m != f0->m || fu[t].k != f0->k || strcmp(fu[t].key, f0->key)) continue;
+            done[t] = 1;
+            grp[g++] = t;
+        }
+        /* send the group in pieces of size */
+        for (int s0 = 0; s0 < g; s0 += size) {
+            int cnt = g - s0 < size ? g - s0 : size;
+            int k = f0->k;
+            Req **qs = xmalloc((size_t)cnt * (size_t)k * sizeof *qs);
+            LmRequest **ss = xmalloc((size_t)cnt * (size_t)k * sizeof *ss);
+            LmRequest **rs = xmalloc((size_t)cnt * sizeof *rs);
+            for (int e = 0; e < cnt; e++) {
+                Fused *f = &fu[grp[s0 + e]];
+                for (int c = 0; c < k; c++) {
+                    qs[e * k + c] = fq[(size_t)grp[s0 + e] * FUSE_MAX + (size_t)c];
+                    ss[e * k + c] = fs[(size_t)grp[s0 + e] * FUSE_MAX + (size_t)c];
+                }
+                rs[e] = f->r;
+            }
+            Pack *pk = pack_new(rt, fe[(size_t)i * FUSE_MAX], f0->m, cnt, k, qs, ss);
+            if (cnt == 1) {
+                pk->whole = 1;
+                fu[grp[s0]].r = NULL;   /* sent as it is */
+                pack_submit(rt, pk, rs[0]);
+            } else pack_submit(rt, pk, pack_request(rs, cnt));
+            free(qs);
+            free(ss);
+            free(rs);
+        }
+    }
+    for (int i = 0; i < nfu; i++) { lm_request_free(fu[i].r); free(fu[i].key); }
+    free(done);
+    free(grp);
+    free(fu);
+    free(fq);
+    free(fs);
+    free(fe);
 }
 
 size_t semantic_pack_rows(Runtime *rt, const Expr *e)

@@ -11,8 +11,8 @@ J
 source "$HERE/../lib/sim.sh"
 
 { echo "n,text"; for i in $(seq 1 200); do echo "$i,ticket $i: the checkout page $((i % 7)) is broken or billing question $((i % 5))"; done; } > t.csv
-q() {  # q MODEL PACK: classify and predicate every row
-  echo "model $1 = openai(\"$1\"); from csv(\"t.csv\") | derive c = classify(text, [\"bug\", \"billing\", \"other\"], model: \"$1\"$2), u = predicate(text, instructions: \"is it urgent?\", model: \"$1\"$2), x = extract(text, T, model: \"$1\"$2)"
+q() {  # q MODEL PACK: classify and predicate every row (each call alone: fusion, tests/runtime/fusion.sh, would ask the three at once)
+  echo "set fusion = off; model $1 = openai(\"$1\"); from csv(\"t.csv\") | derive c = classify(text, [\"bug\", \"billing\", \"other\"], model: \"$1\"$2), u = predicate(text, instructions: \"is it urgent?\", model: \"$1\"$2), x = extract(text, T, model: \"$1\"$2)"
 }
 T='type T = { page: int, topic: string };'
 "$FQL" --no-cache --format csv -c "$T $(q plain '')" > plain.csv 2>err1 || bad plain "$(cat err1)"

@@ -33,8 +33,8 @@ truth=$(awk -F, 'NR > 1 { print $1 "," ($2 ~ /wonderful/ ? "true" : "false") }' 
 
 # classify and extract pack by default too, with the answers of pack: 1
 T='type S = { sentiment: string };'
-ce() {  # ce ALIAS PACK OUT
-  "$FQL" --no-cache --format csv -c "$T model $1 = openai(\"gpt-4o-mini\"); from csv(\"r.csv\") | derive c = classify(t, [\"positive\", \"negative\"], model: \"$1\"$2), x = extract(t, S, model: \"$1\"$2) | select n, c, x.sentiment as xs" > "$3" 2> "$3.err" || bad "$1" "$(cat "$3.err")"
+ce() {  # ce ALIAS PACK OUT (each call alone: fusion would ask both at once, tests/runtime/fusion.sh)
+  "$FQL" --no-cache --format csv -c "set fusion = off; $T model $1 = openai(\"gpt-4o-mini\"); from csv(\"r.csv\") | derive c = classify(t, [\"positive\", \"negative\"], model: \"$1\"$2), x = extract(t, S, model: \"$1\"$2) | select n, c, x.sentiment as xs" > "$3" 2> "$3.err" || bad "$1" "$(cat "$3.err")"
 }
 ce cd '' ce_def.csv
 ce c1 ', pack: 1' ce_one.csv

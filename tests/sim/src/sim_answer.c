@@ -687,7 +687,21 @@ static json_t *gen_value(Gen *g, json_t *s, const char *path, int depth)
         json_object_foreach(props, k, v) {
             char sub[512];
             snprintf(sub, sizeof sub, "%.300s.%.200s", path, k);
+            /* facts mode: a property's description is its own question (a fused request asks
+             * several questions about one text, each in its property's description) */
+            json_t *d = g->nm ? json_object_get(v, "description") : NULL;
+            char *saved = g->question;
+            int saved_words = g->question_words;
+            if (json_is_string(d)) {
+                g->question = strdup(json_string_value(d));
+                g->question_words = 0;
+                for (char *q = g->question; *q; q++) {
+                    *q = (char)tolower((unsigned char)*q);
+                    if (word_char((unsigned char)*q)) g->question_words = 1;
+                }
+            }
             json_object_set_new(o, k, gen_value(g, v, sub, depth + 1));
+            if (g->question != saved) { free(g->question); g->question = saved; g->question_words = saved_words; }
         }
         return o;
     }
