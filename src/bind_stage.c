@@ -114,7 +114,8 @@ static Plan *bind_derive(Binder *b, Plan *in, char ***quals, const Node *st)
         sc.schema = work;
         sc.quals = q;
         Expr *e = bind_expr(b, &sc, it->a);
-        if (!e) { schema_free(work); plan_free(p); return NULL; }
+        /* q may have grown (realloc) for the items before: the caller frees the array it is handed back */
+        if (!e) { *quals = q; schema_free(work); plan_free(p); return NULL; }
         int c = schema_find(work, it->str);
         if (c < 0) {
             schema_add(work, it->str, type_ref(e->type));
