@@ -12,19 +12,7 @@ N=${2:-256}
 node "$HERE/../../tests/lib/reviews.js" films "$N" reviews.csv facts.json '{"default": 0, "e3": 0.05, "e4": 0.05}'
 echo '{"default": {"latency_ms": 0, "jitter_ms": 0, "rpm": 10000000, "tpm": 10000000000}, "facts": "facts.json"}' > sim.json
 source "$HERE/../../tests/lib/sim.sh"
-quality() {
-  node -e '
-const fs = require("fs"), k = +process.argv[2];
-const truth = fs.readFileSync("reviews.csv", "utf8").trim().split("\n").slice(1).map(l => l.split(",")[2]);
-const got = new Set(fs.readFileSync(process.argv[1], "utf8").trim().split("\n").slice(1));
-let tp = 0, fp = 0, fn = 0;
-for (let a = 0; a < k; a++) for (let b = 0; b < k; b++) {
-  const want = truth[a] === truth[b], has = got.has(`${a},${b}`);
-  if (want && has) tp++; else if (has) fp++; else if (want) fn++;
-}
-const p = tp / (tp + fp || 1), r = tp / (tp + fn || 1);
-console.log(p.toFixed(3), r.toFixed(3), (p + r ? 2 * p * r / (p + r) : 0).toFixed(3));' "$1" "$2"
-}
+quality() { node "$HERE/../../tests/lib/reviews.js" pairs "$1" "$2" "${3:-3}"; }
 k=0
 run() {  # run LABEL OPTIONS (a fresh model name eK and state database; e3 and e4 err at a rate of 0.05)
   k=$((k + 1))

@@ -9,20 +9,7 @@ source "$HERE/../lib/setup.sh"
 
 N=200
 # reviews.csv: id,t,sentiment,score; facts.json: the same facts, as the simulator reads them
-node -e '
-const fs = require("fs"), n = +process.argv[1];
-const adj = { positive: ["wonderful", "a delight", "moving", "brilliant"], negative: ["dull", "a mess", "tedious", "clumsy"] };
-const topics = ["plot", "acting", "music", "pacing", "ending"];
-const texts = {}, rows = ["id,t,sentiment,score"];
-for (let i = 0; i < n; i++) {
-  const s = ((i * 2654435761) >>> 7) % 2 ? "positive" : "negative";
-  const score = s === "positive" ? 4 + (i % 2) : 1 + (i % 3);
-  const t = `Review ${i}: the ${topics[i % 5]} was ${adj[s][(i >> 1) % 4]} in this film.`;
-  texts[t] = { sentiment: s, topic: topics[i % 5], score, language: "en" };
-  rows.push(`${i},${t},${s},${score}`);
-}
-fs.writeFileSync("facts.json", JSON.stringify({ error_rate: { default: 0, "gpt-4.1-nano": 0.2 }, texts }));
-fs.writeFileSync("reviews.csv", rows.join("\n") + "\n");' "$N"
+node "$HERE/../lib/reviews.js" films "$N" reviews.csv facts.json '{"default": 0, "gpt-4.1-nano": 0.2}'
 echo '{"facts": "facts.json"}' > sim.json
 source "$HERE/../lib/sim.sh"
 

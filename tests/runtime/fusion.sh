@@ -8,20 +8,7 @@
 HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/../lib/setup.sh"
 N=50
-node -e '
-const fs = require("fs"), n = +process.argv[1];
-const adj = { positive: ["wonderful", "a delight", "moving", "brilliant"], negative: ["dull", "a mess", "tedious", "clumsy"] };
-const topics = ["plot", "acting", "music", "pacing", "ending"];
-const texts = {}, rows = ["id,t,sentiment,score"];
-for (let i = 0; i < n; i++) {
-  const s = ((i * 2654435761) >>> 7) % 2 ? "positive" : "negative";
-  const score = s === "positive" ? 4 + (i % 2) : 1 + (i % 3);
-  const t = `Review ${i}: the ${topics[i % 5]} was ${adj[s][(i >> 1) % 4]} in this film.`;
-  texts[t] = { sentiment: s, topic: topics[i % 5], score };
-  rows.push(`${i},${t},${s},${score}`);
-}
-fs.writeFileSync("facts.json", JSON.stringify({ texts }));
-fs.writeFileSync("reviews.csv", rows.join("\n") + "\n");' "$N"
+node "$HERE/../lib/reviews.js" films "$N" reviews.csv facts.json
 cat > sim.json <<'J'
 {"facts": "facts.json", "models": {"gpt-4.1-mini": {"fault_rules": [{"contains": "Review 7:", "fault": "bad_schema"}]}}}
 J

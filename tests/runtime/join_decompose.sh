@@ -23,19 +23,7 @@ join() {
     on \"$3\" model m $4 | select id, r2_id"
 }
 # quality FILE K COL: precision recall f1 of FILE's pairs against the pairs whose COL (3 sentiment, 4 topic) is equal
-quality() {
-  node -e '
-const fs = require("fs"), k = +process.argv[2], col = +process.argv[3] - 1;
-const truth = fs.readFileSync("reviews.csv", "utf8").trim().split("\n").slice(1).map(l => l.split(",")[col]);
-const got = new Set(fs.readFileSync(process.argv[1], "utf8").trim().split("\n").slice(1));
-let tp = 0, fp = 0, fn = 0;
-for (let a = 0; a < k; a++) for (let b = 0; b < k; b++) {
-  const want = truth[a] === truth[b], has = got.has(`${a},${b}`);
-  if (want && has) tp++; else if (has) fp++; else if (want) fn++;
-}
-const p = tp / (tp + fp || 1), r = tp / (tp + fn || 1);
-console.log(p.toFixed(3), r.toFixed(3), (p + r ? 2 * p * r / (p + r) : 0).toFixed(3));' "$1" "$2" "${3:-3}"
-}
+quality() { node "$HERE/../lib/reviews.js" pairs "$1" "$2" "${3:-3}"; }
 ge() { awk -v x="$1" -v y="$2" 'BEGIN { exit !(x >= y) }'; }
 tokens() { echo $(( $(stat_of "$1" input_tokens) + $(stat_of "$1" output_tokens) )); }
 
