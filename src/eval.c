@@ -42,6 +42,8 @@ void eval_vals_free(Value *v, size_t n)
 
 
 /* A field of a struct value, or of a JSON object. */
+static Value index_of(Value base, Value idx);
+
 static Value field_of(Value base, const Expr *e)
 {
     if (base.kind == V_STRUCT) {
@@ -50,18 +52,9 @@ static Value field_of(Value base, const Expr *e)
         int fi = type_field_index(st->type, e->name);
         return fi >= 0 ? value_copy(st->fields[fi]) : v_null();
     }
-    if (base.kind == V_JSON) {
-        json_error_t je;
-        json_t *j = json_loadb(v_str(base), v_strlen(base), JSON_DECODE_ANY, &je);
-        Value r = v_null();
-        if (j && json_is_object(j)) {
-            json_t *f = json_object_get(j, e->name);
-            if (f && !json_is_null(f)) {
-                char *txt = json_dumps(f, JSON_ENCODE_ANY | JSON_COMPACT);
-                if (txt) { r = v_json_text(txt, strlen(txt)); free(txt); }
-            }
-        }
-        json_decref(j);
+    if (base.kind == V_JSON) {   /* a JSON object's member: index_of with the name as key */
+        Value key = v_cstring(e->name), r = index_of(base, key);
+        value_free(key);
         return r;
     }
     return v_null();
