@@ -757,7 +757,12 @@ void semantic_job_free(SemJob *j)
     if (!j) return;
     drop_deferred(j);
     if (j->waiting > 0 && j->rt->sem) {
-        /* answers are still coming: they must find the job (semantic_flush drains them) */
+        /* answers are still coming: they must find the job (semantic_flush drains them). The
+         * operator's statistics go with the operator, which is freed now: detach them. */
+        if (j->ost && j->rows)
+            for (size_t r = 0; r < j->n; r++)
+                if (j->rows[r] && j->rows[r]->ost == j->ost) j->rows[r]->ost = NULL;
+        j->ost = NULL;
         j->orphan = 1;
         j->rt->sem->norphans++;
         return;
