@@ -539,6 +539,43 @@ static int bind_prefilter(Binder *b, Plan *p, const Node *v)
     return 0;
 }
 
+/* Binds classify(placeholder, labels, cls's options) once per side into p->dec[], its text the
+ * values the template inserts from that side, over that side's own columns. Returns 0, or -1 with
+ * an error; 1 (no error) when the template names no column of a side and quiet is set. */
+static int bind_side_classify(Binder *b, Plan *p, Scope *sc, const Node *st, const Node *cls, const Node *labels, int quiet)
+{
+    Node *call = node_new(N_CALL, st->src, st->pos);
+    call->str = xstrdup("classify");
+    Node *ph = node_new(N_STRING, st->src, st->pos);
+    ph->str = xstrdup("");
+    node_add(call, ph);
+    node_add(call, node_clone(labels));
+    for (int i = 0; i < cls->nkids; i++) node_add(call, node_clone(cls->kids[i]));
+    int rc = 0;
+    for (int side = 0; side < 2 && !rc; side++) {
+        Expr *t = side_text(b, sc, st, side), *c = NULL;
+        if (!t) {
+            if (err_failed(b->err)) rc = -1;
+            else if (quiet) rc = 1;
+            else rc = bind_errn(b, st, "decompose: needs a template that names columns of both sides ({{left.x}} and {{right.y}})");
+        } else if (!(c = bind_expr(b, sc, call))) {
+            expr_free(t);
+            rc = -1;
+        } else {
+            expr_free(c->args[0]);
+            c->args[0] = t;
+            p->dec[side] = c;
+        }
+    }
+    node_free(call);
+    if (rc) {
+        expr_free(p->dec[0]);
+        expr_free(p->dec[1]);
+        p->dec[0] = p->dec[1] = NULL;
+    }
+    return rc;
+}
+
 /* decompose: {property: "sentiment", labels: ["positive", "negative"], relation: "equal"}: the
  * join's condition compares one property of each side. Binds cls (classify(placeholder, model
  * options...), not consumed) once per side over that side's own columns, its text the values the
@@ -562,33 +599,107 @@ static int bind_decompose(Binder *b, Plan *p, Scope *sc, const Node *st, Node *c
     for (int i = 0; i < 4; i++)
         if (!strcmp(rel->str, rels[i][0]) || !strcmp(rel->str, rels[i][1]) || (i == 1 && !strcmp(rel->str, "opposite"))) p->dec_rel = i;
     if (p->dec_rel < 0) return bind_errn(b, rel, "%s", usage);
-    /* classify(placeholder, labels, options...): the placeholder text is replaced by the side's text */
-    Node *call = node_new(N_CALL, st->src, st->pos);
-    call->str = xstrdup("classify");
-    Node *ph = node_new(N_STRING, st->src, st->pos);
-    ph->str = xstrdup("");
-    node_add(call, ph);
-    node_add(call, node_clone(labels));
-    for (int i = 0; i < cls->nkids; i++) node_add(call, node_clone(cls->kids[i]));
-    int rc = 0;
-    for (int side = 0; side < 2 && !rc; side++) {
-        Expr *t = side_text(b, sc, st, side), *c = NULL;
-        if (!t) {
-            if (!err_failed(b->err))
-                bind_errn(b, st, "decompose: needs a template that names columns of both sides ({{left.x}} and {{right.y}})");
-            rc = -1;
-        } else if (!(c = bind_expr(b, sc, call))) {
-            expr_free(t);
-            rc = -1;
-        } else {
-            expr_free(c->args[0]);
-            c->args[0] = t;
-            p->dec[side] = c;
-        }
-    }
-    node_free(call);
+    int rc = bind_side_classify(b, p, sc, st, cls, labels, 0);
     if (!rc) p->dec_prop = xstrdup(prop->str);
     return rc;
+}
+
+/* The planning request's instructions (the condition is its user text). */
+static const char plan_instructions[] =
+    "You plan a semantic join. A pair (left item, right item) is kept when the condition holds for the pair. Decide whether "
+    "the condition only compares one property that each item has on its own, such as the same sentiment, opposite "
+    "sentiments, the same topic or language, or which price is higher. If it does, answer decomposable: true, the "
+    "property's name in one or two words, kind \"label\" when the property takes one of a few categorical values (list "
+    "every value in labels, from lowest to highest when the relation is less or greater) or kind \"number\" when it is a "
+    "quantity (labels empty), and the relation the condition requires between the left item's value and the right item's: "
+    "\"equal\", \"not equal\", \"less\" (the left's is lower) or \"greater\" (the left's is higher). If the condition "
+    "needs both items together (whether one answers, cites or contradicts the other), more than one property, or a "
+    "relation other than these, answer decomposable: false.";
+
+/* The answer type of the planning request. */
+static Type *plan_type(void)
+{
+    Type *t = type_struct_new(5);
+    t->name = xstrdup("join_plan");
+    static const char *const names[] = { "decomposable", "property", "kind", "labels", "relation" };
+    static const char *const descs[] = { "whether the condition compares one property of each item", "the property compared",
+                                         "label: a few categorical values; number: a quantity",
+                                         "every value the property takes (kind label), lowest first", "what the condition requires of the left item's value against the right item's" };
+    char **kinds = xcalloc(2, sizeof *kinds), **rels = xcalloc(4, sizeof *rels);
+    kinds[0] = xstrdup("label");
+    kinds[1] = xstrdup("number");
+    rels[0] = xstrdup("equal");
+    rels[1] = xstrdup("not equal");
+    rels[2] = xstrdup("less");
+    rels[3] = xstrdup("greater");
+    Type *types[] = { type_bool(), type_string(), type_enum_new(2, kinds), type_list(type_string()), type_enum_new(4, rels) };
+    for (int i = 0; i < 5; i++) {
+        t->fields[i].name = xstrdup(names[i]);
+        t->fields[i].desc = xstrdup(descs[i]);
+        t->fields[i].type = types[i];
+    }
+    return t;
+}
+
+/* With no decompose: written, the decomposition is planned at run time: binds the planning request
+ * (map() of the condition, its {{...}} written as [left x] / [right y], with cls's options) into
+ * p->dec_plan and placeholder classify() calls into p->dec[] (exec_simjoin.c sets their labels, or
+ * turns them into extractions of a number, from the answer). Not planned (0, nothing bound) when
+ * the template names no column of a side or the model is chosen per row. Returns 0 or -1. */
+static int bind_decompose_auto(Binder *b, Plan *p, Scope *sc, const Node *st, const Node *cls)
+{
+    for (int i = 0; i < cls->nkids; i++) {
+        const Node *o = cls->kids[i];
+        if (strcmp(o->str, "model")) continue;
+        int lit = o->a->kind == N_STRING || ((o->a->kind == N_IDENT || o->a->kind == N_FIELD) && bind_find_col(sc, NULL, o->a->str) < 0);
+        if (!lit) return 0;
+    }
+    Node *labels = node_new(N_LIST_LIT, st->src, st->pos);
+    for (int i = 0; i < 2; i++) {
+        Node *l = node_new(N_STRING, st->src, st->pos);
+        l->str = xstrdup(i ? "b" : "a");
+        node_add(labels, l);
+    }
+    int rc = bind_side_classify(b, p, sc, st, cls, labels, 1);
+    node_free(labels);
+    if (rc) return rc < 0 ? -1 : 0;
+    /* the condition as text: {{left.x}} -> [left x] */
+    Buf c;
+    buf_init(&c);
+    buf_puts(&c, "Condition: ");
+    const char *s = st->str;
+    for (const char *o; (o = strstr(s, "{{")); ) {
+        const char *e = strstr(o + 2, "}}");
+        if (!e) break;
+        buf_append(&c, s, (size_t)(o - s));
+        buf_putc(&c, '[');
+        for (const char *q = o + 2; q < e; q++) if (*q != ' ') buf_putc(&c, *q == '.' ? ' ' : *q);
+        buf_putc(&c, ']');
+        s = e + 2;
+    }
+    buf_puts(&c, s);
+    Node *call = node_new(N_CALL, st->src, st->pos);
+    call->str = xstrdup("map");
+    Node *text = node_new(N_STRING, st->src, st->pos);
+    text->str = xstrdup(c.data);
+    text->ival = (int64_t)c.len;
+    buf_free(&c);
+    node_add(call, text);
+    for (int i = 0; i < cls->nkids; i++)
+        if (strcmp(cls->kids[i]->str, "pack")) node_add(call, node_clone(cls->kids[i]));
+    Node *ins = node_new(N_NAMED, st->src, st->pos);
+    ins->str = xstrdup("instructions");
+    ins->a = node_new(N_STRING, st->src, st->pos);
+    ins->a->str = xstrdup(plan_instructions);
+    ins->a->ival = (int64_t)strlen(plan_instructions);
+    node_add(call, ins);
+    p->dec_plan = bind_expr(b, sc, call);
+    node_free(call);
+    if (!p->dec_plan) return -1;
+    type_unref(p->dec_plan->type);
+    p->dec_plan->type = plan_type();
+    p->dec_rel = DEC_EQ;
+    return 0;
 }
 
 /* semantic join SOURCE on "template {{left.x}} {{right.y}}" [model NAME] [prefilter: ...]: a
@@ -666,7 +777,8 @@ static Plan *bind_semjoin(Binder *b, Plan *left, char ***lquals, const Node *st)
     p->k = 10;
     if (prefilter && bind_prefilter(b, p, prefilter)) goto fail;
     if (!(p->exprs[p->nexprs++] = bind_expr(b, &sc, call))) goto fail;
-    if (decompose && bind_decompose(b, p, &sc, st, cls, decompose)) goto fail;
+    if (decompose && !p->rewrite_off && bind_decompose(b, p, &sc, st, cls, decompose)) goto fail;
+    if (!decompose && !p->rewrite_off && bind_decompose_auto(b, p, &sc, st, cls)) goto fail;
     /* the prefilter's embeddings, when it can run (auto needs them only above the pair limit) */
     if (p->prefilter != PREFILTER_OFF && (p->prefilter == PREFILTER_EMBED || catalog_default_model(b->cat, 1))) {
         Expr *lt = side_text(b, &sc, st, 0), *rt = side_text(b, &sc, st, 1);

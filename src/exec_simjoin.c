@@ -19,9 +19,11 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <ctype.h>
 #include <math.h>
 #include "exec.h"
 #include "models.h"
+#include "semop.h"
 
 /* ---- top K per left row ---- */
 
@@ -270,6 +272,7 @@ typedef struct SemJoin {
     size_t ncand, next;
     int decided;             /* the candidates are the matches already (the decomposition ran) */
     char *dec_note;          /* what the decomposition did, when it was tried */
+    size_t cap;              /* under a limit above max_pairs: pairs judged at most (0: none) */
 } SemJoin;
 
 static void semjoin_close(Op *op)
@@ -558,23 +561,30 @@ out:
     return rc;
 }
 
-/* ---- join decomposition (decompose:): classify each side's texts, compare the labels ---- */
+/* ---- join decomposition: classify (or measure) each side's texts, compare the values ---- */
 
-/* Each row's label as an index into the classify's labels, -1 when it has none (a failed row). */
-static int *label_index(const Expr *cls, const Value *v, size_t n)
+/* Each row's value as a number to compare, NAN when it has none (a failed row): a label's index
+ * among cls's labels (TY_ENUM), or the one numeric field of an extraction (TY_STRUCT). */
+static double *side_keys(const Expr *cls, const Value *v, size_t n)
 {
-    int *ix = xmalloc((n ? n : 1) * sizeof *ix);
+    double *k = xmalloc((n ? n : 1) * sizeof *k);
     for (size_t i = 0; i < n; i++) {
-        ix[i] = -1;
-        if (v[i].kind != V_STRING) continue;
-        for (int j = 0; j < cls->type->nlabels; j++)
-            if (!strcmp(v_str(v[i]), cls->type->labels[j])) { ix[i] = j; break; }
+        k[i] = NAN;
+        if (cls->type->kind == TY_ENUM) {
+            if (v[i].kind != V_STRING) continue;
+            for (int j = 0; j < cls->type->nlabels; j++)
+                if (!strcmp(v_str(v[i]), cls->type->labels[j])) { k[i] = j; break; }
+        } else if (v[i].kind == V_STRUCT && v[i].u.st->n > 0) {
+            Value f = v[i].u.st->fields[0];
+            if (f.kind == V_INT) k[i] = (double)f.u.i;
+            else if (f.kind == V_FLOAT) k[i] = f.u.f;
+        }
     }
-    return ix;
+    return k;
 }
 
-/* Whether labels a and b stand in the relation (by the labels' order for less / greater). */
-static int dec_holds(int rel, int a, int b)
+/* Whether values a and b stand in the relation (labels by their order). */
+static int dec_holds(int rel, double a, double b)
 {
     switch (rel) {
     case DEC_EQ: return a == b;
@@ -614,33 +624,191 @@ static size_t sample_pairs(int64_t npairs, int64_t want, int64_t **out)
     return n;
 }
 
-/* The decomposition: when it costs fewer requests than the pairs, classify every row of both sides (identical texts are one request, cached),
- * judge a random sample of pairs literally and compare. When the sample agrees at p->dec_agree or
- * more, the candidates become the matches (pairs with an unlabelled side judged literally) and
- * sj->decided is set: returns 0. Returns 1 when the literal plan must run (sj->dec_note says why),
- * -1 on an error. Estimating (explain cost, set budget) counts the decomposed plan. */
+/* A decomposition to try: the property, the relation and each side's call (owned). */
+typedef struct Decomp {
+    char *prop;
+    int rel;
+    Expr *side[2];
+    int number;              /* the property is a quantity (an extraction), not labels */
+} Decomp;
+
+static void decomp_free(Decomp *d)
+{
+    free(d->prop);
+    expr_free(d->side[0]);
+    expr_free(d->side[1]);
+}
+
+/* The field of a struct value by name (borrowed), or a null value. */
+static Value field_of(Value v, const char *name)
+{
+    if (v.kind != V_STRUCT) return v_null();
+    int i = type_field_index(v.u.st->type, name);
+    return i < 0 ? v_null() : v.u.st->fields[i];
+}
+
+/* A planned side call: a copy of the placeholder classify() with the answer's labels, or turned
+ * into an extraction of {PROPERTY: number}. */
+static Expr *planned_side(const Expr *ph, const Decomp *d, char **labels, int nlabels)
+{
+    Expr *e = expr_copy(ph);
+    type_unref(e->type);
+    if (!d->number) {
+        char **ls = xcalloc((size_t)nlabels, sizeof *ls);
+        for (int i = 0; i < nlabels; i++) ls[i] = xstrdup(labels[i]);
+        e->type = type_enum_new(nlabels, ls);
+        return e;
+    }
+    e->sem = SEM_EXTRACT;
+    free(e->name);
+    e->name = xstrdup("extract");
+    Type *t = type_struct_new(1);
+    Buf f;   /* the field: the property's name as an identifier */
+    buf_init(&f);
+    for (const char *q = d->prop; *q; q++) buf_putc(&f, isalnum((unsigned char)*q) ? *q : '_');
+    t->fields[0].name = xstrdup(f.len ? f.data : "value");
+    buf_free(&f);
+    t->fields[0].type = type_float();
+    t->fields[0].desc = xasprintf("the %s the text gives", d->prop);
+    t->name = xstrdup("measure");
+    e->type = t;
+    return e;
+}
+
+/* The decomposition to try: the declared one, or the one the planning request answers (sent over
+ * the left's first row; its answer cached like any other). Returns 0 with *d set, 1 when the
+ * answer is no decomposition (sj->dec_note says why), -1 on an error. */
+static int plan_decomposition(Op *op, SemJoin *sj, Decomp *d)
+{
+    const Plan *p = op->p;
+    memset(d, 0, sizeof *d);
+    if (!p->dec_plan) {
+        d->prop = xstrdup(p->dec_prop);
+        d->rel = p->dec_rel;
+        d->side[0] = expr_copy(p->dec[0]);
+        d->side[1] = expr_copy(p->dec[1]);
+        return 0;
+    }
+    Batch *one = batch_new(sj->lb->ncols, 1);
+    Value *row = xmalloc((size_t)(sj->lb->ncols ? sj->lb->ncols : 1) * sizeof *row);
+    for (int c = 0; c < sj->lb->ncols; c++) row[c] = value_copy(sj->lb->cols[c][0]);
+    batch_push_row(one, row);
+    free(row);
+    Value *ans = core_eval_op(op, p->dec_plan, one);
+    batch_free(one);
+    if (!ans) return -1;
+    Value a = ans[0];
+    free(ans);
+    int dry = op->ex->rt && op->ex->rt->dry;
+    if (a.kind != V_STRUCT && dry) {   /* estimating, not cached: count the decomposed plan */
+        d->prop = xstrdup("(planned at run time)");
+        d->side[0] = expr_copy(p->dec[0]);
+        d->side[1] = expr_copy(p->dec[1]);
+        return 0;
+    }
+    static const char *const rels[] = { "equal", "not equal", "less", "greater" };
+    Value dec = field_of(a, "decomposable"), prop = field_of(a, "property"), kind = field_of(a, "kind"),
+          labels = field_of(a, "labels"), rel = field_of(a, "relation");
+    d->rel = -1;
+    for (int i = 0; rel.kind == V_STRING && i < 4; i++) if (!strcmp(v_str(rel), rels[i])) d->rel = i;
+    d->number = kind.kind == V_STRING && !strcmp(v_str(kind), "number");
+    /* the labels: distinct, non-empty, at most 50 */
+    char *ls[50];
+    int nl = 0;
+    for (uint32_t i = 0; !d->number && labels.kind == V_LIST && i < labels.u.l->n && nl < 50; i++) {
+        Value l = labels.u.l->items[i];
+        if (l.kind != V_STRING || !v_strlen(l)) continue;
+        int seen = 0;
+        for (int j = 0; j < nl; j++) if (!strcmp(ls[j], v_str(l))) seen = 1;
+        if (!seen) ls[nl++] = (char *)v_str(l);
+    }
+    const char *why = NULL;
+    if (a.kind != V_STRUCT) why = "the planning request got no answer";
+    else if (dec.kind != V_BOOL || !dec.u.b) why = "the planning request answered that the condition does not compare one property of each side";
+    else if (prop.kind != V_STRING || !v_strlen(prop)) why = "the planning request named no property";
+    else if (d->rel < 0) why = "the planning request gave no relation";
+    else if (!d->number && nl < 2) why = "the planning request gave fewer than two labels";
+    if (why) {
+        sj->dec_note = xasprintf("decomposition not used: %s, so the literal plan ran", why);
+        value_free(a);
+        memset(d, 0, sizeof *d);
+        return 1;
+    }
+    d->prop = xstrdup(v_str(prop));
+    for (int side = 0; side < 2; side++) d->side[side] = planned_side(p->dec[side], d, ls, nl);
+    value_free(a);
+    return 0;
+}
+
+/* How the decomposition is named in notes: "sentiment (not equal) planned [\"positive\", ...]". */
+static char *decomp_name(const Plan *p, const Decomp *d)
+{
+    static const char *const rels[] = { "equal", "not equal", "less", "greater" };
+    Buf b;
+    buf_init(&b);
+    buf_printf(&b, "%s (%s)", d->prop, rels[d->rel < 0 ? 0 : d->rel]);
+    if (p->dec_plan && d->side[0]) {
+        if (d->number) buf_puts(&b, " planned as a number");
+        else {
+            buf_puts(&b, " planned [");
+            for (int i = 0; i < d->side[0]->type->nlabels; i++) {
+                Value l = v_cstring(d->side[0]->type->labels[i]);
+                if (i) buf_puts(&b, ", ");
+                value_to_json(&b, l);
+                value_free(l);
+            }
+            buf_putc(&b, ']');
+        }
+    }
+    char *s = xstrdup(b.data ? b.data : "");
+    buf_free(&b);
+    return s;
+}
+
+/* The decomposition: when it costs fewer requests than the literal plan (every pair, or under a
+ * limit about twice the rows wanted), plan it (declared, or one planning request), classify (or
+ * measure) every row of both sides (identical texts are one request, cached), judge a random sample
+ * of pairs literally and compare. When the sample agrees at p->dec_agree or more, the candidates
+ * become the matches (pairs with an unvalued side judged literally) and sj->decided is set:
+ * returns 0. Returns 1 when the literal plan must run (sj->dec_note says why), -1 on an error.
+ * Estimating (explain cost, set budget) counts the decomposed plan. */
 static int semjoin_decompose(Op *op, SemJoin *sj)
 {
     const Plan *p = op->p;
     size_t nl = sj->lb->n, nr = sj->rb->n;
     int64_t npairs = (int64_t)nl * (int64_t)nr;
     int dry = op->ex->rt && op->ex->rt->dry, rc = -1;
-    static const char *const rels[] = { "equal", "not equal", "less", "greater" };
-    int64_t cost = (int64_t)nl + (int64_t)nr + (npairs < p->dec_sample ? npairs : p->dec_sample);
-    if (cost >= npairs) {   /* the literal plan sends no more: no gain to validate */
-        sj->dec_note = xasprintf("decomposition by %s (%s) not tried: %lld pairs are no more requests than its %lld", p->dec_prop,
-                                 rels[p->dec_rel], (long long)npairs, (long long)cost);
+    const char *what = p->dec_plan ? "decomposition" : NULL;
+    char *name0 = p->dec_plan ? NULL : xasprintf("decomposition by %s (%s)", p->dec_prop,
+                                                  (const char *const[]){ "equal", "not equal", "less", "greater" }[p->dec_rel]);
+    int64_t cost = (int64_t)nl + (int64_t)nr + (npairs < p->dec_sample ? npairs : p->dec_sample) + (p->dec_plan ? 1 : 0);
+    int64_t literal = npairs;
+    if (p->want_rows >= 0 && 2 * p->want_rows < literal) literal = 2 * p->want_rows;   /* early stop: pass rate ~0.5 */
+    if (cost >= literal) {   /* the literal plan sends no more: no gain to validate */
+        if (literal < npairs)
+            sj->dec_note = xasprintf("%s not tried: a limit wants %lld rows, about %lld pairs judged literally, fewer than its %lld requests",
+                                     what ? what : name0, (long long)p->want_rows, (long long)literal, (long long)cost);
+        else
+            sj->dec_note = xasprintf("%s not tried: %lld pairs are no more requests than its %lld", what ? what : name0,
+                                     (long long)npairs, (long long)cost);
+        free(name0);
         return 1;
     }
-    Value *va = core_eval_op(op, p->dec[0], sj->lb), *vb = NULL;
-    if (!va) return -1;
-    int *la = label_index(p->dec[0], va, nl), *lr = NULL;
-    for (size_t i = 0; i < nl; i++) value_free(va[i]);
-    free(va);
+    free(name0);
+    Decomp d;
+    int pr = plan_decomposition(op, sj, &d);
+    if (pr) return pr;
+    char *name = decomp_name(p, &d);
+    Value *va = core_eval_op(op, d.side[0], sj->lb), *vb = NULL;
+    double *la = NULL, *lr = NULL;
     int64_t *pick = NULL;
     Sampled *sa = NULL;
-    if (!(vb = core_eval_op(op, p->dec[1], sj->rb))) goto out;
-    lr = label_index(p->dec[1], vb, nr);
+    if (!va) goto out;
+    la = side_keys(d.side[0], va, nl);
+    for (size_t i = 0; i < nl; i++) value_free(va[i]);
+    free(va);
+    if (!(vb = core_eval_op(op, d.side[1], sj->rb))) goto out;
+    lr = side_keys(d.side[1], vb, nr);
     for (size_t i = 0; i < nr; i++) value_free(vb[i]);
     free(vb);
     /* validation: the sampled pairs judged as the literal plan would (the cache keeps the answers) */
@@ -650,27 +818,27 @@ static int semjoin_decompose(Op *op, SemJoin *sj)
     if (judge_sample(op, sj, sa, (int)ns)) goto out;
     size_t agree = 0;
     for (size_t i = 0; i < ns; i++) {
-        int a = la[sa[i].l], b = lr[sa[i].r];
-        if (a >= 0 && b >= 0 && dec_holds(p->dec_rel, a, b) == !!sa[i].match) agree++;
+        double a = la[sa[i].l], b = lr[sa[i].r];
+        if (!isnan(a) && !isnan(b) && dec_holds(d.rel, a, b) == !!sa[i].match) agree++;
     }
     double rate = ns ? (double)agree / (double)ns : 0;
     if (dry) rate = 1;
     if (rate < p->dec_agree) {
-        sj->dec_note = xasprintf("decomposition by %s (%s) not used: it agreed with %zu of %zu sampled pairs judged literally "
-                                 "(%.3f, below agreement %g), so the literal plan ran", p->dec_prop, rels[p->dec_rel], agree, ns,
-                                 rate, p->dec_agree);
+        sj->dec_note = xasprintf("decomposition by %s not used: it agreed with %zu of %zu sampled pairs judged literally "
+                                 "(%.3f, below agreement %g), so the literal plan ran", name, agree, ns, rate, p->dec_agree);
         rc = 1;
         goto out;
     }
-    /* the matches, left-major in right row order; a pair with an unlabelled side is judged literally */
+    /* the matches, left-major in right row order; a pair with an unvalued side is judged literally */
     size_t cap = 64, n = 0, nund = 0;
     sj->cl = xmalloc(cap * sizeof *sj->cl);
     sj->cr = xmalloc(cap * sizeof *sj->cr);
     char *und = xmalloc(cap);
     for (size_t l = 0; l < nl; l++)
         for (size_t r = 0; r < nr; r++) {
-            int a = la[l], b = lr[r], u = a < 0 || b < 0;
-            if (!u && !dec_holds(p->dec_rel, a, b)) continue;
+            double a = la[l], b = lr[r];
+            int u = isnan(a) || isnan(b);
+            if (!u && !dec_holds(d.rel, a, b)) continue;
             if (n == cap) {
                 cap *= 2;
                 sj->cl = xrealloc(sj->cl, cap * sizeof *sj->cl);
@@ -700,12 +868,14 @@ static int semjoin_decompose(Op *op, SemJoin *sj)
     sj->ncand = n;
     sj->decided = 1;
     op->done_in += npairs;
-    sj->dec_note = xasprintf("decomposed by %s (%s): %zu + %zu rows classified, %zu pairs matched; agreement %.3f on %zu sampled "
-                             "pairs judged literally (target %g)%s", p->dec_prop, rels[p->dec_rel], nl, nr, n, rate, ns, p->dec_agree,
-                             nund ? "; pairs with an unlabelled side judged literally" : "");
+    sj->dec_note = xasprintf("decomposed by %s: %zu + %zu rows %s, %zu pairs matched; agreement %.3f on %zu sampled "
+                             "pairs judged literally (target %g)%s", name, nl, nr, d.number ? "measured" : "classified", n, rate, ns,
+                             p->dec_agree, nund ? "; pairs with an unvalued side judged literally" : "");
     pairs_report(op, -1, xasprintf("%zu of %lld pairs judged literally", ns + nund, (long long)npairs));
     rc = 0;
 out:
+    free(name);
+    decomp_free(&d);
     free(la);
     free(lr);
     free(pick);
@@ -724,7 +894,7 @@ static int semjoin_prepare(Op *op, SemJoin *sj)
     if (!sj->rb) return failed ? -1 : 0;
     size_t nl = sj->lb->n, nr = sj->rb->n;
     double pairs = (double)nl * (double)nr;
-    if (p->dec[0] && !p->rewrite_off) {
+    if (p->dec[0] && !p->rewrite_off && nl && nr) {
         int rc = semjoin_decompose(op, sj);
         if (rc <= 0) return rc;
     }
@@ -732,6 +902,15 @@ static int semjoin_prepare(Op *op, SemJoin *sj)
     if (p->prefilter == PREFILTER_OFF || pairs <= (double)p->max_pairs) {
         sj->ncand = nl * nr;
         pairs_report(op, 1, xasprintf("every pair a candidate (%.0f)", pairs));
+        return 0;
+    }
+    if (p->want_rows >= 0 && p->prefilter == PREFILTER_AUTO) {
+        /* under a limit the pairs are judged in order in waves and stop once the rows are out:
+         * every pair stays a candidate, and max_pairs caps the pairs judged (an error past it) */
+        sj->ncand = nl * nr;
+        sj->cap = (size_t)p->max_pairs;
+        pairs_report(op, 1, xasprintf("every pair a candidate in order under the limit (%.0f), at most max_pairs %lld judged",
+                                      pairs, (long long)p->max_pairs));
         return 0;
     }
     if (p->nexprs < 3)
@@ -773,7 +952,15 @@ int semjoin_next(Op *op, Batch **out)
         return 1;
     }
     while (sj->next < sj->ncand) {
+        if (sj->cap && sj->next >= sj->cap) {
+            free(row);
+            return err_at(op->ex->err, FQL_ERR_RUNTIME, p->src, p->pos,
+                          "semantic join: the limit wants %lld rows, and the first %zu pairs judged (max_pairs) of %zu gave "
+                          "%lld: write `max_pairs: %zu` (or `prefilter: off`) to judge every pair, or declare an embedding "
+                          "model for the prefilter", (long long)p->want_rows, sj->cap, sj->ncand, (long long)op->out_own, sj->ncand);
+        }
         size_t wave = core_wave(op, 8, BATCH_ROWS, 0);
+        if (sj->cap && wave > sj->cap - sj->next) wave = sj->cap - sj->next;
         Batch *pairs = batch_new(nl + nr, wave);
         for (; sj->next < sj->ncand && pairs->n < wave; sj->next++) {
             size_t l = sj->cl ? (size_t)sj->cl[sj->next] : sj->next / nright;

@@ -844,14 +844,13 @@ void plan_estimate(Plan *p)
         r = pairs * expr_selectivity(p->exprs[0]);
         /* decomposition: each side's rows classified (at most; identical texts are one request)
          * and the validation sample; the literal plan is what runs when the sample disagrees */
-        double dec = in + rr + (pairs < (double)p->dec_sample ? pairs : (double)p->dec_sample);
-        if (p->dec[0] && !p->rewrite_off && dec < pairs) {
-            p->est_literal = pairs;
-            requests = dec;
-            break;
-        }
+        double dec = in + rr + (pairs < (double)p->dec_sample ? pairs : (double)p->dec_sample) + (p->dec_plan ? 1 : 0);
         /* early stop: about the pairs that give the rows wanted */
         if (p->want_rows >= 0 && r > 0 && (double)p->want_rows * pairs / r < requests) requests = (double)p->want_rows * pairs / r;
+        if (p->dec[0] && !p->rewrite_off && dec < requests) {
+            p->est_literal = requests;
+            requests = dec;
+        }
         break;
     }
     default: break;
@@ -937,6 +936,8 @@ static void fingerprint(Buf *b, Runtime *rt, const Plan *p)
     if (p->kind == P_SEMJOIN && p->dec[0]) {
         buf_printf(b, "dec%d,%d,%.17g,%lld ", p->dec_rel, p->rewrite_off, p->dec_agree, (long long)p->dec_sample);
         for (int i = 0; i < 2; i++) fp_expr(b, rt, p->dec[i]);
+        if (p->dec_plan) fp_expr(b, rt, p->dec_plan);
+        for (int i = 0; p->dec_plan && i < 2; i++) fp_expr(b, rt, p->dec_num[i]);
     }
     if (p->path) buf_printf(b, "path:%s ", p->path);
     if (p->kind == P_SCAN) {

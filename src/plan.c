@@ -210,6 +210,9 @@ void plan_free(Plan *p)
     free(p->path);
     expr_free(p->dec[0]);
     expr_free(p->dec[1]);
+    expr_free(p->dec_plan);
+    expr_free(p->dec_num[0]);
+    expr_free(p->dec_num[1]);
     free(p->dec_prop);
     free(p->ropts.projection);
     free(p->cache_key);
@@ -344,7 +347,11 @@ void plan_explain(Buf *b, const Plan *p, int depth)
         else if (p->prefilter == PREFILTER_EMBED) buf_printf(b, " prefilter: embed top %lld (may drop matching pairs)", (long long)p->k);
         else buf_printf(b, " prefilter: auto (every pair up to max_pairs %lld; above, the pairs over a similarity threshold "
                            "for recall %g learned from %d judged pairs)", (long long)p->max_pairs, p->recall, SEMJOIN_SAMPLE);
-        if (p->dec[0] && p->rewrite_off) buf_puts(b, " decompose: off (rewrite: off)");
+        if (p->rewrite_off) buf_puts(b, " decompose: off (rewrite: off)");
+        else if (p->dec_plan)
+            buf_printf(b, " decompose: auto (one planning request asks the model whether the condition compares one property "
+                          "of each side, and which), used when %lld pairs judged literally agree at %g or more",
+                       (long long)p->dec_sample, p->dec_agree);
         else if (p->dec[0]) {
             static const char *const rels[] = { "equal", "not equal", "less", "greater" };
             buf_printf(b, " decompose: %s (%s) [", p->dec_prop, rels[p->dec_rel]);
@@ -355,6 +362,8 @@ void plan_explain(Buf *b, const Plan *p, int depth)
                 value_free(l);
             }
             buf_printf(b, "], used when %lld pairs judged literally agree at %g or more", (long long)p->dec_sample, p->dec_agree);
+        }
+        if (p->dec[0] && !p->rewrite_off) {
             if (p->est_requests >= 0 && p->est_literal >= 0)
                 buf_printf(b, " (~%.0f requests); else the literal plan (~%.0f pairs judged, the sample's answers reused)"
                               "; which runs is decided at run time", p->est_requests, p->est_literal);
@@ -438,6 +447,8 @@ Plan *plan_copy(const Plan *p)
     c->eq_right = ints_copy(p->eq_right, p->neq);
     c->path = p->path ? xstrdup(p->path) : NULL;
     for (int i = 0; i < 2; i++) c->dec[i] = p->dec[i] ? expr_copy(p->dec[i]) : NULL;
+    for (int i = 0; i < 2; i++) c->dec_num[i] = p->dec_num[i] ? expr_copy(p->dec_num[i]) : NULL;
+    c->dec_plan = p->dec_plan ? expr_copy(p->dec_plan) : NULL;
     c->dec_prop = p->dec_prop ? xstrdup(p->dec_prop) : NULL;
     c->scan_schema = p->scan_schema ? schema_copy(p->scan_schema) : NULL;
     if (c->scan_schema) c->ropts.schema = c->scan_schema;

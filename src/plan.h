@@ -152,7 +152,12 @@ struct Plan {
     /* P_SEMJOIN join decomposition (decompose:, exec_simjoin.c): each side's text classified once
      * and the labels compared, used when a literally judged sample agrees */
     Expr *dec[2];            /* classify() over the left's / the right's own columns; NULL: none */
-    char *dec_prop;          /* the property's name (explain) */
+    /* planned at run time (no decompose: written): dec_plan is the planning request (map() over a
+     * constant prompt, answered as {decomposable, property, kind, labels, relation}); dec[] then
+     * carry placeholder labels and dec_num[] extract a number, their types set from the answer */
+    Expr *dec_plan;
+    Expr *dec_num[2];
+    char *dec_prop;          /* the property's name (explain; NULL when planned at run time) */
     int dec_rel;             /* DEC_EQ, DEC_NE, DEC_LT, DEC_GT (by the labels' order) */
     double dec_agree;        /* the agreement the sample must reach (agreement:) */
     int64_t dec_sample;      /* pairs judged literally to validate it (sample:) */

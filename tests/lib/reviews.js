@@ -5,19 +5,21 @@
 //        node tests/lib/reviews.js films N CSV FACTS [ERROR_RATES_JSON]
 //          N film reviews (columns id,t,sentiment,topic,score): a sentiment, one of five topics, a
 //          1-5 score that follows the sentiment, language "en"
-//        node tests/lib/reviews.js pairs OUT K [COL]
+//        node tests/lib/reviews.js pairs OUT K [COL] [REL]
 //          precision, recall and F1 of the pairs "a,b" listed in the CSV OUT (after its header)
 //          against the pairs of the first K rows of reviews.csv whose column COL (1-based,
-//          default 3: sentiment) is equal
+//          default 3: sentiment) stands in relation REL: eq (default), ne, gt or lt (a's
+//          against b's; gt and lt compare numbers)
 const fs = require("fs");
 const [kind, nArg, csv, facts, rates] = process.argv.slice(2);
 if (kind === "pairs") {
-  const out = nArg, k = +csv, col = (+facts || 3) - 1;
+  const out = nArg, k = +csv, col = (+facts || 3) - 1, rel = rates || "eq";
+  const holds = { eq: (x, y) => x === y, ne: (x, y) => x !== y, gt: (x, y) => +x > +y, lt: (x, y) => +x < +y }[rel];
   const truth = fs.readFileSync("reviews.csv", "utf8").trim().split("\n").slice(1).map(l => l.split(",")[col]);
   const got = new Set(fs.readFileSync(out, "utf8").trim().split("\n").slice(1));
   let tp = 0, fp = 0, fn = 0;
   for (let a = 0; a < k; a++) for (let b = 0; b < k; b++) {
-    const want = truth[a] === truth[b], has = got.has(`${a},${b}`);
+    const want = holds(truth[a], truth[b]), has = got.has(`${a},${b}`);
     if (want && has) tp++; else if (has) fp++; else if (want) fn++;
   }
   const p = tp / (tp + fp || 1), r = tp / (tp + fn || 1);

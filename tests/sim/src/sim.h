@@ -226,6 +226,7 @@ void sim_facts_free(void);
 /* The occurrences of fact texts in text, left to right, not overlapping; returns how many (<= max). */
 int sim_facts_find(const SimFacts *f, const char *text, SimFactMatch *out, int max);
 json_t *sim_facts_props(const SimFacts *f, int i);       /* borrowed */
+int sim_facts_count(const SimFacts *f);                  /* texts known (0 for NULL) */
 const char *sim_facts_text(const SimFacts *f, int i);    /* borrowed */
 double sim_facts_error_rate(const SimFacts *f, const char *model);
 

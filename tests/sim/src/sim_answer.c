@@ -519,6 +519,22 @@ static long fact_enum_index(Gen *g, json_t *en, const char *name)
     return -1;
 }
 
+/* Words that make a pair question a comparison: 1 the first's value greater ("higher", "more",
+ * ...), -1 less ("lower", "less", ...), 0 none (the last word of either kind found wins). */
+static const char *const gt_words[] = {"higher", "more", "greater", "larger", "bigger", "above", "exceeds", "better", NULL};
+static const char *const lt_words[] = {"lower", "less", "smaller", "fewer", "below", "cheaper", "worse", NULL};
+static int compare_words(const char *lower)
+{
+    long at = -1;
+    int r = 0;
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; (k ? lt_words : gt_words)[i]; i++) {
+            long m = first_mention(lower, (k ? lt_words : gt_words)[i]);
+            if (m > at) { at = m; r = k ? -1 : 1; }
+        }
+    return r;
+}
+
 /* The yes/no answer the facts give to the question around the matched texts, or -1 when they
  * give none. One text: a boolean property named in the question is the answer; else true iff a
  * value of the text's properties is mentioned. Two or more texts (a pair): the property compared
@@ -566,6 +582,13 @@ static int fact_boolean(Gen *g)
     }
     if (!prop) return -1;
     json_t *first = json_object_get(p0, prop);
+    /* a comparison of a number between two texts: the first's against the second's */
+    json_t *second = g->nm == 2 ? json_object_get(sim_facts_props(g->facts, g->m[1].fact), prop) : NULL;
+    int cmp = compare_words(q);
+    if (cmp && json_is_number(first) && json_is_number(second)) {
+        double a = json_number_value(first), b = json_number_value(second);
+        return cmp > 0 ? a > b : a < b;
+    }
     int equal = first != NULL;
     for (int i = 1; equal && i < g->nm; i++) {
         json_t *o = json_object_get(sim_facts_props(g->facts, g->m[i].fact), prop);
@@ -766,6 +789,72 @@ static json_t *answer_packed(json_t *schema, const char *text, const char *model
     return out;
 }
 
+/* ---- a join's planning question (FQL's join decomposition, issue 15) ----
+ * A structured request whose schema has the properties "decomposable", "property" and "relation"
+ * asks whether a join condition (the user text) compares one property of each side. Facts mode
+ * answers from the facts' properties: the property the condition names first (or whose value it
+ * mentions first), its kind ("number" when every known value is a number, else "label" with its
+ * distinct string values in the file's order), and the relation its words say (opposite,
+ * different, ... -> "not equal"; higher, more, ... -> "greater"; lower, less, ... -> "less"; else
+ * "equal"). A boolean property, no property named, or no facts: not decomposable. */
+static int is_join_plan(json_t *schema)
+{
+    json_t *props = json_object_get(schema, "properties");
+    return json_is_object(props) && json_object_get(props, "decomposable") && json_object_get(props, "property")
+           && json_object_get(props, "relation");
+}
+
+static json_t *join_plan(const SimFacts *f, const char *lower)
+{
+    json_t *out = json_pack("{s:b, s:s, s:s, s:[], s:s}", "decomposable", 0, "property", "", "kind", "label", "labels", "relation", "equal");
+    const char *prop = NULL, *k;
+    json_t *v;
+    long best = -1;
+    int n = sim_facts_count(f);
+    for (int i = 0; i < n; i++)
+        json_object_foreach(sim_facts_props(f, i), k, v) {
+            long at = name_mention(lower, k);
+            if (at >= 0 && (best < 0 || at < best)) { best = at; prop = k; }
+        }
+    for (int i = 0; !prop && i < n; i++)
+        json_object_foreach(sim_facts_props(f, i), k, v) {
+            char *w = fact_words(v);
+            long at = w && *w ? first_mention(lower, w) : -1;
+            free(w);
+            if (at >= 0 && (best < 0 || at < best)) { best = at; prop = k; }
+        }
+    if (!prop) return out;
+    json_t *labels = json_array();
+    int numbers = 1, any = 0;
+    for (int i = 0; i < n; i++) {
+        json_t *x = json_object_get(sim_facts_props(f, i), prop);
+        if (!x) continue;
+        if (json_is_boolean(x)) { json_decref(labels); return out; }
+        any = 1;
+        if (!json_is_number(x)) numbers = 0;
+        if (!json_is_string(x)) continue;
+        size_t j;
+        json_t *l;
+        int seen = 0;
+        json_array_foreach(labels, j, l) if (strcasecmp(json_string_value(l), json_string_value(x)) == 0) seen = 1;
+        if (!seen) json_array_append(labels, x);
+    }
+    if (!any) { json_decref(labels); return out; }
+    static const char *neg[] = {"opposite", "opposed", "different", "differ", "differs", "differing", "difference",
+                                "contrasting", "contrary", "disagree", "disagreeing", "unlike", "mismatch", "mismatched", NULL};
+    const char *rel = "equal";
+    for (int i = 0; neg[i]; i++) if (first_mention(lower, neg[i]) >= 0) rel = "not equal";
+    int cmp = compare_words(lower);
+    if (cmp) rel = cmp > 0 ? "greater" : "less";
+    json_object_set_new(out, "decomposable", json_true());
+    json_object_set_new(out, "property", json_string(prop));
+    json_object_set_new(out, "kind", json_string(numbers ? "number" : "label"));
+    json_object_set_new(out, "labels", numbers ? json_array() : labels);
+    if (numbers) json_decref(labels);
+    json_object_set_new(out, "relation", json_string(rel));
+    return out;
+}
+
 /* Returns a value that matches schema (borrowed) given the request's user text and model (facts
  * mode: the fact texts found in the text decide the values they can, model's error rate makes some
  * wrong); with broken set, one that violates it. New reference. */
@@ -791,7 +880,7 @@ json_t *sim_answer_structured(json_t *schema, const char *text, const char *mode
         for (int i = 0; i < g.nm; i++) memset(g.question + g.m[i].pos, ' ', g.m[i].len);
         for (const char *q = g.question; *q; q++) if (word_char((unsigned char)*q)) { g.question_words = 1; break; }
     }
-    json_t *v = gen_value(&g, schema, "$", 0);
+    json_t *v = is_join_plan(schema) ? join_plan(facts, g.lower) : gen_value(&g, schema, "$", 0);
     if (broken) v = break_value(schema, v);
     words_free(&g.words);
     free(g.lower);

@@ -241,6 +241,7 @@ int sim_facts_find(const SimFacts *f, const char *text, SimFactMatch *out, int m
 
 /* The properties of fact i (borrowed) and its text (borrowed). */
 json_t *sim_facts_props(const SimFacts *f, int i) { return f->props[i]; }
+int sim_facts_count(const SimFacts *f) { return f ? f->n : 0; }
 const char *sim_facts_text(const SimFacts *f, int i) { return f->text[i]; }
 
 /* The error rate of model: its own entry of error_rate (a "models/" prefix ignored), else
