@@ -348,6 +348,8 @@ void plan_explain(Buf *b, const Plan *p, int depth)
         else buf_printf(b, " prefilter: auto (every pair up to max_pairs %lld; above, the pairs over a similarity threshold "
                            "for recall %g learned from %d judged pairs)", (long long)p->max_pairs, p->recall, SEMJOIN_SAMPLE);
         if (p->rewrite_off) buf_puts(b, " decompose: off (rewrite: off)");
+        else if (p->dec_plan && p->est_rows >= 0 && p->est_literal < 0)
+            ;   /* too few pairs to try: nothing to say */
         else if (p->dec_plan)
             buf_printf(b, " decompose: auto (one planning request asks the model whether the condition compares one property "
                           "of each side, and which), used when %lld pairs judged literally agree at %g or more",
@@ -363,7 +365,7 @@ void plan_explain(Buf *b, const Plan *p, int depth)
             }
             buf_printf(b, "], used when %lld pairs judged literally agree at %g or more", (long long)p->dec_sample, p->dec_agree);
         }
-        if (p->dec[0] && !p->rewrite_off) {
+        if (p->dec[0] && !p->rewrite_off && !(p->dec_plan && p->est_rows >= 0 && p->est_literal < 0)) {
             if (p->est_requests >= 0 && p->est_literal >= 0)
                 buf_printf(b, " (~%.0f requests); else the literal plan (~%.0f pairs judged, the sample's answers reused)"
                               "; which runs is decided at run time", p->est_requests, p->est_literal);
