@@ -43,6 +43,7 @@ void expr_free(Expr *e)
     free(e->argnames);
     free(e->args);
     type_unref(e->type);
+    type_unref(e->vtype);
     value_free(e->lit);
     free(e->name);
     free(e);
@@ -154,13 +155,14 @@ void expr_explain(Buf *b, const Expr *e, const Schema *in)
         return;
     }
     case E_CALL: case E_SEMANTIC:
+        if (e->kind == E_SEMANTIC && e->conf) buf_puts(b, "confidence(");
         buf_printf(b, "%s(", e->fn ? e->fn->name : e->name);
         for (int i = 0; i < e->nargs; i++) {
             if (i) buf_puts(b, ", ");
             if (e->argnames && e->argnames[i]) buf_printf(b, "%s: ", e->argnames[i]);
             expr_explain(b, e->args[i], in);
         }
-        buf_putc(b, ')');
+        buf_puts(b, e->kind == E_SEMANTIC && e->conf ? "))" : ")");
         return;
     case E_AGG:
         buf_printf(b, "agg#%d", (int)e->ival);
@@ -401,6 +403,7 @@ Expr *expr_copy(const Expr *e)
     Expr *c = xcalloc(1, sizeof *c);
     *c = *e;
     c->type = type_ref(e->type);
+    c->vtype = e->vtype ? type_ref(e->vtype) : NULL;
     c->lit = value_copy(e->lit);
     c->name = e->name ? xstrdup(e->name) : NULL;
     c->sem = e->sem;
