@@ -694,6 +694,11 @@ static void push_limits(Opt *o, Plan *p)
         int64_t bound = p->limit + p->offset;
         /* below the limit, stages that keep the row count pass it on; the first that does not stops it */
         for (Plan *q = p->child; q; q = q->child) {
+            if (q->kind == P_TOPK && q->k > bound) {   /* the best `bound` rows are the first of the top K: ask for no more */
+                note(q, "top %lld by the limit above (written top %lld)", (long long)bound, (long long)q->k);
+                fired(o, "limit: `top %lld by` below `limit %lld` keeps only %lld rows", (long long)q->k, (long long)p->limit, (long long)bound);
+                q->k = bound;
+            }
             if (q->kind != P_DERIVE && q->kind != P_PROJECT) break;
             if (has_model_call(q) && (q->row_bound < 0 || q->row_bound > bound)) {
                 q->row_bound = bound;

@@ -67,6 +67,15 @@ sent=$(( $(reqs gpt-4o-mini) - before ))
 [[ $again == "$want" && $sent == 0 ]] && grep -q "0 sent" again.err \
   && ok "a rerun is answered from the cache (0 sent, the same rows)" || bad rerun "$sent sent, '$again': $(cat again.err)"
 
+# 3b. a limit above asks for no more rows: top 3, the first 3 of the top 10 (its prompts: all cached)
+"$FQL" -c "model m = openai(\"gpt-4o-mini\"); explain from csv(\"rank.csv\") | $Q model m | select id | limit 3" > lexplain.txt 2>&1
+before=$(reqs gpt-4o-mini)
+got=$(run gpt-4o-mini "" limited "" "| limit 3")
+sent=$(( $(reqs gpt-4o-mini) - before ))
+b3=$(bound $N 3 4)
+[[ $got == "$(truth 3)" && $sent == 0 ]] && grep -q "top 3 by .*\[~3 rows, ~$b3 requests\]  -- top 3 by the limit above (written top $K)" lexplain.txt \
+  && ok "limit 3 above top $K: top 3 (~$b3 requests), the first 3 rows, every prompt already cached" || bad limit "'$got', $sent sent: $(cat lexplain.txt)"
+
 # 4. pairwise (group: 2): the same top 10, within its bound
 b2=$(bound $N $K 2)
 before=$(reqs gpt-4o-mini)
