@@ -35,6 +35,7 @@ typedef struct TopKRun {
     int64_t requests, build, failed;
 } TopKRun;
 
+/* Free the operator's state (op->priv): the rows, texts, tree and comparison calls. */
 static void topk_close(Op *op)
 {
     TopKRun *t = op->priv;
@@ -184,6 +185,8 @@ static int replay(Op *op, TopKRun *t, int64_t w)
     return 0;
 }
 
+/* The first call drains the child, runs the tournament and materializes the K rows (op->mat);
+ * every call then hands out its batches. 1 with a batch, 0 at the end, -1 with the error set. */
 int topk_next(Op *op, Batch **out)
 {
     const Plan *p = op->p;

@@ -393,6 +393,7 @@ void plan_explain(Buf *b, const Plan *p, int depth)
     if (p->right) plan_explain(b, p->right, depth + 1);
 }
 
+/* See plan.h: the bound of exec_topk.c's tournament, level by level. */
 double plan_topk_requests(double n, int64_t k, int group)
 {
     if (n < 2 || k < 1 || group < 2) return 0;
@@ -408,6 +409,7 @@ double plan_topk_requests(double n, int64_t k, int group)
     return build + (kk - 1) * depth;
 }
 
+/* See plan.h: {best: enum("1", ..., "m")}. */
 Type *plan_topk_answer(int m)
 {
     char **labels = xcalloc((size_t)m, sizeof *labels);
