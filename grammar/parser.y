@@ -433,6 +433,11 @@ semopt(A) ::= ID(N) COLON ID(M) TOP INTEGER(K). {
 }
 modelref(A) ::= ID(N). { A = ident(p, N); }
 modelref(A) ::= modelref(R) DOT ID(N). { A = node_new(N_FIELD, p->src, R->pos); A->a = R; A->str = name_of(p, N); deep(p, A); }
+/* top K by "criterion {{col}}" [model NAME] [NAME: EXPR ...]: the K rows a model ranks first */
+stage(A) ::= TOP(K) INTEGER(N) BY STRING(T) semopts(L). {
+    A = stage(p, N_TOPK, K); A->ival = N.ival; A->str = lex_string_value(p->src, &T, NULL); take_kids(A, L);
+    if (N.ival <= 0) parse_fail(p, N.pos, "'top' needs a positive number of rows, e.g. top 10 by \"...\"");
+}
 /* sim join SOURCE on LEFT ~ RIGHT [top K] [metric NAME] [as SCORE] */
 stage(A) ::= SIM(K) JOIN source(S) ON expr(L) TILDE expr(R) simopts(O). {
     A = O; A->pos = K.pos; A->a = S; A->b = L; A->c = R;
@@ -635,7 +640,7 @@ static void tok_text(const Parser *p, Token t, char *out, size_t n)
 static const char *const stage_names[] = {
     "select", "where", "derive", "rename", "drop", "group", "agg", "order", "limit", "distinct",
     "join", "inner", "left", "right", "full", "cross", "semantic", "sim", "explode", "unnest",
-    "union", "cluster", "cache", "write",
+    "union", "cluster", "cache", "write", "top",
 };
 static const char *const stmt_names[] = {
     "model", "embedding", "default", "type", "let", "explain", "fn", "import", "set", "from", "values",
@@ -647,7 +652,7 @@ static int is_stage_kw(int c)
     case TK_SELECT: case TK_WHERE: case TK_DERIVE: case TK_RENAME: case TK_DROP: case TK_GROUP:
     case TK_AGG: case TK_ORDER: case TK_LIMIT: case TK_DISTINCT: case TK_JOIN: case TK_INNER:
     case TK_LEFT: case TK_RIGHT: case TK_FULL: case TK_CROSS: case TK_SEMANTIC: case TK_SIM:
-    case TK_EXPLODE: case TK_UNNEST: case TK_UNION: case TK_CLUSTER: case TK_CACHE: case TK_WRITE:
+    case TK_EXPLODE: case TK_UNNEST: case TK_UNION: case TK_CLUSTER: case TK_CACHE: case TK_WRITE: case TK_TOP:
         return 1;
     }
     return 0;

@@ -814,6 +814,98 @@ fail:
     return NULL;
 }
 
+/* top K by "criterion {{col}} ..." [model NAME] [group: N] [model options]: the K rows a model
+ * ranks first by the criterion (exec_topk.c). The placeholders name what a row is judged by. Bound
+ * as three expressions: a row's candidate text (the placeholder's value; `name: value` lines when
+ * there are several), the comparison (map() over a one-column "prompt" whose answer names the best
+ * candidate), and the criterion as a question (each placeholder replaced by its name). */
+static Plan *bind_topk(Binder *b, Plan *in, char ***quals, const Node *st)
+{
+    Scope sc = scope_of(in, *quals);
+    Plan *p = plan_new(P_TOPK, in, st);
+    p->schema = schema_copy(in->schema);
+    p->k = st->ival;
+    p->group = TOPK_GROUP;
+    p->path = xstrdup(st->str);
+    p->exprs = xcalloc(3, sizeof *p->exprs);
+    Buf q, cand;
+    buf_init(&q);
+    buf_init(&cand);
+    char **names = NULL;
+    int nnames = 0;
+    Node *call = node_new(N_CALL, st->src, st->pos);
+    call->str = xstrdup("map");
+    Node *arg = node_new(N_IDENT, st->src, st->pos);
+    arg->str = xstrdup("prompt");
+    node_add(call, arg);
+    Schema *ps = schema_new();
+    schema_add(ps, "prompt", type_string());
+    char *pq[2] = { NULL, NULL };
+    Scope psc = { .schema = ps, .quals = pq };
+    for (const char *s = st->str; *s;) {
+        const char *open = strstr(s, "{{"), *close = open ? strstr(open + 2, "}}") : NULL;
+        if (!open || !close) { buf_puts(&q, s); break; }   /* an unclosed '{{': bind_template says so */
+        buf_append(&q, s, (size_t)(open - s));
+        const char *a = open + 2, *e = close;
+        while (a < e && *a == ' ') a++;
+        while (e > a && e[-1] == ' ') e--;
+        names = xrealloc(names, (size_t)(nnames + 1) * sizeof *names);
+        names[nnames++] = xstrndup(a, (size_t)(e - a));
+        buf_append(&q, a, (size_t)(e - a));
+        s = close + 2;
+    }
+    if (!nnames && !strstr(st->str, "{{")) {
+        bind_errn(b, st, "top %lld by needs a criterion that names what a row is judged by in {{...}}, "
+                         "e.g. top %lld by \"Which review is most enthusiastic? {{review}}\"", (long long)p->k, (long long)p->k);
+        goto fail;
+    }
+    if (nnames == 1) buf_printf(&cand, "{{%s}}", names[0]);
+    else
+        for (int i = 0; i < nnames; i++) buf_printf(&cand, "%s%s: {{%s}}", i ? "\n" : "", names[i], names[i]);
+    if (!(p->exprs[p->nexprs++] = bind_template(b, &sc, st, nnames ? cand.data : st->str))) goto fail;
+    static const char *const opts[] = { "model", "temperature", "max_output_tokens", "timeout", "instructions", "examples", "pack",
+                                        "group", NULL };
+    for (int i = 0; i < st->nkids; i++) {
+        const Node *o = st->kids[i];
+        if (known_option(b, o, "top", opts)) goto fail;
+        if (!strcmp(o->str, "group")) {
+            const Node *v = o->a;
+            if (v->kind != N_INT || v->ival < 2 || v->ival > TOPK_GROUP_MAX) {
+                bind_errn(b, v, "group: takes the candidates compared in one request, 2 (pairwise) to %d, e.g. group: 2", TOPK_GROUP_MAX);
+                goto fail;
+            }
+            p->group = (int)v->ival;
+        } else node_add(call, node_clone(o));
+    }
+    int packed = 0;
+    for (int i = 0; i < call->nkids; i++) packed |= call->kids[i]->kind == N_NAMED && !strcmp(call->kids[i]->str, "pack");
+    if (!packed) {   /* one comparison a request unless pack: says: the estimate counts requests exactly */
+        Node *pk = node_new(N_NAMED, st->src, st->pos);
+        pk->str = xstrdup("pack");
+        pk->a = node_new(N_INT, st->src, st->pos);
+        pk->a->ival = 1;
+        node_add(call, pk);
+    }
+    Expr *cmp = bind_expr(b, &psc, call);
+    if (!cmp) goto fail;
+    type_unref(cmp->type);
+    cmp->type = plan_topk_answer(p->group);
+    p->exprs[p->nexprs++] = cmp;
+    p->exprs[p->nexprs++] = bind_lit_expr(v_cstring(q.data ? q.data : ""), type_string(), st);
+    goto out;
+fail:
+    plan_free(p);
+    p = NULL;
+out:
+    for (int i = 0; i < nnames; i++) free(names[i]);
+    free(names);
+    buf_free(&q);
+    buf_free(&cand);
+    node_free(call);
+    schema_free(ps);
+    return p;
+}
+
 static Plan *bind_stage(Binder *b, Plan *in, char ***quals, const Node *st)
 {
     Scope sc = scope_of(in, *quals);
@@ -1009,6 +1101,7 @@ static Plan *bind_stage(Binder *b, Plan *in, char ***quals, const Node *st)
     case N_CLUSTER: return bind_cluster(b, in, quals, st);
     case N_SIMJOIN: return bind_simjoin(b, in, quals, st);
     case N_SEMJOIN: return bind_semjoin(b, in, quals, st);
+    case N_TOPK: return bind_topk(b, in, quals, st);
     default:
         bind_errn(b, st, "expected a stage");
         break;

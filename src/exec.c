@@ -1173,6 +1173,7 @@ static Op *op_build(Exec *ex, const Plan *p)
     case P_CLUSTER: op->next = cluster_next; break;
     case P_SIMJOIN: op->next = simjoin_next; break;
     case P_SEMJOIN: op->next = semjoin_next; break;
+    case P_TOPK: op->next = topk_next; break;
     }
     return op;
 }

@@ -130,5 +130,7 @@ int    cluster_next(Op *op, Batch **out);
 /* sim join and semantic join (exec_simjoin.c) */
 int    simjoin_next(Op *op, Batch **out);
 int    semjoin_next(Op *op, Batch **out);
+/* top K by (exec_topk.c) */
+int    topk_next(Op *op, Batch **out);
 
 #endif

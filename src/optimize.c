@@ -582,6 +582,10 @@ static void prune(Opt *o, Plan *p, const char *need)
     case P_LIMIT:
         for (int i = 0; i < nc; i++) cn[i] = need[i];
         break;
+    case P_TOPK:   /* the columns read above, and those the criterion names */
+        for (int i = 0; i < nc; i++) cn[i] = need[i];
+        mark_cols(p->exprs[0], cn, nc);
+        break;
     case P_EXPLODE:
         for (int i = 0; i < nc; i++) cn[i] = need[i];
         cn[p->col] = 1;
@@ -725,6 +729,11 @@ static void push_limits(Opt *o, Plan *p)
         int64_t bound = p->limit + p->offset;
         /* below the limit, stages that keep the row count pass it on; the first that does not stops it */
         for (Plan *q = p->child; q; q = q->child) {
+            if (q->kind == P_TOPK && q->k > bound) {   /* the best `bound` rows are the first of the top K: ask for no more */
+                note(q, "top %lld by the limit above (written top %lld)", (long long)bound, (long long)q->k);
+                fired(o, "limit: `top %lld by` below `limit %lld` keeps only %lld rows", (long long)q->k, (long long)p->limit, (long long)bound);
+                q->k = bound;
+            }
             if (q->kind != P_DERIVE && q->kind != P_PROJECT) break;
             if (has_model_call(q) && (q->row_bound < 0 || q->row_bound > bound)) {
                 q->row_bound = bound;
@@ -889,6 +898,10 @@ void plan_estimate(Plan *p)
         }
         break;
     }
+    case P_TOPK:   /* the tournament's requests at most (exec_topk.c), before any row is known */
+        r = in < (double)p->k ? in : (double)p->k;
+        requests = plan_topk_requests(in, p->k, p->group);
+        break;
     default: break;
     }
     double sent = in;
@@ -966,6 +979,7 @@ static void fingerprint(Buf *b, Runtime *rt, const Plan *p)
     for (int i = 0; i < p->neq; i++) buf_printf(b, "eq%d=%d,", p->eq_left[i], p->eq_right[i]);
     buf_printf(b, "L%lld,%lld J%d U%d X%d,%d,%d M%d F%d ", (long long)p->limit, (long long)p->offset, p->jointype, p->all, p->col,
                p->outer, p->with_index, p->mode, (int)p->format);
+    if (p->kind == P_TOPK) buf_printf(b, "k%lld g%d ", (long long)p->k, p->group);
     if (p->kind == P_CLUSTER || p->kind == P_SIMJOIN || p->kind == P_SEMJOIN)
         buf_printf(b, "k%lld s%lld i%lld m%d p%d r%.17g x%lld ", (long long)p->k, (long long)p->seed, (long long)p->max_iter, p->metric,
                    p->prefilter, p->recall, (long long)p->max_pairs);

@@ -1,4 +1,5 @@
 /* plan.c: constructors, destructors and the explain text of bound expressions and plans. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "plan.h"
@@ -337,6 +338,16 @@ void plan_explain(Buf *b, const Plan *p, int depth)
         buf_printf(b, " top %lld metric %s as %s", (long long)p->k, metrics[p->metric], p->schema->names[p->schema->n - 1]);
         break;
     }
+    case P_TOPK: {
+        const Expr *m = expr_arg(p->exprs[1], "model");
+        buf_printf(b, "top %lld by ", (long long)p->k);
+        Value t = v_cstring(p->path);
+        value_to_json(b, t);
+        value_free(t);
+        if (m && m->kind == E_LIT && m->lit.kind == V_STRING) buf_printf(b, " model %s", v_str(m->lit));
+        buf_printf(b, " group: %d (a tournament: each request picks the best of up to %d rows)", p->group, p->group);
+        break;
+    }
     case P_SEMJOIN: {
         const Expr *m = expr_arg(p->exprs[0], "model");
         buf_puts(b, "semantic join on ");
@@ -393,6 +404,33 @@ void plan_explain(Buf *b, const Plan *p, int depth)
     buf_putc(b, '\n');
     if (p->child) plan_explain(b, p->child, depth + 1);
     if (p->right) plan_explain(b, p->right, depth + 1);
+}
+
+/* See plan.h: the bound of exec_topk.c's tournament, level by level. */
+double plan_topk_requests(double n, int64_t k, int group)
+{
+    if (n < 2 || k < 1 || group < 2) return 0;
+    /* building the tree: a request per group of two or more at each level */
+    double build = 0, depth = 0;
+    for (double m = floor(n); m > 1; m = ceil(m / group)) {
+        double groups = ceil(m / group);
+        build += groups - (fmod(m, group) == 1 ? 1 : 0);
+        depth++;
+    }
+    /* each winner after the first: its group at every level asked again, at most */
+    double kk = (double)k < n ? (double)k : floor(n);
+    return build + (kk - 1) * depth;
+}
+
+/* See plan.h: {best: enum("1", ..., "m")}. */
+Type *plan_topk_answer(int m)
+{
+    char **labels = xcalloc((size_t)m, sizeof *labels);
+    for (int i = 0; i < m; i++) labels[i] = xasprintf("%d", i + 1);
+    Type *t = type_struct_new(1);
+    t->fields[0].name = xstrdup("best");
+    t->fields[0].type = type_enum_new(m, labels);
+    return t;
 }
 
 /* ---- copies (the optimizer rewrites a copy: a let's plan is shared by every statement using it) ---- */

@@ -88,10 +88,19 @@ typedef enum PlanKind {
                      [++ centroid] */
     P_SIMJOIN,    /* child (left), right; exprs[0] the left vector over the left's columns, exprs[1] the
                      right vector over the right's; k: top K; metric; output = left ++ right ++ score */
-    P_SEMJOIN     /* child (left), right; path: the template; exprs[0] the predicate over left ++ right;
+    P_SEMJOIN,    /* child (left), right; path: the template; exprs[0] the predicate over left ++ right;
                      prefilter; k: its top K; exprs[1], exprs[2] (when present): the embeddings of the
                      left and right texts (over each side's columns); output = left ++ right */
+    P_TOPK        /* child; k: rows kept; group: candidates per request; path: the criterion template;
+                     exprs[0] a row's candidate text (over the child's columns); exprs[1] the comparison,
+                     map() over one column "prompt" answering {best: "1".."group"}; exprs[2] the
+                     criterion as a question (a string literal); output = the child's columns, the K
+                     rows the model ranks first, best first (exec_topk.c) */
 } PlanKind;
+
+/* top K by: candidates per request by default, and the most (group:) */
+#define TOPK_GROUP 4
+#define TOPK_GROUP_MAX 10
 
 /* sim join metrics, and the semantic join's prefilter */
 enum { METRIC_COSINE, METRIC_DOT, METRIC_L2 };
@@ -149,7 +158,8 @@ struct Plan {
     char *note;              /* what the optimizer did here, for explain */
     double est_rows, est_requests;   /* estimates for explain (< 0: not estimated) */
     char *analysis;          /* explain analyze: what the operator did */
-    int64_t k;               /* P_CLUSTER: clusters; P_SIMJOIN, P_SEMJOIN: top K per left row */
+    int64_t k;               /* P_CLUSTER: clusters; P_SIMJOIN, P_SEMJOIN: top K per left row; P_TOPK: rows kept */
+    int group;               /* P_TOPK: candidates per comparison request (2 = pairwise) */
     int64_t seed, max_iter;  /* P_CLUSTER */
     int metric, prefilter;   /* P_SIMJOIN: METRIC_*; P_SEMJOIN: PREFILTER_* */
     double recall;           /* P_SEMJOIN: prefilter auto's recall target */
@@ -177,6 +187,11 @@ Plan *plan_ref(Plan *p);
 void  plan_free(Plan *p);    /* drops a reference; NULL-safe */
 Expr *expr_copy(const Expr *e);
 Plan *plan_copy(const Plan *p);   /* deep (values and system leaves shared) */
+/* top K by: the most comparison requests the tournament of exec_topk.c sends for n input rows,
+ * keeping k, with group candidates a request (explain's estimate, before any row is known). */
+double plan_topk_requests(double n, int64_t k, int group);
+/* top K by: the answer of a comparison of m candidates, {best: enum("1", ..., "m")} (a new type). */
+Type *plan_topk_answer(int m);
 /* Indented tree, one operator a line (explain). */
 void  plan_explain(Buf *b, const Plan *p, int depth);
 

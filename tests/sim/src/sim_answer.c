@@ -604,6 +604,44 @@ static int fact_boolean(Gen *g)
     return equal;
 }
 
+/* A ranking question (FQL's top K by): an enum field named `best` whose labels are "1".."n", n
+ * being the number of texts found (two or more), the candidates in the order they appear. The
+ * answer is the position of the text with the highest value of the compared property: the numeric
+ * property whose name the question mentions first, else `score`; the lowest when the question has
+ * a word `least`, `lowest`, `worst` or `fewest`; ties go to the earlier text. Returns the label's
+ * index, or -1 when this is not such a question or a text lacks the property. */
+static long fact_best_index(Gen *g, json_t *en, const char *name)
+{
+    size_t n = json_array_size(en);
+    if (strcmp(name, "best") != 0 || g->nm < 2 || n != (size_t)g->nm) return -1;
+    for (size_t i = 0; i < n; i++) {
+        json_t *l = json_array_get(en, i);
+        char want[24];
+        snprintf(want, sizeof want, "%zu", i + 1);
+        if (!json_is_string(l) || strcmp(json_string_value(l), want) != 0) return -1;
+    }
+    const char *prop = "score", *k;
+    long at = -1;
+    json_t *v;
+    for (int i = 0; i < g->nm; i++)
+        json_object_foreach(sim_facts_props(g->facts, g->m[i].fact), k, v) {
+            long a = json_is_number(v) ? name_mention(g->question, k) : -1;
+            if (a >= 0 && (at < 0 || a < at)) { at = a; prop = k; }
+        }
+    int low = 0;
+    static const char *const lows[] = {"least", "lowest", "worst", "fewest", NULL};
+    for (int i = 0; lows[i]; i++) low |= first_mention(g->question, lows[i]) >= 0;
+    long best = -1;
+    double bx = 0;
+    for (int i = 0; i < g->nm; i++) {
+        json_t *x = json_object_get(sim_facts_props(g->facts, g->m[i].fact), prop);
+        if (!json_is_number(x)) return -1;
+        double d = json_number_value(x);
+        if (best < 0 || (low ? d < bx : d > bx)) { best = i; bx = d; }
+    }
+    return best;
+}
+
 /* The value the facts give for schema s at path (a new reference), or NULL when they give none
  * (the ordinary answer is used). t is the schema's type. */
 static json_t *fact_value(Gen *g, json_t *s, const char *path, const char *t)
@@ -612,7 +650,8 @@ static json_t *fact_value(Gen *g, json_t *s, const char *path, const char *t)
     const char *name = dot ? dot + 1 : "";
     json_t *en = json_object_get(s, "enum");
     if (json_is_array(en) && json_array_size(en)) {
-        long i = fact_enum_index(g, en, name);
+        long i = fact_best_index(g, en, name);
+        if (i < 0) i = fact_enum_index(g, en, name);
         if (i < 0) return NULL;
         if (json_array_size(en) > 1 && fact_wrong(g, path)) i = (long)other_index(g, path, (size_t)i, json_array_size(en));
         return json_incref(json_array_get(en, (size_t)i));

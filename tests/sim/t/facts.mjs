@@ -111,6 +111,25 @@ await test('packed rows: each item answered as its own row, by index', async () 
   eq(got2.answers.map(a => a.label), rows.map(t => TEXTS[t].sentiment), 'labels');
 });
 
+await test('ranking (top K by): an enum `best` of "1".."n" over n texts names the one with the highest score', async () => {
+  const best = (n) => obj({ best: { type: 'string', enum: Array.from({ length: n }, (_, i) => String(i + 1)) } });
+  let n = 0;
+  for (let g = 2; g <= 5; g++) for (let start = 0; start < 40; start += 3) {
+    const c = T.slice(start, start + g);
+    const user = 'Rank the candidates below by this criterion: Which review is most enthusiastic?\n' +
+      c.map((t, i) => `\nCandidate ${i + 1}:\n${t}\n`).join('') + `\nAnswer with the number of the candidate that ranks first (1 to ${g}).`;
+    const sc = c.map(t => TEXTS[t].score);
+    const hi = sc.indexOf(Math.max(...sc)), lo = sc.indexOf(Math.min(...sc));   // ties: the earlier text
+    eq((await openai(user, best(g))).best, String(hi + 1), `highest of ${sc}`);
+    eq((await openai(user.replace('most enthusiastic', 'the least enthusiastic'), best(g))).best, String(lo + 1), `least of ${sc}`);
+    n++;
+  }
+  assert(n > 40, 'groups asked');
+  // labels that are not the candidates' numbers: the ordinary enum rule (the first text's label)
+  eq((await openai(`Which is better?\n1: ${T[0]}\n2: ${T[1]}`, obj({ best: { type: 'string', enum: ['positive', 'negative'] } }))).best,
+     TEXTS[T[0]].sentiment, 'not a ranking question');
+});
+
 await test('every protocol: Anthropic tool and output_format, Gemini responseSchema, OpenRouter, OpenAI function', async () => {
   for (const t of T.slice(40, 50)) {
     const want = TEXTS[t].sentiment;
