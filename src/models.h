@@ -69,6 +69,9 @@ Value   *semantic_eval(Runtime *rt, const Expr *e, Value **args, size_t n, int64
  * `batch: true` model), else 0 (no preference).
  * Sends nothing; an alias that cannot be resolved counts as not packing. */
 size_t   semantic_pack_rows(Runtime *rt, const Expr *e);
+/* Rows a request of call e carries, as an estimate assumes: 1 unpacked, N for pack: N, else the
+ * most an automatic pack holds (fewer when the texts are long: explain cost renders them). */
+int      semantic_pack_hint(Runtime *rt, const Expr *e);
 /* reduce(): for each of n groups, one answer to instruction from all of the group's texts (lists[g]
  * is a list of strings, borrowed), packed into as few prompts as the model's context window allows
  * and reduced hierarchically. An empty group gives null. NULL with err on a fatal error. */

@@ -21,6 +21,8 @@
  *   7. fusion:   a stage's structured calls of one model over the same text are noted as fused
  *                (semantic.c sends them as one request a row).
  * Identical requests are sent once by the runtime (semantic.c), and cache points are keyed here. */
+#include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -713,6 +715,37 @@ static void note_fusion(Opt *o, Plan *p)
     free(used);
 }
 
+/* The fewest rows a request carries among the calls of e that send requests (INT_MAX: none). */
+static int min_pack(Opt *o, const Expr *e)
+{
+    int m = INT_MAX;
+    if (!e) return m;
+    if (e->kind == E_SEMANTIC && semop_desc(e->sem)->sends == 1) m = semantic_pack_hint(o->rt, e);
+    for (int i = 0; i < e->nargs; i++) {
+        int k = min_pack(o, e->args[i]);
+        if (k < m) m = k;
+    }
+    return m;
+}
+
+/* Stages whose model calls go out packed (pack:, or by default where the model answers to a
+ * schema): the estimates count requests of up to pack_rows rows, and a note says so. */
+static void note_packing(Opt *o, Plan *p)
+{
+    if (!p) return;
+    note_packing(o, p->child);
+    note_packing(o, p->right);
+    if (!o->rt || !(p->kind == P_FILTER || p->kind == P_DERIVE || p->kind == P_PROJECT || p->kind == P_SEMJOIN)) return;
+    int m = INT_MAX;
+    for (int i = 0; i < (p->kind == P_SEMJOIN ? 1 : p->nexprs); i++) {
+        int k = min_pack(o, p->exprs[i]);
+        if (k < m) m = k;
+    }
+    if (m == INT_MAX || m < 2) return;
+    p->pack_rows = m;
+    note(p, "packed: up to %d %s a request", m, p->kind == P_SEMJOIN ? "pairs" : "rows");
+}
+
 /* ---- rule 5: limit pushdown ---- */
 
 static int has_model_call(const Plan *p)
@@ -794,6 +827,7 @@ Plan *optimize(Runtime *rt, const Plan *bound, Buf *log)
     push_limits(&o, p);
     push_wants(&o, p);
     note_fusion(&o, p);
+    note_packing(&o, p);
     note_confidence(&o, p);
     return p;
 }
@@ -915,6 +949,11 @@ void plan_estimate(Plan *p)
         for (int i = 0; i < p->nexprs; i++) ns += count_semantic(p->exprs[i]);
     ns -= ns > p->fused_calls ? p->fused_calls : 0;   /* fused calls: one request a row */
     p->est_requests = requests >= 0 ? requests : ns ? sent * ns : 0;
+    if (p->pack_rows > 1 && p->est_requests > 0) {   /* packed: a request carries up to pack_rows rows */
+        double q = p->est_requests / p->pack_rows, l = p->est_literal / p->pack_rows;   /* a part-filled pack is a request */
+        if (p->est_requests >= 1) p->est_requests = ceil(q);   /* below one row: as unpacked */
+        if (p->est_literal >= 1) p->est_literal = ceil(l);
+    }
     p->est_rows = r;
 }
 

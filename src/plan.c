@@ -380,7 +380,7 @@ void plan_explain(Buf *b, const Plan *p, int depth)
         }
         if (p->dec[0] && !p->rewrite_off && !(p->dec_plan && p->est_rows >= 0 && p->est_literal < 0)) {
             if (p->est_requests >= 0 && p->est_literal >= 0)
-                buf_printf(b, " (~%.0f requests); else the literal plan (~%.0f pairs judged, the sample's answers reused)"
+                buf_printf(b, " (~%.0f requests); else the literal plan (~%.0f requests for the pairs, the sample's answers reused)"
                               "; which runs is decided at run time", p->est_requests, p->est_literal);
             else if (p->est_rows >= 0)
                 buf_puts(b, "; not tried when the pairs are no more requests than the classifications and the sample");

@@ -179,6 +179,7 @@ struct Plan {
     int rewrite_off;         /* rewrite: off keeps the literal plan */
     double est_literal;      /* the literal plan's estimated requests (explain; < 0: not estimated) */
     int fused_calls;         /* calls that go out with another call of the stage (fusion: optimize.c) */
+    int pack_rows;           /* rows a request of the stage's calls carries at most (packing; 0 or 1: one) */
     const Src *src; int pos; /* where the stage was written */
 };
 

@@ -1268,6 +1268,15 @@ size_t semantic_pack_rows(Runtime *rt, const Expr *e)
     return 200;
 }
 
+int semantic_pack_hint(Runtime *rt, const Expr *e)
+{
+    size_t n = semantic_pack_rows(rt, e);
+    if (n < 2) return 1;
+    const Expr *pk = expr_arg(e, "pack");
+    if (pk && pk->kind == E_LIT && pk->lit.kind == V_INT) return (int)n;
+    return PACK_MAX;
+}
+
 /* ---- requests made by other operators (parse_pdf) ---- */
 
 typedef struct Submitted { SemJob *job; LmModel *m; char key[65]; SemDone done; void *ud; } Submitted;

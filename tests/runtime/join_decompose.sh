@@ -44,7 +44,7 @@ out=$("$FQL" --format csv -c 'from system.query_metrics | where model == "m" | o
 # ---- explain: both plans with their estimates, which one runs is decided at run time
 q=$(join gpt-4o-mini $N "$SAME" "$DEC")
 out=$("$FQL" -c "${q/; from/; explain from}" 2>&1)
-grep -q 'decompose: sentiment (equal) \["positive", "negative"\], used when 100 pairs judged literally agree at 0.95 or more (~[0-9]* requests); else the literal plan (~[0-9]* pairs judged, the sample.s answers reused); which runs is decided at run time' <<<"$out" \
+grep -q 'decompose: sentiment (equal) \["positive", "negative"\], used when 100 pairs judged literally agree at 0.95 or more (~[0-9]* requests); else the literal plan (~[0-9]* requests for the pairs, the sample.s answers reused); which runs is decided at run time' <<<"$out" \
   && ok "explain shows both plans and their estimates" || bad "explain" "$out"
 out=$("$FQL" -c "${q/; from/; explain analyze from}" 2>&1)
 grep -A1 '^ *semantic join on' <<<"$out" | grep -q '| actual: .*decomposed by sentiment (equal): .*agreement 1.000 on 100 sampled pairs' \
@@ -128,7 +128,7 @@ run auto-opp64 gpt-4o-mini 64 "$OPP" ""
   && ok "64 rows: the planned decomposition's pairs are the literal plan's" || bad "planned vs literal" "$(diff lit-opp.csv auto-opp64.csv | head -3) $(cat auto-opp64.err)"
 q=$(join gpt-4o-mini $N "$OPP" "")
 out=$("$FQL" -c "${q/; from/; explain from}" 2>&1)
-grep -q 'decompose: auto (one planning request asks the model whether the condition compares one property of each side, and which), used when 100 pairs judged literally agree at 0.95 or more (~[0-9]* requests); else the literal plan (~[0-9]* pairs judged' <<<"$out" \
+grep -q 'decompose: auto (one planning request asks the model whether the condition compares one property of each side, and which), used when 100 pairs judged literally agree at 0.95 or more (~[0-9]* requests); else the literal plan (~[0-9]* requests for the pairs' <<<"$out" \
   && ok "explain: the planned decomposition and both plans' estimates" || bad "explain planned" "$out"
 out=$("$FQL" -c "${q/; from/; explain analyze from}" 2>&1)
 grep -A1 '^ *semantic join on' <<<"$out" | grep -q '| actual: .*decomposed by sentiment (not equal) planned \["negative", "positive"\]' \
