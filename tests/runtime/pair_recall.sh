@@ -39,6 +39,7 @@ n=$(( $(reqs $CHAT) - before ))
 r=$(recall_of got.csv)
 extra=$(comm -23 got.csv truth.csv | wc -l)
 ge "$r" 0.95 && [[ $extra == 0 ]] && ok "prefilter auto reaches recall 0.95 (measured $r)" || bad "recall" "measured $r, $extra pairs not in the truth; $(cat err.txt)"
+echo "# default (packed): $n requests for 12100 pairs, recall $r; $(grep -o "prefilter: [0-9]* of 12100 pairs[^;]*" err.txt)"
 [[ $n -le 10000 && $n -gt 0 ]] && ok "within max_pairs: $n requests of 12100 pairs" || bad "requests" "$n"
 grep -q 'fast (openai gpt-4o-mini): .*; prefilter: [0-9]* of 12100 pairs at similarity .*est. recall [01]\.[0-9]* (lower bound [01]\.[0-9]*, target 0.95' err.txt \
   && ok "the summary line says the estimated recall and its bound" || bad "summary" "$(cat err.txt)"
