@@ -655,8 +655,120 @@ static void merge_sort(const SortCtx *sc, size_t *idx, size_t *tmp, size_t n)
     memcpy(idx, tmp, n * sizeof *idx);
 }
 
+/* order by ... limit N (the optimizer's row_bound on the sort): a bounded max-heap of the N first
+ * rows in sort order, input order breaking ties as the stable sort does. Each kept row holds its
+ * keys and values (owned); a row that sorts after the heap's top is never copied. */
+typedef struct TopRow { Value *keys, *vals; size_t seq; } TopRow;
+enum { TOP_N_MAX = 1000000 };   /* above, a full sort (a row copied per kept row costs more than sorting indices) */
+typedef struct TopHeap { TopRow *r; size_t n, cap; int nk; const int *desc, *nulls_first; } TopHeap;
+
+static int top_cmp(const TopHeap *h, const Value *ka, size_t sa, const Value *kb, size_t sb)
+{
+    for (int k = 0; k < h->nk; k++) {
+        Value x = ka[k], y = kb[k];
+        int c;
+        if (x.kind == V_NULL || y.kind == V_NULL) {
+            if (x.kind == y.kind) continue;
+            c = x.kind == V_NULL ? -1 : 1;
+            return h->nulls_first[k] ? c : -c;
+        }
+        if ((c = value_cmp(x, y))) return h->desc[k] ? -c : c;
+    }
+    return (sa > sb) - (sa < sb);
+}
+
+static void top_sift_down(TopHeap *h, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, m = i;
+        if (l < h->n && top_cmp(h, h->r[l].keys, h->r[l].seq, h->r[m].keys, h->r[m].seq) > 0) m = l;
+        if (l + 1 < h->n && top_cmp(h, h->r[l + 1].keys, h->r[l + 1].seq, h->r[m].keys, h->r[m].seq) > 0) m = l + 1;
+        if (m == i) return;
+        TopRow t = h->r[i]; h->r[i] = h->r[m]; h->r[m] = t;
+        i = m;
+    }
+}
+
+static void top_row_free(TopRow *r, int nk, int ncols)
+{
+    for (int k = 0; k < nk; k++) value_free(r->keys[k]);
+    for (int c = 0; c < ncols; c++) value_free(r->vals[c]);
+    free(r->keys);
+    free(r->vals);
+}
+
+static int by_top(const void *a, const void *b, void *h)
+{
+    const TopRow *x = a, *y = b;
+    return top_cmp(h, x->keys, x->seq, y->keys, y->seq);
+}
+
+static int sort_top_n(Op *op)
+{
+    const Plan *p = op->p;
+    TopHeap h = { NULL, 0, (size_t)p->row_bound, p->nexprs, p->desc, p->nulls_first };
+    size_t room = h.cap < 1024 ? h.cap : 1024;   /* grown as rows come: a large limit on few rows stays small */
+    h.r = xmalloc((room ? room : 1) * sizeof *h.r);
+    int ncols = p->schema->n, rc;
+    size_t seq = 0;
+    Batch *in;
+    Value *kr = xcalloc((size_t)h.nk + 1, sizeof *kr);
+    while (h.cap && (rc = op->child->next(op->child, &in)) == 1) {
+        Value **keys = xcalloc((size_t)h.nk + 1, sizeof *keys);
+        int bad = 0;
+        for (int k = 0; k < h.nk && !bad; k++) bad = !(keys[k] = eval_batch(op->ex, p->exprs[k], in));
+        for (size_t r = 0; !bad && r < in->n; r++, seq++) {
+            for (int k = 0; k < h.nk; k++) kr[k] = keys[k][r];
+            if (h.n == h.cap && top_cmp(&h, kr, seq, h.r[0].keys, h.r[0].seq) >= 0) continue;
+            TopRow t = { xmalloc((size_t)(h.nk ? h.nk : 1) * sizeof(Value)), xmalloc((size_t)(ncols ? ncols : 1) * sizeof(Value)), seq };
+            for (int k = 0; k < h.nk; k++) t.keys[k] = value_copy(kr[k]);
+            for (int c = 0; c < ncols; c++) t.vals[c] = value_copy(in->cols[c][r]);
+            if (h.n == h.cap) {   /* replace the worst kept row */
+                top_row_free(&h.r[0], h.nk, ncols);
+                h.r[0] = t;
+                top_sift_down(&h, 0);
+            } else {               /* sift up */
+                if (h.n == room) h.r = xrealloc(h.r, (room *= 2) * sizeof *h.r);
+                size_t i = h.n++;
+                h.r[i] = t;
+                while (i > 0 && top_cmp(&h, h.r[(i - 1) / 2].keys, h.r[(i - 1) / 2].seq, h.r[i].keys, h.r[i].seq) < 0) {
+                    TopRow x = h.r[i]; h.r[i] = h.r[(i - 1) / 2]; h.r[(i - 1) / 2] = x;
+                    i = (i - 1) / 2;
+                }
+            }
+        }
+        for (int k = 0; k < h.nk; k++) eval_vals_free(keys[k], in->n);
+        free(keys);
+        batch_free(in);
+        if (bad) { rc = -1; break; }
+    }
+    if (!h.cap) rc = 0;
+    free(kr);
+    if (rc == 0) {
+        qsort_r(h.r, h.n, sizeof *h.r, by_top, &h);
+        op->mat = table_new(schema_copy(p->schema));
+        Batch *o = NULL;
+        for (size_t i = 0; i < h.n; i++) {
+            if (!o) o = batch_new(ncols, h.n - i < BATCH_ROWS ? h.n - i : BATCH_ROWS);
+            batch_push_row(o, h.r[i].vals);   /* takes the values */
+            for (int k = 0; k < h.nk; k++) value_free(h.r[i].keys[k]);
+            free(h.r[i].keys);
+            free(h.r[i].vals);
+            if (o->n == BATCH_ROWS) { table_add_batch(op->mat, o); o = NULL; }
+        }
+        if (o) table_add_batch(op->mat, o);
+    } else
+        for (size_t i = 0; i < h.n; i++) top_row_free(&h.r[i], h.nk, ncols);
+    free(h.r);
+    return rc;
+}
+
 static int next_sort(Op *op, Batch **out)
 {
+    if (!op->mat && op->p->row_bound >= 0 && op->p->row_bound <= TOP_N_MAX) {
+        if (sort_top_n(op)) return -1;
+        return core_next_mat(op, out);
+    }
     if (!op->mat) {
         const Plan *p = op->p;
         Table *t = core_drain(op->child);

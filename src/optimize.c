@@ -767,6 +767,15 @@ static void push_limits(Opt *o, Plan *p)
                 fired(o, "limit: `top %lld by` below `limit %lld` keeps only %lld rows", (long long)q->k, (long long)p->limit, (long long)bound);
                 q->k = bound;
             }
+            if (q->kind == P_SORT && (q->row_bound < 0 || q->row_bound > bound)) {   /* top-N: keep the first rows only */
+                q->row_bound = bound;
+                note(q, "top %lld (limit): a bounded heap, not a full sort", (long long)bound);
+                char off[32] = "";
+                if (p->offset) snprintf(off, sizeof off, " offset %lld", (long long)p->offset);
+                fired(o, "limit: `order by` below `limit %lld%s` keeps only the first %lld rows while it reads", (long long)p->limit,
+                      off, (long long)bound);
+                break;
+            }
             if (q->kind != P_DERIVE && q->kind != P_PROJECT) break;
             if (has_model_call(q) && (q->row_bound < 0 || q->row_bound > bound)) {
                 q->row_bound = bound;
@@ -941,7 +950,7 @@ void plan_estimate(Plan *p)
     double sent = in;
     if (p->row_bound >= 0 && sent > (double)p->row_bound) sent = (double)p->row_bound;
     if (p->want_rows >= 0 && p->kind == P_FILTER && r > 0 && (double)p->want_rows * in / r < sent) sent = (double)p->want_rows * in / r;
-    if (p->kind == P_DERIVE || p->kind == P_PROJECT) {
+    if (p->kind == P_DERIVE || p->kind == P_PROJECT || p->kind == P_SORT) {
         if (p->row_bound >= 0 && r > (double)p->row_bound) r = (double)p->row_bound;
     }
     int ns = 0;

@@ -85,6 +85,8 @@ for seed in 1 2 3; do
     'select count(*), sum(qty) from orders where id < 0'
   check "$s order limit" ordered 'from orders | order by price desc, id | limit 15 offset 3 | select id, price' \
     'select id, price from orders order by price desc, id limit 15 offset 3'
+  check "$s top-n keys" ordered 'from orders | order by cat nulls last, qty desc nulls last, id | limit 123 offset 7 | select id, cat, qty' \
+    'select id, cat, qty from orders order by cat nulls last, qty desc nulls last, id limit 123 offset 7'
   check "$s order nulls" ordered 'from orders | order by qty nulls first, id | select id, qty | limit 40' \
     'select id, qty from orders order by qty nulls first, id limit 40'
   check "$s order desc nulls last" ordered 'from orders | order by cat desc nulls last, id desc | select id, cat' \
