@@ -14,7 +14,7 @@ static const char *const model_options[] = {
     "rpm", "tpm", "input_tpm", "output_tpm", "max_concurrency", "timeout", "max_retries", "base_url",
     "api_key_env", "temperature", "max_output_tokens", "reasoning_effort", "dimensions", "price_in",
     "price_out", "context_window", "batch", "profiles", "default_profile", "project", "location",
-    "fallback", "seed", "cached_price_in", "batch_max_requests", "batch_max_bytes", "structured_output", NULL
+    "fallback", "seed", "cached_price_in", "batch_max_requests", "batch_max_bytes", "structured_output", "logprobs", NULL
 };
 
 const char *const *bind_semantic_names(void) { return semop_names(); }
@@ -46,6 +46,13 @@ static int check_cost_option(Binder *b, const Node *n, const Node *k, Value v)
                                    "remove the option or declare the model with one of those", prov);
         if (v.u.b && n->flag && strcmp(prov, "openai"))
             return bind_errn(b, k, "batch: true for an embedding model needs provider openai (Anthropic has no embeddings)");
+        return 0;
+    }
+    if (!strcmp(k->str, "logprobs")) {
+        if (v.kind != V_BOOL) return bind_errn(b, k->a, "model option 'logprobs' takes true or false");
+        if (v.u.b && (!strcmp(prov, "anthropic") || !strcmp(prov, "cohere")))
+            return bind_errn(b, k, "logprobs: true needs a provider that returns token probabilities (openai, gemini, vertex, "
+                                   "openrouter); %s gives none: remove the option", prov);
         return 0;
     }
     if (!strcmp(k->str, "structured_output") && v.kind != V_BOOL)

@@ -105,6 +105,8 @@ static void apply_options(LmModel *m, Value opts)
     if (b.kind == V_BOOL) m->batch = b.u.b;
     Value so = opt(opts, "structured_output");
     if (so.kind == V_BOOL) m->structured = so.u.b;
+    Value lp = opt(opts, "logprobs");
+    if (lp.kind == V_BOOL) m->logprobs = lp.u.b;
     /* lowering the per-batch limits splits work into more batches (tests use it; a provider's
      * own limits are the ceiling) */
     m->batch_max_requests = (int64_t)fmin(num(opt(opts, "batch_max_requests"), (double)m->batch_max_requests), (double)m->batch_max_requests);
@@ -161,6 +163,7 @@ LmModel *models_get(Runtime *rt, const char *alias, const char *profile, fql_err
         m->price_cached_in = cat_num(e, "input_cached", m->price_in);
         m->context_window = (int64_t)cat_num(e, "context_window", 0);
         m->structured = json_is_true(json_object_get(e, "structured"));
+        m->logprobs = json_is_true(json_object_get(e, "logprobs"));
         m->dimensions = 0;
     }
     batch_defaults(rt, m);

@@ -43,6 +43,7 @@ void expr_free(Expr *e)
     free(e->argnames);
     free(e->args);
     type_unref(e->type);
+    type_unref(e->vtype);
     value_free(e->lit);
     free(e->name);
     free(e);
@@ -390,6 +391,7 @@ Expr *expr_copy(const Expr *e)
     Expr *c = xcalloc(1, sizeof *c);
     *c = *e;
     c->type = type_ref(e->type);
+    c->vtype = e->vtype ? type_ref(e->vtype) : NULL;
     c->lit = value_copy(e->lit);
     c->name = e->name ? xstrdup(e->name) : NULL;
     c->sem = e->sem;

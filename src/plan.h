@@ -42,6 +42,9 @@ struct Expr {
     Value lit;
     char *name;              /* E_FIELD name, E_SEMANTIC operator name */
     int sem;                 /* E_SEMANTIC: its SemOp (semop.h), set by the binder */
+    int conf;                /* E_SEMANTIC written as confidence(predicate(...) | classify(...)): its value is the
+                              * answer's probability (type float; null when unknown), from the same request */
+    Type *vtype;             /* conf: the operator's own answer type (bool, the labels), owned; else NULL */
     const FuncDef *fn;
     Expr **args; int nargs;
     char **argnames;         /* E_SEMANTIC: the name of each argument (NULL for positional ones) */
@@ -49,6 +52,8 @@ struct Expr {
 };
 
 Expr *expr_new(ExprKind k, Type *type, const Node *at);   /* consumes type */
+/* The type of E_SEMANTIC e's answer: e->type, or the operator's own type under confidence(). */
+static inline const Type *expr_answer_type(const Expr *e) { return e->vtype ? e->vtype : e->type; }
 void  expr_add(Expr *e, Expr *arg);
 void  expr_add_named(Expr *e, const char *name, Expr *arg);   /* name copied; NULL = positional */
 /* The argument named name (E_SEMANTIC), or NULL. */

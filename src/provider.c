@@ -94,7 +94,27 @@ void lm_answer_clear(LmAnswer *a)
     free(a->error_kind);
     free(a->error_message);
     free(a->upstream);
+    for (int i = 0; i < a->ntokens; i++) free(a->tokens[i].text);
+    free(a->tokens);
     memset(a, 0, sizeof *a);
+}
+
+LmTokenProb *lm_tokens_copy(const LmTokenProb *t, int n)
+{
+    if (!t || n <= 0) return NULL;
+    LmTokenProb *c = xmalloc((size_t)n * sizeof *c);
+    for (int i = 0; i < n; i++) { c[i].text = xstrdup(t[i].text ? t[i].text : ""); c[i].logprob = t[i].logprob; }
+    return c;
+}
+
+void lm_answer_add_token(LmAnswer *a, const char *text, double logprob)
+{
+    /* grown by powers of two: capacity is implied by the count */
+    int n = a->ntokens;
+    if ((n & (n - 1)) == 0) a->tokens = xrealloc(a->tokens, (size_t)(n ? n * 2 : 1) * sizeof *a->tokens);
+    a->tokens[n].text = xstrdup(text ? text : "");
+    a->tokens[n].logprob = logprob;
+    a->ntokens = n + 1;
 }
 
 void http_request_free(HttpRequest *h)

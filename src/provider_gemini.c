@@ -119,6 +119,9 @@ int gemini_build(const LmModel *m, const LmRequest *r, HttpRequest *out, char **
             json_object_set_new(gc, "responseMimeType", json_string("application/json"));
             json_object_set(gc, "responseJsonSchema", r->schema);
         }
+        /* token log probabilities (confidence): the chosen tokens' only (logprobs: N would add the N
+         * best alternatives at each step, which nothing reads) */
+        if (r->logprobs && m->logprobs) json_object_set_new(gc, "responseLogprobs", json_true());
         if (json_object_size(gc)) json_object_set_new(body, "generationConfig", gc);
         else json_decref(gc);
         wire_start(out, "POST", xasprintf("%s:generateContent", base));
@@ -286,6 +289,14 @@ static void parse_generate(const LmRequest *r, json_t *root, const char *body, s
     }
     a->text = buf_take(&text);
     a->outcome = LM_OK;
+    /* candidates[0].logprobsResult.chosenCandidates: [{"token", "tokenId", "logProbability"}, ...] */
+    if (r && r->logprobs) {
+        json_array_foreach(jarr(jobj(cand, "logprobsResult"), "chosenCandidates"), i, p) {
+            const char *tok = jstr(p, "token");
+            json_t *lp = json_object_get(p, "logProbability");
+            if (tok && json_is_number(lp)) lm_answer_add_token(a, tok, json_number_value(lp));
+        }
+    }
     if (has_schema) answer_take_json(a);
 }
 

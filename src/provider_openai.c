@@ -104,6 +104,8 @@ int openai_build(const LmModel *m, const LmRequest *r, HttpRequest *out, char **
                           "name", name, "strict", 1, "schema", r->schema));
             free(name);
         }
+        /* token log probabilities (confidence): only the chosen tokens' are read, so no top_logprobs */
+        if (r->logprobs && m->logprobs) json_object_set_new(body, "logprobs", json_true());
         if (m->provider == PROV_OPENROUTER && json_is_object(m->routing))
             json_object_set_new(body, "provider", json_deep_copy(m->routing));
         wire_start(out, "POST", xasprintf("%s/chat/completions", base));
@@ -261,6 +263,21 @@ static void parse_usage(const LmModel *m, json_t *root, LmAnswer *a)
     }
 }
 
+/* choices[0].logprobs.content: [{"token", "logprob", "bytes", "top_logprobs"}, ...] into a->tokens
+ * (nothing when absent: a server that ignores the parameter). */
+static void parse_logprobs(json_t *c0, LmAnswer *a)
+{
+    json_t *content = jarr(jobj(c0, "logprobs"), "content");
+    size_t i;
+    json_t *t;
+    json_array_foreach(content, i, t) {
+        const char *tok = jstr(t, "token");
+        json_t *lp = json_object_get(t, "logprob");
+        if (!tok || !json_is_number(lp)) continue;
+        lm_answer_add_token(a, tok, json_number_value(lp));
+    }
+}
+
 static void parse_chat(const LmModel *m, const LmRequest *r, json_t *root, long status, const char *headers,
                        const char *body, size_t body_len, LmAnswer *a)
 {
@@ -313,6 +330,7 @@ static void parse_chat(const LmModel *m, const LmRequest *r, json_t *root, long 
         return;
     }
     a->outcome = LM_OK;
+    if (r && r->logprobs) parse_logprobs(c0, a);
     if (has_schema) answer_take_json(a);
 }
 

@@ -48,6 +48,8 @@ typedef struct LmModel {
     int64_t context_window;      /* tokens; 0 unknown */
     int structured;              /* 1: answers to a JSON Schema reliably (catalog "structured", or the
                                   * `structured_output:` option): the row-wise operators pack rows by default */
+    int logprobs;                /* 1: the provider returns token log probabilities for this model (catalog
+                                  * "logprobs", or the `logprobs:` option); reasoning models and Anthropic: 0 */
     /* vertex: the OAuth2 access token in use (secret, like api_key) and when it expires (Unix
      * seconds; 0 = unknown, e.g. from GOOGLE_ACCESS_TOKEN). Filled by vertex_access_token. */
     char *access_token;
@@ -88,6 +90,9 @@ typedef struct LmRequest {
     LmImage *images; int nimages;   /* LM_CHAT: images after the user text, in order (owned) */
     int max_output_tokens;       /* 0 = the model's */
     double temperature;          /* NAN = the model's */
+    int logprobs;                /* 1: ask for the answer's token log probabilities (OpenAI-compatible
+                                  * `logprobs`, Gemini `responseLogprobs`); part of the body, so of the
+                                  * cache key. Adapters of providers without them ignore it. */
     /* bookkeeping for the scheduler */
     int64_t est_input_tokens;    /* estimate used for the TPM reservation */
     int attempts;                /* sends so far (rate-limit 429s not counted) */
@@ -105,11 +110,18 @@ typedef enum {
     LM_FATAL           /* stop the statement: bad key, unknown model, quota/credits exhausted */
 } LmOutcome;
 
+/* One generated token of an answer and its natural log probability (<= 0). */
+typedef struct LmTokenProb { char *text; double logprob; } LmTokenProb;
+
 typedef struct LmAnswer {
     LmOutcome outcome;
     char *text;                  /* LM_CHAT: the answer text (for structured answers, the JSON text) */
     json_t *json;                /* LM_CHAT with schema: the parsed object (not yet validated against the type) */
     float *vectors; int nvec, dim;   /* LM_EMBED: nvec * dim floats, in input order */
+    /* LM_CHAT asked with logprobs: the tokens of text, in order (their texts concatenated spell
+     * the answer), owned; NULL/0 when the provider gave none. Stored with the answer in the
+     * response cache (state.c), so a cache hit has them too. */
+    LmTokenProb *tokens; int ntokens;
     int64_t input_tokens, cached_input_tokens, output_tokens, reasoning_tokens;
     double cost_usd;             /* reported by the provider (OpenRouter), else < 0 */
     double retry_after_s;        /* server's wait for LM_RATE_LIMITED / LM_RETRY, else < 0 */
@@ -129,6 +141,10 @@ typedef struct LmAnswer {
 } LmAnswer;
 
 void lm_answer_clear(LmAnswer *a);   /* frees the contents, zeroes it */
+/* A copy of the n tokens t (NULL when n == 0), to own. */
+LmTokenProb *lm_tokens_copy(const LmTokenProb *t, int n);
+/* Append a token (text copied) to a->tokens. */
+void lm_answer_add_token(LmAnswer *a, const char *text, double logprob);
 /* USD of an answer: its tokens at m's catalog prices (input, cached input, output); for a model
  * with batch: true the Batch API's discounted price that batch.c set in cost_usd; for a model
  * without prices the provider's own figure (OpenRouter's usage.cost); -1 when unknown. */

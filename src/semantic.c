@@ -24,6 +24,7 @@
 #include "semop.h"
 #include "ops.h"
 #include "tokenizer.h"
+#include "semantic.h"
 
 #define REQ_BUCKETS 4096
 typedef struct Req Req;
@@ -187,6 +188,9 @@ static LmRequest *build_request(const Expr *e, Value **args, size_t row, const L
     r->temperature = t ? (t->kind == V_FLOAT ? t->u.f : t->kind == V_INT ? (double)t->u.i : NAN) : NAN;
     const Value *mo = arg_row(e, args, "max_output_tokens", row);
     r->max_output_tokens = mo && mo->kind == V_INT ? (int)mo->u.i : 0;
+    /* token probabilities, for the answer's confidence: asked of every model that gives them (they
+     * cost nothing extra), so a value and its confidence always come from one request */
+    r->logprobs = semantic_value_member(e->sem) && m && m->logprobs;
     r->est_input_tokens = token_estimate(m, r->system) + token_estimate(m, r->user) + 16;   /* + message framing */
     return r;
 }
@@ -206,8 +210,9 @@ static int answer_value(const Expr *e, const LmAnswer *a, Value *out, char **why
     if (e->sem == SEM_CLASSIFY) {
         json_t *l = json_object_get(a->json, "label");
         if (!json_is_string(l)) { *why = xstrdup("\"label\" is missing or not a string"); return -1; }
-        for (int i = 0; i < e->type->nlabels; i++)
-            if (!strcmp(e->type->labels[i], json_string_value(l))) { *out = v_cstring(e->type->labels[i]); return 0; }
+        const Type *lt = expr_answer_type(e);
+        for (int i = 0; i < lt->nlabels; i++)
+            if (!strcmp(lt->labels[i], json_string_value(l))) { *out = v_cstring(lt->labels[i]); return 0; }
         *why = xasprintf("\"%s\" is not one of the labels", json_string_value(l));
         return -1;
     }
@@ -248,6 +253,8 @@ static void copy_answer(LmAnswer *dst, const LmAnswer *a)
     dst->error_kind = a->error_kind ? xstrdup(a->error_kind) : NULL;
     dst->error_message = a->error_message ? xstrdup(a->error_message) : NULL;
     dst->upstream = a->upstream ? xstrdup(a->upstream) : NULL;
+    dst->tokens = lm_tokens_copy(a->tokens, a->ntokens);
+    dst->ntokens = dst->tokens ? a->ntokens : 0;
 }
 
 static int ensure_state(Runtime *rt, fql_error *err)
@@ -274,6 +281,7 @@ struct Req {
     int final, ok, repaired;
     LmAnswer ans;
     Value value;                 /* ok: the converted value */
+    double conf;                 /* ok: the answer's probability (semantic.h), NAN when unknown */
     char *why; const char *kind; /* not ok: why the rows are null */
     SemJob **waiters; int nwait, capwait;   /* one entry per waiting row */
     SemJob *owner; size_t owner_row;        /* whose arguments rebuild the request for a repair */
@@ -390,6 +398,7 @@ static void req_settle(Runtime *rt, Req *q, const Expr *e)
         if (answer_value(e, &q->ans, &v, &why) == 0) {
             q->value = v;
             q->ok = 1;
+            q->conf = lm_answer_confidence(&q->ans, semantic_value_member(e->sem));
             req_final(q);
             return;
         }
@@ -557,6 +566,7 @@ static int chat_row(SemJob *j, size_t r, fql_error *err)
         if (j->ost) j->ost->deduped++;
     } else {
         q = xcalloc(1, sizeof *q);
+        q->conf = NAN;
         q->m = m;
         memcpy(q->key, key, 65);
         q->owner = j;
@@ -714,7 +724,7 @@ Value *semantic_finish(SemJob *j, fql_error *err)
         Req *q = j->rows[r];
         out[r] = v_null();
         if (!q) continue;
-        if (q->ok) out[r] = value_copy(q->value);
+        if (q->ok) out[r] = !j->e->conf ? value_copy(q->value) : isnan(q->conf) ? v_null() : v_float(q->conf);
         else {
             row_error(j, r, q->m->alias, q->kind ? q->kind : "failed", q->why ? q->why : "no answer");
             ModelCount *mc = count_of(rt, q->m, j->e->name);
@@ -750,6 +760,12 @@ static void job_really_free(SemJob *j)
     free(j->ereqs);
     pdf_job_free(j->pdf);
     free(j);
+}
+
+double semantic_job_confidence(const SemJob *j, size_t row)
+{
+    if (!j || !j->rows || row >= j->n || !j->rows[row] || !j->rows[row]->ok) return NAN;
+    return j->rows[row]->conf;
 }
 
 int semantic_job_ready(const SemJob *j)
@@ -862,7 +878,7 @@ static void pack_done(Pack *pk)
 
 /* One row's (and call's) part of a packed or fused answer becomes its request's answer: cached
  * under the request's own key (a later run asking it alone finds it), then validated as usual. */
-static void settle_part(Runtime *rt, Req *q, json_t *part)
+static void settle_part(Runtime *rt, Req *q, json_t *part, double conf)
 {
     json_t *one = json_deep_copy(part);
     json_object_del(one, "index");
@@ -873,7 +889,12 @@ static void settle_part(Runtime *rt, Req *q, json_t *part)
     row.text = json_dumps(one, JSON_COMPACT);
     row.cost_usd = row.retry_after_s = row.remaining_requests = row.remaining_tokens = -1;
     row.http_status = 200;
+    /* the part's value keeps its probability in the packed answer (a token of its own), cached with it */
+    const char *member = semantic_value_member(q->e->sem);
+    if (member) lm_answer_set_value_prob(&row, member, conf);
     copy_answer(&q->ans, &row);
+    for (int i = 0; i < row.ntokens; i++) free(row.tokens[i].text);
+    free(row.tokens);
     free(row.text);
     json_decref(one);
     if (rt->cache) state_cache_put(rt->state, q->key, q->m, &q->ans);
@@ -907,7 +928,16 @@ static void on_pack(void *ud, LmRequest *req, const LmAnswer *a)
             json_t *part = pk->k ? json_object_get(el, name) : el;
             if (!json_is_object(part) || got[i * per + t]) continue;
             got[i * per + t] = 1;
-            settle_part(rt, pk->reqs[i * per + t], part);
+            const char *member = semantic_value_member(pk->reqs[i * per + t]->e->sem);
+            double conf = NAN;
+            if (member && a->ntokens > 0) {   /* the part's value tokens inside the whole answer */
+                char path[96];
+                if (pk->whole) snprintf(path, sizeof path, "%s/%s", name, member);
+                else if (pk->k) snprintf(path, sizeof path, "answers/%zu/%s/%s", k, name, member);
+                else snprintf(path, sizeof path, "answers/%zu/%s", k, member);
+                conf = lm_answer_confidence(a, path);
+            }
+            settle_part(rt, pk->reqs[i * per + t], part, conf);
         }
     }
     int stop = a->outcome == LM_FATAL || cancelled;
@@ -944,6 +974,7 @@ static LmRequest *pack_request(LmRequest **rs, int n)
     r->schema = packed_schema(rs[0]->schema);
     r->schema_name = xstrdup("packed_answers");
     r->temperature = rs[0]->temperature;
+    r->logprobs = rs[0]->logprobs;
     r->max_output_tokens = rs[0]->max_output_tokens > 0 ? rs[0]->max_output_tokens * n : 0;
     r->est_input_tokens = est;
     return r;
@@ -1065,6 +1096,7 @@ static LmRequest *fused_request(const LmModel *m, LmRequest **rs, int k, const c
     r->schema = json_pack("{s:s, s:o, s:o, s:b}", "type", "object", "properties", props, "required", req, "additionalProperties", 0);
     r->schema_name = xstrdup("fused_answers");
     r->temperature = rs[0]->temperature;
+    for (int t = 0; t < k; t++) r->logprobs |= rs[t]->logprobs;
     int mo = 0;
     for (int t = 0; t < k; t++) mo = rs[t]->max_output_tokens > 0 && (t == 0 || mo > 0) ? mo + rs[t]->max_output_tokens : 0;
     r->max_output_tokens = mo;
@@ -1520,6 +1552,7 @@ static DryModel *dry_model(DryRun *d, LmModel *m)
 
 static Value placeholder(const Expr *e)
 {
+    if (e->conf) return v_null();
     if (e->sem == SEM_PREDICATE) return v_bool(1);
     if (e->sem == SEM_CLASSIFY && e->type->nlabels) return v_cstring(e->type->labels[0]);
     if (e->type->kind == TY_STRING) return v_cstring("");

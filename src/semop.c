@@ -31,15 +31,15 @@ static void instruct_extract(const Expr *e, const Value *labels, Buf *sys, LmReq
 static void instruct_classify(const Expr *e, const Value *labels, Buf *sys, LmRequest *r)
 {
     json_t *ls = json_array();
-    for (int i = 0; i < e->type->nlabels; i++) json_array_append_new(ls, json_string(e->type->labels[i]));
+    for (int i = 0; i < expr_answer_type(e)->nlabels; i++) json_array_append_new(ls, json_string(expr_answer_type(e)->labels[i]));
     json_t *t = json_object();
     json_object_set_new(t, "type", json_string("string"));
     json_object_set_new(t, "enum", ls);
     r->schema = semop_object_schema("label", t);
     r->schema_name = xstrdup("classification");
     buf_puts(sys, "Classify the input text into exactly one of these labels:");
-    for (int i = 0; i < e->type->nlabels; i++) {
-        buf_printf(sys, "\n- %s", e->type->labels[i]);
+    for (int i = 0; i < expr_answer_type(e)->nlabels; i++) {
+        buf_printf(sys, "\n- %s", expr_answer_type(e)->labels[i]);
         if (labels && labels->kind == V_STRUCT && (uint32_t)i < labels->u.st->n && labels->u.st->fields[i].kind == V_STRING)
             buf_printf(sys, ": %s", v_str(labels->u.st->fields[i]));
     }
@@ -95,7 +95,7 @@ double semop_output_tokens(const Expr *e, const LmRequest *req)
 {
     double bytes;
     const char *w = req->system ? strstr(req->system, "in at most ") : NULL;   /* summarize (stdlib) */
-    if (e->sem == SEM_CLASSIFY) bytes = 11 + answer_bytes(e->type);             /* {"label": "..."} */
+    if (e->sem == SEM_CLASSIFY) bytes = 11 + answer_bytes(expr_answer_type(e));             /* {"label": "..."} */
     else if (e->sem == SEM_PREDICATE) bytes = 16;                               /* {"answer": false} */
     else if (e->type->kind == TY_STRUCT) bytes = answer_bytes(e->type);
     else if (w && atof(w + 11) > 0) bytes = atof(w + 11) * 6;

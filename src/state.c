@@ -78,6 +78,7 @@ static const char *const added_columns[][3] = {
     { "query_metrics", "recall_bound", "real" },
     { "query_metrics", "est_accuracy", "real" },
     { "query_metrics", "accuracy_bound", "real" },
+    { "responses", "tokens", "text" },
 };
 
 /* Add the columns of added_columns that db lacks. 0, or -1 with *msg (sqlite3_free it). */
@@ -146,8 +147,10 @@ State *state_open(const char *path, fql_error *err)
         return NULL;
     }
     const char *sqls[] = {
-        "select text, vectors, dim, input_tokens, cached_input_tokens, output_tokens, reasoning_tokens, cost_usd, upstream from responses where key = ?",
-        "insert or replace into responses values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "select text, vectors, dim, input_tokens, cached_input_tokens, output_tokens, reasoning_tokens, cost_usd, upstream, tokens"
+        " from responses where key = ?",
+        "insert or replace into responses (key, provider, model, text, vectors, dim, input_tokens, cached_input_tokens,"
+        " output_tokens, reasoning_tokens, cost_usd, upstream, created_at, tokens) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         "insert into lm_calls (query_id, started_at, model, provider, model_name, operator, status, attempt, cached,"
         " input_tokens, cached_input_tokens, output_tokens, reasoning_tokens, cost_usd, latency_ms, queue_ms, provider_cost_usd)"
         " values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -250,6 +253,31 @@ static void maybe_commit(State *st)
     }
 }
 
+/* An answer's tokens as the cache stores them: [["text", logprob], ...]; NULL when it has none. */
+static char *tokens_to_json(const LmAnswer *a)
+{
+    if (a->ntokens <= 0) return NULL;
+    json_t *arr = json_array();
+    for (int i = 0; i < a->ntokens; i++)
+        json_array_append_new(arr, json_pack("[s, f]", a->tokens[i].text ? a->tokens[i].text : "", a->tokens[i].logprob));
+    char *s = json_dumps(arr, JSON_COMPACT);
+    json_decref(arr);
+    return s;
+}
+
+/* The tokens stored by tokens_to_json into a (ignored when malformed). */
+static void tokens_from_json(LmAnswer *a, const char *s)
+{
+    json_t *arr = json_loads(s, 0, NULL);
+    size_t i;
+    json_t *t;
+    json_array_foreach(arr, i, t) {
+        json_t *tx = json_array_get(t, 0), *lp = json_array_get(t, 1);
+        if (json_is_string(tx) && json_is_number(lp)) lm_answer_add_token(a, json_string_value(tx), json_number_value(lp));
+    }
+    json_decref(arr);
+}
+
 int state_cache_get(State *st, const char *key, LmAnswer *a)
 {
     if (!st) return 0;
@@ -281,6 +309,8 @@ int state_cache_get(State *st, const char *key, LmAnswer *a)
         a->cost_usd = sqlite3_column_type(st->get, 7) == SQLITE_NULL ? -1 : sqlite3_column_double(st->get, 7);
         const unsigned char *u = sqlite3_column_text(st->get, 8);
         if (u) a->upstream = xstrdup((const char *)u);
+        const unsigned char *tk = sqlite3_column_text(st->get, 9);
+        if (tk) tokens_from_json(a, (const char *)tk);
         a->retry_after_s = a->remaining_requests = a->remaining_tokens = -1;
         a->from_cache = 1;
         a->http_status = 200;
@@ -310,6 +340,9 @@ void state_cache_put(State *st, const char *key, const LmModel *m, const LmAnswe
     if (a->cost_usd >= 0) sqlite3_bind_double(s, 11, a->cost_usd); else sqlite3_bind_null(s, 11);
     if (a->upstream) sqlite3_bind_text(s, 12, a->upstream, -1, SQLITE_STATIC); else sqlite3_bind_null(s, 12);
     sqlite3_bind_double(s, 13, now_s());
+    char *tk = tokens_to_json(a);
+    if (tk) sqlite3_bind_text(s, 14, tk, -1, SQLITE_TRANSIENT); else sqlite3_bind_null(s, 14);
+    free(tk);
     sqlite3_step(s);
     sqlite3_reset(s);
     /* an answer is paid for: make it durable now (WAL with synchronous=normal: no fsync per commit) */
