@@ -20,6 +20,7 @@
 #include "value.h"
 #include "semop.h"
 #include "state.h"
+#include "semantic.h"
 
 /* ---- the option ---- */
 
@@ -105,10 +106,91 @@ static int accepted(const CascadeRow *r, double t)
     return !isnan(r->conf) && r->conf >= t;
 }
 
+/* Fixed-sequence testing (Learn then Test): the candidates are tested from the strictest to the
+ * loosest, each at level alpha, and the loosest one before the first failure is taken. The order
+ * is fixed before any strong answer is seen, so the chance that any test passes wrongly is at most
+ * alpha, with no division by the number of candidates (a union bound would test each at
+ * alpha / CASCADE_GRID). ok(g) runs the test of candidate g; the index taken, or -1. */
+static int fixed_sequence(int (*test)(void *ud, int g), int (*tested)(void *ud, int g), void *ud)
+{
+    int taken = -1;
+    for (int g = CASCADE_GRID - 1; g >= 0; g--) {
+        if (tested && !tested(ud, g)) continue;   /* skipped, on the cheap model's confidences alone */
+        if (!test(ud, g)) break;
+        taken = g;
+    }
+    return taken;
+}
+
+/* Does threshold t accept some row's answer (code: the cheap answer wanted, or -1 any)? A
+ * threshold that accepts nothing is reported as none. */
+static int accepts_any(const CascadeRow *rows, size_t n, double t, int code)
+{
+    for (size_t i = 0; i < n; i++)
+        if (rows[i].cheap >= 0 && (code < 0 || rows[i].cheap == code) && accepted(&rows[i], t)) return 1;
+    return 0;
+}
+
+typedef struct Pred {
+    const CascadeRow *rows; size_t n; double alpha, target;
+    int64_t pos, nrows, nsampled;
+    double est, lb;
+} Pred;
+
+/* Precision of the cheap "true" answers accepted at grid[g]: sampled ones the strong model denies. */
+static int prec_test(void *ud, int g)
+{
+    Pred *p = ud;
+    int64_t k = 0, wrong = 0;
+    for (size_t i = 0; i < p->n; i++) {
+        const CascadeRow *r = &p->rows[i];
+        if (r->strong < 0 || r->cheap != 1 || !accepted(r, grid[g])) continue;
+        k++;
+        wrong += r->strong != 1;
+    }
+    double lb = 1 - cascade_cp_upper(wrong, k, p->alpha);
+    if (lb < p->target) return 0;
+    p->est = k ? 1 - (double)wrong / (double)k : 1;
+    p->lb = lb;
+    return 1;
+}
+
+/* Is the set accepted at grid[g] large enough that the sample is expected to hold twice the rows
+ * a bound needs with no error? (Counted over every row: it does not depend on the sample.) */
+static int prec_tested(void *ud, int g)
+{
+    Pred *p = ud;
+    int64_t in = 0;
+    for (size_t i = 0; i < p->n; i++) in += p->rows[i].cheap == 1 && accepted(&p->rows[i], grid[g]);
+    double need = log(p->alpha) / log(p->target);   /* (target)^k <= alpha: k sampled rows, none wrong */
+    return p->nrows && (double)in * (double)p->nsampled / (double)p->nrows >= 2 * need;
+}
+
+/* Recall: of the sampled rows the strong model says are true, those lost to a cheap "false"
+ * accepted at grid[g]. */
+static int rec_test(void *ud, int g)
+{
+    Pred *p = ud;
+    int64_t lost = 0;
+    for (size_t i = 0; i < p->n; i++) {
+        const CascadeRow *r = &p->rows[i];
+        if (r->strong == 1 && r->cheap == 0 && accepted(r, grid[g])) lost++;
+    }
+    double lb = 1 - cascade_cp_upper(lost, p->pos, p->alpha);
+    if (lb < p->target) return 0;
+    p->est = p->pos ? 1 - (double)lost / (double)p->pos : 1;
+    p->lb = lb;
+    return 1;
+}
+
 void cascade_choose_predicate(const CascadeRow *rows, size_t n, double precision, double recall, double delta, CascadeChoice *c)
 {
     int targets = (precision >= 0) + (recall >= 0);
-    double alpha = delta / (double)(targets ? targets : 1) / CASCADE_GRID;
+    Pred p = { rows, n, delta / (double)(targets ? targets : 1), 0, 0, (int64_t)n, 0, 1, 1 };
+    for (size_t i = 0; i < n; i++) {
+        p.pos += rows[i].strong == 1;
+        p.nsampled += rows[i].strong >= 0;
+    }
     c->t = NAN;
     c->est_accuracy = c->accuracy_lb = NAN;
     c->est_precision = c->precision_lb = c->est_recall = c->recall_lb = NAN;
@@ -116,74 +198,60 @@ void cascade_choose_predicate(const CascadeRow *rows, size_t n, double precision
     c->t_true = precision >= 0 ? NONE : 0;
     c->t_false = recall >= 0 ? NONE : 0;
     if (precision >= 0) {
-        c->est_precision = c->precision_lb = 1;   /* nothing accepted: the strong model's answers only */
-        for (int g = 0; g < CASCADE_GRID; g++) {
-            int64_t k = 0, wrong = 0;
-            for (size_t i = 0; i < n; i++) {
-                const CascadeRow *r = &rows[i];
-                if (r->strong < 0 || r->cheap != 1 || !accepted(r, grid[g])) continue;
-                k++;
-                wrong += r->strong != 1;
-            }
-            double lb = 1 - cascade_cp_upper(wrong, k, alpha);
-            if (lb >= precision) {
-                c->t_true = grid[g];
-                c->est_precision = k ? 1 - (double)wrong / (double)k : 1;
-                c->precision_lb = lb;
-                break;
-            }
-        }
+        p.target = precision;
+        p.est = p.lb = 1;   /* nothing accepted: the strong model's answers only */
+        int g = fixed_sequence(prec_test, prec_tested, &p);
+        if (g >= 0 && accepts_any(rows, n, grid[g], 1)) c->t_true = grid[g];
+        c->est_precision = p.est;
+        c->precision_lb = p.lb;
     }
     if (recall >= 0) {
-        c->est_recall = c->recall_lb = 1;
-        int64_t pos = 0;
-        for (size_t i = 0; i < n; i++) pos += rows[i].strong == 1;
-        for (int g = 0; g < CASCADE_GRID; g++) {
-            int64_t lost = 0;
-            for (size_t i = 0; i < n; i++) {
-                const CascadeRow *r = &rows[i];
-                if (r->strong == 1 && r->cheap == 0 && accepted(r, grid[g])) lost++;
-            }
-            double lb = 1 - cascade_cp_upper(lost, pos, alpha);
-            if (lb >= recall) {
-                c->t_false = grid[g];
-                c->est_recall = pos ? 1 - (double)lost / (double)pos : 1;
-                c->recall_lb = lb;
-                break;
-            }
-        }
+        p.target = recall;
+        p.est = p.lb = 1;
+        int g = fixed_sequence(rec_test, NULL, &p);
+        if (g >= 0 && accepts_any(rows, n, grid[g], 0)) c->t_false = grid[g];
+        c->est_recall = p.est;
+        c->recall_lb = p.lb;
     }
+}
+
+typedef struct Cls { const CascadeRow *rows; size_t n; double alpha, target, est, lb; int64_t answered; } Cls;
+
+/* Accuracy when labels accepted at grid[g]: only unsampled accepted rows can be wrong in the
+ * output (a sampled row takes the strong answer); their error rate is bounded over the sampled
+ * accepted ones. */
+static int cls_test(void *ud, int g)
+{
+    Cls *p = ud;
+    int64_t k = 0, wrong = 0, acc = 0;
+    for (size_t i = 0; i < p->n; i++) {
+        const CascadeRow *r = &p->rows[i];
+        if (r->cheap < 0 || !accepted(r, grid[g])) continue;
+        if (r->strong >= 0) { k++; wrong += r->strong != r->cheap; }
+        else acc++;
+    }
+    double share = (double)acc / (double)p->answered;
+    double lb = 1 - cascade_cp_upper(wrong, k, p->alpha) * share;
+    if (lb < p->target) return 0;
+    p->est = 1 - (k ? (double)wrong / (double)k : 0) * share;
+    p->lb = lb;
+    return 1;
 }
 
 void cascade_choose_classify(const CascadeRow *rows, size_t n, double accuracy, double delta, CascadeChoice *c)
 {
-    double alpha = delta / CASCADE_GRID;
     c->t_true = c->t_false = NAN;
     c->est_precision = c->precision_lb = c->est_recall = c->recall_lb = NAN;
     c->t = NONE;
     c->est_accuracy = c->accuracy_lb = 1;
     if (accuracy < 0) { c->t = 0; c->est_accuracy = c->accuracy_lb = NAN; return; }
-    int64_t answered = 0;
-    for (size_t i = 0; i < n; i++) answered += rows[i].cheap >= 0 || rows[i].strong >= 0;
-    if (!answered) return;
-    for (int g = 0; g < CASCADE_GRID; g++) {
-        int64_t k = 0, wrong = 0, acc = 0;   /* sampled accepted, of them wrong; unsampled accepted */
-        for (size_t i = 0; i < n; i++) {
-            const CascadeRow *r = &rows[i];
-            if (r->cheap < 0 || !accepted(r, grid[g])) continue;
-            if (r->strong >= 0) { k++; wrong += r->strong != r->cheap; }
-            else acc++;
-        }
-        /* only unsampled accepted rows can be wrong in the output (a sampled row takes the strong answer) */
-        double ub = cascade_cp_upper(wrong, k, alpha);
-        double lb = 1 - ub * (double)acc / (double)answered;
-        if (lb >= accuracy) {
-            c->t = grid[g];
-            c->est_accuracy = 1 - (k ? (double)wrong / (double)k : 0) * (double)acc / (double)answered;
-            c->accuracy_lb = lb;
-            break;
-        }
-    }
+    Cls p = { rows, n, delta, accuracy, 1, 1, 0 };
+    for (size_t i = 0; i < n; i++) p.answered += rows[i].cheap >= 0 || rows[i].strong >= 0;
+    if (!p.answered) return;
+    int g = fixed_sequence(cls_test, NULL, &p);
+    if (g >= 0 && accepts_any(rows, n, grid[g], -1)) c->t = grid[g];
+    c->est_accuracy = p.est;
+    c->accuracy_lb = p.lb;
 }
 
 /* splitmix64: a small generator with a fixed seed, so the sample is the same on every run */
@@ -239,9 +307,10 @@ static int model_arg(const Expr *e)
 static int answer_code(const Expr *e, Value v)
 {
     if (e->sem == SEM_PREDICATE) return v.kind == V_BOOL ? (int)v.u.b : -1;
+    const Type *t = expr_answer_type(e);
     if (v.kind != V_STRING) return -1;
-    for (int i = 0; i < e->type->nlabels; i++)
-        if (!strcmp(e->type->labels[i], v_str(v))) return i;
+    for (int i = 0; i < t->nlabels; i++)
+        if (!strcmp(t->labels[i], v_str(v))) return i;
     return -1;
 }
 
@@ -338,7 +407,7 @@ Value *cascade_eval(Runtime *rt, const Expr *e, Value **args, size_t n, int64_t 
     for (size_t r = 0; r < n; r++)
         if (in < 0 || args[in][r].kind != V_NULL) rows[nrows++] = r;
     run->rows = (int64_t)nrows;
-    int any_conf = 0;
+    int any_conf = rt->dry != NULL;   /* estimating: the sample is counted, nothing is answered */
     for (size_t i = 0; i < nrows; i++) any_conf |= !isnan(conf[rows[i]]);
 
     /* 2. the strong model answers a sample of the rows with an input */
@@ -353,6 +422,11 @@ Value *cascade_eval(Runtime *rt, const Expr *e, Value **args, size_t n, int64_t 
         if (!samp) goto done;
     }
     run->sample = (int64_t)ns;
+    if (rt->dry) {   /* explain cost: every row to the cheap model and the sample to the strong one; the rest is not known */
+        out = cheap;
+        cheap = NULL;
+        goto done;
+    }
 
     /* 3. thresholds, learned over every row (the unsampled ones size the accepted sets) */
     cr = xmalloc((nrows ? nrows : 1) * sizeof *cr);

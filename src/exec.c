@@ -16,6 +16,7 @@
 #include "ops.h"
 #include "models.h"
 #include "state.h"
+#include "cascade.h"
 #include "exec.h"
 #include "semop.h"
 #include "udf.h"
@@ -445,6 +446,105 @@ static void close_stream(Op *op)
     free(op->conds);
     op->conds = NULL;
     op->nconds = 0;
+}
+
+/* ---- stages with cascades (cascade.c) ----
+ *
+ * A cascade learns its thresholds over the whole input (cascade.c says why), so its stage reads
+ * all of its input first (a pipeline breaker, like sort) and evaluates its expressions over one
+ * batch: each cascade call is run by cascade_eval, innermost first, and its answers are read by the
+ * evaluator (Exec.pre_*); the stage's other model calls run as they would unstaged. */
+
+static void collect_cascades(const Expr *e, const Expr ***xs, int *n)
+{
+    if (!e) return;
+    for (int i = 0; i < e->nargs; i++) collect_cascades(e->args[i], xs, n);
+    if (e->kind != E_SEMANTIC || !expr_arg(e, "cascade")) return;
+    for (int i = 0; i < *n; i++)
+        if ((*xs)[i] == e) return;
+    *xs = xrealloc(*xs, (size_t)(*n + 1) * sizeof **xs);
+    (*xs)[(*n)++] = e;
+}
+
+/* A filter over the whole batch: every conjunct on every row (the cascades' answers are per row of
+ * this batch), kept where all are true. Consumes in. */
+static int cascade_filter(Op *op, Batch *in, Batch **out)
+{
+    char *keep = xmalloc(in->n ? in->n : 1);
+    memset(keep, 1, in->n ? in->n : 1);
+    for (int k = 0; k < op->p->nexprs; k++) {
+        Value *c = eval_batch(op->ex, op->p->exprs[k], in);
+        if (!c) { free(keep); batch_free(in); return -1; }
+        for (size_t r = 0; r < in->n; r++) keep[r] &= value_true(c[r]) ? 1 : 0;
+        eval_vals_free(c, in->n);
+    }
+    Batch *o = batch_new(in->ncols, in->n);
+    for (size_t r = 0; r < in->n; r++)
+        if (keep[r]) batch_copy_row(o, in, r);
+    free(keep);
+    batch_free(in);
+    *out = o;
+    return 0;
+}
+
+static int next_cascade(Op *op, Batch **out)
+{
+    if (op->child_done) return 0;
+    op->child_done = 1;
+    Exec *ex = op->ex;
+    Table *t = core_drain(op->child);
+    if (!t) return -1;
+    int64_t bound = op->p->row_bound;
+    size_t total = bound >= 0 && (size_t)bound < t->nrows ? (size_t)bound : t->nrows;
+    Batch *all = batch_new(t->schema->n, total);
+    for (int i = 0; i < t->nbatches && all->n < total; i++)
+        for (size_t r = 0; t->batches[i] && r < t->batches[i]->n && all->n < total; r++) batch_copy_row(all, t->batches[i], r);
+    table_free(t);
+    if (!all->n) { batch_free(all); return 0; }
+    size_t n = all->n;
+    const Expr **cx = NULL;
+    int ncx = 0;
+    for (int i = 0; i < op->p->nexprs; i++) collect_cascades(op->p->exprs[i], &cx, &ncx);
+    Value **cv = xcalloc((size_t)ncx + 1, sizeof *cv);
+    Buf d;
+    buf_init(&d);
+    int rc = 0;
+    ex->pre_x = cx;
+    ex->pre_v = cv;
+    ex->pre_n = n;
+    ex->npre = 0;
+    for (int i = 0; i < ncx && !rc; i++) {
+        Value **args = eval_args(ex, cx[i], all);
+        if (!args) { rc = -1; break; }
+        CascadeRun run;
+        cv[i] = cascade_eval(ex->rt, cx[i], args, n, eval_row_base(ex, cx[i], n), &op->ost, &run, ex->err);   /* consumes args */
+        if (!cv[i]) {
+            if (!err_failed(ex->err)) err_at(ex->err, FQL_ERR_RUNTIME, cx[i]->src, cx[i]->pos, "%s() failed", cx[i]->name);
+            rc = -1;
+            break;
+        }
+        if (d.len) buf_puts(&d, "; ");
+        cascade_describe(&d, &run);
+        ex->npre = i + 1;   /* an outer cascade's arguments read this one's answers */
+    }
+    Batch *o = NULL;
+    if (!rc) rc = op->p->kind == P_FILTER ? cascade_filter(op, all, &o) : op->apply(op, all, &o);
+    else batch_free(all);
+    ex->npre = 0;
+    ex->pre_x = NULL;
+    ex->pre_v = NULL;
+    for (int i = 0; i < ncx; i++) eval_vals_free(cv[i], n);
+    free(cv);
+    free(cx);
+    free(op->detail);
+    op->detail = d.len ? buf_take(&d) : NULL;
+    buf_free(&d);
+    op->done_in += (int64_t)n;
+    if (ex->rt && ex->rt->state) state_commit(ex->rt->state);
+    if (rc) return -1;
+    if (o && o->n) { op->out_own += (int64_t)o->n; *out = o; return 1; }
+    batch_free(o);
+    return 0;
 }
 
 static int next_limit(Op *op, Batch **out)
@@ -1096,7 +1196,7 @@ static int model_filter_run(const Plan *p)
 {
     int n = 0;
     for (const Plan *q = p; q && n < 32; q = q->child, n++)
-        if (q->kind != P_FILTER || q->nexprs != 1 || !expr_is_semantic(q->exprs[0])) break;
+        if (q->kind != P_FILTER || q->nexprs != 1 || !expr_is_semantic(q->exprs[0]) || cascade_in(q->exprs[0])) break;
     return n;
 }
 
@@ -1159,6 +1259,8 @@ static Op *op_build(Exec *ex, const Plan *p)
         if (!op->nconds)
             for (int i = 0; i < p->nexprs; i++) core_collect_semantic(p->exprs[i], &op->semx, &op->nsemx);
         if (op->nsemx && ex->rt) { op->next = next_stream; op->close = close_stream; op->piece_rows = piece_rows(op); }
+        for (int i = 0; ex->rt && !op->nconds && i < p->nexprs; i++)
+            if (cascade_in(p->exprs[i])) { op->next = next_cascade; op->close = close_stream; }
         break;
     case P_AGG: op->next = next_agg; break;
     case P_SORT: op->next = next_sort; break;

@@ -617,7 +617,7 @@ static void prune(Opt *o, Plan *p, const char *need)
  * row-wise operator whose arguments hold no other model call. */
 static int fusible_call(const Expr *e)
 {
-    if (!e || e->kind != E_SEMANTIC) return 0;
+    if (!e || e->kind != E_SEMANTIC || expr_arg(e, "cascade")) return 0;   /* a cascade runs on its own (cascade.c) */
     if (e->sem != SEM_CLASSIFY && e->sem != SEM_EXTRACT && e->sem != SEM_PREDICATE &&
         !(e->sem == SEM_MAP && e->type && e->type->kind == TY_STRUCT))
         return 0;
