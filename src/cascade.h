@@ -7,7 +7,8 @@
  * finds their answers in the cache) is also answered by the strong model; thresholds on the cheap
  * model's confidence are chosen on the sample so that, against the strong model's answers, the
  * targets hold with probability 1 - delta (a one-sided Clopper-Pearson bound per candidate
- * threshold, at level delta / (targets x candidates): a union bound over every threshold tried);
+ * threshold, the candidates tested in a fixed order, strictest first, each at level delta /
+ * targets: fixed-sequence testing, which needs no union bound over the candidates; cascade.c);
  * the rows the cheap model is not confident enough about go to the strong model. The sample's
  * strong answers are its rows' answers (never asked twice). The layer sits between the executor
  * (exec.c calls cascade_eval over a whole input) and the semantic runtime (semantic.c).
@@ -39,8 +40,8 @@ int    cascade_in(const Expr *e);
 /* The one-sided Clopper-Pearson upper bound on a rate p from k events in n trials: the p at
  * which P(Binomial(n, p) <= k) = alpha (1 when n == 0 or k >= n). P(p > bound) <= alpha. */
 double cascade_cp_upper(int64_t k, int64_t n, double alpha);
-/* The candidate thresholds on the cheap model's confidence, loosest first (a fixed grid: the union
- * bound counts them): *n of them. An answer is accepted when its confidence is >= the threshold. */
+/* The candidate thresholds on the cheap model's confidence, loosest first (a fixed grid, tested
+ * strictest first): *n of them. An answer is accepted when its confidence is >= the threshold. */
 const double *cascade_grid(int *n);
 
 /* One row the cheap model answered: its answer (predicate: 1 true / 0 false; classify: a label
@@ -60,7 +61,9 @@ typedef struct CascadeChoice {
  * size the accepted sets). Precision: of the cheap "true" answers accepted, the share the strong
  * model agrees with, bounded below over the sampled ones; recall: of the rows the strong model says
  * are true, the share not lost to an accepted cheap "false", bounded over the sampled positives.
- * The loosest threshold whose bound meets the target is taken; none: the threshold is > 1. */
+ * The candidates are tested strictest first and the loosest before the first whose bound misses
+ * the target is taken; a precision candidate whose accepted set the sample is not expected to hold
+ * enough of (counted on confidences alone) is skipped. None (or one accepting no row): > 1. */
 void   cascade_choose_predicate(const CascadeRow *rows, size_t n, double precision, double recall, double delta,
                                 CascadeChoice *c);
 /* Choose a classify threshold: accuracy against the strong model over all answered rows, >= 1 -
