@@ -387,6 +387,27 @@ static int fn_call_check(Binder *b, Scope *sc, const Node *n, const char *name)
     return 0;
 }
 
+/* confidence(predicate(...)) / confidence(classify(...)): the call itself, marked to give its
+ * answer's probability (a float; null when the provider gives none) instead of its value. Its request
+ * is the call's own, so next to the plain call it is sent once (semantic.c shares identical requests
+ * of a statement; the response cache, later ones). */
+static Expr *bind_confidence(Binder *b, Scope *sc, const Node *n)
+{
+    const Node *c = n->nkids == 1 ? n->kids[0] : NULL;
+    const SemOpDesc *d = c && c->kind == N_CALL ? bind_semantic_op(c->str) : NULL;
+    if (!d || (d->op != SEM_PREDICATE && d->op != SEM_CLASSIFY)) {
+        bind_errn(b, c ? c : n, "confidence() takes one predicate(...) or classify(...) call, e.g. confidence(predicate(\"Is {{text}} spam?\")); "
+                  "for a column computed by such a call, repeat the call (the request is sent once)");
+        return NULL;
+    }
+    Expr *e = b->semantic(b, sc, c);
+    if (!e) return NULL;
+    e->conf = 1;
+    e->vtype = e->type;
+    e->type = type_float();
+    return e;
+}
+
 static Expr *bind_call(Binder *b, Scope *sc, const Node *n)
 {
     const char *name = n->str;
@@ -454,6 +475,7 @@ static Expr *bind_call(Binder *b, Scope *sc, const Node *n)
     }
 
     if (bind_semantic_op(name)) return b->semantic(b, sc, n);
+    if (!strcmp(name, "confidence")) return bind_confidence(b, sc, n);
     if (!strcmp(name, "template")) {
         if (n->nkids != 1 || n->kids[0]->kind != N_STRING) {
             bind_errn(b, n, "template() takes one string literal: template(\"Hi {{name}}\")");

@@ -643,6 +643,41 @@ static int fuse_alike(const Expr *a, const Expr *b, int ncols)
     return same;
 }
 
+/* confidence() calls of e and below: what each gives, by its model (a literal alias; the default
+ * model was made literal by the binder): token probabilities, or null for a model without them. */
+static void note_conf_expr(Opt *o, Plan *p, const Expr *e)
+{
+    if (!e) return;
+    for (int i = 0; i < e->nargs; i++) note_conf_expr(o, p, e->args[i]);
+    if (e->kind != E_SEMANTIC || !e->conf) return;
+    const Expr *m = expr_arg(e, "model");
+    if (!m || m->kind != E_LIT || m->lit.kind != V_STRING || !o->rt) {
+        note(p, "confidence(%s): from token probabilities where the row's model gives them, else null", e->name);
+        return;
+    }
+    fql_error err;
+    memset(&err, 0, sizeof err);
+    char *alias = xstrdup(v_str(m->lit)), *dot = strchr(alias, '.');
+    if (dot) *dot = 0;
+    LmModel *lm = models_get(o->rt, alias, dot ? dot + 1 : NULL, &err);
+    if (lm && lm->logprobs)
+        note(p, "confidence(%s): token probabilities of '%s'", e->name, v_str(m->lit));
+    else if (lm)
+        note(p, "confidence(%s) is null: model '%s' (%s \"%s\") gives no token probabilities; its answers are used alone",
+             e->name, v_str(m->lit), lm->provider_name, lm->model_name ? lm->model_name : "");
+    free(alias);
+}
+
+static void note_confidence(Opt *o, Plan *p)
+{
+    if (!p) return;
+    note_confidence(o, p->child);
+    note_confidence(o, p->right);
+    for (int i = 0; i < p->nexprs; i++) note_conf_expr(o, p, p->exprs[i]);
+    for (int a = 0; a < p->naggs; a++)
+        for (int j = 0; j < p->aggs[a].nargs; j++) note_conf_expr(o, p, p->aggs[a].args[j]);
+}
+
 /* Stages (derive, select) with two or more structured calls of one model over the same text:
  * the runtime asks them in one request a row (set fusion = off: each alone). Notes the names. */
 static void note_fusion(Opt *o, Plan *p)
@@ -750,6 +785,7 @@ Plan *optimize(Runtime *rt, const Plan *bound, Buf *log)
     push_limits(&o, p);
     push_wants(&o, p);
     note_fusion(&o, p);
+    note_confidence(&o, p);
     return p;
 }
 

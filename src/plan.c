@@ -155,13 +155,14 @@ void expr_explain(Buf *b, const Expr *e, const Schema *in)
         return;
     }
     case E_CALL: case E_SEMANTIC:
+        if (e->kind == E_SEMANTIC && e->conf) buf_puts(b, "confidence(");
         buf_printf(b, "%s(", e->fn ? e->fn->name : e->name);
         for (int i = 0; i < e->nargs; i++) {
             if (i) buf_puts(b, ", ");
             if (e->argnames && e->argnames[i]) buf_printf(b, "%s: ", e->argnames[i]);
             expr_explain(b, e->args[i], in);
         }
-        buf_putc(b, ')');
+        buf_puts(b, e->kind == E_SEMANTIC && e->conf ? "))" : ")");
         return;
     case E_AGG:
         buf_printf(b, "agg#%d", (int)e->ival);

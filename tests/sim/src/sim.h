@@ -208,6 +208,11 @@ char *sim_answer_text(const SimText *t, int variant);
 /* A JSON value matching schema (borrowed) for the user text, asked of model (its error rate in
  * facts mode; may be NULL); broken=1 yields one that violates it. */
 json_t *sim_answer_structured(json_t *schema, const char *text, const char *model, int broken);
+/* The tokens of answer content (as sent) to request text with log probabilities: a new array of
+ * {"token", "logprob"} in order, spelling content. For a structured answer to schema (NULL for
+ * text), each value's probability is drawn lower when it differs from the error-free answer (facts
+ * mode: a wrong answer). */
+json_t *sim_answer_tokens(json_t *schema, const char *text, const char *model, const char *content);
 /* A unit vector of dim floats for text. */
 json_t *sim_embedding(const char *text, int dim);
 json_t *sim_embedding_b64(const char *text, int dim);

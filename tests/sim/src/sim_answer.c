@@ -467,6 +467,9 @@ static char *fact_words(json_t *v)
     return NULL;
 }
 
+/* Set while the error-free answer is generated (sim_answer_tokens compares against it). */
+static __thread int no_errors;
+
 /* 1 when this answer (field path) is to be wrong: a hash of model, text and path under the rate. */
 static int fact_wrong(Gen *g, const char *path)
 {
@@ -786,7 +789,7 @@ json_t *sim_answer_structured(json_t *schema, const char *text, const char *mode
         g.nm = sim_facts_find(facts, g.text, g.m, MAX_MATCHES);
         g.facts = facts;
         g.model = model;
-        g.rate = sim_facts_error_rate(facts, model);
+        g.rate = no_errors ? 0 : sim_facts_error_rate(facts, model);
         g.question = strdup(g.lower);
         for (int i = 0; i < g.nm; i++) memset(g.question + g.m[i].pos, ' ', g.m[i].len);
         for (const char *q = g.question; *q; q++) if (word_char((unsigned char)*q)) { g.question_words = 1; break; }
@@ -857,4 +860,156 @@ json_t *sim_embedding_b64(const char *text, int dim)
     free(raw);
     free(out);
     return s;
+}
+
+/* ---- token log probabilities (logprobs / responseLogprobs) ----
+ *
+ * The answer text is cut into tokens: the JSON punctuation and member names between values (log
+ * probability 0: a schema-constrained decoder has no choice there), and each value (a string's
+ * words, a literal whole). A value's first token carries the answer's probability p; the others
+ * 0.999 each. p is drawn from a hash of model, request text and the value's path, as the error draw
+ * is: a value that differs from the error-free answer (facts mode: a wrong one) draws p = 0.30 +
+ * 0.55u (mean 0.575), any other p = 1 - 0.45u^2 (mean 0.85, at least 0.55), so wrong answers are
+ * less confident on average, with overlap. */
+
+typedef struct TokGen {
+    json_t *toks; SimBuf pend; const char *text, *model;
+    char **sections; int nsections;   /* packed requests: each "### input K" section's text, in order */
+} TokGen;
+
+/* The sections of a packed request text, in order, as answer_packed reads them (none when the
+ * text is not packed). */
+static void split_sections(TokGen *tg, const char *text)
+{
+    const char *p = text;
+    while (p && !strncmp(p, "### input ", 10)) {
+        const char *body = strchr(p, '\n');
+        if (!body) break;
+        body++;
+        const char *next = strstr(body, "\n\n### input ");
+        size_t len = next ? (size_t)(next - body) : strlen(body);
+        while (!next && len > 0 && body[len - 1] == '\n') len--;
+        tg->sections = realloc(tg->sections, (size_t)(tg->nsections + 1) * sizeof *tg->sections);
+        tg->sections[tg->nsections++] = strndup(body, len);
+        p = next ? next + 2 : NULL;
+    }
+}
+
+static void tok_emit(TokGen *tg, const char *s, size_t n, double lp)
+{
+    if (!n) return;
+    char *t = strndup(s, n);
+    json_t *js = json_string(t);
+    free(t);
+    if (!js) js = json_string("");
+    json_array_append_new(tg->toks, json_pack("{s:o,s:f}", "token", js, "logprob", lp));
+}
+
+static void tok_flush(TokGen *tg)
+{
+    tok_emit(tg, tg->pend.data ? tg->pend.data : "", tg->pend.len, 0);
+    tg->pend.len = 0;
+}
+
+static void tok_punct(TokGen *tg, const char *s) { sim_buf_puts(&tg->pend, s); }
+
+static double value_prob(TokGen *tg, const char *text, const char *path, int wrong)
+{
+    uint64_t h = sim_hash_str(text, sim_hash_str(path, sim_hash_str(tg->model ? tg->model : "", 29)));
+    double u = (double)(h >> 11) / 9007199254740992.0;
+    return wrong ? 0.30 + 0.55 * u : 1 - 0.45 * u * u;
+}
+
+static void tok_value(TokGen *tg, json_t *v, json_t *truth, const char *path, int depth, const char *text)
+{
+    char sub[512];
+    if (json_is_object(v) && depth < 32) {
+        tok_punct(tg, "{");
+        const char *k;
+        json_t *x;
+        int first = 1;
+        json_object_foreach(v, k, x) {
+            if (!first) tok_punct(tg, ",");
+            first = 0;
+            json_t *kj = json_string(k);
+            char *ks = kj ? json_dumps(kj, JSON_ENCODE_ANY) : NULL;
+            json_decref(kj);
+            tok_punct(tg, ks ? ks : "\"\"");
+            free(ks);
+            tok_punct(tg, ":");
+            snprintf(sub, sizeof sub, "%s.%s", path, k);
+            tok_value(tg, x, json_object_get(truth, k), sub, depth + 1, text);
+        }
+        tok_punct(tg, "}");
+        return;
+    }
+    if (json_is_array(v) && depth < 32) {
+        tok_punct(tg, "[");
+        size_t i;
+        json_t *x;
+        json_array_foreach(v, i, x) {
+            if (i) tok_punct(tg, ",");
+            snprintf(sub, sizeof sub, "%s[%zu]", path, i);
+            /* a packed answer's element: drawn as the section's own answer would be */
+            int packed = !strcmp(path, "$.answers") && (int)i < tg->nsections;
+            tok_value(tg, x, json_array_get(truth, i), packed ? "$" : sub, depth + 1, packed ? tg->sections[i] : text);
+        }
+        tok_punct(tg, "]");
+        return;
+    }
+    char *lit = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(10));
+    if (!lit) return;
+    int wrong = truth != NULL && !json_equal(v, truth);
+    double lp = log(value_prob(tg, text, path, wrong));
+    const char *p = lit, *end = lit + strlen(lit);
+    if (json_is_string(v)) { tok_punct(tg, "\""); p++; end--; }
+    tok_flush(tg);
+    int firsttok = 1;
+    while (p < end) {   /* words: a token starts at a space */
+        const char *q = p + 1;
+        while (q < end && *q != ' ') q++;
+        tok_emit(tg, p, (size_t)(q - p), firsttok ? lp : log(0.999));
+        firsttok = 0;
+        p = q;
+    }
+    if (json_is_string(v)) tok_punct(tg, "\"");
+    free(lit);
+}
+
+json_t *sim_answer_tokens(json_t *schema, const char *text, const char *model, const char *content)
+{
+    json_t *toks = json_array();
+    json_t *v = content ? json_loads(content, JSON_DECODE_ANY, NULL) : NULL;
+    TokGen tg = { toks, {0}, text ? text : "", model, NULL, 0 };
+    if (text) split_sections(&tg, text);
+    if (v && schema) {
+        no_errors = 1;
+        json_t *truth = sim_answer_structured(schema, text, model, 0);
+        no_errors = 0;
+        tok_value(&tg, v, truth, "$", 0, tg.text);
+        tok_flush(&tg);
+        json_decref(truth);
+        /* the tokens must spell the content exactly (a cut answer does not): else plain pieces */
+        SimBuf all = {0};
+        size_t i;
+        json_t *t;
+        json_array_foreach(toks, i, t) sim_buf_puts(&all, json_string_value(json_object_get(t, "token")));
+        int same = all.len == strlen(content) && (!all.len || !memcmp(all.data, content, all.len));
+        sim_buf_free(&all);
+        if (!same) json_array_clear(toks);
+    }
+    json_decref(v);
+    sim_buf_free(&tg.pend);
+    for (int i = 0; i < tg.nsections; i++) free(tg.sections[i]);
+    free(tg.sections);
+    if (json_array_size(toks) == 0 && content) {   /* text answers: 4-byte pieces (UTF-8 kept whole), p 0.9 */
+        size_t n = strlen(content), at = 0;
+        while (at < n) {
+            size_t k = at + 4 < n ? at + 4 : n;
+            while (k < n && ((unsigned char)content[k] & 0xC0) == 0x80) k++;
+            tok_emit(&tg, content + at, k - at, log(0.9));
+            at = k;
+        }
+    }
+    return toks;
 }

@@ -189,6 +189,11 @@ static void generate(SimCall *c, const char *model, json_t *req)
         return;
     }
     const char *mime = json_string_value(get2(gc, "responseMimeType", "response_mime_type"));
+    /* responseLogprobs: the answer's tokens in candidates[0].logprobsResult.chosenCandidates, and
+     * avgLogprobs; logprobs: N (1..20, needs responseLogprobs) adds topCandidates (the chosen token) */
+    int want_logprobs = json_is_true(get2(gc, "responseLogprobs", "response_logprobs"));
+    json_t *nlp = get2(gc, "logprobs", "logprobs");
+    int top_n = json_is_integer(nlp) ? (int)json_integer_value(nlp) : 0;
     json_t *schema = get2(gc, "responseJsonSchema", "response_json_schema");
     if (!schema) schema = get2(gc, "responseSchema", "response_schema");
     if (schema && (!mime || strcmp(mime, "application/json") != 0)) {
@@ -229,6 +234,27 @@ static void generate(SimCall *c, const char *model, json_t *req)
         json_t *s = json_string(text);
         cand = json_pack("{s:{s:[{s:o}],s:s},s:s,s:i}", "content", "parts", "text", s ? s : json_string(""), "role", "model",
                          "finishReason", finish, "index", 0);
+        if (want_logprobs) {
+            json_t *toks = sim_answer_tokens(schema, sim_text_user(&txt), c->model, text);
+            json_t *chosen = json_array(), *tops = json_array();
+            double sum = 0;
+            size_t ti;
+            json_t *t;
+            json_array_foreach(toks, ti, t) {
+                const char *tok = json_string_value(json_object_get(t, "token"));
+                double l = json_real_value(json_object_get(t, "logprob"));
+                json_int_t id = (json_int_t)(sim_hash_str(tok, 31) % 256000);
+                sum += l;
+                json_array_append_new(chosen, json_pack("{s:s,s:I,s:f}", "token", tok, "tokenId", id, "logProbability", l));
+                if (top_n > 0)
+                    json_array_append_new(tops, json_pack("{s:[{s:s,s:I,s:f}]}", "candidates", "token", tok, "tokenId", id, "logProbability", l));
+            }
+            json_t *res = json_pack("{s:o}", "chosenCandidates", chosen);
+            if (top_n > 0) json_object_set_new(res, "topCandidates", tops); else json_decref(tops);
+            json_object_set_new(cand, "logprobsResult", res);
+            if (json_array_size(toks)) json_object_set_new(cand, "avgLogprobs", json_real(sum / (double)json_array_size(toks)));
+            json_decref(toks);
+        }
         free(text);
     }
     c->out_tokens = out_tokens;

@@ -264,6 +264,18 @@ void sim_openai_chat_core(SimCall *c, json_t *req)
     } else if (rft && strcmp(rft, "json_object") == 0) {
         json_object_mode = 1;
     }
+    /* logprobs: true (top_logprobs: 0..20 alternatives, only the chosen token here): the content's
+     * tokens with their log probabilities, in choices[k].logprobs.content (sim_answer_tokens) */
+    int want_logprobs = json_is_true(json_object_get(req, "logprobs"));
+    json_t *tlp = json_object_get(req, "top_logprobs");
+    if (tlp && !json_is_null(tlp) && (!json_is_integer(tlp) || json_integer_value(tlp) < 0 || json_integer_value(tlp) > 20 || !want_logprobs)) {
+        fail(c, 400, !want_logprobs ? "Invalid value for 'top_logprobs': logprobs must be set to true to use top_logprobs."
+                                    : "Invalid 'top_logprobs': expected an integer between 0 and 20.",
+             "invalid_request_error", "top_logprobs", NULL);
+        sim_text_free(&txt);
+        return;
+    }
+    int top_n = json_is_integer(tlp) ? (int)json_integer_value(tlp) : 0;
     json_t *tool_params = NULL;
     const char *tool_name = NULL;
     json_t *tc = json_object_get(req, "tool_choice");
@@ -383,6 +395,25 @@ void sim_openai_chat_core(SimCall *c, json_t *req)
         json_t *choices = json_array();
         for (int k = 0; k < n; k++) {
             json_t *msg = json_pack("{s:s}", "role", "assistant");
+            json_t *lp = json_null();
+            if (want_logprobs && !ch[k].refused && !ch[k].tool_args && ch[k].content) {
+                json_t *toks = sim_answer_tokens(schema, sim_text_user(&txt), c->model, ch[k].content);
+                json_t *content = json_array();
+                size_t ti;
+                json_t *t;
+                json_array_foreach(toks, ti, t) {
+                    const char *tok = json_string_value(json_object_get(t, "token"));
+                    double l = json_real_value(json_object_get(t, "logprob"));
+                    json_t *bytes = json_array();
+                    for (const unsigned char *b = (const unsigned char *)tok; *b; b++) json_array_append_new(bytes, json_integer(*b));
+                    json_t *top = json_array();
+                    if (top_n > 0) json_array_append_new(top, json_pack("{s:s,s:f,s:O}", "token", tok, "logprob", l, "bytes", bytes));
+                    json_array_append_new(content, json_pack("{s:s,s:f,s:o,s:o}", "token", tok, "logprob", l, "bytes", bytes, "top_logprobs", top));
+                }
+                json_decref(toks);
+                json_decref(lp);
+                lp = json_pack("{s:o,s:n}", "content", content, "refusal");
+            }
             const char *finish = ch[k].length ? "length" : "stop";
             if (ch[k].refused) {
                 json_object_set_new(msg, "content", json_null());
@@ -403,7 +434,7 @@ void sim_openai_chat_core(SimCall *c, json_t *req)
                 json_object_set_new(msg, "refusal", json_null());
             }
             json_object_set_new(msg, "annotations", json_array());
-            json_array_append_new(choices, json_pack("{s:i,s:o,s:n,s:s}", "index", k, "message", msg, "logprobs",
+            json_array_append_new(choices, json_pack("{s:i,s:o,s:o,s:s}", "index", k, "message", msg, "logprobs", lp,
                                                      "finish_reason", finish));
         }
         char *id = sim_new_id(orouter ? "gen-" : "chatcmpl-");
