@@ -144,20 +144,27 @@ typedef struct Pred {
     double est, lb;
 } Pred;
 
-/* Precision of the cheap "true" answers accepted at grid[g]: sampled ones the strong model denies. */
+/* Precision of the output when cheap "true" answers are accepted at grid[g]. The bound u on the
+ * error rate of the whole accepted set (sampled and not) bounds its errors by u x (acc + k); the
+ * sampled ones (wrong) take the strong answer, so the output's false positives are at most
+ * u (acc + k) - wrong; its positives are at least the acc unsampled accepted rows and the sampled
+ * rows the strong model says are true. */
 static int prec_test(void *ud, int g)
 {
     Pred *p = ud;
-    int64_t k = 0, wrong = 0;
+    int64_t k = 0, wrong = 0, acc = 0;
     for (size_t i = 0; i < p->n; i++) {
         const CascadeRow *r = &p->rows[i];
-        if (r->strong < 0 || r->cheap != 1 || !accepted(r, grid[g])) continue;
+        if (r->cheap != 1 || !accepted(r, grid[g])) continue;
+        if (r->strong < 0) { acc++; continue; }
         k++;
         wrong += r->strong != 1;
     }
-    double lb = 1 - cascade_cp_upper(wrong, k, p->alpha);
+    double out = (double)(acc + p->pos), u = cascade_cp_upper(wrong, k, p->alpha);
+    double fp = u * (double)(acc + k) - (double)wrong;
+    double lb = out > 0 ? 1 - (fp > 0 ? fp : 0) / out : 1;
     if (lb < p->target) return 0;
-    p->est = k ? 1 - (double)wrong / (double)k : 1;
+    p->est = out > 0 ? 1 - (k ? (double)wrong / (double)k : 0) * (double)acc / out : 1;
     p->lb = lb;
     return 1;
 }
@@ -173,8 +180,11 @@ static int prec_tested(void *ud, int g)
     return p->nrows && (double)in * (double)p->nsampled / (double)p->nrows >= 2 * need;
 }
 
-/* Recall: of the sampled rows the strong model says are true, those lost to a cheap "false"
- * accepted at grid[g]. */
+/* Recall of the output when cheap "false" answers are accepted at grid[g]: of all the rows the
+ * strong model would say are true (Pos), the share r answered "false" with a confidence >= grid[g]
+ * is bounded by u over the sampled positives (a uniform sample of them); the sampled ones among
+ * them (lost) take the strong answer, so the output loses at most u Pos - lost, and recall >= 1 - u
+ * + lost / Pos >= 1 - u + lost / rows. */
 static int rec_test(void *ud, int g)
 {
     Pred *p = ud;
@@ -183,7 +193,8 @@ static int rec_test(void *ud, int g)
         const CascadeRow *r = &p->rows[i];
         if (r->strong == 1 && r->cheap == 0 && accepted(r, grid[g])) lost++;
     }
-    double lb = 1 - cascade_cp_upper(lost, p->pos, p->alpha);
+    double lb = 1 - cascade_cp_upper(lost, p->pos, p->alpha) + (p->nrows ? (double)lost / (double)p->nrows : 0);
+    if (lb > 1) lb = 1;
     if (lb < p->target) return 0;
     p->est = p->pos ? 1 - (double)lost / (double)p->pos : 1;
     p->lb = lb;
@@ -224,9 +235,9 @@ void cascade_choose_predicate(const CascadeRow *rows, size_t n, double precision
 
 typedef struct Cls { const CascadeRow *rows; size_t n; double alpha, target, est, lb; int64_t answered; } Cls;
 
-/* Accuracy when labels accepted at grid[g]: only unsampled accepted rows can be wrong in the
- * output (a sampled row takes the strong answer); their error rate is bounded over the sampled
- * accepted ones. */
+/* Accuracy when labels are accepted at grid[g]: the error rate of the whole accepted set is at most
+ * u (bounded over its sampled rows), so it holds at most u (acc + k) wrong answers; the sampled ones
+ * (wrong) take the strong answer, so the output holds at most u (acc + k) - wrong. */
 static int cls_test(void *ud, int g)
 {
     Cls *p = ud;
@@ -237,10 +248,10 @@ static int cls_test(void *ud, int g)
         if (r->strong >= 0) { k++; wrong += r->strong != r->cheap; }
         else acc++;
     }
-    double share = (double)acc / (double)p->answered;
-    double lb = 1 - cascade_cp_upper(wrong, k, p->alpha) * share;
+    double bad = cascade_cp_upper(wrong, k, p->alpha) * (double)(acc + k) - (double)wrong;
+    double lb = 1 - (bad > 0 ? bad : 0) / (double)p->answered;
     if (lb < p->target) return 0;
-    p->est = 1 - (k ? (double)wrong / (double)k : 0) * share;
+    p->est = 1 - (k ? (double)wrong / (double)k : 0) * (double)acc / (double)p->answered;
     p->lb = lb;
     return 1;
 }

@@ -51,8 +51,9 @@ static double unif(void)
 }
 
 /* A population of n rows: the strong answer (truth) true with probability 0.5; the cheap model
- * wrong with probability err, confident in a right answer U(0.75, 1), in a wrong one U(0.5, 0.9).
- * The first ns rows after a shuffle are the sample (strong answer known). */
+ * wrong with probability err, its confidence drawn as fql-sim draws it (tests/sim/README.md, Token
+ * probabilities): a right answer 1 - 0.45 u^2, a wrong one 0.30 + 0.55 u, overlapping in [0.55,
+ * 0.85]. A sample of ns rows has its strong answer known. */
 static void population(CascadeRow *r, int *truth, size_t n, size_t ns, double err, int labels)
 {
     for (size_t i = 0; i < n; i++) {
@@ -60,7 +61,8 @@ static void population(CascadeRow *r, int *truth, size_t n, size_t ns, double er
         int wrong = unif() < err;
         int k = labels ? labels : 2;
         r[i].cheap = wrong ? (truth[i] + 1 + (int)(unif() * (k - 1))) % k : truth[i];
-        r[i].conf = wrong ? 0.5 + 0.4 * unif() : 0.75 + 0.25 * unif();
+        double u = unif();
+        r[i].conf = wrong ? 0.30 + 0.55 * u : 1 - 0.45 * u * u;
         r[i].strong = -1;
     }
     size_t idx[400];
@@ -106,6 +108,7 @@ static void t_predicate_promise(void)
         CHECK(c.precision_lb <= c.est_precision && c.recall_lb <= c.est_recall, "a bound above its estimate");
         CHECK(c.precision_lb >= 0.9 && c.recall_lb >= 0.9, "the bounds meet the targets when thresholds are chosen");
     }
+    printf("# predicate: promise kept in %d of %d runs; strong share %.3f\n", kept, RUNS, share / RUNS);
     CHECK(kept >= RUNS * 95 / 100, "the promise held in %d of %d runs", kept, RUNS);
     /* a third of the wrong answers are as sure as the right ones: about a quarter of the rows must
      * go to the strong model besides the sample */
@@ -167,6 +170,7 @@ static void t_classify_promise(void)
         CHECK(c.t <= 1 && c.accuracy_lb >= 0.95 && c.accuracy_lb <= c.est_accuracy, "a threshold: %g (%g <= %g)", c.t, c.accuracy_lb,
               c.est_accuracy);
     }
+    printf("# classify: promise kept in %d of %d runs; strong share %.3f\n", kept, RUNS, share / RUNS);
     CHECK(kept >= RUNS * 95 / 100, "the promise held in %d of %d runs", kept, RUNS);
     CHECK(share / RUNS < 0.4, "the strong model answered %.2f of the rows on average", share / RUNS);
     /* a target the sample cannot support: 0.999 accuracy with 10% wrong answers everywhere */
