@@ -169,15 +169,18 @@ static int prec_test(void *ud, int g)
     return 1;
 }
 
-/* Is the set accepted at grid[g] large enough that the sample is expected to hold twice the rows
- * a bound needs with no error? (Counted over every row: it does not depend on the sample.) */
+/* Is precision tested at grid[g]? Only where the sample is expected to hold as many of the
+ * accepted rows as a bound with no error needs (target^k <= alpha): a stricter candidate, with
+ * few sampled rows, would fail for want of rows and end the sequence before the useful ones.
+ * Counted over every row's cheap answer and confidence, never the strong answers, so the order of
+ * the tests stays fixed before they are seen. */
 static int prec_tested(void *ud, int g)
 {
     Pred *p = ud;
     int64_t in = 0;
     for (size_t i = 0; i < p->n; i++) in += p->rows[i].cheap == 1 && accepted(&p->rows[i], grid[g]);
     double need = log(p->alpha) / log(p->target);   /* (target)^k <= alpha: k sampled rows, none wrong */
-    return p->nrows && (double)in * (double)p->nsampled / (double)p->nrows >= 2 * need;
+    return p->nrows && (double)in * (double)p->nsampled / (double)p->nrows >= need;
 }
 
 /* Recall of the output when cheap "false" answers are accepted at grid[g]: of all the rows the
