@@ -411,8 +411,19 @@ Value *cascade_eval(Runtime *rt, const Expr *e, Value **args, size_t n, int64_t 
     size_t nrows = 0;
     char *pick = xcalloc(n ? n : 1, 1);   /* 0 cheap, 1 sampled, 2 strong */
 
+    /* a cheap model known to give no token probabilities (Anthropic, reasoning models) is not asked:
+     * its answers could not be weighed, so every row goes to the strong model */
+    int no_conf = 0;
+    if (cm && cm->kind == E_LIT && cm->lit.kind == V_STRING) {
+        LmModel *m = route_model_named(rt, v_str(cm->lit), err);
+        if (!m) goto done;
+        no_conf = !m->logprobs;
+    }
     /* 1. the cheap model answers every row, with its confidence (the job keeps args: copies) */
-    {
+    if (no_conf) {
+        cheap = xmalloc((n ? n : 1) * sizeof *cheap);
+        for (size_t r = 0; r < n; r++) { cheap[r] = v_null(); conf[r] = NAN; }
+    } else {
         Value **own = xcalloc((size_t)e->nargs + 1, sizeof *own);
         for (int k = 0; k < e->nargs; k++) {
             own[k] = xmalloc((n ? n : 1) * sizeof **own);
@@ -465,7 +476,8 @@ Value *cascade_eval(Runtime *rt, const Expr *e, Value **args, size_t n, int64_t 
     else cascade_choose_classify(cr, nrows, run->spec.accuracy, run->spec.delta, &run->choice);
     if (!any_conf && nrows) {
         run->all_strong = 1;
-        run->why = "the cheap model gives no confidences (its provider returns no token probabilities)";
+        run->why = no_conf ? "the cheap model gives no confidences (its provider returns no token probabilities): it was not asked"
+                           : "the cheap model gave no confidences (no token probabilities in its answers)";
         run->choice.t_true = run->choice.t_false = run->choice.t = NONE;
     }
 
@@ -475,7 +487,7 @@ Value *cascade_eval(Runtime *rt, const Expr *e, Value **args, size_t n, int64_t 
         size_t r = rows[i];
         if (pick[r]) continue;
         int code = cr[i].cheap, ok;
-        if (code < 0) { run->cheap_failed++; ok = 0; }
+        if (code < 0) { run->cheap_failed += !no_conf; ok = 0; }
         else if (run->predicate) ok = accepted(&cr[i], code ? run->choice.t_true : run->choice.t_false);
         else ok = accepted(&cr[i], run->choice.t);
         if (run->all_strong) ok = 0;
