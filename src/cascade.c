@@ -144,43 +144,40 @@ typedef struct Pred {
     double est, lb;
 } Pred;
 
-/* Precision of the output when cheap "true" answers are accepted at grid[g]. The bound u on the
- * error rate of the whole accepted set (sampled and not) bounds its errors by u x (acc + k); the
- * sampled ones (wrong) take the strong answer, so the output's false positives are at most
- * u (acc + k) - wrong; its positives are at least the acc unsampled accepted rows and the sampled
- * rows the strong model says are true. */
+/* Precision of the output when cheap "true" answers are accepted at grid[g]. The error rate of the
+ * accepted set is at most u, bounded over its sampled rows, so it holds at most u (acc + k) answers
+ * the strong model denies; the sampled ones (wrong) take the strong answer, so the output's false
+ * positives are at most u (acc + k) - wrong. Its positives are at least the acc unsampled accepted
+ * rows, the sampled rows the strong model says are true, and, of the um unsampled cheap "true"
+ * answers not accepted (the strong model answers them), the share the strong model confirms,
+ * bounded below over their sampled counterparts. Each bound at half the level: the test passes
+ * wrongly only when one of them fails. */
 static int prec_test(void *ud, int g)
 {
     Pred *p = ud;
-    int64_t k = 0, wrong = 0, acc = 0;
+    int64_t k = 0, wrong = 0, acc = 0, km = 0, posm = 0, um = 0;
     for (size_t i = 0; i < p->n; i++) {
         const CascadeRow *r = &p->rows[i];
-        if (r->cheap != 1 || !accepted(r, grid[g])) continue;
+        if (r->cheap != 1) continue;
+        if (!accepted(r, grid[g])) {
+            if (r->strong < 0) um++;
+            else { km++; posm += r->strong == 1; }
+            continue;
+        }
         if (r->strong < 0) { acc++; continue; }
         k++;
         wrong += r->strong != 1;
     }
-    double out = (double)(acc + p->pos), u = cascade_cp_upper(wrong, k, p->alpha);
-    double fp = u * (double)(acc + k) - (double)wrong;
+    double fp = cascade_cp_upper(wrong, k, p->alpha / 2) * (double)(acc + k) - (double)wrong;
+    double rate = km ? 1 - cascade_cp_upper(km - posm, km, p->alpha / 2) : 0;
+    double out = (double)(acc + p->pos) + (double)um * rate;
     double lb = out > 0 ? 1 - (fp > 0 ? fp : 0) / out : 1;
+    if (lb > 1) lb = 1;
     if (lb < p->target) return 0;
-    p->est = out > 0 ? 1 - (k ? (double)wrong / (double)k : 0) * (double)acc / out : 1;
+    double est_out = (double)(acc + p->pos) + (km ? (double)um * (double)posm / (double)km : 0);
+    p->est = est_out > 0 ? 1 - (k ? (double)wrong / (double)k : 0) * (double)acc / est_out : 1;
     p->lb = lb;
     return 1;
-}
-
-/* Is precision tested at grid[g]? Only where the sample is expected to hold as many of the
- * accepted rows as a bound with no error needs (target^k <= alpha): a stricter candidate, with
- * few sampled rows, would fail for want of rows and end the sequence before the useful ones.
- * Counted over every row's cheap answer and confidence, never the strong answers, so the order of
- * the tests stays fixed before they are seen. */
-static int prec_tested(void *ud, int g)
-{
-    Pred *p = ud;
-    int64_t in = 0;
-    for (size_t i = 0; i < p->n; i++) in += p->rows[i].cheap == 1 && accepted(&p->rows[i], grid[g]);
-    double need = log(p->alpha) / log(p->target);   /* (target)^k <= alpha: k sampled rows, none wrong */
-    return p->nrows && (double)in * (double)p->nsampled / (double)p->nrows >= need;
 }
 
 /* Recall of the output when cheap "false" answers are accepted at grid[g]: of all the rows the
@@ -221,7 +218,7 @@ void cascade_choose_predicate(const CascadeRow *rows, size_t n, double precision
     if (precision >= 0) {
         p.target = precision;
         p.est = p.lb = 1;   /* nothing accepted: the strong model's answers only */
-        int g = fixed_sequence(prec_test, prec_tested, &p);
+        int g = fixed_sequence(prec_test, NULL, &p);
         if (g >= 0 && accepts_any(rows, n, grid[g], 1)) c->t_true = grid[g];
         c->est_precision = p.est;
         c->precision_lb = p.lb;
@@ -238,21 +235,23 @@ void cascade_choose_predicate(const CascadeRow *rows, size_t n, double precision
 
 typedef struct Cls { const CascadeRow *rows; size_t n; double alpha, target, est, lb; int64_t answered; } Cls;
 
-/* Accuracy when labels are accepted at grid[g]: the error rate of the whole accepted set is at most
- * u (bounded over its sampled rows), so it holds at most u (acc + k) wrong answers; the sampled ones
- * (wrong) take the strong answer, so the output holds at most u (acc + k) - wrong. */
+/* Accuracy when labels are accepted at grid[g]: over all rows, the share that are accepted wrong
+ * answers is at most u, bounded over the whole sample; the sampled ones (wrong) take the strong
+ * answer, so the output holds at most u rows - wrong wrong answers. */
 static int cls_test(void *ud, int g)
 {
     Cls *p = ud;
-    int64_t k = 0, wrong = 0, acc = 0;
+    int64_t k = 0, wrong = 0, acc = 0, sampled = 0;
     for (size_t i = 0; i < p->n; i++) {
         const CascadeRow *r = &p->rows[i];
+        sampled += r->strong >= 0;
         if (r->cheap < 0 || !accepted(r, grid[g])) continue;
         if (r->strong >= 0) { k++; wrong += r->strong != r->cheap; }
         else acc++;
     }
-    double bad = cascade_cp_upper(wrong, k, p->alpha) * (double)(acc + k) - (double)wrong;
+    double bad = cascade_cp_upper(wrong, sampled, p->alpha) * (double)p->n - (double)wrong;
     double lb = 1 - (bad > 0 ? bad : 0) / (double)p->answered;
+    if (lb > 1) lb = 1;
     if (lb < p->target) return 0;
     p->est = 1 - (k ? (double)wrong / (double)k : 0) * (double)acc / (double)p->answered;
     p->lb = lb;
