@@ -29,6 +29,16 @@ await test('responseSchema (OpenAPI subset, Type enum)', async () => {
   assert(v.urgent === true && Array.isArray(v.tags), r.text);
 });
 
+await test('responseLogprobs: the SDK reads logprobsResult.chosenCandidates', async () => {
+  const r = await ai.models.generateContent({ model: 'gemini-2.0-flash', contents: 'Is the sky blue?',
+    config: { responseMimeType: 'application/json', responseLogprobs: true, logprobs: 2,
+      responseJsonSchema: { type: 'object', properties: { answer: { type: 'boolean' } }, required: ['answer'] } } });
+  const c = r.candidates[0], ch = c.logprobsResult.chosenCandidates;
+  assert(Array.isArray(ch) && ch.length >= 3 && ch.map(t => t.token).join('') === r.text, JSON.stringify(c.logprobsResult));
+  assert(ch.every(t => typeof t.logProbability === 'number' && t.logProbability <= 0), 'logProbability');
+  assert(typeof c.avgLogprobs === 'number' && c.logprobsResult.topCandidates.length === ch.length, 'avgLogprobs, topCandidates');
+});
+
 await test('embedContent (batchEmbedContents) shaped', async () => {
   const r = await ai.models.embedContent({ model: 'text-embedding-004', contents: ['one text', 'two text'] });
   assert(r.embeddings.length === 2 && r.embeddings[0].values.length === 768, JSON.stringify(r).slice(0, 200));

@@ -24,6 +24,18 @@ await test('structured output parsed by chat.completions.parse', async () => {
   assert(p && p.sentiment === 'negative' && p.urgent === true, JSON.stringify(p));
 });
 
+await test('logprobs: the SDK reads choices[0].logprobs.content, tokens spelling the answer', async () => {
+  const schema = { type: 'object', additionalProperties: false, required: ['answer'], properties: { answer: { type: 'boolean' } } };
+  const c = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Is the sky blue?' }],
+    logprobs: true, top_logprobs: 2, response_format: { type: 'json_schema', json_schema: { name: 'a', strict: true, schema } } });
+  const lp = c.choices[0].logprobs.content;
+  assert(Array.isArray(lp) && lp.length >= 3, JSON.stringify(c.choices[0].logprobs));
+  assert(lp.map(t => t.token).join('') === c.choices[0].message.content, 'tokens spell the content');
+  assert(lp.every(t => typeof t.logprob === 'number' && t.logprob <= 0 && Array.isArray(t.bytes) && Array.isArray(t.top_logprobs)), 'fields');
+  const v = lp.find(t => t.token === 'true' || t.token === 'false');
+  assert(v && v.logprob < 0, 'the value token has a probability below 1');
+});
+
 await test('embeddings shaped', async () => {
   const e = await client.embeddings.create({ model: 'text-embedding-3-small', input: ['alpha', 'beta'], dimensions: 64 });
   assert(e.data.length === 2 && e.data[1].index === 1 && e.data[0].embedding.length === 64, 'shape');
