@@ -234,36 +234,6 @@ static void explain_list(Buf *b, Expr **es, int n, const Schema *in)
     }
 }
 
-/* A model cascade in e (cascade: option, cascade.c), for explain: who answers what, the targets,
- * and that the stage reads its whole input first. */
-static void explain_cascades(Buf *b, const Expr *e)
-{
-    if (!e) return;
-    for (int i = 0; i < e->nargs; i++) explain_cascades(b, e->args[i]);
-    const Expr *c = e->kind == E_SEMANTIC ? expr_arg(e, "cascade") : NULL, *m = e->kind == E_SEMANTIC ? expr_arg(e, "model") : NULL;
-    if (!c || c->kind != E_LIT || c->lit.kind != V_STRUCT) return;
-    const Struct *st = c->lit.u.st;
-    const char *strong = "?";
-    double delta = 0.05;
-    int64_t sample = 200;
-    Buf t;
-    buf_init(&t);
-    for (uint32_t i = 0; i < st->n; i++) {
-        const char *f = st->type->fields[i].name;
-        Value v = st->fields[i];
-        double x = v.kind == V_FLOAT ? v.u.f : v.kind == V_INT ? (double)v.u.i : 0;
-        if (!strcmp(f, "model") && v.kind == V_STRING) strong = v_str(v);
-        else if (!strcmp(f, "delta")) delta = x;
-        else if (!strcmp(f, "sample")) sample = (int64_t)x;
-        else buf_printf(&t, "%s%s >= %g", t.len ? ", " : "", f, x);
-    }
-    buf_printf(b, "  -- cascade: %s answers every row with its confidence; %s answers a sample of %lld rows (all when fewer) and the rows "
-                  "%s is unsure of, with thresholds learned from the sample so that %s against %s with probability %g "
-                  "(reads the whole input first)", m && m->kind == E_LIT && m->lit.kind == V_STRING ? v_str(m->lit) : "the model:",
-               strong, (long long)sample, m && m->kind == E_LIT && m->lit.kind == V_STRING ? v_str(m->lit) : "it", t.data, strong, 1 - delta);
-    buf_free(&t);
-}
-
 void plan_explain(Buf *b, const Plan *p, int depth)
 {
     for (int i = 0; i < depth; i++) buf_puts(b, "  ");
@@ -403,8 +373,6 @@ void plan_explain(Buf *b, const Plan *p, int depth)
         if (p->est_requests > 0) buf_printf(b, ", ~%.0f requests", p->est_requests);
         buf_putc(b, ']');
     }
-    if (p->kind == P_FILTER || p->kind == P_PROJECT || p->kind == P_DERIVE)
-        for (int i = 0; i < p->nexprs; i++) explain_cascades(b, p->exprs[i]);
     if (p->note) buf_printf(b, "  -- %s", p->note);
     if (p->analysis) {
         buf_putc(b, '\n');

@@ -54,7 +54,7 @@ else bad metrics "$th; $(metric 'est_precision, precision_bound, est_recall, rec
 
 # 4. explain shows the cascade; explain analyze what it did
 "$FQL" -c "$M explain from csv(\"rows.csv\") | where $P" > ex.txt 2>&1
-grep -q "cascade: fast answers every row with its confidence; strong answers a sample of 200 rows" ex.txt && grep -q "precision >= 0.9, recall >= 0.9 against strong with probability 0.95" ex.txt \
+grep -q "cascade: 'fast' answers every row with its confidence; 'strong' answers a sample of 200 rows" ex.txt && grep -q "precision >= 0.9, recall >= 0.9 against 'strong' with probability 0.95; reads its whole input first" ex.txt \
   && ok "explain shows the cascade and its targets" || bad explain "$(cat ex.txt)"
 "$FQL" -c "$M explain analyze from csv(\"rows.csv\") | where $P" > exa.txt 2>&1
 grep -q "cascade fast -> strong: sample 200 of $N rows; confidence thresholds true" exa.txt && grep -q "by strong $srows (" exa.txt \
