@@ -93,4 +93,16 @@ grep -q "every row went to strong: the cheap model gives no confidences" anth.tx
 "$FQL" --format csv -c "$M from csv(\"rows.csv\") | where predicate(\"Is {{t}} positive?\", model: fast,
   cascade: {model: strong, precision: 0.9, sample: 300, delta: 0.1}) | select id" > opt.csv 2> opt.err
 [[ $(metric cascade_sample strong) == 300 ]] && ok "sample: 300 draws 300 rows" || bad sample "$(metric cascade_sample strong) $(head -c 300 opt.err)"
+
+# 9. a state database made before the cascade columns gains them and keeps its rows
+sqlite3 old.db "create table query_metrics (query_id integer, statement text, started_at real, model text, provider text,
+  model_name text, operator text, rows integer, requests integer, cache_hits integer, retries integer, rate_limited integer,
+  failures integer, input_tokens integer, cached_input_tokens integer, output_tokens integer, reasoning_tokens integer,
+  cost_usd real, latency_ms real, latency_p95_ms real, execution_time_ms real, queue_ms real, est_recall real);
+  insert into query_metrics (query_id, model) values (7, 'old');"
+head -101 rows.csv > few.csv
+"$FQL" --db old.db -c "$M from csv(\"few.csv\") | where predicate(\"Is {{t}} positive?\", model: fast, cascade: {model: strong, recall: 0.9})" > /dev/null 2> old.err
+out=$("$FQL" --db old.db --format csv -c 'from system.query_metrics | order by query_id desc | select model, cascade_sample, recall_bound is null as nb' 2>&1)
+[[ $(sed -n 2p <<<"$out") == "old,,true" && $(grep -c ',100,false' <<<"$out") == 2 ]] \
+  && ok "an older state.db gains the cascade columns (null on its old rows; 100 rows, all sampled)" || bad migrate "$out $(head -c 300 old.err)"
 finish
