@@ -105,4 +105,13 @@ head -101 rows.csv > few.csv
 out=$("$FQL" --db old.db --format csv -c 'from system.query_metrics | order by query_id desc | select model, cascade_sample, recall_bound is null as nb' 2>&1)
 [[ $(sed -n 2p <<<"$out") == "old,,true" && $(grep -c ',100,false' <<<"$out") == 2 ]] \
   && ok "an older state.db gains the cascade columns (null on its old rows; 100 rows, all sampled)" || bad migrate "$out $(head -c 300 old.err)"
+
+# 10. no row is dropped: rows the cheap model gave no answer for (a refusal) go to the strong model
+curl -s -X POST "$SIMURL/sim/config" -d '{"models": {"gpt-4o-mini": {"fault_rules": [{"contains": "Note 1-5:", "fault": "refusal"}, {"contains": "Note 1-7:", "fault": "refusal"}]}}}' > /dev/null
+"$FQL" --db fault.db --format csv -c "$M explain analyze from csv(\"few.csv\") | derive p = predicate(\"Is {{t}} positive?\", model: fast, pack: 1,
+  cascade: {model: strong, precision: 0.9, sample: 20})" > fault.txt 2>&1
+"$FQL" --db fault.db --format csv -c "$M from csv(\"few.csv\") | derive p = predicate(\"Is {{t}} positive?\", model: fast, pack: 1,
+  cascade: {model: strong, precision: 0.9, sample: 20}) | where p is null | select id" > nulls.csv 2>> fault.txt
+grep -Eq "[12] cheap answers? missing, asked of strong" fault.txt && [[ $(wc -l < nulls.csv) == 1 ]] \
+  && ok "rows the cheap model refused are answered by the strong model (the unsampled ones counted as missing), none null" || bad dropped "$(grep -o 'cascade fast.*' fault.txt | head -c 400) $(cat nulls.csv)"
 finish
