@@ -13,8 +13,7 @@
  * without replacement. Choosing among several thresholds: fixed-sequence testing (as in "Learn then
  * Test", Angelopoulos et al. 2021): the candidates are tested from the strictest to the loosest,
  * each at level delta / targets, and the loosest one before the first failure is taken. Since the
- * order is fixed before any strong answer is seen (it depends on the cheap model's confidences
- * only), the chance that some test passes wrongly is at most delta / targets, and by a union bound
+ * order (the grid's) is fixed before any strong answer is seen, the chance that some test passes wrongly is at most delta / targets, and by a union bound
  * over the (at most two) targets, the promise fails with probability at most delta. A union bound
  * over the 20 candidates instead would test each at delta / 40 and, for the same sample, send
  * many more rows to the strong model; with fixed-sequence testing a finer grid costs almost
@@ -562,7 +561,8 @@ void cascade_describe(Buf *b, const CascadeRun *run)
     cascade_thresholds(b, run);
     buf_printf(b, "; answered by %s %lld (%.1f%%), by %s %lld (%.1f%%, the sample included)", run->cheap, (long long)run->by_cheap,
                run->rows ? 100.0 * (double)run->by_cheap / (double)run->rows : 0, run->strong, (long long)run->by_strong, 100.0 * share);
-    if (run->cheap_failed) buf_printf(b, "; %lld cheap answers missing, asked of %s", (long long)run->cheap_failed, run->strong);
+    if (run->cheap_failed)
+        buf_printf(b, "; %lld cheap answer%s missing, asked of %s", (long long)run->cheap_failed, run->cheap_failed == 1 ? "" : "s", run->strong);
     if (!isnan(run->choice.est_precision) || !isnan(run->choice.est_recall) || !isnan(run->choice.est_accuracy)) {
         buf_printf(b, "; against %s with probability %g", run->strong, 1 - run->spec.delta);
         estimate(b, "precision", run->choice.est_precision, run->choice.precision_lb);
