@@ -455,17 +455,6 @@ static void close_stream(Op *op)
  * batch: each cascade call is run by cascade_eval, innermost first, and its answers are read by the
  * evaluator (Exec.pre_*); the stage's other model calls run as they would unstaged. */
 
-static void collect_cascades(const Expr *e, const Expr ***xs, int *n)
-{
-    if (!e) return;
-    for (int i = 0; i < e->nargs; i++) collect_cascades(e->args[i], xs, n);
-    if (e->kind != E_SEMANTIC || !expr_arg(e, "cascade")) return;
-    for (int i = 0; i < *n; i++)
-        if ((*xs)[i] == e) return;
-    *xs = xrealloc(*xs, (size_t)(*n + 1) * sizeof **xs);
-    (*xs)[(*n)++] = e;
-}
-
 /* A filter over the whole batch: every conjunct on every row (the cascades' answers are per row of
  * this batch), kept where all are true. Consumes in. */
 static int cascade_filter(Op *op, Batch *in, Batch **out)
@@ -502,43 +491,11 @@ static int next_cascade(Op *op, Batch **out)
     table_free(t);
     if (!all->n) { batch_free(all); return 0; }
     size_t n = all->n;
-    const Expr **cx = NULL;
-    int ncx = 0;
-    for (int i = 0; i < op->p->nexprs; i++) collect_cascades(op->p->exprs[i], &cx, &ncx);
-    Value **cv = xcalloc((size_t)ncx + 1, sizeof *cv);
-    Buf d;
-    buf_init(&d);
-    int rc = 0;
-    ex->pre_x = cx;
-    ex->pre_v = cv;
-    ex->pre_n = n;
-    ex->npre = 0;
-    for (int i = 0; i < ncx && !rc; i++) {
-        Value **args = eval_args(ex, cx[i], all);
-        if (!args) { rc = -1; break; }
-        CascadeRun run;
-        cv[i] = cascade_eval(ex->rt, cx[i], args, n, eval_row_base(ex, cx[i], n), &op->ost, &run, ex->err);   /* consumes args */
-        if (!cv[i]) {
-            if (!err_failed(ex->err)) err_at(ex->err, FQL_ERR_RUNTIME, cx[i]->src, cx[i]->pos, "%s() failed", cx[i]->name);
-            rc = -1;
-            break;
-        }
-        if (d.len) buf_puts(&d, "; ");
-        cascade_describe(&d, &run);
-        ex->npre = i + 1;   /* an outer cascade's arguments read this one's answers */
-    }
     Batch *o = NULL;
-    if (!rc) rc = op->p->kind == P_FILTER ? cascade_filter(op, all, &o) : op->apply(op, all, &o);
+    int rc = core_cascade_begin(op, op->p->exprs, op->p->nexprs, all);
+    if (!rc) rc = op->p->kind == P_FILTER ? cascade_filter(op, all, &o) : op->apply(op, all, &o);   /* consumes all */
     else batch_free(all);
-    ex->npre = 0;
-    ex->pre_x = NULL;
-    ex->pre_v = NULL;
-    for (int i = 0; i < ncx; i++) eval_vals_free(cv[i], n);
-    free(cv);
-    free(cx);
-    free(op->detail);
-    op->detail = d.len ? buf_take(&d) : NULL;
-    buf_free(&d);
+    core_cascade_end(op);
     op->done_in += (int64_t)n;
     if (ex->rt && ex->rt->state) state_commit(ex->rt->state);
     if (rc) return -1;

@@ -728,6 +728,7 @@ static void note_cascade(Opt *o, Plan *p)
     note_cascade(o, p->right);
     if (p->kind == P_FILTER || p->kind == P_PROJECT || p->kind == P_DERIVE)
         for (int i = 0; i < p->nexprs; i++) note_cascade_call(o, p, p->exprs[i]);
+    if (p->kind == P_SEMJOIN && p->nexprs) note_cascade_call(o, p, p->exprs[0]);   /* the pairs' predicate */
 }
 
 /* Stages (derive, select) with two or more structured calls of one model over the same text:

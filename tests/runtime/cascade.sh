@@ -114,4 +114,18 @@ curl -s -X POST "$SIMURL/sim/config" -d '{"models": {"gpt-4o-mini": {"fault_rule
   cascade: {model: strong, precision: 0.9, sample: 20}) | where p is null | select id" > nulls.csv 2>> fault.txt
 grep -Eq "[12] cheap answers? missing, asked of strong" fault.txt && [[ $(wc -l < nulls.csv) == 1 ]] \
   && ok "rows the cheap model refused are answered by the strong model (the unsampled ones counted as missing), none null" || bad dropped "$(grep -o 'cascade fast.*' fault.txt | head -c 400) $(cat nulls.csv)"
+
+# 11. a semantic join's pairs: the 60 x 60 pairs of a self-join on the same sentiment
+curl -s -X POST "$SIMURL/sim/config" -d '{"models": {"gpt-4o-mini": {"fault_rules": null}}}' > /dev/null
+head -61 rows.csv > j.csv
+J='from csv("j.csv") | semantic join (from csv("j.csv")) as r on "Do these two notes have the same sentiment? First: {{left.t}} Second: {{right.t}}"'
+"$FQL" --format csv -c "$M $J model fast prefilter: off cascade: {model: strong, precision: 0.9, recall: 0.9} | select id, r_id" > jc.csv 2> jc.err
+jshare=$(metric strong_share strong)
+"$FQL" --format csv -c "$M $J model strong prefilter: off | select id, r_id" > js.csv 2> js.err
+read -r jp jr <<< "$(awk -F, 'FNR == 1 { next } NR == FNR { s[$0] = 1; ns++; next } { nc++; if ($0 in s) tp++ } END { printf "%.4f %.4f\n", tp / nc, tp / ns }' js.csv jc.csv)"
+if at_least "$jp" 0.9 && at_least "$jr" 0.9 && at_least 0.3334 "$jshare"; then
+  ok "semantic join, 3600 pairs: precision $jp, recall $jr against the strong model's pairs; strong share $jshare"
+else bad join "precision $jp, recall $jr, share $jshare: $(head -c 300 jc.err)"; fi
+"$FQL" -c "$M explain $J model fast prefilter: off cascade: {model: strong, recall: 0.95}" > jx.txt 2>&1
+grep -q "cascade: 'fast' answers every row with its confidence.*recall >= 0.95 against 'strong'" jx.txt && ok "explain shows a semantic join's cascade" || bad join-explain "$(cat jx.txt)"
 finish
