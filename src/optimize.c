@@ -681,10 +681,10 @@ static void note_confidence(Opt *o, Plan *p)
 /* The cascades of a stage (cascade: option, cascade.c): who answers what, the targets, and that the
  * stage reads its whole input first; a cheap model (a literal alias) without token probabilities
  * is not asked: every row goes to the strong model. */
-static void note_cascade_call(Opt *o, Plan *p, const Expr *e)
+static void note_cascade_call(Opt *o, Plan *p, const Expr *e, const char *unit)
 {
     if (!e) return;
-    for (int i = 0; i < e->nargs; i++) note_cascade_call(o, p, e->args[i]);
+    for (int i = 0; i < e->nargs; i++) note_cascade_call(o, p, e->args[i], unit);
     const Expr *c = e->kind == E_SEMANTIC ? expr_arg(e, "cascade") : NULL, *m = c ? expr_arg(e, "model") : NULL;
     if (!c || c->kind != E_LIT || c->lit.kind != V_STRUCT) return;
     const Struct *st = c->lit.u.st;
@@ -712,12 +712,13 @@ static void note_cascade_call(Opt *o, Plan *p, const Expr *e)
         free(alias);
     }
     if (lm && !lm->logprobs)
-        note(p, "cascade: model '%s' (%s \"%s\") gives no token probabilities: it is not asked, every row goes to '%s'", cheap,
-             lm->provider_name, lm->model_name ? lm->model_name : "", strong);
+        note(p, "cascade: model '%s' (%s \"%s\") gives no token probabilities: it is not asked, every %s goes to '%s'", cheap,
+             lm->provider_name, lm->model_name ? lm->model_name : "", unit, strong);
     else
-        note(p, "cascade: '%s' answers every row with its confidence; '%s' answers a sample of %lld rows (all when fewer) and the "
-                "rows '%s' is unsure of, with thresholds learned on the sample so that %s against '%s' with probability %g; "
-                "reads its whole input first", cheap ? cheap : "the model:", strong, sample, cheap ? cheap : "it", t.data, strong, 1 - delta);
+        note(p, "cascade: '%s' answers every %s with its confidence; '%s' answers a sample of %lld %ss (all when fewer) and the "
+                "%ss '%s' is unsure of, with thresholds learned on the sample so that %s against '%s' with probability %g; "
+                "reads its whole input first", cheap ? cheap : "the model:", unit, strong, sample, unit, unit, cheap ? cheap : "it", t.data,
+             strong, 1 - delta);
     buf_free(&t);
 }
 
@@ -727,8 +728,8 @@ static void note_cascade(Opt *o, Plan *p)
     note_cascade(o, p->child);
     note_cascade(o, p->right);
     if (p->kind == P_FILTER || p->kind == P_PROJECT || p->kind == P_DERIVE)
-        for (int i = 0; i < p->nexprs; i++) note_cascade_call(o, p, p->exprs[i]);
-    if (p->kind == P_SEMJOIN && p->nexprs) note_cascade_call(o, p, p->exprs[0]);   /* the pairs' predicate */
+        for (int i = 0; i < p->nexprs; i++) note_cascade_call(o, p, p->exprs[i], "row");
+    if (p->kind == P_SEMJOIN && p->nexprs) note_cascade_call(o, p, p->exprs[0], "pair");   /* the pairs' predicate */
 }
 
 /* Stages (derive, select) with two or more structured calls of one model over the same text:
