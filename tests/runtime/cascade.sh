@@ -66,8 +66,8 @@ grep -q "cascade fast -> strong: sample 200 of $N rows; confidence thresholds tr
 cshare=$(metric strong_share strong) cb=$(metric accuracy_bound strong)
 "$FQL" --format csv -c "$M from csv(\"rows.csv\") | derive s = classify(t, [\"plot\", \"acting\", \"music\", \"ending\"], model: strong) | select id, s" > clsstrong.csv 2> /dev/null
 acc=$(paste -d, cls.csv clsstrong.csv | awk -F, 'NR > 1 { n++; k += $2 == $4 && $2 != "" } END { printf "%.4f", k / n }')
-# (with 4 labels, 200 sampled rows bound the accuracy less tightly: about 0.35 of the rows go to the
-# strong model on average over samples, docs/cost.md; this data set's sample sends 0.46)
+# (200 sampled rows bound the accuracy loosely: 0.385 of the rows go to the strong model on average
+# over bench/cascades/run.sh's 20 seeds, at most 0.49, docs/cost.md; this seed's sample sends 0.46)
 if at_least "$acc" 0.95 && at_least 0.5 "$cshare" && at_least "$cb" 0.95; then
   ok "classify cascade: accuracy $acc against the strong model (target 0.95, bound $cb), strong share $cshare"
 else bad classify "accuracy $acc, share $cshare, bound $cb: $(head -c 300 cls.err)"; fi
@@ -127,5 +127,5 @@ if at_least "$jp" 0.9 && at_least "$jr" 0.9 && at_least 0.3334 "$jshare"; then
   ok "semantic join, 3600 pairs: precision $jp, recall $jr against the strong model's pairs; strong share $jshare"
 else bad join "precision $jp, recall $jr, share $jshare: $(head -c 300 jc.err)"; fi
 "$FQL" -c "$M explain $J model fast prefilter: off cascade: {model: strong, recall: 0.95}" > jx.txt 2>&1
-grep -q "cascade: 'fast' answers every row with its confidence.*recall >= 0.95 against 'strong'" jx.txt && ok "explain shows a semantic join's cascade" || bad join-explain "$(cat jx.txt)"
+grep -q "cascade: 'fast' answers every pair with its confidence.*recall >= 0.95 against 'strong'" jx.txt && ok "explain shows a semantic join's cascade" || bad join-explain "$(cat jx.txt)"
 finish
