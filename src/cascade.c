@@ -438,7 +438,7 @@ Value *cascade_eval(Runtime *rt, const Expr *e, Value **args, size_t n, int64_t 
     for (size_t r = 0; r < n; r++)
         if (in < 0 || args[in][r].kind != V_NULL) rows[nrows++] = r;
     run->rows = (int64_t)nrows;
-    int any_conf = rt->dry != NULL;   /* estimating: the sample is counted, nothing is answered */
+    int any_conf = rt->dry && !no_conf;   /* estimating: the sample is counted, nothing is answered */
     for (size_t i = 0; i < nrows; i++) any_conf |= !isnan(conf[rows[i]]);
 
     /* 2. the strong model answers a sample of the rows with an input */
@@ -454,6 +454,15 @@ Value *cascade_eval(Runtime *rt, const Expr *e, Value **args, size_t n, int64_t 
     }
     run->sample = (int64_t)ns;
     if (rt->dry) {   /* explain cost: every row to the cheap model and the sample to the strong one; the rest is not known */
+        if (no_conf && nrows) {   /* ... or every row to the strong one */
+            Value *all = run_strong(rt, e, args, rows, nrows, first_row, ost, run->strong, err);
+            if (!all) goto done;
+            for (size_t i = 0; i < nrows; i++) {   /* the strong model's placeholders in their rows */
+                value_free(cheap[rows[i]]);
+                cheap[rows[i]] = all[i];
+            }
+            free(all);
+        }
         out = cheap;
         cheap = NULL;
         goto done;

@@ -128,4 +128,14 @@ if at_least "$jp" 0.9 && at_least "$jr" 0.9 && at_least 0.3334 "$jshare"; then
 else bad join "precision $jp, recall $jr, share $jshare: $(head -c 300 jc.err)"; fi
 "$FQL" -c "$M explain $J model fast prefilter: off cascade: {model: strong, recall: 0.95}" > jx.txt 2>&1
 grep -q "cascade: 'fast' answers every pair with its confidence.*recall >= 0.95 against 'strong'" jx.txt && ok "explain shows a semantic join's cascade" || bad join-explain "$(cat jx.txt)"
+
+# 12. explain cost: the cheap model on every row and the strong model on the sample (the least the
+#     cascade costs); with a cheap model without token probabilities, the strong model on every row
+"$FQL" -c "$M explain cost from csv(\"rows.csv\") | where $P" > cost.txt 2>&1
+"$FQL" -c "model fast = anthropic(\"claude-haiku-4-5\"); model strong = openai(\"gpt-4o\");
+  explain cost from csv(\"rows.csv\") | where predicate(\"Is {{t}} positive?\", model: fast, cascade: {model: strong, recall: 0.9})" > cost2.txt 2>&1
+grep -q "fast (openai gpt-4o-mini): $N rows" cost.txt && grep -q "strong (openai gpt-4o): 200 rows" cost.txt \
+  && grep -q "strong (openai gpt-4o): $N rows" cost2.txt && ! grep -q "fast (anthropic" cost2.txt \
+  && ok "explain cost counts the cheap model's $N rows and the strong model's 200 sampled (Anthropic cheap: the strong model's $N)" \
+  || bad cost "$(grep -A3 'cost estimate' cost.txt cost2.txt)"
 finish
