@@ -58,16 +58,18 @@ typedef struct CascadeChoice {
 } CascadeChoice;
 
 /* Choose a predicate's thresholds from rows[0..n) (sampled and not: the unsampled rows' counts
- * size the accepted sets). Precision: of the cheap "true" answers accepted, the share the strong
- * model agrees with, bounded below over the sampled ones; recall: of the rows the strong model says
- * are true, the share not lost to an accepted cheap "false", bounded over the sampled positives.
- * The candidates are tested strictest first and the loosest before the first whose bound misses
- * the target is taken; a precision candidate whose accepted set the sample is not expected to hold
- * enough of (counted on confidences alone) is skipped. None (or one accepting no row): > 1. */
+ * size the accepted sets). Precision of the output: its false positives (accepted cheap "true"
+ * answers the strong model denies, their rate bounded over the sampled accepted ones) against its
+ * positives (the accepted rows, the sampled positives, and a lower bound on the positives among
+ * the rows the strong model answers); recall: of the rows the strong model says are true, the
+ * share lost to an accepted cheap "false", bounded over the sampled positives. The candidates are
+ * tested strictest first and the loosest before the first whose bound misses the target is taken.
+ * None (or one accepting no row): > 1. A target < 0 is not asked: its side takes every answer. */
 void   cascade_choose_predicate(const CascadeRow *rows, size_t n, double precision, double recall, double delta,
                                 CascadeChoice *c);
-/* Choose a classify threshold: accuracy against the strong model over all answered rows, >= 1 -
- * (error rate of the accepted answers, bounded over the sampled ones) x accepted / answered. */
+/* Choose a classify threshold: the output's accuracy against the strong model over all answered
+ * rows, its wrong answers (accepted cheap labels the strong model disagrees with) bounded over
+ * the whole sample. The same testing order as above. */
 void   cascade_choose_classify(const CascadeRow *rows, size_t n, double accuracy, double delta, CascadeChoice *c);
 /* k distinct indices of [0, n) drawn with a fixed seed (the same n gives the same rows), sorted
  * ascending into idx. */
