@@ -402,6 +402,12 @@ static Expr *bind_confidence(Binder *b, Scope *sc, const Node *n)
     }
     Expr *e = b->semantic(b, sc, c);
     if (!e) return NULL;
+    if (expr_arg(e, "cascade")) {   /* its answers come from two models: no one probability (cascade.c) */
+        expr_free(e);
+        bind_errn(b, c, "confidence() of a call with cascade: has no single model's probability: take the confidence of the "
+                        "cheap call (the same call without cascade:)");
+        return NULL;
+    }
     e->conf = 1;
     e->vtype = e->type;
     e->type = type_float();

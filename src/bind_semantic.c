@@ -3,6 +3,7 @@
  * aggregate), and the default-embedding helper that cluster, sim join and semantic join use.
  */
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 #include "bind_int.h"
 #include "models.h"
@@ -90,6 +91,74 @@ static int check_model_expr(Binder *b, const Node *v, const Expr *e, const char 
     return 0;
 }
 
+/* cascade: {model: strong, precision: 0.9, recall: 0.9} (predicate) or {model: strong, accuracy:
+ * 0.95} (classify), with sample: N and delta: D: checked, and made the literal struct the runtime
+ * reads (cascade.c, cascade_spec). NULL with an error. */
+static Expr *bind_cascade(Binder *b, const Node *v, const char *op, int sem)
+{
+    const char *targets = sem == SEM_PREDICATE ? "precision: and/or recall:" : "accuracy:";
+    if (v->kind != N_STRUCT_LIT) {
+        bind_errn(b, v, "cascade: takes {model: STRONG, %s TARGET [, sample: N, delta: D]}, e.g. cascade: {model: strong, %s}", targets,
+                  sem == SEM_PREDICATE ? "precision: 0.9, recall: 0.9" : "accuracy: 0.95");
+        return NULL;
+    }
+    Type *t = type_struct_new(v->nkids);
+    Value vals[8];
+    int nf = 0, ntarget = 0, has_model = 0;
+    for (int i = 0; i < v->nkids && i < 8; i++) {
+        const Node *k = v->kids[i], *x = k->a;
+        const char *f = k->str;
+        int target = !strcmp(f, "precision") || !strcmp(f, "recall") || !strcmp(f, "accuracy");
+        int fits = target ? (sem == SEM_PREDICATE ? strcmp(f, "accuracy") != 0 : !strcmp(f, "accuracy"))
+                          : !strcmp(f, "model") || !strcmp(f, "sample") || !strcmp(f, "delta");
+        for (int j = 0; j < nf; j++)
+            if (!strcmp(t->fields[j].name, f)) { bind_errn(b, k, "cascade: gives '%s' twice", f); goto fail; }
+        if (!fits) {
+            bind_errn(b, k, "cascade: of %s() has no field '%s' (fields: model, %s sample, delta)", op, f,
+                      sem == SEM_PREDICATE ? "precision, recall," : "accuracy,");
+            goto fail;
+        }
+        double num = x->kind == N_FLOAT ? x->fval : x->kind == N_INT ? (double)x->ival : NAN;
+        Value val;
+        Type *ft;
+        if (!strcmp(f, "model")) {
+            const char *alias = x->kind == N_IDENT || x->kind == N_STRING ? x->str : NULL;
+            if (!alias) { bind_errn(b, x, "cascade: model: takes the strong model's alias, e.g. model: strong"); goto fail; }
+            if (check_alias(b, x->src, x->pos, alias, op, 0)) goto fail;
+            val = v_cstring(alias);
+            ft = type_string();
+            has_model = 1;
+        } else if (!strcmp(f, "sample")) {
+            if (x->kind != N_INT || x->ival < 1) { bind_errn(b, x, "cascade: sample: takes a number of rows (1 or more; default 200)"); goto fail; }
+            val = v_int(x->ival);
+            ft = type_int();
+        } else {
+            if (isnan(num) || num <= 0 || num >= 1) {
+                bind_errn(b, x, "cascade: %s: takes a number between 0 and 1 (exclusive), e.g. %s", f, !strcmp(f, "delta") ? "0.05" : "0.9");
+                goto fail;
+            }
+            val = v_float(num);
+            ft = type_float();
+            ntarget += target;
+        }
+        t->fields[nf].name = xstrdup(f);
+        t->fields[nf].type = ft;
+        vals[nf++] = val;
+    }
+    if (!has_model) { bind_errn(b, v, "cascade: needs the strong model: cascade: {model: STRONG, %s TARGET}", targets); goto fail; }
+    if (!ntarget) { bind_errn(b, v, "cascade: needs a target for %s(): %s (e.g. 0.9)", op, targets); goto fail; }
+    t->nfields = nf;
+    Value sv = v_struct_new(t);
+    for (int i = 0; i < nf; i++) sv.u.st->fields[i] = vals[i];
+    Expr *lit = bind_lit_expr(sv, t, v);
+    return lit;
+fail:
+    for (int j = 0; j < nf; j++) value_free(vals[j]);
+    t->nfields = nf;
+    type_unref(t);
+    return NULL;
+}
+
 /* Semantic operators: type-checked here, run by the provider runtime (semantic.c). Named arguments
  * keep their names (Expr.argnames); classify's labels and examples become literal arguments. */
 Expr *bind_semantic(Binder *b, Scope *sc, const Node *n)
@@ -106,7 +175,7 @@ Expr *bind_semantic(Binder *b, Scope *sc, const Node *n)
         return NULL;
     }
     static const char *const common[] = { "model", "temperature", "max_output_tokens", "timeout", "instructions", "examples",
-                                          "schema", "metric", "pack", "page_separator", "describe_images", NULL };
+                                          "schema", "metric", "pack", "page_separator", "describe_images", "cascade", NULL };
     int pdf = op == SEM_PARSE_PDF, describes = 0;
     Type *rt = NULL;
     int has_model = 0;
@@ -122,6 +191,7 @@ Expr *bind_semantic(Binder *b, Scope *sc, const Node *n)
             for (int j = 0; common[j]; j++) if (!strcmp(common[j], an)) known = 1;
             int fits = known && (strcmp(an, "schema") ? 1 : op == SEM_MAP) && (strcmp(an, "metric") ? 1 : op == SEM_SIMILARITY)
                        && (strcmp(an, "pack") ? 1 : d->packable)
+                       && (strcmp(an, "cascade") ? 1 : op == SEM_PREDICATE || op == SEM_CLASSIFY)
                        && (strcmp(an, "page_separator") && strcmp(an, "describe_images") ? 1 : pdf) && (strcmp(an, "examples") ? 1 : !pdf);
             if (!fits) {
                 const char *best = closest_name(an, common, bind_names_len(common));
@@ -164,6 +234,12 @@ Expr *bind_semantic(Binder *b, Scope *sc, const Node *n)
             Value lv;
             if (bind_const_value(b, v, &lv)) goto fail;
             expr_add_named(e, "labels", bind_lit_expr(lv, type_json(), v));
+            continue;
+        }
+        if (an && !strcmp(an, "cascade")) {
+            Expr *c = bind_cascade(b, v, name, op);
+            if (!c) goto fail;
+            expr_add_named(e, an, c);
             continue;
         }
         if (an && !strcmp(an, "describe_images")) {

@@ -730,7 +730,7 @@ static Plan *bind_semjoin(Binder *b, Plan *left, char ***lquals, const Node *st)
     tpl->ival = (int64_t)strlen(st->str);
     node_add(call, tpl);
     static const char *const opts[] = { "model", "temperature", "max_output_tokens", "timeout", "instructions", "examples", "pack",
-                                        "prefilter", "recall", "max_pairs", "decompose", "rewrite", "agreement", "sample", NULL };
+                                        "prefilter", "recall", "max_pairs", "decompose", "rewrite", "agreement", "sample", "cascade", NULL };
     const Node *prefilter = NULL, *decompose = NULL;
     p->dec_agree = SEMJOIN_DEC_AGREE;
     p->dec_sample = SEMJOIN_DEC_SAMPLE;
@@ -770,7 +770,7 @@ static Plan *bind_semjoin(Binder *b, Plan *left, char ***lquals, const Node *st)
             p->dec_sample = v->ival;
         } else {
             node_add(call, node_clone(o));
-            if (strcmp(o->str, "instructions") && strcmp(o->str, "examples")) node_add(cls, node_clone(o));
+            if (strcmp(o->str, "instructions") && strcmp(o->str, "examples") && strcmp(o->str, "cascade")) node_add(cls, node_clone(o));
         }
     }
     p->exprs = xcalloc(3, sizeof *p->exprs);

@@ -320,6 +320,12 @@ case_fail:
     }
     case E_SEMANTIC: {
         if (!ex->rt) { err_at(ex->err, FQL_ERR_RUNTIME, e->src, e->pos, "%s() cannot be used in values rows", e->name); return NULL; }
+        for (int i = 0; i < ex->npre; i++)
+            if (ex->pre_x[i] == e && ex->pre_n == n) {
+                out = xmalloc((n ? n : 1) * sizeof *out);
+                for (size_t r = 0; r < n; r++) out[r] = value_copy(ex->pre_v[i][r]);
+                return out;
+            }
         for (int i = 0; i < ex->ncur; i++)
             if (ex->cur_x[i] == e) {
                 out = semantic_finish(ex->cur_j[i], ex->err);

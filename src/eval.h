@@ -19,6 +19,9 @@ typedef struct Exec {
     const Expr *sem_expr[16]; int64_t sem_rows[16]; int nsem;
     /* the piece being evaluated by a streaming stage: its started model calls */
     const Expr **cur_x; SemJob **cur_j; int ncur;
+    /* a stage with cascades (exec.c): each cascade call's answers, computed over the whole batch of
+     * pre_n rows being evaluated (cascade.c); borrowed */
+    const Expr **pre_x; Value **pre_v; int npre; size_t pre_n;
 } Exec;
 
 /* e over the rows of b: b->n new values, or NULL with ex->err set. */

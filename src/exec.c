@@ -16,6 +16,7 @@
 #include "ops.h"
 #include "models.h"
 #include "state.h"
+#include "cascade.h"
 #include "exec.h"
 #include "semop.h"
 #include "udf.h"
@@ -445,6 +446,62 @@ static void close_stream(Op *op)
     free(op->conds);
     op->conds = NULL;
     op->nconds = 0;
+}
+
+/* ---- stages with cascades (cascade.c) ----
+ *
+ * A cascade learns its thresholds over the whole input (cascade.c says why), so its stage reads
+ * all of its input first (a pipeline breaker, like sort) and evaluates its expressions over one
+ * batch: each cascade call is run by cascade_eval, innermost first, and its answers are read by the
+ * evaluator (Exec.pre_*); the stage's other model calls run as they would unstaged. */
+
+/* A filter over the whole batch: every conjunct on every row (the cascades' answers are per row of
+ * this batch), kept where all are true. Consumes in. */
+static int cascade_filter(Op *op, Batch *in, Batch **out)
+{
+    char *keep = xmalloc(in->n ? in->n : 1);
+    memset(keep, 1, in->n ? in->n : 1);
+    for (int k = 0; k < op->p->nexprs; k++) {
+        Value *c = eval_batch(op->ex, op->p->exprs[k], in);
+        if (!c) { free(keep); batch_free(in); return -1; }
+        for (size_t r = 0; r < in->n; r++) keep[r] &= value_true(c[r]) ? 1 : 0;
+        eval_vals_free(c, in->n);
+    }
+    Batch *o = batch_new(in->ncols, in->n);
+    for (size_t r = 0; r < in->n; r++)
+        if (keep[r]) batch_copy_row(o, in, r);
+    free(keep);
+    batch_free(in);
+    *out = o;
+    return 0;
+}
+
+static int next_cascade(Op *op, Batch **out)
+{
+    if (op->child_done) return 0;
+    op->child_done = 1;
+    Exec *ex = op->ex;
+    Table *t = core_drain(op->child);
+    if (!t) return -1;
+    int64_t bound = op->p->row_bound;
+    size_t total = bound >= 0 && (size_t)bound < t->nrows ? (size_t)bound : t->nrows;
+    Batch *all = batch_new(t->schema->n, total);
+    for (int i = 0; i < t->nbatches && all->n < total; i++)
+        for (size_t r = 0; t->batches[i] && r < t->batches[i]->n && all->n < total; r++) batch_copy_row(all, t->batches[i], r);
+    table_free(t);
+    if (!all->n) { batch_free(all); return 0; }
+    size_t n = all->n;
+    Batch *o = NULL;
+    int rc = core_cascade_begin(op, op->p->exprs, op->p->nexprs, all);
+    if (!rc) rc = op->p->kind == P_FILTER ? cascade_filter(op, all, &o) : op->apply(op, all, &o);   /* consumes all */
+    else batch_free(all);
+    core_cascade_end(op);
+    op->done_in += (int64_t)n;
+    if (ex->rt && ex->rt->state) state_commit(ex->rt->state);
+    if (rc) return -1;
+    if (o && o->n) { op->out_own += (int64_t)o->n; *out = o; return 1; }
+    batch_free(o);
+    return 0;
 }
 
 static int next_limit(Op *op, Batch **out)
@@ -1208,7 +1265,7 @@ static int model_filter_run(const Plan *p)
 {
     int n = 0;
     for (const Plan *q = p; q && n < 32; q = q->child, n++)
-        if (q->kind != P_FILTER || q->nexprs != 1 || !expr_is_semantic(q->exprs[0])) break;
+        if (q->kind != P_FILTER || q->nexprs != 1 || !expr_is_semantic(q->exprs[0]) || cascade_in(q->exprs[0])) break;
     return n;
 }
 
@@ -1271,6 +1328,8 @@ static Op *op_build(Exec *ex, const Plan *p)
         if (!op->nconds)
             for (int i = 0; i < p->nexprs; i++) core_collect_semantic(p->exprs[i], &op->semx, &op->nsemx);
         if (op->nsemx && ex->rt) { op->next = next_stream; op->close = close_stream; op->piece_rows = piece_rows(op); }
+        for (int i = 0; ex->rt && !op->nconds && i < p->nexprs; i++)
+            if (cascade_in(p->exprs[i])) { op->next = next_cascade; op->close = close_stream; }
         break;
     case P_AGG: op->next = next_agg; break;
     case P_SORT: op->next = next_sort; break;

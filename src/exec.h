@@ -89,6 +89,8 @@ struct Op {
     int64_t rows_out;
     double time_ms;          /* inside next(), children included */
     void *priv;              /* the state of an operator defined in another file (freed by its close) */
+    /* cascades (core_cascade_begin): the calls run over a whole batch of casc_n rows, their answers */
+    const Expr **casc_x; Value **casc_v; int ncasc; size_t casc_n;
 };
 
 /* ---- exec_core.c: what the operators share ---- */
@@ -106,6 +108,14 @@ int    core_collect_semantic(const Expr *e, const Expr ***xs, int *n);
 /* Start the model calls xs[0..n) over the rows of b, counted in op->ost: jobs[i]. 0, or -1 with
  * the error set (the jobs started before the failing one freed). */
 int    core_start_jobs(Op *op, const Expr **xs, int n, const Batch *b, SemJob **jobs);
+
+/* Cascades (cascade.c) learn their thresholds over a whole input: run the cascade calls of
+ * exprs[0..n) (at any depth, innermost first) over every row of b, and leave their answers where
+ * the evaluator reads them (Exec.pre_*) for expressions evaluated over b itself, until
+ * core_cascade_end. What each did is appended to op->detail (explain analyze). 0, or -1 with the
+ * error set (core_cascade_end is still to be called). */
+int    core_cascade_begin(Op *op, Expr *const *exprs, int n, const Batch *b);
+void   core_cascade_end(Op *op);
 
 /* Early stop: the most input rows op may have in flight now, given the rows still wanted above
  * (Plan.want_rows, delivered rows read from op->limit_op) and the pass rate measured so far:

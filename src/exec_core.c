@@ -5,6 +5,7 @@
 #include <string.h>
 #include "exec.h"
 #include "state.h"
+#include "cascade.h"
 
 /* emit the materialized table batch by batch */
 int core_next_mat(Op *op, Batch **out)
@@ -122,4 +123,69 @@ size_t core_wave(Op *op, size_t piece, size_t window, size_t in_flight)
     }
     if (op->wave > window) op->wave = window;
     return op->wave;
+}
+
+/* ---- cascades (cascade.c) ---- */
+
+static void collect_cascades(const Expr *e, const Expr ***xs, int *n)
+{
+    if (!e) return;
+    for (int i = 0; i < e->nargs; i++) collect_cascades(e->args[i], xs, n);
+    if (e->kind != E_SEMANTIC || !expr_arg(e, "cascade")) return;
+    for (int i = 0; i < *n; i++)
+        if ((*xs)[i] == e) return;
+    *xs = xrealloc(*xs, (size_t)(*n + 1) * sizeof **xs);
+    (*xs)[(*n)++] = e;
+}
+
+int core_cascade_begin(Op *op, Expr *const *exprs, int n, const Batch *b)
+{
+    Exec *ex = op->ex;
+    core_cascade_end(op);
+    for (int i = 0; i < n; i++) collect_cascades(exprs[i], &op->casc_x, &op->ncasc);
+    op->casc_v = xcalloc((size_t)op->ncasc + 1, sizeof *op->casc_v);
+    op->casc_n = b->n;
+    ex->pre_x = op->casc_x;
+    ex->pre_v = op->casc_v;
+    ex->pre_n = b->n;
+    ex->npre = 0;
+    Buf d;
+    buf_init(&d);
+    if (op->detail) buf_puts(&d, op->detail);
+    int rc = 0;
+    for (int i = 0; i < op->ncasc && !rc; i++) {
+        const Expr *e = op->casc_x[i];
+        Value **args = eval_args(ex, e, b);
+        if (!args) { rc = -1; break; }
+        CascadeRun run;
+        op->casc_v[i] = cascade_eval(ex->rt, e, args, b->n, eval_row_base(ex, e, b->n), &op->ost, &run, ex->err);   /* consumes args */
+        if (!op->casc_v[i]) {
+            if (!err_failed(ex->err)) err_at(ex->err, FQL_ERR_RUNTIME, e->src, e->pos, "%s() failed", e->name);
+            rc = -1;
+            break;
+        }
+        if (d.len) buf_puts(&d, "; ");
+        cascade_describe(&d, &run);
+        ex->npre = i + 1;   /* an outer cascade's arguments read this one's answers */
+    }
+    free(op->detail);
+    op->detail = d.len ? buf_take(&d) : NULL;
+    buf_free(&d);
+    if (ex->rt && ex->rt->state) state_commit(ex->rt->state);
+    return rc;
+}
+
+void core_cascade_end(Op *op)
+{
+    if (op->ex->pre_x == op->casc_x) {
+        op->ex->npre = 0;
+        op->ex->pre_x = NULL;
+        op->ex->pre_v = NULL;
+    }
+    for (int i = 0; i < op->ncasc; i++) eval_vals_free(op->casc_v ? op->casc_v[i] : NULL, op->casc_n);
+    free(op->casc_v);
+    free(op->casc_x);
+    op->casc_v = NULL;
+    op->casc_x = NULL;
+    op->ncasc = 0;
 }

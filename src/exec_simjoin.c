@@ -21,6 +21,7 @@
 #include <string.h>
 #include <ctype.h>
 #include <math.h>
+#include "cascade.h"
 #include "exec.h"
 #include "models.h"
 #include "semop.h"
@@ -922,6 +923,50 @@ static int semjoin_prepare(Op *op, SemJoin *sj)
     return semjoin_threshold(op, sj);
 }
 
+/* A semantic join whose pairs are judged by a cascade (cascade: option, cascade.c): every candidate
+ * pair in one batch (the thresholds are learned over all of them), judged at once; the matches
+ * become the candidates, decided. 0, or -1 with the error set. */
+static int semjoin_cascade(Op *op, SemJoin *sj)
+{
+    const Plan *p = op->p;
+    int nl = sj->lb->ncols, nr = sj->rb->ncols;
+    size_t nright = sj->rb->n;
+    Batch *pairs = batch_new(nl + nr, sj->ncand);
+    Value *row = xmalloc((size_t)(nl + nr) * sizeof *row);
+    for (size_t i = 0; i < sj->ncand; i++) {
+        size_t l = sj->cl ? (size_t)sj->cl[i] : i / nright, r = sj->cr ? (size_t)sj->cr[i] : i % nright;
+        for (int c = 0; c < nl; c++) row[c] = value_copy(sj->lb->cols[c][l]);
+        for (int c = 0; c < nr; c++) row[nl + c] = value_copy(sj->rb->cols[c][r]);
+        batch_push_row(pairs, row);
+    }
+    free(row);
+    Value *keep = NULL;
+    if (!core_cascade_begin(op, p->exprs, 1, pairs)) keep = eval_batch(op->ex, p->exprs[0], pairs);
+    core_cascade_end(op);
+    if (!keep) { batch_free(pairs); return -1; }
+    int64_t *cl = xmalloc((sj->ncand ? sj->ncand : 1) * sizeof *cl), *cr = xmalloc((sj->ncand ? sj->ncand : 1) * sizeof *cr);
+    size_t n = 0;
+    for (size_t i = 0; i < sj->ncand; i++) {
+        if (value_true(keep[i])) {
+            cl[n] = sj->cl ? sj->cl[i] : (int64_t)(i / nright);
+            cr[n] = sj->cr ? sj->cr[i] : (int64_t)(i % nright);
+            n++;
+        }
+        value_free(keep[i]);
+    }
+    free(keep);
+    op->done_in += (int64_t)pairs->n;
+    batch_free(pairs);
+    free(sj->cl);
+    free(sj->cr);
+    sj->cl = cl;
+    sj->cr = cr;
+    sj->ncand = n;
+    sj->next = 0;
+    sj->decided = 1;
+    return 0;
+}
+
 int semjoin_next(Op *op, Batch **out)
 {
     const Plan *p = op->p;
@@ -930,6 +975,7 @@ int semjoin_next(Op *op, Batch **out)
         sj = op->priv = xcalloc(1, sizeof *sj);
         op->close = semjoin_close;
         if (semjoin_prepare(op, sj)) return -1;
+        if (sj->lb && sj->rb && !sj->decided && sj->ncand && cascade_in(op->p->exprs[0]) && semjoin_cascade(op, sj)) return -1;
     }
     if (!sj->lb || !sj->rb) return 0;
     int nl = sj->lb->ncols, nr = sj->rb->ncols;

@@ -31,6 +31,18 @@ void metrics_pairs(StmtMetrics *sm, const char *alias, double est_recall, const 
     sm->est_recall = est_recall;
 }
 
+void metrics_cascade(StmtMetrics *sm, const char *cheap, const char *strong, const CascadeStats *st)
+{
+    free(sm->casc_cheap);
+    free(sm->casc_strong);
+    free(sm->casc_thresholds);
+    sm->casc_cheap = xstrdup(cheap);
+    sm->casc_strong = xstrdup(strong);
+    sm->casc_thresholds = xstrdup(st->thresholds ? st->thresholds : "");
+    sm->casc = *st;
+    sm->casc.thresholds = sm->casc_thresholds;
+}
+
 ModelCount *metrics_model(StmtMetrics *sm, Scheduler *sched, LmModel *m, const char *op)
 {
     for (ModelCount *c = sm->models; c; c = c->next)
@@ -101,6 +113,11 @@ void metrics_end(Runtime *rt, StmtMetrics *sm, double elapsed_ms)
         q.execution_time_ms = elapsed_ms;
         int pairs = sm->pair_alias && !strcmp(sm->pair_alias, c->m->alias);
         q.est_recall = pairs ? sm->est_recall : -1;
+        int casc = sm->casc_cheap && (!strcmp(sm->casc_cheap, c->m->alias) || !strcmp(sm->casc_strong, c->m->alias));
+        if (casc) {
+            q.cascade = &sm->casc;
+            if (!isnan(sm->casc.est_recall)) q.est_recall = sm->casc.est_recall;
+        }
         state_add_metric(rt->state, &q);
         metrics_add(&rt->metrics, &q);
         /* the one-line summary */
@@ -128,6 +145,10 @@ void metrics_end(Runtime *rt, StmtMetrics *sm, double elapsed_ms)
     free(sm->pair_note);
     sm->pair_alias = sm->pair_note = NULL;
     sm->est_recall = -1;
+    free(sm->casc_cheap);
+    free(sm->casc_strong);
+    free(sm->casc_thresholds);
+    sm->casc_cheap = sm->casc_strong = sm->casc_thresholds = NULL;
 }
 
 void metrics_progress(Runtime *rt, StmtMetrics *sm, int force)

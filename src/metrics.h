@@ -37,6 +37,9 @@ typedef struct StmtMetrics {
      * prefilter did (for the summary line) and its estimated recall (< 0: none) */
     char *pair_alias, *pair_note;
     double est_recall;
+    /* a cascade (metrics_cascade): its two models and what it did; the last of a statement wins */
+    char *casc_cheap, *casc_strong, *casc_thresholds;
+    CascadeStats casc;
 } StmtMetrics;
 
 /* Start counting a statement (its text copied). */
@@ -46,6 +49,8 @@ ModelCount *metrics_model(StmtMetrics *sm, Scheduler *sched, LmModel *m, const c
 /* Record what a semantic join's prefilter did (note, copied) for model alias's row and summary
  * line; est_recall < 0 when not estimated. The last call of a statement wins. */
 void        metrics_pairs(StmtMetrics *sm, const char *alias, double est_recall, const char *note);
+/* Record what a cascade did (copied) for the query_metrics rows of its models cheap and strong. */
+void        metrics_cascade(StmtMetrics *sm, const char *cheap, const char *strong, const CascadeStats *st);
 /* End the statement: one system.query_metrics row per model, added to rt->metrics, and one summary
  * line per model logged; sm's counters freed. */
 void        metrics_end(Runtime *rt, StmtMetrics *sm, double elapsed_ms);

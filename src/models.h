@@ -107,6 +107,9 @@ void     semantic_set_estimate(Runtime *rt, double usd);
 /* What a semantic join's prefilter did, for the summary line and query_metrics.est_recall of
  * model alias (metrics_pairs). */
 void     semantic_pairs(Runtime *rt, const char *alias, double est_recall, const char *note);
+struct CascadeStats;
+/* What a cascade did (cascade.c), for the query_metrics rows of models cheap and strong (metrics_cascade). */
+void     semantic_cascade(Runtime *rt, const char *cheap, const char *strong, const struct CascadeStats *st);
 
 
 /* ---- where requests go (route.c) ----

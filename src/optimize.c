@@ -623,7 +623,7 @@ static void prune(Opt *o, Plan *p, const char *need)
  * row-wise operator whose arguments hold no other model call. */
 static int fusible_call(const Expr *e)
 {
-    if (!e || e->kind != E_SEMANTIC) return 0;
+    if (!e || e->kind != E_SEMANTIC || expr_arg(e, "cascade")) return 0;   /* a cascade runs on its own (cascade.c) */
     if (e->sem != SEM_CLASSIFY && e->sem != SEM_EXTRACT && e->sem != SEM_PREDICATE &&
         !(e->sem == SEM_MAP && e->type && e->type->kind == TY_STRUCT))
         return 0;
@@ -682,6 +682,60 @@ static void note_confidence(Opt *o, Plan *p)
     for (int i = 0; i < p->nexprs; i++) note_conf_expr(o, p, p->exprs[i]);
     for (int a = 0; a < p->naggs; a++)
         for (int j = 0; j < p->aggs[a].nargs; j++) note_conf_expr(o, p, p->aggs[a].args[j]);
+}
+
+/* The cascades of a stage (cascade: option, cascade.c): who answers what, the targets, and that the
+ * stage reads its whole input first; a cheap model (a literal alias) without token probabilities
+ * is not asked: every row goes to the strong model. */
+static void note_cascade_call(Opt *o, Plan *p, const Expr *e, const char *unit)
+{
+    if (!e) return;
+    for (int i = 0; i < e->nargs; i++) note_cascade_call(o, p, e->args[i], unit);
+    const Expr *c = e->kind == E_SEMANTIC ? expr_arg(e, "cascade") : NULL, *m = c ? expr_arg(e, "model") : NULL;
+    if (!c || c->kind != E_LIT || c->lit.kind != V_STRUCT) return;
+    const Struct *st = c->lit.u.st;
+    const char *strong = "?", *cheap = m && m->kind == E_LIT && m->lit.kind == V_STRING ? v_str(m->lit) : NULL;
+    double delta = 0.05;
+    long long sample = 200;
+    Buf t;
+    buf_init(&t);
+    for (uint32_t i = 0; i < st->n; i++) {
+        const char *f = st->type->fields[i].name;
+        Value v = st->fields[i];
+        double x = v.kind == V_FLOAT ? v.u.f : v.kind == V_INT ? (double)v.u.i : 0;
+        if (!strcmp(f, "model") && v.kind == V_STRING) strong = v_str(v);
+        else if (!strcmp(f, "delta")) delta = x;
+        else if (!strcmp(f, "sample")) sample = (long long)x;
+        else buf_printf(&t, "%s%s >= %g", t.len ? ", " : "", f, x);
+    }
+    LmModel *lm = NULL;
+    if (cheap && o->rt) {
+        fql_error err;
+        memset(&err, 0, sizeof err);
+        char *alias = xstrdup(cheap), *dot = strchr(alias, '.');
+        if (dot) *dot = 0;
+        lm = models_get(o->rt, alias, dot ? dot + 1 : NULL, &err);
+        free(alias);
+    }
+    if (lm && !lm->logprobs)
+        note(p, "cascade: model '%s' (%s \"%s\") gives no token probabilities: it is not asked, every %s goes to '%s'", cheap,
+             lm->provider_name, lm->model_name ? lm->model_name : "", unit, strong);
+    else
+        note(p, "cascade: '%s' answers every %s with its confidence; '%s' answers a sample of %lld %ss (all when fewer) and the "
+                "%ss '%s' is unsure of, with thresholds learned on the sample so that %s against '%s' with probability %g; "
+                "reads its whole input first", cheap ? cheap : "the model:", unit, strong, sample, unit, unit, cheap ? cheap : "it", t.data,
+             strong, 1 - delta);
+    buf_free(&t);
+}
+
+static void note_cascade(Opt *o, Plan *p)
+{
+    if (!p) return;
+    note_cascade(o, p->child);
+    note_cascade(o, p->right);
+    if (p->kind == P_FILTER || p->kind == P_PROJECT || p->kind == P_DERIVE)
+        for (int i = 0; i < p->nexprs; i++) note_cascade_call(o, p, p->exprs[i], "row");
+    if (p->kind == P_SEMJOIN && p->nexprs) note_cascade_call(o, p, p->exprs[0], "pair");   /* the pairs' predicate */
 }
 
 /* Stages (derive, select) with two or more structured calls of one model over the same text:
@@ -838,6 +892,7 @@ Plan *optimize(Runtime *rt, const Plan *bound, Buf *log)
     note_fusion(&o, p);
     note_packing(&o, p);
     note_confidence(&o, p);
+    note_cascade(&o, p);
     return p;
 }
 

@@ -80,6 +80,11 @@ void semantic_pairs(Runtime *rt, const char *alias, double est_recall, const cha
     if (rt->sem) metrics_pairs(&rt->sem->met, alias, est_recall, note);
 }
 
+void semantic_cascade(Runtime *rt, const char *cheap, const char *strong, const CascadeStats *st)
+{
+    if (rt->sem) metrics_cascade(&rt->sem->met, cheap, strong, st);
+}
+
 void semantic_end(Runtime *rt, double elapsed_ms, size_t rows)
 {
     semantic_flush(rt);

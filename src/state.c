@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include <math.h>
 #include <sqlite3.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -45,7 +46,9 @@ static const char *const schema_sql =
     "  query_id integer, statement text, started_at real, model text, provider text, model_name text, operator text,"
     "  rows integer, requests integer, cache_hits integer, retries integer, rate_limited integer, failures integer,"
     "  input_tokens integer, cached_input_tokens integer, output_tokens integer, reasoning_tokens integer,"
-    "  cost_usd real, latency_ms real, latency_p95_ms real, execution_time_ms real, queue_ms real, est_recall real);"
+    "  cost_usd real, latency_ms real, latency_p95_ms real, execution_time_ms real, queue_ms real, est_recall real,"
+    "  cascade_sample integer, cascade_thresholds text, strong_share real, est_precision real, precision_bound real,"
+    "  recall_bound real, est_accuracy real, accuracy_bound real);"
     "create table if not exists queries (query_id integer primary key autoincrement, started_at real);"
     "create table if not exists batches ("
     "  batch_id text primary key, provider text, base_url text, model text, requests integer, created_at real);"
@@ -67,6 +70,14 @@ static const char *const added_columns[][3] = {
     { "lm_calls", "provider_cost_usd", "real" },
     { "query_metrics", "queue_ms", "real" },
     { "query_metrics", "est_recall", "real" },
+    { "query_metrics", "cascade_sample", "integer" },
+    { "query_metrics", "cascade_thresholds", "text" },
+    { "query_metrics", "strong_share", "real" },
+    { "query_metrics", "est_precision", "real" },
+    { "query_metrics", "precision_bound", "real" },
+    { "query_metrics", "recall_bound", "real" },
+    { "query_metrics", "est_accuracy", "real" },
+    { "query_metrics", "accuracy_bound", "real" },
     { "responses", "tokens", "text" },
 };
 
@@ -146,7 +157,9 @@ State *state_open(const char *path, fql_error *err)
         "insert into lm_errors values (?, ?, ?, ?, ?)",
         "insert into query_metrics (query_id, statement, started_at, model, provider, model_name, operator, rows, requests,"
         " cache_hits, retries, rate_limited, failures, input_tokens, cached_input_tokens, output_tokens, reasoning_tokens,"
-        " cost_usd, latency_ms, latency_p95_ms, execution_time_ms, queue_ms, est_recall) values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        " cost_usd, latency_ms, latency_p95_ms, execution_time_ms, queue_ms, est_recall, cascade_sample, cascade_thresholds, strong_share,"
+        " est_precision, precision_bound, recall_bound, est_accuracy, accuracy_bound)"
+        " values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         "select b.batch_id from batch_requests r join batches b on b.batch_id = r.batch_id"
         " where r.custom_id = ? and b.provider = ? and b.base_url = ? and b.model = ? limit 1",
         "insert or ignore into claims values (?1, ?2, ?3, ?4, ?5)",
@@ -433,6 +446,15 @@ void state_add_metric(State *st, const QueryMetric *q)
     sqlite3_bind_double(s, 21, q->execution_time_ms);
     bind_opt(s, 22, q->queue_ms);
     bind_opt(s, 23, q->est_recall);
+    const CascadeStats *c = q->cascade;
+    if (c) {
+        sqlite3_bind_int64(s, 24, c->sample);
+        sqlite3_bind_text(s, 25, c->thresholds ? c->thresholds : "", -1, SQLITE_STATIC);
+        sqlite3_bind_double(s, 26, c->strong_share);
+        double v[] = { c->est_precision, c->precision_lb, c->recall_lb, c->est_accuracy, c->accuracy_lb };
+        for (int i = 0; i < 5; i++) if (isnan(v[i])) sqlite3_bind_null(s, 27 + i); else sqlite3_bind_double(s, 27 + i, v[i]);
+    } else
+        for (int i = 24; i <= 31; i++) sqlite3_bind_null(s, i);
     sqlite3_step(s);
     sqlite3_reset(s);
     state_commit(st);

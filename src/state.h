@@ -33,6 +33,13 @@ int64_t state_next_query_id(State *st);
  * lm_answer_cost's, its provider latency and queue time a's timing (null when not timed). */
 void   state_add_call(State *st, int64_t query_id, const LmModel *m, const char *op, const LmAnswer *a, int attempt);
 void   state_add_error(State *st, int64_t query_id, int64_t row, const char *alias, const char *kind, const char *message);
+/* What a cascade did (cascade.c), recorded in the query_metrics rows of its two models. */
+typedef struct CascadeStats {
+    int64_t sample;                        /* rows both models answered */
+    double strong_share;                   /* of the rows with an input, the share the strong model answered */
+    double est_precision, precision_lb, est_recall, recall_lb, est_accuracy, accuracy_lb;   /* NAN: not asked */
+    const char *thresholds;                /* "true >= 0.95, false >= 0.9" (borrowed) */
+} CascadeStats;
 typedef struct QueryMetric {
     int64_t query_id; const char *statement; double started_at; const LmModel *model; const char *op;
     int64_t rows, requests, cache_hits, retries, rate_limited, failures;
@@ -41,7 +48,9 @@ typedef struct QueryMetric {
     double latency_ms, latency_p95_ms;     /* the provider's, over answers sent; < 0 when none was sent */
     double queue_ms;                       /* mean time requests waited in FQL before their final send; < 0 likewise */
     double execution_time_ms;
-    double est_recall;                     /* a semantic join's estimated recall of its candidate pairs; < 0: none (null) */
+    double est_recall;                     /* a semantic join's estimated recall of its candidate pairs, or a cascade's
+                                              estimated recall against its strong model; < 0: none (null) */
+    const CascadeStats *cascade;           /* the cascade this model took part in, or NULL (its columns null) */
 } QueryMetric;
 void   state_add_metric(State *st, const QueryMetric *q);
 
