@@ -25,6 +25,7 @@
 #include "ops.h"
 #include "tokenizer.h"
 #include "semantic.h"
+#include "replay.h"
 
 #define REQ_BUCKETS 4096
 typedef struct Req Req;
@@ -277,6 +278,8 @@ struct Req {
     LmAnswer ans;
     Value value;                 /* ok: the converted value */
     double conf;                 /* ok: the answer's probability (semantic.h), NAN when unknown */
+    int64_t row;                 /* the row that first asked it (system.lm_calls.row) */
+    int attempts;                /* sends of its final answer (provenance()); 0: not sent */
     char *why; const char *kind; /* not ok: why the rows are null */
     SemJob **waiters; int nwait, capwait;   /* one entry per waiting row */
     SemJob *owner; size_t owner_row;        /* whose arguments rebuild the request for a repair */
@@ -430,7 +433,7 @@ static void on_done(void *ud, LmRequest *req, const LmAnswer *a)
     /* store each answer as it arrives, so that a killed run keeps what it has paid for (an answer
      * that later fails validation is repaired again on a rerun, at the price of the repair only);
      * a fallback's answer is stored under its own alias's request (route.c) */
-    if (rt->cache && a->outcome == LM_OK && by == q->m) state_cache_put(rt->state, q->key, q->m, a);
+    if (rt->cache && a->outcome == LM_OK && by == q->m) tape_put(rt, q->key, q->m, a);
     if (rt->cache) state_claim_release(rt->state, q->key);   /* answered (or failed): others may go on */
     ModelCount *mc = count_of(rt, by, c->e->name);
     int cancelled = a->outcome != LM_OK && a->error_kind && !strcmp(a->error_kind, "cancelled");
@@ -442,7 +445,9 @@ static void on_done(void *ud, LmRequest *req, const LmAnswer *a)
     } else if (a->outcome == LM_OK || a->input_tokens || a->output_tokens) add_cost(rt, q->ost, by, a, req->attempts);
     else if (q->ost) { q->ost->sent++; if (req->attempts > 1) q->ost->retried += req->attempts - 1; }
     draw_progress(rt, 0);
-    state_add_call(rt->state, rt->query_id, by, c->e->name, a, req->attempts);
+    q->attempts = req->attempts;
+    CallSite at = { rt->sem ? rt->sem->met.statement : NULL, q->row, q->key };
+    state_add_call_at(rt->state, rt->query_id, by, c->e->name, a, req->attempts, &at);
     const Expr *e = c->e;
     free(c);
     req_settle(rt, q, e);
@@ -484,7 +489,7 @@ static int poll_deferred(Runtime *rt)
     int moved = 0;
     for (Deferred **pp = &rt->sem->waits.head, *d; (d = *pp);) {
         Req *q = d->q;
-        int hit = state_cache_get(rt->state, q->key, &q->ans);
+        int hit = tape_get(rt, q->key, q->m, &q->ans);
         if (!hit && !state_claim(rt->state, q->key)) { pp = &d->next; continue; }
         *pp = d->next;
         moved++;
@@ -566,6 +571,7 @@ static int chat_row(SemJob *j, size_t r, fql_error *err)
         memcpy(q->key, key, 65);
         q->owner = j;
         q->owner_row = r;
+        q->row = j->first_row + (int64_t)r;
         q->ost = j->ost;
         q->e = e;
         unsigned b = req_bucket(q->key);
@@ -583,12 +589,21 @@ static int chat_row(SemJob *j, size_t r, fql_error *err)
         j->waiting++;
     }
     if (q->refs > 1) return 0;   /* shared: already asked */
-    if (rt->cache && state_cache_get(rt->state, q->key, &q->ans)) {
+    if (rt->cache && tape_get(rt, q->key, q->m, &q->ans)) {
         lm_request_free(req);
         if (mc) mc->cache_hits++;
         if (j->ost) j->ost->cached++;
         req_settle(rt, q, e);
         return 0;
+    }
+    /* --replay / --offline: nothing is sent; a request not recorded stops the statement (an alias
+     * with fallbacks goes on to them: route.c refuses each send, a fallback's answer may be there) */
+    if (tape_no_send(rt) && !m->nfallback) {
+        lm_request_free(req);
+        q->kind = "not_recorded";
+        q->why = xstrdup("no recorded answer (nothing is sent)");
+        req_final(q);
+        return tape_miss(rt, rt->sem ? rt->sem->met.statement : "", m, j->first_row + (int64_t)r, q->key, err);
     }
     /* another process is sending it: wait for its answer (Batch API rows have their own record) */
     if (rt->cache && !m->batch && !state_claim(rt->state, q->key)) {
@@ -709,6 +724,7 @@ Value *semantic_finish(SemJob *j, fql_error *err)
             return NULL;
         }
         if (rc) return NULL;
+        if (tape_failed(rt, rt->sem ? rt->sem->met.statement : "", err)) return NULL;
         if (j->waiting > 0) { err_set(err, FQL_ERR_RUNTIME, "internal error: %s rows left without answers", j->e->name); return NULL; }
     }
     if (j->out) { Value *o = j->out; j->out = NULL; return o; }
@@ -892,7 +908,7 @@ static void settle_part(Runtime *rt, Req *q, json_t *part, double conf)
     free(row.tokens);
     free(row.text);
     json_decref(one);
-    if (rt->cache) state_cache_put(rt->state, q->key, q->m, &q->ans);
+    if (rt->cache) tape_put(rt, q->key, q->m, &q->ans);
     req_settle(rt, q, q->e);
 }
 
@@ -905,7 +921,9 @@ static void on_pack(void *ud, LmRequest *req, const LmAnswer *a)
     if (mc && cancelled) mc->requests--;
     else if (mc) mc->answered++;
     if (a->outcome == LM_OK || a->input_tokens || a->output_tokens) add_cost(rt, pk->reqs[0]->ost, pk->m, a, req->attempts);
-    state_add_call(rt->state, rt->query_id, pk->m, pk->e->name, a, req->attempts);
+    CallSite at = { rt->sem ? rt->sem->met.statement : NULL, pk->n == 1 ? pk->reqs[0]->row : -1, NULL };   /* one request, many rows */
+    state_add_call_at(rt->state, rt->query_id, pk->m, pk->e->name, a, req->attempts, &at);
+    for (int i = 0; i < pk->n * (pk->k ? pk->k : 1); i++) pk->reqs[i]->attempts = req->attempts;
     int per = pk->k ? pk->k : 1, total = pk->n * per;
     char *got = xcalloc((size_t)total, 1);
     json_t *arr = a->outcome == LM_OK && a->json ? json_object_get(a->json, "answers") : NULL;
@@ -1278,7 +1296,7 @@ static void on_submitted(void *ud, LmRequest *req, const LmAnswer *a)
     SemJob *j = u->job;
     Runtime *rt = j->rt;
     LmModel *by = a->answered_by ? a->answered_by : u->m;   /* a fallback alias (route.c), or the one asked */
-    if (rt->cache && a->outcome == LM_OK && by == u->m) state_cache_put(rt->state, u->key, u->m, a);
+    if (rt->cache && a->outcome == LM_OK && by == u->m) tape_put(rt, u->key, u->m, a);
     ModelCount *mc = count_of(rt, by, j->e->name);
     if (mc) {
         mc->answered++;
@@ -1286,7 +1304,8 @@ static void on_submitted(void *ud, LmRequest *req, const LmAnswer *a)
     }
     add_cost(rt, j->ost, by, a, req->attempts);
     draw_progress(rt, 0);
-    state_add_call(rt->state, rt->query_id, by, j->e->name, a, req->attempts);
+    CallSite at = { rt->sem ? rt->sem->met.statement : NULL, -1, u->key };
+    state_add_call_at(rt->state, rt->query_id, by, j->e->name, a, req->attempts, &at);
     u->done(u->ud, a);
     free(u);
     job_row_done(j);
@@ -1315,7 +1334,7 @@ void semantic_submit(SemJob *j, LmModel *m, LmRequest *req, SemDone done, void *
         lm_request_free(req);
         return;
     }
-    if (rt->cache && state_cache_get(rt->state, key, &a)) {
+    if (rt->cache && tape_get(rt, key, m, &a)) {
         if (mc) mc->cache_hits++;
         if (j->ost) j->ost->cached++;
         done(ud, &a);
@@ -1415,7 +1434,7 @@ static int embed_start(SemJob *j, fql_error *err)
         memcpy(x->key, key, 65);
         x->req = -1;
         LmAnswer a;
-        if (rt->cache && state_cache_get(rt->state, key, &a)) {
+        if (rt->cache && tape_get(rt, key, m, &a)) {
             if (a.vectors && a.nvec == 1) {
                 x->vec = v_list_new((uint32_t)a.dim);
                 for (int d = 0; d < a.dim; d++) x->vec.u.l->items[d] = v_float(a.vectors[d]);
@@ -1478,7 +1497,7 @@ static Value *embed_finish(SemJob *j)
             one.nvec = 1;
             one.dim = dim;
             one.cost_usd = -1;
-            if (rt->cache) state_cache_put(rt->state, x->key, x->m, &one);
+            if (rt->cache) tape_put(rt, x->key, x->m, &one);
         }
     }
     for (size_t r = 0; r < j->n; r++) {
@@ -1603,7 +1622,7 @@ static int dry_rows(SemJob *j, fql_error *err)
             LmAnswer a;
             Value v;
             char *why = NULL;
-            if (rt->cache && state_cache_get(rt->state, key, &a)) {
+            if (rt->cache && tape_get(rt, key, m, &a)) {
                 dm->cached++;
                 out[r] = answer_value(e, &a, &v, &why) == 0 ? v : placeholder(e);
                 free(why);
