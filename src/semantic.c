@@ -195,7 +195,7 @@ static LmRequest *build_request(const Expr *e, Value **args, size_t row, const L
 static int answer_value(const Expr *e, const LmAnswer *a, Value *out, char **why)
 {
     *out = v_null();
-    if ((e->sem == SEM_MAP || e->sem == SEM_REDUCE) && e->type->kind != TY_STRUCT) {
+    if ((e->sem == SEM_MAP || e->sem == SEM_REDUCE) && expr_answer_type(e)->kind != TY_STRUCT) {
         if (!a->text) { *why = xstrdup("the answer has no text"); return -1; }
         size_t n = strlen(a->text);
         while (n && (a->text[n - 1] == '\n' || a->text[n - 1] == ' ')) n--;
@@ -219,7 +219,7 @@ static int answer_value(const Expr *e, const LmAnswer *a, Value *out, char **why
         return 0;
     }
     /* extract / map(schema:): every declared field must be present; types must fit */
-    const Type *t = e->type;
+    const Type *t = expr_answer_type(e);
     for (int i = 0; i < t->nfields; i++) {
         json_t *f = json_object_get(a->json, t->fields[i].name);
         if (!f) { *why = xasprintf("field \"%s\" is missing", t->fields[i].name); return -1; }
@@ -279,7 +279,11 @@ struct Req {
     Value value;                 /* ok: the converted value */
     double conf;                 /* ok: the answer's probability (semantic.h), NAN when unknown */
     int64_t row;                 /* the row that first asked it (system.lm_calls.row) */
-    int attempts;                /* sends of its final answer (provenance()); 0: not sent */
+    /* provenance() of a sent answer: its request's sends, tokens, USD (< 0 unknown) and latency
+     * (ms, < 0 unknown); a packed or fused answer's are the whole request's */
+    int attempts;
+    int64_t in_tokens, out_tokens;
+    double cost, latency;
     char *why; const char *kind; /* not ok: why the rows are null */
     SemJob **waiters; int nwait, capwait;   /* one entry per waiting row */
     SemJob *owner; size_t owner_row;        /* whose arguments rebuild the request for a repair */
@@ -446,6 +450,10 @@ static void on_done(void *ud, LmRequest *req, const LmAnswer *a)
     else if (q->ost) { q->ost->sent++; if (req->attempts > 1) q->ost->retried += req->attempts - 1; }
     draw_progress(rt, 0);
     q->attempts = req->attempts;
+    q->in_tokens = a->input_tokens;
+    q->out_tokens = a->output_tokens;
+    q->cost = a->from_cache ? 0 : lm_answer_cost(by, a);
+    q->latency = a->timed ? a->latency_ms : -1;
     CallSite at = { rt->sem ? rt->sem->met.statement : NULL, q->row, q->key };
     state_add_call_at(rt->state, rt->query_id, by, c->e->name, a, req->attempts, &at);
     const Expr *e = c->e;
@@ -704,6 +712,31 @@ static int wait_job(Runtime *rt, SemJob *j, fql_error *err)
 
 static Value *embed_finish(SemJob *j);
 
+/* provenance(call) of a row answered by q: the struct of the binder's provenance type (bind_expr.c:
+ * model, provider, model_name, cached, attempts, request_id, input and output tokens, cost,
+ * latency). A packed or fused row's tokens, cost and latency are its whole request's (shared with
+ * the other rows in it); a cached answer's cost is 0, its latency null (nothing was sent). */
+static Value provenance_value(const Expr *e, const Req *q)
+{
+    const LmAnswer *a = &q->ans;
+    const LmModel *m = a->answered_by ? a->answered_by : q->m;
+    Value v = v_struct_new(e->type);
+    Struct *st = v.u.st;
+    if (st->n < 10) return v;
+    st->fields[0] = v_cstring(m->alias ? m->alias : "");
+    st->fields[1] = v_cstring(m->provider_name ? m->provider_name : "");
+    st->fields[2] = v_cstring(m->model_name ? m->model_name : "");
+    st->fields[3] = v_bool(a->from_cache);
+    st->fields[4] = v_int(a->from_cache ? 0 : q->attempts);
+    st->fields[5] = v_cstring(q->key);
+    st->fields[6] = v_int(a->from_cache ? a->input_tokens : q->in_tokens);   /* a cached answer: what it took when sent */
+    st->fields[7] = v_int(a->from_cache ? a->output_tokens : q->out_tokens);
+    double c = a->from_cache ? 0 : q->cost;
+    st->fields[8] = c >= 0 ? v_float(c) : v_null();
+    st->fields[9] = !a->from_cache && q->latency >= 0 ? v_float(q->latency) : v_null();
+    return v;
+}
+
 Value *semantic_finish(SemJob *j, fql_error *err)
 {
     Runtime *rt = j->rt;
@@ -735,7 +768,7 @@ Value *semantic_finish(SemJob *j, fql_error *err)
         Req *q = j->rows[r];
         out[r] = v_null();
         if (!q) continue;
-        if (q->ok) out[r] = !j->e->conf ? value_copy(q->value) : isnan(q->conf) ? v_null() : v_float(q->conf);
+        if (q->ok) out[r] = j->e->conf == 2 ? provenance_value(j->e, q) : !j->e->conf ? value_copy(q->value) : isnan(q->conf) ? v_null() : v_float(q->conf);
         else {
             row_error(j, r, q->m->alias, q->kind ? q->kind : "failed", q->why ? q->why : "no answer");
             ModelCount *mc = count_of(rt, q->m, j->e->name);
@@ -923,7 +956,14 @@ static void on_pack(void *ud, LmRequest *req, const LmAnswer *a)
     if (a->outcome == LM_OK || a->input_tokens || a->output_tokens) add_cost(rt, pk->reqs[0]->ost, pk->m, a, req->attempts);
     CallSite at = { rt->sem ? rt->sem->met.statement : NULL, pk->n == 1 ? pk->reqs[0]->row : -1, NULL };   /* one request, many rows */
     state_add_call_at(rt->state, rt->query_id, pk->m, pk->e->name, a, req->attempts, &at);
-    for (int i = 0; i < pk->n * (pk->k ? pk->k : 1); i++) pk->reqs[i]->attempts = req->attempts;
+    for (int i = 0; i < pk->n * (pk->k ? pk->k : 1); i++) {   /* provenance(): the whole request's */
+        Req *q = pk->reqs[i];
+        q->attempts = req->attempts;
+        q->in_tokens = a->input_tokens;
+        q->out_tokens = a->output_tokens;
+        q->cost = lm_answer_cost(pk->m, a);
+        q->latency = a->timed ? a->latency_ms : -1;
+    }
     int per = pk->k ? pk->k : 1, total = pk->n * per;
     char *got = xcalloc((size_t)total, 1);
     json_t *arr = a->outcome == LM_OK && a->json ? json_object_get(a->json, "answers") : NULL;
@@ -1267,7 +1307,7 @@ void semantic_send_fused(Runtime *rt, SemJob **jobs, int nj)
 size_t semantic_pack_rows(Runtime *rt, const Expr *e)
 {
     if (e->kind != E_SEMANTIC || !semop_desc(e->sem)->packable) return 0;
-    if (e->sem == SEM_MAP && (!e->type || e->type->kind != TY_STRUCT)) return 0;   /* text answers are not packed */
+    if (e->sem == SEM_MAP && (!expr_answer_type(e) || expr_answer_type(e)->kind != TY_STRUCT)) return 0;   /* text answers are not packed */
     const Expr *pk = expr_arg(e, "pack");
     if (pk && pk->kind == E_LIT && pk->lit.kind == V_INT) return pk->lit.u.i > 1 ? (size_t)(pk->lit.u.i < 200 ? pk->lit.u.i : 200) : 0;
     if (pk) return 200;
