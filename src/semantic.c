@@ -757,9 +757,10 @@ Value *semantic_finish(SemJob *j, fql_error *err)
             return NULL;
         }
         if (rc) return NULL;
-        if (tape_failed(rt, rt->sem ? rt->sem->met.statement : "", err)) return NULL;
         if (j->waiting > 0) { err_set(err, FQL_ERR_RUNTIME, "internal error: %s rows left without answers", j->e->name); return NULL; }
     }
+    /* --replay / --offline refused a request (route.c): the statement stops, naming it */
+    if (tape_failed(rt, rt->sem ? rt->sem->met.statement : "", err)) return NULL;
     if (j->out) { Value *o = j->out; j->out = NULL; return o; }
     if (j->pdf) return pdf_job_finish(j->pdf);
     if (j->texts || j->e->sem == SEM_EMBED) return embed_finish(j);
