@@ -205,6 +205,18 @@ static void timeline(FILE *f, const Report *r, const Metric *m)
     bar_chart(f, title, "req/s", req, nb, w, m->v[M_RPM] / 60, "s");
     snprintf(title, sizeof title, "tokens sent and received per second%s", m->v[M_TPM] > 0 ? ", limit: tpm / 60" : ", no tpm declared");
     bar_chart(f, title, "tok/s", tok, nb, w, m->v[M_TPM] / 60, "s");
+    /* the progress line's count over time: requests answered so far (sent + latency) */
+    double *done = xcalloc((size_t)nb, sizeof *done);
+    for (int i = 0; i < r->nc; i++) {
+        const Call *c = &r->c[i];
+        if (c->qid != m->qid || strcmp(c->model, m->model) || isnan(c->sent)) continue;
+        int b = (int)((c->sent + (isnan(c->latency) ? 0 : c->latency / 1e3) - t0) / w);
+        done[b >= nb ? nb - 1 : b] += 1;
+    }
+    for (int b = 1; b < nb; b++) done[b] += done[b - 1];
+    snprintf(title, sizeof title, "progress: requests answered so far (%d in all)", n);
+    bar_chart(f, title, "answered", done, nb, w, NAN, "s");
+    free(done);
     free(req);
     free(tok);
 }
