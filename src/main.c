@@ -145,6 +145,7 @@ int main(int argc, char **argv)
     }
     free(tests);
     if ((!!record + !!replay + offline) > 1) { fprintf(stderr, "fql: --record, --replay and --offline go one at a time\n"); return 2; }
+    if (record && !o.cache) { fprintf(stderr, "fql: --record keeps the answers the response cache looks up and stores: drop --no-cache\n"); return 2; }
     if (query_id && !report) { fprintf(stderr, "fql: --query-id goes with --report FILE.html\n"); return 2; }
     if (query_id && (code || file)) { fprintf(stderr, "fql: --report with --query-id writes a past query's report: give no script\n"); return 2; }
 
@@ -158,7 +159,7 @@ int main(int argc, char **argv)
         text = read_all(f, &len);
         fclose(f);
         name = file;
-    } else if (!isatty(0) && !shell) {
+    } else if (!isatty(0) && !shell && !query_id) {   /* --query-id: a past query's report, no script */
         text = read_all(stdin, &len);
         name = "<stdin>";
     } else name = NULL;
@@ -185,6 +186,7 @@ int main(int argc, char **argv)
         if (shell_report(s, report, query_id, &msg)) { fprintf(stderr, "fql: error: %s\n", msg); rc = 1; }
         free(msg);
         fql_close(s);
+        free(text);
         return rc;
     }
     if ((record || replay || offline) && shell_tape(s, record ? "record" : replay ? "replay" : "offline", record ? record : replay, &msg)) {

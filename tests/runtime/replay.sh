@@ -85,6 +85,8 @@ rows=$(awk -F, 'NR > 1 { printf "%s ", $1 }' calls.csv)
 # 8. flags: one of --record/--replay/--offline at a time; a missing replay file is named
 "$FQL" --offline --replay rec.jsonl -c '1' > x.out 2> x.err; rc=$?
 [[ $rc == 2 ]] && grep -q "one at a time" x.err && ok "--offline with --replay: refused (exit 2)" || bad flags "rc $rc $(cat x.err)"
+"$FQL" --record r.jsonl --no-cache -c '1' > z.out 2> z.err; rc=$?
+[[ $rc == 2 ]] && grep -q "drop --no-cache" z.err && ok "--record with --no-cache: refused (exit 2)" || bad record-nocache "rc $rc $(cat z.err)"
 "$FQL" --replay nosuch.jsonl -c '1' > y.out 2> y.err; rc=$?
 [[ $rc == 1 ]] && grep -q "cannot read the replay file nosuch.jsonl" y.err && ok "a missing replay file: exit 1, named" || bad nofile "rc $rc $(cat y.err)"
 finish
