@@ -414,6 +414,42 @@ static Expr *bind_confidence(Binder *b, Scope *sc, const Node *n)
     return e;
 }
 
+/* The struct provenance() gives (semantic.c fills it in this order). A new reference. */
+static Type *provenance_type(void)
+{
+    static const char *const names[] = { "model", "provider", "model_name", "cached", "attempts", "request_id",
+                                         "input_tokens", "output_tokens", "cost_usd", "latency_ms" };
+    Type *ts[] = { type_string(), type_string(), type_string(), type_bool(), type_int(), type_string(),
+                   type_int(), type_int(), type_float(), type_float() };
+    Type *t = type_struct_new(10);
+    for (int i = 0; i < 10; i++) {
+        t->fields[i].name = xstrdup(names[i]);
+        t->fields[i].type = ts[i];
+    }
+    return t;
+}
+
+/* provenance(extract | classify | predicate | map(...)): the call itself, marked (conf = 2) to give
+ * where its answer came from instead of its value: a struct of provenance_type(). Its request is
+ * the call's own, so next to the plain call it is sent once, as for confidence(). */
+static Expr *bind_provenance(Binder *b, Scope *sc, const Node *n)
+{
+    const Node *c = n->nkids == 1 ? n->kids[0] : NULL;
+    const SemOpDesc *d = c && c->kind == N_CALL ? bind_semantic_op(c->str) : NULL;
+    if (!d || (d->op != SEM_PREDICATE && d->op != SEM_CLASSIFY && d->op != SEM_EXTRACT && d->op != SEM_MAP)) {
+        bind_errn(b, c ? c : n, "provenance() takes one extract, classify, predicate or map call, e.g. "
+                  "provenance(predicate(\"Is {{text}} spam?\")); for a column computed by such a call, repeat the call "
+                  "(the request is sent once)");
+        return NULL;
+    }
+    Expr *e = b->semantic(b, sc, c);
+    if (!e) return NULL;
+    e->conf = 2;
+    e->vtype = e->type;
+    e->type = provenance_type();
+    return e;
+}
+
 static Expr *bind_call(Binder *b, Scope *sc, const Node *n)
 {
     const char *name = n->str;
@@ -482,6 +518,7 @@ static Expr *bind_call(Binder *b, Scope *sc, const Node *n)
 
     if (bind_semantic_op(name)) return b->semantic(b, sc, n);
     if (!strcmp(name, "confidence")) return bind_confidence(b, sc, n);
+    if (!strcmp(name, "provenance")) return bind_provenance(b, sc, n);
     if (!strcmp(name, "template")) {
         if (n->nkids != 1 || n->kids[0]->kind != N_STRING) {
             bind_errn(b, n, "template() takes one string literal: template(\"Hi {{name}}\")");

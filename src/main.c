@@ -48,6 +48,13 @@ static void usage(FILE *f)
           "  --db PATH            state database (default .fql/state.db; :memory: for none)\n"
           "  --no-validate        do not check model keys before running\n"
           "  --no-cache           do not use the response cache\n"
+          "  --record FILE        write every model answer the run used to FILE (JSON lines)\n"
+          "  --replay FILE        answer only from FILE (made by --record); send nothing, need no key\n"
+          "  --offline            answer only from the state database's cache; send nothing\n"
+          "  --report FILE.html   write an HTML report of the run (requests, cost, timeline,\n"
+          "                       latencies, plan, slow and failed rows)\n"
+          "  --query-id N         with --report and no script: the report of query N, from the\n"
+          "                       state database\n"
           "  --schema-of NAME     print the JSON Schema of type NAME declared in FILE\n"
           "  --ast                print the syntax tree of FILE and exit\n"
           "  --test FILE...       run golden test files; --rewrite updates their expected output\n"
@@ -88,7 +95,9 @@ int main(int argc, char **argv)
     fql_options o;
     fql_options_init(&o);
     const char *code = NULL, *file = NULL, *schema_of = NULL;
-    int test = 0, rewrite = 0, ast = 0, shell = 0, max_rows_given = 0;
+    int test = 0, rewrite = 0, ast = 0, shell = 0, max_rows_given = 0, offline = 0;
+    const char *record = NULL, *replay = NULL, *report = NULL;
+    long long query_id = 0;
     const char **tests = calloc((size_t)argc + 1, sizeof *tests);
     if (!tests) { fputs("fql: error: out of memory\n", stderr); return 1; }
     int ntests = 0;
@@ -105,6 +114,16 @@ int main(int argc, char **argv)
         if (!strcmp(a, "--no-cache")) { o.cache = 0; continue; }
         if (!strcmp(a, "--no-progress")) { o.progress = 0; continue; }
         if (!strcmp(a, "--schema-of") && i + 1 < argc) { schema_of = argv[++i]; continue; }
+        if (!strcmp(a, "--record") && i + 1 < argc) { record = argv[++i]; continue; }
+        if (!strcmp(a, "--replay") && i + 1 < argc) { replay = argv[++i]; continue; }
+        if (!strcmp(a, "--offline")) { offline = 1; continue; }
+        if (!strcmp(a, "--report") && i + 1 < argc) { report = argv[++i]; continue; }
+        if (!strcmp(a, "--query-id") && i + 1 < argc) {
+            char *end;
+            query_id = strtoll(argv[++i], &end, 10);
+            if (*end || query_id <= 0) { fprintf(stderr, "fql: --query-id takes a query id (a positive number, from system.query_metrics)\n"); free(tests); return 2; }
+            continue;
+        }
         if (!strcmp(a, "--ast")) { ast = 1; continue; }
         if (!strcmp(a, "--shell")) { shell = 1; continue; }
         if (!strcmp(a, "--test")) { test = 1; continue; }
@@ -125,6 +144,10 @@ int main(int argc, char **argv)
         return failed ? 1 : 0;
     }
     free(tests);
+    if ((!!record + !!replay + offline) > 1) { fprintf(stderr, "fql: --record, --replay and --offline go one at a time\n"); return 2; }
+    if (record && !o.cache) { fprintf(stderr, "fql: --record keeps the answers the response cache looks up and stores: drop --no-cache\n"); return 2; }
+    if (query_id && !report) { fprintf(stderr, "fql: --query-id goes with --report FILE.html\n"); return 2; }
+    if (query_id && (code || file)) { fprintf(stderr, "fql: --report with --query-id writes a past query's report: give no script\n"); return 2; }
 
     char *text = NULL;
     size_t len = 0;
@@ -136,7 +159,7 @@ int main(int argc, char **argv)
         text = read_all(f, &len);
         fclose(f);
         name = file;
-    } else if (!isatty(0) && !shell) {
+    } else if (!isatty(0) && !shell && !query_id) {   /* --query-id: a past query's report, no script */
         text = read_all(stdin, &len);
         name = "<stdin>";
     } else name = NULL;
@@ -158,6 +181,21 @@ int main(int argc, char **argv)
     fql_session *s = fql_open(&o, &err);
     if (!s) { repl_print_error(stderr, &err); free(text); return 1; }
     int rc = 0;
+    char *msg = NULL;
+    if (query_id) {   /* a past query's report, from the state database */
+        if (shell_report(s, report, query_id, &msg)) { fprintf(stderr, "fql: error: %s\n", msg); rc = 1; }
+        free(msg);
+        fql_close(s);
+        free(text);
+        return rc;
+    }
+    if ((record || replay || offline) && shell_tape(s, record ? "record" : replay ? "replay" : "offline", record ? record : replay, &msg)) {
+        fprintf(stderr, "fql: error: %s\n", msg);
+        free(msg);
+        fql_close(s);
+        free(text);
+        return 1;
+    }
     if (schema_of) {
         if (!text) { fprintf(stderr, "fql: --schema-of needs a script that declares the type\n"); fql_close(s); return 2; }
         /* run the declarations, then print the type's schema */
@@ -180,6 +218,12 @@ int main(int argc, char **argv)
         if (isatty(0) && !max_rows_given) shell_set_option(s, "max_rows", "40");
         rc = repl_run(s, isatty(0));
     }
+    /* written also after a failed statement: what ran is what the report and the record show */
+    if (record && shell_tape_close(s, &msg)) { fprintf(stderr, "fql: error: %s\n", msg); rc = rc ? rc : 1; }
+    free(msg);
+    msg = NULL;
+    if (report && shell_report(s, report, 0, &msg)) { fprintf(stderr, "fql: error: %s\n", msg); rc = rc ? rc : 1; }
+    free(msg);
     fql_close(s);
     free(text);
     return rc;

@@ -625,7 +625,7 @@ static int fusible_call(const Expr *e)
 {
     if (!e || e->kind != E_SEMANTIC || expr_arg(e, "cascade")) return 0;   /* a cascade runs on its own (cascade.c) */
     if (e->sem != SEM_CLASSIFY && e->sem != SEM_EXTRACT && e->sem != SEM_PREDICATE &&
-        !(e->sem == SEM_MAP && e->type && e->type->kind == TY_STRUCT))
+        !(e->sem == SEM_MAP && expr_answer_type(e) && expr_answer_type(e)->kind == TY_STRUCT))
         return 0;
     for (int i = 0; i < e->nargs; i++)
         if (expr_is_semantic(e->args[i])) return 0;
@@ -655,7 +655,7 @@ static void note_conf_expr(Opt *o, Plan *p, const Expr *e)
 {
     if (!e) return;
     for (int i = 0; i < e->nargs; i++) note_conf_expr(o, p, e->args[i]);
-    if (e->kind != E_SEMANTIC || !e->conf) return;
+    if (e->kind != E_SEMANTIC || e->conf != 1) return;   /* 2: provenance(), no note */
     const Expr *m = expr_arg(e, "model");
     if (!m || m->kind != E_LIT || m->lit.kind != V_STRING || !o->rt) {
         note(p, "confidence(%s): from token probabilities where the row's model gives them, else null", e->name);

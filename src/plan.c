@@ -156,7 +156,7 @@ void expr_explain(Buf *b, const Expr *e, const Schema *in)
         return;
     }
     case E_CALL: case E_SEMANTIC:
-        if (e->kind == E_SEMANTIC && e->conf) buf_puts(b, "confidence(");
+        if (e->kind == E_SEMANTIC && e->conf) buf_puts(b, e->conf == 2 ? "provenance(" : "confidence(");
         buf_printf(b, "%s(", e->fn ? e->fn->name : e->name);
         for (int i = 0; i < e->nargs; i++) {
             if (i) buf_puts(b, ", ");

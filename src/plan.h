@@ -42,8 +42,9 @@ struct Expr {
     Value lit;
     char *name;              /* E_FIELD name, E_SEMANTIC operator name */
     int sem;                 /* E_SEMANTIC: its SemOp (semop.h), set by the binder */
-    int conf;                /* E_SEMANTIC written as confidence(predicate(...) | classify(...)): its value is the
-                              * answer's probability (type float; null when unknown), from the same request */
+    int conf;                /* E_SEMANTIC written as confidence(predicate(...) | classify(...)) (1): its value is the
+                              * answer's probability (type float; null when unknown), from the same request;
+                              * as provenance(...) (2): where its answer came from (provenance_type()) */
     Type *vtype;             /* conf: the operator's own answer type (bool, the labels), owned; else NULL */
     const FuncDef *fn;
     Expr **args; int nargs;

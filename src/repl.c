@@ -445,6 +445,22 @@ static int dot_models(Shell *sh, int argc, char **argv)
     return 0;
 }
 
+/* .report FILE [QUERY_ID]: the HTML report of this session's queries, or of one query. */
+static int dot_report(Shell *sh, int argc, char **argv)
+{
+    long long qid = 0;
+    if (argc == 3) {
+        char *end;
+        qid = strtoll(argv[2], &end, 10);
+        if (*end || qid <= 0) return shell_fail(sh, ".report takes a file and, optionally, a query id (a positive number), not '%s'", argv[2]);
+    }
+    char *msg = NULL;
+    if (shell_report(sh->s, argv[1], qid, &msg) == 0) { printf("wrote %s\n", argv[1]); return 0; }
+    shell_fail(sh, "%s", msg);
+    free(msg);
+    return -1;
+}
+
 static const DotCmd dot_table[] = {
     { "exit", "", "leave the shell (also .quit or Ctrl-D)", dot_quit, 0, 0 },
     { "help", "", "show this help", dot_help, 0, 0 },
@@ -454,6 +470,7 @@ static const DotCmd dot_table[] = {
     { "output", "[FILE]", "send results to FILE; alone, back to the terminal", dot_output, 0, 1 },
     { "quit", "", "leave the shell", dot_quit, 0, 0 },
     { "read", "FILE", "run the script in FILE", dot_read, 1, 1 },
+    { "report", "FILE [QUERY_ID]", "write an HTML report of this session's queries (or of one)", dot_report, 1, 2 },
     { "schema", "[NAME]", "a let's definition and columns, a type, a system table", dot_schema, 0, 1 },
     { "tables", "", "let names and system tables, with their columns", dot_tables, 0, 0 },
     { "timer", "[on|off]", "show how long each statement takes", dot_timer, 0, 1 },

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "rt.h"
+#include "replay.h"
 #include "catalog.h"
 #include "models.h"
 #include "state.h"
@@ -101,6 +102,7 @@ int route_model(Runtime *rt, const Expr *e, const char *alias, const LmRequest *
 
 static void send_to(Runtime *rt, LmModel *m, LmRequest *req, SchedDone done, void *ud)
 {
+    if (tape_refuse(rt, m, req, done, ud)) return;   /* --replay / --offline: nothing is sent */
     /* Vertex: refresh the access token before the request is queued when it expires within 5
      * minutes (vertex_auth.c; no I/O otherwise): the adapter that builds the request only reads
      * it. A failure is reported by the scheduler, which asks again before it builds the request. */
@@ -142,7 +144,7 @@ static void deliver(Hop *h, LmRequest *req, const LmAnswer *a)
     out.answered_by = h->cur == h->asked ? NULL : h->cur;
     if (out.answered_by && a->outcome == LM_OK && h->rt->cache && !a->from_cache) {
         char key[65], *msg = NULL;
-        if (cache_request_key(h->cur, req, key, &msg) == 0) state_cache_put(h->rt->state, key, h->cur, a);
+        if (cache_request_key(h->cur, req, key, &msg) == 0) tape_put(h->rt, key, h->cur, a);
         free(msg);
     }
     h->done(h->ud, req, &out);
@@ -166,7 +168,7 @@ static void on_hop(void *ud, LmRequest *req, const LmAnswer *a)
     LmRequest *r = lm_request_copy(h->copy);
     char key[65], *msg = NULL;
     LmAnswer hit;
-    if (rt->cache && cache_request_key(fb, r, key, &msg) == 0 && state_cache_get(rt->state, key, &hit)) {
+    if (rt->cache && cache_request_key(fb, r, key, &msg) == 0 && tape_get(rt, key, fb, &hit)) {
         deliver(h, r, &hit);
         lm_answer_clear(&hit);
         lm_request_free(r);

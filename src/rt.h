@@ -47,6 +47,7 @@ typedef struct Runtime {
     struct BatchQueue *batchq;     /* requests waiting for the Batch API (batch.c); empty between statements */
     struct SemStats *sem;          /* the running statement's per-model counters (semantic.c) */
     struct DryRun *dry;            /* set while estimating (semantic.c) */
+    struct Tape *tape;             /* --record / --replay / --offline (replay.c), or NULL */
     struct UdfHub *hubs;           /* asynchronous functions' calls in flight (udf.c) */
     struct RtModel *rtmodels;      /* resolved models, one per alias or alias.profile (models.c) */
     struct json_t *model_catalog;  /* stdlib/models.json, loaded on first use (models.c) */

@@ -25,6 +25,7 @@
 #include "ops.h"
 #include "tokenizer.h"
 #include "semantic.h"
+#include "replay.h"
 
 #define REQ_BUCKETS 4096
 typedef struct Req Req;
@@ -199,7 +200,7 @@ static LmRequest *build_request(const Expr *e, Value **args, size_t row, const L
 static int answer_value(const Expr *e, const LmAnswer *a, Value *out, char **why)
 {
     *out = v_null();
-    if ((e->sem == SEM_MAP || e->sem == SEM_REDUCE) && e->type->kind != TY_STRUCT) {
+    if ((e->sem == SEM_MAP || e->sem == SEM_REDUCE) && expr_answer_type(e)->kind != TY_STRUCT) {
         if (!a->text) { *why = xstrdup("the answer has no text"); return -1; }
         size_t n = strlen(a->text);
         while (n && (a->text[n - 1] == '\n' || a->text[n - 1] == ' ')) n--;
@@ -223,7 +224,7 @@ static int answer_value(const Expr *e, const LmAnswer *a, Value *out, char **why
         return 0;
     }
     /* extract / map(schema:): every declared field must be present; types must fit */
-    const Type *t = e->type;
+    const Type *t = expr_answer_type(e);
     for (int i = 0; i < t->nfields; i++) {
         json_t *f = json_object_get(a->json, t->fields[i].name);
         if (!f) { *why = xasprintf("field \"%s\" is missing", t->fields[i].name); return -1; }
@@ -282,6 +283,12 @@ struct Req {
     LmAnswer ans;
     Value value;                 /* ok: the converted value */
     double conf;                 /* ok: the answer's probability (semantic.h), NAN when unknown */
+    int64_t row;                 /* the row that first asked it (system.lm_calls.row) */
+    /* provenance() of a sent answer: its request's sends, tokens, USD (< 0 unknown) and latency
+     * (ms, < 0 unknown); a packed or fused answer's are the whole request's */
+    int attempts;
+    int64_t in_tokens, out_tokens;
+    double cost, latency;
     char *why; const char *kind; /* not ok: why the rows are null */
     SemJob **waiters; int nwait, capwait;   /* one entry per waiting row */
     SemJob *owner; size_t owner_row;        /* whose arguments rebuild the request for a repair */
@@ -435,7 +442,7 @@ static void on_done(void *ud, LmRequest *req, const LmAnswer *a)
     /* store each answer as it arrives, so that a killed run keeps what it has paid for (an answer
      * that later fails validation is repaired again on a rerun, at the price of the repair only);
      * a fallback's answer is stored under its own alias's request (route.c) */
-    if (rt->cache && a->outcome == LM_OK && by == q->m) state_cache_put(rt->state, q->key, q->m, a);
+    if (rt->cache && a->outcome == LM_OK && by == q->m) tape_put(rt, q->key, q->m, a);
     if (rt->cache) state_claim_release(rt->state, q->key);   /* answered (or failed): others may go on */
     ModelCount *mc = count_of(rt, by, c->e->name);
     int cancelled = a->outcome != LM_OK && a->error_kind && !strcmp(a->error_kind, "cancelled");
@@ -447,7 +454,13 @@ static void on_done(void *ud, LmRequest *req, const LmAnswer *a)
     } else if (a->outcome == LM_OK || a->input_tokens || a->output_tokens) add_cost(rt, q->ost, by, a, req->attempts);
     else if (q->ost) { q->ost->sent++; if (req->attempts > 1) q->ost->retried += req->attempts - 1; }
     draw_progress(rt, 0);
-    state_add_call(rt->state, rt->query_id, by, c->e->name, a, req->attempts);
+    q->attempts = req->attempts;
+    q->in_tokens = a->input_tokens;
+    q->out_tokens = a->output_tokens;
+    q->cost = a->from_cache ? 0 : lm_answer_cost(by, a);
+    q->latency = a->timed ? a->latency_ms : -1;
+    CallSite at = { rt->sem ? rt->sem->met.statement : NULL, q->row, q->key };
+    state_add_call_at(rt->state, rt->query_id, by, c->e->name, a, req->attempts, &at);
     const Expr *e = c->e;
     free(c);
     req_settle(rt, q, e);
@@ -489,7 +502,7 @@ static int poll_deferred(Runtime *rt)
     int moved = 0;
     for (Deferred **pp = &rt->sem->waits.head, *d; (d = *pp);) {
         Req *q = d->q;
-        int hit = state_cache_get(rt->state, q->key, &q->ans);
+        int hit = tape_get(rt, q->key, q->m, &q->ans);
         if (!hit && !state_claim(rt->state, q->key)) { pp = &d->next; continue; }
         *pp = d->next;
         moved++;
@@ -571,6 +584,7 @@ static int chat_row(SemJob *j, size_t r, fql_error *err)
         memcpy(q->key, key, 65);
         q->owner = j;
         q->owner_row = r;
+        q->row = j->first_row + (int64_t)r;
         q->ost = j->ost;
         q->e = e;
         unsigned b = req_bucket(q->key);
@@ -588,12 +602,21 @@ static int chat_row(SemJob *j, size_t r, fql_error *err)
         j->waiting++;
     }
     if (q->refs > 1) return 0;   /* shared: already asked */
-    if (rt->cache && state_cache_get(rt->state, q->key, &q->ans)) {
+    if (rt->cache && tape_get(rt, q->key, q->m, &q->ans)) {
         lm_request_free(req);
         if (mc) mc->cache_hits++;
         if (j->ost) j->ost->cached++;
         req_settle(rt, q, e);
         return 0;
+    }
+    /* --replay / --offline: nothing is sent; a request not recorded stops the statement (an alias
+     * with fallbacks goes on to them: route.c refuses each send, a fallback's answer may be there) */
+    if (tape_no_send(rt) && !m->nfallback) {
+        lm_request_free(req);
+        q->kind = "not_recorded";
+        q->why = xstrdup("no recorded answer (nothing is sent)");
+        req_final(q);
+        return tape_miss(rt, rt->sem ? rt->sem->met.statement : "", m, j->first_row + (int64_t)r, q->key, err);
     }
     /* another process is sending it: wait for its answer (Batch API rows have their own record) */
     if (rt->cache && !m->batch && !state_claim(rt->state, q->key)) {
@@ -694,6 +717,31 @@ static int wait_job(Runtime *rt, SemJob *j, fql_error *err)
 
 static Value *embed_finish(SemJob *j);
 
+/* provenance(call) of a row answered by q: the struct of the binder's provenance type (bind_expr.c:
+ * model, provider, model_name, cached, attempts, request_id, input and output tokens, cost,
+ * latency). A packed or fused row's tokens, cost and latency are its whole request's (shared with
+ * the other rows in it); a cached answer's cost is 0, its latency null (nothing was sent). */
+static Value provenance_value(const Expr *e, const Req *q)
+{
+    const LmAnswer *a = &q->ans;
+    const LmModel *m = a->answered_by ? a->answered_by : q->m;
+    Value v = v_struct_new(e->type);
+    Struct *st = v.u.st;
+    if (st->n < 10) return v;
+    st->fields[0] = v_cstring(m->alias ? m->alias : "");
+    st->fields[1] = v_cstring(m->provider_name ? m->provider_name : "");
+    st->fields[2] = v_cstring(m->model_name ? m->model_name : "");
+    st->fields[3] = v_bool(a->from_cache);
+    st->fields[4] = v_int(a->from_cache ? 0 : q->attempts);
+    st->fields[5] = v_cstring(q->key);
+    st->fields[6] = v_int(a->from_cache ? a->input_tokens : q->in_tokens);   /* a cached answer: what it took when sent */
+    st->fields[7] = v_int(a->from_cache ? a->output_tokens : q->out_tokens);
+    double c = a->from_cache ? 0 : q->cost;
+    st->fields[8] = c >= 0 ? v_float(c) : v_null();
+    st->fields[9] = !a->from_cache && q->latency >= 0 ? v_float(q->latency) : v_null();
+    return v;
+}
+
 Value *semantic_finish(SemJob *j, fql_error *err)
 {
     Runtime *rt = j->rt;
@@ -716,6 +764,8 @@ Value *semantic_finish(SemJob *j, fql_error *err)
         if (rc) return NULL;
         if (j->waiting > 0) { err_set(err, FQL_ERR_RUNTIME, "internal error: %s rows left without answers", j->e->name); return NULL; }
     }
+    /* --replay / --offline refused a request (route.c): the statement stops, naming it */
+    if (tape_failed(rt, rt->sem ? rt->sem->met.statement : "", err)) return NULL;
     if (j->out) { Value *o = j->out; j->out = NULL; return o; }
     if (j->pdf) return pdf_job_finish(j->pdf);
     if (j->texts || j->e->sem == SEM_EMBED) return embed_finish(j);
@@ -724,7 +774,7 @@ Value *semantic_finish(SemJob *j, fql_error *err)
         Req *q = j->rows[r];
         out[r] = v_null();
         if (!q) continue;
-        if (q->ok) out[r] = !j->e->conf ? value_copy(q->value) : isnan(q->conf) ? v_null() : v_float(q->conf);
+        if (q->ok) out[r] = j->e->conf == 2 ? provenance_value(j->e, q) : !j->e->conf ? value_copy(q->value) : isnan(q->conf) ? v_null() : v_float(q->conf);
         else {
             row_error(j, r, q->m->alias, q->kind ? q->kind : "failed", q->why ? q->why : "no answer");
             ModelCount *mc = count_of(rt, q->m, j->e->name);
@@ -897,7 +947,7 @@ static void settle_part(Runtime *rt, Req *q, json_t *part, double conf)
     free(row.tokens);
     free(row.text);
     json_decref(one);
-    if (rt->cache) state_cache_put(rt->state, q->key, q->m, &q->ans);
+    if (rt->cache) tape_put(rt, q->key, q->m, &q->ans);
     req_settle(rt, q, q->e);
 }
 
@@ -910,7 +960,16 @@ static void on_pack(void *ud, LmRequest *req, const LmAnswer *a)
     if (mc && cancelled) mc->requests--;
     else if (mc) mc->answered++;
     if (a->outcome == LM_OK || a->input_tokens || a->output_tokens) add_cost(rt, pk->reqs[0]->ost, pk->m, a, req->attempts);
-    state_add_call(rt->state, rt->query_id, pk->m, pk->e->name, a, req->attempts);
+    CallSite at = { rt->sem ? rt->sem->met.statement : NULL, pk->n == 1 ? pk->reqs[0]->row : -1, NULL };   /* one request, many rows */
+    state_add_call_at(rt->state, rt->query_id, pk->m, pk->e->name, a, req->attempts, &at);
+    for (int i = 0; i < pk->n * (pk->k ? pk->k : 1); i++) {   /* provenance(): the whole request's */
+        Req *q = pk->reqs[i];
+        q->attempts = req->attempts;
+        q->in_tokens = a->input_tokens;
+        q->out_tokens = a->output_tokens;
+        q->cost = lm_answer_cost(pk->m, a);
+        q->latency = a->timed ? a->latency_ms : -1;
+    }
     int per = pk->k ? pk->k : 1, total = pk->n * per;
     char *got = xcalloc((size_t)total, 1);
     json_t *arr = a->outcome == LM_OK && a->json ? json_object_get(a->json, "answers") : NULL;
@@ -1254,7 +1313,7 @@ void semantic_send_fused(Runtime *rt, SemJob **jobs, int nj)
 size_t semantic_pack_rows(Runtime *rt, const Expr *e)
 {
     if (e->kind != E_SEMANTIC || !semop_desc(e->sem)->packable) return 0;
-    if (e->sem == SEM_MAP && (!e->type || e->type->kind != TY_STRUCT)) return 0;   /* text answers are not packed */
+    if (e->sem == SEM_MAP && (!expr_answer_type(e) || expr_answer_type(e)->kind != TY_STRUCT)) return 0;   /* text answers are not packed */
     const Expr *pk = expr_arg(e, "pack");
     if (pk && pk->kind == E_LIT && pk->lit.kind == V_INT) return pk->lit.u.i > 1 ? (size_t)(pk->lit.u.i < 200 ? pk->lit.u.i : 200) : 0;
     if (pk) return 200;
@@ -1292,7 +1351,7 @@ static void on_submitted(void *ud, LmRequest *req, const LmAnswer *a)
     SemJob *j = u->job;
     Runtime *rt = j->rt;
     LmModel *by = a->answered_by ? a->answered_by : u->m;   /* a fallback alias (route.c), or the one asked */
-    if (rt->cache && a->outcome == LM_OK && by == u->m) state_cache_put(rt->state, u->key, u->m, a);
+    if (rt->cache && a->outcome == LM_OK && by == u->m) tape_put(rt, u->key, u->m, a);
     ModelCount *mc = count_of(rt, by, j->e->name);
     if (mc) {
         mc->answered++;
@@ -1300,7 +1359,8 @@ static void on_submitted(void *ud, LmRequest *req, const LmAnswer *a)
     }
     add_cost(rt, j->ost, by, a, req->attempts);
     draw_progress(rt, 0);
-    state_add_call(rt->state, rt->query_id, by, j->e->name, a, req->attempts);
+    CallSite at = { rt->sem ? rt->sem->met.statement : NULL, -1, u->key };
+    state_add_call_at(rt->state, rt->query_id, by, j->e->name, a, req->attempts, &at);
     u->done(u->ud, a);
     free(u);
     job_row_done(j);
@@ -1329,7 +1389,7 @@ void semantic_submit(SemJob *j, LmModel *m, LmRequest *req, SemDone done, void *
         lm_request_free(req);
         return;
     }
-    if (rt->cache && state_cache_get(rt->state, key, &a)) {
+    if (rt->cache && tape_get(rt, key, m, &a)) {
         if (mc) mc->cache_hits++;
         if (j->ost) j->ost->cached++;
         done(ud, &a);
@@ -1429,7 +1489,7 @@ static int embed_start(SemJob *j, fql_error *err)
         memcpy(x->key, key, 65);
         x->req = -1;
         LmAnswer a;
-        if (rt->cache && state_cache_get(rt->state, key, &a)) {
+        if (rt->cache && tape_get(rt, key, m, &a)) {
             if (a.vectors && a.nvec == 1) {
                 x->vec = v_list_new((uint32_t)a.dim);
                 for (int d = 0; d < a.dim; d++) x->vec.u.l->items[d] = v_float(a.vectors[d]);
@@ -1492,7 +1552,7 @@ static Value *embed_finish(SemJob *j)
             one.nvec = 1;
             one.dim = dim;
             one.cost_usd = -1;
-            if (rt->cache) state_cache_put(rt->state, x->key, x->m, &one);
+            if (rt->cache) tape_put(rt, x->key, x->m, &one);
         }
     }
     for (size_t r = 0; r < j->n; r++) {
@@ -1617,7 +1677,7 @@ static int dry_rows(SemJob *j, fql_error *err)
             LmAnswer a;
             Value v;
             char *why = NULL;
-            if (rt->cache && state_cache_get(rt->state, key, &a)) {
+            if (rt->cache && tape_get(rt, key, m, &a)) {
                 dm->cached++;
                 out[r] = answer_value(e, &a, &v, &why) == 0 ? v : placeholder(e);
                 free(why);

@@ -24,8 +24,8 @@ static void instruct_extract(const Expr *e, const Value *labels, Buf *sys, LmReq
 {
     (void)labels;
     buf_puts(sys, "Extract the requested information from the input text. Answer with one JSON object that follows the schema.");
-    r->schema = type_json_schema(e->type);
-    r->schema_name = xstrdup(e->type->name ? e->type->name : "extraction");
+    r->schema = type_json_schema(expr_answer_type(e));
+    r->schema_name = xstrdup(expr_answer_type(e)->name ? expr_answer_type(e)->name : "extraction");
 }
 
 static void instruct_classify(const Expr *e, const Value *labels, Buf *sys, LmRequest *r)
@@ -58,13 +58,13 @@ static void instruct_predicate(const Expr *e, const Value *labels, Buf *sys, LmR
 static void instruct_map(const Expr *e, const Value *labels, Buf *sys, LmRequest *r)
 {
     (void)labels;
-    if (e->type->kind != TY_STRUCT) {
+    if (expr_answer_type(e)->kind != TY_STRUCT) {
         buf_puts(sys, "Follow the instruction. Answer with the result only, without preamble.");
         return;
     }
     buf_puts(sys, "Follow the instruction. Answer with one JSON object that follows the schema.");
-    r->schema = type_json_schema(e->type);
-    r->schema_name = xstrdup(e->type->name ? e->type->name : "answer");
+    r->schema = type_json_schema(expr_answer_type(e));
+    r->schema_name = xstrdup(expr_answer_type(e)->name ? expr_answer_type(e)->name : "answer");
 }
 
 /* Bytes of the JSON an answer of type t takes, roughly (strings: 24 characters). */
@@ -97,7 +97,7 @@ double semop_output_tokens(const Expr *e, const LmRequest *req)
     const char *w = req->system ? strstr(req->system, "in at most ") : NULL;   /* summarize (stdlib) */
     if (e->sem == SEM_CLASSIFY) bytes = 11 + answer_bytes(expr_answer_type(e));             /* {"label": "..."} */
     else if (e->sem == SEM_PREDICATE) bytes = 16;                               /* {"answer": false} */
-    else if (e->type->kind == TY_STRUCT) bytes = answer_bytes(e->type);
+    else if (expr_answer_type(e)->kind == TY_STRUCT) bytes = answer_bytes(expr_answer_type(e));
     else if (w && atof(w + 11) > 0) bytes = atof(w + 11) * 6;
     else bytes = req->max_output_tokens > 0 ? (double)req->max_output_tokens * 4 : 400;
     if (req->max_output_tokens > 0 && bytes > (double)req->max_output_tokens * 4) bytes = (double)req->max_output_tokens * 4;

@@ -20,6 +20,7 @@
 #include "udf.h"
 #include "func.h"
 #include "semop.h"
+#include "replay.h"
 
 #ifndef FQL_STDLIB_DIR
 #define FQL_STDLIB_DIR "stdlib"
@@ -142,6 +143,9 @@ FQL_API void fql_close(fql_session *s)
     udf_free_all(&s->rt);
     if (s->rt.sem) semantic_end(&s->rt, 0, 0);
     dry_end(&s->rt);
+    char *msg = NULL;
+    tape_close(&s->rt, &msg);   /* a --record file is written (shell_finish reports its errors first) */
+    free(msg);
     models_free_all(&s->rt);
     catalog_free(&s->cat);
     rt_close(&s->rt);
@@ -314,8 +318,18 @@ static int run_stmt(fql_session *s, Stmt *st, fql_result **last, fql_error *err)
         struct timespec t0;
         Plan *opt;
         if (stmt_begin(s, st, &opt, &t0, err)) return -1;
-        Table *t = exec_plan(&s->rt, opt, err);
+        /* a statement that calls models keeps its plan with what each operator did, for the report */
+        int keep_plan = plan_calls_models(opt);
+        if (keep_plan) plan_estimate(opt);
+        Table *t = keep_plan ? exec_plan_analyze(&s->rt, opt, err) : exec_plan(&s->rt, opt, err);
         stmt_end(s, &t0, t ? t->nrows : 0);
+        if (keep_plan && s->rt.state && s->rt.query_id) {
+            Buf pb;
+            buf_init(&pb);
+            plan_explain(&pb, opt, 0);
+            state_add_plan(s->rt.state, s->rt.query_id, pb.data ? pb.data : "");
+            buf_free(&pb);
+        }
         plan_free(opt);   /* after stmt_end: the per-model counters name their operator from the plan */
         if (!t) return -1;
         if (st->plan->kind == P_WRITE) {

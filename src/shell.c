@@ -10,6 +10,8 @@
 #include <errno.h>
 #include <jansson.h>
 #include "session.h"
+#include "replay.h"
+#include "report.h"
 #include "models.h"
 #include "bind.h"
 #include "system.h"
@@ -95,6 +97,21 @@ int shell_set_option(fql_session *s, const char *name, const char *text)
 }
 
 FILE *shell_output(fql_session *s) { return session_output(s); }
+
+/* ---- record, replay, report ---- */
+
+int shell_tape(fql_session *s, const char *mode, const char *path, char **msg)
+{
+    TapeMode m = !strcmp(mode, "record") ? TAPE_RECORD : !strcmp(mode, "replay") ? TAPE_REPLAY : TAPE_OFFLINE;
+    return tape_open(session_runtime(s), m, path, msg);
+}
+
+int shell_tape_close(fql_session *s, char **msg) { return tape_close(session_runtime(s), msg); }
+
+int shell_report(fql_session *s, const char *path, long long query_id, char **msg)
+{
+    return report_write(session_runtime(s), path, (int64_t)query_id, msg);
+}
 void  shell_set_output(fql_session *s, FILE *out) { session_set_output(s, out); }
 
 /* ---- .tables, .schema ---- */

@@ -66,6 +66,17 @@ int  shell_set_option(fql_session *s, const char *name, const char *text);
 FILE *shell_output(fql_session *s);
 void  shell_set_output(fql_session *s, FILE *out);
 
+/* ---- record, replay, report (issue 19) ---- */
+
+/* --record FILE (mode "record"), --replay FILE ("replay"), --offline ("offline", path NULL): see
+ * replay.h. 0, or -1 with *msg (free it). */
+int  shell_tape(fql_session *s, const char *mode, const char *path, char **msg);
+/* Write a --record file now (the session keeps running without one). 0, or -1 with *msg. */
+int  shell_tape_close(fql_session *s, char **msg);
+/* Write the HTML report (report.c) to path: of query query_id, or (0) of every query this session
+ * ran. 0, or -1 with *msg (free it). */
+int  shell_report(fql_session *s, const char *path, long long query_id, char **msg);
+
 /* ---- dot commands that show declarations ---- */
 
 /* .tables: let names and system tables with their columns, as a result in the current format. */

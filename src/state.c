@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <time.h>
+#include <math.h>
 #include <unistd.h>
 #include <sys/stat.h>
 #include <math.h>
@@ -27,6 +28,7 @@ struct State {
     char owner[160];             /* this process's claims: host:pid:random */
     char host[128];
     long pid;
+    int64_t first_qid;           /* the first query id this process made (0: none yet) */
 };
 
 static const char *const schema_sql =
@@ -54,7 +56,8 @@ static const char *const schema_sql =
     "  batch_id text primary key, provider text, base_url text, model text, requests integer, created_at real);"
     "create table if not exists batch_requests (batch_id text, custom_id text);"
     "create index if not exists batch_requests_id on batch_requests (custom_id);"
-    "create table if not exists claims (key text primary key, owner text, pid integer, host text, expires_at real);";
+    "create table if not exists claims (key text primary key, owner text, pid integer, host text, expires_at real);"
+    "create table if not exists query_plans (query_id integer primary key, plan text);";
 
 static double now_s(void)
 {
@@ -79,6 +82,12 @@ static const char *const added_columns[][3] = {
     { "query_metrics", "est_accuracy", "real" },
     { "query_metrics", "accuracy_bound", "real" },
     { "responses", "tokens", "text" },
+    { "lm_calls", "statement", "text" },      /* the statement and row a call served (issue 19) */
+    { "lm_calls", "row", "integer" },
+    { "lm_calls", "request_key", "text" },
+    { "lm_calls", "sent_at", "real" },
+    { "query_metrics", "rpm", "real" },       /* the model's limits while it ran, for the report's timeline */
+    { "query_metrics", "tpm", "real" },
 };
 
 /* Add the columns of added_columns that db lacks. 0, or -1 with *msg (sqlite3_free it). */
@@ -152,14 +161,14 @@ State *state_open(const char *path, fql_error *err)
         "insert or replace into responses (key, provider, model, text, vectors, dim, input_tokens, cached_input_tokens,"
         " output_tokens, reasoning_tokens, cost_usd, upstream, created_at, tokens) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         "insert into lm_calls (query_id, started_at, model, provider, model_name, operator, status, attempt, cached,"
-        " input_tokens, cached_input_tokens, output_tokens, reasoning_tokens, cost_usd, latency_ms, queue_ms, provider_cost_usd)"
-        " values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        " input_tokens, cached_input_tokens, output_tokens, reasoning_tokens, cost_usd, latency_ms, queue_ms, provider_cost_usd,"
+        " statement, row, request_key, sent_at) values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         "insert into lm_errors values (?, ?, ?, ?, ?)",
         "insert into query_metrics (query_id, statement, started_at, model, provider, model_name, operator, rows, requests,"
         " cache_hits, retries, rate_limited, failures, input_tokens, cached_input_tokens, output_tokens, reasoning_tokens,"
         " cost_usd, latency_ms, latency_p95_ms, execution_time_ms, queue_ms, est_recall, cascade_sample, cascade_thresholds, strong_share,"
-        " est_precision, precision_bound, recall_bound, est_accuracy, accuracy_bound)"
-        " values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        " est_precision, precision_bound, recall_bound, est_accuracy, accuracy_bound, rpm, tpm)"
+        " values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         "select b.batch_id from batch_requests r join batches b on b.batch_id = r.batch_id"
         " where r.custom_id = ? and b.provider = ? and b.base_url = ? and b.model = ? limit 1",
         "insert or ignore into claims values (?1, ?2, ?3, ?4, ?5)",
@@ -356,6 +365,7 @@ int64_t state_next_query_id(State *st)
     sqlite3_exec(st->db, "insert into queries (started_at) values (julianday('now'))", NULL, NULL, NULL);
     int64_t id = sqlite3_last_insert_rowid(st->db);
     state_commit(st);
+    if (!st->first_qid) st->first_qid = id;
     return id;
 }
 
@@ -379,12 +389,19 @@ static void bind_opt(sqlite3_stmt *s, int i, double d)
 
 void state_add_call(State *st, int64_t query_id, const LmModel *m, const char *op, const LmAnswer *a, int attempt)
 {
+    state_add_call_at(st, query_id, m, op, a, attempt, NULL);
+}
+
+void state_add_call_at(State *st, int64_t query_id, const LmModel *m, const char *op, const LmAnswer *a, int attempt,
+                       const CallSite *at)
+{
     if (!st) return;
     begin(st);
     sqlite3_stmt *s = st->call;
     sqlite3_reset(s);
+    double now = now_s();
     sqlite3_bind_int64(s, 1, query_id);
-    sqlite3_bind_double(s, 2, now_s());
+    sqlite3_bind_double(s, 2, now);
     sqlite3_bind_text(s, 3, m->alias, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 4, m->provider_name, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 5, m->model_name, -1, SQLITE_STATIC);
@@ -403,6 +420,11 @@ void state_add_call(State *st, int64_t query_id, const LmModel *m, const char *o
     bind_opt(s, 16, a->timed ? a->queue_ms : -1);
     /* what the provider reported (OpenRouter); batch.c's cost_usd of a batch answer is FQL's price */
     bind_opt(s, 17, m->batch ? -1 : a->cost_usd);
+    if (at && at->statement) sqlite3_bind_text(s, 18, at->statement, -1, SQLITE_STATIC); else sqlite3_bind_null(s, 18);
+    if (at && at->row >= 0) sqlite3_bind_int64(s, 19, at->row); else sqlite3_bind_null(s, 19);
+    if (at && at->key) sqlite3_bind_text(s, 20, at->key, -1, SQLITE_STATIC); else sqlite3_bind_null(s, 20);
+    /* when the final attempt left: the answer's time less the provider's latency */
+    bind_opt(s, 21, a->timed && a->latency_ms >= 0 ? now - a->latency_ms / 1e3 : -1);
     sqlite3_step(s);
     sqlite3_reset(s);
     maybe_commit(st);
@@ -455,6 +477,8 @@ void state_add_metric(State *st, const QueryMetric *q)
         for (int i = 0; i < 5; i++) if (isnan(v[i])) sqlite3_bind_null(s, 27 + i); else sqlite3_bind_double(s, 27 + i, v[i]);
     } else
         for (int i = 24; i <= 31; i++) sqlite3_bind_null(s, i);
+    bind_opt(s, 32, q->model->rpm > 0 ? q->model->rpm : -1);
+    bind_opt(s, 33, q->model->tpm > 0 ? q->model->tpm : -1);
     sqlite3_step(s);
     sqlite3_reset(s);
     state_commit(st);
@@ -749,4 +773,52 @@ void state_claims_tick(State *st)
     sqlite3_bind_double(st->cl_renew, 2, now + CLAIM_LEASE_S);
     sqlite3_step(st->cl_renew);
     sqlite3_reset(st->cl_renew);
+}
+
+/* ---- for the report (report.c) ---- */
+
+void state_add_plan(State *st, int64_t query_id, const char *plan)
+{
+    if (!st || !query_id) return;
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(st->db, "insert or replace into query_plans values (?, ?)", -1, &q, NULL) == SQLITE_OK) {
+        begin(st);
+        sqlite3_bind_int64(q, 1, query_id);
+        sqlite3_bind_text(q, 2, plan, -1, SQLITE_STATIC);
+        sqlite3_step(q);
+        state_commit(st);
+    }
+    sqlite3_finalize(q);
+}
+
+int64_t state_first_query_id(const State *st)
+{
+    return st ? st->first_qid : 0;
+}
+
+int state_each_row(State *st, const char *sql, int64_t a, int64_t b, StateRowFn fn, void *ud)
+{
+    if (!st) return -1;
+    state_commit(st);
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(st->db, sql, -1, &q, NULL) != SQLITE_OK) return -1;
+    if (sqlite3_bind_parameter_count(q) >= 1) sqlite3_bind_int64(q, 1, a);
+    if (sqlite3_bind_parameter_count(q) >= 2) sqlite3_bind_int64(q, 2, b);
+    int n = sqlite3_column_count(q);
+    const char **txt = xcalloc((size_t)n + 1, sizeof *txt);
+    double *num = xcalloc((size_t)n + 1, sizeof *num);
+    int rows = 0;
+    while (sqlite3_step(q) == SQLITE_ROW) {
+        for (int i = 0; i < n; i++) {
+            int null = sqlite3_column_type(q, i) == SQLITE_NULL;
+            num[i] = null ? NAN : sqlite3_column_double(q, i);
+            txt[i] = null ? NULL : (const char *)sqlite3_column_text(q, i);
+        }
+        fn(ud, n, txt, num);
+        rows++;
+    }
+    free(txt);
+    free(num);
+    sqlite3_finalize(q);
+    return rows;
 }

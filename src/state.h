@@ -32,6 +32,14 @@ int64_t state_next_query_id(State *st);
 /* A row of lm_calls for answer a of model m (the alias that answered): its cost is
  * lm_answer_cost's, its provider latency and queue time a's timing (null when not timed). */
 void   state_add_call(State *st, int64_t query_id, const LmModel *m, const char *op, const LmAnswer *a, int attempt);
+/* Where a call served (system.lm_calls.statement, row, request_key): the statement's text, the
+ * row (0-based over the stage's input; < 0 when the call served many, e.g. a packed request) and
+ * the request's cache key (the request id of provenance() and of a --record file). Borrowed. */
+typedef struct CallSite { const char *statement; int64_t row; const char *key; } CallSite;
+/* state_add_call with where it served (at NULL: unknown). Also stores the time the final attempt
+ * was sent (sent_at: the answer's time less its latency), for the report's timeline. */
+void   state_add_call_at(State *st, int64_t query_id, const LmModel *m, const char *op, const LmAnswer *a, int attempt,
+                         const CallSite *at);
 void   state_add_error(State *st, int64_t query_id, int64_t row, const char *alias, const char *kind, const char *message);
 /* What a cascade did (cascade.c), recorded in the query_metrics rows of its two models. */
 typedef struct CascadeStats {
@@ -88,5 +96,14 @@ Table *state_system_table(State *st, const char *name, Schema *schema);
 int    state_result_info(State *st, const char *key, int64_t *rows, double *created_at);
 Table *state_result_get(State *st, const char *key, const Schema *schema);
 void   state_result_put(State *st, const char *key, const Table *t);
+
+/* The report (report.c): the plan of query_id with what each operator did (table query_plans);
+ * the first query id this process made (0: none); and the rows of a select over the database,
+ * with ?1 and ?2 bound to a and b when the text has them: fn gets each row's columns as text and
+ * as numbers (NULL / NAN for null), borrowed for the call. Returns the rows read, -1 on an error. */
+void    state_add_plan(State *st, int64_t query_id, const char *plan);
+int64_t state_first_query_id(const State *st);
+typedef void (*StateRowFn)(void *ud, int ncols, const char *const *text, const double *num);
+int     state_each_row(State *st, const char *sql, int64_t a, int64_t b, StateRowFn fn, void *ud);
 
 #endif
