@@ -752,17 +752,33 @@ static void note_fusion(Opt *o, Plan *p)
         if (used[i] || !fusible_call(p->exprs[i])) continue;
         Buf names;
         buf_init(&names);
-        int k = 0;
+        int k = 0, distinct = 0;
+        char *seen[64];   /* the calls met, as explained without confidence()/provenance(): equal ones are one request */
         for (int j = i; j < p->nexprs; j++) {
             if (used[j] || !fusible_call(p->exprs[j]) || !fuse_alike(p->exprs[i], p->exprs[j], ncols)) continue;
             used[j] = 1;
             buf_printf(&names, "%s%s", k++ ? ", " : "", p->schema->names[p->kind == P_DERIVE ? p->targets[j] : j]);
+            Expr *e = p->exprs[j];
+            int conf = e->conf;
+            e->conf = 0;
+            Buf t;
+            buf_init(&t);
+            expr_explain(&t, e, p->child ? p->child->schema : NULL);
+            e->conf = conf;
+            int dup = 0;
+            for (int q = 0; q < distinct && !dup; q++) dup = !strcmp(seen[q], t.data ? t.data : "");
+            if (!dup && distinct < 64) seen[distinct++] = buf_take(&t);
+            else buf_free(&t);
         }
+        for (int q = 0; q < distinct; q++) free(seen[q]);
         char *list = buf_take(&names);
         if (k >= 2) {
             p->fused_calls += k - 1;
-            note(p, "fused: %s (one request a row)", list);
-            fired(o, "fusion: %s ask about the same text: one request a row with one schema per call (set fusion = off: each alone)", list);
+            if (distinct < 2) note(p, "%s: the same call, one request a row", list);
+            else {
+                note(p, "fused: %s (one request a row)", list);
+                fired(o, "fusion: %s ask about the same text: one request a row with one schema per call (set fusion = off: each alone)", list);
+            }
         }
         free(list);
     }
