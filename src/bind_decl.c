@@ -14,7 +14,7 @@ static const char *const model_options[] = {
     "rpm", "tpm", "input_tpm", "output_tpm", "max_concurrency", "timeout", "max_retries", "base_url",
     "api_key_env", "temperature", "max_output_tokens", "reasoning_effort", "dimensions", "price_in",
     "price_out", "context_window", "batch", "profiles", "default_profile", "project", "location",
-    "fallback", "seed", "cached_price_in", "batch_max_requests", "batch_max_bytes", "structured_output", "logprobs", NULL
+    "fallback", "seed", "cached_price_in", "batch_max_requests", "batch_max_bytes", "structured_output", "logprobs", "tier", NULL
 };
 
 const char *const *bind_semantic_names(void) { return semop_names(); }
@@ -115,6 +115,18 @@ static int bind_model(Binder *b, const Node *n)
                 value_free(v); value_free(opts);
                 return bind_errn(b, k->a, "model option '%s' takes a number", k->str);
             }
+        if (!strcmp(k->str, "tier")) {   /* OpenAI's service tiers (models.c) */
+            int flex = v.kind == V_STRING && !strcmp(v_str(v), "flex");
+            if (!flex && !(v.kind == V_STRING && !strcmp(v_str(v), "standard"))) {
+                value_free(v); value_free(opts);
+                return bind_errn(b, k->a, "model option 'tier' takes \"flex\" or \"standard\"");
+            }
+            if (flex && strcmp(call->str, "openai")) {
+                value_free(v); value_free(opts);
+                return bind_errn(b, k->a, "tier: \"flex\" is OpenAI's flex processing; provider %s has no flex tier (remove it, "
+                                          "or use batch: true for the Batch API's half price)", call->str);
+            }
+        }
         if ((v.kind == V_INT && v.u.i < 0) || (v.kind == V_FLOAT && v.u.f < 0)) {
             value_free(v); value_free(opts);
             return bind_errn(b, k->a, "model option '%s' cannot be negative", k->str);

@@ -39,13 +39,14 @@ static const char *const schema_sql =
     "  query_id integer, call_id integer primary key autoincrement, started_at real, model text, provider text,"
     "  model_name text, operator text, status text, attempt integer, cached integer, input_tokens integer,"
     "  cached_input_tokens integer, output_tokens integer, reasoning_tokens integer, cost_usd real, latency_ms real,"
-    "  queue_ms real, provider_cost_usd real);"
+    "  queue_ms real, provider_cost_usd real, cache_write_tokens integer);"
     "create table if not exists lm_errors (query_id integer, row integer, model text, kind text, message text);"
     "create table if not exists query_metrics ("
     "  query_id integer, statement text, started_at real, model text, provider text, model_name text, operator text,"
     "  rows integer, requests integer, cache_hits integer, retries integer, rate_limited integer, failures integer,"
     "  input_tokens integer, cached_input_tokens integer, output_tokens integer, reasoning_tokens integer,"
-    "  cost_usd real, latency_ms real, latency_p95_ms real, execution_time_ms real, queue_ms real, est_recall real);"
+    "  cost_usd real, latency_ms real, latency_p95_ms real, execution_time_ms real, queue_ms real, est_recall real,"
+    "  cache_write_tokens integer);"
     "create table if not exists queries (query_id integer primary key autoincrement, started_at real);"
     "create table if not exists batches ("
     "  batch_id text primary key, provider text, base_url text, model text, requests integer, created_at real);"
@@ -68,6 +69,8 @@ static const char *const added_columns[][3] = {
     { "query_metrics", "queue_ms", "real" },
     { "query_metrics", "est_recall", "real" },
     { "responses", "tokens", "text" },
+    { "lm_calls", "cache_write_tokens", "integer" },
+    { "query_metrics", "cache_write_tokens", "integer" },
 };
 
 /* Add the columns of added_columns that db lacks. 0, or -1 with *msg (sqlite3_free it). */
@@ -141,12 +144,13 @@ State *state_open(const char *path, fql_error *err)
         "insert or replace into responses (key, provider, model, text, vectors, dim, input_tokens, cached_input_tokens,"
         " output_tokens, reasoning_tokens, cost_usd, upstream, created_at, tokens) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         "insert into lm_calls (query_id, started_at, model, provider, model_name, operator, status, attempt, cached,"
-        " input_tokens, cached_input_tokens, output_tokens, reasoning_tokens, cost_usd, latency_ms, queue_ms, provider_cost_usd)"
-        " values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        " input_tokens, cached_input_tokens, output_tokens, reasoning_tokens, cost_usd, latency_ms, queue_ms, provider_cost_usd,"
+        " cache_write_tokens) values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         "insert into lm_errors values (?, ?, ?, ?, ?)",
         "insert into query_metrics (query_id, statement, started_at, model, provider, model_name, operator, rows, requests,"
         " cache_hits, retries, rate_limited, failures, input_tokens, cached_input_tokens, output_tokens, reasoning_tokens,"
-        " cost_usd, latency_ms, latency_p95_ms, execution_time_ms, queue_ms, est_recall) values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        " cost_usd, latency_ms, latency_p95_ms, execution_time_ms, queue_ms, est_recall, cache_write_tokens)"
+        " values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         "select b.batch_id from batch_requests r join batches b on b.batch_id = r.batch_id"
         " where r.custom_id = ? and b.provider = ? and b.base_url = ? and b.model = ? limit 1",
         "insert or ignore into claims values (?1, ?2, ?3, ?4, ?5)",
@@ -390,6 +394,7 @@ void state_add_call(State *st, int64_t query_id, const LmModel *m, const char *o
     bind_opt(s, 16, a->timed ? a->queue_ms : -1);
     /* what the provider reported (OpenRouter); batch.c's cost_usd of a batch answer is FQL's price */
     bind_opt(s, 17, m->batch ? -1 : a->cost_usd);
+    sqlite3_bind_int64(s, 18, a->cache_write_tokens);
     sqlite3_step(s);
     sqlite3_reset(s);
     maybe_commit(st);
@@ -433,6 +438,7 @@ void state_add_metric(State *st, const QueryMetric *q)
     sqlite3_bind_double(s, 21, q->execution_time_ms);
     bind_opt(s, 22, q->queue_ms);
     bind_opt(s, 23, q->est_recall);
+    sqlite3_bind_int64(s, 24, q->cache_write_tokens);
     sqlite3_step(s);
     sqlite3_reset(s);
     state_commit(st);
