@@ -34,16 +34,17 @@ static const char *src_dir(const Src *src, char *buf, size_t n)
 /* ---- statements ---- */
 
 /* The cost-lever options of a model declaration n: `batch: true` only where FQL speaks the
- * provider's Batch API (OpenAI, Anthropic), `fallback:` a list of other aliases of the same kind,
+ * provider's Batch API (OpenAI, Anthropic, Gemini), `fallback:` a list of other aliases of the same kind,
  * declared before this one (so a chain cannot loop). 0 ok; -1 with the error at option k. */
 static int check_cost_option(Binder *b, const Node *n, const Node *k, Value v)
 {
     const char *prov = n->a->str;
     if (!strcmp(k->str, "batch")) {
         if (v.kind != V_BOOL) return bind_errn(b, k->a, "model option 'batch' takes true or false");
-        if (v.u.b && strcmp(prov, "openai") && strcmp(prov, "anthropic"))
-            return bind_errn(b, k, "batch: true needs a provider whose Batch API FQL speaks (openai, anthropic); %s has none here: "
-                                   "remove the option or declare the model with one of those", prov);
+        if (v.u.b && strcmp(prov, "openai") && strcmp(prov, "anthropic") && strcmp(prov, "gemini"))
+            return bind_errn(b, k, "batch: true needs a provider whose Batch API FQL speaks (openai, anthropic, gemini); %s has none "
+                                   "here: remove the option or declare the model with one of those%s", prov,
+                             !strcmp(prov, "vertex") ? " (for Gemini models, provider gemini has the Batch API)" : "");
         if (v.u.b && n->flag && strcmp(prov, "openai"))
             return bind_errn(b, k, "batch: true for an embedding model needs provider openai (Anthropic has no embeddings)");
         return 0;

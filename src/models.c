@@ -116,12 +116,14 @@ static void apply_options(LmModel *m, Value opts)
 }
 
 /* The Batch API figures of provider kind: per-batch limits (OpenAI: 50,000 requests and 200 MB per
- * input file; Anthropic: 100,000 requests and 256 MB per batch) and the catalog's price factor. */
+ * input file; Anthropic: 100,000 requests and 256 MB per batch; Gemini: 20 MB of inline requests)
+ * and the catalog's price factor. */
 static void batch_defaults(Runtime *rt, LmModel *m)
 {
     int anth = m->provider == PROV_ANTHROPIC;
     m->batch_max_requests = anth ? 100000 : 50000;
     m->batch_max_bytes = anth ? (int64_t)256 << 20 : (int64_t)200 << 20;
+    if (m->provider == PROV_GEMINI) m->batch_max_bytes = (int64_t)20 << 20;   /* inline requests: 20 MB a batch */
     m->batch_discount = cat_num(json_object_get(catalog(rt), "batch_discount"), m->provider_name, 0.5);
 }
 
@@ -200,6 +202,16 @@ LmModel *models_get(Runtime *rt, const char *alias, const char *profile, fql_err
     batch_defaults(rt, m);
     apply_options(m, d->opts);
     set_fallback(m, opt(d->opts, "fallback"));
+    if (m->batch && (m->provider == PROV_VERTEX || m->provider == PROV_COHERE || m->provider == PROV_OPENROUTER ||
+                     (m->provider == PROV_GEMINI && m->embedding))) {
+        err_set(err, FQL_ERR_RUNTIME, "model '%s' (%s \"%s\"): batch: true is served for OpenAI, Anthropic and Gemini "
+                                      "language models%s; remove batch: true", alias, pi->name, d->model_name,
+                m->provider == PROV_VERTEX ? " (Vertex AI's batch prediction reads its input from Cloud Storage or BigQuery; "
+                                             "declare the model with provider gemini for the Gemini Batch API)" : "");
+        lm_model_free(m);
+        free(full);
+        return NULL;
+    }
     if (m->batch && json_is_false(json_object_get(e, "batch"))) {
         err_set(err, FQL_ERR_RUNTIME, "model '%s' (%s \"%s\"): the catalog says this model is not served by the Batch API; "
                                       "remove batch: true", alias, pi->name, d->model_name);
