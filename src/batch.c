@@ -9,6 +9,14 @@
  *   Anthropic: POST /v1/messages/batches {"requests":[{"custom_id","params":{...}}]},
  *              GET /v1/messages/batches/{id} until processing_status is ended, then GET results_url:
  *              lines {"custom_id","result":{"type":"succeeded|errored|canceled|expired",...}}.
+ *   Gemini:    POST /v1beta/models/{model}:batchGenerateContent {"batch":{"displayName","inputConfig":
+ *              {"requests":{"requests":[{"request":{...},"metadata":{"key"}}]}}}} (inline requests,
+ *              at most 20 MB a batch), answered by an Operation {"name":"batches/ID","metadata":
+ *              {"state","batchStats"}}; GET /v1beta/batches/{ID} until done (state
+ *              BATCH_STATE_SUCCEEDED|FAILED|CANCELLED|EXPIRED), then the results inline in
+ *              response (or metadata.output).inlinedResponses.inlinedResponses[{"response"|"error",
+ *              "metadata":{"key"}}], or in the JSONL file named by responsesFile
+ *              (GET /download/v1beta/{file}:download?alt=media).
  *
  * A request's custom_id is its response-cache key (SHA-256 of provider, model, base URL, URL and
  * body), so a result lands in the cache under the key the next run looks up, and a request that
@@ -163,6 +171,8 @@ void batch_submit(Runtime *rt, LmModel *m, LmRequest *req, SchedDone done, void 
     json_t *line;
     if (m->provider == PROV_ANTHROPIC) {
         line = json_pack("{s:s, s:o}", "custom_id", it->id, "params", body);
+    } else if (m->provider == PROV_GEMINI) {
+        line = json_pack("{s:o, s:{s:s}}", "request", body, "metadata", "key", it->id);
     } else {
         it->endpoint = endpoint_of(m, h.url);
         line = json_pack("{s:s, s:s, s:s, s:o}", "custom_id", it->id, "method", "POST", "url", it->endpoint, "body", body);
@@ -322,13 +332,16 @@ static BJob *submit(Runtime *rt, BItem **items, int n, fql_error *err)
     LmModel *m = items[0]->m;
     Buf data;
     buf_init(&data);
+    int gem = m->provider == PROV_GEMINI, inline_list = m->provider == PROV_ANTHROPIC || gem;
     if (m->provider == PROV_ANTHROPIC) buf_puts(&data, "{\"requests\":[");
+    if (gem) buf_puts(&data, "{\"batch\":{\"displayName\":\"fql\",\"inputConfig\":{\"requests\":{\"requests\":[");
     for (int i = 0; i < n; i++) {
-        if (m->provider == PROV_ANTHROPIC && i) buf_putc(&data, ',');
+        if (inline_list && i) buf_putc(&data, ',');
         buf_puts(&data, items[i]->json);
-        if (m->provider != PROV_ANTHROPIC) buf_putc(&data, '\n');
+        if (!inline_list) buf_putc(&data, '\n');
     }
     if (m->provider == PROV_ANTHROPIC) buf_puts(&data, "]}");
+    if (gem) buf_puts(&data, "]}}}}");
     HttpRequest auth;
     if (api_base(m, &auth, err)) { buf_free(&data); return NULL; }
     Resp r = { 0 };
@@ -340,6 +353,16 @@ static BJob *submit(Runtime *rt, BItem **items, int n, fql_error *err)
         char *url = xasprintf("%s/messages/batches", auth.url);
         if (call(rt, m, "create a message batch", "POST", url, data.data, NULL, 0, &r, err) == 0) o = resp_json(&r);
         free(url);
+    } else if (gem) {
+        const char *mid = m->model_name ? m->model_name : "";
+        if (!strncmp(mid, "models/", 7)) mid += 7;
+        char *url = xasprintf("%s/models/%s:batchGenerateContent", auth.url, mid);
+        if (call(rt, m, "create a batch", "POST", url, data.data, NULL, 0, &r, err) == 0) o = resp_json(&r);
+        free(url);
+        /* the Operation's name is "batches/ID": the ID is what is recorded and polled */
+        const char *name = jstr(o, "name");
+        const char *slash = name ? strrchr(name, '/') : NULL;
+        if (slash && slash[1]) id = xstrdup(slash + 1);
     } else {
         char *url = xasprintf("%s/files", auth.url);
         int rc = call(rt, m, "take the batch input file", "POST", url, NULL, data.data, data.len, &r, err);
@@ -358,8 +381,8 @@ static BJob *submit(Runtime *rt, BItem **items, int n, fql_error *err)
         }
         json_decref(f);
     }
-    if (o && jstr(o, "id")) id = xstrdup(jstr(o, "id"));
-    else if (!err_failed(err)) err_set(err, FQL_ERR_RUNTIME, "model '%s' (%s): the batch was created without an id", m->alias, m->provider_name);
+    if (!id && o && jstr(o, "id")) id = xstrdup(jstr(o, "id"));
+    if (!id && !err_failed(err)) err_set(err, FQL_ERR_RUNTIME, "model '%s' (%s): the batch was created without an id", m->alias, m->provider_name);
     json_decref(o);
     buf_free(&r.body);
     buf_free(&r.head);
@@ -380,6 +403,14 @@ static BJob *submit(Runtime *rt, BItem **items, int n, fql_error *err)
 
 /* ---- polling and results ---- */
 
+/* Google's int64 fields arrive as JSON strings ("12"); numbers are taken too. 0 when absent. */
+static int64_t gint(json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    if (json_is_string(v)) return strtoll(json_string_value(v), NULL, 10);
+    return json_is_integer(v) ? (int64_t)json_integer_value(v) : 0;
+}
+
 /* The status and counts of job j from its batch object. 1 when the batch has ended. */
 static int read_status(BJob *j, json_t *o)
 {
@@ -388,7 +419,18 @@ static int read_status(BJob *j, json_t *o)
     json_t *rc = jobj(o, "request_counts");
     const char *st;
     int ended;
-    if (j->m->provider == PROV_ANTHROPIC) {
+    if (j->m->provider == PROV_GEMINI) {
+        /* an Operation whose metadata is the GenerateContentBatch (int64 counts are JSON strings) */
+        json_t *md = jobj(o, "metadata") ? jobj(o, "metadata") : o;
+        json_t *bs = jobj(md, "batchStats");
+        st = jstr(md, "state");
+        ended = json_is_true(json_object_get(o, "done")) ||
+                (st && (strstr(st, "SUCCEEDED") || strstr(st, "FAILED") || strstr(st, "CANCELLED") || strstr(st, "EXPIRED")));
+        j->ok = gint(bs, "successfulRequestCount");
+        j->failed = gint(bs, "failedRequestCount");
+        j->total = gint(bs, "requestCount");
+        if (!j->total) j->total = j->n;
+    } else if (j->m->provider == PROV_ANTHROPIC) {
         st = jstr(o, "processing_status");
         ended = st && !strcmp(st, "ended");
         j->ok = jint(rc, "succeeded");
@@ -431,7 +473,16 @@ static void parse_line(const LmModel *m, const LmRequest *r, json_t *line, LmAns
     json_t *body = NULL;
     long status = 0;
     const char *none = NULL;
-    if (m->provider == PROV_ANTHROPIC) {
+    if (m->provider == PROV_GEMINI) {
+        /* {"response": GenerateContentResponse} or {"error": Status} (a JSONL line has "key" too) */
+        json_t *e = jobj(line, "error");
+        if (jobj(line, "response")) { status = 200; body = jobj(line, "response"); }
+        else if (e) {
+            status = json_is_integer(json_object_get(e, "code")) ? (long)json_integer_value(json_object_get(e, "code")) : 500;
+            if (status < 400 || status > 599) status = 500;   /* not an HTTP status */
+            body = line;   /* gemini_parse reads {"error": {...}} */
+        } else none = "missing";
+    } else if (m->provider == PROV_ANTHROPIC) {
         json_t *res = jobj(line, "result");
         const char *type = jstr(res, "type");
         if (type && !strcmp(type, "succeeded")) { status = 200; body = jobj(res, "message"); }
@@ -482,19 +533,20 @@ static BItem *find_item(BJob *j, const char *id)
  * batch; fatal.outcome is LM_FATAL then, and the caller clears it). */
 typedef struct Outcome { int received; LmAnswer fatal; } Outcome;
 
-/* Fetch url and hand every JSONL line to its request. -1 with err when it cannot be fetched. */
-static int take_results(Runtime *rt, BJob *j, const char *url, BatchQueue *retry, Outcome *oc, fql_error *err)
+/* The custom_id of a result line: custom_id (OpenAI, Anthropic), Gemini's metadata.key (inline) or
+ * key (a JSONL file). Borrowed; NULL when absent. */
+static const char *line_id(json_t *line)
 {
-    Resp r = { 0 };
-    buf_init(&r.body);
-    buf_init(&r.head);
-    int rc = call(rt, j->m, "hand over the batch results", "GET", url, NULL, NULL, 0, &r, err);
-    for (char *p = r.body.data, *e; rc == 0 && p && *p; p = e ? e + 1 : NULL) {
-        e = strchr(p, '\n');
-        if (e) *e = 0;
-        json_error_t je;
-        json_t *line = json_loads(p, 0, &je);
-        const char *cid = jstr(line, "custom_id");
+    const char *cid = jstr(line, "custom_id");
+    if (!cid) cid = jstr(jobj(line, "metadata"), "key");
+    if (!cid) cid = jstr(line, "key");
+    return cid;
+}
+
+/* Hand one result line to its request. */
+static void take_line(Runtime *rt, BJob *j, json_t *line, BatchQueue *retry, Outcome *oc)
+{
+        const char *cid = line_id(line);
         BItem *it = cid ? find_item(j, cid) : NULL;
         if (cid && !(it && it->finished)) {
             LmAnswer a;
@@ -514,6 +566,21 @@ static int take_results(Runtime *rt, BJob *j, const char *url, BatchQueue *retry
             }
             lm_answer_clear(&a);
         }
+}
+
+/* Fetch url and hand every JSONL line to its request. -1 with err when it cannot be fetched. */
+static int take_results(Runtime *rt, BJob *j, const char *url, BatchQueue *retry, Outcome *oc, fql_error *err)
+{
+    Resp r = { 0 };
+    buf_init(&r.body);
+    buf_init(&r.head);
+    int rc = call(rt, j->m, "hand over the batch results", "GET", url, NULL, NULL, 0, &r, err);
+    for (char *p = r.body.data, *e; rc == 0 && p && *p; p = e ? e + 1 : NULL) {
+        e = strchr(p, '\n');
+        if (e) *e = 0;
+        json_error_t je;
+        json_t *line = json_loads(p, 0, &je);
+        take_line(rt, j, line, retry, oc);
         json_decref(line);
     }
     buf_free(&r.body);
@@ -525,7 +592,23 @@ static int take_results(Runtime *rt, BJob *j, const char *url, BatchQueue *retry
 static int collect(Runtime *rt, BJob *j, BatchQueue *retry, HttpRequest *auth, Outcome *oc, fql_error *err)
 {
     int rc = 0;
-    if (j->m->provider == PROV_ANTHROPIC) {
+    if (j->m->provider == PROV_GEMINI) {
+        /* the output: the Operation's response, else the batch's output (metadata.output) */
+        json_t *out = jobj(j->obj, "response");
+        if (!out) out = jobj(jobj(j->obj, "metadata"), "output");
+        json_t *lines = jarr(jobj(out, "inlinedResponses"), "inlinedResponses");
+        const char *file = jstr(out, "responsesFile");
+        size_t i;
+        json_t *line;
+        json_array_foreach(lines, i, line) take_line(rt, j, line, retry, oc);
+        if (file) {   /* files/ID: its content from the download endpoint */
+            size_t bl = strlen(auth->url);
+            const char *ver = bl >= 7 && !strcmp(auth->url + bl - 7, "/v1beta") ? "/v1beta" : "";
+            char *url = xasprintf("%.*s/download%s/%s:download?alt=media", (int)(bl - strlen(ver)), auth->url, ver, file);
+            rc = take_results(rt, j, url, retry, oc, err);
+            free(url);
+        }
+    } else if (j->m->provider == PROV_ANTHROPIC) {
         const char *u = jstr(j->obj, "results_url");
         char *url = u ? xstrdup(u) : xasprintf("%s/messages/batches/%s/results", auth->url, j->id);
         rc = take_results(rt, j, url, retry, oc, err);
@@ -543,6 +626,7 @@ static int collect(Runtime *rt, BJob *j, BatchQueue *retry, HttpRequest *auth, O
     /* a batch that failed as a whole (OpenAI: the input did not validate) says why in errors.data */
     json_t *errs = jarr(jobj(j->obj, "errors"), "data");
     const char *why = jstr(json_array_get(errs, 0), "message");
+    if (!why) why = jstr(jobj(j->obj, "error"), "message");   /* Gemini: the Operation's error */
     for (int i = 0; i < j->n; i++)
         if (!j->items[i]->finished) {
             char *msg = xasprintf("batch %s ended (%s) without an answer for this request%s%s", j->id, j->status,
@@ -606,7 +690,7 @@ static int poll_all(Runtime *rt, BJob **jobs, int nj, BatchQueue *retry, fql_err
             if (j->next_poll > now) { soonest = fmin(soonest, j->next_poll); continue; }
             HttpRequest auth;
             if (api_base(j->m, &auth, err)) { rc = -1; break; }
-            char *url = xasprintf("%s/%s/%s", auth.url, j->m->provider == PROV_ANTHROPIC ? "messages/batches" : "batches", j->id);
+            char *url = xasprintf("%s/%s/%s", auth.url, j->m->provider == PROV_ANTHROPIC ? "messages/batches" : "batches", j->id);   /* Gemini too */
             Resp r = { 0 };
             buf_init(&r.body);
             buf_init(&r.head);

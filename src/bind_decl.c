@@ -14,7 +14,7 @@ static const char *const model_options[] = {
     "rpm", "tpm", "input_tpm", "output_tpm", "max_concurrency", "timeout", "max_retries", "base_url",
     "api_key_env", "temperature", "max_output_tokens", "reasoning_effort", "dimensions", "price_in",
     "price_out", "context_window", "batch", "profiles", "default_profile", "project", "location",
-    "fallback", "seed", "cached_price_in", "batch_max_requests", "batch_max_bytes", "structured_output", "logprobs", NULL
+    "fallback", "seed", "cached_price_in", "batch_max_requests", "batch_max_bytes", "structured_output", "logprobs", "tier", NULL
 };
 
 const char *const *bind_semantic_names(void) { return semop_names(); }
@@ -34,16 +34,17 @@ static const char *src_dir(const Src *src, char *buf, size_t n)
 /* ---- statements ---- */
 
 /* The cost-lever options of a model declaration n: `batch: true` only where FQL speaks the
- * provider's Batch API (OpenAI, Anthropic), `fallback:` a list of other aliases of the same kind,
+ * provider's Batch API (OpenAI, Anthropic, Gemini), `fallback:` a list of other aliases of the same kind,
  * declared before this one (so a chain cannot loop). 0 ok; -1 with the error at option k. */
 static int check_cost_option(Binder *b, const Node *n, const Node *k, Value v)
 {
     const char *prov = n->a->str;
     if (!strcmp(k->str, "batch")) {
         if (v.kind != V_BOOL) return bind_errn(b, k->a, "model option 'batch' takes true or false");
-        if (v.u.b && strcmp(prov, "openai") && strcmp(prov, "anthropic"))
-            return bind_errn(b, k, "batch: true needs a provider whose Batch API FQL speaks (openai, anthropic); %s has none here: "
-                                   "remove the option or declare the model with one of those", prov);
+        if (v.u.b && strcmp(prov, "openai") && strcmp(prov, "anthropic") && strcmp(prov, "gemini"))
+            return bind_errn(b, k, "batch: true needs a provider whose Batch API FQL speaks (openai, anthropic, gemini); %s has none "
+                                   "here: remove the option or declare the model with one of those%s", prov,
+                             !strcmp(prov, "vertex") ? " (for Gemini models, provider gemini has the Batch API)" : "");
         if (v.u.b && n->flag && strcmp(prov, "openai"))
             return bind_errn(b, k, "batch: true for an embedding model needs provider openai (Anthropic has no embeddings)");
         return 0;
@@ -115,6 +116,18 @@ static int bind_model(Binder *b, const Node *n)
                 value_free(v); value_free(opts);
                 return bind_errn(b, k->a, "model option '%s' takes a number", k->str);
             }
+        if (!strcmp(k->str, "tier")) {   /* OpenAI's service tiers (models.c) */
+            int flex = v.kind == V_STRING && !strcmp(v_str(v), "flex");
+            if (!flex && !(v.kind == V_STRING && !strcmp(v_str(v), "standard"))) {
+                value_free(v); value_free(opts);
+                return bind_errn(b, k->a, "model option 'tier' takes \"flex\" or \"standard\"");
+            }
+            if (flex && strcmp(call->str, "openai")) {
+                value_free(v); value_free(opts);
+                return bind_errn(b, k->a, "tier: \"flex\" is OpenAI's flex processing; provider %s has no flex tier (remove it, "
+                                          "or use batch: true for the Batch API's half price)", call->str);
+            }
+        }
         if ((v.kind == V_INT && v.u.i < 0) || (v.kind == V_FLOAT && v.u.f < 0)) {
             value_free(v); value_free(opts);
             return bind_errn(b, k->a, "model option '%s' cannot be negative", k->str);

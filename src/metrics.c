@@ -101,6 +101,7 @@ void metrics_end(Runtime *rt, StmtMetrics *sm, double elapsed_ms)
         q.failures = c->failures;
         q.input_tokens = st->input_tokens - b->input_tokens;
         q.cached_input_tokens = st->cached_input_tokens - b->cached_input_tokens;
+        q.cache_write_tokens = st->cache_write_tokens - b->cache_write_tokens;
         q.output_tokens = st->output_tokens - b->output_tokens;
         q.reasoning_tokens = st->reasoning_tokens - b->reasoning_tokens;
         q.cost_usd = st->cost_usd - b->cost_usd;

@@ -107,6 +107,8 @@ static void apply_options(LmModel *m, Value opts)
     if (so.kind == V_BOOL) m->structured = so.u.b;
     Value lp = opt(opts, "logprobs");
     if (lp.kind == V_BOOL) m->logprobs = lp.u.b;
+    const char *tier = str(opt(opts, "tier"));
+    if (tier) m->flex = !strcmp(tier, "flex");
     /* lowering the per-batch limits splits work into more batches (tests use it; a provider's
      * own limits are the ceiling) */
     m->batch_max_requests = (int64_t)fmin(num(opt(opts, "batch_max_requests"), (double)m->batch_max_requests), (double)m->batch_max_requests);
@@ -114,13 +116,43 @@ static void apply_options(LmModel *m, Value opts)
 }
 
 /* The Batch API figures of provider kind: per-batch limits (OpenAI: 50,000 requests and 200 MB per
- * input file; Anthropic: 100,000 requests and 256 MB per batch) and the catalog's price factor. */
+ * input file; Anthropic: 100,000 requests and 256 MB per batch; Gemini: 20 MB of inline requests)
+ * and the catalog's price factor. */
 static void batch_defaults(Runtime *rt, LmModel *m)
 {
     int anth = m->provider == PROV_ANTHROPIC;
     m->batch_max_requests = anth ? 100000 : 50000;
     m->batch_max_bytes = anth ? (int64_t)256 << 20 : (int64_t)200 << 20;
+    if (m->provider == PROV_GEMINI) m->batch_max_bytes = (int64_t)20 << 20;   /* inline requests: 20 MB a batch */
     m->batch_discount = cat_num(json_object_get(catalog(rt), "batch_discount"), m->provider_name, 0.5);
+}
+
+/* `tier: "flex"` (OpenAI flex processing, synchronous at the Batch API's prices): the catalog's
+ * flex prices for the prices no option set, and the 15-minute timeout OpenAI advises for flex
+ * (its answers can be slow) unless `timeout:` says otherwise. 0, or -1 with err when the catalog
+ * knows the model but lists no flex prices (OpenAI does not serve it with flex) or with batch. */
+static int apply_flex(LmModel *m, json_t *e, Value opts, const char *alias, fql_error *err)
+{
+    if (!m->flex) return 0;
+    if (m->batch) {
+        err_set(err, FQL_ERR_RUNTIME, "model '%s': tier: \"flex\" and batch: true exclude each other (both are half price; "
+                                      "flex answers at once, the Batch API within 24 hours): keep one", alias);
+        return -1;
+    }
+    json_t *fx = json_object_get(e, "flex");
+    if (e && !json_is_object(fx)) {
+        err_set(err, FQL_ERR_RUNTIME, "model '%s' (openai \"%s\"): the catalog says OpenAI does not serve this model with flex "
+                                      "processing; remove tier: \"flex\", or use a model that has it (gpt-5, gpt-5-mini, gpt-5-nano, o3, o4-mini)",
+                alias, m->model_name);
+        return -1;
+    }
+    if (fx) {
+        if (opt(opts, "price_in").kind == V_NULL) m->price_in = cat_num(fx, "input", m->price_in);
+        if (opt(opts, "cached_price_in").kind == V_NULL) m->price_cached_in = cat_num(fx, "input_cached", m->price_in);
+        if (opt(opts, "price_out").kind == V_NULL) m->price_out = cat_num(fx, "output", m->price_out);
+    }
+    if (opt(opts, "timeout").kind == V_NULL) m->timeout_s = 900;
+    return 0;
 }
 
 /* The fallback aliases of declaration options opts (a list of strings, or one string). */
@@ -155,12 +187,13 @@ LmModel *models_get(Runtime *rt, const char *alias, const char *profile, fql_err
     m->temperature = NAN;
     m->timeout_s = 60;
     m->max_retries = 6;
-    m->price_in = m->price_out = m->price_cached_in = -1;
+    m->price_in = m->price_out = m->price_cached_in = m->price_cache_write = -1;
     json_t *e = catalog_entry(rt, pi->name, d->model_name);
     if (e) {
         m->price_in = cat_num(e, "input", -1);
         m->price_out = cat_num(e, "output", m->price_in >= 0 ? 0 : -1);
         m->price_cached_in = cat_num(e, "input_cached", m->price_in);
+        m->price_cache_write = cat_num(e, "input_cache_write", -1);
         m->context_window = (int64_t)cat_num(e, "context_window", 0);
         m->structured = json_is_true(json_object_get(e, "structured"));
         m->logprobs = json_is_true(json_object_get(e, "logprobs"));
@@ -169,6 +202,16 @@ LmModel *models_get(Runtime *rt, const char *alias, const char *profile, fql_err
     batch_defaults(rt, m);
     apply_options(m, d->opts);
     set_fallback(m, opt(d->opts, "fallback"));
+    if (m->batch && (m->provider == PROV_VERTEX || m->provider == PROV_COHERE || m->provider == PROV_OPENROUTER ||
+                     (m->provider == PROV_GEMINI && m->embedding))) {
+        err_set(err, FQL_ERR_RUNTIME, "model '%s' (%s \"%s\"): batch: true is served for OpenAI, Anthropic and Gemini "
+                                      "language models%s; remove batch: true", alias, pi->name, d->model_name,
+                m->provider == PROV_VERTEX ? " (Vertex AI's batch prediction reads its input from Cloud Storage or BigQuery; "
+                                             "declare the model with provider gemini for the Gemini Batch API)" : "");
+        lm_model_free(m);
+        free(full);
+        return NULL;
+    }
     if (m->batch && json_is_false(json_object_get(e, "batch"))) {
         err_set(err, FQL_ERR_RUNTIME, "model '%s' (%s \"%s\"): the catalog says this model is not served by the Batch API; "
                                       "remove batch: true", alias, pi->name, d->model_name);
@@ -196,6 +239,13 @@ LmModel *models_get(Runtime *rt, const char *alias, const char *profile, fql_err
         free(full);
         return NULL;
     }
+    if (apply_flex(m, e, d->opts, alias, err)) {
+        lm_model_free(m);
+        free(full);
+        return NULL;
+    }
+    /* Anthropic bills prompt-cache writes (5-minute entries) at 1.25x the input price */
+    if (m->price_cache_write < 0 && m->provider == PROV_ANTHROPIC && m->price_in >= 0) m->price_cache_write = 1.25 * m->price_in;
     /* where and who: option > environment > default */
     const char *base = str(opt(d->opts, "base_url"));
     if (!base) base = getenv(pi->base_env);

@@ -108,6 +108,8 @@ int openai_build(const LmModel *m, const LmRequest *r, HttpRequest *out, char **
         if (r->logprobs && m->logprobs) json_object_set_new(body, "logprobs", json_true());
         if (m->provider == PROV_OPENROUTER && json_is_object(m->routing))
             json_object_set_new(body, "provider", json_deep_copy(m->routing));
+        /* flex processing: Batch API prices, answered synchronously, at times refused with 429 */
+        if (m->flex && m->provider == PROV_OPENAI) json_object_set_new(body, "service_tier", json_string("flex"));
         wire_start(out, "POST", xasprintf("%s/chat/completions", base));
     }
     add_auth(m, out);
@@ -148,6 +150,19 @@ static double rate_limit_wait(const char *headers, const char *msg, const char *
 
 static int contains(const char *s, const char *needle) { return s && strcasestr(s, needle) != NULL; }
 
+#define FLEX_WAIT_BASE_S 2.0    /* flex "resource unavailable": the first retry waits 2 s, doubling ... */
+#define FLEX_WAIT_CAP_S  60.0   /* ... up to a minute */
+
+/* Flex processing's 429 "Resource Unavailable": OpenAI has no flex capacity for the request at the
+ * moment (not a limit of the key: nothing was counted or billed). Told apart from a rate limit by
+ * its code or message; the rate-limit 429s say "rate limit" and carry code rate_limit_exceeded. */
+static int flex_unavailable(const LmModel *m, const char *msg, const char *code, const char *type)
+{
+    if (contains(code, "rate_limit") || contains(msg, "rate limit")) return 0;
+    return contains(code, "resource_unavailable") || contains(type, "resource_unavailable") ||
+           contains(msg, "resource unavailable") || (m->flex && contains(msg, "flex") && contains(msg, "capacity"));
+}
+
 /* Classify an error answer: HTTP status (or the code of an error inside a 200 body), the error
  * object's message, code and type. */
 static void classify(const LmModel *m, long status, const char *msg, const char *code, const char *type,
@@ -161,6 +176,11 @@ static void classify(const LmModel *m, long status, const char *msg, const char 
                    who, msg, who, env);
     } else if (status == 429 && contains(msg, "request too large")) {
         answer_set(a, LM_ROW_ERROR, "request_too_large", "%s", msg);
+    } else if (status == 429 && flex_unavailable(m, msg, code, type)) {
+        /* a retry, not the rate limit: the model's pace stays; the wait grows with the attempts
+         * (the request's attempts, set by the parser's caller) unless the server names one */
+        answer_set(a, LM_RETRY, "flex_unavailable", "%s", msg);
+        a->retry_after_s = hdr_retry_after(headers, now_unix());   /* else flex_wait, in openai_parse */
     } else if (status == 429 && (contains(msg, "per-day") || contains(msg, "per day"))) {
         answer_set(a, LM_FATAL, "quota", "%s: daily limit reached: %s (wait for the daily reset or raise the limit of the key in %s)",
                    who, msg, env);
@@ -386,6 +406,12 @@ void openai_parse(const LmModel *m, const LmRequest *r, long status, const char 
     if (status < 200 || status >= 300) {
         classify_body(m, status, root, headers, body, body_len, a);
         wire_should_retry(headers, a);
+        if (a->outcome == LM_RETRY && a->error_kind && !strcmp(a->error_kind, "flex_unavailable") && a->retry_after_s < 0) {
+            /* longer than a transient failure's retry (0.05 s, doubling): flex capacity comes back
+             * in seconds to minutes; 2 s after the first send, doubling up to 60 s */
+            int n = r && r->attempts > 1 ? r->attempts : 1;
+            a->retry_after_s = fmin(FLEX_WAIT_BASE_S * pow(2, n - 1), FLEX_WAIT_CAP_S);
+        }
     } else if (!json_is_object(root)) {
         /* a cut or garbled body from a proxy or a dropped connection: worth another try */
         char *ex = body_excerpt(body, body_len, 200);

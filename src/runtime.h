@@ -45,6 +45,10 @@ typedef struct LmModel {
     json_t *routing;             /* openrouter `provider` object (from the selected profile), or NULL */
     /* catalog */
     double price_in, price_cached_in, price_out;   /* USD per million tokens; < 0 unknown */
+    double price_cache_write;    /* USD per million input tokens written to the provider's prompt cache
+                                  * (Anthropic: 1.25x price_in, catalog input_cache_write); < 0: price_in */
+    int flex;                    /* `tier: "flex"` (OpenAI): service_tier "flex", the catalog's flex prices,
+                                  * "resource unavailable" 429s retried with a longer backoff */
     int64_t context_window;      /* tokens; 0 unknown */
     int structured;              /* 1: answers to a JSON Schema reliably (catalog "structured", or the
                                   * `structured_output:` option): the row-wise operators pack rows by default */
@@ -122,7 +126,9 @@ typedef struct LmAnswer {
      * the answer), owned; NULL/0 when the provider gave none. Stored with the answer in the
      * response cache (state.c), so a cache hit has them too. */
     LmTokenProb *tokens; int ntokens;
-    int64_t input_tokens, cached_input_tokens, output_tokens, reasoning_tokens;
+    /* input_tokens counts every input token; cached_input_tokens of them were read from the
+     * provider's prompt cache, cache_write_tokens written to it (Anthropic's cache_creation_input_tokens) */
+    int64_t input_tokens, cached_input_tokens, output_tokens, reasoning_tokens, cache_write_tokens;
     double cost_usd;             /* reported by the provider (OpenRouter), else < 0 */
     double retry_after_s;        /* server's wait for LM_RATE_LIMITED / LM_RETRY, else < 0 */
     /* what the server says is left (x-ratelimit-remaining-*, anthropic-ratelimit-*); < 0 unknown */
@@ -145,7 +151,7 @@ void lm_answer_clear(LmAnswer *a);   /* frees the contents, zeroes it */
 LmTokenProb *lm_tokens_copy(const LmTokenProb *t, int n);
 /* Append a token (text copied) to a->tokens. */
 void lm_answer_add_token(LmAnswer *a, const char *text, double logprob);
-/* USD of an answer: its tokens at m's catalog prices (input, cached input, output); for a model
+/* USD of an answer: its tokens at m's catalog prices (input, cached input, cache writes, output); for a model
  * with batch: true the Batch API's discounted price that batch.c set in cost_usd; for a model
  * without prices the provider's own figure (OpenRouter's usage.cost); -1 when unknown. */
 double lm_answer_cost(const LmModel *m, const LmAnswer *a);
@@ -205,7 +211,7 @@ typedef struct SchedStats {
     int64_t requests;              /* HTTP sends, retries and libcurl's own resends included */
     int64_t sent;                  /* requests sent over HTTP at least once (or in a batch) */
     int64_t retries, rate_limited, failures;
-    int64_t input_tokens, cached_input_tokens, output_tokens, reasoning_tokens;
+    int64_t input_tokens, cached_input_tokens, output_tokens, reasoning_tokens, cache_write_tokens;
     double cost_usd;
     double latency_ms_sum; int64_t latency_n;
     double queue_ms_sum; int64_t queue_n;   /* queue_ms of answers that came over HTTP */

@@ -935,15 +935,17 @@ double lm_answer_cost(const LmModel *m, const LmAnswer *a)
 {
     if (a->cost_usd >= 0 && (m->batch || m->price_in < 0)) return a->cost_usd;
     if (m->price_in < 0) return -1;
-    double cached = (double)a->cached_input_tokens, in = (double)a->input_tokens - cached;
+    double cached = (double)a->cached_input_tokens, wr = (double)a->cache_write_tokens, in = (double)a->input_tokens - cached - wr;
     double pc = m->price_cached_in >= 0 ? m->price_cached_in : m->price_in;
-    return (in * m->price_in + cached * pc + (double)a->output_tokens * fmax(m->price_out, 0)) / 1e6;
+    double pw = m->price_cache_write >= 0 ? m->price_cache_write : m->price_in;   /* prompt-cache writes */
+    return (in * m->price_in + cached * pc + wr * pw + (double)a->output_tokens * fmax(m->price_out, 0)) / 1e6;
 }
 
 static void record_usage(const LmModel *m, SchedStats *st, const LmAnswer *a)
 {
     st->input_tokens += a->input_tokens;
     st->cached_input_tokens += a->cached_input_tokens;
+    st->cache_write_tokens += a->cache_write_tokens;
     st->output_tokens += a->output_tokens;
     st->reasoning_tokens += a->reasoning_tokens;
     double c = lm_answer_cost(m, a);

@@ -88,6 +88,8 @@ static const char *const added_columns[][3] = {
     { "lm_calls", "sent_at", "real" },
     { "query_metrics", "rpm", "real" },       /* the model's limits while it ran, for the report's timeline */
     { "query_metrics", "tpm", "real" },
+    { "lm_calls", "cache_write_tokens", "integer" },   /* Anthropic prompt caching (issue 18) */
+    { "query_metrics", "cache_write_tokens", "integer" },
 };
 
 /* Add the columns of added_columns that db lacks. 0, or -1 with *msg (sqlite3_free it). */
@@ -162,13 +164,13 @@ State *state_open(const char *path, fql_error *err)
         " output_tokens, reasoning_tokens, cost_usd, upstream, created_at, tokens) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         "insert into lm_calls (query_id, started_at, model, provider, model_name, operator, status, attempt, cached,"
         " input_tokens, cached_input_tokens, output_tokens, reasoning_tokens, cost_usd, latency_ms, queue_ms, provider_cost_usd,"
-        " statement, row, request_key, sent_at) values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        " statement, row, request_key, sent_at, cache_write_tokens) values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         "insert into lm_errors values (?, ?, ?, ?, ?)",
         "insert into query_metrics (query_id, statement, started_at, model, provider, model_name, operator, rows, requests,"
         " cache_hits, retries, rate_limited, failures, input_tokens, cached_input_tokens, output_tokens, reasoning_tokens,"
         " cost_usd, latency_ms, latency_p95_ms, execution_time_ms, queue_ms, est_recall, cascade_sample, cascade_thresholds, strong_share,"
-        " est_precision, precision_bound, recall_bound, est_accuracy, accuracy_bound, rpm, tpm)"
-        " values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        " est_precision, precision_bound, recall_bound, est_accuracy, accuracy_bound, rpm, tpm, cache_write_tokens)"
+        " values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         "select b.batch_id from batch_requests r join batches b on b.batch_id = r.batch_id"
         " where r.custom_id = ? and b.provider = ? and b.base_url = ? and b.model = ? limit 1",
         "insert or ignore into claims values (?1, ?2, ?3, ?4, ?5)",
@@ -425,6 +427,7 @@ void state_add_call_at(State *st, int64_t query_id, const LmModel *m, const char
     if (at && at->key) sqlite3_bind_text(s, 20, at->key, -1, SQLITE_STATIC); else sqlite3_bind_null(s, 20);
     /* when the final attempt left: the answer's time less the provider's latency */
     bind_opt(s, 21, a->timed && a->latency_ms >= 0 ? now - a->latency_ms / 1e3 : -1);
+    sqlite3_bind_int64(s, 22, a->cache_write_tokens);
     sqlite3_step(s);
     sqlite3_reset(s);
     maybe_commit(st);
@@ -479,6 +482,7 @@ void state_add_metric(State *st, const QueryMetric *q)
         for (int i = 24; i <= 31; i++) sqlite3_bind_null(s, i);
     bind_opt(s, 32, q->model->rpm > 0 ? q->model->rpm : -1);
     bind_opt(s, 33, q->model->tpm > 0 ? q->model->tpm : -1);
+    sqlite3_bind_int64(s, 34, q->cache_write_tokens);
     sqlite3_step(s);
     sqlite3_reset(s);
     state_commit(st);

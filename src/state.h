@@ -52,6 +52,7 @@ typedef struct QueryMetric {
     int64_t query_id; const char *statement; double started_at; const LmModel *model; const char *op;
     int64_t rows, requests, cache_hits, retries, rate_limited, failures;
     int64_t input_tokens, cached_input_tokens, output_tokens, reasoning_tokens;
+    int64_t cache_write_tokens;            /* input tokens written to the provider's prompt cache */
     double cost_usd;                       /* < 0: unknown (stored as null) */
     double latency_ms, latency_p95_ms;     /* the provider's, over answers sent; < 0 when none was sent */
     double queue_ms;                       /* mean time requests waited in FQL before their final send; < 0 likewise */

@@ -120,8 +120,8 @@ out=$("$FQL" --format csv -c "$script" 2>f2.err)
 ! grep -rq "SECRET-77" ./*.err ./*.out 2>/dev/null && ! sqlite3 state.db .dump | grep -q "SECRET-77" && ok "no key in output or state" || bad key-leak "found"
 
 # models without a Batch API: a clear error when the script is bound
-out=$("$FQL" -c 'model g = gemini("gemini-2.5-flash", batch: true); values [{x: 1}]' 2>&1); rc=$?
-[[ $rc == 2 && $out == *"batch: true needs a provider whose Batch API"* && $out == *"1:"* ]] && ok "batch on gemini is a bind error" || bad gemini "rc=$rc $out"
+out=$("$FQL" -c 'model g = vertex("gemini-2.5-flash", batch: true); values [{x: 1}]' 2>&1); rc=$?
+[[ $rc == 2 && $out == *"batch: true needs a provider whose Batch API"* && $out == *"provider gemini"* && $out == *"1:"* ]] && ok "batch on vertex is a bind error" || bad vertex "rc=$rc $out"
 out=$("$FQL" -c 'model b = openai("gpt-4o", batch: "yes"); values [{x: 1}]' 2>&1); rc=$?
 [[ $rc == 2 && $out == *"takes true or false"* ]] && ok "batch takes a bool" || bad batch-bool "rc=$rc $out"
 

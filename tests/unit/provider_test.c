@@ -659,7 +659,11 @@ static void t_anthropic_build(void)
     CHECK(has(header(&h, "x-api-key"), SECRET) && !header(&h, "Authorization"), "x-api-key");
     CHECK(has(header(&h, "anthropic-version"), "2023-06-01"), "version");
     CHECK(json_integer_value(json_object_get(b, "max_tokens")) == 1024, "default max_tokens");
-    CHECK(!strcmp(S(jstr(b, "system")), "be brief"), "system");
+    /* the instructions are one text block marked as the end of the cached prefix (prompt caching) */
+    json_t *sys0 = json_array_get(json_object_get(b, "system"), 0);
+    CHECK(json_array_size(json_object_get(b, "system")) == 1 && !strcmp(S(jstr(sys0, "type")), "text") &&
+          !strcmp(S(jstr(sys0, "text")), "be brief"), "system block");
+    CHECK(!strcmp(S(jstr(json_object_get(sys0, "cache_control"), "type")), "ephemeral"), "system is a cache breakpoint");
     CHECK(!strcmp(S(jstr(json_array_get(json_object_get(b, "messages"), 0), "content")), "hi"), "user");
     CHECK(!json_object_get(b, "tools") && !json_object_get(b, "temperature"), "no tools, no temperature");
     json_decref(b);
@@ -677,6 +681,8 @@ static void t_anthropic_build(void)
     json_t *tool = json_array_get(json_object_get(b, "tools"), 0);
     CHECK(json_array_size(json_object_get(b, "tools")) == 1 && !strcmp(S(jstr(tool, "name")), "ticket"), "one tool");
     CHECK(json_equal(json_object_get(tool, "input_schema"), r->schema) && jstr(tool, "description"), "input_schema");
+    CHECK(!strcmp(S(jstr(json_object_get(tool, "cache_control"), "type")), "ephemeral"),
+          "without instructions the tool ends the cached prefix");
     json_t *tc = json_object_get(b, "tool_choice");
     CHECK(!strcmp(S(jstr(tc, "type")), "tool") && !strcmp(S(jstr(tc, "name")), "ticket"), "forced tool");
     json_decref(b);
@@ -710,8 +716,8 @@ static void t_anthropic_parse(void)
                          "\"Hello \"},{\"type\":\"text\",\"text\":\"world\"}],\"stop_reason\":\"end_turn\",\"usage\":{\"input_tokens\":"
                          "10,\"output_tokens\":5,\"cache_read_input_tokens\":4,\"cache_creation_input_tokens\":1}}", &a);
     CHECK(a.outcome == LM_OK && !strcmp(S(a.text), "Hello world"), "text %s", S(a.text));
-    CHECK(a.input_tokens == 15 && a.cached_input_tokens == 4 && a.output_tokens == 5, "usage %lld %lld",
-          (long long)a.input_tokens, (long long)a.cached_input_tokens);
+    CHECK(a.input_tokens == 15 && a.cached_input_tokens == 4 && a.cache_write_tokens == 1 && a.output_tokens == 5,
+          "usage %lld %lld %lld", (long long)a.input_tokens, (long long)a.cached_input_tokens, (long long)a.cache_write_tokens);
     CHECK(a.remaining_requests == 49 && a.remaining_tokens == 8000, "remaining %g %g", a.remaining_requests, a.remaining_tokens);
     lm_answer_clear(&a);
     PARSE(m, s, 200, "", "{\"content\":[{\"type\":\"text\",\"text\":\"Sure.\"},{\"type\":\"tool_use\",\"id\":\"t1\",\"name\":"

@@ -79,4 +79,17 @@ await test('Message Batches: x-sim-batch-delay-ms, processing counts, fault rule
   await simConfig({ batch_delay_ms: 300 });
 });
 
+await test('prompt caching: cache_control on system, written once then read', async () => {
+  await simConfig({ models: { 'claude-haiku-4-5': { cache_min_tokens: 100 } } });
+  const sys = [{ type: 'text', text: 'Stable instructions. '.repeat(60), cache_control: { type: 'ephemeral' } }];
+  const ask = t => client.messages.create({ model: 'claude-haiku-4-5', max_tokens: 50, system: sys, messages: [{ role: 'user', content: t }] });
+  const a = await ask('first row'), b = await ask('second row');
+  assert(a.usage.cache_creation_input_tokens > 100 && a.usage.cache_read_input_tokens === 0, JSON.stringify(a.usage));
+  assert(b.usage.cache_read_input_tokens === a.usage.cache_creation_input_tokens && b.usage.cache_creation_input_tokens === 0, JSON.stringify(b.usage));
+  assert(b.usage.input_tokens < a.usage.cache_creation_input_tokens, 'input_tokens leaves the cached part out');
+  const short = await client.messages.create({ model: 'claude-haiku-4-5', max_tokens: 50,
+    system: [{ type: 'text', text: 'short', cache_control: { type: 'ephemeral' } }], messages: [{ role: 'user', content: 'x' }] });
+  assert(short.usage.cache_creation_input_tokens === 0 && short.usage.cache_read_input_tokens === 0, 'below the minimum: no caching');
+});
+
 done();

@@ -2,7 +2,7 @@
 // responseSchema, embeddings, errors; and Vertex AI with an OAuth token from fql-sim's /token.
 import { GoogleGenAI, ApiError, Type } from '@google/genai';
 import { generateKeyPairSync, createSign } from 'node:crypto';
-import { BASE, test, assert, done, simConfig } from './common.mjs';
+import { BASE, test, assert, done, simConfig, sleep } from './common.mjs';
 
 const ai = new GoogleGenAI({ apiKey: 'AIza-fidelity', httpOptions: { baseUrl: BASE } });
 await simConfig({});
@@ -82,6 +82,32 @@ await test('Vertex AI: service-account JWT -> /token -> generateContent', async 
     httpOptions: { baseUrl: BASE }, googleAuthOptions: { authClient } });
   const r = await vx.models.generateContent({ model: 'gemini-2.5-flash', contents: 'Hello Vertex' });
   assert(r.text.startsWith('Simulated answer:'), r.text);
+});
+
+await test('Batch API: batches.create (inline), get until succeeded, read the inlined responses', async () => {
+  await simConfig({ batch_delay_ms: 300 });
+  const job = await ai.batches.create({ model: 'gemini-2.5-flash', src: [
+    { contents: [{ role: 'user', parts: [{ text: 'first batch line' }] }], metadata: { key: 'k1' } },
+    { contents: [{ role: 'user', parts: [{ text: 'second batch line' }] }], metadata: { key: 'k2' },
+      config: { responseMimeType: 'application/json', responseJsonSchema: { type: 'object', properties: { ok: { type: 'boolean' } }, required: ['ok'] } } },
+  ], config: { displayName: 'fidelity' } });
+  assert(/^batches\/[^/]+$/.test(job.name) && ['JOB_STATE_PENDING', 'JOB_STATE_RUNNING'].includes(job.state), JSON.stringify(job));
+  let got = job;
+  for (let i = 0; i < 50 && !['JOB_STATE_SUCCEEDED', 'JOB_STATE_FAILED'].includes(got.state); i++) {
+    await sleep(100);
+    got = await ai.batches.get({ name: job.name });
+  }
+  assert(got.state === 'JOB_STATE_SUCCEEDED' && got.displayName === 'fidelity', JSON.stringify(got).slice(0, 300));
+  const rs = got.dest.inlinedResponses;
+  assert(rs.length === 2 && rs[0].metadata.key === 'k1' && rs[1].metadata.key === 'k2', JSON.stringify(rs).slice(0, 300));
+  const text = r => r.response.candidates[0].content.parts[0].text;
+  assert(text(rs[0]).startsWith('Simulated answer:') && typeof JSON.parse(text(rs[1])).ok === 'boolean', 'texts');
+  assert(rs[0].response.usageMetadata.promptTokenCount > 0, 'usage');
+});
+
+await test('Batch API: an unknown batch is NOT_FOUND', async () => {
+  try { await ai.batches.get({ name: 'batches/nope' }); throw new Error('no error'); }
+  catch (e) { assert(e instanceof ApiError && e.status === 404, String(e)); }
 });
 
 done();

@@ -119,4 +119,14 @@ await test('Batch API: x-sim-batch-delay-ms holds a batch in progress, counts mo
   await simConfig({ batch_delay_ms: 300 });
 });
 
+await test('service_tier flex: echoed; resource-unavailable 429 when flex has no capacity', async () => {
+  await simConfig({ models: { 'gpt-5-mini': { flex_unavailable_n: 1 } } });
+  const c0 = new OpenAI({ apiKey: 'sk-fidelity', baseURL: `${BASE}/v1`, maxRetries: 0 });
+  const ask = () => c0.chat.completions.create({ model: 'gpt-5-mini', service_tier: 'flex', messages: [{ role: 'user', content: 'flex me' }] });
+  try { await ask(); throw new Error('no 429'); }
+  catch (e) { assert(e instanceof OpenAI.APIError && e.status === 429 && e.code === 'resource_unavailable', String(e)); }
+  const r = await ask();
+  assert(r.service_tier === 'flex' && r.choices[0].message.content, JSON.stringify(r).slice(0, 200));
+});
+
 done();

@@ -122,6 +122,9 @@ typedef struct SimModelCfg {
     long max_output;                          /* 0 = the model table's */
     long quota_requests, quota_tokens;        /* 0 = no quota */
     int embedding_dim;                        /* 0 = the model table's */
+    long cache_min_tokens;                    /* Anthropic prompt caching: the shortest cacheable prefix; 0 = the model's */
+    long flex_unavailable_n;                  /* OpenAI flex: each distinct request is refused (429 resource unavailable) this many times */
+    double flex_unavailable;                  /* ... or refused with this probability */
     /* fault_rules: a request whose user text contains `contains` gets `fault` (first match) */
     struct { char contains[96]; SimFault fault; } rule[SIM_MAX_RULES];
     int nrules;
@@ -274,6 +277,7 @@ size_t sim_utf8_cut(const char *s, size_t len, size_t max);
 /* Forget stored files and batches (POST /sim/reset). */
 void sim_openai_reset(void);
 void sim_anthropic_reset(void);
+void sim_gemini_reset(void);
 /* Serialisation flags for every JSON answer. */
 #define SIM_JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(10))
 

@@ -108,6 +108,147 @@ static int build_text(SimCall *c, json_t *req, SimText *txt)
     return 0;
 }
 
+/* ---- prompt caching ----
+ * A block marked with cache_control {"type":"ephemeral"} (a tool, a system block, a message's
+ * content block) ends a cacheable prefix: everything before it in the order tools, system,
+ * messages. The cache maps a prefix's hash (model included) to its token count, for 5 minutes
+ * (or ttl "1h") after its last use. A request reads the longest cached prefix among its
+ * breakpoints (cache_read_input_tokens) and writes the prefix up to its last breakpoint when that
+ * is longer (cache_creation_input_tokens); a prefix shorter than the model's minimum cacheable
+ * length is neither read nor written. Tool definitions count no tokens here (as in the
+ * simulator's prompt-token count), so a prefix is measured by its system and message text. */
+
+typedef struct PEntry { uint64_t hash; long tokens; double expires; } PEntry;
+static pthread_mutex_t pc_mu = PTHREAD_MUTEX_INITIALIZER;
+static PEntry *pcache;
+static int npc, cappc;
+
+/* The model's minimum cacheable prefix (Anthropic's prompt-caching guide): 4,096 tokens for
+ * Haiku 4.5 and Opus 4.5 and later, 2,048 for Haiku 3 and 3.5 and Sonnet 4.6, else 1,024; the
+ * model's cache_min_tokens setting overrides it. */
+static long cache_min(const char *model, const SimModelCfg *cfg)
+{
+    if (cfg->cache_min_tokens > 0) return cfg->cache_min_tokens;
+    if (strstr(model, "haiku-4") || strstr(model, "opus-4-5") || strstr(model, "opus-4-6")) return 4096;
+    if (strstr(model, "haiku") || strstr(model, "sonnet-4-6")) return 2048;
+    return 1024;
+}
+
+/* The TTL in seconds of a cache_control object, or 0 when it is not a valid breakpoint. */
+static double cc_ttl(json_t *cc)
+{
+    const char *t = json_string_value(json_object_get(cc, "type"));
+    if (!t || strcmp(t, "ephemeral") != 0) return 0;
+    const char *ttl = json_string_value(json_object_get(cc, "ttl"));
+    return ttl && strcmp(ttl, "1h") == 0 ? 3600 : 300;
+}
+
+typedef struct Breakpoint { uint64_t hash; long tokens; double ttl; } Breakpoint;
+
+/* The breakpoints of req, in order (at most 4, as Anthropic allows): each prefix's hash and tokens.
+ * -1 with *why when a cache_control is malformed or there are more than 4. */
+static int breakpoints(json_t *req, const char *model, Breakpoint *bp, const char **why)
+{
+    int n = 0;
+    uint64_t h = sim_hash_str(model, 77);
+    long tokens = 3;          /* the request's overhead, as in sim_text_finish */
+    size_t i, j;
+    json_t *t, *b;
+    json_array_foreach(json_object_get(req, "tools"), i, t) {
+        char *s = json_dumps(t, JSON_COMPACT | JSON_SORT_KEYS);
+        if (s) { h = sim_hash(s, strlen(s), h); free(s); }
+        json_t *cc = json_object_get(t, "cache_control");
+        if (cc) {
+            if (!cc_ttl(cc)) { *why = "tools: cache_control.type must be \"ephemeral\""; return -1; }
+            if (n == 4) { *why = "A maximum of 4 blocks with cache_control may be provided."; return -1; }
+            bp[n++] = (Breakpoint){ h, tokens, cc_ttl(cc) };
+        }
+    }
+    json_t *sys = json_object_get(req, "system");
+    size_t sys_bytes = 0;
+    if (json_is_string(sys)) {
+        const char *s = json_string_value(sys);
+        h = sim_hash(s, strlen(s), h);
+        tokens += 4 + sim_tokens(s);
+    } else if (json_is_array(sys)) {
+        json_array_foreach(sys, i, b) {
+            const char *s = json_string_value(json_object_get(b, "text"));
+            if (!s) s = "";
+            h = sim_hash(s, strlen(s), h);
+            sys_bytes += strlen(s) + (i ? 1 : 0);
+            json_t *cc = json_object_get(b, "cache_control");
+            if (cc) {
+                if (!cc_ttl(cc)) { *why = "system: cache_control.type must be \"ephemeral\""; return -1; }
+                if (n == 4) { *why = "A maximum of 4 blocks with cache_control may be provided."; return -1; }
+                bp[n++] = (Breakpoint){ h, tokens + 4 + (long)((sys_bytes + 3) / 4), cc_ttl(cc) };
+            }
+        }
+        if (json_array_size(sys)) tokens += 4 + (long)((sys_bytes + 3) / 4);
+    }
+    json_array_foreach(json_object_get(req, "messages"), i, t) {
+        json_t *content = json_object_get(t, "content");
+        size_t bytes = 0;
+        if (json_is_string(content)) {
+            const char *s = json_string_value(content);
+            h = sim_hash(s, strlen(s), h);
+            bytes = strlen(s);
+        } else {
+            json_array_foreach(content, j, b) {
+                char *s = json_dumps(b, JSON_COMPACT | JSON_SORT_KEYS);
+                const char *txt = json_string_value(json_object_get(b, "text"));
+                if (s) { h = sim_hash(s, strlen(s), h); free(s); }
+                bytes += (txt ? strlen(txt) : 0) + (j ? 1 : 0);
+                json_t *cc = json_object_get(b, "cache_control");
+                if (cc) {
+                    if (!cc_ttl(cc)) { *why = "messages: cache_control.type must be \"ephemeral\""; return -1; }
+                    if (n == 4) { *why = "A maximum of 4 blocks with cache_control may be provided."; return -1; }
+                    bp[n++] = (Breakpoint){ h, tokens + 4 + (long)((bytes + 3) / 4), cc_ttl(cc) };
+                }
+            }
+        }
+        tokens += 4 + (long)((bytes + 3) / 4);
+    }
+    return n;
+}
+
+/* Looks up and fills the cache for a request's breakpoints; sets *read and *written (tokens). */
+static void prompt_cache(const Breakpoint *bp, int n, long min, long *read, long *written)
+{
+    *read = *written = 0;
+    if (n == 0) return;
+    double now = sim_now_mono();
+    pthread_mutex_lock(&pc_mu);
+    int hit = -1;
+    for (int k = n - 1; k >= 0 && hit < 0; k--) {
+        if (bp[k].tokens < min) continue;
+        for (int e = 0; e < npc; e++)
+            if (pcache[e].hash == bp[k].hash && pcache[e].expires > now) {
+                hit = k;
+                pcache[e].expires = now + bp[k].ttl;   /* a read refreshes the entry */
+                break;
+            }
+    }
+    if (hit >= 0) *read = bp[hit].tokens;
+    for (int k = hit + 1; k < n; k++) {
+        if (bp[k].tokens < min) continue;
+        int e = 0;
+        while (e < npc && pcache[e].expires > now) e++;   /* reuse an expired slot */
+        if (e == npc) {
+            if (npc == cappc) {
+                cappc = cappc ? cappc * 2 : 64;
+                pcache = realloc(pcache, (size_t)cappc * sizeof *pcache);
+                if (!pcache) abort();
+            }
+            npc++;
+        }
+        pcache[e] = (PEntry){ bp[k].hash, bp[k].tokens, now + bp[k].ttl };
+    }
+    /* what is written is the part of the last cacheable prefix beyond what was read */
+    for (int k = n - 1; k > hit; k--)
+        if (bp[k].tokens >= min) { *written = bp[k].tokens - *read; break; }
+    pthread_mutex_unlock(&pc_mu);
+}
+
 /* Serves one message request req (borrowed). Used directly and by batches. */
 void sim_anthropic_message_core(SimCall *c, json_t *req)
 {
@@ -162,6 +303,14 @@ void sim_anthropic_message_core(SimCall *c, json_t *req)
 
     SimModelCfg cfg;
     sim_config_model(model, &cfg);
+    Breakpoint bp[4];
+    const char *why = NULL;
+    int nbp = breakpoints(req, model, bp, &why);
+    if (nbp < 0) {
+        fail(c, 400, "invalid_request_error", why);
+        sim_text_free(&txt);
+        return;
+    }
     const SimModelInfo *info = sim_model_info(model, SIM_ANTHROPIC);
     long ctx = cfg.context_window ? cfg.context_window : info->context_window;
     long maxcap = cfg.max_output ? cfg.max_output : info->max_output;
@@ -267,10 +416,15 @@ void sim_anthropic_message_core(SimCall *c, json_t *req)
         json_decref(content);
     } else {
         char *id = sim_new_id("msg_sim");
-        json_t *ans = json_pack("{s:s,s:s,s:s,s:s,s:o,s:s,s:n,s:{s:I,s:I,s:i,s:i,s:s}}", "id", id, "type", "message",
+        long cread, cwrite;
+        prompt_cache(bp, nbp, cache_min(model, &cfg), &cread, &cwrite);
+        if (cread + cwrite > txt.tokens) cwrite = txt.tokens - cread > 0 ? txt.tokens - cread : 0;
+        /* input_tokens leaves out what was read from or written to the cache */
+        json_t *ans = json_pack("{s:s,s:s,s:s,s:s,s:o,s:s,s:n,s:{s:I,s:I,s:I,s:I,s:s}}", "id", id, "type", "message",
             "role", "assistant", "model", model, "content", content, "stop_reason", stop, "stop_sequence",
-            "usage", "input_tokens", (json_int_t)txt.tokens, "output_tokens", (json_int_t)out_tokens,
-            "cache_creation_input_tokens", 0, "cache_read_input_tokens", 0, "service_tier", c->batch ? "batch" : "standard");
+            "usage", "input_tokens", (json_int_t)(txt.tokens - cread - cwrite), "output_tokens", (json_int_t)out_tokens,
+            "cache_creation_input_tokens", (json_int_t)cwrite, "cache_read_input_tokens", (json_int_t)cread,
+            "service_tier", c->batch ? "batch" : "standard");
         free(id);
         sim_resp_json(c->resp, 200, ans);
         char *rid = sim_new_id("req_");
@@ -458,9 +612,14 @@ static void ab_get(SimCall *c, const char *id, int what)
     pthread_mutex_unlock(&ab_mu);
 }
 
-/* Forgets every message batch. */
+/* Forgets every message batch and the prompt cache. */
 void sim_anthropic_reset(void)
 {
+    pthread_mutex_lock(&pc_mu);
+    free(pcache);
+    pcache = NULL;
+    npc = cappc = 0;
+    pthread_mutex_unlock(&pc_mu);
     pthread_mutex_lock(&ab_mu);
     for (int i = 0; i < nab; i++) {
         free(abatches[i]->id);

@@ -108,6 +108,7 @@ static const FieldDesc model_fields[] = {
     FD(rpm, 0), FD(tpm, 0), FD(input_tpm, 0), FD(output_tpm, 0), FD(latency_ms, 0),
     FD(jitter_ms, 0), FD(output_tps, 0), FD(context_window, 1), FD(max_output, 1),
     FD(quota_requests, 1), FD(quota_tokens, 1), {"embedding_dim", offsetof(SimModelCfg, embedding_dim), 2},
+    FD(cache_min_tokens, 1), FD(flex_unavailable_n, 1), FD(flex_unavailable, 0),
     {NULL, 0, 0},
 };
 

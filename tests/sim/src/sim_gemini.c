@@ -10,6 +10,7 @@
 #include "sim.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,7 +159,7 @@ static int admit(SimCall *c, const char *model, const SimModelCfg *cfg, long in_
         return 0;
     }
     SimRate rate;
-    SimLimit lim = sim_admit(model, c->provider, cfg, in_tok, out_req, &rate);
+    SimLimit lim = (c->batch ? sim_admit_batch : sim_admit)(model, c->provider, cfg, in_tok, out_req, &rate);
     if (lim == SIM_LIM_OK && fault == SIM_FAULT_429) { lim = SIM_LIM_RPM; rate.retry_after = 1; rate.lim_req = 1; }
     if (lim == SIM_LIM_RPM)
         exhausted(c, model, "GenerateRequestsPerMinutePerProjectPerModel-FreeTier",
@@ -269,8 +270,203 @@ static void generate(SimCall *c, const char *model, json_t *req)
     if (fault == SIM_FAULT_TRUNCATED) sim_truncate_body(c->resp);
     if (fault == SIM_FAULT_RESET) c->resp->action = SIM_ACT_RESET;
     if (fault == SIM_FAULT_HANG) c->resp->action = SIM_ACT_HANG;
-    c->resp->delay_s = sim_latency(&cfg, out_tokens);
+    if (!c->batch) c->resp->delay_s = sim_latency(&cfg, out_tokens);
     sim_text_free(&txt);
+}
+
+/* ---- the Batch API: models/{m}:batchGenerateContent (inline requests), batches/{id} ---- */
+
+typedef struct GBatch {
+    char *id;             /* "batches/<id>" is its name */
+    char *model;          /* without "models/" */
+    char *display;
+    json_t *requests;     /* [{"request", "metadata"}], as submitted */
+    json_t *responses;    /* [{"response"|"error", "metadata"}] once ended */
+    double created, created_mono, delay;
+    int ended, cancelled;
+    long ok, failed;
+} GBatch;
+
+static pthread_mutex_t gb_mu = PTHREAD_MUTEX_INITIALIZER;
+static GBatch **gbatches;
+static int ngb, capgb;
+
+static GBatch *gb_find(const char *id)   /* with gb_mu held */
+{
+    for (int i = 0; i < ngb; i++) if (strcmp(gbatches[i]->id, id) == 0) return gbatches[i];
+    return NULL;
+}
+
+/* Runs every request of b through generateContent as a batch line (no per-minute limits, no
+ * latency; the quota counts). With gb_mu held. */
+static void gb_run(GBatch *b)
+{
+    b->responses = json_array();
+    size_t i;
+    json_t *r;
+    json_array_foreach(b->requests, i, r) {
+        json_t *md = json_object_get(r, "metadata");
+        json_t *line = json_object();
+        if (md) json_object_set(line, "metadata", md);
+        if (b->cancelled) {
+            json_object_set_new(line, "error", json_pack("{s:i,s:s,s:s}", "code", 499, "status", "CANCELLED",
+                                                         "message", "The batch was cancelled."));
+            b->failed++;
+        } else {
+            SimResp resp;
+            memset(&resp, 0, sizeof resp);
+            SimCall sub;
+            memset(&sub, 0, sizeof sub);
+            sub.provider = SIM_GEMINI;
+            sub.batch = 1;
+            sub.resp = &resp;
+            snprintf(sub.model, sizeof sub.model, "%s", b->model);
+            generate(&sub, b->model, json_object_get(r, "request"));
+            json_t *body = json_loadb(resp.body ? resp.body : "{}", resp.len, 0, NULL);
+            if (!body) body = json_object();
+            if (resp.status == 200) { json_object_set_new(line, "response", body); b->ok++; }
+            else {
+                json_t *e = json_object_get(body, "error");
+                json_object_set(line, "error", e ? e : json_pack("{s:i,s:s}", "code", resp.status, "message", "error"));
+                if (!e) json_decref(json_object_get(line, "error"));
+                json_decref(body);
+                b->failed++;
+            }
+            sim_record(b->model, SIM_GEMINI, resp.status, sub.in_tokens, sub.out_tokens);
+            sim_resp_clear(&resp);
+        }
+        json_array_append_new(b->responses, line);
+    }
+    b->ended = 1;
+}
+
+/* The batch as an Operation (what create and GET return): metadata is the GenerateContentBatch
+ * (state, batchStats with int64 counts as strings, output once ended); done and response (the
+ * GenerateContentBatchOutput) once ended. */
+static json_t *gb_json(const GBatch *b)
+{
+    char name[200], mname[200];
+    snprintf(name, sizeof name, "batches/%s", b->id);
+    snprintf(mname, sizeof mname, "models/%s", b->model);
+    char *created = sim_rfc3339(b->created), *updated = sim_rfc3339(sim_now_real());
+    long n = (long)json_array_size(b->requests);
+    double part = b->delay > 0 ? (sim_now_mono() - b->created_mono) / b->delay : 1;
+    const char *state = b->ended ? (b->cancelled ? "BATCH_STATE_CANCELLED" : "BATCH_STATE_SUCCEEDED")
+                      : part > 0 ? "BATCH_STATE_RUNNING" : "BATCH_STATE_PENDING";
+    char cnt[4][24];
+    snprintf(cnt[0], sizeof cnt[0], "%ld", n);
+    snprintf(cnt[1], sizeof cnt[1], "%ld", b->ended ? b->ok : 0);
+    snprintf(cnt[2], sizeof cnt[2], "%ld", b->ended ? b->failed : 0);
+    snprintf(cnt[3], sizeof cnt[3], "%ld", b->ended ? 0 : n);
+    json_t *md = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:{s:s,s:s,s:s,s:s}}",
+        "@type", "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatch", "model", mname,
+        "name", name, "displayName", b->display ? b->display : "", "state", state, "createTime", created, "updateTime", updated,
+        "batchStats", "requestCount", cnt[0], "successfulRequestCount", cnt[1], "failedRequestCount", cnt[2],
+        "pendingRequestCount", cnt[3]);
+    json_t *op = json_pack("{s:s,s:o}", "name", name, "metadata", md);
+    if (b->ended) {
+        json_t *out = json_pack("{s:{s:O}}", "inlinedResponses", "inlinedResponses", b->responses);
+        json_object_set_new(md, "endTime", json_string(updated));
+        json_object_set(md, "output", out);
+        json_object_set_new(out, "@type", json_string("type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatchOutput"));
+        json_object_set_new(op, "done", json_true());
+        json_object_set_new(op, "response", out);
+    }
+    free(created);
+    free(updated);
+    return op;
+}
+
+/* POST models/{model}:batchGenerateContent {"batch": {"displayName", "inputConfig": {"requests":
+ * {"requests": [{"request": GenerateContentRequest, "metadata": {"key"}}]}}}}. A file input
+ * (inputConfig.fileName) is refused: the simulator has no Files API. */
+static void gb_create(SimCall *c, const char *model, json_t *req)
+{
+    snprintf(c->endpoint, sizeof c->endpoint, "batchGenerateContent");
+    json_t *batch = json_object_get(req, "batch");
+    json_t *ic = get2(batch, "inputConfig", "input_config");
+    json_t *reqs = json_object_get(json_object_get(ic, "requests"), "requests");
+    if (!json_is_object(batch) || !json_is_object(ic)) {
+        fail(c, 400, "INVALID_ARGUMENT", "* BatchGenerateContentRequest.batch.input_config: required field not set\n");
+        return;
+    }
+    if (get2(ic, "fileName", "file_name")) {
+        fail(c, 400, "INVALID_ARGUMENT", "fql-sim serves inline batch requests only (input_config.requests), not a file");
+        return;
+    }
+    if (!json_is_array(reqs) || json_array_size(reqs) == 0) {
+        fail(c, 400, "INVALID_ARGUMENT", "* BatchGenerateContentRequest.batch.input_config.requests.requests: must not be empty\n");
+        return;
+    }
+    size_t i;
+    json_t *r;
+    json_array_foreach(reqs, i, r) {
+        if (!json_is_object(json_object_get(r, "request"))) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "* BatchGenerateContentRequest.batch.input_config.requests.requests[%zu].request: "
+                     "required field not set\n", i);
+            fail(c, 400, "INVALID_ARGUMENT", msg);
+            return;
+        }
+    }
+    GBatch *b = calloc(1, sizeof *b);
+    if (!b) abort();
+    char *id = sim_new_id("");
+    b->id = id;
+    b->model = strdup(strncmp(model, "models/", 7) == 0 ? model + 7 : model);
+    const char *dn = json_string_value(get2(batch, "displayName", "display_name"));
+    b->display = dn ? strdup(dn) : NULL;
+    b->requests = json_incref(reqs);
+    b->created = sim_now_real();
+    b->created_mono = sim_now_mono();
+    b->delay = sim_batch_delay(c);
+    sim_batch_created((long)json_array_size(reqs));
+    pthread_mutex_lock(&gb_mu);
+    if (ngb == capgb) {
+        capgb = capgb ? capgb * 2 : 16;
+        gbatches = realloc(gbatches, (size_t)capgb * sizeof *gbatches);
+        if (!gbatches) abort();
+    }
+    gbatches[ngb++] = b;
+    json_t *j = gb_json(b);
+    pthread_mutex_unlock(&gb_mu);
+    sim_resp_json(c->resp, 200, j);
+}
+
+/* GET batches/{id}, POST batches/{id}:cancel (what 1), DELETE batches/{id} (what 2). */
+static void gb_get(SimCall *c, const char *id, int what)
+{
+    snprintf(c->endpoint, sizeof c->endpoint, what == 1 ? "batches.cancel" : what == 2 ? "batches.delete" : "batches.get");
+    pthread_mutex_lock(&gb_mu);
+    GBatch *b = gb_find(id);
+    if (!b) {
+        pthread_mutex_unlock(&gb_mu);
+        fail(c, 404, "NOT_FOUND", "Requested entity was not found.");
+        return;
+    }
+    if (what == 1 && !b->ended) b->cancelled = 1;
+    if (!b->ended && (b->cancelled || sim_now_mono() - b->created_mono >= b->delay)) gb_run(b);
+    if (what) sim_resp_json(c->resp, 200, json_object());
+    else sim_resp_json(c->resp, 200, gb_json(b));
+    pthread_mutex_unlock(&gb_mu);
+}
+
+/* Forgets every batch (POST /sim/reset). */
+void sim_gemini_reset(void)
+{
+    pthread_mutex_lock(&gb_mu);
+    for (int i = 0; i < ngb; i++) {
+        free(gbatches[i]->id);
+        free(gbatches[i]->model);
+        free(gbatches[i]->display);
+        json_decref(gbatches[i]->requests);
+        json_decref(gbatches[i]->responses);
+        free(gbatches[i]);
+    }
+    free(gbatches);
+    gbatches = NULL;
+    ngb = capgb = 0;
+    pthread_mutex_unlock(&gb_mu);
 }
 
 /* :countTokens. */
@@ -376,6 +572,18 @@ void sim_gemini_handle(SimCall *c)
     int post = strcmp(c->method, "POST") == 0, get = strcmp(c->method, "GET") == 0;
     const char *rest = NULL;
     if (c->provider == SIM_GEMINI) {
+        char bid[160];
+        if (strncmp(p, "/v1beta/batches/", 16) == 0) {
+            snprintf(bid, sizeof bid, "%s", p + 16);
+            char *colon = strchr(bid, ':');
+            int cancel = colon && strcmp(colon, ":cancel") == 0;
+            if (colon) *colon = 0;
+            if (colon && !cancel) { fail(c, 404, "NOT_FOUND", "Requested entity was not found."); return; }
+            int del = strcmp(c->method, "DELETE") == 0;
+            if (cancel ? !post : !(get || del)) { fail(c, 405, "INVALID_ARGUMENT", "Method not allowed"); return; }
+            gb_get(c, bid, cancel ? 1 : del ? 2 : 0);
+            return;
+        }
         if (strcmp(p, "/v1beta/models") == 0) {
             if (!get) { fail(c, 405, "INVALID_ARGUMENT", "Method not allowed"); return; }
             models(c, NULL);
@@ -397,7 +605,8 @@ void sim_gemini_handle(SimCall *c)
     }
     const char *method = colon + 1;
     int kind = strcmp(method, "generateContent") == 0 ? 1 : strcmp(method, "countTokens") == 0 ? 2
-             : strcmp(method, "embedContent") == 0 ? 3 : strcmp(method, "batchEmbedContents") == 0 ? 4 : 0;
+             : strcmp(method, "embedContent") == 0 ? 3 : strcmp(method, "batchEmbedContents") == 0 ? 4
+             : strcmp(method, "batchGenerateContent") == 0 && c->provider == SIM_GEMINI ? 5 : 0;
     if (!kind) { fail(c, 404, "NOT_FOUND", "Requested entity was not found."); return; }
     if (!post) { fail(c, 405, "INVALID_ARGUMENT", "Method not allowed"); return; }
     json_error_t je;
@@ -411,6 +620,7 @@ void sim_gemini_handle(SimCall *c)
     }
     if (kind != 2) snprintf(c->model, sizeof c->model, "%s", model);
     if (kind == 1) generate(c, model, req);
+    else if (kind == 5) gb_create(c, model, req);
     else if (kind == 2) count_tokens(c, req);
     else embed(c, model, req, kind == 4);
     json_decref(req);

@@ -223,6 +223,7 @@ static void control(SimCall *c, struct MHD_Connection *conn)
         sim_state_reset();
         sim_openai_reset();
         sim_anthropic_reset();
+        sim_gemini_reset();
         sim_resp_json(r, 200, json_pack("{s:b}", "ok", 1));
     } else if (strcmp(c->path, "/sim/config") == 0 && get) {
         sim_resp_json(r, 200, sim_config_json());
@@ -579,6 +580,7 @@ int main(int argc, char **argv)
     MHD_stop_daemon(d);
     sim_openai_reset();
     sim_anthropic_reset();
+    sim_gemini_reset();
     sim_state_free();
     sim_config_free();
     sim_facts_free();

@@ -163,6 +163,38 @@ static void server_fault(SimCall *c, SimFault f)
 typedef struct Choice { char *content; json_t *tool_args; int length; int refused; } Choice;
 
 /* Serves a chat completion for request req (borrowed) on c. Used directly and by batches. */
+/* Flex processing (service_tier "flex"): how often each distinct request was refused so far, for
+ * the model setting flex_unavailable_n (refuse every request that many times, then serve it). */
+typedef struct FlexSeen { uint64_t hash; long refused; } FlexSeen;
+static pthread_mutex_t flex_mu = PTHREAD_MUTEX_INITIALIZER;
+static FlexSeen *flex_seen;
+static int nflex, capflex;
+
+/* 1 when this flex request is to be refused with 429 "resource unavailable" (it is then counted). */
+static int flex_refuse(const SimModelCfg *cfg, json_t *req)
+{
+    if (cfg->flex_unavailable > 0 && sim_rand01() < cfg->flex_unavailable) return 1;
+    if (cfg->flex_unavailable_n <= 0) return 0;
+    char *s = json_dumps(req, JSON_COMPACT | JSON_SORT_KEYS);
+    uint64_t h = s ? sim_hash(s, strlen(s), 91) : 0;
+    free(s);
+    pthread_mutex_lock(&flex_mu);
+    int i = 0;
+    while (i < nflex && flex_seen[i].hash != h) i++;
+    if (i == nflex) {
+        if (nflex == capflex) {
+            capflex = capflex ? capflex * 2 : 64;
+            flex_seen = realloc(flex_seen, (size_t)capflex * sizeof *flex_seen);
+            if (!flex_seen) abort();
+        }
+        flex_seen[nflex++] = (FlexSeen){ h, 0 };
+    }
+    int refuse = flex_seen[i].refused < cfg->flex_unavailable_n;
+    if (refuse) flex_seen[i].refused++;
+    pthread_mutex_unlock(&flex_mu);
+    return refuse;
+}
+
 void sim_openai_chat_core(SimCall *c, json_t *req)
 {
     int orouter = c->provider == SIM_OPENROUTER;
@@ -342,6 +374,25 @@ void sim_openai_chat_core(SimCall *c, json_t *req)
         return;
     }
 
+    /* service_tier: auto|default|flex|priority (flex: Batch API prices, may be refused with 429) */
+    json_t *jtier = json_object_get(req, "service_tier");
+    const char *tier = json_string_value(jtier);
+    if (jtier && !json_is_null(jtier) && !orouter &&
+        (!tier || (strcmp(tier, "auto") && strcmp(tier, "default") && strcmp(tier, "flex") && strcmp(tier, "priority")))) {
+        fail(c, 400, "Invalid value for 'service_tier': expected one of 'auto', 'default', 'flex' or 'priority'.",
+             "invalid_request_error", "service_tier", "invalid_value");
+        sim_text_free(&txt);
+        return;
+    }
+    int flex = tier && !strcmp(tier, "flex") && !orouter && !c->batch;
+    if (flex && flex_refuse(&cfg, req)) {
+        /* nothing counted against the limits, nothing billed */
+        fail(c, 429, "Resource Unavailable: there is not enough flex processing capacity for this request right now. "
+             "Please retry later, or send it with the default service tier.", "resource_unavailable", NULL, "resource_unavailable");
+        sim_text_free(&txt);
+        return;
+    }
+
     SimFault fault = sim_draw_fault(c, &cfg, sim_text_user(&txt));
     /* the answers, generated before admission: tokens counted against TPM need their length */
     Choice *ch = calloc((size_t)n, sizeof *ch);
@@ -454,7 +505,7 @@ void sim_openai_chat_core(SimCall *c, json_t *req)
             json_object_set_new(usage, "is_byok", json_false());
             json_object_set_new(ans, "provider", json_string(up));
         } else {
-            json_object_set_new(ans, "service_tier", json_string("default"));
+            json_object_set_new(ans, "service_tier", json_string(flex ? "flex" : "default"));
             json_object_set_new(ans, "system_fingerprint", json_string("fp_sim"));
         }
         json_object_set_new(ans, "usage", usage);
@@ -899,6 +950,11 @@ static void files_get(SimCall *c, const char *id, int content)
 /* Forgets every file and batch. */
 void sim_openai_reset(void)
 {
+    pthread_mutex_lock(&flex_mu);
+    free(flex_seen);
+    flex_seen = NULL;
+    nflex = capflex = 0;
+    pthread_mutex_unlock(&flex_mu);
     pthread_mutex_lock(&ob_mu);
     for (int i = 0; i < nfiles; i++) {
         free(files[i]->id); free(files[i]->filename); free(files[i]->purpose); free(files[i]->data); free(files[i]);
