@@ -212,7 +212,7 @@ static int estimate_cost(fql_session *s, Plan *plan, Buf *out, double *total, fq
 static int resolve_subqueries(fql_session *s, Plan *p, fql_error *err);
 
 /* Run the subquery e (an E_SUBQUERY) and turn e into the E_LIT of its value. 0, or -1 with err
- * (a scalar subquery that gives more than one row is an error at e). */
+ * (a scalar subquery that gives no row or more than one is an error at e). */
 static int resolve_subquery(fql_session *s, Expr *e, fql_error *err)
 {
     Plan *own = plan_copy(e->sub);
@@ -226,12 +226,13 @@ static int resolve_subquery(fql_session *s, Expr *e, fql_error *err)
     if (e->flag) {   /* in (from ...): every value of the column */
         v = v_list_new((uint32_t)t->nrows);
         for (size_t r = 0; r < t->nrows; r++) v.u.l->items[r] = value_copy(table_get(t, r, 0));
-    } else if (t->nrows > 1) {
-        err_at(err, FQL_ERR_RUNTIME, e->src, e->pos, "the subquery gave %zu rows; a subquery used as a value must give at "
-               "most one (end it with `| limit 1`, or aggregate with `| agg ...`)", t->nrows);
+    } else if (t->nrows != 1) {   /* one row, one column, or an error (issue 21): no rows is not a silent null */
+        err_at(err, FQL_ERR_RUNTIME, e->src, e->pos, "the subquery gave %zu rows; a subquery used as a value must give exactly "
+               "one (%s)", t->nrows, t->nrows ? "end it with `| limit 1`, or aggregate with `| agg ...`"
+                                              : "aggregate with `| agg ...`, which gives one row even from none");
         table_free(t);
         return -1;
-    } else v = t->nrows == 1 ? value_copy(table_get(t, 0, 0)) : v_null();   /* no rows: null, as in SQL */
+    } else v = value_copy(table_get(t, 0, 0));
     table_free(t);
     plan_free(e->sub);
     e->sub = NULL;
