@@ -170,8 +170,8 @@ int main(int argc, char **argv)
     for (int k = 0; k < 2; k++) {
         char *msg = NULL;
         if (flag_vals[k] && shell_set_option_msg(s, k ? "shared" : "shared_fallback", flag_vals[k], &msg)) {
-            const char *m = msg ? msg : "invalid value";
-            if (!strncmp(m, "set ", 4)) m += 4;
+            const char *m = msg ? msg : "invalid value", *colon = strstr(m, ": ");
+            if (!strncmp(m, "set ", 4) && colon) m = colon + 2;   /* "set shared: ..." names the setting, not the flag */
             fprintf(stderr, "fql: %s: %s\n", flag_names[k], m);
             free(msg);
             fql_close(s);

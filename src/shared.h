@@ -104,4 +104,17 @@ int         shared_grow(SharedConn *c, const LmModel *m, SharedLimit *sl, double
 int         shared_stop(SharedConn *c, const LmModel *m, SharedLimit *sl, const char *msg, char **err);
 void        shared_limit_clear(SharedLimit *sl);
 
+/* ---- metrics (shared_metrics.c) ---- */
+
+struct QueryMetric;
+struct Table;
+/* Which state database this process's rows are in ("HOST:hash of its real path"; without one,
+ * the process id): rows of one origin are listed once. Returns a new string. */
+char       *shared_origin(const SharedConn *c, const char *db_path);
+/* Append one system.query_metrics row to the stream every sharing process reads. 0 or -1 with *err. */
+int         shared_metrics_push(SharedConn *c, const char *origin, const struct QueryMetric *q, char **err);
+/* Append to t (system.query_metrics' schema; columns taken by name) the rows of the stream whose
+ * origin is not skip_origin. 0 or -1 with *err (t unchanged then). */
+int         shared_metrics_append(SharedConn *c, const char *skip_origin, struct Table *t, char **err);
+
 #endif
