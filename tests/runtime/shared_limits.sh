@@ -14,7 +14,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/../lib/setup.sh"
 cat > sim.json <<'J'
 {"default": {"latency_ms": 20, "jitter_ms": 10},
- "models": {"org-model": {"rpm": 1200}, "half-model": {"rpm": 1200}, "fb-model": {"rpm": 1200},
+ "models": {"org-model": {"rpm": 1200}, "half-model": {"rpm": 1200}, "fb-model": {"rpm": 1200}, "over-model": {"rpm": 600},
             "quota-model": {"latency_ms": 1, "jitter_ms": 0, "quota_requests": 30}}}
 J
 source "$HERE/../lib/sim.sh"
@@ -121,6 +121,24 @@ stopped=$(cat qerr1.txt qerr2.txt | grep -c "another process sharing the limits 
 (( stopped >= 1 )) && ok "quota: a process stopped because another was refused" || bad "quota: no shared stop" "$(cat qerr1.txt qerr2.txt)"
 refused=$(status_of quota-model 429)
 (( refused <= 2 )) && ok "quota: $refused quota refusals in all" || bad "quota refusals" "$refused (each process went on asking)"
+
+# ---- a 429 seen by one process slows all: limits declared twice what the provider allows ----
+for k in 1 2; do rows "o$k.csv" 60 "o$k"; done
+pids=()
+for k in 1 2; do
+  FQL_DB="$dir/o$k.db" "$FQL" --no-progress --format csv --shared "$REDIS_URL" \
+    -c "model m = openai(\"over-model\", rpm: 1200, price_in: 0, price_out: 0); from csv(\"$dir/o$k.csv\") | derive s = map(\"answer {{text}}\") | agg n = count(*), answered = count(s)" > "oout$k.txt" 2> "oerr$k.txt" & pids+=($!)
+done
+wait "${pids[@]}"
+check "over-declared limit: every row answered" "60,60 60,60" "$(tail -1 oout1.txt) $(tail -1 oout2.txt)"
+key=$(redis-cli -p "$REDIS_PORT" --scan --pattern '*over-model}:lim')
+cut=$(redis-cli -p "$REDIS_PORT" hget "$key" cut) pause=$(redis-cli -p "$REDIS_PORT" hget "$key" pause) f=$(redis-cli -p "$REDIS_PORT" hget "$key" f)
+[[ -n $cut && -n $pause ]] && node -e "process.exit($f > 0 && $f < 1 ? 0 : 1)" 2>/dev/null \
+  && ok "over-declared limit: the 429s cut the shared factor (now $f) and paused both processes" || bad "shared factor" "cut [$cut] pause [$pause] f [$f] in [$key]"
+sent=$(reqs over-model) limited=$(status_of over-model 429)
+# one process alone with these limits draws about 12% (AIMD probes upward), two unshared about 18%: a sanity bound
+(( limited * 100 <= 20 * sent )) && ok "over-declared limit: $limited of $sent requests refused, as one process alone" \
+  || bad "over-declared limit: refusals" "$limited of $sent"
 
 # ---- bad URLs ----
 err=$("$FQL" --shared http://127.0.0.1:1/0 -c '1' 2>&1); rc=$?
