@@ -48,8 +48,11 @@ void        shared_warn(SharedConn *c, const char *fmt, ...) FQL_PRINTF(2, 3);
 
 /* Run one command given as arguments (binary safe: lens[i] bytes of argv[i]; lens NULL: C
  * strings). Returns the reply (caller frees), or NULL with *err (naming the URL) when Redis cannot
- * be reached, the connection was lost, or Redis answered an error. A lost connection is made
- * again once, and the command sent again, before giving up. */
+ * be reached, the connection was lost, or Redis answered an error. A connection that died since
+ * the last call (a restart, an idle timeout) is made again once and the command sent again, so
+ * a command may run twice when a connection dies between running it and answering: use commands
+ * that may (SET NX, scripts that check first). After a failure to reach Redis, calls fail at once
+ * for a second. */
 redisReply *shared_cmdargv(SharedConn *c, int argc, const char **argv, const size_t *lens, char **err);
 /* The same from a hiredis format string (redisCommand's: %s, %b, %d ...). */
 redisReply *shared_cmd(SharedConn *c, char **err, const char *fmt, ...);
