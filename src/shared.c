@@ -19,7 +19,6 @@
 #include <unistd.h>
 #include <openssl/evp.h>
 #include "shared.h"
-#include "state.h"
 
 #define TIMEOUT_S 2.0   /* connect and command timeout */
 #define RETRY_S   1.0   /* after a failure to reach Redis, calls fail at once for this long (an
@@ -403,9 +402,17 @@ redisReply *shared_eval(SharedConn *c, SharedScript *s, int nkeys, const char *c
 
 char *shared_key(const LmModel *m, const char *what)
 {
-    /* Vertex's access token changes hourly: its project names the quota instead */
+    /* Vertex's access token changes hourly: its project names the quota instead. Each part with its
+     * NUL, so that ("ab", "c") and ("a", "bc") differ. */
     const char *parts[4] = { m->provider_name, m->base_url, m->api_key, m->project };
-    char h[65];
-    state_hash(h, parts, 4);
-    return xasprintf("fql:{%.16s:%s}:%s", h, m->model_name ? m->model_name : "", what ? what : "");
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    for (int i = 0; i < 4; i++) EVP_DigestUpdate(ctx, parts[i] ? parts[i] : "", strlen(parts[i] ? parts[i] : "") + 1);
+    EVP_DigestFinal_ex(ctx, md, &n);
+    EVP_MD_CTX_free(ctx);
+    char h[17];
+    for (unsigned i = 0; i < 8; i++) sprintf(h + 2 * i, "%02x", md[i]);
+    return xasprintf("fql:{%s:%s}:%s", h, m->model_name ? m->model_name : "", what ? what : "");
 }
