@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Many processes, one quota (--shared): a private redis-server and fql-sim on loopback ports.
-#  - four fql processes with one key against a model limited to 1,200 RPM: every row answered, at
+#  - four fql processes with one key (150 rows each) against a model limited to 1,200 RPM: every row answered, at
 #    most 1% of requests rate-limited, the wall time within 1.1x of what the limit allows, and
 #    system.query_metrics of any of them shows all four;
 #  - Redis killed mid-run: a clear error naming the URL (never the key), the answers received kept
@@ -33,7 +33,7 @@ rows() {  # rows FILE N PREFIX: a CSV of N rows, texts unique to PREFIX
 redis_start || { echo "0 passed, 1 failed"; exit 1; }
 
 # ---- four processes, one key, one limit of 1,200 RPM ----
-ROWS=100 P=4 RPM=1200
+ROWS=150 P=4 RPM=1200
 for k in $(seq 1 $P); do rows "t$k.csv" $ROWS "proc$k"; done
 Q() { echo "model m = openai(\"org-model\", rpm: $RPM, price_in: 0, price_out: 0); from csv(\"$dir/t$1.csv\") | derive s = map(\"answer {{text}}\") | agg n = count(*), answered = count(s)"; }
 t0=$(now) pids=()
