@@ -55,6 +55,10 @@ static void usage(FILE *f)
           "                       latencies, plan, slow and failed rows)\n"
           "  --query-id N         with --report and no script: the report of query N, from the\n"
           "                       state database\n"
+          "  --shared URL         share the models' limits with other fql processes through Redis\n"
+          "                       (redis://HOST:PORT/DB; also FQL_SHARED, or set shared = \"...\")\n"
+          "  --shared-fallback M  when Redis is lost: error (stop; the default) or local (pace each\n"
+          "                       process at 1/N of the limits, with a warning)\n"
           "  --schema-of NAME     print the JSON Schema of type NAME declared in FILE\n"
           "  --ast                print the syntax tree of FILE and exit\n"
           "  --test FILE...       run golden test files; --rewrite updates their expected output\n"
@@ -94,7 +98,7 @@ int main(int argc, char **argv)
     fql_set_panic(on_panic, NULL);
     fql_options o;
     fql_options_init(&o);
-    const char *code = NULL, *file = NULL, *schema_of = NULL;
+    const char *code = NULL, *file = NULL, *schema_of = NULL, *shared = NULL, *shared_fallback = NULL;
     int test = 0, rewrite = 0, ast = 0, shell = 0, max_rows_given = 0, offline = 0;
     const char *record = NULL, *replay = NULL, *report = NULL;
     long long query_id = 0;
@@ -113,6 +117,10 @@ int main(int argc, char **argv)
         if (!strcmp(a, "--no-validate")) { o.validate_keys = 0; continue; }
         if (!strcmp(a, "--no-cache")) { o.cache = 0; continue; }
         if (!strcmp(a, "--no-progress")) { o.progress = 0; continue; }
+        if (!strcmp(a, "--shared") && i + 1 < argc) { shared = argv[++i]; continue; }
+        if (!strncmp(a, "--shared=", 9)) { shared = a + 9; continue; }
+        if (!strcmp(a, "--shared-fallback") && i + 1 < argc) { shared_fallback = argv[++i]; continue; }
+        if (!strncmp(a, "--shared-fallback=", 18)) { shared_fallback = a + 18; continue; }
         if (!strcmp(a, "--schema-of") && i + 1 < argc) { schema_of = argv[++i]; continue; }
         if (!strcmp(a, "--record") && i + 1 < argc) { record = argv[++i]; continue; }
         if (!strcmp(a, "--replay") && i + 1 < argc) { replay = argv[++i]; continue; }
@@ -180,6 +188,21 @@ int main(int argc, char **argv)
     o.out = stdout;
     fql_session *s = fql_open(&o, &err);
     if (!s) { repl_print_error(stderr, &err); free(text); return 1; }
+    /* the flags override FQL_SHARED / FQL_SHARED_FALLBACK (read by fql_open); a script's `set` overrides both */
+    const char *const flag_names[2] = { "--shared-fallback", "--shared" }, *flag_vals[2] = { shared_fallback, shared };
+    for (int k = 0; k < 2; k++) {
+        char *msg = NULL;
+        if (flag_vals[k] && shell_set_option_msg(s, k ? "shared" : "shared_fallback", flag_vals[k], &msg)) {
+            const char *m = msg ? msg : "invalid value", *colon = strstr(m, ": ");
+            if (!strncmp(m, "set ", 4) && colon) m = colon + 2;   /* "set shared: ..." names the setting, not the flag */
+            fprintf(stderr, "fql: %s: %s\n", flag_names[k], m);
+            free(msg);
+            fql_close(s);
+            free(text);
+            return 2;
+        }
+        free(msg);
+    }
     int rc = 0;
     char *msg = NULL;
     if (query_id) {   /* a past query's report, from the state database */

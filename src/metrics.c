@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "metrics.h"
+#include "shared.h"
 
 static double wall_s(void)
 {
@@ -121,6 +122,13 @@ void metrics_end(Runtime *rt, StmtMetrics *sm, double elapsed_ms)
         }
         state_add_metric(rt->state, &q);
         metrics_add(&rt->metrics, &q);
+        if (rt_shared(rt)) {   /* every sharing process sees the row in its system.query_metrics */
+            char *origin = shared_origin(rt_shared(rt), rt->db_path), *err = NULL;
+            if (shared_metrics_push(rt_shared(rt), origin, &q, &err))
+                rt_log(rt, FQL_LOG_WARN, "warning: this statement's system.query_metrics row is only in the local state database: %s", err);
+            free(err);
+            free(origin);
+        }
         /* the one-line summary */
         char cost[48] = "cost unknown";
         if (q.cost_usd >= 0) { cost[0] = '$'; format_usd(cost + 1, sizeof cost - 1, q.cost_usd); }

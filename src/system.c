@@ -5,6 +5,7 @@
 #include "system.h"
 #include "catalog.h"
 #include "state.h"
+#include "shared.h"
 
 /* columns and their types: i int, f float, t timestamp, b bool, s string */
 static const struct SystemTable {
@@ -105,5 +106,14 @@ Table *system_table(Runtime *rt, const char *name)
     Schema *schema = system_schema(name);
     if (!schema) return NULL;
     if (!strcmp(name, "system.models")) return models_table(rt->cat, schema);
-    return state_system_table(rt_state_if_exists(rt), name, schema);
+    Table *t = state_system_table(rt_state_if_exists(rt), name, schema);
+    if (t && rt_shared(rt) && !strcmp(name, "system.query_metrics")) {
+        /* shared: the rows of every other process too (shared_metrics.c says how each is listed once) */
+        char *origin = shared_origin(rt_shared(rt), rt->db_path), *err = NULL;
+        if (shared_metrics_append(rt_shared(rt), origin, t, &err))
+            rt_log(rt, FQL_LOG_WARN, "warning: system.query_metrics lists this process's rows only: %s", err);
+        free(err);
+        free(origin);
+    }
+    return t;
 }
