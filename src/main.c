@@ -48,6 +48,8 @@ static void usage(FILE *f)
           "  --db PATH            state database (default .fql/state.db; :memory: for none)\n"
           "  --no-validate        do not check model keys before running\n"
           "  --no-cache           do not use the response cache\n"
+          "  --partition I/N      read partition I of N (I from 0 to N-1) of every source; a writer\n"
+          "                       given a folder writes part-I-of-N into it (set partition = \"I/N\")\n"
           "  --schema-of NAME     print the JSON Schema of type NAME declared in FILE\n"
           "  --ast                print the syntax tree of FILE and exit\n"
           "  --test FILE...       run golden test files; --rewrite updates their expected output\n"
@@ -87,7 +89,7 @@ int main(int argc, char **argv)
     fql_set_panic(on_panic, NULL);
     fql_options o;
     fql_options_init(&o);
-    const char *code = NULL, *file = NULL, *schema_of = NULL;
+    const char *code = NULL, *file = NULL, *schema_of = NULL, *partition = NULL;
     int test = 0, rewrite = 0, ast = 0, shell = 0, max_rows_given = 0;
     const char **tests = calloc((size_t)argc + 1, sizeof *tests);
     if (!tests) { fputs("fql: error: out of memory\n", stderr); return 1; }
@@ -104,6 +106,8 @@ int main(int argc, char **argv)
         if (!strcmp(a, "--no-validate")) { o.validate_keys = 0; continue; }
         if (!strcmp(a, "--no-cache")) { o.cache = 0; continue; }
         if (!strcmp(a, "--no-progress")) { o.progress = 0; continue; }
+        if (!strcmp(a, "--partition") && i + 1 < argc) { partition = argv[++i]; continue; }
+        if (!strncmp(a, "--partition=", 12)) { partition = a + 12; continue; }
         if (!strcmp(a, "--schema-of") && i + 1 < argc) { schema_of = argv[++i]; continue; }
         if (!strcmp(a, "--ast")) { ast = 1; continue; }
         if (!strcmp(a, "--shell")) { shell = 1; continue; }
@@ -157,6 +161,12 @@ int main(int argc, char **argv)
     o.out = stdout;
     fql_session *s = fql_open(&o, &err);
     if (!s) { repl_print_error(stderr, &err); free(text); return 1; }
+    if (partition && shell_set_option(s, "partition", partition)) {
+        fprintf(stderr, "fql: --partition takes I/N: partition I of N, I counted from 0 to N-1 (e.g. --partition 0/4 ... 3/4); got %s\n", partition);
+        fql_close(s);
+        free(text);
+        return 2;
+    }
     int rc = 0;
     if (schema_of) {
         if (!text) { fprintf(stderr, "fql: --schema-of needs a script that declares the type\n"); fql_close(s); return 2; }

@@ -113,6 +113,32 @@ static int value_flag(Value v, int *out)
     return -1;
 }
 
+int rt_partition_of(int64_t k, int n)
+{
+    uint64_t z = (uint64_t)k + 0x9e3779b97f4a7c15ULL;   /* splitmix64's finalizer: neighbouring rows spread evenly */
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    return n > 1 ? (int)(z % (uint64_t)n) : 0;
+}
+
+/* `set partition = "I/N"` (I from 0 to N-1), or "off" / "" for all rows. 0, or -1 with *msg. */
+static int set_partition(Runtime *rt, Value v, char **msg)
+{
+    const char *s = v.kind == V_STRING ? v_str(v) : NULL;
+    if (s && (!*s || !strcmp(s, "off"))) { rt->part_i = rt->part_n = 0; return 0; }
+    long long i = -1, n = -1;
+    int used = 0;
+    if (!s || sscanf(s, "%lld/%lld%n", &i, &n, &used) != 2 || s[used] || n < 1 || n > 1000000 || i < 0 || i >= n) {
+        *msg = xasprintf("set partition takes \"I/N\": partition I of N, I counted from 0 to N-1 (e.g. \"0/4\" ... \"3/4\"), or \"off\"%s%s",
+                         s ? "; got " : "", s ? s : "");
+        return -1;
+    }
+    rt->part_i = (int)i;
+    rt->part_n = n > 1 ? (int)n : 0;
+    return 0;
+}
+
 int rt_set(Runtime *rt, const char *name, Value v, char **msg)
 {
     int rc = 0, flag;
@@ -136,11 +162,13 @@ int rt_set(Runtime *rt, const char *name, Value v, char **msg)
         if (v.kind != V_INT && v.kind != V_FLOAT) { *msg = xstrdup("set budget takes an amount in USD, e.g. set budget = 5.00 (0 = no budget)"); rc = -1; }
         else if ((v.kind == V_INT ? (double)v.u.i : v.u.f) < 0) { *msg = xstrdup("set budget takes an amount of 0 or more (0 = no budget)"); rc = -1; }
         else rt->budget = v.kind == V_INT ? (double)v.u.i : v.u.f;
+    } else if (!strcmp(name, "partition")) {
+        rc = set_partition(rt, v, msg);
     } else {
-        static const char *const names[] = { "format", "max_rows", "cache", "progress", "validate_keys", "budget", "fusion" };
+        static const char *const names[] = { "format", "max_rows", "cache", "progress", "validate_keys", "budget", "fusion", "partition" };
         const char *best = closest_name(name, names, sizeof names / sizeof names[0]);
         *msg = best ? xasprintf("unknown setting '%s'; did you mean '%s'?", name, best)
-                    : xasprintf("unknown setting '%s' (settings: format, max_rows, cache, progress, validate_keys, budget, fusion)", name);
+                    : xasprintf("unknown setting '%s' (settings: format, max_rows, cache, progress, validate_keys, budget, fusion, partition)", name);
         rc = -1;
     }
     value_free(v);

@@ -80,7 +80,7 @@ int shell_get_option(fql_session *s, const char *name, char *buf, size_t n)
 int shell_set_option(fql_session *s, const char *name, const char *text)
 {
     Value v;
-    if (!strcmp(name, "format")) v = v_cstring(text);
+    if (!strcmp(name, "format") || !strcmp(name, "partition")) v = v_cstring(text);
     else if (!strcmp(name, "max_rows")) {
         char *end;
         errno = 0;
