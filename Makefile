@@ -6,10 +6,11 @@ BUILD    ?= build
 CC       ?= cc
 SANITIZE ?=
 WERROR   ?=
-PKGS     := libcurl jansson sqlite3 libpcre2-8 libzstd zlib poppler-glib
+PKGS     := libcurl jansson sqlite3 libpcre2-8 libzstd zlib poppler-glib hiredis
 DEB_PKGS := gcc make re2c lemon pkg-config libcurl4-openssl-dev libjansson-dev libreadline-dev \
             libsqlite3-dev libpcre2-dev libmicrohttpd-dev libssl-dev curl sqlite3 valgrind nodejs npm time \
-            libsnappy-dev libzstd-dev zlib1g-dev libpoppler-glib-dev libcairo2-dev tmux clang libclang-rt-14-dev
+            libsnappy-dev libzstd-dev zlib1g-dev libpoppler-glib-dev libcairo2-dev tmux clang libclang-rt-14-dev \
+            redis-server libhiredis-dev
 
 OPT      ?= -O2
 CFLAGS   += $(OPT) -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wstrict-prototypes \
@@ -50,7 +51,8 @@ all: $(BUILD)/fql $(BUILD)/libfql.a $(BUILD)/libfql.so $(SIM_BIN) $(UNIT_BIN) $(
 
 # nodejs/npm count as present when the commands exist (machines may carry a newer Node.js than Debian's).
 # A package counts as present only when installed: `dpkg -s` also succeeds for one removed with its
-# configuration kept. curl, node and tmux are called by the test scripts, sqlite3 and valgrind too.
+# configuration kept. curl, node and tmux are called by the test scripts, sqlite3, valgrind and
+# redis-server (the shared-state tests start their own) too.
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  case $$p in nodejs) command -v node >/dev/null && continue;; npm) command -v npm >/dev/null && continue;; esac; \

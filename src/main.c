@@ -50,6 +50,10 @@ static void usage(FILE *f)
           "  --no-cache           do not use the response cache\n"
           "  --partition I/N      read partition I of N (I from 0 to N-1) of every source; a writer\n"
           "                       given a folder writes part-I-of-N into it (set partition = \"I/N\")\n"
+          "  --shared URL         share the models' limits with other fql processes through Redis\n"
+          "                       (redis://HOST:PORT/DB; also FQL_SHARED, or set shared = \"...\")\n"
+          "  --shared-fallback M  when Redis is lost: error (stop; the default) or local (pace each\n"
+          "                       process at 1/N of the limits, with a warning)\n"
           "  --schema-of NAME     print the JSON Schema of type NAME declared in FILE\n"
           "  --ast                print the syntax tree of FILE and exit\n"
           "  --test FILE...       run golden test files; --rewrite updates their expected output\n"
@@ -89,7 +93,7 @@ int main(int argc, char **argv)
     fql_set_panic(on_panic, NULL);
     fql_options o;
     fql_options_init(&o);
-    const char *code = NULL, *file = NULL, *schema_of = NULL, *partition = NULL;
+    const char *code = NULL, *file = NULL, *schema_of = NULL, *shared = NULL, *shared_fallback = NULL, *partition = NULL;
     int test = 0, rewrite = 0, ast = 0, shell = 0, max_rows_given = 0;
     const char **tests = calloc((size_t)argc + 1, sizeof *tests);
     if (!tests) { fputs("fql: error: out of memory\n", stderr); return 1; }
@@ -108,6 +112,10 @@ int main(int argc, char **argv)
         if (!strcmp(a, "--no-progress")) { o.progress = 0; continue; }
         if (!strcmp(a, "--partition") && i + 1 < argc) { partition = argv[++i]; continue; }
         if (!strncmp(a, "--partition=", 12)) { partition = a + 12; continue; }
+        if (!strcmp(a, "--shared") && i + 1 < argc) { shared = argv[++i]; continue; }
+        if (!strncmp(a, "--shared=", 9)) { shared = a + 9; continue; }
+        if (!strcmp(a, "--shared-fallback") && i + 1 < argc) { shared_fallback = argv[++i]; continue; }
+        if (!strncmp(a, "--shared-fallback=", 18)) { shared_fallback = a + 18; continue; }
         if (!strcmp(a, "--schema-of") && i + 1 < argc) { schema_of = argv[++i]; continue; }
         if (!strcmp(a, "--ast")) { ast = 1; continue; }
         if (!strcmp(a, "--shell")) { shell = 1; continue; }
@@ -161,6 +169,21 @@ int main(int argc, char **argv)
     o.out = stdout;
     fql_session *s = fql_open(&o, &err);
     if (!s) { repl_print_error(stderr, &err); free(text); return 1; }
+    /* the flags override FQL_SHARED / FQL_SHARED_FALLBACK (read by fql_open); a script's `set` overrides both */
+    const char *const flag_names[2] = { "--shared-fallback", "--shared" }, *flag_vals[2] = { shared_fallback, shared };
+    for (int k = 0; k < 2; k++) {
+        char *msg = NULL;
+        if (flag_vals[k] && shell_set_option_msg(s, k ? "shared" : "shared_fallback", flag_vals[k], &msg)) {
+            const char *m = msg ? msg : "invalid value";
+            if (!strncmp(m, "set ", 4)) m += 4;
+            fprintf(stderr, "fql: %s: %s\n", flag_names[k], m);
+            free(msg);
+            fql_close(s);
+            free(text);
+            return 2;
+        }
+        free(msg);
+    }
     if (partition && shell_set_option(s, "partition", partition)) {
         fprintf(stderr, "fql: --partition takes I/N: partition I of N, I counted from 0 to N-1 (e.g. --partition 0/4 ... 3/4); got %s\n", partition);
         fql_close(s);

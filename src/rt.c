@@ -8,6 +8,7 @@
 #include "rt.h"
 #include "state.h"
 #include "runtime.h"
+#include "shared.h"
 
 void rt_init(Runtime *rt, const fql_options *o, const char *stdlib_dir)
 {
@@ -35,6 +36,10 @@ void rt_close(Runtime *rt)
     rt->results = NULL;
     sched_free(rt->sched);
     rt->sched = NULL;
+    shared_close(rt->shared);
+    rt->shared = NULL;
+    free(rt->shared_url);
+    rt->shared_url = NULL;
     state_close(rt->state);
     rt->state = NULL;
     free(rt->db_path);
@@ -70,6 +75,41 @@ State *rt_state_if_exists(Runtime *rt)
         rt->state = state_open(rt->db_path, &e);
     }
     return rt->state;
+}
+
+struct SharedConn *rt_shared(Runtime *rt)
+{
+    return rt->shared;
+}
+
+/* The shared state's warnings (the fallback to local pacing) go to the session's log. */
+static void shared_log(void *ud, const char *msg)
+{
+    rt_log(ud, FQL_LOG_WARN, "%s", msg);
+}
+
+/* `set shared = URL` ("" or "off": not shared). A probe runtime (bind-time validation, no
+ * scheduler) only checks the URL; a real one makes the connection (connected on first use) and
+ * hands it to the scheduler. 0, or -1 with *msg. */
+static int set_shared(Runtime *rt, const char *url, char **msg)
+{
+    int off = !*url || !strcasecmp(url, "off") || !strcasecmp(url, "none");
+    char *err = NULL;
+    if (!off && shared_parse_check(url, &err)) {
+        *msg = xasprintf("set shared: %s", err + (strncmp(err, "shared: ", 8) ? 0 : 8));
+        free(err);
+        return -1;
+    }
+    if (!rt->sched) return 0;
+    SharedConn *c = off ? NULL : shared_open(url, &err);
+    if (!off && !c) { *msg = err; return -1; }
+    if (c) shared_set_log(c, shared_log, rt);
+    sched_set_shared(rt->sched, c, rt->shared_fallback);
+    shared_close(rt->shared);
+    rt->shared = c;
+    free(rt->shared_url);
+    rt->shared_url = off ? NULL : xstrdup(url);
+    return 0;
 }
 
 const Table *rt_result(Runtime *rt, const char *key)
@@ -164,11 +204,21 @@ int rt_set(Runtime *rt, const char *name, Value v, char **msg)
         else rt->budget = v.kind == V_INT ? (double)v.u.i : v.u.f;
     } else if (!strcmp(name, "partition")) {
         rc = set_partition(rt, v, msg);
+    } else if (!strcmp(name, "shared")) {
+        if (v.kind != V_STRING) { *msg = xstrdup("set shared takes a Redis URL, e.g. set shared = \"redis://127.0.0.1:6379/0\" (\"off\": not shared)"); rc = -1; }
+        else rc = set_shared(rt, v_str(v), msg);
+    } else if (!strcmp(name, "shared_fallback")) {
+        const char *t = v.kind == V_STRING ? v_str(v) : "";
+        if (!strcasecmp(t, "local")) rt->shared_fallback = 1;
+        else if (!strcasecmp(t, "error") || !strcasecmp(t, "off") || !strcasecmp(t, "none")) rt->shared_fallback = 0;
+        else { *msg = xstrdup("set shared_fallback takes \"local\" (Redis lost: each process paces at 1/N of the limits, with a warning) or \"error\" (Redis lost: stop; the default)"); rc = -1; }
+        if (!rc && rt->sched) sched_set_shared(rt->sched, rt->shared, rt->shared_fallback);
     } else {
-        static const char *const names[] = { "format", "max_rows", "cache", "progress", "validate_keys", "budget", "fusion", "partition" };
+        static const char *const names[] = { "format", "max_rows", "cache", "progress", "validate_keys", "budget", "fusion",
+                                             "shared", "shared_fallback", "partition" };
         const char *best = closest_name(name, names, sizeof names / sizeof names[0]);
         *msg = best ? xasprintf("unknown setting '%s'; did you mean '%s'?", name, best)
-                    : xasprintf("unknown setting '%s' (settings: format, max_rows, cache, progress, validate_keys, budget, fusion, partition)", name);
+                    : xasprintf("unknown setting '%s' (settings: format, max_rows, cache, progress, validate_keys, budget, fusion, shared, shared_fallback, partition)", name);
         rc = -1;
     }
     value_free(v);

@@ -42,9 +42,12 @@ typedef struct Runtime {
     int part_i, part_n;            /* `set partition = "I/N"` (--partition): scans read partition I of N; part_n 0 = all rows */
     int fusion;                    /* several structured calls of a stage over one text: one request (semantic.c) */
     int fuse_hold;                 /* semantic.c: jobs started now keep their requests for semantic_send_fused */
+    char *shared_url;              /* `set shared` / --shared / FQL_SHARED: redis://HOST:PORT/DB; NULL = not shared */
+    int shared_fallback;           /* `set shared_fallback = "local"`: Redis lost: pace at 1/N locally (1), or stop (0) */
     struct Catalog *cat;           /* the session's declarations (not owned; see catalog.h) */
     struct State *state;           /* opened by rt_state on first use */
     struct Scheduler *sched;       /* made by rt_init: fql_interrupt may cancel it from any thread */
+    struct SharedConn *shared;     /* the connection for shared_url (shared.h), made with the setting */
     struct BatchQueue *batchq;     /* requests waiting for the Batch API (batch.c); empty between statements */
     struct SemStats *sem;          /* the running statement's per-model counters (semantic.c) */
     struct DryRun *dry;            /* set while estimating (semantic.c) */
@@ -77,6 +80,9 @@ int    rt_partition_of(int64_t k, int n);
 static inline int rt_interrupted(Runtime *rt) { return __atomic_load_n(&rt->interrupted, __ATOMIC_ACQUIRE); }
 /* Apply `set name = v`: consumes v (an exception to value.h's rule). 0, or -1 with *msg (xasprintf'd) that names the settings. */
 int    rt_set(Runtime *rt, const char *name, Value v, char **msg);
+/* The shared state's connection (shared.h) when `shared` is set, else NULL. Borrowed: rt owns it
+ * (it connects on first use; its calls say when Redis cannot be reached). */
+struct SharedConn *rt_shared(Runtime *rt);
 /* A cache point's result stored in this session (borrowed), or NULL; rt_put_result takes t. */
 const Table *rt_result(Runtime *rt, const char *key);
 void   rt_put_result(Runtime *rt, const char *key, Table *t);

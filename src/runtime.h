@@ -198,6 +198,11 @@ int        sched_run_until(Scheduler *s, int (*stop)(void *ud), void *ud, fql_er
 /* Ask sched_run to stop soon (from a signal handler or another thread): queued requests are
  * completed as failed with kind "cancelled". */
 void       sched_cancel(Scheduler *s);
+/* Share the limits of every model through Redis (shared.h; c borrowed, NULL: local limits only).
+ * fallback_local: when Redis is lost, pace at 1/N of each limit locally with a warning instead of
+ * stopping with an error. */
+struct SharedConn;
+void       sched_set_shared(Scheduler *s, struct SharedConn *c, int fallback_local);
 /* Forget a cancel that arrived while no sched_run was running (a new statement starts). */
 void       sched_clear_cancel(Scheduler *s);
 

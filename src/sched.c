@@ -66,6 +66,7 @@
 #include <sys/epoll.h>
 #include <curl/curl.h>
 #include "runtime.h"
+#include "shared.h"
 
 #define PACE             0.97     /* fraction of each declared limit the buckets run at */
 #define BURST_S          0.03     /* bucket capacity, in seconds of the rate (1 - PACE) */
@@ -133,6 +134,8 @@ struct Job {
     double not_before;           /* backoff deadline (retry list) */
     int reserved;                /* holds bucket reservations */
     uint64_t win_seq;            /* its entry in the model's window log */
+    int sh_taken;                /* holds a reservation in the shared buckets (Redis) */
+    double sh_sent_us;           /* the server's time of that take */
     double win_amt[W_N];
     /* the transfer */
     CURL *easy;
@@ -163,6 +166,11 @@ struct ModelState {
     double est_ratio;            /* input tokens per body byte/4, with a margin */
     double avg_tokens;           /* reserved tokens per request, for the in-flight cap */
     SchedStats st;
+    /* shared limits (shared.h): the buckets in Redis replace the local ones while sh_on */
+    SharedLimit sl;
+    int sh_local;                /* Redis was lost and shared_fallback is local: local buckets at 1/sh_div */
+    double sh_div;               /* the divisor of the limits (1: not divided) */
+    double sh_wait_until;        /* monotonic: the shared buckets said wait until then */
 };
 
 struct Scheduler {
@@ -178,6 +186,8 @@ struct Scheduler {
     int running;
     int64_t pending;             /* jobs submitted and not yet completed */
     uint64_t rng;
+    SharedConn *shared;          /* sched_set_shared: the limits live in Redis (borrowed); NULL: local */
+    int shared_fallback;         /* Redis lost: pace locally at 1/N (1) or stop (0) */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -225,10 +235,11 @@ static void apply_rates(ModelState *ms, double now)
         ms->cfg_rpm = m->rpm; ms->cfg_tpm = m->tpm; ms->cfg_in = m->input_tpm; ms->cfg_out = m->output_tpm;
         ms->factor = 1;
     }
-    bucket_retune(&ms->breq, m->rpm > 0 ? m->rpm * ms->factor : 0, 1, now, fresh);
-    bucket_retune(&ms->btok, m->tpm > 0 ? m->tpm * ms->factor : 0, 1, now, fresh);
-    bucket_retune(&ms->bin, m->input_tpm > 0 ? m->input_tpm * ms->factor : 0, 1, now, fresh);
-    bucket_retune(&ms->bout, m->output_tpm > 0 ? m->output_tpm * ms->factor : 0, 1, now, fresh);
+    double f = ms->factor / (ms->sh_div > 1 ? ms->sh_div : 1);   /* 1/N after a fallback from shared limits */
+    bucket_retune(&ms->breq, m->rpm > 0 ? m->rpm * f : 0, 1, now, fresh);
+    bucket_retune(&ms->btok, m->tpm > 0 ? m->tpm * f : 0, 1, now, fresh);
+    bucket_retune(&ms->bin, m->input_tpm > 0 ? m->input_tpm * f : 0, 1, now, fresh);
+    bucket_retune(&ms->bout, m->output_tpm > 0 ? m->output_tpm * f : 0, 1, now, fresh);
 }
 
 static int has_limits(const LmModel *m)
@@ -378,6 +389,7 @@ void sched_free(Scheduler *s)
         for (Job *j = ms->retry, *n; j; j = n) { n = j->next; job_free(j); }
         free(ms->st.latencies);
         free(ms->win.ring);
+        shared_limit_clear(&ms->sl);
         free(ms);
     }
     free(s->models);
@@ -408,6 +420,24 @@ void sched_submit(Scheduler *s, LmModel *m, LmRequest *req, SchedDone done, void
     if (ms->tail) ms->tail->next = j; else ms->head = j;
     ms->tail = j;
     s->pending++;
+}
+
+void sched_set_shared(Scheduler *s, SharedConn *c, int fallback_local)
+{
+    if (!s) return;
+    int changed = s->shared != c;
+    s->shared = c;
+    s->shared_fallback = fallback_local;
+    if (!changed) return;
+    double now = mono_now();
+    for (int i = 0; i < s->nmodels; i++) {
+        ModelState *ms = s->models[i];
+        shared_limit_clear(&ms->sl);
+        ms->sh_local = 0;
+        ms->sh_div = 1;
+        ms->sh_wait_until = 0;
+        apply_rates(ms, now);
+    }
 }
 
 void sched_cancel(Scheduler *s)
@@ -703,13 +733,22 @@ static void job_amounts(const Job *j, double amt[W_N])
     amt[W_OUT] = j->out_ceiling;
 }
 
-/* Seconds until j fits the model's windows and every bucket it needs has its share (0 = now). */
-static double reserve_wait(ModelState *ms, const Job *j, double now)
+/* Whether model ms takes from the shared buckets in Redis (then the local ones are not used). */
+static int sh_on(const Scheduler *s, const ModelState *ms)
+{
+    return s->shared && !ms->sh_local;
+}
+
+/* Seconds until j fits the model's windows and every bucket it needs has its share (0 = now).
+ * local: the local buckets count (not when the shared buckets in Redis pace the model). */
+static double reserve_wait(ModelState *ms, const Job *j, double now, int local)
 {
     const LmModel *m = ms->m;
-    double lim[W_N] = { m->rpm, m->tpm, m->input_tpm, m->output_tpm }, amt[W_N];
+    double div = ms->sh_div > 1 ? ms->sh_div : 1;
+    double lim[W_N] = { m->rpm / div, m->tpm / div, m->input_tpm / div, m->output_tpm / div }, amt[W_N];
     job_amounts(j, amt);
     double w = win_wait(&ms->win, lim, amt, now);
+    if (!local) return w;
     w = fmax(w, bucket_wait(&ms->breq, 1, now));
     w = fmax(w, bucket_wait(&ms->btok, j->est_in + j->out_ceiling, now));
     w = fmax(w, bucket_wait(&ms->bin, j->est_in, now));
@@ -717,12 +756,15 @@ static double reserve_wait(ModelState *ms, const Job *j, double now)
     return w;
 }
 
-static void reserve(ModelState *ms, Job *j, double now)
+/* Take j's reservation (local: from the local buckets too; the window always logs it). */
+static void reserve(ModelState *ms, Job *j, double now, int local)
 {
-    bucket_take(&ms->breq, 1, now);
-    bucket_take(&ms->btok, j->est_in + j->out_ceiling, now);
-    bucket_take(&ms->bin, j->est_in, now);
-    bucket_take(&ms->bout, j->out_ceiling, now);
+    if (local) {
+        bucket_take(&ms->breq, 1, now);
+        bucket_take(&ms->btok, j->est_in + j->out_ceiling, now);
+        bucket_take(&ms->bin, j->est_in, now);
+        bucket_take(&ms->bout, j->out_ceiling, now);
+    }
     job_amounts(j, j->win_amt);
     j->win_seq = win_add(&ms->win, j->win_amt, now);
     j->reserved = 1;
@@ -730,10 +772,24 @@ static void reserve(ModelState *ms, Job *j, double now)
     ms->avg_tokens = ms->avg_tokens > 0 ? ms->avg_tokens * 0.9 + tok * 0.1 : tok;
 }
 
+/* Give delta = { requests, tokens, input, output } of j's shared reservation back to Redis. A
+ * failure is not handled here: the next take meets it (and stops, or falls back). */
+static void shared_return(Scheduler *s, ModelState *ms, Job *j, const double delta[W_N], int last)
+{
+    if (!j->sh_taken) return;
+    if (last) j->sh_taken = 0;
+    if (!sh_on(s, ms)) return;
+    char *msg = NULL;
+    if (shared_give(s->shared, ms->m, &ms->sl, delta, PACE, BURST_S, &msg)) free(msg);
+}
+
 /* Give back a reservation the server did not count (a rate-limit refusal). */
-static void unreserve(ModelState *ms, Job *j, double now)
+static void unreserve(Scheduler *s, ModelState *ms, Job *j, double now)
 {
     if (!j->reserved) return;
+    double all[W_N];
+    job_amounts(j, all);
+    shared_return(s, ms, j, all, 1);
     bucket_give(&ms->breq, 1, now);
     bucket_give(&ms->btok, j->est_in + j->out_ceiling, now);
     bucket_give(&ms->bin, j->est_in, now);
@@ -744,13 +800,15 @@ static void unreserve(ModelState *ms, Job *j, double now)
 
 /* Settle j's reservation against the usage a reports: refund or debit the difference. Providers
  * count the requested ceiling when it is sent, the generated output otherwise. */
-static void settle(ModelState *ms, Job *j, const LmAnswer *a, double now)
+static void settle(Scheduler *s, ModelState *ms, Job *j, const LmAnswer *a, double now)
 {
     if (!j->reserved) return;
     j->reserved = 0;
-    if (a->input_tokens <= 0 && a->output_tokens <= 0) return;   /* no usage: keep the estimate */
+    if (a->input_tokens <= 0 && a->output_tokens <= 0) { j->sh_taken = 0; return; }   /* no usage: keep the estimate */
     double in = a->input_tokens > 0 ? (double)a->input_tokens : j->est_in;
     double out = j->out_fixed ? j->out_ceiling : (double)a->output_tokens;
+    double delta[W_N] = { 0, (j->est_in + j->out_ceiling) - (in + out), j->est_in - in, j->out_ceiling - out };
+    shared_return(s, ms, j, delta, 1);
     bucket_give(&ms->btok, (j->est_in + j->out_ceiling) - (in + out), now);
     bucket_give(&ms->bin, j->est_in - in, now);
     bucket_give(&ms->bout, j->out_ceiling - out, now);
@@ -876,6 +934,54 @@ static int start(Scheduler *s, Job *j, double now)
     return 0;
 }
 
+/* Take j's reservation from the shared buckets in Redis. 0 taken; 2 wait (*wake lowered); 1 Redis
+ * is lost and the model now paces locally at 1/N (shared_fallback = local; warned); -1 stop:
+ * fatal_ans filled (Redis lost, or another process met an exhausted quota). */
+static int shared_reserve(Scheduler *s, ModelState *ms, Job *j, double now, double *wake, LmAnswer *fatal_ans)
+{
+    if (now < ms->sh_wait_until) {   /* the last answer said wait: no round trip before then */
+        *wake = fmin(*wake, ms->sh_wait_until);
+        return 2;
+    }
+    double amt[W_N], wait = 0, sent = 0;
+    char *msg = NULL;
+    job_amounts(j, amt);
+    SharedTake t = shared_take(s->shared, ms->m, &ms->sl, amt, PACE, BURST_S, &wait, &sent, &msg);
+    if (t != SHL_ERROR && ms->sl.factor != ms->factor) {
+        ms->factor = ms->sl.factor;
+        apply_rates(ms, now);
+    }
+    if (t == SHL_GO) {
+        free(msg);
+        j->sh_taken = 1;
+        j->sh_sent_us = sent;
+        return 0;
+    }
+    if (t == SHL_WAIT) {
+        free(msg);
+        ms->sh_wait_until = now + fmax(wait, 1e-4);
+        *wake = fmin(*wake, ms->sh_wait_until);
+        return 2;
+    }
+    if (t == SHL_ERROR && s->shared_fallback && shared_down(s->shared)) {
+        ms->sh_local = 1;
+        ms->sh_div = ms->sl.procs > 1 ? ms->sl.procs : 1;
+        apply_rates(ms, now);
+        shared_warn(s->shared, "warning: model '%s': %s; shared_fallback is local: this process now paces itself at "
+                    "1/%.0f of the model's limits (the processes last seen sharing them)",
+                    ms->m->alias ? ms->m->alias : "?", msg ? msg : "Redis lost", ms->sh_div);
+        free(msg);
+        return 1;
+    }
+    memset(fatal_ans, 0, sizeof *fatal_ans);
+    fatal_ans->outcome = LM_FATAL;
+    fatal_ans->cost_usd = fatal_ans->retry_after_s = -1;
+    fatal_ans->remaining_requests = fatal_ans->remaining_tokens = -1;
+    fatal_ans->error_kind = xstrdup(t == SHL_STOP ? "quota" : "shared");
+    fatal_ans->error_message = msg ? msg : xstrdup("the shared state failed");
+    return -1;
+}
+
 /* Send what model ms may send now. Lowers *wake to when it may send more. Returns the number of
  * transfers started; sets *fatal when preparing a request hit a fatal error. */
 static int dispatch(Scheduler *s, ModelState *ms, double now, double *wake, int *fatal, LmAnswer *fatal_ans,
@@ -909,16 +1015,23 @@ static int dispatch(Scheduler *s, ModelState *ms, double now, double *wake, int 
             }
             if (from_retry) retry_insert(ms, j); else push_front(ms, j);
         }
-        double w = reserve_wait(ms, j, now);
+        int local = !sh_on(s, ms);
+        double w = reserve_wait(ms, j, now, local);
         if (w > 0) {
             *wake = fmin(*wake, now + w);
             break;
         }
+        if (!local) {
+            int r = shared_reserve(s, ms, j, now, wake, fatal_ans);
+            if (r == 1) continue;      /* fell back to local pacing: look again */
+            if (r == 2) break;         /* wait */
+            if (r < 0) { *fatal = 1; *fatal_ms = ms; return started; }
+        }
         if (from_retry) ms->retry = j->next; else pop_front(ms);
         j->next = NULL;
-        reserve(ms, j, now);
+        reserve(ms, j, now, local);
         if (start(s, j, now)) {
-            unreserve(ms, j, now);
+            unreserve(s, ms, j, now);
             j->not_before = now + 0.1;
             retry_insert(ms, j);
             *wake = fmin(*wake, j->not_before);
@@ -1011,7 +1124,7 @@ static void lone_429(Scheduler *s, Job *j, LmAnswer *a, double now)
     ModelState *ms = j->ms;
     ms->st.rate_limited++;
     j->req->attempts--;
-    settle(ms, j, a, now);
+    settle(s, ms, j, a, now);
     double wait = retry_delay(s, ++j->lone_429s);
     if (a->retry_after_s >= 0) wait = fmax(wait, fmin(a->retry_after_s, MAX_SERVER_WAIT));
     if (now + wait > j->first_sent + RATE_BUDGET_S) {
@@ -1070,8 +1183,19 @@ static void rate_limited(Scheduler *s, Job *j, LmAnswer *a, double now)
     ModelState *ms = j->ms;
     ms->st.rate_limited++;
     j->req->attempts--;
-    unreserve(ms, j, now);
-    if (j->sent_at >= ms->last_cut) {
+    unreserve(s, ms, j, now);
+    double wait = a->retry_after_s >= 0 ? a->retry_after_s : backoff_delay(ms->rl_streak, BACKOFF_BASE, BACKOFF_CAP, urand(s));
+    if (sh_on(s, ms)) {
+        /* every process slows down and pauses: the factor and the pause live in Redis */
+        char *msg = NULL;
+        if (shared_rate_limited(s->shared, ms->m, &ms->sl, j->sh_sent_us, wait, EDGE_FACTOR, EDGE_QUIET_S, MIN_FACTOR, &msg))
+            free(msg);
+        else if (ms->sl.factor != ms->factor) {
+            ms->factor = ms->sl.factor;
+            ms->last_cut = now;
+            apply_rates(ms, now);
+        }
+    } else if (j->sent_at >= ms->last_cut) {
         /* a lone refusal after a quiet spell is taken as a window edge (network jitter bunched a
          * few requests): a small cut; a refusal soon after another one halves the rate */
         int edge = now - ms->last_limited > EDGE_QUIET_S;
@@ -1081,7 +1205,6 @@ static void rate_limited(Scheduler *s, Job *j, LmAnswer *a, double now)
     }
     ms->last_limited = now;
     ms->ok_run = 0;
-    double wait = a->retry_after_s >= 0 ? a->retry_after_s : backoff_delay(ms->rl_streak, BACKOFF_BASE, BACKOFF_CAP, urand(s));
     ms->rl_streak++;
     if (now + wait > j->first_sent + RATE_BUDGET_S) {
         char *msg = xasprintf("still rate limited after %.0f s; gave up: %s", now - j->first_sent,
@@ -1157,16 +1280,20 @@ static void finish(Scheduler *s, Job *j, CURLcode rc, int *fatal, LmAnswer *fata
     ms->rl_frac += RL_ALPHA * ((a.outcome == LM_RATE_LIMITED) - ms->rl_frac);
     switch (a.outcome) {
     case LM_OK:
-        settle(ms, j, &a, now);
+        settle(s, ms, j, &a, now);
         record_latency(ms, now - j->sent_at);
         ms->rl_streak = 0;
         if (j->sent_at > ms->last_cut && ms->factor < 1) {
-            /* additive increase after a run of successes (about every half second of traffic) */
+            /* additive increase after a run of successes (about every half second of traffic; shared:
+             * each process counts its own successes, so together they grow the factor as one would) */
             double rps = ms->breq.rate > 0 ? ms->breq.rate : 10;
             int run = (int)fmax(5, rps * 0.5);
             if (++ms->ok_run >= run) {
                 ms->ok_run = 0;
-                ms->factor = fmin(1, ms->factor + GROW_STEP);
+                char *msg = NULL;
+                if (!sh_on(s, ms)) ms->factor = fmin(1, ms->factor + GROW_STEP);
+                else if (!j->sh_sent_us || shared_grow(s->shared, ms->m, &ms->sl, j->sh_sent_us, GROW_STEP, &msg)) free(msg);
+                else ms->factor = ms->sl.factor;
                 apply_rates(ms, now);
             }
         }
@@ -1177,7 +1304,7 @@ static void finish(Scheduler *s, Job *j, CURLcode rc, int *fatal, LmAnswer *fata
         else lone_429(s, j, &a, now);
         break;
     case LM_RETRY: {
-        settle(ms, j, &a, now);
+        settle(s, ms, j, &a, now);
         int max = m->max_retries > 0 ? m->max_retries : DEFAULT_ATTEMPTS;
         if (j->req->attempts >= max) {
             complete(s, j, &a);
@@ -1191,11 +1318,16 @@ static void finish(Scheduler *s, Job *j, CURLcode rc, int *fatal, LmAnswer *fata
         break;
     }
     case LM_ROW_ERROR:
-        settle(ms, j, &a, now);
+        settle(s, ms, j, &a, now);
         complete(s, j, &a);
         break;
     case LM_FATAL:
-        settle(ms, j, &a, now);
+        settle(s, ms, j, &a, now);
+        if (sh_on(s, ms) && a.error_kind && !strcmp(a.error_kind, "quota")) {
+            /* an exhausted quota stops every process that shares it */
+            char *msg = NULL;
+            if (shared_stop(s->shared, m, &ms->sl, a.error_message, &msg)) free(msg);
+        }
         if (!*fatal) {
             *fatal = 1;
             *fatal_ans = a;          /* moved: completes every pending request */

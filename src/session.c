@@ -128,6 +128,19 @@ FQL_API fql_session *fql_open(const fql_options *o, fql_error *err)
             return NULL;
         }
     }
+    /* FQL_SHARED / FQL_SHARED_FALLBACK: as `set shared` / `set shared_fallback` before the script;
+     * a bad value stops here (running unshared would send N times the limits) */
+    static const char *const env_set[][2] = { { "FQL_SHARED_FALLBACK", "shared_fallback" }, { "FQL_SHARED", "shared" } };
+    for (int k = 0; k < 2; k++) {
+        const char *ev = getenv(env_set[k][0]);
+        char *msg = NULL;
+        if (ev && *ev && rt_set(&s->rt, env_set[k][1], v_cstring(ev), &msg)) {
+            err_set(err, FQL_ERR_RUNTIME, "%s (from the environment variable %s)", msg, env_set[k][0]);
+            free(msg);
+            fql_close(s);
+            return NULL;
+        }
+    }
     if (load_prelude(s, err)) { fql_close(s); return NULL; }
     return s;
 }

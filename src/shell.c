@@ -79,19 +79,26 @@ int shell_get_option(fql_session *s, const char *name, char *buf, size_t n)
 
 int shell_set_option(fql_session *s, const char *name, const char *text)
 {
+    char *msg = NULL;
+    int rc = shell_set_option_msg(s, name, text, &msg);
+    free(msg);
+    return rc;
+}
+
+int shell_set_option_msg(fql_session *s, const char *name, const char *text, char **msg)
+{
     Value v;
-    if (!strcmp(name, "format") || !strcmp(name, "partition")) v = v_cstring(text);
+    *msg = NULL;
+    if (!strcmp(name, "format") || !strcmp(name, "shared") || !strcmp(name, "shared_fallback") ||
+        !strcmp(name, "partition")) v = v_cstring(text);
     else if (!strcmp(name, "max_rows")) {
         char *end;
         errno = 0;
         long long n = strtoll(text, &end, 10);
-        if (errno || *end || end == text) return -1;
+        if (errno || *end || end == text) { *msg = xasprintf("%s takes a number", name); return -1; }
         v = v_int(n);
-    } else return -1;
-    char *msg = NULL;
-    int rc = rt_set(session_runtime(s), name, v, &msg);    /* consumes v */
-    free(msg);
-    return rc ? -1 : 0;
+    } else { *msg = xasprintf("unknown option %s", name); return -1; }
+    return rt_set(session_runtime(s), name, v, msg) ? -1 : 0;    /* consumes v */
 }
 
 FILE *shell_output(fql_session *s) { return session_output(s); }

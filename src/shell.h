@@ -62,6 +62,9 @@ int  shell_get_option(fql_session *s, const char *name, char *buf, size_t n);
 /* Set "format" (a format's name), "max_rows" (a non-negative integer, 0 = all rows) or "partition" ("I/N") from text.
  * 0 ok; -1 when the name or the value is not one of those (the shell says why in its words). */
 int  shell_set_option(fql_session *s, const char *name, const char *text);
+/* The same (also shared and shared_fallback: the --shared, --shared-fallback flags), with the
+ * reason of a refusal in *msg (xasprintf'd; NULL on success). */
+int  shell_set_option_msg(fql_session *s, const char *name, const char *text, char **msg);
 /* Where statement results (and the dot commands' tables) are printed; NULL: nowhere yet. */
 FILE *shell_output(fql_session *s);
 void  shell_set_output(fql_session *s, FILE *out);

@@ -18,7 +18,7 @@ die() { echo "bench/throughput: $*" >&2; exit 1; }
 [[ -x /usr/bin/time ]] || die "needs GNU time (/usr/bin/time): make deps"
 
 cc -O2 -std=c11 -D_GNU_SOURCE -I"$ROOT/include" -I"$ROOT/src" "$HERE/fql_bench.c" "$BUILD/libfql.a" \
-   $(pkg-config --cflags --libs libcurl jansson sqlite3 libpcre2-8) -lssl -lcrypto -lm -lpthread -lreadline \
+   $(pkg-config --cflags --libs libcurl jansson sqlite3 libpcre2-8 hiredis) -lssl -lcrypto -lm -lpthread -lreadline \
    -o "$dir/fql_bench" || die "could not build fql_bench"
 if [[ ! -d $HERE/node_modules/openai || ! -d $HERE/node_modules/p-limit ]]; then
   (cd "$HERE" && npm ci --no-audit --no-fund >/dev/null 2>&1) || die "npm ci failed in bench/throughput"

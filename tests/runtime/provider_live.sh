@@ -23,7 +23,7 @@ CC=${CC:-cc}
 if ! $CC -O1 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
         -Wno-unused-parameter $SAN -Iinclude -Isrc $(pkg-config --cflags libcurl jansson) \
         tests/runtime/provider_live.c "$BUILD/libfql.a" \
-        $(pkg-config --libs libcurl jansson sqlite3 libpcre2-8) -lssl -lcrypto -lm -lpthread -lreadline \
+        $(pkg-config --libs libcurl jansson sqlite3 libpcre2-8 hiredis) -lssl -lcrypto -lm -lpthread -lreadline \
         -o "$TMP/provider_live" 2> "$TMP/cc.err"; then
     cat "$TMP/cc.err"
     echo "FAIL provider_live: the driver does not compile"; echo "0 passed, 1 failed"; exit 1

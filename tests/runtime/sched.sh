@@ -14,7 +14,7 @@ fail() { echo "FAIL $1"; echo "0 passed, 1 failed"; exit 1; }
 
 SAN=$(grep -o -- '-fsanitize=[^ ]*' "$BUILD/.flags" 2>/dev/null | head -1)
 cc -g -std=c11 -D_GNU_SOURCE -I"$ROOT/include" -I"$ROOT/src" $SAN "$ROOT/tests/runtime/sched_test.c" "$BUILD/libfql.a" \
-   $(pkg-config --cflags --libs libcurl jansson sqlite3 libpcre2-8) -lssl -lcrypto -lm -lpthread -lreadline \
+   $(pkg-config --cflags --libs libcurl jansson sqlite3 libpcre2-8 hiredis) -lssl -lcrypto -lm -lpthread -lreadline \
    -o "$dir/sched_test" 2> "$dir/cc.err" || fail "build: $(head -c 2000 "$dir/cc.err")"
 
 echo '{}' > "$dir/sim.json"
