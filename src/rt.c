@@ -9,6 +9,7 @@
 #include "state.h"
 #include "runtime.h"
 #include "shared.h"
+#include "shared_cache.h"
 
 void rt_init(Runtime *rt, const fql_options *o, const char *stdlib_dir)
 {
@@ -29,6 +30,8 @@ void rt_init(Runtime *rt, const fql_options *o, const char *stdlib_dir)
     rt->sched = sched_new();
 }
 
+static void shared_cache_sync(Runtime *rt, struct SharedConn *c);
+
 void rt_close(Runtime *rt)
 {
     if (!rt) return;
@@ -36,6 +39,7 @@ void rt_close(Runtime *rt)
     rt->results = NULL;
     sched_free(rt->sched);
     rt->sched = NULL;
+    shared_cache_sync(rt, NULL);   /* releases its claims while the connection is still there */
     shared_close(rt->shared);
     rt->shared = NULL;
     free(rt->shared_url);
@@ -61,9 +65,25 @@ void rt_log(Runtime *rt, int level, const char *fmt, ...)
     buf_free(&b);
 }
 
+/* Put the shared response cache on connection c behind the state database (shared_cache.h), or
+ * take it away (c NULL): made again when the connection changes. */
+static void shared_cache_sync(Runtime *rt, struct SharedConn *c)
+{
+    if (!rt->state) c = NULL;
+    if (shcache_conn(rt->shcache) == c) return;
+    state_set_remote(rt->state, NULL);
+    shcache_free(rt->shcache);
+    rt->shcache = c ? shcache_new(c) : NULL;
+    if (!rt->shcache) return;
+    StateRemote r;
+    shcache_remote(rt->shcache, &r);
+    state_set_remote(rt->state, &r);
+}
+
 State *rt_state(Runtime *rt, fql_error *err)
 {
     if (!rt->state) rt->state = state_open(rt->db_path, err);
+    shared_cache_sync(rt, rt->shared);
     return rt->state;
 }
 
@@ -105,6 +125,7 @@ static int set_shared(Runtime *rt, const char *url, char **msg)
     if (!off && !c) { *msg = err; return -1; }
     if (c) shared_set_log(c, shared_log, rt);
     sched_set_shared(rt->sched, c, rt->shared_fallback);
+    shared_cache_sync(rt, c);
     shared_close(rt->shared);
     rt->shared = c;
     free(rt->shared_url);

@@ -48,6 +48,7 @@ typedef struct Runtime {
     struct State *state;           /* opened by rt_state on first use */
     struct Scheduler *sched;       /* made by rt_init: fql_interrupt may cancel it from any thread */
     struct SharedConn *shared;     /* the connection for shared_url (shared.h), made with the setting */
+    struct SharedCache *shcache;   /* the shared response cache and claims on shared (shared_cache.h), behind the state database's */
     struct BatchQueue *batchq;     /* requests waiting for the Batch API (batch.c); empty between statements */
     struct SemStats *sem;          /* the running statement's per-model counters (semantic.c) */
     struct DryRun *dry;            /* set while estimating (semantic.c) */
