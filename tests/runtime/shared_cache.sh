@@ -101,8 +101,8 @@ reset
 rcli -n 0 flushdb > /dev/null
 ex=$(awk '/^### the shared cache/ { on = 1 } on && /^```sh$/ { inb = 1; next } inb && /^```$/ { exit } inb' "$ROOT/docs/reference.md")
 [[ -n $ex ]] || bad "reference example" "no sh block under '### the shared cache' in docs/reference.md"
-printf '%s;\n' "$Q" > job.fql
-(sed "s#redis://127.0.0.1:6379/0#$R/0#g" <<<"$ex" | PATH="$BUILD:$PATH" bash) > ex.out 2> ex.err
+mkdir ex && printf '%s;\n' "$Q" > ex/job.fql
+(cd ex && sed "s#redis://127.0.0.1:6379/0#$R/0#g" <<<"$ex" | PATH="$BUILD:$PATH" bash) > ex.out 2> ex.err
 check "reference example: both runs complete, the second sends nothing" "$want
 $want $N" "$(cat ex.out) $(reqs slow-model)"
 
