@@ -96,6 +96,18 @@ check "rerun: pays only for the answers the killed run had not received" "$((N -
 (( SECONDS - t0 < 20 )) && ok "rerun: the dead process's claims taken over at once ($((SECONDS - t0)) s, lease 30 s)" \
   || bad "rerun waited for the claims' lease" "$((SECONDS - t0)) s"
 
+# ---- Redis unreachable: a clear error naming the URL before anything is sent, or (fallback
+# local) a warning and the job done with the local cache ----
+reset
+dport=$(node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })')
+"$FQL" --shared "redis://127.0.0.1:$dport/0" --db "$dir/d.db" --format csv -c "$Q" > d.out 2> d.err; rc=$?
+[[ $rc == 1 && $(cat d.err) == *"the shared response cache: the shared state at redis://127.0.0.1:$dport/0 cannot be reached"* ]] \
+  && ok "Redis unreachable: the statement stops, naming the URL" || bad "Redis unreachable" "rc $rc: $(head -c 400 d.err)"
+check "Redis unreachable: nothing sent" "0" "$(reqs slow-model)"
+"$FQL" --shared "redis://127.0.0.1:$dport/0" --shared-fallback local --db "$dir/d.db" --format csv -c "$Q" > d2.out 2> d2.err; rc=$?
+check "fallback local: the job completes with the local cache" "0 $want" "$rc $(cat d2.out)"
+check "fallback local: warned once" "1" "$(grep -c 'warning: the shared response cache: .*redis://127.0.0.1:'"$dport"'/0.*shared_fallback is local' d2.err)"
+
 # ---- the reference's example, as written there (the URL pointed at this test's Redis) ----
 reset
 rcli -n 0 flushdb > /dev/null
