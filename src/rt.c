@@ -174,6 +174,7 @@ static int value_flag(Value v, int *out)
     return -1;
 }
 
+/* See rt.h. */
 int rt_partition_of(int64_t k, int n)
 {
     uint64_t z = (uint64_t)k + 0x9e3779b97f4a7c15ULL;   /* splitmix64's finalizer: neighbouring rows spread evenly */

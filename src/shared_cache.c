@@ -63,6 +63,7 @@ static void failed(SharedCache *sc, char *msg)
     else free(msg);
 }
 
+/* See shared_cache.h. */
 SharedCache *shcache_new(SharedConn *c)
 {
     SharedCache *sc = xcalloc(1, sizeof *sc);
@@ -73,6 +74,7 @@ SharedCache *shcache_new(SharedConn *c)
     return sc;
 }
 
+/* See shared_cache.h. */
 void shcache_free(SharedCache *sc)
 {
     if (!sc) return;
@@ -82,8 +84,10 @@ void shcache_free(SharedCache *sc)
     free(sc);
 }
 
+/* See shared_cache.h (NULL-safe accessors). */
 SharedConn *shcache_conn(const SharedCache *sc) { return sc ? sc->c : NULL; }
 const char *shcache_error(const SharedCache *sc) { return sc ? sc->err : NULL; }
+/* See shared_cache.h. */
 void shcache_going_on(SharedCache *sc)
 {
     if (!sc) return;
@@ -101,6 +105,7 @@ static char *field_str(const redisReply *v)
     return s;
 }
 
+/* See shared_cache.h. */
 int shcache_get(SharedCache *sc, const char *key, LmAnswer *a)
 {
     if (!sc) return 0;
@@ -148,6 +153,7 @@ int shcache_get(SharedCache *sc, const char *key, LmAnswer *a)
     return hit;
 }
 
+/* See shared_cache.h. */
 void shcache_put(SharedCache *sc, const char *key, const LmModel *m, const LmAnswer *a)
 {
     if (!sc || a->outcome != LM_OK) return;
@@ -205,6 +211,7 @@ static int holder_gone(const SharedCache *sc, const char *holder)
     return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
 }
 
+/* Remember that we hold the claim of key (once). */
 static void hold(SharedCache *sc, const char *key)
 {
     for (int i = 0; i < sc->nheld; i++)
@@ -216,6 +223,7 @@ static void hold(SharedCache *sc, const char *key)
     sc->held[sc->nheld++] = xstrdup(key);
 }
 
+/* See shared_cache.h. */
 int shcache_claim(SharedCache *sc, const char *key)
 {
     if (!sc) return 1;
@@ -240,6 +248,7 @@ int shcache_claim(SharedCache *sc, const char *key)
     return mine;
 }
 
+/* See shared_cache.h. */
 void shcache_release(SharedCache *sc, const char *key)
 {
     if (!sc) return;
@@ -257,6 +266,7 @@ void shcache_release(SharedCache *sc, const char *key)
     sc->held[at] = sc->held[--sc->nheld];
 }
 
+/* See shared_cache.h. */
 void shcache_tick(SharedCache *sc)
 {
     if (!sc || !sc->nheld) return;
@@ -281,12 +291,14 @@ void shcache_tick(SharedCache *sc)
 
 /* ---- the hooks of the state database (state.h) ---- */
 
+/* The StateRemote hooks: the functions above with ud as the SharedCache. */
 static int r_get(void *ud, const char *key, LmAnswer *a) { return shcache_get(ud, key, a); }
 static void r_put(void *ud, const char *key, const LmModel *m, const LmAnswer *a) { shcache_put(ud, key, m, a); }
 static int r_claim(void *ud, const char *key) { return shcache_claim(ud, key); }
 static void r_release(void *ud, const char *key) { shcache_release(ud, key); }
 static void r_tick(void *ud) { shcache_tick(ud); }
 
+/* See shared_cache.h. */
 void shcache_remote(SharedCache *sc, StateRemote *r)
 {
     r->ud = sc;

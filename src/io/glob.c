@@ -160,6 +160,7 @@ void io_names_free(NameList *l)
 
 /* ---- folders of partitions (see io.h) ---- */
 
+/* See io.h. */
 int io_is_folder(const char *path)
 {
     size_t n = strlen(path);
@@ -168,6 +169,7 @@ int io_is_folder(const char *path)
     return !io_is_remote(path) && !io_has_magic(path) && stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+/* See io.h. */
 const char *io_format_ext(FileFormat f)
 {
     switch (f) {
@@ -187,6 +189,7 @@ static char *folder_join(const char *folder, const char *name)
     return xasprintf("%.*s/%s", (int)n, folder, name);
 }
 
+/* See io.h. */
 char *io_part_path(const char *folder, FileFormat f, int i, int n)
 {
     char name[64];
@@ -194,6 +197,7 @@ char *io_part_path(const char *folder, FileFormat f, int i, int n)
     return folder_join(folder, name);
 }
 
+/* See io.h. */
 char *io_folder_glob(const char *folder, FileFormat f)
 {
     char name[16];
