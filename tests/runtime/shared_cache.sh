@@ -108,6 +108,24 @@ check "Redis unreachable: nothing sent" "0" "$(reqs slow-model)"
 check "fallback local: the job completes with the local cache" "0 $want" "$rc $(cat d2.out)"
 check "fallback local: warned once" "1" "$(grep -c 'warning: the shared response cache: .*redis://127.0.0.1:'"$dport"'/0.*shared_fallback is local' d2.err)"
 
+# ---- Redis lost mid-run: the statement stops naming the URL; what was received is in the local
+# cache, and a rerun (Redis back) pays only for the rest ----
+reset
+rcli -n 3 flushdb > /dev/null
+"$FQL" --shared "$R/3" --db "$dir/l.db" --format csv -c "$Q" > l.out 2> l.err & pl=$!
+for _ in $(seq 400); do (( $(answers 3) >= N / 4 )) && break; sleep 0.02; done
+kill -TERM $redispid; wait $redispid 2>/dev/null
+wait $pl; rc=$?
+[[ $rc == 1 && $(cat l.err) == *"the shared state at $R/3"* ]] && ok "Redis lost mid-run: the statement stops, naming the URL" \
+  || bad "Redis lost mid-run" "rc $rc: $(head -c 400 l.err)"
+kept=$(sqlite3 "$dir/l.db" 'select count(*) from responses' 2>&1) sent=$(reqs slow-model)
+redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --daemonize no > redis2.log 2>&1 & redispid=$!
+for _ in $(seq 100); do rcli ping 2>/dev/null | grep -q PONG && break; sleep 0.05; done
+run l2 l.db 3
+check "Redis back: the rerun completes" "0 $want" "$(cat l2.rc) $(cat l2.out)"
+(( kept > 0 )) && check "Redis back: the rerun pays only for what the local cache lacks ($kept kept)" "$((N - kept))" "$(( $(reqs slow-model) - sent ))" \
+  || bad "Redis lost mid-run: nothing kept locally" "$kept"
+
 # ---- the reference's example, as written there (the URL pointed at this test's Redis) ----
 reset
 rcli -n 0 flushdb > /dev/null
