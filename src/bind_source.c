@@ -142,7 +142,9 @@ static Plan *bind_reader(Binder *b, const Node *n)
     read_options_init(&p->ropts, f);
     p->format = f;
     if (args[0]->kind != N_STRING) { bind_errn(b, args[0], "%s() needs a path string as its first argument", n->str); goto fail; }
-    p->path = xstrdup(args[0]->str);
+    /* a local folder (a writer's partitions): its files of this format, read as one data set (a
+     * remote folder is read with a glob of its files) */
+    p->path = !io_is_remote(args[0]->str) && io_is_folder(args[0]->str) ? io_folder_glob(args[0]->str, f) : xstrdup(args[0]->str);
     if (args[6]) {
         if (args[6]->kind != N_BOOL) { bind_errn(b, args[6], "cache: takes true or false"); goto fail; }
         if (!io_is_remote(p->path)) { bind_errn(b, args[6], "cache: applies to remote paths (https://, hf://, s3://) only"); goto fail; }

@@ -124,14 +124,39 @@ static void op_free(Op *op)
 }
 
 
+/* Read the file's next batch; under `set partition = "I/N"` only the rows of partition I (by
+ * their number in the source, rt_partition_of), unless the scan is a join's other side. */
 static int next_scan(Op *op, Batch **out)
 {
     if (!op->reader) {
         op->reader = reader_open(op->p->path, &op->p->ropts, op->ex->err);
         if (!op->reader) return -1;
     }
-    int rc = reader_next(op->reader, out, op->ex->err);
-    return rc;
+    const Runtime *rt = op->ex->rt;
+    int n = rt && !op->whole ? rt->part_n : 0;
+    for (;;) {
+        int rc = reader_next(op->reader, out, op->ex->err);
+        if (rc != 1 || n <= 1) return rc;
+        Batch *in = *out, *o = batch_new(in->ncols, in->n);
+        for (size_t r = 0; r < in->n; r++)
+            if (rt_partition_of(op->scan_row + (int64_t)r, n) == rt->part_i) batch_copy_row(o, in, r);
+        op->scan_row += (int64_t)in->n;
+        batch_free(in);
+        *out = o;
+        if (o->n) return 1;
+        batch_free(o);
+        *out = NULL;
+    }
+}
+
+/* Mark the scans under op as read whole: the other side of a join is joined in full with the
+ * partition's rows, so that the partitions' results together are the join of all rows. */
+static void scans_whole(Op *op)
+{
+    for (; op; op = op->child) {
+        op->whole = 1;
+        scans_whole(op->right);
+    }
 }
 
 /* Keep the rows for which every conjunct is true, testing each conjunct only on the rows that
@@ -1237,7 +1262,13 @@ static int next_write(Op *op, Batch **out)
         while ((rc = op->child->next(op->child, &b)) == 1) { op->written += b->n; batch_free(b); }
         return rc;
     }
-    op->writer = writer_open_opts(p->path, p->format, (WriteMode)p->mode, p->schema, &p->wopts, op->ex->err);
+    /* a folder: this partition's file in it (part 0 of 1 when not partitioned), written even
+     * when empty, so that a missing file means a partition that has not run */
+    const Runtime *rt = op->ex->rt;
+    char *part = io_is_folder(p->path) ? io_part_path(p->path, p->format, rt && rt->part_n > 1 ? rt->part_i : 0,
+                                                      rt && rt->part_n > 1 ? rt->part_n : 1) : NULL;
+    op->writer = writer_open_opts(part ? part : p->path, p->format, (WriteMode)p->mode, p->schema, &p->wopts, op->ex->err);
+    free(part);
     if (!op->writer) return -1;
     Batch *b;
     int rc;
@@ -1308,6 +1339,7 @@ static Op *op_build(Exec *ex, const Plan *p)
     const Plan *lowest = nf >= 2 ? build_conds(op, p, nf) : p;
     if (lowest->child) op->child = op_build(ex, lowest->child);
     if (p->right) op->right = op_build(ex, p->right);
+    if (p->kind == P_JOIN || p->kind == P_SIMJOIN || p->kind == P_SEMJOIN) scans_whole(op->right);
     switch (p->kind) {
     case P_SCAN: op->next = next_scan; break;
     case P_VALUES: {

@@ -49,6 +49,8 @@ struct Op {
     char *detail;            /* what the operator did beyond rows and requests, for explain analyze (owned) */
     /* state, by kind */
     Reader *reader;
+    int64_t scan_row;        /* scan: rows read so far (the partition of each row is that of its number) */
+    int whole;               /* scan: reads every row under --partition (a join's other side) */
     Table *mat;              /* materialized output (sort, agg, values, system) */
     const Table *shared;     /* cache point: the session's stored result */
     int matpos;

@@ -97,6 +97,16 @@ void         remote_files_free(RemoteFiles *rf);
  * it cannot be read. */
 double parquet_file_rows(const char *path);
 
+/* Folders of partitions. A path that ends in '/' or names an existing directory is a folder
+ * (io_is_folder; never for remote URLs other than s3://, which ends in '/'). A writer given a folder
+ * writes part I of N into it as "part-%05d-of-%05d.EXT" (io_part_path, malloc'd), EXT the format's
+ * extension (io_format_ext: "csv", "tsv", "json", "jsonl", "parquet"); a reader given a local folder
+ * reads the folder's "*.EXT" files (io_folder_glob, malloc'd), so the parts read back as one data set. */
+int         io_is_folder(const char *path);
+const char *io_format_ext(FileFormat f);
+char       *io_part_path(const char *folder, FileFormat f, int i, int n);
+char       *io_folder_glob(const char *folder, FileFormat f);
+
 /* Glob expansion shared by readers: sorted matches of pattern (supports **). Returns count, fills
  * *paths (caller frees each and the array). A pattern without wildcards is returned as-is if the
  * file exists. */

@@ -55,6 +55,8 @@ static void usage(FILE *f)
           "                       latencies, plan, slow and failed rows)\n"
           "  --query-id N         with --report and no script: the report of query N, from the\n"
           "                       state database\n"
+          "  --partition I/N      read partition I of N (I from 0 to N-1) of every source; a writer\n"
+          "                       given a folder writes part-I-of-N into it (set partition = \"I/N\")\n"
           "  --shared URL         share the models' limits with other fql processes through Redis\n"
           "                       (redis://HOST:PORT/DB; also FQL_SHARED, or set shared = \"...\")\n"
           "  --shared-fallback M  when Redis is lost: error (stop; the default) or local (pace each\n"
@@ -98,7 +100,7 @@ int main(int argc, char **argv)
     fql_set_panic(on_panic, NULL);
     fql_options o;
     fql_options_init(&o);
-    const char *code = NULL, *file = NULL, *schema_of = NULL, *shared = NULL, *shared_fallback = NULL;
+    const char *code = NULL, *file = NULL, *schema_of = NULL, *shared = NULL, *shared_fallback = NULL, *partition = NULL;
     int test = 0, rewrite = 0, ast = 0, shell = 0, max_rows_given = 0, offline = 0;
     const char *record = NULL, *replay = NULL, *report = NULL;
     long long query_id = 0;
@@ -117,6 +119,8 @@ int main(int argc, char **argv)
         if (!strcmp(a, "--no-validate")) { o.validate_keys = 0; continue; }
         if (!strcmp(a, "--no-cache")) { o.cache = 0; continue; }
         if (!strcmp(a, "--no-progress")) { o.progress = 0; continue; }
+        if (!strcmp(a, "--partition") && i + 1 < argc) { partition = argv[++i]; continue; }
+        if (!strncmp(a, "--partition=", 12)) { partition = a + 12; continue; }
         if (!strcmp(a, "--shared") && i + 1 < argc) { shared = argv[++i]; continue; }
         if (!strncmp(a, "--shared=", 9)) { shared = a + 9; continue; }
         if (!strcmp(a, "--shared-fallback") && i + 1 < argc) { shared_fallback = argv[++i]; continue; }
@@ -202,6 +206,12 @@ int main(int argc, char **argv)
             return 2;
         }
         free(msg);
+    }
+    if (partition && shell_set_option(s, "partition", partition)) {
+        fprintf(stderr, "fql: --partition takes I/N: partition I of N, I counted from 0 to N-1 (e.g. --partition 0/4 ... 3/4); got %s\n", partition);
+        fql_close(s);
+        free(text);
+        return 2;
     }
     int rc = 0;
     char *msg = NULL;

@@ -1138,9 +1138,12 @@ static __attribute__((noinline)) void key_cache_point(Opt *o, Plan *p)
     Buf fp;
     buf_init(&fp);
     fingerprint(&fp, o->rt, p->child);
-    const char *parts[] = { "fql-cache-point-v1", fp.data ? fp.data : "" };
+    /* a partition's rows are not the whole input's: each partition keys its own result */
+    char part[48] = "";
+    if (o->rt && o->rt->part_n > 1) snprintf(part, sizeof part, "partition %d/%d", o->rt->part_i, o->rt->part_n);
+    const char *parts[] = { "fql-cache-point-v1", fp.data ? fp.data : "", part };
     char key[65];
-    state_hash(key, parts, 2);
+    state_hash(key, parts, part[0] ? 3 : 2);
     buf_free(&fp);
     free(p->cache_key);
     p->cache_key = xstrdup(key);

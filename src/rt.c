@@ -9,6 +9,7 @@
 #include "state.h"
 #include "runtime.h"
 #include "shared.h"
+#include "shared_cache.h"
 
 void rt_init(Runtime *rt, const fql_options *o, const char *stdlib_dir)
 {
@@ -29,6 +30,8 @@ void rt_init(Runtime *rt, const fql_options *o, const char *stdlib_dir)
     rt->sched = sched_new();
 }
 
+static void shared_cache_sync(Runtime *rt, struct SharedConn *c);
+
 void rt_close(Runtime *rt)
 {
     if (!rt) return;
@@ -36,6 +39,7 @@ void rt_close(Runtime *rt)
     rt->results = NULL;
     sched_free(rt->sched);
     rt->sched = NULL;
+    shared_cache_sync(rt, NULL);   /* releases its claims while the connection is still there */
     shared_close(rt->shared);
     rt->shared = NULL;
     free(rt->shared_url);
@@ -61,9 +65,25 @@ void rt_log(Runtime *rt, int level, const char *fmt, ...)
     buf_free(&b);
 }
 
+/* Put the shared response cache on connection c behind the state database (shared_cache.h), or
+ * take it away (c NULL): made again when the connection changes. */
+static void shared_cache_sync(Runtime *rt, struct SharedConn *c)
+{
+    if (!rt->state) c = NULL;
+    if (shcache_conn(rt->shcache) == c) return;
+    state_set_remote(rt->state, NULL);
+    shcache_free(rt->shcache);
+    rt->shcache = c ? shcache_new(c) : NULL;
+    if (!rt->shcache) return;
+    StateRemote r;
+    shcache_remote(rt->shcache, &r);
+    state_set_remote(rt->state, &r);
+}
+
 State *rt_state(Runtime *rt, fql_error *err)
 {
     if (!rt->state) rt->state = state_open(rt->db_path, err);
+    shared_cache_sync(rt, rt->shared);
     return rt->state;
 }
 
@@ -105,6 +125,7 @@ static int set_shared(Runtime *rt, const char *url, char **msg)
     if (!off && !c) { *msg = err; return -1; }
     if (c) shared_set_log(c, shared_log, rt);
     sched_set_shared(rt->sched, c, rt->shared_fallback);
+    shared_cache_sync(rt, c);
     shared_close(rt->shared);
     rt->shared = c;
     free(rt->shared_url);
@@ -153,6 +174,33 @@ static int value_flag(Value v, int *out)
     return -1;
 }
 
+/* See rt.h. */
+int rt_partition_of(int64_t k, int n)
+{
+    uint64_t z = (uint64_t)k + 0x9e3779b97f4a7c15ULL;   /* splitmix64's finalizer: neighbouring rows spread evenly */
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    return n > 1 ? (int)(z % (uint64_t)n) : 0;
+}
+
+/* `set partition = "I/N"` (I from 0 to N-1), or "off" / "" for all rows. 0, or -1 with *msg. */
+static int set_partition(Runtime *rt, Value v, char **msg)
+{
+    const char *s = v.kind == V_STRING ? v_str(v) : NULL;
+    if (s && (!*s || !strcmp(s, "off"))) { rt->part_i = rt->part_n = 0; return 0; }
+    long long i = -1, n = -1;
+    int used = 0;
+    if (!s || sscanf(s, "%lld/%lld%n", &i, &n, &used) != 2 || s[used] || n < 1 || n > 1000000 || i < 0 || i >= n) {
+        *msg = xasprintf("set partition takes \"I/N\": partition I of N, I counted from 0 to N-1 (e.g. \"0/4\" ... \"3/4\"), or \"off\"%s%s",
+                         s ? "; got " : "", s ? s : "");
+        return -1;
+    }
+    rt->part_i = (int)i;
+    rt->part_n = n > 1 ? (int)n : 0;
+    return 0;
+}
+
 int rt_set(Runtime *rt, const char *name, Value v, char **msg)
 {
     int rc = 0, flag;
@@ -176,6 +224,8 @@ int rt_set(Runtime *rt, const char *name, Value v, char **msg)
         if (v.kind != V_INT && v.kind != V_FLOAT) { *msg = xstrdup("set budget takes an amount in USD, e.g. set budget = 5.00 (0 = no budget)"); rc = -1; }
         else if ((v.kind == V_INT ? (double)v.u.i : v.u.f) < 0) { *msg = xstrdup("set budget takes an amount of 0 or more (0 = no budget)"); rc = -1; }
         else rt->budget = v.kind == V_INT ? (double)v.u.i : v.u.f;
+    } else if (!strcmp(name, "partition")) {
+        rc = set_partition(rt, v, msg);
     } else if (!strcmp(name, "shared")) {
         if (v.kind != V_STRING) { *msg = xstrdup("set shared takes a Redis URL, e.g. set shared = \"redis://127.0.0.1:6379/0\" (\"off\": not shared)"); rc = -1; }
         else rc = set_shared(rt, v_str(v), msg);
@@ -187,10 +237,10 @@ int rt_set(Runtime *rt, const char *name, Value v, char **msg)
         if (!rc && rt->sched) sched_set_shared(rt->sched, rt->shared, rt->shared_fallback);
     } else {
         static const char *const names[] = { "format", "max_rows", "cache", "progress", "validate_keys", "budget", "fusion",
-                                             "shared", "shared_fallback" };
+                                             "shared", "shared_fallback", "partition" };
         const char *best = closest_name(name, names, sizeof names / sizeof names[0]);
         *msg = best ? xasprintf("unknown setting '%s'; did you mean '%s'?", name, best)
-                    : xasprintf("unknown setting '%s' (settings: format, max_rows, cache, progress, validate_keys, budget, fusion, shared, shared_fallback)", name);
+                    : xasprintf("unknown setting '%s' (settings: format, max_rows, cache, progress, validate_keys, budget, fusion, shared, shared_fallback, partition)", name);
         rc = -1;
     }
     value_free(v);

@@ -39,6 +39,7 @@ typedef struct Runtime {
     int progress;                  /* the progress display on a terminal */
     int validate_keys;             /* check API keys before a statement sends */
     double budget;                 /* USD per statement; 0 = none */
+    int part_i, part_n;            /* `set partition = "I/N"` (--partition): scans read partition I of N; part_n 0 = all rows */
     int fusion;                    /* several structured calls of a stage over one text: one request (semantic.c) */
     int fuse_hold;                 /* semantic.c: jobs started now keep their requests for semantic_send_fused */
     char *shared_url;              /* `set shared` / --shared / FQL_SHARED: redis://HOST:PORT/DB; NULL = not shared */
@@ -47,6 +48,7 @@ typedef struct Runtime {
     struct State *state;           /* opened by rt_state on first use */
     struct Scheduler *sched;       /* made by rt_init: fql_interrupt may cancel it from any thread */
     struct SharedConn *shared;     /* the connection for shared_url (shared.h), made with the setting */
+    struct SharedCache *shcache;   /* the shared response cache and claims on shared (shared_cache.h), behind the state database's */
     struct BatchQueue *batchq;     /* requests waiting for the Batch API (batch.c); empty between statements */
     struct SemStats *sem;          /* the running statement's per-model counters (semantic.c) */
     struct DryRun *dry;            /* set while estimating (semantic.c) */
@@ -74,6 +76,9 @@ struct State *rt_state(Runtime *rt, fql_error *err);
 /* The state database if one exists already (a reader of system tables never creates one); NULL when
  * there is none. */
 struct State *rt_state_if_exists(Runtime *rt);
+/* Row k (counted from 0 in a source's reading order) of a partitioned scan belongs to partition
+ * rt_partition_of(k, n): a fixed mix of k (splitmix64) modulo n, the same on every machine and run. */
+int    rt_partition_of(int64_t k, int n);
 static inline int rt_interrupted(Runtime *rt) { return __atomic_load_n(&rt->interrupted, __ATOMIC_ACQUIRE); }
 /* Apply `set name = v`: consumes v (an exception to value.h's rule). 0, or -1 with *msg (xasprintf'd) that names the settings. */
 int    rt_set(Runtime *rt, const char *name, Value v, char **msg);

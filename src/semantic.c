@@ -20,6 +20,8 @@
 #include "metrics.h"
 #include "models.h"
 #include "state.h"
+#include "shared.h"
+#include "shared_cache.h"
 #include "cache.h"
 #include "semop.h"
 #include "ops.h"
@@ -696,11 +698,26 @@ static int job_ready(void *ud)
     return j->waiting == 0 || (j->rt->sem && j->rt->sem->waits.head && wall_s() >= j->rt->sem->waits.next_poll);
 }
 
+/* The shared response cache (Redis, `set shared`) could not be reached: stop before more is sent
+ * (its message names the URL; what was received is in the local cache), or, with shared_fallback
+ * local, warn once and go on with this process's cache. 0 go on, -1 with err. */
+static int shared_cache_check(Runtime *rt, fql_error *err)
+{
+    const char *e = shcache_error(rt->shcache);
+    if (!e) return 0;
+    if (!rt->shared_fallback) return err_set(err, FQL_ERR_RUNTIME, "the shared response cache: %s", e);
+    shared_warn(shcache_conn(rt->shcache), "warning: the shared response cache: %s; shared_fallback is local: "
+                "going on with this process's cache (requests may be sent by more than one process)", e);
+    shcache_going_on(rt->shcache);
+    return 0;
+}
+
 /* Run the scheduler until job j's rows are answered, polling the requests other processes are
  * sending in between (backing off from 50 ms to 1 s while nothing changes). */
 static int wait_job(Runtime *rt, SemJob *j, fql_error *err)
 {
     for (;;) {
+        if (shared_cache_check(rt, err)) return -1;
         int rc = route_run_until(rt, job_ready, j, err);
         Waits *w = rt->sem ? &rt->sem->waits : NULL;
         if (rc || j->waiting == 0 || !w || !w->head) return rc;

@@ -447,7 +447,11 @@ static int run_stmt(fql_session *s, Stmt *st, fql_result **last, fql_error *err)
         plan_free(opt);   /* after stmt_end: the per-model counters name their operator from the plan */
         if (!t) return -1;
         if (st->plan->kind == P_WRITE) {
-            if (s->out) rt_log(&s->rt, FQL_LOG_INFO, "wrote %zu row%s to %s", t->nrows, t->nrows == 1 ? "" : "s", st->plan->path);
+            const char *path = st->plan->path;   /* a folder: the partition's file in it (exec.c) */
+            char *part = io_is_folder(path) ? io_part_path(path, st->plan->format, s->rt.part_n > 1 ? s->rt.part_i : 0,
+                                                           s->rt.part_n > 1 ? s->rt.part_n : 1) : NULL;
+            if (s->out) rt_log(&s->rt, FQL_LOG_INFO, "wrote %zu row%s to %s", t->nrows, t->nrows == 1 ? "" : "s", part ? part : path);
+            free(part);
             table_free(t);
             return 0;
         }

@@ -92,7 +92,8 @@ int shell_set_option_msg(fql_session *s, const char *name, const char *text, cha
 {
     Value v;
     *msg = NULL;
-    if (!strcmp(name, "format") || !strcmp(name, "shared") || !strcmp(name, "shared_fallback")) v = v_cstring(text);
+    if (!strcmp(name, "format") || !strcmp(name, "shared") || !strcmp(name, "shared_fallback") ||
+        !strcmp(name, "partition")) v = v_cstring(text);
     else if (!strcmp(name, "max_rows")) {
         char *end;
         errno = 0;

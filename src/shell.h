@@ -59,7 +59,7 @@ void shell_complete(ShellCompleter *c, const char *text, size_t len, ShellNameFn
 /* Write the current value of setting name ("format": its name, e.g. "table"; "max_rows": the
  * number) into buf (size n). 0 ok, -1 for another name. */
 int  shell_get_option(fql_session *s, const char *name, char *buf, size_t n);
-/* Set "format" (a format's name) or "max_rows" (a non-negative integer, 0 = all rows) from text.
+/* Set "format" (a format's name), "max_rows" (a non-negative integer, 0 = all rows) or "partition" ("I/N") from text.
  * 0 ok; -1 when the name or the value is not one of those (the shell says why in its words). */
 int  shell_set_option(fql_session *s, const char *name, const char *text);
 /* The same (also shared and shared_fallback: the --shared, --shared-fallback flags), with the

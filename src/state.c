@@ -29,6 +29,7 @@ struct State {
     char host[128];
     long pid;
     int64_t first_qid;           /* the first query id this process made (0: none yet) */
+    StateRemote remote;          /* the shared cache behind the local one (remote.get NULL: none) */
 };
 
 static const char *const schema_sql =
@@ -267,8 +268,14 @@ static void maybe_commit(State *st)
     }
 }
 
-/* An answer's tokens as the cache stores them: [["text", logprob], ...]; NULL when it has none. */
-static char *tokens_to_json(const LmAnswer *a)
+void state_set_remote(State *st, const StateRemote *r)
+{
+    if (!st) return;
+    if (r) st->remote = *r;
+    else memset(&st->remote, 0, sizeof st->remote);
+}
+
+char *state_tokens_json(const LmAnswer *a)
 {
     if (a->ntokens <= 0) return NULL;
     json_t *arr = json_array();
@@ -279,8 +286,7 @@ static char *tokens_to_json(const LmAnswer *a)
     return s;
 }
 
-/* The tokens stored by tokens_to_json into a (ignored when malformed). */
-static void tokens_from_json(LmAnswer *a, const char *s)
+void state_tokens_load(LmAnswer *a, const char *s)
 {
     json_t *arr = json_loads(s, 0, NULL);
     size_t i;
@@ -292,9 +298,11 @@ static void tokens_from_json(LmAnswer *a, const char *s)
     json_decref(arr);
 }
 
-int state_cache_get(State *st, const char *key, LmAnswer *a)
+static void local_put(State *st, const char *key, const LmModel *m, const LmAnswer *a);
+
+/* The local row of key into a: 1 on a hit. */
+static int local_get(State *st, const char *key, LmAnswer *a)
 {
-    if (!st) return 0;
     sqlite3_reset(st->get);
     sqlite3_bind_text(st->get, 1, key, -1, SQLITE_STATIC);
     int hit = 0;
@@ -324,7 +332,7 @@ int state_cache_get(State *st, const char *key, LmAnswer *a)
         const unsigned char *u = sqlite3_column_text(st->get, 8);
         if (u) a->upstream = xstrdup((const char *)u);
         const unsigned char *tk = sqlite3_column_text(st->get, 9);
-        if (tk) tokens_from_json(a, (const char *)tk);
+        if (tk) state_tokens_load(a, (const char *)tk);
         a->retry_after_s = a->remaining_requests = a->remaining_tokens = -1;
         a->from_cache = 1;
         a->http_status = 200;
@@ -334,9 +342,27 @@ int state_cache_get(State *st, const char *key, LmAnswer *a)
     return hit;
 }
 
+/* A local miss asks the shared cache; its answer is kept locally too (provider and model from
+ * its request's model m are not known here: the row names none). */
+int state_cache_get(State *st, const char *key, LmAnswer *a)
+{
+    if (!st) return 0;
+    if (local_get(st, key, a)) return 1;
+    if (!st->remote.get || !st->remote.get(st->remote.ud, key, a)) return 0;
+    LmModel none = { 0 };
+    local_put(st, key, &none, a);
+    return 1;
+}
+
 void state_cache_put(State *st, const char *key, const LmModel *m, const LmAnswer *a)
 {
     if (!st || a->outcome != LM_OK) return;
+    local_put(st, key, m, a);
+    if (st->remote.put) st->remote.put(st->remote.ud, key, m, a);
+}
+
+static void local_put(State *st, const char *key, const LmModel *m, const LmAnswer *a)
+{
     begin(st);
     sqlite3_stmt *s = st->put;
     sqlite3_reset(s);
@@ -354,7 +380,7 @@ void state_cache_put(State *st, const char *key, const LmModel *m, const LmAnswe
     if (a->cost_usd >= 0) sqlite3_bind_double(s, 11, a->cost_usd); else sqlite3_bind_null(s, 11);
     if (a->upstream) sqlite3_bind_text(s, 12, a->upstream, -1, SQLITE_STATIC); else sqlite3_bind_null(s, 12);
     sqlite3_bind_double(s, 13, now_s());
-    char *tk = tokens_to_json(a);
+    char *tk = state_tokens_json(a);
     if (tk) sqlite3_bind_text(s, 14, tk, -1, SQLITE_TRANSIENT); else sqlite3_bind_null(s, 14);
     free(tk);
     sqlite3_step(s);
@@ -704,11 +730,52 @@ static void bind_claim(sqlite3_stmt *s, const State *st, const char *key, double
     sqlite3_bind_double(s, 5, expires);
 }
 
-/* See state.h. One immediate transaction: look for an answer, insert the claim, or read the
- * holder and take the claim over if it is ours, late or dead. */
+static int local_claim(State *st, const char *key);
+static void local_release(State *st, const char *key);
+
+/* See state.h: the local claim (processes sharing this database), then the shared one (processes
+ * sharing the Redis); a request another process holds in either is not ours. */
 int state_claim(State *st, const char *key)
 {
-    if (!st || !st->shared) return 1;
+    if (!st) return 1;
+    if (!local_claim(st, key)) return 0;
+    if (st->remote.claim && !st->remote.claim(st->remote.ud, key)) {
+        local_release(st, key);
+        return 0;
+    }
+    return 1;
+}
+
+void state_claim_release(State *st, const char *key)
+{
+    if (!st) return;
+    local_release(st, key);
+    if (st->remote.release) st->remote.release(st->remote.ud, key);
+}
+
+void state_claims_tick(State *st)
+{
+    if (!st) return;
+    if (st->remote.tick) st->remote.tick(st->remote.ud);
+    if (!st->shared) return;
+    double now = now_s();
+    /* an open transaction holds the write lock: another process claiming would wait on it */
+    if (st->in_tx && now - st->tx_started > 0.2) state_commit(st);
+    if (now - st->last_renew < CLAIM_LEASE_S / 3) return;
+    st->last_renew = now;
+    state_commit(st);
+    sqlite3_reset(st->cl_renew);
+    sqlite3_bind_text(st->cl_renew, 1, st->owner, -1, SQLITE_STATIC);
+    sqlite3_bind_double(st->cl_renew, 2, now + CLAIM_LEASE_S);
+    sqlite3_step(st->cl_renew);
+    sqlite3_reset(st->cl_renew);
+}
+
+/* The claim in this database: one immediate transaction that looks for an answer, inserts the
+ * claim, or reads the holder and takes the claim over if it is ours, late or dead. 1 if ours. */
+static int local_claim(State *st, const char *key)
+{
+    if (!st->shared) return 1;
     state_commit(st);   /* our queued writes first: the claim is a transaction of its own */
     if (sqlite3_exec(st->db, "begin immediate", NULL, NULL, NULL) != SQLITE_OK) return 1;   /* busy: send, as before claims */
     double now = now_s();
@@ -754,33 +821,16 @@ int state_claim(State *st, const char *key)
     return mine;
 }
 
-/* See state.h: deletes our claim of key (a no-op for another's). */
-void state_claim_release(State *st, const char *key)
+/* Deletes our claim of key in this database (a no-op for another's). */
+static void local_release(State *st, const char *key)
 {
-    if (!st || !st->shared) return;
+    if (!st->shared) return;
     state_commit(st);
     sqlite3_reset(st->cl_del);
     sqlite3_bind_text(st->cl_del, 1, key, -1, SQLITE_STATIC);
     sqlite3_bind_text(st->cl_del, 2, st->owner, -1, SQLITE_STATIC);
     sqlite3_step(st->cl_del);   /* autocommit: visible to the others at once */
     sqlite3_reset(st->cl_del);
-}
-
-/* See state.h. */
-void state_claims_tick(State *st)
-{
-    if (!st || !st->shared) return;
-    double now = now_s();
-    /* an open transaction holds the write lock: another process claiming would wait on it */
-    if (st->in_tx && now - st->tx_started > 0.2) state_commit(st);
-    if (now - st->last_renew < CLAIM_LEASE_S / 3) return;
-    st->last_renew = now;
-    state_commit(st);
-    sqlite3_reset(st->cl_renew);
-    sqlite3_bind_text(st->cl_renew, 1, st->owner, -1, SQLITE_STATIC);
-    sqlite3_bind_double(st->cl_renew, 2, now + CLAIM_LEASE_S);
-    sqlite3_step(st->cl_renew);
-    sqlite3_reset(st->cl_renew);
 }
 
 /* ---- for the report (report.c) ---- */

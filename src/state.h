@@ -88,6 +88,26 @@ void   state_claim_release(State *st, const char *key);
  * transaction left open for a while, so that other processes are not kept waiting on its lock. */
 void   state_claims_tick(State *st);
 
+/* A second cache behind the local one, shared with other processes (shared_cache.c installs it
+ * when `set shared` names a Redis; state.c only calls through these hooks). With it, a local miss
+ * asks get (a hit is stored locally), every answer stored is also put, and state_claim,
+ * state_claim_release and state_claims_tick also claim, release and renew through it, so that
+ * processes that share no database still send each request once. ud is borrowed; NULL removes it. */
+typedef struct StateRemote {
+    void *ud;
+    int  (*get)(void *ud, const char *key, LmAnswer *a);                       /* 1 on a hit (a filled) */
+    void (*put)(void *ud, const char *key, const LmModel *m, const LmAnswer *a);
+    int  (*claim)(void *ud, const char *key);                                  /* as state_claim */
+    void (*release)(void *ud, const char *key);
+    void (*tick)(void *ud);
+} StateRemote;
+void   state_set_remote(State *st, const StateRemote *r);
+
+/* An answer's tokens as the cache stores them, [["text", logprob], ...] (malloc'd; NULL when it
+ * has none), and back into a (ignored when malformed). */
+char  *state_tokens_json(const LmAnswer *a);
+void   state_tokens_load(LmAnswer *a, const char *json);
+
 /* system.query_metrics, system.lm_calls, system.lm_errors as tables (schema given by the caller,
  * columns taken by name). NULL if the table is unknown. */
 Table *state_system_table(State *st, const char *name, Schema *schema);

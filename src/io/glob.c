@@ -157,3 +157,57 @@ void io_names_free(NameList *l)
     free(l->names);
     memset(l, 0, sizeof *l);
 }
+
+/* ---- folders of partitions (see io.h) ---- */
+
+/* See io.h (here, below remote.c and the folder code that both use it). */
+int io_is_remote(const char *path)
+{
+    return !strncmp(path, "https://", 8) || !strncmp(path, "http://", 7) ||
+           !strncmp(path, "hf://", 5) || !strncmp(path, "s3://", 5);
+}
+
+/* See io.h. */
+int io_is_folder(const char *path)
+{
+    size_t n = strlen(path);
+    if (n && path[n - 1] == '/') return !io_is_remote(path) || !strncmp(path, "s3://", 5);
+    struct stat st;
+    return !io_is_remote(path) && !io_has_magic(path) && stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* See io.h. */
+const char *io_format_ext(FileFormat f)
+{
+    switch (f) {
+    case FMT_TSV: return "tsv";
+    case FMT_JSON: return "json";
+    case FMT_JSONL: return "jsonl";
+    case FMT_PARQUET: return "parquet";
+    default: return "csv";
+    }
+}
+
+/* folder with exactly one '/' before name (malloc'd) */
+static char *folder_join(const char *folder, const char *name)
+{
+    size_t n = strlen(folder);
+    while (n > 1 && folder[n - 1] == '/') n--;
+    return xasprintf("%.*s/%s", (int)n, folder, name);
+}
+
+/* See io.h. */
+char *io_part_path(const char *folder, FileFormat f, int i, int n)
+{
+    char name[64];
+    snprintf(name, sizeof name, "part-%05d-of-%05d.%s", i, n, io_format_ext(f));
+    return folder_join(folder, name);
+}
+
+/* See io.h. */
+char *io_folder_glob(const char *folder, FileFormat f)
+{
+    char name[16];
+    snprintf(name, sizeof name, "*.%s", io_format_ext(f));
+    return folder_join(folder, name);
+}

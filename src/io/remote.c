@@ -27,12 +27,6 @@
 
 /* ---- small helpers ---- */
 
-int io_is_remote(const char *path)
-{
-    return !strncmp(path, "https://", 8) || !strncmp(path, "http://", 7) ||
-           !strncmp(path, "hf://", 5) || !strncmp(path, "s3://", 5);
-}
-
 /* Whether a query parameter's name says its value is a secret. */
 static int secret_param(const char *name, size_t n)
 {
