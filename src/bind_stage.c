@@ -513,13 +513,15 @@ static Expr *side_text(Binder *b, Scope *sc, const Node *at, int right)
 {
     Buf t;
     buf_init(&t);
-    for (const char *o = strstr(at->str, "{{"), *c; o && (c = strstr(o + 2, "}}")); o = strstr(c + 2, "{{")) {
-        char *one = xstrndup(o, (size_t)(c + 2 - o));
-        Expr *e = bind_template(b, sc, at, one);
-        if (e && reads_cols(e, sc->nleft, sc->schema->n) == right) buf_printf(&t, "%s%s", t.len ? "\n" : "", one);
+    int nph = 0;
+    char **ph = bind_template_placeholders(at->str, &nph);   /* those outside {% if %} / {% for %} */
+    for (int i = 0; i < nph; i++) {
+        Expr *e = bind_template(b, sc, at, ph[i]);
+        if (e && reads_cols(e, sc->nleft, sc->schema->n) == right) buf_printf(&t, "%s%s", t.len ? "\n" : "", ph[i]);
         expr_free(e);
-        free(one);
+        free(ph[i]);
     }
+    free(ph);
     Expr *e = t.len ? bind_template(b, sc, at, t.data) : NULL;
     buf_free(&t);
     if (e && right) shift_cols(e, -sc->nleft);
@@ -853,6 +855,11 @@ static Plan *bind_topk(Binder *b, Plan *in, char ***quals, const Node *st)
         names[nnames++] = xstrndup(a, (size_t)(e - a));
         buf_append(&q, a, (size_t)(e - a));
         s = close + 2;
+    }
+    if (bind_template_tags(st->str)) {
+        bind_errn(b, st, "top %lld by: the criterion takes {{...}} placeholders (with filters) but no {%% %%} or {# #} tags",
+                  (long long)p->k);
+        goto fail;
     }
     if (!nnames && !strstr(st->str, "{{")) {
         bind_errn(b, st, "top %lld by needs a criterion that names what a row is judged by in {{...}}, "

@@ -168,6 +168,17 @@ void expr_explain(Buf *b, const Expr *e, const Schema *in)
     case E_AGG:
         buf_printf(b, "agg#%d", (int)e->ival);
         return;
+    case E_LOOP:
+        buf_printf(b, "for(%s in ", e->name);
+        expr_explain(b, e->args[0], in);
+        buf_puts(b, ": ");
+        expr_explain(b, e->args[1], in);
+        if (e->nargs > 2) { buf_puts(b, " else "); expr_explain(b, e->args[2], in); }
+        buf_putc(b, ')');
+        return;
+    case E_LOOPVAR:
+        buf_puts(b, e->name ? e->name : e->flag ? "loop" : "item");
+        return;
     }
 }
 

@@ -30,7 +30,9 @@ typedef enum ExprKind {
     E_CAST,       /* args[0] cast to type */
     E_CALL,       /* fn; args (nparams or more) */
     E_AGG,        /* only inside group: index `ival` into the aggregate results */
-    E_SEMANTIC    /* a model call (extract, classify, ...): name; args; executed by the runtime */
+    E_SEMANTIC,   /* a model call (extract, classify, ...): name; args; executed by the runtime */
+    E_LOOP,       /* a template's {% for %}: args[0] list, args[1] body, [args[2] else]; name: the variable (string) */
+    E_LOOPVAR     /* inside an E_LOOP body: column b->ncols - ival of the batch it runs on (flag 0 the item, 1 `loop`) */
 } ExprKind;
 
 typedef struct Expr Expr;
