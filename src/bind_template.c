@@ -579,7 +579,27 @@ static Expr *cond_cmp(Tpl *T, Lex *L)
     }
     if (is_word(L, "in")) {
         if (lex(L)) goto fail;
-        if (!is_op(L, "[")) { terr(T, L->tok.pos, "template: 'in' takes a list of values, as in x in [\"a\", \"b\"]"); goto fail; }
+        if (!is_op(L, "[")) {   /* x in a list column: list_contains */
+            size_t lpos = L->tok.pos;
+            Expr *y = operand(T, L);
+            if (!y) goto fail;
+            if (y->type->kind != TY_LIST && y->type->kind != TY_ANY && y->type->kind != TY_NULL) {
+                char *ts = bind_tystr(y->type);
+                terr(T, lpos, "template: 'in' takes a list (a list column, or [\"a\", \"b\"]), got %s", ts);
+                free(ts);
+                expr_free(y);
+                goto fail;
+            }
+            Expr *a[2] = { y, x };
+            Expr *c = call_fn(T, off, "list_contains", a, 2);
+            if (!c) return NULL;
+            if (neg) {
+                Expr *nt = expr_new(E_NOT, type_bool(), at_node(T, off));
+                expr_add(nt, c);
+                c = nt;
+            }
+            return truthy(T, off, c);
+        }
         if (lex(L)) goto fail;
         Expr *c = expr_new(E_IN, type_bool(), at_node(T, off));
         c->flag = neg;
@@ -970,6 +990,7 @@ static Expr *body(Tpl *T, char **stop, Tag *stoptag)
             break;
         } else {
             static const char *const tags[] = { "if", "elif", "else", "endif", "for", "endfor", NULL };
+            while (g.in < g.inend && strchr(" \t\r\n", T->t[g.in])) g.in++;   /* point at the word */
             const char *best = closest_name(w, tags, bind_names_len(tags));
             if (best) terr(T, g.in, "template: unknown tag '%s'; did you mean '%s'?", w, best);
             else terr(T, g.in, "template: unknown tag '%s' (tags: if, elif, else, endif, for, endfor)", w);
