@@ -10,6 +10,8 @@
 #include <string.h>
 #include <errno.h>
 #include <math.h>
+#include <ctype.h>
+#include <strings.h>
 #include "lexer.h"
 #include "parser.h"
 
@@ -40,7 +42,7 @@ static const Keyword keywords[] = {
     {"null", "'null'", TK_NULL}, {"nulls", "'nulls'", TK_NULLS}, {"offset", "'offset'", TK_OFFSET},
     {"on", "'on'", TK_ON}, {"or", "'or'", TK_OR}, {"order", "'order'", TK_ORDER},
     {"outer", "'outer'", TK_OUTER}, {"rename", "'rename'", TK_RENAME},
-    {"right", "'right'", TK_RIGHT}, {"select", "'select'", TK_SELECT},
+    {"right", "'right'", TK_RIGHT}, {"save", "'save'", TK_SAVE}, {"select", "'select'", TK_SELECT},
     {"semantic", "'semantic'", TK_SEMANTIC}, {"set", "'set'", TK_SET}, {"sim", "'sim'", TK_SIM},
     {"then", "'then'", TK_THEN}, {"top", "'top'", TK_TOP}, {"true", "'true'", TK_TRUE},
     {"type", "'type'", TK_TYPE}, {"union", "'union'", TK_UNION}, {"unnest", "'unnest'", TK_UNNEST},
@@ -83,7 +85,7 @@ const char *lex_token_desc(int code)
         {TK_DOT, "'.'"}, {TK_COMMA, "','"}, {TK_SEMI, "';'"}, {TK_COLON, "':'"},
         {TK_LPAREN, "'('"}, {TK_RPAREN, "')'"}, {TK_LBRACKET, "'['"}, {TK_RBRACKET, "']'"},
         {TK_LBRACE, "'{'"}, {TK_RBRACE, "'}'"}, {TK_PIPE, "'|'"}, {TK_TILDE, "'~'"},
-        {TK_QUESTION, "'?'"},
+        {TK_QUESTION, "'?'"}, {TK_ASTABLE, "'as table'"},
     };
     for (size_t i = 0; i < sizeof punct / sizeof punct[0]; i++)
         if (punct[i].code == code) return punct[i].desc;
@@ -308,6 +310,18 @@ int lex_next(Lexer *lx, Token *tok, fql_error *err)
         ident {
             tok->kw = 0;
             int code = lex_keyword((const char *)start, (size_t)(YYCURSOR - start));
+            if (code == TK_AS) {
+                /* `as table` (save ... as table NAME) is one token, so that it never reads as a
+                 * column or source alias named table */
+                const unsigned char *q = YYCURSOR;
+                while (q < YYLIMIT && (*q == ' ' || *q == '\t' || *q == '\r' || *q == '\n')) q++;
+                if (q > YYCURSOR && YYLIMIT - q >= 5 && strncasecmp((const char *)q, "table", 5) == 0 &&
+                    (q + 5 == YYLIMIT || !(isalnum(q[5]) || q[5] == '_'))) {
+                    YYCURSOR = q + 5;
+                    tok->kw = 1;
+                    DONE(TK_ASTABLE);
+                }
+            }
             if (code) { tok->kw = 1; DONE(code); }
             DONE(TK_ID);
         }

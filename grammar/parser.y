@@ -206,7 +206,7 @@ static void set_alias(Parser *p, Node *src, Token alias)
  * words (and or not in is like ilike between case when then else end cast as true false null)
  * stay reserved so that a missing operand is an error, not a column. */
 %fallback ID
-    MODEL EMBEDDING DEFAULT TYPE LET EXPLAIN ANALYZE COST FN IMPORT SET FROM VALUES
+    MODEL EMBEDDING DEFAULT TYPE LET EXPLAIN ANALYZE COST FN IMPORT SET FROM VALUES SAVE
     SELECT EXCEPT WHERE DERIVE RENAME DROP GROUP BY AGG ORDER ASC DESC NULLS FIRST LAST LIMIT OFFSET
     DISTINCT JOIN INNER LEFT RIGHT FULL CROSS OUTER ON USING SEMANTIC SIM TOP METRIC EXPLODE WITH
     INDEX UNNEST UNION ALL CLUSTER INTO CENTROID CACHE WRITE.
@@ -257,9 +257,21 @@ stmt(A) ::= pipeline(P). { A = node_new(N_RUN, p->src, P->pos); A->a = P; }
 stmt(A) ::= EXPLAIN(K) pipeline(P). { A = mk(p, N_EXPLAIN, K); A->a = P; }
 stmt(A) ::= EXPLAIN(K) ANALYZE pipeline(P). { A = mk(p, N_EXPLAIN, K); A->a = P; A->flag = 1; }
 stmt(A) ::= EXPLAIN(K) COST pipeline(P). { A = mk(p, N_EXPLAIN, K); A->a = P; A->flag = 2; }
-/* fn NAME(params) = EXPR */
+/* fn NAME(params) = EXPR | fn NAME(params) = from SOURCE | STAGE ... (a pipeline with parameters) */
 stmt(A) ::= FN(K) ID(N) LPAREN params(L) RPAREN EQ_SINGLE expr(E). {
     A = mk(p, N_FN, K); A->str = name_of(p, N); take_kids(A, L); A->a = E;
+}
+stmt(A) ::= FN(K) ID(N) LPAREN params(L) RPAREN EQ_SINGLE fpipe(P). {
+    A = mk(p, N_FN, K); A->str = name_of(p, N); take_kids(A, L); A->a = P; A->flag = 1;
+}
+/* save PIPELINE as table NAME / save (PIPELINE) as table NAME ('as table' is one token) */
+stmt(A) ::= SAVE(K) pipeline(P) ASTABLE ID(N). { A = mk(p, N_SAVE, K); A->str = name_of(p, N); A->a = P; }
+/* drop table NAME (a saved table) */
+stmt(A) ::= DROP(K) ID(T) ID(N). {
+    A = mk(p, N_DROP_TABLE, K); A->str = name_of(p, N);
+    if (T.len != 5 || strncasecmp(p->src->text + T.pos, "table", 5) != 0)
+        parse_fail(p, T.pos, "expected 'table' after 'drop' (drop table NAME removes a saved table; "
+                   "to drop columns, write '| drop a, b' as a stage)");
 }
 /* import "path" / import std.NAME */
 stmt(A) ::= IMPORT(K) STRING(S). {
@@ -280,6 +292,9 @@ paramlist(A) ::= paramlist(L) COMMA param(P). { A = L; node_add(A, P); }
 /* a parameter, optionally with a default: fn f(x, n = 3) */
 param(A) ::= ID(N). { A = ident(p, N); }
 param(A) ::= ID(N) EQ_SINGLE expr(E). { A = ident(p, N); A->a = E; }
+/* a typed parameter: fn f(p: string, n: int = 5) (b: the type) */
+param(A) ::= ID(N) COLON type(T). { A = ident(p, N); A->b = T; }
+param(A) ::= ID(N) COLON type(T) EQ_SINGLE expr(E). { A = ident(p, N); A->b = T; A->a = E; }
 
 /* ---- types: NAME | [T] | {field: T ["desc"], ...} | enum("a", ...) | vector(N), each with '?' ---- */
 type(A) ::= tbase(T). { A = T; }
@@ -317,6 +332,9 @@ fieldname(A) ::= STRING(S). { A = mk(p, N_TYPE_FIELD, S); A->str = lex_string_va
 pipeline(A) ::= FROM(K) source(S). { A = mk(p, N_PIPELINE, K); A->a = S; }
 pipeline(A) ::= source(S). { A = node_new(N_PIPELINE, p->src, S->pos); A->a = S; }
 pipeline(A) ::= pipeline(P) PIPE stage(S). { A = P; node_add(A, S); A->end = S->end; }
+/* a pipeline that starts with `from`: a fn's body, and a subquery in an expression */
+fpipe(A) ::= FROM(K) source(S). { A = mk(p, N_PIPELINE, K); A->a = S; A->end = S->end > 0 ? S->end : A->end; }
+fpipe(A) ::= fpipe(P) PIPE stage(S). { A = P; node_add(A, S); A->end = S->end; }
 
 /* SOURCE [as ALIAS] */
 source(A) ::= srcbase(S). { A = S; }
@@ -490,6 +508,8 @@ expr(A) ::= NULL(T). { A = mk(p, N_NULL, T); deep(p, A); }
 expr(A) ::= ID(T). { A = ident(p, T); }
 expr(A) ::= ID(F) LPAREN args(L) RPAREN(R). { A = call(p, F, L, R); }
 expr(A) ::= LPAREN expr(E) RPAREN. { A = E; }
+/* a scalar subquery: (from ... | ...) gives its one row's one column */
+expr(A) ::= LPAREN(K) fpipe(P) RPAREN(R). { A = mk(p, N_SUBQUERY, K); A->a = P; A->end = R.pos + 1; deep(p, A); }
 expr(A) ::= expr(E) DOT ID(N). {
     A = node_new(N_FIELD, p->src, E->pos); A->a = E; A->str = name_of(p, N); A->end = N.pos + N.len; deep(p, A);
 }
@@ -537,6 +557,13 @@ expr(A) ::= expr(X) IN LPAREN exprlist(L) RPAREN(R). {
 }
 expr(A) ::= expr(X) NOT IN LPAREN exprlist(L) RPAREN(R). [IN] {
     A = node_new(N_IN, p->src, X->pos); A->a = X; take_kids(A, L); A->flag = 1; A->end = R.pos + 1; deep(p, A);
+}
+/* x [not] in (from ...): the subquery's one column (b: the pipeline) */
+expr(A) ::= expr(X) IN LPAREN fpipe(P) RPAREN(R). {
+    A = node_new(N_IN, p->src, X->pos); A->a = X; A->b = P; A->end = R.pos + 1; deep(p, A);
+}
+expr(A) ::= expr(X) NOT IN LPAREN fpipe(P) RPAREN(R). [IN] {
+    A = node_new(N_IN, p->src, X->pos); A->a = X; A->b = P; A->flag = 1; A->end = R.pos + 1; deep(p, A);
 }
 /* x [not] like|ilike y */
 expr(A) ::= expr(X) LIKE expr(Y). { A = node_new(N_LIKE, p->src, X->pos); A->op = OP_LIKE; A->a = X; A->b = Y; deep(p, A); }
@@ -643,7 +670,7 @@ static const char *const stage_names[] = {
     "union", "cluster", "cache", "write", "top",
 };
 static const char *const stmt_names[] = {
-    "model", "embedding", "default", "type", "let", "explain", "fn", "import", "set", "from", "values",
+    "model", "embedding", "default", "type", "let", "explain", "fn", "import", "set", "from", "values", "save",
 };
 
 static int is_stage_kw(int c)
@@ -662,7 +689,7 @@ static int is_stmt_kw(int c)
 {
     switch (c) {
     case TK_MODEL: case TK_EMBEDDING: case TK_DEFAULT: case TK_TYPE: case TK_LET: case TK_EXPLAIN:
-    case TK_FN: case TK_IMPORT: case TK_SET: case TK_FROM:
+    case TK_FN: case TK_IMPORT: case TK_SET: case TK_FROM: case TK_SAVE:
         return 1;
     }
     return 0;

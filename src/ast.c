@@ -96,6 +96,7 @@ const char *node_kind_name(NodeKind k)
         [N_ISNULL] = "ISNULL", [N_IN] = "IN", [N_BETWEEN] = "BETWEEN", [N_LIKE] = "LIKE",
         [N_CASE] = "CASE", [N_WHEN] = "WHEN", [N_LIST_LIT] = "LIST_LIT",
         [N_STRUCT_LIT] = "STRUCT_LIT", [N_CAST] = "CAST", [N_LIST] = "LIST",
+        [N_SUBQUERY] = "SUBQUERY", [N_SAVE] = "SAVE", [N_DROP_TABLE] = "DROP_TABLE",
     };
     if ((unsigned)k < sizeof names / sizeof names[0] && names[k]) return names[k];
     return "?";

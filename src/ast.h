@@ -21,7 +21,8 @@ typedef enum NodeKind {
     N_LET,          /* str: name; a: N_PIPELINE */
     N_RUN,          /* a: N_PIPELINE (run it and print the result; a pipeline ending in write prints nothing) */
     N_EXPLAIN,      /* a: N_PIPELINE; flag: 0 explain, 1 explain analyze, 2 explain cost */
-    N_FN,           /* str: name; kids: N_IDENT params; a: body expression */
+    N_FN,           /* str: name; kids: N_IDENT params (a: default or NULL; b: type node or NULL); a: body
+                       expression, or an N_PIPELINE when flag is 1 (a pipeline with parameters) */
     N_IMPORT,       /* str: path (flag 0) or stdlib module name (flag 1, `import std.NAME` -> str "NAME") */
     N_SET,          /* str: option name; a: value expression (an identifier value such as `off` is N_IDENT) */
 
@@ -81,7 +82,7 @@ typedef enum NodeKind {
     N_BINOP,        /* op: OP_*; a, b */
     N_UNOP,         /* op: OP_NEG or OP_NOT; a */
     N_ISNULL,       /* a; flag: 1 for `is not null` */
-    N_IN,           /* a; kids: list of exprs; flag: 1 for `not in` */
+    N_IN,           /* a; kids: list of exprs, or b: an N_PIPELINE (`in (from ...)`); flag: 1 for `not in` */
     N_BETWEEN,      /* a between b and c; flag: 1 for `not between` */
     N_LIKE,         /* a like b; op: OP_LIKE or OP_ILIKE; flag: 1 for `not like` */
     N_CASE,         /* kids: N_WHEN; a: else expr or NULL */
@@ -89,7 +90,10 @@ typedef enum NodeKind {
     N_LIST_LIT,     /* kids: elements */
     N_STRUCT_LIT,   /* kids: N_ASSIGN */
     N_CAST,         /* a: expr; b: type node */
-    N_LIST          /* generic list holder: kids */
+    N_LIST,         /* generic list holder: kids */
+    N_SUBQUERY,     /* a: N_PIPELINE (a scalar subquery in an expression) */
+    N_SAVE,         /* str: table name; a: N_PIPELINE (save PIPELINE as table NAME) */
+    N_DROP_TABLE    /* str: table name (drop table NAME) */
 } NodeKind;
 
 enum { JOIN_INNER, JOIN_LEFT, JOIN_RIGHT, JOIN_FULL, JOIN_CROSS };

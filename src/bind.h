@@ -10,7 +10,7 @@
 #include "catalog.h"
 
 /* A bound statement, ready to run. */
-typedef enum { ST_RUN, ST_EXPLAIN, ST_SET, ST_NOP } StmtKind;
+typedef enum { ST_RUN, ST_EXPLAIN, ST_SET, ST_NOP, ST_SAVE, ST_DROP_TABLE, ST_DEFER } StmtKind;
 typedef struct Stmt {
     StmtKind kind;
     Plan *plan;             /* ST_RUN, ST_EXPLAIN */
@@ -18,6 +18,10 @@ typedef struct Stmt {
     char *set_name; Value set_value;   /* ST_SET */
     const Src *src; int pos;
     char *text;             /* the statement's source text (for query_metrics) */
+    char *table;            /* ST_SAVE (plan: the rows to keep), ST_DROP_TABLE: the saved table's name */
+    /* ST_DEFER: the rest of the program (an N_PROGRAM, owned), from a statement that reads a file or a
+     * saved table an earlier statement writes: bound and run once the statements before it have run */
+    Node *rest;
 } Stmt;
 
 /* Bind prog against cat: statements that run are appended to *stmts (caller frees each with

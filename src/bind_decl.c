@@ -33,6 +33,46 @@ static const char *src_dir(const Src *src, char *buf, size_t n)
 
 /* ---- statements ---- */
 
+/* The documentation of a declaration at pos of src: the `--` comment lines right above its line
+ * (no blank line between), markers and one following space stripped, joined with '\n'. New
+ * string, or NULL when there are none. */
+static char *fn_doc_comment(const Src *src, int pos)
+{
+    if (!src || pos <= 0 || (size_t)pos > src->len) return NULL;
+    const char *t = src->text;
+    int ls = pos;
+    while (ls > 0 && t[ls - 1] != '\n') ls--;
+    for (int k = ls; k < pos; k++)
+        if (t[k] != ' ' && t[k] != '\t') return NULL;   /* something else precedes fn on its line */
+    int first = ls;   /* start of the first comment line of the block */
+    while (first > 0) {
+        int pe = first - 1, ps = pe;   /* the previous line: [ps, pe) */
+        while (ps > 0 && t[ps - 1] != '\n') ps--;
+        int k = ps;
+        while (k < pe && (t[k] == ' ' || t[k] == '\t')) k++;
+        if (pe - k < 2 || t[k] != '-' || t[k + 1] != '-') break;
+        first = ps;
+    }
+    if (first == ls) return NULL;
+    Buf b;
+    buf_init(&b);
+    for (int k = first; k < ls;) {
+        int e = k;
+        while (e < ls && t[e] != '\n') e++;
+        int c = k;
+        while (c < e && (t[c] == ' ' || t[c] == '\t')) c++;
+        c += 2;
+        if (c < e && t[c] == ' ') c++;
+        int end = e;
+        while (end > c && (t[end - 1] == '\r' || t[end - 1] == ' ' || t[end - 1] == '\t')) end--;
+        if (b.len) buf_puts(&b, "\n");
+        buf_append(&b, t + c, (size_t)(end - c));
+        k = e + 1;
+    }
+    if (!b.len) { buf_free(&b); return NULL; }
+    return buf_take(&b);
+}
+
 /* The cost-lever options of a model declaration n: `batch: true` only where FQL speaks the
  * provider's Batch API (OpenAI, Anthropic, Gemini), `fallback:` a list of other aliases of the same kind,
  * declared before this one (so a chain cannot loop). 0 ok; -1 with the error at option k. */
@@ -164,6 +204,8 @@ void stmt_free(Stmt *st)
     plan_free(st->plan);
     free(st->set_name);
     free(st->text);
+    free(st->table);
+    node_free(st->rest);
     value_free(st->set_value);
     free(st);
 }
@@ -236,32 +278,47 @@ static int bind_statement(Binder *b, const Node *n, Stmt ***stmts, int *nstmts, 
         FnDef *f = catalog_find_fn(cat, n->str);
         if (func_lookup(n->str) || agg_lookup(n->str) || semop_reserved(n->str))
             return bind_errn(b, n, "fn %s: a built-in function has that name", n->str);
+        int is_reader = 0;
+        bind_reader_format(n->str, &is_reader);
+        if (n->flag && (is_reader || !strcmp(n->str, "table")))
+            return bind_errn(b, n, "fn %s: a reader (a source such as csv(...)) has that name", n->str);
         for (int i = 0; i < n->nkids; i++)
             for (int j = 0; j < i; j++)
                 if (!strcmp(n->kids[i]->str, n->kids[j]->str)) return bind_errn(b, n->kids[i], "fn %s: parameter '%s' appears twice", n->str, n->kids[i]->str);
+        for (int i = 1; i < n->nkids; i++)
+            if (n->kids[i - 1]->a && !n->kids[i]->a)
+                return bind_errn(b, n->kids[i], "fn %s: parameter '%s' needs a default too (it follows one that has a default)", n->str, n->kids[i]->str);
+        /* declared types, and defaults that fit them, before the catalog changes */
+        Type **ptypes = xcalloc((size_t)n->nkids + 1, sizeof *ptypes);
+        for (int i = 0; i < n->nkids; i++) {
+            const Node *pk = n->kids[i];
+            if (pk->b && !(ptypes[i] = bind_type(cat, pk->b, b->err))) goto fn_fail;
+            if (ptypes[i] && pk->a && bind_fn_arg_check(b, n->str, pk->str, ptypes[i], pk->a, NULL)) goto fn_fail;
+        }
         if (!f) {
             f = xcalloc(1, sizeof *f);
             f->name = xstrdup(n->str);
             f->next = cat->fns;
             cat->fns = f;
-        } else {
-            for (int i = 0; i < f->nparams; i++) { free(f->params[i]); node_free(f->defaults[i]); }
-            free(f->params);
-            free(f->defaults);
-            node_free(f->body);
-        }
-        for (int i = 1; i < n->nkids; i++)
-            if (n->kids[i - 1]->a && !n->kids[i]->a)
-                return bind_errn(b, n->kids[i], "fn %s: parameter '%s' needs a default too (it follows one that has a default)", n->str, n->kids[i]->str);
+        } else catalog_fn_clear(f);
         f->nparams = n->nkids;
         f->params = xcalloc((size_t)n->nkids + 1, sizeof *f->params);
         f->defaults = xcalloc((size_t)n->nkids + 1, sizeof *f->defaults);
+        f->ptypes = ptypes;
         for (int i = 0; i < n->nkids; i++) {
             f->params[i] = xstrdup(n->kids[i]->str);
             f->defaults[i] = n->kids[i]->a ? node_clone(n->kids[i]->a) : NULL;
         }
         f->body = node_clone(n->a);
+        f->pipeline = n->flag;
+        f->doc = fn_doc_comment(n->src, n->pos);
+        f->src = n->src;
+        f->pos = n->pos;
         return 0;
+    fn_fail:
+        for (int i = 0; i < n->nkids; i++) type_unref(ptypes[i]);
+        free(ptypes);
+        return -1;
     }
     case N_IMPORT: return run_import(b, n, stmts, nstmts);
     case N_SET: {
@@ -298,6 +355,33 @@ static int bind_statement(Binder *b, const Node *n, Stmt ***stmts, int *nstmts, 
         st->explain_mode = n->flag;
         st->plan = p;
         st->text = n->src && n->end > n->pos && (size_t)n->end <= n->src->len ? xstrndup(n->src->text + n->pos, (size_t)(n->end - n->pos)) : NULL;
+        st->src = n->src;
+        st->pos = n->pos;
+        add_stmt(stmts, nstmts, st);
+        return 0;
+    }
+    case N_SAVE: {
+        char **quals = NULL;
+        Plan *p = bind_pipeline(b, n->a, &quals);
+        if (!p) return -1;
+        bind_quals_free(quals, p->schema->n);
+        if (p->kind == P_WRITE) { plan_free(p); return bind_errn(b, n, "save takes a pipeline that does not end in write"); }
+        if (declarations_only) { plan_free(p); return 0; }
+        Stmt *st = xcalloc(1, sizeof *st);
+        st->kind = ST_SAVE;
+        st->plan = p;
+        st->table = xstrdup(n->str);
+        st->text = n->src && n->end > n->pos && (size_t)n->end <= n->src->len ? xstrndup(n->src->text + n->pos, (size_t)(n->end - n->pos)) : NULL;
+        st->src = n->src;
+        st->pos = n->pos;
+        add_stmt(stmts, nstmts, st);
+        return 0;
+    }
+    case N_DROP_TABLE: {
+        if (declarations_only) return 0;
+        Stmt *st = xcalloc(1, sizeof *st);
+        st->kind = ST_DROP_TABLE;
+        st->table = xstrdup(n->str);
         st->src = n->src;
         st->pos = n->pos;
         add_stmt(stmts, nstmts, st);
@@ -374,6 +458,25 @@ static int run_import(Binder *b, const Node *n, Stmt ***stmts, int *nstmts)
     return rc;
 }
 
+/* Statement i of prog reads what an earlier statement writes: it and the statements after it move
+ * (out of prog) into an ST_DEFER, bound when the ones before have run. The error its binding left
+ * is cleared. Returns 0. */
+static int defer_rest(Node *prog, int i, Stmt ***stmts, int *nstmts, fql_error *err)
+{
+    memset(err, 0, sizeof *err);
+    Node *rest = node_new(N_PROGRAM, prog->src, prog->kids[i]->pos);
+    for (int j = i; j < prog->nkids; j++) node_add(rest, prog->kids[j]);
+    rest->end = prog->end;
+    prog->nkids = i;
+    Stmt *st = xcalloc(1, sizeof *st);
+    st->kind = ST_DEFER;
+    st->rest = rest;
+    st->src = rest->kids[0]->src;
+    st->pos = rest->kids[0]->pos;
+    add_stmt(stmts, nstmts, st);
+    return 0;
+}
+
 int bind_program(Catalog *cat, Node *prog, Stmt ***stmts, int *nstmts, fql_error *err)
 {
     Binder b = { .cat = cat, .err = err, .semantic = bind_semantic, .reduce = bind_reduce,
@@ -388,18 +491,24 @@ int bind_program(Catalog *cat, Node *prog, Stmt ***stmts, int *nstmts, fql_error
             while (end > k->pos && strchr(" \t\r\n;", k->src->text[end - 1])) end--;
             k->end = end;
         }
+        b.done = *stmts;
+        b.ndone = *nstmts;
+        b.can_defer = cat->nimports == 0;
+        b.defer = 0;
         if (prog->kids[i]->src && prog->kids[i]->src->path && cat->nimports == 0) {
             /* a script file is the root of the import chain (a file importing itself is a cycle) */
             char real[PATH_MAX];
             if (realpath(prog->kids[i]->src->path, real)) {
                 cat->imports[cat->nimports++] = xstrdup(real);
+                b.can_defer = 1;
                 int rc = bind_statement(&b, prog->kids[i], stmts, nstmts, 0);
                 free(cat->imports[--cat->nimports]);
+                if (rc && b.defer) return defer_rest(prog, i, stmts, nstmts, err);
                 if (rc) return -1;
                 continue;
             }
         }
-        if (bind_statement(&b, prog->kids[i], stmts, nstmts, 0)) return -1;
+        if (bind_statement(&b, prog->kids[i], stmts, nstmts, 0)) return b.defer ? defer_rest(prog, i, stmts, nstmts, err) : -1;
     }
     return 0;
 }

@@ -193,8 +193,7 @@ static Type *arith_type(int op, const Type *a, const Type *b)
     return type_float();
 }
 
-/* Inline a user fn: substitute parameters in a clone of its body. */
-static Node *subst_params(const Node *body, const FnDef *fn, Node *const *args)
+Node *bind_subst_params(const Node *body, const FnDef *fn, Node *const *args)
 {
     if (!body) return NULL;
     if (body->kind == N_IDENT) {
@@ -204,12 +203,12 @@ static Node *subst_params(const Node *body, const FnDef *fn, Node *const *args)
     Node *c = node_clone(body);
     /* node_clone copied children; replace them */
     node_free(c->a); node_free(c->b); node_free(c->c);
-    c->a = subst_params(body->a, fn, args);
-    c->b = subst_params(body->b, fn, args);
-    c->c = subst_params(body->c, fn, args);
+    c->a = bind_subst_params(body->a, fn, args);
+    c->b = bind_subst_params(body->b, fn, args);
+    c->c = bind_subst_params(body->c, fn, args);
     for (int i = 0; i < c->nkids; i++) {
         node_free(c->kids[i]);
-        c->kids[i] = subst_params(body->kids[i], fn, args);
+        c->kids[i] = bind_subst_params(body->kids[i], fn, args);
     }
     return c;
 }
@@ -382,16 +381,26 @@ static Expr *bind_call(Binder *b, Scope *sc, const Node *n)
     const char *name = n->str;
     /* user functions (fn) are inlined */
     FnDef *fn = catalog_find_fn(b->cat, name);
+    if (fn && fn->pipeline) {
+        bind_errn(b, n, "fn %s is a pipeline with parameters: use it as a source, `from %s(...)`, or as a subquery, "
+                  "`(from %s(...) | ...)`", name, name, name);
+        return NULL;
+    }
     if (fn) {
         int required = 0;
         while (required < fn->nparams && !fn->defaults[required]) required++;
         const Node **given = bind_map_args(b, n, (const char *const *)fn->params, fn->nparams, required, 0, &(int){0});
         if (!given) return NULL;
         if (fn_call_check(b, sc, n, name)) { free(given); return NULL; }
+        for (int i = 0; i < fn->nparams; i++)
+            if (given[i] && fn->ptypes && fn->ptypes[i] && bind_fn_arg_check(b, name, fn->params[i], fn->ptypes[i], given[i], sc)) {
+                free(given);
+                return NULL;
+            }
         Node **args = xcalloc((size_t)fn->nparams + 1, sizeof *args);
         for (int i = 0; i < fn->nparams; i++) args[i] = (Node *)(given[i] ? given[i] : fn->defaults[i]);
         free(given);
-        Node *body = subst_params(fn->body, fn, args);
+        Node *body = bind_subst_params(fn->body, fn, args);
         free(args);
         sc->fn_copies++;
         FnFrame fr = { name, sc->fns ? sc->fns->depth + 1 : 1, sc->fns };
@@ -606,6 +615,78 @@ Value bind_const_int_value(const Node *n, int *ok)
     return v_null();
 }
 
+/* A subquery (from ...) at n: its pipeline pipe is bound on its own (it reads no column of the
+ * expression's rows) and must give one column. as_list 0: a scalar of that column's type; 1: a list
+ * of it (`in (from ...)`). New E_SUBQUERY, or NULL with the error. */
+static Expr *bind_subquery(Binder *b, const Node *n, const Node *pipe, int as_list)
+{
+    char **quals = NULL;
+    Plan *p = b->pipeline ? b->pipeline(b, pipe, &quals) : NULL;
+    if (!p) { if (!err_failed(b->err)) bind_errn(b, n, "a subquery cannot be used here"); free(quals); return NULL; }
+    bind_quals_free(quals, p->schema->n);
+    if (p->kind == P_WRITE) { plan_free(p); bind_errn(b, pipe, "a subquery cannot end in write"); return NULL; }
+    if (p->schema->n != 1) {
+        Buf cols;
+        buf_init(&cols);
+        for (int i = 0; i < p->schema->n && i < 8; i++) buf_printf(&cols, "%s%s", i ? ", " : "", p->schema->names[i]);
+        if (p->schema->n > 8) buf_puts(&cols, ", ...");
+        bind_errn(b, pipe, "a subquery in an expression gives one column; this one gives %d (%s): end it with "
+                  "`| select COLUMN` or an `agg`", p->schema->n, cols.data ? cols.data : "");
+        buf_free(&cols);
+        plan_free(p);
+        return NULL;
+    }
+    Type *t = type_ref(p->schema->types[0]);
+    Expr *e = expr_new(E_SUBQUERY, as_list ? type_list(t) : t, n);
+    e->flag = as_list;
+    e->sub = p;
+    return e;
+}
+
+/* Does a value of type got fit a parameter declared want? Null and any fit everything; an int fits
+ * a float; a string fits an enum, a date or a timestamp (converted where it is used); a list fits
+ * when its elements do; other kinds must match. */
+static int param_fits(const Type *want, const Type *got)
+{
+    if (!want || !got) return 1;
+    if (got->kind == TY_NULL || got->kind == TY_ANY || want->kind == TY_ANY || want->kind == TY_JSON) return 1;
+    if (want->kind == got->kind) return want->kind == TY_LIST ? param_fits(want->elem, got->elem) : 1;
+    if (want->kind == TY_FLOAT && got->kind == TY_INT) return 1;
+    if ((want->kind == TY_ENUM || want->kind == TY_DATE || want->kind == TY_TIMESTAMP) && got->kind == TY_STRING) return 1;
+    if (want->kind == TY_STRING && got->kind == TY_ENUM) return 1;
+    return 0;
+}
+
+int bind_fn_arg_check(Binder *b, const char *fn, const char *param, const Type *want, const Node *arg, Scope *sc)
+{
+    Scope empty_sc;
+    Schema empty = { 0, NULL, NULL };
+    if (!sc) {
+        memset(&empty_sc, 0, sizeof empty_sc);
+        empty_sc.schema = &empty;
+        sc = &empty_sc;
+    }
+    Expr *x = bind_expr(b, sc, arg);
+    if (!x) return -1;
+    int rc = 0;
+    if (!param_fits(want, x->type)) {
+        char *ws = bind_tystr(want), *gs = bind_tystr(x->type);
+        rc = bind_errn(b, arg, "fn %s: parameter '%s' is %s, got %s", fn, param, ws, gs);
+        free(ws); free(gs);
+    } else if (want->kind == TY_ENUM && x->kind == E_LIT && x->lit.kind == V_STRING) {
+        int found = 0;
+        for (int i = 0; i < want->nlabels; i++)
+            if (!strcmp(want->labels[i], v_str(x->lit))) found = 1;
+        if (!found) {
+            char *ws = bind_tystr(want);
+            rc = bind_errn(b, arg, "fn %s: parameter '%s' is %s; \"%s\" is not one of its labels", fn, param, ws, v_str(x->lit));
+            free(ws);
+        }
+    }
+    expr_free(x);
+    return rc;
+}
+
 Expr *bind_expr(Binder *b, Scope *sc, const Node *n)
 {
     Expr *e = NULL;
@@ -721,12 +802,26 @@ Expr *bind_expr(Binder *b, Scope *sc, const Node *n)
         expr_add(e, a);
         return e;
     }
+    case N_SUBQUERY: return bind_subquery(b, n, n->a, 0);
     case N_IN: {
         Expr *a = bind_expr(b, sc, n->a);
         if (!a) return NULL;
         e = expr_new(E_IN, type_bool(), n);
         e->flag = n->flag;
         expr_add(e, a);
+        if (n->b) {   /* in (from ...): the subquery's column, as a list */
+            Expr *x = bind_subquery(b, n, n->b, 1);
+            if (!x) { expr_free(e); return NULL; }
+            if (!bind_comparable(a->type, x->type->elem)) {
+                char *ts = bind_tystr(a->type), *xs = bind_tystr(x->type->elem);
+                bind_errn(b, n->b, "cannot compare %s with the subquery's %s column in 'in (from ...)'", ts, xs);
+                free(ts); free(xs); expr_free(x); expr_free(e);
+                return NULL;
+            }
+            e->flag |= 2;
+            expr_add(e, x);
+            return e;
+        }
         for (int i = 0; i < n->nkids; i++) {
             Expr *x = bind_expr(b, sc, n->kids[i]);
             if (!x) { expr_free(e); return NULL; }

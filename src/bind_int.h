@@ -46,6 +46,11 @@ typedef struct Binder {
     Expr *(*reduce)(struct Binder *b, Scope *sc, const Node *n);
     Plan *(*pipeline)(struct Binder *b, const Node *pipe, char ***quals_out);
     Expr *(*tmpl)(struct Binder *b, Scope *sc, const Node *at, const char *tpl);   /* bind_template */
+    int fn_depth;            /* pipeline fns being bound inside one another (bind_source.c) */
+    /* deferred sources (bind_program): the files and saved tables the statements bound so far write,
+     * and whether the statement being bound may wait until they have run (defer set when it must) */
+    Stmt **done; int ndone;
+    int can_defer, defer;
 } Binder;
 
 /* ---- bind_expr.c ---- */
@@ -102,6 +107,12 @@ Value bind_const_int_value(const Node *n, int *ok);
 Expr *bind_expr(Binder *b, Scope *sc, const Node *n);
 /* A type written as an expression (a reader's schema:). New reference, or NULL with an error. */
 Type *bind_type_from_expr(Binder *b, const Node *n);
+/* Does the argument arg of fn's parameter param fit its declared type want (bound against sc, or
+ * against no columns when sc is NULL; an enum's label checked when arg is a literal)? 0, or -1 with
+ * the error at arg. */
+int bind_fn_arg_check(Binder *b, const char *fn, const char *param, const Type *want, const Node *arg, Scope *sc);
+/* A clone of a fn's body with its parameters replaced by clones of args (one per parameter). */
+Node *bind_subst_params(const Node *body, const FnDef *fn, Node *const *args);
 /* Evaluate a constant expression. 0 and *out, or -1 with an error. */
 int bind_const_value(Binder *b, const Node *n, Value *out);
 

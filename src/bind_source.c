@@ -22,6 +22,36 @@ FileFormat bind_reader_format(const char *name, int *ok)
     return FMT_CSV;
 }
 
+/* path without leading "./" (so that "./out/x.csv" and "out/x.csv" are one file). */
+static const char *path_key(const char *path)
+{
+    while (path[0] == '.' && path[1] == '/') path += 2;
+    return path;
+}
+
+/* Does a statement bound before this one in the script write the file path (a write) or the saved
+ * table named path (table 1: a save)? Then, where the binder may, the statement waits until those
+ * have run (b->defer, see bind_program): it is checked against what they wrote. 1 when so, with an
+ * error in b->err for where deferring is not possible (an import). */
+static int written_earlier(Binder *b, const Node *at, const char *path, int table)
+{
+    for (int i = b->ndone - 1; i >= 0; i--) {
+        const Stmt *st = b->done[i];
+        const char *w = NULL;
+        if (!table && st->kind == ST_RUN && st->plan && st->plan->kind == P_WRITE && st->plan->path) w = st->plan->path;
+        if (table && (st->kind == ST_SAVE || st->kind == ST_DROP_TABLE)) w = st->table;
+        if (!w || strcmp(table ? w : path_key(w), table ? path : path_key(path))) continue;
+        if (b->can_defer) {
+            b->defer = 1;
+            err_at(b->err, FQL_ERR_TYPE, at->src, at->pos, "%s '%s' is written by an earlier statement", table ? "table" : "file", path);
+        } else
+            err_at(b->err, FQL_ERR_TYPE, at->src, at->pos, "%s '%s' is written by an earlier statement of the script; "
+                   "an imported file cannot read it (read it in the script itself)", table ? "table" : "file", path);
+        return 1;
+    }
+    return 0;
+}
+
 /* Give the scan p its schema by opening the reader once (the file's header, a sample for type
  * inference). Returns p, or NULL (p freed) with the error pointing at the source call n. */
 static Plan *scan_schema_of(Binder *b, const Node *n, Plan *p)
@@ -65,6 +95,7 @@ static Plan *bind_doc_reader(Binder *b, const Node *n, FileFormat f)
     read_options_init(&p->ropts, f);
     p->format = f;
     if (args[0]->kind != N_STRING) { bind_errn(b, args[0], "%s() needs a path or glob string as its first argument", n->str); goto fail; }
+    if (written_earlier(b, n, args[0]->str, 0)) goto fail;
     p->path = xstrdup(args[0]->str);
     if (args[1]) {
         if (args[1]->kind != N_STRING) { bind_errn(b, args[1], "exclude: takes a regular expression string"); goto fail; }
@@ -100,6 +131,7 @@ static Plan *bind_reader(Binder *b, const Node *n)
         return NULL;
     }
     if (f == FMT_DOCS || f == FMT_PDF_META) return bind_doc_reader(b, n, f);
+    if (n->nkids > 0 && n->kids[0]->kind == N_STRING && written_earlier(b, n, n->kids[0]->str, 0)) return NULL;
     static const char *const params[] = { "path", "header", "delimiter", "quote", "schema", "sample_rows", "cache" };
     int total = 0;
     const Node **args = bind_map_args(b, n, params, 7, 1, 0, &total);
@@ -215,6 +247,79 @@ static Plan *bind_values(Binder *b, const Node *n)
     return p;
 }
 
+/* table("NAME"): a table kept by `save ... as table NAME` in the state database. Its columns come
+ * from the catalog's hook (the session reads them from the state database); its rows when the
+ * statement runs (a P_SYSTEM scan of "table:NAME"). */
+static Plan *bind_saved_table(Binder *b, const Node *n)
+{
+    if (n->nkids != 1 || n->kids[0]->kind != N_STRING) {
+        bind_errn(b, n, "table() takes the name of a saved table as a string: from table(\"NAME\")");
+        return NULL;
+    }
+    const char *name = n->kids[0]->str;
+    if (written_earlier(b, n, name, 1)) return NULL;
+    Schema *sc = b->cat->saved_schema ? b->cat->saved_schema(b->cat->saved_ud, name) : NULL;
+    if (!sc) {
+        char **names = b->cat->saved_names ? b->cat->saved_names(b->cat->saved_ud) : NULL;
+        size_t k = 0;
+        while (names && names[k]) k++;
+        const char *best = names ? closest_name(name, (const char *const *)names, k) : NULL;
+        if (best) bind_errn(b, n->kids[0], "unknown saved table '%s'; did you mean '%s'?", name, best);
+        else bind_errn(b, n->kids[0], "unknown saved table '%s' (keep one with `save PIPELINE as table %s;`; `.tables` "
+                       "and system.tables list them)", name, name);
+        for (size_t i = 0; i < k; i++) free(names[i]);
+        free(names);
+        return NULL;
+    }
+    Plan *p = plan_new(P_SYSTEM, NULL, n);
+    p->path = xasprintf("table:%s", name);
+    p->schema = sc;
+    return p;
+}
+
+/* NAME(args) where NAME is a pipeline fn: its body with the parameters replaced by the arguments
+ * (constants, checked against the declared types), bound as a pipeline. Qualifier: the fn's name. */
+static Plan *bind_fn_source(Binder *b, const Node *n, const FnDef *f)
+{
+    if (b->fn_depth >= 16) {
+        bind_errn(b, n, "pipeline fns used inside one another more than 16 deep (does fn %s read from itself?)", f->name);
+        return NULL;
+    }
+    int required = 0, total = 0;
+    while (required < f->nparams && !f->defaults[required]) required++;
+    const Node **given = bind_map_args(b, n, (const char *const *)f->params, f->nparams, required, 0, &total);
+    if (!given) return NULL;
+    Node **args = xcalloc((size_t)f->nparams + 1, sizeof *args);
+    Plan *p = NULL;
+    for (int i = 0; i < f->nparams; i++) {
+        const Type *want = f->ptypes ? f->ptypes[i] : NULL;
+        /* an argument is a constant: it is bound against no columns (an error names the column) */
+        if (given[i] && bind_fn_arg_check(b, f->name, f->params[i], want ? want : type_any(), given[i], NULL)) goto done;
+        const Node *a = given[i] ? given[i] : f->defaults[i];
+        if (want && (want->kind == TY_DATE || want->kind == TY_TIMESTAMP) && a->kind == N_STRING) {
+            /* "2024-05-01" for a date parameter: converted where it is used */
+            Node *c = node_new(N_CAST, a->src, a->pos);
+            c->a = node_clone(a);
+            c->b = node_new(N_TYPE_NAME, a->src, a->pos);
+            c->b->str = xstrdup(want->kind == TY_DATE ? "date" : "timestamp");
+            args[i] = c;
+        } else args[i] = node_clone(a);
+    }
+    Node *body = bind_subst_params(f->body, f, args);
+    char **inner = NULL;
+    b->fn_depth++;
+    p = b->pipeline(b, body, &inner);
+    b->fn_depth--;
+    if (p) bind_quals_free(inner, p->schema->n); else free(inner);
+    node_free(body);
+    if (p && p->kind == P_WRITE) { plan_free(p); p = NULL; bind_errn(b, n, "fn %s ends in write; a source cannot", f->name); }
+done:
+    for (int i = 0; i < f->nparams; i++) node_free(args[i]);
+    free(args);
+    free(given);
+    return p;
+}
+
 Plan *bind_source(Binder *b, const Node *src, char ***quals_out)
 {
     Plan *p = NULL;
@@ -258,7 +363,20 @@ Plan *bind_source(Binder *b, const Node *src, char ***quals_out)
         if (p) bind_quals_free(inner, p->schema->n); else free(inner);
         break;
     }
-    case N_SRC_CALL:
+    case N_SRC_CALL: {
+        FnDef *f = catalog_find_fn(b->cat, src->str);
+        if (f && !f->pipeline) {
+            bind_errn(b, src, "fn %s is a scalar function (its body is an expression); a source needs a pipeline: "
+                      "fn %s(...) = from ... | ...", src->str, src->str);
+            return NULL;
+        }
+        if (f || !strcmp(src->str, "table")) {
+            p = f ? bind_fn_source(b, src, f) : bind_saved_table(b, src);
+            if (!p) return NULL;
+            if (!qual) qual = f ? f->name : src->kids[0]->str;
+            break;
+        }
+    }
         p = bind_reader(b, src);
         if (p && !qual) {
             /* qualifier from the file name: csv("data/orders.csv") -> orders */

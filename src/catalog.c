@@ -9,8 +9,9 @@ void catalog_free(Catalog *c)
     for (LetDef *l = c->lets, *n; l; l = n) { n = l->next; free(l->name); plan_free(l->plan); plan_free(l->cached); free(l); }
     for (FnDef *f = c->fns, *n; f; f = n) {
         n = f->next;
-        for (int i = 0; i < f->nparams; i++) { free(f->params[i]); node_free(f->defaults[i]); }
-        free(f->params); free(f->defaults); free(f->name); node_free(f->body); free(f);
+        catalog_fn_clear(f);
+        free(f->name);
+        free(f);
     }
     for (TypeDef *t = c->types, *n; t; t = n) { n = t->next; free(t->name); type_unref(t->type); free(t); }
     for (ModelDecl *m = c->models, *n; m; m = n) {
@@ -72,4 +73,41 @@ const char *catalog_default_model(const Catalog *c, int embedding)
     for (ModelDecl *m = c->models; m; m = m->next)
         if (m->embedding == embedding) { sole = m->alias; n++; }
     return n == 1 ? sole : NULL;
+}
+
+void catalog_fn_clear(FnDef *f)
+{
+    for (int i = 0; i < f->nparams; i++) {
+        free(f->params[i]);
+        node_free(f->defaults[i]);
+        if (f->ptypes) type_unref(f->ptypes[i]);
+    }
+    free(f->params);
+    free(f->defaults);
+    free(f->ptypes);
+    free(f->doc);
+    node_free(f->body);
+    f->params = NULL; f->defaults = NULL; f->ptypes = NULL; f->doc = NULL; f->body = NULL;
+    f->nparams = 0;
+    f->pipeline = 0;
+}
+
+char *catalog_fn_signature(const FnDef *f)
+{
+    Buf b;
+    buf_init(&b);
+    buf_printf(&b, "%s(", f->name);
+    for (int i = 0; i < f->nparams; i++) {
+        buf_printf(&b, "%s%s", i ? ", " : "", f->params[i]);
+        if (f->ptypes && f->ptypes[i]) {
+            char *t = type_to_string(f->ptypes[i]);
+            buf_printf(&b, ": %s", t);
+            free(t);
+        }
+        const Node *d = f->defaults[i];
+        if (d && d->src && d->end > d->pos && (size_t)d->end <= d->src->len)
+            buf_printf(&b, " = %.*s", d->end - d->pos, d->src->text + d->pos);
+    }
+    buf_puts(&b, ")");
+    return buf_take(&b);
 }

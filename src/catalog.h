@@ -25,8 +25,20 @@ typedef struct ModelDecl {
 /* plan: as bound; cached: a cache point over it that every use shares, materialized when the let is
  * used more than once and calls models (uses counts the references in the session). */
 typedef struct LetDef { char *name; Plan *plan; Plan *cached; int uses; const Src *src; int pos; struct LetDef *next; } LetDef;
-/* defaults[i]: the expression a call that omits parameter i gets, or NULL (required). */
-typedef struct FnDef { char *name; int nparams; char **params; Node **defaults; Node *body; struct FnDef *next; } FnDef;
+/* A fn: a scalar function (body an expression, inlined at its call sites) or a pipeline with
+ * parameters (pipeline 1: body an N_PIPELINE, used as a source `from name(args)`).
+ * defaults[i]: the expression a call that omits parameter i gets, or NULL (required).
+ * ptypes[i]: parameter i's declared type (`p: string`), or NULL (untyped: any value).
+ * doc: the `--` comment lines right above the fn (comment markers and one space stripped, lines
+ * joined with '\n'), or NULL. src/pos: where it was declared. */
+typedef struct FnDef {
+    char *name; int nparams; char **params; Node **defaults; Node *body;
+    Type **ptypes;
+    int pipeline;
+    char *doc;
+    const Src *src; int pos;
+    struct FnDef *next;
+} FnDef;
 typedef struct TypeDef { char *name; Type *type; struct TypeDef *next; } TypeDef;
 typedef struct UdfDef { char *name; fql_udf_spec spec; struct UdfDef *next; } UdfDef;
 
@@ -42,6 +54,13 @@ typedef struct Catalog {
     UdfDef *udfs;
     char *imports[CATALOG_MAX_IMPORTS]; int nimports;   /* resolved paths of the import chain (cycle check) */
     char *stdlib_dir;                                   /* where `import std.NAME` looks (not owned) */
+    /* saved tables (`save ... as table NAME`, kept in the state database), through hooks the session
+     * installs (the binder reads no data itself): the columns of table name (a new Schema, or NULL
+     * when there is no such table), and the names of all (NULL-terminated; caller frees each and the
+     * array). NULL hooks: no saved tables. */
+    Schema *(*saved_schema)(void *ud, const char *name);
+    char **(*saved_names)(void *ud);
+    void *saved_ud;
 } Catalog;
 
 /* Free every entry and source (the struct itself is the caller's). */
@@ -56,5 +75,9 @@ UdfDef    *catalog_find_udf(const Catalog *c, const char *name);
 /* The alias `default model` (embedding: `default embedding model`) names, else the only model of
  * that kind, else NULL (none, or several and no default). */
 const char *catalog_default_model(const Catalog *c, int embedding);
+/* f's signature as text: "name(p: string, n: int = 5)" (defaults as written). Caller frees. */
+char      *catalog_fn_signature(const FnDef *f);
+/* Free what f holds (not f itself, nor its name and next). */
+void       catalog_fn_clear(FnDef *f);
 
 #endif

@@ -251,14 +251,20 @@ Value *eval_batch(Exec *ex, const Expr *e, const Batch *b)
         for (int k = 1; k < e->nargs; k++) {
             if (!(y = eval_batch(ex, e->args[k], b))) { free(found); free(sawnull); eval_vals_free(x, n); eval_vals_free(out, n); return NULL; }
             for (size_t i = 0; i < n; i++) {
-                if (y[i].kind == V_NULL) sawnull[i] = 1;
+                if (e->flag & 2) {   /* a list of candidates (a subquery's column) */
+                    for (uint32_t j = 0; y[i].kind == V_LIST && j < y[i].u.l->n; j++) {
+                        Value c = y[i].u.l->items[j];
+                        if (c.kind == V_NULL) sawnull[i] = 1;
+                        else if (x[i].kind != V_NULL && op_cmp(x[i], c) == 0) found[i] = 1;
+                    }
+                } else if (y[i].kind == V_NULL) sawnull[i] = 1;
                 else if (x[i].kind != V_NULL && op_cmp(x[i], y[i]) == 0) found[i] = 1;
             }
             eval_vals_free(y, n);
         }
         for (size_t i = 0; i < n; i++) {
             if (x[i].kind == V_NULL || (!found[i] && sawnull[i])) out[i] = v_null();
-            else out[i] = v_bool(e->flag ? !found[i] : found[i]);
+            else out[i] = v_bool(e->flag & 1 ? !found[i] : found[i]);
         }
         free(found); free(sawnull);
         eval_vals_free(x, n);
@@ -412,6 +418,9 @@ case_fail:
     }
     case E_LOOP:
         return eval_loop(ex, e, b);
+    case E_SUBQUERY:   /* the session runs subqueries first; one left here is in a place that is never run ahead */
+        err_at(ex->err, FQL_ERR_RUNTIME, e->src, e->pos, "a subquery cannot be used here (it runs once, before its statement)");
+        return NULL;
     }
     return NULL;
 }

@@ -411,7 +411,7 @@ double expr_selectivity(const Expr *e)
         }
         return 0.5;
     case E_ISNULL: return e->flag ? 0.9 : 0.1;
-    case E_IN: return e->flag ? 0.8 : 0.2;
+    case E_IN: return e->flag & 1 ? 0.8 : 0.2;
     case E_LIKE: return e->flag ? 0.75 : 0.25;
     case E_NOT: return 1 - expr_selectivity(e->args[0]);
     default: return 0.5;

@@ -47,6 +47,7 @@ void expr_free(Expr *e)
     type_unref(e->vtype);
     value_free(e->lit);
     free(e->name);
+    plan_free(e->sub);
     free(e);
 }
 
@@ -115,7 +116,8 @@ void expr_explain(Buf *b, const Expr *e, const Schema *in)
         return;
     case E_IN:
         expr_explain(b, e->args[0], in);
-        buf_puts(b, e->flag ? " not in (" : " in (");
+        buf_puts(b, e->flag & 1 ? " not in (" : " in (");
+        if (e->flag & 2) { expr_explain(b, e->args[1], in); buf_putc(b, ')'); return; }
         for (int i = 1; i < e->nargs; i++) {
             if (i > 1) buf_puts(b, ", ");
             expr_explain(b, e->args[i], in);
@@ -178,6 +180,9 @@ void expr_explain(Buf *b, const Expr *e, const Schema *in)
         return;
     case E_LOOPVAR:
         buf_puts(b, e->name ? e->name : e->flag ? "loop" : "item");
+        return;
+    case E_SUBQUERY:
+        buf_puts(b, e->flag ? "(list subquery)" : "(subquery)");
         return;
     }
 }
@@ -456,6 +461,7 @@ Expr *expr_copy(const Expr *e)
     c->lit = value_copy(e->lit);
     c->name = e->name ? xstrdup(e->name) : NULL;
     c->sem = e->sem;
+    c->sub = e->sub ? plan_ref(e->sub) : NULL;
     c->args = e->nargs ? xmalloc((size_t)e->nargs * sizeof *c->args) : NULL;
     c->argnames = e->argnames ? xcalloc((size_t)e->nargs + 1, sizeof *c->argnames) : NULL;
     for (int i = 0; i < e->nargs; i++) {

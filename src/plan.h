@@ -22,7 +22,7 @@ typedef enum ExprKind {
     E_NOT,        /* args[0] */
     E_NEG,        /* args[0] */
     E_ISNULL,     /* args[0]; flag: negate */
-    E_IN,         /* args[0] in args[1..]; flag: negate */
+    E_IN,         /* args[0] in args[1..]; flag bit 1: negate; bit 2: args[1] is a list whose elements are the candidates */
     E_LIKE,       /* args[0] like args[1]; op OP_LIKE/OP_ILIKE; flag negate */
     E_CASE,       /* args: cond0, val0, cond1, val1, ..., [else] ; flag: has else */
     E_LIST,       /* args: elements */
@@ -32,7 +32,10 @@ typedef enum ExprKind {
     E_AGG,        /* only inside group: index `ival` into the aggregate results */
     E_SEMANTIC,   /* a model call (extract, classify, ...): name; args; executed by the runtime */
     E_LOOP,       /* a template's {% for %}: args[0] list, args[1] body, [args[2] else]; name: the variable (string) */
-    E_LOOPVAR     /* inside an E_LOOP body: column b->ncols - ival of the batch it runs on (flag 0 the item, 1 `loop`) */
+    E_LOOPVAR,    /* inside an E_LOOP body: column b->ncols - ival of the batch it runs on (flag 0 the item, 1 `loop`) */
+    E_SUBQUERY    /* sub: a pipeline run once before its statement (session.c), which turns this node into
+                     the E_LIT of its value: flag 0 the one row's one column (null for no rows), flag 1
+                     the list of its column's values (`x in (from ...)`, E_IN flag 2) */
 } ExprKind;
 
 typedef struct Expr Expr;
@@ -52,6 +55,7 @@ struct Expr {
     Expr **args; int nargs;
     char **argnames;         /* E_SEMANTIC: the name of each argument (NULL for positional ones) */
     const Src *src; int pos; /* where it was written (runtime errors point there) */
+    struct Plan *sub;        /* E_SUBQUERY: the pipeline (a reference) */
 };
 
 Expr *expr_new(ExprKind k, Type *type, const Node *at);   /* consumes type */

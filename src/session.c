@@ -108,6 +108,11 @@ static int load_prelude(fql_session *s, fql_error *err)
     return rc;
 }
 
+/* The binder's hooks for saved tables (catalog.h): their columns and names, from the state
+ * database (when there is one). */
+static Schema *saved_schema(void *ud, const char *name) { return state_table_schema(rt_state_if_exists(ud), name); }
+static char **saved_names(void *ud) { return state_table_names(rt_state_if_exists(ud)); }
+
 FQL_API fql_session *fql_open(const fql_options *o, fql_error *err)
 {
     fql_session *s = xcalloc(1, sizeof *s);
@@ -118,6 +123,9 @@ FQL_API fql_session *fql_open(const fql_options *o, fql_error *err)
     free(stdlib_dir);
     s->rt.cat = &s->cat;
     s->cat.stdlib_dir = s->rt.stdlib_dir;
+    s->cat.saved_schema = saved_schema;
+    s->cat.saved_names = saved_names;
+    s->cat.saved_ud = &s->rt;
     s->opts.db_path = s->rt.db_path;
     s->out = (FILE *)s->opts.out;
     if (s->opts.format) {
@@ -201,6 +209,90 @@ static int estimate_cost(fql_session *s, Plan *plan, Buf *out, double *total, fq
     return 0;
 }
 
+static int resolve_subqueries(fql_session *s, Plan *p, fql_error *err);
+
+/* Run the subquery e (an E_SUBQUERY) and turn e into the E_LIT of its value. 0, or -1 with err
+ * (a scalar subquery that gives more than one row is an error at e). */
+static int resolve_subquery(fql_session *s, Expr *e, fql_error *err)
+{
+    Plan *own = plan_copy(e->sub);
+    if (resolve_subqueries(s, own, err)) { plan_free(own); return -1; }
+    Plan *opt = optimize(&s->rt, own, NULL);
+    plan_free(own);
+    Table *t = exec_plan(&s->rt, opt, err);
+    plan_free(opt);
+    if (!t) return -1;
+    Value v;
+    if (e->flag) {   /* in (from ...): every value of the column */
+        v = v_list_new((uint32_t)t->nrows);
+        for (size_t r = 0; r < t->nrows; r++) v.u.l->items[r] = value_copy(table_get(t, r, 0));
+    } else if (t->nrows > 1) {
+        err_at(err, FQL_ERR_RUNTIME, e->src, e->pos, "the subquery gave %zu rows; a subquery used as a value must give at "
+               "most one (end it with `| limit 1`, or aggregate with `| agg ...`)", t->nrows);
+        table_free(t);
+        return -1;
+    } else v = t->nrows == 1 ? value_copy(table_get(t, 0, 0)) : v_null();   /* no rows: null, as in SQL */
+    table_free(t);
+    plan_free(e->sub);
+    e->sub = NULL;
+    e->kind = E_LIT;
+    value_free(e->lit);
+    e->lit = v;
+    return 0;
+}
+
+static int resolve_expr(fql_session *s, Expr *e, fql_error *err)
+{
+    if (!e) return 0;
+    for (int i = 0; i < e->nargs; i++)
+        if (resolve_expr(s, e->args[i], err)) return -1;
+    return e->kind == E_SUBQUERY ? resolve_subquery(s, e, err) : 0;
+}
+
+/* Run every subquery in p (a plan this statement owns, not shared), each once, before the
+ * statement: they read no column of its rows. 0, or -1 with err. */
+static int resolve_subqueries(fql_session *s, Plan *p, fql_error *err)
+{
+    if (!p) return 0;
+    for (int i = 0; i < p->nexprs; i++)
+        if (resolve_expr(s, p->exprs[i], err)) return -1;
+    for (int a = 0; a < p->naggs; a++)
+        for (int j = 0; j < p->aggs[a].nargs; j++)
+            if (resolve_expr(s, p->aggs[a].args[j], err)) return -1;
+    return resolve_subqueries(s, p->child, err) || resolve_subqueries(s, p->right, err) ? -1 : 0;
+}
+
+static int expr_has_subquery(const Expr *e)
+{
+    if (!e) return 0;
+    if (e->kind == E_SUBQUERY) return 1;
+    for (int i = 0; i < e->nargs; i++)
+        if (expr_has_subquery(e->args[i])) return 1;
+    return 0;
+}
+
+static int plan_has_subquery(const Plan *p)
+{
+    if (!p) return 0;
+    for (int i = 0; i < p->nexprs; i++)
+        if (expr_has_subquery(p->exprs[i])) return 1;
+    for (int a = 0; a < p->naggs; a++)
+        for (int j = 0; j < p->aggs[a].nargs; j++)
+            if (expr_has_subquery(p->aggs[a].args[j])) return 1;
+    return plan_has_subquery(p->child) || plan_has_subquery(p->right);
+}
+
+/* st's plan, or (with subqueries) a copy of it whose subqueries have run: *own is set to the copy,
+ * which the caller frees. NULL with err. */
+static Plan *plan_to_run(fql_session *s, const Stmt *st, Plan **own, fql_error *err)
+{
+    *own = NULL;
+    if (!plan_has_subquery(st->plan)) return st->plan;
+    *own = plan_copy(st->plan);
+    if (resolve_subqueries(s, *own, err)) { plan_free(*own); *own = NULL; return NULL; }
+    return *own;
+}
+
 /* Start a statement that runs st's plan: keys checked, the plan optimized (*opt, which the caller
  * frees with plan_free), the budget checked before anything is sent, counters zeroed. 0 ok, -1
  * with err. */
@@ -209,7 +301,10 @@ static int stmt_begin(fql_session *s, const Stmt *st, Plan **opt, struct timespe
     *opt = NULL;
     if (s->cat.models && s->rt.validate_keys && models_validate_keys(&s->rt, err)) return -1;
     clock_gettime(CLOCK_MONOTONIC, t0);
-    Plan *p = optimize(&s->rt, st->plan, NULL);
+    Plan *own, *run = plan_to_run(s, st, &own, err);
+    if (!run) return -1;
+    Plan *p = optimize(&s->rt, run, NULL);
+    plan_free(own);
     double estimate = -1;
     if (s->rt.budget > 0 && plan_calls_models(p)) {
         /* refuse a statement whose estimate is over the budget before anything is sent */
@@ -256,6 +351,8 @@ static void keep_result(fql_session *s, Table *t, fql_result **last, const fql_m
     *last = result_new(t, m);
 }
 
+static int run_stmts(fql_session *s, Stmt **stmts, int from, int to, int ok, fql_result **out, fql_error *err);
+
 static int run_stmt(fql_session *s, Stmt *st, fql_result **last, fql_error *err)
 {
     switch (st->kind) {
@@ -272,7 +369,10 @@ static int run_stmt(fql_session *s, Stmt *st, fql_result **last, fql_error *err)
         Buf b, rules;
         buf_init(&b);
         buf_init(&rules);
-        Plan *opt = optimize(&s->rt, st->plan, &rules);
+        Plan *own = NULL, *run = st->explain_mode ? plan_to_run(s, st, &own, err) : st->plan;
+        if (!run) { buf_free(&b); buf_free(&rules); return -1; }
+        Plan *opt = optimize(&s->rt, run, &rules);
+        plan_free(own);
         plan_estimate(opt);
         size_t analyzed_rows = 0;
         if (st->explain_mode == 1) {
@@ -340,6 +440,39 @@ static int run_stmt(fql_session *s, Stmt *st, fql_result **last, fql_error *err)
         session_print_result(s, t);
         keep_result(s, t, last, &s->rt.metrics);
         return 0;
+    }
+    case ST_SAVE: {
+        struct timespec t0;
+        Plan *opt;
+        if (stmt_begin(s, st, &opt, &t0, err)) return -1;
+        Table *t = exec_plan(&s->rt, opt, err);
+        stmt_end(s, &t0, t ? t->nrows : 0);
+        plan_free(opt);
+        if (!t) return -1;
+        State *db = rt_state(&s->rt, err);
+        char *msg = NULL;
+        int rc = db ? state_table_put(db, st->table, t, st->text, &msg) : -1;
+        if (rc && msg) err_at(err, FQL_ERR_RUNTIME, st->src, st->pos, "%s", msg);
+        else if (rc) err_at(err, FQL_ERR_RUNTIME, st->src, st->pos, "cannot save table '%s': %s", st->table, err->message);
+        free(msg);
+        if (rc == 0 && s->out) rt_log(&s->rt, FQL_LOG_INFO, "saved %zu row%s as table %s", t->nrows, t->nrows == 1 ? "" : "s", st->table);
+        table_free(t);
+        return rc;
+    }
+    case ST_DROP_TABLE: {
+        if (!state_table_drop(rt_state_if_exists(&s->rt), st->table))
+            return err_at(err, FQL_ERR_RUNTIME, st->src, st->pos, "there is no saved table '%s' to drop (`.tables` or "
+                          "system.tables lists them)", st->table);
+        if (s->out) rt_log(&s->rt, FQL_LOG_INFO, "dropped table %s", st->table);
+        return 0;
+    }
+    case ST_DEFER: {   /* the rest of the script, now that what it reads has been written */
+        Stmt **more;
+        int n;
+        int rc = bind_program(&s->cat, st->rest, &more, &n, err);
+        rc = run_stmts(s, more, 0, n, rc == 0, last, err);
+        free(more);
+        return rc;
     }
     case ST_NOP: return 0;
     }

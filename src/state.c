@@ -57,7 +57,10 @@ static const char *const schema_sql =
     "create table if not exists batch_requests (batch_id text, custom_id text);"
     "create index if not exists batch_requests_id on batch_requests (custom_id);"
     "create table if not exists claims (key text primary key, owner text, pid integer, host text, expires_at real);"
-    "create table if not exists query_plans (query_id integer primary key, plan text);";
+    "create table if not exists query_plans (query_id integer primary key, plan text);"
+    /* saved tables (save ... as table NAME): the user's data, kept until `drop table NAME` */
+    "create table if not exists saved_tables (name text primary key, columns integer, rows integer, schema text,"
+    "  schema_json text, data blob, created_at real, statement text);";
 
 static double now_s(void)
 {
@@ -492,7 +495,8 @@ Table *state_system_table(State *st, const char *name, Schema *schema)
 {
     const char *tbl = !strcmp(name, "system.query_metrics") ? "query_metrics"
                     : !strcmp(name, "system.lm_calls") ? "lm_calls"
-                    : !strcmp(name, "system.lm_errors") ? "lm_errors" : NULL;
+                    : !strcmp(name, "system.lm_errors") ? "lm_errors"
+                    : !strcmp(name, "system.tables") ? "saved_tables" : NULL;
     if (!tbl) { schema_free(schema); return NULL; }
     Table *t = table_new(schema);
     if (!st) return t;
@@ -501,7 +505,7 @@ Table *state_system_table(State *st, const char *name, Schema *schema)
     buf_init(&sql);
     buf_puts(&sql, "select ");
     for (int i = 0; i < schema->n; i++) buf_printf(&sql, "%s\"%s\"", i ? ", " : "", schema->names[i]);
-    buf_printf(&sql, " from %s order by rowid", tbl);
+    buf_printf(&sql, " from %s order by %s", tbl, strcmp(tbl, "saved_tables") ? "rowid" : "name");
     sqlite3_stmt *s = NULL;
     if (sqlite3_prepare_v2(st->db, sql.data, -1, &s, NULL) != SQLITE_OK) { buf_free(&sql); return t; }
     buf_free(&sql);
@@ -825,4 +829,240 @@ int state_each_row(State *st, const char *sql, int64_t a, int64_t b, StateRowFn 
     free(num);
     sqlite3_finalize(q);
     return rows;
+}
+
+/* ---- saved tables: `save PIPELINE as table NAME` ---- */
+
+/* t as JSON: {"k": kind, "n": nullable, "name": declared name, "elem"/"fields"/"labels"/"dim"}. */
+static json_t *type_to_j(const Type *t)
+{
+    static const char *const kinds[] = { [TY_NULL] = "null", [TY_BOOL] = "bool", [TY_INT] = "int", [TY_FLOAT] = "float",
+        [TY_STRING] = "string", [TY_DATE] = "date", [TY_TIMESTAMP] = "timestamp", [TY_JSON] = "json", [TY_LIST] = "list",
+        [TY_STRUCT] = "struct", [TY_ENUM] = "enum", [TY_VECTOR] = "vector", [TY_ANY] = "any" };
+    json_t *j = json_object();
+    json_object_set_new(j, "k", json_string(kinds[t->kind]));
+    json_object_set_new(j, "n", json_integer(t->nullable));
+    if (t->name) json_object_set_new(j, "name", json_string(t->name));
+    if (t->kind == TY_LIST) json_object_set_new(j, "elem", type_to_j(t->elem));
+    if (t->kind == TY_VECTOR) json_object_set_new(j, "dim", json_integer(t->dim));
+    if (t->kind == TY_ENUM) {
+        json_t *l = json_array();
+        for (int i = 0; i < t->nlabels; i++) json_array_append_new(l, json_string(t->labels[i]));
+        json_object_set_new(j, "labels", l);
+    }
+    if (t->kind == TY_STRUCT) {
+        json_t *f = json_array();
+        for (int i = 0; i < t->nfields; i++) {
+            json_t *o = json_object();
+            json_object_set_new(o, "name", json_string(t->fields[i].name));
+            json_object_set_new(o, "type", type_to_j(t->fields[i].type));
+            if (t->fields[i].desc) json_object_set_new(o, "desc", json_string(t->fields[i].desc));
+            json_array_append_new(f, o);
+        }
+        json_object_set_new(j, "fields", f);
+    }
+    return j;
+}
+
+/* The Type of type_to_j's JSON j (a new reference), or NULL when j is not one. */
+static Type *type_from_j(const json_t *j)
+{
+    const char *k = json_string_value(json_object_get(j, "k"));
+    if (!k) return NULL;
+    Type *t = NULL;
+    if (!strcmp(k, "null")) t = type_null();
+    else if (!strcmp(k, "bool")) t = type_bool();
+    else if (!strcmp(k, "int")) t = type_int();
+    else if (!strcmp(k, "float")) t = type_float();
+    else if (!strcmp(k, "string")) t = type_string();
+    else if (!strcmp(k, "date")) t = type_date();
+    else if (!strcmp(k, "timestamp")) t = type_timestamp();
+    else if (!strcmp(k, "json")) t = type_json();
+    else if (!strcmp(k, "any")) t = type_any();
+    else if (!strcmp(k, "vector")) t = type_vector((int)json_integer_value(json_object_get(j, "dim")));
+    else if (!strcmp(k, "list")) {
+        Type *e = type_from_j(json_object_get(j, "elem"));
+        if (!e) return NULL;
+        t = type_list(e);
+    } else if (!strcmp(k, "enum")) {
+        const json_t *l = json_object_get(j, "labels");
+        int n = (int)json_array_size(l);
+        char **labels = xcalloc((size_t)n + 1, sizeof *labels);
+        for (int i = 0; i < n; i++) {
+            const char *x = json_string_value(json_array_get(l, (size_t)i));
+            labels[i] = xstrdup(x ? x : "");
+        }
+        t = type_enum_new(n, labels);
+    } else if (!strcmp(k, "struct")) {
+        const json_t *f = json_object_get(j, "fields");
+        int n = (int)json_array_size(f);
+        t = type_struct_new(n);
+        for (int i = 0; i < n; i++) {
+            const json_t *o = json_array_get(f, (size_t)i);
+            const char *name = json_string_value(json_object_get(o, "name"));
+            const char *desc = json_string_value(json_object_get(o, "desc"));
+            Type *ft = type_from_j(json_object_get(o, "type"));
+            t->fields[i].name = xstrdup(name ? name : "?");
+            t->fields[i].type = ft ? ft : type_any();
+            t->fields[i].desc = desc ? xstrdup(desc) : NULL;
+        }
+    } else return NULL;
+    const char *name = json_string_value(json_object_get(j, "name"));
+    if (name && t->refcnt >= 0 && !t->name) t->name = xstrdup(name);
+    const json_t *nn = json_object_get(j, "n");
+    if (nn && (int)json_integer_value(nn) != t->nullable) t = type_with_nullable(t, (int)json_integer_value(nn));
+    return t;
+}
+
+static Schema *schema_from_text(const char *text)
+{
+    json_error_t je;
+    json_t *j = text ? json_loads(text, 0, &je) : NULL;
+    if (!json_is_array(j)) { json_decref(j); return NULL; }
+    Schema *sc = schema_new();
+    for (size_t i = 0; i < json_array_size(j); i++) {
+        const json_t *c = json_array_get(j, i);
+        const char *name = json_string_value(json_object_get(c, "name"));
+        Type *t = type_from_j(json_object_get(c, "type"));
+        if (!name || !t) { type_unref(t); schema_free(sc); json_decref(j); return NULL; }
+        schema_add(sc, name, t);
+    }
+    json_decref(j);
+    return sc;
+}
+
+int state_table_put(State *st, const char *name, const Table *t, const char *statement, char **msg)
+{
+    if (!st) { *msg = xstrdup("no state database (saved tables live in it: run without --db :memory:)"); return -1; }
+    json_t *cols = json_array();
+    Buf types;
+    buf_init(&types);
+    buf_putc(&types, '{');
+    for (int c = 0; c < t->schema->n; c++) {
+        json_t *o = json_object();
+        json_object_set_new(o, "name", json_string(t->schema->names[c]));
+        json_object_set_new(o, "type", type_to_j(t->schema->types[c]));
+        json_array_append_new(cols, o);
+        char *ts = type_to_string(t->schema->types[c]);
+        buf_printf(&types, "%s%s: %s", c ? ", " : "", t->schema->names[c], ts);
+        free(ts);
+    }
+    buf_putc(&types, '}');
+    char *sj = json_dumps(cols, JSON_COMPACT);
+    json_decref(cols);
+    Buf d;
+    buf_init(&d);
+    for (int i = 0; i < t->nbatches; i++) {
+        const Batch *b = t->batches[i];
+        for (size_t r = 0; b && r < b->n; r++) {
+            buf_putc(&d, '[');
+            for (int c = 0; c < b->ncols; c++) {
+                if (c) buf_putc(&d, ',');
+                value_to_json(&d, b->cols[c][r]);
+            }
+            buf_puts(&d, "]\n");
+        }
+    }
+    state_commit(st);
+    sqlite3_stmt *q = NULL;
+    int rc = -1;
+    if (sqlite3_prepare_v2(st->db, "insert or replace into saved_tables values (?, ?, ?, ?, ?, ?, ?, ?)", -1, &q, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+        sqlite3_bind_int(q, 2, t->schema->n);
+        sqlite3_bind_int64(q, 3, (sqlite3_int64)t->nrows);
+        sqlite3_bind_text(q, 4, types.data, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 5, sj, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(q, 6, d.data ? d.data : "", (int)d.len, SQLITE_STATIC);
+        sqlite3_bind_double(q, 7, now_s());
+        if (statement) sqlite3_bind_text(q, 8, statement, -1, SQLITE_STATIC); else sqlite3_bind_null(q, 8);
+        rc = sqlite3_step(q) == SQLITE_DONE ? 0 : -1;
+    }
+    if (rc) *msg = xasprintf("cannot save table '%s': %s", name, sqlite3_errmsg(st->db));
+    sqlite3_finalize(q);
+    free(sj);
+    buf_free(&types);
+    buf_free(&d);
+    return rc;
+}
+
+Schema *state_table_schema(State *st, const char *name)
+{
+    if (!st) return NULL;
+    state_commit(st);
+    sqlite3_stmt *q = NULL;
+    Schema *sc = NULL;
+    if (sqlite3_prepare_v2(st->db, "select schema_json from saved_tables where name = ?", -1, &q, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+        if (sqlite3_step(q) == SQLITE_ROW) sc = schema_from_text((const char *)sqlite3_column_text(q, 0));
+    }
+    sqlite3_finalize(q);
+    return sc;
+}
+
+Table *state_table_get(State *st, const char *name)
+{
+    if (!st) return NULL;
+    state_commit(st);
+    sqlite3_stmt *q = NULL;
+    Table *t = NULL;
+    if (sqlite3_prepare_v2(st->db, "select schema_json, data from saved_tables where name = ?", -1, &q, NULL) != SQLITE_OK) return NULL;
+    sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+    Schema *schema = sqlite3_step(q) == SQLITE_ROW ? schema_from_text((const char *)sqlite3_column_text(q, 0)) : NULL;
+    if (schema) {
+        const char *d = (const char *)sqlite3_column_blob(q, 1);
+        size_t len = (size_t)sqlite3_column_bytes(q, 1);
+        t = table_new(schema);
+        Batch *b = NULL;
+        Value *row = xcalloc((size_t)schema->n + 1, sizeof *row);
+        for (size_t at = 0; at < len;) {
+            const char *nl = memchr(d + at, '\n', len - at);
+            size_t end = nl ? (size_t)(nl - d) : len;
+            json_error_t je;
+            json_t *a = json_loadb(d + at, end - at, JSON_DECODE_ANY, &je);
+            at = end + 1;
+            if (!json_is_array(a) || (int)json_array_size(a) != schema->n) { json_decref(a); continue; }
+            for (int c = 0; c < schema->n; c++) {
+                const char *why = NULL;
+                row[c] = value_from_jansson(json_array_get(a, (size_t)c), schema->types[c], &why);
+            }
+            json_decref(a);
+            if (!b || b->n >= BATCH_ROWS) { if (b) table_add_batch(t, b); b = batch_new(schema->n, BATCH_ROWS); }
+            batch_push_row(b, row);
+        }
+        if (b) table_add_batch(t, b);
+        free(row);
+    }
+    sqlite3_finalize(q);
+    return t;
+}
+
+int state_table_drop(State *st, const char *name)
+{
+    if (!st) return 0;
+    state_commit(st);
+    sqlite3_stmt *q = NULL;
+    int n = 0;
+    if (sqlite3_prepare_v2(st->db, "delete from saved_tables where name = ?", -1, &q, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+        if (sqlite3_step(q) == SQLITE_DONE) n = sqlite3_changes(st->db);
+    }
+    sqlite3_finalize(q);
+    return n > 0;
+}
+
+char **state_table_names(State *st)
+{
+    char **names = xcalloc(1, sizeof *names);
+    if (!st) return names;
+    state_commit(st);
+    sqlite3_stmt *q = NULL;
+    size_t n = 0;
+    if (sqlite3_prepare_v2(st->db, "select name from saved_tables order by name", -1, &q, NULL) == SQLITE_OK)
+        while (sqlite3_step(q) == SQLITE_ROW) {
+            names = xrealloc(names, (n + 2) * sizeof *names);
+            names[n++] = xstrdup((const char *)sqlite3_column_text(q, 0));
+            names[n] = NULL;
+        }
+    sqlite3_finalize(q);
+    return names;
 }

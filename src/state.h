@@ -91,6 +91,17 @@ void   state_claims_tick(State *st);
 /* system.query_metrics, system.lm_calls, system.lm_errors as tables (schema given by the caller,
  * columns taken by name). NULL if the table is unknown. */
 Table *state_system_table(State *st, const char *name, Schema *schema);
+/* Saved tables (save ... as table NAME): t kept under name with its schema (replacing one of that
+ * name); 0, or -1 with *msg (caller frees). */
+int    state_table_put(State *st, const char *name, const Table *t, const char *statement, char **msg);
+/* The columns of saved table name (new), or NULL when there is none. */
+Schema *state_table_schema(State *st, const char *name);
+/* Its rows with its schema (new), or NULL when there is none. */
+Table *state_table_get(State *st, const char *name);
+/* Remove it: 1 if there was one, 0 if not. */
+int    state_table_drop(State *st, const char *name);
+/* The names of all, sorted, NULL-terminated (caller frees each and the array). */
+char **state_table_names(State *st);
 
 /* Stored results of cache points (table stored_results), keyed by the plan's hash and its inputs'
  * identity. info: 1 if stored (rows, when). get: the rows read back with the plan's schema, or NULL. */

@@ -26,6 +26,8 @@ static const struct SystemTable {
           "request_key", NULL },
       "iitsssssiiiiiiifffftsis" },
     { "system.lm_errors", (const char *const[]){ "query_id", "row", "model", "kind", "message", NULL }, "iisss" },
+    /* saved tables (save ... as table NAME): schema is the columns and their types as text */
+    { "system.tables", (const char *const[]){ "name", "columns", "rows", "schema", "created_at", "statement", NULL }, "siists" },
     { "system.models",
       (const char *const[]){ "alias", "kind", "provider", "model_name", "is_default", "rpm", "tpm", "input_tpm",
           "output_tpm", "max_concurrency", "base_url", NULL },
@@ -99,6 +101,7 @@ static Table *models_table(const Catalog *cat, Schema *schema)
 
 Table *system_table(Runtime *rt, const char *name)
 {
+    if (!strncmp(name, "table:", 6)) return state_table_get(rt_state_if_exists(rt), name + 6);   /* from table("NAME") */
     Schema *schema = system_schema(name);
     if (!schema) return NULL;
     if (!strcmp(name, "system.models")) return models_table(rt->cat, schema);
