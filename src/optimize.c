@@ -996,7 +996,7 @@ void plan_estimate(Plan *p)
     case P_SEMJOIN: {
         /* a request per candidate pair (see exec_simjoin.c for when the prefilter narrows them):
          * prefilter auto sends at most max_pairs (the judged sample included) */
-        double rr = p->right->est_rows, pairs = in * rr;
+        double rr = p->right->est_rows, pairs = p->triangle ? in * (in - 1) / 2 : in * rr;
         if (p->prefilter == PREFILTER_EMBED) pairs = in * (rr < (double)p->k ? rr : (double)p->k);
         else if (p->prefilter == PREFILTER_AUTO && pairs > (double)p->max_pairs && p->nexprs == 3) pairs = (double)p->max_pairs;
         requests = pairs;
@@ -1012,6 +1012,7 @@ void plan_estimate(Plan *p)
         }
         break;
     }
+    case P_RESOLVE: requests = 0; break;   /* the pairs' requests are its right side's */
     case P_TOPK:   /* the tournament's requests at most (exec_topk.c), before any row is known */
         r = in < (double)p->k ? in : (double)p->k;
         requests = plan_topk_requests(in, p->k, p->group);
