@@ -438,9 +438,12 @@ stage(A) ::= SEMANTIC(K) JOIN source(S) ON STRING(T) semopts(L). {
     A = stage(p, N_SEMJOIN, K); A->a = S; A->str = lex_string_value(p->src, &T, NULL); take_kids(A, L);
 }
 /* resolve COLUMN [using "criterion"] [model NAME] [NAME: EXPR ...] */
-stage(A) ::= RESOLVE(K) ID(N) semopts(L). { A = stage(p, N_RESOLVE, K); A->str2 = name_of(p, N); take_kids(A, L); }
+stage(A) ::= RESOLVE(K) ID(N) semopts(L). {
+    A = stage(p, N_RESOLVE, K); A->str2 = name_of(p, N); A->a = mk(p, N_IDENT, N); A->a->str = name_of(p, N); take_kids(A, L);
+}
 stage(A) ::= RESOLVE(K) ID(N) USING STRING(T) semopts(L). {
-    A = stage(p, N_RESOLVE, K); A->str2 = name_of(p, N); A->str = lex_string_value(p->src, &T, NULL); take_kids(A, L);
+    A = stage(p, N_RESOLVE, K); A->str2 = name_of(p, N); A->a = mk(p, N_IDENT, N); A->a->str = name_of(p, N);
+    A->str = lex_string_value(p->src, &T, NULL); take_kids(A, L);
 }
 semopts(A) ::= . { A = list0(p, p->cur); }
 semopts(A) ::= semopts(L) semopt(O). { A = L; node_add(A, O); }

@@ -844,10 +844,11 @@ static Plan *bind_resolve(Binder *b, Plan *in, char ***quals, const Node *st)
     Scope sc = scope_of(in, *quals);
     const char *name = st->str2;
     int col = bind_find_col(&sc, NULL, name);
-    if (col < 0) { bind_unknown_column(b, &sc, st, name); plan_free(in); return NULL; }
+    const Node *at = st->a ? st->a : st;
+    if (col < 0) { bind_unknown_column(b, &sc, at, name); plan_free(in); return NULL; }
     if (!type_is_stringish(in->schema->types[col])) {
         char *ts = bind_tystr(in->schema->types[col]);
-        bind_errn(b, st, "resolve groups the values of a text column; '%s' is %s (cast it to string first)", name, ts);
+        bind_errn(b, at, "resolve groups the values of a text column; '%s' is %s (cast it to string first)", name, ts);
         free(ts);
         plan_free(in);
         return NULL;
