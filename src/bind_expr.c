@@ -615,6 +615,40 @@ Value bind_const_int_value(const Node *n, int *ok)
     return v_null();
 }
 
+const Expr *bind_col_definition(const Scope *sc, int col, Scope *csc)
+{
+    const Plan *p = sc->input;
+    int items = sc->input_items;
+    for (int guard = 0; p && guard < 256; guard++) {
+        switch (p->kind) {
+        case P_DERIVE: {
+            int n = items >= 0 ? items : p->nexprs;
+            for (int i = n - 1; i >= 0; i--)
+                if (p->targets[i] == col) {
+                    memset(csc, 0, sizeof *csc);
+                    csc->input = p;
+                    csc->input_items = i;
+                    return p->exprs[i];
+                }
+            break;   /* not computed here: the same column of its input */
+        }
+        case P_PROJECT:
+            if (items >= 0 || col >= p->nexprs) return NULL;
+            memset(csc, 0, sizeof *csc);
+            csc->input = p->child;
+            csc->input_items = -1;
+            return p->exprs[col];
+        case P_FILTER: case P_SORT: case P_LIMIT: case P_DISTINCT: case P_CACHE:
+            break;
+        default:
+            return NULL;
+        }
+        p = p->child;
+        items = -1;
+    }
+    return NULL;
+}
+
 /* A subquery (from ...) at n: its pipeline pipe is bound on its own (it reads no column of the
  * expression's rows) and must give one column. as_list 0: a scalar of that column's type; 1: a list
  * of it (`in (from ...)`). New E_SUBQUERY, or NULL with the error. */

@@ -34,6 +34,10 @@ typedef struct Scope {
     /* the two sides of a sim join or semantic join: `left.x` names one of the first nleft columns,
      * `right.x` one of the others (whatever the sources' own names) */
     int sides, nleft;
+    /* the plan whose output the scope's columns are (NULL: unknown), to look through to the
+     * expression that computed a column (a model: column, bind_semantic.c); while a derive is being
+     * bound, input is that derive, its items so far (input_items) computing its columns */
+    const Plan *input; int input_items;
 } Scope;
 
 typedef struct Binder {
@@ -115,6 +119,11 @@ int bind_fn_arg_check(Binder *b, const char *fn, const char *param, const Type *
 Node *bind_subst_params(const Node *body, const FnDef *fn, Node *const *args);
 /* Evaluate a constant expression. 0 and *out, or -1 with an error. */
 int bind_const_value(Binder *b, const Node *n, Value *out);
+
+/* The expression that computed column col of the scope's input (looking through filters, sorts,
+ * limits, derives and selects), and in *csc a scope over the columns it reads; NULL when it is not
+ * known (a column read from a file). */
+const Expr *bind_col_definition(const Scope *sc, int col, Scope *csc);
 
 /* ---- bind_semantic.c ---- */
 

@@ -74,19 +74,38 @@ static int check_alias(Binder *b, const Src *src, int pos, const char *name, con
     return rc;
 }
 
-/* A model: expression chooses an alias per row; its candidates must be known before the run (each
- * alias's limits, context window, key check), so every result it can give must be an alias
- * literal: `if(length(text) < 8000, "fast", "long")`, a case, a coalesce. 0, or -1 with an error. */
-static int check_model_expr(Binder *b, const Node *v, const Expr *e, const char *op, int embedding)
+/* A model: expression chooses an alias per row. Every result it can give that is known before the
+ * run is checked against the declared models here: alias literals (`if(length(text) < 8000, "fast",
+ * "long")`, a case, a coalesce), an enum's labels, and a column computed by such an expression
+ * (derive model_to_use = case ... end), looked through to its definition. A column whose values
+ * come from the data can only be checked per row: a row naming no declared model is a row error
+ * (semantic.c). Results must be strings. 0, or -1 with an error. */
+static int check_model_expr(Binder *b, const Scope *sc, const Node *v, const Expr *e, const char *op, int embedding, int depth)
 {
     const Expr *lits[32];
     int n = route_candidates(e, lits, 32);
     if (n > 32) return bind_errn(b, v, "model: has %d candidate aliases; at most 32", n);
     for (int i = 0; i < n; i++) {
-        if (lits[i]->kind != E_LIT || lits[i]->lit.kind != V_STRING)
-            return bind_errn(b, v, "model: takes an alias or an expression whose every result is an alias literal, e.g. "
-                                   "model: if(length(text) < 8000, \"fast\", \"long\") (so the candidate models are known before the run)");
-        if (check_alias(b, lits[i]->src, lits[i]->pos, v_str(lits[i]->lit), op, embedding)) return -1;
+        const Expr *c = lits[i];
+        if (c->kind == E_LIT && c->lit.kind == V_STRING) {
+            if (check_alias(b, c->src, c->pos, v_str(c->lit), op, embedding)) return -1;
+            continue;
+        }
+        if (c->kind == E_LIT && c->lit.kind == V_NULL) continue;   /* null: the row gets null, no request */
+        if (c->type->kind == TY_ENUM) {
+            for (int k = 0; k < c->type->nlabels; k++)
+                if (check_alias(b, v->src, v->pos, c->type->labels[k], op, embedding)) return -1;
+            continue;
+        }
+        if (c->type->kind != TY_STRING && c->type->kind != TY_NULL && c->type->kind != TY_ANY) {
+            char *ts = bind_tystr(c->type);
+            int rc = bind_errn(b, v, "model: takes a model alias (a string); this expression gives %s", ts);
+            free(ts);
+            return rc;
+        }
+        Scope csc;
+        const Expr *def = c->kind == E_COL && depth < 16 ? bind_col_definition(sc, (int)c->ival, &csc) : NULL;
+        if (def && check_model_expr(b, &csc, v, def, op, embedding, depth + 1)) return -1;
     }
     return 0;
 }
@@ -290,7 +309,7 @@ Expr *bind_semantic(Binder *b, Scope *sc, const Node *n)
             a = bind_expr(b, sc, v);
         if (!a) goto fail;
         int null_opt = an && a->kind == E_LIT && a->lit.kind == V_NULL;
-        if (an && !strcmp(an, "model") && !null_opt && check_model_expr(b, v, a, name, embedding)) { expr_free(a); goto fail; }
+        if (an && !strcmp(an, "model") && !null_opt && check_model_expr(b, sc, v, a, name, embedding, 0)) { expr_free(a); goto fail; }
         if (pdf && (!an || !strcmp(an, "page_separator")) && !type_is_stringish(a->type)) {
             char *ts = bind_tystr(a->type);
             bind_errn(b, v, an ? "page_separator: takes a string, got %s" : "parse_pdf() takes the path of a PDF (a string), got %s", ts);

@@ -30,6 +30,8 @@ static Scope scope_of(const Plan *p, char **quals)
     memset(&sc, 0, sizeof sc);
     sc.schema = p->schema;
     sc.quals = quals;
+    sc.input = p;
+    sc.input_items = -1;
     return sc;
 }
 
@@ -113,6 +115,8 @@ static Plan *bind_derive(Binder *b, Plan *in, char ***quals, const Node *st)
         memset(&sc, 0, sizeof sc);
         sc.schema = work;
         sc.quals = q;
+        sc.input = p;          /* the items before this one, then the derive's input */
+        sc.input_items = i;
         Expr *e = bind_expr(b, &sc, it->a);
         /* q may have grown (realloc) for the items before: the caller frees the array it is handed back */
         if (!e) { *quals = q; schema_free(work); plan_free(p); return NULL; }

@@ -136,6 +136,10 @@ int      route_model(Runtime *rt, const Expr *e, const char *alias, const LmRequ
  * to be an alias literal, so the candidates are known before the statement runs. */
 /* The runtime model of "alias" or "alias.profile". NULL with err. */
 LmModel *route_model_named(Runtime *rt, const char *name, fql_error *err);
+/* Is name (an alias or alias.profile a model: expression gave for a row) a declared model of the
+ * kind the operator needs (embedding 1: an embedding model)? NULL when it is; else why not (caller
+ * frees), which the row's error records. */
+char    *route_alias_problem(Runtime *rt, const char *name, int embedding);
 int      route_candidates(const Expr *e, const Expr **out, int max);
 
 /* ---- the providers' Batch APIs (batch.c) ----

@@ -56,6 +56,28 @@ LmModel *route_model_named(Runtime *rt, const char *name, fql_error *err)
     return m;
 }
 
+char *route_alias_problem(Runtime *rt, const char *name, int embedding)
+{
+    if (!rt->cat) return NULL;
+    char *alias = xstrdup(name), *dot = strchr(alias, '.');
+    if (dot) *dot = 0;
+    const ModelDecl *d = catalog_find_model(rt->cat, alias);
+    char *why = NULL;
+    if (!d) {
+        Buf names;
+        buf_init(&names);
+        for (const ModelDecl *m = rt->cat->models; m; m = m->next)
+            if (m->embedding == embedding) buf_printf(&names, "%s%s", names.len ? ", " : "", m->alias);
+        why = xasprintf("the model: expression gave '%s' for this row, which is not a declared %smodel (declared: %s)", name,
+                        embedding ? "embedding " : "", names.data ? names.data : "none");
+        buf_free(&names);
+    } else if (d->embedding != embedding)
+        why = xasprintf("the model: expression gave '%s' for this row, which is %s model; this call needs %s model", name,
+                        d->embedding ? "an embedding" : "a language", embedding ? "an embedding" : "a language");
+    free(alias);
+    return why;
+}
+
 /* Does a request of est tokens fit m's context window (unknown windows are taken to fit)? */
 static int fits(const LmModel *m, int64_t est)
 {

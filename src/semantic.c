@@ -549,6 +549,8 @@ static int chat_row(SemJob *j, size_t r, fql_error *err)
         if (positional(e, j->args, 0, r).kind != V_NULL) row_error(j, r, "", "no_model", "the model: expression gave no alias for this row");
         return 0;
     }
+    char *bad = route_alias_problem(rt, v_str(*mv), 0);   /* an alias from the data: checked per row */
+    if (bad) { row_error(j, r, v_str(*mv), "unknown_model", bad); free(bad); return 0; }
     LmModel *m = route_model_named(rt, v_str(*mv), err);   /* the model asked for sizes the request */
     if (!m) return -1;
     LmRequest *req = build_request(e, j->args, r, m);
@@ -1466,6 +1468,8 @@ static int embed_start(SemJob *j, fql_error *err)
         Value in = positional(e, j->args, 0, r);
         const Value *mv = arg_row(e, j->args, "model", r);
         if (in.kind == V_NULL || !mv || mv->kind != V_STRING) continue;
+        char *bad = route_alias_problem(rt, v_str(*mv), 1);
+        if (bad) { row_error(j, r, v_str(*mv), "unknown_model", bad); free(bad); continue; }
         LmModel *m = models_get(rt, v_str(*mv), NULL, err);
         if (!m) return -1;
         ModelCount *mc = count_of(rt, m, "embed");
@@ -1641,6 +1645,8 @@ static int dry_rows(SemJob *j, fql_error *err)
         const Value *mv = arg_row(e, j->args, "model", r);
         Value in = positional(e, j->args, 0, r);
         if (!mv || mv->kind != V_STRING || in.kind == V_NULL) continue;
+        char *bad = route_alias_problem(rt, v_str(*mv), embed);
+        if (bad) { free(bad); continue; }   /* a row error when it runs; nothing sent */
         char *alias = xstrdup(v_str(*mv)), *dot = strchr(alias, '.');
         if (dot) *dot = 0;
         LmModel *m = models_get(rt, alias, dot ? dot + 1 : NULL, err);

@@ -15,6 +15,7 @@
 #include "models.h"
 #include "bind.h"
 #include "system.h"
+#include "state.h"
 #include "lexer.h"
 #include "parser.h"
 #include "shell.h"
@@ -160,6 +161,21 @@ void shell_print_tables(fql_session *s)
     Batch *b;
     Table *t = text_table(cols, &b);
     let_rows(b, session_catalog(s)->lets);
+    /* saved tables (save ... as table NAME), read with from table("NAME") */
+    State *db = rt_state_if_exists(session_runtime(s));
+    char **saved = state_table_names(db);
+    for (char **n = saved; *n; n++) {
+        Schema *sc = state_table_schema(db, *n);
+        char *names = sc ? column_list(sc) : xstrdup("");
+        char *shown = xasprintf("table(\"%s\")", *n);
+        Value row[3] = { v_cstring(shown), v_cstring("saved"), v_cstring(names) };
+        batch_push_row(b, row);
+        free(shown);
+        free(names);
+        schema_free(sc);
+        free(*n);
+    }
+    free(saved);
     for (const char *const *n = system_table_names(); *n; n++) {
         Table *st = system_table(session_runtime(s), *n);
         char *names = st ? column_list(st->schema) : xstrdup("");
@@ -218,6 +234,43 @@ static void print_let(FILE *out, const LetDef *l)
     free(txt);
 }
 
+/* A fn as declared, its documentation (the -- lines above it) first. */
+static void print_fn(FILE *out, const FnDef *f)
+{
+    if (f->doc)
+        for (const char *line = f->doc; line;) {
+            const char *nl = strchr(line, '\n');
+            fprintf(out, "-- %.*s\n", nl ? (int)(nl - line) : (int)strlen(line), line);
+            line = nl ? nl + 1 : NULL;
+        }
+    char *txt = f->src ? statement_text(f->src, f->pos) : catalog_fn_signature(f);
+    fprintf(out, "%s;\n", txt);
+    free(txt);
+}
+
+static int from_prelude(const FnDef *f)
+{
+    const char *name = f->src && f->src->name ? f->src->name : "";
+    size_t n = strlen(name);
+    return n >= 11 && !strcmp(name + n - 11, "prelude.fql");
+}
+
+/* Are there fns the user declared (not the prelude's)? */
+static int user_fns(const FnDef *f)
+{
+    for (; f; f = f->next)
+        if (!from_prelude(f)) return 1;
+    return 0;
+}
+
+/* The fns the user declared (not the prelude's), oldest first. */
+static void print_fns(FILE *out, const FnDef *f)
+{
+    if (!f) return;
+    print_fns(out, f->next);
+    if (!from_prelude(f)) print_fn(out, f);
+}
+
 /* Every declaration from t (or l) on, oldest first. */
 static void print_types(FILE *out, const TypeDef *t)
 {
@@ -248,8 +301,10 @@ int shell_print_schema(fql_session *s, const char *name, char **msg)
     FILE *out = session_output(s);
     *msg = NULL;
     if (!name) {
-        if (!session_catalog(s)->types && !session_catalog(s)->lets) fputs("no types or lets declared yet\n", out);
+        if (!session_catalog(s)->types && !session_catalog(s)->lets && !user_fns(session_catalog(s)->fns))
+            fputs("no types, fns or lets declared yet\n", out);
         print_types(out, session_catalog(s)->types);
+        print_fns(out, session_catalog(s)->fns);
         print_lets(out, session_catalog(s)->lets);
         fflush(out);
         return 0;
@@ -262,6 +317,13 @@ int shell_print_schema(fql_session *s, const char *name, char **msg)
     }
     TypeDef *td = catalog_find_type(session_catalog(s), name);
     if (td) { print_type(out, td); fflush(out); return 0; }
+    FnDef *fd = catalog_find_fn(session_catalog(s), name);
+    if (fd) { print_fn(out, fd); fflush(out); return 0; }
+    /* a saved table, by its name or as table("NAME") */
+    char *tn = !strncmp(name, "table(\"", 7) && strlen(name) > 9 ? xstrndup(name + 7, strlen(name) - 9) : xstrdup(name);
+    Schema *saved = state_table_schema(rt_state_if_exists(session_runtime(s)), tn);
+    free(tn);
+    if (saved) { show_schema(s, saved); schema_free(saved); return 0; }
     Table *st = !strncmp(name, "system.", 7) ? system_table(session_runtime(s), name) : NULL;
     if (st) { show_schema(s, st->schema); table_free(st); return 0; }
     if (catalog_find_model(session_catalog(s), name)) { *msg = xasprintf("'%s' is a model; .models shows the models", name); return -1; }

@@ -146,7 +146,7 @@ out=$(q "model fast = openai(\"gpt-4o-mini\", context_window: 150); model long =
   values [{t: \"$long $long reroute\"}] | select classify(t, [\"api\", \"word\"], model: if(true, \"fast\", \"long\")) as c")
 [[ $out == $'c\nword' && $(( $(stat "models|gpt-4o|requests") - before_long )) == 1 ]] && ok "a row too long for its alias goes to a candidate that holds it" || bad reroute "$out"
 out=$("$FQL" -c 'model fast = openai("gpt-4o-mini"); values [{t: "x", m: "fast"}] | select classify(t, ["a"], model: m)' 2>&1); rc=$?
-[[ $rc == 2 && $out == *"every result is an alias literal"* ]] && ok "model: from a column is refused (candidates unknown)" || bad model-col "rc=$rc $out"
+[[ $rc == 0 && $out == *"│ a "* ]] && ok "model: from a column is routed per row (issue 21)" || bad model-col "rc=$rc $out"
 out=$("$FQL" -c 'model fast = openai("gpt-4o-mini"); model long = openai("gpt-4o"); values [{t: "x"}] | select classify(t, ["a"], model: if(length(t) < 3, "fast", "lnog"))' 2>&1); rc=$?
 [[ $rc == 2 && $out == *"unknown model 'lnog'; did you mean 'long'?"* ]] && ok "an unknown candidate is a bind error" || bad model-typo "rc=$rc $out"
 
