@@ -1103,6 +1103,7 @@ static void fingerprint(Buf *b, Runtime *rt, const Plan *p)
     if (p->kind == P_CLUSTER || p->kind == P_SIMJOIN || p->kind == P_SEMJOIN)
         buf_printf(b, "k%lld s%lld i%lld m%d p%d r%.17g x%lld ", (long long)p->k, (long long)p->seed, (long long)p->max_iter, p->metric,
                    p->prefilter, p->recall, (long long)p->max_pairs);
+    if (p->kind == P_SEMJOIN && p->triangle) buf_puts(b, "tri ");
     if (p->kind == P_SEMJOIN && p->dec[0]) {
         buf_printf(b, "dec%d,%d,%.17g,%lld ", p->dec_rel, p->rewrite_off, p->dec_agree, (long long)p->dec_sample);
         for (int i = 0; i < 2; i++) fp_expr(b, rt, p->dec[i]);
