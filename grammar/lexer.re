@@ -41,7 +41,7 @@ static const Keyword keywords[] = {
     {"metric", "'metric'", TK_METRIC}, {"model", "'model'", TK_MODEL}, {"not", "'not'", TK_NOT},
     {"null", "'null'", TK_NULL}, {"nulls", "'nulls'", TK_NULLS}, {"offset", "'offset'", TK_OFFSET},
     {"on", "'on'", TK_ON}, {"or", "'or'", TK_OR}, {"order", "'order'", TK_ORDER},
-    {"outer", "'outer'", TK_OUTER}, {"rename", "'rename'", TK_RENAME},
+    {"outer", "'outer'", TK_OUTER}, {"rename", "'rename'", TK_RENAME}, {"resolve", "'resolve'", TK_RESOLVE},
     {"right", "'right'", TK_RIGHT}, {"save", "'save'", TK_SAVE}, {"select", "'select'", TK_SELECT},
     {"semantic", "'semantic'", TK_SEMANTIC}, {"set", "'set'", TK_SET}, {"sim", "'sim'", TK_SIM},
     {"then", "'then'", TK_THEN}, {"top", "'top'", TK_TOP}, {"true", "'true'", TK_TRUE},

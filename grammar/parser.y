@@ -209,7 +209,7 @@ static void set_alias(Parser *p, Node *src, Token alias)
     MODEL EMBEDDING DEFAULT TYPE LET EXPLAIN ANALYZE COST FN IMPORT SET FROM VALUES SAVE
     SELECT EXCEPT WHERE DERIVE RENAME DROP GROUP BY AGG ORDER ASC DESC NULLS FIRST LAST LIMIT OFFSET
     DISTINCT JOIN INNER LEFT RIGHT FULL CROSS OUTER ON USING SEMANTIC SIM TOP METRIC EXPLODE WITH
-    INDEX UNNEST UNION ALL CLUSTER INTO CENTROID CACHE WRITE.
+    INDEX UNNEST UNION ALL CLUSTER INTO CENTROID CACHE WRITE RESOLVE.
 
 /* Precedence, lowest first. */
 %left OR.
@@ -436,6 +436,14 @@ outer(A) ::= OUTER. { A = 1; }
 /* semantic join SOURCE on "template" [model NAME] [NAME: EXPR ...] */
 stage(A) ::= SEMANTIC(K) JOIN source(S) ON STRING(T) semopts(L). {
     A = stage(p, N_SEMJOIN, K); A->a = S; A->str = lex_string_value(p->src, &T, NULL); take_kids(A, L);
+}
+/* resolve COLUMN [using "criterion"] [model NAME] [NAME: EXPR ...] */
+stage(A) ::= RESOLVE(K) ID(N) semopts(L). {
+    A = stage(p, N_RESOLVE, K); A->str2 = name_of(p, N); A->a = mk(p, N_IDENT, N); A->a->str = name_of(p, N); take_kids(A, L);
+}
+stage(A) ::= RESOLVE(K) ID(N) USING STRING(T) semopts(L). {
+    A = stage(p, N_RESOLVE, K); A->str2 = name_of(p, N); A->a = mk(p, N_IDENT, N); A->a->str = name_of(p, N);
+    A->str = lex_string_value(p->src, &T, NULL); take_kids(A, L);
 }
 semopts(A) ::= . { A = list0(p, p->cur); }
 semopts(A) ::= semopts(L) semopt(O). { A = L; node_add(A, O); }
@@ -667,7 +675,7 @@ static void tok_text(const Parser *p, Token t, char *out, size_t n)
 static const char *const stage_names[] = {
     "select", "where", "derive", "rename", "drop", "group", "agg", "order", "limit", "distinct",
     "join", "inner", "left", "right", "full", "cross", "semantic", "sim", "explode", "unnest",
-    "union", "cluster", "cache", "write", "top",
+    "union", "cluster", "cache", "write", "top", "resolve",
 };
 static const char *const stmt_names[] = {
     "model", "embedding", "default", "type", "let", "explain", "fn", "import", "set", "from", "values", "save",
@@ -679,7 +687,7 @@ static int is_stage_kw(int c)
     case TK_SELECT: case TK_WHERE: case TK_DERIVE: case TK_RENAME: case TK_DROP: case TK_GROUP:
     case TK_AGG: case TK_ORDER: case TK_LIMIT: case TK_DISTINCT: case TK_JOIN: case TK_INNER:
     case TK_LEFT: case TK_RIGHT: case TK_FULL: case TK_CROSS: case TK_SEMANTIC: case TK_SIM:
-    case TK_EXPLODE: case TK_UNNEST: case TK_UNION: case TK_CLUSTER: case TK_CACHE: case TK_WRITE: case TK_TOP:
+    case TK_EXPLODE: case TK_UNNEST: case TK_UNION: case TK_CLUSTER: case TK_CACHE: case TK_WRITE: case TK_TOP: case TK_RESOLVE:
         return 1;
     }
     return 0;

@@ -89,7 +89,7 @@ const char *node_kind_name(NodeKind k)
         [N_ORDER] = "ORDER", [N_ORDER_ITEM] = "ORDER_ITEM", [N_LIMIT] = "LIMIT",
         [N_DISTINCT] = "DISTINCT", [N_JOIN] = "JOIN", [N_SEMJOIN] = "SEMJOIN",
         [N_SIMJOIN] = "SIMJOIN", [N_EXPLODE] = "EXPLODE", [N_UNNEST] = "UNNEST",
-        [N_UNION] = "UNION", [N_CLUSTER] = "CLUSTER", [N_TOPK] = "TOPK", [N_CACHE] = "CACHE", [N_WRITE] = "WRITE",
+        [N_UNION] = "UNION", [N_CLUSTER] = "CLUSTER", [N_TOPK] = "TOPK", [N_RESOLVE] = "RESOLVE", [N_CACHE] = "CACHE", [N_WRITE] = "WRITE",
         [N_INT] = "INT", [N_FLOAT] = "FLOAT", [N_STRING] = "STRING", [N_BOOL] = "BOOL",
         [N_NULL] = "NULL", [N_IDENT] = "IDENT", [N_FIELD] = "FIELD", [N_INDEX] = "INDEX",
         [N_CALL] = "CALL", [N_NAMED] = "NAMED", [N_BINOP] = "BINOP", [N_UNOP] = "UNOP",
@@ -199,6 +199,10 @@ static void dump_header(Buf *b, const Node *n)
         buf_printf(b, " %s", (unsigned)n->flag < 5 ? kinds[n->flag] : "?");
         break;
     }
+    case N_RESOLVE:
+        buf_printf(b, " %s", n->str2 ? n->str2 : "?");
+        if (n->str) { buf_puts(b, " using "); put_quoted(b, n->str, strlen(n->str)); }
+        break;
     case N_TOPK:
     case N_SEMJOIN:
         if (n->kind == N_TOPK) buf_printf(b, " %lld", (long long)n->ival);

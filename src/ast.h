@@ -64,6 +64,8 @@ typedef enum NodeKind {
     N_UNION,        /* flag: 1 all; a: source */
     N_CLUSTER,      /* a: vector expr; ival: K; str: label name; str2: centroid name or NULL; kids: options N_NAMED (e.g. seed) */
     N_TOPK,         /* ival: K; str: the criterion template; kids: options as N_NAMED (as N_SEMJOIN's) */
+    N_RESOLVE,      /* str2: the column (a: it as N_IDENT, for its place); str: the `using` text or NULL; kids: options as
+                       N_NAMED (as N_SEMJOIN's) */
     N_CACHE,        /* no fields */
     N_WRITE,        /* a: N_CALL (str: format csv/tsv/json/jsonl/parquet; kids: path and N_NAMED options) */
 

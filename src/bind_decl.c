@@ -480,7 +480,7 @@ static int defer_rest(Node *prog, int i, Stmt ***stmts, int *nstmts, fql_error *
 int bind_program(Catalog *cat, Node *prog, Stmt ***stmts, int *nstmts, fql_error *err)
 {
     Binder b = { .cat = cat, .err = err, .semantic = bind_semantic, .reduce = bind_reduce,
-                 .pipeline = bind_pipeline };
+                 .pipeline = bind_pipeline, .tmpl = bind_template };
     *stmts = NULL;
     *nstmts = 0;
     for (int i = 0; i < prog->nkids; i++) {

@@ -71,7 +71,7 @@ static int qual_matches(const Scope *sc, int col, const char *q)
     return sc->quals && sc->quals[col] && !strcmp(sc->quals[col], q);
 }
 
-static int has_qual(const Scope *sc, const char *q)
+int bind_has_qual(const Scope *sc, const char *q)
 {
     for (int i = 0; i < sc->schema->n; i++)
         if (qual_matches(sc, i, q)) return 1;
@@ -191,79 +191,6 @@ static Type *arith_type(int op, const Type *a, const Type *b)
     if (op == OP_DIV) return type_float();
     if ((ka == TY_INT || ka == TY_NULL) && (kb == TY_INT || kb == TY_NULL)) return type_int();
     return type_float();
-}
-
-/* Render "Hi {{name}}, about {{t.x}}" as a concatenation of the row's values. */
-Expr *bind_template(Binder *b, Scope *sc, const Node *at, const char *tpl)
-{
-    Expr *cat = expr_new(E_CALL, type_string(), at);
-    cat->fn = func_lookup("concat");
-    const char *p = tpl;
-    while (*p) {
-        const char *open = strstr(p, "{{");
-        if (!open) { expr_add(cat, bind_lit_expr(v_cstring(p), type_string(), at)); break; }
-        if (open > p) expr_add(cat, bind_lit_expr(v_string(p, (size_t)(open - p)), type_string(), at));
-        const char *close = strstr(open + 2, "}}");
-        if (!close) {
-            expr_free(cat);
-            bind_errn(b, at, "unclosed '{{' in template (write '}}' after the column name)");
-            return NULL;
-        }
-        char *name = xstrndup(open + 2, (size_t)(close - open - 2));
-        char *s = name, *e;
-        while (*s == ' ') s++;
-        e = s + strlen(s);
-        while (e > s && e[-1] == ' ') *--e = 0;
-        /* a.b: qualifier or struct field */
-        Expr *ref = NULL;
-        char *dot = strchr(s, '.');
-        int col;
-        if (dot) {
-            *dot = 0;
-            if (has_qual(sc, s) && (col = bind_find_col(sc, s, dot + 1)) >= 0 && bind_find_col(sc, NULL, s) < 0) {
-                ref = bind_col_expr(sc, col, at);
-            } else if ((col = bind_find_col(sc, NULL, s)) >= 0) {
-                ref = bind_col_expr(sc, col, at);
-                char *f = dot + 1;
-                while (f && *f) {
-                    char *nd = strchr(f, '.');
-                    if (nd) *nd = 0;
-                    Expr *fe;
-                    int fi = ref->type->kind == TY_STRUCT ? type_field_index(ref->type, f) : -1;
-                    if (ref->type->kind == TY_STRUCT && fi < 0) {
-                        bind_errn(b, at, "template: '%s' has no field '%s'", s, f);
-                        expr_free(ref); expr_free(cat); free(name);
-                        return NULL;
-                    }
-                    fe = expr_new(E_FIELD, fi >= 0 ? type_ref(ref->type->fields[fi].type) : type_any(), at);
-                    fe->ival = fi;
-                    fe->name = xstrdup(f);
-                    expr_add(fe, ref);
-                    ref = fe;
-                    f = nd ? nd + 1 : NULL;
-                }
-            }
-        } else if ((col = bind_find_col(sc, NULL, s)) >= 0) {
-            ref = bind_col_expr(sc, col, at);
-        }
-        if (!ref) {
-            const char *best = closest_name(s, (const char *const *)sc->schema->names, (size_t)sc->schema->n);
-            if (dot && has_qual(sc, s) && bind_find_col(sc, NULL, s) < 0) bind_errn(b, at, "template: '%s' has no column '%s'", s, dot + 1);
-            else if (best) bind_errn(b, at, "template refers to unknown column '%s'; did you mean '%s'?", dot ? open + 2 : s, best);
-            else bind_errn(b, at, "template refers to unknown column '%s'", s);
-            free(name);
-            expr_free(cat);
-            return NULL;
-        }
-        free(name);
-        /* values are inserted verbatim as text (never re-rendered) */
-        Expr *txt = expr_new(E_CAST, type_string(), at);
-        expr_add(txt, ref);
-        expr_add(cat, txt);
-        p = close + 2;
-    }
-    if (cat->nargs == 0) expr_add(cat, bind_lit_expr(v_cstring(""), type_string(), at));
-    return cat;
 }
 
 Node *bind_subst_params(const Node *body, const FnDef *fn, Node *const *args)
@@ -533,7 +460,7 @@ static Expr *bind_call(Binder *b, Scope *sc, const Node *n)
             bind_errn(b, n, "template() takes one string literal: template(\"Hi {{name}}\")");
             return NULL;
         }
-        return bind_template(b, sc, n, n->kids[0]->str);
+        return b->tmpl(b, sc, n->kids[0], n->kids[0]->str);
     }
     if (!strcmp(name, "if")) {
         if (n->nkids != 3) { bind_errn(b, n, "if(condition, then, else) takes 3 arguments, got %d", n->nkids); return NULL; }
@@ -812,7 +739,7 @@ Expr *bind_expr(Binder *b, Scope *sc, const Node *n)
     }
     case N_FIELD: {
         /* qualifier.column (join sides) when the left part is not itself a column */
-        if (n->a->kind == N_IDENT && has_qual(sc, n->a->str)) {
+        if (n->a->kind == N_IDENT && bind_has_qual(sc, n->a->str)) {
             int col = bind_find_col(sc, n->a->str, n->str);
             if (col >= 0) return bind_col_expr(sc, col, n);
             if (bind_find_col(sc, NULL, n->a->str) < 0) {

@@ -49,6 +49,7 @@ typedef struct Binder {
     Expr *(*semantic)(struct Binder *b, Scope *sc, const Node *n);
     Expr *(*reduce)(struct Binder *b, Scope *sc, const Node *n);
     Plan *(*pipeline)(struct Binder *b, const Node *pipe, char ***quals_out);
+    Expr *(*tmpl)(struct Binder *b, Scope *sc, const Node *at, const char *tpl);   /* bind_template */
     int fn_depth;            /* pipeline fns being bound inside one another (bind_source.c) */
     /* deferred sources (bind_program): the files and saved tables the statements bound so far write,
      * and whether the statement being bound may wait until they have run (defer set when it must) */
@@ -85,8 +86,21 @@ Expr *bind_lit_expr(Value v, Type *t, const Node *at);
 int bind_expect_bool(Binder *b, const Node *n, Expr *e, const char *what);
 /* May values of types a and b be compared? */
 int bind_comparable(const Type *a, const Type *b);
-/* A "Hi {{name}}" template over sc's columns as a concatenation. New Expr, or NULL with err. */
+/* Does sc have a column qualified q (a source name or alias, or a join's left/right)? */
+int bind_has_qual(const Scope *sc, const char *q);
+
+/* ---- bind_template.c (the template language; it calls bind_expr.c, which reaches it through
+ * Binder.tmpl) ---- */
+
+/* Compile template tpl (written at node at, normally its string literal) over sc's columns into a
+ * string expression: text, {{ }} placeholders with filters, {% if %} and {% for %} tags (see the
+ * file's comment). New Expr, or NULL with a located error in b->err. */
 Expr *bind_template(Binder *b, Scope *sc, const Node *at, const char *tpl);
+/* Does tpl use tags ({% %} or {# #}), beyond plain placeholders? */
+int bind_template_tags(const char *tpl);
+/* The placeholders of tpl outside any {% if %} or {% for %} block, each as written ("{{ x }}");
+ * a new array of new strings (caller frees), *n its length. */
+char **bind_template_placeholders(const char *tpl, int *n);
 /* A call's arguments in parameter order (NULL where omitted), count in *nout; NULL with an error.
  * Caller frees the array. */
 const Node **bind_map_args(Binder *b, const Node *n, const char *const *params, int nparams,

@@ -513,17 +513,19 @@ static void shift_cols(Expr *e, int by)
 /* The text a semantic join's prefilter embeds for one side (right = 0 or 1): the values the
  * template inserts from that side, one a line, over that side's own columns. NULL (and no error)
  * when the template names no column of that side. */
-static Expr *side_text(Binder *b, Scope *sc, const Node *at, int right)
+static Expr *side_text(Binder *b, Scope *sc, const Node *at, const char *tpl, int right)
 {
     Buf t;
     buf_init(&t);
-    for (const char *o = strstr(at->str, "{{"), *c; o && (c = strstr(o + 2, "}}")); o = strstr(c + 2, "{{")) {
-        char *one = xstrndup(o, (size_t)(c + 2 - o));
-        Expr *e = bind_template(b, sc, at, one);
-        if (e && reads_cols(e, sc->nleft, sc->schema->n) == right) buf_printf(&t, "%s%s", t.len ? "\n" : "", one);
+    int nph = 0;
+    char **ph = bind_template_placeholders(tpl, &nph);   /* those outside {% if %} / {% for %} */
+    for (int i = 0; i < nph; i++) {
+        Expr *e = bind_template(b, sc, at, ph[i]);
+        if (e && reads_cols(e, sc->nleft, sc->schema->n) == right) buf_printf(&t, "%s%s", t.len ? "\n" : "", ph[i]);
         expr_free(e);
-        free(one);
+        free(ph[i]);
     }
+    free(ph);
     Expr *e = t.len ? bind_template(b, sc, at, t.data) : NULL;
     buf_free(&t);
     if (e && right) shift_cols(e, -sc->nleft);
@@ -557,7 +559,7 @@ static int bind_side_classify(Binder *b, Plan *p, Scope *sc, const Node *st, con
     for (int i = 0; i < cls->nkids; i++) node_add(call, node_clone(cls->kids[i]));
     int rc = 0;
     for (int side = 0; side < 2 && !rc; side++) {
-        Expr *t = side_text(b, sc, st, side), *c = NULL;
+        Expr *t = side_text(b, sc, st, st->str, side), *c = NULL;
         if (!t) {
             if (err_failed(b->err)) rc = -1;
             else if (quiet) rc = 1;
@@ -709,14 +711,28 @@ static int bind_decompose_auto(Binder *b, Plan *p, Scope *sc, const Node *st, co
 /* semantic join SOURCE on "template {{left.x}} {{right.y}}" [model NAME] [prefilter: ...]: a
  * predicate over every candidate pair. The template sees the pipeline's columns and then the
  * source's, under their own names: `left.x`, `right.y`, an alias, or a bare name (the left's first). */
+static Plan *semjoin_plan(Binder *b, Plan *left, char ***lquals, Plan *right, char **rquals, const Node *st, const char *tpl_text,
+                          int resolve);
+
 static Plan *bind_semjoin(Binder *b, Plan *left, char ***lquals, const Node *st)
 {
     char **rquals = NULL;
     Plan *right = bind_source(b, st->a, &rquals);
     if (!right) { plan_free(left); return NULL; }
+    return semjoin_plan(b, left, lquals, right, rquals, st, st->str, 0);
+}
+
+/* The semantic join of left and right (taken, with their qualifiers: rquals taken) on template
+ * tpl_text, its options the kids of st. resolve: the pairs of one distinct-value list with itself
+ * for `resolve` (each unordered pair once, no join decomposition, no `decompose:`/`rewrite:`). */
+static Plan *semjoin_plan(Binder *b, Plan *left, char ***lquals, Plan *right, char **rquals, const Node *st, const char *tpl_text,
+                          int resolve)
+{
     Plan *p = plan_new(P_SEMJOIN, left, st);
     p->right = right;
-    p->path = xstrdup(st->str);
+    p->path = xstrdup(tpl_text);
+    p->triangle = resolve;
+    p->rewrite_off = resolve;
     int nl = left->schema->n, nr = right->schema->n;
     Schema *both = schema_copy(left->schema);
     char **bq = xcalloc((size_t)(nl + nr) + 1, sizeof *bq);
@@ -730,11 +746,13 @@ static Plan *bind_semjoin(Binder *b, Plan *left, char ***lquals, const Node *st)
     Node *call = node_new(N_CALL, st->src, st->pos);
     call->str = xstrdup("predicate");
     Node *tpl = node_new(N_STRING, st->src, st->pos);
-    tpl->str = xstrdup(st->str);
-    tpl->ival = (int64_t)strlen(st->str);
+    tpl->str = xstrdup(tpl_text);
+    tpl->ival = (int64_t)strlen(tpl_text);
     node_add(call, tpl);
     static const char *const opts[] = { "model", "temperature", "max_output_tokens", "timeout", "instructions", "examples", "pack",
                                         "prefilter", "recall", "max_pairs", "decompose", "rewrite", "agreement", "sample", "cascade", NULL };
+    static const char *const ropts[] = { "model", "temperature", "max_output_tokens", "timeout", "instructions", "examples", "pack",
+                                         "prefilter", "recall", "max_pairs", "cascade", NULL };
     const Node *prefilter = NULL, *decompose = NULL;
     p->dec_agree = SEMJOIN_DEC_AGREE;
     p->dec_sample = SEMJOIN_DEC_SAMPLE;
@@ -745,7 +763,7 @@ static Plan *bind_semjoin(Binder *b, Plan *left, char ***lquals, const Node *st)
     p->max_pairs = SEMJOIN_AUTO_PAIRS;
     for (int i = 0; i < st->nkids; i++) {
         const Node *o = st->kids[i];
-        if (known_option(b, o, "semantic join", opts)) goto fail;
+        if (known_option(b, o, resolve ? "resolve" : "semantic join", resolve ? ropts : opts)) goto fail;
         if (!strcmp(o->str, "prefilter")) prefilter = o->a;
         else if (!strcmp(o->str, "recall")) {
             const Node *v = o->a;
@@ -785,7 +803,7 @@ static Plan *bind_semjoin(Binder *b, Plan *left, char ***lquals, const Node *st)
     if (!decompose && !p->rewrite_off && bind_decompose_auto(b, p, &sc, st, cls)) goto fail;
     /* the prefilter's embeddings, when it can run (auto needs them only above the pair limit) */
     if (p->prefilter != PREFILTER_OFF && (p->prefilter == PREFILTER_EMBED || catalog_default_model(b->cat, 1))) {
-        Expr *lt = side_text(b, &sc, st, 0), *rt = side_text(b, &sc, st, 1);
+        Expr *lt = side_text(b, &sc, st, tpl_text, 0), *rt = side_text(b, &sc, st, tpl_text, 1);
         if (!lt || !rt) {
             expr_free(lt);
             expr_free(rt);
@@ -803,7 +821,7 @@ static Plan *bind_semjoin(Binder *b, Plan *left, char ***lquals, const Node *st)
     schema_free(both);
     bind_quals_free(bq, nl + nr);
     char **q;
-    p->schema = pair_schema(left->schema, *lquals, right->schema, rquals, right_qual(st->a, right, rquals), &q);
+    p->schema = pair_schema(left->schema, *lquals, right->schema, rquals, resolve ? "right" : right_qual(st->a, right, rquals), &q);
     bind_quals_free(*lquals, nl);
     *lquals = q;
     bind_quals_free(rquals, nr);
@@ -816,6 +834,75 @@ fail:
     bind_quals_free(rquals, nr);
     plan_free(p);
     return NULL;
+}
+
+/* resolve COL [using "criterion"] [options]: the rows whose COL names the same thing grouped
+ * (exec_resolve.c). Bound as P_RESOLVE over the input, its right side the semantic join of the
+ * column's distinct non-null values with themselves (each unordered pair once), whose template asks
+ * whether the two values name the same entity (or is the `using` text when that has {{left.COL}} and
+ * {{right.COL}}); the prefilter, recall and max_pairs of the semantic join apply. Output: the input
+ * columns, COL_group (int, from 1 in order of first appearance) and COL_canonical (the group's most
+ * frequent spelling; ties to the earliest). */
+static Plan *bind_resolve(Binder *b, Plan *in, char ***quals, const Node *st)
+{
+    Scope sc = scope_of(in, *quals);
+    const char *name = st->str2;
+    int col = bind_find_col(&sc, NULL, name);
+    const Node *at = st->a ? st->a : st;
+    if (col < 0) { bind_unknown_column(b, &sc, at, name); plan_free(in); return NULL; }
+    if (!type_is_stringish(in->schema->types[col])) {
+        char *ts = bind_tystr(in->schema->types[col]);
+        bind_errn(b, at, "resolve groups the values of a text column; '%s' is %s (cast it to string first)", name, ts);
+        free(ts);
+        plan_free(in);
+        return NULL;
+    }
+    char *gname = xasprintf("%s_group", name), *cname = xasprintf("%s_canonical", name);
+    if (schema_find(in->schema, gname) >= 0 || schema_find(in->schema, cname) >= 0) {
+        bind_errn(b, st, "resolve: a column named '%s' already exists; rename it first", schema_find(in->schema, gname) >= 0 ? gname : cname);
+        free(gname); free(cname);
+        plan_free(in);
+        return NULL;
+    }
+    char *tpl;
+    if (st->str && strstr(st->str, "{{")) tpl = xstrdup(st->str);
+    else tpl = xasprintf("Do \"{{left.%s}}\" and \"{{right.%s}}\" name the same entity?%s%s", name, name, st->str ? " " : "",
+                         st->str ? st->str : "");
+    /* the distinct non-null values: D = in | where COL is not null | select COL | distinct */
+    Plan *f = plan_new(P_FILTER, plan_ref(in), st);
+    f->schema = schema_copy(in->schema);
+    f->exprs = xcalloc(1, sizeof *f->exprs);
+    Expr *nn = expr_new(E_ISNULL, type_bool(), st);
+    nn->flag = 1;
+    expr_add(nn, bind_col_expr(&sc, col, st));
+    f->exprs[f->nexprs++] = nn;
+    Plan *pr = plan_new(P_PROJECT, f, st);
+    pr->schema = schema_new();
+    schema_add(pr->schema, name, type_string());
+    pr->exprs = xcalloc(1, sizeof *pr->exprs);
+    Expr *ce = expr_new(E_CAST, type_string(), st);
+    expr_add(ce, bind_col_expr(&sc, col, st));
+    pr->exprs[pr->nexprs++] = ce;
+    Plan *d = plan_new(P_DISTINCT, pr, st);
+    d->schema = schema_copy(pr->schema);
+    char **lq = bind_quals_new(1, "left"), **rq = bind_quals_new(1, "right");
+    Plan *pairs = semjoin_plan(b, d, &lq, plan_ref(d), rq, st, tpl, 1);
+    bind_quals_free(lq, pairs ? pairs->schema->n : 1);
+    free(tpl);
+    if (!pairs) { free(gname); free(cname); plan_free(in); return NULL; }
+    Plan *p = plan_new(P_RESOLVE, in, st);
+    p->right = pairs;
+    p->col = col;
+    p->schema = schema_copy(in->schema);
+    schema_add(p->schema, gname, type_int());
+    schema_add(p->schema, cname, type_string());
+    free(gname);
+    free(cname);
+    char **nq = xcalloc((size_t)p->schema->n + 1, sizeof *nq);
+    for (int i = 0; i < in->schema->n; i++) nq[i] = (*quals)[i] ? xstrdup((*quals)[i]) : NULL;
+    bind_quals_free(*quals, in->schema->n);
+    *quals = nq;
+    return p;
 }
 
 /* top K by "criterion {{col}} ..." [model NAME] [group: N] [model options]: the K rows a model
@@ -857,6 +944,11 @@ static Plan *bind_topk(Binder *b, Plan *in, char ***quals, const Node *st)
         names[nnames++] = xstrndup(a, (size_t)(e - a));
         buf_append(&q, a, (size_t)(e - a));
         s = close + 2;
+    }
+    if (bind_template_tags(st->str)) {
+        bind_errn(b, st, "top %lld by: the criterion takes {{...}} placeholders (with filters) but no {%% %%} or {# #} tags",
+                  (long long)p->k);
+        goto fail;
     }
     if (!nnames && !strstr(st->str, "{{")) {
         bind_errn(b, st, "top %lld by needs a criterion that names what a row is judged by in {{...}}, "
@@ -1106,6 +1198,7 @@ static Plan *bind_stage(Binder *b, Plan *in, char ***quals, const Node *st)
     case N_SIMJOIN: return bind_simjoin(b, in, quals, st);
     case N_SEMJOIN: return bind_semjoin(b, in, quals, st);
     case N_TOPK: return bind_topk(b, in, quals, st);
+    case N_RESOLVE: return bind_resolve(b, in, quals, st);
     default:
         bind_errn(b, st, "expected a stage");
         break;

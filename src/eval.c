@@ -41,6 +41,8 @@ void eval_vals_free(Value *v, size_t n)
 }
 
 
+Value *eval_batch(Exec *ex, const Expr *e, const Batch *b);
+
 /* A field of a struct value, or of a JSON object. */
 static Value index_of(Value base, Value idx);
 
@@ -114,6 +116,68 @@ Value **eval_args(Exec *ex, const Expr *e, const Batch *b)
             return NULL;
         }
     return parts;
+}
+
+/* A template's {% for %} (E_LOOP) over the batch: the body runs once over a batch with a row per
+ * list element, holding the outer row's columns and then two more, the item and `loop` (what
+ * E_LOOPVAR reads); each outer row gets its elements' texts joined (the else body where the list is
+ * empty or null). Returns the strings, or NULL with the error. */
+static Value *eval_loop(Exec *ex, const Expr *e, const Batch *b)
+{
+    size_t n = b->n, m = 0;
+    Value *x = eval_batch(ex, e->args[0], b), *els = NULL;
+    if (!x) return NULL;
+    for (size_t i = 0; i < n; i++)
+        if (x[i].kind == V_LIST) m += x[i].u.l->n;
+    Type *lt;
+    Batch *ib = batch_new(b->ncols + 2, m);
+    ib->n = m;
+    /* the `loop` struct's type: built once per evaluation (index, index0, first, last, length) */
+    static const char *const names[] = { "index", "index0", "first", "last", "length" };
+    lt = type_struct_new(5);
+    for (int f = 0; f < 5; f++) {
+        lt->fields[f].name = xstrdup(names[f]);
+        lt->fields[f].type = f == 2 || f == 3 ? type_bool() : type_int();
+    }
+    size_t j = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (x[i].kind != V_LIST) continue;
+        uint32_t len = x[i].u.l->n;
+        for (uint32_t k = 0; k < len; k++, j++) {
+            for (int c = 0; c < b->ncols; c++) ib->cols[c][j] = value_copy(b->cols[c][i]);
+            ib->cols[b->ncols][j] = value_copy(x[i].u.l->items[k]);
+            Value lv = v_struct_new(lt);
+            Struct *st = lv.u.st;
+            st->fields[0] = v_int((int64_t)k + 1);
+            st->fields[1] = v_int((int64_t)k);
+            st->fields[2] = v_bool(k == 0);
+            st->fields[3] = v_bool(k + 1 == len);
+            st->fields[4] = v_int((int64_t)len);
+            ib->cols[b->ncols + 1][j] = lv;
+        }
+    }
+    type_unref(lt);
+    Value *r = eval_batch(ex, e->args[1], ib), *out = NULL;
+    batch_free(ib);
+    if (!r) goto done;
+    if (e->nargs > 2 && !(els = eval_batch(ex, e->args[2], b))) goto done;
+    out = eval_vals_new(n);
+    j = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t len = x[i].kind == V_LIST ? x[i].u.l->n : 0;
+        if (!len && els) { out[i] = els[i]; els[i] = v_null(); continue; }
+        Buf t;
+        buf_init(&t);
+        for (uint32_t k = 0; k < len; k++, j++)
+            if (r[j].kind != V_NULL) value_to_text(&t, r[j], NULL);
+        out[i] = v_string(t.data ? t.data : "", t.len);
+        buf_free(&t);
+    }
+done:
+    eval_vals_free(x, n);
+    eval_vals_free(r, m);
+    eval_vals_free(els, n);
+    return out;
 }
 
 Value *eval_batch(Exec *ex, const Expr *e, const Batch *b)
@@ -346,6 +410,14 @@ case_fail:
         if (!out && !err_failed(ex->err)) err_at(ex->err, FQL_ERR_RUNTIME, e->src, e->pos, "%s() failed", e->name);
         return out;
     }
+    case E_LOOPVAR: {
+        const Value *c = b->cols[b->ncols - (int)e->ival];
+        out = xmalloc((n ? n : 1) * sizeof *out);
+        for (size_t i = 0; i < n; i++) out[i] = value_copy(c[i]);
+        return out;
+    }
+    case E_LOOP:
+        return eval_loop(ex, e, b);
     case E_SUBQUERY:   /* the session runs subqueries first; one left here is in a place that is never run ahead */
         err_at(ex->err, FQL_ERR_RUNTIME, e->src, e->pos, "a subquery cannot be used here (it runs once, before its statement)");
         return NULL;

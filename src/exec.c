@@ -1377,6 +1377,7 @@ static Op *op_build(Exec *ex, const Plan *p)
     case P_SIMJOIN: op->next = simjoin_next; break;
     case P_SEMJOIN: op->next = semjoin_next; break;
     case P_TOPK: op->next = topk_next; break;
+    case P_RESOLVE: op->next = resolve_next; break;
     }
     return op;
 }

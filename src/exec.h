@@ -144,5 +144,6 @@ int    simjoin_next(Op *op, Batch **out);
 int    semjoin_next(Op *op, Batch **out);
 /* top K by (exec_topk.c) */
 int    topk_next(Op *op, Batch **out);
+int    resolve_next(Op *op, Batch **out);   /* exec_resolve.c */
 
 #endif

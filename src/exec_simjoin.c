@@ -332,6 +332,7 @@ static int semjoin_narrow(Op *op, SemJoin *sj)
     for (size_t l = 0; l < t.nleft; l++) {
         if (t.n[l] > 1) qsort(t.heap[l], (size_t)t.n[l], sizeof *t.heap[l], by_right_row);
         for (int64_t i = 0; i < t.n[l]; i++) {
+            if (p->triangle && t.heap[l][i].rrow <= (int64_t)l) continue;   /* each unordered pair once */
             sj->cl[sj->ncand] = (int64_t)l;
             sj->cr[sj->ncand++] = t.heap[l][i].rrow;
         }
@@ -431,7 +432,8 @@ static int semjoin_threshold(Op *op, SemJoin *sj)
 {
     const Plan *p = op->p;
     size_t nl = sj->lb->n, nr = sj->rb->n;
-    double npairs = (double)nl * (double)nr;
+    int tri = p->triangle;   /* resolve: the pairs l < r of one list */
+    double npairs = tri ? (double)nl * ((double)nl - 1) / 2 : (double)nl * (double)nr;
     VecSet lv, rv;
     int dim = 0, rc = -1;
     if (vecset_eval(&lv, op, p->exprs[1], sj->lb, &dim, "semantic join prefilter: left row", 0)) return -1;
@@ -439,7 +441,7 @@ static int semjoin_threshold(Op *op, SemJoin *sj)
     /* pass 1: how similarities spread, and the strata's bins */
     int64_t *hist = xcalloc(SIM_BINS, sizeof *hist);
     for (size_t l = 0; l < nl; l++)
-        for (size_t r = 0; r < nr; r++) hist[sim_bin(pair_sim(&lv, l, &rv, r))]++;
+        for (size_t r = tri ? l + 1 : 0; r < nr; r++) hist[sim_bin(pair_sim(&lv, l, &rv, r))]++;
     int stratum_of[SIM_BINS];
     double pop[NSTRATA] = { 0 };
     int64_t below = 0;
@@ -461,7 +463,7 @@ static int semjoin_threshold(Op *op, SemJoin *sj)
     int64_t seen[NSTRATA] = { 0 };
     uint64_t seed = 0x5eed5eedULL;
     for (size_t l = 0; l < nl; l++)
-        for (size_t r = 0; r < nr; r++) {
+        for (size_t r = tri ? l + 1 : 0; r < nr; r++) {
             double s = pair_sim(&lv, l, &rv, r);
             int h = stratum_of[sim_bin(s)];
             int64_t k = seen[h]++;
@@ -519,7 +521,7 @@ static int semjoin_threshold(Op *op, SemJoin *sj)
     sj->cl = xmalloc((size_t)(cap > 0 ? cap : 1) * sizeof *sj->cl);
     sj->cr = xmalloc((size_t)(cap > 0 ? cap : 1) * sizeof *sj->cr);
     for (size_t l = 0, e = 0; l < nl; l++)
-        for (size_t r = 0; r < nr; r++) {
+        for (size_t r = tri ? l + 1 : 0; r < nr; r++) {
             int ex = e < (size_t)nextra && extra[e].l == (int64_t)l && extra[e].r == (int64_t)r;
             if (ex) e++;
             if (!ex && pair_sim(&lv, l, &rv, r) < t) continue;
@@ -895,6 +897,25 @@ static int semjoin_prepare(Op *op, SemJoin *sj)
     if (!sj->rb) return failed ? -1 : 0;
     size_t nl = sj->lb->n, nr = sj->rb->n;
     double pairs = (double)nl * (double)nr;
+    if (p->triangle) {   /* resolve: one list with itself, each unordered pair once */
+        pairs = (double)nl * ((double)nl - 1) / 2;
+        if (p->prefilter == PREFILTER_OFF || pairs <= (double)p->max_pairs) {
+            size_t np = nl > 1 ? nl * (nl - 1) / 2 : 0;
+            sj->cl = xmalloc((np ? np : 1) * sizeof *sj->cl);
+            sj->cr = xmalloc((np ? np : 1) * sizeof *sj->cr);
+            for (size_t l = 0; l < nl; l++)
+                for (size_t r = l + 1; r < nr; r++) { sj->cl[sj->ncand] = (int64_t)l; sj->cr[sj->ncand++] = (int64_t)r; }
+            pairs_report(op, 1, xasprintf("every pair a candidate (%.0f)", pairs));
+            return 0;
+        }
+        if (p->prefilter == PREFILTER_EMBED) return semjoin_narrow(op, sj);
+        if (p->nexprs < 3)
+            return err_at(op->ex->err, FQL_ERR_RUNTIME, p->src, p->pos,
+                          "resolve: %zu distinct values make %.0f candidate pairs, more than max_pairs %lld, and the prefilter "
+                          "cannot run (it needs a default embedding model): declare one (`default embedding model NAME;`), or write "
+                          "`max_pairs: %.0f` or `prefilter: off` to send every pair", nl, pairs, (long long)p->max_pairs, pairs);
+        return semjoin_threshold(op, sj);
+    }
     if (p->dec[0] && !p->rewrite_off && nl && nr) {
         int rc = semjoin_decompose(op, sj);
         if (rc <= 0) return rc;

@@ -8,6 +8,7 @@
 #include "fql.h"
 #include "shell.h"
 #include "repl.h"
+#include "mcp.h"
 
 /* Ctrl-C: the first stops the running statement (completed model answers stay cached); a second
  * one ends the program. */
@@ -63,6 +64,8 @@ static void usage(FILE *f)
           "                       process at 1/N of the limits, with a warning)\n"
           "  --schema-of NAME     print the JSON Schema of type NAME declared in FILE\n"
           "  --ast                print the syntax tree of FILE and exit\n"
+          "  --mcp                serve the pipeline fns of FILE as Model Context Protocol tools over\n"
+          "                       standard input and output (JSON-RPC 2.0; see docs/reference.md)\n"
           "  --test FILE...       run golden test files; --rewrite updates their expected output\n"
           "  --help, --version\n"
           "\n"
@@ -101,7 +104,7 @@ int main(int argc, char **argv)
     fql_options o;
     fql_options_init(&o);
     const char *code = NULL, *file = NULL, *schema_of = NULL, *shared = NULL, *shared_fallback = NULL, *partition = NULL;
-    int test = 0, rewrite = 0, ast = 0, shell = 0, max_rows_given = 0, offline = 0;
+    int test = 0, rewrite = 0, ast = 0, mcp = 0, shell = 0, max_rows_given = 0, offline = 0;
     const char *record = NULL, *replay = NULL, *report = NULL;
     long long query_id = 0;
     const char **tests = calloc((size_t)argc + 1, sizeof *tests);
@@ -137,6 +140,7 @@ int main(int argc, char **argv)
             continue;
         }
         if (!strcmp(a, "--ast")) { ast = 1; continue; }
+        if (!strcmp(a, "--mcp")) { mcp = 1; continue; }
         if (!strcmp(a, "--shell")) { shell = 1; continue; }
         if (!strcmp(a, "--test")) { test = 1; continue; }
         if (!strcmp(a, "--rewrite")) { rewrite = 1; continue; }
@@ -171,7 +175,7 @@ int main(int argc, char **argv)
         text = read_all(f, &len);
         fclose(f);
         name = file;
-    } else if (!isatty(0) && !shell && !query_id) {   /* --query-id: a past query's report, no script */
+    } else if (!isatty(0) && !shell && !query_id && !mcp) {   /* --query-id: a past report; --mcp: stdin is the protocol */
         text = read_all(stdin, &len);
         name = "<stdin>";
     } else name = NULL;
@@ -189,7 +193,10 @@ int main(int argc, char **argv)
         free(text);
         return bad ? 2 : 0;
     }
-    o.out = stdout;
+    /* --mcp: standard output carries the protocol; what the script prints goes to standard error */
+    if (mcp && !text) { fprintf(stderr, "fql: --mcp needs a script (fql --mcp FILE.fql) whose pipeline fns become the tools\n"); return 2; }
+    o.out = mcp ? stderr : stdout;
+    if (mcp) o.progress = 0;
     fql_session *s = fql_open(&o, &err);
     if (!s) { repl_print_error(stderr, &err); free(text); return 1; }
     /* the flags override FQL_SHARED / FQL_SHARED_FALLBACK (read by fql_open); a script's `set` overrides both */
@@ -240,6 +247,9 @@ int main(int argc, char **argv)
             else printf("%s\n", txt);
             free(txt);
         }
+    } else if (mcp) {
+        if (fql_exec(s, text, name, NULL, &err)) { repl_print_error(stderr, &err); rc = exit_code(&err); }
+        else rc = mcp_serve(s, stdin, stdout);
     } else if (text) {
         running = s;
         signal(SIGINT, on_sigint);

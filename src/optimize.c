@@ -996,7 +996,7 @@ void plan_estimate(Plan *p)
     case P_SEMJOIN: {
         /* a request per candidate pair (see exec_simjoin.c for when the prefilter narrows them):
          * prefilter auto sends at most max_pairs (the judged sample included) */
-        double rr = p->right->est_rows, pairs = in * rr;
+        double rr = p->right->est_rows, pairs = p->triangle ? in * (in - 1) / 2 : in * rr;
         if (p->prefilter == PREFILTER_EMBED) pairs = in * (rr < (double)p->k ? rr : (double)p->k);
         else if (p->prefilter == PREFILTER_AUTO && pairs > (double)p->max_pairs && p->nexprs == 3) pairs = (double)p->max_pairs;
         requests = pairs;
@@ -1012,6 +1012,7 @@ void plan_estimate(Plan *p)
         }
         break;
     }
+    case P_RESOLVE: requests = 0; break;   /* the pairs' requests are its right side's */
     case P_TOPK:   /* the tournament's requests at most (exec_topk.c), before any row is known */
         r = in < (double)p->k ? in : (double)p->k;
         requests = plan_topk_requests(in, p->k, p->group);
@@ -1102,6 +1103,7 @@ static void fingerprint(Buf *b, Runtime *rt, const Plan *p)
     if (p->kind == P_CLUSTER || p->kind == P_SIMJOIN || p->kind == P_SEMJOIN)
         buf_printf(b, "k%lld s%lld i%lld m%d p%d r%.17g x%lld ", (long long)p->k, (long long)p->seed, (long long)p->max_iter, p->metric,
                    p->prefilter, p->recall, (long long)p->max_pairs);
+    if (p->kind == P_SEMJOIN && p->triangle) buf_puts(b, "tri ");
     if (p->kind == P_SEMJOIN && p->dec[0]) {
         buf_printf(b, "dec%d,%d,%.17g,%lld ", p->dec_rel, p->rewrite_off, p->dec_agree, (long long)p->dec_sample);
         for (int i = 0; i < 2; i++) fp_expr(b, rt, p->dec[i]);

@@ -170,6 +170,17 @@ void expr_explain(Buf *b, const Expr *e, const Schema *in)
     case E_AGG:
         buf_printf(b, "agg#%d", (int)e->ival);
         return;
+    case E_LOOP:
+        buf_printf(b, "for(%s in ", e->name);
+        expr_explain(b, e->args[0], in);
+        buf_puts(b, ": ");
+        expr_explain(b, e->args[1], in);
+        if (e->nargs > 2) { buf_puts(b, " else "); expr_explain(b, e->args[2], in); }
+        buf_putc(b, ')');
+        return;
+    case E_LOOPVAR:
+        buf_puts(b, e->name ? e->name : e->flag ? "loop" : "item");
+        return;
     case E_SUBQUERY:
         buf_puts(b, e->flag ? "(list subquery)" : "(subquery)");
         return;
@@ -353,6 +364,12 @@ void plan_explain(Buf *b, const Plan *p, int depth)
         buf_printf(b, " group: %d (a tournament: each request picks the best of up to %d rows)", p->group, p->group);
         break;
     }
+    case P_RESOLVE: {
+        const char *c = p->child->schema->names[p->col];
+        buf_printf(b, "resolve %s into %s_group, %s_canonical (the connected components of the pairs judged the same; "
+                      "canonical: the most frequent spelling)", c, c, c);
+        break;
+    }
     case P_SEMJOIN: {
         const Expr *m = expr_arg(p->exprs[0], "model");
         buf_puts(b, "semantic join on ");
@@ -365,7 +382,8 @@ void plan_explain(Buf *b, const Plan *p, int depth)
         else if (p->prefilter == PREFILTER_EMBED) buf_printf(b, " prefilter: embed top %lld (may drop matching pairs)", (long long)p->k);
         else buf_printf(b, " prefilter: auto (every pair up to max_pairs %lld; above, the pairs over a similarity threshold "
                            "for recall %g learned from %d judged pairs)", (long long)p->max_pairs, p->recall, SEMJOIN_SAMPLE);
-        if (p->rewrite_off) buf_puts(b, " decompose: off (rewrite: off)");
+        if (p->triangle) buf_puts(b, " (each pair of distinct values once)");
+        else if (p->rewrite_off) buf_puts(b, " decompose: off (rewrite: off)");
         else if (p->dec_plan && p->est_rows >= 0 && p->est_literal < 0)
             ;   /* too few pairs to try: nothing to say */
         else if (p->dec_plan)

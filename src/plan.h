@@ -31,6 +31,8 @@ typedef enum ExprKind {
     E_CALL,       /* fn; args (nparams or more) */
     E_AGG,        /* only inside group: index `ival` into the aggregate results */
     E_SEMANTIC,   /* a model call (extract, classify, ...): name; args; executed by the runtime */
+    E_LOOP,       /* a template's {% for %}: args[0] list, args[1] body, [args[2] else]; name: the variable (string) */
+    E_LOOPVAR,    /* inside an E_LOOP body: column b->ncols - ival of the batch it runs on (flag 0 the item, 1 `loop`) */
     E_SUBQUERY    /* sub: a pipeline run once before its statement (session.c), which turns this node into
                      the E_LIT of its value: flag 0 the one row's one column (null for no rows), flag 1
                      the list of its column's values (`x in (from ...)`, E_IN flag 2) */
@@ -96,11 +98,14 @@ typedef enum PlanKind {
     P_SEMJOIN,    /* child (left), right; path: the template; exprs[0] the predicate over left ++ right;
                      prefilter; k: its top K; exprs[1], exprs[2] (when present): the embeddings of the
                      left and right texts (over each side's columns); output = left ++ right */
-    P_TOPK        /* child; k: rows kept; group: candidates per request; path: the criterion template;
+    P_TOPK,       /* child; k: rows kept; group: candidates per request; path: the criterion template;
                      exprs[0] a row's candidate text (over the child's columns); exprs[1] the comparison,
                      map() over one column "prompt" answering {best: "1".."group"}; exprs[2] the
                      criterion as a question (a string literal); output = the child's columns, the K
                      rows the model ranks first, best first (exec_topk.c) */
+    P_RESOLVE     /* child; col: the text column; right: the P_SEMJOIN (triangle) of its distinct values
+                     with themselves, the pairs judged the same; output = the child's columns ++
+                     COL_group (int) ++ COL_canonical (string) (exec_resolve.c) */
 } PlanKind;
 
 /* top K by: candidates per request by default, and the most (group:) */
@@ -182,6 +187,7 @@ struct Plan {
     double dec_agree;        /* the agreement the sample must reach (agreement:) */
     int64_t dec_sample;      /* pairs judged literally to validate it (sample:) */
     int rewrite_off;         /* rewrite: off keeps the literal plan */
+    int triangle;            /* P_SEMJOIN under P_RESOLVE: left and right are the same rows; each unordered pair once (l < r) */
     double est_literal;      /* the literal plan's estimated requests (explain; < 0: not estimated) */
     int fused_calls;         /* calls that go out with another call of the stage (fusion: optimize.c) */
     int pack_rows;           /* rows a request of the stage's calls carries at most (packing; 0 or 1: one) */
