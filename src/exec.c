@@ -846,6 +846,18 @@ static void distinct_batch(DistinctSet *d, const int64_t *gid, Value *const *arg
     free(g);
 }
 
+/* A key or argument column of an aggregation over b: a column itself is borrowed from b (no
+ * copies: a string copy is an atomic add), anything else evaluated. NULL with the error set. */
+static Value *agg_column(Op *op, const Expr *e, Batch *b)
+{
+    return e->kind == E_COL ? b->cols[e->ival] : eval_batch(op->ex, e, b);
+}
+
+static void agg_column_free(const Expr *e, Value *v, size_t n)
+{
+    if (e->kind != E_COL) eval_vals_free(v, n);
+}
+
 /* group by / agg: hash aggregation. A batch at a time: the group ids of its rows from the key
  * table, new groups' states initialised, the distinct aggregates' fresh rows, then the steps. */
 static int next_agg(Op *op, Batch **out)
@@ -878,11 +890,11 @@ static int next_agg(Op *op, Batch **out)
         Value ***args = xcalloc((size_t)na + 1, sizeof *args);
         int bad = 0;
         for (int k = 0; k < nk && !bad; k++)
-            if (!(keys[k] = eval_batch(op->ex, p->exprs[k], in))) bad = 1;
+            if (!(keys[k] = agg_column(op, p->exprs[k], in))) bad = 1;
         for (int a = 0; a < na && !bad; a++) {
             args[a] = xcalloc((size_t)p->aggs[a].nargs + 1, sizeof **args);
             for (int j = 0; j < p->aggs[a].nargs && !bad; j++)
-                if (!(args[a][j] = eval_batch(op->ex, p->aggs[a].args[j], in))) bad = 1;
+                if (!(args[a][j] = agg_column(op, p->aggs[a].args[j], in))) bad = 1;
         }
         size_t n = in->n;
         if (!bad && n > gidcap) {
@@ -921,9 +933,9 @@ static int next_agg(Op *op, Batch **out)
                 if (ctx.error) { bad = 1; break; }
             }
         }
-        for (int k = 0; k < nk; k++) eval_vals_free(keys[k], in->n);
+        for (int k = 0; k < nk; k++) agg_column_free(p->exprs[k], keys[k], in->n);
         for (int a = 0; a < na; a++) {
-            for (int j = 0; args[a] && j < p->aggs[a].nargs; j++) eval_vals_free(args[a][j], in->n);
+            for (int j = 0; args[a] && j < p->aggs[a].nargs; j++) agg_column_free(p->aggs[a].args[j], args[a][j], in->n);
             free(args[a]);
         }
         free(keys);
@@ -1073,6 +1085,9 @@ static int join_prepare(Op *op)
             op->chain[r] = s->id;
             s->id = (int64_t)r;
         }
+        /* every key once (a dimension's primary key): probes never read the chains */
+        op->unique = 1;
+        for (size_t r = 0; r < nr && op->unique; r++) op->unique = op->chain[r] < 0;
     }
     return 0;
 }
@@ -1137,7 +1152,12 @@ static Batch *join_gather(const Plan *p, Batch *lb, const Batch *rb, const Pairs
         Value *dst = o->cols[k];
         if (c >= nl) {
             const Value *src = rb ? rb->cols[c - nl] : NULL;
-            for (size_t i = 0; i < ps->n; i++) dst[i] = ps->r[i] >= 0 ? value_copy(src[ps->r[i]]) : v_null();
+            for (size_t i = 0; i < ps->n; i++) {
+                /* right rows are random reads: fetch the cells, then their strings, ahead */
+                if (i + 16 < ps->n && ps->r[i + 16] >= 0) __builtin_prefetch(&src[ps->r[i + 16]]);
+                if (i + 8 < ps->n && ps->r[i + 8] >= 0 && (src[ps->r[i + 8]].kind == V_STRING || src[ps->r[i + 8]].kind == V_JSON)) __builtin_prefetch(src[ps->r[i + 8]].u.s);
+                dst[i] = ps->r[i] >= 0 ? value_copy(src[ps->r[i]]) : v_null();
+            }
             continue;
         }
         for (int q = 0; q < nout; q++) uses += p->targets[q] == c;
@@ -1168,8 +1188,13 @@ static int join_probe(Op *op, Batch *lb, Batch **out)
         for (size_t i = 0; i < n; i++) head[i] = -1;
     }
     Pairs cand = { 0 };
-    for (size_t l = 0; l < n; l++)
-        for (int64_t r = head[l]; r >= 0; r = op->chain[r]) pairs_push(&cand, l, r);
+    if (op->unique)
+        for (size_t l = 0; l < n; l++) {
+            if (head[l] >= 0) pairs_push(&cand, l, head[l]);
+        }
+    else
+        for (size_t l = 0; l < n; l++)
+            for (int64_t r = head[l]; r >= 0; r = op->chain[r]) pairs_push(&cand, l, r);
     free(head);
     if (op->nresid && cand.n && join_residual(op, lb, rb, &cand)) {
         pairs_free(&cand);

@@ -52,6 +52,7 @@ struct Op {
     /* join */
     Table *build;            /* right side, flattened */
     int64_t *chain;          /* next right row with the same key (-1 ends); op->kt holds each key's first row */
+    int unique;              /* no right key twice: chain is all -1 */
     char *rmatched;
     int *eqk_l, *eqk_r, neqk;   /* equality key columns (left index, right index in right schema) */
     Expr **resid; int nresid;   /* residual conditions over left ++ right */
