@@ -878,7 +878,7 @@ static int next_agg(Op *op, Batch **out)
         if (p->aggs[a].distinct) distinct_init(&dist[a], p->aggs[a].nargs);
     char *states = NULL;
     size_t ngroups_cap = 0, ninit = 0;     /* states allocated; states initialised (ids below) */
-    FuncCtx ctx = { NULL, op->ex->now_us };
+    FuncCtx ctx = { .now_us = op->ex->now_us };
     Batch *in;
     int rc;
     int64_t *gid = NULL;
