@@ -873,6 +873,50 @@ static Value f_regexp_extract(const Value *a, int n, FuncCtx *c)
     return r;
 }
 
+/* Every match of code in text s replaced by the literal rs->repl, into rs->out, the way
+ * pcre2_substitute's global mode does it (after an empty match, a non-empty one at the same place
+ * is tried before moving on one character) but without reading the replacement at each match.
+ * Returns the number of replacements, a negative PCRE2 error, or -1000 for what only
+ * pcre2_substitute handles (\K making a match end before it starts). */
+static int re_replace_literal(const pcre2_code *code, const char *s, size_t n, ReScratch *rs)
+{
+    pcre2_match_data *md = re_md(rs, code);
+    PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+    size_t start = 0;
+    uint32_t again = 0;            /* PCRE2_NOTEMPTY_ATSTART | PCRE2_ANCHORED after an empty match */
+    size_t jitsize = 0;
+    int jit = pcre2_pattern_info(code, PCRE2_INFO_JITSIZE, &jitsize) == 0 && jitsize > 0;
+    int subs = 0;
+    buf_clear(&rs->out);
+    for (;;) {
+        /* pcre2_jit_match skips pcre2_match's checks; an anchored retry needs the interpreter */
+        int rc = jit && !again ? pcre2_jit_match(code, (PCRE2_SPTR)s, n, start, 0, md, NULL)
+                               : pcre2_match(code, (PCRE2_SPTR)s, n, start, again, md, NULL);
+        if (rc == PCRE2_ERROR_NOMATCH) {
+            if (!again) break;
+            size_t from = start++;
+            while (start < n && ((unsigned char)s[start] & 0xc0) == 0x80) start++;
+            buf_append(&rs->out, s + from, start - from);
+            again = 0;
+            continue;
+        }
+        if (rc < 0) return rc;
+        if (ov[1] < ov[0] || ov[0] < start) return -1000;
+        buf_append(&rs->out, s + start, ov[0] - start);
+        buf_append(&rs->out, rs->repl.data ? rs->repl.data : "", rs->repl.len);
+        subs++;
+        if (ov[0] == ov[1]) {
+            if (ov[0] == n) { start = n; break; }
+            again = PCRE2_NOTEMPTY_ATSTART | PCRE2_ANCHORED;
+        } else {
+            again = 0;
+        }
+        start = ov[1];
+    }
+    buf_append(&rs->out, s + start, n - start);
+    return subs;
+}
+
 /* regexp_replace(s, pattern, replacement [, flags]): every match replaced. The substitution is
  * written into the batch's buffer and copied out once; a row without a match shares its input. */
 static Value f_regexp_replace(const Value *a, int n, FuncCtx *c)
@@ -906,10 +950,26 @@ static Value f_regexp_replace(const Value *a, int n, FuncCtx *c)
     }
     Text s;
     text_of(&s, a[0]);
+    Value r = v_null();
+    if (!memchr(rs->repl.data ? rs->repl.data : "", '$', rs->repl.len)) {   /* a literal replacement */
+        int rc = re_replace_literal(code, s.s, s.n, rs);
+        if (rc != -1000) {
+            if (rc == 0 && a[0].kind == V_STRING) r = value_copy(a[0]);
+            else if (rc >= 0) r = v_string(rs->out.data ? rs->out.data : "", rs->out.len);
+            else {
+                PCRE2_UCHAR msg[256];
+                pcre2_get_error_message(rc, msg, sizeof msg);
+                r = fn_error(c, "regexp_replace: %s", (char *)msg);
+            }
+            text_done(&s);
+            if (owned) pcre2_code_free(code);
+            return r;
+        }
+    }
     pcre2_match_data *md = re_md(rs, code);
     size_t want = s.n * 2 + rs->repl.len + 64;
+    buf_clear(&rs->out);
     if (rs->out.cap < want) buf_reserve(&rs->out, want - rs->out.len);
-    Value r = v_null();
     for (int attempt = 0; attempt < 2; attempt++) {
         PCRE2_SIZE outlen = rs->out.cap;
         int rc = pcre2_substitute(code, (PCRE2_SPTR)s.s, s.n, 0,
