@@ -2,11 +2,13 @@
 # bench/relational/engine.sh BUILD_DIR: the engine shapes of issue 22 on a generated fact table
 # (BENCH_ROWS, default 3,000,000 rows) and a 100,000-row dimension, read from Parquet, each as a
 # whole process in fql, DuckDB and Polars (their npm packages), runs alternating between the tools.
-# Prints per shape: the median seconds and the peak RSS (MB) of each tool, and fql / faster peer.
+# Prints per shape and tool: the median wall seconds, the CPU seconds (user + system) and peak RSS
+# (MB) of that run, and wall time / the faster peer's (DuckDB or Polars).
 #   BENCH_DIR   where the data goes (default ${TMPDIR:-/tmp}/fql-bench-engine)
 #   BENCH_ROWS  fact rows (default 3000000)
 #   BENCH_RUNS  runs per measurement (default 3; the median is reported)
 #   BENCH_TASKS which shapes (default "strings join distinct group")
+#   BENCH_BASE  another build directory, measured as tool "fql-base" in the same runs (before/after)
 set -euo pipefail
 BUILD=$(cd "${1:-build}" && pwd)
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -14,6 +16,8 @@ DIR=${BENCH_DIR:-${TMPDIR:-/tmp}/fql-bench-engine}
 ROWS=${BENCH_ROWS:-3000000}
 RUNS=${BENCH_RUNS:-3}
 TASKS=${BENCH_TASKS:-strings join distinct group}
+BASE=${BENCH_BASE:+$(cd "$BENCH_BASE" && pwd)}
+TOOLS="fql${BASE:+ fql-base} duckdb polars"
 mkdir -p "$DIR"
 FACT=$DIR/fact-$ROWS.parquet DIM=$DIR/dim-$ROWS.parquet
 
@@ -46,18 +50,20 @@ run() {
   local tool=$1 task=$2
   local cmd=(node "$HERE/peers.mjs" "$tool" "$task" "$FACT" "$DIM")
   [[ $tool == fql ]] && cmd=("$BUILD/fql" --format csv -c "$(fql_query "$task")")
+  [[ $tool == fql-base ]] && cmd=("$BASE/fql" --format csv -c "$(fql_query "$task")")
   if ! /usr/bin/time -v -o "$DIR/time.txt" "${cmd[@]}" >"$DIR/out-$tool-$task.txt" 2>"$DIR/stderr.txt"; then
     echo "bench: $tool $task failed:" >&2; tail -5 "$DIR/stderr.txt" >&2; exit 1
   fi
   awk -v tool="$tool" -v task="$task" -F': ' '
     /Elapsed \(wall clock\)/ { n = split($2, p, ":"); s = 0; for (k = 1; k <= n; k++) s = s * 60 + p[k] }
     /Maximum resident set size/ { r = $2 / 1024 }
-    END { printf "%s %s %.2f %.0f\n", tool, task, s, r }' "$DIR/time.txt" >>"$DIR/runs"
+    /User time \(seconds\)|System time \(seconds\)/ { cpu += $2 }
+    END { printf "%s %s %.2f %.0f %.2f\n", tool, task, s, r, cpu }' "$DIR/time.txt" >>"$DIR/runs"
 }
 
 : >"$DIR/runs"
 for task in $TASKS; do
-  for ((i = 0; i < RUNS; i++)); do for tool in fql duckdb polars; do run "$tool" "$task"; done; done
+  for ((i = 0; i < RUNS; i++)); do for tool in $TOOLS; do run "$tool" "$task"; done; done
   # the three must agree (numbers to a relative 1e-9: float sums differ in the last digits; fql prints a header)
   for tool in duckdb polars; do
     if ! tail -n +2 "$DIR/out-fql-$task.txt" | paste -d"|" - "$DIR/out-$tool-$task.txt" | awk -F"|" '
@@ -69,13 +75,16 @@ for task in $TASKS; do
 done
 echo "data: $FACT ($ROWS rows) and a 100,000-row dimension; median of $RUNS runs, alternating; results agree"
 sort -k2,2 -k1,1 -k3,3n "$DIR/runs" | awk '
-  { key = $2 " " $1; n[key]++; t[key, n[key]] = $3; m[key, n[key]] = $4; if (!($2 in seen)) { seen[$2] = 1; order[++nt] = $2 } }
+  { key = $2 " " $1; n[key]++; t[key, n[key]] = $3; m[key, n[key]] = $4; u[key, n[key]] = $5; if (!($2 in seen)) { seen[$2] = 1; order[++nt] = $2 }
+    if (!($1 in tseen)) { tseen[$1] = 1; tools[++ntools] = $1 } }
   function med(a, key,   c) { c = n[key]; return a[key, int((c + 1) / 2)] }
   END {
-    printf "%-9s %8s %8s %8s %8s %8s %8s %10s\n", "shape", "fql s", "duckdb s", "polars s", "fql MB", "duck MB", "polar MB", "fql/peer"
+    printf "%-9s %-9s %8s %8s %8s %15s\n", "shape", "tool", "seconds", "cpu s", "peak MB", "vs faster peer"
     for (i = 1; i <= nt; i++) {
-      s = order[i]
-      f = med(t, s " fql"); d = med(t, s " duckdb"); p = med(t, s " polars")
-      printf "%-9s %8.2f %8.2f %8.2f %8s %8s %8s %9.2fx\n", s, f, d, p, med(m, s " fql"), med(m, s " duckdb"), med(m, s " polars"), f / (d < p ? d : p)
+      s = order[i]; d = med(t, s " duckdb"); p = med(t, s " polars"); best = d < p ? d : p
+      for (j = 1; j <= ntools; j++) {
+        k = s " " tools[j]; if (!(k in n)) continue
+        printf "%-9s %-9s %8.2f %8.2f %8s %14.2fx\n", s, tools[j], med(t, k), med(u, k), med(m, k), (best > 0 ? med(t, k) / best : 0)
+      }
     }
   }'
