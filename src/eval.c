@@ -36,7 +36,8 @@ Value *eval_vals_new(size_t n)
 void eval_vals_free(Value *v, size_t n)
 {
     if (!v) return;
-    for (size_t i = 0; i < n; i++) value_free(v[i]);
+    for (size_t i = 0; i < n; i++)
+        if (v[i].kind >= V_STRING) value_free(v[i]);   /* scalars hold nothing: no call */
     free(v);
 }
 

@@ -1027,6 +1027,30 @@ static void split_and(Expr *e, Expr ***list, int *n)
     (*list)[(*n)++] = e;
 }
 
+/* Make equal strings of a build-side column one string object: the probe copies right values into
+ * every matching output row, and a few shared strings stay in cache where one object per row
+ * (as the readers make them) is a cache miss per output row. Gives up on a column whose values
+ * are mostly distinct (nothing to gain). Values are immutable, so the rows read the same. */
+static void share_strings(Value *col, size_t n)
+{
+    KeyTable kt;
+    kt_init(&kt, 1);
+    Value *one = NULL;
+    int64_t id;
+    for (size_t r = 0; r < n; r++) {
+        if (col[r].kind != V_STRING) continue;
+        one = &col[r];
+        kt_ids(&kt, &one, 1, 1, 0, &id);
+        Value v = kt_key(&kt, 0, (size_t)id);
+        if (v.u.s != col[r].u.s) {
+            value_free(col[r]);
+            col[r] = value_copy(v);
+        }
+        if (r >= 1024 && kt.n * 2 > r) break;
+    }
+    kt_free(&kt);
+}
+
 static int join_prepare(Op *op)
 {
     const Plan *p = op->p;
@@ -1088,6 +1112,8 @@ static int join_prepare(Op *op)
         /* every key once (a dimension's primary key): probes never read the chains */
         op->unique = 1;
         for (size_t r = 0; r < nr && op->unique; r++) op->unique = op->chain[r] < 0;
+        for (int k = 0; k < p->schema->n; k++)
+            if (p->targets[k] >= nl) share_strings(rb->cols[p->targets[k] - nl], nr);
     }
     return 0;
 }
@@ -1154,8 +1180,8 @@ static Batch *join_gather(const Plan *p, Batch *lb, const Batch *rb, const Pairs
             const Value *src = rb ? rb->cols[c - nl] : NULL;
             for (size_t i = 0; i < ps->n; i++) {
                 /* right rows are random reads: fetch the cells, then their strings, ahead */
-                if (i + 16 < ps->n && ps->r[i + 16] >= 0) __builtin_prefetch(&src[ps->r[i + 16]]);
-                if (i + 8 < ps->n && ps->r[i + 8] >= 0 && (src[ps->r[i + 8]].kind == V_STRING || src[ps->r[i + 8]].kind == V_JSON)) __builtin_prefetch(src[ps->r[i + 8]].u.s);
+                if (i + 32 < ps->n && ps->r[i + 32] >= 0) __builtin_prefetch(&src[ps->r[i + 32]]);
+                if (i + 16 < ps->n && ps->r[i + 16] >= 0 && (src[ps->r[i + 16]].kind == V_STRING || src[ps->r[i + 16]].kind == V_JSON)) __builtin_prefetch(src[ps->r[i + 16]].u.s);
                 dst[i] = ps->r[i] >= 0 ? value_copy(src[ps->r[i]]) : v_null();
             }
             continue;
