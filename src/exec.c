@@ -467,14 +467,17 @@ static int next_distinct(Op *op, Batch **out)
             }
         if (!op->kt_on) { kt_init(&op->kt, nk); op->kt_on = 1; }
         Batch *o = batch_new(in->ncols, in->n);
-        Value *row = xcalloc((size_t)nk + 1, sizeof *row);
-        for (size_t r = 0; r < in->n; r++) {
-            for (int k = 0; k < nk; k++) row[k] = p->nexprs ? keys[k][r] : in->cols[k][r];
-            int added;
-            kt_lookup(&op->kt, row, 1, &added);
-            if (added) batch_copy_row(o, in, r);
-        }
-        free(row);
+        Value **cols = xcalloc((size_t)nk + 1, sizeof *cols);
+        for (int k = 0; k < nk; k++) cols[k] = p->nexprs ? keys[k] : in->cols[k];
+        int64_t *ids = xmalloc((in->n ? in->n : 1) * sizeof *ids), next = (int64_t)op->kt.n;
+        kt_ids(&op->kt, cols, in->n, 1, 0, ids);
+        for (size_t r = 0; r < in->n; r++)
+            if (ids[r] == next) {   /* ids are dense: a key seen first here gets the next one */
+                batch_copy_row(o, in, r);
+                next++;
+            }
+        free(ids);
+        free(cols);
         for (int k = 0; k < p->nexprs; k++) eval_vals_free(keys[k], in->n);
         free(keys);
         batch_free(in);
