@@ -55,8 +55,10 @@ static void test_ids_match_scan(void)
           (long long)got[0], (long long)got[1], (long long)got[2]);
     kt_ids(&kt, &pc, 3, 0, 1, got);
     CHECK(got[2] == -1, "skipnull: a null key is never found");
-    id = kt_lookup(&kt, (Value[]){ v_cstring("x") }, 0, NULL);
-    CHECK(id == scan(seen, nseen, v_cstring("x")), "lookup of a string");
+    Value x = v_cstring("x");
+    id = kt_lookup(&kt, &x, 0, NULL);
+    CHECK(id == scan(seen, nseen, x), "lookup of a string");
+    value_free(x);
     kt_free(&kt);
     for (int i = 0; i < N; i++) value_free(rows[i]);
     free(rows);
@@ -85,7 +87,9 @@ static void test_tuples_and_null(void)
     kt_ids(&kt, &cc, 5, 1, 0, j5);
     kt_ids(&kt, &cc, 5, 0, 0, i5);
     CHECK(kt.ints && i5[0] == i5[2] && i5[1] == i5[3] && i5[0] != i5[1] && i5[4] >= 0 && kt.n == 3, "null key in the ints layout");
-    kt_lookup(&kt, (Value[]){ v_cstring("s") }, 1, NULL);   /* to the general layout: the null key stays */
+    Value sv = v_cstring("s");
+    kt_lookup(&kt, &sv, 1, NULL);   /* to the general layout: the null key stays */
+    value_free(sv);
     kt_ids(&kt, &cc, 5, 0, 0, j5);
     CHECK(!kt.ints && memcmp(j5, i5, sizeof i5) == 0 && kt.n == 4, "null key after the change of layout");
     kt_free(&kt);
@@ -113,6 +117,7 @@ static void test_borrowed(void)
     for (int64_t r = head[0]; r >= 0; r = chain[r]) { ok &= value_equal(col[r], v_int(5)) && r > last; last = r; n5++; }
     for (int64_t r = head[1]; r >= 0; r = chain[r]) ns++;
     CHECK(ok && n5 == 3 && ns == N / 10, "chains: %d rows of 5 (in order: %d), %d of \"s\"", n5, ok, ns);
+    value_free(probe[1]);
     kt_free(&kt);
     for (int i = 0; i < N; i++) value_free(col[i]);
     free(col);
