@@ -36,7 +36,8 @@ Value *eval_vals_new(size_t n)
 void eval_vals_free(Value *v, size_t n)
 {
     if (!v) return;
-    for (size_t i = 0; i < n; i++) value_free(v[i]);
+    for (size_t i = 0; i < n; i++)
+        if (v[i].kind >= V_STRING) value_free(v[i]);   /* scalars hold nothing: no call */
     free(v);
 }
 
@@ -350,31 +351,46 @@ case_fail:
         if (msg) { eval_error(ex, e, 0, msg); free(msg); eval_vals_free(out, n); return NULL; }
         return out;
     case E_CALL: {
-        Value **parts = eval_args(ex, e, b);
-        if (!parts) return NULL;
+        Value **parts;
         if (!e->fn || (e->fn->flags & FUNC_ASYNC)) {   /* UDFs and async built-ins: udf.c runs the batch */
+            if (!(parts = eval_args(ex, e, b))) return NULL;
             out = udf_eval(ex->rt, e, parts, n, eval_row_base(ex, e, n), ex->err);
             for (int k = 0; k < e->nargs; k++) eval_vals_free(parts[k], n);
             free(parts);
             return out;
         }
+        /* a built-in only reads its arguments: columns and literals are lent to it, not copied (a
+         * string copy and its free are two atomic operations a row) */
+        parts = xcalloc((size_t)e->nargs + 1, sizeof *parts);
+        for (int k = 0; k < e->nargs; k++) {
+            const Expr *ax = e->args[k];
+            if (ax->kind == E_COL) parts[k] = b->cols[ax->ival];
+            else if (ax->kind != E_LIT && !(parts[k] = eval_batch(ex, ax, b))) {
+                for (int q = 0; q < k; q++)
+                    if (e->args[q]->kind != E_COL) eval_vals_free(parts[q], n);
+                free(parts);
+                return NULL;
+            }
+        }
         out = eval_vals_new(n);
         Value *row = xcalloc((size_t)e->nargs + 1, sizeof *row);
-        FuncCtx ctx = { NULL, ex->now_us };
+        FuncCtx ctx = { .now_us = ex->now_us };
         int nnio = e->fn->flags & FUNC_NULL_IN_NULL_OUT;
         int req = e->fn->min_args;
         for (size_t i = 0; i < n; i++) {
             int skip = 0;
             for (int k = 0; k < e->nargs; k++) {
-                row[k] = parts[k][i];
+                row[k] = parts[k] ? parts[k][i] : e->args[k]->lit;
                 if (nnio && k < req && row[k].kind == V_NULL) skip = 1;
             }
             if (skip) continue;
             out[i] = e->fn->impl(row, e->nargs, &ctx);
             if (ctx.error) break;
         }
+        func_ctx_done(&ctx);
         free(row);
-        for (int k = 0; k < e->nargs; k++) eval_vals_free(parts[k], n);
+        for (int k = 0; k < e->nargs; k++)
+            if (e->args[k]->kind != E_COL) eval_vals_free(parts[k], n);
         free(parts);
         if (ctx.error) { eval_error(ex, e, 0, ctx.error); free(ctx.error); eval_vals_free(out, n); return NULL; }
         if (e->type->kind == TY_FLOAT)   /* coalesce(int, float) and friends: one kind per column */

@@ -20,82 +20,7 @@
 #include "exec.h"
 #include "semop.h"
 #include "udf.h"
-
-/* ---- key tables: hash maps from a tuple of values to a dense id ---- */
-
-static void kt_init(KeyTable *kt, int nk)
-{
-    memset(kt, 0, sizeof *kt);
-    kt->nk = nk;
-    kt->cap = 64;
-    kt->slots = xmalloc(kt->cap * sizeof *kt->slots);
-    for (size_t i = 0; i < kt->cap; i++) kt->slots[i] = -1;
-}
-
-static void kt_free(KeyTable *kt)
-{
-    for (size_t i = 0; i < kt->n * (size_t)kt->nk; i++) value_free(kt->keys[i]);
-    free(kt->keys);
-    free(kt->slots);
-    free(kt->hashes);
-    memset(kt, 0, sizeof *kt);
-}
-
-static uint64_t keys_hash(const Value *k, int nk)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (int i = 0; i < nk; i++) h = (h ^ value_hash(k[i])) * 1099511628211ULL + (uint64_t)i;
-    return h ^ (h >> 29);
-}
-
-static int keys_equal(const Value *a, const Value *b, int nk)
-{
-    for (int i = 0; i < nk; i++)
-        if (!value_equal(a[i], b[i])) return 0;
-    return 1;
-}
-
-static void kt_grow(KeyTable *kt)
-{
-    size_t cap = kt->cap * 2;
-    int64_t *slots = xmalloc(cap * sizeof *slots);
-    for (size_t i = 0; i < cap; i++) slots[i] = -1;
-    for (size_t id = 0; id < kt->n; id++) {
-        size_t j = kt->hashes[id] & (cap - 1);
-        while (slots[j] >= 0) j = (j + 1) & (cap - 1);
-        slots[j] = (int64_t)id;
-    }
-    free(kt->slots);
-    kt->slots = slots;
-    kt->cap = cap;
-}
-
-/* Find key k (borrowed); if absent and add is set, insert copies. Returns the id or -1.
- * *added tells whether it was inserted now. */
-static int64_t kt_lookup(KeyTable *kt, const Value *k, int add, int *added)
-{
-    uint64_t h = keys_hash(k, kt->nk);
-    size_t j = h & (kt->cap - 1);
-    if (added) *added = 0;
-    while (kt->slots[j] >= 0) {
-        int64_t id = kt->slots[j];
-        if (kt->hashes[id] == h && keys_equal(kt->keys + (size_t)id * (size_t)kt->nk, k, kt->nk)) return id;
-        j = (j + 1) & (kt->cap - 1);
-    }
-    if (!add) return -1;
-    if (kt->n + 1 > kt->keycap) {
-        kt->keycap = kt->keycap ? kt->keycap * 2 : 64;
-        kt->keys = xrealloc(kt->keys, kt->keycap * (size_t)(kt->nk ? kt->nk : 1) * sizeof *kt->keys);
-        kt->hashes = xrealloc(kt->hashes, kt->keycap * sizeof *kt->hashes);
-    }
-    int64_t id = (int64_t)kt->n++;
-    for (int i = 0; i < kt->nk; i++) kt->keys[(size_t)id * (size_t)kt->nk + (size_t)i] = value_copy(k[i]);
-    kt->hashes[id] = h;
-    kt->slots[j] = id;
-    if (added) *added = 1;
-    if (kt->n * 2 > kt->cap) kt_grow(kt);
-    return id;
-}
+#include "keytab.h"
 
 /* ---- operators ---- */
 
@@ -115,7 +40,6 @@ static void op_free(Op *op)
     table_free(op->build);
     if (op->kt_on) kt_free(&op->kt);
     free(op->chain);
-    free(op->head);
     free(op->rmatched);
     free(op->eqk_l);
     free(op->eqk_r);
@@ -568,14 +492,17 @@ static int next_distinct(Op *op, Batch **out)
             }
         if (!op->kt_on) { kt_init(&op->kt, nk); op->kt_on = 1; }
         Batch *o = batch_new(in->ncols, in->n);
-        Value *row = xcalloc((size_t)nk + 1, sizeof *row);
-        for (size_t r = 0; r < in->n; r++) {
-            for (int k = 0; k < nk; k++) row[k] = p->nexprs ? keys[k][r] : in->cols[k][r];
-            int added;
-            kt_lookup(&op->kt, row, 1, &added);
-            if (added) batch_copy_row(o, in, r);
-        }
-        free(row);
+        Value **cols = xcalloc((size_t)nk + 1, sizeof *cols);
+        for (int k = 0; k < nk; k++) cols[k] = p->nexprs ? keys[k] : in->cols[k];
+        int64_t *ids = xmalloc((in->n ? in->n : 1) * sizeof *ids), next = (int64_t)op->kt.n;
+        kt_ids(&op->kt, cols, in->n, 1, 0, ids);
+        for (size_t r = 0; r < in->n; r++)
+            if (ids[r] == next) {   /* ids are dense: a key seen first here gets the next one */
+                batch_copy_row(o, in, r);
+                next++;
+            }
+        free(ids);
+        free(cols);
         for (int k = 0; k < p->nexprs; k++) eval_vals_free(keys[k], in->n);
         free(keys);
         batch_free(in);
@@ -886,7 +813,81 @@ static int next_sort(Op *op, Batch **out)
     return core_next_mat(op, out);
 }
 
-/* group by / agg: hash aggregation */
+/* count(distinct ...) of one aggregate: the (group, argument) pairs seen. While the argument is a
+ * single int a PairSet holds them (one read per probe); the first other value moves them into a
+ * KeyTable over (group, args...). */
+typedef struct DistinctSet { int general; PairSet ps; KeyTable kt; } DistinctSet;
+
+static void distinct_init(DistinctSet *d, int nargs)
+{
+    memset(d, 0, sizeof *d);
+    d->general = nargs != 1;
+    if (d->general) kt_init(&d->kt, 1 + nargs);
+    else pairset_init(&d->ps);
+}
+
+static void distinct_free(DistinctSet *d)
+{
+    if (d->general) kt_free(&d->kt);
+    else pairset_free(&d->ps);
+}
+
+static void distinct_to_general(DistinctSet *d)
+{
+    kt_init(&d->kt, 2);
+    for (size_t i = 0; i < d->ps.cap; i++)
+        if (d->ps.slots[i].g >= 0) {
+            Value k[2] = { v_int(d->ps.slots[i].g), v_int(d->ps.slots[i].v) };
+            kt_lookup(&d->kt, k, 1, NULL);
+        }
+    pairset_free(&d->ps);
+    d->general = 1;
+}
+
+/* fresh[r] = 1 when row r's arguments (args[j][r], none null) are new for its group gid[r]. */
+static void distinct_batch(DistinctSet *d, const int64_t *gid, Value *const *args, int nargs, size_t n, uint8_t *fresh)
+{
+    if (!d->general)
+        for (size_t r = 0; r < n; r++)
+            if (args[0][r].kind != V_INT && args[0][r].kind != V_NULL) { distinct_to_general(d); break; }
+    if (!d->general) {
+        const Value *v = args[0];
+        for (size_t r = 0; r < n; r++) {
+            if (r + 8 < n) pairset_prefetch(&d->ps, gid[r + 8], v[r + 8].u.i);
+            fresh[r] = v[r].kind == V_INT && pairset_add(&d->ps, gid[r], v[r].u.i);
+        }
+        return;
+    }
+    Value *g = xmalloc((n ? n : 1) * sizeof *g), **cols = xcalloc((size_t)nargs + 1, sizeof *cols);
+    int64_t *ids = xmalloc((n ? n : 1) * sizeof *ids);
+    for (size_t r = 0; r < n; r++) g[r] = v_int(gid[r]);
+    cols[0] = g;
+    for (int j = 0; j < nargs; j++) cols[j + 1] = args[j];
+    int64_t next = (int64_t)d->kt.n;
+    kt_ids(&d->kt, cols, n, 1, 1, ids);   /* a null argument is never counted */
+    for (size_t r = 0; r < n; r++) {
+        fresh[r] = ids[r] == next;        /* ids are dense: a new pair gets the next one */
+        if (fresh[r]) next++;
+    }
+    free(ids);
+    free(cols);
+    free(g);
+}
+
+/* A key or argument column of an aggregation over b: a column itself is borrowed from b (no
+ * copies: a string copy is an atomic add), anything else evaluated. NULL with the error set. */
+static Value *agg_column(Op *op, const Expr *e, Batch *b)
+{
+    return e->kind == E_COL ? b->cols[e->ival] : eval_batch(op->ex, e, b);
+}
+
+static void agg_column_free(const Expr *e, Value *v, size_t n)
+{
+    if (e->kind != E_COL) eval_vals_free(v, n);
+}
+
+/* group by / agg: hash aggregation. A batch at a time: the group ids of its rows from the key
+ * table, new groups' states initialised, the distinct aggregates' fresh rows, then the steps. */
 static int next_agg(Op *op, Batch **out)
 {
     if (op->mat) return core_next_mat(op, out);
@@ -898,63 +899,71 @@ static int next_agg(Op *op, Batch **out)
         stride += (p->aggs[a].def->state_size + 15) & ~(size_t)15;
     }
     if (!stride) stride = 16;
-    KeyTable groups, *dist = xcalloc((size_t)na + 1, sizeof *dist);
+    KeyTable groups;
+    DistinctSet *dist = xcalloc((size_t)na + 1, sizeof *dist);
     kt_init(&groups, nk);
     for (int a = 0; a < na; a++)
-        if (p->aggs[a].distinct) kt_init(&dist[a], 1 + p->aggs[a].nargs);
+        if (p->aggs[a].distinct) distinct_init(&dist[a], p->aggs[a].nargs);
     char *states = NULL;
-    size_t ngroups_cap = 0;
-    FuncCtx ctx = { NULL, op->ex->now_us };
+    size_t ngroups_cap = 0, ninit = 0;     /* states allocated; states initialised (ids below) */
+    FuncCtx ctx = { .now_us = op->ex->now_us };
     Batch *in;
     int rc;
-    Value *kv = xcalloc((size_t)nk + 1, sizeof *kv);
+    int64_t *gid = NULL;
+    uint8_t **fresh = xcalloc((size_t)na + 1, sizeof *fresh);
+    size_t gidcap = 0;
     Value argv[8];
     while ((rc = op->child->next(op->child, &in)) == 1) {
         Value **keys = xcalloc((size_t)nk + 1, sizeof *keys);
         Value ***args = xcalloc((size_t)na + 1, sizeof *args);
         int bad = 0;
         for (int k = 0; k < nk && !bad; k++)
-            if (!(keys[k] = eval_batch(op->ex, p->exprs[k], in))) bad = 1;
+            if (!(keys[k] = agg_column(op, p->exprs[k], in))) bad = 1;
         for (int a = 0; a < na && !bad; a++) {
             args[a] = xcalloc((size_t)p->aggs[a].nargs + 1, sizeof **args);
             for (int j = 0; j < p->aggs[a].nargs && !bad; j++)
-                if (!(args[a][j] = eval_batch(op->ex, p->aggs[a].args[j], in))) bad = 1;
+                if (!(args[a][j] = agg_column(op, p->aggs[a].args[j], in))) bad = 1;
         }
-        for (size_t r = 0; r < in->n && !bad; r++) {
-            for (int k = 0; k < nk; k++) kv[k] = keys[k][r];
-            int added;
-            int64_t g = kt_lookup(&groups, kv, 1, &added);
-            if (added) {
-                if ((size_t)g >= ngroups_cap) {
-                    size_t nc = ngroups_cap ? ngroups_cap * 2 : 64;
-                    states = xrealloc(states, nc * stride);
-                    ngroups_cap = nc;
-                }
-                char *st = states + (size_t)g * stride;
+        size_t n = in->n;
+        if (!bad && n > gidcap) {
+            gidcap = n;
+            gid = xrealloc(gid, gidcap * sizeof *gid);
+            for (int a = 0; a < na; a++)
+                if (p->aggs[a].distinct) fresh[a] = xrealloc(fresh[a], gidcap);
+        }
+        if (!bad && n) {
+            if (nk) kt_ids(&groups, keys, n, 1, 0, gid);
+            else {
+                if (!groups.n) kt_lookup(&groups, NULL, 1, NULL);
+                memset(gid, 0, n * sizeof *gid);
+            }
+            if (groups.n > ngroups_cap) {
+                size_t nc = ngroups_cap ? ngroups_cap : 64;
+                while (nc < groups.n) nc *= 2;
+                states = xrealloc(states, nc * stride);
+                ngroups_cap = nc;
+            }
+            for (; ninit < groups.n; ninit++) {
+                char *st = states + ninit * stride;
                 memset(st, 0, stride);
                 for (int a = 0; a < na; a++) p->aggs[a].def->init(st + off[a]);
             }
-            char *st = states + (size_t)g * stride;
+            for (int a = 0; a < na; a++)
+                if (p->aggs[a].distinct) distinct_batch(&dist[a], gid, args[a], p->aggs[a].nargs, n, fresh[a]);
+        }
+        for (size_t r = 0; r < n && !bad; r++) {
+            char *st = states + (size_t)gid[r] * stride;
             for (int a = 0; a < na; a++) {
+                if (p->aggs[a].distinct && !fresh[a][r]) continue;
                 int nargs = p->aggs[a].nargs;
                 for (int j = 0; j < nargs && j < 8; j++) argv[j] = args[a][j][r];
-                if (p->aggs[a].distinct) {
-                    Value dk[9];
-                    dk[0] = v_int(g);
-                    int anynull = 0;
-                    for (int j = 0; j < nargs && j < 8; j++) { dk[j + 1] = argv[j]; if (argv[j].kind == V_NULL) anynull = 1; }
-                    if (anynull) continue;
-                    int fresh;
-                    kt_lookup(&dist[a], dk, 1, &fresh);
-                    if (!fresh) continue;
-                }
                 p->aggs[a].def->step(st + off[a], argv, nargs, &ctx);
                 if (ctx.error) { bad = 1; break; }
             }
         }
-        for (int k = 0; k < nk; k++) eval_vals_free(keys[k], in->n);
+        for (int k = 0; k < nk; k++) agg_column_free(p->exprs[k], keys[k], in->n);
         for (int a = 0; a < na; a++) {
-            for (int j = 0; args[a] && j < p->aggs[a].nargs; j++) eval_vals_free(args[a][j], in->n);
+            for (int j = 0; args[a] && j < p->aggs[a].nargs; j++) agg_column_free(p->aggs[a].args[j], args[a][j], in->n);
             free(args[a]);
         }
         free(keys);
@@ -962,16 +971,20 @@ static int next_agg(Op *op, Batch **out)
         batch_free(in);
         if (bad) { rc = -1; break; }
     }
+    free(gid);
+    for (int a = 0; a < na; a++) free(fresh[a]);
+    free(fresh);
     if (ctx.error) {
         err_at(op->ex->err, FQL_ERR_RUNTIME, p->src, p->pos, "%s", ctx.error);
         free(ctx.error);
     }
     /* a global aggregate over no rows still gives one row (count = 0, sum = null) */
     if (rc == 0 && nk == 0 && groups.n == 0) {
-        kt_lookup(&groups, kv, 1, NULL);
+        kt_lookup(&groups, NULL, 1, NULL);
         states = xrealloc(states, stride);
         memset(states, 0, stride);
         for (int a = 0; a < na; a++) p->aggs[a].def->init(states + off[a]);
+        ninit = 1;
     }
     Table *t = NULL;
     if (rc == 0) {
@@ -998,7 +1011,7 @@ static int next_agg(Op *op, Batch **out)
             Batch *o = batch_new(p->schema->n, cnt);
             o->n = cnt;
             for (int k = 0; k < nk; k++)
-                for (size_t g = 0; g < cnt; g++) o->cols[k][g] = value_copy(groups.keys[(g0 + g) * (size_t)nk + (size_t)k]);
+                for (size_t g = 0; g < cnt; g++) o->cols[k][g] = value_copy(kt_key(&groups, k, g0 + g));
             for (int i = nk; i < p->nexprs; i++) {
                 Value *c = eval_batch(op->ex, p->exprs[i], ab);
                 if (!c) { rc = -1; break; }
@@ -1015,16 +1028,15 @@ static int next_agg(Op *op, Batch **out)
         }
         /* states were consumed by final() */
     } else {
-        for (size_t g = 0; g < groups.n; g++)
+        for (size_t g = 0; g < ninit; g++)
             for (int a = 0; a < na; a++)
                 if (p->aggs[a].def->destroy) p->aggs[a].def->destroy(states + g * stride + off[a]);
     }
-    free(kv);
     free(states);
     free(off);
     kt_free(&groups);
     for (int a = 0; a < na; a++)
-        if (p->aggs[a].distinct) kt_free(&dist[a]);
+        if (p->aggs[a].distinct) distinct_free(&dist[a]);
     free(dist);
     if (rc < 0) { table_free(t); return -1; }
     op->mat = t;
@@ -1041,6 +1053,30 @@ static void split_and(Expr *e, Expr ***list, int *n)
     }
     *list = xrealloc(*list, (size_t)(*n + 1) * sizeof **list);
     (*list)[(*n)++] = e;
+}
+
+/* Make equal strings of a build-side column one string object: the probe copies right values into
+ * every matching output row, and a few shared strings stay in cache where one object per row
+ * (as the readers make them) is a cache miss per output row. Gives up on a column whose values
+ * are mostly distinct (nothing to gain). Values are immutable, so the rows read the same. */
+static void share_strings(Value *col, size_t n)
+{
+    KeyTable kt;
+    kt_init(&kt, 1);
+    Value *one = NULL;
+    int64_t id;
+    for (size_t r = 0; r < n; r++) {
+        if (col[r].kind != V_STRING) continue;
+        one = &col[r];
+        kt_ids(&kt, &one, 1, 1, 0, &id);
+        Value v = kt_key(&kt, 0, (size_t)id);
+        if (v.u.s != col[r].u.s) {
+            value_free(col[r]);
+            col[r] = value_copy(v);
+        }
+        if (r >= 1024 && kt.n * 2 > r) break;
+    }
+    kt_free(&kt);
 }
 
 static int join_prepare(Op *op)
@@ -1081,31 +1117,164 @@ static int join_prepare(Op *op)
     table_flatten(op->build);
     size_t nr = op->build->nrows;
     op->rmatched = xcalloc(nr + 1, 1);
-    if (op->neqk) {
-        Batch *rb = op->build->nbatches ? op->build->batches[0] : NULL;
-        kt_init(&op->kt, op->neqk);
+    if (op->neqk && nr) {
+        /* the table's slots hold each key's first right row; chain links the rest in input order */
+        Batch *rb = op->build->batches[0];
+        Value **kcols = xcalloc((size_t)op->neqk, sizeof *kcols);
+        for (int k = 0; k < op->neqk; k++) kcols[k] = rb->cols[op->eqk_r[k]];
+        kt_init_borrowed(&op->kt, op->neqk, kcols);
+        free(kcols);
         op->kt_on = 1;
-        op->chain = xmalloc((nr + 1) * sizeof *op->chain);
-        size_t headcap = 64;
-        op->head = xmalloc(headcap * sizeof *op->head);
-        Value kv[16];
+        op->chain = xmalloc(nr * sizeof *op->chain);
         /* insert in reverse so that chains list right rows in input order */
         for (size_t r = nr; r-- > 0;) {
-            int hasnull = 0;
-            for (int k = 0; k < op->neqk && k < 16; k++) {
-                kv[k] = rb->cols[op->eqk_r[k]][r];
-                if (kv[k].kind == V_NULL) hasnull = 1;
-            }
             op->chain[r] = -1;
+            int hasnull = 0;
+            for (int k = 0; k < op->neqk; k++)
+                if (rb->cols[op->eqk_r[k]][r].kind == V_NULL) hasnull = 1;
             if (hasnull) continue;   /* null never equals anything */
-            int added;
-            int64_t id = kt_lookup(&op->kt, kv, 1, &added);
-            if ((size_t)id >= headcap) { headcap *= 2; op->head = xrealloc(op->head, headcap * sizeof *op->head); }
-            if (added) op->head[id] = -1;
-            op->chain[r] = op->head[id];
-            op->head[id] = (int64_t)r;
+            KtSlot *s = kt_claim(&op->kt, r);
+            op->chain[r] = s->id;
+            s->id = (int64_t)r;
         }
+        /* every key once (a dimension's primary key): probes never read the chains */
+        op->unique = 1;
+        for (size_t r = 0; r < nr && op->unique; r++) op->unique = op->chain[r] < 0;
+        for (int k = 0; k < p->schema->n; k++)
+            if (p->targets[k] >= nl) share_strings(rb->cols[p->targets[k] - nl], nr);
     }
+    return 0;
+}
+
+/* The pairs (left row, right row) of one probed batch, in output order; rr < 0: no right row. */
+typedef struct Pairs { size_t n, cap; size_t *l; int64_t *r; } Pairs;
+
+static void pairs_push(Pairs *ps, size_t l, int64_t r)
+{
+    if (ps->n == ps->cap) {
+        ps->cap = ps->cap ? ps->cap * 2 : 1024;
+        ps->l = xrealloc(ps->l, ps->cap * sizeof *ps->l);
+        ps->r = xrealloc(ps->r, ps->cap * sizeof *ps->r);
+    }
+    ps->l[ps->n] = l;
+    ps->r[ps->n] = r;
+    ps->n++;
+}
+
+static void pairs_free(Pairs *ps) { free(ps->l); free(ps->r); }
+
+/* Keep the candidate pairs that pass the residual conditions: they are evaluated over batches of
+ * gathered pairs (left columns ++ right columns), not a pair at a time. 0, or -1 with the error. */
+static int join_residual(Op *op, Batch *lb, const Batch *rb, Pairs *ps)
+{
+    int nl = lb->ncols, nr = rb->ncols;
+    size_t kept = 0;
+    for (size_t p0 = 0; p0 < ps->n; p0 += BATCH_ROWS) {
+        size_t cnt = ps->n - p0 < BATCH_ROWS ? ps->n - p0 : BATCH_ROWS;
+        Batch *pair = batch_new(nl + nr, cnt);
+        pair->n = cnt;
+        for (int c = 0; c < nl; c++)
+            for (size_t i = 0; i < cnt; i++) pair->cols[c][i] = value_copy(lb->cols[c][ps->l[p0 + i]]);
+        for (int c = 0; c < nr; c++)
+            for (size_t i = 0; i < cnt; i++) pair->cols[nl + c][i] = value_copy(rb->cols[c][ps->r[p0 + i]]);
+        char *ok = xmalloc(cnt);
+        memset(ok, 1, cnt);
+        for (int k = 0; k < op->nresid; k++) {
+            Value *v = eval_batch(op->ex, op->resid[k], pair);
+            if (!v) { free(ok); batch_free(pair); return -1; }
+            for (size_t i = 0; i < cnt; i++) ok[i] = ok[i] && value_true(v[i]);
+            eval_vals_free(v, cnt);
+        }
+        for (size_t i = 0; i < cnt; i++)
+            if (ok[i]) { ps->l[kept] = ps->l[p0 + i]; ps->r[kept] = ps->r[p0 + i]; kept++; }
+        free(ok);
+        batch_free(pair);
+    }
+    ps->n = kept;
+    return 0;
+}
+
+/* The output batch of pairs ps (left rows of lb, right rows of rb), a column at a time. A left
+ * value used once is moved out of lb (which the caller frees), not copied. */
+static Batch *join_gather(const Plan *p, Batch *lb, const Batch *rb, const Pairs *ps, int left_once)
+{
+    int nl = p->child->schema->n, nout = p->schema->n;
+    Batch *o = batch_new(nout, ps->n);
+    o->n = ps->n;
+    for (int k = 0; k < nout; k++) {
+        int c = p->targets[k], uses = 0;
+        Value *dst = o->cols[k];
+        if (c >= nl) {
+            const Value *src = rb ? rb->cols[c - nl] : NULL;
+            for (size_t i = 0; i < ps->n; i++) {
+                /* right rows are random reads: fetch the cells, then their strings, ahead */
+                if (i + 32 < ps->n && ps->r[i + 32] >= 0) __builtin_prefetch(&src[ps->r[i + 32]]);
+                if (i + 16 < ps->n && ps->r[i + 16] >= 0 && (src[ps->r[i + 16]].kind == V_STRING || src[ps->r[i + 16]].kind == V_JSON)) __builtin_prefetch(src[ps->r[i + 16]].u.s);
+                dst[i] = ps->r[i] >= 0 ? value_copy(src[ps->r[i]]) : v_null();
+            }
+            continue;
+        }
+        for (int q = 0; q < nout; q++) uses += p->targets[q] == c;
+        Value *src = lb->cols[c];
+        if (left_once && uses == 1)
+            for (size_t i = 0; i < ps->n; i++) { dst[i] = src[ps->l[i]]; src[ps->l[i]] = v_null(); }
+        else
+            for (size_t i = 0; i < ps->n; i++) dst[i] = value_copy(src[ps->l[i]]);
+    }
+    return o;
+}
+
+/* Probe batch lb against the hash table: the output batch (NULL when it has no rows), or -1 with
+ * the error. Takes lb. */
+static int join_probe(Op *op, Batch *lb, Batch **out)
+{
+    const Plan *p = op->p;
+    const Batch *rb = op->build->nbatches ? op->build->batches[0] : NULL;
+    int jt = p->jointype, outer = jt == JOIN_LEFT || jt == JOIN_FULL;
+    size_t n = lb->n;
+    int64_t *head = xmalloc((n ? n : 1) * sizeof *head);
+    if (op->kt_on) {
+        Value **lk = xcalloc((size_t)op->neqk, sizeof *lk);
+        for (int k = 0; k < op->neqk; k++) lk[k] = lb->cols[op->eqk_l[k]];
+        kt_ids(&op->kt, lk, n, 0, 1, head);   /* a null key matches nothing */
+        free(lk);
+    } else {
+        for (size_t i = 0; i < n; i++) head[i] = -1;
+    }
+    Pairs cand = { 0 };
+    if (op->unique)
+        for (size_t l = 0; l < n; l++) {
+            if (head[l] >= 0) pairs_push(&cand, l, head[l]);
+        }
+    else
+        for (size_t l = 0; l < n; l++)
+            for (int64_t r = head[l]; r >= 0; r = op->chain[r]) pairs_push(&cand, l, r);
+    free(head);
+    if (op->nresid && cand.n && join_residual(op, lb, rb, &cand)) {
+        pairs_free(&cand);
+        batch_free(lb);
+        return -1;
+    }
+    Pairs ps = { 0 };
+    const Pairs *use = &cand;
+    int left_once = 1;
+    if (outer) {   /* the unmatched left rows, each in its place */
+        size_t j = 0;
+        for (size_t l = 0; l < n; l++) {
+            if (j == cand.n || cand.l[j] != l) { pairs_push(&ps, l, -1); continue; }
+            for (; j < cand.n && cand.l[j] == l; j++) pairs_push(&ps, l, cand.r[j]);
+        }
+        use = &ps;
+    }
+    for (size_t i = 0; i < use->n; i++) {
+        if (use->r[i] >= 0) op->rmatched[use->r[i]] = 1;
+        if (i && use->l[i] == use->l[i - 1]) left_once = 0;
+    }
+    Batch *o = use->n ? join_gather(p, lb, rb, use, left_once) : NULL;
+    pairs_free(&cand);
+    pairs_free(&ps);
+    batch_free(lb);
+    *out = o;
     return 0;
 }
 
@@ -1165,34 +1334,22 @@ static int next_join(Op *op, Batch **out)
         int rc = op->child->next(op->child, &lb);
         if (rc < 0) return -1;
         if (rc == 0) { op->phase = 1; break; }
+        if (op->neqk) {
+            Batch *o;
+            if (join_probe(op, lb, &o)) return -1;
+            if (o) { *out = o; return 1; }
+            continue;
+        }
         Batch *o = batch_new(p->schema->n, lb->n);
-        Value kv[16];
         for (size_t lr = 0; lr < lb->n; lr++) {
             int matched = 0;
-            if (op->neqk) {
-                int hasnull = 0;
-                for (int k = 0; k < op->neqk && k < 16; k++) {
-                    kv[k] = lb->cols[op->eqk_l[k]][lr];
-                    if (kv[k].kind == V_NULL) hasnull = 1;
-                }
-                int64_t id = hasnull ? -1 : kt_lookup(&op->kt, kv, 0, NULL);
-                for (int64_t r = id >= 0 ? op->head[id] : -1; r >= 0; r = op->chain[r]) {
-                    int ok;
-                    if (join_check(op, lb, lr, rb, (size_t)r, &ok)) { batch_free(o); batch_free(lb); return -1; }
-                    if (!ok) continue;
-                    matched = 1;
-                    op->rmatched[r] = 1;
-                    join_emit(p, o, lb, lr, rb, r);
-                }
-            } else {
-                for (size_t r = 0; r < nr; r++) {
-                    int ok;
-                    if (join_check(op, lb, lr, rb, r, &ok)) { batch_free(o); batch_free(lb); return -1; }
-                    if (!ok) continue;
-                    matched = 1;
-                    op->rmatched[r] = 1;
-                    join_emit(p, o, lb, lr, rb, (int64_t)r);
-                }
+            for (size_t r = 0; r < nr; r++) {
+                int ok;
+                if (join_check(op, lb, lr, rb, r, &ok)) { batch_free(o); batch_free(lb); return -1; }
+                if (!ok) continue;
+                matched = 1;
+                op->rmatched[r] = 1;
+                join_emit(p, o, lb, lr, rb, (int64_t)r);
             }
             if (!matched && (jt == JOIN_LEFT || jt == JOIN_FULL)) join_emit(p, o, lb, lr, NULL, -1);
         }

@@ -11,6 +11,7 @@
 #include "rt.h"
 #include "models.h"
 #include "eval.h"
+#include "keytab.h"
 
 /* ---- the executor's entry points (session.c) ---- */
 
@@ -29,15 +30,7 @@ void        exec_close(ExecCursor *c);
 /* ---- the insides ---- */
 
 
-/* a hash map from a tuple of values to a dense id (exec.c) */
-typedef struct KeyTable {
-    int nk;                  /* values per key */
-    size_t n, cap;           /* ids used; slots */
-    int64_t *slots;          /* id or -1 */
-    uint64_t *hashes;        /* per id */
-    Value *keys;             /* n * nk, owned */
-    size_t keycap;
-} KeyTable;
+/* KeyTable: keytab.h */
 
 typedef struct Op Op;
 struct Op {
@@ -60,8 +53,8 @@ struct Op {
     int phase;               /* union: 0 left, 1 right; join: 0 probing, 1 unmatched right rows */
     /* join */
     Table *build;            /* right side, flattened */
-    int64_t *chain;          /* next right row with the same key (-1 ends) */
-    int64_t *head;           /* per key id: first right row */
+    int64_t *chain;          /* next right row with the same key (-1 ends); op->kt holds each key's first row */
+    int unique;              /* no right key twice: chain is all -1 */
     char *rmatched;
     int *eqk_l, *eqk_r, neqk;   /* equality key columns (left index, right index in right schema) */
     Expr **resid; int nresid;   /* residual conditions over left ++ right */

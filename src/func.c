@@ -12,3 +12,10 @@ Value func_error(FuncCtx *c, const char *fmt, ...)
     }
     return v_null();
 }
+
+void func_ctx_done(FuncCtx *ctx)
+{
+    if (ctx->scratch && ctx->scratch_free) ctx->scratch_free(ctx->scratch);
+    ctx->scratch = NULL;
+    ctx->scratch_free = NULL;
+}

@@ -12,7 +12,17 @@
 
 /* Per-call context. impl sets `error` (xasprintf'd; the executor frees it) to fail the statement
  * with a runtime error naming the row; for `now()` and `today()` `now_us` is the statement's start. */
-typedef struct FuncCtx { char *error; int64_t now_us; } FuncCtx;
+/* A function may keep what it reuses from row to row (compiled state, match data, buffers) in
+ * `scratch`, with `scratch_free` to release it: the evaluator makes one FuncCtx per call per batch
+ * and calls func_ctx_done when the batch is finished. */
+typedef struct FuncCtx {
+    char *error;
+    int64_t now_us;
+    void *scratch;
+    void (*scratch_free)(void *scratch);
+} FuncCtx;
+/* Release ctx's scratch (func.c). */
+void func_ctx_done(FuncCtx *ctx);
 
 /* Check argument types (args[i] is NULL for an omitted optional parameter) and return the result
  * type (new reference), or NULL with *msg set (xasprintf'd) e.g. "lower expects a string, got int". */

@@ -89,7 +89,11 @@ static int is_text(Value v) { return v.kind == V_STRING || v.kind == V_JSON; }
 static size_t cp_count(const char *s, size_t n)
 {
     size_t i = 0, k = 0;
-    while (i < n) { text_next(s, n, &i); k++; }
+    while (i < n) {
+        if ((unsigned char)s[i] < 0x80) i++;   /* ASCII: one byte, one character */
+        else text_next(s, n, &i);
+        k++;
+    }
     return k;
 }
 
@@ -312,29 +316,38 @@ static Type *ty_element_at(Type **a, int n, char **m)
 
 /* ====================================================================== string functions === */
 
-static Value f_lower(const Value *a, int n, FuncCtx *c)
+/* lower (upper = 0) or upper of a[0]. ASCII text, the common case, is mapped in one pass straight
+ * into the result, and a string it would not change is shared rather than copied; other text goes
+ * through text_case (a code point at a time: a case mapping may change its UTF-8 length). */
+static Value do_case(const Value *a, int upper)
 {
     if (a[0].kind == V_NULL) return v_null();
+    if (a[0].kind == V_STRING) {
+        const unsigned char *s = (const unsigned char *)a[0].u.s->data;
+        size_t n = a[0].u.s->len, i = 0;
+        unsigned char from = upper ? 'a' : 'A', change = 0, high = 0;
+        for (; i < n; i++) {
+            high |= s[i];
+            change |= (unsigned char)(s[i] - from) < 26;
+        }
+        if (!(high & 0x80)) {
+            if (!change) return value_copy(a[0]);
+            Str *r = str_alloc(n);
+            for (i = 0; i < n; i++) r->data[i] = (char)((unsigned char)(s[i] - from) < 26 ? s[i] ^ 0x20 : s[i]);
+            return v_string_take(r);
+        }
+    }
     Text t;
     Buf b;
     text_of(&t, a[0]);
     buf_init(&b);
-    text_case(&b, t.s, t.n, 0);
+    text_case(&b, t.s, t.n, upper);
     text_done(&t);
     return buf_to_string(&b);
 }
 
-static Value f_upper(const Value *a, int n, FuncCtx *c)
-{
-    if (a[0].kind == V_NULL) return v_null();
-    Text t;
-    Buf b;
-    text_of(&t, a[0]);
-    buf_init(&b);
-    text_case(&b, t.s, t.n, 1);
-    text_done(&t);
-    return buf_to_string(&b);
-}
+static Value f_lower(const Value *a, int n, FuncCtx *c) { return do_case(a, 0); }
+static Value f_upper(const Value *a, int n, FuncCtx *c) { return do_case(a, 1); }
 
 /* Is code point cp in the trim set (set == NULL: ASCII whitespace)? */
 static int in_set(uint32_t cp, const char *set, size_t setn)
@@ -667,8 +680,9 @@ static Value f_format(const Value *a, int n, FuncCtx *c)
 /* ============================================================================== regex === */
 
 /* Compiled patterns are cached by (pattern, options) for the life of the process: a pipeline
- * applies the same pattern to every row. Entries are never evicted (a pattern may be in use on
- * another thread); past RE_CACHE_MAX distinct patterns, compiles are per call. */
+ * applies the same pattern to every row. Each is JIT-compiled when the platform allows (the
+ * interpreter otherwise). Entries are never evicted (a pattern may be in use on another thread);
+ * past RE_CACHE_MAX distinct patterns, compiles are per call. */
 #define RE_CACHE_MAX 256
 typedef struct ReEntry { char *pat; size_t len; uint32_t opts; pcre2_code *code; } ReEntry;
 static ReEntry re_cache[RE_CACHE_MAX];
@@ -697,6 +711,7 @@ static pcre2_code *re_get(const char *fn, const char *pat, size_t len, uint32_t 
         fn_error(c, "%s: invalid regular expression '%.*s': %s at offset %zu", fn, (int)len, pat, (char *)msg, (size_t)erroff);
         return NULL;
     }
+    (void)pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);   /* without JIT, pcre2_match interprets */
     pthread_mutex_lock(&re_lock);
     if (re_count < RE_CACHE_MAX) {
         re_cache[re_count].pat = xstrndup(pat, len);
@@ -708,6 +723,68 @@ static pcre2_code *re_get(const char *fn, const char *pat, size_t len, uint32_t 
         *owned = 1;
     }
     pthread_mutex_unlock(&re_lock);
+    return code;
+}
+
+/* What a regex function reuses over the rows of a batch (FuncCtx.scratch): the last pattern
+ * (by its string object, which the batch keeps alive) and flags with its cached code, match data
+ * big enough for it, the output buffer and the last replacement rewritten for pcre2_substitute. */
+typedef struct ReScratch {
+    const Str *pat; int64_t opts; pcre2_code *code;
+    pcre2_match_data *md; uint32_t pairs;
+    uint32_t groups;              /* capture groups of the pattern last matched */
+    Buf out;
+    const Str *repl_src; Buf repl;
+} ReScratch;
+
+static void re_scratch_free(void *p)
+{
+    ReScratch *rs = p;
+    pcre2_match_data_free(rs->md);
+    buf_free(&rs->out);
+    buf_free(&rs->repl);
+    free(rs);
+}
+
+static ReScratch *re_scratch(FuncCtx *c)
+{
+    if (!c->scratch) {
+        c->scratch = xcalloc(1, sizeof(ReScratch));
+        c->scratch_free = re_scratch_free;
+    }
+    return c->scratch;
+}
+
+/* Match data with room for code's groups, reused. */
+static pcre2_match_data *re_md(ReScratch *rs, const pcre2_code *code)
+{
+    uint32_t groups = 0;
+    pcre2_pattern_info(code, PCRE2_INFO_CAPTURECOUNT, &groups);
+    rs->groups = groups;
+    if (!rs->md || rs->pairs < groups + 1) {
+        pcre2_match_data_free(rs->md);
+        rs->pairs = groups + 1;
+        rs->md = pcre2_match_data_create(rs->pairs, NULL);
+    }
+    return rs->md;
+}
+
+/* The code of pattern p with options opts, from the batch's scratch when it is the same pattern
+ * object as the last row's. *owned = 1 when the caller must free it. NULL with an error. */
+static pcre2_code *re_code(const char *fn, Value p, int64_t opts, ReScratch *rs, int *owned, FuncCtx *c)
+{
+    *owned = 0;
+    int str = p.kind == V_STRING || p.kind == V_JSON;
+    if (str && rs->code && rs->pat == p.u.s && rs->opts == opts) return rs->code;
+    Text t;
+    text_of(&t, p);
+    pcre2_code *code = re_get(fn, t.s, t.n, (uint32_t)opts, owned, c);
+    text_done(&t);
+    if (code && str && !*owned) {
+        rs->pat = p.u.s;
+        rs->opts = opts;
+        rs->code = code;
+    }
     return code;
 }
 
@@ -736,19 +813,19 @@ static int64_t re_flags(const char *fn, Value f, FuncCtx *c)
 }
 
 /* Match pattern a[1] against a[0] with flags (index fi, or -1); returns the pcre2_match result
- * (>0 on a match) with md filled, or a negative value; -1000 when an error was recorded. */
+ * (>0 on a match) with *md (the batch's, borrowed) filled, or a negative value; -1000 when an
+ * error was recorded. */
 static int re_run(const char *fn, const Value *a, int n, int fi, pcre2_match_data **md, FuncCtx *c)
 {
     int64_t opts = fi >= 0 && fi < n ? re_flags(fn, a[fi], c) : 0;
     if (opts < 0) return -1000;
-    Text p, s;
+    ReScratch *rs = re_scratch(c);
     int owned;
-    text_of(&p, a[1]);
-    pcre2_code *code = re_get(fn, p.s, p.n, (uint32_t)opts, &owned, c);
-    text_done(&p);
+    pcre2_code *code = re_code(fn, a[1], opts, rs, &owned, c);
     if (!code) return -1000;
+    Text s;
     text_of(&s, a[0]);
-    *md = pcre2_match_data_create_from_pattern(code, NULL);
+    *md = re_md(rs, code);
     int rc = pcre2_match(code, (PCRE2_SPTR)s.s, s.n, 0, 0, *md, NULL);
     text_done(&s);
     if (owned) pcre2_code_free(code);
@@ -766,7 +843,6 @@ static Value f_regexp_match(const Value *a, int n, FuncCtx *c)
     if (a[0].kind == V_NULL || a[1].kind == V_NULL) return v_null();
     pcre2_match_data *md = NULL;
     int rc = re_run("regexp_match", a, n, 2, &md, c);
-    pcre2_match_data_free(md);
     return rc == -1000 ? v_null() : v_bool(rc > 0);
 }
 
@@ -781,7 +857,7 @@ static Value f_regexp_extract(const Value *a, int n, FuncCtx *c)
     int rc = re_run("regexp_extract", a, n, -1, &md, c);
     Value r = v_null();
     if (rc > 0) {
-        uint32_t count = pcre2_get_ovector_count(md);
+        uint32_t count = ((ReScratch *)c->scratch)->groups + 1;   /* the pattern's, not the reused md's */
         if ((uint64_t)group >= count) {
             r = fn_error(c, "regexp_extract: the pattern has no group %lld", (long long)group);
         } else {
@@ -794,55 +870,116 @@ static Value f_regexp_extract(const Value *a, int n, FuncCtx *c)
             }
         }
     }
-    pcre2_match_data_free(md);
     return r;
 }
 
-/* regexp_replace(s, pattern, replacement [, flags]): every match replaced. */
+/* Every match of code in text s replaced by the literal rs->repl, into rs->out, the way
+ * pcre2_substitute's global mode does it (after an empty match, a non-empty one at the same place
+ * is tried before moving on one character) but without reading the replacement at each match.
+ * Returns the number of replacements, a negative PCRE2 error, or -1000 for what only
+ * pcre2_substitute handles (\K making a match end before it starts). */
+static int re_replace_literal(const pcre2_code *code, const char *s, size_t n, ReScratch *rs)
+{
+    pcre2_match_data *md = re_md(rs, code);
+    PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+    size_t start = 0;
+    uint32_t again = 0;            /* PCRE2_NOTEMPTY_ATSTART | PCRE2_ANCHORED after an empty match */
+    size_t jitsize = 0;
+    int jit = pcre2_pattern_info(code, PCRE2_INFO_JITSIZE, &jitsize) == 0 && jitsize > 0;
+    int subs = 0;
+    buf_clear(&rs->out);
+    for (;;) {
+        /* pcre2_jit_match skips pcre2_match's checks; an anchored retry needs the interpreter */
+        int rc = jit && !again ? pcre2_jit_match(code, (PCRE2_SPTR)s, n, start, 0, md, NULL)
+                               : pcre2_match(code, (PCRE2_SPTR)s, n, start, again, md, NULL);
+        if (rc == PCRE2_ERROR_NOMATCH) {
+            if (!again) break;
+            size_t from = start++;
+            while (start < n && ((unsigned char)s[start] & 0xc0) == 0x80) start++;
+            buf_append(&rs->out, s + from, start - from);
+            again = 0;
+            continue;
+        }
+        if (rc < 0) return rc;
+        if (ov[1] < ov[0] || ov[0] < start) return -1000;
+        buf_append(&rs->out, s + start, ov[0] - start);
+        buf_append(&rs->out, rs->repl.data ? rs->repl.data : "", rs->repl.len);
+        subs++;
+        if (ov[0] == ov[1]) {
+            if (ov[0] == n) { start = n; break; }
+            again = PCRE2_NOTEMPTY_ATSTART | PCRE2_ANCHORED;
+        } else {
+            again = 0;
+        }
+        start = ov[1];
+    }
+    buf_append(&rs->out, s + start, n - start);
+    return subs;
+}
+
+/* regexp_replace(s, pattern, replacement [, flags]): every match replaced. The substitution is
+ * written into the batch's buffer and copied out once; a row without a match shares its input. */
 static Value f_regexp_replace(const Value *a, int n, FuncCtx *c)
 {
     if (a[0].kind == V_NULL || a[1].kind == V_NULL || a[2].kind == V_NULL) return v_null();
     int64_t opts = n > 3 ? re_flags("regexp_replace", a[3], c) : 0;
     if (opts < 0) return v_null();
-    Text p, s, rp;
+    ReScratch *rs = re_scratch(c);
     int owned;
-    text_of(&p, a[1]);
-    pcre2_code *code = re_get("regexp_replace", p.s, p.n, (uint32_t)opts, &owned, c);
-    text_done(&p);
+    pcre2_code *code = re_code("regexp_replace", a[1], opts, rs, &owned, c);
     if (!code) return v_null();
     /* \N in the replacement means group N (sed and Python style): rewrite it as ${N} */
-    text_of(&rp, a[2]);
-    Buf repl;
-    buf_init(&repl);
-    for (size_t i = 0; i < rp.n; i++) {
-        if (rp.s[i] == '\\' && i + 1 < rp.n && isdigit((unsigned char)rp.s[i + 1])) {
-            buf_printf(&repl, "${%c}", rp.s[i + 1]);
-            i++;
-        } else if (rp.s[i] == '\\' && i + 1 < rp.n && rp.s[i + 1] == '\\') {
-            buf_putc(&repl, '\\');
-            i++;
-        } else {
-            buf_putc(&repl, rp.s[i]);
+    int rstr = a[2].kind == V_STRING || a[2].kind == V_JSON;
+    if (!rstr || rs->repl_src != a[2].u.s) {
+        Text rp;
+        text_of(&rp, a[2]);
+        buf_clear(&rs->repl);
+        for (size_t i = 0; i < rp.n; i++) {
+            if (rp.s[i] == '\\' && i + 1 < rp.n && isdigit((unsigned char)rp.s[i + 1])) {
+                buf_printf(&rs->repl, "${%c}", rp.s[i + 1]);
+                i++;
+            } else if (rp.s[i] == '\\' && i + 1 < rp.n && rp.s[i + 1] == '\\') {
+                buf_putc(&rs->repl, '\\');
+                i++;
+            } else {
+                buf_putc(&rs->repl, rp.s[i]);
+            }
+        }
+        text_done(&rp);
+        rs->repl_src = rstr ? a[2].u.s : NULL;
+    }
+    Text s;
+    text_of(&s, a[0]);
+    Value r = v_null();
+    if (!memchr(rs->repl.data ? rs->repl.data : "", '$', rs->repl.len)) {   /* a literal replacement */
+        int rc = re_replace_literal(code, s.s, s.n, rs);
+        if (rc != -1000) {
+            if (rc == 0 && a[0].kind == V_STRING) r = value_copy(a[0]);
+            else if (rc >= 0) r = v_string(rs->out.data ? rs->out.data : "", rs->out.len);
+            else {
+                PCRE2_UCHAR msg[256];
+                pcre2_get_error_message(rc, msg, sizeof msg);
+                r = fn_error(c, "regexp_replace: %s", (char *)msg);
+            }
+            text_done(&s);
+            if (owned) pcre2_code_free(code);
+            return r;
         }
     }
-    text_done(&rp);
-    text_of(&s, a[0]);
-    size_t cap = s.n * 2 + repl.len + 64;
-    Value r = v_null();
+    pcre2_match_data *md = re_md(rs, code);
+    size_t want = s.n * 2 + rs->repl.len + 64;
+    buf_clear(&rs->out);
+    if (rs->out.cap < want) buf_reserve(&rs->out, want - rs->out.len);
     for (int attempt = 0; attempt < 2; attempt++) {
-        PCRE2_SIZE outlen = cap;
-        PCRE2_UCHAR *out = xmalloc(cap);
+        PCRE2_SIZE outlen = rs->out.cap;
         int rc = pcre2_substitute(code, (PCRE2_SPTR)s.s, s.n, 0,
                                   PCRE2_SUBSTITUTE_GLOBAL | PCRE2_SUBSTITUTE_OVERFLOW_LENGTH | PCRE2_SUBSTITUTE_UNSET_EMPTY,
-                                  NULL, NULL, (PCRE2_SPTR)(repl.data ? repl.data : ""), repl.len, out, &outlen);
-        if (rc >= 0) {
-            r = v_string((char *)out, outlen);
-            free(out);
-            break;
-        }
-        free(out);
+                                  md, NULL, (PCRE2_SPTR)(rs->repl.data ? rs->repl.data : ""), rs->repl.len,
+                                  (PCRE2_UCHAR *)rs->out.data, &outlen);
+        if (rc == 0 && a[0].kind == V_STRING) { r = value_copy(a[0]); break; }
+        if (rc >= 0) { r = v_string(rs->out.data, outlen); break; }
         if (rc == PCRE2_ERROR_NOMEMORY && attempt == 0) {
-            cap = outlen + 1;
+            buf_reserve(&rs->out, outlen + 1 - rs->out.len);
             continue;
         }
         PCRE2_UCHAR msg[256];
@@ -851,7 +988,6 @@ static Value f_regexp_replace(const Value *a, int n, FuncCtx *c)
         break;
     }
     text_done(&s);
-    buf_free(&repl);
     if (owned) pcre2_code_free(code);
     return r;
 }

@@ -69,7 +69,9 @@ void batch_free(Batch *b)
 {
     if (!b) return;
     for (int c = 0; c < b->ncols; c++) {
-        for (size_t r = 0; r < b->n; r++) value_free(b->cols[c][r]);
+        Value *col = b->cols[c];
+        for (size_t r = 0; r < b->n; r++)
+            if (col[r].kind >= V_STRING) value_free(col[r]);   /* scalars hold nothing: no call */
         free(b->cols[c]);
     }
     free(b->cols);

@@ -101,6 +101,34 @@ for seed in 1 2 3; do
     'select region, count(*), sum(price) from orders join customers on cust = cid where tier > 0 group by region'
   check "$s non-equi join" sorted 'from customers as a | join customers as b on a.cid < b.cid and a.region == b.region | select a.cid, b.cid as other' \
     'select a.cid, b.cid from customers a join customers b on a.cid < b.cid and a.region = b.region'
+  # the hash join and aggregation (keytab.c): duplicate keys on either side, null keys, residual
+  # conditions, outer joins, string keys; count(distinct) with nulls; many groups
+  check "$s join duplicate build keys" sorted 'from customers | join orders on cid == cust | select cid, id, region, qty' \
+    'select cid, id, region, qty from customers join orders on cid = cust'
+  check "$s left join null keys" sorted 'from orders as a | left join orders as b on a.qty == b.qty and a.cat == b.cat | select a.id, b.id as bid' \
+    'select a.id, b.id from orders a left join orders b on a.qty = b.qty and a.cat = b.cat'
+  check "$s right join" sorted 'from customers | right join orders on cid == cust | select id, cid, region' \
+    'select id, cid, region from customers right join orders on cid = cust'
+  check "$s full join residual" sorted 'from customers | full join orders on cid == cust and price > 150 | select cid, id, price' \
+    'select cid, id, price from customers full join orders on cid = cust and price > 150'
+  check "$s join residual" sorted 'from orders | join customers on cust == cid and tier < qty | select id, cid, tier, qty' \
+    'select id, cid, tier, qty from orders join customers on cust = cid and tier < qty'
+  check "$s join string keys" sorted 'from customers as a | join customers as b on a.region == b.region and a.tier == b.tier | select a.cid, b.cid as other' \
+    'select a.cid, b.cid from customers a join customers b on a.region = b.region and a.tier = b.tier'
+  check "$s join then group distinct" sorted 'from orders | join customers on cust == cid | group by region, tier agg n = count(*), d = count(distinct cat), q = count(distinct qty)' \
+    'select region, tier, count(*), count(distinct cat), count(distinct qty) from orders join customers on cust = cid group by region, tier'
+  check "$s count distinct nulls" sorted 'from orders | group by cat agg n = count(*), q = count(distinct qty), t = count(distinct note), p = count(distinct price), s = sum(distinct qty)' \
+    'select cat, count(*), count(distinct qty), count(distinct note), count(distinct price), sum(distinct qty) from orders group by cat'
+  check "$s global count distinct" ordered 'from orders | agg c = count(distinct cust), t = count(distinct cat), q = count(distinct qty)' \
+    'select count(distinct cust), count(distinct cat), count(distinct qty) from orders'
+  check "$s many groups" sorted 'from orders | group by id agg n = count(*), d = count(distinct cust), s = sum(price)' \
+    'select id, count(*), count(distinct cust), sum(price) from orders group by id'
+  check "$s null and float group keys" sorted 'from orders | group by qty, note agg n = count(*), d = count(distinct cat)' \
+    'select qty, note, count(*), count(distinct cat) from orders group by qty, note'
+  check "$s float group key" sorted 'from orders | group by price agg n = count(*)' \
+    'select price, count(*) from orders group by price'
+  check "$s case and search" sorted 'from orders | select id, lower(cat || "X") as l, upper(note) as u, case when contains(note, "1") then 1 else 0 end as c, length(lower(note)) as n' \
+    "select id, lower(cat || 'X'), upper(note), case when instr(note, '1') > 0 then 1 else 0 end, length(lower(note)) from orders"
   check "$s union" sorted 'from orders | where qty > 10 | select cust | union (from customers | select cid)' \
     'select cust from orders where qty > 10 union select cid from customers'
   check "$s union all" sorted 'from orders | where qty > 15 | select cust | union all (from orders | where qty < -1 | select cust)' \

@@ -34,8 +34,9 @@ static Value callv(const char *fn, int n, Value *args)
     int m = n;
     for (int i = 0; i < n && i < 8; i++) padded[i] = args[i];
     while (m < d->nparams && m < 8) padded[m++] = v_null();
-    FuncCtx ctx = {NULL, 1700000000000000LL};
+    FuncCtx ctx = {.now_us = 1700000000000000LL};
     Value r = d->impl(padded, m, &ctx);
+    func_ctx_done(&ctx);
     for (int i = 0; i < n; i++) value_free(args[i]);
     last_error = ctx.error;
     return r;
@@ -590,8 +591,9 @@ static void test_null_propagation(void)
             for (int i = 0; i < d->min_args; i++)
                 if (i != k) args[i] = i == 0 && (!strcmp(*nm, "element_at") || !strcmp(*nm, "list_contains") || !strcmp(*nm, "array_join"))
                     ? v_list_new(0) : !strcmp(*nm, "date_trunc") && i == 0 ? S("day") : i == 0 ? S("1") : I(1);
-            FuncCtx ctx = {NULL, 0};
+            FuncCtx ctx = {.now_us = 0};
             Value r = d->impl(args, d->nparams, &ctx);
+            func_ctx_done(&ctx);
             CHECK(r.kind == V_NULL && !ctx.error, "%s with null argument %d gave kind %d, error %s", *nm, k, r.kind, ctx.error ? ctx.error : "none");
             free(ctx.error);
             value_free(r);
@@ -607,7 +609,7 @@ static Value agg_run(const char *name, int nrows, Value *rows, Value *arg2, char
 {
     const AggDef *a = agg_lookup(name);
     void *st = calloc(1, a->state_size);
-    FuncCtx ctx = {NULL, 0};
+    FuncCtx ctx = {.now_us = 0};
     a->init(st);
     for (int i = 0; i < nrows; i++) {
         Value args[2] = {rows[i], arg2 ? *arg2 : v_null()};
