@@ -8,6 +8,7 @@
 #include <strings.h>
 #include "bind_int.h"
 #include "udf.h"
+#include "media.h"
 
 /* One fn call being inlined (on the C stack of bind_call): the chain finds recursion. */
 typedef struct FnFrame {
@@ -257,7 +258,11 @@ Expr *bind_template(Binder *b, Scope *sc, const Node *at, const char *tpl)
         }
         free(name);
         /* values are inserted verbatim as text (never re-rendered) */
-        Expr *txt = expr_new(E_CAST, type_string(), at);
+        Expr *txt;
+        if (media_kind_of_type(ref->type)) {   /* an image or audio: a marker the semantic operator attaches (media.h) */
+            txt = expr_new(E_CALL, type_string(), at);
+            txt->fn = func_lookup("__media_marker");
+        } else txt = expr_new(E_CAST, type_string(), at);
         expr_add(txt, ref);
         expr_add(cat, txt);
         p = close + 2;

@@ -7,6 +7,7 @@
 #include <string.h>
 #include "bind_int.h"
 #include "models.h"
+#include "media.h"
 
 /* reduce("instruction", x [, order_by: e, model: m]): an aggregate whose arguments are bound as
  * (instruction, x, order key or null, model alias); semantic_reduce runs it (exec.c). */
@@ -157,6 +158,46 @@ fail:
     t->nfields = nf;
     type_unref(t);
     return NULL;
+}
+
+/* The media kinds (MEDIA_IMAGE, MEDIA_AUDIO bits) expression x carries: an image()/audio() value,
+ * or {{col}} of a media column in a template. */
+static int media_kinds(const Expr *x)
+{
+    if (!x) return 0;
+    int k = media_kind_of_type(x->type);
+    if (x->kind == E_CALL && x->fn && !strcmp(x->fn->name, "__media_marker") && x->nargs == 1) k |= media_kind_of_type(x->args[0]->type);
+    for (int i = 0; i < x->nargs; i++) k |= media_kinds(x->args[i]);
+    return k;
+}
+
+/* A call whose input carries images or audio must name models that take them: each literal alias
+ * of its model: is checked against the catalog's vision/audio flags and the declaration's options
+ * (media.c), so the error comes before anything runs. 0, or -1 with the error at n. */
+static int check_media(Binder *b, const Node *n, const Expr *e)
+{
+    const Expr *in = NULL;
+    for (int i = 0; i < e->nargs && !in; i++) if (!e->argnames || !e->argnames[i]) in = e->args[i];
+    int kinds = media_kinds(in);
+    if (!kinds) return 0;
+    const Expr *mx = expr_arg(e, "model");
+    const Expr *lits[32];
+    int nl = mx ? route_candidates(mx, lits, 32) : 0;
+    for (int i = 0; i < nl && i < 32; i++) {
+        if (lits[i]->kind != E_LIT || lits[i]->lit.kind != V_STRING) continue;
+        char *alias = xstrdup(v_str(lits[i]->lit)), *dot = strchr(alias, '.');
+        if (dot) *dot = 0;
+        ModelDecl *md = catalog_find_model(b->cat, alias);
+        char *no = md ? media_refusal(alias, md->provider, md->model_name,
+                                      media_caps_decl(b->cat->stdlib_dir, md->provider, md->model_name, md->embedding, md->opts), kinds) : NULL;
+        free(alias);
+        if (no) {
+            bind_errn(b, n, "%s() is given %s: %s", e->name, kinds & MEDIA_AUDIO ? (kinds & MEDIA_IMAGE ? "images and audio" : "audio") : "an image", no);
+            free(no);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 /* Semantic operators: type-checked here, run by the provider runtime (semantic.c). Named arguments
@@ -334,6 +375,7 @@ Expr *bind_semantic(Binder *b, Scope *sc, const Node *n)
         expr_add_named(e, "model", bind_lit_expr(v_cstring(def), type_string(), n));
     }
     e->type = rt;
+    if (check_media(b, n, e)) { expr_free(e); return NULL; }
     return e;
 fail:
     type_unref(rt);
