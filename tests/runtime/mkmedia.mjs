@@ -3,6 +3,7 @@
 //   node mkmedia.mjs wav OUT SECONDS HZ            a 16-bit mono 8 kHz WAV of a sine tone
 import { writeFileSync } from 'node:fs';
 import { deflateSync } from 'node:zlib';
+import { pathToFileURL } from 'node:url';
 
 const crcTable = new Int32Array(256).map((_, n) => {
   let c = n;
@@ -22,7 +23,7 @@ function chunk(type, data) {
   crc.writeUInt32BE(crc32(td));
   return Buffer.concat([len, td, crc]);
 }
-function png(w, h, hex) {
+export function png(w, h, hex) {
   const [r, g, b] = [0, 2, 4].map((i) => parseInt(hex.slice(i, i + 2), 16));
   const raw = Buffer.alloc((w * 3 + 1) * h);
   for (let y = 0; y < h; y++) {
@@ -38,7 +39,7 @@ function png(w, h, hex) {
   return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr),
                         chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
 }
-function wav(seconds, hz) {
+export function wav(seconds, hz) {
   const rate = 8000, n = Math.round(seconds * rate), data = Buffer.alloc(n * 2);
   for (let i = 0; i < n; i++) data.writeInt16LE(Math.round(8000 * Math.sin(2 * Math.PI * hz * i / rate)), i * 2);
   const h = Buffer.alloc(44);
@@ -48,7 +49,10 @@ function wav(seconds, hz) {
   h.writeUInt32LE(data.length, 40);
   return Buffer.concat([h, data]);
 }
-const [kind, out, a, b, c] = process.argv.slice(2);
-if (kind === 'png') writeFileSync(out, png(+a, +b, c || '336699'));
-else if (kind === 'wav') writeFileSync(out, wav(+a, +b || 440));
-else { console.error('usage: mkmedia.mjs png OUT W H RRGGBB | wav OUT SECONDS HZ'); process.exit(2); }
+// also a module: the SDK fidelity tests import png() and wav()
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const [kind, out, a, b, c] = process.argv.slice(2);
+  if (kind === 'png') writeFileSync(out, png(+a, +b, c || '336699'));
+  else if (kind === 'wav') writeFileSync(out, wav(+a, +b || 440));
+  else { console.error('usage: mkmedia.mjs png OUT W H RRGGBB | wav OUT SECONDS HZ'); process.exit(2); }
+}
