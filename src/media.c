@@ -298,8 +298,8 @@ static void fit(int box, int w, int h, int *ow, int *oh)
         double px = (double)w * h * k * k;
         if (px > 1200000) k *= sqrt(1200000 / px);
     } else if (lo > 3072) k = 3072.0 / lo;
-    *ow = k < 1 ? (int)(w * k) : w;
-    *oh = k < 1 ? (int)(h * k) : h;
+    *ow = k < 1 ? (int)(w * k + 0.5) : w;   /* nearest: 3000 x 1568/3000 is 1568, not 1567 */
+    *oh = k < 1 ? (int)(h * k + 0.5) : h;
     if (*ow < 1) *ow = 1;
     if (*oh < 1) *oh = 1;
 }
@@ -429,7 +429,9 @@ static Prepared *scale_image(const Media *md, int box)
     } else if (!strcmp(md->mime, "image/jpeg")) src = jpeg_decode(md->data, md->len);
     if (!src || cairo_surface_status(src) != CAIRO_STATUS_SUCCESS) { if (src) cairo_surface_destroy(src); return NULL; }
     int sw = cairo_image_surface_get_width(src), sh = cairo_image_surface_get_height(src);
-    cairo_surface_t *dst = cairo_image_surface_create(png ? CAIRO_FORMAT_ARGB32 : CAIRO_FORMAT_RGB24, ow, oh);
+    /* the source's format: an opaque PNG stays RGB (no alpha channel to store) */
+    cairo_surface_t *dst = cairo_image_surface_create(cairo_image_surface_get_format(src) == CAIRO_FORMAT_ARGB32 ? CAIRO_FORMAT_ARGB32
+                                                      : CAIRO_FORMAT_RGB24, ow, oh);
     cairo_t *cr = cairo_create(dst);
     cairo_scale(cr, (double)ow / sw, (double)oh / sh);
     cairo_set_source_surface(cr, src, 0, 0);

@@ -1,5 +1,6 @@
 // mkmedia.mjs: small media files for the tests (no dependencies beyond Node's zlib).
 //   node mkmedia.mjs png OUT WIDTH HEIGHT RRGGBB   a PNG of that size: the colour with a diagonal stripe
+//   node mkmedia.mjs noise OUT WIDTH HEIGHT        a PNG of seeded random pixels (it does not compress)
 //   node mkmedia.mjs wav OUT SECONDS HZ            a 16-bit mono 8 kHz WAV of a sine tone
 import { writeFileSync } from 'node:fs';
 import { deflateSync } from 'node:zlib';
@@ -23,13 +24,16 @@ function chunk(type, data) {
   crc.writeUInt32BE(crc32(td));
   return Buffer.concat([len, td, crc]);
 }
-export function png(w, h, hex) {
+export function png(w, h, hex, noise = false) {
   const [r, g, b] = [0, 2, 4].map((i) => parseInt(hex.slice(i, i + 2), 16));
   const raw = Buffer.alloc((w * 3 + 1) * h);
+  let seed = 12345;
+  const rnd = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 24;
   for (let y = 0; y < h; y++) {
     raw[y * (w * 3 + 1)] = 0;   // filter: none
     for (let x = 0; x < w; x++) {
       const o = y * (w * 3 + 1) + 1 + x * 3, stripe = Math.abs(x - y) < Math.max(1, w / 16);
+      if (noise) { raw[o] = rnd(); raw[o + 1] = rnd(); raw[o + 2] = rnd(); continue; }
       raw[o] = stripe ? 255 - r : r; raw[o + 1] = stripe ? 255 - g : g; raw[o + 2] = stripe ? 255 - b : b;
     }
   }
@@ -53,6 +57,7 @@ export function wav(seconds, hz) {
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const [kind, out, a, b, c] = process.argv.slice(2);
   if (kind === 'png') writeFileSync(out, png(+a, +b, c || '336699'));
+  else if (kind === 'noise') writeFileSync(out, png(+a, +b, '000000', true));
   else if (kind === 'wav') writeFileSync(out, wav(+a, +b || 440));
-  else { console.error('usage: mkmedia.mjs png OUT W H RRGGBB | wav OUT SECONDS HZ'); process.exit(2); }
+  else { console.error('usage: mkmedia.mjs png OUT W H RRGGBB | noise OUT W H | wav OUT SECONDS HZ'); process.exit(2); }
 }
