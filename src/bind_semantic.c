@@ -162,12 +162,12 @@ fail:
 
 /* The media kinds (MEDIA_IMAGE, MEDIA_AUDIO bits) expression x carries: an image()/audio() value,
  * or {{col}} of a media column in a template. */
-static int media_kinds(const Expr *x)
+int bind_media_kinds(const Expr *x)
 {
     if (!x) return 0;
     int k = media_kind_of_type(x->type);
     if (x->kind == E_CALL && x->fn && !strcmp(x->fn->name, "__media_marker") && x->nargs == 1) k |= media_kind_of_type(x->args[0]->type);
-    for (int i = 0; i < x->nargs; i++) k |= media_kinds(x->args[i]);
+    for (int i = 0; i < x->nargs; i++) k |= bind_media_kinds(x->args[i]);
     return k;
 }
 
@@ -178,7 +178,7 @@ static int check_media(Binder *b, const Node *n, const Expr *e)
 {
     const Expr *in = NULL;
     for (int i = 0; i < e->nargs && !in; i++) if (!e->argnames || !e->argnames[i]) in = e->args[i];
-    int kinds = media_kinds(in);
+    int kinds = bind_media_kinds(in);
     if (!kinds) return 0;
     const Expr *mx = expr_arg(e, "model");
     const Expr *lits[32];
@@ -387,6 +387,11 @@ fail:
  * Consumes text. */
 Expr *bind_embed_default(Binder *b, Expr *text, const Node *at, const char *what)
 {
+    if (bind_media_kinds(text)) {
+        expr_free(text);
+        bind_errn(b, at, "%s embeds text, but is given an image or audio value: text embedding models take no media", what);
+        return NULL;
+    }
     const char *alias = catalog_default_model(b->cat, 1);
     if (!alias) {
         expr_free(text);

@@ -140,6 +140,16 @@ want=$(grep -v '^p1' truth.sorted | cut -d, -f1,2 | sort)
 got=$(tail -n +2 <<<"$out" | sort)
 [[ $got == "$want" ]] && ok "semantic join of images with labels: every image with its animal" || bad join "$(diff <(echo "$got") <(echo "$want") | head -5) $out"
 
+out=$("$FQL" --no-cache -c 'model m = openai("gpt-4o-mini"); embedding model v = openai("text-embedding-3-small");
+  from docs("pets/p[0-7].png") | semantic join (from values [{label: "cat"}]) as r on "Does {{left.content}} show a {{r.label}}?" model m prefilter: embed' 2>&1)
+out2=$("$FQL" --no-cache --format csv -c 'model m = openai("gpt-4o-mini"); embedding model v = openai("text-embedding-3-small");
+  from docs("pets/p[0-7].png") | semantic join (from values [{label: "cat"}, {label: "dog"}]) as r
+    on "Does {{left.content}} show a {{r.label}}?" model m | select replace(file_path, "pets/", "") as f, label' 2> join2.err)
+[[ $out == *"prefilter: embed compares text embeddings, but the template names an image or audio column"* && $(tail -n +2 <<<"$out2" | sort) == "$want" ]] \
+  && ok "semantic join: no text-embedding prefilter over images (refused when asked, off by default)" || bad join-prefilter "$out / $out2"
+out=$("$FQL" --no-cache -c 'embedding model v = openai("text-embedding-3-small"); from docs("pets/*.png") | select embed(content)' 2>&1)
+[[ $out == *"model 'v' (openai \"text-embedding-3-small\") cannot take images"* ]] && ok "embed(image) is refused at bind time" || bad embed-image "$out"
+
 # 11. docs() lists images and audio with a value column; explain shows their type
 out=$("$FQL" --format csv -c 'from docs("sounds/*.wav") | select file_path, content.mime as mime, size' 2>&1)
 out2=$("$FQL" --format jsonl -c 'from docs("pets/p0.png") | select content' 2>&1)
