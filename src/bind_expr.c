@@ -261,7 +261,7 @@ Expr *bind_template(Binder *b, Scope *sc, const Node *at, const char *tpl)
         Expr *txt;
         if (media_kind_of_type(ref->type)) {   /* an image or audio: a marker the semantic operator attaches (media.h) */
             txt = expr_new(E_CALL, type_string(), at);
-            txt->fn = func_lookup("__media_marker");
+            txt->fn = func_lookup("__attach");
         } else txt = expr_new(E_CAST, type_string(), at);
         expr_add(txt, ref);
         expr_add(cat, txt);

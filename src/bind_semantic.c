@@ -166,7 +166,7 @@ int bind_media_kinds(const Expr *x)
 {
     if (!x) return 0;
     int k = media_kind_of_type(x->type);
-    if (x->kind == E_CALL && x->fn && !strcmp(x->fn->name, "__media_marker") && x->nargs == 1) k |= media_kind_of_type(x->args[0]->type);
+    if (x->kind == E_CALL && x->fn && !strcmp(x->fn->name, "__attach") && x->nargs == 1) k |= media_kind_of_type(x->args[0]->type);
     for (int i = 0; i < x->nargs; i++) k |= bind_media_kinds(x->args[i]);
     return k;
 }

@@ -104,8 +104,8 @@ const FuncDef func_media_defs[] = {
       "image(path) -> image: an image file (local path, https://, s3://, hf://) for the semantic operators; read when a request needs it", NULL },
     { "audio", 1, { "path" }, 1, FUNC_NULL_IN_NULL_OUT, audio_type_fn, audio_fn,
       "audio(path) -> audio: a WAV or MP3 file (local path, https://, s3://, hf://) for the semantic operators; read when a request needs it", NULL },
-    { "__media_marker", 1, { "media" }, 1, FUNC_NULL_IN_NULL_OUT, marker_type_fn, marker_fn,
-      "__media_marker(m) -> string: how a template carries a medium to a semantic operator (internal)", NULL },
+    { "__attach", 1, { "media" }, 1, FUNC_NULL_IN_NULL_OUT, marker_type_fn, marker_fn,
+      "__attach(m) -> string: how a template carries a medium to a semantic operator (internal)", NULL },
     { 0 }
 };
 
