@@ -85,8 +85,14 @@ static Type *media_fn_type(Type **args, int nargs, char **msg, int kind)
 }
 static Type *image_type_fn(Type **args, int nargs, char **msg) { return media_fn_type(args, nargs, msg, MEDIA_IMAGE); }
 static Type *audio_type_fn(Type **args, int nargs, char **msg) { return media_fn_type(args, nargs, msg, MEDIA_AUDIO); }
-static Value image_fn(const Value *args, int nargs, FuncCtx *ctx) { return media_value(MEDIA_IMAGE, v_str(args[0])); }
-static Value audio_fn(const Value *args, int nargs, FuncCtx *ctx) { return media_value(MEDIA_AUDIO, v_str(args[0])); }
+static Value image_fn(const Value *args, int nargs, FuncCtx *ctx)
+{
+    return args[0].kind == V_STRING ? media_value(MEDIA_IMAGE, v_str(args[0])) : v_null();
+}
+static Value audio_fn(const Value *args, int nargs, FuncCtx *ctx)
+{
+    return args[0].kind == V_STRING ? media_value(MEDIA_AUDIO, v_str(args[0])) : v_null();
+}
 
 /* A media value as the marker of a template: the binder renders {{col}} of a media column with it. */
 static Type *marker_type_fn(Type **args, int nargs, char **msg) { return type_string(); }
