@@ -150,6 +150,23 @@ out2=$("$FQL" --no-cache --format csv -c 'model m = openai("gpt-4o-mini"); embed
 out=$("$FQL" --no-cache -c 'embedding model v = openai("text-embedding-3-small"); from docs("pets/*.png") | select embed(content)' 2>&1)
 [[ $out == *"model 'v' (openai \"text-embedding-3-small\") cannot take images"* ]] && ok "embed(image) is refused at bind time" || bad embed-image "$out"
 
+# 12. remote media: http(s) and s3:// (tests/remote/server.js), read once, answered by their bytes
+mkdir -p root/web/img root/hub root/s3/bucket1/img
+cp pets/p0.png root/web/img/cat.png
+cp pets/p6.png root/s3/bucket1/img/dog.png
+S3_KEY=AKIDMEDIA S3_SECRET=media-secret node "$HERE/../remote/server.js" root > ports.json 2> server.err & srvpid=$!
+for _ in $(seq 100); do [[ -s ports.json ]] && break; sleep 0.05; done
+rport() { node -e 'console.log(JSON.parse(require("fs").readFileSync("ports.json"))[process.argv[1]])' "$1"; }
+WEB="http://127.0.0.1:$(rport web)"
+out=$(AWS_ENDPOINT_URL="http://127.0.0.1:$(rport s3)" AWS_ACCESS_KEY_ID=AKIDMEDIA AWS_SECRET_ACCESS_KEY=media-secret AWS_REGION=us-east-1 \
+  FQL_CACHE_DIR="$PWD/rcache" "$FQL" --no-cache --format csv -c "model m = openai(\"gpt-4o-mini\");
+  from values [{u: \"$WEB/img/cat.png\"}, {u: \"s3://bucket1/img/dog.png\"}, {u: \"$WEB/img/cat.png\"}]
+  | derive i = image(u) | select classify(i, [\"cat\", \"dog\"], model: m) as a, predicate(\"Is {{i}} cute?\", model: m) as c" 2>&1)
+gets=$(curl -s "$WEB/_log" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).filter(e=>String(e.path||e.url).includes("cat.png")).length))')
+kill "$srvpid" 2>/dev/null; wait "$srvpid" 2>/dev/null
+[[ $out == *$'a,c\ncat,true\ndog,false\ncat,true'* && $gets == 1 ]] \
+  && ok "image() of an http URL and an s3:// object: answered from their bytes; the URL fetched once for 4 uses" || bad remote "gets=$gets $out $(head -c 300 server.err)"
+
 # 11. docs() lists images and audio with a value column; explain shows their type
 out=$("$FQL" --format csv -c 'from docs("sounds/*.wav") | select file_path, content.mime as mime, size' 2>&1)
 out2=$("$FQL" --format jsonl -c 'from docs("pets/p0.png") | select content' 2>&1)
