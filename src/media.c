@@ -28,6 +28,8 @@
 #include "media.h"
 #include "io.h"
 
+/* the memo keeps at most MEMO_MAX_BYTES of content and prepared versions (least recently used
+ * files go first); a file over MEDIA_MAX_BYTES is refused */
 enum { MEMO_MAX_BYTES = 256 << 20, MEDIA_MAX_BYTES = 64 << 20 };
 
 #define MARK '\x1e'   /* as media_value.c writes markers */
@@ -48,6 +50,8 @@ typedef struct Media {
     int width, height;           /* images: 0 when unknown */
     double seconds;              /* audio: 0 when unknown */
     Prepared *prep;              /* under memo_lock */
+    size_t held;                 /* bytes held: the content and the prepared versions' base64 */
+    int in_memo;                 /* counted in memo_bytes (not yet evicted) */
     struct Media *next;          /* memo list, most recent first */
 } Media;
 
@@ -191,7 +195,8 @@ static void memo_trim(void)
         if (!last) return;
         Media *old = *last;
         *last = old->next;
-        memo_bytes -= old->len;
+        memo_bytes -= old->held;
+        old->in_memo = 0;
         media_unref_locked(old);
         if (!memo) memo_bytes = 0;
     }
@@ -257,6 +262,8 @@ static Media *media_load(const char *path, int kind, char **err)
     pthread_mutex_lock(&memo_lock);
     md->next = memo;
     memo = md;
+    md->held = len;
+    md->in_memo = 1;
     memo_bytes += len;
     memo_trim();
     pthread_mutex_unlock(&memo_lock);
@@ -479,6 +486,12 @@ static const Prepared *prepared(Media *md, int box)
         }
     p->next = md->prep;
     md->prep = p;
+    size_t n = strlen(p->base64);
+    md->held += n;
+    if (md->in_memo) {   /* the caller's reference keeps md (and p) alive if this evicts it */
+        memo_bytes += n;
+        memo_trim();
+    }
     pthread_mutex_unlock(&memo_lock);
     return p;
 }
