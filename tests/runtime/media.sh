@@ -44,6 +44,14 @@ for decl in 'openai("gpt-4o-mini")' 'anthropic("claude-haiku-4-5")' 'gemini("gem
   else bad "facts $decl" "$(diff q.sorted truth.sorted | head -4) $(head -c 300 q.err)"; fi
 done
 
+# 1b. the Batch APIs carry the same parts (JSONL lines, message batches, inline Gemini requests)
+for decl in 'openai("gpt-4o-mini", batch: true)' 'anthropic("claude-haiku-4-5", batch: true)' 'gemini("gemini-2.5-flash", batch: true)'; do
+  "$FQL" --no-cache --format csv -c "model m = $decl;
+    from docs(\"pets/p[0-7].png\") | select replace(file_path, \"pets/\", \"\") as f, classify(content, [\"cat\", \"dog\"], model: m) as a" > b.csv 2> b.err
+  if [[ $(tail -n +2 b.csv | sort) == "$(cut -d, -f1,2 truth.sorted)" ]]; then ok "$decl: images through the Batch API follow the facts"
+  else bad "batch $decl" "$(head -c 300 b.csv) $(tail -c 300 b.err)"; fi
+done
+
 # 2. extract and map take an image value; map's text answer shows the bytes that were sent
 out=$("$FQL" --no-cache --format csv -c 'model m = openai("gpt-4o"); type A = {animal: string, legs: int};
   from values [{p: "pets/p5.png"}] | derive img = image(p) | select extract(img, A, model: m).animal as animal, map("Describe {{img}}", model: m) as d' 2>&1)
