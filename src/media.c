@@ -556,6 +556,9 @@ static int attach_one(const LmModel *m, LmRequest *r, Value v, char **err)
     } else if (kind == MEDIA_AUDIO && box == BOX_OPENAI && strcmp(md->mime, "audio/wav") && strcmp(md->mime, "audio/mpeg")) {
         *err = xasprintf("%s: OpenAI's input_audio takes WAV or MP3", path);
         rc = -1;
+    } else if (box == BOX_GEMINI && !strcmp(md->mime, "image/gif")) {   /* Gemini's image types: PNG, JPEG, WebP, HEIC */
+        *err = xasprintf("%s: Gemini takes PNG, JPEG or WebP images, not GIF (convert it, e.g. to PNG)", path);
+        rc = -1;
     }
     const Prepared *p = rc ? NULL : prepared(md, box);
     if (p) {
@@ -572,7 +575,8 @@ static int attach_one(const LmModel *m, LmRequest *r, Value v, char **err)
     if (!rc) {
         r->images = xrealloc(r->images, (size_t)(r->nimages + 1) * sizeof *r->images);
         LmImage *im = &r->images[r->nimages++];
-        im->mime_type = xstrdup(p->mime);
+        /* Gemini names MP3 audio/mp3 (its list of audio types); the others audio/mpeg */
+        im->mime_type = xstrdup(box == BOX_GEMINI && !strcmp(p->mime, "audio/mpeg") ? "audio/mp3" : p->mime);
         im->base64 = xstrdup(p->base64);
         im->tokens = kind == MEDIA_IMAGE ? image_tokens(m, p->width, p->height) : audio_tokens(m, md->seconds);
         r->est_input_tokens += im->tokens;

@@ -218,8 +218,14 @@ static void test_gif_webp_headers(void)
     free(p);
     LmModel *m = model(PROV_GEMINI, "x"), *a = model(PROV_ANTHROPIC, "x");
     char *text, *err;
-    LmRequest *r = attach(m, MEDIA_IMAGE, "a.gif", &text, &err);
-    CHECK(r && r->images[0].tokens == 258 && !strcmp(r->images[0].mime_type, "image/gif"), "gif: %s", err ? err : "tokens");
+    LmRequest *r = attach(a, MEDIA_IMAGE, "a.gif", &text, &err);
+    CHECK(r && r->images[0].tokens == 200 * 100 / 750 && !strcmp(r->images[0].mime_type, "image/gif"), "gif: %s", err ? err : "tokens");
+    free(text); free(err); lm_request_free(r);
+    r = attach(m, MEDIA_IMAGE, "a.gif", &text, &err);
+    CHECK(!r && err && strstr(err, "Gemini takes PNG, JPEG or WebP images, not GIF"), "gemini refuses GIF: %s", err ? err : "attached");
+    free(err);
+    r = attach(m, MEDIA_IMAGE, "a.webp", &text, &err);
+    CHECK(r && r->images[0].tokens == 258 * 2, "webp 1000x500 for gemini: %s", err ? err : "tokens");
     free(text); free(err); lm_request_free(r);
     r = attach(a, MEDIA_IMAGE, "a.webp", &text, &err);
     CHECK(r && r->images[0].tokens == 1000 * 500 / 750 && !strcmp(r->images[0].mime_type, "image/webp"), "webp: %s %lld", err ? err : "",
@@ -259,6 +265,20 @@ static void test_audio(void)
     free(text); free(err); lm_request_free(r);
     r = attach(a, MEDIA_AUDIO, "tone.wav", &text, &err);
     CHECK(!r && err && strstr(err, "cannot take audio"), "attach for anthropic: %s", err ? err : "no error");
+    free(text); free(err); lm_request_free(r);
+    /* an MP3 of 16,000 bytes at 128 kb/s (MPEG-1 layer III frame header): one second */
+    unsigned char *mp3 = calloc(1, 16000);
+    memcpy(mp3, "\xFF\xFB\x90\x64", 4);
+    p = path_of("beep.mp3");
+    write_bytes(p, mp3, 16000);
+    free(p);
+    free(mp3);
+    r = attach(g, MEDIA_AUDIO, "beep.mp3", &text, &err);
+    CHECK(r && r->images[0].tokens == 32 && !strcmp(r->images[0].mime_type, "audio/mp3"), "gemini mp3: %s %s %lld", err ? err : "",
+          r ? r->images[0].mime_type : "", r ? (long long)r->images[0].tokens : -1LL);
+    free(text); free(err); lm_request_free(r);
+    r = attach(o, MEDIA_AUDIO, "beep.mp3", &text, &err);
+    CHECK(r && !strcmp(r->images[0].mime_type, "audio/mpeg") && r->images[0].tokens == 10, "openai mp3: %s", err ? err : "");
     free(text); free(err); lm_request_free(r);
     lm_model_free(g); lm_model_free(o); lm_model_free(a);
 }
