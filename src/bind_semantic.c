@@ -43,6 +43,11 @@ Expr *bind_reduce(Binder *b, Scope *sc, const Node *n)
     sc->inside_agg = 0;
     ac.args[3] = bind_lit_expr(v_cstring(alias), type_string(), model ? model : n);
     ac.nargs = 4;
+    if (ac.args[1] && bind_media_kinds(ac.args[1])) {   /* its prompts pack many texts; media parts are not carried */
+        bind_errn(b, val, "reduce() takes text, not images or audio: describe each first, e.g. reduce(\"...\", map(\"Describe {{col}}\"))");
+        expr_free(ac.args[1]);
+        ac.args[1] = NULL;
+    }
     if (!ac.args[1] || !ac.args[2]) {
         for (int j = 0; j < 4; j++) expr_free(ac.args[j]);
         free(ac.args);

@@ -187,8 +187,8 @@ char *media_refusal(const char *alias, const char *provider, const char *model_n
     if (!strcmp(provider, "anthropic") && (lack & MEDIA_AUDIO))
         return xasprintf("model '%s' (anthropic \"%s\") cannot take audio: Anthropic's Messages API has no audio input; "
                          "use a Gemini model or an audio-capable OpenAI model (e.g. gpt-4o-audio-preview)", alias, model_name);
-    return xasprintf("model '%s' (%s \"%s\") cannot take %s (the model catalog says so); use a model that does, "
-                     "or declare it with `%s: true` if it does", alias, provider, model_name, what,
-                     lack & MEDIA_IMAGE ? "vision" : "audio");
+    const char *opt = lack & MEDIA_IMAGE ? "vision" : "audio";
+    return xasprintf("model '%s' (%s \"%s\") cannot take %s (the model catalog, or the declaration's `%s:` option, says so); "
+                     "use a model that does, or declare it with `%s: true` if it does", alias, provider, model_name, what, opt, opt);
 }
 

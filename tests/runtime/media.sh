@@ -175,6 +175,13 @@ kill "$srvpid" 2>/dev/null; wait "$srvpid" 2>/dev/null
 [[ $out == *$'a,c\ncat,true\ndog,false\ncat,true'* && $gets == 1 ]] \
   && ok "image() of an http URL and an s3:// object: answered from their bytes; the URL fetched once for 4 uses" || bad remote "gets=$gets $out $(head -c 300 server.err)"
 
+out=$("$FQL" --no-cache -c 'model m = openai("gpt-4o-mini"); from docs("pets/*.png") | group by size > 0 as k agg s = reduce("Summarize", content, model: m)' 2>&1)
+[[ $out == *"reduce() takes text, not images or audio"* ]] && ok "reduce() over images is refused (it would send their paths as text)" || bad reduce "$out"
+out=$("$FQL" --no-cache --format csv -c 'model m = openai("gpt-4o-mini"); from docs("pets/p[0-7].png") | top 1 by "Which animal is the cutest? {{content}}" model m | select file_path' 2> topk.err)
+out2=$("$FQL" --no-cache -c 'model nv = openai("gpt-4o-mini", vision: false); from docs("pets/p[0-7].png") | top 1 by "Which animal is the cutest? {{content}}" model nv' 2>&1)
+[[ $out == *pets/p* && $out2 == *"model 'nv' (openai \"gpt-4o-mini\") cannot take images"* && $out2 == *"(0 cached / 0 sent"* ]] \
+  && ok "top K by over images: the candidates are sent as images (a model without vision is stopped before sending)" || bad topk "$out $(cat topk.err) / $out2"
+
 # 11. docs() lists images and audio with a value column; explain shows their type
 out=$("$FQL" --format csv -c 'from docs("sounds/*.wav") | select file_path, content.mime as mime, size' 2>&1)
 out2=$("$FQL" --format jsonl -c 'from docs("pets/p0.png") | select content' 2>&1)
