@@ -160,6 +160,18 @@ static const char *sniff_audio(const unsigned char *d, size_t n, double *seconds
     return NULL;
 }
 
+/* path as errors show it: a URL without its user:password@ and its query (presigned URLs carry
+ * their signature there). New string. */
+static char *shown_path(const char *path)
+{
+    const char *scheme = strstr(path, "://");
+    if (!scheme) return xstrdup(path);
+    const char *host = scheme + 3, *slash = strchr(host, '/'), *at = strchr(host, '@');
+    if (at && (!slash || at < slash)) host = at + 1;
+    size_t n = strcspn(host, "?#");
+    return xasprintf("%.*s%.*s%s", (int)(scheme + 3 - path), path, (int)n, host, host[n] ? "?..." : "");
+}
+
 /* Read a whole local file. 0, or -1 with *err. */
 static int read_file(const char *path, const char *shown, unsigned char **data, size_t *len, char **err)
 {
@@ -225,19 +237,21 @@ static Media *media_load(const char *path, int kind, char **err)
 
     unsigned char *data = NULL;
     size_t len = 0;
+    char *shown = shown_path(path);
     if (remote) {
         fql_error fe;
         memset(&fe, 0, sizeof fe);
         RemoteFiles *rf = remote_fetch(path, 0, &fe);
-        if (!rf) { *err = xasprintf("%s", fe.message[0] ? fe.message : "cannot fetch the file"); return NULL; }
-        int rc = remote_count(rf) == 1 ? read_file(remote_local(rf, 0), path, &data, &len, err) : -1;
-        if (rc && !*err) *err = xasprintf("%s names %d files; %s() takes one", path, remote_count(rf), media_kind_name(kind));
+        if (!rf) { *err = xasprintf("%s", fe.message[0] ? fe.message : "cannot fetch the file"); free(shown); return NULL; }
+        int rc = remote_count(rf) == 1 ? read_file(remote_local(rf, 0), shown, &data, &len, err) : -1;
+        if (rc && !*err) *err = xasprintf("%s names %d files; %s() takes one", shown, remote_count(rf), media_kind_name(kind));
         remote_files_free(rf);
-        if (rc) return NULL;
+        if (rc) { free(shown); return NULL; }
     } else if (!local_ok) {
-        *err = xasprintf("cannot read %s: %s", path, strerror(errno));
+        *err = xasprintf("cannot read %s: %s", shown, strerror(errno));
+        free(shown);
         return NULL;
-    } else if (read_file(path, path, &data, &len, err)) return NULL;
+    } else if (read_file(path, shown, &data, &len, err)) { free(shown); return NULL; }
 
     Media *md = xcalloc(1, sizeof *md);
     md->refs = 2;   /* the memo's and the caller's */
@@ -250,11 +264,13 @@ static Media *media_load(const char *path, int kind, char **err)
     md->mime = kind == MEDIA_IMAGE ? sniff_image(data, len, &md->width, &md->height) : sniff_audio(data, len, &md->seconds);
     if (!md->mime) {
         *err = xasprintf(kind == MEDIA_IMAGE ? "%s is not an image this reader knows (PNG, JPEG, GIF or WebP)"
-                                             : "%s is not audio this reader knows (WAV or MP3)", path);
+                                             : "%s is not audio this reader knows (WAV or MP3)", shown);
+        free(shown);
         md->refs = 1;
         media_unref(md);
         return NULL;
     }
+    free(shown);
     unsigned char h[32];
     unsigned hl = 0;
     EVP_Digest(data, len, h, &hl, EVP_sha256(), NULL);
@@ -548,16 +564,17 @@ static int attach_one(const LmModel *m, LmRequest *r, Value v, char **err)
     const char *path = v_str(v.u.st->fields[0]);
     Media *md = media_load(path, kind, err);
     if (!md) return -1;
+    char *shown = shown_path(path);
     int box = box_of(m);
     int rc = 0;
     if (kind == MEDIA_AUDIO && box == BOX_ANTHROPIC) {
-        *err = xasprintf("model '%s' (anthropic) cannot take audio (%s)", m->alias, path);
+        *err = xasprintf("model '%s' (anthropic) cannot take audio (%s)", m->alias, shown);
         rc = -1;
     } else if (kind == MEDIA_AUDIO && box == BOX_OPENAI && strcmp(md->mime, "audio/wav") && strcmp(md->mime, "audio/mpeg")) {
-        *err = xasprintf("%s: OpenAI's input_audio takes WAV or MP3", path);
+        *err = xasprintf("%s: OpenAI's input_audio takes WAV or MP3", shown);
         rc = -1;
     } else if (box == BOX_GEMINI && !strcmp(md->mime, "image/gif")) {   /* Gemini's image types: PNG, JPEG, WebP, HEIC */
-        *err = xasprintf("%s: Gemini takes PNG, JPEG or WebP images, not GIF (convert it, e.g. to PNG)", path);
+        *err = xasprintf("%s: Gemini takes PNG, JPEG or WebP images, not GIF (convert it, e.g. to PNG)", shown);
         rc = -1;
     }
     const Prepared *p = rc ? NULL : prepared(md, box);
@@ -566,7 +583,7 @@ static int attach_one(const LmModel *m, LmRequest *r, Value v, char **err)
         size_t limit = box == BOX_ANTHROPIC ? (size_t)5 << 20 : (size_t)20 << 20;
         if (raw > limit) {
             *err = xasprintf("%s is %.1f MB as sent; %s takes at most %zu MB per %s inline (FQL sends media inline, "
-                             "not through a files API): use a smaller file", path, raw / 1048576.0,
+                             "not through a files API): use a smaller file", shown, raw / 1048576.0,
                              box == BOX_ANTHROPIC ? "Anthropic" : box == BOX_GEMINI ? "Gemini" : "OpenAI", limit >> 20,
                              box == BOX_GEMINI ? "request" : kind == MEDIA_AUDIO ? "audio part" : "image");
             rc = -1;
@@ -582,6 +599,7 @@ static int attach_one(const LmModel *m, LmRequest *r, Value v, char **err)
         r->est_input_tokens += im->tokens;
     }
     media_unref(md);
+    free(shown);
     return rc;
 }
 

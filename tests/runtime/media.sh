@@ -170,10 +170,16 @@ out=$(AWS_ENDPOINT_URL="http://127.0.0.1:$(rport s3)" AWS_ACCESS_KEY_ID=AKIDMEDI
   FQL_CACHE_DIR="$PWD/rcache" "$FQL" --no-cache --format csv -c "model m = openai(\"gpt-4o-mini\");
   from values [{u: \"$WEB/img/cat.png\"}, {u: \"s3://bucket1/img/dog.png\"}, {u: \"$WEB/img/cat.png\"}]
   | derive i = image(u) | select classify(i, [\"cat\", \"dog\"], model: m) as a, predicate(\"Is {{i}} cute?\", model: m) as c" 2>&1)
+printf 'not a picture\n' > root/web/img/notes.png
+leak=$(FQL_CACHE_DIR="$PWD/rcache" "$FQL" --no-cache -c "model m = openai(\"gpt-4o-mini\");
+  from values [{u: \"http://user:PASSWD@127.0.0.1:$(rport web)/img/notes.png?X-Amz-Signature=SECRETSIG\"}] | select classify(image(u), [\"cat\", \"dog\"], model: m)" 2>&1;
+  "$FQL" --format csv -c 'from system.lm_errors | where kind == "media" | select message' 2>&1)
 gets=$(curl -s "$WEB/_log" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).filter(e=>String(e.path||e.url).includes("cat.png")).length))')
 kill "$srvpid" 2>/dev/null; wait "$srvpid" 2>/dev/null
 [[ $out == *$'a,c\ncat,true\ndog,false\ncat,true'* && $gets == 1 ]] \
   && ok "image() of an http URL and an s3:// object: answered from their bytes; the URL fetched once for 4 uses" || bad remote "gets=$gets $out $(head -c 300 server.err)"
+[[ $leak == *"img/notes.png?... is not an image"* && $leak != *SECRETSIG* && $leak != *PASSWD* ]] \
+  && ok "errors about a URL show it without its password and query" || bad redact "$leak"
 
 out=$("$FQL" --no-cache -c 'model m = openai("gpt-4o-mini"); from docs("pets/*.png") | group by size > 0 as k agg s = reduce("Summarize", content, model: m)' 2>&1)
 [[ $out == *"reduce() takes text, not images or audio"* ]] && ok "reduce() over images is refused (it would send their paths as text)" || bad reduce "$out"
