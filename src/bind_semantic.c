@@ -188,19 +188,34 @@ static int check_media(Binder *b, const Node *n, const Expr *e)
     const Expr *mx = expr_arg(e, "model");
     const Expr *lits[32];
     int nl = mx ? route_candidates(mx, lits, 32) : 0;
+    const char *given = kinds & MEDIA_AUDIO ? (kinds & MEDIA_IMAGE ? "images and audio" : "audio") : "an image";
     for (int i = 0; i < nl && i < 32; i++) {
         if (lits[i]->kind != E_LIT || lits[i]->lit.kind != V_STRING) continue;
         char *alias = xstrdup(v_str(lits[i]->lit)), *dot = strchr(alias, '.');
         if (dot) *dot = 0;
         ModelDecl *md = catalog_find_model(b->cat, alias);
-        char *no = md ? media_refusal(alias, md->provider, md->model_name,
-                                      media_caps_decl(b->cat->stdlib_dir, md->provider, md->model_name, md->embedding, md->opts), kinds) : NULL;
-        free(alias);
-        if (no) {
-            bind_errn(b, n, "%s() is given %s: %s", e->name, kinds & MEDIA_AUDIO ? (kinds & MEDIA_IMAGE ? "images and audio" : "audio") : "an image", no);
-            free(no);
-            return -1;
+        /* the alias, then its fallbacks (route.c hands them the same request) */
+        Value fb = v_null();
+        if (md && md->opts.kind == V_STRUCT)
+            for (uint32_t f = 0; f < md->opts.u.st->n; f++)
+                if (!strcmp(md->opts.u.st->type->fields[f].name, "fallback")) fb = md->opts.u.st->fields[f];
+        uint32_t nfb = fb.kind == V_LIST ? fb.u.l->n : fb.kind == V_STRING ? 1 : 0;
+        for (uint32_t f = 0; md && f <= nfb; f++) {
+            Value fa = f == 0 ? v_null() : fb.kind == V_LIST ? fb.u.l->items[f - 1] : fb;
+            if (f > 0 && fa.kind != V_STRING) continue;
+            ModelDecl *d = f == 0 ? md : catalog_find_model(b->cat, v_str(fa));
+            if (!d) continue;
+            char *no = media_refusal(d->alias, d->provider, d->model_name,
+                                     media_caps_decl(b->cat->stdlib_dir, d->provider, d->model_name, d->embedding, d->opts), kinds);
+            if (no) {
+                if (f == 0) bind_errn(b, n, "%s() is given %s: %s", e->name, given, no);
+                else bind_errn(b, n, "%s() is given %s, and '%s' falls back to '%s': %s", e->name, given, alias, d->alias, no);
+                free(no);
+                free(alias);
+                return -1;
+            }
         }
+        free(alias);
     }
     return 0;
 }

@@ -81,6 +81,8 @@ refuse "images to a model declared vision: false" 'model local = openai("my-loca
   "model 'local' (openai \"my-local-model\") cannot take images"
 refuse "images to an audio-only model" 'model au = openai("gpt-4o-audio-preview"); from docs("pets/*.png") | select classify(content, ["cat", "dog"], model: au)' \
   "model 'au' (openai \"gpt-4o-audio-preview\") cannot take images"
+refuse "audio with an Anthropic fallback" 'model claude = anthropic("claude-haiku-4-5"); model flash = gemini("gemini-2.5-flash", fallback: ["claude"]); from docs("sounds/*.wav") | select classify(content, ["cat", "dog"], model: flash)' \
+  "classify() is given audio, and 'flash' falls back to 'claude': model 'claude' (anthropic \"claude-haiku-4-5\") cannot take audio"
 refuse "audio: true on Anthropic" 'model c = anthropic("claude-haiku-4-5", audio: true); from values [{x: 1}] | select x' \
   "audio: true needs a provider with audio input"
 after=$(curl -s "$SIMURL/sim/stats" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{let n=0;for(const m of Object.values(JSON.parse(s).models||{}))n+=m.requests||0;console.log(n)})')
