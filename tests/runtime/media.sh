@@ -172,6 +172,11 @@ out=$(AWS_ENDPOINT_URL="http://127.0.0.1:$(rport s3)" AWS_ACCESS_KEY_ID=AKIDMEDI
   FQL_CACHE_DIR="$PWD/rcache" "$FQL" --no-cache --format csv -c "model m = openai(\"gpt-4o-mini\");
   from values [{u: \"$WEB/img/cat.png\"}, {u: \"s3://bucket1/img/dog.png\"}, {u: \"$WEB/img/cat.png\"}]
   | derive i = image(u) | select classify(i, [\"cat\", \"dog\"], model: m) as a, predicate(\"Is {{i}} cute?\", model: m) as c" 2>&1)
+outs3=$(AWS_ENDPOINT_URL="http://127.0.0.1:$(rport s3)" AWS_ACCESS_KEY_ID=AKIDMEDIA AWS_SECRET_ACCESS_KEY=media-secret AWS_REGION=us-east-1 \
+  FQL_CACHE_DIR="$PWD/rcache" "$FQL" --no-cache --format csv -c 'model m = openai("gpt-4o-mini");
+  from docs("s3://bucket1/img/*.png") | select file_path, content.path as p, classify(content, ["cat", "dog"], model: m) as a' 2>&1)
+[[ $outs3 == *'s3://bucket1/img/dog.png,s3://bucket1/img/dog.png,dog'* ]] \
+  && ok "docs() over s3://: rows and image values name the URL (not the scan's temporary copy) and are answered" || bad docs-s3 "$outs3"
 printf 'not a picture\n' > root/web/img/notes.png
 leak=$(FQL_CACHE_DIR="$PWD/rcache" "$FQL" --no-cache -c "model m = openai(\"gpt-4o-mini\");
   from values [{u: \"http://user:PASSWD@127.0.0.1:$(rport web)/img/notes.png?X-Amz-Signature=SECRETSIG\"}] | select classify(image(u), [\"cat\", \"dog\"], model: m)" 2>&1;
