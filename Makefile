@@ -6,10 +6,10 @@ BUILD    ?= build
 CC       ?= cc
 SANITIZE ?=
 WERROR   ?=
-PKGS     := libcurl jansson sqlite3 libpcre2-8 libzstd zlib poppler-glib hiredis
+PKGS     := libcurl jansson sqlite3 libpcre2-8 libzstd zlib poppler-glib cairo libjpeg hiredis
 DEB_PKGS := gcc make re2c lemon pkg-config libcurl4-openssl-dev libjansson-dev libreadline-dev \
             libsqlite3-dev libpcre2-dev libmicrohttpd-dev libssl-dev curl sqlite3 valgrind nodejs npm time \
-            libsnappy-dev libzstd-dev zlib1g-dev libpoppler-glib-dev libcairo2-dev tmux clang libclang-rt-14-dev \
+            libsnappy-dev libzstd-dev zlib1g-dev libpoppler-glib-dev libcairo2-dev libjpeg-dev tmux clang libclang-rt-14-dev \
             chromium redis-server libhiredis-dev
 
 OPT      ?= -O2

@@ -14,7 +14,7 @@ static const char *const model_options[] = {
     "rpm", "tpm", "input_tpm", "output_tpm", "max_concurrency", "timeout", "max_retries", "base_url",
     "api_key_env", "temperature", "max_output_tokens", "reasoning_effort", "dimensions", "price_in",
     "price_out", "context_window", "batch", "profiles", "default_profile", "project", "location",
-    "fallback", "seed", "cached_price_in", "batch_max_requests", "batch_max_bytes", "structured_output", "logprobs", "tier", NULL
+    "fallback", "seed", "cached_price_in", "batch_max_requests", "batch_max_bytes", "structured_output", "logprobs", "tier", "vision", "audio", NULL
 };
 
 const char *const *bind_semantic_names(void) { return semop_names(); }
@@ -96,6 +96,12 @@ static int check_cost_option(Binder *b, const Node *n, const Node *k, Value v)
                                    "openrouter); %s gives none: remove the option", prov);
         return 0;
     }
+    if ((!strcmp(k->str, "vision") || !strcmp(k->str, "audio")) && v.kind != V_BOOL)
+        return bind_errn(b, k->a, "model option '%s' takes true or false (whether the model takes %s)", k->str,
+                         !strcmp(k->str, "vision") ? "images" : "audio");
+    if (!strcmp(k->str, "audio") && v.u.b && (!strcmp(prov, "anthropic") || !strcmp(prov, "cohere")))
+        return bind_errn(b, k, "audio: true needs a provider with audio input (openai, gemini, vertex, openrouter); %s has none: "
+                               "remove the option", prov);
     if (!strcmp(k->str, "structured_output") && v.kind != V_BOOL)
         return bind_errn(b, k->a, "model option 'structured_output' takes true or false");
     if (strcmp(k->str, "fallback")) return 0;

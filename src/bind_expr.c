@@ -8,6 +8,7 @@
 #include <strings.h>
 #include "bind_int.h"
 #include "udf.h"
+#include "media.h"
 
 /* One fn call being inlined (on the C stack of bind_call): the chain finds recursion. */
 typedef struct FnFrame {

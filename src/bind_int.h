@@ -131,6 +131,9 @@ const Expr *bind_col_definition(const Scope *sc, int col, Scope *csc);
 Expr *bind_semantic(Binder *b, Scope *sc, const Node *n);
 /* reduce(...), the semantic aggregate (Binder.reduce). New Expr, or NULL with b->err. */
 Expr *bind_reduce(Binder *b, Scope *sc, const Node *n);
+/* The media kinds (MEDIA_IMAGE | MEDIA_AUDIO, media.h) expression x carries: an image()/audio()
+ * value, or {{col}} of one in a template (bind_semantic.c). */
+int bind_media_kinds(const Expr *x);
 /* embed(text) with the default embedding model, for cluster, sim join and semantic join. */
 Expr *bind_embed_default(Binder *b, Expr *text, const Node *at, const char *what);
 

@@ -7,6 +7,7 @@
 #include <string.h>
 #include "bind_int.h"
 #include "models.h"
+#include "media.h"
 
 /* reduce("instruction", x [, order_by: e, model: m]): an aggregate whose arguments are bound as
  * (instruction, x, order key or null, model alias); semantic_reduce runs it (exec.c). */
@@ -42,6 +43,11 @@ Expr *bind_reduce(Binder *b, Scope *sc, const Node *n)
     sc->inside_agg = 0;
     ac.args[3] = bind_lit_expr(v_cstring(alias), type_string(), model ? model : n);
     ac.nargs = 4;
+    if (ac.args[1] && bind_media_kinds(ac.args[1])) {   /* its prompts pack many texts; media parts are not carried */
+        bind_errn(b, val, "reduce() takes text, not images or audio: describe each first, e.g. reduce(\"...\", map(\"Describe {{col}}\"))");
+        expr_free(ac.args[1]);
+        ac.args[1] = NULL;
+    }
     if (!ac.args[1] || !ac.args[2]) {
         for (int j = 0; j < 4; j++) expr_free(ac.args[j]);
         free(ac.args);
@@ -176,6 +182,61 @@ fail:
     t->nfields = nf;
     type_unref(t);
     return NULL;
+}
+
+/* The media kinds (MEDIA_IMAGE, MEDIA_AUDIO bits) expression x carries: an image()/audio() value,
+ * or {{col}} of a media column in a template. */
+int bind_media_kinds(const Expr *x)
+{
+    if (!x) return 0;
+    int k = media_kind_of_type(x->type);
+    if (x->kind == E_CALL && x->fn && !strcmp(x->fn->name, "__attach") && x->nargs == 1) k |= media_kind_of_type(x->args[0]->type);
+    for (int i = 0; i < x->nargs; i++) k |= bind_media_kinds(x->args[i]);
+    return k;
+}
+
+/* A call whose input carries images or audio must name models that take them: each literal alias
+ * of its model: is checked against the catalog's vision/audio flags and the declaration's options
+ * (media.c), so the error comes before anything runs. 0, or -1 with the error at n. */
+static int check_media(Binder *b, const Node *n, const Expr *e)
+{
+    const Expr *in = NULL;
+    for (int i = 0; i < e->nargs && !in; i++) if (!e->argnames || !e->argnames[i]) in = e->args[i];
+    int kinds = bind_media_kinds(in);
+    if (!kinds) return 0;
+    const Expr *mx = expr_arg(e, "model");
+    const Expr *lits[32];
+    int nl = mx ? route_candidates(mx, lits, 32) : 0;
+    const char *given = kinds & MEDIA_AUDIO ? (kinds & MEDIA_IMAGE ? "images and audio" : "audio") : "an image";
+    for (int i = 0; i < nl && i < 32; i++) {
+        if (lits[i]->kind != E_LIT || lits[i]->lit.kind != V_STRING) continue;
+        char *alias = xstrdup(v_str(lits[i]->lit)), *dot = strchr(alias, '.');
+        if (dot) *dot = 0;
+        ModelDecl *md = catalog_find_model(b->cat, alias);
+        /* the alias, then its fallbacks (route.c hands them the same request) */
+        Value fb = v_null();
+        if (md && md->opts.kind == V_STRUCT)
+            for (uint32_t f = 0; f < md->opts.u.st->n; f++)
+                if (!strcmp(md->opts.u.st->type->fields[f].name, "fallback")) fb = md->opts.u.st->fields[f];
+        uint32_t nfb = fb.kind == V_LIST ? fb.u.l->n : fb.kind == V_STRING ? 1 : 0;
+        for (uint32_t f = 0; md && f <= nfb; f++) {
+            Value fa = f == 0 ? v_null() : fb.kind == V_LIST ? fb.u.l->items[f - 1] : fb;
+            if (f > 0 && fa.kind != V_STRING) continue;
+            ModelDecl *d = f == 0 ? md : catalog_find_model(b->cat, v_str(fa));
+            if (!d) continue;
+            char *no = media_refusal(d->alias, d->provider, d->model_name,
+                                     media_caps_decl(b->cat->stdlib_dir, d->provider, d->model_name, d->embedding, d->opts), kinds);
+            if (no) {
+                if (f == 0) bind_errn(b, n, "%s() is given %s: %s", e->name, given, no);
+                else bind_errn(b, n, "%s() is given %s, and '%s' falls back to '%s': %s", e->name, given, alias, d->alias, no);
+                free(no);
+                free(alias);
+                return -1;
+            }
+        }
+        free(alias);
+    }
+    return 0;
 }
 
 /* Semantic operators: type-checked here, run by the provider runtime (semantic.c). Named arguments
@@ -353,6 +414,7 @@ Expr *bind_semantic(Binder *b, Scope *sc, const Node *n)
         expr_add_named(e, "model", bind_lit_expr(v_cstring(def), type_string(), n));
     }
     e->type = rt;
+    if (check_media(b, n, e)) { expr_free(e); return NULL; }
     return e;
 fail:
     type_unref(rt);
@@ -364,6 +426,11 @@ fail:
  * Consumes text. */
 Expr *bind_embed_default(Binder *b, Expr *text, const Node *at, const char *what)
 {
+    if (bind_media_kinds(text)) {
+        expr_free(text);
+        bind_errn(b, at, "%s embeds text, but is given an image or audio value: text embedding models take no media", what);
+        return NULL;
+    }
     const char *alias = catalog_default_model(b->cat, 1);
     if (!alias) {
         expr_free(text);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "bind_int.h"
+#include "media.h"
 #include "eval.h"
 #include "system.h"
 
@@ -103,13 +104,18 @@ static Plan *bind_doc_reader(Binder *b, const Node *n, FileFormat f)
         p->ropts.exclude = p->scan_exclude;
     }
     const char *ext = strrchr(p->path, '.');
+    const char *mime;
+    int mk = media_kind_of_path(p->path, &mime);   /* *.png, *.jpg, ...: images; *.wav, *.mp3: audio */
     const char *type = f != FMT_DOCS ? NULL : args[2] ? (args[2]->kind == N_STRING ? args[2]->str : "")
+                     : mk ? media_kind_name(mk)
                      : !ext ? "text" : !strcmp(ext, ".md") || !strcmp(ext, ".markdown") ? "markdown" : !strcmp(ext, ".json") ? "json" : "text";
     if (type) {
         if (!strcmp(type, "text")) p->ropts.doc_type = DOC_TEXT;
         else if (!strcmp(type, "markdown")) p->ropts.doc_type = DOC_MARKDOWN;
         else if (!strcmp(type, "json")) p->ropts.doc_type = DOC_JSON;
-        else { bind_errn(b, args[2], "type: takes \"markdown\", \"text\" or \"json\""); goto fail; }
+        else if (!strcmp(type, "image")) p->ropts.doc_type = DOC_IMAGE;
+        else if (!strcmp(type, "audio")) p->ropts.doc_type = DOC_AUDIO;
+        else { bind_errn(b, args[2], "type: takes \"markdown\", \"text\", \"json\", \"image\" or \"audio\""); goto fail; }
     }
     return scan_schema_of(b, n, p);
 fail:

@@ -804,7 +804,16 @@ static Plan *semjoin_plan(Binder *b, Plan *left, char ***lquals, Plan *right, ch
     /* the prefilter's embeddings, when it can run (auto needs them only above the pair limit) */
     if (p->prefilter != PREFILTER_OFF && (p->prefilter == PREFILTER_EMBED || catalog_default_model(b->cat, 1))) {
         Expr *lt = side_text(b, &sc, st, tpl_text, 0), *rt = side_text(b, &sc, st, tpl_text, 1);
-        if (!lt || !rt) {
+        if ((lt && bind_media_kinds(lt)) || (rt && bind_media_kinds(rt))) {   /* text embeddings cannot stand for images or audio */
+            expr_free(lt);
+            expr_free(rt);
+            if (p->prefilter == PREFILTER_EMBED) {
+                bind_errn(b, st, "prefilter: embed compares text embeddings, but the template names an image or audio column: "
+                                 "use prefilter: off (every pair is judged) or a text column to block on");
+                goto fail;
+            }
+            p->prefilter = PREFILTER_OFF;
+        } else if (!lt || !rt) {
             expr_free(lt);
             expr_free(rt);
             if (p->prefilter == PREFILTER_EMBED) {

@@ -23,6 +23,7 @@
 #include <string.h>
 #include "bind_int.h"
 #include "func.h"
+#include "media.h"
 
 #define TPL_MAX_LOOPS 8
 
@@ -963,8 +964,13 @@ static Expr *body(Tpl *T, char **stop, Tag *stoptag)
                 free(L.tok.s);
                 if (!x) goto fail;
             }
-            /* values are inserted verbatim as text (never re-rendered) */
-            Expr *txt = expr_new(E_CAST, type_string(), at_node(T, a));
+            /* values are inserted verbatim as text (never re-rendered); an image or audio value is a
+             * marker the semantic operator replaces by the medium, attached after the text (media.h) */
+            Expr *txt;
+            if (media_kind_of_type(x->type)) {
+                txt = expr_new(E_CALL, type_string(), at_node(T, a));
+                txt->fn = func_lookup("__attach");
+            } else txt = expr_new(E_CAST, type_string(), at_node(T, a));
             expr_add(txt, x);
             expr_add(cat, txt);
             continue;

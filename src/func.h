@@ -60,6 +60,7 @@ extern const FuncDef func_scalar_defs[];
 extern const FuncDef func_text_defs[];
 extern const FuncDef func_doc_defs[];
 extern const FuncDef func_http_defs[];
+extern const FuncDef func_media_defs[];   /* media.c: image(), audio() */
 /* Record a runtime error in c (the first one wins; c may be NULL) and return null (func.c). */
 Value func_error(FuncCtx *c, const char *fmt, ...) FQL_PRINTF(2, 3);
 /* The tokenizer encoding (TokEncoding) named by a function's `encoding` argument: o200k_base when

@@ -5,7 +5,7 @@
 #include "func.h"
 
 /* each table ends with an entry whose name is NULL */
-static const FuncDef *const func_tables[] = { func_scalar_defs, func_text_defs, func_doc_defs, func_http_defs };
+static const FuncDef *const func_tables[] = { func_scalar_defs, func_text_defs, func_doc_defs, func_http_defs, func_media_defs };
 #define NTABLES (sizeof func_tables / sizeof func_tables[0])
 
 const FuncDef *func_lookup(const char *name)
@@ -28,7 +28,8 @@ static void func_names_init(void)
     func_name_list = xcalloc(n + 1, sizeof *func_name_list);
     n = 0;
     for (size_t t = 0; t < NTABLES; t++)
-        for (const FuncDef *d = func_tables[t]; d->name; d++) func_name_list[n++] = d->name;
+        for (const FuncDef *d = func_tables[t]; d->name; d++)
+            if (strncmp(d->name, "__", 2)) func_name_list[n++] = d->name;   /* internal ones are not offered */
     func_name_list[n] = NULL;
 }
 

@@ -17,7 +17,9 @@ typedef enum { FMT_CSV, FMT_TSV, FMT_JSON, FMT_JSONL, FMT_TABLE, FMT_MARKDOWN, F
 } FileFormat;
 
 /* docs(type: ...): how a file's content is read. */
-typedef enum { DOC_TEXT, DOC_MARKDOWN, DOC_JSON } DocType;
+typedef enum { DOC_TEXT, DOC_MARKDOWN, DOC_JSON,
+               DOC_IMAGE, DOC_AUDIO   /* content is an image()/audio() value (media.h): the file is not read */
+} DocType;
 
 typedef struct RemoteFiles RemoteFiles;
 

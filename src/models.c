@@ -7,6 +7,7 @@
 #include "rt.h"
 #include "catalog.h"
 #include "models.h"
+#include "media.h"
 
 typedef struct ProviderInfo {
     ProviderKind kind;
@@ -198,7 +199,9 @@ LmModel *models_get(Runtime *rt, const char *alias, const char *profile, fql_err
         m->structured = json_is_true(json_object_get(e, "structured"));
         m->logprobs = json_is_true(json_object_get(e, "logprobs"));
         m->dimensions = 0;
+        m->image_tokens = json_incref(json_object_get(e, "image_tokens"));
     }
+    m->media = media_caps(pi->name, d->embedding, e, d->opts);
     batch_defaults(rt, m);
     apply_options(m, d->opts);
     set_fallback(m, opt(d->opts, "fallback"));

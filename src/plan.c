@@ -159,7 +159,8 @@ void expr_explain(Buf *b, const Expr *e, const Schema *in)
     }
     case E_CALL: case E_SEMANTIC:
         if (e->kind == E_SEMANTIC && e->conf) buf_puts(b, e->conf == 2 ? "provenance(" : "confidence(");
-        buf_printf(b, "%s(", e->fn ? e->fn->name : e->name);
+        /* internal functions (__attach: a medium in a template) are shown without their prefix */
+        buf_printf(b, "%s(", e->fn ? e->fn->name + (strncmp(e->fn->name, "__", 2) ? 0 : 2) : e->name);
         for (int i = 0; i < e->nargs; i++) {
             if (i) buf_puts(b, ", ");
             if (e->argnames && e->argnames[i]) buf_printf(b, "%s: ", e->argnames[i]);

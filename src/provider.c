@@ -35,6 +35,7 @@ void lm_model_free(LmModel *m)
     free(m->location);
     free(m->reasoning_effort);
     json_decref(m->routing);
+    json_decref(m->image_tokens);
     for (int i = 0; i < m->nfallback; i++) free(m->fallback[i]);
     free(m->fallback);
     free(m);
@@ -66,6 +67,7 @@ LmRequest *lm_request_copy(const LmRequest *r)
     for (int i = 0; i < r->nimages; i++) {
         c->images[i].mime_type = r->images[i].mime_type ? xstrdup(r->images[i].mime_type) : NULL;
         c->images[i].base64 = r->images[i].base64 ? xstrdup(r->images[i].base64) : NULL;
+        c->images[i].tokens = r->images[i].tokens;
     }
     c->attempts = 0;
     return c;

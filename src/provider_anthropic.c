@@ -46,6 +46,12 @@ int anthropic_build(const LmModel *m, const LmRequest *r, HttpRequest *out, char
         *err = xasprintf("Anthropic has no embeddings API (declare the embedding model with provider openai, gemini, vertex or cohere)");
         return -1;
     }
+    for (int i = 0; i < r->nimages; i++)
+        if (!strncmp(r->images[i].mime_type, "audio/", 6)) {
+            *err = xasprintf("model '%s' (anthropic \"%s\") cannot take audio: Anthropic's Messages API has no audio input",
+                             m->alias ? m->alias : "", m->model_name ? m->model_name : "");
+            return -1;
+        }
     json_t *body = json_object();
     json_object_set_new(body, "model", json_string(m->model_name ? m->model_name : ""));
     json_object_set_new(body, "max_tokens", json_integer(wire_max_tokens(m, r, ANTHROPIC_DEFAULT_MAX_TOKENS)));

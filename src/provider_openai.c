@@ -36,13 +36,20 @@ static void add_message(json_t *msgs, const char *role, const char *text)
     json_array_append_new(msgs, json_pack("{s:s, s:s}", "role", role, "content", text ? text : ""));
 }
 
-/* A user message with images: the text part, then one image_url part per image as a data URL. */
+/* A user message with media: the text part, then one image_url part per image as a data URL and
+ * one input_audio part (format wav or mp3) per audio medium. */
 static json_t *image_content(const LmRequest *r)
 {
     json_t *parts = json_array();
     json_array_append_new(parts, json_pack("{s:s, s:s}", "type", "text", "text", r->user ? r->user : ""));
     for (int i = 0; i < r->nimages; i++) {
-        char *url = xasprintf("data:%s;base64,%s", r->images[i].mime_type, r->images[i].base64);
+        const char *mt = r->images[i].mime_type;
+        if (!strncmp(mt, "audio/", 6)) {
+            json_array_append_new(parts, json_pack("{s:s, s:{s:s, s:s}}", "type", "input_audio", "input_audio", "data", r->images[i].base64,
+                                                   "format", !strcmp(mt, "audio/mpeg") ? "mp3" : "wav"));
+            continue;
+        }
+        char *url = xasprintf("data:%s;base64,%s", mt, r->images[i].base64);
         json_array_append_new(parts, json_pack("{s:s, s:{s:s}}", "type", "image_url", "image_url", "url", url));
         free(url);
     }

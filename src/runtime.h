@@ -54,6 +54,9 @@ typedef struct LmModel {
                                   * `structured_output:` option): the row-wise operators pack rows by default */
     int logprobs;                /* 1: the provider returns token log probabilities for this model (catalog
                                   * "logprobs", or the `logprobs:` option); reasoning models and Anthropic: 0 */
+    int media;                   /* MEDIA_IMAGE | MEDIA_AUDIO bits (media.h) the model takes: catalog "vision"
+                                  * and "audio", or the `vision:` / `audio:` options */
+    json_t *image_tokens;        /* catalog "image_tokens" of an OpenAI model ({"base","tile"} or {"patch"}), or NULL */
     /* vertex: the OAuth2 access token in use (secret, like api_key) and when it expires (Unix
      * seconds; 0 = unknown, e.g. from GOOGLE_ACCESS_TOKEN). Filled by vertex_access_token. */
     char *access_token;
@@ -81,8 +84,10 @@ int vertex_access_token(LmModel *m, char **token, char **err);
 
 typedef enum { LM_CHAT, LM_EMBED } LmKind;
 
-/* An image sent with the user text of an LM_CHAT request (vision models): base64 of the bytes. */
-typedef struct LmImage { char *mime_type; char *base64; } LmImage;
+/* A medium sent with the user text of an LM_CHAT request: base64 of the bytes. An image
+ * (image/png, image/jpeg, ...) for vision models, or audio (audio/wav, audio/mpeg) for models that
+ * take it (media.c prepares both). tokens: the input tokens it is estimated to cost (0 unknown). */
+typedef struct LmImage { char *mime_type; char *base64; int64_t tokens; } LmImage;
 
 typedef struct LmRequest {
     LmKind kind;

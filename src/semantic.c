@@ -28,6 +28,7 @@
 #include "tokenizer.h"
 #include "semantic.h"
 #include "replay.h"
+#include "media.h"
 
 #define REQ_BUCKETS 4096
 typedef struct Req Req;
@@ -170,8 +171,25 @@ static int64_t token_estimate(const LmModel *m, const char *s)
     return k >= 0 ? k : text_token_estimate(s, n);
 }
 
-/* Build the request for one row. NULL when the row's input is null (no request: the answer is null). */
-static LmRequest *build_request(const Expr *e, Value **args, size_t row, const LmModel *m)
+/* A request with media for a model that cannot take them stops the statement before anything is
+ * sent (the binder refuses literal aliases already; this catches fallbacks and routed models).
+ * 0, or -1 with err naming the model. */
+static int media_check(const LmModel *m, const LmRequest *req, fql_error *err)
+{
+    int kinds = 0;
+    for (int i = 0; i < req->nimages; i++) kinds |= !strncmp(req->images[i].mime_type, "audio/", 6) ? MEDIA_AUDIO : MEDIA_IMAGE;
+    char *no = kinds ? media_refusal(m->alias, m->provider_name, m->model_name, m->media, kinds) : NULL;
+    if (!no) return 0;
+    err_set(err, FQL_ERR_RUNTIME, "%s", no);
+    free(no);
+    return -1;
+}
+
+/* Build the request for one row. NULL when the row's input is null (no request: the answer is
+ * null), or when its media cannot be read or sent (then *why says why: a row error; why may be NULL
+ * where the caller has a request built before). An image or audio input, or one in the template's
+ * text, becomes a part after the text (media.c). */
+static LmRequest *build_request(const Expr *e, Value **args, size_t row, const LmModel *m, char **why)
 {
     Value in = positional(e, args, 0, row);
     if (in.kind == V_NULL) return NULL;
@@ -179,7 +197,19 @@ static LmRequest *build_request(const Expr *e, Value **args, size_t row, const L
     Buf sys, user;
     buf_init(&sys);
     buf_init(&user);
-    as_text(&user, in);
+    if (!media_kind_of_value(in)) as_text(&user, in);
+    if (m && (media_kind_of_value(in) || media_has_marker(user.data))) {
+        int kinds;
+        char *msg = NULL, *u = media_attach(m, r, buf_take(&user), in, &kinds, &msg);
+        if (!u) {
+            if (why) *why = msg; else free(msg);
+            buf_free(&sys);
+            lm_request_free(r);
+            return NULL;
+        }
+        buf_puts(&user, u);
+        free(u);
+    }
     const Value *instr = arg_row(e, args, "instructions", row);
     semop_desc(e->sem)->instruct(e, arg_row(e, args, "labels", row), &sys, r);
     if (instr && instr->kind == V_STRING) buf_printf(&sys, "\n\n%s", v_str(*instr));
@@ -194,7 +224,7 @@ static LmRequest *build_request(const Expr *e, Value **args, size_t row, const L
     /* token probabilities, for the answer's confidence: asked of every model that gives them (they
      * cost nothing extra), so a value and its confidence always come from one request */
     r->logprobs = semantic_value_member(e->sem) && m && m->logprobs;
-    r->est_input_tokens = token_estimate(m, r->system) + token_estimate(m, r->user) + 16;   /* + message framing */
+    r->est_input_tokens += token_estimate(m, r->system) + token_estimate(m, r->user) + 16;   /* + message framing; media's are in */
     return r;
 }
 
@@ -414,7 +444,7 @@ static void req_settle(Runtime *rt, Req *q, const Expr *e)
     }
     if (!q->repaired && q->owner) {
         /* ask again, with the validation error */
-        LmRequest *req = build_request(e, q->owner->args, q->owner_row, q->m);
+        LmRequest *req = build_request(e, q->owner->args, q->owner_row, q->m, NULL);
         if (req) {
             char *u = xasprintf("%s\n\nYour previous answer was invalid: %s. Answer again, following the schema exactly.", req->user,
                                 why ? why : "invalid");
@@ -551,17 +581,25 @@ static int chat_row(SemJob *j, size_t r, fql_error *err)
         if (positional(e, j->args, 0, r).kind != V_NULL) row_error(j, r, "", "no_model", "the model: expression gave no alias for this row");
         return 0;
     }
-    char *bad = route_alias_problem(rt, v_str(*mv), 0);   /* an alias from the data: checked per row */
-    if (bad) { row_error(j, r, v_str(*mv), "unknown_model", bad); free(bad); return 0; }
+    char *unknown = route_alias_problem(rt, v_str(*mv), 0);   /* an alias from the data: checked per row */
+    if (unknown) { row_error(j, r, v_str(*mv), "unknown_model", unknown); free(unknown); return 0; }
     LmModel *m = route_model_named(rt, v_str(*mv), err);   /* the model asked for sizes the request */
     if (!m) return -1;
-    LmRequest *req = build_request(e, j->args, r, m);
+    char *bad = NULL;
+    LmRequest *req = build_request(e, j->args, r, m, &bad);
     const char *why_kind = NULL;
     char *why = NULL;
-    if (route_model(rt, e, v_str(*mv), req, &m, &why_kind, &why, err)) { lm_request_free(req); return -1; }
+    if (route_model(rt, e, v_str(*mv), req, &m, &why_kind, &why, err)) { lm_request_free(req); free(bad); return -1; }
     ModelCount *mc = count_of(rt, m, e->name);
     if (mc) mc->rows++;
+    if (bad) {   /* a medium that cannot be read or sent: this row's error */
+        row_error(j, r, m->alias, "media", bad);
+        if (mc) mc->failures++;
+        free(bad);
+        return 0;
+    }
     if (!req) return 0;   /* null input: null answer, no request */
+    if (media_check(m, req, err)) { lm_request_free(req); free(why); return -1; }
     if (why) {   /* a request that fits no candidate's context window is not sent */
         row_error(j, r, m->alias, why_kind, why);
         if (mc) mc->failures++;
@@ -627,7 +665,7 @@ static int chat_row(SemJob *j, size_t r, fql_error *err)
         defer_req(rt, j, q, req);
         return 0;
     }
-    if (row_pack_size(e, j->args, r, req, m) > 1 || (rt->fuse_hold && req->schema)) {   /* packed, or fused (semantic_send_fused) */
+    if (row_pack_size(e, j->args, r, req, m) > 1 || (rt->fuse_hold && req->schema && !req->nimages)) {   /* packed, or fused (semantic_send_fused) */
         if (!j->pend) {
             j->pend = xcalloc(j->n + 1, sizeof *j->pend);
             j->pend_req = xcalloc(j->n + 1, sizeof *j->pend_req);
@@ -912,6 +950,7 @@ typedef struct Pack {
 static int row_pack_size(const Expr *e, Value **args, size_t r, const LmRequest *req, const LmModel *m)
 {
     if (!semop_desc(e->sem)->packable || !req->schema) return 1;   /* text answers are not packed */
+    if (req->nimages) return 1;   /* nor media: a pack's parts could not be told apart */
     const Value *pk = arg_row(e, args, "pack", r);
     if (pk && pk->kind == V_INT) return pk->u.i < 1 ? 1 : pk->u.i > PACK_MAX * 4 ? PACK_MAX * 4 : (int)pk->u.i;
     if ((!pk || pk->kind != V_STRING) && (!m->structured || m->batch)) return 1;   /* default: see semantic_pack_rows */
@@ -1329,10 +1368,21 @@ void semantic_send_fused(Runtime *rt, SemJob **jobs, int nj)
     free(fe);
 }
 
+/* Does call e's input carry images or audio (an image()/audio() value, or {{col}} of one)? */
+static int expr_has_media(const Expr *e)
+{
+    if (!e) return 0;
+    if (media_kind_of_type(e->type)) return 1;
+    for (int i = 0; i < e->nargs; i++)
+        if ((e->kind != E_SEMANTIC || !e->argnames || !e->argnames[i]) && expr_has_media(e->args[i])) return 1;
+    return 0;
+}
+
 size_t semantic_pack_rows(Runtime *rt, const Expr *e)
 {
     if (e->kind != E_SEMANTIC || !semop_desc(e->sem)->packable) return 0;
     if (e->sem == SEM_MAP && (!expr_answer_type(e) || expr_answer_type(e)->kind != TY_STRUCT)) return 0;   /* text answers are not packed */
+    if (expr_has_media(e)) return 0;   /* nor images and audio (row_pack_size) */
     const Expr *pk = expr_arg(e, "pack");
     if (pk && pk->kind == E_LIT && pk->lit.kind == V_INT) return pk->lit.u.i > 1 ? (size_t)(pk->lit.u.i < 200 ? pk->lit.u.i : 200) : 0;
     if (pk) return 200;
@@ -1662,8 +1712,8 @@ static int dry_rows(SemJob *j, fql_error *err)
         const Value *mv = arg_row(e, j->args, "model", r);
         Value in = positional(e, j->args, 0, r);
         if (!mv || mv->kind != V_STRING || in.kind == V_NULL) continue;
-        char *bad = route_alias_problem(rt, v_str(*mv), embed);
-        if (bad) { free(bad); continue; }   /* a row error when it runs; nothing sent */
+        char *unknown = route_alias_problem(rt, v_str(*mv), embed);
+        if (unknown) { free(unknown); continue; }   /* a row error when it runs; nothing sent */
         char *alias = xstrdup(v_str(*mv)), *dot = strchr(alias, '.');
         if (dot) *dot = 0;
         LmModel *m = models_get(rt, alias, dot ? dot + 1 : NULL, err);
@@ -1685,8 +1735,11 @@ static int dry_rows(SemJob *j, fql_error *err)
             buf_free(&t);
             continue;
         }
-        LmRequest *req = build_request(e, j->args, r, m);
+        char *bad = NULL;
+        LmRequest *req = build_request(e, j->args, r, m, &bad);
+        free(bad);   /* the row would fail: nothing is sent */
         if (!req) continue;
+        if (media_check(m, req, err)) { lm_request_free(req); return -1; }
         const char *unfit_kind = NULL;   /* the model a model: expression and the row's size pick */
         char *unfit = NULL;
         if (route_model(rt, e, v_str(*mv), req, &m, &unfit_kind, &unfit, err)) { lm_request_free(req); return -1; }
@@ -1712,6 +1765,7 @@ static int dry_rows(SemJob *j, fql_error *err)
                 double sys = (double)token_estimate(m, req->system) + 7 + (size > 1 ? 60 : 0);
                 dm->requests += 1.0 / size;
                 dm->input_tokens += sys / size + (double)token_estimate(m, req->user) + (size > 1 ? 6 : 0);
+                for (int i = 0; i < req->nimages; i++) dm->input_tokens += (double)req->images[i].tokens;   /* media: media.c's estimate */
                 dm->output_tokens += semop_output_tokens(e, req) + (size > 1 ? 6 : 0);
                 out[r] = placeholder(e);
             }

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <jansson.h>
 #include "io_int.h"
+#include "media.h"
 
 enum { FILE_BATCH_ROWS = 256 };
 #define FILE_BATCH_BYTES ((size_t)32 << 20)
@@ -198,6 +199,10 @@ static int docs_row(void *ud, const char *path, Value *row, size_t *bytes, fql_e
     if (stat(path, &st) != 0) { row[c->error] = v_cstring(strerror(errno)); return 0; }
     row[c->size] = v_int((int64_t)st.st_size);
     row[c->mtime] = v_timestamp(io_mtime_us(&st));
+    if (c->type == DOC_IMAGE || c->type == DOC_AUDIO) {   /* read when a request needs it (media.c) */
+        row[c->content] = media_value(c->type == DOC_IMAGE ? MEDIA_IMAGE : MEDIA_AUDIO, path);
+        return 0;
+    }
     if (!c->read) return 0;
     char *data = NULL;
     size_t n = 0, bad;
@@ -239,7 +244,9 @@ Reader *docs_reader_open(char **paths, int npaths, const ReadOptions *o, fql_err
     c->path = s->n; schema_add(s, "file_path", type_string());
     c->title = -1;
     if (c->type == DOC_MARKDOWN) { c->title = s->n; schema_add(s, "title", type_string()); }
-    c->content = s->n; schema_add(s, "content", c->type == DOC_JSON ? type_json() : type_string());
+    c->content = s->n;
+    schema_add(s, "content", c->type == DOC_JSON ? type_json() : c->type == DOC_IMAGE ? media_type(MEDIA_IMAGE)
+                             : c->type == DOC_AUDIO ? media_type(MEDIA_AUDIO) : type_string());
     c->size = s->n; schema_add(s, "size", type_int());
     c->mtime = s->n; schema_add(s, "modified_at", type_timestamp());
     c->error = s->n; schema_add(s, "error", type_string());

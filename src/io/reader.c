@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "io_int.h"
+#include "media.h"
 
 void read_options_init(ReadOptions *o, FileFormat f)
 {
@@ -45,13 +46,39 @@ typedef struct RemoteReader {
     Reader *inner;
     RemoteFiles *owned;        /* fetched by reader_open itself, or NULL */
     const RemoteFiles *rf;
+    int path_col;              /* docs(), pdf_metadata(): the file_path column, shown as the URL; else -1 */
+    int media_col;             /* docs() of images or audio: the content column, whose values name the URL; else -1 */
 } RemoteReader;
+
+/* Rows of docs() and pdf_metadata() name the file by its URL, not by the local copy (a temporary
+ * file gone when the scan ends: an image() value must outlive it). */
+static void name_urls(const RemoteReader *r, Batch *b)
+{
+    int nf = remote_count(r->rf);
+    for (size_t i = 0; i < b->n; i++) {
+        Value *pv = &b->cols[r->path_col][i];
+        if (pv->kind != V_STRING) continue;
+        for (int f = 0; f < nf; f++) {
+            if (strcmp(v_str(*pv), remote_local(r->rf, f))) continue;
+            const char *url = remote_name(r->rf, f);
+            if (r->media_col >= 0) {
+                Value *mv = &b->cols[r->media_col][i];
+                int kind = media_kind_of_value(*mv);
+                if (kind) { value_free(*mv); *mv = media_value(kind, url); }
+            }
+            value_free(*pv);
+            *pv = v_cstring(url);
+            break;
+        }
+    }
+}
 
 static int remote_next(Reader *base, Batch **out, fql_error *err)
 {
     RemoteReader *r = (RemoteReader *)base;
     int rc = reader_next(r->inner, out, err);
     if (rc < 0) remote_rename_error(r->rf, err);
+    if (rc > 0 && r->path_col >= 0) name_urls(r, *out);
     return rc;
 }
 
@@ -90,6 +117,14 @@ static Reader *open_remote(const char *url, const ReadOptions *o, fql_error *err
     r->inner = inner;
     r->owned = owned;
     r->rf = rf;
+    r->path_col = r->media_col = -1;
+    if (o->format == FMT_DOCS || o->format == FMT_PDF_META) {
+        const Schema *sc = r->base.schema;
+        for (int c = 0; c < sc->n; c++) {
+            if (!strcmp(sc->names[c], "file_path")) r->path_col = c;
+            if (media_kind_of_type(sc->types[c])) r->media_col = c;
+        }
+    }
     return &r->base;
 }
 

@@ -1,7 +1,7 @@
 // The official @anthropic-ai/sdk against fql-sim: messages, forced tool use, count_tokens,
 // errors and Message Batches.
 import Anthropic from '@anthropic-ai/sdk';
-import { BASE, test, assert, done, simConfig, sleep } from './common.mjs';
+import { BASE, test, assert, done, simConfig, sleep, png, mediaFacts } from './common.mjs';
 
 const client = new Anthropic({ apiKey: 'sk-ant-fidelity', baseURL: BASE, maxRetries: 0, timeout: 10000 });
 await simConfig({ batch_delay_ms: 300 });
@@ -90,6 +90,21 @@ await test('prompt caching: cache_control on system, written once then read', as
   const short = await client.messages.create({ model: 'claude-haiku-4-5', max_tokens: 50,
     system: [{ type: 'text', text: 'short', cache_control: { type: 'ephemeral' } }], messages: [{ role: 'user', content: 'x' }] });
   assert(short.usage.cache_creation_input_tokens === 0 && short.usage.cache_read_input_tokens === 0, 'below the minimum: no caching');
+});
+
+await test('a base64 image block: the forced tool answer follows the facts of its bytes', async () => {
+  const cat = png(24, 16, 'cc6633'), dog = png(24, 16, '3366cc');
+  await mediaFacts([[cat, { animal: 'cat' }], [dog, { animal: 'dog' }]]);
+  const got = [];
+  for (const b of [cat, dog]) {
+    const m = await client.messages.create({ model: 'claude-haiku-4-5', max_tokens: 100,
+      tools: [{ name: 'answer', description: 'the answer', input_schema: { type: 'object', required: ['animal'], properties: { animal: { type: 'string', enum: ['cat', 'dog'] } } } }],
+      tool_choice: { type: 'tool', name: 'answer' },
+      messages: [{ role: 'user', content: [{ type: 'image', source: { type: 'base64', media_type: 'image/png', data: b.toString('base64') } },
+                                           { type: 'text', text: 'Which animal is in [image 1]?' }] }] });
+    got.push(m.content.find(c => c.type === 'tool_use').input.animal);
+  }
+  assert(got.join() === 'cat,dog', got.join());
 });
 
 done();

@@ -14,3 +14,12 @@ export async function simConfig(cfg) {
   await fetch(`${BASE}/sim/reset`, { method: 'POST', body: '{}' });
 }
 export const sleep = ms => new Promise(r => setTimeout(r, ms));
+// Media for the image and audio tests (tests/runtime/mkmedia.mjs writes the same files) and the
+// facts that make the simulator answer from their content: its key is "sha256:" + the bytes' hash.
+export { png, wav } from '../../runtime/mkmedia.mjs';
+export async function mediaFacts(entries) {   // entries: [[Buffer, {property: value}], ...]
+  const { createHash } = await import('node:crypto');
+  const texts = {};
+  for (const [buf, props] of entries) texts['sha256:' + createHash('sha256').update(buf).digest('hex')] = props;
+  await simConfig({ facts: { texts } });
+}

@@ -2,7 +2,7 @@
 // responseSchema, embeddings, errors; and Vertex AI with an OAuth token from fql-sim's /token.
 import { GoogleGenAI, ApiError, Type } from '@google/genai';
 import { generateKeyPairSync, createSign } from 'node:crypto';
-import { BASE, test, assert, done, simConfig, sleep } from './common.mjs';
+import { BASE, test, assert, done, simConfig, sleep, png, wav, mediaFacts } from './common.mjs';
 
 const ai = new GoogleGenAI({ apiKey: 'AIza-fidelity', httpOptions: { baseUrl: BASE } });
 await simConfig({});
@@ -108,6 +108,19 @@ await test('Batch API: batches.create (inline), get until succeeded, read the in
 await test('Batch API: an unknown batch is NOT_FOUND', async () => {
   try { await ai.batches.get({ name: 'batches/nope' }); throw new Error('no error'); }
   catch (e) { assert(e instanceof ApiError && e.status === 404, String(e)); }
+});
+
+await test('inlineData image and audio parts: the JSON answer follows the facts of their bytes', async () => {
+  const cat = png(24, 16, 'cc6633'), dog = png(24, 16, '3366cc'), meow = wav(0.5, 900);
+  await mediaFacts([[cat, { animal: 'cat' }], [dog, { animal: 'dog' }], [meow, { animal: 'cat' }]]);
+  const got = [];
+  for (const [b, mt] of [[cat, 'image/png'], [dog, 'image/png'], [meow, 'audio/wav']]) {
+    const r = await ai.models.generateContent({ model: 'gemini-2.5-flash',
+      contents: [{ role: 'user', parts: [{ text: 'Which animal is in [image 1]?' }, { inlineData: { mimeType: mt, data: b.toString('base64') } }] }],
+      config: { responseMimeType: 'application/json', responseJsonSchema: { type: 'object', required: ['animal'], properties: { animal: { type: 'string', enum: ['cat', 'dog'] } } } } });
+    got.push(JSON.parse(r.text).animal);
+  }
+  assert(got.join() === 'cat,dog,cat', got.join());
 });
 
 done();

@@ -1,7 +1,7 @@
 // The official openai npm SDK (6.x) against fql-sim: chat, structured output, embeddings,
 // errors and the Batch API.
 import OpenAI, { toFile } from 'openai';
-import { BASE, test, assert, done, simConfig, sleep } from './common.mjs';
+import { BASE, test, assert, done, simConfig, sleep, png, wav, mediaFacts } from './common.mjs';
 // Node.js 18 (Debian 12's) has File in node:buffer but not as a global, which the SDK's uploads need
 globalThis.File ??= (await import('node:buffer')).File;
 
@@ -127,6 +127,20 @@ await test('service_tier flex: echoed; resource-unavailable 429 when flex has no
   catch (e) { assert(e instanceof OpenAI.APIError && e.status === 429 && e.code === 'resource_unavailable', String(e)); }
   const r = await ask();
   assert(r.service_tier === 'flex' && r.choices[0].message.content, JSON.stringify(r).slice(0, 200));
+});
+
+await test('an image as a data URL and audio as input_audio: answers follow the facts of their bytes', async () => {
+  const cat = png(24, 16, 'cc6633'), dog = png(24, 16, '3366cc'), bark = wav(0.5, 600);
+  await mediaFacts([[cat, { animal: 'cat' }], [dog, { animal: 'dog' }], [bark, { animal: 'dog' }]]);
+  const schema = { type: 'object', additionalProperties: false, required: ['animal'], properties: { animal: { type: 'string', enum: ['cat', 'dog'] } } };
+  const ask = (part) => client.chat.completions.create({ model: 'gpt-4o-mini',
+    messages: [{ role: 'user', content: [{ type: 'text', text: 'Which animal is in [image 1]?' }, part] }],
+    response_format: { type: 'json_schema', json_schema: { name: 'a', strict: true, schema } } });
+  const url = (b) => ({ type: 'image_url', image_url: { url: 'data:image/png;base64,' + b.toString('base64') } });
+  const a = [await ask(url(cat)), await ask(url(dog)), await ask({ type: 'input_audio', input_audio: { data: bark.toString('base64'), format: 'wav' } })];
+  const got = a.map(c => JSON.parse(c.choices[0].message.content).animal);
+  assert(got.join() === 'cat,dog,dog', got.join());
+  assert(a[0].usage.prompt_tokens > 85, 'an image is counted: ' + JSON.stringify(a[0].usage));
 });
 
 done();

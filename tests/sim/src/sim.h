@@ -195,9 +195,13 @@ typedef struct SimText {
     SimBuf user;    /* user messages' text, joined (what structured answers look at) */
     long tokens;    /* prompt tokens: 3 + sum over messages of (4 + ceil(bytes/4)) + 85 per image */
     int nmsg;
-    SimBuf images;  /* one "Image K: ..." line per image part, in order */
+    SimBuf images;  /* one "Image K: ..." (or "Audio K: ...") line per media part, in order */
     int nimages;
+    SimBuf media;   /* " sha256:HEX" of each media part not yet in a user text (sim_text_add appends them) */
 } SimText;
+/* Adds an audio part (input_audio data, or inline audio): like an image, counted and hashed. 0, or
+ * -1 with *why (static text) when the data is not base64. */
+int sim_text_add_audio(SimText *t, const char *mime, const char *data, const char **why);
 /* Adds an image part: base64 (or base64url) data of a mime type. 0, or -1 with *why (static text)
  * when the data is not base64. A NULL data (an image given by URL) is described by url's hash. */
 int sim_text_add_image(SimText *t, const char *mime, const char *data, const char *url, const char **why);

@@ -35,6 +35,11 @@ void sim_text_add(SimText *t, const char *text, int is_user)
     if (is_user) {
         if (t->user.len) sim_buf_puts(&t->user, "\n");
         sim_buf_puts(&t->user, text);
+        if (t->media.len) {   /* the message's media parts, as "sha256:HEX" words after its text (facts mode keys) */
+            sim_buf_puts(&t->user, t->media.data);
+            t->media.len = 0;
+            t->media.data[0] = 0;
+        }
     }
     t->tokens += 4 + sim_tokens(text);
     t->nmsg++;
@@ -62,6 +67,33 @@ void sim_text_free(SimText *t)
     sim_buf_free(&t->all);
     sim_buf_free(&t->user);
     sim_buf_free(&t->images);
+    sim_buf_free(&t->media);
+}
+
+/* Note the SHA-256 of a media part's bytes, for the next user text. */
+static void media_hash(SimText *t, const unsigned char *bytes, size_t n)
+{
+    unsigned char md[32];
+    unsigned ml = 0;
+    EVP_Digest(bytes, n, md, &ml, EVP_sha256(), NULL);
+    sim_buf_puts(&t->media, " sha256:");
+    for (int i = 0; i < 32; i++) sim_buf_printf(&t->media, "%02x", md[i]);
+}
+
+int sim_text_add_audio(SimText *t, const char *mime, const char *data, const char **why)
+{
+    size_t n = 0;
+    unsigned char *bytes = data ? sim_b64url_decode(data, strlen(data), &n) : NULL;
+    if (!bytes) { *why = "the audio data is not valid base64"; return -1; }
+    uint64_t h = sim_hash(bytes, n, 0);
+    media_hash(t, bytes, n);
+    free(bytes);
+    t->nimages++;
+    if (t->images.len) sim_buf_puts(&t->images, "\n");
+    sim_buf_printf(&t->images, "Audio %d: a simulated recording of %zu bytes (%s, hash %08x).", t->nimages, n,
+                   mime && *mime ? mime : "unknown type", (unsigned)(h & 0xffffffffu));
+    t->tokens += 100;
+    return 0;
 }
 
 /* Each image is described by what the simulator can know of it: its size and a hash of its bytes. */
@@ -73,6 +105,7 @@ int sim_text_add_image(SimText *t, const char *mime, const char *data, const cha
         unsigned char *bytes = sim_b64url_decode(data, strlen(data), &n);
         if (!bytes) { *why = "the image data is not valid base64"; return -1; }
         h = sim_hash(bytes, n, 0);
+        media_hash(t, bytes, n);
         free(bytes);
     } else h = sim_hash_str(url ? url : "", 0);
     t->nimages++;

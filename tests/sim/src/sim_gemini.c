@@ -71,9 +71,10 @@ static char *parts_text(json_t *parts, SimText *txt)
         if (t) { if (b.len) sim_buf_puts(&b, "\n"); sim_buf_puts(&b, t); }
         json_t *inl = get2(p, "inlineData", "inline_data");
         const char *why;
-        if (txt && inl && sim_text_add_image(txt, json_string_value(get2(inl, "mimeType", "mime_type")),
-                                             json_string_value(json_object_get(inl, "data")) ? json_string_value(json_object_get(inl, "data")) : "",
-                                             NULL, &why)) {
+        const char *mt = json_string_value(get2(inl, "mimeType", "mime_type"));
+        const char *data = json_string_value(json_object_get(inl, "data")) ? json_string_value(json_object_get(inl, "data")) : "";
+        if (txt && inl && (mt && !strncmp(mt, "audio/", 6) ? sim_text_add_audio(txt, mt, data, &why)
+                                                           : sim_text_add_image(txt, mt, data, NULL, &why))) {
             sim_buf_free(&b);
             return NULL;
         }

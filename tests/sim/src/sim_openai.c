@@ -61,6 +61,13 @@ static char *content_text(json_t *content, SimText *txt)
     json_array_foreach(content, i, p) {
         const char *t = json_string_value(json_object_get(p, "text"));
         if (t) { if (b.len) sim_buf_puts(&b, "\n"); sim_buf_puts(&b, t); }
+        json_t *ia = json_object_get(p, "input_audio");
+        if (ia) {   /* {"data": base64, "format": "wav" | "mp3"} */
+            const char *fmt = json_string_value(json_object_get(ia, "format")), *why;
+            int known = fmt && (!strcmp(fmt, "wav") || !strcmp(fmt, "mp3"));
+            if (!known || sim_text_add_audio(txt, !strcmp(fmt, "mp3") ? "audio/mpeg" : "audio/wav",
+                                             json_string_value(json_object_get(ia, "data")), &why)) { sim_buf_free(&b); return NULL; }
+        }
         const char *url = json_string_value(json_object_get(json_object_get(p, "image_url"), "url"));
         if (url) {
             /* data:MIME;base64,DATA */
