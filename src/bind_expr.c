@@ -314,6 +314,94 @@ static int fn_call_check(Binder *b, Scope *sc, const Node *n, const char *name)
     return 0;
 }
 
+/* Where column j of plan q's output is in the output of `top` (q below it, along child links), or -1
+ * when a stage between drops or recomputes it. */
+static int col_forward(const Plan *top, const Plan *q, int j)
+{
+    const Plan *chain[256];
+    int n = 0;
+    for (const Plan *p = top; p && p != q && n < 256; p = p->child) chain[n++] = p;
+    if (n == 256) return -1;
+    for (int k = n - 1; k >= 0 && j >= 0; k--) {   /* upward: from just above q to top */
+        const Plan *p = chain[k];
+        switch (p->kind) {
+        case P_FILTER: case P_SORT: case P_LIMIT: case P_DISTINCT: case P_CACHE: break;
+        case P_DERIVE:
+            for (int i = 0; i < p->nexprs; i++) if (p->targets[i] == j) return -1;   /* recomputed */
+            break;
+        case P_PROJECT: {
+            int to = -1;
+            for (int i = 0; i < p->nexprs && to < 0; i++)
+                if (p->exprs[i]->kind == E_COL && p->exprs[i]->ival == j) to = i;
+            j = to;
+            break;
+        }
+        default: return -1;
+        }
+    }
+    return j;
+}
+
+static int has_loop(const Expr *e)
+{
+    if (!e) return 0;
+    if (e->kind == E_LOOP || e->kind == E_LOOPVAR) return 1;
+    for (int i = 0; i < e->nargs; i++) if (has_loop(e->args[i])) return 1;
+    return 0;
+}
+
+/* The columns of e (read in the scope where it was bound, whose rows are plan q's output, or q's
+ * input items so far for a derive) renumbered as columns of sc's rows. 0, or -1 when one is not
+ * there unchanged. */
+static int remap_cols(Expr *e, const Scope *sc, const Plan *q, int items)
+{
+    if (e->kind == E_COL) {
+        int j = (int)e->ival;
+        const Plan *from = q;
+        if (q && q->kind == P_DERIVE) {   /* a later item of the same derive must not recompute it */
+            int upto = sc->input == q && sc->input_items >= 0 ? sc->input_items : q->nexprs;
+            for (int i = items + 1; i < upto; i++) if (q->targets[i] == j) return -1;
+            if (sc->input == q) {   /* the derive being bound: its columns so far are this scope's */
+                for (int i = 0; i < e->nargs; i++) if (e->args[i] && remap_cols(e->args[i], sc, q, items)) return -1;
+                return j < sc->schema->n ? 0 : -1;
+            }
+        } else if (q && q->kind == P_PROJECT) from = q->child;
+        int to = col_forward(sc->input, from, j);
+        if (to < 0 || to >= sc->schema->n) return -1;
+        e->ival = to;
+    }
+    for (int i = 0; i < e->nargs; i++) if (e->args[i] && remap_cols(e->args[i], sc, q, items)) return -1;
+    return 0;
+}
+
+/* confidence(x) / provenance(x) of a column x computed earlier in the pipeline by one of the calls
+ * `ops` (SEM_* bits): that call, copied and read in this stage (so the same request: sent once in
+ * the statement, or found in the cache). NULL (no error) when x is not such a column; NULL with an
+ * error when its call cannot be read here. */
+static Expr *call_of_column(Binder *b, Scope *sc, const Node *c, unsigned ops, const char *fn)
+{
+    if (!c || c->kind != N_IDENT || !sc->input) return NULL;
+    int col = bind_find_col(sc, NULL, c->str);
+    if (col < 0) return NULL;
+    Scope csc, next;
+    const Expr *def = bind_col_definition(sc, col, &csc);
+    for (int guard = 0; def && def->kind == E_COL && guard < 64; guard++) {   /* passed on by a select: where it came from */
+        def = bind_col_definition(&csc, (int)def->ival, &next);
+        csc = next;
+    }
+    if (!def || def->kind != E_SEMANTIC || def->conf || !(ops & (1u << def->sem))) return NULL;
+    Expr *e = expr_copy(def);
+    const Plan *q = csc.input;
+    int items = csc.input_items;
+    if (has_loop(e) || remap_cols(e, sc, q, items)) {
+        expr_free(e);
+        bind_errn(b, c, "%s(%s): the call that computed '%s' reads columns that a later stage drops or recomputes; write "
+                        "%s(...) of the call itself next to it (the request is sent once)", fn, c->str, c->str, fn);
+        return NULL;
+    }
+    return e;
+}
+
 /* confidence(predicate(...)) / confidence(classify(...)): the call itself, marked to give its
  * answer's probability (a float; null when the provider gives none) instead of its value. Its request
  * is the call's own, so next to the plain call it is sent once (semantic.c shares identical requests
@@ -322,13 +410,17 @@ static Expr *bind_confidence(Binder *b, Scope *sc, const Node *n)
 {
     const Node *c = n->nkids == 1 ? n->kids[0] : NULL;
     const SemOpDesc *d = c && c->kind == N_CALL ? bind_semantic_op(c->str) : NULL;
+    Expr *e = !d ? call_of_column(b, sc, c, 1u << SEM_PREDICATE | 1u << SEM_CLASSIFY, "confidence") : NULL;
+    if (!d && err_failed(b->err)) return NULL;
+    if (e) goto mark;
     if (!d || (d->op != SEM_PREDICATE && d->op != SEM_CLASSIFY)) {
         bind_errn(b, c ? c : n, "confidence() takes one predicate(...) or classify(...) call, e.g. confidence(predicate(\"Is {{text}} spam?\")); "
                   "for a column computed by such a call, repeat the call (the request is sent once)");
         return NULL;
     }
-    Expr *e = b->semantic(b, sc, c);
+    e = b->semantic(b, sc, c);
     if (!e) return NULL;
+mark:
     if (expr_arg(e, "cascade")) {   /* its answers come from two models: no one probability (cascade.c) */
         expr_free(e);
         bind_errn(b, c, "confidence() of a call with cascade: has no single model's probability: take the confidence of the "
@@ -363,14 +455,18 @@ static Expr *bind_provenance(Binder *b, Scope *sc, const Node *n)
 {
     const Node *c = n->nkids == 1 ? n->kids[0] : NULL;
     const SemOpDesc *d = c && c->kind == N_CALL ? bind_semantic_op(c->str) : NULL;
+    Expr *e = !d ? call_of_column(b, sc, c, 1u << SEM_PREDICATE | 1u << SEM_CLASSIFY | 1u << SEM_EXTRACT | 1u << SEM_MAP, "provenance") : NULL;
+    if (!d && err_failed(b->err)) return NULL;
+    if (e) goto mark;
     if (!d || (d->op != SEM_PREDICATE && d->op != SEM_CLASSIFY && d->op != SEM_EXTRACT && d->op != SEM_MAP)) {
         bind_errn(b, c ? c : n, "provenance() takes one extract, classify, predicate or map call, e.g. "
                   "provenance(predicate(\"Is {{text}} spam?\")); for a column computed by such a call, repeat the call "
                   "(the request is sent once)");
         return NULL;
     }
-    Expr *e = b->semantic(b, sc, c);
+    e = b->semantic(b, sc, c);
     if (!e) return NULL;
+mark:
     e->conf = 2;
     e->vtype = e->type;
     e->type = provenance_type();

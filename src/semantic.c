@@ -38,8 +38,20 @@ typedef struct Req Req;
 typedef struct Deferred { Req *q; LmRequest *req; struct SemJob *job; struct Deferred *next; } Deferred;
 typedef struct Waits { Deferred *head; double next_poll, backoff; } Waits;
 
+/* What a request sent in this statement cost, kept after its Req is released, so that a later
+ * stage's provenance() of the same request (then a cache hit) tells how the answer was got. */
+typedef struct Sent {
+    char key[65];
+    const struct LmModel *m;
+    int attempts;
+    int64_t in_tokens, out_tokens;
+    double cost, latency;
+    struct Sent *next;
+} Sent;
+
 typedef struct SemStats {
     Req *reqs[REQ_BUCKETS];       /* requests of the statement still referenced (dedup), by key */
+    Sent *sent[REQ_BUCKETS];      /* requests sent in the statement, by key (provenance) */
     int norphans;                 /* jobs freed early that still wait for answers */
     double spent, estimate;       /* USD so far; the estimate (explain cost), or < 0 */
     int budget_hit;
@@ -97,6 +109,8 @@ void semantic_end(Runtime *rt, double elapsed_ms, size_t rows)
     rt->sem = NULL;
     (void)rows;
     metrics_end(rt, &sem->met, elapsed_ms);
+    for (int i = 0; i < REQ_BUCKETS; i++)
+        for (Sent *x = sem->sent[i], *nx; x; x = nx) { nx = x->next; free(x); }
     free(sem);
 }
 
@@ -364,6 +378,19 @@ static Req *req_find(SemStats *sem, LmModel *m, const char *key)
 static void req_release(SemStats *sem, Req *q)
 {
     if (--q->refs > 0) return;
+    if (q->final && q->ok && !q->ans.from_cache) {   /* sent here: remembered for provenance() */
+        Sent *x = xcalloc(1, sizeof *x);
+        memcpy(x->key, q->key, sizeof x->key);
+        x->m = q->ans.answered_by ? q->ans.answered_by : q->m;
+        x->attempts = q->attempts;
+        x->in_tokens = q->in_tokens;
+        x->out_tokens = q->out_tokens;
+        x->cost = q->cost;
+        x->latency = q->latency;
+        unsigned b = req_bucket(q->key);
+        x->next = sem->sent[b];
+        sem->sent[b] = x;
+    }
     Req **pp = &sem->reqs[req_bucket(q->key)];
     while (*pp && *pp != q) pp = &(*pp)->hnext;
     if (*pp) *pp = q->hnext;
@@ -778,13 +805,29 @@ static Value *embed_finish(SemJob *j);
  * model, provider, model_name, cached, attempts, request_id, input and output tokens, cost,
  * latency). A packed or fused row's tokens, cost and latency are its whole request's (shared with
  * the other rows in it); a cached answer's cost is 0, its latency null (nothing was sent). */
-static Value provenance_value(const Expr *e, const Req *q)
+static Value provenance_value(const SemStats *sem, const Expr *e, const Req *q)
 {
     const LmAnswer *a = &q->ans;
     const LmModel *m = a->answered_by ? a->answered_by : q->m;
     Value v = v_struct_new(e->type);
     Struct *st = v.u.st;
     if (st->n < 10) return v;
+    const Sent *x = NULL;   /* a cache hit of a request an earlier stage of this statement sent */
+    for (x = a->from_cache && sem ? sem->sent[req_bucket(q->key)] : NULL; x; x = x->next)
+        if (!strcmp(x->key, q->key)) break;
+    if (x) {
+        st->fields[0] = v_cstring(x->m->alias ? x->m->alias : "");
+        st->fields[1] = v_cstring(x->m->provider_name ? x->m->provider_name : "");
+        st->fields[2] = v_cstring(x->m->model_name ? x->m->model_name : "");
+        st->fields[3] = v_bool(0);
+        st->fields[4] = v_int(x->attempts);
+        st->fields[5] = v_cstring(q->key);
+        st->fields[6] = v_int(x->in_tokens);
+        st->fields[7] = v_int(x->out_tokens);
+        st->fields[8] = x->cost >= 0 ? v_float(x->cost) : v_null();
+        st->fields[9] = x->latency >= 0 ? v_float(x->latency) : v_null();
+        return v;
+    }
     st->fields[0] = v_cstring(m->alias ? m->alias : "");
     st->fields[1] = v_cstring(m->provider_name ? m->provider_name : "");
     st->fields[2] = v_cstring(m->model_name ? m->model_name : "");
@@ -831,7 +874,7 @@ Value *semantic_finish(SemJob *j, fql_error *err)
         Req *q = j->rows[r];
         out[r] = v_null();
         if (!q) continue;
-        if (q->ok) out[r] = j->e->conf == 2 ? provenance_value(j->e, q) : !j->e->conf ? value_copy(q->value) : isnan(q->conf) ? v_null() : v_float(q->conf);
+        if (q->ok) out[r] = j->e->conf == 2 ? provenance_value(j->rt->sem, j->e, q) : !j->e->conf ? value_copy(q->value) : isnan(q->conf) ? v_null() : v_float(q->conf);
         else {
             row_error(j, r, q->m->alias, q->kind ? q->kind : "failed", q->why ? q->why : "no answer");
             ModelCount *mc = count_of(rt, q->m, j->e->name);

@@ -69,7 +69,19 @@ grep -q "confidence(classify): token probabilities of 'm'" explain2.txt && ok "e
 
 # 7. confidence() takes a predicate or classify call
 "$FQL" -c 'model m = openai("gpt-4o-mini"); from csv("reviews.csv") | derive c = confidence(t)' > e.txt 2>&1
-grep -q "confidence() takes one predicate(...) or classify(...) call" e.txt && ok "confidence(column) is refused with what to write" || bad refuse "$(cat e.txt)"
+grep -q "confidence() takes one predicate(...) or classify(...) call" e.txt && ok "confidence(t) of a plain column is refused with what to write" || bad refuse "$(cat e.txt)"
+# confidence(x) of a column x a classify computed, in the same stage and after a select: the same
+# request (nothing more sent) and the same numbers as confidence(classify(...)) next to the call
+before=$(reqs gpt-4o-mini)
+"$FQL" --format csv -c 'model m = openai("gpt-4o-mini"); from csv("reviews.csv") | where id < 20
+  | derive s = classify(t, ["positive", "negative"], model: m), c1 = confidence(s) | select id, t, s as lab, c1
+  | derive c2 = confidence(lab), c3 = confidence(classify(t, ["positive", "negative"], model: m)) | select id, c1, c2, c3' > cc.csv 2> cc.err
+n=$(( $(reqs gpt-4o-mini) - before ))
+same=$(awk -F, 'NR > 1 && $2 != "" && $2 == $3 && $3 == $4 { k++ } END { print k + 0 }' cc.csv)
+[[ $same == 20 && $n -le 1 ]] && ok "confidence(column): 20 rows equal to confidence(call), $n request(s)" || bad conf-col "same $same, requests $n: $(head -3 cc.csv) $(head -c 300 cc.err)"
+"$FQL" -c 'model m = openai("gpt-4o-mini"); from csv("reviews.csv") | derive s = classify(t, ["a", "b"], model: m) | derive t = upper(t) | derive c = confidence(s)' > e3.txt 2>&1
+grep -q "confidence(s): the call that computed 's' reads columns that a later stage drops or recomputes" e3.txt \
+  && ok "confidence(column) whose call's input was recomputed is refused, located" || bad conf-col-refused "$(cat e3.txt)"
 "$FQL" -c 'model a = anthropic("claude-haiku-4-5", logprobs: true); from csv("reviews.csv") | select id' > e2.txt 2>&1
 grep -q "logprobs: true needs a provider that returns token probabilities" e2.txt && ok "logprobs: true is refused for Anthropic" || bad refuse2 "$(cat e2.txt)"
 finish

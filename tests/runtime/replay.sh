@@ -77,6 +77,17 @@ reck=$(node -e 'console.log(require("fs").readFileSync("prov.jsonl","utf8").trim
   && ok "provenance(): 6 rows in 6 requests (shared with the plain call), sent with tokens, cost, latency; then cached (cost 0, no latency); request_id = the record's key" \
   || bad provenance "requests $((n1 - n0)), sent rows $first, cached rows $second; $(head -3 prov1.csv) $(head -3 prov2.csv) $(head -c 300 prov1.err)"
 
+# 6b. provenance(col) of a column a predicate computed in an earlier stage: how that answer was got
+#     (sent in this statement: cached false, one attempt), with no request of its own
+n0=$(reqs gpt-4o-mini)
+"$FQL" --no-progress --format csv --no-cache -c 'model m = openai("gpt-4o-mini");
+  from csv("r.csv") | derive p = predicate("Is {{t}} nice?", model: m, pack: 1) | where id >= 0 | select id, t, p
+  | derive pv = provenance(p) | select id, pv.cached, pv.attempts, pv.model' > pcol.csv 2> pcol.err
+n1=$(reqs gpt-4o-mini)
+sent=$(awk -F, 'NR > 1 && $2 == "false" && $3 == 1 && $4 == "m" { k++ } END { print k + 0 }' pcol.csv)
+[[ $sent == 6 && $((n1 - n0)) == 6 ]] && ok "provenance(column): the column's own answers (sent, 1 attempt), 6 requests for 6 rows" \
+  || bad provenance-col "rows $sent, requests $((n1 - n0)): $(head -3 pcol.csv) $(head -c 300 pcol.err)"
+
 # 7. system.lm_calls rows carry the statement and the row they served
 "$FQL" --format csv -c 'from system.lm_calls | where statement like "%Is {{t}} kind?%" | select row, request_key | order by row' > calls.csv
 rows=$(awk -F, 'NR > 1 { printf "%s ", $1 }' calls.csv)
