@@ -102,6 +102,11 @@ Value *core_eval_op(Op *op, const Expr *e, const Batch *b);
 Table *core_drain(Op *child);
 /* Emit op->mat batch by batch (a next() for operators that materialize their output). */
 int    core_next_mat(Op *op, Batch **out);
+/* order by without a small limit (exec_sort.c): next() sorts on its first call (spilling sorted
+ * runs to temporary files past memory_limit), then returns the rows in order; close() frees what
+ * it holds. */
+int    sort_next(Op *op, Batch **out);
+void   sort_close(Op *op);
 /* The innermost model calls (E_SEMANTIC) of e, each once, appended to *xs (grown; the caller
  * frees it). Returns whether e calls a model at all. */
 int    core_collect_semantic(const Expr *e, const Expr ***xs, int *n);

@@ -39,6 +39,7 @@ typedef struct Runtime {
     int progress;                  /* the progress display on a terminal */
     int validate_keys;             /* check API keys before a statement sends */
     double budget;                 /* USD per statement; 0 = none */
+    size_t memory_limit;           /* bytes a sort holds before it spills to temporary files; 0 = half of memory */
     int fusion;                    /* several structured calls of a stage over one text: one request (semantic.c) */
     int fuse_hold;                 /* semantic.c: jobs started now keep their requests for semantic_send_fused */
     struct Catalog *cat;           /* the session's declarations (not owned; see catalog.h) */
