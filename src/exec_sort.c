@@ -65,6 +65,7 @@ typedef struct SortState {
     Type **types; int ntypes, captypes;   /* struct types of spilled values (referenced) */
     Buf row;            /* a row being encoded or decoded */
     int merging, done;
+    int spilled;        /* runs written from the input (merges down not counted) */
     int ncols;          /* the rows' columns */
     size_t budget;
 } SortState;
@@ -461,6 +462,7 @@ static int spill(Op *op, SortState *st)
     if (!r) return -1;
     if (st->nruns == st->capruns) st->runs = xrealloc(st->runs, (size_t)(st->capruns = st->capruns ? 2 * st->capruns : 8) * sizeof *st->runs);
     st->runs[st->nruns++] = r;
+    st->spilled++;
     Value *kv = xcalloc((size_t)nk + 1, sizeof *kv), *vv = xcalloc((size_t)ncols + 1, sizeof *vv);
     for (size_t i = 0; i < ch->nrows; i++) {
         uint64_t ref = ch->ent[i * (size_t)ch->stride + (size_t)ch->stride - 1];
@@ -651,7 +653,7 @@ static int sort_input(Op *op, SortState *st)
         if (merge_down(op, st) || merge_begin(op, st, st->nruns)) return -1;
         st->merging = 1;
         free(op->detail);
-        op->detail = xasprintf("sorted in %d run%s on disk (memory_limit %zu bytes)", st->nruns, st->nruns == 1 ? "" : "s", st->budget);
+        op->detail = xasprintf("sorted in %d run%s on disk, merged (memory_limit %zu bytes)", st->spilled, st->spilled == 1 ? "" : "s", st->budget);
     } else {
         chunk_sort(ch, p, 0);
         chunk_free_keys(ch, nk);

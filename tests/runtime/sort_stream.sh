@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The sort and the printed output (issue 22): order by past memory_limit (sorted runs in temporary
+# files, merged, more than one level of merging) gives the rows the in-memory sort gives, ties in
+# input order; the files go away; a sort that cannot spill says what to do. Results printed to
+# standard output stream in every format, in memory independent of the row count.
+# usage: tests/runtime/sort_stream.sh BUILD_DIR
+HERE=$(cd "$(dirname "$0")" && pwd)
+source "$HERE/../lib/setup.sh"
+FQL="$BUILD/fql"
+pass=0 fail=0
+ok()  { pass=$((pass + 1)); echo "ok $1"; }
+bad() { fail=$((fail + 1)); echo "FAIL $1: $2"; }
+
+# big.csv: 300,000 rows of id, g (int, 1 in 20 null), x (float, few distinct: ties), s (a string
+# longer than the sort's key words, 1 in 25 null)
+awk 'BEGIN { srand(5); print "id,g,x,s";
+  for (i = 1; i <= 300000; i++) {
+    g = rand() < 0.05 ? "" : int(rand() * 100); x = sprintf("%.1f", int(rand() * 50) / 2 - 5);
+    s = rand() < 0.04 ? "" : sprintf("a shared prefix longer than thirty-two bytes %03d", int(rand() * 300));
+    print i "," g "," x "," s } }' > big.csv
+Q='from csv("big.csv") | order by s desc nulls last, g nulls first, x desc'
+
+# 1. spilled (a run per batch: about 150 runs, merged 64 at a time, then finally) = in memory
+"$FQL" -c "$Q | write csv(\"mem.csv\")" 2>mem.err
+mkdir tmp
+TMPDIR=$PWD/tmp "$FQL" -c "set memory_limit = 1; $Q | write csv(\"spill.csv\")" 2>spill.err
+if [[ -s mem.csv ]] && cmp -s mem.csv spill.csv; then ok "spilled sort = in-memory sort (300k rows)"
+else bad spill-equal "$(cmp mem.csv spill.csv 2>&1) $(cat mem.err spill.err)"; fi
+[[ $(wc -l <mem.csv) == 300001 ]] && ok "every row is sorted out" || bad rows "$(wc -l <mem.csv)"
+# ties (equal s, g, x) keep input order (ids increasing); nulls where asked
+ties=$(awk -F, 'NR > 2 && $2 == pg && $3 == px && $4 == ps && $1 + 0 < pid { n++ } { pid = $1; pg = $2; px = $3; ps = $4 } END { print n + 0 }' spill.csv)
+[[ $ties == 0 ]] && ok "ties keep input order" || bad ties "$ties rows out of input order"
+tail -1 spill.csv | grep -q ',$' && head -2 spill.csv | tail -1 | grep -q ' 299$' && ok "descending, nulls last" || bad nulls "$(head -2 spill.csv | tail -1) / $(tail -1 spill.csv)"
+left=$(ls tmp | wc -l)
+[[ $left == 0 ]] && ok "no temporary files left" || bad tmp-left "$left files in TMPDIR"
+out=$(TMPDIR=$PWD/tmp "$FQL" -c "set memory_limit = \"64KB\"; explain analyze $Q | limit 2000000" 2>&1)
+grep -Eq 'sorted in [0-9]+ runs on disk, merged \(memory_limit 65536 bytes\)' <<<"$out" && ok "explain analyze says the sort spilled" || bad explain "$out"
+
+# 2. a sort that must spill where it cannot write says where and what to do
+out=$(TMPDIR=$PWD/nowhere "$FQL" -c "set memory_limit = 1; $Q | write csv(\"x.csv\")" 2>&1); rc=$?
+[[ $rc != 0 ]] && grep -q 'set TMPDIR to a writable directory' <<<"$out" && ok "no temporary directory: an error naming TMPDIR" || bad no-tmp "rc=$rc $out"
+out=$("$FQL" -c 'set memory_limit = "lots"' 2>&1); rc=$?
+[[ $rc != 0 ]] && grep -q 'set memory_limit takes a size, e.g.' <<<"$out" && ok "a bad memory_limit names the form" || bad bad-limit "rc=$rc $out"
+"$FQL" -c 'set memory_limit = "1.5GB"; set memory_limit = "512 MiB"; set memory_limit = 0' >/dev/null 2>&1 && ok "sizes with units" || bad sizes "rejected"
+
+echo "$pass passed, $fail failed"
+(( fail == 0 ))
