@@ -1377,6 +1377,23 @@ Table *exec_plan(Runtime *rt, Plan *p, fql_error *err)
     return exec_run(rt, p, 0, err);
 }
 
+int exec_plan_each(Runtime *rt, Plan *p, int analyze, void (*sink)(void *ctx, Batch *b), void *ctx, size_t *rows, fql_error *err)
+{
+    ExecCursor *c = exec_open(rt, p, err);
+    Op *root = c->root;
+    if (analyze) instrument(root);
+    Batch *b;
+    int rc;
+    *rows = 0;
+    while ((rc = exec_next(c, &b)) == 1) {
+        *rows += b->n;
+        sink(ctx, b);
+    }
+    if (analyze) report(root);
+    exec_close(c);
+    return rc < 0 || err_failed(err) ? -1 : 0;
+}
+
 static Table *exec_run(Runtime *rt, Plan *p, int analyze, fql_error *err)
 {
     ExecCursor *c = exec_open(rt, p, err);

@@ -19,6 +19,9 @@
 Table *exec_plan(Runtime *rt, Plan *p, fql_error *err);
 /* The same, timing and counting every operator into its plan node's `analysis` (explain analyze). */
 Table *exec_plan_analyze(Runtime *rt, Plan *p, fql_error *err);
+/* The same, each batch handed to sink (which takes it) as it comes, so a caller that only prints
+ * holds one batch at a time (not for a write). *rows: the rows handed over. 0, or -1 with err. */
+int exec_plan_each(Runtime *rt, Plan *p, int analyze, void (*sink)(void *ctx, Batch *b), void *ctx, size_t *rows, fql_error *err);
 /* The same, a batch at a time: exec_next returns 1 with a batch (the caller's), 0 at the end, -1
  * with the err given to exec_open (which must outlive the cursor). */
 typedef struct ExecCursor ExecCursor;

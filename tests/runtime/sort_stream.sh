@@ -43,5 +43,31 @@ out=$("$FQL" -c 'set memory_limit = "lots"' 2>&1); rc=$?
 [[ $rc != 0 ]] && grep -q 'set memory_limit takes a size, e.g.' <<<"$out" && ok "a bad memory_limit names the form" || bad bad-limit "rc=$rc $out"
 "$FQL" -c 'set memory_limit = "1.5GB"; set memory_limit = "512 MiB"; set memory_limit = 0' >/dev/null 2>&1 && ok "sizes with units" || bad sizes "rejected"
 
+# 3. printed results stream: the peak memory of printing 300,000 rows is that of printing 3,000
+rss() { /usr/bin/time -f "%M" -o rss.txt "$FQL" "$@" >/dev/null 2>rss.err; tail -1 rss.txt; }
+for f in csv tsv json jsonl table markdown; do
+  small=$(rss --format $f -c 'from csv("big.csv") | limit 3000') large=$(rss --format $f -c 'from csv("big.csv") | where id > 0')
+  (( large - small < 8000 )) && ok "$f: printing 300k rows takes the memory of 3k ($small KB, $large KB)" || bad "rss-$f" "3k rows: $small KB, 300k rows: $large KB $(cat rss.err)"
+done
+# ... and print what a whole table would: the files written and the formats printed agree
+"$FQL" -c 'from csv("big.csv") | where g > 90 | write csv("w.csv")' 2>/dev/null
+"$FQL" -c 'from csv("big.csv") | where g > 90 | write jsonl("w.jsonl")' 2>/dev/null
+"$FQL" --format csv -c 'from csv("big.csv") | where g > 90' > p.csv 2>&1
+"$FQL" --format jsonl -c 'from csv("big.csv") | where g > 90' > p.jsonl 2>&1
+cmp -s w.csv p.csv && cmp -s w.jsonl p.jsonl && ok "printed csv and jsonl = written" || bad printed-written "$(cmp w.csv p.csv; cmp w.jsonl p.jsonl)"
+"$FQL" --format json -c 'from csv("big.csv") | where g > 90' > p.json 2>&1
+node -e 'const a = JSON.parse(require("fs").readFileSync("p.json", "utf8")); const n = require("fs").readFileSync("w.jsonl", "utf8").trim().split("\n").length; process.exit(a.length === n && a.length > 2048 ? 0 : 1)' \
+  && ok "printed json: one array of every row" || bad json "$(head -c 300 p.json)"
+[[ $("$FQL" --format json -c 'from csv("big.csv") | where id < 0') == "[]" ]] && ok "printed json: no rows is []" || bad json-empty "$("$FQL" --format json -c 'from csv("big.csv") | where id < 0' 2>&1)"
+# the table past the rows that size it: widths from the first 2,048 rows, a longer string later
+# cut with "…", a number never cut, the footer counts every row
+awk 'BEGIN { print "n,t"; for (i = 1; i <= 3000; i++) print (i == 2500 ? 123456789 : i) "," (i == 2600 ? "a much longer text than any before it" : "short text") }' > w.csv
+"$FQL" -c 'from csv("w.csv")' > tbl.txt 2>&1
+grep -q '^│ 123456789 │ short text │$' tbl.txt && grep -q '^│ 2600 │ a much lo… │$' tbl.txt && [[ $(tail -1 tbl.txt) == "3000 rows" && $(grep -c '^│' tbl.txt) == 3001 ]] \
+  && ok "table: streamed past 2,048 rows, long text cut, numbers whole" || bad table-stream "$(grep -n 'much\|123456789012' tbl.txt; tail -2 tbl.txt)"
+"$FQL" -c 'set max_rows = 10; from csv("big.csv")' > tbl.txt 2>&1
+[[ $(tail -1 tbl.txt) == "300000 rows (10 shown)" ]] && grep -q '│ 300000 │' tbl.txt && grep -q '^│ *1 │' tbl.txt \
+  && ok "table with max_rows: first and last rows of a streamed result" || bad table-maxrows "$(cat tbl.txt)"
+
 echo "$pass passed, $fail failed"
 (( fail == 0 ))
