@@ -2,7 +2,8 @@
 # The sort and the printed output (issue 22): order by past memory_limit (sorted runs in temporary
 # files, merged, more than one level of merging) gives the rows the in-memory sort gives, ties in
 # input order; the files go away; a sort that cannot spill says what to do. Results printed to
-# standard output stream in every format, in memory independent of the row count.
+# standard output stream in every format, in memory independent of the row count. poppler loads
+# with the first PDF call (the plugin fql-pdf.so), not at start-up.
 # usage: tests/runtime/sort_stream.sh BUILD_DIR
 HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/../lib/setup.sh"
@@ -68,6 +69,17 @@ grep -q '^│ 123456789 │ short text │$' tbl.txt && grep -q '^│ 2600 │ a
 "$FQL" -c 'set max_rows = 10; from csv("big.csv")' > tbl.txt 2>&1
 [[ $(tail -1 tbl.txt) == "300000 rows (10 shown)" ]] && grep -q '│ 300000 │' tbl.txt && grep -q '^│ *1 │' tbl.txt \
   && ok "table with max_rows: first and last rows of a streamed result" || bad table-maxrows "$(cat tbl.txt)"
+
+# 4. poppler loads with the first PDF call, not at start-up (the plugin fql-pdf.so)
+n=$(LD_DEBUG=files "$FQL" -c 'values [{a: 1}] | select a' 2>&1 >/dev/null | grep -c 'poppler\|cairo\|fql-pdf')
+[[ $n == 0 ]] && ok "start-up loads no poppler, cairo or plugin" || bad startup-libs "$n lines name them"
+"$BUILD/mkpdf" pdfs 300 >/dev/null 2>&1
+out=$(LD_DEBUG=files "$FQL" --format csv -c 'from pdf_metadata("pdfs/plain.pdf") | select page_count, error' 2>ld.txt)
+grep -q 'fql-pdf.so.*dynamically loaded' ld.txt && [[ $(tail -1 <<<"$out") =~ ^[1-9][0-9]*,$ ]] \
+  && ok "the first PDF call loads the plugin and reads the PDF" || bad pdf-load "$out $(grep -m3 'fql-pdf\|poppler' ld.txt)"
+mkdir plug && cp "$BUILD/fql-pdf.so" plug/
+FQL_PLUGIN_DIR=$PWD/plug LD_DEBUG=files "$FQL" -c 'from pdf_metadata("pdfs/plain.pdf") | select page_count' 2>ld.txt >/dev/null
+grep -q "file=$PWD/plug/fql-pdf.so" ld.txt && ok "FQL_PLUGIN_DIR is looked in first" || bad plugin-dir "$(grep -m2 fql-pdf ld.txt)"
 
 echo "$pass passed, $fail failed"
 (( fail == 0 ))
