@@ -465,6 +465,12 @@ static int spill(Op *op, SortState *st)
     st->spilled++;
     Value *kv = xcalloc((size_t)nk + 1, sizeof *kv), *vv = xcalloc((size_t)ncols + 1, sizeof *vv);
     for (size_t i = 0; i < ch->nrows; i++) {
+        if (i + 8 < ch->nrows) {   /* the rows are scattered: fetch a few ahead */
+            uint64_t ahead = ch->ent[(i + 8) * (size_t)ch->stride + (size_t)ch->stride - 1];
+            size_t ar = ahead & 0xffffffffu;
+            for (int k = 0; k < nk; k++) __builtin_prefetch(&ch->keys[ahead >> 32][k][ar]);
+            for (int c = 0; c < ncols; c++) __builtin_prefetch(&ch->in[ahead >> 32]->cols[c][ar]);
+        }
         uint64_t ref = ch->ent[i * (size_t)ch->stride + (size_t)ch->stride - 1];
         int b = (int)(ref >> 32);
         size_t row = ref & 0xffffffffu;
