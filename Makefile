@@ -6,7 +6,11 @@ BUILD    ?= build
 CC       ?= cc
 SANITIZE ?=
 WERROR   ?=
-PKGS     := libcurl jansson sqlite3 libpcre2-8 libzstd zlib poppler-glib cairo libjpeg hiredis
+PKGS     := libcurl jansson sqlite3 libpcre2-8 libzstd zlib cairo libjpeg hiredis
+# poppler-glib links only into the PDF plugin $(BUILD)/fql-pdf.so (src/io/pdf_poppler.c), which
+# libfql loads on the first PDF call: start-up does not load it. cairo and libjpeg are in PKGS
+# because media.c scales images with them (issue 20); moving that into a plugin too is left to do.
+PDF_PKGS := poppler-glib cairo
 DEB_PKGS := gcc make re2c lemon pkg-config libcurl4-openssl-dev libjansson-dev libreadline-dev \
             libsqlite3-dev libpcre2-dev libmicrohttpd-dev libssl-dev curl sqlite3 valgrind nodejs npm time \
             libsnappy-dev libzstd-dev zlib1g-dev libpoppler-glib-dev libcairo2-dev libjpeg-dev tmux clang libclang-rt-14-dev \
@@ -15,7 +19,8 @@ DEB_PKGS := gcc make re2c lemon pkg-config libcurl4-openssl-dev libjansson-dev l
 OPT      ?= -O2
 CFLAGS   += $(OPT) -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wstrict-prototypes \
             -Wmissing-prototypes -Wno-unused-parameter -fPIC -fvisibility=hidden -DFQL_BUILDING \
-            -Iinclude -Isrc -I$(BUILD)/gen -MMD -MP -DFQL_STDLIB_DIR=\"$(CURDIR)/stdlib\"
+            -Iinclude -Isrc -I$(BUILD)/gen -MMD -MP -DFQL_STDLIB_DIR=\"$(CURDIR)/stdlib\" \
+            -DFQL_PLUGIN_DIR=\"$(abspath $(BUILD))\"
 ifneq ($(WERROR),)
 CFLAGS   += -Werror
 endif
@@ -30,7 +35,7 @@ endif
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS   += $(PKG_CFLAGS)
-LIBS_EXTRA := -lsnappy -lreadline -lssl -lcrypto -lm -lpthread
+LIBS_EXTRA := -lsnappy -lreadline -lssl -lcrypto -lm -lpthread -ldl
 LIBS      = $(PKG_LIBS) $(LIBS_EXTRA)
 NEED_PKGS = $(if $(PKG_LIBS),,$(error pkg-config finds none of: $(PKGS). Run `make deps` first (or `make test`, which does)))
 
@@ -39,7 +44,7 @@ FLAGS_STAMP := $(BUILD)/.flags
 $(shell mkdir -p $(BUILD); echo '$(CC) $(CFLAGS) $(LDFLAGS)' | cmp -s - $(FLAGS_STAMP) 2>/dev/null || echo '$(CC) $(CFLAGS) $(LDFLAGS)' > $(FLAGS_STAMP))
 
 # main.c and repl.c (the interactive shell) make the command-line program build/fql, not the library.
-LIB_SRC  := $(filter-out src/main.c src/repl.c,$(wildcard src/*.c src/*/*.c))
+LIB_SRC  := $(filter-out src/main.c src/repl.c src/io/pdf_poppler.c,$(wildcard src/*.c src/*/*.c))
 LIB_OBJ  := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(BUILD)/obj/lexer.o $(BUILD)/obj/parser.o \
             $(BUILD)/obj/tiktoken_ranks.o
 UNIT_SRC := $(wildcard tests/unit/*.c)
@@ -47,7 +52,7 @@ UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRC))
 
 .PHONY: all deps test test-golden test-unit test-diff run examples clean bench fuzz fuzz-parquet fuzz-pipeline install uninstall embed-example
 SIM_BIN  := $(if $(wildcard tests/sim/sim.mk),sim)
-all: $(BUILD)/fql $(BUILD)/libfql.a $(BUILD)/libfql.so $(SIM_BIN) $(UNIT_BIN) $(BUILD)/mkpdf $(BUILD)/examples/embed
+all: $(BUILD)/fql $(BUILD)/libfql.a $(BUILD)/libfql.so $(BUILD)/fql-pdf.so $(SIM_BIN) $(UNIT_BIN) $(BUILD)/mkpdf $(BUILD)/examples/embed
 
 # nodejs/npm count as present when the commands exist (machines may carry a newer Node.js than Debian's).
 # A package counts as present only when installed: `dpkg -s` also succeeds for one removed with its
@@ -105,6 +110,10 @@ $(BUILD)/libfql.a: $(LIB_OBJ)
 	rm -f $@; ar rcs $@ $^
 $(BUILD)/libfql.so: $(LIB_OBJ)
 	$(NEED_PKGS)$(CC) -shared -o $@ $^ $(LDFLAGS) $(LIBS)
+$(BUILD)/fql-pdf.so: src/io/pdf_poppler.c src/io/pdf_plugin.h $(FLAGS_STAMP)
+	$(CC) $(OPT) -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wmissing-prototypes -Wno-unused-parameter $(if $(WERROR),-Werror) \
+	  -fPIC -fvisibility=hidden $(if $(SANITIZE),-fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all) \
+	  $(shell pkg-config --cflags $(PDF_PKGS)) -shared -o $@ $< $(shell pkg-config --libs $(PDF_PKGS))
 $(BUILD)/fql: $(BUILD)/obj/main.o $(BUILD)/obj/repl.o $(BUILD)/libfql.a
 	$(NEED_PKGS)$(CC) -o $@ $^ $(LDFLAGS) $(LIBS)
 $(BUILD)/unit/%: tests/unit/%.c $(BUILD)/libfql.a $(FLAGS_STAMP)
@@ -172,10 +181,11 @@ fuzz-pipeline:
 PREFIX   ?= /usr/local
 IPREFIX   = $(abspath $(PREFIX))
 IDIR      = $(BUILD)/install
-INST_OBJ  = $(filter-out $(BUILD)/obj/session.o,$(LIB_OBJ)) $(IDIR)/session.o
+INST_OBJ  = $(filter-out $(BUILD)/obj/session.o $(BUILD)/obj/io/pdf.o,$(LIB_OBJ)) $(IDIR)/session.o $(IDIR)/pdf.o
 install: all
 	@mkdir -p $(IDIR)
 	$(CC) $(CFLAGS) -UFQL_STDLIB_DIR -DFQL_STDLIB_DIR=\"$(IPREFIX)/share/fql/stdlib\" -MF $(IDIR)/session.dep -c -o $(IDIR)/session.o src/session.c
+	$(CC) $(CFLAGS) -UFQL_PLUGIN_DIR -DFQL_PLUGIN_DIR=\"$(IPREFIX)/lib/fql\" -MF $(IDIR)/pdf.dep -c -o $(IDIR)/pdf.o src/io/pdf.c
 	rm -f $(IDIR)/libfql.a; ar rcs $(IDIR)/libfql.a $(INST_OBJ)
 	$(CC) -shared -Wl,-soname,libfql.so -o $(IDIR)/libfql.so $(INST_OBJ) $(LDFLAGS) $(LIBS)
 	$(CC) -o $(IDIR)/fql $(BUILD)/obj/main.o $(BUILD)/obj/repl.o $(IDIR)/libfql.a $(LDFLAGS) $(LIBS)
@@ -187,12 +197,14 @@ install: all
 	install -m 755 $(IDIR)/libfql.so $(DESTDIR)$(IPREFIX)/lib/libfql.so
 	install -m 644 include/fql.h $(DESTDIR)$(IPREFIX)/include/fql.h
 	install -m 644 $(IDIR)/fql.pc $(DESTDIR)$(IPREFIX)/lib/pkgconfig/fql.pc
+	install -d $(DESTDIR)$(IPREFIX)/lib/fql
+	install -m 755 $(BUILD)/fql-pdf.so $(DESTDIR)$(IPREFIX)/lib/fql/fql-pdf.so
 	rm -rf $(DESTDIR)$(IPREFIX)/share/fql/stdlib && cp -R stdlib $(DESTDIR)$(IPREFIX)/share/fql/stdlib
 
 uninstall:
 	rm -f $(DESTDIR)$(IPREFIX)/bin/fql $(DESTDIR)$(IPREFIX)/lib/libfql.a $(DESTDIR)$(IPREFIX)/lib/libfql.so \
 	      $(DESTDIR)$(IPREFIX)/include/fql.h $(DESTDIR)$(IPREFIX)/lib/pkgconfig/fql.pc
-	rm -rf $(DESTDIR)$(IPREFIX)/share/fql
+	rm -rf $(DESTDIR)$(IPREFIX)/share/fql $(DESTDIR)$(IPREFIX)/lib/fql
 
 # The embedding example, built against the build tree's library.
 embed-example: $(BUILD)/examples/embed

@@ -79,7 +79,9 @@ typedef struct {
     int progress;            /* progress display on stderr when it is a terminal (default 1) */
     int cache;               /* use the response cache (default 1) */
     const char *format;      /* how fql_exec prints results to `out`: "table" (default), "csv", "tsv", "json", "jsonl", "markdown" */
-    void *out;               /* FILE * where statement results are printed; NULL = do not print */
+    void *out;               /* FILE * where statement results are printed; NULL = do not print. When
+                              * fql_exec is given no `out` result, rows print as they come (memory
+                              * independent of the row count); else after the statement ends */
     int max_rows;            /* rows printed per result in table format (0 = all; default 0) */
     fql_log_fn log;          /* log lines (summaries, warnings, UDF row failures); NULL = levels >= INFO to stderr */
     void *log_ud;            /* passed to log */

@@ -622,48 +622,6 @@ static int next_unnest(Op *op, Batch **out)
 }
 
 
-/* order by: stable merge sort of row numbers */
-typedef struct SortCtx { Value **keys; int nk; const int *desc, *nulls_first; } SortCtx;
-
-static int sort_cmp(const SortCtx *sc, size_t a, size_t b)
-{
-    for (int k = 0; k < sc->nk; k++) {
-        Value x = sc->keys[k][a], y = sc->keys[k][b];
-        int c;
-        if (x.kind == V_NULL || y.kind == V_NULL) {
-            if (x.kind == y.kind) continue;
-            c = x.kind == V_NULL ? -1 : 1;
-            if (!sc->nulls_first[k]) c = -c;
-            return c;
-        }
-        c = value_cmp(x, y);
-        if (c) return sc->desc[k] ? -c : c;
-    }
-    return 0;
-}
-
-static void merge_sort(const SortCtx *sc, size_t *idx, size_t *tmp, size_t n)
-{
-    if (n < 2) return;
-    if (n <= 16) {
-        for (size_t i = 1; i < n; i++) {
-            size_t v = idx[i], j = i;
-            while (j > 0 && sort_cmp(sc, idx[j - 1], v) > 0) { idx[j] = idx[j - 1]; j--; }
-            idx[j] = v;
-        }
-        return;
-    }
-    size_t h = n / 2;
-    merge_sort(sc, idx, tmp, h);
-    merge_sort(sc, idx + h, tmp, n - h);
-    if (sort_cmp(sc, idx[h - 1], idx[h]) <= 0) return;
-    size_t i = 0, j = h, k = 0;
-    while (i < h && j < n) tmp[k++] = sort_cmp(sc, idx[j], idx[i]) < 0 ? idx[j++] : idx[i++];
-    while (i < h) tmp[k++] = idx[i++];
-    while (j < n) tmp[k++] = idx[j++];
-    memcpy(idx, tmp, n * sizeof *idx);
-}
-
 /* order by ... limit N (the optimizer's row_bound on the sort): a bounded max-heap of the N first
  * rows in sort order, input order breaking ties as the stable sort does. Each kept row holds its
  * keys and values (owned); a row that sorts after the heap's top is never copied. */
@@ -774,43 +732,11 @@ static int sort_top_n(Op *op)
 
 static int next_sort(Op *op, Batch **out)
 {
-    if (!op->mat && op->p->row_bound >= 0 && op->p->row_bound <= TOP_N_MAX) {
-        if (sort_top_n(op)) return -1;
+    if (op->p->row_bound >= 0 && op->p->row_bound <= TOP_N_MAX) {
+        if (!op->mat && sort_top_n(op)) return -1;
         return core_next_mat(op, out);
     }
-    if (!op->mat) {
-        const Plan *p = op->p;
-        Table *t = core_drain(op->child);
-        if (!t) return -1;
-        table_flatten(t);
-        size_t n = t->nrows;
-        Batch *all = t->nbatches ? t->batches[0] : NULL;
-        SortCtx sc = { xcalloc((size_t)p->nexprs + 1, sizeof(Value *)), p->nexprs, p->desc, p->nulls_first };
-        for (int k = 0; k < p->nexprs && all; k++)
-            if (!(sc.keys[k] = eval_batch(op->ex, p->exprs[k], all))) {
-                for (int q = 0; q < k; q++) eval_vals_free(sc.keys[q], n);
-                free(sc.keys);
-                table_free(t);
-                return -1;
-            }
-        size_t *idx = xmalloc((n ? n : 1) * sizeof *idx), *tmp = xmalloc((n ? n : 1) * sizeof *tmp);
-        for (size_t i = 0; i < n; i++) idx[i] = i;
-        merge_sort(&sc, idx, tmp, n);
-        op->mat = table_new(schema_copy(p->schema));
-        Batch *o = NULL;
-        for (size_t i = 0; i < n; i++) {
-            if (!o) o = batch_new(t->schema->n, BATCH_ROWS);
-            batch_copy_row(o, all, idx[i]);
-            if (o->n == BATCH_ROWS) { table_add_batch(op->mat, o); o = NULL; }
-        }
-        if (o) table_add_batch(op->mat, o);
-        for (int k = 0; k < p->nexprs; k++) eval_vals_free(sc.keys[k], n);
-        free(sc.keys);
-        free(idx);
-        free(tmp);
-        table_free(t);
-    }
-    return core_next_mat(op, out);
+    return sort_next(op, out);   /* exec_sort.c */
 }
 
 /* count(distinct ...) of one aggregate: the (group, argument) pairs seen. While the argument is a
@@ -1521,7 +1447,7 @@ static Op *op_build(Exec *ex, const Plan *p)
             if (cascade_in(p->exprs[i])) { op->next = next_cascade; op->close = close_stream; }
         break;
     case P_AGG: op->next = next_agg; break;
-    case P_SORT: op->next = next_sort; break;
+    case P_SORT: op->next = next_sort; op->close = sort_close; break;
     case P_LIMIT: op->next = next_limit; link_limit(op); break;
     case P_DISTINCT: op->next = next_distinct; break;
     case P_JOIN: op->next = next_join; break;
@@ -1639,6 +1565,23 @@ Table *exec_plan_analyze(Runtime *rt, Plan *p, fql_error *err)
 Table *exec_plan(Runtime *rt, Plan *p, fql_error *err)
 {
     return exec_run(rt, p, 0, err);
+}
+
+int exec_plan_each(Runtime *rt, Plan *p, int analyze, void (*sink)(void *ctx, Batch *b), void *ctx, size_t *rows, fql_error *err)
+{
+    ExecCursor *c = exec_open(rt, p, err);
+    Op *root = c->root;
+    if (analyze) instrument(root);
+    Batch *b;
+    int rc;
+    *rows = 0;
+    while ((rc = exec_next(c, &b)) == 1) {
+        *rows += b->n;
+        sink(ctx, b);
+    }
+    if (analyze) report(root);
+    exec_close(c);
+    return rc < 0 || err_failed(err) ? -1 : 0;
 }
 
 static Table *exec_run(Runtime *rt, Plan *p, int analyze, fql_error *err)

@@ -20,6 +20,9 @@
 Table *exec_plan(Runtime *rt, Plan *p, fql_error *err);
 /* The same, timing and counting every operator into its plan node's `analysis` (explain analyze). */
 Table *exec_plan_analyze(Runtime *rt, Plan *p, fql_error *err);
+/* The same, each batch handed to sink (which takes it) as it comes, so a caller that only prints
+ * holds one batch at a time (not for a write). *rows: the rows handed over. 0, or -1 with err. */
+int exec_plan_each(Runtime *rt, Plan *p, int analyze, void (*sink)(void *ctx, Batch *b), void *ctx, size_t *rows, fql_error *err);
 /* The same, a batch at a time: exec_next returns 1 with a batch (the caller's), 0 at the end, -1
  * with the err given to exec_open (which must outlive the cursor). */
 typedef struct ExecCursor ExecCursor;
@@ -97,6 +100,11 @@ Value *core_eval_op(Op *op, const Expr *e, const Batch *b);
 Table *core_drain(Op *child);
 /* Emit op->mat batch by batch (a next() for operators that materialize their output). */
 int    core_next_mat(Op *op, Batch **out);
+/* order by without a small limit (exec_sort.c): next() sorts on its first call (spilling sorted
+ * runs to temporary files past memory_limit), then returns the rows in order; close() frees what
+ * it holds. */
+int    sort_next(Op *op, Batch **out);
+void   sort_close(Op *op);
 /* The innermost model calls (E_SEMANTIC) of e, each once, appended to *xs (grown; the caller
  * frees it). Returns whether e calls a model at all. */
 int    core_collect_semantic(const Expr *e, const Expr ***xs, int *n);

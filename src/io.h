@@ -71,6 +71,14 @@ int     writer_close(Writer *w, fql_error *err);                       /* finish
 typedef struct PrintOptions { FileFormat format; int max_width; int term_width; size_t max_rows; } PrintOptions;
 void print_options_init(PrintOptions *o);
 void print_table(FILE *out, const Table *t, const PrintOptions *o);
+/* The same a batch at a time (print.c, above): printer_begin prints what comes before the rows,
+ * printer_batch the rows it can (borrows b), printer_end the rest and frees the printer;
+ * printer_free drops one without finishing (an error part way: what printed stays printed). */
+typedef struct Printer Printer;
+Printer *printer_begin(FILE *out, const Schema *s, const PrintOptions *o);
+void     printer_batch(Printer *p, const Batch *b);
+void     printer_end(Printer *p);
+void     printer_free(Printer *p);
 
 /* Remote paths (src/io/remote.c): https:// and http:// URLs, hf://datasets/OWNER/NAME[@REV]/PATH
  * and s3://BUCKET/KEY, the last two with globs. reader_open() fetches them itself; a caller that

@@ -201,6 +201,27 @@ static int set_partition(Runtime *rt, Value v, char **msg)
     return 0;
 }
 
+/* A size as `set memory_limit` takes it: bytes (an int) or a string "512MB", "1.5GB", "64KiB"
+ * (KB/MB/GB/TB and KiB.. count in 1024s as memory sizes do). 0, or -1 when it is none. */
+static int parse_size(Value v, size_t *out)
+{
+    if (v.kind == V_INT) { if (v.u.i < 0) return -1; *out = (size_t)v.u.i; return 0; }
+    if (v.kind != V_STRING) return -1;
+    const char *s = v_str(v);
+    char *end;
+    double x = strtod(s, &end);
+    if (end == s || x < 0) return -1;
+    while (*end == ' ') end++;
+    static const char *const units[] = { "b", "kb", "mb", "gb", "tb" }, *const iunits[] = { "b", "kib", "mib", "gib", "tib" };
+    double mult = -1;
+    if (!*end) mult = 1;
+    for (int i = 0; i < 5 && mult < 0; i++)
+        if (!strcasecmp(end, units[i]) || !strcasecmp(end, iunits[i])) mult = (double)((uint64_t)1 << (10 * i));
+    if (mult < 0 || x * mult > 9e18) return -1;
+    *out = (size_t)(x * mult);
+    return 0;
+}
+
 int rt_set(Runtime *rt, const char *name, Value v, char **msg)
 {
     int rc = 0, flag;
@@ -235,12 +256,16 @@ int rt_set(Runtime *rt, const char *name, Value v, char **msg)
         else if (!strcasecmp(t, "error") || !strcasecmp(t, "off") || !strcasecmp(t, "none")) rt->shared_fallback = 0;
         else { *msg = xstrdup("set shared_fallback takes \"local\" (Redis lost: each process paces at 1/N of the limits, with a warning) or \"error\" (Redis lost: stop; the default)"); rc = -1; }
         if (!rc && rt->sched) sched_set_shared(rt->sched, rt->shared, rt->shared_fallback);
+    } else if (!strcmp(name, "memory_limit")) {
+        size_t lim;
+        if (parse_size(v, &lim)) { *msg = xstrdup("set memory_limit takes a size, e.g. set memory_limit = \"1GB\" (or \"512MB\"; 0 = half of the machine's memory)"); rc = -1; }
+        else rt->memory_limit = lim;
     } else {
         static const char *const names[] = { "format", "max_rows", "cache", "progress", "validate_keys", "budget", "fusion",
-                                             "shared", "shared_fallback", "partition" };
+                                             "shared", "shared_fallback", "partition", "memory_limit" };
         const char *best = closest_name(name, names, sizeof names / sizeof names[0]);
         *msg = best ? xasprintf("unknown setting '%s'; did you mean '%s'?", name, best)
-                    : xasprintf("unknown setting '%s' (settings: format, max_rows, cache, progress, validate_keys, budget, fusion, shared, shared_fallback, partition)", name);
+                    : xasprintf("unknown setting '%s' (settings: format, max_rows, cache, progress, validate_keys, budget, fusion, shared, shared_fallback, partition, memory_limit)", name);
         rc = -1;
     }
     value_free(v);

@@ -175,21 +175,34 @@ FQL_API void fql_close(fql_session *s)
 
 /* ---- running ---- */
 
+/* How results print in this session: its format, max_rows, the terminal's width for a table. */
+static void session_print_options(fql_session *s, PrintOptions *po)
+{
+    print_options_init(po);
+    po->format = s->rt.format;
+    po->max_rows = s->rt.max_rows;
+    if (s->rt.format == FMT_TABLE && isatty(fileno(s->out))) {
+        const char *cols = getenv("COLUMNS");
+        po->term_width = cols ? atoi(cols) : 0;
+        struct winsize ws;
+        if (po->term_width <= 0 && ioctl(fileno(s->out), TIOCGWINSZ, &ws) == 0) po->term_width = ws.ws_col;
+    }
+}
+
 void session_print_result(fql_session *s, const Table *t)
 {
     if (!s->out) return;
     PrintOptions po;
-    print_options_init(&po);
-    po.format = s->rt.format;
-    po.max_rows = s->rt.max_rows;
-    if (s->rt.format == FMT_TABLE && isatty(fileno(s->out))) {
-        const char *cols = getenv("COLUMNS");
-        po.term_width = cols ? atoi(cols) : 0;
-        struct winsize ws;
-        if (po.term_width <= 0 && ioctl(fileno(s->out), TIOCGWINSZ, &ws) == 0) po.term_width = ws.ws_col;
-    }
+    session_print_options(s, &po);
     print_table(s->out, t, &po);
     fflush(s->out);
+}
+
+/* exec_plan_each's sink for a statement whose result is only printed: prints and frees b. */
+static void print_sink(void *printer, Batch *b)
+{
+    printer_batch(printer, b);
+    batch_free(b);
 }
 
 /* Run plan without sending anything (semantic.c's dry run) and describe, per model, the requests,
@@ -435,8 +448,23 @@ static int run_stmt(fql_session *s, Stmt *st, fql_result **last, fql_error *err)
         /* a statement that calls models keeps its plan with what each operator did, for the report */
         int keep_plan = plan_calls_models(opt);
         if (keep_plan) plan_estimate(opt);
-        Table *t = keep_plan ? exec_plan_analyze(&s->rt, opt, err) : exec_plan(&s->rt, opt, err);
-        stmt_end(s, &t0, t ? t->nrows : 0);
+        /* a result only printed (the caller keeps no table: the command line, the shell) streams
+         * to the output a batch at a time, unless model calls draw progress on the terminal */
+        int stream = !last && s->out && st->plan->kind != P_WRITE && !(keep_plan && s->rt.progress && isatty(STDERR_FILENO));
+        Table *t = NULL;
+        size_t streamed = 0;
+        int failed = 0;
+        if (stream) {
+            PrintOptions po;
+            session_print_options(s, &po);
+            Printer *pr = printer_begin(s->out, opt->schema, &po);
+            failed = exec_plan_each(&s->rt, opt, keep_plan, print_sink, pr, &streamed, err) != 0;
+            if (failed) printer_free(pr); else printer_end(pr);
+        } else {
+            t = keep_plan ? exec_plan_analyze(&s->rt, opt, err) : exec_plan(&s->rt, opt, err);
+            failed = !t;
+        }
+        stmt_end(s, &t0, t ? t->nrows : streamed);
         if (keep_plan && s->rt.state && s->rt.query_id) {
             Buf pb;
             buf_init(&pb);
@@ -445,7 +473,8 @@ static int run_stmt(fql_session *s, Stmt *st, fql_result **last, fql_error *err)
             buf_free(&pb);
         }
         plan_free(opt);   /* after stmt_end: the per-model counters name their operator from the plan */
-        if (!t) return -1;
+        if (failed) return -1;
+        if (stream) return 0;
         if (st->plan->kind == P_WRITE) {
             const char *path = st->plan->path;   /* a folder: the partition's file in it (exec.c) */
             char *part = io_is_folder(path) ? io_part_path(path, st->plan->format, s->rt.part_n > 1 ? s->rt.part_i : 0,

@@ -590,11 +590,42 @@ uint64_t value_hash(Value v)
  * then %.17g. An integral result gets ".0" appended so floats stay visibly floats ("3.0",
  * "-0.0"); exponent forms stay as C prints them ("1e+20", "1.5e-07"). Non-finite values print
  * as "inf", "-inf" and "nan" (value_to_json writes null for them instead). */
+/* format_double's common case without printf: f (1e-4 <= |f| < 1e15) equal to m / 10^k for an
+ * integer m of at most 15 digits. Then %.15g prints exactly those digits (f is within half an ulp
+ * of m / 10^k, far inside half a unit of the 15th digit) in fixed notation, and they round-trip.
+ * The least such k gives no trailing zeros, as %g strips them. 1 when written, 0 otherwise. */
+static int format_double_fast(Buf *b, double f)
+{
+    static const double p10[20] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
+                                    1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19 };
+    double a = fabs(f);
+    if (!(a >= 1e-4 && a < 1e15)) return 0;
+    for (int k = 0; k < 20; k++) {
+        double m = nearbyint(a * p10[k]);
+        if (m >= 1e15) return 0;   /* 16 digits or more: printf decides */
+        if (m / p10[k] != a) continue;
+        uint64_t u = (uint64_t)m, ip = u, fp = 0;
+        if (k) { ip = u / (uint64_t)p10[k]; fp = u % (uint64_t)p10[k]; }
+        char tmp[48], *e = tmp + sizeof tmp, *q = e;
+        if (k) {
+            for (int i = 0; i < k; i++) { *--q = (char)('0' + fp % 10); fp /= 10; }
+            *--q = '.';
+        }
+        do { *--q = (char)('0' + ip % 10); ip /= 10; } while (ip);
+        if (f < 0) *--q = '-';
+        buf_append(b, q, (size_t)(e - q));
+        if (!k) buf_puts(b, ".0");
+        return 1;
+    }
+    return 0;
+}
+
 void format_double(Buf *b, double f)
 {
     char tmp[40];
     if (isnan(f)) { buf_puts(b, "nan"); return; }
     if (isinf(f)) { buf_puts(b, f < 0 ? "-inf" : "inf"); return; }
+    if (format_double_fast(b, f)) return;
     for (int prec = 15; prec <= 17; prec++) {
         snprintf(tmp, sizeof tmp, "%.*g", prec, f);
         if (strtod(tmp, NULL) == f) break;
@@ -609,6 +640,7 @@ void format_double(Buf *b, double f)
  * CSV and TSV printers (print.c). */
 void format_double_plain(Buf *b, double f)
 {
+    if (!isnan(f) && format_double_fast(b, f)) return;   /* fixed notation already */
     Buf t;
     buf_init(&t);
     format_double(&t, f);
@@ -762,7 +794,14 @@ void value_to_text(Buf *b, Value v, const char *null_text)
     switch (v.kind) {
     case V_NULL: buf_puts(b, null_text ? null_text : "NULL"); break;
     case V_BOOL: buf_puts(b, v.u.b ? "true" : "false"); break;
-    case V_INT: buf_printf(b, "%" PRId64, v.u.i); break;
+    case V_INT: {   /* digits by hand: printf is most of a CSV write's time */
+        char tmp[24], *e = tmp + sizeof tmp, *q = e;
+        uint64_t u = v.u.i < 0 ? 0 - (uint64_t)v.u.i : (uint64_t)v.u.i;
+        do { *--q = (char)('0' + u % 10); u /= 10; } while (u);
+        if (v.u.i < 0) *--q = '-';
+        buf_append(b, q, (size_t)(e - q));
+        break;
+    }
     case V_FLOAT: format_double(b, v.u.f); break;
     case V_STRING: case V_JSON: buf_append(b, v.u.s->data, v.u.s->len); break;
     case V_DATE: put_date(b, v.u.i); break;

@@ -1,8 +1,12 @@
 /* print.c: printing a result table as a boxed table, CSV/TSV, JSON, JSONL or Markdown.
  *
- * The boxed table is drawn in two passes over the rows (widths, then output), rendering each cell
- * twice rather than holding every rendered cell, so printing a large result needs no second copy
- * of it. Widths are display columns: UTF-8 aware, East Asian wide characters count 2, combining
+ * A Printer takes a result a batch at a time, so what prints streams in memory independent of the
+ * row count: CSV, TSV, JSON, JSONL and Markdown rows go out as each batch comes. The boxed table
+ * holds rows to size its columns: with max_rows, the first and last rows shown (a ring of the
+ * last); without, up to HOLD_ROWS rows, drawn exactly as a whole table when the result ends
+ * there, else the columns take their widths from those rows and later rows print as they come,
+ * a wider cell cut to its column with "…". Cells are rendered twice (widths, then output) rather
+ * than held rendered. Widths are display columns: UTF-8 aware, East Asian wide characters count 2, combining
  * marks 0. A cell wider than max_width is cut with "…"; a newline in a cell shows as "↵" and a tab
  * as a space. Numbers (and their headers) are right-aligned.
  */
@@ -94,32 +98,26 @@ static int is_numeric_col(const Type *t)
     return t && (t->kind == TY_INT || t->kind == TY_FLOAT);
 }
 
-/* ---- row iteration ---- */
+/* ---- the printer ---- */
 
-typedef struct RowIter { const Table *t; int b; size_t r, global; } RowIter;
+enum { HOLD_ROWS = BATCH_ROWS };   /* a boxed table of all rows: rows held to size the columns */
 
-static void iter_seek(RowIter *it, const Table *t, size_t row)
-{
-    it->t = t;
-    it->b = 0;
-    it->global = row;
-    while (it->b < t->nbatches && row >= t->batches[it->b]->n) row -= t->batches[it->b++]->n;
-    it->r = row;
-}
+struct Printer {
+    FILE *out;
+    PrintOptions o;
+    Schema *s;                 /* a copy */
+    Buf b, cellb, tmp;
+    size_t rows;               /* rows seen so far */
+    /* boxed table: the first rows (copies), and with max_rows a ring of the last ones */
+    Batch *head;
+    size_t headmax, headn;     /* rows kept in head; rows shown from it when cut */
+    Batch *ring;
+    size_t ringmax, ringpos;   /* ring slots; the next slot written */
+    int streaming;             /* widths fixed from the held rows: later rows print as they come */
+    int *w, *right, shown;
+};
 
-/* Current row's batch, or NULL past the end; advance with iter_step. */
-static const Batch *iter_batch(const RowIter *it)
-{
-    return it->b < it->t->nbatches ? it->t->batches[it->b] : NULL;
-}
-
-static void iter_step(RowIter *it)
-{
-    it->global++;
-    if (++it->r >= it->t->batches[it->b]->n) { it->b++; it->r = 0; }
-}
-
-/* ---- boxed table ---- */
+typedef struct RowRef { const Batch *b; size_t r; } RowRef;
 
 static void hline(FILE *out, const int *w, int ncols, const char *l, const char *m, const char *r)
 {
@@ -140,89 +138,132 @@ static void cell(FILE *out, const char *s, int sw, int w, int right)
     fputs(" │", out);
 }
 
-static void print_box(FILE *out, const Table *t, const PrintOptions *o)
+/* Column widths over the header and the rows given; which columns fit the terminal. */
+static void box_widths(Printer *p, const RowRef *rr, size_t n, int cut)
 {
-    const Schema *s = t->schema;
-    int ncols = s->n, max = o->max_width > 0 ? o->max_width : 0;
-    size_t nrows = t->nrows, head = nrows, tail = 0;
-    if (o->max_rows > 0 && nrows > o->max_rows) {
-        head = (o->max_rows + 1) / 2;
-        tail = o->max_rows - head;
-    }
-    Buf cellb, tmp;
-    buf_init(&cellb);
-    buf_init(&tmp);
-    int *w = xcalloc((size_t)(ncols ? ncols : 1), sizeof *w);
-    int *right = xcalloc((size_t)(ncols ? ncols : 1), sizeof *right);
+    int ncols = p->s->n, max = p->o.max_width > 0 ? p->o.max_width : 0;
     for (int c = 0; c < ncols; c++) {
-        Value name = v_cstring(s->names[c]);
-        w[c] = render_cell(&cellb, &tmp, name, max);
+        Value name = v_cstring(p->s->names[c]);
+        p->w[c] = render_cell(&p->cellb, &p->tmp, name, max);
         value_free(name);
-        right[c] = is_numeric_col(s->types[c]);
     }
-    /* pass 1: widths over the rows shown */
-    for (int part = 0; part < 2; part++) {
-        size_t from = part ? nrows - tail : 0, count = part ? tail : head;
-        RowIter it;
-        iter_seek(&it, t, from);
-        for (size_t k = 0; k < count && iter_batch(&it); k++, iter_step(&it)) {
-            const Batch *b = iter_batch(&it);
-            for (int c = 0; c < ncols; c++) {
-                int cw = render_cell(&cellb, &tmp, b->cols[c][it.r], max);
-                if (cw > w[c]) w[c] = cw;
-            }
+    for (size_t i = 0; i < n; i++)
+        for (int c = 0; c < ncols; c++) {
+            int cw = render_cell(&p->cellb, &p->tmp, rr[i].b->cols[c][rr[i].r], max);
+            if (cw > p->w[c]) p->w[c] = cw;
         }
-    }
-    if (tail && w[0] < 1) w[0] = 1;
-    /* columns that fit the terminal */
-    int shown = ncols;
-    if (o->term_width > 0) {
+    if (cut && ncols && p->w[0] < 1) p->w[0] = 1;
+    p->shown = ncols;
+    if (p->o.term_width > 0) {
         int total = 1;
-        for (shown = 0; shown < ncols; shown++) {
-            if (total + w[shown] + 3 > o->term_width && shown > 0) break;
-            total += w[shown] + 3;
+        for (p->shown = 0; p->shown < ncols; p->shown++) {
+            if (total + p->w[p->shown] + 3 > p->o.term_width && p->shown > 0) break;
+            total += p->w[p->shown] + 3;
         }
     }
-    if (shown > 0) {
-        hline(out, w, shown, "┌", "┬", "┐");
-        fputs("│", out);
-        for (int c = 0; c < shown; c++) {
-            Value name = v_cstring(s->names[c]);
-            int cw = render_cell(&cellb, &tmp, name, max);
-            value_free(name);
-            cell(out, cellb.data, cw, w[c], right[c]);
-        }
-        fputc('\n', out);
-        hline(out, w, shown, "├", "┼", "┤");
-        for (int part = 0; part < 2; part++) {
-            size_t from = part ? nrows - tail : 0, count = part ? tail : head;
-            if (part && tail) {
-                fputs("│", out);
-                for (int c = 0; c < shown; c++) cell(out, "⋮", 1, w[c], right[c]);
-                fputc('\n', out);
+}
+
+static void box_header(Printer *p)
+{
+    int max = p->o.max_width > 0 ? p->o.max_width : 0;
+    hline(p->out, p->w, p->shown, "┌", "┬", "┐");
+    fputs("│", p->out);
+    for (int c = 0; c < p->shown; c++) {
+        Value name = v_cstring(p->s->names[c]);
+        int cw = render_cell(&p->cellb, &p->tmp, name, max);
+        value_free(name);
+        cell(p->out, p->cellb.data, cw, p->w[c], p->right[c]);
+    }
+    fputc('\n', p->out);
+    hline(p->out, p->w, p->shown, "├", "┼", "┤");
+}
+
+/* One row, each cell cut to its column's width (a streamed row may be wider than the held ones),
+ * except a number: it is never cut, and pushes the row's later cells right instead. */
+static void box_row(Printer *p, const Batch *b, size_t r)
+{
+    fputs("│", p->out);
+    for (int c = 0; c < p->shown; c++) {
+        int cw = render_cell(&p->cellb, &p->tmp, b->cols[c][r], p->right[c] ? p->o.max_width : p->w[c]);
+        cell(p->out, p->cellb.data, cw, p->w[c], p->right[c]);
+    }
+    fputc('\n', p->out);
+}
+
+static void box_footer(Printer *p, int cut)
+{
+    int ncols = p->s->n;
+    if (p->shown > 0) hline(p->out, p->w, p->shown, "└", "┴", "┘");
+    fprintf(p->out, "%zu %s", p->rows, p->rows == 1 ? "row" : "rows");
+    if (cut) fprintf(p->out, " (%zu shown)", p->o.max_rows);
+    if (p->shown < ncols) fprintf(p->out, " (%d column%s not shown)", ncols - p->shown, ncols - p->shown == 1 ? "" : "s");
+    fputc('\n', p->out);
+}
+
+/* The boxed table from the rows held (the whole result, or its first and last rows). */
+static void box_draw(Printer *p)
+{
+    size_t nh = p->head ? p->head->n : 0, tail = 0, n = 0;
+    int cut = p->o.max_rows > 0 && p->rows > p->o.max_rows;
+    RowRef *rr = xcalloc(nh + p->ringmax + 1, sizeof *rr);
+    if (cut) {
+        for (size_t i = 0; i < p->headn; i++) rr[n++] = (RowRef){ p->head, i };
+        tail = p->o.max_rows - p->headn;
+        /* the last `tail` rows: in the ring, oldest first */
+        size_t have = p->ring ? p->ring->n : 0, start = have < p->ringmax ? 0 : p->ringpos;
+        for (size_t i = have - tail; i < have; i++) rr[n++] = (RowRef){ p->ring, (start + i) % (have ? have : 1) };
+    } else
+        for (size_t i = 0; i < nh; i++) rr[n++] = (RowRef){ p->head, i };
+    box_widths(p, rr, n, cut && tail);
+    if (p->shown > 0) {
+        box_header(p);
+        for (size_t i = 0; i < n; i++) {
+            if (cut && tail && i == p->headn) {
+                fputs("│", p->out);
+                for (int c = 0; c < p->shown; c++) cell(p->out, "⋮", 1, p->w[c], p->right[c]);
+                fputc('\n', p->out);
             }
-            RowIter it;
-            iter_seek(&it, t, from);
-            for (size_t k = 0; k < count && iter_batch(&it); k++, iter_step(&it)) {
-                const Batch *b = iter_batch(&it);
-                fputs("│", out);
-                for (int c = 0; c < shown; c++) {
-                    int cw = render_cell(&cellb, &tmp, b->cols[c][it.r], max);
-                    cell(out, cellb.data, cw, w[c], right[c]);
+            box_row(p, rr[i].b, rr[i].r);
+        }
+    }
+    box_footer(p, cut && tail);
+    free(rr);
+}
+
+/* Take a batch's rows: held (all of them up to HOLD_ROWS, or the first and last max_rows), or
+ * printed as they come once the widths are fixed. */
+static void box_batch(Printer *p, const Batch *b)
+{
+    for (size_t r = 0; r < b->n; r++, p->rows++) {
+        if (p->streaming) { if (p->shown > 0) box_row(p, b, r); continue; }
+        if (!p->o.max_rows && p->head->n == p->headmax) {
+            /* more rows than are held: widths from those, then print as they come */
+            RowRef *rr = xcalloc(p->head->n + 1, sizeof *rr);
+            for (size_t i = 0; i < p->head->n; i++) rr[i] = (RowRef){ p->head, i };
+            box_widths(p, rr, p->head->n, 0);
+            free(rr);
+            if (p->shown > 0) {
+                box_header(p);
+                for (size_t i = 0; i < p->head->n; i++) box_row(p, p->head, i);
+                box_row(p, b, r);
+            }
+            batch_free(p->head);
+            p->head = NULL;
+            p->streaming = 1;
+            continue;
+        }
+        if (p->head->n < p->headmax) batch_copy_row(p->head, b, r);
+        if (p->ring && p->rows >= p->headn) {   /* a candidate for the last rows */
+            if (p->ring->n < p->ringmax) batch_copy_row(p->ring, b, r);
+            else {
+                for (int c = 0; c < b->ncols; c++) {
+                    value_free(p->ring->cols[c][p->ringpos]);
+                    p->ring->cols[c][p->ringpos] = value_copy(b->cols[c][r]);
                 }
-                fputc('\n', out);
+                p->ringpos = (p->ringpos + 1) % p->ringmax;
             }
         }
-        hline(out, w, shown, "└", "┴", "┘");
     }
-    fprintf(out, "%zu %s", nrows, nrows == 1 ? "row" : "rows");
-    if (tail) fprintf(out, " (%zu shown)", head + tail);
-    if (shown < ncols) fprintf(out, " (%d column%s not shown)", ncols - shown, ncols - shown == 1 ? "" : "s");
-    fputc('\n', out);
-    free(w);
-    free(right);
-    buf_free(&cellb);
-    buf_free(&tmp);
 }
 
 /* ---- text formats ---- */
@@ -249,81 +290,135 @@ static void markdown_text(Buf *b, Value v)
     buf_free(&t);
 }
 
-void print_table(FILE *out, const Table *t, const PrintOptions *o)
+Printer *printer_begin(FILE *out, const Schema *s, const PrintOptions *o)
 {
-    PrintOptions def;
-    if (!o) { print_options_init(&def); o = &def; }
-    if (o->format == FMT_TABLE) { print_box(out, t, o); fflush(out); return; }
-    const Schema *s = t->schema;
-    Buf b;
-    buf_init(&b);
-    char delim = o->format == FMT_TSV ? '\t' : ',';
-    switch (o->format) {
+    Printer *p = xcalloc(1, sizeof *p);
+    p->out = out;
+    if (o) p->o = *o; else print_options_init(&p->o);
+    p->s = schema_copy(s);
+    buf_init(&p->b);
+    buf_init(&p->cellb);
+    buf_init(&p->tmp);
+    int ncols = s->n;
+    Buf *b = &p->b;
+    char delim = p->o.format == FMT_TSV ? '\t' : ',';
+    switch (p->o.format) {
+    case FMT_TABLE:
+        p->w = xcalloc((size_t)(ncols ? ncols : 1), sizeof *p->w);
+        p->right = xcalloc((size_t)(ncols ? ncols : 1), sizeof *p->right);
+        for (int c = 0; c < ncols; c++) p->right[c] = is_numeric_col(s->types[c]);
+        if (p->o.max_rows > 0) {
+            p->headmax = p->o.max_rows;
+            p->headn = (p->o.max_rows + 1) / 2;
+            p->ringmax = p->o.max_rows - p->headn;
+            if (p->ringmax) p->ring = batch_new(ncols, p->ringmax);
+        } else p->headmax = HOLD_ROWS;
+        p->head = batch_new(ncols, p->headmax < 256 ? p->headmax : 256);
+        break;
     case FMT_CSV: case FMT_TSV:
-        for (int c = 0; c < s->n; c++) {
-            if (c) buf_putc(&b, delim);
+        for (int c = 0; c < ncols; c++) {
+            if (c) buf_putc(b, delim);
             Value name = v_cstring(s->names[c]);
-            io_csv_field(&b, name, delim);
+            io_csv_field(b, name, delim);
             value_free(name);
         }
-        buf_putc(&b, '\n');
+        buf_putc(b, '\n');
         break;
     case FMT_MARKDOWN:
-        buf_putc(&b, '|');
-        for (int c = 0; c < s->n; c++) {
+        buf_putc(b, '|');
+        for (int c = 0; c < ncols; c++) {
             Value name = v_cstring(s->names[c]);
-            buf_putc(&b, ' ');
-            markdown_text(&b, name);
-            buf_puts(&b, " |");
+            buf_putc(b, ' ');
+            markdown_text(b, name);
+            buf_puts(b, " |");
             value_free(name);
         }
-        buf_puts(&b, "\n|");
-        for (int c = 0; c < s->n; c++) buf_puts(&b, is_numeric_col(s->types[c]) ? " ---: |" : " --- |");
-        buf_putc(&b, '\n');
-        break;
-    case FMT_JSON:
-        if (t->nrows == 0) buf_puts(&b, "[]\n");
+        buf_puts(b, "\n|");
+        for (int c = 0; c < ncols; c++) buf_puts(b, is_numeric_col(s->types[c]) ? " ---: |" : " --- |");
+        buf_putc(b, '\n');
         break;
     default:
         break;
     }
-    size_t k = 0;
-    for (int i = 0; i < t->nbatches; i++) {
-        const Batch *bt = t->batches[i];
-        for (size_t r = 0; r < bt->n; r++, k++) {
-            switch (o->format) {
-            case FMT_CSV: case FMT_TSV:
-                for (int c = 0; c < s->n; c++) {
-                    if (c) buf_putc(&b, delim);
-                    Value v = bt->cols[c][r];
-                    if (v.kind == V_FLOAT) format_double_plain(&b, v.u.f);   /* a plain number needs no quoting */
-                    else io_csv_field(&b, v, delim);
-                }
-                buf_putc(&b, '\n');
-                break;
-            case FMT_MARKDOWN:
-                buf_putc(&b, '|');
-                for (int c = 0; c < s->n; c++) {
-                    buf_putc(&b, ' ');
-                    markdown_text(&b, bt->cols[c][r]);
-                    buf_puts(&b, " |");
-                }
-                buf_putc(&b, '\n');
-                break;
-            case FMT_JSON:
-                buf_puts(&b, k ? ",\n" : "[\n");
-                io_json_row(&b, s, bt, r);
-                break;
-            default:                    /* FMT_JSONL */
-                io_json_row(&b, s, bt, r);
-                buf_putc(&b, '\n');
-                break;
-            }
-            if (b.len >= 65536) flush_buf(out, &b);
-        }
+    return p;
+}
+
+void printer_batch(Printer *p, const Batch *bt)
+{
+    if (p->o.format == FMT_TABLE) {
+        box_batch(p, bt);
+        if (p->streaming) fflush(p->out);
+        return;
     }
-    if (o->format == FMT_JSON && t->nrows) buf_puts(&b, "\n]\n");
-    flush_buf(out, &b);
-    buf_free(&b);
-    fflush(out);
+    Buf *b = &p->b;
+    const Schema *s = p->s;
+    char delim = p->o.format == FMT_TSV ? '\t' : ',';
+    for (size_t r = 0; r < bt->n; r++, p->rows++) {
+        switch (p->o.format) {
+        case FMT_CSV: case FMT_TSV:
+            for (int c = 0; c < s->n; c++) {
+                if (c) buf_putc(b, delim);
+                Value v = bt->cols[c][r];
+                if (v.kind == V_FLOAT) format_double_plain(b, v.u.f);   /* a plain number needs no quoting */
+                else io_csv_field(b, v, delim);
+            }
+            buf_putc(b, '\n');
+            break;
+        case FMT_MARKDOWN:
+            buf_putc(b, '|');
+            for (int c = 0; c < s->n; c++) {
+                buf_putc(b, ' ');
+                markdown_text(b, bt->cols[c][r]);
+                buf_puts(b, " |");
+            }
+            buf_putc(b, '\n');
+            break;
+        case FMT_JSON:
+            buf_puts(b, p->rows ? ",\n" : "[\n");
+            io_json_row(b, s, bt, r);
+            break;
+        default:                    /* FMT_JSONL */
+            io_json_row(b, s, bt, r);
+            buf_putc(b, '\n');
+            break;
+        }
+        if (b->len >= 65536) flush_buf(p->out, b);
+    }
+    flush_buf(p->out, b);   /* a batch's rows go out as they are known */
+    fflush(p->out);
+}
+
+void printer_end(Printer *p)
+{
+    if (!p) return;
+    if (p->o.format == FMT_TABLE) {
+        if (p->streaming) box_footer(p, 0);
+        else box_draw(p);
+    } else {
+        if (p->o.format == FMT_JSON) buf_puts(&p->b, p->rows ? "\n]\n" : "[]\n");
+        flush_buf(p->out, &p->b);
+    }
+    fflush(p->out);
+    printer_free(p);
+}
+
+void printer_free(Printer *p)
+{
+    if (!p) return;
+    batch_free(p->head);
+    batch_free(p->ring);
+    schema_free(p->s);
+    buf_free(&p->b);
+    buf_free(&p->cellb);
+    buf_free(&p->tmp);
+    free(p->w);
+    free(p->right);
+    free(p);
+}
+
+void print_table(FILE *out, const Table *t, const PrintOptions *o)
+{
+    Printer *p = printer_begin(out, t->schema, o);
+    for (int i = 0; i < t->nbatches; i++) printer_batch(p, t->batches[i]);
+    printer_end(p);
 }

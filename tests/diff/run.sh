@@ -91,6 +91,18 @@ for seed in 1 2 3; do
     'select id, qty from orders order by qty nulls first, id limit 40'
   check "$s order desc nulls last" ordered 'from orders | order by cat desc nulls last, id desc | select id, cat' \
     'select id, cat from orders order by cat desc nulls last, id desc'
+  # the sort (exec_sort.c): ties keep input order (sqlite3 is told so by id), nulls as written,
+  # several keys, descending, strings longer than the sort's key words (compared by value)
+  check "$s sort ties stable" ordered 'from orders | order by cat | select id, cat' \
+    'select id, cat from orders order by cat nulls last, id'
+  check "$s sort keys desc nulls" ordered 'from orders | order by qty desc nulls last, price, note nulls first | select id, qty, price, note' \
+    'select id, qty, price, note from orders order by qty desc nulls last, price, note nulls first, id'
+  check "$s sort float desc ties" ordered 'from orders | derive p = round(price / 10) | order by p desc, cat desc | select id, p, cat' \
+    'select id, round(price / 10), cat from orders order by round(price / 10) desc, cat desc nulls first, id'
+  check "$s sort long strings" ordered 'from orders | derive k = "a_key_much_longer_than_the_words_of_the_sort_" || coalesce(note, "-") || cust | order by k desc, qty nulls first | select id, k, qty' \
+    "select id, 'a_key_much_longer_than_the_words_of_the_sort_' || coalesce(note, '-') || cust as k, qty from orders order by k desc, qty nulls first, id"
+  check "$s sort spilled" ordered 'set memory_limit = "1KB"; from orders | order by note desc nulls last, cat nulls first | select id, note, cat' \
+    'select id, note, cat from orders order by note desc nulls last, cat nulls first, id'
   check "$s distinct" sorted 'from orders | select cat, note | distinct' \
     'select distinct cat, note from orders'
   check "$s inner join" sorted 'from orders | join customers on orders.cust == customers.cid | select id, region, tier' \
@@ -146,5 +158,19 @@ for seed in 1 2 3; do
   check "$s abs round" sorted 'from orders | select id, abs(qty) as a, round(price) as r, round(price, 1) as r1' \
     'select id, abs(qty), round(price), round(price, 1) from orders'
 done
+
+# spilled runs: 12,000 rows come as several batches, each a sorted run of its own under a tiny
+# memory_limit, merged; ties and nulls as in memory
+rm -f orders.csv customers.csv orders.sql db.sqlite
+gen 7 12000
+{ echo "create table orders (id integer, cust integer, cat text, qty integer, price real, note text);"
+  echo "create table customers (cid integer, region text, tier integer);"
+  echo "begin;"; cat orders.sql; echo "commit;"; } | sqlite3 db.sqlite
+check "[12k] sort in memory" ordered 'from orders | order by cat desc, qty nulls first | select id, cat, qty' \
+  'select id, cat, qty from orders order by cat desc nulls first, qty nulls first, id'
+check "[12k] sort spilled runs" ordered 'set memory_limit = "64KB"; from orders | order by cat desc, qty nulls first | select id, cat, qty' \
+  'select id, cat, qty from orders order by cat desc nulls first, qty nulls first, id'
+check "[12k] sort spilled, all columns" ordered 'set memory_limit = 1; from orders | order by note nulls first, price desc' \
+  'select * from orders order by note nulls first, price desc, id'
 echo "$pass passed, $fail failed"
 (( fail == 0 ))

@@ -270,6 +270,40 @@ static void test_format_double(void)
     }
 }
 
+/* format_double as printf prints it (%.15g, then 16, then 17 digits until it reads back): the
+ * reference its fast path (decimals of at most 15 digits, without printf) must match exactly. */
+static void ref_format_double(char *tmp, size_t n, double f)
+{
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(tmp, n, "%.*g", prec, f);
+        if (strtod(tmp, NULL) == f) break;
+    }
+    if (!strpbrk(tmp, ".en")) strcat(tmp, ".0");
+}
+
+static void test_format_double_fast(void)
+{
+    uint64_t x = 0x9E3779B97F4A7C15ULL;
+    for (int i = 0; i < 200000 && !failed; i++) {
+        x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+        double f;
+        if (i % 3 == 2) memcpy(&f, &x, sizeof f);   /* any bit pattern */
+        else {                                       /* a decimal: m / 10^k, m of 1 to 17 digits */
+            int digits = 1 + (int)(x % 17), k = (int)((x >> 8) % 20);
+            uint64_t m = (x >> 16) % (uint64_t)pow(10, digits);
+            f = (double)m / pow(10, k) * ((x >> 60) & 1 ? -1 : 1);
+        }
+        if (!isfinite(f)) continue;
+        char want[64];
+        ref_format_double(want, sizeof want, f);
+        Buf b;
+        buf_init(&b);
+        format_double(&b, f);
+        CHECK(!strcmp(b.data, want), "format_double(%.17g) = %s, printf gives %s", f, b.data, want);
+        buf_free(&b);
+    }
+}
+
 /* Plain decimals for the printers (money): the same digits, no exponent from 1e-9 to 1e15. */
 static void test_format_double_plain(void)
 {
@@ -309,6 +343,9 @@ static void test_to_text_json(void)
 {
     EXPECT_TEXT(v_float(2.0), "2.0");
     EXPECT_TEXT(v_int(-42), "-42");
+    EXPECT_TEXT(v_int(0), "0");
+    EXPECT_TEXT(v_int(INT64_MIN), "-9223372036854775808");
+    EXPECT_TEXT(v_int(INT64_MAX), "9223372036854775807");
     EXPECT_TEXT(v_bool(1), "true");
     EXPECT_TEXT(v_date(0), "1970-01-01");
     EXPECT_TEXT(v_timestamp(1500000), "1970-01-01 00:00:01.5");
@@ -672,6 +709,7 @@ int main(void)
     run("refcount", test_refcount);
     run("cmp_hash", test_cmp_hash);
     run("format_double", test_format_double);
+    run("format_double_fast", test_format_double_fast);
     run("format_double_plain", test_format_double_plain);
     run("to_text_json", test_to_text_json);
     run("jansson", test_jansson);
