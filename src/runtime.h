@@ -93,6 +93,10 @@ typedef struct LmRequest {
     char **inputs; int ninputs;  /* LM_EMBED: texts, one vector each */
     LmImage *images; int nimages;   /* LM_CHAT: images after the user text, in order (owned) */
     int max_output_tokens;       /* 0 = the model's */
+    int out_hint;                /* the answer's expected output tokens from its shape (semop_output_tokens; a
+                                  * pack: the sum of its rows'), 0 unknown. With no max_output_tokens set (here
+                                  * or on the model), the scheduler sends a tight ceiling derived from it and
+                                  * from the answers so far (sched.c, "Output ceilings"); not part of the cache key */
     double temperature;          /* NAN = the model's */
     int logprobs;                /* 1: ask for the answer's token log probabilities (OpenAI-compatible
                                   * `logprobs`, Gemini `responseLogprobs`); part of the body, so of the

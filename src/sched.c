@@ -94,8 +94,19 @@
 #define EDGE_QUIET_S     10.0     /* a rate-limit answer after this long without one is an edge hit */
 #define EDGE_FACTOR      0.9      /* ... and cuts the factor this much instead of halving it */
 
+#define OUT_KEYS         16       /* answer shapes learned per model (by schema name) */
+#define OUT_SAMPLES      64       /* the last answers' output/hint ratios kept per shape */
+#define OUT_LEARN_MIN    4        /* answers of a shape before its ratios set the ceiling */
+#define OUT_MARGIN       1.1      /* the learned ceiling: the largest recent ratio x this x the hint, + 1 */
+#define OUT_FLOOR        16       /* added to twice the hint before anything is learned */
+#define OUT_MIN          4        /* the least ceiling sent */
+
 typedef struct Job Job;
 typedef struct ModelState ModelState;
+
+/* What the answers of one shape (a schema name) of one model used: output tokens / the request's
+ * out_hint, the last OUT_SAMPLES of them. */
+typedef struct OutLearn { char *key; double ratio[OUT_SAMPLES]; int n, pos; } OutLearn;
 
 /* The declared limits as providers enforce them: sliding windows of one second (at most
  * ceil(L/60)) and one minute (at most L). Each send is logged with what it counts (requests,
@@ -124,6 +135,8 @@ struct Job {
     double est_in;               /* input tokens reserved */
     double out_ceiling;          /* output tokens reserved */
     int out_fixed;               /* the ceiling is sent, so the provider counts it whatever is generated */
+    int out_auto;                /* the ceiling was chosen here from the answer's shape (no max_output_tokens set) */
+    int out_grown;               /* it was cut off once and resent with a larger ceiling */
     double raw_in;               /* body bytes / 4 when est_in came from the body, else 0 */
     /* timing */
     double first_sent;           /* monotonic; < 0 before the first send */
@@ -165,6 +178,8 @@ struct ModelState {
     int lat_n;
     double est_ratio;            /* input tokens per body byte/4, with a margin */
     double avg_tokens;           /* reserved tokens per request, for the in-flight cap */
+    OutLearn learn[OUT_KEYS];    /* output ceilings: what answers of each shape used */
+    int nlearn;
     SchedStats st;
     /* shared limits (shared.h): the buckets in Redis replace the local ones while sh_on */
     SharedLimit sl;
@@ -389,6 +404,7 @@ void sched_free(Scheduler *s)
         for (Job *j = ms->retry, *n; j; j = n) { n = j->next; job_free(j); }
         free(ms->st.latencies);
         free(ms->win.ring);
+        for (int k = 0; k < ms->nlearn; k++) free(ms->learn[k].key);
         shared_limit_clear(&ms->sl);
         free(ms);
     }
@@ -645,16 +661,86 @@ static void win_adjust(Window *w, uint64_t seq, int k, double delta)
 
 /* ---- reservations ---- */
 
-/* Output ceiling of r: the request's, else the model's, else a default (chat only); and whether
- * it is sent (then the provider counts all of it). Anthropic always sends its default. */
-static double out_ceiling(const LmModel *m, const LmRequest *r, int *fixed)
+/* The learning slot of r's answer shape in ms (made on first use; the oldest is reused when all
+ * OUT_KEYS are taken). */
+static OutLearn *out_learn(ModelState *ms, const LmRequest *r)
 {
+    const char *key = r->schema_name ? r->schema_name : "";
+    for (int i = 0; i < ms->nlearn; i++)
+        if (!strcmp(ms->learn[i].key, key)) return &ms->learn[i];
+    OutLearn *L = &ms->learn[ms->nlearn < OUT_KEYS ? ms->nlearn++ : OUT_KEYS - 1];
+    free(L->key);
+    memset(L, 0, sizeof *L);
+    L->key = xstrdup(key);
+    return L;
+}
+
+/* Note that an answer of r's shape used out output tokens. */
+static void out_observe(ModelState *ms, const LmRequest *r, double out)
+{
+    if (r->out_hint <= 0 || out <= 0) return;
+    OutLearn *L = out_learn(ms, r);
+    L->ratio[L->pos] = out / r->out_hint;
+    L->pos = (L->pos + 1) % OUT_SAMPLES;
+    if (L->n < OUT_SAMPLES) L->n++;
+}
+
+/* Whether the scheduler chooses r's output ceiling: a structured chat answer with an expected size,
+ * no max_output_tokens set on the request or the model (what the user wrote wins), and a model
+ * that spends no hidden reasoning tokens out of the ceiling (reasoning models, which the catalog
+ * marks without logprobs, and a set reasoning_effort keep the old ceiling; so does Gemini, whose
+ * 2.5 models think out of maxOutputTokens by default). */
+static int out_auto_ok(const LmModel *m, const LmRequest *r)
+{
+    return r->kind == LM_CHAT && r->schema && r->out_hint > 0 && r->max_output_tokens <= 0 && m->max_output_tokens <= 0 &&
+           !(m->reasoning_effort && *m->reasoning_effort) &&
+           (m->provider == PROV_ANTHROPIC || ((m->provider == PROV_OPENAI || m->provider == PROV_OPENROUTER) && m->logprobs));
+}
+
+/* The tight ceiling of r (out_auto_ok): before OUT_LEARN_MIN answers of its shape, twice its
+ * expected size plus OUT_FLOOR; after, the largest output/hint ratio of the shape's last
+ * OUT_SAMPLES answers × OUT_MARGIN × its hint, + 1 (the largest: a cut-off answer costs a resend;
+ * answers of one shape vary little). Between OUT_MIN and max(DEFAULT_OUT, 2 × hint + OUT_FLOOR). */
+static double out_auto_ceiling(ModelState *ms, const LmRequest *r)
+{
+    double hint = r->out_hint, c = 2 * hint + OUT_FLOOR, hi = fmax(DEFAULT_OUT, c);
+    OutLearn *L = out_learn(ms, r);
+    if (L->n >= OUT_LEARN_MIN) {
+        double top = 0;
+        for (int i = 0; i < L->n; i++) top = fmax(top, L->ratio[i]);
+        c = ceil(top * OUT_MARGIN * hint) + 1;
+    }
+    return fmin(hi, fmax(OUT_MIN, c));
+}
+
+/* Output ceiling of j's request: the request's, else the model's, else one chosen here from the
+ * answer's shape (out_auto_ok: j->out_auto set), else a default (chat only); and whether it is sent
+ * (then the provider counts all of it). Anthropic always sends its default. */
+static double out_ceiling(ModelState *ms, Job *j, int *fixed)
+{
+    const LmModel *m = ms->m;
+    const LmRequest *r = j->req;
     *fixed = 0;
+    j->out_auto = 0;
     if (r->kind == LM_EMBED) return 0;
     if (r->max_output_tokens > 0) { *fixed = 1; return r->max_output_tokens; }
     if (m->max_output_tokens > 0) { *fixed = 1; return m->max_output_tokens; }
+    if (out_auto_ok(m, r)) { *fixed = j->out_auto = 1; return out_auto_ceiling(ms, r); }
     *fixed = m->provider == PROV_ANTHROPIC;
     return DEFAULT_OUT;
+}
+
+/* Build j's HTTP request with output ceiling ceil sent when it was chosen here (the request itself
+ * keeps max_output_tokens 0: its cache key is that of the request without it). */
+static int build_http(const LmModel *m, Job *j, char **err)
+{
+    http_request_free(&j->http);
+    memset(&j->http, 0, sizeof j->http);
+    if (!j->out_auto) return provider_build(m, j->req, &j->http, err);
+    j->req->max_output_tokens = (int)j->out_ceiling;
+    int rc = provider_build(m, j->req, &j->http, err);
+    j->req->max_output_tokens = 0;
+    return rc;
 }
 
 /* Input tokens of the prompt text (bytes/4 per message plus framing, as tokenizers roughly do),
@@ -687,7 +773,7 @@ static int prepare(Scheduler *s, Job *j, int *fatal, LmAnswer *fatal_ans)
         *fatal = 1;
         return -1;
     }
-    j->out_ceiling = out_ceiling(m, r, &j->out_fixed);
+    j->out_ceiling = out_ceiling(ms, j, &j->out_fixed);
     double tin = text_tokens(r);
     char msg[512];
     msg[0] = 0;
@@ -707,7 +793,7 @@ static int prepare(Scheduler *s, Job *j, int *fatal, LmAnswer *fatal_ans)
         complete_with(s, j, LM_ROW_ERROR, "request_too_large", msg);
         return -1;
     }
-    if (provider_build(m, r, &j->http, &err)) {
+    if (build_http(m, j, &err)) {
         complete_with(s, j, LM_ROW_ERROR, "bad_request", err ? err : "the request could not be built");
         free(err);
         return -1;
@@ -1220,6 +1306,22 @@ static void rate_limited(Scheduler *s, Job *j, LmAnswer *a, double now)
     push_front(ms, j);
 }
 
+/* j's answer was cut off at the ceiling chosen here: resend it at once with a larger one
+ * (max(DEFAULT_OUT, 4 × the ceiling)), counted as a retry, not an attempt; the shape learns that
+ * it needed more. 1 queued; 0 the request could not be rebuilt (the cut-off answer stands). */
+static int out_grow(ModelState *ms, Job *j, double now)
+{
+    out_observe(ms, j->req, j->out_ceiling * 2);
+    j->out_grown = 1;
+    j->out_ceiling = fmax(DEFAULT_OUT, 4 * j->out_ceiling);
+    char *err = NULL;
+    if (build_http(ms->m, j, &err)) { free(err); return 0; }
+    j->req->attempts--;
+    j->not_before = now;
+    retry_insert(ms, j);
+    return 1;
+}
+
 /* The transfer of j finished with curl result rc. May set *fatal (with the answer in fatal_ans). */
 static void finish(Scheduler *s, Job *j, CURLcode rc, int *fatal, LmAnswer *fatal_ans, ModelState **fatal_ms)
 {
@@ -1283,6 +1385,7 @@ static void finish(Scheduler *s, Job *j, CURLcode rc, int *fatal, LmAnswer *fata
     switch (a.outcome) {
     case LM_OK:
         settle(s, ms, j, &a, now);
+        out_observe(ms, j->req, (double)a.output_tokens);
         record_latency(ms, now - j->sent_at);
         ms->rl_streak = 0;
         if (j->sent_at > ms->last_cut && ms->factor < 1) {
@@ -1321,6 +1424,10 @@ static void finish(Scheduler *s, Job *j, CURLcode rc, int *fatal, LmAnswer *fata
     }
     case LM_ROW_ERROR:
         settle(s, ms, j, &a, now);
+        if (j->out_auto && !j->out_grown && a.error_kind && !strcmp(a.error_kind, "max_tokens") && out_grow(ms, j, now)) {
+            ms->st.retries++;
+            break;
+        }
         complete(s, j, &a);
         break;
     case LM_FATAL:
