@@ -68,7 +68,10 @@
 #include "runtime.h"
 #include "shared.h"
 
-#define PACE             0.97     /* fraction of each declared limit the buckets run at */
+#define PACE             0.97     /* fraction of each declared limit the shared buckets (Redis) run at */
+#define PACE_START       1.0      /* a local model starts at its declared limits ... */
+#define PACE_STEP        0.01     /* ... and each window-edge 429 lowers its pace this much */
+#define PACE_MIN         0.9      /* ... down to this (repeated 429s cut the factor as well) */
 #define BURST_S          0.03     /* bucket capacity, in seconds of the rate (1 - PACE) */
 #define DEFAULT_OUT      1024     /* output ceiling of a chat request when nothing sets one */
 #define DEFAULT_ATTEMPTS 6
@@ -88,7 +91,10 @@
 #define FATAL_DRAIN_S    30.0     /* after a fatal answer, how long transfers in flight may still bring theirs */
 #define EST_MARGIN       1.2      /* body bytes/4 × this, until answers teach the model's ratio */
 
-#define WIN1_S           1.02     /* the one-second window, with a margin for network jitter */
+#define WIN1_S           1.02     /* the one-second window of the shared path, with a margin for network jitter */
+#define WIN1_START       1.0      /* a local model's one-second window at first: the provider's own ... */
+#define WIN1_STEP        0.01     /* ... widened this much by each window-edge 429 (learning the provider's */
+#define WIN1_MAX         1.1      /* window as seen from here, jitter included), up to this */
 #define WIN60_S          60.5     /* the one-minute window, likewise */
 #define NEWCONN_S        0.02     /* how much later a request that opened a connection may reach the server */
 #define EDGE_QUIET_S     10.0     /* a rate-limit answer after this long without one is an edge hit */
@@ -118,6 +124,7 @@ typedef struct WinEv { double t, exp1, v[W_N]; } WinEv;   /* exp1: when it leave
 typedef struct Window {
     WinEv *ring;
     uint64_t cap, start60, start1, end;   /* ring positions, ever increasing */
+    double span1;                /* the one-second window's length as enforced here (seconds) */
     double s60[W_N], s1[W_N];
 } Window;
 
@@ -167,6 +174,8 @@ struct ModelState {
     double last_limited;         /* when the last rate-limit answer came */
     int h2;                      /* the server answered over HTTP/2 */
     double factor;               /* AIMD multiplier of the declared limits (or of the in-flight cap) */
+    double pace;                 /* fraction of the limits the local buckets run at: PACE_START, lowered by window-edge 429s */
+    double win1;                 /* the learned one-second window (WIN1_START ...) */
     double last_cut;             /* when the factor was last halved */
     double paused_until;
     int ok_run, rl_streak;
@@ -227,11 +236,11 @@ static double urand(Scheduler *s)
 
 /* ---- models ---- */
 
-/* Set bucket b to per_minute × factor × PACE with the scheduler's narrow capacity, keeping what
+/* Set bucket b to per_minute × pace with the scheduler's narrow capacity, keeping what
  * it holds (refilled to now at the old rate). unit: the least capacity (1 for requests). */
-static void bucket_retune(Bucket *b, double per_minute, double unit, double now, int fresh)
+static void bucket_retune(Bucket *b, double per_minute, double pace, double unit, double now, int fresh)
 {
-    double pm = per_minute * PACE;
+    double pm = per_minute * pace;
     if (fresh) bucket_init(b, pm, now);
     else bucket_give(b, 0, now);                   /* refill to now at the old rate */
     b->rate = pm > 0 ? pm / 60.0 : 0;
@@ -251,10 +260,10 @@ static void apply_rates(ModelState *ms, double now)
         ms->factor = 1;
     }
     double f = ms->factor / (ms->sh_div > 1 ? ms->sh_div : 1);   /* 1/N after a fallback from shared limits */
-    bucket_retune(&ms->breq, m->rpm > 0 ? m->rpm * f : 0, 1, now, fresh);
-    bucket_retune(&ms->btok, m->tpm > 0 ? m->tpm * f : 0, 1, now, fresh);
-    bucket_retune(&ms->bin, m->input_tpm > 0 ? m->input_tpm * f : 0, 1, now, fresh);
-    bucket_retune(&ms->bout, m->output_tpm > 0 ? m->output_tpm * f : 0, 1, now, fresh);
+    bucket_retune(&ms->breq, m->rpm > 0 ? m->rpm * f : 0, ms->pace, 1, now, fresh);
+    bucket_retune(&ms->btok, m->tpm > 0 ? m->tpm * f : 0, ms->pace, 1, now, fresh);
+    bucket_retune(&ms->bin, m->input_tpm > 0 ? m->input_tpm * f : 0, ms->pace, 1, now, fresh);
+    bucket_retune(&ms->bout, m->output_tpm > 0 ? m->output_tpm * f : 0, ms->pace, 1, now, fresh);
 }
 
 static int has_limits(const LmModel *m)
@@ -283,6 +292,8 @@ static ModelState *model_get(Scheduler *s, LmModel *m)
     ms = xcalloc(1, sizeof *ms);
     ms->m = m;
     ms->factor = 1;
+    ms->pace = PACE_START;
+    ms->win1 = WIN1_START;
     ms->cfg_rpm = ms->cfg_tpm = ms->cfg_in = ms->cfg_out = -1;
     ms->last_cut = ms->last_limited = -1e18;
     ms->est_ratio = EST_MARGIN;
@@ -605,7 +616,7 @@ static double win_free(const Window *w, uint64_t from, int k, double need, doubl
         freed += e->v[k];
         if (freed >= need) return fmax(last - now, 1e-4);
     }
-    return span > 0 ? span : WIN1_S;
+    return span > 0 ? span : w->span1;
 }
 
 /* Seconds until amt fits under the limits lim in both windows (0 = now). A request larger than the
@@ -638,7 +649,7 @@ static uint64_t win_add(Window *w, const double amt[W_N], double now)
     }
     WinEv *e = &w->ring[w->end & (w->cap - 1)];
     e->t = now;
-    e->exp1 = now + WIN1_S;
+    e->exp1 = now + w->span1;
     for (int k = 0; k < W_N; k++) { e->v[k] = amt[k]; w->s60[k] += amt[k]; w->s1[k] += amt[k]; }
     return w->end++;
 }
@@ -852,6 +863,7 @@ static void reserve(ModelState *ms, Job *j, double now, int local)
         bucket_take(&ms->bout, j->out_ceiling, now);
     }
     job_amounts(j, j->win_amt);
+    ms->win.span1 = local ? ms->win1 : WIN1_S;
     j->win_seq = win_add(&ms->win, j->win_amt, now);
     j->reserved = 1;
     double tok = j->est_in + j->out_ceiling;
@@ -1285,9 +1297,16 @@ static void rate_limited(Scheduler *s, Job *j, LmAnswer *a, double now)
         }
     } else if (j->sent_at >= ms->last_cut) {
         /* a lone refusal after a quiet spell is taken as a window edge (network jitter bunched a
-         * few requests): a small cut; a refusal soon after another one halves the rate */
+         * few requests): the model learns the provider's window as seen from here (a slightly
+         * lower pace, a slightly longer second) and stays there; once PACE_MIN is reached, or for
+         * a refusal soon after another one, the factor is cut (by EDGE_FACTOR, or by half) */
         int edge = now - ms->last_limited > EDGE_QUIET_S;
-        ms->factor = fmax(MIN_FACTOR, ms->factor * (edge ? EDGE_FACTOR : 0.5));
+        if (edge && ms->pace > PACE_MIN + 1e-9) {
+            ms->pace = fmax(PACE_MIN, ms->pace - PACE_STEP);
+            ms->win1 = fmin(WIN1_MAX, ms->win1 + WIN1_STEP);
+        } else {
+            ms->factor = fmax(MIN_FACTOR, ms->factor * (edge ? EDGE_FACTOR : 0.5));
+        }
         ms->last_cut = now;
         apply_rates(ms, now);
     }
