@@ -155,6 +155,7 @@ struct Job {
     int reserved;                /* holds bucket reservations */
     uint64_t win_seq;            /* its entry in the model's window log */
     int sh_taken;                /* holds a reservation in the shared buckets (Redis) */
+    double budget_held;          /* USD held against the budgets over time while it is sent (> 0: held) */
     double sh_sent_us;           /* the server's time of that take */
     double win_amt[W_N];
     /* the transfer */
@@ -212,6 +213,8 @@ struct Scheduler {
     uint64_t rng;
     SharedConn *shared;          /* sched_set_shared: the limits live in Redis (borrowed); NULL: local */
     int shared_fallback;         /* Redis lost: pace locally at 1/N (1) or stop (0) */
+    const SchedBudget *budget;   /* sched_set_budget: budgets over time (borrowed); NULL none */
+    void *budget_ud;
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -467,6 +470,13 @@ void sched_set_shared(Scheduler *s, SharedConn *c, int fallback_local)
     }
 }
 
+void sched_set_budget(Scheduler *s, const SchedBudget *b, void *ud)
+{
+    if (!s) return;
+    s->budget = b;
+    s->budget_ud = ud;
+}
+
 void sched_cancel(Scheduler *s)
 {
     if (s) __atomic_store_n(&s->cancel, 1, __ATOMIC_RELEASE);
@@ -514,6 +524,15 @@ static void retry_insert(ModelState *ms, Job *j)
 
 /* ---- completing requests ---- */
 
+/* Release what j holds against the budgets over time, recording usd spent (< 0: nothing known). */
+static void budget_release(Scheduler *s, Job *j, double usd)
+{
+    if (!s->budget || j->budget_held <= 0) return;
+    double held = j->budget_held;
+    j->budget_held = 0;
+    s->budget->spent(s->budget_ud, j->ms->m, held, usd > 0 ? usd : 0);
+}
+
 /* Hand j its final answer a (borrowed by the callback), then free j. An answer that came over
  * HTTP carries its timing (provider latency and time queued in FQL, runtime.h). */
 static void complete(Scheduler *s, Job *j, const LmAnswer *a)
@@ -521,6 +540,7 @@ static void complete(Scheduler *s, Job *j, const LmAnswer *a)
     SchedStats *st = &j->ms->st;
     if (a->outcome != LM_OK) st->failures++;
     s->pending--;
+    budget_release(s, j, 0);   /* never sent, or cut off by a stop: nothing more was spent */
     LmAnswer t = *a;   /* shallow: the callback borrows it */
     t.timed = 0;
     if (j->answered_at > 0 && j->first_sent >= 0) {
@@ -1080,6 +1100,29 @@ static int shared_reserve(Scheduler *s, ModelState *ms, Job *j, double now, doub
     return -1;
 }
 
+/* Hold j's estimated cost against the budgets over time (its input estimate and output ceiling at
+ * the model's prices; a model without prices holds nothing). 0 held (or nothing to hold); -1 it
+ * cannot be afforded: fatal_ans filled (kind "budget", the budget's message). */
+static int budget_hold(Scheduler *s, Job *j, LmAnswer *fatal_ans)
+{
+    const LmModel *m = j->ms->m;
+    if (j->budget_held > 0 || m->price_in < 0) return 0;
+    double usd = (j->est_in * m->price_in + j->out_ceiling * fmax(m->price_out, 0)) / 1e6;
+    if (usd <= 0) return 0;
+    char *msg = NULL;
+    if (s->budget->afford(s->budget_ud, m, usd, &msg) == 0) {
+        j->budget_held = usd;
+        return 0;
+    }
+    memset(fatal_ans, 0, sizeof *fatal_ans);
+    fatal_ans->outcome = LM_FATAL;
+    fatal_ans->cost_usd = fatal_ans->retry_after_s = -1;
+    fatal_ans->remaining_requests = fatal_ans->remaining_tokens = -1;
+    fatal_ans->error_kind = xstrdup("budget");
+    fatal_ans->error_message = msg ? msg : xstrdup("the budget is spent");
+    return -1;
+}
+
 /* Send what model ms may send now. Lowers *wake to when it may send more. Returns the number of
  * transfers started; sets *fatal when preparing a request hit a fatal error. */
 static int dispatch(Scheduler *s, ModelState *ms, double now, double *wake, int *fatal, LmAnswer *fatal_ans,
@@ -1118,6 +1161,11 @@ static int dispatch(Scheduler *s, ModelState *ms, double now, double *wake, int 
         if (w > 0) {
             *wake = fmin(*wake, now + w);
             break;
+        }
+        if (s->budget && budget_hold(s, j, fatal_ans)) {   /* over a budget over time: stop */
+            *fatal = 1;
+            *fatal_ms = ms;
+            return started;
         }
         if (!local) {
             int r = shared_reserve(s, ms, j, now, wake, fatal_ans);
@@ -1170,6 +1218,8 @@ void sched_account(Scheduler *s, LmModel *m, const LmAnswer *a)
     ms->st.sent++;
     if (a->outcome != LM_OK) ms->st.failures++;
     record_usage(m, &ms->st, a);
+    double c = lm_answer_cost(m, a);
+    if (s->budget && c > 0) s->budget->spent(s->budget_ud, m, 0, c);
 }
 
 static void record_latency(ModelState *ms, double secs)
@@ -1400,6 +1450,7 @@ static void finish(Scheduler *s, Job *j, CURLcode rc, int *fatal, LmAnswer *fata
     buf_clear(&j->head);
     server_budget(ms, &a, now);
     record_usage(m, &ms->st, &a);
+    budget_release(s, j, lm_answer_cost(m, &a));
     ms->rl_frac += RL_ALPHA * ((a.outcome == LM_RATE_LIMITED) - ms->rl_frac);
     switch (a.outcome) {
     case LM_OK:
