@@ -17,9 +17,17 @@
  *     bucket with capacity B and rate r lets B + r·T through in any window T, so a bucket holding
  *     a full second's worth (runtime.md's figure) would send up to twice the per-second allowance
  *     after any idle moment (the start of a run, the end of a pause, a gap between the executor's
- *     batches). The scheduler therefore paces at PACE (97%) of each limit with a capacity of
- *     BURST_S of the rate (at least one request); requests larger than the capacity pass on a full
- *     bucket and leave a debt (ratelimit.c), which paces them exactly.
+ *     batches). The scheduler therefore paces with a capacity of BURST_S of the rate (at least one
+ *     request), at the declared limit (ms->pace = PACE_START) for local buckets and at PACE (97%)
+ *     for the shared ones; requests larger than the capacity pass on a full bucket and leave a debt
+ *     (ratelimit.c), which paces them exactly. A local model learns the provider's window from
+ *     window-edge 429s: each lowers its pace by PACE_STEP and widens its one-second window by
+ *     WIN1_STEP (to PACE_MIN, WIN1_MAX) before the factor is cut (rate_limited).
+ *   - Output ceilings. A structured answer with no max_output_tokens set is sent a ceiling from
+ *     its expected size (LmRequest.out_hint) and the answers of its shape so far (out_auto_ceiling);
+ *     cut off at it, it is resent once with a larger one (out_grow).
+ *   - Budgets over time (budget.c, sched_set_budget): each send holds its estimated cost; one that
+ *     does not fit stops the statement like a fatal answer (budget_hold).
  *   - A window guard: every send is logged with what it counts, and a request waits while it
  *     would overflow the declared limit over the last second or minute. This covers what a bucket
  *     cannot: requests that are a large part of the per-second allowance (a bucket lets one
