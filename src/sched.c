@@ -100,7 +100,7 @@
 #define EST_MARGIN       1.2      /* body bytes/4 × this, until answers teach the model's ratio */
 
 #define WIN1_S           1.02     /* the one-second window of the shared path, with a margin for network jitter */
-#define WIN1_START       1.0      /* a local model's one-second window at first: the provider's own ... */
+#define WIN1_START       1.005    /* a local model's one-second window at first: the provider's own ... */
 #define WIN1_STEP        0.01     /* ... widened this much by each window-edge 429 (learning the provider's */
 #define WIN1_MAX         1.1      /* window as seen from here, jitter included), up to this */
 #define WIN60_S          60.5     /* the one-minute window, likewise */
@@ -111,7 +111,7 @@
 #define OUT_KEYS         16       /* answer shapes learned per model (by schema name) */
 #define OUT_SAMPLES      64       /* the last answers' output/hint ratios kept per shape */
 #define OUT_LEARN_MIN    4        /* answers of a shape before its ratios set the ceiling */
-#define OUT_MARGIN       1.1      /* the learned ceiling: the largest recent ratio x this x the hint, + 1 */
+#define OUT_MARGIN       1.1      /* the learned ceiling: the largest recent ratio x this x the hint */
 #define OUT_FLOOR        16       /* added to twice the hint before anything is learned */
 #define OUT_MIN          4        /* the least ceiling sent */
 
@@ -157,6 +157,7 @@ struct Job {
     double first_sent;           /* monotonic; < 0 before the first send */
     double submitted;            /* monotonic: when sched_submit queued it */
     double answered_at;          /* monotonic: when its last transfer finished; 0 before */
+    double win_delayed;          /* how much later than logged libcurl sent it (its window entry was moved on) */
     int sends;                   /* times libcurl sent the current transfer's request (it resends on a dead reused connection) */
     double sent_at;
     double not_before;           /* backoff deadline (retry list) */
@@ -738,7 +739,7 @@ static int out_auto_ok(const LmModel *m, const LmRequest *r)
 
 /* The tight ceiling of r (out_auto_ok): before OUT_LEARN_MIN answers of its shape, twice its
  * expected size plus OUT_FLOOR; after, the largest output/hint ratio of the shape's last
- * OUT_SAMPLES answers × OUT_MARGIN × its hint, + 1 (the largest: a cut-off answer costs a resend;
+ * OUT_SAMPLES answers × OUT_MARGIN × its hint (the largest: a cut-off answer costs a resend;
  * answers of one shape vary little). Between OUT_MIN and max(DEFAULT_OUT, 2 × hint + OUT_FLOOR). */
 static double out_auto_ceiling(ModelState *ms, const LmRequest *r)
 {
@@ -747,7 +748,7 @@ static double out_auto_ceiling(ModelState *ms, const LmRequest *r)
     if (L->n >= OUT_LEARN_MIN) {
         double top = 0;
         for (int i = 0; i < L->n; i++) top = fmax(top, L->ratio[i]);
-        c = ceil(top * OUT_MARGIN * hint) + 1;
+        c = ceil(top * OUT_MARGIN * hint);
     }
     return fmin(hi, fmax(OUT_MIN, c));
 }
@@ -985,7 +986,13 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
  * retry like any other. */
 static int on_prereq(void *ud, char *conn_primary_ip, char *conn_local_ip, int conn_primary_port, int conn_local_port)
 {
-    ((Job *)ud)->sends++;
+    Job *j = ud;
+    if (++j->sends == 1 && j->reserved) {
+        /* it leaves now, not when it was logged (a busy loop, a connection to open): its entry
+         * stays in the one-second window from now, so that the window is the provider's */
+        j->win_delayed = mono_now() - j->sent_at;
+        win_delay(&j->ms->win, j->win_seq, j->win_delayed);
+    }
     return CURL_PREREQFUNC_OK;
 }
 
@@ -1040,6 +1047,7 @@ static int start(Scheduler *s, Job *j, double now)
     curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
     curl_easy_setopt(e, CURLOPT_PREREQDATA, j);
     j->sends = 0;
+    j->win_delayed = 0;
     j->answered_at = 0;
     if (curl_multi_add_handle(s->multi, e) != CURLM_OK) {
         curl_easy_cleanup(e);
@@ -1422,7 +1430,7 @@ static void finish(Scheduler *s, Job *j, CURLcode rc, int *fatal, LmAnswer *fata
     }
     /* a request that had to connect (TCP, TLS) reached the server later than it was logged, and
      * servers are slower with a connection's first request: its window entry stays longer */
-    if (j->reserved) win_delay(&ms->win, j->win_seq, pre / 1e6 + (nconn > 0 ? NEWCONN_S : 0));
+    if (j->reserved) win_delay(&ms->win, j->win_seq, pre / 1e6 + (nconn > 0 ? NEWCONN_S : 0) - j->win_delayed);
     release_easy(s, j);
     double now = mono_now();
     j->answered_at = now;

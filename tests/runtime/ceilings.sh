@@ -15,18 +15,19 @@ source "$HERE/../lib/sim.sh"
 sf() { curl -s "$SIMURL/sim/stats" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{let v=JSON.parse(s).models[process.argv[1]]||{};for(const k of process.argv[2].split("."))v=(v||{})[k];console.log(v||0)})' "$1" "$2"; }
 now() { date +%s.%N; }
 
-{ echo "n,text"; for i in $(seq 1 40); do echo "$i,ticket $i: the checkout page $((i % 7)) is broken"; done; } > t.csv
+{ echo "n,text"; for i in $(seq 1 80); do echo "$i,ticket $i: the checkout page $((i % 7)) is broken"; done; } > t.csv
 
-# 1. output_tpm 6,000 and 40 yes/no answers: a 1,024-token ceiling each would take 40 x 1024 / 100 = 410 s
+# 1. output_tpm 6,000 and 80 yes/no answers: a 1,024-token ceiling each would take 80 x 1024 / 100 = 820 s
 t0=$(now)
 timeout 120 "$FQL" --no-cache --format csv -c 'set fusion = off; model h = anthropic("claude-haiku-4-5", output_tpm: 6000); from csv("t.csv") | derive u = predicate(text, instructions: "is it urgent?", model: "h", pack: 1) | where u is not null | agg k = count(*)' > h.csv 2>err1
 t1=$(now)
 out=$(sf claude-haiku-4-5 output_tokens); counted=$(sf claude-haiku-4-5 max_60s.output_tokens); n=$(tail -1 h.csv)
 ratio=$(node -e "console.log((($t1-$t0)/($out/6000*60)).toFixed(2))")
-[[ $n == 40 ]] && ok "every row answered under output_tpm" || bad rows "$n rows; $(cat err1)"
-node -e "process.exit($counted <= 40*24 ? 0 : 1)" && ok "ceilings sent are tight ($counted output tokens counted for $out generated)" || bad counted "$counted counted for $out generated"
+[[ $n == 80 ]] && ok "every row answered under output_tpm" || bad rows "$n rows; $(cat err1)"
+node -e "process.exit($counted <= 80*24 ? 0 : 1)" && ok "ceilings sent are tight ($counted output tokens counted for $out generated)" || bad counted "$counted counted for $out generated"
 node -e "process.exit($ratio <= 1.5 ? 0 : 1)" && ok "output-TPM-bound job: ${ratio}x the time its real tokens need" || bad time "${ratio}x ($out tokens, $(node -e "console.log($t1-$t0)") s)"
-[[ $(sf claude-haiku-4-5 rate_limited) == 0 ]] && ok "no 429" || bad 429 "$(sf claude-haiku-4-5 rate_limited) rate-limited"
+rl=$(sf claude-haiku-4-5 rate_limited)
+[[ $rl -le 1 ]] && ok "$rl 429s (at most one window edge, which the pace learns)" || bad 429 "$rl rate-limited"
 
 # 2. TPM-bound (OpenAI counts input + max_tokens): same rows, tpm 12,000
 t0=$(now)
@@ -34,7 +35,7 @@ timeout 120 "$FQL" --no-cache --format csv -c 'set fusion = off; model o = opena
 t1=$(now)
 tok=$(sf gpt-4o-mini input_tokens); tok=$((tok + $(sf gpt-4o-mini output_tokens)))
 ratio=$(node -e "console.log((($t1-$t0)/($tok/12000*60)).toFixed(2))")
-[[ $(tail -1 o.csv) == 40 ]] && node -e "process.exit($ratio <= 1.5 ? 0 : 1)" && ok "TPM-bound job: ${ratio}x the time its real tokens need" || bad tpm "${ratio}x, $(tail -1 o.csv) rows; $(cat err2)"
+[[ $(tail -1 o.csv) == 80 ]] && node -e "process.exit($ratio <= 1.5 ? 0 : 1)" && ok "TPM-bound job: ${ratio}x the time its real tokens need" || bad tpm "${ratio}x, $(tail -1 o.csv) rows; $(cat err2)"
 
 # 3. what the user wrote wins: max_output_tokens: 50 is sent (and counted) on every request
 "$FQL" --no-cache --format csv -c 'set fusion = off; model h2 = anthropic("claude-3-5-haiku-latest", output_tpm: 60000, max_output_tokens: 50); from csv("t.csv") | limit 10 | derive u = predicate(text, instructions: "is it urgent?", model: "h2", pack: 1) | agg k = count(u)' > h2.csv 2>err3
