@@ -213,6 +213,7 @@ int budget_set(Runtime *rt, const Value *v, char **msg)
         return -1;
     }
     const char *model = mo ? v_str(*mo) : NULL;
+    if (!rt->sched) return 0;   /* the binder's probe (bind_decl.c): validated only, as set shared does */
     if (!rt->budgets) rt->budgets = xcalloc(1, sizeof *rt->budgets);
     BudgetSet *bs = rt->budgets;
     int k;
