@@ -750,7 +750,9 @@ static double out_auto_ceiling(ModelState *ms, const LmRequest *r)
         for (int i = 0; i < L->n; i++) top = fmax(top, L->ratio[i]);
         c = ceil(top * OUT_MARGIN * hint);
     }
-    return fmin(hi, fmax(OUT_MIN, c));
+    c = fmin(hi, fmax(OUT_MIN, c));
+    if (ms->m->output_tpm > 0 && c > ms->m->output_tpm) c = fmax(OUT_MIN, floor(ms->m->output_tpm));   /* sendable */
+    return c;
 }
 
 /* Output ceiling of j's request: the request's, else the model's, else one chosen here from the
@@ -1392,13 +1394,18 @@ static void rate_limited(Scheduler *s, Job *j, LmAnswer *a, double now)
 }
 
 /* j's answer was cut off at the ceiling chosen here: resend it at once with a larger one
- * (max(DEFAULT_OUT, 4 × the ceiling)), counted as a retry, not an attempt; the shape learns that
+ * (max(DEFAULT_OUT, 4 × the ceiling), within the model's per-minute token limits), counted as a retry, not an attempt; the shape learns that
  * it needed more. 1 queued; 0 the request could not be rebuilt (the cut-off answer stands). */
 static int out_grow(ModelState *ms, Job *j, double now)
 {
     out_observe(ms, j->req, j->out_ceiling * 2);
     j->out_grown = 1;
-    j->out_ceiling = fmax(DEFAULT_OUT, 4 * j->out_ceiling);
+    double c = fmax(DEFAULT_OUT, 4 * j->out_ceiling);
+    const LmModel *m = ms->m;   /* within the per-minute limits, or it could never be sent */
+    if (m->output_tpm > 0) c = fmin(c, m->output_tpm);
+    if (m->tpm > 0) c = fmin(c, m->tpm - j->est_in);
+    if (c <= j->out_ceiling) return 0;
+    j->out_ceiling = floor(c);
     char *err = NULL;
     if (build_http(ms->m, j, &err)) { free(err); return 0; }
     j->req->attempts--;
