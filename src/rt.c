@@ -10,6 +10,7 @@
 #include "runtime.h"
 #include "shared.h"
 #include "shared_cache.h"
+#include "budget.h"
 
 void rt_init(Runtime *rt, const fql_options *o, const char *stdlib_dir)
 {
@@ -28,6 +29,7 @@ void rt_init(Runtime *rt, const fql_options *o, const char *stdlib_dir)
     rt->validate_keys = o->validate_keys;
     /* made now, not on first use, so that fql_interrupt from another thread never races its creation */
     rt->sched = sched_new();
+    sched_set_budget(rt->sched, budget_hook(), rt);   /* budgets over time (budget.c) */
 }
 
 static void shared_cache_sync(Runtime *rt, struct SharedConn *c);
@@ -39,6 +41,8 @@ void rt_close(Runtime *rt)
     rt->results = NULL;
     sched_free(rt->sched);
     rt->sched = NULL;
+    budget_free(rt->budgets);
+    rt->budgets = NULL;
     shared_cache_sync(rt, NULL);   /* releases its claims while the connection is still there */
     shared_close(rt->shared);
     rt->shared = NULL;
@@ -241,8 +245,10 @@ int rt_set(Runtime *rt, const char *name, Value v, char **msg)
         else if (!strcmp(name, "progress")) rt->progress = flag;
         else if (!strcmp(name, "fusion")) rt->fusion = flag;
         else rt->validate_keys = flag;
+    } else if (!strcmp(name, "budget") && v.kind == V_STRUCT) {
+        rc = budget_set(rt, &v, msg);
     } else if (!strcmp(name, "budget")) {
-        if (v.kind != V_INT && v.kind != V_FLOAT) { *msg = xstrdup("set budget takes an amount in USD, e.g. set budget = 5.00 (0 = no budget)"); rc = -1; }
+        if (v.kind != V_INT && v.kind != V_FLOAT) { *msg = xstrdup("set budget takes an amount in USD per statement, e.g. set budget = 5.00 (0 = no budget), or a budget over time, e.g. set budget = {usd: 5, per: \"day\"}"); rc = -1; }
         else if ((v.kind == V_INT ? (double)v.u.i : v.u.f) < 0) { *msg = xstrdup("set budget takes an amount of 0 or more (0 = no budget)"); rc = -1; }
         else rt->budget = v.kind == V_INT ? (double)v.u.i : v.u.f;
     } else if (!strcmp(name, "partition")) {

@@ -39,6 +39,7 @@ typedef struct Runtime {
     int progress;                  /* the progress display on a terminal */
     int validate_keys;             /* check API keys before a statement sends */
     double budget;                 /* USD per statement; 0 = none */
+    struct BudgetSet *budgets;     /* budgets over time (`set budget = {usd:, per:}`, budget.c); NULL = none */
     int part_i, part_n;            /* `set partition = "I/N"` (--partition): scans read partition I of N; part_n 0 = all rows */
     size_t memory_limit;           /* bytes a sort holds before it spills to temporary files; 0 = half of memory */
     int fusion;                    /* several structured calls of a stage over one text: one request (semantic.c) */

@@ -98,6 +98,10 @@ typedef struct LmRequest {
     char **inputs; int ninputs;  /* LM_EMBED: texts, one vector each */
     LmImage *images; int nimages;   /* LM_CHAT: images after the user text, in order (owned) */
     int max_output_tokens;       /* 0 = the model's */
+    int out_hint;                /* the answer's expected output tokens from its shape (semop_output_tokens; a
+                                  * pack: the sum of its rows'), 0 unknown. With no max_output_tokens set (here
+                                  * or on the model), the scheduler sends a tight ceiling derived from it and
+                                  * from the answers so far (sched.c, "Output ceilings"); not part of the cache key */
     double temperature;          /* NAN = the model's */
     int logprobs;                /* 1: ask for the answer's token log probabilities (OpenAI-compatible
                                   * `logprobs`, Gemini `responseLogprobs`); part of the body, so of the
@@ -214,6 +218,17 @@ void       sched_cancel(Scheduler *s);
  * stopping with an error. */
 struct SharedConn;
 void       sched_set_shared(Scheduler *s, struct SharedConn *c, int fallback_local);
+/* Budgets over time (budget.c): before each send the scheduler asks afford with the request's
+ * estimated cost (its input estimate and output ceiling at the model's prices); 0: the amount is
+ * held, -1: it cannot be afforded, and the statement stops with *msg (xasprintf'd) as a fatal
+ * answer of kind "budget" (nothing more is sent; the transfers in flight are waited for). After
+ * each transfer (and for every answer counted by sched_account) spent releases what was held and
+ * records the answer's cost (0 when unknown). NULL b: no budget. b and ud are borrowed. */
+typedef struct SchedBudget {
+    int  (*afford)(void *ud, const LmModel *m, double usd, char **msg);
+    void (*spent)(void *ud, const LmModel *m, double held, double usd);
+} SchedBudget;
+void       sched_set_budget(Scheduler *s, const SchedBudget *b, void *ud);
 /* Forget a cancel that arrived while no sched_run was running (a new statement starts). */
 void       sched_clear_cancel(Scheduler *s);
 

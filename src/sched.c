@@ -17,9 +17,17 @@
  *     bucket with capacity B and rate r lets B + r·T through in any window T, so a bucket holding
  *     a full second's worth (runtime.md's figure) would send up to twice the per-second allowance
  *     after any idle moment (the start of a run, the end of a pause, a gap between the executor's
- *     batches). The scheduler therefore paces at PACE (97%) of each limit with a capacity of
- *     BURST_S of the rate (at least one request); requests larger than the capacity pass on a full
- *     bucket and leave a debt (ratelimit.c), which paces them exactly.
+ *     batches). The scheduler therefore paces with a capacity of BURST_S of the rate (at least one
+ *     request), at the declared limit (ms->pace = PACE_START) for local buckets and at PACE (97%)
+ *     for the shared ones; requests larger than the capacity pass on a full bucket and leave a debt
+ *     (ratelimit.c), which paces them exactly. A local model learns the provider's window from
+ *     window-edge 429s: each lowers its pace by PACE_STEP and widens its one-second window by
+ *     WIN1_STEP (to PACE_MIN, WIN1_MAX) before the factor is cut (rate_limited).
+ *   - Output ceilings. A structured answer with no max_output_tokens set is sent a ceiling from
+ *     its expected size (LmRequest.out_hint) and the answers of its shape so far (out_auto_ceiling);
+ *     cut off at it, it is resent once with a larger one (out_grow).
+ *   - Budgets over time (budget.c, sched_set_budget): each send holds its estimated cost; one that
+ *     does not fit stops the statement like a fatal answer (budget_hold).
  *   - A window guard: every send is logged with what it counts, and a request waits while it
  *     would overflow the declared limit over the last second or minute. This covers what a bucket
  *     cannot: requests that are a large part of the per-second allowance (a bucket lets one
@@ -68,7 +76,10 @@
 #include "runtime.h"
 #include "shared.h"
 
-#define PACE             0.97     /* fraction of each declared limit the buckets run at */
+#define PACE             0.97     /* fraction of each declared limit the shared buckets (Redis) run at */
+#define PACE_START       1.0      /* a local model starts at its declared limits ... */
+#define PACE_STEP        0.01     /* ... and each window-edge 429 lowers its pace this much */
+#define PACE_MIN         0.9      /* ... down to this (repeated 429s cut the factor as well) */
 #define BURST_S          0.03     /* bucket capacity, in seconds of the rate (1 - PACE) */
 #define DEFAULT_OUT      1024     /* output ceiling of a chat request when nothing sets one */
 #define DEFAULT_ATTEMPTS 6
@@ -88,14 +99,28 @@
 #define FATAL_DRAIN_S    30.0     /* after a fatal answer, how long transfers in flight may still bring theirs */
 #define EST_MARGIN       1.2      /* body bytes/4 × this, until answers teach the model's ratio */
 
-#define WIN1_S           1.02     /* the one-second window, with a margin for network jitter */
+#define WIN1_S           1.02     /* the one-second window of the shared path, with a margin for network jitter */
+#define WIN1_START       1.005    /* a local model's one-second window at first: the provider's own ... */
+#define WIN1_STEP        0.01     /* ... widened this much by each window-edge 429 (learning the provider's */
+#define WIN1_MAX         1.1      /* window as seen from here, jitter included), up to this */
 #define WIN60_S          60.5     /* the one-minute window, likewise */
 #define NEWCONN_S        0.02     /* how much later a request that opened a connection may reach the server */
 #define EDGE_QUIET_S     10.0     /* a rate-limit answer after this long without one is an edge hit */
 #define EDGE_FACTOR      0.9      /* ... and cuts the factor this much instead of halving it */
 
+#define OUT_KEYS         16       /* answer shapes learned per model (by schema name) */
+#define OUT_SAMPLES      64       /* the last answers' output/hint ratios kept per shape */
+#define OUT_LEARN_MIN    4        /* answers of a shape before its ratios set the ceiling */
+#define OUT_MARGIN       1.1      /* the learned ceiling: the largest recent ratio x this x the hint */
+#define OUT_FLOOR        16       /* added to twice the hint before anything is learned */
+#define OUT_MIN          4        /* the least ceiling sent */
+
 typedef struct Job Job;
 typedef struct ModelState ModelState;
+
+/* What the answers of one shape (a schema name) of one model used: output tokens / the request's
+ * out_hint, the last OUT_SAMPLES of them. */
+typedef struct OutLearn { char *key; double ratio[OUT_SAMPLES]; int n, pos; } OutLearn;
 
 /* The declared limits as providers enforce them: sliding windows of one second (at most
  * ceil(L/60)) and one minute (at most L). Each send is logged with what it counts (requests,
@@ -107,6 +132,7 @@ typedef struct WinEv { double t, exp1, v[W_N]; } WinEv;   /* exp1: when it leave
 typedef struct Window {
     WinEv *ring;
     uint64_t cap, start60, start1, end;   /* ring positions, ever increasing */
+    double span1;                /* the one-second window's length as enforced here (seconds) */
     double s60[W_N], s1[W_N];
 } Window;
 
@@ -124,17 +150,21 @@ struct Job {
     double est_in;               /* input tokens reserved */
     double out_ceiling;          /* output tokens reserved */
     int out_fixed;               /* the ceiling is sent, so the provider counts it whatever is generated */
+    int out_auto;                /* the ceiling was chosen here from the answer's shape (no max_output_tokens set) */
+    int out_grown;               /* it was cut off once and resent with a larger ceiling */
     double raw_in;               /* body bytes / 4 when est_in came from the body, else 0 */
     /* timing */
     double first_sent;           /* monotonic; < 0 before the first send */
     double submitted;            /* monotonic: when sched_submit queued it */
     double answered_at;          /* monotonic: when its last transfer finished; 0 before */
+    double win_delayed;          /* how much later than logged libcurl sent it (its window entry was moved on) */
     int sends;                   /* times libcurl sent the current transfer's request (it resends on a dead reused connection) */
     double sent_at;
     double not_before;           /* backoff deadline (retry list) */
     int reserved;                /* holds bucket reservations */
     uint64_t win_seq;            /* its entry in the model's window log */
     int sh_taken;                /* holds a reservation in the shared buckets (Redis) */
+    double budget_held;          /* USD held against the budgets over time while it is sent (> 0: held) */
     double sh_sent_us;           /* the server's time of that take */
     double win_amt[W_N];
     /* the transfer */
@@ -154,6 +184,8 @@ struct ModelState {
     double last_limited;         /* when the last rate-limit answer came */
     int h2;                      /* the server answered over HTTP/2 */
     double factor;               /* AIMD multiplier of the declared limits (or of the in-flight cap) */
+    double pace;                 /* fraction of the limits the local buckets run at: PACE_START, lowered by window-edge 429s */
+    double win1;                 /* the learned one-second window (WIN1_START ...) */
     double last_cut;             /* when the factor was last halved */
     double paused_until;
     int ok_run, rl_streak;
@@ -165,6 +197,8 @@ struct ModelState {
     int lat_n;
     double est_ratio;            /* input tokens per body byte/4, with a margin */
     double avg_tokens;           /* reserved tokens per request, for the in-flight cap */
+    OutLearn learn[OUT_KEYS];    /* output ceilings: what answers of each shape used */
+    int nlearn;
     SchedStats st;
     /* shared limits (shared.h): the buckets in Redis replace the local ones while sh_on */
     SharedLimit sl;
@@ -188,6 +222,8 @@ struct Scheduler {
     uint64_t rng;
     SharedConn *shared;          /* sched_set_shared: the limits live in Redis (borrowed); NULL: local */
     int shared_fallback;         /* Redis lost: pace locally at 1/N (1) or stop (0) */
+    const SchedBudget *budget;   /* sched_set_budget: budgets over time (borrowed); NULL none */
+    void *budget_ud;
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -212,11 +248,11 @@ static double urand(Scheduler *s)
 
 /* ---- models ---- */
 
-/* Set bucket b to per_minute × factor × PACE with the scheduler's narrow capacity, keeping what
+/* Set bucket b to per_minute × pace with the scheduler's narrow capacity, keeping what
  * it holds (refilled to now at the old rate). unit: the least capacity (1 for requests). */
-static void bucket_retune(Bucket *b, double per_minute, double unit, double now, int fresh)
+static void bucket_retune(Bucket *b, double per_minute, double pace, double unit, double now, int fresh)
 {
-    double pm = per_minute * PACE;
+    double pm = per_minute * pace;
     if (fresh) bucket_init(b, pm, now);
     else bucket_give(b, 0, now);                   /* refill to now at the old rate */
     b->rate = pm > 0 ? pm / 60.0 : 0;
@@ -236,10 +272,10 @@ static void apply_rates(ModelState *ms, double now)
         ms->factor = 1;
     }
     double f = ms->factor / (ms->sh_div > 1 ? ms->sh_div : 1);   /* 1/N after a fallback from shared limits */
-    bucket_retune(&ms->breq, m->rpm > 0 ? m->rpm * f : 0, 1, now, fresh);
-    bucket_retune(&ms->btok, m->tpm > 0 ? m->tpm * f : 0, 1, now, fresh);
-    bucket_retune(&ms->bin, m->input_tpm > 0 ? m->input_tpm * f : 0, 1, now, fresh);
-    bucket_retune(&ms->bout, m->output_tpm > 0 ? m->output_tpm * f : 0, 1, now, fresh);
+    bucket_retune(&ms->breq, m->rpm > 0 ? m->rpm * f : 0, ms->pace, 1, now, fresh);
+    bucket_retune(&ms->btok, m->tpm > 0 ? m->tpm * f : 0, ms->pace, 1, now, fresh);
+    bucket_retune(&ms->bin, m->input_tpm > 0 ? m->input_tpm * f : 0, ms->pace, 1, now, fresh);
+    bucket_retune(&ms->bout, m->output_tpm > 0 ? m->output_tpm * f : 0, ms->pace, 1, now, fresh);
 }
 
 static int has_limits(const LmModel *m)
@@ -268,6 +304,8 @@ static ModelState *model_get(Scheduler *s, LmModel *m)
     ms = xcalloc(1, sizeof *ms);
     ms->m = m;
     ms->factor = 1;
+    ms->pace = PACE_START;
+    ms->win1 = WIN1_START;
     ms->cfg_rpm = ms->cfg_tpm = ms->cfg_in = ms->cfg_out = -1;
     ms->last_cut = ms->last_limited = -1e18;
     ms->est_ratio = EST_MARGIN;
@@ -389,6 +427,7 @@ void sched_free(Scheduler *s)
         for (Job *j = ms->retry, *n; j; j = n) { n = j->next; job_free(j); }
         free(ms->st.latencies);
         free(ms->win.ring);
+        for (int k = 0; k < ms->nlearn; k++) free(ms->learn[k].key);
         shared_limit_clear(&ms->sl);
         free(ms);
     }
@@ -440,6 +479,13 @@ void sched_set_shared(Scheduler *s, SharedConn *c, int fallback_local)
     }
 }
 
+void sched_set_budget(Scheduler *s, const SchedBudget *b, void *ud)
+{
+    if (!s) return;
+    s->budget = b;
+    s->budget_ud = ud;
+}
+
 void sched_cancel(Scheduler *s)
 {
     if (s) __atomic_store_n(&s->cancel, 1, __ATOMIC_RELEASE);
@@ -487,6 +533,15 @@ static void retry_insert(ModelState *ms, Job *j)
 
 /* ---- completing requests ---- */
 
+/* Release what j holds against the budgets over time, recording usd spent (< 0: nothing known). */
+static void budget_release(Scheduler *s, Job *j, double usd)
+{
+    if (!s->budget || j->budget_held <= 0) return;
+    double held = j->budget_held;
+    j->budget_held = 0;
+    s->budget->spent(s->budget_ud, j->ms->m, held, usd > 0 ? usd : 0);
+}
+
 /* Hand j its final answer a (borrowed by the callback), then free j. An answer that came over
  * HTTP carries its timing (provider latency and time queued in FQL, runtime.h). */
 static void complete(Scheduler *s, Job *j, const LmAnswer *a)
@@ -494,6 +549,7 @@ static void complete(Scheduler *s, Job *j, const LmAnswer *a)
     SchedStats *st = &j->ms->st;
     if (a->outcome != LM_OK) st->failures++;
     s->pending--;
+    budget_release(s, j, 0);   /* never sent, or cut off by a stop: nothing more was spent */
     LmAnswer t = *a;   /* shallow: the callback borrows it */
     t.timed = 0;
     if (j->answered_at > 0 && j->first_sent >= 0) {
@@ -589,7 +645,7 @@ static double win_free(const Window *w, uint64_t from, int k, double need, doubl
         freed += e->v[k];
         if (freed >= need) return fmax(last - now, 1e-4);
     }
-    return span > 0 ? span : WIN1_S;
+    return span > 0 ? span : w->span1;
 }
 
 /* Seconds until amt fits under the limits lim in both windows (0 = now). A request larger than the
@@ -622,7 +678,7 @@ static uint64_t win_add(Window *w, const double amt[W_N], double now)
     }
     WinEv *e = &w->ring[w->end & (w->cap - 1)];
     e->t = now;
-    e->exp1 = now + WIN1_S;
+    e->exp1 = now + w->span1;
     for (int k = 0; k < W_N; k++) { e->v[k] = amt[k]; w->s60[k] += amt[k]; w->s1[k] += amt[k]; }
     return w->end++;
 }
@@ -645,16 +701,88 @@ static void win_adjust(Window *w, uint64_t seq, int k, double delta)
 
 /* ---- reservations ---- */
 
-/* Output ceiling of r: the request's, else the model's, else a default (chat only); and whether
- * it is sent (then the provider counts all of it). Anthropic always sends its default. */
-static double out_ceiling(const LmModel *m, const LmRequest *r, int *fixed)
+/* The learning slot of r's answer shape in ms (made on first use; the oldest is reused when all
+ * OUT_KEYS are taken). */
+static OutLearn *out_learn(ModelState *ms, const LmRequest *r)
 {
+    const char *key = r->schema_name ? r->schema_name : "";
+    for (int i = 0; i < ms->nlearn; i++)
+        if (!strcmp(ms->learn[i].key, key)) return &ms->learn[i];
+    OutLearn *L = &ms->learn[ms->nlearn < OUT_KEYS ? ms->nlearn++ : OUT_KEYS - 1];
+    free(L->key);
+    memset(L, 0, sizeof *L);
+    L->key = xstrdup(key);
+    return L;
+}
+
+/* Note that an answer of r's shape used out output tokens. */
+static void out_observe(ModelState *ms, const LmRequest *r, double out)
+{
+    if (r->out_hint <= 0 || out <= 0) return;
+    OutLearn *L = out_learn(ms, r);
+    L->ratio[L->pos] = out / r->out_hint;
+    L->pos = (L->pos + 1) % OUT_SAMPLES;
+    if (L->n < OUT_SAMPLES) L->n++;
+}
+
+/* Whether the scheduler chooses r's output ceiling: a structured chat answer with an expected size,
+ * no max_output_tokens set on the request or the model (what the user wrote wins), and a model
+ * that spends no hidden reasoning tokens out of the ceiling (reasoning models, which the catalog
+ * marks without logprobs, and a set reasoning_effort keep the old ceiling; so does Gemini, whose
+ * 2.5 models think out of maxOutputTokens by default). */
+static int out_auto_ok(const LmModel *m, const LmRequest *r)
+{
+    return r->kind == LM_CHAT && r->schema && r->out_hint > 0 && r->max_output_tokens <= 0 && m->max_output_tokens <= 0 &&
+           !(m->reasoning_effort && *m->reasoning_effort) &&
+           (m->provider == PROV_ANTHROPIC || ((m->provider == PROV_OPENAI || m->provider == PROV_OPENROUTER) && m->logprobs));
+}
+
+/* The tight ceiling of r (out_auto_ok): before OUT_LEARN_MIN answers of its shape, twice its
+ * expected size plus OUT_FLOOR; after, the largest output/hint ratio of the shape's last
+ * OUT_SAMPLES answers × OUT_MARGIN × its hint (the largest: a cut-off answer costs a resend;
+ * answers of one shape vary little). Between OUT_MIN and max(DEFAULT_OUT, 2 × hint + OUT_FLOOR). */
+static double out_auto_ceiling(ModelState *ms, const LmRequest *r)
+{
+    double hint = r->out_hint, c = 2 * hint + OUT_FLOOR, hi = fmax(DEFAULT_OUT, c);
+    OutLearn *L = out_learn(ms, r);
+    if (L->n >= OUT_LEARN_MIN) {
+        double top = 0;
+        for (int i = 0; i < L->n; i++) top = fmax(top, L->ratio[i]);
+        c = ceil(top * OUT_MARGIN * hint);
+    }
+    c = fmin(hi, fmax(OUT_MIN, c));
+    if (ms->m->output_tpm > 0 && c > ms->m->output_tpm) c = fmax(OUT_MIN, floor(ms->m->output_tpm));   /* sendable */
+    return c;
+}
+
+/* Output ceiling of j's request: the request's, else the model's, else one chosen here from the
+ * answer's shape (out_auto_ok: j->out_auto set), else a default (chat only); and whether it is sent
+ * (then the provider counts all of it). Anthropic always sends its default. */
+static double out_ceiling(ModelState *ms, Job *j, int *fixed)
+{
+    const LmModel *m = ms->m;
+    const LmRequest *r = j->req;
     *fixed = 0;
+    j->out_auto = 0;
     if (r->kind == LM_EMBED) return 0;
     if (r->max_output_tokens > 0) { *fixed = 1; return r->max_output_tokens; }
     if (m->max_output_tokens > 0) { *fixed = 1; return m->max_output_tokens; }
+    if (out_auto_ok(m, r)) { *fixed = j->out_auto = 1; return out_auto_ceiling(ms, r); }
     *fixed = m->provider == PROV_ANTHROPIC;
     return DEFAULT_OUT;
+}
+
+/* Build j's HTTP request with output ceiling ceil sent when it was chosen here (the request itself
+ * keeps max_output_tokens 0: its cache key is that of the request without it). */
+static int build_http(const LmModel *m, Job *j, char **err)
+{
+    http_request_free(&j->http);
+    memset(&j->http, 0, sizeof j->http);
+    if (!j->out_auto) return provider_build(m, j->req, &j->http, err);
+    j->req->max_output_tokens = (int)j->out_ceiling;
+    int rc = provider_build(m, j->req, &j->http, err);
+    j->req->max_output_tokens = 0;
+    return rc;
 }
 
 /* Input tokens of the prompt text (bytes/4 per message plus framing, as tokenizers roughly do),
@@ -687,7 +815,7 @@ static int prepare(Scheduler *s, Job *j, int *fatal, LmAnswer *fatal_ans)
         *fatal = 1;
         return -1;
     }
-    j->out_ceiling = out_ceiling(m, r, &j->out_fixed);
+    j->out_ceiling = out_ceiling(ms, j, &j->out_fixed);
     double tin = text_tokens(r);
     char msg[512];
     msg[0] = 0;
@@ -707,7 +835,7 @@ static int prepare(Scheduler *s, Job *j, int *fatal, LmAnswer *fatal_ans)
         complete_with(s, j, LM_ROW_ERROR, "request_too_large", msg);
         return -1;
     }
-    if (provider_build(m, r, &j->http, &err)) {
+    if (build_http(m, j, &err)) {
         complete_with(s, j, LM_ROW_ERROR, "bad_request", err ? err : "the request could not be built");
         free(err);
         return -1;
@@ -766,6 +894,7 @@ static void reserve(ModelState *ms, Job *j, double now, int local)
         bucket_take(&ms->bout, j->out_ceiling, now);
     }
     job_amounts(j, j->win_amt);
+    ms->win.span1 = local ? ms->win1 : WIN1_S;
     j->win_seq = win_add(&ms->win, j->win_amt, now);
     j->reserved = 1;
     double tok = j->est_in + j->out_ceiling;
@@ -859,7 +988,13 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
  * retry like any other. */
 static int on_prereq(void *ud, char *conn_primary_ip, char *conn_local_ip, int conn_primary_port, int conn_local_port)
 {
-    ((Job *)ud)->sends++;
+    Job *j = ud;
+    if (++j->sends == 1 && j->reserved) {
+        /* it leaves now, not when it was logged (a busy loop, a connection to open): its entry
+         * stays in the one-second window from now, so that the window is the provider's */
+        j->win_delayed = mono_now() - j->sent_at;
+        win_delay(&j->ms->win, j->win_seq, j->win_delayed);
+    }
     return CURL_PREREQFUNC_OK;
 }
 
@@ -914,6 +1049,7 @@ static int start(Scheduler *s, Job *j, double now)
     curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
     curl_easy_setopt(e, CURLOPT_PREREQDATA, j);
     j->sends = 0;
+    j->win_delayed = 0;
     j->answered_at = 0;
     if (curl_multi_add_handle(s->multi, e) != CURLM_OK) {
         curl_easy_cleanup(e);
@@ -982,6 +1118,29 @@ static int shared_reserve(Scheduler *s, ModelState *ms, Job *j, double now, doub
     return -1;
 }
 
+/* Hold j's estimated cost against the budgets over time (its input estimate and output ceiling at
+ * the model's prices; a model without prices holds nothing). 0 held (or nothing to hold); -1 it
+ * cannot be afforded: fatal_ans filled (kind "budget", the budget's message). */
+static int budget_hold(Scheduler *s, Job *j, LmAnswer *fatal_ans)
+{
+    const LmModel *m = j->ms->m;
+    if (j->budget_held > 0 || m->price_in < 0) return 0;
+    double usd = (j->est_in * m->price_in + j->out_ceiling * fmax(m->price_out, 0)) / 1e6;
+    if (usd <= 0) return 0;
+    char *msg = NULL;
+    if (s->budget->afford(s->budget_ud, m, usd, &msg) == 0) {
+        j->budget_held = usd;
+        return 0;
+    }
+    memset(fatal_ans, 0, sizeof *fatal_ans);
+    fatal_ans->outcome = LM_FATAL;
+    fatal_ans->cost_usd = fatal_ans->retry_after_s = -1;
+    fatal_ans->remaining_requests = fatal_ans->remaining_tokens = -1;
+    fatal_ans->error_kind = xstrdup("budget");
+    fatal_ans->error_message = msg ? msg : xstrdup("the budget is spent");
+    return -1;
+}
+
 /* Send what model ms may send now. Lowers *wake to when it may send more. Returns the number of
  * transfers started; sets *fatal when preparing a request hit a fatal error. */
 static int dispatch(Scheduler *s, ModelState *ms, double now, double *wake, int *fatal, LmAnswer *fatal_ans,
@@ -1020,6 +1179,11 @@ static int dispatch(Scheduler *s, ModelState *ms, double now, double *wake, int 
         if (w > 0) {
             *wake = fmin(*wake, now + w);
             break;
+        }
+        if (s->budget && budget_hold(s, j, fatal_ans)) {   /* over a budget over time: stop */
+            *fatal = 1;
+            *fatal_ms = ms;
+            return started;
         }
         if (!local) {
             int r = shared_reserve(s, ms, j, now, wake, fatal_ans);
@@ -1072,6 +1236,8 @@ void sched_account(Scheduler *s, LmModel *m, const LmAnswer *a)
     ms->st.sent++;
     if (a->outcome != LM_OK) ms->st.failures++;
     record_usage(m, &ms->st, a);
+    double c = lm_answer_cost(m, a);
+    if (s->budget && c > 0) s->budget->spent(s->budget_ud, m, 0, c);
 }
 
 static void record_latency(ModelState *ms, double secs)
@@ -1199,9 +1365,16 @@ static void rate_limited(Scheduler *s, Job *j, LmAnswer *a, double now)
         }
     } else if (j->sent_at >= ms->last_cut) {
         /* a lone refusal after a quiet spell is taken as a window edge (network jitter bunched a
-         * few requests): a small cut; a refusal soon after another one halves the rate */
+         * few requests): the model learns the provider's window as seen from here (a slightly
+         * lower pace, a slightly longer second) and stays there; once PACE_MIN is reached, or for
+         * a refusal soon after another one, the factor is cut (by EDGE_FACTOR, or by half) */
         int edge = now - ms->last_limited > EDGE_QUIET_S;
-        ms->factor = fmax(MIN_FACTOR, ms->factor * (edge ? EDGE_FACTOR : 0.5));
+        if (edge && ms->pace > PACE_MIN + 1e-9) {
+            ms->pace = fmax(PACE_MIN, ms->pace - PACE_STEP);
+            ms->win1 = fmin(WIN1_MAX, ms->win1 + WIN1_STEP);
+        } else {
+            ms->factor = fmax(MIN_FACTOR, ms->factor * (edge ? EDGE_FACTOR : 0.5));
+        }
         ms->last_cut = now;
         apply_rates(ms, now);
     }
@@ -1218,6 +1391,27 @@ static void rate_limited(Scheduler *s, Job *j, LmAnswer *a, double now)
     }
     if (now + wait > ms->paused_until) ms->paused_until = now + wait;
     push_front(ms, j);
+}
+
+/* j's answer was cut off at the ceiling chosen here: resend it at once with a larger one
+ * (max(DEFAULT_OUT, 4 × the ceiling), within the model's per-minute token limits), counted as a retry, not an attempt; the shape learns that
+ * it needed more. 1 queued; 0 the request could not be rebuilt (the cut-off answer stands). */
+static int out_grow(ModelState *ms, Job *j, double now)
+{
+    out_observe(ms, j->req, j->out_ceiling * 2);
+    j->out_grown = 1;
+    double c = fmax(DEFAULT_OUT, 4 * j->out_ceiling);
+    const LmModel *m = ms->m;   /* within the per-minute limits, or it could never be sent */
+    if (m->output_tpm > 0) c = fmin(c, m->output_tpm);
+    if (m->tpm > 0) c = fmin(c, m->tpm - j->est_in);
+    if (c <= j->out_ceiling) return 0;
+    j->out_ceiling = floor(c);
+    char *err = NULL;
+    if (build_http(ms->m, j, &err)) { free(err); return 0; }
+    j->req->attempts--;
+    j->not_before = now;
+    retry_insert(ms, j);
+    return 1;
 }
 
 /* The transfer of j finished with curl result rc. May set *fatal (with the answer in fatal_ans). */
@@ -1243,7 +1437,7 @@ static void finish(Scheduler *s, Job *j, CURLcode rc, int *fatal, LmAnswer *fata
     }
     /* a request that had to connect (TCP, TLS) reached the server later than it was logged, and
      * servers are slower with a connection's first request: its window entry stays longer */
-    if (j->reserved) win_delay(&ms->win, j->win_seq, pre / 1e6 + (nconn > 0 ? NEWCONN_S : 0));
+    if (j->reserved) win_delay(&ms->win, j->win_seq, pre / 1e6 + (nconn > 0 ? NEWCONN_S : 0) - j->win_delayed);
     release_easy(s, j);
     double now = mono_now();
     j->answered_at = now;
@@ -1279,10 +1473,12 @@ static void finish(Scheduler *s, Job *j, CURLcode rc, int *fatal, LmAnswer *fata
     buf_clear(&j->head);
     server_budget(ms, &a, now);
     record_usage(m, &ms->st, &a);
+    budget_release(s, j, lm_answer_cost(m, &a));
     ms->rl_frac += RL_ALPHA * ((a.outcome == LM_RATE_LIMITED) - ms->rl_frac);
     switch (a.outcome) {
     case LM_OK:
         settle(s, ms, j, &a, now);
+        out_observe(ms, j->req, (double)a.output_tokens);
         record_latency(ms, now - j->sent_at);
         ms->rl_streak = 0;
         if (j->sent_at > ms->last_cut && ms->factor < 1) {
@@ -1321,6 +1517,10 @@ static void finish(Scheduler *s, Job *j, CURLcode rc, int *fatal, LmAnswer *fata
     }
     case LM_ROW_ERROR:
         settle(s, ms, j, &a, now);
+        if (j->out_auto && !j->out_grown && a.error_kind && !strcmp(a.error_kind, "max_tokens") && out_grow(ms, j, now)) {
+            ms->st.retries++;
+            break;
+        }
         complete(s, j, &a);
         break;
     case LM_FATAL:

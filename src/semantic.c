@@ -235,6 +235,7 @@ static LmRequest *build_request(const Expr *e, Value **args, size_t row, const L
     r->temperature = t ? (t->kind == V_FLOAT ? t->u.f : t->kind == V_INT ? (double)t->u.i : NAN) : NAN;
     const Value *mo = arg_row(e, args, "max_output_tokens", row);
     r->max_output_tokens = mo && mo->kind == V_INT ? (int)mo->u.i : 0;
+    if (r->schema) r->out_hint = (int)semop_output_tokens(e, r);   /* the scheduler's output ceiling */
     /* token probabilities, for the answer's confidence: asked of every model that gives them (they
      * cost nothing extra), so a value and its confidence always come from one request */
     r->logprobs = semantic_value_member(e->sem) && m && m->logprobs;
@@ -1136,6 +1137,7 @@ static LmRequest *pack_request(LmRequest **rs, int n)
     r->temperature = rs[0]->temperature;
     r->logprobs = rs[0]->logprobs;
     r->max_output_tokens = rs[0]->max_output_tokens > 0 ? rs[0]->max_output_tokens * n : 0;
+    for (int i = 0; i < n; i++) r->out_hint += rs[i]->out_hint + 6;   /* + its "index" */
     r->est_input_tokens = est;
     return r;
 }
@@ -1260,6 +1262,7 @@ static LmRequest *fused_request(const LmModel *m, LmRequest **rs, int k, const c
     int mo = 0;
     for (int t = 0; t < k; t++) mo = rs[t]->max_output_tokens > 0 && (t == 0 || mo > 0) ? mo + rs[t]->max_output_tokens : 0;
     r->max_output_tokens = mo;
+    for (int t = 0; t < k; t++) r->out_hint += rs[t]->out_hint + 4;
     r->est_input_tokens = token_estimate(m, r->system) + token_estimate(m, r->user) + 16;
     return r;
 }

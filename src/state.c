@@ -59,6 +59,8 @@ static const char *const schema_sql =
     "create index if not exists batch_requests_id on batch_requests (custom_id);"
     "create table if not exists claims (key text primary key, owner text, pid integer, host text, expires_at real);"
     "create table if not exists query_plans (query_id integer primary key, plan text);"
+    /* budgets over time (budget.c): USD spent per scope (a model alias, or "*") and UTC hour */
+    "create table if not exists budget_spend (scope text, hour integer, usd real, primary key (scope, hour));"
     /* saved tables (save ... as table NAME): the user's data, kept until `drop table NAME` */
     "create table if not exists saved_tables (name text primary key, columns integer, rows integer, schema text,"
     "  schema_json text, data blob, created_at real, statement text);";
@@ -1115,4 +1117,38 @@ char **state_table_names(State *st)
         }
     sqlite3_finalize(q);
     return names;
+}
+
+/* ---- budgets over time (budget.c) ---- */
+
+double state_budget_spent(State *st, const char *scope, int64_t from, int64_t to)
+{
+    if (!st) return 0;
+    sqlite3_stmt *s = NULL;
+    double usd = 0;
+    if (sqlite3_prepare_v2(st->db, "select coalesce(sum(usd), 0) from budget_spend where scope = ? and hour >= ? and hour < ?",
+                           -1, &s, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(s, 1, scope, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, from);
+        sqlite3_bind_int64(s, 3, to);
+        if (sqlite3_step(s) == SQLITE_ROW) usd = sqlite3_column_double(s, 0);
+    }
+    sqlite3_finalize(s);
+    return usd;
+}
+
+void state_budget_add(State *st, const char *scope, int64_t hour, double usd)
+{
+    if (!st || usd <= 0) return;
+    begin(st);
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(st->db, "insert into budget_spend (scope, hour, usd) values (?, ?, ?) "
+                           "on conflict (scope, hour) do update set usd = usd + excluded.usd", -1, &s, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(s, 1, scope, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, hour);
+        sqlite3_bind_double(s, 3, usd);
+        sqlite3_step(s);
+    }
+    sqlite3_finalize(s);
+    maybe_commit(st);
 }

@@ -102,6 +102,12 @@ typedef struct StateRemote {
     void (*tick)(void *ud);
 } StateRemote;
 void   state_set_remote(State *st, const StateRemote *r);
+/* Budgets over time (budget.c): the USD spent by scope (a model alias or "*") in the UTC hours
+ * starting in [from, to) (Unix seconds); every answer's cost is recorded by its hour. */
+double state_budget_spent(State *st, const char *scope, int64_t from, int64_t to);
+/* Add usd (> 0) to scope's hour (its start, Unix seconds); committed with the other writes (every
+ * 32 writes or half a second), when other processes on the database see it. */
+void   state_budget_add(State *st, const char *scope, int64_t hour, double usd);
 
 /* An answer's tokens as the cache stores them, [["text", logprob], ...] (malloc'd; NULL when it
  * has none), and back into a (ignored when malformed). */
