@@ -80,7 +80,7 @@ static double spent_in(Runtime *rt, const Budget *b, int64_t start, char **err)
     }
     fql_error e;
     memset(&e, 0, sizeof e);
-    State *st = rt_state(rt, &e);
+    State *st = rt->open_state ? rt->open_state(rt, &e) : NULL;
     if (!st) {
         *err = xasprintf("%s", e.message);
         return -1;
@@ -171,7 +171,7 @@ static void spent(void *ud, const LmModel *m, double held, double usd)
     if (usd <= 0) return;
     fql_error e;
     memset(&e, 0, sizeof e);
-    State *st = rt->state ? rt->state : nb ? rt_state(rt, &e) : NULL;
+    State *st = rt->state ? rt->state : nb && rt->open_state ? rt->open_state(rt, &e) : NULL;
     if (!st) return;
     int64_t hour = (int64_t)now - (int64_t)now % 3600;
     if (m->alias) state_budget_add(st, m->alias, hour, usd);

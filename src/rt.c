@@ -30,6 +30,7 @@ void rt_init(Runtime *rt, const fql_options *o, const char *stdlib_dir)
     /* made now, not on first use, so that fql_interrupt from another thread never races its creation */
     rt->sched = sched_new();
     sched_set_budget(rt->sched, budget_hook(), rt);   /* budgets over time (budget.c) */
+    rt->open_state = rt_state;
 }
 
 static void shared_cache_sync(Runtime *rt, struct SharedConn *c);

@@ -64,6 +64,8 @@ typedef struct Runtime {
     fql_metrics metrics;           /* the running statement's counters */
     /* hooks: what a lower layer reports up, installed by the layer that counts it */
     void (*on_fallback)(struct Runtime *rt, struct LmModel *from, struct LmModel *to, const char *op);
+    /* rt_state, handed to the files below rt.c that need the state database (budget.c) */
+    struct State *(*open_state)(struct Runtime *rt, fql_error *err);
                                    /* route.c: model `to` takes over a request `from` failed (semantic.c counts it) */
 } Runtime;
 
