@@ -243,6 +243,23 @@ static const char *hint(void)
            "or set shared_fallback = \"local\" to pace each process at 1/N of the limits without it";
 }
 
+/* The reply r of a setup command (AUTH, SELECT) on the new connection: 0 when it went through;
+ * else -1 with *err, "the shared state at URL" followed by why (consumed: what the server answered)
+ * or, with no reply, that it cannot be reached; the connection is dropped. */
+static int setup_reply(SharedConn *c, redisReply *r, char *why, char **err)
+{
+    if (r && !why) { freeReplyObject(r); return 0; }
+    if (why) *err = xasprintf("the shared state at %s%s", c->display, why);
+    else {
+        *err = xasprintf("the shared state at %s cannot be reached: %s (%s)", c->display, c->ctx->errstr, hint());
+        mark_down(c, *err);
+    }
+    free(why);
+    if (r) freeReplyObject(r);
+    drop(c);
+    return -1;
+}
+
 /* Connect (and AUTH, SELECT) when not connected. 0, or -1 with *err and c->down set. */
 static int ensure(SharedConn *c, char **err)
 {
@@ -263,30 +280,15 @@ static int ensure(SharedConn *c, char **err)
     redisSetTimeout(ctx, tv);
     redisEnableKeepAlive(ctx);
     c->ctx = ctx;
-    redisReply *r = NULL;
     if (c->password) {
-        r = c->user ? redisCommand(ctx, "AUTH %s %s", c->user, c->password) : redisCommand(ctx, "AUTH %s", c->password);
-        if (!r || r->type == REDIS_REPLY_ERROR) {
-            *err = r ? xasprintf("the shared state at %s refused the credentials of the URL: %s", c->display, r->str)
-                     : xasprintf("the shared state at %s cannot be reached: %s (%s)", c->display, ctx->errstr, hint());
-            if (!r) mark_down(c, *err);
-            else freeReplyObject(r);
-            drop(c);
-            return -1;
-        }
-        freeReplyObject(r);
+        redisReply *r = c->user ? redisCommand(ctx, "AUTH %s %s", c->user, c->password) : redisCommand(ctx, "AUTH %s", c->password);
+        char *why = r && r->type == REDIS_REPLY_ERROR ? xasprintf(" refused the credentials of the URL: %s", r->str) : NULL;
+        if (setup_reply(c, r, why, err)) return -1;
     }
     if (c->db) {
-        r = redisCommand(ctx, "SELECT %d", c->db);
-        if (!r || r->type == REDIS_REPLY_ERROR) {
-            *err = r ? xasprintf("the shared state at %s: cannot select database %d: %s", c->display, c->db, r->str)
-                     : xasprintf("the shared state at %s cannot be reached: %s (%s)", c->display, ctx->errstr, hint());
-            if (!r) mark_down(c, *err);
-            else freeReplyObject(r);
-            drop(c);
-            return -1;
-        }
-        freeReplyObject(r);
+        redisReply *r = redisCommand(ctx, "SELECT %d", c->db);
+        char *why = r && r->type == REDIS_REPLY_ERROR ? xasprintf(": cannot select database %d: %s", c->db, r->str) : NULL;
+        if (setup_reply(c, r, why, err)) return -1;
     }
     return 0;
 }

@@ -211,12 +211,28 @@ SharedTake shared_take(SharedConn *c, const LmModel *m, SharedLimit *sl, const d
     return res;
 }
 
+/* Runs script on model m's limit key with args, and reads back the shared factor it answers into
+ * sl->factor (1 when none). 0, or -1 with *msg. */
+static int eval_factor(SharedConn *c, SharedScript *script, const LmModel *m, SharedLimit *sl, int nargs,
+                       const char *const *args, char **msg)
+{
+    char *lim, *procs;
+    keys_of(m, sl, &lim, &procs);
+    const char *keys[1] = { lim };
+    redisReply *r = shared_eval(c, script, 1, keys, nargs, args, msg);
+    free(lim);
+    free(procs);
+    if (!r) return -1;
+    sl->factor = reply_num(r);
+    if (sl->factor <= 0) sl->factor = 1;
+    freeReplyObject(r);
+    return 0;
+}
+
 int shared_give(SharedConn *c, const LmModel *m, SharedLimit *sl, const double delta[4], double pace,
                 double burst_s, char **msg)
 {
     if (!delta[0] && !delta[1] && !delta[2] && !delta[3]) return 0;
-    char *lim, *procs;
-    keys_of(m, sl, &lim, &procs);
     char a[10][32];
     limits_args(m, a);
     for (int i = 0; i < 4; i++) snprintf(a[4 + i], 32, "%.17g", delta[i]);
@@ -224,22 +240,12 @@ int shared_give(SharedConn *c, const LmModel *m, SharedLimit *sl, const double d
     snprintf(a[9], 32, "%.17g", burst_s);
     const char *args[10];
     for (int i = 0; i < 10; i++) args[i] = a[i];
-    const char *keys[1] = { lim };
-    redisReply *r = shared_eval(c, &give_lua, 1, keys, 10, args, msg);
-    free(lim);
-    free(procs);
-    if (!r) return -1;
-    sl->factor = reply_num(r);
-    if (sl->factor <= 0) sl->factor = 1;
-    freeReplyObject(r);
-    return 0;
+    return eval_factor(c, &give_lua, m, sl, 10, args, msg);
 }
 
 int shared_rate_limited(SharedConn *c, const LmModel *m, SharedLimit *sl, double sent_us, double wait_s,
                         double edge_factor, double quiet_s, double min_factor, char **msg)
 {
-    char *lim, *procs;
-    keys_of(m, sl, &lim, &procs);
     char a[5][32];
     snprintf(a[0], 32, "%.6f", sent_us / 1e6);
     snprintf(a[1], 32, "%.17g", wait_s > 0 ? wait_s : 0);
@@ -247,34 +253,16 @@ int shared_rate_limited(SharedConn *c, const LmModel *m, SharedLimit *sl, double
     snprintf(a[3], 32, "%.17g", quiet_s);
     snprintf(a[4], 32, "%.17g", min_factor);
     const char *args[5] = { a[0], a[1], a[2], a[3], a[4] };
-    const char *keys[1] = { lim };
-    redisReply *r = shared_eval(c, &limited_lua, 1, keys, 5, args, msg);
-    free(lim);
-    free(procs);
-    if (!r) return -1;
-    sl->factor = reply_num(r);
-    if (sl->factor <= 0) sl->factor = 1;
-    freeReplyObject(r);
-    return 0;
+    return eval_factor(c, &limited_lua, m, sl, 5, args, msg);
 }
 
 int shared_grow(SharedConn *c, const LmModel *m, SharedLimit *sl, double sent_us, double step, char **msg)
 {
-    char *lim, *procs;
-    keys_of(m, sl, &lim, &procs);
     char a[2][32];
     snprintf(a[0], 32, "%.6f", sent_us / 1e6);
     snprintf(a[1], 32, "%.17g", step);
     const char *args[2] = { a[0], a[1] };
-    const char *keys[1] = { lim };
-    redisReply *r = shared_eval(c, &grow_lua, 1, keys, 2, args, msg);
-    free(lim);
-    free(procs);
-    if (!r) return -1;
-    sl->factor = reply_num(r);
-    if (sl->factor <= 0) sl->factor = 1;
-    freeReplyObject(r);
-    return 0;
+    return eval_factor(c, &grow_lua, m, sl, 2, args, msg);
 }
 
 int shared_stop(SharedConn *c, const LmModel *m, SharedLimit *sl, const char *text, char **err)
