@@ -914,11 +914,24 @@ static Plan *bind_resolve(Binder *b, Plan *in, char ***quals, const Node *st)
     return p;
 }
 
+/* Is s only whitespace and {{...}} placeholders (the end of a criterion)? */
+static int only_placeholders(const char *s)
+{
+    for (;;) {
+        while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') s++;
+        if (!*s) return 1;
+        const char *close = s[0] == '{' && s[1] == '{' ? strstr(s + 2, "}}") : NULL;
+        if (!close) return 0;
+        s = close + 2;
+    }
+}
+
 /* top K by "criterion {{col}} ..." [model NAME] [group: N] [model options]: the K rows a model
  * ranks first by the criterion (exec_topk.c). The placeholders name what a row is judged by. Bound
  * as three expressions: a row's candidate text (the placeholder's value; `name: value` lines when
  * there are several), the comparison (map() over a one-column "prompt" whose answer names the best
- * candidate), and the criterion as a question (each placeholder replaced by its name). */
+ * candidate), and the criterion as a question: a placeholder inside it becomes `[name]`, those that
+ * end it are dropped (the candidates follow the question). */
 static Plan *bind_topk(Binder *b, Plan *in, char ***quals, const Node *st)
 {
     Scope sc = scope_of(in, *quals);
@@ -951,9 +964,10 @@ static Plan *bind_topk(Binder *b, Plan *in, char ***quals, const Node *st)
         while (e > a && e[-1] == ' ') e--;
         names = xrealloc(names, (size_t)(nnames + 1) * sizeof *names);
         names[nnames++] = xstrndup(a, (size_t)(e - a));
-        buf_append(&q, a, (size_t)(e - a));
         s = close + 2;
+        if (!only_placeholders(s)) buf_printf(&q, "[%.*s]", (int)(e - a), a);   /* a trailing one is dropped */
     }
+    while (q.len && (q.data[q.len - 1] == ' ' || q.data[q.len - 1] == '\t' || q.data[q.len - 1] == '\n')) q.data[--q.len] = 0;
     if (bind_template_tags(st->str)) {
         bind_errn(b, st, "top %lld by: the criterion takes {{...}} placeholders (with filters) but no {%% %%} or {# #} tags",
                   (long long)p->k);

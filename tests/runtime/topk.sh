@@ -84,12 +84,21 @@ sent=$(( $(reqs gpt-4o-mini) - before ))
 [[ $got == "$want" && $sent -le $b2 && $sent -gt $b4 ]] && ok "group: 2 (pairwise): the same top $K, $sent requests (bound $b2)" \
   || bad pairwise "got '$got' with $sent requests (bound $b2): $(head -c 300 pair.err)"
 
-# 5. error rate 0.1: mostly right, and the same on a rerun (deterministic prompts, cached)
-got=$(run gpt-4.1-nano "" noisy)
-hits=$(comm -12 <(tr ' ' '\n' <<< "$got" | sort) <(tr ' ' '\n' <<< "$want" | sort) | wc -l)
-again=$(run gpt-4.1-nano "" noisy2)
-[[ $hits -ge 8 && $(wc -w <<< "$got") == "$K" && $again == "$got" ]] \
-  && ok "error rate 0.1: $hits of the true top $K found; a rerun gives the same rows" || bad noisy "got '$got' ($hits right), again '$again'"
+# 5. error rate 0.1: mostly right, and the same on a rerun (deterministic prompts, cached). Which
+# comparisons err depends on the prompt's hash, so one wording is one draw: four wordings, and the
+# true top K found on average (a tournament loses a row when a comparison on its way up errs)
+hits=0 got1=
+for w in "Which review is most enthusiastic?" "Which review is the most enthusiastic?" "Which film review is most enthusiastic?" "Most enthusiastic review?"; do
+  Q="top $K by \"$w {{t}}\""
+  got=$(run gpt-4.1-nano "" noisy)
+  [[ -z $got1 ]] && got1=$got q1=$Q
+  [[ $(wc -w <<< "$got") == "$K" ]] || hits=-999
+  hits=$(( hits + $(comm -12 <(tr ' ' '\n' <<< "$got" | sort) <(tr ' ' '\n' <<< "$want" | sort) | wc -l) ))
+done
+Q=$q1 again=$(run gpt-4.1-nano "" noisy2)
+Q="top $K by \"Which review is most enthusiastic? {{t}}\""
+[[ $hits -ge $((4 * K * 65 / 100)) && $again == "$got1" ]] \
+  && ok "error rate 0.1: $hits of 4 x the true top $K found; a rerun gives the same rows" || bad noisy "$hits of 4 x $K right; '$got1', again '$again'"
 
 # 6. fewer rows than K: all of them, ordered; no request for a single row
 got=$(run gpt-4o-mini "| where id < 6" few --no-cache)
