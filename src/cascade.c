@@ -453,7 +453,7 @@ Value *cascade_eval(Runtime *rt, const Expr *e, Value **args, size_t n, int64_t 
         if (!samp) goto done;
     }
     run->sample = (int64_t)ns;
-    if (rt->dry) {   /* explain cost: every row to the cheap model and the sample to the strong one; the rest is not known */
+    if (rt->dry) {   /* explain cost: every row to the cheap model, the sample to the strong one, and the rest as "maybe" */
         if (no_conf && nrows) {   /* ... or every row to the strong one */
             Value *all = run_strong(rt, e, args, rows, nrows, first_row, ost, run->strong, err);
             if (!all) goto done;
@@ -462,6 +462,20 @@ Value *cascade_eval(Runtime *rt, const Expr *e, Value **args, size_t n, int64_t 
                 cheap[rows[i]] = all[i];
             }
             free(all);
+        }
+        if (!no_conf && nrows > ns) {   /* what the rows the cheap model may be unsure of would add: counted apart */
+            size_t *rest = xmalloc((nrows - ns) * sizeof *rest), nr = 0;
+            for (size_t i = 0, k = 0; i < nrows; i++) {   /* rows and sidx are both in row order */
+                if (k < ns && sidx[k] == rows[i]) { k++; continue; }
+                rest[nr++] = rows[i];
+            }
+            dry_maybe(rt, 1);
+            Value *more = run_strong(rt, e, args, rest, nr, first_row, ost, run->strong, err);
+            dry_maybe(rt, 0);
+            free(rest);
+            if (!more) goto done;
+            for (size_t i = 0; i < nr; i++) value_free(more[i]);
+            free(more);
         }
         out = cheap;
         cheap = NULL;

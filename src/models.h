@@ -51,6 +51,7 @@ void    semantic_flush(Runtime *rt);
 typedef struct DryModel {
     LmModel *m;
     double rows, requests, cached, deduped, input_tokens, output_tokens;
+    int maybe;               /* counted while dry_maybe was on: requests that run only on some answers (a cascade's) */
     struct DryModel *next;
 } DryModel;
 typedef struct DryRun DryRun;
@@ -58,6 +59,10 @@ void   dry_begin(Runtime *rt);
 void   dry_end(Runtime *rt);
 const DryModel *dry_models(const Runtime *rt);   /* in the order met; borrowed */
 double dry_cost(const DryModel *m);                         /* USD, or -1 when the price is unknown */
+/* While on, the dry run counts requests apart (DryModel.maybe) as ones that may or may not be sent
+ * (a cascade's strong model on the rows its cheap one may be unsure of), and does not let them
+ * stand in for later identical requests. */
+void   dry_maybe(Runtime *rt, int on);
 
 /* Evaluate a semantic operator (E_SEMANTIC) over n rows whose arguments are evaluated already
  * (args[k][row], borrowed). Returns n new values, or NULL with err (a fatal provider error).

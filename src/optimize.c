@@ -717,6 +717,7 @@ static void note_cascade_call(Opt *o, Plan *p, const Expr *e, const char *unit)
         lm = models_get(o->rt, alias, dot ? dot + 1 : NULL, &err);
         free(alias);
     }
+    if (lm && !lm->logprobs) p->casc_noconf++;
     if (lm && !lm->logprobs)
         note(p, "cascade: model '%s' (%s \"%s\") gives no token probabilities: it is not asked, every %s goes to '%s'", cheap,
              lm->provider_name, lm->model_name ? lm->model_name : "", unit, strong);
@@ -969,6 +970,25 @@ static int count_semantic(const Expr *e)
     return n;
 }
 
+/* The rows a cascade in e samples, summed over e's calls with a cascade: option (its `sample:`, 200
+ * unless given), and *n the number of such calls. */
+static double cascade_samples(const Expr *e, int *n)
+{
+    if (!e) return 0;
+    double s = 0;
+    for (int i = 0; i < e->nargs; i++) s += cascade_samples(e->args[i], n);
+    const Expr *c = e->kind == E_SEMANTIC ? expr_arg(e, "cascade") : NULL;
+    if (!c || c->kind != E_LIT || c->lit.kind != V_STRUCT) return s;
+    double sample = 200;
+    for (uint32_t i = 0; i < c->lit.u.st->n; i++) {
+        Value v = c->lit.u.st->fields[i];
+        if (!strcmp(c->lit.u.st->type->fields[i].name, "sample") && (v.kind == V_INT || v.kind == V_FLOAT))
+            sample = v.kind == V_INT ? (double)v.u.i : v.u.f;
+    }
+    (*n)++;
+    return s + sample;
+}
+
 void plan_estimate(Plan *p)
 {
     if (!p) return;
@@ -1030,10 +1050,35 @@ void plan_estimate(Plan *p)
         for (int i = 0; i < p->nexprs; i++) ns += count_semantic(p->exprs[i]);
     ns -= ns > p->fused_calls ? p->fused_calls : 0;   /* fused calls: one request a row */
     p->est_requests = requests >= 0 ? requests : ns ? sent * ns : 0;
+    p->est_strong_lo = p->est_strong_hi = 0;
+    if (p->kind == P_FILTER || p->kind == P_DERIVE || p->kind == P_PROJECT) {
+        int nc = 0;   /* a cascade: its strong model answers its sample and the rows its cheap model is unsure of */
+        for (int i = 0; i < p->nexprs; i++) {
+            int one = 0;
+            double smp = cascade_samples(p->exprs[i], &one);
+            p->est_strong_lo += smp < sent * one ? smp : sent * one;
+            nc += one;
+        }
+        p->est_strong_hi = sent * nc;
+        if (nc && p->casc_noconf) {   /* a cheap model that is not asked: its rows are all the strong one's */
+            int off = p->casc_noconf < nc ? p->casc_noconf : nc;
+            p->est_requests -= sent * off < p->est_requests ? sent * off : p->est_requests;
+            p->est_strong_lo += (p->est_strong_hi - p->est_strong_lo) * off / nc;
+        }
+    } else if (p->kind == P_SEMJOIN && p->nexprs && p->est_requests > 0) {   /* a cascade on the pairs' predicate */
+        int one = 0;
+        double smp = cascade_samples(p->exprs[0], &one);
+        if (one) {
+            p->est_strong_lo = smp < p->est_requests ? smp : p->est_requests;
+            p->est_strong_hi = p->est_requests;
+        }
+    }
     if (p->pack_rows > 1 && p->est_requests > 0) {   /* packed: a request carries up to pack_rows rows */
         double q = p->est_requests / p->pack_rows, l = p->est_literal / p->pack_rows;   /* a part-filled pack is a request */
         if (p->est_requests >= 1) p->est_requests = ceil(q);   /* below one row: as unpacked */
         if (p->est_literal >= 1) p->est_literal = ceil(l);
+        if (p->est_strong_lo >= 1) p->est_strong_lo = ceil(p->est_strong_lo / p->pack_rows);
+        if (p->est_strong_hi >= 1) p->est_strong_hi = ceil(p->est_strong_hi / p->pack_rows);
     }
     p->est_rows = r;
 }

@@ -417,6 +417,14 @@ void plan_explain(Buf *b, const Plan *p, int depth)
         snprintf(rows, sizeof rows, "%.0f", p->est_rows);
         buf_printf(b, "  [~%s row%s", rows, strcmp(rows, "1") ? "s" : "");
         if (p->est_requests > 0) buf_printf(b, ", ~%.0f requests", p->est_requests);
+        if (p->est_strong_hi > 0)   /* a cascade's: how many the thresholds leave to it is known only when it runs */
+        {
+            buf_puts(b, p->est_requests > 0 ? " + " : ", ");
+            if (p->est_strong_lo < p->est_strong_hi) buf_printf(b, "~%.0f to ~%.0f", p->est_strong_lo, p->est_strong_hi);
+            else buf_printf(b, "~%.0f", p->est_strong_hi);
+            buf_puts(b, p->est_requests > 0 ? "" : " requests");
+            buf_puts(b, " for the cascade's strong model");
+        }
         buf_putc(b, ']');
     }
     if (p->note) buf_printf(b, "  -- %s", p->note);

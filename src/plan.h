@@ -189,6 +189,8 @@ struct Plan {
     int rewrite_off;         /* rewrite: off keeps the literal plan */
     int triangle;            /* P_SEMJOIN under P_RESOLVE: left and right are the same rows; each unordered pair once (l < r) */
     double est_literal;      /* the literal plan's estimated requests (explain; < 0: not estimated) */
+    double est_strong_lo, est_strong_hi;   /* cascades: the strong models' requests, the sample's to every row's (0: none) */
+    int casc_noconf;         /* cascades whose cheap model gives no token probabilities: it is not asked (optimizer's note) */
     int fused_calls;         /* calls that go out with another call of the stage (fusion: optimize.c) */
     int pack_rows;           /* rows a request of the stage's calls carries at most (packing; 0 or 1: one) */
     const Src *src; int pos; /* where the stage was written */

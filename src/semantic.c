@@ -1699,6 +1699,7 @@ static Value *embed_finish(SemJob *j)
 struct DryRun {
     DryModel *models;
     char **keys; size_t nkeys, capkeys;   /* distinct requests seen (open addressing on the hash) */
+    int maybe;                            /* dry_maybe: counted apart, keys looked up but not added */
 };
 
 static int dry_seen(DryRun *d, const char *key)
@@ -1719,6 +1720,7 @@ static int dry_seen(DryRun *d, const char *key)
     size_t h = req_bucket(key) * 2654435761u % d->capkeys;
     for (; d->keys[h]; h = (h + 1) % d->capkeys)
         if (!strcmp(d->keys[h], key)) return 1;
+    if (d->maybe) return 0;
     d->keys[h] = xstrdup(key);
     d->nkeys++;
     return 0;
@@ -1727,9 +1729,10 @@ static int dry_seen(DryRun *d, const char *key)
 static DryModel *dry_model(DryRun *d, LmModel *m)
 {
     for (DryModel *x = d->models; x; x = x->next)
-        if (x->m == m) return x;
+        if (x->m == m && x->maybe == d->maybe) return x;
     DryModel *x = xcalloc(1, sizeof *x);
     x->m = m;
+    x->maybe = d->maybe;
     DryModel **pp = &d->models;   /* keep the order models are met */
     while (*pp) pp = &(*pp)->next;
     *pp = x;
@@ -1825,6 +1828,11 @@ void dry_begin(Runtime *rt)
 {
     dry_end(rt);
     rt->dry = xcalloc(1, sizeof *rt->dry);
+}
+
+void dry_maybe(Runtime *rt, int on)
+{
+    if (rt->dry) rt->dry->maybe = on;
 }
 
 const DryModel *dry_models(const Runtime *rt)

@@ -218,19 +218,31 @@ static int estimate_cost(fql_session *s, Plan *plan, Buf *out, double *total, fq
     const DryModel *m = dry_models(&s->rt);
     if (!m) buf_puts(out, "cost: this statement calls no model\n");
     else buf_puts(out, "cost estimate (nothing sent; conditions on model answers are assumed to pass):\n");
-    double reqs = 0;
+    double reqs = 0, more = 0, more_reqs = 0;
     int unknown = 0;
     for (; m; m = m->next) {
         double c = dry_cost(m);
-        buf_printf(out, "  %s (%s %s): %.0f rows, ~%.0f requests", m->m->alias, m->m->provider_name, m->m->model_name, m->rows,
-                   m->requests < 1 && m->requests > 0 ? 1 : m->requests);
+        if (m->maybe) buf_printf(out, "  %s (%s %s), on the rows a cascade's cheap model may be unsure of: up to %.0f more rows, ~%.0f requests",
+                                 m->m->alias, m->m->provider_name, m->m->model_name, m->rows, m->requests < 1 && m->requests > 0 ? 1 : m->requests);
+        else buf_printf(out, "  %s (%s %s): %.0f rows, ~%.0f requests", m->m->alias, m->m->provider_name, m->m->model_name, m->rows,
+                        m->requests < 1 && m->requests > 0 ? 1 : m->requests);
         if (m->cached || m->deduped) buf_printf(out, " (+%.0f answered from the cache, %.0f repeated)", m->cached, m->deduped);
         buf_printf(out, ", ~%.0f input + ~%.0f output tokens, ", m->input_tokens, m->output_tokens);
         if (c >= 0) buf_printf(out, "~$%.4f\n", c); else { buf_puts(out, "cost unknown (no price)\n"); unknown = 1; }
+        if (m->maybe) {   /* not in the total: sent only for the rows the thresholds leave to the strong model */
+            if (c > 0) more += c;
+            more_reqs += m->requests;
+            continue;
+        }
         if (c > 0) *total += c;
         reqs += m->requests;
     }
-    if (dry_models(&s->rt)) buf_printf(out, "  total: ~$%.4f%s for ~%.0f requests; %zu result rows\n", *total, unknown ? " (some prices unknown)" : "", reqs, rows);
+    if (dry_models(&s->rt)) {
+        buf_printf(out, "  total: ~$%.4f%s for ~%.0f requests", *total, unknown ? " (some prices unknown)" : "", reqs);
+        if (more_reqs > 0) buf_printf(out, " (up to ~$%.4f for ~%.0f when the cascades' cheap models are unsure of every row)", *total + more,
+                                      reqs + more_reqs);
+        buf_printf(out, "; %zu result rows\n", rows);
+    }
     dry_end(&s->rt);
     return 0;
 }

@@ -56,6 +56,13 @@ else bad metrics "$th; $(metric 'est_precision, precision_bound, est_recall, rec
 "$FQL" -c "$M explain from csv(\"rows.csv\") | where $P" > ex.txt 2>&1
 grep -q "cascade: 'fast' answers every row with its confidence; 'strong' answers a sample of 200 rows" ex.txt && grep -q "precision >= 0.9, recall >= 0.9 against 'strong' with probability 0.95; reads its whole input first" ex.txt \
   && ok "explain shows the cascade and its targets" || bad explain "$(cat ex.txt)"
+grep -q "~40 requests + ~4 to ~40 for the cascade's strong model" ex.txt \
+  && ok "explain counts the strong model's requests: its sample's to every row's" || bad "explain strong" "$(cat ex.txt)"
+"$FQL" --no-cache -c "$M explain cost from csv(\"rows.csv\") | where $P" > exc.txt 2>&1
+grep -q "^  strong (openai gpt-4o): 200 rows" exc.txt \
+  && grep -q "^  strong (openai gpt-4o), on the rows a cascade's cheap model may be unsure of: up to 1800 more rows" exc.txt \
+  && grep -q "total: .* (up to ~\$[0-9.]* for ~80 when the cascades' cheap models are unsure of every row)" exc.txt \
+  && ok "explain cost: the sample, and apart, what the unsure rows may add" || bad "explain cost" "$(cat exc.txt)"
 "$FQL" -c "$M explain analyze from csv(\"rows.csv\") | where $P" > exa.txt 2>&1
 grep -q "cascade fast -> strong: sample 200 of $N rows; confidence thresholds true" exa.txt && grep -q "by strong $srows (" exa.txt \
   && grep -Eq "precision 0\.[0-9]+ \(>= 0\.9[0-9]*\), recall" exa.txt \
