@@ -7,7 +7,10 @@ redispid=
 redis_start() {
   local want=${1:-} p
   for _ in $(seq 20); do
-    p=${want:-$((20000 + RANDOM % 40000))}
+    # below the kernel's ephemeral range (ip_local_port_range, 32768-60999 by default): a port
+    # there can be taken, between a stop and a restart on it, by any process's outgoing connection
+    # or port-0 listener (fql-sim's), which made "redis restart" fail while other suites ran
+    p=${want:-$((20000 + RANDOM % 12000))}
     redis-server --port "$p" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
       --dir "$dir" > "$dir/redis-$p.log" 2>&1 & redispid=$!
     for _ in $(seq 100); do
