@@ -33,7 +33,8 @@ endif
 # this file again (see DEPS_THEN below). A link with no libraries found stops with a message
 # (NEED_PKGS), not with a thousand undefined references.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# libcurl is not linked: src/io/curl_lazy.c loads it on the first transfer (start-up time).
+PKG_LIBS   = $(shell pkg-config --libs $(filter-out libcurl,$(PKGS)) 2>/dev/null)
 CFLAGS   += $(PKG_CFLAGS)
 LIBS_EXTRA := -lsnappy -lreadline -lssl -lcrypto -lm -lpthread -ldl
 LIBS      = $(PKG_LIBS) $(LIBS_EXTRA)

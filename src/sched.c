@@ -373,27 +373,34 @@ static int on_timer(CURLM *multi, long ms, void *ud)
 
 Scheduler *sched_new(void)
 {
-    pthread_once(&curl_once, curl_init_once);
     Scheduler *s = xcalloc(1, sizeof *s);
-    s->multi = curl_multi_init();
     s->epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (!s->multi || s->epfd < 0) {
-        if (s->multi) curl_multi_cleanup(s->multi);
-        if (s->epfd >= 0) close(s->epfd);
+    if (s->epfd < 0) {
         free(s);
         return NULL;
     }
     s->curl_deadline = -1;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    s->rng = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)(uintptr_t)s;
+    return s;
+}
+
+/* The multi handle, made on the first transfer (libcurl loads then: curl_lazy.c), so a statement
+ * that sends nothing never loads it. 0, or -1 when libcurl could not make one. */
+static int multi_ready(Scheduler *s)
+{
+    if (s->multi) return 0;
+    pthread_once(&curl_once, curl_init_once);
+    s->multi = curl_multi_init();
+    if (!s->multi) return -1;
     curl_multi_setopt(s->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
     curl_multi_setopt(s->multi, CURLMOPT_SOCKETDATA, s);
     curl_multi_setopt(s->multi, CURLMOPT_TIMERFUNCTION, on_timer);
     curl_multi_setopt(s->multi, CURLMOPT_TIMERDATA, s);
     curl_multi_setopt(s->multi, CURLMOPT_MAXCONNECTS, 512L);
     curl_multi_setopt(s->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    s->rng = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)(uintptr_t)s;
-    return s;
+    return 0;
 }
 
 static void job_free(Job *j)
@@ -434,7 +441,7 @@ void sched_free(Scheduler *s)
     free(s->models);
     for (int i = 0; i < s->npool; i++) curl_easy_cleanup(s->pool[i]);
     free(s->pool);
-    curl_multi_cleanup(s->multi);
+    if (s->multi) curl_multi_cleanup(s->multi);
     close(s->epfd);
     free(s);
 }
@@ -1011,6 +1018,7 @@ static int start(Scheduler *s, Job *j, double now)
 {
     ModelState *ms = j->ms;
     const LmModel *m = ms->m;
+    if (multi_ready(s)) return -1;
     CURL *e = s->npool ? s->pool[--s->npool] : curl_easy_init();
     if (!e) return -1;
     j->easy = e;
@@ -1560,6 +1568,10 @@ int sched_run_until(Scheduler *s, int (*stop)(void *ud), void *ud, fql_error *er
     int still;
     double drain_until = 0;
     s->curl_deadline = -1;
+    if (multi_ready(s)) {
+        s->running = 0;
+        return err_set(err, FQL_ERR_RUNTIME, "libcurl could not make a transfer handle (out of memory?)");
+    }
     curl_multi_socket_action(s->multi, CURL_SOCKET_TIMEOUT, 0, &still);
     for (;;) {
         CURLMsg *msg;

@@ -30,12 +30,17 @@ FQL_API void fql_set_panic(fql_panic_fn fn, void *ud)
     __atomic_store_n(&panic_fn, fn, __ATOMIC_RELEASE);
 }
 
-static void oom(void)
+void util_panic(const char *msg)
 {
     fql_panic_fn fn = __atomic_load_n(&panic_fn, __ATOMIC_ACQUIRE);
-    if (fn) fn(panic_ud, "out of memory");
-    fputs("fql: error: out of memory\n", stderr);
+    if (fn) fn(panic_ud, msg);
+    fprintf(stderr, "fql: error: %s\n", msg);
     abort();
+}
+
+static void oom(void)
+{
+    util_panic("out of memory");
 }
 
 static void *hooked(void *p)

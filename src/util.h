@@ -23,6 +23,9 @@
 /* A buffer whose size the input decides (a file's page, footer or chunk): NULL when memory runs
  * out, for the caller to fail the statement with FQL_ERR_NOMEM instead of the panic hook. */
 void *xtry_malloc(size_t n);
+/* Stop the process for a failure no statement can recover from (out of memory, a library that
+ * cannot be loaded): the panic hook (fql_set_panic) with msg, else msg on stderr and abort(). */
+_Noreturn void util_panic(const char *msg);
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t n);

@@ -75,6 +75,12 @@ grep -q '^│ 123456789 │ short text │$' tbl.txt && grep -q '^│ 2600 │ a
 # (cairo and libjpeg are linked for media.c's image scaling: only poppler is the plugin's)
 n=$(LD_DEBUG=files "$FQL" -c 'values [{a: 1}] | select a' 2>&1 >/dev/null | grep -c 'poppler\|fql-pdf')
 [[ $n == 0 ]] && ok "start-up loads no poppler and no plugin" || bad startup-libs "$n lines name them"
+# libcurl (and the TLS, Kerberos and LDAP libraries it pulls in) loads with the first transfer
+n=$(LD_DEBUG=files "$FQL" -c 'values [{a: 1}] | select a' 2>&1 >/dev/null | grep -c 'libcurl\|gnutls')
+[[ $n == 0 ]] && ok "start-up loads no libcurl" || bad startup-curl "$n lines name it"
+LD_DEBUG=files "$FQL" -c 'from csv("http://127.0.0.1:9/none.csv")' > curl.out 2>&1
+grep -q 'file=libcurl.so.4 .*dynamically loaded' curl.out && grep -q "error: .*127.0.0.1:9" curl.out \
+  && ok "the first transfer loads libcurl (and fails as before on a closed port)" || bad curl-load "$(grep -v '^ *[0-9]*:' curl.out | head -3)"
 "$BUILD/mkpdf" pdfs 300 >/dev/null 2>&1
 out=$(LD_DEBUG=files "$FQL" --format csv -c 'from pdf_metadata("pdfs/plain.pdf") | select page_count, error' 2>ld.txt)
 grep -q 'fql-pdf.so.*dynamically loaded' ld.txt && [[ $(tail -1 <<<"$out") =~ ^[1-9][0-9]*,$ ]] \
