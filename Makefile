@@ -6,11 +6,13 @@ BUILD    ?= build
 CC       ?= cc
 SANITIZE ?=
 WERROR   ?=
-PKGS     := libcurl jansson sqlite3 libpcre2-8 libzstd zlib cairo libjpeg hiredis
+PKGS     := libcurl jansson sqlite3 libpcre2-8 libzstd zlib hiredis
 # poppler-glib links only into the PDF plugin $(BUILD)/fql-pdf.so (src/io/pdf_poppler.c), which
-# libfql loads on the first PDF call: start-up does not load it. cairo and libjpeg are in PKGS
-# because media.c scales images with them (issue 20); moving that into a plugin too is left to do.
+# libfql loads on the first PDF call, and cairo and libjpeg only into the image plugin
+# $(BUILD)/fql-image.so (src/io/image_cairo.c), which media.c loads the first time an image must be
+# scaled (src/io/plugin.c): start-up loads neither.
 PDF_PKGS := poppler-glib cairo
+IMG_PKGS := cairo libjpeg
 DEB_PKGS := gcc make re2c lemon pkg-config libcurl4-openssl-dev libjansson-dev libreadline-dev \
             libsqlite3-dev libpcre2-dev libmicrohttpd-dev libssl-dev curl sqlite3 valgrind nodejs npm time \
             libsnappy-dev libzstd-dev zlib1g-dev libpoppler-glib-dev libcairo2-dev libjpeg-dev tmux clang libclang-rt-14-dev \
@@ -45,7 +47,7 @@ FLAGS_STAMP := $(BUILD)/.flags
 $(shell mkdir -p $(BUILD); echo '$(CC) $(CFLAGS) $(LDFLAGS)' | cmp -s - $(FLAGS_STAMP) 2>/dev/null || echo '$(CC) $(CFLAGS) $(LDFLAGS)' > $(FLAGS_STAMP))
 
 # main.c and repl.c (the interactive shell) make the command-line program build/fql, not the library.
-LIB_SRC  := $(filter-out src/main.c src/repl.c src/io/pdf_poppler.c,$(wildcard src/*.c src/*/*.c))
+LIB_SRC  := $(filter-out src/main.c src/repl.c src/io/pdf_poppler.c src/io/image_cairo.c,$(wildcard src/*.c src/*/*.c))
 LIB_OBJ  := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(BUILD)/obj/lexer.o $(BUILD)/obj/parser.o \
             $(BUILD)/obj/tiktoken_ranks.o
 UNIT_SRC := $(wildcard tests/unit/*.c)
@@ -53,7 +55,7 @@ UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRC))
 
 .PHONY: all deps test test-golden test-unit test-diff run examples clean bench fuzz fuzz-parquet fuzz-pipeline install uninstall embed-example
 SIM_BIN  := $(if $(wildcard tests/sim/sim.mk),sim)
-all: $(BUILD)/fql $(BUILD)/libfql.a $(BUILD)/libfql.so $(BUILD)/fql-pdf.so $(SIM_BIN) $(UNIT_BIN) $(BUILD)/mkpdf $(BUILD)/examples/embed
+all: $(BUILD)/fql $(BUILD)/libfql.a $(BUILD)/libfql.so $(BUILD)/fql-pdf.so $(BUILD)/fql-image.so $(SIM_BIN) $(UNIT_BIN) $(BUILD)/mkpdf $(BUILD)/examples/embed
 
 # nodejs/npm count as present when the commands exist (machines may carry a newer Node.js than Debian's).
 # A package counts as present only when installed: `dpkg -s` also succeeds for one removed with its
@@ -115,11 +117,19 @@ $(BUILD)/fql-pdf.so: src/io/pdf_poppler.c src/io/pdf_plugin.h $(FLAGS_STAMP)
 	$(CC) $(OPT) -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wmissing-prototypes -Wno-unused-parameter $(if $(WERROR),-Werror) \
 	  -fPIC -fvisibility=hidden $(if $(SANITIZE),-fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all) \
 	  $(shell pkg-config --cflags $(PDF_PKGS)) -shared -o $@ $< $(shell pkg-config --libs $(PDF_PKGS))
+$(BUILD)/fql-image.so: src/io/image_cairo.c src/io/image_plugin.h $(FLAGS_STAMP)
+	$(CC) $(OPT) -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wmissing-prototypes -Wno-unused-parameter $(if $(WERROR),-Werror) \
+	  -fPIC -fvisibility=hidden $(if $(SANITIZE),-fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all) \
+	  $(shell pkg-config --cflags $(IMG_PKGS)) -shared -o $@ $< $(shell pkg-config --libs $(IMG_PKGS))
 $(BUILD)/fql: $(BUILD)/obj/main.o $(BUILD)/obj/repl.o $(BUILD)/libfql.a
 	$(NEED_PKGS)$(CC) -o $@ $^ $(LDFLAGS) $(LIBS)
+# media_test draws its images with cairo and libjpeg; the library scales them through fql-image.so
+$(BUILD)/unit/media_test: UNIT_PKGS = $(IMG_PKGS)
+$(BUILD)/unit/media_test: $(BUILD)/fql-image.so
 $(BUILD)/unit/%: tests/unit/%.c $(BUILD)/libfql.a $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libfql.a $(LDFLAGS) $(LIBS)
+	$(CC) $(CFLAGS) $(if $(UNIT_PKGS),$(shell pkg-config --cflags $(UNIT_PKGS))) -o $@ $< $(BUILD)/libfql.a $(LDFLAGS) $(LIBS) \
+	  $(if $(UNIT_PKGS),$(shell pkg-config --libs $(UNIT_PKGS)))
 
 # The PDFs of the document tests are drawn by this program (tests/docs/mkpdf.c), never committed.
 $(BUILD)/mkpdf: tests/docs/mkpdf.c $(FLAGS_STAMP)
@@ -200,6 +210,7 @@ install: all
 	install -m 644 $(IDIR)/fql.pc $(DESTDIR)$(IPREFIX)/lib/pkgconfig/fql.pc
 	install -d $(DESTDIR)$(IPREFIX)/lib/fql
 	install -m 755 $(BUILD)/fql-pdf.so $(DESTDIR)$(IPREFIX)/lib/fql/fql-pdf.so
+	install -m 755 $(BUILD)/fql-image.so $(DESTDIR)$(IPREFIX)/lib/fql/fql-image.so
 	rm -rf $(DESTDIR)$(IPREFIX)/share/fql/stdlib && cp -R stdlib $(DESTDIR)$(IPREFIX)/share/fql/stdlib
 
 uninstall:

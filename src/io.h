@@ -37,6 +37,11 @@ typedef struct ReadOptions {
     const char *exclude;     /* docs() / pdf_metadata(): a PCRE2 pattern; matching paths are skipped (or NULL) */
 } ReadOptions;
 
+/* A plugin (plugin.c): load file (e.g. "fql-pdf.so") from the plugin directories and return the
+ * table its function `symbol` returns, when that table's first member (an int) is abi; else NULL
+ * and, when tried is not NULL, *tried (malloc'd) lists the paths tried and why each failed. */
+const void *plugin_load(const char *file, const char *symbol, int abi, char **tried);
+
 void read_options_init(ReadOptions *o, FileFormat f);
 
 typedef struct Reader Reader;

@@ -10,23 +10,22 @@
  *   Anthropic: the long edge at most 1568 px and about 1.2 megapixels; w x h / 750 tokens. No audio.
  *   Gemini / Vertex: the long edge at most 3072 px; 258 tokens when both sides are at most 384 px,
  *     else 258 per 768x768 tile; audio 32 tokens a second; at most 20 MB of inline data.
- * PNG and JPEG images over a provider's limit are scaled down here (cairo, libjpeg) before upload;
- * GIF and WebP are sent as they are (the provider scales them).
+ * PNG and JPEG images over a provider's limit are scaled down before upload, by the image plugin
+ * fql-image.so (image_cairo.c: cairo and libjpeg, loaded on first use so that start-up loads
+ * neither); GIF and WebP are sent as they are (the provider scales them).
  */
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
-#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include <cairo.h>
-#include <jpeglib.h>
 #include <openssl/evp.h>
 #include "media.h"
 #include "io.h"
+#include "io/image_plugin.h"
 
 /* the memo keeps at most MEMO_MAX_BYTES of content and prepared versions (least recently used
  * files go first); a file over MEDIA_MAX_BYTES is refused */
@@ -327,106 +326,29 @@ static void fit(int box, int w, int h, int *ow, int *oh)
     if (*oh < 1) *oh = 1;
 }
 
-typedef struct ReadCl { const unsigned char *p; size_t n, at; } ReadCl;
-static cairo_status_t png_read(void *cl, unsigned char *out, unsigned int n)
-{
-    ReadCl *r = cl;
-    if (r->n - r->at < n) return CAIRO_STATUS_READ_ERROR;
-    memcpy(out, r->p + r->at, n);
-    r->at += n;
-    return CAIRO_STATUS_SUCCESS;
-}
-static cairo_status_t png_write(void *cl, const unsigned char *data, unsigned int n)
-{
-    buf_append(cl, (const char *)data, n);
-    return CAIRO_STATUS_SUCCESS;
-}
+/* The image plugin (fql-image.so: cairo and libjpeg), loaded the first time an image is scaled. */
+static const FqlImageApi *image_api;
+static char *image_err;          /* why it did not load, then */
+static pthread_once_t image_once = PTHREAD_ONCE_INIT;
 
-typedef struct JpegErr { struct jpeg_error_mgr pub; jmp_buf jb; } JpegErr;
-static void jpeg_fail(j_common_ptr c) { longjmp(((JpegErr *)c->err)->jb, 1); }
-
-/* A JPEG decoded into an RGB24 surface, or NULL. */
-static cairo_surface_t *jpeg_decode(const unsigned char *d, size_t n)
+static void load_image_plugin(void)
 {
-    struct jpeg_decompress_struct c;
-    JpegErr je;
-    cairo_surface_t *volatile s = NULL;
-    unsigned char *volatile row = NULL;
-    c.err = jpeg_std_error(&je.pub);
-    je.pub.error_exit = jpeg_fail;
-    if (setjmp(je.jb)) {   /* libjpeg's way to report a broken file: nothing of libjpeg is left on the stack */
-        jpeg_destroy_decompress(&c);
-        free(row);
-        if (s) cairo_surface_destroy(s);
-        return NULL;
-    }
-    jpeg_create_decompress(&c);
-    jpeg_mem_src(&c, d, (unsigned long)n);
-    jpeg_read_header(&c, TRUE);
-    c.out_color_space = JCS_RGB;
-    jpeg_start_decompress(&c);
-    s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, (int)c.output_width, (int)c.output_height);
-    row = xmalloc((size_t)c.output_width * 3);
-    unsigned char *px = cairo_image_surface_get_data(s);
-    int stride = cairo_image_surface_get_stride(s);
-    while (c.output_scanline < c.output_height) {
-        unsigned char *rp = row;
-        unsigned y = c.output_scanline;
-        jpeg_read_scanlines(&c, &rp, 1);
-        uint32_t *o = (uint32_t *)(px + (size_t)y * stride);
-        for (unsigned x = 0; x < c.output_width; x++)
-            o[x] = 0xFF000000u | (uint32_t)row[3 * x] << 16 | (uint32_t)row[3 * x + 1] << 8 | row[3 * x + 2];
-    }
-    jpeg_finish_decompress(&c);
-    jpeg_destroy_decompress(&c);
-    free(row);
-    cairo_surface_mark_dirty(s);
-    return s;
+    char *tried = NULL;
+    image_api = plugin_load(FQL_IMAGE_PLUGIN, FQL_IMAGE_SYMBOL, FQL_IMAGE_ABI, &tried);
+    if (!image_api)
+        image_err = xasprintf("scaling images needs the plugin %s (built by make with cairo and libjpeg; installed by make "
+                              "install), and it was not found or did not load: tried %s. Set FQL_PLUGIN_DIR to the directory "
+                              "that holds it", FQL_IMAGE_PLUGIN, tried);
+    free(tried);
 }
 
-/* s (RGB24) as a JPEG of quality 85 into b. 0, or -1. */
-static int jpeg_encode(cairo_surface_t *s, Buf *b)
+/* Does md (an image) need scaling for box, by the plugin (PNG or JPEG over the box)? */
+static int needs_scaling(const Media *md, int box)
 {
-    struct jpeg_compress_struct c;
-    JpegErr je;
-    unsigned char *volatile out = NULL;
-    unsigned long outlen = 0;
-    unsigned char *volatile row = NULL;
-    c.err = jpeg_std_error(&je.pub);
-    je.pub.error_exit = jpeg_fail;
-    if (setjmp(je.jb)) {
-        jpeg_destroy_compress(&c);
-        free(row);
-        free(out);
-        return -1;
-    }
-    jpeg_create_compress(&c);
-    unsigned char *o = NULL;
-    jpeg_mem_dest(&c, &o, &outlen);
-    int w = cairo_image_surface_get_width(s), h = cairo_image_surface_get_height(s), stride = cairo_image_surface_get_stride(s);
-    c.image_width = (JDIMENSION)w;
-    c.image_height = (JDIMENSION)h;
-    c.input_components = 3;
-    c.in_color_space = JCS_RGB;
-    jpeg_set_defaults(&c);
-    jpeg_set_quality(&c, 85, TRUE);
-    jpeg_start_compress(&c, TRUE);
-    row = xmalloc((size_t)w * 3);
-    cairo_surface_flush(s);
-    const unsigned char *px = cairo_image_surface_get_data(s);
-    while (c.next_scanline < c.image_height) {
-        const uint32_t *in = (const uint32_t *)(px + (size_t)c.next_scanline * stride);
-        for (int x = 0; x < w; x++) { row[3 * x] = in[x] >> 16 & 0xFF; row[3 * x + 1] = in[x] >> 8 & 0xFF; row[3 * x + 2] = in[x] & 0xFF; }
-        unsigned char *rp = row;
-        jpeg_write_scanlines(&c, &rp, 1);
-    }
-    jpeg_finish_compress(&c);
-    out = o;
-    buf_append(b, (const char *)out, outlen);
-    jpeg_destroy_compress(&c);
-    free(row);
-    free(out);
-    return 0;
+    int ow, oh;
+    if (!md->width || !md->height || (strcmp(md->mime, "image/png") && strcmp(md->mime, "image/jpeg"))) return 0;
+    fit(box, md->width, md->height, &ow, &oh);
+    return ow != md->width || oh != md->height;
 }
 
 static char *base64(const unsigned char *p, size_t n)
@@ -445,35 +367,19 @@ static Prepared *scale_image(const Media *md, int box)
     fit(box, md->width, md->height, &ow, &oh);
     if (ow == md->width && oh == md->height) return NULL;
     int png = !strcmp(md->mime, "image/png");
-    cairo_surface_t *src = NULL;
-    if (png) {
-        ReadCl rc = { md->data, md->len, 0 };
-        src = cairo_image_surface_create_from_png_stream(png_read, &rc);
-    } else if (!strcmp(md->mime, "image/jpeg")) src = jpeg_decode(md->data, md->len);
-    if (!src || cairo_surface_status(src) != CAIRO_STATUS_SUCCESS) { if (src) cairo_surface_destroy(src); return NULL; }
-    int sw = cairo_image_surface_get_width(src), sh = cairo_image_surface_get_height(src);
-    /* the source's format: an opaque PNG stays RGB (no alpha channel to store) */
-    cairo_surface_t *dst = cairo_image_surface_create(cairo_image_surface_get_format(src) == CAIRO_FORMAT_ARGB32 ? CAIRO_FORMAT_ARGB32
-                                                      : CAIRO_FORMAT_RGB24, ow, oh);
-    cairo_t *cr = cairo_create(dst);
-    cairo_scale(cr, (double)ow / sw, (double)oh / sh);
-    cairo_set_source_surface(cr, src, 0, 0);
-    cairo_pattern_set_filter(cairo_get_source(cr), CAIRO_FILTER_GOOD);   /* a box filter when shrinking */
-    cairo_paint(cr);
-    cairo_destroy(cr);
-    cairo_surface_destroy(src);
-    Buf b;
-    buf_init(&b);
-    int rc = png ? (cairo_surface_write_to_png_stream(dst, png_write, &b) == CAIRO_STATUS_SUCCESS ? 0 : -1) : jpeg_encode(dst, &b);
-    cairo_surface_destroy(dst);
-    if (rc || !b.len) { buf_free(&b); return NULL; }
+    if (!png && strcmp(md->mime, "image/jpeg")) return NULL;   /* GIF, WebP: the provider scales them */
+    pthread_once(&image_once, load_image_plugin);   /* attach_one has failed the row if it did not load */
+    unsigned char *out = NULL;
+    size_t outlen = 0;
+    if (!image_api || image_api->scale(md->data, md->len, png, ow, oh, &out, &outlen)) return NULL;
+    if (!outlen) { free(out); return NULL; }
     Prepared *p = xcalloc(1, sizeof *p);
     p->box = box;
     p->mime = xstrdup(md->mime);
-    p->base64 = base64((const unsigned char *)b.data, b.len);
+    p->base64 = base64(out, outlen);
     p->width = ow;
     p->height = oh;
-    buf_free(&b);
+    free(out);   /* the plugin's malloc'd bytes */
     return p;
 }
 
@@ -576,6 +482,14 @@ static int attach_one(const LmModel *m, LmRequest *r, Value v, char **err)
     } else if (box == BOX_GEMINI && !strcmp(md->mime, "image/gif")) {   /* Gemini's image types: PNG, JPEG, WebP, HEIC */
         *err = xasprintf("%s: Gemini takes PNG, JPEG or WebP images, not GIF (convert it, e.g. to PNG)", shown);
         rc = -1;
+    }
+    if (!rc && kind == MEDIA_IMAGE && needs_scaling(md, box)) {
+        pthread_once(&image_once, load_image_plugin);
+        if (!image_api) {
+            *err = xasprintf("%s (%d x %d) is over the provider's limits for model '%s' and must be scaled: %s", shown, md->width,
+                             md->height, m->alias, image_err);
+            rc = -1;
+        }
     }
     const Prepared *p = rc ? NULL : prepared(md, box);
     if (p) {

@@ -3,14 +3,10 @@
  *
  * poppler-glib and cairo (and glib, and some forty libraries under them) load only with the
  * plugin, on the first PDF a statement opens: a program that reads no PDF starts without them.
- * The plugin is looked for, in order, in $FQL_PLUGIN_DIR, next to the library or program that
- * holds this code (and in its ../lib/fql, the installed layout), next to the running program, and
- * in the compiled-in FQL_PLUGIN_DIR (make install puts it there). A missing plugin is an error
- * of the PDF call that says where it looked.
+ * The plugin is looked for where plugin.c says. A missing plugin is an error of the PDF call that
+ * says where it looked.
  */
-#include <dlfcn.h>
 #include <errno.h>
-#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,78 +16,21 @@
 #include "doc.h"
 #include "pdf_plugin.h"
 
-#ifndef FQL_PLUGIN_DIR
-#define FQL_PLUGIN_DIR "/usr/local/lib/fql"
-#endif
-
 struct PdfDoc { void *doc; int npages; };
 
 static const FqlPdfApi *api;     /* set once by load_plugin */
 static char *api_err;            /* why it is not, then */
 static pthread_once_t api_once = PTHREAD_ONCE_INIT;
 
-/* Try dir/fql-pdf.so: 1 when loaded (api set), else 0 with what went wrong added to why. */
-static int try_plugin(const char *dir, Buf *tried)
-{
-    if (!dir || !*dir) return 0;
-    char *path = xasprintf("%s/%s", dir, FQL_PDF_PLUGIN);
-    struct stat st;
-    int found = stat(path, &st) == 0;
-    buf_printf(tried, "%s%s", tried->len ? ", " : "", path);
-    if (!found) { free(path); return 0; }
-    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    FqlPdfPluginFn fn = h ? (FqlPdfPluginFn)dlsym(h, FQL_PDF_SYMBOL) : NULL;
-    const FqlPdfApi *a = fn ? fn() : NULL;
-    if (!a || a->abi != FQL_PDF_ABI) {
-        buf_printf(tried, " (%s)", !h ? dlerror() : !a ? "not an FQL PDF plugin" : "built for another version of FQL");
-        if (h) dlclose(h);
-        free(path);
-        return 0;
-    }
-    api = a;   /* the plugin stays loaded for the life of the process */
-    free(path);
-    return 1;
-}
-
-/* The directory of the file path names (cut at its last slash), or NULL. */
-static char *dir_of(const char *path)
-{
-    const char *slash = path ? strrchr(path, '/') : NULL;
-    return slash ? xstrndup(path, (size_t)(slash - path)) : NULL;
-}
-
 static void load_plugin(void)
 {
-    Buf tried;
-    buf_init(&tried);
-    int ok = try_plugin(getenv("FQL_PLUGIN_DIR"), &tried);
-    Dl_info info;
-    if (!ok && dladdr((void *)load_plugin, &info) && info.dli_fname && strchr(info.dli_fname, '/')) {
-        char real[PATH_MAX], *dir = realpath(info.dli_fname, real) ? dir_of(real) : NULL;
-        if (dir) {
-            char *lib = xasprintf("%s/../lib/fql", dir);
-            ok = try_plugin(dir, &tried) || try_plugin(lib, &tried);
-            free(lib);
-            free(dir);
-        }
-    }
-    if (!ok) {
-        char exe[PATH_MAX];
-        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-        if (n > 0) {
-            exe[n] = 0;
-            char *dir = dir_of(exe), *lib = dir ? xasprintf("%s/../lib/fql", dir) : NULL;
-            ok = try_plugin(dir, &tried) || try_plugin(lib, &tried);
-            free(lib);
-            free(dir);
-        }
-    }
-    if (!ok) ok = try_plugin(FQL_PLUGIN_DIR, &tried);
-    if (!ok)
+    char *tried = NULL;
+    api = plugin_load(FQL_PDF_PLUGIN, FQL_PDF_SYMBOL, FQL_PDF_ABI, &tried);
+    if (!api)
         api_err = xasprintf("PDF support needs the plugin %s (built by make with poppler-glib; installed by make install), "
                             "and it was not found or did not load: tried %s. Set FQL_PLUGIN_DIR to the directory that holds it",
-                            FQL_PDF_PLUGIN, tried.data ? tried.data : "nothing");
-    buf_free(&tried);
+                            FQL_PDF_PLUGIN, tried);
+    free(tried);
 }
 
 /* The plugin's functions, loaded on first use; NULL with *err (a copy of why not). */

@@ -71,10 +71,10 @@ grep -q '^│ 123456789 │ short text │$' tbl.txt && grep -q '^│ 2600 │ a
 [[ $(tail -1 tbl.txt) == "300000 rows (10 shown)" ]] && grep -q '│ 300000 │' tbl.txt && grep -q '^│ *1 │' tbl.txt \
   && ok "table with max_rows: first and last rows of a streamed result" || bad table-maxrows "$(cat tbl.txt)"
 
-# 4. poppler loads with the first PDF call, not at start-up (the plugin fql-pdf.so)
-# (cairo and libjpeg are linked for media.c's image scaling: only poppler is the plugin's)
-n=$(LD_DEBUG=files "$FQL" -c 'values [{a: 1}] | select a' 2>&1 >/dev/null | grep -c 'poppler\|fql-pdf')
-[[ $n == 0 ]] && ok "start-up loads no poppler and no plugin" || bad startup-libs "$n lines name them"
+# 4. poppler loads with the first PDF call, not at start-up (the plugin fql-pdf.so), and cairo and
+# libjpeg with the first image to scale (fql-image.so)
+n=$(LD_DEBUG=files "$FQL" -c 'values [{a: 1}] | select a' 2>&1 >/dev/null | grep -c 'poppler\|fql-pdf\|cairo\|jpeg\|fql-image')
+[[ $n == 0 ]] && ok "start-up loads no poppler, cairo or libjpeg and no plugin" || bad startup-libs "$n lines name them"
 # libcurl (and the TLS, Kerberos and LDAP libraries it pulls in) loads with the first transfer
 n=$(LD_DEBUG=files "$FQL" -c 'values [{a: 1}] | select a' 2>&1 >/dev/null | grep -c 'libcurl\|gnutls')
 [[ $n == 0 ]] && ok "start-up loads no libcurl" || bad startup-curl "$n lines name it"
