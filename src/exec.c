@@ -21,6 +21,8 @@
 #include "semop.h"
 #include "udf.h"
 #include "keytab.h"
+#include "pool.h"
+#include "func.h"
 
 /* ---- operators ---- */
 
@@ -28,9 +30,12 @@
 static Op *op_build(Exec *ex, const Plan *p);
 static Table *exec_run(Runtime *rt, Plan *p, int analyze, fql_error *err);
 
+static void par_free(struct ParStage *ps);
+
 static void op_free(Op *op)
 {
     if (!op) return;
+    par_free(op->par);   /* its workers stop before the operators they run are freed */
     if (op->close) op->close(op);
     free(op->detail);
     op_free(op->child);
@@ -86,11 +91,11 @@ static void scans_whole(Op *op)
 /* Keep the rows for which every conjunct is true, testing each conjunct only on the rows that
  * passed the ones before (the optimizer orders them cheapest first). Consumes in; *out is NULL
  * when no row passes. */
-static int apply_filter(Op *op, Batch *in, Batch **out)
+static int apply_filter(Op *op, Exec *ex, Batch *in, Batch **out)
 {
     *out = NULL;
     for (int k = 0; k < op->p->nexprs; k++) {
-        Value *c = eval_batch(op->ex, op->p->exprs[k], in);
+        Value *c = eval_batch(ex, op->p->exprs[k], in);
         if (!c) { batch_free(in); return -1; }
         Batch *o = batch_new(in->ncols, in->n);
         for (size_t r = 0; r < in->n; r++)
@@ -104,13 +109,13 @@ static int apply_filter(Op *op, Batch *in, Batch **out)
     return 0;
 }
 
-static int apply_project(Op *op, Batch *in, Batch **out)
+static int apply_project(Op *op, Exec *ex, Batch *in, Batch **out)
 {
     const Plan *p = op->p;
     Batch *o = batch_new(p->nexprs, 0);
     o->n = o->cap = in->n;
     for (int k = 0; k < p->nexprs; k++) {
-        Value *c = eval_batch(op->ex, p->exprs[k], in);
+        Value *c = eval_batch(ex, p->exprs[k], in);
         if (!c) {
             for (int q = 0; q < k; q++) { eval_vals_free(o->cols[q], in->n); o->cols[q] = NULL; }
             o->n = 0;
@@ -130,7 +135,7 @@ static int apply_project(Op *op, Batch *in, Batch **out)
     return 0;
 }
 
-static int apply_derive(Op *op, Batch *in, Batch **out)
+static int apply_derive(Op *op, Exec *ex, Batch *in, Batch **out)
 {
     const Plan *p = op->p;
     int nout = p->schema->n;
@@ -140,7 +145,7 @@ static int apply_derive(Op *op, Batch *in, Batch **out)
         in->ncols = nout;
     }
     for (int k = 0; k < p->nexprs; k++) {
-        Value *c = eval_batch(op->ex, p->exprs[k], in);
+        Value *c = eval_batch(ex, p->exprs[k], in);
         if (!c) { batch_free(in); return -1; }
         int t = p->targets[k];
         /* the batch's column arrays have capacity cap: keep that invariant */
@@ -158,7 +163,7 @@ static int next_apply(Op *op, Batch **out)
     int rc;
     while ((rc = op->child->next(op->child, &in)) == 1) {
         Batch *o;
-        if (op->apply(op, in, &o)) return -1;
+        if (op->apply(op, op->ex, in, &o)) return -1;
         if (o) { *out = o; return 1; }
     }
     return rc;
@@ -367,7 +372,7 @@ static int next_stream(Op *op, Batch **out)
             op->ex->cur_x = op->semx;
             op->ex->cur_j = pc->jobs;
             op->ex->ncur = op->nsemx;
-            rc = op->apply(op, in, &o);
+            rc = op->apply(op, op->ex, in, &o);
             op->ex->ncur = 0;
         }
         op->done_in += (int64_t)pc->nin;
@@ -442,7 +447,7 @@ static int next_cascade(Op *op, Batch **out)
     size_t n = all->n;
     Batch *o = NULL;
     int rc = core_cascade_begin(op, op->p->exprs, op->p->nexprs, all);
-    if (!rc) rc = op->p->kind == P_FILTER ? cascade_filter(op, all, &o) : op->apply(op, all, &o);   /* consumes all */
+    if (!rc) rc = op->p->kind == P_FILTER ? cascade_filter(op, all, &o) : op->apply(op, ex, all, &o);   /* consumes all */
     else batch_free(all);
     core_cascade_end(op);
     op->done_in += (int64_t)n;
@@ -1091,7 +1096,7 @@ static void pairs_free(Pairs *ps) { free(ps->l); free(ps->r); }
 
 /* Keep the candidate pairs that pass the residual conditions: they are evaluated over batches of
  * gathered pairs (left columns ++ right columns), not a pair at a time. 0, or -1 with the error. */
-static int join_residual(Op *op, Batch *lb, const Batch *rb, Pairs *ps)
+static int join_residual(Op *op, Exec *ex, Batch *lb, const Batch *rb, Pairs *ps)
 {
     int nl = lb->ncols, nr = rb->ncols;
     size_t kept = 0;
@@ -1106,7 +1111,7 @@ static int join_residual(Op *op, Batch *lb, const Batch *rb, Pairs *ps)
         char *ok = xmalloc(cnt);
         memset(ok, 1, cnt);
         for (int k = 0; k < op->nresid; k++) {
-            Value *v = eval_batch(op->ex, op->resid[k], pair);
+            Value *v = eval_batch(ex, op->resid[k], pair);
             if (!v) { free(ok); batch_free(pair); return -1; }
             for (size_t i = 0; i < cnt; i++) ok[i] = ok[i] && value_true(v[i]);
             eval_vals_free(v, cnt);
@@ -1152,7 +1157,7 @@ static Batch *join_gather(const Plan *p, Batch *lb, const Batch *rb, const Pairs
 
 /* Probe batch lb against the hash table: the output batch (NULL when it has no rows), or -1 with
  * the error. Takes lb. */
-static int join_probe(Op *op, Batch *lb, Batch **out)
+static int join_probe(Op *op, Exec *ex, Batch *lb, Batch **out)
 {
     const Plan *p = op->p;
     const Batch *rb = op->build->nbatches ? op->build->batches[0] : NULL;
@@ -1176,7 +1181,7 @@ static int join_probe(Op *op, Batch *lb, Batch **out)
         for (size_t l = 0; l < n; l++)
             for (int64_t r = head[l]; r >= 0; r = op->chain[r]) pairs_push(&cand, l, r);
     free(head);
-    if (op->nresid && cand.n && join_residual(op, lb, rb, &cand)) {
+    if (op->nresid && cand.n && join_residual(op, ex, lb, rb, &cand)) {
         pairs_free(&cand);
         batch_free(lb);
         return -1;
@@ -1192,8 +1197,9 @@ static int join_probe(Op *op, Batch *lb, Batch **out)
         }
         use = &ps;
     }
+    int mark = jt == JOIN_RIGHT || jt == JOIN_FULL;   /* only those read rmatched (and they run on one thread) */
     for (size_t i = 0; i < use->n; i++) {
-        if (use->r[i] >= 0) op->rmatched[use->r[i]] = 1;
+        if (mark && use->r[i] >= 0) op->rmatched[use->r[i]] = 1;
         if (i && use->l[i] == use->l[i - 1]) left_once = 0;
     }
     Batch *o = use->n ? join_gather(p, lb, rb, use, left_once) : NULL;
@@ -1262,7 +1268,7 @@ static int next_join(Op *op, Batch **out)
         if (rc == 0) { op->phase = 1; break; }
         if (op->neqk) {
             Batch *o;
-            if (join_probe(op, lb, &o)) return -1;
+            if (join_probe(op, op->ex, lb, &o)) return -1;
             if (o) { *out = o; return 1; }
             continue;
         }
@@ -1413,6 +1419,198 @@ static void link_limit(Op *lim)
     }
 }
 
+/* ---- parallel stages (`set threads`, pool.c) ----
+ *
+ * A run of pure streaming operators (where / select / derive whose expressions call no model, UDF
+ * or volatile function, and the probe of an inner or left hash join) runs as one stage on the
+ * threads: the stage's source is pulled on the calling thread a batch at a time, each batch goes
+ * through the stage's operators on a worker (with an evaluation context of its own), and the
+ * results leave in input order, so the output is the single thread's, batch for batch. A join's
+ * build side is drained and hashed once, on the calling thread, before the workers start, and is
+ * only read after. The first error by input order is the one reported (its message is the single
+ * thread's: errors do not name rows within a batch). A stage below a limit (through streaming
+ * operators) stays on one thread: reading ahead there could start work the limit never needs. */
+
+typedef struct ParStage {
+    Op **ops;                /* top first; ops[n - 1]'s child is the source */
+    int n, nthreads;
+    Op *src;
+    int mode;                /* 0 not started, 1 on threads, 2 on one thread (serial_next) */
+    int (*serial_next)(Op *op, Batch **out);
+    ParMap *m;
+    Exec *wex;               /* per thread (pool.h's worker ids) */
+    int64_t *rows;           /* rows out of each operator (explain analyze), added atomically */
+} ParStage;
+
+static void par_free(ParStage *ps)
+{
+    if (!ps) return;
+    parmap_free(ps->m);
+    free(ps->ops);
+    free(ps->wex);
+    free(ps->rows);
+    free(ps);
+}
+
+static int par_pull(void *ctx, Batch **in, fql_error *err)
+{
+    ParStage *ps = ctx;
+    Exec *ex = ps->src->ex;
+    int rc = ps->src->next(ps->src, in);
+    if (rc == 1 && err_failed(ex->err)) { batch_free(*in); *in = NULL; rc = -1; }
+    if (rc < 0) {
+        /* the error waits for its turn (the results before it leave first): moved out of ex */
+        *err = *ex->err;
+        if (!err->code) err->code = FQL_ERR_RUNTIME;
+        memset(ex->err, 0, sizeof *ex->err);
+    }
+    return rc;
+}
+
+static int par_work(void *ctx, int worker, Batch *in, Batch **out, fql_error *err)
+{
+    ParStage *ps = ctx;
+    Exec *ex = &ps->wex[worker];
+    ex->err = err;
+    Batch *b = in;
+    *out = NULL;
+    for (int i = ps->n - 1; i >= 0 && b; i--) {
+        Op *op = ps->ops[i];
+        Batch *o = NULL;
+        int rc = op->p->kind == P_JOIN ? join_probe(op, ex, b, &o) : op->apply(op, ex, b, &o);   /* take b */
+        if (rc) { batch_free(o); return -1; }
+        if (o) __atomic_add_fetch(&ps->rows[i], (int64_t)o->n, __ATOMIC_RELAXED);
+        b = o;
+    }
+    *out = b;
+    return 0;
+}
+
+/* The stage's start, on its first next(): the joins' build sides (top first, as one thread
+ * reaches them), then the threads, or one thread when a join has no equality key (nested loop). */
+static int par_start(Op *top)
+{
+    ParStage *ps = top->par;
+    ps->mode = 1;
+    for (int i = 0; i < ps->n; i++) {
+        Op *op = ps->ops[i];
+        if (op->p->kind != P_JOIN) continue;
+        if (!op->build && join_prepare(op)) return -1;
+        if (!op->neqk) { ps->mode = 2; continue; }
+        /* probes are read-only only in the layout their keys need (keytab.h) */
+        int ints = op->neqk == 1 && op->p->child->schema->types[op->eqk_l[0]]->kind == TY_INT;
+        if (op->kt_on && !ints) kt_to_general(&op->kt);
+    }
+    if (ps->mode == 2) return 0;
+    ps->wex = xcalloc((size_t)ps->nthreads, sizeof *ps->wex);
+    for (int i = 0; i < ps->nthreads; i++) {
+        ps->wex[i].rt = top->ex->rt;
+        ps->wex[i].now_us = top->ex->now_us;
+    }
+    ps->m = parmap_new(ps->nthreads, par_pull, par_work, ps);
+    return 0;
+}
+
+/* next() of a parallel stage's top operator. */
+static int next_par(Op *op, Batch **out)
+{
+    ParStage *ps = op->par;
+    if (!ps->mode && par_start(op)) return -1;
+    if (ps->mode == 2) return ps->serial_next(op, out);
+    int rc = parmap_next(ps->m, out, op->ex->err);
+    /* explain analyze: the operators below the top report their rows; their time is the top's */
+    int used = parmap_threads(ps->m);
+    for (int i = 0; i < ps->n; i++) {
+        Op *q = ps->ops[i];
+        if (i) {
+            q->rows_out = __atomic_load_n(&ps->rows[i], __ATOMIC_RELAXED);
+            q->time_ms = ps->src->time_ms;
+        }
+        if (used < 2) continue;   /* one batch: no thread was started, the plan reads as one thread's */
+        free(q->detail);
+        q->detail = i ? xasprintf("%d threads, in the parallel stage above (its time counted there)", used)
+                      : ps->n > 1 ? xasprintf("%d threads, one parallel stage with the %d operator%s below", used, ps->n - 1, ps->n == 2 ? "" : "s")
+                                  : xasprintf("%d threads", used);
+    }
+    return rc;
+}
+
+/* Is e pure: no model call, UDF, asynchronous or volatile function, subquery or template loop (a
+ * built-in of the scalar and text tables otherwise)? Such an expression may run on any thread. */
+static int expr_pure(const Expr *e)
+{
+    if (!e) return 1;
+    switch (e->kind) {
+    case E_LIT: case E_COL: return 1;
+    case E_FIELD: case E_INDEX: case E_BINOP: case E_NOT: case E_NEG: case E_ISNULL: case E_IN:
+    case E_LIKE: case E_CASE: case E_LIST: case E_STRUCT: case E_CAST:
+        break;
+    case E_CALL: {
+        const FuncDef *f = e->fn;
+        if (!f || (f->flags & (FUNC_ASYNC | FUNC_VOLATILE))) return 0;
+        int known = 0;
+        for (const FuncDef *d = func_scalar_defs; d->name && !known; d++) known = d == f;
+        for (const FuncDef *d = func_text_defs; d->name && !known; d++) known = d == f;
+        if (!known) return 0;
+        break;
+    }
+    default: return 0;
+    }
+    for (int i = 0; i < e->nargs; i++)
+        if (!expr_pure(e->args[i])) return 0;
+    return 1;
+}
+
+/* Can op run in a parallel stage (decided when the operators are built)? */
+static int par_eligible(const Op *op)
+{
+    const Plan *p = op->p;
+    if (p->kind == P_JOIN) {
+        if (op->next != next_join || (p->jointype != JOIN_INNER && p->jointype != JOIN_LEFT)) return 0;
+    } else if (op->next != next_apply) return 0;
+    for (int i = 0; i < p->nexprs; i++)
+        if (!expr_pure(p->exprs[i])) return 0;
+    return op->child != NULL;
+}
+
+/* Make the parallel stages of the tree under op (threads > 1). limited: a limit is above op
+ * through streaming operators. */
+static void par_plan(Op *op, int nthreads, int limited)
+{
+    if (!op) return;
+    if (!limited && par_eligible(op)) {
+        ParStage *ps = xcalloc(1, sizeof *ps);
+        ps->nthreads = nthreads;
+        for (Op *q = op; q && par_eligible(q); q = q->child) {
+            ps->ops = xrealloc(ps->ops, (size_t)(ps->n + 1) * sizeof *ps->ops);
+            ps->ops[ps->n++] = q;
+            par_plan(q->right, nthreads, 0);   /* a join's build side is read whole */
+        }
+        ps->src = ps->ops[ps->n - 1]->child;
+        ps->rows = xcalloc((size_t)ps->n, sizeof *ps->rows);
+        ps->serial_next = op->next;
+        op->par = ps;
+        op->next = next_par;
+        par_plan(ps->src, nthreads, 0);
+        return;
+    }
+    switch (op->p->kind) {
+    case P_LIMIT: limited = 1; break;
+    case P_SORT: case P_AGG: case P_WRITE: limited = 0; break;   /* they read all of their input */
+    default: break;
+    }
+    par_plan(op->child, nthreads, limited);
+    par_plan(op->right, nthreads, op->p->kind == P_JOIN ? 0 : limited);
+}
+
+/* The threads a statement's operators may use: `set threads`, else the machine's cores. */
+static int exec_threads(const Exec *ex)
+{
+    if (!ex->rt) return 1;
+    return ex->rt->threads > 0 ? ex->rt->threads : pool_cores();
+}
+
+
 static Op *op_build(Exec *ex, const Plan *p)
 {
     Op *op = xcalloc(1, sizeof *op);
@@ -1537,6 +1735,8 @@ ExecCursor *exec_open(Runtime *rt, Plan *p, fql_error *err)
     gettimeofday(&tv, NULL);
     c->ex.now_us = (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
     c->root = op_build(&c->ex, p);
+    int nt = exec_threads(&c->ex);
+    if (nt > 1) par_plan(c->root, nt, 0);
     return c;
 }
 

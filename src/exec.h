@@ -63,8 +63,10 @@ struct Op {
     Expr **resid; int nresid;   /* residual conditions over left ++ right */
     Writer *writer;
     size_t written;
-    /* where / select / derive */
-    int (*apply)(Op *op, Batch *in, Batch **out);
+    /* where / select / derive: apply one batch, evaluating with ex (the operator's, or a worker's
+     * own under `set threads`) */
+    int (*apply)(Op *op, Exec *ex, Batch *in, Batch **out);
+    struct ParStage *par;    /* the top of a parallel stage (exec.c): its operators, threads, counts */
     /* streaming model stages */
     const Expr **semx; int nsemx;
     struct Piece *qh, *qt;

@@ -172,5 +172,62 @@ check "[12k] sort spilled runs" ordered 'set memory_limit = "64KB"; from orders 
   'select id, cat, qty from orders order by cat desc nulls first, qty nulls first, id'
 check "[12k] sort spilled, all columns" ordered 'set memory_limit = 1; from orders | order by note nulls first, price desc' \
   'select * from orders order by note nulls first, price desc, id'
+
+# threads (`set threads`, pool.c): 12,000 rows are six batches, so a parallel stage spreads them over
+# its threads. Each question runs with 1 thread, 2 (the machine's cores here) and 5 (more than the
+# cores): every answer must match sqlite3's, and the threaded runs' output (rows in their order,
+# and any error) must be byte-identical to the single thread's.
+check_t() {  # name ordered fql sql
+  local name=$1 ordered=$2 fq=$3 sq=$4 one out t
+  for t in 1 2 5; do
+    if [[ $ordered == error ]]; then   # sq: the error message expected after the rows before it
+      out=$("$FQL" --format csv -c "let orders = from csv(\"orders.csv\"); set threads = $t;
+$fq" 2>&1)
+      if [[ $? != 0 && "$out" == *"$sq"* ]]; then pass=$((pass + 1)); echo "ok [12k threads $t] $name: fails with '$sq'"
+      else fail=$((fail + 1)); echo "FAIL [12k threads $t] $name: expected a failure with '$sq', got: $(tail -n 3 <<<"$out")"; fi
+    else
+      check "[12k threads $t] $name" "$ordered" "set threads = $t;
+$fq" "$sq"
+    fi
+    out=$("$FQL" --format csv -c "let orders = from csv(\"orders.csv\"); let customers = from csv(\"customers.csv\"); set threads = $t;
+$fq" 2>&1)
+    if [[ $t == 1 ]]; then one=$out
+    elif [[ "$out" == "$one" ]]; then pass=$((pass + 1)); echo "ok [12k threads $t] $name: same output as one thread"
+    else
+      fail=$((fail + 1)); echo "FAIL [12k threads $t] $name: output differs from one thread's"
+      diff <(echo "$one") <(echo "$out") | head -n 10 | sed 's/^/    /'
+    fi
+  done
+}
+check_t "filter" ordered 'from orders | where qty > 5 and price < 100 | select id, qty, price' \
+  'select id, qty, price from orders where qty > 5 and price < 100 order by rowid'
+check_t "derive chain functions" ordered 'from orders | derive t = price * 2, u = t + 1 | where u > 100 | select id, u, upper(note) as n, lower(cat || "X") as c, coalesce(qty, -1) as q, round(price, 1) as r' \
+  "select id, price * 2 + 1, upper(note), lower(cat || 'X'), coalesce(qty, -1), round(price, 1) from orders where price * 2 + 1 > 100 order by rowid"
+check_t "case in like" ordered 'from orders | where cat in ("red", "blue") or note like "n1%" | select id, case when price > 150 then "high" when price > 50 then "mid" else "low" end as band, contains(note, "1") as c' \
+  "select id, case when price > 150 then 'high' when price > 50 then 'mid' else 'low' end, case when note is null then null when instr(note, '1') > 0 then 'true' else 'false' end from orders where cat in ('red', 'blue') or note like 'n1%' order by rowid"
+check_t "inner join" ordered 'from orders | join customers on cust == cid | select id, region, tier' \
+  'select id, region, tier from orders join customers on cust = cid order by orders.rowid'
+check_t "left join, then filter" ordered 'from orders | left join customers on cust == cid | where qty is null or qty > 3 | select id, cust, region' \
+  'select id, cust, region from orders left join customers on cust = cid where qty is null or qty > 3 order by orders.rowid'
+check_t "join residual" ordered 'from orders | join customers on cust == cid and tier < qty | select id, cid, tier, qty' \
+  'select id, cid, tier, qty from orders join customers on cust = cid and tier < qty order by orders.rowid'
+check_t "join duplicate build keys, string key" ordered 'from orders as a | join (from customers | select region, tier) as c on a.note == c.region || "x" or true | where a.id < 50 | select a.id, c.region' \
+  'select a.id, c.region from orders a join customers c where a.id < 50 order by a.rowid, c.rowid'
+check_t "left join null string keys" ordered 'from orders as a | where a.id % 40 == 0 | left join (from orders | where id < 400) as b on a.note == b.note and a.cat == b.cat | select a.id, b.id as bid' \
+  'select a.id, b.id from orders a left join (select * from orders where id < 400) b on a.note = b.note and a.cat = b.cat where a.id % 40 = 0 order by a.rowid, b.rowid'
+check_t "right join (one thread)" sorted 'from customers | right join orders on cid == cust | select id, cid, region' \
+  'select id, cid, region from customers right join orders on cid = cust'
+check_t "join, filter, group" sorted 'from orders | join customers on cust == cid | where tier > 0 | group by region agg n = count(*), t = sum(price)' \
+  'select region, count(*), sum(price) from orders join customers on cust = cid where tier > 0 group by region'
+check_t "under a limit" ordered 'from orders | where qty > 2 | select id, qty | limit 5000 offset 10' \
+  'select id, qty from orders where qty > 2 order by rowid limit 5000 offset 10'
+check_t "order by after a stage" ordered 'from orders | where price > 20 | derive p = round(price / 10) | order by p desc, cat desc | select id, p, cat' \
+  'select id, round(price / 10), cat from orders where price > 20 order by round(price / 10) desc, cat desc nulls first, rowid'
+check_t "distinct after a stage" ordered 'from orders | select cat, note | distinct' \
+  'select cat, note from orders group by cat, note order by min(rowid)'
+# an error in a later batch: the rows of the batches before it print first, then the single
+# thread's message (the same output on every thread count)
+check_t "error in a later batch" error 'from orders | select id, cast(case when id > 9000 then note else "1" end as int) as v' \
+  "error: cannot cast 'n5' to int"
 echo "$pass passed, $fail failed"
 (( fail == 0 ))
