@@ -744,236 +744,6 @@ static int next_sort(Op *op, Batch **out)
     return sort_next(op, out);   /* exec_sort.c */
 }
 
-/* count(distinct ...) of one aggregate: the (group, argument) pairs seen. While the argument is a
- * single int a PairSet holds them (one read per probe); the first other value moves them into a
- * KeyTable over (group, args...). */
-typedef struct DistinctSet { int general; PairSet ps; KeyTable kt; } DistinctSet;
-
-static void distinct_init(DistinctSet *d, int nargs)
-{
-    memset(d, 0, sizeof *d);
-    d->general = nargs != 1;
-    if (d->general) kt_init(&d->kt, 1 + nargs);
-    else pairset_init(&d->ps);
-}
-
-static void distinct_free(DistinctSet *d)
-{
-    if (d->general) kt_free(&d->kt);
-    else pairset_free(&d->ps);
-}
-
-static void distinct_to_general(DistinctSet *d)
-{
-    kt_init(&d->kt, 2);
-    for (size_t i = 0; i < d->ps.cap; i++)
-        if (d->ps.slots[i].g >= 0) {
-            Value k[2] = { v_int(d->ps.slots[i].g), v_int(d->ps.slots[i].v) };
-            kt_lookup(&d->kt, k, 1, NULL);
-        }
-    pairset_free(&d->ps);
-    d->general = 1;
-}
-
-/* fresh[r] = 1 when row r's arguments (args[j][r], none null) are new for its group gid[r]. */
-static void distinct_batch(DistinctSet *d, const int64_t *gid, Value *const *args, int nargs, size_t n, uint8_t *fresh)
-{
-    if (!d->general)
-        for (size_t r = 0; r < n; r++)
-            if (args[0][r].kind != V_INT && args[0][r].kind != V_NULL) { distinct_to_general(d); break; }
-    if (!d->general) {
-        const Value *v = args[0];
-        for (size_t r = 0; r < n; r++) {
-            if (r + 8 < n) pairset_prefetch(&d->ps, gid[r + 8], v[r + 8].u.i);
-            fresh[r] = v[r].kind == V_INT && pairset_add(&d->ps, gid[r], v[r].u.i);
-        }
-        return;
-    }
-    Value *g = xmalloc((n ? n : 1) * sizeof *g), **cols = xcalloc((size_t)nargs + 1, sizeof *cols);
-    int64_t *ids = xmalloc((n ? n : 1) * sizeof *ids);
-    for (size_t r = 0; r < n; r++) g[r] = v_int(gid[r]);
-    cols[0] = g;
-    for (int j = 0; j < nargs; j++) cols[j + 1] = args[j];
-    int64_t next = (int64_t)d->kt.n;
-    kt_ids(&d->kt, cols, n, 1, 1, ids);   /* a null argument is never counted */
-    for (size_t r = 0; r < n; r++) {
-        fresh[r] = ids[r] == next;        /* ids are dense: a new pair gets the next one */
-        if (fresh[r]) next++;
-    }
-    free(ids);
-    free(cols);
-    free(g);
-}
-
-/* A key or argument column of an aggregation over b: a column itself is borrowed from b (no
- * copies: a string copy is an atomic add), anything else evaluated. NULL with the error set. */
-static Value *agg_column(Op *op, const Expr *e, Batch *b)
-{
-    return e->kind == E_COL ? b->cols[e->ival] : eval_batch(op->ex, e, b);
-}
-
-static void agg_column_free(const Expr *e, Value *v, size_t n)
-{
-    if (e->kind != E_COL) eval_vals_free(v, n);
-}
-
-/* group by / agg: hash aggregation. A batch at a time: the group ids of its rows from the key
- * table, new groups' states initialised, the distinct aggregates' fresh rows, then the steps. */
-static int next_agg(Op *op, Batch **out)
-{
-    if (op->mat) return core_next_mat(op, out);
-    const Plan *p = op->p;
-    int nk = p->nkeys, na = p->naggs;
-    size_t *off = xcalloc((size_t)na + 1, sizeof *off), stride = 0;
-    for (int a = 0; a < na; a++) {
-        off[a] = stride;
-        stride += (p->aggs[a].def->state_size + 15) & ~(size_t)15;
-    }
-    if (!stride) stride = 16;
-    KeyTable groups;
-    DistinctSet *dist = xcalloc((size_t)na + 1, sizeof *dist);
-    kt_init(&groups, nk);
-    for (int a = 0; a < na; a++)
-        if (p->aggs[a].distinct) distinct_init(&dist[a], p->aggs[a].nargs);
-    char *states = NULL;
-    size_t ngroups_cap = 0, ninit = 0;     /* states allocated; states initialised (ids below) */
-    FuncCtx ctx = { .now_us = op->ex->now_us };
-    Batch *in;
-    int rc;
-    int64_t *gid = NULL;
-    uint8_t **fresh = xcalloc((size_t)na + 1, sizeof *fresh);
-    size_t gidcap = 0;
-    Value argv[8];
-    while ((rc = op->child->next(op->child, &in)) == 1) {
-        Value **keys = xcalloc((size_t)nk + 1, sizeof *keys);
-        Value ***args = xcalloc((size_t)na + 1, sizeof *args);
-        int bad = 0;
-        for (int k = 0; k < nk && !bad; k++)
-            if (!(keys[k] = agg_column(op, p->exprs[k], in))) bad = 1;
-        for (int a = 0; a < na && !bad; a++) {
-            args[a] = xcalloc((size_t)p->aggs[a].nargs + 1, sizeof **args);
-            for (int j = 0; j < p->aggs[a].nargs && !bad; j++)
-                if (!(args[a][j] = agg_column(op, p->aggs[a].args[j], in))) bad = 1;
-        }
-        size_t n = in->n;
-        if (!bad && n > gidcap) {
-            gidcap = n;
-            gid = xrealloc(gid, gidcap * sizeof *gid);
-            for (int a = 0; a < na; a++)
-                if (p->aggs[a].distinct) fresh[a] = xrealloc(fresh[a], gidcap);
-        }
-        if (!bad && n) {
-            if (nk) kt_ids(&groups, keys, n, 1, 0, gid);
-            else {
-                if (!groups.n) kt_lookup(&groups, NULL, 1, NULL);
-                memset(gid, 0, n * sizeof *gid);
-            }
-            if (groups.n > ngroups_cap) {
-                size_t nc = ngroups_cap ? ngroups_cap : 64;
-                while (nc < groups.n) nc *= 2;
-                states = xrealloc(states, nc * stride);
-                ngroups_cap = nc;
-            }
-            for (; ninit < groups.n; ninit++) {
-                char *st = states + ninit * stride;
-                memset(st, 0, stride);
-                for (int a = 0; a < na; a++) p->aggs[a].def->init(st + off[a]);
-            }
-            for (int a = 0; a < na; a++)
-                if (p->aggs[a].distinct) distinct_batch(&dist[a], gid, args[a], p->aggs[a].nargs, n, fresh[a]);
-        }
-        for (size_t r = 0; r < n && !bad; r++) {
-            char *st = states + (size_t)gid[r] * stride;
-            for (int a = 0; a < na; a++) {
-                if (p->aggs[a].distinct && !fresh[a][r]) continue;
-                int nargs = p->aggs[a].nargs;
-                for (int j = 0; j < nargs && j < 8; j++) argv[j] = args[a][j][r];
-                p->aggs[a].def->step(st + off[a], argv, nargs, &ctx);
-                if (ctx.error) { bad = 1; break; }
-            }
-        }
-        for (int k = 0; k < nk; k++) agg_column_free(p->exprs[k], keys[k], in->n);
-        for (int a = 0; a < na; a++) {
-            for (int j = 0; args[a] && j < p->aggs[a].nargs; j++) agg_column_free(p->aggs[a].args[j], args[a][j], in->n);
-            free(args[a]);
-        }
-        free(keys);
-        free(args);
-        batch_free(in);
-        if (bad) { rc = -1; break; }
-    }
-    free(gid);
-    for (int a = 0; a < na; a++) free(fresh[a]);
-    free(fresh);
-    if (ctx.error) {
-        err_at(op->ex->err, FQL_ERR_RUNTIME, p->src, p->pos, "%s", ctx.error);
-        free(ctx.error);
-    }
-    /* a global aggregate over no rows still gives one row (count = 0, sum = null) */
-    if (rc == 0 && nk == 0 && groups.n == 0) {
-        kt_lookup(&groups, NULL, 1, NULL);
-        states = xrealloc(states, stride);
-        memset(states, 0, stride);
-        for (int a = 0; a < na; a++) p->aggs[a].def->init(states + off[a]);
-        ninit = 1;
-    }
-    Table *t = NULL;
-    if (rc == 0) {
-        t = table_new(schema_copy(p->schema));
-        /* aggregate results batch: one column per aggregate, then the agg items over them */
-        for (size_t g0 = 0; g0 < groups.n; g0 += BATCH_ROWS) {
-            size_t cnt = groups.n - g0 < BATCH_ROWS ? groups.n - g0 : BATCH_ROWS;
-            Batch *ab = batch_new(na, cnt);
-            for (int a = 0; a < na; a++)
-                for (size_t g = 0; g < cnt; g++)
-                    ab->cols[a][g] = p->aggs[a].def->final(states + (g0 + g) * stride + off[a], p->aggs[a].type);
-            ab->n = cnt;
-            for (int a = 0; a < na && rc == 0; a++)
-                if (p->aggs[a].sem == SEM_REDUCE) {
-                    /* the groups' collected texts become the model's answers, all groups at once */
-                    const AggCall *ac = &p->aggs[a];
-                    if (!op->ex->rt) { rc = eval_error(op->ex, ac->args[0], 0, "reduce() cannot be used here"); break; }
-                    Value *r = semantic_reduce(op->ex->rt, v_str(ac->args[0]->lit), v_str(ac->args[3]->lit), ab->cols[a], cnt, op->ex->err);
-                    if (!r) { rc = -1; break; }
-                    for (size_t g = 0; g < cnt; g++) { value_free(ab->cols[a][g]); ab->cols[a][g] = r[g]; }
-                    free(r);
-                }
-            if (rc < 0) { batch_free(ab); break; }
-            Batch *o = batch_new(p->schema->n, cnt);
-            o->n = cnt;
-            for (int k = 0; k < nk; k++)
-                for (size_t g = 0; g < cnt; g++) o->cols[k][g] = value_copy(kt_key(&groups, k, g0 + g));
-            for (int i = nk; i < p->nexprs; i++) {
-                Value *c = eval_batch(op->ex, p->exprs[i], ab);
-                if (!c) { rc = -1; break; }
-                int tofloat = p->schema->types[i]->kind == TY_FLOAT;
-                for (size_t g = 0; g < cnt; g++) {
-                    if (tofloat && c[g].kind == V_INT) c[g] = v_float((double)c[g].u.i);
-                    o->cols[i][g] = c[g];
-                }
-                free(c);
-            }
-            batch_free(ab);
-            table_add_batch(t, o);
-            if (rc < 0) break;
-        }
-        /* states were consumed by final() */
-    } else {
-        for (size_t g = 0; g < ninit; g++)
-            for (int a = 0; a < na; a++)
-                if (p->aggs[a].def->destroy) p->aggs[a].def->destroy(states + g * stride + off[a]);
-    }
-    free(states);
-    free(off);
-    kt_free(&groups);
-    for (int a = 0; a < na; a++)
-        if (p->aggs[a].distinct) distinct_free(&dist[a]);
-    free(dist);
-    if (rc < 0) { table_free(t); return -1; }
-    op->mat = t;
-    return core_next_mat(op, out);
-}
-
 /* join: hash join on the equality conjuncts of `on` (or `using`), nested loop otherwise */
 static void split_and(Expr *e, Expr ***list, int *n)
 {
@@ -1535,32 +1305,6 @@ static int next_par(Op *op, Batch **out)
     return rc;
 }
 
-/* Is e pure: no model call, UDF, asynchronous or volatile function, subquery or template loop (a
- * built-in of the scalar and text tables otherwise)? Such an expression may run on any thread. */
-static int expr_pure(const Expr *e)
-{
-    if (!e) return 1;
-    switch (e->kind) {
-    case E_LIT: case E_COL: return 1;
-    case E_FIELD: case E_INDEX: case E_BINOP: case E_NOT: case E_NEG: case E_ISNULL: case E_IN:
-    case E_LIKE: case E_CASE: case E_LIST: case E_STRUCT: case E_CAST:
-        break;
-    case E_CALL: {
-        const FuncDef *f = e->fn;
-        if (!f || (f->flags & (FUNC_ASYNC | FUNC_VOLATILE))) return 0;
-        int known = 0;
-        for (const FuncDef *d = func_scalar_defs; d->name && !known; d++) known = d == f;
-        for (const FuncDef *d = func_text_defs; d->name && !known; d++) known = d == f;
-        if (!known) return 0;
-        break;
-    }
-    default: return 0;
-    }
-    for (int i = 0; i < e->nargs; i++)
-        if (!expr_pure(e->args[i])) return 0;
-    return 1;
-}
-
 /* Can op run in a parallel stage (decided when the operators are built)? */
 static int par_eligible(const Op *op)
 {
@@ -1569,7 +1313,7 @@ static int par_eligible(const Op *op)
         if (op->next != next_join || (p->jointype != JOIN_INNER && p->jointype != JOIN_LEFT)) return 0;
     } else if (op->next != next_apply) return 0;
     for (int i = 0; i < p->nexprs; i++)
-        if (!expr_pure(p->exprs[i])) return 0;
+        if (!core_expr_pure(p->exprs[i])) return 0;
     return op->child != NULL;
 }
 
@@ -1602,14 +1346,6 @@ static void par_plan(Op *op, int nthreads, int limited)
     par_plan(op->child, nthreads, limited);
     par_plan(op->right, nthreads, op->p->kind == P_JOIN ? 0 : limited);
 }
-
-/* The threads a statement's operators may use: `set threads`, else the machine's cores. */
-static int exec_threads(const Exec *ex)
-{
-    if (!ex->rt) return 1;
-    return ex->rt->threads > 0 ? ex->rt->threads : pool_cores();
-}
-
 
 static Op *op_build(Exec *ex, const Plan *p)
 {
@@ -1644,7 +1380,7 @@ static Op *op_build(Exec *ex, const Plan *p)
         for (int i = 0; ex->rt && !op->nconds && i < p->nexprs; i++)
             if (cascade_in(p->exprs[i])) { op->next = next_cascade; op->close = close_stream; }
         break;
-    case P_AGG: op->next = next_agg; break;
+    case P_AGG: op->next = agg_next; break;
     case P_SORT: op->next = next_sort; op->close = sort_close; break;
     case P_LIMIT: op->next = next_limit; link_limit(op); break;
     case P_DISTINCT: op->next = next_distinct; break;
@@ -1735,7 +1471,7 @@ ExecCursor *exec_open(Runtime *rt, Plan *p, fql_error *err)
     gettimeofday(&tv, NULL);
     c->ex.now_us = (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
     c->root = op_build(&c->ex, p);
-    int nt = exec_threads(&c->ex);
+    int nt = core_threads(&c->ex);
     if (nt > 1) par_plan(c->root, nt, 0);
     return c;
 }

@@ -114,6 +114,15 @@ int    core_collect_semantic(const Expr *e, const Expr ***xs, int *n);
  * the error set (the jobs started before the failing one freed). */
 int    core_start_jobs(Op *op, const Expr **xs, int n, const Batch *b, SemJob **jobs);
 
+/* Threads (`set threads`): is e pure (no model call, UDF, asynchronous or volatile function,
+ * subquery or template loop; the built-ins of the scalar and text tables otherwise), so that it may
+ * be evaluated on any thread? And the threads a statement's operators may use (`set threads`,
+ * else the machine's cores; 1 for constant rows). */
+int    core_expr_pure(const Expr *e);
+int    core_threads(const Exec *ex);
+/* group by / agg (exec_agg.c): hash aggregation, on threads when its keys and arguments are pure. */
+int    agg_next(Op *op, Batch **out);
+
 /* Cascades (cascade.c) learn their thresholds over a whole input: run the cascade calls of
  * exprs[0..n) (at any depth, innermost first) over every row of b, and leave their answers where
  * the evaluator reads them (Exec.pre_*) for expressions evaluated over b itself, until

@@ -225,6 +225,31 @@ check_t "order by after a stage" ordered 'from orders | where price > 20 | deriv
   'select id, round(price / 10), cat from orders where price > 20 order by round(price / 10) desc, cat desc nulls first, rowid'
 check_t "distinct after a stage" ordered 'from orders | select cat, note | distinct' \
   'select cat, note from orders group by cat, note order by min(rowid)'
+# group by on threads (exec_agg.c): groups partitioned by key among the threads; the groups in
+# order of first appearance (sqlite3 is told so by each group's first rowid), float sums to the last
+# digit (sqlite3's answers are compared at 6 decimals: the exact check is against one thread)
+check_t "group order, float sums" ordered 'from orders | group by cat agg n = count(*), nq = count(qty), s = sum(qty), t = sum(price), a = avg(price), lo = min(price), hi = max(price)' \
+  'select cat, count(*), count(qty), sum(qty), sum(price), avg(price), min(price), max(price) from orders group by cat order by min(rowid)'
+check_t "group two keys, first and last" ordered 'from orders | group by cust, note agg n = count(*), s = sum(price), f = first(id), l = last(id)' \
+  'select cust, note, count(*), sum(price), min(id), max(id) from orders group by cust, note order by min(rowid)'
+check_t "group count distinct" ordered 'from orders | group by cat agg d = count(distinct cust), q = count(distinct qty), t = count(distinct note), p = count(distinct price), s = sum(distinct qty)' \
+  'select cat, count(distinct cust), count(distinct qty), count(distinct note), count(distinct price), sum(distinct qty) from orders group by cat order by min(rowid)'
+check_t "many groups" ordered 'from orders | group by id % 3000 agg n = count(*), d = count(distinct cust), s = sum(price)' \
+  'select id % 3000, count(*), count(distinct cust), sum(price) from orders group by id % 3000 order by min(rowid)'
+check_t "group by expressions, args" ordered 'from orders | group by lower(cat || "x") agg n = count(*), s = sum(qty * price), c = sum(case when note like "n1%" then 1 else 0 end)' \
+  "select lower(cat || 'x'), count(*), sum(qty * price), sum(case when note like 'n1%' then 1 else 0 end) from orders group by lower(cat || 'x') order by min(rowid)"
+check_t "null and float group keys" ordered 'from orders | group by qty, round(price / 50) agg n = count(*), d = count(distinct cat)' \
+  'select qty, round(price / 50), count(*), count(distinct cat) from orders group by qty, round(price / 50) order by min(rowid)'
+check_t "join then group on threads" ordered 'from orders | join customers on cust == cid | group by region, tier agg n = count(*), t = sum(price), d = count(distinct cat)' \
+  'select region, tier, count(*), sum(price), count(distinct cat) from orders join customers on cust = cid group by region, tier order by min(orders.rowid)'
+check_t "global agg (one thread)" ordered 'from orders | agg n = count(*), s = sum(price), d = count(distinct cust)' \
+  'select count(*), sum(price), count(distinct cust) from orders'
+check_t "integer overflow in a later batch" error 'from orders | group by cat agg s = sum(case when id > 9000 then 9223372036854775807 else 1 end)' \
+  "integer overflow in sum"
+check_t "argument error in a later batch" error 'from orders | group by cust agg s = sum(cast(case when id > 9000 then note else "1" end as int))' \
+  "error: cannot cast 'n"
+check_t "key error in a later batch" error 'from orders | group by cast(case when id > 9000 then note else "1" end as int) agg n = count(*)' \
+  "error: cannot cast 'n"
 # an error in a later batch: the rows of the batches before it print first, then the single
 # thread's message (the same output on every thread count)
 check_t "error in a later batch" error 'from orders | select id, cast(case when id > 9000 then note else "1" end as int) as v' \
