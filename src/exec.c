@@ -58,8 +58,12 @@ static void op_free(Op *op)
 static int next_scan(Op *op, Batch **out)
 {
     if (!op->reader) {
-        op->reader = reader_open(op->p->path, &op->p->ropts, op->ex->err);
+        ReadOptions ro = op->p->ropts;
+        ro.threads = op->scan_threads;
+        op->reader = reader_open(op->p->path, &ro, op->ex->err);
         if (!op->reader) return -1;
+        if (ro.threads > 1 && ro.format == FMT_PARQUET && !op->detail)
+            op->detail = xasprintf("row groups decoded on %d threads", ro.threads);
     }
     const Runtime *rt = op->ex->rt;
     int n = rt && !op->whole ? rt->part_n : 0;
@@ -1222,12 +1226,14 @@ static void par_free(ParStage *ps)
     free(ps);
 }
 
-static int par_pull(void *ctx, Batch **in, fql_error *err)
+static int par_pull(void *ctx, void **item, fql_error *err)
 {
     ParStage *ps = ctx;
     Exec *ex = ps->src->ex;
-    int rc = ps->src->next(ps->src, in);
-    if (rc == 1 && err_failed(ex->err)) { batch_free(*in); *in = NULL; rc = -1; }
+    Batch *in = NULL;
+    int rc = ps->src->next(ps->src, &in);
+    if (rc == 1 && err_failed(ex->err)) { batch_free(in); in = NULL; rc = -1; }
+    *item = in;
     if (rc < 0) {
         /* the error waits for its turn (the results before it leave first): moved out of ex */
         *err = *ex->err;
@@ -1237,9 +1243,10 @@ static int par_pull(void *ctx, Batch **in, fql_error *err)
     return rc;
 }
 
-static int par_work(void *ctx, int worker, Batch *in, Batch **out, fql_error *err)
+static int par_work(void *ctx, int worker, void *item, void **out, fql_error *err)
 {
     ParStage *ps = ctx;
+    Batch *in = item;
     Exec *ex = &ps->wex[worker];
     ex->err = err;
     Batch *b = in;
@@ -1255,6 +1262,8 @@ static int par_work(void *ctx, int worker, Batch *in, Batch **out, fql_error *er
     *out = b;
     return 0;
 }
+
+static void par_drop(void *item) { batch_free(item); }
 
 /* The stage's start, on its first next(): the joins' build sides (top first, as one thread
  * reaches them), then the threads, or one thread when a join has no equality key (nested loop). */
@@ -1277,7 +1286,7 @@ static int par_start(Op *top)
         ps->wex[i].rt = top->ex->rt;
         ps->wex[i].now_us = top->ex->now_us;
     }
-    ps->m = parmap_new(ps->nthreads, par_pull, par_work, ps);
+    ps->m = parmap_new(ps->nthreads, 0, par_pull, par_work, par_drop, par_drop, ps);
     return 0;
 }
 
@@ -1287,7 +1296,9 @@ static int next_par(Op *op, Batch **out)
     ParStage *ps = op->par;
     if (!ps->mode && par_start(op)) return -1;
     if (ps->mode == 2) return ps->serial_next(op, out);
-    int rc = parmap_next(ps->m, out, op->ex->err);
+    void *o = NULL;
+    int rc = parmap_next(ps->m, &o, op->ex->err);
+    *out = o;
     /* explain analyze: the operators below the top report their rows; their time is the top's */
     int used = parmap_threads(ps->m);
     for (int i = 0; i < ps->n; i++) {
@@ -1338,6 +1349,7 @@ static void par_plan(Op *op, int nthreads, int limited)
         par_plan(ps->src, nthreads, 0);
         return;
     }
+    if (op->p->kind == P_SCAN && !limited) op->scan_threads = nthreads;   /* no read-ahead under a limit */
     switch (op->p->kind) {
     case P_LIMIT: limited = 1; break;
     case P_SORT: case P_AGG: case P_WRITE: limited = 0; break;   /* they read all of their input */

@@ -47,6 +47,7 @@ struct Op {
     Reader *reader;
     int64_t scan_row;        /* scan: rows read so far (the partition of each row is that of its number) */
     int whole;               /* scan: reads every row under --partition (a join's other side) */
+    int scan_threads;        /* scan: threads a Parquet reader decodes row groups on (par_plan) */
     Table *mat;              /* materialized output (sort, agg, values, system) */
     const Table *shared;     /* cache point: the session's stored result */
     int matpos;

@@ -103,7 +103,15 @@ typedef struct AggPart {
 } AggPart;
 
 /* The shape of one aggregation: where each aggregate's state is in a group's block. */
-typedef struct AggShape { const Plan *p; int nk, na; size_t *off, stride; } AggShape;
+typedef struct AggShape { const Plan *p; int nk, na; size_t *off, stride; char *need; int nneed; } AggShape;
+
+/* Mark the input columns e reads in need (threads gather only those). */
+static void mark_cols(const Expr *e, char *need, int ncols)
+{
+    if (!e) return;
+    if (e->kind == E_COL && e->ival >= 0 && e->ival < ncols) need[e->ival] = 1;
+    for (int i = 0; i < e->nargs; i++) mark_cols(e->args[i], need, ncols);
+}
 
 static void part_init(const AggShape *sh, AggPart *ap)
 {
@@ -162,26 +170,23 @@ static int fail_before(const AggPart *a, const AggPart *b)
     return a->fail_row < b->fail_row;
 }
 
-/* A thread's argument failed on its rows of in: evaluate the arguments over the whole batch, in
- * one thread's order, up to the failing one (a, j), so that ap->err holds one thread's message. */
-static void part_eval_error(const AggShape *sh, AggPart *ap, const Batch *in, int fa, int fj)
+/* Free argument columns (those evaluated; columns are borrowed) of n rows. */
+static void args_free(const AggShape *sh, Value ***args, size_t n)
 {
-    memset(&ap->err, 0, sizeof ap->err);
-    for (int a = 0; a <= fa; a++)
-        for (int j = 0; j < sh->p->aggs[a].nargs && (a < fa || j <= fj); j++) {
-            const Expr *e = sh->p->aggs[a].args[j];
-            if (e->kind == E_COL) continue;
-            Value *v = eval_batch(&ap->ex, e, in);
-            if (!v) return;
-            eval_vals_free(v, in->n);
-        }
+    for (int a = 0; args && a < sh->na; a++) {
+        for (int j = 0; args[a] && j < sh->p->aggs[a].nargs; j++)
+            if (sh->p->aggs[a].args[j]->kind != E_COL) eval_vals_free(args[a][j], n);
+        free(args[a]);
+    }
+    free(args);
 }
 
-/* Aggregate into ap the rows of batch in (its key columns: keys) that belong to partition t of
- * nparts (all of them when nparts is 1). row_base: the number of in's first row; seq: in's place
- * in the input. ex: the evaluation context (an error lands in ex->err). 0, or -1 with ap's failure
- * set. */
-static int part_batch(const AggShape *sh, AggPart *ap, Exec *ex, Batch *in, Value *const *keys, int64_t row_base, int64_t seq, int nparts, int t)
+/* Aggregate into ap the rows of batch in (its key columns: keys; its argument columns: pre, or
+ * NULL to evaluate them here) that belong to partition t of nparts (all of them when nparts is 1;
+ * partitions only with keys and arguments that are columns). row_base: the number of in's first
+ * row; seq: in's place in the input. ex: the evaluation context (an error lands in ex->err). 0, or
+ * -1 with ap's failure set. */
+static int part_batch(const AggShape *sh, AggPart *ap, Exec *ex, Batch *in, Value *const *keys, Value ***pre, int64_t row_base, int64_t seq, int nparts, int t)
 {
     const Plan *p = sh->p;
     int nk = sh->nk, na = sh->na;
@@ -214,24 +219,19 @@ static int part_batch(const AggShape *sh, AggPart *ap, Exec *ex, Batch *in, Valu
         for (int c = 0; c < in->ncols; c++) {
             Value *d = ap->gcols[c];
             const Value *s = in->cols[c];
+            if (c < sh->nneed && !sh->need[c]) continue;   /* read by no key or argument */
             for (size_t i = 0; i < m; i++) d[i] = s[ap->sel[i]];
         }
         sb.ncols = in->ncols;
         sb.n = sb.cap = m;
         sb.cols = ap->gcols;
         src = &sb;
-        /* keys that are columns: the gathered ones; others were evaluated: gather them here */
-        for (int k = 0; k < nk; k++) {
-            const Expr *e = p->exprs[k];
-            if (e->kind == E_COL) { gkeys[k] = ap->gcols[e->ival]; continue; }
-            gkeys[k] = xmalloc(m * sizeof(Value));
-            for (size_t i = 0; i < m; i++) gkeys[k][i] = keys[k][ap->sel[i]];
-        }
+        for (int k = 0; k < nk; k++) gkeys[k] = ap->gcols[p->exprs[k]->ival];
         kc = gkeys;
     }
     int rc = 0;
-    Value ***args = xcalloc((size_t)na + 1, sizeof *args);
-    for (int a = 0; a < na && !rc; a++) {
+    Value ***args = pre ? pre : xcalloc((size_t)na + 1, sizeof *args);
+    for (int a = 0; a < na && !rc && !pre; a++) {
         args[a] = xcalloc((size_t)p->aggs[a].nargs + 1, sizeof **args);
         for (int j = 0; j < p->aggs[a].nargs && !rc; j++) {
             const Expr *e = p->aggs[a].args[j];
@@ -239,7 +239,6 @@ static int part_batch(const AggShape *sh, AggPart *ap, Exec *ex, Batch *in, Valu
             if (!args[a][j]) {
                 rc = -1;
                 part_fail(ap, seq, 0, 0);
-                if (nparts > 1) part_eval_error(sh, ap, in, a, j);
             }
         }
     }
@@ -291,15 +290,7 @@ static int part_batch(const AggShape *sh, AggPart *ap, Exec *ex, Batch *in, Valu
             }
         }
     }
-    for (int a = 0; a < na; a++) {
-        for (int j = 0; args[a] && j < p->aggs[a].nargs; j++)
-            if (p->aggs[a].args[j]->kind != E_COL) eval_vals_free(args[a][j], m);
-        free(args[a]);
-    }
-    free(args);
-    if (nparts > 1)
-        for (int k = 0; k < nk; k++)
-            if (p->exprs[k]->kind != E_COL) free(gkeys[k]);
+    if (!pre) args_free(sh, args, m);
     return rc;
 }
 
@@ -367,13 +358,12 @@ static void run_part(AggRun *ar, int t)
         AggPart *ap = &ar->parts[t];
         if (!ap->failed) {
             ap->ex.err = &ap->err;
-            part_batch(ar->sh, ap, &ap->ex, j->in, j->keys, j->row_base, j->seq, ar->n, t);
+            part_batch(ar->sh, ap, &ap->ex, j->in, j->keys, NULL, j->row_base, j->seq, ar->n, t);
         }
         pthread_mutex_lock(&ar->mu);
         ar->pos[t]++;
         job_release(ar, j);
         pthread_cond_broadcast(&ar->cv);
-        if (t == 0) break;   /* the calling thread reads one job per call */
     }
     pthread_mutex_unlock(&ar->mu);
 }
@@ -393,7 +383,7 @@ static void push_job(AggRun *ar, AggJob *j)
     pthread_mutex_lock(&ar->mu);
     for (;;) {   /* room: the slowest thread is within q jobs */
         int64_t low = ar->head;
-        for (int t = 1; t < ar->readers; t++) if (ar->pos[t] < low) low = ar->pos[t];
+        for (int t = 0; t < ar->readers; t++) if (ar->pos[t] < low) low = ar->pos[t];
         if (ar->head - low < ar->q) break;
         pthread_cond_wait(&ar->cv, &ar->mu);
     }
@@ -402,7 +392,6 @@ static void push_job(AggRun *ar, AggJob *j)
     ar->head++;
     pthread_cond_broadcast(&ar->cv);
     pthread_mutex_unlock(&ar->mu);
-    run_part(ar, 0);
 }
 
 /* Aggregate the input (first, second: its first two batches; then child) on nt threads into
@@ -417,12 +406,12 @@ static void agg_threads(Op *op, const AggShape *sh, AggPart *parts, int nt, Batc
     pthread_t *tids = xcalloc((size_t)nt, sizeof *tids);
     WorkerArg *wa = xcalloc((size_t)nt, sizeof *wa);
     int started = 0;
-    for (int t = 1; t < nt; t++) {
+    for (int t = 0; t < nt; t++) {
         wa[t] = (WorkerArg){ &ar, t };
         if (pthread_create(&tids[t], NULL, agg_worker, &wa[t])) break;
-        started = t;
+        started = t + 1;
     }
-    ar.readers = 1 + started;
+    ar.readers = started;
     /* a thread that could not be made: its partitions go on the calling thread (one thread
      * reads each partition either way) */
     int64_t seq = 0, row = 0;
@@ -459,15 +448,16 @@ static void agg_threads(Op *op, const AggShape *sh, AggPart *parts, int nt, Batc
         j->seq = seq++;
         row += (int64_t)in->n;
         in = NULL;
-        if (started < nt - 1) {
+        if (started < nt) {
             /* no workers for some partitions: read those here, in order, before the job goes */
-            for (int t = started + 1; t < nt; t++)
+            for (int t = started; t < nt; t++)
                 if (!parts[t].failed) {
                     parts[t].ex.err = &parts[t].err;
-                    part_batch(sh, &parts[t], &parts[t].ex, j->in, j->keys, j->row_base, j->seq, nt, t);
+                    part_batch(sh, &parts[t], &parts[t].ex, j->in, j->keys, NULL, j->row_base, j->seq, nt, t);
                 }
         }
-        push_job(&ar, j);
+        if (started) push_job(&ar, j);
+        else { j->refs = 1; job_release(&ar, j); }
         if (op->ex->rt && rt_interrupted(op->ex->rt)) break;
     }
     batch_free(second);
@@ -475,7 +465,7 @@ static void agg_threads(Op *op, const AggShape *sh, AggPart *parts, int nt, Batc
     ar.done = 1;
     pthread_cond_broadcast(&ar.cv);
     pthread_mutex_unlock(&ar.mu);
-    for (int t = 1; t <= started; t++) pthread_join(tids[t], NULL);
+    for (int t = 0; t < started; t++) pthread_join(tids[t], NULL);
     pthread_cond_destroy(&ar.cv);
     pthread_mutex_destroy(&ar.mu);
     free(ar.ring);
@@ -486,39 +476,134 @@ static void agg_threads(Op *op, const AggShape *sh, AggPart *parts, int nt, Batc
 
 /* ---- the operator ---- */
 
-/* Can the aggregation run on threads: keys (at least one) and arguments pure, no model reduce? */
-static int agg_parallel_ok(const Plan *p)
+enum { AGG_ONE, AGG_EVAL, AGG_PARTS };
+
+/* How the aggregation uses nt threads: keys and arguments that are not all pure, one thread;
+ * some of them expressions, evaluated on threads (AGG_EVAL); all of them columns (at least one key):
+ * groups partitioned among the threads (AGG_PARTS) from 3 threads on. With 2, partitions were
+ * measured slower than one thread (bench/relational/README.md): the calling thread, which reads
+ * the input, is one of the two, and the hash work split in two is less than each thread's share of
+ * reading every batch. */
+static int agg_mode(const Plan *p, int nt)
 {
-    if (p->nkeys < 1 || p->nkeys > 16) return 0;
-    for (int k = 0; k < p->nkeys; k++)
-        if (!core_expr_pure(p->exprs[k])) return 0;
+    if (nt < 2) return AGG_ONE;
+    int cols = 1;
+    for (int k = 0; k < p->nkeys; k++) {
+        if (!core_expr_pure(p->exprs[k])) return AGG_ONE;
+        cols &= p->exprs[k]->kind == E_COL;
+    }
     for (int a = 0; a < p->naggs; a++)
-        for (int j = 0; j < p->aggs[a].nargs; j++)
-            if (!core_expr_pure(p->aggs[a].args[j])) return 0;
-    return 1;
+        for (int j = 0; j < p->aggs[a].nargs; j++) {
+            if (!core_expr_pure(p->aggs[a].args[j])) return AGG_ONE;
+            cols &= p->aggs[a].args[j]->kind == E_COL;
+        }
+    if (!cols) return AGG_EVAL;
+    return p->nkeys >= 1 && p->nkeys <= 16 && nt >= 3 ? AGG_PARTS : AGG_ONE;
 }
 
-/* One thread over the whole input: the first batch (if any) and then child's (unless only: then
- * the first batch is all). */
-static int agg_serial(Op *op, const AggShape *sh, AggPart *ap, Batch *in, int only)
+/* ---- keys and arguments evaluated on threads ----
+ *
+ * When a key or an argument is an expression (not a column), evaluating it is most of the work:
+ * the batches go through pool.c's ordered map, whose workers evaluate the keys and arguments of a
+ * batch (over the whole batch, as one thread does: the same values, the same first error), and
+ * the calling thread takes the batches back in order and aggregates them as one thread does. */
+
+typedef struct AggEval { const AggShape *sh; Batch *in; Value **keys; Value ***args; } AggEval;
+typedef struct EvalCtx { Op *op; const AggShape *sh; Exec *wex; } EvalCtx;
+
+static void eval_item_free(AggEval *e)
+{
+    keys_free(e->sh, e->keys, e->in->n);
+    args_free(e->sh, e->args, e->in->n);
+    batch_free(e->in);
+    free(e);
+}
+
+static void eval_drop_in(void *item) { batch_free(item); }
+static void eval_drop_out(void *item) { eval_item_free(item); }
+
+static int eval_pull(void *ctx, void **item, fql_error *err)
+{
+    EvalCtx *ec = ctx;
+    Exec *ex = ec->op->ex;
+    Batch *in = NULL;
+    int rc = ec->op->child->next(ec->op->child, &in);
+    if (rc == 1 && err_failed(ex->err)) { batch_free(in); in = NULL; rc = -1; }
+    if (rc < 0) {   /* the error waits for its turn: moved out of ex */
+        *err = *ex->err;
+        if (!err->code) err->code = FQL_ERR_RUNTIME;
+        memset(ex->err, 0, sizeof *ex->err);
+    }
+    *item = in;
+    return rc;
+}
+
+static int eval_work(void *ctx, int worker, void *item, void **out, fql_error *err)
+{
+    EvalCtx *ec = ctx;
+    const AggShape *sh = ec->sh;
+    Exec *ex = &ec->wex[worker];
+    ex->err = err;
+    Batch *in = item;
+    AggEval *e = xcalloc(1, sizeof *e);
+    e->sh = sh;
+    e->in = in;
+    if (!(e->keys = keys_eval(sh, ex, in))) { batch_free(in); free(e); return -1; }
+    e->args = xcalloc((size_t)sh->na + 1, sizeof *e->args);
+    for (int a = 0; a < sh->na; a++) {
+        e->args[a] = xcalloc((size_t)sh->p->aggs[a].nargs + 1, sizeof **e->args);
+        for (int j = 0; j < sh->p->aggs[a].nargs; j++) {
+            const Expr *x = sh->p->aggs[a].args[j];
+            e->args[a][j] = x->kind == E_COL ? in->cols[x->ival] : eval_batch(ex, x, in);
+            if (!e->args[a][j]) { eval_item_free(e); return -1; }
+        }
+    }
+    *out = e;
+    return 0;
+}
+
+/* One thread aggregates the whole input: the first batch (if any) and then child's (unless only:
+ * then the first batch is all). With evalthreads > 1 the keys and arguments are evaluated on
+ * that many threads (pool.c), the first batch included. */
+static int agg_serial(Op *op, const AggShape *sh, AggPart *ap, Batch *in, int only, int evalthreads)
 {
     int64_t seq = 0, row = 0;
     int rc = 0;
-    for (;;) {
-        if (!in) {
-            if (only) break;
-            rc = op->child->next(op->child, &in);
-            if (rc != 1) break;
+    if (evalthreads > 1 && !in) {
+        EvalCtx ec = { op, sh, xcalloc((size_t)evalthreads, sizeof(Exec)) };
+        for (int t = 0; t < evalthreads; t++) {
+            ec.wex[t].rt = op->ex->rt;
+            ec.wex[t].now_us = op->ex->now_us;
         }
-        Value **keys = keys_eval(sh, op->ex, in);
-        if (!keys) { batch_free(in); rc = -1; break; }
-        int bad = part_batch(sh, ap, op->ex, in, keys, row, seq++, 1, 0);
-        row += (int64_t)in->n;
-        keys_free(sh, keys, in->n);
-        batch_free(in);
-        in = NULL;
-        if (bad) { rc = -1; break; }
-    }
+        ParMap *m = parmap_new(evalthreads, 0, eval_pull, eval_work, eval_drop_in, eval_drop_out, &ec);
+        for (;;) {
+            void *item = NULL;
+            if ((rc = parmap_next(m, &item, op->ex->err)) != 1) break;
+            AggEval *e = item;
+            int bad = part_batch(sh, ap, op->ex, e->in, e->keys, e->args, row, seq++, 1, 0);
+            row += (int64_t)e->in->n;
+            eval_item_free(e);
+            if (bad) { rc = -1; break; }
+        }
+        parmap_free(m);
+        free(ec.wex);
+        if (rc > 0) rc = 0;
+    } else
+        for (;;) {
+            if (!in) {
+                if (only) break;
+                rc = op->child->next(op->child, &in);
+                if (rc != 1) break;
+            }
+            Value **keys = keys_eval(sh, op->ex, in);
+            if (!keys) { batch_free(in); rc = -1; break; }
+            int bad = part_batch(sh, ap, op->ex, in, keys, NULL, row, seq++, 1, 0);
+            row += (int64_t)in->n;
+            keys_free(sh, keys, in->n);
+            batch_free(in);
+            in = NULL;
+            if (bad) { rc = -1; break; }
+        }
     if (ap->fail_msg) err_at(op->ex->err, FQL_ERR_RUNTIME, sh->p->src, sh->p->pos, "%s", ap->fail_msg);
     return rc < 0 ? -1 : 0;
 }
@@ -527,26 +612,32 @@ int agg_next(Op *op, Batch **out)
 {
     if (op->mat) return core_next_mat(op, out);
     const Plan *p = op->p;
-    AggShape sh = { p, p->nkeys, p->naggs, xcalloc((size_t)p->naggs + 1, sizeof(size_t)), 0 };
+    AggShape sh = { p, p->nkeys, p->naggs, xcalloc((size_t)p->naggs + 1, sizeof(size_t)), 0, NULL, 0 };
     int nk = sh.nk, na = sh.na;
     for (int a = 0; a < na; a++) {
         sh.off[a] = sh.stride;
         sh.stride += (p->aggs[a].def->state_size + 15) & ~(size_t)15;
     }
     if (!sh.stride) sh.stride = 16;
+    sh.nneed = p->child->schema->n;
+    sh.need = xcalloc((size_t)sh.nneed + 1, 1);
+    for (int k = 0; k < nk; k++) mark_cols(p->exprs[k], sh.need, sh.nneed);
+    for (int a = 0; a < na; a++)
+        for (int j = 0; j < p->aggs[a].nargs; j++) mark_cols(p->aggs[a].args[j], sh.need, sh.nneed);
     int nt = core_threads(op->ex);
     int rc = 0;
     fql_error input_err = { 0 };
     Batch *first = NULL, *second = NULL;
-    /* threads for two batches or more: one batch takes one thread's path */
-    if (nt > 1 && agg_parallel_ok(p)) {
+    int mode = agg_mode(p, nt);
+    /* partitions for two batches or more: one batch takes one thread's path */
+    if (mode == AGG_PARTS) {
         rc = op->child->next(op->child, &first);
         if (rc == 1) rc = op->child->next(op->child, &second);
         if (rc < 0 && first) {
             /* the second batch failed: one thread aggregates the first, whose error comes first */
             input_err = *op->ex->err;
             memset(op->ex->err, 0, sizeof *op->ex->err);
-        } else if (rc < 0) { free(sh.off); return -1; }
+        } else if (rc < 0) { free(sh.off); free(sh.need); return -1; }
         if (!second) nt = 1;
         rc = 0;
     } else nt = 1;
@@ -562,7 +653,7 @@ int agg_next(Op *op, Batch **out)
     Value **keycols = xcalloc((size_t)nk + 1, sizeof *keycols);
     int merged = 0;              /* states and keycols were made from the parts (threads) */
     if (nt == 1) {
-        rc = agg_serial(op, &sh, &parts[0], first, input_err.code != 0);
+        rc = agg_serial(op, &sh, &parts[0], first, input_err.code != 0, mode == AGG_EVAL ? core_threads(op->ex) : 1);
         if (rc == 0 && input_err.code) { *op->ex->err = input_err; rc = -1; }
         /* a global aggregate over no rows still gives one row (count = 0, sum = null) */
         AggPart *ap = &parts[0];
@@ -669,8 +760,10 @@ int agg_next(Op *op, Batch **out)
     for (int q = 0; q < nt; q++) part_free(&sh, &parts[q], rc < 0);
     free(parts);
     free(sh.off);
+    free(sh.need);
     if (rc < 0) { table_free(t); return -1; }
     op->mat = t;
     if (nt > 1) op->detail = xasprintf("%d threads (groups partitioned by key)", nt);
+    else if (mode == AGG_EVAL) op->detail = xasprintf("%d threads (keys and arguments evaluated on them)", core_threads(op->ex));
     return core_next_mat(op, out);
 }

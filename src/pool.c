@@ -1,6 +1,6 @@
 /* pool.c: an ordered parallel map over batches and a fork-join run (pool.h says what and why).
  *
- * The map keeps a ring of W slots (W = 4 x threads): a slot holds one batch from the moment it is
+ * The map keeps a ring of W slots (the window, by default 4 a thread): a slot holds one item from the moment it is
  * pulled (QUEUED) through the work (TAKEN) until its result leaves (DONE, then EMPTY). Inputs are
  * taken in sequence order; results leave in sequence order; at most W batches are in flight, so
  * memory is bounded by the window whatever the input. One mutex guards the ring; the source and the
@@ -23,7 +23,7 @@ enum { S_EMPTY, S_QUEUED, S_TAKEN, S_DONE };
 typedef struct Slot {
     int state;
     int64_t seq;
-    Batch *in, *out;
+    void *in, *out;
     int rc;
     fql_error err;           /* the work's error (rc < 0) */
 } Slot;
@@ -36,6 +36,7 @@ struct ParMap {
     Worker *wk;
     ParPull pull;
     ParWork work;
+    void (*drop_in)(void *item), (*drop_out)(void *item);
     void *ctx;
     pthread_mutex_t mu;
     pthread_cond_t cv_work;  /* a slot was queued, or stop */
@@ -56,7 +57,7 @@ static void run_one(ParMap *m, int id)
     Slot *s = &m->ring[m->next_take % m->w];
     m->next_take++;
     s->state = S_TAKEN;
-    Batch *in = s->in, *out = NULL;
+    void *in = s->in, *out = NULL;
     s->in = NULL;
     memset(&s->err, 0, sizeof s->err);
     pthread_mutex_unlock(&m->mu);
@@ -81,7 +82,8 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-ParMap *parmap_new(int nthreads, ParPull pull, ParWork work, void *ctx)
+ParMap *parmap_new(int nthreads, int window, ParPull pull, ParWork work, void (*drop_in)(void *item),
+                   void (*drop_out)(void *item), void *ctx)
 {
     ParMap *m = xcalloc(1, sizeof *m);
     m->nthreads = nthreads < 2 ? 2 : nthreads;
@@ -89,8 +91,10 @@ ParMap *parmap_new(int nthreads, ParPull pull, ParWork work, void *ctx)
     m->wk = xcalloc((size_t)m->nthreads, sizeof *m->wk);
     m->pull = pull;
     m->work = work;
+    m->drop_in = drop_in;
+    m->drop_out = drop_out;
     m->ctx = ctx;
-    m->w = 4 * (int64_t)m->nthreads;
+    m->w = window > 0 ? window : 4 * (int64_t)m->nthreads;
     m->ring = xcalloc((size_t)m->w, sizeof *m->ring);
     pthread_mutex_init(&m->mu, NULL);
     pthread_cond_init(&m->cv_work, NULL);
@@ -110,7 +114,7 @@ static void start_workers(ParMap *m)
     }
 }
 
-int parmap_next(ParMap *m, Batch **out, fql_error *err)
+int parmap_next(ParMap *m, void **out, fql_error *err)
 {
     *out = NULL;
     pthread_mutex_lock(&m->mu);
@@ -123,13 +127,13 @@ int parmap_next(ParMap *m, Batch **out, fql_error *err)
         }
         Slot *s = &m->ring[m->next_out % m->w];
         if (s->state == S_DONE && s->seq == m->next_out) {
-            Batch *o = s->out;
+            void *o = s->out;
             int rc = s->rc;
             s->out = NULL;
             s->state = S_EMPTY;
             m->next_out++;
             if (rc < 0) {
-                batch_free(o);
+                if (o) m->drop_out(o);
                 if (err && !err->code) *err = s->err;
                 /* nothing after the failure leaves: the source ends here */
                 m->ended = 1;
@@ -149,7 +153,7 @@ int parmap_next(ParMap *m, Batch **out, fql_error *err)
             /* pull the next batch (outside the lock: the source is slow and serial) */
             int64_t seq = m->next_in;
             pthread_mutex_unlock(&m->mu);
-            Batch *in = NULL;
+            void *in = NULL;
             fql_error e;
             memset(&e, 0, sizeof e);
             int rc = m->pull(m->ctx, &in, &e);
@@ -189,8 +193,8 @@ void parmap_free(ParMap *m)
     pthread_mutex_unlock(&m->mu);
     for (int i = 0; i < m->started; i++) pthread_join(m->tids[i], NULL);
     for (int64_t i = 0; i < m->w; i++) {
-        batch_free(m->ring[i].in);
-        batch_free(m->ring[i].out);
+        if (m->ring[i].in) m->drop_in(m->ring[i].in);
+        if (m->ring[i].out) m->drop_out(m->ring[i].out);
     }
     pthread_mutex_destroy(&m->mu);
     pthread_cond_destroy(&m->cv_work);

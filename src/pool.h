@@ -21,20 +21,24 @@
 /* The threads `set threads = 0` means (and the default): the machine's online cores (sysconf). */
 int pool_cores(void);
 
-/* The source: 1 with a new batch in *in (the map's), 0 at the end, or -1 with err filled. Called on
+/* The items are the caller's (batches, or anything else: a Parquet row group to decode).
+ * The source: 1 with a new item in *in (the map's), 0 at the end, or -1 with err filled. Called on
  * the calling thread only, never at the same time as itself. */
-typedef int (*ParPull)(void *ctx, Batch **in, fql_error *err);
-/* The work on one batch (taken: the work frees or reuses it): 0 with *out (NULL for no rows), or
- * -1 with err filled (err is the batch's own, empty at the call). */
-typedef int (*ParWork)(void *ctx, int worker, Batch *in, Batch **out, fql_error *err);
+typedef int (*ParPull)(void *ctx, void **in, fql_error *err);
+/* The work on one item (taken: the work frees or reuses it): 0 with *out (NULL for nothing to
+ * pass on), or -1 with err filled (err is the item's own, empty at the call). */
+typedef int (*ParWork)(void *ctx, int worker, void *in, void **out, fql_error *err);
 
 typedef struct ParMap ParMap;
-/* A map on up to nthreads threads (>= 2; the calling thread is one). Workers start when a second
- * batch is in flight, so a one-batch input costs no thread. */
-ParMap *parmap_new(int nthreads, ParPull pull, ParWork work, void *ctx);
+/* A map on up to nthreads threads (>= 2; the calling thread is one), at most window items in
+ * flight (0: 4 a thread). drop_in and drop_out free an input or a result left in flight when the
+ * map is freed early. Workers start when a second item is in flight, so a one-item input costs no
+ * thread. */
+ParMap *parmap_new(int nthreads, int window, ParPull pull, ParWork work, void (*drop_in)(void *item),
+                   void (*drop_out)(void *item), void *ctx);
 /* The next result in sequence order: 1 with *out (the caller's), 0 at the end, -1 with err filled
  * (the source's or the work's error, whichever comes first by sequence). */
-int     parmap_next(ParMap *m, Batch **out, fql_error *err);
+int     parmap_next(ParMap *m, void **out, fql_error *err);
 /* Threads that took part so far (the calling thread included). */
 int     parmap_threads(const ParMap *m);
 /* Stop the workers (the work in progress finishes first) and free what is left. NULL-safe. */

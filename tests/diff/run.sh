@@ -246,6 +246,8 @@ check_t "global agg (one thread)" ordered 'from orders | agg n = count(*), s = s
   'select count(*), sum(price), count(distinct cust) from orders'
 check_t "integer overflow in a later batch" error 'from orders | group by cat agg s = sum(case when id > 9000 then 9223372036854775807 else 1 end)' \
   "integer overflow in sum"
+check_t "integer overflow, column arguments (partitions)" error 'from orders | derive big = case when id > 9000 then 9223372036854775807 else 1 end | group by cat agg s = sum(big)' \
+  "integer overflow in sum"
 check_t "argument error in a later batch" error 'from orders | group by cust agg s = sum(cast(case when id > 9000 then note else "1" end as int))' \
   "error: cannot cast 'n"
 check_t "key error in a later batch" error 'from orders | group by cast(case when id > 9000 then note else "1" end as int) agg n = count(*)' \
