@@ -252,6 +252,13 @@ check_t "argument error in a later batch" error 'from orders | group by cust agg
   "error: cannot cast 'n"
 check_t "key error in a later batch" error 'from orders | group by cast(case when id > 9000 then note else "1" end as int) agg n = count(*)' \
   "error: cannot cast 'n"
+# Parquet row groups decoded on threads (parquet_read.c): the orders as 7 row groups of 1,700 rows
+# (the last shorter), read back in file order whatever the threads
+"$FQL" -c 'from csv("orders.csv") | write parquet("orders.parquet", row_group_size: 1700)' >/dev/null 2>&1
+check_t "parquet scan, filter" ordered 'from parquet("orders.parquet") | where qty > 5 or note is null | select id, cat, qty, price, note' \
+  'select id, cat, qty, price, note from orders where qty > 5 or note is null order by rowid'
+check_t "parquet scan, join, group" ordered 'from parquet("orders.parquet") | join customers on cust == cid | group by region agg n = count(*), t = sum(price), d = count(distinct cat)' \
+  'select region, count(*), sum(price), count(distinct cat) from orders join customers on cust = cid group by region order by min(orders.rowid)'
 # an error in a later batch: the rows of the batches before it print first, then the single
 # thread's message (the same output on every thread count)
 check_t "error in a later batch" error 'from orders | select id, cast(case when id > 9000 then note else "1" end as int) as v' \
