@@ -263,5 +263,19 @@ check_t "parquet scan, join, group" ordered 'from parquet("orders.parquet") | jo
 # thread's message (the same output on every thread count)
 check_t "error in a later batch" error 'from orders | select id, cast(case when id > 9000 then note else "1" end as int) as v' \
   "error: cannot cast 'n5' to int"
+# the sort on threads (exec_sort.c): 70,000 rows (more than a sort takes to use threads), each
+# thread sorts a range of rows and the ranges are merged: ties in input order, nulls as written,
+# strings longer than the sort's words compared by value, as one thread sorts them
+rm -f orders.csv customers.csv orders.sql db.sqlite orders.parquet
+gen 11 70000
+{ echo "create table orders (id integer, cust integer, cat text, qty integer, price real, note text);"
+  echo "create table customers (cid integer, region text, tier integer);"
+  echo "begin;"; cat orders.sql; echo "commit;"; } | sqlite3 db.sqlite
+check_t "[70k] sort ties stable" ordered 'from orders | order by cat | select id, cat' \
+  'select id, cat from orders order by cat nulls last, id'
+check_t "[70k] sort keys desc nulls" ordered 'from orders | order by qty desc nulls last, price, note nulls first | select id, qty, price, note' \
+  'select id, qty, price, note from orders order by qty desc nulls last, price, note nulls first, id'
+check_t "[70k] sort long strings" ordered 'from orders | derive k = "a_key_much_longer_than_the_words_of_the_sort_" || coalesce(note, "-") || cust | order by k desc, qty nulls first | select id, k, qty' \
+  "select id, 'a_key_much_longer_than_the_words_of_the_sort_' || coalesce(note, '-') || cust as k, qty from orders order by k desc, qty nulls first, id"
 echo "$pass passed, $fail failed"
 (( fail == 0 ))
