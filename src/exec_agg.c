@@ -4,16 +4,17 @@
  * first appearance), new groups' states initialised, the distinct aggregates' fresh rows, then the
  * steps in row order.
  *
- * Threads (the keys and arguments pure, at least one key, more than one batch): the groups are
- * partitioned by the hash of their key among the threads, and every thread reads every batch, in
- * order, and aggregates the rows of its own groups, exactly as one thread would for those groups:
- * each group's steps see its rows in the same order (a float sum adds the same numbers in the same
- * order). The calling thread pulls the batches (evaluating keys that are not plain columns once)
- * and is one of the threads; at most 4 batches a thread are in flight. The groups leave in the
- * order one thread gives (first appearance): each remembers the row number where it first
- * appeared, and the threads' lists (each in that order already) are merged. The first error by
- * input order wins, with one thread's message: an argument that fails to evaluate on a thread's
- * rows is evaluated again over the whole batch, as one thread does, for the message.
+ * On threads (keys and arguments pure: agg_mode says which way):
+ * - keys or arguments that are expressions: the workers of pool.c's ordered map evaluate them, a
+ *   whole batch each, and the calling thread aggregates the batches in order as one thread does;
+ * - keys and arguments that are all columns, 3 threads or more, more than one batch: the groups
+ *   are partitioned by the hash of their key, and each partition's thread reads every batch in
+ *   order and aggregates the rows of its own groups, exactly as one thread would for those groups
+ *   (a float sum adds the same numbers in the same order). The calling thread pulls the batches;
+ *   at most 4 batches a thread are in flight. The groups leave in the order one thread gives
+ *   (first appearance): each remembers the row number where it first appeared, and the threads'
+ *   lists (each in that order already) are merged. The first error by input order wins (only a
+ *   step can fail: the arguments are columns), with one thread's message.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -481,9 +482,9 @@ enum { AGG_ONE, AGG_EVAL, AGG_PARTS };
 /* How the aggregation uses nt threads: keys and arguments that are not all pure, one thread;
  * some of them expressions, evaluated on threads (AGG_EVAL); all of them columns (at least one key):
  * groups partitioned among the threads (AGG_PARTS) from 3 threads on. With 2, partitions were
- * measured slower than one thread (bench/relational/README.md): the calling thread, which reads
- * the input, is one of the two, and the hash work split in two is less than each thread's share of
- * reading every batch. */
+ * measured slower than aggregating on the calling thread (bench/relational/README.md): each
+ * partition's thread reads every batch to find its rows, and they run beside the calling thread
+ * (which pulls the input) and the scan's threads. */
 static int agg_mode(const Plan *p, int nt)
 {
     if (nt < 2) return AGG_ONE;
