@@ -259,6 +259,16 @@ check_t "parquet scan, filter" ordered 'from parquet("orders.parquet") | where q
   'select id, cat, qty, price, note from orders where qty > 5 or note is null order by rowid'
 check_t "parquet scan, join, group" ordered 'from parquet("orders.parquet") | join customers on cust == cid | group by region agg n = count(*), t = sum(price), d = count(distinct cat)' \
   'select region, count(*), sum(price), count(distinct cat) from orders join customers on cust = cid group by region order by min(orders.rowid)'
+# explain analyze says the threads an operator used
+check_explain() {  # name query pattern
+  local out
+  out=$("$FQL" -c "let orders = from csv(\"orders.csv\"); let customers = from csv(\"customers.csv\"); set threads = 2; explain analyze $2" 2>&1)
+  if grep -qF -- "$3" <<<"$out"; then pass=$((pass + 1)); echo "ok [12k] explain analyze $1"
+  else fail=$((fail + 1)); echo "FAIL [12k] explain analyze $1: no '$3' in:"; sed 's/^/    /' <<<"$out" | head -20; fi
+}
+check_explain "stage" 'from orders | where qty > 2 | derive t = price * 2 | select id, t' "2 threads, one parallel stage with the 2 operators below"
+check_explain "parquet scan" 'from parquet("orders.parquet") | where qty > 2' "row groups decoded on 2 threads"
+check_explain "aggregate arguments" 'from orders | group by cat agg s = sum(qty * price)' "2 threads (keys and arguments evaluated on them)"
 # an error in a later batch: the rows of the batches before it print first, then the single
 # thread's message (the same output on every thread count)
 check_t "error in a later batch" error 'from orders | select id, cast(case when id > 9000 then note else "1" end as int) as v' \
@@ -277,5 +287,6 @@ check_t "[70k] sort keys desc nulls" ordered 'from orders | order by qty desc nu
   'select id, qty, price, note from orders order by qty desc nulls last, price, note nulls first, id'
 check_t "[70k] sort long strings" ordered 'from orders | derive k = "a_key_much_longer_than_the_words_of_the_sort_" || coalesce(note, "-") || cust | order by k desc, qty nulls first | select id, k, qty' \
   "select id, 'a_key_much_longer_than_the_words_of_the_sort_' || coalesce(note, '-') || cust as k, qty from orders order by k desc, qty nulls first, id"
+check_explain "sort" 'from orders | order by cat' "sorted on 2 threads"
 echo "$pass passed, $fail failed"
 (( fail == 0 ))
