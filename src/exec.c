@@ -22,7 +22,6 @@
 #include "udf.h"
 #include "keytab.h"
 #include "pool.h"
-#include "func.h"
 
 /* ---- operators ---- */
 
