@@ -409,7 +409,7 @@ static void agg_threads(Op *op, const AggShape *sh, AggPart *parts, int nt, Batc
     int started = 0;
     for (int t = 0; t < nt; t++) {
         wa[t] = (WorkerArg){ &ar, t };
-        if (pthread_create(&tids[t], NULL, agg_worker, &wa[t])) break;
+        if (pool_spawn(&tids[t], agg_worker, &wa[t])) break;
         started = t + 1;
     }
     ar.readers = started;

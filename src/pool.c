@@ -7,6 +7,7 @@
  * work run outside it.
  */
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -16,6 +17,16 @@ int pool_cores(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n < 1 ? 1 : n > 256 ? 256 : (int)n;
+}
+
+int pool_spawn(pthread_t *t, void *(*fn)(void *arg), void *arg)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);   /* the new thread inherits the mask */
+    int rc = pthread_create(t, NULL, fn, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
 }
 
 enum { S_EMPTY, S_QUEUED, S_TAKEN, S_DONE };
@@ -109,7 +120,7 @@ static void start_workers(ParMap *m)
     for (int i = 1; i < m->nthreads; i++) {
         m->wk[i].m = m;
         m->wk[i].id = i;
-        if (pthread_create(&m->tids[m->started], NULL, worker_main, &m->wk[i])) break;
+        if (pool_spawn(&m->tids[m->started], worker_main, &m->wk[i])) break;
         m->started++;
     }
 }
@@ -222,7 +233,7 @@ void pool_run(int n, void (*fn)(void *ctx, int id), void *ctx)
     char *made = xcalloc((size_t)n, 1);
     for (int i = 1; i < n; i++) {
         a[i] = (RunArg){ fn, ctx, i };
-        made[i] = pthread_create(&t[i], NULL, run_main, &a[i]) == 0;
+        made[i] = pool_spawn(&t[i], run_main, &a[i]) == 0;
     }
     fn(ctx, 0);
     /* an id whose thread could not be made runs here, after the others started */

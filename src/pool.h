@@ -16,6 +16,7 @@
 #ifndef FQL_POOL_H
 #define FQL_POOL_H
 
+#include <pthread.h>
 #include "table.h"
 
 /* The threads `set threads = 0` means (and the default): the machine's online cores (sysconf). */
@@ -43,6 +44,10 @@ int     parmap_next(ParMap *m, void **out, fql_error *err);
 int     parmap_threads(const ParMap *m);
 /* Stop the workers (the work in progress finishes first) and free what is left. NULL-safe. */
 void    parmap_free(ParMap *m);
+
+/* Start a thread running fn(arg) with every signal blocked (signals stay the calling thread's: a
+ * Ctrl-C is handled where it always was). 0, or an errno from pthread_create. */
+int     pool_spawn(pthread_t *t, void *(*fn)(void *arg), void *arg);
 
 /* Call fn(ctx, id) for id 0..n-1, on n threads (id 0 on the calling one); return when all did. */
 void    pool_run(int n, void (*fn)(void *ctx, int id), void *ctx);
