@@ -21,6 +21,7 @@
 #include "semop.h"
 #include "udf.h"
 #include "keytab.h"
+#include "pool.h"
 
 /* ---- operators ---- */
 
@@ -28,9 +29,12 @@
 static Op *op_build(Exec *ex, const Plan *p);
 static Table *exec_run(Runtime *rt, Plan *p, int analyze, fql_error *err);
 
+static void par_free(struct ParStage *ps);
+
 static void op_free(Op *op)
 {
     if (!op) return;
+    par_free(op->par);   /* its workers stop before the operators they run are freed */
     if (op->close) op->close(op);
     free(op->detail);
     op_free(op->child);
@@ -53,8 +57,12 @@ static void op_free(Op *op)
 static int next_scan(Op *op, Batch **out)
 {
     if (!op->reader) {
-        op->reader = reader_open(op->p->path, &op->p->ropts, op->ex->err);
+        ReadOptions ro = op->p->ropts;
+        ro.threads = op->scan_threads;
+        op->reader = reader_open(op->p->path, &ro, op->ex->err);
         if (!op->reader) return -1;
+        if (ro.threads > 1 && ro.format == FMT_PARQUET && !op->detail)
+            op->detail = xasprintf("row groups decoded on %d threads", ro.threads);
     }
     const Runtime *rt = op->ex->rt;
     int n = rt && !op->whole ? rt->part_n : 0;
@@ -86,11 +94,11 @@ static void scans_whole(Op *op)
 /* Keep the rows for which every conjunct is true, testing each conjunct only on the rows that
  * passed the ones before (the optimizer orders them cheapest first). Consumes in; *out is NULL
  * when no row passes. */
-static int apply_filter(Op *op, Batch *in, Batch **out)
+static int apply_filter(Op *op, Exec *ex, Batch *in, Batch **out)
 {
     *out = NULL;
     for (int k = 0; k < op->p->nexprs; k++) {
-        Value *c = eval_batch(op->ex, op->p->exprs[k], in);
+        Value *c = eval_batch(ex, op->p->exprs[k], in);
         if (!c) { batch_free(in); return -1; }
         Batch *o = batch_new(in->ncols, in->n);
         for (size_t r = 0; r < in->n; r++)
@@ -104,13 +112,13 @@ static int apply_filter(Op *op, Batch *in, Batch **out)
     return 0;
 }
 
-static int apply_project(Op *op, Batch *in, Batch **out)
+static int apply_project(Op *op, Exec *ex, Batch *in, Batch **out)
 {
     const Plan *p = op->p;
     Batch *o = batch_new(p->nexprs, 0);
     o->n = o->cap = in->n;
     for (int k = 0; k < p->nexprs; k++) {
-        Value *c = eval_batch(op->ex, p->exprs[k], in);
+        Value *c = eval_batch(ex, p->exprs[k], in);
         if (!c) {
             for (int q = 0; q < k; q++) { eval_vals_free(o->cols[q], in->n); o->cols[q] = NULL; }
             o->n = 0;
@@ -130,7 +138,7 @@ static int apply_project(Op *op, Batch *in, Batch **out)
     return 0;
 }
 
-static int apply_derive(Op *op, Batch *in, Batch **out)
+static int apply_derive(Op *op, Exec *ex, Batch *in, Batch **out)
 {
     const Plan *p = op->p;
     int nout = p->schema->n;
@@ -140,7 +148,7 @@ static int apply_derive(Op *op, Batch *in, Batch **out)
         in->ncols = nout;
     }
     for (int k = 0; k < p->nexprs; k++) {
-        Value *c = eval_batch(op->ex, p->exprs[k], in);
+        Value *c = eval_batch(ex, p->exprs[k], in);
         if (!c) { batch_free(in); return -1; }
         int t = p->targets[k];
         /* the batch's column arrays have capacity cap: keep that invariant */
@@ -158,7 +166,7 @@ static int next_apply(Op *op, Batch **out)
     int rc;
     while ((rc = op->child->next(op->child, &in)) == 1) {
         Batch *o;
-        if (op->apply(op, in, &o)) return -1;
+        if (op->apply(op, op->ex, in, &o)) return -1;
         if (o) { *out = o; return 1; }
     }
     return rc;
@@ -367,7 +375,7 @@ static int next_stream(Op *op, Batch **out)
             op->ex->cur_x = op->semx;
             op->ex->cur_j = pc->jobs;
             op->ex->ncur = op->nsemx;
-            rc = op->apply(op, in, &o);
+            rc = op->apply(op, op->ex, in, &o);
             op->ex->ncur = 0;
         }
         op->done_in += (int64_t)pc->nin;
@@ -442,7 +450,7 @@ static int next_cascade(Op *op, Batch **out)
     size_t n = all->n;
     Batch *o = NULL;
     int rc = core_cascade_begin(op, op->p->exprs, op->p->nexprs, all);
-    if (!rc) rc = op->p->kind == P_FILTER ? cascade_filter(op, all, &o) : op->apply(op, all, &o);   /* consumes all */
+    if (!rc) rc = op->p->kind == P_FILTER ? cascade_filter(op, all, &o) : op->apply(op, ex, all, &o);   /* consumes all */
     else batch_free(all);
     core_cascade_end(op);
     op->done_in += (int64_t)n;
@@ -739,236 +747,6 @@ static int next_sort(Op *op, Batch **out)
     return sort_next(op, out);   /* exec_sort.c */
 }
 
-/* count(distinct ...) of one aggregate: the (group, argument) pairs seen. While the argument is a
- * single int a PairSet holds them (one read per probe); the first other value moves them into a
- * KeyTable over (group, args...). */
-typedef struct DistinctSet { int general; PairSet ps; KeyTable kt; } DistinctSet;
-
-static void distinct_init(DistinctSet *d, int nargs)
-{
-    memset(d, 0, sizeof *d);
-    d->general = nargs != 1;
-    if (d->general) kt_init(&d->kt, 1 + nargs);
-    else pairset_init(&d->ps);
-}
-
-static void distinct_free(DistinctSet *d)
-{
-    if (d->general) kt_free(&d->kt);
-    else pairset_free(&d->ps);
-}
-
-static void distinct_to_general(DistinctSet *d)
-{
-    kt_init(&d->kt, 2);
-    for (size_t i = 0; i < d->ps.cap; i++)
-        if (d->ps.slots[i].g >= 0) {
-            Value k[2] = { v_int(d->ps.slots[i].g), v_int(d->ps.slots[i].v) };
-            kt_lookup(&d->kt, k, 1, NULL);
-        }
-    pairset_free(&d->ps);
-    d->general = 1;
-}
-
-/* fresh[r] = 1 when row r's arguments (args[j][r], none null) are new for its group gid[r]. */
-static void distinct_batch(DistinctSet *d, const int64_t *gid, Value *const *args, int nargs, size_t n, uint8_t *fresh)
-{
-    if (!d->general)
-        for (size_t r = 0; r < n; r++)
-            if (args[0][r].kind != V_INT && args[0][r].kind != V_NULL) { distinct_to_general(d); break; }
-    if (!d->general) {
-        const Value *v = args[0];
-        for (size_t r = 0; r < n; r++) {
-            if (r + 8 < n) pairset_prefetch(&d->ps, gid[r + 8], v[r + 8].u.i);
-            fresh[r] = v[r].kind == V_INT && pairset_add(&d->ps, gid[r], v[r].u.i);
-        }
-        return;
-    }
-    Value *g = xmalloc((n ? n : 1) * sizeof *g), **cols = xcalloc((size_t)nargs + 1, sizeof *cols);
-    int64_t *ids = xmalloc((n ? n : 1) * sizeof *ids);
-    for (size_t r = 0; r < n; r++) g[r] = v_int(gid[r]);
-    cols[0] = g;
-    for (int j = 0; j < nargs; j++) cols[j + 1] = args[j];
-    int64_t next = (int64_t)d->kt.n;
-    kt_ids(&d->kt, cols, n, 1, 1, ids);   /* a null argument is never counted */
-    for (size_t r = 0; r < n; r++) {
-        fresh[r] = ids[r] == next;        /* ids are dense: a new pair gets the next one */
-        if (fresh[r]) next++;
-    }
-    free(ids);
-    free(cols);
-    free(g);
-}
-
-/* A key or argument column of an aggregation over b: a column itself is borrowed from b (no
- * copies: a string copy is an atomic add), anything else evaluated. NULL with the error set. */
-static Value *agg_column(Op *op, const Expr *e, Batch *b)
-{
-    return e->kind == E_COL ? b->cols[e->ival] : eval_batch(op->ex, e, b);
-}
-
-static void agg_column_free(const Expr *e, Value *v, size_t n)
-{
-    if (e->kind != E_COL) eval_vals_free(v, n);
-}
-
-/* group by / agg: hash aggregation. A batch at a time: the group ids of its rows from the key
- * table, new groups' states initialised, the distinct aggregates' fresh rows, then the steps. */
-static int next_agg(Op *op, Batch **out)
-{
-    if (op->mat) return core_next_mat(op, out);
-    const Plan *p = op->p;
-    int nk = p->nkeys, na = p->naggs;
-    size_t *off = xcalloc((size_t)na + 1, sizeof *off), stride = 0;
-    for (int a = 0; a < na; a++) {
-        off[a] = stride;
-        stride += (p->aggs[a].def->state_size + 15) & ~(size_t)15;
-    }
-    if (!stride) stride = 16;
-    KeyTable groups;
-    DistinctSet *dist = xcalloc((size_t)na + 1, sizeof *dist);
-    kt_init(&groups, nk);
-    for (int a = 0; a < na; a++)
-        if (p->aggs[a].distinct) distinct_init(&dist[a], p->aggs[a].nargs);
-    char *states = NULL;
-    size_t ngroups_cap = 0, ninit = 0;     /* states allocated; states initialised (ids below) */
-    FuncCtx ctx = { .now_us = op->ex->now_us };
-    Batch *in;
-    int rc;
-    int64_t *gid = NULL;
-    uint8_t **fresh = xcalloc((size_t)na + 1, sizeof *fresh);
-    size_t gidcap = 0;
-    Value argv[8];
-    while ((rc = op->child->next(op->child, &in)) == 1) {
-        Value **keys = xcalloc((size_t)nk + 1, sizeof *keys);
-        Value ***args = xcalloc((size_t)na + 1, sizeof *args);
-        int bad = 0;
-        for (int k = 0; k < nk && !bad; k++)
-            if (!(keys[k] = agg_column(op, p->exprs[k], in))) bad = 1;
-        for (int a = 0; a < na && !bad; a++) {
-            args[a] = xcalloc((size_t)p->aggs[a].nargs + 1, sizeof **args);
-            for (int j = 0; j < p->aggs[a].nargs && !bad; j++)
-                if (!(args[a][j] = agg_column(op, p->aggs[a].args[j], in))) bad = 1;
-        }
-        size_t n = in->n;
-        if (!bad && n > gidcap) {
-            gidcap = n;
-            gid = xrealloc(gid, gidcap * sizeof *gid);
-            for (int a = 0; a < na; a++)
-                if (p->aggs[a].distinct) fresh[a] = xrealloc(fresh[a], gidcap);
-        }
-        if (!bad && n) {
-            if (nk) kt_ids(&groups, keys, n, 1, 0, gid);
-            else {
-                if (!groups.n) kt_lookup(&groups, NULL, 1, NULL);
-                memset(gid, 0, n * sizeof *gid);
-            }
-            if (groups.n > ngroups_cap) {
-                size_t nc = ngroups_cap ? ngroups_cap : 64;
-                while (nc < groups.n) nc *= 2;
-                states = xrealloc(states, nc * stride);
-                ngroups_cap = nc;
-            }
-            for (; ninit < groups.n; ninit++) {
-                char *st = states + ninit * stride;
-                memset(st, 0, stride);
-                for (int a = 0; a < na; a++) p->aggs[a].def->init(st + off[a]);
-            }
-            for (int a = 0; a < na; a++)
-                if (p->aggs[a].distinct) distinct_batch(&dist[a], gid, args[a], p->aggs[a].nargs, n, fresh[a]);
-        }
-        for (size_t r = 0; r < n && !bad; r++) {
-            char *st = states + (size_t)gid[r] * stride;
-            for (int a = 0; a < na; a++) {
-                if (p->aggs[a].distinct && !fresh[a][r]) continue;
-                int nargs = p->aggs[a].nargs;
-                for (int j = 0; j < nargs && j < 8; j++) argv[j] = args[a][j][r];
-                p->aggs[a].def->step(st + off[a], argv, nargs, &ctx);
-                if (ctx.error) { bad = 1; break; }
-            }
-        }
-        for (int k = 0; k < nk; k++) agg_column_free(p->exprs[k], keys[k], in->n);
-        for (int a = 0; a < na; a++) {
-            for (int j = 0; args[a] && j < p->aggs[a].nargs; j++) agg_column_free(p->aggs[a].args[j], args[a][j], in->n);
-            free(args[a]);
-        }
-        free(keys);
-        free(args);
-        batch_free(in);
-        if (bad) { rc = -1; break; }
-    }
-    free(gid);
-    for (int a = 0; a < na; a++) free(fresh[a]);
-    free(fresh);
-    if (ctx.error) {
-        err_at(op->ex->err, FQL_ERR_RUNTIME, p->src, p->pos, "%s", ctx.error);
-        free(ctx.error);
-    }
-    /* a global aggregate over no rows still gives one row (count = 0, sum = null) */
-    if (rc == 0 && nk == 0 && groups.n == 0) {
-        kt_lookup(&groups, NULL, 1, NULL);
-        states = xrealloc(states, stride);
-        memset(states, 0, stride);
-        for (int a = 0; a < na; a++) p->aggs[a].def->init(states + off[a]);
-        ninit = 1;
-    }
-    Table *t = NULL;
-    if (rc == 0) {
-        t = table_new(schema_copy(p->schema));
-        /* aggregate results batch: one column per aggregate, then the agg items over them */
-        for (size_t g0 = 0; g0 < groups.n; g0 += BATCH_ROWS) {
-            size_t cnt = groups.n - g0 < BATCH_ROWS ? groups.n - g0 : BATCH_ROWS;
-            Batch *ab = batch_new(na, cnt);
-            for (int a = 0; a < na; a++)
-                for (size_t g = 0; g < cnt; g++)
-                    ab->cols[a][g] = p->aggs[a].def->final(states + (g0 + g) * stride + off[a], p->aggs[a].type);
-            ab->n = cnt;
-            for (int a = 0; a < na && rc == 0; a++)
-                if (p->aggs[a].sem == SEM_REDUCE) {
-                    /* the groups' collected texts become the model's answers, all groups at once */
-                    const AggCall *ac = &p->aggs[a];
-                    if (!op->ex->rt) { rc = eval_error(op->ex, ac->args[0], 0, "reduce() cannot be used here"); break; }
-                    Value *r = semantic_reduce(op->ex->rt, v_str(ac->args[0]->lit), v_str(ac->args[3]->lit), ab->cols[a], cnt, op->ex->err);
-                    if (!r) { rc = -1; break; }
-                    for (size_t g = 0; g < cnt; g++) { value_free(ab->cols[a][g]); ab->cols[a][g] = r[g]; }
-                    free(r);
-                }
-            if (rc < 0) { batch_free(ab); break; }
-            Batch *o = batch_new(p->schema->n, cnt);
-            o->n = cnt;
-            for (int k = 0; k < nk; k++)
-                for (size_t g = 0; g < cnt; g++) o->cols[k][g] = value_copy(kt_key(&groups, k, g0 + g));
-            for (int i = nk; i < p->nexprs; i++) {
-                Value *c = eval_batch(op->ex, p->exprs[i], ab);
-                if (!c) { rc = -1; break; }
-                int tofloat = p->schema->types[i]->kind == TY_FLOAT;
-                for (size_t g = 0; g < cnt; g++) {
-                    if (tofloat && c[g].kind == V_INT) c[g] = v_float((double)c[g].u.i);
-                    o->cols[i][g] = c[g];
-                }
-                free(c);
-            }
-            batch_free(ab);
-            table_add_batch(t, o);
-            if (rc < 0) break;
-        }
-        /* states were consumed by final() */
-    } else {
-        for (size_t g = 0; g < ninit; g++)
-            for (int a = 0; a < na; a++)
-                if (p->aggs[a].def->destroy) p->aggs[a].def->destroy(states + g * stride + off[a]);
-    }
-    free(states);
-    free(off);
-    kt_free(&groups);
-    for (int a = 0; a < na; a++)
-        if (p->aggs[a].distinct) distinct_free(&dist[a]);
-    free(dist);
-    if (rc < 0) { table_free(t); return -1; }
-    op->mat = t;
-    return core_next_mat(op, out);
-}
-
 /* join: hash join on the equality conjuncts of `on` (or `using`), nested loop otherwise */
 static void split_and(Expr *e, Expr ***list, int *n)
 {
@@ -1091,7 +869,7 @@ static void pairs_free(Pairs *ps) { free(ps->l); free(ps->r); }
 
 /* Keep the candidate pairs that pass the residual conditions: they are evaluated over batches of
  * gathered pairs (left columns ++ right columns), not a pair at a time. 0, or -1 with the error. */
-static int join_residual(Op *op, Batch *lb, const Batch *rb, Pairs *ps)
+static int join_residual(Op *op, Exec *ex, Batch *lb, const Batch *rb, Pairs *ps)
 {
     int nl = lb->ncols, nr = rb->ncols;
     size_t kept = 0;
@@ -1106,7 +884,7 @@ static int join_residual(Op *op, Batch *lb, const Batch *rb, Pairs *ps)
         char *ok = xmalloc(cnt);
         memset(ok, 1, cnt);
         for (int k = 0; k < op->nresid; k++) {
-            Value *v = eval_batch(op->ex, op->resid[k], pair);
+            Value *v = eval_batch(ex, op->resid[k], pair);
             if (!v) { free(ok); batch_free(pair); return -1; }
             for (size_t i = 0; i < cnt; i++) ok[i] = ok[i] && value_true(v[i]);
             eval_vals_free(v, cnt);
@@ -1152,7 +930,7 @@ static Batch *join_gather(const Plan *p, Batch *lb, const Batch *rb, const Pairs
 
 /* Probe batch lb against the hash table: the output batch (NULL when it has no rows), or -1 with
  * the error. Takes lb. */
-static int join_probe(Op *op, Batch *lb, Batch **out)
+static int join_probe(Op *op, Exec *ex, Batch *lb, Batch **out)
 {
     const Plan *p = op->p;
     const Batch *rb = op->build->nbatches ? op->build->batches[0] : NULL;
@@ -1176,7 +954,7 @@ static int join_probe(Op *op, Batch *lb, Batch **out)
         for (size_t l = 0; l < n; l++)
             for (int64_t r = head[l]; r >= 0; r = op->chain[r]) pairs_push(&cand, l, r);
     free(head);
-    if (op->nresid && cand.n && join_residual(op, lb, rb, &cand)) {
+    if (op->nresid && cand.n && join_residual(op, ex, lb, rb, &cand)) {
         pairs_free(&cand);
         batch_free(lb);
         return -1;
@@ -1192,8 +970,9 @@ static int join_probe(Op *op, Batch *lb, Batch **out)
         }
         use = &ps;
     }
+    int mark = jt == JOIN_RIGHT || jt == JOIN_FULL;   /* only those read rmatched (and they run on one thread) */
     for (size_t i = 0; i < use->n; i++) {
-        if (use->r[i] >= 0) op->rmatched[use->r[i]] = 1;
+        if (mark && use->r[i] >= 0) op->rmatched[use->r[i]] = 1;
         if (i && use->l[i] == use->l[i - 1]) left_once = 0;
     }
     Batch *o = use->n ? join_gather(p, lb, rb, use, left_once) : NULL;
@@ -1262,7 +1041,7 @@ static int next_join(Op *op, Batch **out)
         if (rc == 0) { op->phase = 1; break; }
         if (op->neqk) {
             Batch *o;
-            if (join_probe(op, lb, &o)) return -1;
+            if (join_probe(op, op->ex, lb, &o)) return -1;
             if (o) { *out = o; return 1; }
             continue;
         }
@@ -1413,6 +1192,172 @@ static void link_limit(Op *lim)
     }
 }
 
+/* ---- parallel stages (`set threads`, pool.c) ----
+ *
+ * A run of pure streaming operators (where / select / derive whose expressions call no model, UDF
+ * or volatile function, and the probe of an inner or left hash join) runs as one stage on the
+ * threads: the stage's source is pulled on the calling thread a batch at a time, each batch goes
+ * through the stage's operators on a worker (with an evaluation context of its own), and the
+ * results leave in input order, so the output is the single thread's, batch for batch. A join's
+ * build side is drained and hashed once, on the calling thread, before the workers start, and is
+ * only read after. The first error by input order is the one reported (its message is the single
+ * thread's: errors do not name rows within a batch). A stage below a limit (through streaming
+ * operators) stays on one thread: reading ahead there could start work the limit never needs. */
+
+typedef struct ParStage {
+    Op **ops;                /* top first; ops[n - 1]'s child is the source */
+    int n, nthreads;
+    Op *src;
+    int mode;                /* 0 not started, 1 on threads, 2 on one thread (serial_next) */
+    int (*serial_next)(Op *op, Batch **out);
+    ParMap *m;
+    Exec *wex;               /* per thread (pool.h's worker ids) */
+    int64_t *rows;           /* rows out of each operator (explain analyze), added atomically */
+} ParStage;
+
+static void par_free(ParStage *ps)
+{
+    if (!ps) return;
+    parmap_free(ps->m);
+    free(ps->ops);
+    free(ps->wex);
+    free(ps->rows);
+    free(ps);
+}
+
+static int par_pull(void *ctx, void **item, fql_error *err)
+{
+    ParStage *ps = ctx;
+    Exec *ex = ps->src->ex;
+    Batch *in = NULL;
+    int rc = ps->src->next(ps->src, &in);
+    if (rc == 1 && err_failed(ex->err)) { batch_free(in); in = NULL; rc = -1; }
+    *item = in;
+    if (rc < 0) {
+        /* the error waits for its turn (the results before it leave first): moved out of ex */
+        *err = *ex->err;
+        if (!err->code) err->code = FQL_ERR_RUNTIME;
+        memset(ex->err, 0, sizeof *ex->err);
+    }
+    return rc;
+}
+
+static int par_work(void *ctx, int worker, void *item, void **out, fql_error *err)
+{
+    ParStage *ps = ctx;
+    Batch *in = item;
+    Exec *ex = &ps->wex[worker];
+    ex->err = err;
+    Batch *b = in;
+    *out = NULL;
+    for (int i = ps->n - 1; i >= 0 && b; i--) {
+        Op *op = ps->ops[i];
+        Batch *o = NULL;
+        int rc = op->p->kind == P_JOIN ? join_probe(op, ex, b, &o) : op->apply(op, ex, b, &o);   /* take b */
+        if (rc) { batch_free(o); return -1; }
+        if (o) __atomic_add_fetch(&ps->rows[i], (int64_t)o->n, __ATOMIC_RELAXED);
+        b = o;
+    }
+    *out = b;
+    return 0;
+}
+
+static void par_drop(void *item) { batch_free(item); }
+
+/* The stage's start, on its first next(): the joins' build sides (top first, as one thread
+ * reaches them), then the threads, or one thread when a join has no equality key (nested loop). */
+static int par_start(Op *top)
+{
+    ParStage *ps = top->par;
+    ps->mode = 1;
+    for (int i = 0; i < ps->n; i++) {
+        Op *op = ps->ops[i];
+        if (op->p->kind != P_JOIN) continue;
+        if (!op->build && join_prepare(op)) return -1;
+        if (!op->neqk) { ps->mode = 2; continue; }
+        /* probes are read-only only in the layout their keys need (keytab.h) */
+        int ints = op->neqk == 1 && op->p->child->schema->types[op->eqk_l[0]]->kind == TY_INT;
+        if (op->kt_on && !ints) kt_to_general(&op->kt);
+    }
+    if (ps->mode == 2) return 0;
+    ps->wex = xcalloc((size_t)ps->nthreads, sizeof *ps->wex);
+    for (int i = 0; i < ps->nthreads; i++) {
+        ps->wex[i].rt = top->ex->rt;
+        ps->wex[i].now_us = top->ex->now_us;
+    }
+    ps->m = parmap_new(ps->nthreads, 0, par_pull, par_work, par_drop, par_drop, ps);
+    return 0;
+}
+
+/* next() of a parallel stage's top operator. */
+static int next_par(Op *op, Batch **out)
+{
+    ParStage *ps = op->par;
+    if (!ps->mode && par_start(op)) return -1;
+    if (ps->mode == 2) return ps->serial_next(op, out);
+    void *o = NULL;
+    int rc = parmap_next(ps->m, &o, op->ex->err);
+    *out = o;
+    /* explain analyze: the operators below the top report their rows; their time is the top's */
+    int used = parmap_threads(ps->m);
+    for (int i = 0; i < ps->n; i++) {
+        Op *q = ps->ops[i];
+        if (i) {
+            q->rows_out = __atomic_load_n(&ps->rows[i], __ATOMIC_RELAXED);
+            q->time_ms = ps->src->time_ms;
+        }
+        if (used < 2) continue;   /* one batch: no thread was started, the plan reads as one thread's */
+        free(q->detail);
+        q->detail = i ? xasprintf("%d threads, in the parallel stage above (its time counted there)", used)
+                      : ps->n > 1 ? xasprintf("%d threads, one parallel stage with the %d operator%s below", used, ps->n - 1, ps->n == 2 ? "" : "s")
+                                  : xasprintf("%d threads", used);
+    }
+    return rc;
+}
+
+/* Can op run in a parallel stage (decided when the operators are built)? */
+static int par_eligible(const Op *op)
+{
+    const Plan *p = op->p;
+    if (p->kind == P_JOIN) {
+        if (op->next != next_join || (p->jointype != JOIN_INNER && p->jointype != JOIN_LEFT)) return 0;
+    } else if (op->next != next_apply) return 0;
+    for (int i = 0; i < p->nexprs; i++)
+        if (!core_expr_pure(p->exprs[i])) return 0;
+    return op->child != NULL;
+}
+
+/* Make the parallel stages of the tree under op (threads > 1). limited: a limit is above op
+ * through streaming operators. */
+static void par_plan(Op *op, int nthreads, int limited)
+{
+    if (!op) return;
+    if (!limited && par_eligible(op)) {
+        ParStage *ps = xcalloc(1, sizeof *ps);
+        ps->nthreads = nthreads;
+        for (Op *q = op; q && par_eligible(q); q = q->child) {
+            ps->ops = xrealloc(ps->ops, (size_t)(ps->n + 1) * sizeof *ps->ops);
+            ps->ops[ps->n++] = q;
+            par_plan(q->right, nthreads, 0);   /* a join's build side is read whole */
+        }
+        ps->src = ps->ops[ps->n - 1]->child;
+        ps->rows = xcalloc((size_t)ps->n, sizeof *ps->rows);
+        ps->serial_next = op->next;
+        op->par = ps;
+        op->next = next_par;
+        par_plan(ps->src, nthreads, 0);
+        return;
+    }
+    if (op->p->kind == P_SCAN && !limited) op->scan_threads = nthreads;   /* no read-ahead under a limit */
+    switch (op->p->kind) {
+    case P_LIMIT: limited = 1; break;
+    case P_SORT: case P_AGG: case P_WRITE: limited = 0; break;   /* they read all of their input */
+    default: break;
+    }
+    par_plan(op->child, nthreads, limited);
+    par_plan(op->right, nthreads, op->p->kind == P_JOIN ? 0 : limited);
+}
+
 static Op *op_build(Exec *ex, const Plan *p)
 {
     Op *op = xcalloc(1, sizeof *op);
@@ -1446,7 +1391,7 @@ static Op *op_build(Exec *ex, const Plan *p)
         for (int i = 0; ex->rt && !op->nconds && i < p->nexprs; i++)
             if (cascade_in(p->exprs[i])) { op->next = next_cascade; op->close = close_stream; }
         break;
-    case P_AGG: op->next = next_agg; break;
+    case P_AGG: op->next = agg_next; break;
     case P_SORT: op->next = next_sort; op->close = sort_close; break;
     case P_LIMIT: op->next = next_limit; link_limit(op); break;
     case P_DISTINCT: op->next = next_distinct; break;
@@ -1537,6 +1482,8 @@ ExecCursor *exec_open(Runtime *rt, Plan *p, fql_error *err)
     gettimeofday(&tv, NULL);
     c->ex.now_us = (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
     c->root = op_build(&c->ex, p);
+    int nt = core_threads(&c->ex);
+    if (nt > 1) par_plan(c->root, nt, 0);
     return c;
 }
 

@@ -47,6 +47,7 @@ struct Op {
     Reader *reader;
     int64_t scan_row;        /* scan: rows read so far (the partition of each row is that of its number) */
     int whole;               /* scan: reads every row under --partition (a join's other side) */
+    int scan_threads;        /* scan: threads a Parquet reader decodes row groups on (par_plan) */
     Table *mat;              /* materialized output (sort, agg, values, system) */
     const Table *shared;     /* cache point: the session's stored result */
     int matpos;
@@ -63,8 +64,10 @@ struct Op {
     Expr **resid; int nresid;   /* residual conditions over left ++ right */
     Writer *writer;
     size_t written;
-    /* where / select / derive */
-    int (*apply)(Op *op, Batch *in, Batch **out);
+    /* where / select / derive: apply one batch, evaluating with ex (the operator's, or a worker's
+     * own under `set threads`) */
+    int (*apply)(Op *op, Exec *ex, Batch *in, Batch **out);
+    struct ParStage *par;    /* the top of a parallel stage (exec.c): its operators, threads, counts */
     /* streaming model stages */
     const Expr **semx; int nsemx;
     struct Piece *qh, *qt;
@@ -111,6 +114,15 @@ int    core_collect_semantic(const Expr *e, const Expr ***xs, int *n);
 /* Start the model calls xs[0..n) over the rows of b, counted in op->ost: jobs[i]. 0, or -1 with
  * the error set (the jobs started before the failing one freed). */
 int    core_start_jobs(Op *op, const Expr **xs, int n, const Batch *b, SemJob **jobs);
+
+/* Threads (`set threads`): is e pure (no model call, UDF, asynchronous or volatile function,
+ * subquery or template loop; the built-ins of the scalar and text tables otherwise), so that it may
+ * be evaluated on any thread? And the threads a statement's operators may use (`set threads`,
+ * else the machine's cores; 1 for constant rows). */
+int    core_expr_pure(const Expr *e);
+int    core_threads(const Exec *ex);
+/* group by / agg (exec_agg.c): hash aggregation, on threads when its keys and arguments are pure. */
+int    agg_next(Op *op, Batch **out);
 
 /* Cascades (cascade.c) learn their thresholds over a whole input: run the cascade calls of
  * exprs[0..n) (at any depth, innermost first) over every row of b, and leave their answers where

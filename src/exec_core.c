@@ -6,6 +6,8 @@
 #include "exec.h"
 #include "state.h"
 #include "cascade.h"
+#include "func.h"
+#include "pool.h"
 
 /* emit the materialized table batch by batch */
 int core_next_mat(Op *op, Batch **out)
@@ -188,4 +190,37 @@ void core_cascade_end(Op *op)
     op->casc_v = NULL;
     op->casc_x = NULL;
     op->ncasc = 0;
+}
+
+/* Is e pure: no model call, UDF, asynchronous or volatile function, subquery or template loop (a
+ * built-in of the scalar and text tables otherwise)? Such an expression may run on any thread. */
+int core_expr_pure(const Expr *e)
+{
+    if (!e) return 1;
+    switch (e->kind) {
+    case E_LIT: case E_COL: return 1;
+    case E_FIELD: case E_INDEX: case E_BINOP: case E_NOT: case E_NEG: case E_ISNULL: case E_IN:
+    case E_LIKE: case E_CASE: case E_LIST: case E_STRUCT: case E_CAST:
+        break;
+    case E_CALL: {
+        const FuncDef *f = e->fn;
+        if (!f || (f->flags & (FUNC_ASYNC | FUNC_VOLATILE))) return 0;
+        int known = 0;
+        for (const FuncDef *d = func_scalar_defs; d->name && !known; d++) known = d == f;
+        for (const FuncDef *d = func_text_defs; d->name && !known; d++) known = d == f;
+        if (!known) return 0;
+        break;
+    }
+    default: return 0;
+    }
+    for (int i = 0; i < e->nargs; i++)
+        if (!core_expr_pure(e->args[i])) return 0;
+    return 1;
+}
+
+/* The threads a statement's operators may use: `set threads`, else the machine's cores. */
+int core_threads(const Exec *ex)
+{
+    if (!ex->rt) return 1;
+    return ex->rt->threads > 0 ? ex->rt->threads : pool_cores();
 }

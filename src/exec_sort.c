@@ -25,6 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "exec.h"
+#include "pool.h"
 
 enum { SORT_FANIN = 64 };                        /* runs merged at once (open files) */
 enum { ENC_NONE, ENC_I64, ENC_F64, ENC_NUM, ENC_STR };
@@ -221,9 +222,58 @@ static void radix_sort(uint64_t *e, size_t n, int s, int nw)
     free(cnt);
 }
 
-/* Sort the chunk's rows into ch->ent. keep_keys: the key values stay (a run writes them); else
- * those the words decide alone are freed before sorting. */
-static void chunk_sort(Chunk *ch, const Plan *p, int keep_keys)
+/* The entries of batches [b0, b1) of the chunk, from e on (the key words, then the reference). */
+static void chunk_entries(Chunk *ch, const Plan *p, int b0, int b1, uint64_t *e)
+{
+    int s = ch->stride;
+    for (int b = b0; b < b1; b++)
+        for (size_t r = 0; r < ch->in[b]->n; r++, e += s) {
+            int off = 0;
+            for (int k = 0; k < p->nexprs; k++) {
+                key_words(&ch->kc[k], ch->keys[b][k][r], p->desc[k], p->nulls_first[k], e + off);
+                off += ch->kc[k].nullw + ch->kc[k].words;
+            }
+            e[s - 1] = (uint64_t)b << 32 | r;
+        }
+}
+
+/* Sort n entries from e: radix on the words, then the rows whose words tie up to the first
+ * inexact key (pre words) by their values. */
+static void entries_sort(const Chunk *ch, const Plan *p, uint64_t *e, size_t n, int nw, int pre, int inexact)
+{
+    int s = ch->stride;
+    radix_sort(e, n, s, nw);
+    if (!inexact) return;
+    CmpCtx cx = { ch, p };
+    size_t i = 0;
+    while (i < n) {
+        size_t j = i + 1;
+        while (j < n && !memcmp(e + i * (size_t)s, e + j * (size_t)s, (size_t)pre * sizeof *e)) j++;
+        if (j - i > 1) qsort_r(e + i * (size_t)s, j - i, (size_t)s * sizeof *e, ent_cmp, &cx);
+        i = j;
+    }
+}
+
+/* Sorting on threads: thread t builds and sorts the entries of batches [b[t], b[t+1]) (a
+ * contiguous range of rows, in input order), then the sorted ranges are merged. */
+typedef struct SortPart { Chunk *ch; const Plan *p; int nw, pre, inexact; int *b; size_t *lo; } SortPart;
+
+static void sort_part(void *ctx, int t)
+{
+    SortPart *sp = ctx;
+    uint64_t *e = sp->ch->ent + sp->lo[t] * (size_t)sp->ch->stride;
+    chunk_entries(sp->ch, sp->p, sp->b[t], sp->b[t + 1], e);
+    entries_sort(sp->ch, sp->p, e, sp->lo[t + 1] - sp->lo[t], sp->nw, sp->pre, sp->inexact);
+}
+
+enum { SORT_PAR_ROWS = 65536 };   /* fewer rows: one thread (threads cost more than they save) */
+
+/* Sort the chunk's rows into ch->ent, on up to nthreads threads. keep_keys: the key values stay (a
+ * run writes them); else those the words decide alone are freed. The order is the stable one
+ * whatever the threads: each thread sorts a range of rows in input order, and the merge compares
+ * entries in full (ent_cmp: words, values, then input order), so it is the one sorted order.
+ * Returns the threads used. */
+static int chunk_sort(Chunk *ch, const Plan *p, int keep_keys, int nthreads)
 {
     int nk = p->nexprs, nw = 0, first_inexact = -1, pre = 0;
     free(ch->kc);
@@ -239,33 +289,49 @@ static void chunk_sort(Chunk *ch, const Plan *p, int keep_keys)
     int s = ch->stride = nw + 1;
     free(ch->ent);
     ch->ent = xmalloc((ch->nrows ? ch->nrows : 1) * (size_t)s * sizeof *ch->ent);
-    uint64_t *e = ch->ent;
-    for (int b = 0; b < ch->nb; b++)
-        for (size_t r = 0; r < ch->in[b]->n; r++, e += s) {
-            int off = 0;
-            for (int k = 0; k < nk; k++) {
-                key_words(&ch->kc[k], ch->keys[b][k][r], p->desc[k], p->nulls_first[k], e + off);
-                off += ch->kc[k].nullw + ch->kc[k].words;
-            }
-            e[s - 1] = (uint64_t)b << 32 | r;
-        }
+    if (nthreads > ch->nb) nthreads = ch->nb;
+    if (nthreads < 2 || ch->nrows < SORT_PAR_ROWS) {
+        chunk_entries(ch, p, 0, ch->nb, ch->ent);
+        if (!keep_keys)   /* freed before the sort: memory for its buffers */
+            for (int b = 0; b < ch->nb; b++)
+                for (int k = 0; k < nk; k++)
+                    if (ch->kc[k].exact) { eval_vals_free(ch->keys[b][k], ch->in[b]->n); ch->keys[b][k] = NULL; }
+        entries_sort(ch, p, ch->ent, ch->nrows, nw, pre, first_inexact >= 0);
+        ch->pos = 0;
+        return 1;
+    }
+    /* ranges of whole batches, about nrows / nthreads rows each */
+    SortPart sp = { ch, p, nw, pre, first_inexact >= 0, xcalloc((size_t)nthreads + 1, sizeof(int)), xcalloc((size_t)nthreads + 1, sizeof(size_t)) };
+    size_t rows = 0;
+    int t = 1;
+    for (int b = 0; b < ch->nb && t < nthreads; b++) {
+        rows += ch->in[b]->n;
+        if (rows * (size_t)nthreads >= ch->nrows * (size_t)t) { sp.b[t] = b + 1; sp.lo[t] = rows; t++; }
+    }
+    for (; t <= nthreads; t++) { sp.b[t] = ch->nb; sp.lo[t] = ch->nrows; }
+    pool_run(nthreads, sort_part, &sp);
+    /* merge the sorted ranges: the smallest head in full order, a range at a time */
+    uint64_t *out = xmalloc(ch->nrows * (size_t)s * sizeof *out), *o = out;
+    size_t *at = xcalloc((size_t)nthreads, sizeof *at);
+    for (int q = 0; q < nthreads; q++) at[q] = sp.lo[q];
+    CmpCtx cx = { ch, p };
+    for (size_t i = 0; i < ch->nrows; i++, o += s) {
+        int best = -1;
+        for (int q = 0; q < nthreads; q++)
+            if (at[q] < sp.lo[q + 1] && (best < 0 || ent_cmp(ch->ent + at[q] * (size_t)s, ch->ent + at[best] * (size_t)s, &cx) < 0)) best = q;
+        memcpy(o, ch->ent + at[best]++ * (size_t)s, (size_t)s * sizeof *o);
+    }
+    free(at);
+    free(ch->ent);
+    ch->ent = out;
     if (!keep_keys)
         for (int b = 0; b < ch->nb; b++)
             for (int k = 0; k < nk; k++)
                 if (ch->kc[k].exact) { eval_vals_free(ch->keys[b][k], ch->in[b]->n); ch->keys[b][k] = NULL; }
-    radix_sort(ch->ent, ch->nrows, s, nw);
-    if (first_inexact >= 0) {
-        /* rows whose words tie up to the first inexact key: sort them by value too */
-        CmpCtx cx = { ch, p };
-        size_t i = 0;
-        while (i < ch->nrows) {
-            size_t j = i + 1;
-            while (j < ch->nrows && !memcmp(ch->ent + i * (size_t)s, ch->ent + j * (size_t)s, (size_t)pre * sizeof *ch->ent)) j++;
-            if (j - i > 1) qsort_r(ch->ent + i * (size_t)s, j - i, (size_t)s * sizeof *ch->ent, ent_cmp, &cx);
-            i = j;
-        }
-    }
+    free(sp.b);
+    free(sp.lo);
     ch->pos = 0;
+    return nthreads;
 }
 
 static void chunk_free_keys(Chunk *ch, int nk)
@@ -457,7 +523,7 @@ static int spill(Op *op, SortState *st)
     const Plan *p = op->p;
     int nk = p->nexprs, ncols = p->schema->n;
     Chunk *ch = &st->ch;
-    chunk_sort(ch, p, 1);
+    chunk_sort(ch, p, 1, core_threads(op->ex));
     Run *r = run_new(op->ex);
     if (!r) return -1;
     if (st->nruns == st->capruns) st->runs = xrealloc(st->runs, (size_t)(st->capruns = st->capruns ? 2 * st->capruns : 8) * sizeof *st->runs);
@@ -661,7 +727,11 @@ static int sort_input(Op *op, SortState *st)
         free(op->detail);
         op->detail = xasprintf("sorted in %d run%s on disk, merged (memory_limit %zu bytes)", st->spilled, st->spilled == 1 ? "" : "s", st->budget);
     } else {
-        chunk_sort(ch, p, 0);
+        int used = chunk_sort(ch, p, 0, core_threads(op->ex));
+        if (used > 1) {
+            free(op->detail);
+            op->detail = xasprintf("sorted on %d threads (ranges of rows sorted, then merged)", used);
+        }
         chunk_free_keys(ch, nk);
     }
     return 0;

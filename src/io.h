@@ -35,6 +35,7 @@ typedef struct ReadOptions {
     RemoteFiles *fetched;    /* remote paths: the local copies to read (borrowed), or NULL to fetch when opened */
     DocType doc_type;        /* docs(): text, markdown or json */
     const char *exclude;     /* docs() / pdf_metadata(): a PCRE2 pattern; matching paths are skipped (or NULL) */
+    int threads;             /* Parquet: row groups decoded on up to this many threads, batches in file order (0 or 1: one) */
 } ReadOptions;
 
 /* A plugin (plugin.c): load file (e.g. "fql-pdf.so") from the plugin directories and return the

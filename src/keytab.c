@@ -112,6 +112,8 @@ static void to_general(KeyTable *kt)
     }
 }
 
+void kt_to_general(KeyTable *kt) { to_general(kt); }
+
 /* Copy key k in as the next id (owned tables). */
 static int64_t append_key(KeyTable *kt, const Value *k)
 {

@@ -49,6 +49,10 @@ int64_t kt_lookup(KeyTable *kt, const Value *k, int add, int *added);
  * the slot is taken with id -1 and the caller must set slot->id (to a row with that key) before
  * the next call. */
 KtSlot *kt_claim(KeyTable *kt, size_t r);
+/* Leave the ints layout (a no-op in the general one). A table probed by several threads at once
+ * (kt_ids without add) must be in the layout its probe keys need first: an ints table turns
+ * general on the first probe key that is not an int or null. */
+void kt_to_general(KeyTable *kt);
 /* Owned tables: the key values of id (nk of them, at stride: cols[k][id]). */
 static inline Value kt_key(const KeyTable *kt, int k, size_t id) { return kt->cols[k][id]; }
 

@@ -267,12 +267,15 @@ int rt_set(Runtime *rt, const char *name, Value v, char **msg)
         size_t lim;
         if (parse_size(v, &lim)) { *msg = xstrdup("set memory_limit takes a size, e.g. set memory_limit = \"1GB\" (or \"512MB\"; 0 = half of the machine's memory)"); rc = -1; }
         else rt->memory_limit = lim;
+    } else if (!strcmp(name, "threads")) {
+        if (v.kind != V_INT || v.u.i < 0 || v.u.i > 256) { *msg = xstrdup("set threads takes a number of threads from 1 to 256 (0 = all of the machine's cores, the default)"); rc = -1; }
+        else rt->threads = (int)v.u.i;
     } else {
         static const char *const names[] = { "format", "max_rows", "cache", "progress", "validate_keys", "budget", "fusion",
-                                             "shared", "shared_fallback", "partition", "memory_limit" };
+                                             "shared", "shared_fallback", "partition", "memory_limit", "threads" };
         const char *best = closest_name(name, names, sizeof names / sizeof names[0]);
         *msg = best ? xasprintf("unknown setting '%s'; did you mean '%s'?", name, best)
-                    : xasprintf("unknown setting '%s' (settings: format, max_rows, cache, progress, validate_keys, budget, fusion, shared, shared_fallback, partition, memory_limit)", name);
+                    : xasprintf("unknown setting '%s' (settings: format, max_rows, cache, progress, validate_keys, budget, fusion, shared, shared_fallback, partition, memory_limit, threads)", name);
         rc = -1;
     }
     value_free(v);

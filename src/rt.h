@@ -42,6 +42,7 @@ typedef struct Runtime {
     struct BudgetSet *budgets;     /* budgets over time (`set budget = {usd:, per:}`, budget.c); NULL = none */
     int part_i, part_n;            /* `set partition = "I/N"` (--partition): scans read partition I of N; part_n 0 = all rows */
     size_t memory_limit;           /* bytes a sort holds before it spills to temporary files; 0 = half of memory */
+    int threads;                   /* `set threads`: threads the relational operators use; 0 = the machine's cores */
     int fusion;                    /* several structured calls of a stage over one text: one request (semantic.c) */
     int fuse_hold;                 /* semantic.c: jobs started now keep their requests for semantic_send_fused */
     char *shared_url;              /* `set shared` / --shared / FQL_SHARED: redis://HOST:PORT/DB; NULL = not shared */

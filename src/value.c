@@ -80,14 +80,15 @@ Type *type_vector(int dim)
 
 Type *type_ref(Type *t)
 {
-    if (t && t->refcnt >= 0) REF_INC(t);
+    /* the count is read atomically too: types are shared by rows built on several threads */
+    if (t && __atomic_load_n(&t->refcnt, __ATOMIC_RELAXED) >= 0) REF_INC(t);
     return t;
 }
 
 /* Drop a reference; frees the type and what it owns at zero. NULL-safe; no-op on singletons. */
 void type_unref(Type *t)
 {
-    if (!t || t->refcnt < 0) return;
+    if (!t || __atomic_load_n(&t->refcnt, __ATOMIC_RELAXED) < 0) return;
     if (REF_DEC(t) > 0) return;
     free(t->name);
     type_unref(t->elem);

@@ -9,6 +9,7 @@
 #   BENCH_RUNS  runs per measurement (default 3; the median is reported)
 #   BENCH_TASKS which shapes (default "strings join distinct group")
 #   BENCH_BASE  another build directory, measured as tool "fql-base" in the same runs (before/after)
+# fql runs with its default threads (every core) and, as tool "fql-1", with `set threads = 1`.
 set -euo pipefail
 BUILD=$(cd "${1:-build}" && pwd)
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -17,7 +18,7 @@ ROWS=${BENCH_ROWS:-3000000}
 RUNS=${BENCH_RUNS:-3}
 TASKS=${BENCH_TASKS:-strings join distinct group}
 BASE=${BENCH_BASE:+$(cd "$BENCH_BASE" && pwd)}
-TOOLS="fql${BASE:+ fql-base} duckdb polars"
+TOOLS="fql fql-1${BASE:+ fql-base} duckdb polars"
 mkdir -p "$DIR"
 FACT=$DIR/fact-$ROWS.parquet DIM=$DIR/dim-$ROWS.parquet
 
@@ -50,6 +51,7 @@ run() {
   local tool=$1 task=$2
   local cmd=(node "$HERE/peers.mjs" "$tool" "$task" "$FACT" "$DIM")
   [[ $tool == fql ]] && cmd=("$BUILD/fql" --format csv -c "$(fql_query "$task")")
+  [[ $tool == fql-1 ]] && cmd=("$BUILD/fql" --format csv -c "set threads = 1; $(fql_query "$task")")
   [[ $tool == fql-base ]] && cmd=("$BASE/fql" --format csv -c "$(fql_query "$task")")
   if ! /usr/bin/time -v -o "$DIR/time.txt" "${cmd[@]}" >"$DIR/out-$tool-$task.txt" 2>"$DIR/stderr.txt"; then
     echo "bench: $tool $task failed:" >&2; tail -5 "$DIR/stderr.txt" >&2; exit 1
@@ -65,6 +67,8 @@ run() {
 for task in $TASKS; do
   for ((i = 0; i < RUNS; i++)); do for tool in $TOOLS; do run "$tool" "$task"; done; done
   # the three must agree (numbers to a relative 1e-9: float sums differ in the last digits; fql prints a header)
+  # one thread and all cores: the same bytes
+  cmp -s "$DIR/out-fql-$task.txt" "$DIR/out-fql-1-$task.txt" || { echo "bench: fql with threads 1 and fql disagree on $task" >&2; exit 1; }
   for tool in duckdb polars; do
     if ! tail -n +2 "$DIR/out-fql-$task.txt" | paste -d"|" - "$DIR/out-$tool-$task.txt" | awk -F"|" '
         { na = split($1, a, ","); nb = split($2, b, ","); if (na != nb) exit 1

@@ -7,6 +7,7 @@
 #   top:    order by category, amount desc | limit 100, printed as CSV
 #   filter: where amount > 500 (half the rows) printed as CSV to standard output (a file)
 #   spill:  fql's sort with set memory_limit = "100MB" (sorted runs on disk, merged)
+#   (fql-1: the sort with `set threads = 1`; its file must equal the threaded sort's)
 #   start:  one row printed: fql -c 'values [{a: 1}] | select a'; the peers' start includes node's;
 #           sqlite3 :memory: 'select 1' for reference
 # Prints: shape, tool, median seconds, peak RSS MB, fql time / faster peer's time.
@@ -37,6 +38,7 @@ Q_SORT='from csv("'$DATA'") | order by category, amount desc'
 argv_of() {  # argv_of TOOL SHAPE: the command of one measurement, into the array argv
   case $1:$2 in
     fql:sort)   argv=("$BUILD/fql" -c "$Q_SORT | write csv(\"$DIR/sorted-fql.csv\", mode: \"overwrite\")") ;;
+    fql-1:sort) argv=("$BUILD/fql" -c "set threads = 1; $Q_SORT | write csv(\"$DIR/sorted-fql-1.csv\", mode: \"overwrite\")") ;;
     fql:spill)  argv=("$BUILD/fql" -c "set memory_limit = \"100MB\"; $Q_SORT | write csv(\"$DIR/spilled-fql.csv\", mode: \"overwrite\")") ;;
     fql:top)    argv=("$BUILD/fql" --format csv -c "$Q_SORT | limit 100") ;;
     fql:filter) argv=("$BUILD/fql" --format csv -c "from csv(\"$DATA\") | where amount > 500") ;;
@@ -61,6 +63,7 @@ for ((i = 0; i < RUNS; i++)); do
     for tool in fql duckdb polars; do run_one "$tool" "$shape"; done
   done
   run_one fql spill
+  run_one fql-1 sort
   run_one sqlite3 start
 done
 
@@ -71,6 +74,7 @@ for t in fql duckdb polars; do
   n=$(wc -l <"$DIR/out-$t-filter"); f[${#f[@]}]="$t=$((n - 1))"
 done
 cmp -s "$DIR/sorted-fql.csv" "$DIR/spilled-fql.csv" || echo "bench: fql's spilled sort differs from its in-memory sort" >&2
+cmp -s "$DIR/sorted-fql.csv" "$DIR/sorted-fql-1.csv" || echo "bench: fql's sort on one thread differs from its sort on threads" >&2
 echo "data: $DATA ($ROWS rows); median of $RUNS alternating runs; filter rows printed: ${f[*]}"
 awk '
   { k = $1 " " $2; n[k]++; t[k, n[k]] = $3; m[k, n[k]] = $4; if (!(k in seen)) { seen[k] = 1; order[++no] = k } }

@@ -25,6 +25,7 @@
 #include "io_int.h"
 #include "parquet.h"
 #include "thrift.h"
+#include "pool.h"
 
 /* Upper bound on the entries of one column chunk: a hostile header cannot make the reader allocate
  * more than this (a fuzzing build lowers it). */
@@ -90,6 +91,12 @@ typedef struct PqReader {
     int64_t rows_left;           /* rows of the loaded group not yet returned */
     Leaf *leaves;                /* file->nleaves, for the loaded group */
     int *need;                   /* per top-level column */
+    /* row groups decoded on threads (ReadOptions.threads > 1) */
+    int threads;
+    ParMap *pm;
+    struct RgOut *out;           /* the decoded row group being handed out */
+    PqFile **kept;               /* files done with (row groups of them may still be decoding) */
+    int nkept;
 } PqReader;
 
 /* ---- errors ---- */
@@ -1013,16 +1020,30 @@ static const char *load_dict(Leaf *lf, const PqNode *n, const PageHeader *h, con
 }
 
 /* Read, decompress and decode one column chunk into lf. */
-static int load_chunk(PqFile *pf, const Chunk *c, const PqNode *n, Leaf *lf, fql_error *err)
+/* The bytes of column chunk c (the caller frees them), or NULL with err filled. */
+static uint8_t *read_chunk(PqFile *pf, const Chunk *c, const PqNode *n, fql_error *err)
 {
-    if (c->num_values < 0 || c->num_values > (int64_t)PQ_MAX_ENTRIES)
-        return pq_err(err, pf->path, n->dotted, "the column chunk's value count is out of range");
+    if (c->num_values < 0 || c->num_values > (int64_t)PQ_MAX_ENTRIES) {
+        pq_err(err, pf->path, n->dotted, "the column chunk's value count is out of range");
+        return NULL;
+    }
     uint8_t *raw = xtry_malloc((size_t)c->size + 1);
-    if (!raw) return err_set(err, FQL_ERR_NOMEM, "%s: out of memory for a column chunk of %lld bytes (column %s)", pf->path, (long long)c->size, n->dotted);
+    if (!raw) {
+        err_set(err, FQL_ERR_NOMEM, "%s: out of memory for a column chunk of %lld bytes (column %s)", pf->path, (long long)c->size, n->dotted);
+        return NULL;
+    }
     if (read_at(pf, c->start, raw, (size_t)c->size)) {
         free(raw);
-        return err_set(err, FQL_ERR_IO, "cannot read %s: %s", pf->path, strerror(errno));
+        err_set(err, FQL_ERR_IO, "cannot read %s: %s", pf->path, strerror(errno));
+        return NULL;
     }
+    return raw;
+}
+
+/* Decode the pages of column chunk c (its bytes: raw, taken) into lf. 0, or -1 with err filled.
+ * Reads only pf's metadata: chunks of one file decode on several threads at once. */
+static int decode_chunk(const PqFile *pf, const Chunk *c, const PqNode *n, Leaf *lf, uint8_t *raw, fql_error *err)
+{
     const uint8_t *p = raw, *end = raw + c->size;
     const char *why = NULL;
     uint8_t *page = NULL;
@@ -1064,6 +1085,12 @@ static int load_chunk(PqFile *pf, const Chunk *c, const PqNode *n, Leaf *lf, fql
     free(raw);
     if (why) return pq_err(err, pf->path, n->dotted, why);
     return 0;
+}
+
+static int load_chunk(PqFile *pf, const Chunk *c, const PqNode *n, Leaf *lf, fql_error *err)
+{
+    uint8_t *raw = read_chunk(pf, c, n, err);
+    return raw ? decode_chunk(pf, c, n, lf, raw, err) : -1;
 }
 
 /* ---- record assembly ---- */
@@ -1187,9 +1214,136 @@ static int next_file(PqReader *r, fql_error *err)
     return 1;
 }
 
+/* The next n rows of the loaded leaves as a batch (columns not needed are null). 0, or -1 with
+ * err filled. */
+static int assemble(const PqFile *pf, const int *need, Leaf *leaves, size_t n, Batch **out, fql_error *err)
+{
+    int ncols = pf->root.nkids;
+    Batch *b = batch_new(ncols, n);
+    Asm a = { leaves, NULL };
+    Value *row = xcalloc((size_t)ncols + 1, sizeof *row);
+    for (size_t i = 0; i < n && !a.bad; i++) {
+        for (int c = 0; c < ncols; c++) {
+            if (!need[c]) { row[c] = v_null(); continue; }
+            row[c] = build(&a, &pf->root.kids[c], 0);
+        }
+        batch_push_row(b, row);
+    }
+    free(row);
+    if (a.bad) {
+        batch_free(b);
+        return pq_err(err, pf->path, NULL, a.bad);
+    }
+    *out = b;
+    return 0;
+}
+
+/* ---- row groups decoded on threads ----
+ *
+ * The calling thread reads a row group's column chunks (the file is read by one thread: the
+ * reads are sequential and cheap); a worker decompresses, decodes and assembles them into
+ * batches; the row groups' batches leave in file order (pool.c's ordered map), so the rows are
+ * those of one thread in the same order. At most threads + 1 row groups are in flight. */
+
+enum { RG_TASK = 1, RG_OUT };
+typedef struct RgTask { int tag; PqFile *pf; int rg; uint8_t **raw; } RgTask;   /* raw: per leaf (needed ones) */
+typedef struct RgOut { int tag; Batch **b; int nb, pos; } RgOut;
+
+static void rg_drop(void *item)
+{
+    if (!item) return;
+    if (*(int *)item == RG_TASK) {
+        RgTask *t = item;
+        for (int l = 0; l < t->pf->nleaves; l++) free(t->raw[l]);
+        free(t->raw);
+    } else {
+        RgOut *o = item;
+        for (int i = o->pos; i < o->nb; i++) batch_free(o->b[i]);
+        free(o->b);
+    }
+    free(item);
+}
+
+static int rg_pull(void *ctx, void **item, fql_error *err)
+{
+    PqReader *r = ctx;
+    while (!r->file || r->rg >= r->file->nrg) {
+        if (r->file) {   /* row groups of it may still be decoding: closed with the reader */
+            r->kept = xrealloc(r->kept, (size_t)(r->nkept + 1) * sizeof *r->kept);
+            r->kept[r->nkept++] = r->file;
+            r->file = NULL;
+        }
+        int rc = next_file(r, err);
+        if (rc <= 0) return rc;
+    }
+    PqFile *pf = r->file;
+    const RowGroup *g = &pf->rgs[r->rg];
+    RgTask *t = xcalloc(1, sizeof *t);
+    t->tag = RG_TASK;
+    t->pf = pf;
+    t->rg = r->rg++;
+    t->raw = xcalloc((size_t)pf->nleaves + 1, sizeof *t->raw);
+    for (int c = 0; c < pf->root.nkids; c++) {
+        if (!r->need[c]) continue;
+        const PqNode *top = &pf->root.kids[c];
+        for (int l = top->leaf0; l < top->leaf0 + top->nleaves; l++)
+            if (!(t->raw[l] = read_chunk(pf, &g->chunks[l], pf->leaves[l], err))) { rg_drop(t); return -1; }
+    }
+    *item = t;
+    return 1;
+}
+
+static int rg_work(void *ctx, int worker, void *item, void **out, fql_error *err)
+{
+    PqReader *r = ctx;
+    RgTask *t = item;
+    const PqFile *pf = t->pf;
+    const RowGroup *g = &pf->rgs[t->rg];
+    Leaf *leaves = xcalloc((size_t)pf->nleaves + 1, sizeof *leaves);
+    int rc = 0;
+    for (int l = 0; l < pf->nleaves && !rc; l++)
+        if (t->raw[l]) {
+            uint8_t *raw = t->raw[l];
+            t->raw[l] = NULL;
+            rc = decode_chunk(pf, &g->chunks[l], pf->leaves[l], &leaves[l], raw, err);
+        }
+    RgOut *o = xcalloc(1, sizeof *o);
+    o->tag = RG_OUT;
+    for (int64_t left = g->num_rows; !rc && left > 0;) {
+        size_t n = left < BATCH_ROWS ? (size_t)left : BATCH_ROWS;
+        Batch *b;
+        if ((rc = assemble(pf, r->need, leaves, n, &b, err))) break;
+        o->b = xrealloc(o->b, (size_t)(o->nb + 1) * sizeof *o->b);
+        o->b[o->nb++] = b;
+        left -= (int64_t)n;
+    }
+    for (int l = 0; l < pf->nleaves; l++) leaf_clear(&leaves[l]);
+    free(leaves);
+    rg_drop(t);
+    if (rc) { rg_drop(o); return -1; }
+    *out = o;
+    return 0;
+}
+
+static int pq_next_threads(PqReader *r, Batch **out, fql_error *err)
+{
+    if (!r->pm) r->pm = parmap_new(r->threads, r->threads + 1, rg_pull, rg_work, rg_drop, rg_drop, r);
+    while (!r->out || r->out->pos == r->out->nb) {
+        rg_drop(r->out);
+        r->out = NULL;
+        void *o = NULL;
+        int rc = parmap_next(r->pm, &o, err);
+        if (rc <= 0) return rc;
+        r->out = o;
+    }
+    *out = r->out->b[r->out->pos++];
+    return 1;
+}
+
 static int pq_next(Reader *base, Batch **out, fql_error *err)
 {
     PqReader *r = (PqReader *)base;
+    if (r->threads > 1) return pq_next_threads(r, out, err);
     while (r->rows_left == 0) {
         if (r->file && r->rg < r->file->nrg) {
             if (load_group(r, err)) return -1;
@@ -1198,32 +1352,18 @@ static int pq_next(Reader *base, Batch **out, fql_error *err)
         int rc = next_file(r, err);
         if (rc <= 0) return rc;
     }
-    PqFile *pf = r->file;
     size_t n = r->rows_left < BATCH_ROWS ? (size_t)r->rows_left : BATCH_ROWS;
-    int ncols = pf->root.nkids;
-    Batch *b = batch_new(ncols, n);
-    Asm a = { r->leaves, NULL };
-    Value *row = xcalloc((size_t)ncols + 1, sizeof *row);
-    for (size_t i = 0; i < n && !a.bad; i++) {
-        for (int c = 0; c < ncols; c++) {
-            if (!r->need[c]) { row[c] = v_null(); continue; }
-            row[c] = build(&a, &pf->root.kids[c], 0);
-        }
-        batch_push_row(b, row);
-    }
-    free(row);
     r->rows_left -= (int64_t)n;
-    if (a.bad) {
-        batch_free(b);
-        return pq_err(err, pf->path, NULL, a.bad);
-    }
-    *out = b;
-    return 1;
+    return assemble(r->file, r->need, r->leaves, n, out, err) ? -1 : 1;
 }
 
 static void pq_close(Reader *base)
 {
     PqReader *r = (PqReader *)base;
+    parmap_free(r->pm);   /* its workers stop before the files they read are closed */
+    rg_drop(r->out);
+    for (int i = 0; i < r->nkept; i++) pqfile_free(r->kept[i]);
+    free(r->kept);
     unload(r);
     free(r->leaves);
     pqfile_free(r->file);
@@ -1250,6 +1390,7 @@ Reader *parquet_reader_open(char **paths, int npaths, const ReadOptions *o, fql_
     r->base.schema = s;
     r->need = xcalloc((size_t)s->n + 1, sizeof *r->need);
     for (int c = 0; c < s->n; c++) r->need[c] = o->projection ? o->projection[c] : 1;
+    r->threads = o->threads;
     /* the first file stays open for the first next() */
     r->file = pf;
     r->cur = 1;

@@ -172,5 +172,121 @@ check "[12k] sort spilled runs" ordered 'set memory_limit = "64KB"; from orders 
   'select id, cat, qty from orders order by cat desc nulls first, qty nulls first, id'
 check "[12k] sort spilled, all columns" ordered 'set memory_limit = 1; from orders | order by note nulls first, price desc' \
   'select * from orders order by note nulls first, price desc, id'
+
+# threads (`set threads`, pool.c): 12,000 rows are six batches, so a parallel stage spreads them over
+# its threads. Each question runs with 1 thread, 2 (the machine's cores here) and 5 (more than the
+# cores): every answer must match sqlite3's, and the threaded runs' output (rows in their order,
+# and any error) must be byte-identical to the single thread's.
+check_t() {  # name ordered fql sql
+  local name=$1 ordered=$2 fq=$3 sq=$4 one out t
+  for t in 1 2 5; do
+    if [[ $ordered == error ]]; then   # sq: the error message expected after the rows before it
+      out=$("$FQL" --format csv -c "let orders = from csv(\"orders.csv\"); set threads = $t;
+$fq" 2>&1)
+      if [[ $? != 0 && "$out" == *"$sq"* ]]; then pass=$((pass + 1)); echo "ok [12k threads $t] $name: fails with '$sq'"
+      else fail=$((fail + 1)); echo "FAIL [12k threads $t] $name: expected a failure with '$sq', got: $(tail -n 3 <<<"$out")"; fi
+    else
+      check "[12k threads $t] $name" "$ordered" "set threads = $t;
+$fq" "$sq"
+    fi
+    out=$("$FQL" --format csv -c "let orders = from csv(\"orders.csv\"); let customers = from csv(\"customers.csv\"); set threads = $t;
+$fq" 2>&1)
+    if [[ $t == 1 ]]; then one=$out
+    elif [[ "$out" == "$one" ]]; then pass=$((pass + 1)); echo "ok [12k threads $t] $name: same output as one thread"
+    else
+      fail=$((fail + 1)); echo "FAIL [12k threads $t] $name: output differs from one thread's"
+      diff <(echo "$one") <(echo "$out") | head -n 10 | sed 's/^/    /'
+    fi
+  done
+}
+check_t "filter" ordered 'from orders | where qty > 5 and price < 100 | select id, qty, price' \
+  'select id, qty, price from orders where qty > 5 and price < 100 order by rowid'
+check_t "derive chain functions" ordered 'from orders | derive t = price * 2, u = t + 1 | where u > 100 | select id, u, upper(note) as n, lower(cat || "X") as c, coalesce(qty, -1) as q, round(price, 1) as r' \
+  "select id, price * 2 + 1, upper(note), lower(cat || 'X'), coalesce(qty, -1), round(price, 1) from orders where price * 2 + 1 > 100 order by rowid"
+check_t "case in like" ordered 'from orders | where cat in ("red", "blue") or note like "n1%" | select id, case when price > 150 then "high" when price > 50 then "mid" else "low" end as band, contains(note, "1") as c' \
+  "select id, case when price > 150 then 'high' when price > 50 then 'mid' else 'low' end, case when note is null then null when instr(note, '1') > 0 then 'true' else 'false' end from orders where cat in ('red', 'blue') or note like 'n1%' order by rowid"
+check_t "inner join" ordered 'from orders | join customers on cust == cid | select id, region, tier' \
+  'select id, region, tier from orders join customers on cust = cid order by orders.rowid'
+check_t "left join, then filter" ordered 'from orders | left join customers on cust == cid | where qty is null or qty > 3 | select id, cust, region' \
+  'select id, cust, region from orders left join customers on cust = cid where qty is null or qty > 3 order by orders.rowid'
+check_t "join residual" ordered 'from orders | join customers on cust == cid and tier < qty | select id, cid, tier, qty' \
+  'select id, cid, tier, qty from orders join customers on cust = cid and tier < qty order by orders.rowid'
+check_t "join duplicate build keys, string key" ordered 'from orders as a | join (from customers | select region, tier) as c on a.note == c.region || "x" or true | where a.id < 50 | select a.id, c.region' \
+  'select a.id, c.region from orders a join customers c where a.id < 50 order by a.rowid, c.rowid'
+check_t "left join null string keys" ordered 'from orders as a | where a.id % 40 == 0 | left join (from orders | where id < 400) as b on a.note == b.note and a.cat == b.cat | select a.id, b.id as bid' \
+  'select a.id, b.id from orders a left join (select * from orders where id < 400) b on a.note = b.note and a.cat = b.cat where a.id % 40 = 0 order by a.rowid, b.rowid'
+check_t "right join (one thread)" sorted 'from customers | right join orders on cid == cust | select id, cid, region' \
+  'select id, cid, region from customers right join orders on cid = cust'
+check_t "join, filter, group" sorted 'from orders | join customers on cust == cid | where tier > 0 | group by region agg n = count(*), t = sum(price)' \
+  'select region, count(*), sum(price) from orders join customers on cust = cid where tier > 0 group by region'
+check_t "under a limit" ordered 'from orders | where qty > 2 | select id, qty | limit 5000 offset 10' \
+  'select id, qty from orders where qty > 2 order by rowid limit 5000 offset 10'
+check_t "order by after a stage" ordered 'from orders | where price > 20 | derive p = round(price / 10) | order by p desc, cat desc | select id, p, cat' \
+  'select id, round(price / 10), cat from orders where price > 20 order by round(price / 10) desc, cat desc nulls first, rowid'
+check_t "distinct after a stage" ordered 'from orders | select cat, note | distinct' \
+  'select cat, note from orders group by cat, note order by min(rowid)'
+# group by on threads (exec_agg.c): groups partitioned by key among the threads; the groups in
+# order of first appearance (sqlite3 is told so by each group's first rowid), float sums to the last
+# digit (sqlite3's answers are compared at 6 decimals: the exact check is against one thread)
+check_t "group order, float sums" ordered 'from orders | group by cat agg n = count(*), nq = count(qty), s = sum(qty), t = sum(price), a = avg(price), lo = min(price), hi = max(price)' \
+  'select cat, count(*), count(qty), sum(qty), sum(price), avg(price), min(price), max(price) from orders group by cat order by min(rowid)'
+check_t "group two keys, first and last" ordered 'from orders | group by cust, note agg n = count(*), s = sum(price), f = first(id), l = last(id)' \
+  'select cust, note, count(*), sum(price), min(id), max(id) from orders group by cust, note order by min(rowid)'
+check_t "group count distinct" ordered 'from orders | group by cat agg d = count(distinct cust), q = count(distinct qty), t = count(distinct note), p = count(distinct price), s = sum(distinct qty)' \
+  'select cat, count(distinct cust), count(distinct qty), count(distinct note), count(distinct price), sum(distinct qty) from orders group by cat order by min(rowid)'
+check_t "many groups" ordered 'from orders | group by id % 3000 agg n = count(*), d = count(distinct cust), s = sum(price)' \
+  'select id % 3000, count(*), count(distinct cust), sum(price) from orders group by id % 3000 order by min(rowid)'
+check_t "group by expressions, args" ordered 'from orders | group by lower(cat || "x") agg n = count(*), s = sum(qty * price), c = sum(case when note like "n1%" then 1 else 0 end)' \
+  "select lower(cat || 'x'), count(*), sum(qty * price), sum(case when note like 'n1%' then 1 else 0 end) from orders group by lower(cat || 'x') order by min(rowid)"
+check_t "null and float group keys" ordered 'from orders | group by qty, round(price / 50) agg n = count(*), d = count(distinct cat)' \
+  'select qty, round(price / 50), count(*), count(distinct cat) from orders group by qty, round(price / 50) order by min(rowid)'
+check_t "join then group on threads" ordered 'from orders | join customers on cust == cid | group by region, tier agg n = count(*), t = sum(price), d = count(distinct cat)' \
+  'select region, tier, count(*), sum(price), count(distinct cat) from orders join customers on cust = cid group by region, tier order by min(orders.rowid)'
+check_t "global agg (one thread)" ordered 'from orders | agg n = count(*), s = sum(price), d = count(distinct cust)' \
+  'select count(*), sum(price), count(distinct cust) from orders'
+check_t "integer overflow in a later batch" error 'from orders | group by cat agg s = sum(case when id > 9000 then 9223372036854775807 else 1 end)' \
+  "integer overflow in sum"
+check_t "integer overflow, column arguments (partitions)" error 'from orders | derive big = case when id > 9000 then 9223372036854775807 else 1 end | group by cat agg s = sum(big)' \
+  "integer overflow in sum"
+check_t "argument error in a later batch" error 'from orders | group by cust agg s = sum(cast(case when id > 9000 then note else "1" end as int))' \
+  "error: cannot cast 'n"
+check_t "key error in a later batch" error 'from orders | group by cast(case when id > 9000 then note else "1" end as int) agg n = count(*)' \
+  "error: cannot cast 'n"
+# Parquet row groups decoded on threads (parquet_read.c): the orders as 7 row groups of 1,700 rows
+# (the last shorter), read back in file order whatever the threads
+"$FQL" -c 'from csv("orders.csv") | write parquet("orders.parquet", row_group_size: 1700)' >/dev/null 2>&1
+check_t "parquet scan, filter" ordered 'from parquet("orders.parquet") | where qty > 5 or note is null | select id, cat, qty, price, note' \
+  'select id, cat, qty, price, note from orders where qty > 5 or note is null order by rowid'
+check_t "parquet scan, join, group" ordered 'from parquet("orders.parquet") | join customers on cust == cid | group by region agg n = count(*), t = sum(price), d = count(distinct cat)' \
+  'select region, count(*), sum(price), count(distinct cat) from orders join customers on cust = cid group by region order by min(orders.rowid)'
+# explain analyze says the threads an operator used
+check_explain() {  # name query pattern
+  local out
+  out=$("$FQL" -c "let orders = from csv(\"orders.csv\"); let customers = from csv(\"customers.csv\"); set threads = 2; explain analyze $2" 2>&1)
+  if grep -qF -- "$3" <<<"$out"; then pass=$((pass + 1)); echo "ok [12k] explain analyze $1"
+  else fail=$((fail + 1)); echo "FAIL [12k] explain analyze $1: no '$3' in:"; sed 's/^/    /' <<<"$out" | head -20; fi
+}
+check_explain "stage" 'from orders | where qty > 2 | derive t = price * 2 | select id, t' "2 threads, one parallel stage with the 2 operators below"
+check_explain "parquet scan" 'from parquet("orders.parquet") | where qty > 2' "row groups decoded on 2 threads"
+check_explain "aggregate arguments" 'from orders | group by cat agg s = sum(qty * price)' "2 threads (keys and arguments evaluated on them)"
+# an error in a later batch: the rows of the batches before it print first, then the single
+# thread's message (the same output on every thread count)
+check_t "error in a later batch" error 'from orders | select id, cast(case when id > 9000 then note else "1" end as int) as v' \
+  "error: cannot cast 'n5' to int"
+# the sort on threads (exec_sort.c): 70,000 rows (more than a sort takes to use threads), each
+# thread sorts a range of rows and the ranges are merged: ties in input order, nulls as written,
+# strings longer than the sort's words compared by value, as one thread sorts them
+rm -f orders.csv customers.csv orders.sql db.sqlite orders.parquet
+gen 11 70000
+{ echo "create table orders (id integer, cust integer, cat text, qty integer, price real, note text);"
+  echo "create table customers (cid integer, region text, tier integer);"
+  echo "begin;"; cat orders.sql; echo "commit;"; } | sqlite3 db.sqlite
+check_t "[70k] sort ties stable" ordered 'from orders | order by cat | select id, cat' \
+  'select id, cat from orders order by cat nulls last, id'
+check_t "[70k] sort keys desc nulls" ordered 'from orders | order by qty desc nulls last, price, note nulls first | select id, qty, price, note' \
+  'select id, qty, price, note from orders order by qty desc nulls last, price, note nulls first, id'
+check_t "[70k] sort long strings" ordered 'from orders | derive k = "a_key_much_longer_than_the_words_of_the_sort_" || coalesce(note, "-") || cust | order by k desc, qty nulls first | select id, k, qty' \
+  "select id, 'a_key_much_longer_than_the_words_of_the_sort_' || coalesce(note, '-') || cust as k, qty from orders order by k desc, qty nulls first, id"
+check_explain "sort" 'from orders | order by cat' "sorted on 2 threads"
 echo "$pass passed, $fail failed"
 (( fail == 0 ))
