@@ -908,6 +908,10 @@ static Batch *join_gather(const Plan *p, Batch *lb, const Batch *rb, const Pairs
     for (int k = 0; k < nout; k++) {
         int c = p->targets[k], uses = 0;
         Value *dst = o->cols[k];
+        if (p->unread && p->unread[k]) {   /* read by nothing above: nulls (batch_new's zeroed cells are) */
+            for (size_t i = 0; i < ps->n; i++) dst[i] = v_null();
+            continue;
+        }
         if (c >= nl) {
             const Value *src = rb ? rb->cols[c - nl] : NULL;
             for (size_t i = 0; i < ps->n; i++) {
@@ -918,7 +922,7 @@ static Batch *join_gather(const Plan *p, Batch *lb, const Batch *rb, const Pairs
             }
             continue;
         }
-        for (int q = 0; q < nout; q++) uses += p->targets[q] == c;
+        for (int q = 0; q < nout; q++) uses += p->targets[q] == c && !(p->unread && p->unread[q]);
         Value *src = lb->cols[c];
         if (left_once && uses == 1)
             for (size_t i = 0; i < ps->n; i++) { dst[i] = src[ps->l[i]]; src[ps->l[i]] = v_null(); }

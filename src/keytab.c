@@ -162,19 +162,34 @@ void kt_ids(KeyTable *kt, Value *const *cols, size_t n, int add, int skipnull, i
     int nk = kt->nk;
     if (kt->ints && !all_ints(kt, cols, n)) to_general(kt);
     uint64_t hs[CHUNK];
+    uint8_t hit[CHUNK];
+    /* One string key: the ids of the last string objects seen, by address. Rows that share one
+     * object (a join's output shares its build side's strings; a column of few distinct values
+     * read once) take its id without a probe; the objects are the caller's, alive for the call. */
+    enum { SEEN = 64 };
+    struct { const Str *s; int64_t id; } seen[SEEN];
+    int by_ptr = nk == 1 && !kt->ints;
+    if (by_ptr) memset(seen, 0, sizeof seen);
     Value kbuf[16], *k = nk <= 16 ? kbuf : xmalloc((size_t)nk * sizeof *k);
     for (size_t c0 = 0; c0 < n; c0 += CHUNK) {
         size_t cn = n - c0 < CHUNK ? n - c0 : CHUNK;
         /* hashes first (no memory but the rows'), so that the slots can be fetched ahead */
         for (size_t i = 0; i < cn; i++) {
             size_t r = c0 + i;
+            hit[i] = 0;
             if (kt->ints) { hs[i] = (uint64_t)cols[0][r].u.i; continue; }
+            if (by_ptr && cols[0][r].kind == V_STRING) {
+                const Str *p = cols[0][r].u.s;
+                size_t c = ((uintptr_t)p >> 4) % SEEN;
+                if (seen[c].s == p) { ids[r] = seen[c].id; hit[i] = 1; continue; }
+            }
             for (int q = 0; q < nk; q++) k[q] = cols[q][r];
             hs[i] = keys_hash(k, nk);
         }
         for (size_t i = 0; i < cn; i++) {
             size_t r = c0 + i;
-            if (i + AHEAD < cn) __builtin_prefetch(&kt->slots[home(kt, hs[i + AHEAD])]);
+            if (hit[i]) continue;
+            if (i + AHEAD < cn && !hit[i + AHEAD]) __builtin_prefetch(&kt->slots[home(kt, hs[i + AHEAD])]);
             int hasnull = 0;
             for (int q = 0; q < nk; q++) {
                 k[q] = cols[q][r];
@@ -187,14 +202,21 @@ void kt_ids(KeyTable *kt, Value *const *cols, size_t n, int add, int skipnull, i
                 continue;
             }
             KtSlot *s = probe(kt, k, hs[i]);
-            if (s->id >= 0 || !add || kt->borrowed) { ids[r] = s->id; continue; }
-            if ((kt->n + 1) * 4 > kt->cap * 3) {
-                reserve_one(kt);
-                s = probe(kt, k, hs[i]);
+            if (s->id >= 0 || !add || kt->borrowed) ids[r] = s->id;
+            else {
+                if ((kt->n + 1) * 4 > kt->cap * 3) {
+                    reserve_one(kt);
+                    s = probe(kt, k, hs[i]);
+                }
+                s->h = hs[i];
+                s->id = append_key(kt, k);
+                ids[r] = s->id;
             }
-            s->h = hs[i];
-            s->id = append_key(kt, k);
-            ids[r] = s->id;
+            if (by_ptr && k[0].kind == V_STRING && ids[r] >= 0) {
+                size_t c = ((uintptr_t)k[0].u.s >> 4) % SEEN;
+                seen[c].s = k[0].u.s;
+                seen[c].id = ids[r];
+            }
         }
     }
     if (k != kbuf) free(k);

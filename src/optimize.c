@@ -597,10 +597,17 @@ static void prune(Opt *o, Plan *p, const char *need)
         prune(o, p->right, cn);
         break;
     case P_JOIN: {
-        int nl = nc, nr = p->right->schema->n;
+        int nl = nc, nr = p->right->schema->n, nout = p->schema->n, unread = 0;
         char *all = xcalloc((size_t)(nl + nr) + 1, 1);
-        for (int k = 0; k < p->schema->n; k++)
+        for (int k = 0; k < nout; k++)
             if (need[k]) all[p->targets[k]] = 1;
+            else unread++;
+        free(p->unread);   /* what nothing above reads is not gathered (a join's keys, often) */
+        p->unread = NULL;
+        if (unread) {
+            p->unread = xmalloc((size_t)nout);
+            for (int k = 0; k < nout; k++) p->unread[k] = !need[k];
+        }
         for (int u = 0; u < p->neq; u++) { all[p->eq_left[u]] = 1; all[nl + p->eq_right[u]] = 1; }
         for (int i = 0; i < p->nexprs; i++) mark_cols(p->exprs[i], all, nl + nr);
         for (int i = 0; i < nl; i++) cn[i] = all[i];

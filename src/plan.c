@@ -217,6 +217,7 @@ void plan_free(Plan *p)
     for (int i = 0; i < p->nexprs; i++) expr_free(p->exprs[i]);
     free(p->exprs);
     free(p->targets);
+    free(p->unread);
     for (int i = 0; i < p->naggs; i++) {
         for (int j = 0; j < p->aggs[i].nargs; j++) expr_free(p->aggs[i].args[j]);
         free(p->aggs[i].args);
@@ -510,6 +511,10 @@ Plan *plan_copy(const Plan *p)
     for (int i = 0; i < p->nexprs; i++) c->exprs[i] = expr_copy(p->exprs[i]);
     int ntargets = p->kind == P_JOIN ? p->schema->n : p->nexprs;
     c->targets = ints_copy(p->targets, ntargets);
+    if (p->unread) {
+        c->unread = xmalloc((size_t)p->schema->n);
+        memcpy(c->unread, p->unread, (size_t)p->schema->n);
+    }
     c->aggs = p->naggs ? xcalloc((size_t)p->naggs, sizeof *c->aggs) : NULL;
     for (int i = 0; i < p->naggs; i++) {
         c->aggs[i] = p->aggs[i];

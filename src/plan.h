@@ -143,6 +143,8 @@ struct Plan {
     Plan *child, *right;
     Expr **exprs; int nexprs;
     int *targets;            /* P_DERIVE */
+    char *unread;            /* P_JOIN: 1 for each output column nothing above reads (the optimizer's prune):
+                              * gathered as nulls; NULL when every column is read */
     int nkeys;               /* P_AGG */
     AggCall *aggs; int naggs;
     int *desc, *nulls_first; /* P_SORT */
