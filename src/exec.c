@@ -841,6 +841,7 @@ static int join_prepare(Op *op)
             op->chain[r] = s->id;
             s->id = (int64_t)r;
         }
+        kt_freeze(&op->kt);   /* small int keys: probes read a direct map (before any thread probes) */
         /* every key once (a dimension's primary key): probes never read the chains */
         op->unique = 1;
         for (size_t r = 0; r < nr && op->unique; r++) op->unique = op->chain[r] < 0;

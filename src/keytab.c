@@ -4,6 +4,31 @@
 #include "keytab.h"
 
 enum { CHUNK = 256, AHEAD = 16 };   /* rows hashed at a time; how far ahead slots are prefetched */
+/* The direct map covers keys [0, DIRECT_MAX), and at most 8 entries a key held plus 1,024: a
+ * sparse or large key space stays hashed. */
+enum { DIRECT_MAX = 1 << 22 };
+
+static void direct_drop(KeyTable *kt)
+{
+    free(kt->direct);
+    kt->direct = NULL;
+    kt->ndirect = 0;
+    kt->direct_full = 0;
+}
+
+/* Owned tables: key v (an int) now has id; remembered when v is small enough for the map. */
+static void direct_note(KeyTable *kt, int64_t v, int64_t id)
+{
+    if (v < 0 || v >= DIRECT_MAX || (uint64_t)v >= 8 * (uint64_t)kt->n + 1024) return;
+    if ((size_t)v >= kt->ndirect) {
+        size_t cap = kt->ndirect ? kt->ndirect : 1024;
+        while (cap <= (size_t)v) cap *= 2;
+        kt->direct = xrealloc(kt->direct, cap * sizeof *kt->direct);
+        for (size_t i = kt->ndirect; i < cap; i++) kt->direct[i] = -1;
+        kt->ndirect = cap;
+    }
+    kt->direct[v] = id;
+}
 
 static uint64_t mix64(uint64_t x)
 {
@@ -55,7 +80,28 @@ void kt_free(KeyTable *kt)
     }
     free(kt->cols);
     free(kt->slots);
+    free(kt->direct);
     memset(kt, 0, sizeof *kt);
+}
+
+void kt_freeze(KeyTable *kt)
+{
+    direct_drop(kt);
+    if (!kt->ints || !kt->n) return;
+    uint64_t max = 0;
+    size_t in = 0;
+    for (size_t i = 0; i < kt->cap; i++)
+        if (kt->slots[i].id >= 0 && kt->slots[i].h < DIRECT_MAX) {
+            in++;
+            if (kt->slots[i].h > max) max = kt->slots[i].h;
+        }
+    if (!in || max >= 8 * (uint64_t)in + 1024) return;
+    kt->ndirect = (size_t)max + 1;
+    kt->direct = xmalloc(kt->ndirect * sizeof *kt->direct);
+    for (size_t i = 0; i < kt->ndirect; i++) kt->direct[i] = -1;
+    for (size_t i = 0; i < kt->cap; i++)
+        if (kt->slots[i].id >= 0 && kt->slots[i].h < kt->ndirect) kt->direct[kt->slots[i].h] = kt->slots[i].id;
+    kt->direct_full = in == kt->n;   /* every key is in the map: a key in its range that is not, is absent */
 }
 
 /* Where a slot's h puts it: the int itself is mixed first in the ints layout. */
@@ -93,6 +139,7 @@ static void to_general(KeyTable *kt)
 {
     if (!kt->ints) return;
     kt->ints = 0;
+    direct_drop(kt);
     Value k[1];
     for (size_t i = 0; i < kt->cap; i++)
         if (kt->slots[i].id >= 0) {
@@ -157,6 +204,10 @@ static int all_ints(const KeyTable *kt, Value *const *cols, size_t n)
     return 1;
 }
 
+/* The entry of string object p in kt_ids's 256 remembered objects (a multiplicative hash of its
+ * address: malloc'd objects are close together, and their low bits alike). */
+static size_t seen_at(const Str *p) { return (size_t)(((uint64_t)(uintptr_t)p * 0x9E3779B97F4A7C15ULL) >> 56); }
+
 void kt_ids(KeyTable *kt, Value *const *cols, size_t n, int add, int skipnull, int64_t *ids)
 {
     int nk = kt->nk;
@@ -166,7 +217,7 @@ void kt_ids(KeyTable *kt, Value *const *cols, size_t n, int add, int skipnull, i
     /* One string key: the ids of the last string objects seen, by address. Rows that share one
      * object (a join's output shares its build side's strings; a column of few distinct values
      * read once) take its id without a probe; the objects are the caller's, alive for the call. */
-    enum { SEEN = 64 };
+    enum { SEEN = 256 };   /* a power of two: seen_at's shift */
     struct { const Str *s; int64_t id; } seen[SEEN];
     int by_ptr = nk == 1 && !kt->ints;
     if (by_ptr) memset(seen, 0, sizeof seen);
@@ -177,10 +228,19 @@ void kt_ids(KeyTable *kt, Value *const *cols, size_t n, int add, int skipnull, i
         for (size_t i = 0; i < cn; i++) {
             size_t r = c0 + i;
             hit[i] = 0;
-            if (kt->ints) { hs[i] = (uint64_t)cols[0][r].u.i; continue; }
+            if (kt->ints) {
+                const Value *v = &cols[0][r];
+                if (kt->direct && v->kind == V_INT) {
+                    int in = (uint64_t)v->u.i < kt->ndirect;
+                    if (in && kt->direct[v->u.i] >= 0) { ids[r] = kt->direct[v->u.i]; hit[i] = 1; continue; }
+                    if (kt->direct_full && !add) { ids[r] = -1; hit[i] = 1; continue; }   /* every key is in the map */
+                }
+                hs[i] = (uint64_t)v->u.i;
+                continue;
+            }
             if (by_ptr && cols[0][r].kind == V_STRING) {
                 const Str *p = cols[0][r].u.s;
-                size_t c = ((uintptr_t)p >> 4) % SEEN;
+                size_t c = seen_at(p);
                 if (seen[c].s == p) { ids[r] = seen[c].id; hit[i] = 1; continue; }
             }
             for (int q = 0; q < nk; q++) k[q] = cols[q][r];
@@ -211,9 +271,12 @@ void kt_ids(KeyTable *kt, Value *const *cols, size_t n, int add, int skipnull, i
                 s->h = hs[i];
                 s->id = append_key(kt, k);
                 ids[r] = s->id;
+                if (kt->ints && k[0].kind == V_INT) direct_note(kt, k[0].u.i, s->id);
             }
+            /* a key found by its hash that the map does not hold yet (added by kt_lookup) */
+            if (add && !kt->borrowed && kt->ints && ids[r] >= 0 && k[0].kind == V_INT) direct_note(kt, k[0].u.i, ids[r]);
             if (by_ptr && k[0].kind == V_STRING && ids[r] >= 0) {
-                size_t c = ((uintptr_t)k[0].u.s >> 4) % SEEN;
+                size_t c = seen_at(k[0].u.s);
                 seen[c].s = k[0].u.s;
                 seen[c].id = ids[r];
             }
@@ -236,6 +299,7 @@ int64_t kt_lookup(KeyTable *kt, const Value *k, int add, int *added)
 
 KtSlot *kt_claim(KeyTable *kt, size_t r)
 {
+    direct_drop(kt);   /* kt_freeze makes it again once the rows are claimed */
     int nk = kt->nk;
     Value kbuf[16], *k = nk <= 16 ? kbuf : xmalloc((size_t)nk * sizeof *k);
     for (int q = 0; q < nk; q++) k[q] = kt->cols[q][r];

@@ -33,6 +33,13 @@ typedef struct KeyTable {
     int64_t null_id;         /* ints layout: the id of the null key, or -1 */
     Value **cols;            /* per key position: the keys by id (owned values unless borrowed) */
     size_t colcap;           /* owned: room per column */
+    /* ints layout, keys that are small non-negative ints (group codes, dimension keys): direct[key]
+     * is the key's id (-1: not known here), a probe with no hash and no slot. A cache: a key not
+     * in it goes the hashed way. Owned tables fill it as keys are added; a borrowed one gets it
+     * from kt_freeze, once built, and it is only read after that (threads may probe at once). */
+    int64_t *direct;
+    size_t ndirect;
+    int direct_full;         /* kt_freeze: every key of the table is in the map */
 } KeyTable;
 
 void kt_init(KeyTable *kt, int nk);
@@ -49,6 +56,9 @@ int64_t kt_lookup(KeyTable *kt, const Value *k, int add, int *added);
  * the slot is taken with id -1 and the caller must set slot->id (to a row with that key) before
  * the next call. */
 KtSlot *kt_claim(KeyTable *kt, size_t r);
+/* Borrowed tables, once every row is claimed and before probing: the direct map of the keys (when
+ * they are ints in a small range). */
+void kt_freeze(KeyTable *kt);
 /* Leave the ints layout (a no-op in the general one). A table probed by several threads at once
  * (kt_ids without add) must be in the layout its probe keys need first: an ints table turns
  * general on the first probe key that is not an int or null. */

@@ -78,6 +78,7 @@ typedef struct Leaf {
     uint8_t *def, *rep;
     Value *vals;
     size_t n, cap, pos;
+    size_t moved;            /* vals[0, moved) were moved out whole (assemble): not the leaf's any more */
     Value *dict;
     size_t ndict;
 } Leaf;
@@ -939,7 +940,7 @@ static const char *decode_values(const PqNode *n, Leaf *lf, int enc, const uint8
 
 static void leaf_clear(Leaf *lf)
 {
-    for (size_t i = 0; i < lf->n; i++) value_free(lf->vals[i]);
+    for (size_t i = lf->moved; i < lf->n; i++) value_free(lf->vals[i]);
     for (size_t i = 0; i < lf->ndict; i++) value_free(lf->dict[i]);
     free(lf->def);
     free(lf->rep);
@@ -996,14 +997,23 @@ static const char *add_entries(Leaf *lf, const PqNode *n, const PageHeader *h, c
     size_t present = 0;
     for (size_t i = 0; i < count && !why; i++) present += D[i] == n->def;
     Value *tmp = NULL;
-    if (!why) {
-        tmp = xcalloc(present + 1, sizeof *tmp);
-        why = decode_values(n, lf, h->encoding, vals, vlen, tmp, present);
+    if (!why && present == count) {   /* no null: decoded where they go */
+        memset(lf->vals + lf->n, 0, count * sizeof(Value));
+        why = decode_values(n, lf, h->encoding, vals, vlen, lf->vals + lf->n, present);
+        if (why) {
+            for (size_t k = 0; k < present; k++) value_free(lf->vals[lf->n + k]);
+            memset(lf->vals + lf->n, 0, count * sizeof(Value));
+        }
+    } else {
+        if (!why) {
+            tmp = xcalloc(present + 1, sizeof *tmp);
+            why = decode_values(n, lf, h->encoding, vals, vlen, tmp, present);
+        }
+        for (size_t i = 0, k = 0; i < count; i++) lf->vals[lf->n + i] = !why && D[i] == n->def ? tmp[k++] : v_null();
+        if (why && tmp)
+            for (size_t k = 0; k < present; k++) value_free(tmp[k]);
+        free(tmp);
     }
-    for (size_t i = 0, k = 0; i < count; i++) lf->vals[lf->n + i] = !why && D[i] == n->def ? tmp[k++] : v_null();
-    if (why && tmp)
-        for (size_t k = 0; k < present; k++) value_free(tmp[k]);
-    free(tmp);
     free(lv);
     if (!why) lf->n += count;
     return why;
@@ -1221,15 +1231,36 @@ static int assemble(const PqFile *pf, const int *need, Leaf *leaves, size_t n, B
     int ncols = pf->root.nkids;
     Batch *b = batch_new(ncols, n);
     Asm a = { leaves, NULL };
-    Value *row = xcalloc((size_t)ncols + 1, sizeof *row);
-    for (size_t i = 0; i < n && !a.bad; i++) {
-        for (int c = 0; c < ncols; c++) {
-            if (!need[c]) { row[c] = v_null(); continue; }
-            row[c] = build(&a, &pf->root.kids[c], 0);
+    /* A top-level leaf that is not repeated holds one entry a row, already null where the row's is
+     * (add_entries): its n values move into the column as they are. Nested and repeated columns
+     * are assembled a row at a time. */
+    for (int c = 0; c < ncols && !a.bad; c++) {
+        const PqNode *nd = &pf->root.kids[c];
+        if (!need[c]) {
+            memset(b->cols[c], 0, n * sizeof(Value));   /* null */
+            continue;
         }
-        batch_push_row(b, row);
+        if (nd->shape == SH_LEAF && nd->rep == 0 && nd->repetition != PQ_REPEATED && nd->nleaves == 1) {
+            Leaf *lf = &leaves[nd->leaf0];
+            if (lf->n - lf->pos < n) {
+                a.bad = "columns of one group hold different numbers of rows";
+                for (int q = c; q < ncols; q++) memset(b->cols[q], 0, n * sizeof(Value));   /* nothing there yet */
+                break;
+            }
+            memcpy(b->cols[c], lf->vals + lf->pos, n * sizeof(Value));
+            if (lf->moved == lf->pos) lf->moved += n;   /* moved: no longer the leaf's to free */
+            else memset(lf->vals + lf->pos, 0, n * sizeof(Value));   /* (never so for a flat leaf: nulls there) */
+            lf->pos += n;
+            continue;
+        }
+        size_t i = 0;
+        for (; i < n && !a.bad; i++) b->cols[c][i] = build(&a, nd, 0);
+        if (a.bad) {   /* the cells not built yet are garbage: nulls, so that batch_free frees what was */
+            memset(b->cols[c] + i, 0, (n - i) * sizeof(Value));
+            for (int q = c + 1; q < ncols; q++) memset(b->cols[q], 0, n * sizeof(Value));
+        }
     }
-    free(row);
+    b->n = n;
     if (a.bad) {
         batch_free(b);
         return pq_err(err, pf->path, NULL, a.bad);

@@ -137,8 +137,59 @@ static void test_pairset(void)
     pairset_free(&s);
 }
 
+/* The direct map of small int keys (owned: filled as keys come; borrowed: kt_freeze): small,
+ * negative, large and null keys in one column, every id the one a scan gives, before and after the
+ * map grows; a borrowed table of a dimension's keys answers through its map as through its slots,
+ * misses included. */
+static void test_direct_map(void)
+{
+    KeyTable kt;
+    kt_init(&kt, 1);
+    enum { N = 20000 };
+    Value *rows = calloc(N, sizeof *rows), *seen = calloc(N, sizeof *seen);
+    size_t nseen = 0;
+    for (int i = 0; i < N; i++) {
+        int m = i % 11;
+        rows[i] = m == 0 ? v_null() : m == 1 ? v_int(-(i % 13)) : m == 2 ? v_int(1000000007LL * (i % 5))
+                : v_int(i < N / 2 ? (i * 37) % 900 : (i * 53) % 9000);   /* the range grows half-way */
+    }
+    int ok = 1;
+    for (int c0 = 0; c0 < N; c0 += 1000) {
+        int64_t ids[1000];
+        Value *col = rows + c0;
+        kt_ids(&kt, &col, 1000, 1, 0, ids);
+        for (int i = 0; i < 1000; i++) {
+            Value v = rows[c0 + i];
+            int64_t want = scan(seen, nseen, v);
+            if (want < 0) { want = (int64_t)nseen; seen[nseen++] = v; }
+            ok &= ids[i] == want;
+        }
+    }
+    CHECK(ok && kt.n == nseen && kt.direct != NULL, "owned: ids match a scan (%zu keys, direct map %zu)", nseen, kt.ndirect);
+    kt_free(&kt);
+    /* borrowed: keys 0..99,999 but every 11th missing; probes of 0..120,000 */
+    enum { D = 100000 };
+    Value *dim = calloc(D, sizeof *dim);
+    for (int i = 0; i < D; i++) dim[i] = v_int(i % 11 == 5 ? -1 : i);
+    kt_init_borrowed(&kt, 1, &dim);
+    for (int r = D; r-- > 0;) kt_claim(&kt, (size_t)r)->id = r;
+    Value *pr = calloc(120000, sizeof *pr);
+    for (int i = 0; i < 120000; i++) pr[i] = v_int(i);
+    int64_t *a = malloc(120000 * sizeof *a), *b = malloc(120000 * sizeof *b);
+    kt_ids(&kt, &pr, 120000, 0, 1, a);   /* through the slots */
+    kt_freeze(&kt);
+    int mapped = kt.direct != NULL;
+    kt_ids(&kt, &pr, 120000, 0, 1, b);   /* through the map */
+    ok = 1;
+    for (int i = 0; i < 120000; i++) ok &= a[i] == b[i] && b[i] == (i < D && i % 11 != 5 ? i : -1);
+    CHECK(mapped && ok, "borrowed: the map answers as the slots (map built: %d)", mapped);
+    kt_free(&kt);
+    free(dim); free(pr); free(a); free(b); free(rows); free(seen);
+}
+
 int main(void)
 {
+    run("direct_map", test_direct_map);
     run("ids_match_scan", test_ids_match_scan);
     run("tuples_and_null", test_tuples_and_null);
     run("borrowed", test_borrowed);
