@@ -288,5 +288,24 @@ check_t "[70k] sort keys desc nulls" ordered 'from orders | order by qty desc nu
 check_t "[70k] sort long strings" ordered 'from orders | derive k = "a_key_much_longer_than_the_words_of_the_sort_" || coalesce(note, "-") || cust | order by k desc, qty nulls first | select id, k, qty' \
   "select id, 'a_key_much_longer_than_the_words_of_the_sort_' || coalesce(note, '-') || cust as k, qty from orders order by k desc, qty nulls first, id"
 check_explain "sort" 'from orders | order by cat' "sorted on 2 threads"
+# count(distinct) of ints (exec_agg.c): small values are bits per group, others pairs; values
+# past 2^26, negative and 10^12 values, nulls, and a bitmap width that stops growing (frozen) once
+# every group's bitmap would not fit its budget: each pair counted once wherever it went
+rm -f orders.csv orders.sql db.sqlite
+awk 'BEGIN { srand(5); print "id,cust,cat,qty,price,note" > "orders.csv"
+  for (i = 1; i <= 40000; i++) {
+    m = rand(); g = int(rand() * 300)
+    q = m < 0.4 ? int(rand() * 5000) : m < 0.55 ? -int(rand() * 50) - 1 : m < 0.7 ? int(rand() * 2^27) \
+      : m < 0.8 ? 1000000000000 + int(rand() * 100) : m < 0.85 ? "" : int(rand() * 70000000)
+    if (i < 400 && q != "") q = q % 3000   # the first rows: a narrow width first, then growing
+    printf "%d,%d,c,%s,1.0,n\n", i, g, q >> "orders.csv"
+    printf "insert into orders values (%d,%d,\x27c\x27,%s,1.0,\x27n\x27);\n", i, g, q == "" ? "NULL" : q >> "orders.sql"
+  } }'
+{ echo "create table orders (id integer, cust integer, cat text, qty integer, price real, note text);"
+  echo "begin;"; cat orders.sql; echo "commit;"; } | sqlite3 db.sqlite
+check_t "[40k] count distinct wide ints" sorted 'from orders | group by cust agg d = count(distinct qty), n = count(qty), s = sum(distinct qty)' \
+  'select cust, count(distinct qty), count(qty), sum(distinct qty) from orders group by cust'
+check_t "[40k] global count distinct wide ints" ordered 'from orders | agg d = count(distinct qty), c = count(distinct cust)' \
+  'select count(distinct qty), count(distinct cust) from orders'
 echo "$pass passed, $fail failed"
 (( fail == 0 ))
