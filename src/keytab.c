@@ -211,6 +211,16 @@ static size_t seen_at(const Str *p) { return (size_t)(((uint64_t)(uintptr_t)p * 
 void kt_ids(KeyTable *kt, Value *const *cols, size_t n, int add, int skipnull, int64_t *ids)
 {
     int nk = kt->nk;
+    if (kt->ints && kt->direct_full && !add) {   /* a frozen table of small int keys (a join's dimension): the map alone */
+        const Value *c = cols[0];
+        size_t r = 0;
+        for (; r < n; r++) {
+            if (c[r].kind == V_INT) ids[r] = (uint64_t)c[r].u.i < kt->ndirect ? kt->direct[c[r].u.i] : -1;
+            else if (c[r].kind == V_NULL) ids[r] = skipnull ? -1 : kt->null_id;
+            else break;   /* another kind of key: the table changes layout below */
+        }
+        if (r == n) return;
+    }
     if (kt->ints && !all_ints(kt, cols, n)) to_general(kt);
     uint64_t hs[CHUNK];
     uint8_t hit[CHUNK];

@@ -27,7 +27,7 @@ for need in /usr/bin/time node npm cc; do
 done
 [[ -x $BUILD/fql ]] || { echo "bench: $BUILD/fql not built (run make)" >&2; exit 1; }
 if [[ ! -d $HERE/node_modules/@duckdb/node-api || ! -d $HERE/node_modules/nodejs-polars-linux-x64-gnu ]]; then
-  (cd "$HERE" && npm ci --no-audit --no-fund --silent)
+  (cd "$HERE" && npm install --no-audit --no-fund --silent)
 fi
 if [[ ! -s $FACT || ! -s $DIM ]]; then
   cc -O2 -o "$DIR/gen_engine" "$HERE/gen_engine.c"

@@ -25,7 +25,7 @@ if [[ ! -s $DATA ]]; then
   "$DIR/gen" "$DATA.tmp" "$ROWS" && mv "$DATA.tmp" "$DATA"
 fi
 if [[ ! -d $HERE/node_modules/@duckdb/node-api ]]; then
-  (cd "$HERE" && npm ci --no-audit --no-fund --silent)
+  (cd "$HERE" && npm install --no-audit --no-fund --silent)
 fi
 MB=$(( $(stat -c %s "$DATA") / 1000000 ))
 
