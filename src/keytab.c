@@ -281,9 +281,8 @@ void kt_ids(KeyTable *kt, Value *const *cols, size_t n, int add, int skipnull, i
                 s->h = hs[i];
                 s->id = append_key(kt, k);
                 ids[r] = s->id;
-                if (kt->ints && k[0].kind == V_INT) direct_note(kt, k[0].u.i, s->id);
             }
-            /* a key found by its hash that the map does not hold yet (added by kt_lookup) */
+            /* new, or found by its hash but not in the map yet (added by kt_lookup) */
             if (add && !kt->borrowed && kt->ints && ids[r] >= 0 && k[0].kind == V_INT) direct_note(kt, k[0].u.i, ids[r]);
             if (by_ptr && k[0].kind == V_STRING && ids[r] >= 0) {
                 size_t c = seen_at(k[0].u.s);
@@ -370,7 +369,3 @@ int pairset_add(PairSet *s, int64_t g, int64_t v)
     }
 }
 
-void pairset_prefetch(const PairSet *s, int64_t g, int64_t v)
-{
-    __builtin_prefetch(&s->slots[pair_home(g, v, s->cap - 1)]);
-}

@@ -72,7 +72,5 @@ void pairset_init(PairSet *s);
 void pairset_free(PairSet *s);
 /* Add (g, v) with g >= 0: 1 if it was new, 0 if it was there. */
 int  pairset_add(PairSet *s, int64_t g, int64_t v);
-/* A hint: the slot of (g, v) will be read soon. */
-void pairset_prefetch(const PairSet *s, int64_t g, int64_t v);
 
 #endif
