@@ -363,11 +363,9 @@ static char *base64(const unsigned char *p, size_t n)
 static Prepared *scale_image(const Media *md, int box)
 {
     int ow, oh;
-    if (!md->width || !md->height) return NULL;
+    if (!needs_scaling(md, box)) return NULL;   /* fits already, or GIF/WebP: the provider scales them */
     fit(box, md->width, md->height, &ow, &oh);
-    if (ow == md->width && oh == md->height) return NULL;
     int png = !strcmp(md->mime, "image/png");
-    if (!png && strcmp(md->mime, "image/jpeg")) return NULL;   /* GIF, WebP: the provider scales them */
     pthread_once(&image_once, load_image_plugin);   /* attach_one has failed the row if it did not load */
     unsigned char *out = NULL;
     size_t outlen = 0;

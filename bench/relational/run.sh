@@ -8,25 +8,7 @@
 set -euo pipefail
 BUILD=$(cd "${1:-build}" && pwd)
 HERE=$(cd "$(dirname "$0")" && pwd)
-DIR=${BENCH_DIR:-${TMPDIR:-/tmp}/fql-bench-relational}
-ROWS=${BENCH_ROWS:-3000000}
-RUNS=${BENCH_RUNS:-3}
-mkdir -p "$DIR"
-DATA=$DIR/data-$ROWS.csv
-
-for need in /usr/bin/time sqlite3 node npm cc; do
-  command -v "$need" >/dev/null || { echo "bench: $need is missing (apt-get install time sqlite3 nodejs npm gcc)" >&2; exit 1; }
-done
-[[ -x $BUILD/fql ]] || { echo "bench: $BUILD/fql not built (run make)" >&2; exit 1; }
-
-if [[ ! -s $DATA ]]; then
-  cc -O2 -o "$DIR/gen" "$HERE/gen.c"
-  echo "generating $ROWS rows into $DATA ..." >&2
-  "$DIR/gen" "$DATA.tmp" "$ROWS" && mv "$DATA.tmp" "$DATA"
-fi
-if [[ ! -d $HERE/node_modules/@duckdb/node-api ]]; then
-  (cd "$HERE" && npm install --no-audit --no-fund --silent)
-fi
+source "$HERE/csv_data.sh"
 MB=$(( $(stat -c %s "$DATA") / 1000000 ))
 
 # measure NAME TASK CMD...: best wall time and the peak RSS of that run, appended to $DIR/results

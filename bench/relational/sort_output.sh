@@ -15,23 +15,7 @@
 set -euo pipefail
 BUILD=$(cd "${1:-build}" && pwd)
 HERE=$(cd "$(dirname "$0")" && pwd)
-DIR=${BENCH_DIR:-${TMPDIR:-/tmp}/fql-bench-relational}
-ROWS=${BENCH_ROWS:-3000000}
-RUNS=${BENCH_RUNS:-3}
-mkdir -p "$DIR"
-DATA=$DIR/data-$ROWS.csv
-for need in /usr/bin/time node npm cc sqlite3; do
-  command -v "$need" >/dev/null || { echo "bench: $need is missing" >&2; exit 1; }
-done
-[[ -x $BUILD/fql ]] || { echo "bench: $BUILD/fql not built (run make)" >&2; exit 1; }
-if [[ ! -s $DATA ]]; then
-  cc -O2 -o "$DIR/gen" "$HERE/gen.c"
-  echo "generating $ROWS rows into $DATA ..." >&2
-  "$DIR/gen" "$DATA.tmp" "$ROWS" && mv "$DATA.tmp" "$DATA"
-fi
-if [[ ! -d $HERE/node_modules/nodejs-polars || ! -d $HERE/node_modules/@duckdb/node-api ]]; then
-  (cd "$HERE" && npm install --no-audit --no-fund --silent)
-fi
+source "$HERE/csv_data.sh"
 
 PEERS=$HERE/sort_peers.mjs
 Q_SORT='from csv("'$DATA'") | order by category, amount desc'
