@@ -249,6 +249,24 @@ static void args_free(const AggShape *sh, Value ***args, size_t n)
     free(args);
 }
 
+/* Step aggregate ac over rows 0..n-1 (row r into the state at states + gid[r] * stride; args its
+ * argument columns), skipping the rows whose fresh[r] is 0 when fresh is set (distinct). -1, or
+ * the first row whose step failed (its error in ctx; the later rows are not stepped). */
+static long agg_steps(const AggCall *ac, char *states, size_t stride, const int64_t *gid, Value *const *args, size_t n, const uint8_t *fresh, FuncCtx *ctx)
+{
+    const AggDef *d = ac->def;
+    int nargs = ac->nargs;
+    if (d->step_batch && !fresh) return d->step_batch(states, stride, gid, args, nargs, n, ctx);
+    Value argv[8];
+    for (size_t r = 0; r < n; r++) {
+        if (fresh && !fresh[r]) continue;
+        for (int j = 0; j < nargs && j < 8; j++) argv[j] = args[j][r];
+        d->step(states + (size_t)gid[r] * stride, argv, nargs, ctx);
+        if (ctx->error) return (long)r;
+    }
+    return -1;
+}
+
 /* Aggregate into ap the rows of batch in (its key columns: keys; its argument columns: pre, or
  * NULL to evaluate them here) that belong to partition t of nparts (all of them when nparts is 1;
  * partitions only with keys and arguments that are columns). row_base: the number of in's first
@@ -340,22 +358,26 @@ static int part_batch(const AggShape *sh, AggPart *ap, Exec *ex, Batch *in, Valu
         }
         for (int a = 0; a < na; a++)
             if (p->aggs[a].distinct) distinct_batch(&ap->dist[a], ap->gid, args[a], p->aggs[a].nargs, m, ap->fresh[a]);
-        Value argv[8];
-        for (size_t r = 0; r < m && !rc; r++) {
-            char *st = ap->states + (size_t)ap->gid[r] * sh->stride;
-            for (int a = 0; a < na; a++) {
-                if (p->aggs[a].distinct && !ap->fresh[a][r]) continue;
-                int nargs = p->aggs[a].nargs;
-                for (int j = 0; j < nargs && j < 8; j++) argv[j] = args[a][j][r];
-                p->aggs[a].def->step(st + sh->off[a], argv, nargs, &ap->ctx);
-                if (ap->ctx.error) {
-                    rc = -1;
-                    part_fail(ap, seq, 1, row_base + (int64_t)(nparts > 1 ? ap->sel[r] : r));
-                    ap->fail_msg = ap->ctx.error;
-                    ap->ctx.error = NULL;
-                    break;
-                }
-            }
+        /* an aggregate at a time over the batch's rows (its step_batch, else its step row by
+         * row); the first failure in row-major order (row, then aggregate) is the one reported,
+         * as stepping a row at a time would find it */
+        long bad_row = -1;
+        for (int a = 0; a < na; a++) {
+            long at = agg_steps(&p->aggs[a], ap->states + sh->off[a], sh->stride, ap->gid, args[a], m, p->aggs[a].distinct ? ap->fresh[a] : NULL, &ap->ctx);
+            if (at >= 0 && (bad_row < 0 || at < bad_row)) {
+                bad_row = at;
+                free(ap->fail_msg);
+                ap->fail_msg = ap->ctx.error;
+            } else
+                free(ap->ctx.error);
+            ap->ctx.error = NULL;
+        }
+        if (bad_row >= 0) {
+            rc = -1;
+            char *msg = ap->fail_msg;
+            ap->fail_msg = NULL;
+            part_fail(ap, seq, 1, row_base + (int64_t)(nparts > 1 ? ap->sel[bad_row] : (size_t)bad_row));
+            ap->fail_msg = msg;
         }
     }
     if (!pre) args_free(sh, args, m);

@@ -84,6 +84,11 @@ typedef struct AggDef {
     Value (*final)(void *state, const Type *result_type);   /* new value; also releases what step kept */
     void  (*destroy)(void *state);                           /* free without final (on error); NULL-safe work */
     const char *doc;
+    /* Optional: step for rows 0..n-1 of a batch at once, row r into the state at
+     * states + gid[r] * stride, args[j] the argument columns (borrowed). The same effect as step
+     * called row by row in order. -1, or the first row whose step failed (its error in ctx; the
+     * rows after it are not stepped). */
+    long  (*step_batch)(char *states, size_t stride, const int64_t *gid, Value *const *args, int nargs, size_t n, FuncCtx *ctx);
 } AggDef;
 
 const AggDef *agg_lookup(const char *name);

@@ -37,6 +37,15 @@ static void count_step(void *s, const Value *a, int n, FuncCtx *c)
     if (n == 0 || a[0].kind != V_NULL) ((CountState *)s)->n++;
 }
 
+static long count_batch(char *states, size_t stride, const int64_t *gid, Value *const *args, int nargs, size_t n, FuncCtx *c)
+{
+    if (nargs == 0)
+        for (size_t r = 0; r < n; r++) ((CountState *)(states + (size_t)gid[r] * stride))->n++;
+    else
+        for (size_t r = 0; r < n; r++) ((CountState *)(states + (size_t)gid[r] * stride))->n += args[0][r].kind != V_NULL;
+    return -1;
+}
+
 static Value count_final(void *s, const Type *t) { return v_int(((CountState *)s)->n); }
 static void noop_destroy(void *s) { (void)s; }
 
@@ -100,6 +109,42 @@ static void sum_step_checked(void *s, const Value *a, int n, FuncCtx *c)
     int before = st->overflow;
     sum_step(s, a, n, c);
     if (!before && st->overflow && !st->is_float && a[0].kind == V_INT) agg_error(c, "integer overflow in sum");
+}
+
+/* sum and avg over a batch: floats and ints inline, anything else through sum_step. checked:
+ * sum's int overflow is an error at its row (sum_step_checked); avg's is not. */
+static long sum_batch_common(char *states, size_t stride, const int64_t *gid, const Value *v, size_t n, FuncCtx *c, int checked)
+{
+    for (size_t r = 0; r < n; r++) {
+        SumState *st = (SumState *)(states + (size_t)gid[r] * stride);
+        if (v[r].kind == V_FLOAT) {
+            st->is_float = 1;
+            neumaier(st, v[r].u.f);
+            st->count++;
+        } else if (v[r].kind == V_INT) {
+            if (!st->overflow && __builtin_add_overflow(st->isum, v[r].u.i, &st->isum)) {
+                st->overflow = 1;
+                if (checked && !st->is_float) {
+                    agg_error(c, "integer overflow in sum");
+                    return (long)r;
+                }
+            }
+            neumaier(st, (double)v[r].u.i);
+            st->count++;
+        } else if (v[r].kind != V_NULL)
+            sum_step(st, &v[r], 1, c);
+    }
+    return -1;
+}
+
+static long sum_batch(char *states, size_t stride, const int64_t *gid, Value *const *args, int nargs, size_t n, FuncCtx *c)
+{
+    return sum_batch_common(states, stride, gid, args[0], n, c, 1);
+}
+
+static long avg_batch(char *states, size_t stride, const int64_t *gid, Value *const *args, int nargs, size_t n, FuncCtx *c)
+{
+    return sum_batch_common(states, stride, gid, args[0], n, c, 0);
 }
 
 static Value sum_final(void *s, const Type *t) { return sum_final_common(s, t, NULL); }
@@ -175,6 +220,33 @@ static void max_step(void *s, const Value *a, int n, FuncCtx *c)
 {
     KeepState *st = s;
     keep_if(st, a[0], st->have && value_cmp(a[0], st->v) > 0);
+}
+
+/* min and max over a batch: a number against a number of the same kind inline (value_cmp's
+ * order for them), anything else through keep_if. */
+static long keep_batch(char *states, size_t stride, const int64_t *gid, const Value *v, size_t n, int sign)
+{
+    for (size_t r = 0; r < n; r++) {
+        KeepState *st = (KeepState *)(states + (size_t)gid[r] * stride);
+        if (v[r].kind == V_NULL) continue;
+        if (st->have && st->v.kind == v[r].kind && v[r].kind == V_INT) {
+            if (sign < 0 ? v[r].u.i < st->v.u.i : v[r].u.i > st->v.u.i) st->v = v[r];
+        } else if (st->have && st->v.kind == v[r].kind && v[r].kind == V_FLOAT && !isnan(v[r].u.f) && !isnan(st->v.u.f)) {
+            if (sign < 0 ? v[r].u.f < st->v.u.f : v[r].u.f > st->v.u.f) st->v = v[r];
+        } else
+            keep_if(st, v[r], st->have && value_cmp(v[r], st->v) * sign > 0);
+    }
+    return -1;
+}
+
+static long min_batch(char *states, size_t stride, const int64_t *gid, Value *const *args, int nargs, size_t n, FuncCtx *c)
+{
+    return keep_batch(states, stride, gid, args[0], n, -1);
+}
+
+static long max_batch(char *states, size_t stride, const int64_t *gid, Value *const *args, int nargs, size_t n, FuncCtx *c)
+{
+    return keep_batch(states, stride, gid, args[0], n, 1);
 }
 
 static void first_step(void *s, const Value *a, int n, FuncCtx *c) { keep_if(s, a[0], 0); }
@@ -358,27 +430,27 @@ static Value reduce_final(void *s, const Type *t)
 
 static const AggDef aggs[] = {
     {"reduce", 2, 4, sizeof(ReduceState), reduce_type, reduce_init, reduce_step, reduce_final, reduce_destroy,
-     "reduce(\"instruction\", x [, order_by: e, model: m]) -> string: one model answer from all of a group's values"},
+     "reduce(\"instruction\", x [, order_by: e, model: m]) -> string: one model answer from all of a group's values", NULL},
     {"count", 0, 1, sizeof(CountState), count_type, count_init, count_step, count_final, noop_destroy,
-     "count(*) -> int: rows; count(x) -> int: rows where x is not null"},
+     "count(*) -> int: rows; count(x) -> int: rows where x is not null", count_batch},
     {"sum", 1, 1, sizeof(SumState), sum_type, sum_init, sum_step_checked, sum_final, noop_destroy,
-     "sum(x) -> int or float: total of the non-null values (null if none)"},
+     "sum(x) -> int or float: total of the non-null values (null if none)", sum_batch},
     {"avg", 1, 1, sizeof(SumState), avg_type, sum_init, sum_step, avg_final, noop_destroy,
-     "avg(x) -> float: mean of the non-null values"},
+     "avg(x) -> float: mean of the non-null values", avg_batch},
     {"min", 1, 1, sizeof(KeepState), same_type, keep_init, min_step, keep_final, keep_destroy,
-     "min(x) -> smallest non-null value"},
+     "min(x) -> smallest non-null value", min_batch},
     {"max", 1, 1, sizeof(KeepState), same_type, keep_init, max_step, keep_final, keep_destroy,
-     "max(x) -> largest non-null value"},
+     "max(x) -> largest non-null value", max_batch},
     {"first", 1, 1, sizeof(KeepState), same_type, keep_init, first_step, keep_final, keep_destroy,
-     "first(x) -> the first non-null value in input order"},
+     "first(x) -> the first non-null value in input order", NULL},
     {"last", 1, 1, sizeof(KeepState), same_type, keep_init, last_step, keep_final, keep_destroy,
-     "last(x) -> the last non-null value in input order"},
+     "last(x) -> the last non-null value in input order", NULL},
     {"stddev", 1, 1, sizeof(WelfordState), stddev_type, welford_init, welford_step, stddev_final, noop_destroy,
-     "stddev(x) -> float: sample standard deviation (null for fewer than 2 values)"},
+     "stddev(x) -> float: sample standard deviation (null for fewer than 2 values)", NULL},
     {"collect", 1, 1, sizeof(CollectState), collect_type, collect_init, collect_step, collect_final, collect_destroy,
-     "collect(x) -> [T]: the non-null values in input order"},
+     "collect(x) -> [T]: the non-null values in input order", NULL},
     {"string_agg", 1, 2, sizeof(StrAggState), stragg_type, stragg_init, stragg_step, stragg_final, stragg_destroy,
-     "string_agg(x, sep) -> string: the non-null values' text joined by sep (default \",\")"},
+     "string_agg(x, sep) -> string: the non-null values' text joined by sep (default \",\")", NULL},
 };
 
 #define NAGGS (sizeof aggs / sizeof aggs[0])
