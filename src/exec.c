@@ -101,6 +101,7 @@ static int apply_filter(Op *op, Exec *ex, Batch *in, Batch **out)
         Value *c = eval_batch(ex, op->p->exprs[k], in);
         if (!c) { batch_free(in); return -1; }
         Batch *o = batch_new(in->ncols, in->n);
+        o->plain = in->plain;   /* o holds in's rows */
         for (size_t r = 0; r < in->n; r++)
             if (value_true(c[r])) batch_copy_row(o, in, r);
         eval_vals_free(c, in->n);
@@ -144,7 +145,10 @@ static int apply_derive(Op *op, Exec *ex, Batch *in, Batch **out)
     int nout = p->schema->n;
     if (in->ncols < nout) {
         in->cols = xrealloc(in->cols, (size_t)nout * sizeof *in->cols);
-        for (int c = in->ncols; c < nout; c++) in->cols[c] = eval_vals_new(in->cap);
+        for (int c = in->ncols; c < nout; c++) {
+            in->cols[c] = eval_vals_new(in->cap);
+            in->plain &= ~batch_bit(c);
+        }
         in->ncols = nout;
     }
     for (int k = 0; k < p->nexprs; k++) {
@@ -152,7 +156,9 @@ static int apply_derive(Op *op, Exec *ex, Batch *in, Batch **out)
         if (!c) { batch_free(in); return -1; }
         int t = p->targets[k];
         /* the batch's column arrays have capacity cap: keep that invariant */
-        for (size_t r = 0; r < in->n; r++) { value_free(in->cols[t][r]); in->cols[t][r] = c[r]; }
+        if (!(in->plain & batch_bit(t))) values_free(in->cols[t], in->n);
+        memcpy(in->cols[t], c, in->n * sizeof *c);
+        in->plain &= ~batch_bit(t);
         free(c);
     }
     *out = in;
@@ -824,6 +830,7 @@ static int join_prepare(Op *op)
     if (op->neqk && nr) {
         /* the table's slots hold each key's first right row; chain links the rest in input order */
         Batch *rb = op->build->batches[0];
+        batch_find_plain(rb);   /* the output's columns from plain ones are plain */
         Value **kcols = xcalloc((size_t)op->neqk, sizeof *kcols);
         for (int k = 0; k < op->neqk; k++) kcols[k] = rb->cols[op->eqk_r[k]];
         kt_init_borrowed(&op->kt, op->neqk, kcols);
@@ -911,24 +918,28 @@ static Batch *join_gather(const Plan *p, Batch *lb, const Batch *rb, const Pairs
         Value *dst = o->cols[k];
         if (p->unread && p->unread[k]) {   /* read by nothing above: nulls (batch_new's zeroed cells are) */
             for (size_t i = 0; i < ps->n; i++) dst[i] = v_null();
+            o->plain |= batch_bit(k);
             continue;
         }
+        if (c < nl ? lb->plain & batch_bit(c) : rb && rb->plain & batch_bit(c - nl)) o->plain |= batch_bit(k);
         if (c >= nl) {
             const Value *src = rb ? rb->cols[c - nl] : NULL;
             for (size_t i = 0; i < ps->n; i++) {
-                /* right rows are random reads: fetch the cells, then their strings, ahead */
+                /* right rows are random reads: fetch the cells ahead */
                 if (i + 32 < ps->n && ps->r[i + 32] >= 0) __builtin_prefetch(&src[ps->r[i + 32]]);
-                if (i + 16 < ps->n && ps->r[i + 16] >= 0 && (src[ps->r[i + 16]].kind == V_STRING || src[ps->r[i + 16]].kind == V_JSON)) __builtin_prefetch(src[ps->r[i + 16]].u.s);
-                dst[i] = ps->r[i] >= 0 ? value_copy(src[ps->r[i]]) : v_null();
+                dst[i] = ps->r[i] >= 0 ? src[ps->r[i]] : v_null();
             }
+            values_ref(dst, ps->n);   /* the references, one change per object */
             continue;
         }
         for (int q = 0; q < nout; q++) uses += p->targets[q] == c && !(p->unread && p->unread[q]);
         Value *src = lb->cols[c];
         if (left_once && uses == 1)
             for (size_t i = 0; i < ps->n; i++) { dst[i] = src[ps->l[i]]; src[ps->l[i]] = v_null(); }
-        else
-            for (size_t i = 0; i < ps->n; i++) dst[i] = value_copy(src[ps->l[i]]);
+        else {
+            for (size_t i = 0; i < ps->n; i++) dst[i] = src[ps->l[i]];
+            values_ref(dst, ps->n);
+        }
     }
     return o;
 }

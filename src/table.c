@@ -69,13 +69,20 @@ void batch_free(Batch *b)
 {
     if (!b) return;
     for (int c = 0; c < b->ncols; c++) {
-        Value *col = b->cols[c];
-        for (size_t r = 0; r < b->n; r++)
-            if (col[r].kind >= V_STRING) value_free(col[r]);   /* scalars hold nothing: no call */
+        if (!(b->plain & batch_bit(c))) values_free(b->cols[c], b->n);
         free(b->cols[c]);
     }
     free(b->cols);
     free(b);
+}
+
+void batch_find_plain(Batch *b)
+{
+    for (int c = 0; c < b->ncols && c < 64; c++) {
+        size_t r = 0;
+        while (r < b->n && b->cols[c][r].kind != V_STRING && b->cols[c][r].kind < V_JSON) r++;
+        if (r == b->n) b->plain |= batch_bit(c);
+    }
 }
 
 static void batch_grow(Batch *b, size_t need)
@@ -90,7 +97,10 @@ static void batch_grow(Batch *b, size_t need)
 void batch_push_row(Batch *b, Value *vals)
 {
     batch_grow(b, b->n + 1);
-    for (int c = 0; c < b->ncols; c++) b->cols[c][b->n] = vals[c];
+    for (int c = 0; c < b->ncols; c++) {
+        b->cols[c][b->n] = vals[c];
+        if (vals[c].kind == V_STRING || vals[c].kind >= V_JSON) b->plain &= ~batch_bit(c);
+    }
     b->n++;
 }
 
@@ -98,6 +108,7 @@ void batch_copy_row(Batch *dst, const Batch *src, size_t r)
 {
     batch_grow(dst, dst->n + 1);
     for (int c = 0; c < dst->ncols; c++) dst->cols[c][dst->n] = value_copy(src->cols[c][r]);
+    dst->plain &= src->plain;   /* a column stays plain when the row's value came from a plain one */
     dst->n++;
 }
 

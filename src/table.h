@@ -19,10 +19,18 @@ int     schema_find(const Schema *s, const char *name);          /* -1 if absent
 Schema *schema_copy(const Schema *s);
 void    schema_free(Schema *s);
 
-typedef struct Batch { int ncols; size_t n, cap; Value **cols; } Batch;
+/* plain: bit c set (c < 64) says column c holds no value on the heap (only nulls, bools, numbers,
+ * dates, timestamps), so batch_free need not read it. batch_new leaves it 0; a producer that knows
+ * sets it. Whoever writes a heap value into column c of a batch clears bit c (batch_push_row and
+ * batch_copy_row do). */
+typedef struct Batch { int ncols; size_t n, cap; Value **cols; uint64_t plain; } Batch;
+static inline uint64_t batch_bit(int c) { return c >= 0 && c < 64 ? 1ULL << c : 0; }
 
 Batch *batch_new(int ncols, size_t cap);
 void   batch_free(Batch *b);                    /* frees every value; NULL-safe */
+/* Set the plain bit of every column of b that holds no heap value (reads them all: for a batch
+ * read many times, such as a join's build side). */
+void   batch_find_plain(Batch *b);
 /* Append one row: consumes vals[0..ncols) (an exception to value.h's rule). Grows capacity as needed. */
 void   batch_push_row(Batch *b, Value *vals);
 /* Copy row r of src (by reference counting) onto the end of dst (same ncols). */

@@ -424,6 +424,28 @@ Value value_copy(Value v)
     return v;
 }
 
+/* Free the object of v, whose last reference is gone. */
+static void value_destroy(Value v)
+{
+    switch (v.kind) {
+    case V_STRING: case V_JSON:
+        free(v.u.s);
+        break;
+    case V_LIST:
+        for (uint32_t i = 0; i < v.u.l->n; i++) value_free(v.u.l->items[i]);
+        free(v.u.l->items);
+        free(v.u.l);
+        break;
+    case V_STRUCT:
+        for (uint32_t i = 0; i < v.u.st->n; i++) value_free(v.u.st->fields[i]);
+        free(v.u.st->fields);
+        type_unref(v.u.st->type);
+        free(v.u.st);
+        break;
+    default: break;
+    }
+}
+
 void value_free(Value v)
 {
     switch (v.kind) {
@@ -431,22 +453,75 @@ void value_free(Value v)
         if (REF_DEC(v.u.s) == 0) free(v.u.s);
         break;
     case V_LIST:
-        if (REF_DEC(v.u.l) == 0) {
-            for (uint32_t i = 0; i < v.u.l->n; i++) value_free(v.u.l->items[i]);
-            free(v.u.l->items);
-            free(v.u.l);
-        }
+        if (REF_DEC(v.u.l) == 0) value_destroy(v);
         break;
     case V_STRUCT:
-        if (REF_DEC(v.u.st) == 0) {
-            for (uint32_t i = 0; i < v.u.st->n; i++) value_free(v.u.st->fields[i]);
-            free(v.u.st->fields);
-            type_unref(v.u.st->type);
-            free(v.u.st);
-        }
+        if (REF_DEC(v.u.st) == 0) value_destroy(v);
         break;
     default: break;
     }
+}
+
+/* ---- references taken and dropped a column at a time ----
+ *
+ * A column of a few shared objects (a join's dimension strings, a group's key) would otherwise
+ * change each object's count once a row, with an atomic operation on a line that other threads
+ * change too. Here the changes are counted per object first (a small table, on the stack), then
+ * made once per object. An object the table has no room for is counted at once, as before; after
+ * RC_SPILLS of those the table is given up (a column of distinct objects gains nothing from it). */
+enum { RC_SLOTS = 64, RC_PROBES = 4, RC_SPILLS = 64 };
+typedef struct RcTab { Value v[RC_SLOTS]; int32_t n[RC_SLOTS]; int spills; } RcTab;
+
+static int32_t *refcnt_of(Value v) { return (int32_t *)(void *)v.u.s; }   /* Str, List, Struct: refcnt first */
+
+/* Count one change for heap value v: 1 when counted in the table, 0 when the caller must make it. */
+static int rc_note(RcTab *t, Value v)
+{
+    if (t->spills >= RC_SPILLS) return 0;
+    uint64_t h = ((uint64_t)(uintptr_t)v.u.s >> 4) * 0x9E3779B97F4A7C15ULL;
+    for (int k = 0; k < RC_PROBES; k++) {
+        size_t i = (size_t)((h >> 58) + (uint64_t)k) & (RC_SLOTS - 1);
+        if (t->n[i] == 0) { t->v[i] = v; t->n[i] = 1; return 1; }
+        if (t->v[i].u.s == v.u.s) { t->n[i]++; return 1; }
+    }
+    t->spills++;
+    return 0;
+}
+
+static inline int on_heap(int kind) { return kind == V_STRING || kind >= V_JSON; }
+
+/* The first value of v[0..n) on the heap (n when none). */
+static size_t first_heap(const Value *v, size_t n)
+{
+    size_t i = 0;
+    while (i < n && !on_heap(v[i].kind)) i++;
+    return i;
+}
+
+void values_ref(const Value *v, size_t n)
+{
+    size_t i = first_heap(v, n);
+    if (i == n) return;
+    RcTab t;
+    memset(t.n, 0, sizeof t.n);
+    t.spills = 0;
+    for (; i < n; i++)
+        if (on_heap(v[i].kind) && !rc_note(&t, v[i])) (void)value_copy(v[i]);
+    for (int k = 0; k < RC_SLOTS; k++)
+        if (t.n[k]) __atomic_add_fetch(refcnt_of(t.v[k]), t.n[k], __ATOMIC_RELAXED);
+}
+
+void values_free(const Value *v, size_t n)
+{
+    size_t i = first_heap(v, n);
+    if (i == n) return;
+    RcTab t;
+    memset(t.n, 0, sizeof t.n);
+    t.spills = 0;
+    for (; i < n; i++)
+        if (on_heap(v[i].kind) && !rc_note(&t, v[i])) value_free(v[i]);
+    for (int k = 0; k < RC_SLOTS; k++)
+        if (t.n[k] && __atomic_sub_fetch(refcnt_of(t.v[k]), t.n[k], __ATOMIC_ACQ_REL) == 0) value_destroy(t.v[k]);
 }
 
 /* Position of a kind in the total order: ints and floats share one rank. */

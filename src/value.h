@@ -116,6 +116,11 @@ static inline size_t v_strlen(Value v) { return v.u.s->len; }
 
 Value value_copy(Value v);      /* new reference; v stays the caller's */
 void  value_free(Value v);      /* consumes v: drops one reference */
+/* A column at a time: take a reference on each of v[0..n) (values copied by assignment), or drop
+ * one (consumes them). The same as value_copy or value_free on each, with one atomic change per
+ * object where a column repeats a few objects. */
+void  values_ref(const Value *v, size_t n);
+void  values_free(const Value *v, size_t n);
 /* Total order used by order by, distinct, group by and joins: null < bool < numbers < strings ...;
  * ints and floats compare numerically. Returns <0, 0, >0. */
 int   value_cmp(Value a, Value b);

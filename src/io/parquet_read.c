@@ -1224,6 +1224,14 @@ static int next_file(PqReader *r, fql_error *err)
     return 1;
 }
 
+/* Does leaf n give only values off the heap (numbers, bools, dates, timestamps, nulls)? */
+static int leaf_plain(const PqNode *n)
+{
+    int time = n->conv == CV_TIME_MILLIS || n->conv == CV_TIME_MICROS || n->conv == CV_TIME_NANOS;
+    return !time && (n->phys == PQ_BOOLEAN || n->phys == PQ_INT32 || n->phys == PQ_INT64 || n->phys == PQ_FLOAT ||
+                     n->phys == PQ_DOUBLE || n->phys == PQ_INT96);
+}
+
 /* The next n rows of the loaded leaves as a batch (columns not needed are null). 0, or -1 with
  * err filled. */
 static int assemble(const PqFile *pf, const int *need, Leaf *leaves, size_t n, Batch **out, fql_error *err)
@@ -1238,6 +1246,7 @@ static int assemble(const PqFile *pf, const int *need, Leaf *leaves, size_t n, B
         const PqNode *nd = &pf->root.kids[c];
         if (!need[c]) {
             memset(b->cols[c], 0, n * sizeof(Value));   /* null */
+            b->plain |= batch_bit(c);
             continue;
         }
         if (nd->shape == SH_LEAF && nd->rep == 0 && nd->repetition != PQ_REPEATED && nd->nleaves == 1) {
@@ -1248,6 +1257,7 @@ static int assemble(const PqFile *pf, const int *need, Leaf *leaves, size_t n, B
                 break;
             }
             memcpy(b->cols[c], lf->vals + lf->pos, n * sizeof(Value));
+            if (leaf_plain(nd)) b->plain |= batch_bit(c);
             if (lf->moved == lf->pos) lf->moved += n;   /* moved: no longer the leaf's to free */
             else memset(lf->vals + lf->pos, 0, n * sizeof(Value));   /* (never so for a flat leaf: nulls there) */
             lf->pos += n;
