@@ -757,6 +757,14 @@ static int plain_width(const PqNode *n)
     }
 }
 
+/* Does leaf n give only values off the heap (numbers, bools, dates, timestamps, nulls)? */
+static int leaf_plain(const PqNode *n)
+{
+    int time = n->conv == CV_TIME_MILLIS || n->conv == CV_TIME_MICROS || n->conv == CV_TIME_NANOS;
+    return !time && (n->phys == PQ_BOOLEAN || n->phys == PQ_INT32 || n->phys == PQ_INT64 || n->phys == PQ_FLOAT ||
+                     n->phys == PQ_DOUBLE || n->phys == PQ_INT96);
+}
+
 /* One fixed-width value at p (width bytes). */
 static Value fixed_value(const PqNode *n, const uint8_t *p, int width, const char **bad)
 {
@@ -791,7 +799,20 @@ static const char *decode_plain(const PqNode *n, const uint8_t *p, size_t len, V
             return bad;
         }
         if (count > len / (size_t)w) return "a page holds fewer values than its header says";
-        for (size_t i = 0; i < count && !bad; i++) out[i] = fixed_value(n, p + i * (size_t)w, w, &bad);
+        /* the common columns without a switch a value */
+        if (n->phys == PQ_INT64 && n->conv == CV_INT)
+            for (size_t i = 0; i < count; i++) out[i] = v_int((int64_t)rd64(p + i * 8));
+        else if (n->phys == PQ_INT32 && n->conv == CV_INT)
+            for (size_t i = 0; i < count; i++) out[i] = v_int((int32_t)rd32(p + i * 4));
+        else if (n->phys == PQ_DOUBLE)
+            for (size_t i = 0; i < count; i++) {
+                double d;
+                uint64_t u = rd64(p + i * 8);
+                memcpy(&d, &u, 8);
+                out[i] = v_float(d);
+            }
+        else
+            for (size_t i = 0; i < count && !bad; i++) out[i] = fixed_value(n, p + i * (size_t)w, w, &bad);
         return bad;
     }
     for (size_t i = 0; i < count && !bad; i++) {
@@ -866,9 +887,10 @@ static const char *decode_values(const PqNode *n, Leaf *lf, int enc, const uint8
         if (len < 1) return "a dictionary-encoded page is empty";
         uint32_t *idx = xmalloc((count + 1) * sizeof *idx);
         why = pq_hybrid_decode(p + 1, len - 1, p[0], idx, count);
+        int plain = leaf_plain(n);   /* values off the heap: copies need no reference */
         for (size_t i = 0; i < count && !why; i++) {
             if (idx[i] >= lf->ndict) why = "a dictionary index is out of range";
-            else out[i] = value_copy(lf->dict[idx[i]]);
+            else out[i] = plain ? lf->dict[idx[i]] : value_copy(lf->dict[idx[i]]);
         }
         free(idx);
         return why;
@@ -998,10 +1020,10 @@ static const char *add_entries(Leaf *lf, const PqNode *n, const PageHeader *h, c
     for (size_t i = 0; i < count && !why; i++) present += D[i] == n->def;
     Value *tmp = NULL;
     if (!why && present == count) {   /* no null: decoded where they go */
-        memset(lf->vals + lf->n, 0, count * sizeof(Value));
+        if (!leaf_plain(n)) memset(lf->vals + lf->n, 0, count * sizeof(Value));   /* what a failure frees */
         why = decode_values(n, lf, h->encoding, vals, vlen, lf->vals + lf->n, present);
-        if (why) {
-            for (size_t k = 0; k < present; k++) value_free(lf->vals[lf->n + k]);
+        if (why) {   /* (a plain leaf's cells may be unset: nothing to free there) */
+            for (size_t k = 0; k < present && !leaf_plain(n); k++) value_free(lf->vals[lf->n + k]);
             memset(lf->vals + lf->n, 0, count * sizeof(Value));
         }
     } else {
@@ -1222,14 +1244,6 @@ static int next_file(PqReader *r, fql_error *err)
     r->rg = 0;
     r->rows_left = 0;
     return 1;
-}
-
-/* Does leaf n give only values off the heap (numbers, bools, dates, timestamps, nulls)? */
-static int leaf_plain(const PqNode *n)
-{
-    int time = n->conv == CV_TIME_MILLIS || n->conv == CV_TIME_MICROS || n->conv == CV_TIME_NANOS;
-    return !time && (n->phys == PQ_BOOLEAN || n->phys == PQ_INT32 || n->phys == PQ_INT64 || n->phys == PQ_FLOAT ||
-                     n->phys == PQ_DOUBLE || n->phys == PQ_INT96);
 }
 
 /* The next n rows of the loaded leaves as a batch (columns not needed are null). 0, or -1 with
