@@ -36,8 +36,7 @@ Value *eval_vals_new(size_t n)
 void eval_vals_free(Value *v, size_t n)
 {
     if (!v) return;
-    for (size_t i = 0; i < n; i++)
-        if (v[i].kind >= V_STRING) value_free(v[i]);   /* scalars hold nothing: no call */
+    values_free(v, n);
     free(v);
 }
 
@@ -194,7 +193,8 @@ Value *eval_batch(Exec *ex, const Expr *e, const Batch *b)
     case E_COL: {
         const Value *c = b->cols[e->ival];
         out = xmalloc((n ? n : 1) * sizeof *out);
-        for (size_t i = 0; i < n; i++) out[i] = value_copy(c[i]);
+        memcpy(out, c, n * sizeof *out);
+        if (!(b->plain & batch_bit((int)e->ival))) values_ref(out, n);
         return out;
     }
     case E_FIELD:
@@ -401,7 +401,8 @@ case_fail:
     case E_AGG: {
         const Value *c = b->cols[e->ival];
         out = xmalloc((n ? n : 1) * sizeof *out);
-        for (size_t i = 0; i < n; i++) out[i] = value_copy(c[i]);
+        memcpy(out, c, n * sizeof *out);
+        if (!(b->plain & batch_bit((int)e->ival))) values_ref(out, n);
         return out;
     }
     case E_SEMANTIC: {

@@ -61,13 +61,17 @@ static int next_scan(Op *op, Batch **out)
         ro.threads = op->scan_threads;
         op->reader = reader_open(op->p->path, &ro, op->ex->err);
         if (!op->reader) return -1;
-        if (ro.threads > 1 && ro.format == FMT_PARQUET && !op->detail)
-            op->detail = xasprintf("row groups decoded on %d threads", ro.threads);
     }
     const Runtime *rt = op->ex->rt;
     int n = rt && !op->whole ? rt->part_n : 0;
     for (;;) {
         int rc = reader_next(op->reader, out, op->ex->err);
+        int nt = reader_threads(op->reader);   /* the threads that took part so far */
+        if (nt > 1 && nt != op->scan_used) {
+            op->scan_used = nt;
+            free(op->detail);
+            op->detail = xasprintf(op->p->ropts.format == FMT_PARQUET ? "row groups decoded on %d threads" : "records converted on %d threads", nt);
+        }
         if (rc != 1 || n <= 1) return rc;
         Batch *in = *out, *o = batch_new(in->ncols, in->n);
         for (size_t r = 0; r < in->n; r++)
@@ -697,7 +701,8 @@ static int sort_top_n(Op *op)
     while (h.cap && (rc = op->child->next(op->child, &in)) == 1) {
         Value **keys = xcalloc((size_t)h.nk + 1, sizeof *keys);
         int bad = 0;
-        for (int k = 0; k < h.nk && !bad; k++) bad = !(keys[k] = eval_batch(op->ex, p->exprs[k], in));
+        for (int k = 0; k < h.nk && !bad; k++)   /* a column is read where it is (borrowed) */
+            bad = !(keys[k] = p->exprs[k]->kind == E_COL ? in->cols[p->exprs[k]->ival] : eval_batch(op->ex, p->exprs[k], in));
         for (size_t r = 0; !bad && r < in->n; r++, seq++) {
             for (int k = 0; k < h.nk; k++) kr[k] = keys[k][r];
             if (h.n == h.cap && top_cmp(&h, kr, seq, h.r[0].keys, h.r[0].seq) >= 0) continue;
@@ -718,7 +723,8 @@ static int sort_top_n(Op *op)
                 }
             }
         }
-        for (int k = 0; k < h.nk; k++) eval_vals_free(keys[k], in->n);
+        for (int k = 0; k < h.nk; k++)
+            if (p->exprs[k]->kind != E_COL) eval_vals_free(keys[k], in->n);
         free(keys);
         batch_free(in);
         if (bad) { rc = -1; break; }

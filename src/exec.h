@@ -47,7 +47,8 @@ struct Op {
     Reader *reader;
     int64_t scan_row;        /* scan: rows read so far (the partition of each row is that of its number) */
     int whole;               /* scan: reads every row under --partition (a join's other side) */
-    int scan_threads;        /* scan: threads a Parquet reader decodes row groups on (par_plan) */
+    int scan_threads;        /* scan: threads a reader may read on (par_plan: ReadOptions.threads) */
+    int scan_used;           /* scan: the threads it said (op->detail) it read on */
     Table *mat;              /* materialized output (sort, agg, values, system) */
     const Table *shared;     /* cache point: the session's stored result */
     int matpos;

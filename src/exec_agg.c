@@ -310,6 +310,7 @@ static int part_batch(const AggShape *sh, AggPart *ap, Exec *ex, Batch *in, Valu
         }
         sb.ncols = in->ncols;
         sb.n = sb.cap = m;
+        sb.plain = in->plain;   /* its columns hold some of in's values */
         sb.cols = ap->gcols;
         src = &sb;
         for (int k = 0; k < nk; k++) gkeys[k] = ap->gcols[p->exprs[k]->ival];

@@ -51,6 +51,7 @@ typedef struct Reader Reader;
  * glob, unreadable file, bad header, invalid UTF-8, ...). */
 Reader       *reader_open(const char *path, const ReadOptions *o, fql_error *err);
 const Schema *reader_schema(const Reader *r);       /* borrowed */
+int           reader_threads(const Reader *r);      /* threads that took part in reading so far (1: the caller's only) */
 /* 1: *out is a new batch (caller frees); 0: end of data; -1: error (err filled, names file/row/col). */
 int           reader_next(Reader *r, Batch **out, fql_error *err);
 void          reader_free(Reader *r);

@@ -29,6 +29,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "io_int.h"
+#include "pool.h"
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #define SLACK 16                /* initialised bytes after the sentinel (room for wide loads) */
 #define CHUNK (1u << 20)
@@ -472,6 +476,10 @@ typedef enum { CV_SKIP, CV_STRING, CV_INT, CV_FLOAT, CV_BOOL, CV_DATE, CV_TS, CV
 typedef struct Slot { Value v; uint32_t len; char key[INTERN_MAXLEN + 8]; } Slot;
 typedef struct Intern { Slot slot[INTERN_SLOTS]; size_t lookups, hits; int off; } Intern;
 
+/* On threads: the batches of one block; a thread's string caches (per column) and scratch. */
+typedef struct CsvOut { Batch **b; int nb, pos; } CsvOut;
+typedef struct CsvWorker { Intern **intern; Buf scratch; } CsvWorker;
+
 typedef struct CsvReader {
     Reader base;
     char **paths; int npaths, cur;
@@ -486,6 +494,14 @@ typedef struct CsvReader {
     char **first_header;        /* header names of paths[0] (raw, for the glob check) */
     int nfirst_header;
     Buf scratch;
+    /* on threads (csv_next_threads) */
+    int threads;
+    ParMap *pm;
+    CsvOut *out;                /* the block whose batches are leaving */
+    CsvWorker *wk;              /* per thread: string caches, scratch */
+    char *pend; size_t pstart, npend, cappend;   /* read: pend[pstart, npend) is in no block yet */
+    long line;                  /* line of pend's first byte */
+    int skip_lf, src_eof, src_fd;
 } CsvReader;
 
 static void free_names(char **names, int n)
@@ -586,18 +602,39 @@ static int64_t total_size(char **paths, int n)
     return total;
 }
 
+static void out_drop(void *item);
+
+static int csv_threads_used(const Reader *base)
+{
+    const CsvReader *r = (const CsvReader *)base;
+    return r->pm ? parmap_threads(r->pm) : 1;
+}
+
+static void intern_free(Intern *in)
+{
+    if (!in) return;
+    for (int k = 0; k < INTERN_SLOTS; k++) value_free(in->slot[k].v);
+    free(in);
+}
+
 static void csv_close(Reader *base)
 {
     CsvReader *r = (CsvReader *)base;
+    parmap_free(r->pm);   /* its workers stop first */
+    out_drop(r->out);
+    free(r->pend);
+    if (r->pm && r->src_fd >= 0) close(r->src_fd);
+    for (int k = 0; r->wk && k < r->threads; k++) {
+        for (int c = 0; c < r->ncols; c++) intern_free(r->wk[k].intern[c]);
+        free(r->wk[k].intern);
+        buf_free(&r->wk[k].scratch);
+    }
+    free(r->wk);
     if (r->tok_open) tok_close(&r->tok);
     for (int i = 0; i < r->npaths; i++) free(r->paths[i]);
     free(r->paths);
     if (r->intern)
-        for (int c = 0; c < r->ncols; c++) {
-            if (!r->intern[c]) continue;
-            for (int k = 0; k < INTERN_SLOTS; k++) value_free(r->intern[c]->slot[k].v);
-            free(r->intern[c]);
-        }
+        for (int c = 0; c < r->ncols; c++) intern_free(r->intern[c]);
     free(r->intern);
     free(r->conv);
     free(r->explicit_type);
@@ -620,9 +657,8 @@ static const char *type_word(const Type *t)
 }
 
 /* The error for a value that does not fit its column's type. */
-static int mismatch(CsvReader *r, int c, const char *s, size_t n, fql_error *err)
+static int mismatch(CsvReader *r, const Tok *t, int c, const char *s, size_t n, fql_error *err)
 {
-    Tok *t = &r->tok;
     const Schema *sc = r->base.schema;
     char *tn = type_to_string(sc->types[c]);
     int show = n > 60 ? 60 : (int)n;
@@ -680,8 +716,9 @@ static Value make_string(Intern *in, const char *s, size_t n)
     return v;
 }
 
-/* Convert field text to column c's type into *out. 0 ok, -1 error. */
-static int convert(CsvReader *r, int c, const char *s, size_t n, int quoted, Value *out, fql_error *err)
+/* Convert field text to column c's type into *out (t: the record's tokenizer, for messages;
+ * intern: the string caches of the thread). 0 ok, -1 error. */
+static int convert(CsvReader *r, const Tok *t, Intern **intern, int c, const char *s, size_t n, int quoted, Value *out, fql_error *err)
 {
     int64_t i;
     double f;
@@ -690,7 +727,7 @@ static int convert(CsvReader *r, int c, const char *s, size_t n, int quoted, Val
     switch (r->conv[c]) {
     case CV_SKIP: *out = v_null(); return 0;
     case CV_STRING:
-        *out = make_string(r->intern[c], s, n);
+        *out = make_string(intern[c], s, n);
         return 0;
     case CV_INT: if (!io_parse_int(s, n, &i)) break; *out = v_int(i); return 0;
     case CV_FLOAT: if (!io_parse_float(s, n, &f)) break; *out = v_float(f); return 0;
@@ -709,14 +746,14 @@ static int convert(CsvReader *r, int c, const char *s, size_t n, int quoted, Val
         const Schema *sc = r->base.schema;
         char *tn = type_to_string(sc->types[c]);
         int show = n > 60 ? 60 : (int)n;
-        err_data(err, r->tok.path, r->tok.rec_line, c + 1, "value '%.*s' in column '%s' does not fit %s (schema says %s): %s",
+        err_data(err, t->path, t->rec_line, c + 1, "value '%.*s' in column '%s' does not fit %s (schema says %s): %s",
                  show, s, sc->names[c], tn, tn, why);
         free(tn);
         free(why);
         return -1;
     }
     }
-    return mismatch(r, c, s, n, err);
+    return mismatch(r, t, c, s, n, err);
 }
 
 /* Infer the types of the columns without an explicit type from the first `limit` records (0 = all)
@@ -785,10 +822,38 @@ fail:
     return -1;
 }
 
+/* The current record of t as row b->n of b (which has room): 0, or -1 with err filled. */
+static int put_record(CsvReader *r, Tok *t, Intern **intern, Buf *scratch, Batch *b, fql_error *err)
+{
+    int ncols = r->ncols;
+    if (t->hi && tok_check_utf8(t, err) < 0) return -1;
+    if (t->nf > ncols)
+        return err_data(err, t->path, t->rec_line, ncols + 1, "row has %d fields but the %s has %d", t->nf,
+                        r->header ? "header" : "first rows have", ncols);
+    size_t row = b->n;
+    int c = 0;
+    for (; c < t->nf; c++) {
+        Value *dst = &b->cols[c][row];
+        if (r->conv[c] == CV_SKIP) { *dst = v_null(); continue; }
+        size_t n;
+        const char *s = t->f[c].escaped ? field_text(t, c, scratch, &n) : t->f[c].p;
+        if (!t->f[c].escaped) n = t->f[c].len;
+        if (convert(r, t, intern, c, s, n, t->f[c].quoted, dst, err) < 0) {
+            for (int k = 0; k < c; k++) value_free(b->cols[k][row]);
+            return -1;
+        }
+    }
+    for (; c < ncols; c++) b->cols[c][row] = v_null();
+    b->n++;
+    return 0;
+}
+
+static int csv_next_threads(CsvReader *r, Batch **out, fql_error *err);
+
 static int csv_next(Reader *base, Batch **out, fql_error *err)
 {
     CsvReader *r = (CsvReader *)base;
-    int ncols = r->ncols;
+    if (r->threads > 1) return csv_next_threads(r, out, err);
     Batch *b = NULL;
     *out = NULL;
     for (;;) {
@@ -801,28 +866,8 @@ static int csv_next(Reader *base, Batch **out, fql_error *err)
             if (open_file(r, r->cur + 1, err) < 0) goto fail;
             continue;
         }
-        if (t->hi && tok_check_utf8(t, err) < 0) goto fail;
-        if (t->nf > ncols) {
-            err_data(err, t->path, t->rec_line, ncols + 1, "row has %d fields but the %s has %d", t->nf,
-                     r->header ? "header" : "first rows have", ncols);
-            goto fail;
-        }
-        if (!b) b = batch_new(ncols, io_batch_rows(ncols));
-        size_t row = b->n;
-        int c = 0;
-        for (; c < t->nf; c++) {
-            Value *dst = &b->cols[c][row];
-            if (r->conv[c] == CV_SKIP) { *dst = v_null(); continue; }
-            size_t n;
-            const char *s = t->f[c].escaped ? field_text(t, c, &r->scratch, &n) : t->f[c].p;
-            if (!t->f[c].escaped) n = t->f[c].len;
-            if (convert(r, c, s, n, t->f[c].quoted, dst, err) < 0) {
-                for (int k = 0; k < c; k++) value_free(b->cols[k][row]);
-                goto fail;
-            }
-        }
-        for (; c < ncols; c++) b->cols[c][row] = v_null();
-        b->n++;
+        if (!b) b = batch_new(r->ncols, io_batch_rows(r->ncols));
+        if (put_record(r, t, r->intern, &r->scratch, b, err) < 0) goto fail;
         if (b->n == b->cap) break;
     }
     if (!b) return 0;
@@ -831,6 +876,235 @@ static int csv_next(Reader *base, Batch **out, fql_error *err)
 fail:
     batch_free(b);
     return -1;
+}
+
+/* ---- records converted on threads ----
+ *
+ * With ReadOptions.threads > 1 and one file, the calling thread reads the file and cuts it into
+ * blocks of whole records (BLOCK_BATCHES full batches each, few: what is in flight is memory: csv_cut, which follows the
+ * tokenizer's rules for quotes, line ends and blank lines, and counts the lines a block spans);
+ * workers tokenize and convert a block each into batches (their own string caches), and the
+ * blocks' batches leave in file order (pool.c's ordered map). The batches are those one thread
+ * makes: every block but the last holds a whole number of them. An error names the line one
+ * thread would name, and the first by file order wins. Globs of several files are read on one
+ * thread (their batches run across files). */
+
+enum { BLOCK_BATCHES = 1, BLOCK_BYTES = 1u << 20 };
+typedef struct CsvBlock { char *data; size_t len; long line; } CsvBlock;   /* data: len bytes, '\n', SLACK zeros */
+
+/* The first byte of p[i, n) that is a line break or the quote q (n when none): 16 bytes at a time
+ * where SSE2 is (every x86-64). */
+static inline size_t next_break_or_quote(const char *p, size_t i, size_t n, char q)
+{
+#ifdef __SSE2__
+    const __m128i nl = _mm_set1_epi8('\n'), cr = _mm_set1_epi8('\r'), qq = _mm_set1_epi8(q ? q : '\n');
+    for (; i + 16 <= n; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+        int m = _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, nl), _mm_cmpeq_epi8(v, cr)), _mm_cmpeq_epi8(v, qq)));
+        if (m) return i + (size_t)__builtin_ctz((unsigned)m);
+    }
+#endif
+    while (i < n && p[i] != '\n' && p[i] != '\r' && !(q && p[i] == q)) i++;
+    return i;
+}
+
+/* The offset just after the want-th record of p[0..n) (a record starts at p), with *lines the
+ * lines up to there as the tokenizer counts them (a line a record or blank line, plus the line
+ * breaks inside quoted fields); 0 when fewer records are complete in the data. At the end of the
+ * file (eof) the data's end ends the last record: n when fewer than want. Only line breaks and
+ * quotes matter: a quote opens a quoted field where a field starts (at a record's start or after
+ * the delimiter d), and is text anywhere else. */
+static size_t csv_cut(const char *p, size_t n, char q, char d, size_t want, int eof, long *lines)
+{
+    size_t i = 0, recs = 0, rec_start = 0;
+    long ln = 0;
+    while (i < n) {
+        size_t j = next_break_or_quote(p, i, n, q);
+        if (j == n) break;
+        if (p[j] != '\n' && p[j] != '\r') {   /* a quote */
+            if (j != rec_start && p[j - 1] != d) { i = j + 1; continue; }   /* text */
+            size_t k = j + 1;   /* a quoted field: to its closing quote */
+            for (;;) {
+                const char *x = k < n ? memchr(p + k, q, n - k) : NULL;
+                if (!x) goto short_data;
+                size_t xi = (size_t)(x - p);
+                for (size_t m = k; m < xi; m++) ln += p[m] == '\n';
+                if (xi + 1 < n && p[xi + 1] == q) { k = xi + 2; continue; }
+                if (xi + 1 == n && !eof) goto short_data;
+                i = xi + 1;
+                break;
+            }
+            continue;
+        }
+        size_t end = j + 1;
+        if (p[j] == '\r') {
+            if (j + 1 == n && !eof) goto short_data;   /* \r\n cut in two? */
+            if (j + 1 < n && p[j + 1] == '\n') end = j + 2;
+        }
+        ln++;
+        recs += j > rec_start;   /* a blank line is no record */
+        i = rec_start = end;
+        if (recs == want) { *lines = ln; return i; }
+    }
+short_data:
+    if (!eof) return 0;
+    if (rec_start < n) ln++;   /* the last record, without a line break */
+    *lines = ln;
+    return n;
+}
+
+static void block_drop(void *item)
+{
+    CsvBlock *b = item;
+    if (b) free(b->data);
+    free(b);
+}
+
+static void out_drop(void *item)
+{
+    CsvOut *o = item;
+    if (!o) return;
+    for (int i = o->pos; i < o->nb; i++) batch_free(o->b[i]);
+    free(o->b);
+    free(o);
+}
+
+/* The next block of the file (the calling thread): a copy of its bytes, so that what is in flight
+ * is the blocks' size, not the read buffer's. */
+static int block_pull(void *ctx, void **item, fql_error *err)
+{
+    CsvReader *r = ctx;
+    size_t want = io_batch_rows(r->ncols) * BLOCK_BATCHES;
+    for (;;) {
+        char *p = r->pend + r->pstart;
+        size_t n = r->npend - r->pstart;
+        if (r->skip_lf && n) {   /* the header ended in \r: its \n may open the data */
+            if (p[0] == '\n') { r->pstart++; continue; }
+            r->skip_lf = 0;
+        }
+        long lines = 0;
+        size_t cut = n ? csv_cut(p, n, r->quote, r->delim, want, r->src_eof, &lines) : 0;
+        if (cut) {
+            CsvBlock *b = xmalloc(sizeof *b);
+            b->data = xmalloc(cut + 1 + SLACK);
+            memcpy(b->data, p, cut);
+            b->data[cut] = '\n';
+            memset(b->data + cut + 1, 0, SLACK);
+            b->len = cut;
+            b->line = r->line;
+            r->pstart += cut;
+            r->line += lines;
+            *item = b;
+            return 1;
+        }
+        if (r->src_eof) return 0;   /* (all data went out: csv_cut takes everything at the end) */
+        if (r->pstart) {   /* the unread tail to the front */
+            memmove(r->pend, p, n);
+            r->npend = n;
+            r->pstart = 0;
+        }
+        if (r->npend == r->cappend) {   /* one record longer than the buffer */
+            r->cappend *= 2;
+            r->pend = xrealloc(r->pend, r->cappend);
+        }
+        ssize_t got = read(r->src_fd, r->pend + r->npend, r->cappend - r->npend);
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) return err_set(err, FQL_ERR_IO, "cannot read %s: %s", r->paths[0], strerror(errno));
+        if (got == 0) r->src_eof = 1;
+        r->npend += (size_t)got;
+    }
+}
+
+/* Tokenize and convert one block (a worker). */
+static int block_work(void *ctx, int worker, void *item, void **outp, fql_error *err)
+{
+    CsvReader *r = ctx;
+    CsvBlock *blk = item;
+    CsvWorker *w = &r->wk[worker];
+    Tok t;
+    memset(&t, 0, sizeof t);
+    t.path = r->paths[0];
+    t.fd = -1;
+    t.buf = blk->data;
+    blk->data = NULL;
+    t.cap = t.len = blk->len;
+    t.eof = t.started = 1;
+    t.line = blk->line;
+    t.delim = r->delim;
+    t.quote = r->quote;
+    for (int c = 0x80; c < 256; c++) t.cls[c] = C_HI;
+    t.cls['\n'] = C_NL;
+    t.cls['\r'] = C_CR;
+    t.cls[(uint8_t)r->delim] = C_DELIM;
+    t.capf = 16;
+    t.f = xmalloc((size_t)t.capf * sizeof *t.f);
+    block_drop(blk);
+    CsvOut *o = xcalloc(1, sizeof *o);
+    Batch *b = NULL;
+    int rc;
+    while ((rc = tok_next(&t, err)) == 1) {
+        if (!b) b = batch_new(r->ncols, io_batch_rows(r->ncols));
+        if ((rc = put_record(r, &t, w->intern, &w->scratch, b, err)) < 0) break;
+        if (b->n == b->cap) {
+            o->b = xrealloc(o->b, (size_t)(o->nb + 1) * sizeof *o->b);
+            o->b[o->nb++] = b;
+            b = NULL;
+        }
+    }
+    tok_close(&t);
+    if (rc < 0) {
+        batch_free(b);
+        out_drop(o);
+        return -1;
+    }
+    if (b) {
+        o->b = xrealloc(o->b, (size_t)(o->nb + 1) * sizeof *o->b);
+        o->b[o->nb++] = b;
+    }
+    *outp = o;
+    return 0;
+}
+
+static int csv_next_threads(CsvReader *r, Batch **out, fql_error *err)
+{
+    *out = NULL;
+    if (!r->pm) {
+        /* take the file over from the tokenizer, past the header (and a BOM) */
+        Tok *t = &r->tok;
+        if (!r->tok_open) return 0;
+        while (!t->started && !t->eof)
+            if (tok_fill(t, err) < 0) return -1;
+        r->cappend = BLOCK_BYTES;
+        while (r->cappend < t->len - t->pos) r->cappend *= 2;
+        r->pend = xmalloc(r->cappend);
+        r->npend = t->len - t->pos;
+        memcpy(r->pend, t->buf + t->pos, r->npend);
+        r->line = t->line;
+        r->skip_lf = t->skip_lf;
+        r->src_eof = t->eof;
+        r->src_fd = t->fd;
+        t->fd = -1;
+        tok_close(t);
+        r->tok_open = 0;
+        r->wk = xcalloc((size_t)r->threads, sizeof *r->wk);
+        for (int k = 0; k < r->threads; k++) {
+            r->wk[k].intern = xcalloc((size_t)(r->ncols ? r->ncols : 1), sizeof(Intern *));
+            for (int c = 0; c < r->ncols; c++)
+                if (r->intern[c]) r->wk[k].intern[c] = xcalloc(1, sizeof(Intern));
+            buf_init(&r->wk[k].scratch);
+        }
+        r->pm = parmap_new(r->threads, r->threads + 1, block_pull, block_work, block_drop, out_drop, r);
+    }
+    while (!r->out || r->out->pos == r->out->nb) {
+        out_drop(r->out);
+        r->out = NULL;
+        void *o = NULL;
+        int rc = parmap_next(r->pm, &o, err);
+        if (rc <= 0) return rc;
+        r->out = o;
+    }
+    *out = r->out->b[r->out->pos++];
+    return 1;
 }
 
 Reader *csv_reader_open(char **paths, int npaths, const ReadOptions *o, fql_error *err)
@@ -843,6 +1117,9 @@ Reader *csv_reader_open(char **paths, int npaths, const ReadOptions *o, fql_erro
     r->delim = o->delimiter ? o->delimiter : (o->format == FMT_TSV ? '\t' : ',');
     r->quote = o->quote;
     r->header = o->header;
+    r->threads = npaths == 1 && o->threads > 1 ? o->threads : 1;
+    r->base.threads = csv_threads_used;
+    r->src_fd = -1;
     buf_init(&r->scratch);
     unsigned *mask = NULL;
     uint8_t *seen = NULL, *fixed = NULL;

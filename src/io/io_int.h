@@ -10,6 +10,7 @@
 
 struct Reader {
     Schema *schema;                                          /* owned */
+    int (*threads)(const Reader *r);                         /* threads that took part so far (NULL: 1) */
     int  (*next)(Reader *r, Batch **out, fql_error *err);
     void (*close)(Reader *r);                                /* frees the format's state and r */
 };

@@ -1380,6 +1380,12 @@ static int rg_work(void *ctx, int worker, void *item, void **out, fql_error *err
     return 0;
 }
 
+static int pq_threads_used(const Reader *base)
+{
+    const PqReader *r = (const PqReader *)base;
+    return r->pm ? parmap_threads(r->pm) : 1;
+}
+
 static int pq_next_threads(PqReader *r, Batch **out, fql_error *err)
 {
     if (!r->pm) r->pm = parmap_new(r->threads, r->threads + 1, rg_pull, rg_work, rg_drop, rg_drop, r);
@@ -1446,6 +1452,7 @@ Reader *parquet_reader_open(char **paths, int npaths, const ReadOptions *o, fql_
     r->need = xcalloc((size_t)s->n + 1, sizeof *r->need);
     for (int c = 0; c < s->n; c++) r->need[c] = o->projection ? o->projection[c] : 1;
     r->threads = o->threads;
+    r->base.threads = pq_threads_used;
     /* the first file stays open for the first next() */
     r->file = pf;
     r->cur = 1;

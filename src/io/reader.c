@@ -145,6 +145,7 @@ Reader *reader_open(const char *path, const ReadOptions *o, fql_error *err)
 }
 
 const Schema *reader_schema(const Reader *r) { return r->schema; }
+int reader_threads(const Reader *r) { return r->threads ? r->threads(r) : 1; }
 
 int reader_next(Reader *r, Batch **out, fql_error *err)
 {
