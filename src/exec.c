@@ -159,6 +159,7 @@ static int apply_derive(Op *op, Exec *ex, Batch *in, Batch **out)
         Value *c = eval_batch(ex, p->exprs[k], in);
         if (!c) { batch_free(in); return -1; }
         int t = p->targets[k];
+        batch_own(in, t);
         /* the batch's column arrays have capacity cap: keep that invariant */
         if (!(in->plain & batch_bit(t))) values_free(in->cols[t], in->n);
         memcpy(in->cols[t], c, in->n * sizeof *c);
@@ -940,7 +941,9 @@ static Batch *join_gather(const Plan *p, Batch *lb, const Batch *rb, const Pairs
         }
         for (int q = 0; q < nout; q++) uses += p->targets[q] == c && !(p->unread && p->unread[q]);
         Value *src = lb->cols[c];
-        if (left_once && uses == 1)
+        if (lb->shared & batch_bit(c))   /* nulls nothing reads */
+            memset(dst, 0, ps->n * sizeof *dst);
+        else if (left_once && uses == 1)
             for (size_t i = 0; i < ps->n; i++) { dst[i] = src[ps->l[i]]; src[ps->l[i]] = v_null(); }
         else {
             for (size_t i = 0; i < ps->n; i++) dst[i] = src[ps->l[i]];

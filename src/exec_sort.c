@@ -366,7 +366,10 @@ static void chunk_take(Chunk *ch, Batch *o)
     int b = (int)(ref >> 32);
     size_t r = ref & 0xffffffffu;
     Batch *in = ch->in[b];
-    for (int c = 0; c < o->ncols; c++) { o->cols[c][o->n] = in->cols[c][r]; in->cols[c][r] = v_null(); }
+    for (int c = 0; c < o->ncols; c++) {
+        o->cols[c][o->n] = in->cols[c][r];
+        if (!(in->shared & batch_bit(c))) in->cols[c][r] = v_null();   /* moved */
+    }
     o->n++;
     if (--ch->left[b] == 0) { batch_free(in); ch->in[b] = NULL; }
 }

@@ -1,6 +1,8 @@
 /* table.c: schemas, batches and materialized tables (see table.h for the ownership rules). */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include "table.h"
 
 /* ---- Schema ---- */
@@ -65,12 +67,34 @@ Batch *batch_new(int ncols, size_t cap)
     return b;
 }
 
+static Value *nulls;
+static pthread_once_t nulls_once = PTHREAD_ONCE_INIT;
+
+static void nulls_init(void)
+{
+    void *p = mmap(NULL, BATCH_ROWS * sizeof(Value), PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    nulls = p == MAP_FAILED ? xcalloc(BATCH_ROWS, sizeof(Value)) : p;   /* anonymous pages read as zeros: nulls */
+}
+
+Value *batch_nulls(void)
+{
+    pthread_once(&nulls_once, nulls_init);
+    return nulls;
+}
+
+void batch_own(Batch *b, int c)
+{
+    if (!(b->shared & batch_bit(c))) return;
+    b->cols[c] = xcalloc(b->cap ? b->cap : 1, sizeof(Value));
+    b->shared &= ~batch_bit(c);
+}
+
 void batch_free(Batch *b)
 {
     if (!b) return;
     for (int c = 0; c < b->ncols; c++) {
         if (!(b->plain & batch_bit(c))) values_free(b->cols[c], b->n);
-        free(b->cols[c]);
+        if (!(b->shared & batch_bit(c))) free(b->cols[c]);
     }
     free(b->cols);
     free(b);
@@ -90,6 +114,7 @@ static void batch_grow(Batch *b, size_t need)
     if (need <= b->cap) return;
     size_t cap = b->cap ? b->cap : 16;
     while (cap < need) cap *= 2;
+    for (int c = 0; b->shared && c < b->ncols; c++) batch_own(b, c);
     for (int c = 0; c < b->ncols; c++) b->cols[c] = xrealloc(b->cols[c], cap * sizeof(Value));
     b->cap = cap;
 }

@@ -23,8 +23,16 @@ void    schema_free(Schema *s);
  * dates, timestamps), so batch_free need not read it. batch_new leaves it 0; a producer that knows
  * sets it. Whoever writes a heap value into column c of a batch clears bit c (batch_push_row and
  * batch_copy_row do). */
-typedef struct Batch { int ncols; size_t n, cap; Value **cols; uint64_t plain; } Batch;
+/* shared: bit c set says cols[c] is batch_nulls(), read-only nulls the batch does not own (a
+ * reader's columns that nothing reads); batch_free leaves it, and whoever would write into column
+ * c calls batch_own first (batch_grow does). */
+typedef struct Batch { int ncols; size_t n, cap; Value **cols; uint64_t plain, shared; } Batch;
 static inline uint64_t batch_bit(int c) { return c >= 0 && c < 64 ? 1ULL << c : 0; }
+/* BATCH_ROWS nulls in memory that cannot be written (a write faults): columns of readers' batches
+ * that no operator reads share it instead of each being filled with nulls. */
+Value *batch_nulls(void);
+/* Make column c of b the batch's own (nulls, writable) if it was shared. */
+void   batch_own(Batch *b, int c);
 
 Batch *batch_new(int ncols, size_t cap);
 void   batch_free(Batch *b);                    /* frees every value; NULL-safe */

@@ -1258,8 +1258,13 @@ static int assemble(const PqFile *pf, const int *need, Leaf *leaves, size_t n, B
      * are assembled a row at a time. */
     for (int c = 0; c < ncols && !a.bad; c++) {
         const PqNode *nd = &pf->root.kids[c];
-        if (!need[c]) {
-            memset(b->cols[c], 0, n * sizeof(Value));   /* null */
+        if (!need[c]) {   /* null: the shared nulls where the batch can say so */
+            if (n <= BATCH_ROWS && batch_bit(c)) {
+                free(b->cols[c]);
+                b->cols[c] = batch_nulls();
+                b->shared |= batch_bit(c);
+            } else
+                memset(b->cols[c], 0, n * sizeof(Value));
             b->plain |= batch_bit(c);
             continue;
         }
