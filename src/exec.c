@@ -1139,6 +1139,67 @@ static int next_cache(Op *op, Batch **out)
     return 0;
 }
 
+/* ---- text written on threads: workers format batches, the calling thread writes them in order ---- */
+
+typedef struct WriteText { Buf text; size_t n; } WriteText;
+typedef struct WriteCtx { Op *op; const Writer *w; } WriteCtx;
+
+static void write_drop_in(void *item) { batch_free(item); }
+static void write_drop_out(void *item)
+{
+    WriteText *t = item;
+    buf_free(&t->text);
+    free(t);
+}
+
+static int write_pull(void *ctx, void **item, fql_error *err)
+{
+    Op *op = ((WriteCtx *)ctx)->op;
+    Batch *b = NULL;
+    int rc = op->child->next(op->child, &b);
+    if (rc == 1 && err_failed(op->ex->err)) { batch_free(b); b = NULL; rc = -1; }
+    if (rc < 0) {   /* the error waits for its turn: moved out of ex */
+        *err = *op->ex->err;
+        if (!err->code) err->code = FQL_ERR_RUNTIME;
+        memset(op->ex->err, 0, sizeof *op->ex->err);
+    }
+    *item = b;
+    return rc;
+}
+
+static int write_work(void *ctx, int worker, void *item, void **out, fql_error *err)
+{
+    (void)worker;
+    (void)err;
+    Batch *b = item;
+    WriteText *t = xcalloc(1, sizeof *t);
+    buf_init(&t->text);
+    writer_format(((WriteCtx *)ctx)->w, b, &t->text);
+    t->n = b->n;
+    batch_free(b);
+    *out = t;
+    return 0;
+}
+
+/* Write the child's batches with w, formatted on nt threads. 0, or -1 with the error. */
+static int write_threads(Op *op, Writer *w, int nt)
+{
+    WriteCtx wc = { op, w };
+    ParMap *m = parmap_new(nt, 0, write_pull, write_work, write_drop_in, write_drop_out, &wc);
+    int rc;
+    void *item;
+    while ((rc = parmap_next(m, &item, op->ex->err)) == 1) {
+        WriteText *t = item;
+        op->written += t->n;
+        int bad = writer_put(w, &t->text, t->n, op->ex->err);
+        write_drop_out(t);
+        if (bad) { rc = -1; break; }
+    }
+    if (parmap_threads(m) > 1 && !op->detail) op->detail = xasprintf("text formatted on %d threads", parmap_threads(m));
+    parmap_free(m);
+    return rc < 0 ? -1 : 0;
+}
+
 static int next_write(Op *op, Batch **out)
 {
     const Plan *p = op->p;
@@ -1158,13 +1219,16 @@ static int next_write(Op *op, Batch **out)
     free(part);
     if (!op->writer) return -1;
     Batch *b;
-    int rc;
-    while ((rc = op->child->next(op->child, &b)) == 1) {
-        op->written += b->n;
-        int w = writer_write(op->writer, b, op->ex->err);
-        batch_free(b);
-        if (w) { rc = -1; break; }
-    }
+    int rc, nt = core_threads(op->ex);
+    if (nt > 1 && writer_formats(op->writer))
+        rc = write_threads(op, op->writer, nt);
+    else
+        while ((rc = op->child->next(op->child, &b)) == 1) {
+            op->written += b->n;
+            int w = writer_write(op->writer, b, op->ex->err);
+            batch_free(b);
+            if (w) { rc = -1; break; }
+        }
     Writer *w = op->writer;
     op->writer = NULL;
     if (rc < 0) {

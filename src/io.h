@@ -69,6 +69,12 @@ typedef struct Writer Writer;
 Writer *writer_open_opts(const char *path, FileFormat f, WriteMode mode, const Schema *schema, const WriteOptions *o, fql_error *err);
 Writer *writer_open(const char *path, FileFormat f, WriteMode mode, const Schema *schema, fql_error *err);
 int     writer_write(Writer *w, const Batch *b, fql_error *err);       /* 0 ok, -1 error */
+/* Text formats written a batch at a time on other threads: does w's format (CSV, TSV, JSON Lines)
+ * allow it? writer_format appends b's rows as w would write them to out, and may run on any
+ * thread (it only reads w); writer_put then writes such text of nrows rows, in order. */
+int     writer_formats(const Writer *w);
+void    writer_format(const Writer *w, const Batch *b, Buf *out);
+int     writer_put(Writer *w, const Buf *text, size_t nrows, fql_error *err);   /* 0 ok, -1 error */
 int     writer_close(Writer *w, fql_error *err);                       /* finishes and frees; 0 ok; NULL-safe */
 
 /* Printing a result. FMT_TABLE draws a boxed, aligned table (cells longer than max_width cut with

@@ -62,25 +62,36 @@ typedef struct Tok {
 
 enum { C_PLAIN = 0, C_DELIM, C_NL, C_CR, C_HI };
 
-static int tok_open(Tok *t, const char *path, char delim, char quote, fql_error *err)
+/* A tokenizer with no data yet (fd -1, buf NULL). */
+static void tok_init(Tok *t, const char *path, char delim, char quote)
 {
     memset(t, 0, sizeof *t);
     t->path = path;
+    t->fd = -1;
     t->delim = delim;
     t->quote = quote;
     t->line = 1;
-    t->fd = open(path, O_RDONLY);
-    if (t->fd < 0) return err_set(err, FQL_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-    t->cap = CHUNK;
-    t->buf = xmalloc(t->cap + 1 + SLACK);
-    memset(t->buf, 0, t->cap + 1 + SLACK);
-    t->buf[0] = '\n';
     for (int c = 0x80; c < 256; c++) t->cls[c] = C_HI;
     t->cls['\n'] = C_NL;
     t->cls['\r'] = C_CR;
     t->cls[(uint8_t)delim] = C_DELIM;
     t->capf = 16;
     t->f = xmalloc((size_t)t->capf * sizeof *t->f);
+}
+
+static int tok_open(Tok *t, const char *path, char delim, char quote, fql_error *err)
+{
+    tok_init(t, path, delim, quote);
+    t->fd = open(path, O_RDONLY);
+    if (t->fd < 0) {
+        free(t->f);
+        t->f = NULL;
+        return err_set(err, FQL_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    }
+    t->cap = CHUNK;
+    t->buf = xmalloc(t->cap + 1 + SLACK);
+    memset(t->buf, 0, t->cap + 1 + SLACK);
+    t->buf[0] = '\n';
     return 0;
 }
 
@@ -1022,22 +1033,12 @@ static int block_work(void *ctx, int worker, void *item, void **outp, fql_error 
     CsvBlock *blk = item;
     CsvWorker *w = &r->wk[worker];
     Tok t;
-    memset(&t, 0, sizeof t);
-    t.path = r->paths[0];
-    t.fd = -1;
-    t.buf = blk->data;
+    tok_init(&t, r->paths[0], r->delim, r->quote);
+    t.buf = blk->data;   /* the whole block, then the '\n' sentinel: no more to read */
     blk->data = NULL;
     t.cap = t.len = blk->len;
     t.eof = t.started = 1;
     t.line = blk->line;
-    t.delim = r->delim;
-    t.quote = r->quote;
-    for (int c = 0x80; c < 256; c++) t.cls[c] = C_HI;
-    t.cls['\n'] = C_NL;
-    t.cls['\r'] = C_CR;
-    t.cls[(uint8_t)r->delim] = C_DELIM;
-    t.capf = 16;
-    t.f = xmalloc((size_t)t.capf * sizeof *t.f);
     block_drop(blk);
     CsvOut *o = xcalloc(1, sizeof *o);
     Batch *b = NULL;

@@ -303,6 +303,38 @@ fail:
     return NULL;
 }
 
+/* One row of b as CSV/TSV or JSON Lines text onto out. */
+static void format_row(const Writer *w, const Batch *b, size_t r, Buf *out)
+{
+    const Schema *s = w->schema;
+    if (w->fmt == FMT_JSONL) {
+        io_json_row(out, s, b, r);
+        buf_putc(out, '\n');
+        return;
+    }
+    char delim = w->fmt == FMT_TSV ? '\t' : ',';
+    for (int c = 0; c < s->n; c++) {
+        if (c) buf_putc(out, delim);
+        io_csv_field(out, b->cols[c][r], delim);
+    }
+    buf_putc(out, '\n');
+}
+
+int writer_formats(const Writer *w) { return w->fmt == FMT_CSV || w->fmt == FMT_TSV || w->fmt == FMT_JSONL; }
+
+void writer_format(const Writer *w, const Batch *b, Buf *out)
+{
+    for (size_t r = 0; r < b->n; r++) format_row(w, b, r, out);
+}
+
+int writer_put(Writer *w, const Buf *text, size_t nrows, fql_error *err)
+{
+    if (w->failed) return -1;
+    buf_append(&w->buf, text->data ? text->data : "", text->len);
+    w->nrows += nrows;
+    return w->buf.len >= FLUSH_AT ? flush(w, err) : 0;
+}
+
 int writer_write(Writer *w, const Batch *b, fql_error *err)
 {
     if (w->failed) return -1;
@@ -312,23 +344,14 @@ int writer_write(Writer *w, const Batch *b, fql_error *err)
         return -1;
     }
     const Schema *s = w->schema;
-    char delim = w->fmt == FMT_TSV ? '\t' : ',';
     for (size_t r = 0; r < b->n; r++) {
         switch (w->fmt) {
-        case FMT_CSV: case FMT_TSV:
-            for (int c = 0; c < s->n; c++) {
-                if (c) buf_putc(&w->buf, delim);
-                io_csv_field(&w->buf, b->cols[c][r], delim);
-            }
-            buf_putc(&w->buf, '\n');
+        case FMT_CSV: case FMT_TSV: case FMT_JSONL:
+            format_row(w, b, r, &w->buf);
             break;
-        case FMT_JSON:
+        default:   /* FMT_JSON */
             buf_puts(&w->buf, w->nrows ? ",\n" : "[\n");
             io_json_row(&w->buf, s, b, r);
-            break;
-        default:
-            io_json_row(&w->buf, s, b, r);
-            buf_putc(&w->buf, '\n');
             break;
         }
         w->nrows++;
