@@ -2,8 +2,10 @@
  * operators).
  *
  * Protocol (func.h): the executor allocates state_size zeroed bytes, calls init, step once per
- * row with borrowed args, and either final (which returns the result and releases the state) or
- * destroy (on error). Nulls are ignored by every aggregate except count(*).
+ * row with borrowed args (or step_batch once for a batch's rows, where an aggregate has one: count,
+ * sum, avg, min and max, the same effect without a call a row), and either final (which returns
+ * the result and releases the state) or destroy (on error). Nulls are ignored by every aggregate
+ * except count(*).
  *
  * Choices (to be mirrored in the user docs):
  * - sum of ints is an int; overflow is the runtime error "integer overflow in sum". A sum that
