@@ -211,6 +211,44 @@ static void test_refcount(void)
     value_free(v_null());
 }
 
+/* values_ref / values_free change counts a column at a time: a few objects repeated (counted in
+ * the table), many distinct ones (more than the table holds: counted one by one), scalars between;
+ * the counts are those value_copy / value_free a cell at a time give, and the last drop frees the
+ * objects (lists with what they hold: AddressSanitizer sees a leak or a double free) */
+static void test_refs_by_column(void)
+{
+    enum { N = 3000, D = 300 };
+    Value obj[3 + D];
+    obj[0] = S("a");
+    obj[1] = S("b");
+    obj[2] = v_list_new(1);
+    obj[2].u.l->items[0] = S("in a list");
+    for (int i = 0; i < D; i++) {
+        char t[32];
+        snprintf(t, sizeof t, "distinct %d", i);
+        obj[3 + i] = S(t);
+    }
+    Value *col = malloc(N * sizeof *col);
+    int uses[3 + D] = { 0 };
+    for (int i = 0; i < N; i++) {
+        int k = i % 7 == 0 ? -1 : i % 2 ? i % 3 : 3 + i % D;
+        col[i] = k < 0 ? v_int(i) : obj[k];
+        if (k >= 0) uses[k]++;
+    }
+    values_ref(col, N);
+    int right = 1;
+    for (int k = 0; k < 3 + D; k++) right &= *(int32_t *)(void *)obj[k].u.s == 1 + uses[k];
+    CHECK(right, "values_ref: one reference a cell");
+    values_free(col, N);
+    right = 1;
+    for (int k = 0; k < 3 + D; k++) right &= *(int32_t *)(void *)obj[k].u.s == 1;
+    CHECK(right, "values_free: one reference a cell dropped");
+    values_ref(col, N);
+    for (int k = 0; k < 3 + D; k++) value_free(obj[k]);   /* the column's references are the last */
+    values_free(col, N);
+    free(col);
+}
+
 static void test_cmp_hash(void)
 {
     Value a = v_int(1), b = v_float(1.0);
@@ -707,6 +745,7 @@ int main(void)
     run("type_unify", test_type_unify);
     run("json_schema", test_json_schema);
     run("refcount", test_refcount);
+    run("refs_by_column", test_refs_by_column);
     run("cmp_hash", test_cmp_hash);
     run("format_double", test_format_double);
     run("format_double_fast", test_format_double_fast);
