@@ -199,6 +199,19 @@ $fq" 2>&1)
     fi
   done
 }
+# written on threads (writer_format): CSV, TSV and JSON Lines files byte-identical to one thread's,
+# the CSV's rows those of sqlite3
+want=$(sqlite3 -csv db.sqlite "select id, cat, price, note from orders where qty > 5 order by rowid" | norm)
+for f in csv tsv jsonl; do
+  for t in 1 2 5; do
+    "$FQL" -c "let orders = from csv(\"orders.csv\"); set threads = $t; from orders | where qty > 5 | select id, cat, price, note | write $f(\"w$t.$f\")" >/dev/null 2>&1
+  done
+  if [[ -s w1.$f ]] && cmp -s w1.$f w2.$f && cmp -s w1.$f w5.$f; then pass=$((pass + 1)); echo "ok [12k threads 2, 5] write $f: the file one thread writes"
+  else fail=$((fail + 1)); echo "FAIL [12k threads 2, 5] write $f: $(cmp w1.$f w2.$f 2>&1; cmp w1.$f w5.$f 2>&1)"; fi
+done
+if [[ "$(tail -n +2 w5.csv | norm)" == "$want" ]]; then pass=$((pass + 1)); echo "ok [12k threads 5] write csv: sqlite3's rows"
+else fail=$((fail + 1)); echo "FAIL [12k threads 5] write csv: rows differ from sqlite3's"; fi
+
 check_t "filter" ordered 'from orders | where qty > 5 and price < 100 | select id, qty, price' \
   'select id, qty, price from orders where qty > 5 and price < 100 order by rowid'
 check_t "derive chain functions" ordered 'from orders | derive t = price * 2, u = t + 1 | where u > 100 | select id, u, upper(note) as n, lower(cat || "X") as c, coalesce(qty, -1) as q, round(price, 1) as r' \
