@@ -411,6 +411,9 @@ static void keys_free(const AggShape *sh, Value **keys, size_t n)
     free(keys);
 }
 
+/* Ctrl-C during an aggregation: an error (what a group holds after part of its rows is no answer). */
+#define INTERRUPTED "interrupted (answers received so far are kept in the cache)"
+
 /* ---- on threads ---- */
 
 /* A batch in flight: read by every thread (refs: threads yet to read it). */
@@ -549,7 +552,11 @@ static void agg_threads(Op *op, const AggShape *sh, AggPart *parts, int nt, Batc
         }
         if (started) push_job(&ar, j);
         else { j->refs = 1; job_release(&ar, j); }
-        if (op->ex->rt && rt_interrupted(op->ex->rt)) break;
+        if (op->ex->rt && rt_interrupted(op->ex->rt)) {   /* Ctrl-C: no groups from part of the input */
+            part_fail(fail, seq, -2, 0);
+            err_set(&fail->err, FQL_ERR_RUNTIME, "%s", INTERRUPTED);
+            break;
+        }
     }
     batch_free(second);
     pthread_mutex_lock(&ar.mu);
@@ -675,6 +682,7 @@ static int agg_serial(Op *op, const AggShape *sh, AggPart *ap, Batch *in, int on
             row += (int64_t)e->in->n;
             eval_item_free(e);
             if (bad) { rc = -1; break; }
+            if (op->ex->rt && rt_interrupted(op->ex->rt)) { rc = err_set(op->ex->err, FQL_ERR_RUNTIME, "%s", INTERRUPTED); break; }
         }
         parmap_free(m);
         free(ec.wex);
@@ -694,6 +702,7 @@ static int agg_serial(Op *op, const AggShape *sh, AggPart *ap, Batch *in, int on
             batch_free(in);
             in = NULL;
             if (bad) { rc = -1; break; }
+            if (op->ex->rt && rt_interrupted(op->ex->rt)) { rc = err_set(op->ex->err, FQL_ERR_RUNTIME, "%s", INTERRUPTED); break; }
         }
     if (ap->fail_msg) err_at(op->ex->err, FQL_ERR_RUNTIME, sh->p->src, sh->p->pos, "%s", ap->fail_msg);
     return rc < 0 ? -1 : 0;
