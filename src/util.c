@@ -53,19 +53,6 @@ static void *hooked(void *p)
     return p;
 }
 
-#ifdef __SANITIZE_ADDRESS__
-/* Built with AddressSanitizer (make SANITIZE=address): the runtime's defaults. LeakSanitizer's
- * tracking of dynamic TLS (intercept_tls_get_addr) misreads the blocks of libraries loaded with
- * dlopen (libcurl, the PDF and image plugins) on this glibc whenever a block happens to start 16
- * bytes into a page, and its tracer then crashes at exit ("Tracer caught signal 11", a known
- * sanitizer bug: google/sanitizers#1322). Without it, leaks are still searched from the heap,
- * globals, stacks and static TLS; a pointer held only in a plugin's dynamic TLS would be reported
- * as a leak, never hidden. ASAN_OPTIONS still overrides this. In util.c: every program linking
- * libfql pulls it in. */
-__attribute__((visibility("default"), used)) const char *__asan_default_options(void);
-const char *__asan_default_options(void) { return "intercept_tls_get_addr=0"; }
-#endif
-
 void *xmalloc(size_t n)
 {
     void *p = hooked(malloc(n ? n : 1));
