@@ -498,31 +498,28 @@ static size_t first_heap(const Value *v, size_t n)
     return i;
 }
 
-void values_ref(const Value *v, size_t n)
+/* Take (drop == 0) or drop one reference on each heap value of v[0..n). */
+static void rc_column(const Value *v, size_t n, int drop)
 {
     size_t i = first_heap(v, n);
     if (i == n) return;
     RcTab t;
     memset(t.n, 0, sizeof t.n);
     t.spills = 0;
-    for (; i < n; i++)
-        if (on_heap(v[i].kind) && !rc_note(&t, v[i])) (void)value_copy(v[i]);
-    for (int k = 0; k < RC_SLOTS; k++)
-        if (t.n[k]) __atomic_add_fetch(refcnt_of(t.v[k]), t.n[k], __ATOMIC_RELAXED);
+    for (; i < n; i++) {
+        if (!on_heap(v[i].kind) || rc_note(&t, v[i])) continue;
+        if (drop) value_free(v[i]);   /* no room in the table: at once */
+        else (void)value_copy(v[i]);
+    }
+    for (int k = 0; k < RC_SLOTS; k++) {
+        if (!t.n[k]) continue;
+        if (!drop) __atomic_add_fetch(refcnt_of(t.v[k]), t.n[k], __ATOMIC_RELAXED);
+        else if (__atomic_sub_fetch(refcnt_of(t.v[k]), t.n[k], __ATOMIC_ACQ_REL) == 0) value_destroy(t.v[k]);
+    }
 }
 
-void values_free(const Value *v, size_t n)
-{
-    size_t i = first_heap(v, n);
-    if (i == n) return;
-    RcTab t;
-    memset(t.n, 0, sizeof t.n);
-    t.spills = 0;
-    for (; i < n; i++)
-        if (on_heap(v[i].kind) && !rc_note(&t, v[i])) value_free(v[i]);
-    for (int k = 0; k < RC_SLOTS; k++)
-        if (t.n[k] && __atomic_sub_fetch(refcnt_of(t.v[k]), t.n[k], __ATOMIC_ACQ_REL) == 0) value_destroy(t.v[k]);
-}
+void values_ref(const Value *v, size_t n) { rc_column(v, n, 0); }
+void values_free(const Value *v, size_t n) { rc_column(v, n, 1); }
 
 /* Position of a kind in the total order: ints and floats share one rank. */
 static int kind_rank(int k)
