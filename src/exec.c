@@ -1579,7 +1579,7 @@ ExecCursor *exec_open(Runtime *rt, Plan *p, fql_error *err)
 int exec_next(ExecCursor *c, Batch **out)
 {
     if (c->ex.rt && rt_interrupted(c->ex.rt))
-        return err_set(c->ex.err, FQL_ERR_RUNTIME, "interrupted (answers received so far are kept in the cache)");
+        return err_set(c->ex.err, FQL_ERR_RUNTIME, "%s", EXEC_INTERRUPTED);
     int rc = c->root->next(c->root, out);
     if (rc == 1 && err_failed(c->ex.err)) { batch_free(*out); rc = -1; }
     return rc < 0 || err_failed(c->ex.err) ? -1 : rc;

@@ -13,6 +13,9 @@
 #include "eval.h"
 #include "keytab.h"
 
+/* The error of a statement stopped by Ctrl-C (or fql_interrupt) while it ran. */
+#define EXEC_INTERRUPTED "interrupted (answers received so far are kept in the cache)"
+
 /* ---- the executor's entry points (session.c) ---- */
 
 /* Run a plan to completion. Returns a table (for a write: an empty table whose nrows is the rows

@@ -375,10 +375,7 @@ static int part_batch(const AggShape *sh, AggPart *ap, Exec *ex, Batch *in, Valu
         }
         if (bad_row >= 0) {
             rc = -1;
-            char *msg = ap->fail_msg;
-            ap->fail_msg = NULL;
             part_fail(ap, seq, 1, row_base + (int64_t)(nparts > 1 ? ap->sel[bad_row] : (size_t)bad_row));
-            ap->fail_msg = msg;
         }
     }
     if (!pre) args_free(sh, args, m);
@@ -410,9 +407,6 @@ static void keys_free(const AggShape *sh, Value **keys, size_t n)
         if (sh->p->exprs[k]->kind != E_COL) eval_vals_free(keys[k], n);
     free(keys);
 }
-
-/* Ctrl-C during an aggregation: an error (what a group holds after part of its rows is no answer). */
-#define INTERRUPTED "interrupted (answers received so far are kept in the cache)"
 
 /* ---- on threads ---- */
 
@@ -552,9 +546,9 @@ static void agg_threads(Op *op, const AggShape *sh, AggPart *parts, int nt, Batc
         }
         if (started) push_job(&ar, j);
         else { j->refs = 1; job_release(&ar, j); }
-        if (op->ex->rt && rt_interrupted(op->ex->rt)) {   /* Ctrl-C: no groups from part of the input */
+        if (op->ex->rt && rt_interrupted(op->ex->rt)) {   /* Ctrl-C: groups of part of the input are no answer */
             part_fail(fail, seq, -2, 0);
-            err_set(&fail->err, FQL_ERR_RUNTIME, "%s", INTERRUPTED);
+            err_set(&fail->err, FQL_ERR_RUNTIME, "%s", EXEC_INTERRUPTED);
             break;
         }
     }
@@ -682,7 +676,7 @@ static int agg_serial(Op *op, const AggShape *sh, AggPart *ap, Batch *in, int on
             row += (int64_t)e->in->n;
             eval_item_free(e);
             if (bad) { rc = -1; break; }
-            if (op->ex->rt && rt_interrupted(op->ex->rt)) { rc = err_set(op->ex->err, FQL_ERR_RUNTIME, "%s", INTERRUPTED); break; }
+            if (op->ex->rt && rt_interrupted(op->ex->rt)) { rc = err_set(op->ex->err, FQL_ERR_RUNTIME, "%s", EXEC_INTERRUPTED); break; }
         }
         parmap_free(m);
         free(ec.wex);
@@ -702,7 +696,7 @@ static int agg_serial(Op *op, const AggShape *sh, AggPart *ap, Batch *in, int on
             batch_free(in);
             in = NULL;
             if (bad) { rc = -1; break; }
-            if (op->ex->rt && rt_interrupted(op->ex->rt)) { rc = err_set(op->ex->err, FQL_ERR_RUNTIME, "%s", INTERRUPTED); break; }
+            if (op->ex->rt && rt_interrupted(op->ex->rt)) { rc = err_set(op->ex->err, FQL_ERR_RUNTIME, "%s", EXEC_INTERRUPTED); break; }
         }
     if (ap->fail_msg) err_at(op->ex->err, FQL_ERR_RUNTIME, sh->p->src, sh->p->pos, "%s", ap->fail_msg);
     return rc < 0 ? -1 : 0;

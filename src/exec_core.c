@@ -30,7 +30,7 @@ Table *core_drain(Op *child)
     while ((rc = child->next(child, &b)) == 1) {
         table_add_batch(t, b);
         if (child->ex->rt && rt_interrupted(child->ex->rt)) {
-            err_set(child->ex->err, FQL_ERR_RUNTIME, "interrupted (answers received so far are kept in the cache)");
+            err_set(child->ex->err, FQL_ERR_RUNTIME, "%s", EXEC_INTERRUPTED);
             rc = -1;
             break;
         }

@@ -178,7 +178,7 @@ static Batch *drain_flat(Op *child, Table **keep, int *failed)
 static int interrupted(Op *op)
 {
     if (!op->ex->rt || !rt_interrupted(op->ex->rt)) return 0;
-    err_set(op->ex->err, FQL_ERR_RUNTIME, "interrupted (answers received so far are kept in the cache)");
+    err_set(op->ex->err, FQL_ERR_RUNTIME, "%s", EXEC_INTERRUPTED);
     return 1;
 }
 

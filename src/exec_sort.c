@@ -718,7 +718,7 @@ static int sort_input(Op *op, SortState *st)
         ch->nrows += in->n;
         ch->bytes += bytes;
         if (op->ex->rt && rt_interrupted(op->ex->rt))
-            return err_set(op->ex->err, FQL_ERR_RUNTIME, "interrupted (answers received so far are kept in the cache)");
+            return err_set(op->ex->err, FQL_ERR_RUNTIME, "%s", EXEC_INTERRUPTED);
         if (ch->bytes > st->budget && spill(op, st)) return -1;
         if (st->nruns > 2 * SORT_FANIN && merge_down(op, st)) return -1;   /* bounds the open files */
     }
